@@ -1,0 +1,100 @@
+/** Domain limits and row types shared by every side of the app. */
+
+export const MAX_GUESTS = 9;
+export const SEAT_COUNT = 9;
+export const INVITATION_TTL_SECONDS = 20;
+
+export type StreamStatus = 'idle' | 'live' | 'ended';
+export type InvitationStatus = 'pending' | 'accepted' | 'declined' | 'expired' | 'cancelled';
+
+export type GuestEventType =
+  | 'invited'
+  | 'invitation_declined'
+  | 'invitation_expired'
+  | 'invitation_cancelled'
+  | 'joined_live'
+  | 'left_live'
+  | 'removed'
+  | 'muted_mic'
+  | 'unmuted_mic'
+  | 'camera_off'
+  | 'camera_on'
+  | 'seat_locked'
+  | 'seat_unlocked'
+  | 'moderator_added'
+  | 'moderator_removed'
+  | 'stream_started'
+  | 'stream_ended';
+
+export interface Profile {
+  id: string;
+  username: string | null;
+  display_name: string | null;
+  avatar_url: string | null;
+  created_at: string;
+}
+
+export interface StreamRow {
+  id: string;
+  host_id: string;
+  title: string;
+  status: StreamStatus;
+  ingest_provider: 'local' | 'cloudflare';
+  live_input_id: string | null;
+  playback_url: string | null;
+  locked_seats: number[];
+  started_at: string | null;
+  ended_at: string | null;
+  created_at: string;
+}
+
+export interface GuestSeatRow {
+  id: string;
+  stream_id: string;
+  user_id: string;
+  seat_index: number;
+  mic_enabled: boolean;
+  camera_enabled: boolean;
+  muted_by_host: boolean;
+  camera_disabled_by_host: boolean;
+  is_moderator: boolean;
+  volume: number;
+  call_session_id: string | null;
+  joined_at: string;
+  left_at: string | null;
+}
+
+export interface GuestInvitationRow {
+  id: string;
+  stream_id: string;
+  host_id: string;
+  invitee_id: string;
+  seat_index: number | null;
+  status: InvitationStatus;
+  created_at: string;
+  expires_at: string;
+  responded_at: string | null;
+}
+
+export interface GuestEventRow {
+  id: number;
+  stream_id: string;
+  user_id: string | null;
+  actor_id: string | null;
+  event_type: GuestEventType;
+  display_name: string | null;
+  seat_index: number | null;
+  metadata: Record<string, unknown>;
+  created_at: string;
+}
+
+/** Name of the private Realtime channel carrying WebRTC signaling for a stream. */
+export function signalingChannelName(streamId: string): string {
+  return `stream:${streamId}:signaling`;
+}
+
+/** Seconds left on an invitation at `nowMs`, never negative. */
+export function secondsLeft(expiresAt: string, nowMs: number): number {
+  const left = (Date.parse(expiresAt) - nowMs) / 1000;
+  return left > 0 ? Math.ceil(left) : 0;
+}
