@@ -1,0 +1,109 @@
+/**
+ * The whole embedded backend on one machine: PostgreSQL + the Supabase-compatible
+ * gateway (Auth, REST, Realtime, Functions in Deno) + a local RTMP ingest that
+ * stands in for Cloudflare Stream.
+ */
+import { resolve } from 'node:path';
+import { startLocalBackend } from './gateway.js';
+import { createRealtimeServer, installRealtimeTriggers } from './realtime/index.js';
+import { createFunctionsRuntime } from './functions.js';
+import { startIngest } from './ingest.js';
+import { DEFAULT_JWT_SECRET } from './jwt.js';
+
+export interface LocalStackOptions {
+  port?: number;
+  host?: string;
+  dataDir?: string;
+  databaseUrl?: string;
+  jwtSecret?: string;
+  /** Built renderer served at /app/ for guests and viewers. */
+  staticDir?: string;
+  rtmpPort?: number;
+  ingestHttpPort?: number;
+  /** Extra environment for the edge functions (e.g. Cloudflare secrets). */
+  functionsEnv?: Record<string, string>;
+  log?: (message: string) => void;
+}
+
+export interface LocalStack {
+  apiUrl: string;
+  anonKey: string;
+  serviceRoleKey: string;
+  dbUrl: string;
+  jwtSecret: string;
+  rtmpBaseUrl: string;
+  playbackUrl(streamKey: string): string;
+  stop(): Promise<void>;
+}
+
+export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
+  const log = opts.log ?? (() => {});
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port ?? 54321;
+  const jwtSecret = opts.jwtSecret ?? DEFAULT_JWT_SECRET;
+  const ingest = await startIngest({ host, rtmpPort: opts.rtmpPort ?? 1935, httpPort: opts.ingestHttpPort ?? 8000 });
+  const cleanups: Array<() => Promise<void>> = [() => ingest.stop()];
+  try {
+    // The functions need the gateway's URL and keys, and the gateway needs the
+    // functions mount: the mount forwards to a runtime created once both exist.
+    let functions: ReturnType<typeof createFunctionsRuntime> | null = null;
+    let realtime: ReturnType<typeof createRealtimeServer> | null = null;
+    const backend = await startLocalBackend({
+      port,
+      host,
+      dataDir: opts.dataDir,
+      databaseUrl: opts.databaseUrl,
+      jwtSecret,
+      staticDir: opts.staticDir,
+      mounts: {
+        realtime: {
+          handleUpgrade: (req, socket, head) => (realtime ? realtime.handleUpgrade(req, socket, head) : socket.destroy()),
+          handleHttp: async (req, res) => (realtime ? realtime.handleHttp(req, res) : false),
+          close: async () => realtime?.close(),
+        },
+        functions: {
+          handle: async (req, res, name) => {
+            if (!functions) {
+              res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'functions are starting' }));
+              return;
+            }
+            await functions.handle(req, res, name);
+          },
+          stop: async () => functions?.stop(),
+        },
+      },
+    });
+    cleanups.unshift(() => backend.stop());
+    await installRealtimeTriggers(backend.pool);
+    realtime = createRealtimeServer({ pool: backend.pool, jwtSecret, anonKey: backend.anonKey, log });
+    functions = createFunctionsRuntime({
+      functionsDir: resolve('supabase/functions'),
+      env: {
+        SUPABASE_URL: backend.apiUrl,
+        SUPABASE_ANON_KEY: backend.anonKey,
+        SUPABASE_SERVICE_ROLE_KEY: backend.serviceRoleKey,
+        SUPABASE_JWT_SECRET: jwtSecret,
+        LOCAL_RTMP_URL: ingest.rtmpBaseUrl,
+        LOCAL_PLAYBACK_URL_TEMPLATE: ingest.playbackUrl('{key}'),
+        ...opts.functionsEnv,
+      },
+      log,
+    });
+    await functions.start();
+    return {
+      apiUrl: backend.apiUrl,
+      anonKey: backend.anonKey,
+      serviceRoleKey: backend.serviceRoleKey,
+      dbUrl: backend.dbUrl,
+      jwtSecret,
+      rtmpBaseUrl: ingest.rtmpBaseUrl,
+      playbackUrl: (key) => ingest.playbackUrl(key),
+      async stop() {
+        for (const cleanup of cleanups.splice(0)) await cleanup().catch((err: Error) => log(`stop: ${err.message}`));
+      },
+    };
+  } catch (err) {
+    for (const cleanup of cleanups.splice(0)) await cleanup().catch(() => {});
+    throw err;
+  }
+}

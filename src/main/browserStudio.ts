@@ -1,0 +1,79 @@
+/**
+ * Runs the studio in a plain browser: the local backend (unless SUPABASE_URL is
+ * set), the renderer over HTTP and the NativeBridge over WebSocket, backed by
+ * the same encoder as the Electron app.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { EncoderSession } from './encoder/EncoderSession.js';
+import { startStudioServer, type StudioServer } from './studioServer.js';
+import { startLocalStack, type LocalStack } from '../local/stack.js';
+
+export interface BrowserStudioOptions {
+  rendererDir?: string;
+  studioPort?: number;
+  backendPort?: number;
+  rtmpPort?: number;
+  ingestHttpPort?: number;
+  dataDir?: string;
+  log?: (message: string) => void;
+}
+
+export interface BrowserStudio {
+  studioUrl: string;
+  guestUrl: string;
+  apiUrl: string;
+  anonKey: string;
+  stack: LocalStack | null;
+  studio: StudioServer;
+  stop(): Promise<void>;
+}
+
+export async function startBrowserStudio(opts: BrowserStudioOptions = {}): Promise<BrowserStudio> {
+  const log = opts.log ?? ((m: string) => console.log(m));
+  const rendererDir = resolve(opts.rendererDir ?? 'out/renderer');
+  if (!existsSync(resolve(rendererDir, 'index.html'))) {
+    throw new Error(`the renderer is not built (${rendererDir}/index.html is missing): run npm run build:renderer`);
+  }
+  let stack: LocalStack | null = null;
+  let supabaseUrl = process.env.SUPABASE_URL;
+  let supabaseAnonKey = process.env.SUPABASE_ANON_KEY;
+  if (!supabaseUrl || !supabaseAnonKey) {
+    stack = await startLocalStack({
+      port: opts.backendPort,
+      rtmpPort: opts.rtmpPort,
+      ingestHttpPort: opts.ingestHttpPort,
+      dataDir: opts.dataDir,
+      databaseUrl: process.env.DATABASE_URL,
+      staticDir: rendererDir,
+      log,
+    });
+    supabaseUrl = stack.apiUrl;
+    supabaseAnonKey = stack.anonKey;
+  }
+  try {
+    const studio = await startStudioServer({
+      rendererDir,
+      config: { supabaseUrl, supabaseAnonKey },
+      createEncoder: () => new EncoderSession({ log }),
+      port: opts.studioPort,
+      log,
+    });
+    const guestBase = stack ? `${stack.apiUrl}/app/` : `${studio.url}/`;
+    return {
+      studioUrl: `${studio.url}/#/studio`,
+      guestUrl: `${guestBase}#/guest`,
+      apiUrl: supabaseUrl,
+      anonKey: supabaseAnonKey,
+      stack,
+      studio,
+      async stop() {
+        await studio.close();
+        await stack?.stop();
+      },
+    };
+  } catch (err) {
+    await stack?.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Electron entry: one sandboxed window, a strict CSP, no popups or navigation.
+ * Uses a hosted Supabase project when SUPABASE_URL and SUPABASE_ANON_KEY are
+ * set; otherwise starts the embedded local backend.
+ */
+import { app, BrowserWindow, session, shell } from 'electron';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AppConfig } from '../shared/bridge.js';
+import { bindIpc } from './ipc.js';
+import { EncoderSession } from './encoder/EncoderSession.js';
+import { startLocalStack, type LocalStack } from '../local/stack.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const log = (message: string) => console.log(`[studio] ${message}`);
+let stack: LocalStack | null = null;
+
+async function resolveConfig(): Promise<Omit<AppConfig, 'shell'>> {
+  const url = process.env.SUPABASE_URL;
+  const key = process.env.SUPABASE_ANON_KEY;
+  if (url && key) return { supabaseUrl: url, supabaseAnonKey: key };
+  stack = await startLocalStack({
+    dataDir: join(app.getPath('userData'), 'local-backend'),
+    staticDir: join(here, '../renderer'),
+    log,
+  });
+  log(`local backend at ${stack.apiUrl}; guests join at ${stack.apiUrl}/app/#/guest`);
+  return { supabaseUrl: stack.apiUrl, supabaseAnonKey: stack.anonKey };
+}
+
+function contentSecurityPolicy(supabaseUrl: string): string {
+  const api = new URL(supabaseUrl);
+  const ws = `${api.protocol === 'https:' ? 'wss' : 'ws'}://${api.host}`;
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "media-src 'self' blob: mediastream:",
+    `connect-src 'self' ${api.origin} ${ws}`,
+    "worker-src 'self' blob:",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+async function createWindow(): Promise<void> {
+  const config = await resolveConfig();
+  const csp = contentSecurityPolicy(config.supabaseUrl);
+  session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
+    callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [csp] } });
+  });
+  session.defaultSession.setPermissionRequestHandler((_wc, permission, callback) => {
+    callback(permission === 'media' || permission === 'display-capture');
+  });
+
+  const win = new BrowserWindow({
+    width: 1440,
+    height: 900,
+    show: false,
+    title: 'Roast Live Studio',
+    webPreferences: {
+      preload: join(here, '../preload/index.cjs'),
+      sandbox: true,
+      contextIsolation: true,
+      nodeIntegration: false,
+      webSecurity: true,
+    },
+  });
+  const unbind = bindIpc({
+    webContents: win.webContents,
+    config: () => ({ ...config, shell: 'electron' }),
+    createEncoder: () => new EncoderSession({ log }),
+    log,
+  });
+  win.on('closed', () => void unbind());
+  win.once('ready-to-show', () => win.show());
+  win.webContents.setWindowOpenHandler(({ url }) => {
+    if (/^https:\/\//.test(url)) void shell.openExternal(url);
+    return { action: 'deny' };
+  });
+  win.webContents.on('will-navigate', (event) => event.preventDefault());
+
+  const devUrl = process.env.ELECTRON_RENDERER_URL;
+  if (devUrl) await win.loadURL(`${devUrl}#/studio`);
+  else await win.loadFile(join(here, '../renderer/index.html'), { hash: '/studio' });
+}
+
+app.whenReady().then(createWindow).catch((err: Error) => {
+  console.error(`Roast Live Studio could not start: ${err.message}`);
+  app.exit(1);
+});
+app.on('window-all-closed', () => app.quit());
+app.on('will-quit', (event) => {
+  if (!stack) return;
+  event.preventDefault();
+  const s = stack;
+  stack = null;
+  void s.stop().finally(() => app.quit());
+});

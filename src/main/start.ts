@@ -1,0 +1,75 @@
+/**
+ * `npm start`: the Electron app on the embedded local backend; where the
+ * Electron binary is missing, says so and serves the browser studio instead.
+ *
+ *   --browser      serve the browser studio even if Electron is installed
+ *   --no-build     do not rebuild the renderer first
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { startBrowserStudio } from './browserStudio.js';
+
+const args = new Set(process.argv.slice(2));
+const require = createRequire(import.meta.url);
+
+function electronBinary(): { path: string } | { missing: string } {
+  try {
+    const path = require('electron') as unknown as string;
+    if (typeof path === 'string' && existsSync(path)) return { path };
+    return { missing: `the electron package points at ${String(path)}, which does not exist` };
+  } catch (err) {
+    return { missing: (err as Error).message.split('\n')[0] ?? 'electron is not installed' };
+  }
+}
+
+function run(command: string, argv: string[]): void {
+  const result = spawnSync(command, argv, { stdio: 'inherit' });
+  if (result.status !== 0) throw new Error(`${command} ${argv.join(' ')} failed (exit ${result.status})`);
+}
+
+async function main(): Promise<void> {
+  const electron = electronBinary();
+  if ('path' in electron && !args.has('--browser')) {
+    if (!args.has('--no-build')) run('npx', ['electron-vite', 'build']);
+    const child = spawn(electron.path, ['.'], { stdio: 'inherit' });
+    child.on('exit', (code) => process.exit(code ?? 0));
+    return;
+  }
+  if ('missing' in electron) {
+    console.log(`Electron's binary is not available here (${electron.missing}).`);
+    console.log('Serving the browser studio instead: the same app, with the native side over a WebSocket.');
+  }
+  if (!args.has('--no-build')) run('npx', ['vite', 'build', '--config', 'vite.renderer.config.ts', '--logLevel', 'warn']);
+  const studio = await startBrowserStudio({
+    studioPort: Number(process.env.STUDIO_PORT ?? 5190),
+    backendPort: process.env.API_PORT ? Number(process.env.API_PORT) : undefined,
+    rtmpPort: process.env.RTMP_PORT ? Number(process.env.RTMP_PORT) : undefined,
+    ingestHttpPort: process.env.INGEST_HTTP_PORT ? Number(process.env.INGEST_HTTP_PORT) : undefined,
+    dataDir: process.env.DATA_DIR,
+  });
+  console.log(`STUDIO_URL=${studio.studioUrl}`);
+  console.log(`GUEST_URL=${studio.guestUrl}`);
+  console.log(`API_URL=${studio.apiUrl}`);
+  if (studio.stack) console.log(`RTMP_URL=${studio.stack.rtmpBaseUrl}`);
+  console.log('Open the studio URL in Chromium or Chrome; press Ctrl+C to stop.');
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    studio.stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        console.error(err.message);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((err: Error) => {
+  console.error(`Roast Live Studio could not start: ${err.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,126 @@
+/**
+ * The browser studio: the renderer served over HTTP and the NativeBridge over
+ * a WebSocket at /bridge, backed by the same BridgeHost and encoder as the
+ * Electron app. Used where no Electron binary exists, and by the tests.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import {
+  type AppConfig,
+  type BridgeWireEvent,
+  type BridgeWireReply,
+  decodeMediaMessage,
+} from '../shared/bridge.js';
+import { BridgeHost, errorReply, type EncoderLike } from './bridgeHost.js';
+import { serveStatic } from './staticFiles.js';
+
+export interface StudioServerOptions {
+  rendererDir: string;
+  config: Omit<AppConfig, 'shell'>;
+  createEncoder: () => EncoderLike;
+  host?: string;
+  port?: number;
+  log?: (message: string) => void;
+  /** Largest binary message accepted (a 1080p I420 frame plus header fits). */
+  maxPayloadBytes?: number;
+}
+
+export interface StudioServer {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export async function startStudioServer(opts: StudioServerOptions): Promise<StudioServer> {
+  const log = opts.log ?? (() => {});
+  const config: AppConfig = { ...opts.config, shell: 'browser' };
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://studio.local');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405).end();
+      return;
+    }
+    if (url.pathname === '/config.json') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(config));
+      return;
+    }
+    serveStatic(opts.rendererDir, url.pathname, req, res).catch((err: Error) => {
+      log(`studio: ${err.message}`);
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? 8 * 1024 * 1024 });
+  server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://studio.local');
+    if (url.pathname !== '/bridge') {
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => bindSocket(ws));
+  });
+
+  const hosts = new Set<BridgeHost>();
+  function bindSocket(ws: WebSocket): void {
+    const send = (msg: BridgeWireReply | BridgeWireEvent) => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
+    };
+    const host = new BridgeHost({
+      config: () => config,
+      createEncoder: opts.createEncoder,
+      emit: (channel, ...args) => send({ event: channel, args }),
+      log,
+    });
+    hosts.add(host);
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (isBinary) {
+        const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+        try {
+          const msg = decodeMediaMessage(bytes);
+          host.send(msg.kind === 'video' ? 'encoder:video' : 'encoder:audio', msg.payload, msg.timestampMs);
+        } catch (err) {
+          host.send('malformed', null, 0);
+          log(`studio: ${(err as Error).message}`);
+        }
+        return;
+      }
+      let request: { id?: unknown; channel?: unknown; args?: unknown };
+      try {
+        request = JSON.parse(data.toString());
+      } catch {
+        send({ id: -1, ok: false, error: { reason: 'bridge_invalid_message', message: 'message is not JSON' } });
+        return;
+      }
+      const id = typeof request.id === 'number' ? request.id : -1;
+      host.invoke(request.channel, request.args).then(
+        (result) => send({ id, ok: true, result }),
+        (err) => send({ id, ok: false, error: errorReply(err) }),
+      );
+    });
+    ws.on('close', () => {
+      hosts.delete(host);
+      host.dispose().catch((err: Error) => log(`studio: ${err.message}`));
+    });
+  }
+
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolveListen());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
+  let closed = false;
+  return {
+    url,
+    server,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.all([...hosts].map((h) => h.dispose()));
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

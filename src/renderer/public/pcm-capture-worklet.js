@@ -1,0 +1,36 @@
+// Captures the program mix as interleaved stereo f32 PCM in fixed-size chunks
+// and posts each chunk (transferred, not copied) to the main thread.
+const CHUNK_FRAMES = 960; // 20 ms at 48 kHz
+
+class PcmCapture extends AudioWorkletProcessor {
+  constructor() {
+    super();
+    this.buffer = new Float32Array(CHUNK_FRAMES * 2);
+    this.filled = 0;
+    this.framesSeen = 0;
+  }
+
+  process(inputs) {
+    const input = inputs[0];
+    const left = input && input[0];
+    const right = input && (input[1] || input[0]);
+    const frames = left ? left.length : 128;
+    for (let i = 0; i < frames; i++) {
+      this.buffer[this.filled * 2] = left ? left[i] : 0;
+      this.buffer[this.filled * 2 + 1] = right ? right[i] : 0;
+      this.filled++;
+      if (this.filled === CHUNK_FRAMES) {
+        const chunk = this.buffer;
+        // currentFrame is the audio clock; the first sample of this chunk:
+        const firstFrame = this.framesSeen + i + 1 - CHUNK_FRAMES;
+        this.port.postMessage({ pcm: chunk.buffer, firstFrame }, [chunk.buffer]);
+        this.buffer = new Float32Array(CHUNK_FRAMES * 2);
+        this.filled = 0;
+      }
+    }
+    this.framesSeen += frames;
+    return true;
+  }
+}
+
+registerProcessor('pcm-capture', PcmCapture);

@@ -1,0 +1,89 @@
+/**
+ * The program audio mix: one gain per source into an AudioWorklet that hands
+ * out 48 kHz interleaved stereo f32 PCM chunks. Only the program (what is
+ * encoded) goes through WebAudio; what people hear plays through media elements.
+ */
+export interface PcmChunk {
+  pcm: ArrayBuffer;
+  /** Capture time of the first sample, on the page's performance clock (ms). */
+  timestampMs: number;
+}
+
+export class AudioMixer {
+  readonly context: AudioContext;
+  private readonly inputs = new Map<string, { source: MediaStreamAudioSourceNode; gain: GainNode }>();
+  private readonly bus: GainNode;
+  private worklet: AudioWorkletNode | null = null;
+  private sink: GainNode | null = null;
+  private disposed = false;
+
+  constructor() {
+    this.context = new AudioContext({ sampleRate: 48000, latencyHint: 'interactive' });
+    this.bus = this.context.createGain();
+    this.bus.channelCount = 2;
+    this.bus.channelCountMode = 'explicit';
+  }
+
+  /** Starts capturing; `onChunk` receives every 20 ms chunk. */
+  async start(onChunk: (chunk: PcmChunk) => void, workletUrl = 'pcm-capture-worklet.js'): Promise<void> {
+    await this.context.audioWorklet.addModule(workletUrl);
+    if (this.disposed) return;
+    const worklet = new AudioWorkletNode(this.context, 'pcm-capture', {
+      numberOfInputs: 1,
+      numberOfOutputs: 1,
+      outputChannelCount: [2],
+      channelCount: 2,
+      channelCountMode: 'explicit',
+    });
+    // Relate the audio clock to the page clock once; chunks carry audio-clock times.
+    const ts = this.context.getOutputTimestamp();
+    const offsetMs = (ts.performanceTime ?? performance.now()) - (ts.contextTime ?? this.context.currentTime) * 1000;
+    worklet.port.onmessage = (event: MessageEvent<{ pcm: ArrayBuffer; firstFrame: number }>) => {
+      onChunk({ pcm: event.data.pcm, timestampMs: offsetMs + (event.data.firstFrame / 48000) * 1000 });
+    };
+    // The worklet must be pulled by the graph to run; its output is silent.
+    const sink = this.context.createGain();
+    sink.gain.value = 0;
+    this.bus.connect(worklet);
+    worklet.connect(sink);
+    sink.connect(this.context.destination);
+    this.worklet = worklet;
+    this.sink = sink;
+    if (this.context.state !== 'running') await this.context.resume();
+  }
+
+  /** Adds (or replaces) a participant's audio in the program. */
+  setInput(id: string, stream: MediaStream, gain = 1): void {
+    this.removeInput(id);
+    if (stream.getAudioTracks().length === 0) return;
+    const source = this.context.createMediaStreamSource(stream);
+    const gainNode = this.context.createGain();
+    gainNode.gain.value = gain;
+    source.connect(gainNode);
+    gainNode.connect(this.bus);
+    this.inputs.set(id, { source, gain: gainNode });
+  }
+
+  setGain(id: string, gain: number): void {
+    const input = this.inputs.get(id);
+    if (input) input.gain.gain.value = Math.max(0, Math.min(2, gain));
+  }
+
+  removeInput(id: string): void {
+    const input = this.inputs.get(id);
+    if (!input) return;
+    input.source.disconnect();
+    input.gain.disconnect();
+    this.inputs.delete(id);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const id of [...this.inputs.keys()]) this.removeInput(id);
+    if (this.worklet) this.worklet.port.onmessage = null;
+    this.worklet?.disconnect();
+    this.sink?.disconnect();
+    await this.context.close();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Everything the host does once live: the program (Broadcaster), the call with
+ * guests (one PeerLink per seated guest, signaling over Realtime), and live
+ * seat and invitation updates from the database.
+ */
+import type { NativeBridge } from '../../../shared/bridge';
+import type { GuestSeatRow } from '../../../shared/domain';
+import { Broadcaster, type Participant } from '../media/Broadcaster';
+import { PeerLink } from '../rtc/PeerLink';
+import { SignalingChannel } from '../rtc/signaling';
+import { createCallSession, endCallSession, generateCallToken } from '../services/cloudflareCallsService';
+import { endLive, startLive } from '../services/liveService';
+import { getProfiles, listActiveSeats, subscribeSeats, subscribeStreamInvitations } from '../services/streamGuestService';
+import { activeSeats, useStore } from '../store';
+
+export class HostSession {
+  private readonly broadcaster: Broadcaster;
+  private signaling: SignalingChannel | null = null;
+  private readonly links = new Map<string, PeerLink>();
+  private readonly guestStreams = new Map<string, MediaStream>();
+  private readonly cleanups: Array<() => void> = [];
+  private iceServers: RTCIceServer[] = [];
+  private callSessionId: string | null = null;
+  private programTrack: MediaStreamTrack | null = null;
+
+  constructor(
+    canvas: HTMLCanvasElement,
+    bridge: NativeBridge,
+    private readonly userId: string,
+    private readonly displayName: string,
+    private readonly camera: MediaStream,
+    private readonly log: (message: string) => void = console.info,
+  ) {
+    this.broadcaster = new Broadcaster(canvas, bridge);
+    this.updateProgram();
+    this.broadcaster.startPreview();
+  }
+
+  get stats() {
+    return { framesSent: this.broadcaster.framesSent, framesSkipped: this.broadcaster.framesSkipped, renderMs: this.broadcaster.lastRenderMs };
+  }
+
+  async goLive(title: string): Promise<void> {
+    const store = useStore.getState();
+    store.setBroadcast({ phase: 'starting', error: null });
+    try {
+      const live = await startLive(title);
+      store.setBroadcast({ stream: live.stream, publishTarget: live.ingest.rtmpUrl, playbackUrl: live.playbackUrl });
+      const started = await this.broadcaster.goLive(
+        { publishUrl: live.ingest.publishUrl, width: 1280, height: 720, fps: 30 },
+        (stats) => useStore.getState().setBroadcast({ stats }),
+      );
+      store.setBroadcast({ encoder: started.encoder });
+      await this.openCall(live.stream.id);
+      store.setBroadcast({ phase: 'live' });
+    } catch (err) {
+      store.setBroadcast({ phase: 'error', error: (err as Error).message });
+      throw err;
+    }
+  }
+
+  private async openCall(streamId: string): Promise<void> {
+    const call = await createCallSession(streamId);
+    this.callSessionId = call.sessionId;
+    const token = await generateCallToken(streamId, call.sessionId);
+    this.iceServers = token.iceServers;
+    this.programTrack = this.broadcaster.captureProgram();
+    this.signaling = await SignalingChannel.join(streamId, this.userId);
+    this.cleanups.push(
+      this.signaling.onMessage((msg) => {
+        if (msg.kind === 'hello') void this.connectGuest(msg.from);
+        else if (msg.kind === 'bye') this.dropGuest(msg.from);
+        else void this.links.get(msg.from)?.handle(msg).catch((e: Error) => this.log(`signaling: ${e.message}`));
+      }),
+    );
+    const store = useStore.getState();
+    for (const seat of await listActiveSeats(streamId)) store.upsertSeat(seat);
+    this.cleanups.push(await subscribeSeats(streamId, (seat) => this.onSeat(seat)));
+    this.cleanups.push(await subscribeStreamInvitations(streamId, (inv) => useStore.getState().upsertInvitation(inv)));
+  }
+
+  private onSeat(seat: GuestSeatRow): void {
+    useStore.getState().upsertSeat(seat);
+    if (seat.left_at !== null) this.dropGuest(seat.user_id);
+    void this.loadNames([seat.user_id]);
+  }
+
+  private async loadNames(ids: string[]): Promise<void> {
+    const profiles = await getProfiles(ids).catch(() => []);
+    useStore.getState().setNames(Object.fromEntries(profiles.map((p) => [p.id, p.display_name ?? p.username ?? 'Guest'])));
+  }
+
+  /** A seated guest said hello: (re)connect with an offer carrying the program and the host's voice. */
+  private async connectGuest(guestId: string): Promise<void> {
+    const seated = activeSeats(useStore.getState().seats).some((s) => s.user_id === guestId);
+    if (!seated && this.signaling) {
+      // Seat rows can arrive after the hello; check the database before refusing.
+      const seats = await listActiveSeats(useStore.getState().stream!.id);
+      for (const seat of seats) useStore.getState().upsertSeat(seat);
+      if (!seats.some((s) => s.user_id === guestId)) {
+        this.log(`ignoring hello from ${guestId}: not seated`);
+        return;
+      }
+    }
+    this.links.get(guestId)?.close(false);
+    const link = new PeerLink({
+      signaling: this.signaling!,
+      selfId: this.userId,
+      peerId: guestId,
+      iceServers: this.iceServers,
+      onRemoteStream: (stream) => {
+        this.guestStreams.set(guestId, stream);
+        this.playForHost(guestId, stream);
+        this.updateProgram();
+      },
+      onStateChange: (state) => useStore.getState().setLink(guestId, state),
+      log: this.log,
+    });
+    this.links.set(guestId, link);
+    void this.loadNames([guestId]);
+    await link.offer({ video: this.programTrack, audio: this.camera.getAudioTracks()[0] ?? null });
+  }
+
+  /** The host hears guests through media elements (echo cancellation stays on). */
+  private readonly audioElements = new Map<string, HTMLAudioElement>();
+  private playForHost(guestId: string, stream: MediaStream): void {
+    let el = this.audioElements.get(guestId);
+    if (!el) {
+      el = new Audio();
+      el.autoplay = true;
+      this.audioElements.set(guestId, el);
+    }
+    el.srcObject = stream;
+    void el.play().catch(() => {});
+  }
+
+  private dropGuest(guestId: string): void {
+    this.links.get(guestId)?.close(false);
+    this.links.delete(guestId);
+    this.guestStreams.delete(guestId);
+    const el = this.audioElements.get(guestId);
+    if (el) el.srcObject = null;
+    this.audioElements.delete(guestId);
+    useStore.getState().setLink(guestId, null);
+    this.updateProgram();
+  }
+
+  private updateProgram(): void {
+    const names = useStore.getState().names;
+    const participants: Participant[] = [{ id: this.userId, label: this.displayName, stream: this.camera }];
+    const seats = activeSeats(useStore.getState().seats);
+    const ordered = [...this.guestStreams.entries()].sort(
+      ([a], [b]) => (seats.find((s) => s.user_id === a)?.seat_index ?? 99) - (seats.find((s) => s.user_id === b)?.seat_index ?? 99),
+    );
+    for (const [id, stream] of ordered) participants.push({ id, label: names[id] ?? 'Guest', stream });
+    this.broadcaster.setParticipants(participants);
+  }
+
+  async end(): Promise<void> {
+    const store = useStore.getState();
+    const stream = store.stream;
+    store.setBroadcast({ phase: 'ending' });
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+    await this.broadcaster.stop().catch((e: Error) => this.log(`encoder stop: ${e.message}`));
+    if (this.callSessionId) await endCallSession(this.callSessionId).catch((e: Error) => this.log(e.message));
+    if (stream) await endLive(stream.id);
+    store.setBroadcast({ phase: 'ended' });
+  }
+
+  dispose(): void {
+    for (const c of this.cleanups.splice(0)) c();
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+    void this.signaling?.close();
+    this.broadcaster.dispose();
+  }
+}

@@ -1,0 +1,86 @@
+/** One zustand store built from typed slices; actions are plain functions usable outside React. */
+import { create, type StateCreator } from 'zustand';
+import type { EncoderStats } from '../../../shared/bridge';
+import type { GuestInvitationRow, GuestSeatRow, StreamRow } from '../../../shared/domain';
+
+export interface SessionSlice {
+  userId: string | null;
+  displayName: string;
+  setUser: (userId: string | null, displayName: string) => void;
+}
+
+export type BroadcastPhase = 'idle' | 'starting' | 'live' | 'ending' | 'ended' | 'error';
+
+export interface BroadcastSlice {
+  phase: BroadcastPhase;
+  stream: StreamRow | null;
+  publishTarget: string | null;
+  playbackUrl: string | null;
+  encoder: string | null;
+  stats: EncoderStats | null;
+  error: string | null;
+  setBroadcast: (patch: Partial<Pick<BroadcastSlice, 'phase' | 'stream' | 'publishTarget' | 'playbackUrl' | 'encoder' | 'stats' | 'error'>>) => void;
+}
+
+export interface GuestsSlice {
+  seats: GuestSeatRow[];
+  invitations: GuestInvitationRow[];
+  /** Peer connection state per guest user id. */
+  links: Record<string, RTCPeerConnectionState>;
+  names: Record<string, string>;
+  upsertSeat: (seat: GuestSeatRow) => void;
+  upsertInvitation: (invitation: GuestInvitationRow) => void;
+  setLink: (userId: string, state: RTCPeerConnectionState | null) => void;
+  setNames: (names: Record<string, string>) => void;
+}
+
+export type StoreState = SessionSlice & BroadcastSlice & GuestsSlice;
+
+const createSessionSlice: StateCreator<StoreState, [], [], SessionSlice> = (set) => ({
+  userId: null,
+  displayName: '',
+  setUser: (userId, displayName) => set({ userId, displayName }),
+});
+
+const createBroadcastSlice: StateCreator<StoreState, [], [], BroadcastSlice> = (set) => ({
+  phase: 'idle',
+  stream: null,
+  publishTarget: null,
+  playbackUrl: null,
+  encoder: null,
+  stats: null,
+  error: null,
+  setBroadcast: (patch) => set(patch),
+});
+
+const createGuestsSlice: StateCreator<StoreState, [], [], GuestsSlice> = (set) => ({
+  seats: [],
+  invitations: [],
+  links: {},
+  names: {},
+  upsertSeat: (seat) =>
+    set((s) => ({
+      seats: [...s.seats.filter((x) => x.id !== seat.id), seat].sort((a, b) => a.seat_index - b.seat_index),
+    })),
+  upsertInvitation: (invitation) =>
+    set((s) => ({ invitations: [invitation, ...s.invitations.filter((x) => x.id !== invitation.id)] })),
+  setLink: (userId, state) =>
+    set((s) => {
+      const links = { ...s.links };
+      if (state) links[userId] = state;
+      else delete links[userId];
+      return { links };
+    }),
+  setNames: (names) => set((s) => ({ names: { ...s.names, ...names } })),
+});
+
+export const useStore = create<StoreState>()((...a) => ({
+  ...createSessionSlice(...a),
+  ...createBroadcastSlice(...a),
+  ...createGuestsSlice(...a),
+}));
+
+/** Active seats (guests on the program). */
+export function activeSeats(seats: GuestSeatRow[]): GuestSeatRow[] {
+  return seats.filter((s) => s.left_at === null);
+}

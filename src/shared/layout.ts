@@ -1,0 +1,79 @@
+/** Pure layout geometry for the program picture (OBS-style scene items). */
+
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** Normalised crop of the source (0..1 on each axis). */
+export interface Crop {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface SceneItem {
+  sourceId: string;
+  rect: Rect;
+  crop: Crop;
+  z: number;
+  visible: boolean;
+}
+
+/** Rows x columns for n participants: 1x1, 1x2, 2x2, 2x3, 3x3. */
+export function gridShape(count: number): { rows: number; cols: number } {
+  if (!Number.isInteger(count) || count < 0) throw new RangeError(`participant count must be a non-negative integer, got ${count}`);
+  if (count > 10) throw new RangeError(`at most 10 participants (host + 9 guests), got ${count}`);
+  if (count <= 1) return { rows: 1, cols: 1 };
+  if (count === 2) return { rows: 1, cols: 2 };
+  if (count <= 4) return { rows: 2, cols: 2 };
+  if (count <= 6) return { rows: 2, cols: 3 };
+  return { rows: 3, cols: 3 + (count > 9 ? 1 : 0) };
+}
+
+/**
+ * The crop of a source of size (sw x sh) that fills a tile of size (tw x th)
+ * without distortion ("cover"), centred.
+ */
+export function coverCrop(sw: number, sh: number, tw: number, th: number): Crop {
+  if (sw <= 0 || sh <= 0 || tw <= 0 || th <= 0) return { x: 0, y: 0, width: 1, height: 1 };
+  const sourceAspect = sw / sh;
+  const tileAspect = tw / th;
+  if (sourceAspect > tileAspect) {
+    const width = tileAspect / sourceAspect;
+    return { x: (1 - width) / 2, y: 0, width, height: 1 };
+  }
+  const height = sourceAspect / tileAspect;
+  return { x: 0, y: (1 - height) / 2, width: 1, height };
+}
+
+export interface GridSource {
+  id: string;
+  width: number;
+  height: number;
+}
+
+/**
+ * Lays sources out as an even grid over the canvas, in order, with integer
+ * pixel rects that tile the canvas exactly. A last row with fewer tiles is centred.
+ */
+export function gridLayout(sources: readonly GridSource[], canvasWidth: number, canvasHeight: number): SceneItem[] {
+  const { rows, cols } = gridShape(sources.length);
+  const items: SceneItem[] = [];
+  sources.forEach((source, index) => {
+    const row = Math.floor(index / cols);
+    const inRow = row === rows - 1 ? sources.length - row * cols : cols;
+    const col = index % cols;
+    const offset = ((cols - inRow) * canvasWidth) / cols / 2;
+    const x0 = Math.round(offset + (col * canvasWidth) / cols);
+    const x1 = Math.round(offset + ((col + 1) * canvasWidth) / cols);
+    const y0 = Math.round((row * canvasHeight) / rows);
+    const y1 = Math.round(((row + 1) * canvasHeight) / rows);
+    const rect = { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+    items.push({ sourceId: source.id, rect, crop: coverCrop(source.width, source.height, rect.width, rect.height), z: index, visible: true });
+  });
+  return items;
+}

@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { parseSignal } from './signaling';
+
+const a = '11111111-1111-4111-8111-111111111111';
+const b = '22222222-2222-4222-8222-222222222222';
+
+describe('parseSignal', () => {
+  it('accepts each well-formed kind', () => {
+    expect(parseSignal({ kind: 'hello', from: a, to: b })).toEqual({ kind: 'hello', from: a, to: b });
+    expect(parseSignal({ kind: 'description', from: a, to: b, description: { type: 'offer', sdp: 'v=0' } })?.kind).toBe('description');
+    expect(parseSignal({ kind: 'candidate', from: a, to: b, candidate: { candidate: 'candidate:1 1 udp 1 127.0.0.1 5000 typ host', sdpMid: '0', sdpMLineIndex: 0 } })?.kind).toBe('candidate');
+    expect(parseSignal({ kind: 'bye', from: a, to: b })?.kind).toBe('bye');
+  });
+
+  it('rejects malformed messages without throwing', () => {
+    expect(parseSignal(null)).toBeNull();
+    expect(parseSignal('offer')).toBeNull();
+    expect(parseSignal({ kind: 'hello', from: 'me', to: b })).toBeNull();
+    expect(parseSignal({ kind: 'description', from: a, to: b, description: { type: 'rollback', sdp: '' } })).toBeNull();
+    expect(parseSignal({ kind: 'launch', from: a, to: b })).toBeNull();
+  });
+});

@@ -1,0 +1,28 @@
+/** WebRTC signaling messages exchanged over a stream's private Realtime channel. */
+import { z } from 'zod';
+
+export const SIGNAL_EVENT = 'signal';
+
+const sdp = z.object({ type: z.enum(['offer', 'answer']), sdp: z.string().min(1).max(200_000) });
+const candidate = z.object({
+  candidate: z.string().max(2_000),
+  sdpMid: z.string().max(64).nullable().optional(),
+  sdpMLineIndex: z.number().int().min(0).max(1024).nullable().optional(),
+  usernameFragment: z.string().max(256).nullable().optional(),
+});
+
+export const signalMessageSchema = z.discriminatedUnion('kind', [
+  /** A seated guest announces itself; the host answers with an offer. */
+  z.object({ kind: z.literal('hello'), from: z.string().uuid(), to: z.string().uuid() }),
+  z.object({ kind: z.literal('description'), from: z.string().uuid(), to: z.string().uuid(), description: sdp }),
+  z.object({ kind: z.literal('candidate'), from: z.string().uuid(), to: z.string().uuid(), candidate }),
+  z.object({ kind: z.literal('bye'), from: z.string().uuid(), to: z.string().uuid() }),
+]);
+
+export type SignalMessage = z.infer<typeof signalMessageSchema>;
+
+/** Parses an incoming signaling payload; returns null (never throws) for anything malformed. */
+export function parseSignal(payload: unknown): SignalMessage | null {
+  const result = signalMessageSchema.safeParse(payload);
+  return result.success ? result.data : null;
+}
