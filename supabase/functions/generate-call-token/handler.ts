@@ -1,0 +1,77 @@
+/**
+ * generate-call-token: admits the host or a guest who holds a seat on the stream to one of its
+ * call sessions. Answers a short-lived call token (see _shared/callToken.ts) and the ICE servers
+ * to use: Cloudflare TURN credentials when its secrets are set, none otherwise (on one machine
+ * or one network, host candidates connect).
+ */
+import { z } from 'zod';
+import { type CallRole, signCallToken } from '../_shared/callToken.ts';
+import { generateIceServers } from '../_shared/cloudflare.ts';
+import { callTokenSecret, cloudflareTurnConfig } from '../_shared/config.ts';
+import { maybe } from '../_shared/db.ts';
+import type { FunctionDeps } from '../_shared/deps.ts';
+import { ForbiddenError, NotFoundError } from '../_shared/errors.ts';
+import { createFunction, type Handler, uuidField } from '../_shared/http.ts';
+import { loadStream } from '../_shared/streams.ts';
+import type { CallSessionRow, IceServer } from '../_shared/types.ts';
+
+/** How long TURN credentials last: a call outlives its 10-minute token. */
+export const ICE_CREDENTIALS_TTL_SECONDS = 86_400;
+
+export const generateCallTokenBody = z.strictObject({
+  streamId: uuidField('streamId'),
+  sessionId: uuidField('sessionId'),
+});
+
+export interface GenerateCallTokenResult {
+  token: string;
+  expiresAt: string;
+  role: CallRole;
+  iceServers: IceServer[];
+}
+
+export function createGenerateCallTokenHandler(deps: FunctionDeps): Handler {
+  return createFunction(deps, {
+    name: 'generate-call-token',
+    body: generateCallTokenBody,
+    run: async ({ body, user, db, admin, env, fetch, now }): Promise<GenerateCallTokenResult> => {
+      const secret = callTokenSecret(env);
+      const turn = cloudflareTurnConfig(env);
+      const stream = await loadStream(db, body.streamId);
+
+      let role: CallRole;
+      if (stream.host_id === user.id) {
+        role = 'host';
+      } else {
+        const seat = maybe<{ id: string }>(
+          await db
+            .from('stream_guest_seats')
+            .select('id')
+            .eq('stream_id', stream.id)
+            .eq('user_id', user.id)
+            .is('left_at', null)
+            .limit(1)
+            .maybeSingle(),
+          'read your seat',
+        );
+        if (!seat) throw new ForbiddenError('Only the host or a seated guest of this stream can join its call');
+        role = 'guest';
+      }
+
+      // Read with the service role: a guest may not see call_sessions under RLS, and the
+      // participant check above is what admits them.
+      const session = maybe<CallSessionRow>(
+        await admin().from('call_sessions').select('*').eq('id', body.sessionId).eq('stream_id', stream.id).maybeSingle(),
+        'read the call session',
+      );
+      if (!session) throw new NotFoundError(`Call session ${body.sessionId} not found for stream ${stream.id}`);
+      if (session.ended_at) throw new NotFoundError(`Call session ${session.id} has ended`);
+
+      const [signed, iceServers] = await Promise.all([
+        signCallToken({ userId: user.id, sessionId: session.id, streamId: stream.id, role }, secret, now),
+        turn ? generateIceServers(fetch, turn, ICE_CREDENTIALS_TTL_SECONDS) : Promise.resolve<IceServer[]>([]),
+      ]);
+      return { token: signed.token, expiresAt: signed.expiresAt.toISOString(), role, iceServers };
+    },
+  });
+}
