@@ -93,9 +93,14 @@ export class BridgeHost {
       if (channel === 'encoder:video') this.encoder.pushVideo(bytes, timestampMs);
       else this.encoder.pushAudio(bytes, timestampMs);
     } catch (err) {
-      this.badMessages += 1;
-      this.deps.log?.(`bridge: dropped a malformed message (${this.badMessages} so far): ${(err as Error).message}`);
+      this.reportMalformed((err as Error).message);
     }
+  }
+
+  /** Counts and logs a message that could not be used; the session goes on. */
+  reportMalformed(message: string): void {
+    this.badMessages += 1;
+    this.deps.log?.(`bridge: dropped a malformed message (${this.badMessages} so far): ${message}`);
   }
 
   get malformedMessages(): number {

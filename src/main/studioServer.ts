@@ -80,8 +80,7 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
           const msg = decodeMediaMessage(bytes);
           host.send(msg.kind === 'video' ? 'encoder:video' : 'encoder:audio', msg.payload, msg.timestampMs);
         } catch (err) {
-          host.send('malformed', null, 0);
-          log(`studio: ${(err as Error).message}`);
+          host.reportMalformed((err as Error).message);
         }
         return;
       }

@@ -1,0 +1,89 @@
+import { describe, expect, it, vi } from 'vitest';
+import type { EncoderStats } from '../shared/bridge';
+import { BridgeHost, BridgeMessageError, type EncoderLike } from './bridgeHost';
+
+function fakeEncoder() {
+  const listeners = new Set<(s: EncoderStats) => void>();
+  const encoder = {
+    start: vi.fn(async () => ({ encoder: 'libx264', ffmpegPath: '/usr/bin/ffmpeg', ffmpegSource: 'PATH' as const })),
+    pushVideo: vi.fn(),
+    pushAudio: vi.fn(),
+    stop: vi.fn(async () => {}),
+    onStats: (l: (s: EncoderStats) => void) => {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+    dispose: vi.fn(),
+    emit: (s: EncoderStats) => listeners.forEach((l) => l(s)),
+  };
+  return encoder satisfies EncoderLike & { emit: unknown };
+}
+
+function setup() {
+  const encoder = fakeEncoder();
+  const emit = vi.fn();
+  const log = vi.fn();
+  const host = new BridgeHost({
+    config: () => ({ supabaseUrl: 'http://127.0.0.1:54321', supabaseAnonKey: 'anon', shell: 'browser' }),
+    createEncoder: () => encoder,
+    emit,
+    log,
+  });
+  return { host, encoder, emit, log };
+}
+
+const startOpts = { url: 'rtmp://127.0.0.1:1935/live/key', width: 1280, height: 720, fps: 30 };
+
+describe('BridgeHost', () => {
+  it('answers app:config', async () => {
+    const { host } = setup();
+    await expect(host.invoke('app:config', [])).resolves.toMatchObject({ supabaseUrl: 'http://127.0.0.1:54321' });
+  });
+
+  it('rejects unknown channels and malformed options with clear errors, starting nothing', async () => {
+    const { host, encoder } = setup();
+    await expect(host.invoke('shell:exec', [])).rejects.toThrow(BridgeMessageError);
+    await expect(host.invoke('encoder:start', [{ ...startOpts, url: 'http://evil' }])).rejects.toThrow(/rtmp/);
+    await expect(host.invoke('encoder:start', [{ ...startOpts, width: 1281 }])).rejects.toThrow(/width/);
+    await expect(host.invoke('encoder:start', [{ ...startOpts, extra: 1 }])).rejects.toThrow(/extra|Unrecognized/i);
+    await expect(host.invoke('encoder:start', 'nope')).rejects.toThrow(/array/);
+    expect(encoder.start).not.toHaveBeenCalled();
+  });
+
+  it('starts the encoder with defaults filled in, forwards media and stats, and stops', async () => {
+    const { host, encoder, emit } = setup();
+    await host.invoke('encoder:start', [startOpts]);
+    expect(encoder.start).toHaveBeenCalledWith(expect.objectContaining({ ...startOpts, sampleRate: 48000, channels: 2, videoBitrateKbps: 3000 }));
+    const frame = new Uint8Array(1280 * 720 * 1.5);
+    host.send('encoder:video', frame.buffer, 12.5);
+    host.send('encoder:audio', new Float32Array(1920).buffer, 13);
+    expect(encoder.pushVideo).toHaveBeenCalledWith(expect.any(Uint8Array), 12.5);
+    expect(encoder.pushAudio).toHaveBeenCalledTimes(1);
+    encoder.emit({ state: 'live' } as EncoderStats);
+    expect(emit).toHaveBeenCalledWith('encoder:stats', { state: 'live' });
+    await host.invoke('encoder:stop', []);
+    expect(encoder.stop).toHaveBeenCalled();
+    expect(encoder.dispose).toHaveBeenCalled();
+  });
+
+  it('counts malformed media messages and goes on', async () => {
+    const { host, encoder, log } = setup();
+    await host.invoke('encoder:start', [startOpts]);
+    host.send('encoder:video', 'not bytes', 1);
+    host.send('encoder:video', new Uint8Array(4), Number.NaN);
+    host.send('encoder:launch', new Uint8Array(4), 1);
+    expect(host.malformedMessages).toBe(3);
+    expect(log).toHaveBeenCalledTimes(3);
+    host.send('encoder:video', new Uint8Array(4), 2);
+    expect(encoder.pushVideo).toHaveBeenCalledTimes(1);
+  });
+
+  it('disposes idempotently and stops a running encoder', async () => {
+    const { host, encoder } = setup();
+    await host.invoke('encoder:start', [startOpts]);
+    await host.dispose();
+    await host.dispose();
+    expect(encoder.stop).toHaveBeenCalledTimes(1);
+    await expect(host.invoke('encoder:start', [startOpts])).rejects.toThrow(/closed/);
+  });
+});

@@ -1,0 +1,86 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import { encodeMediaMessage, MEDIA_KIND } from '../shared/bridge';
+import type { EncoderLike } from './bridgeHost';
+import { startStudioServer, type StudioServer } from './studioServer';
+
+let server: StudioServer | null = null;
+afterEach(async () => {
+  await server?.close();
+  server = null;
+});
+
+function fakeEncoder(): EncoderLike & { pushVideo: ReturnType<typeof vi.fn> } {
+  return {
+    start: vi.fn(async () => ({ encoder: 'libx264', ffmpegPath: '/usr/bin/ffmpeg', ffmpegSource: 'PATH' as const })),
+    pushVideo: vi.fn(),
+    pushAudio: vi.fn(),
+    stop: vi.fn(async () => {}),
+    onStats: () => () => {},
+    dispose: vi.fn(),
+  };
+}
+
+async function start(encoder = fakeEncoder()) {
+  const dir = mkdtempSync(join(tmpdir(), 'studio-'));
+  writeFileSync(join(dir, 'index.html'), '<!doctype html><title>studio</title>');
+  server = await startStudioServer({
+    rendererDir: dir,
+    config: { supabaseUrl: 'http://127.0.0.1:54321', supabaseAnonKey: 'anon' },
+    createEncoder: () => encoder,
+  });
+  return { server, encoder };
+}
+
+function connect(url: string): Promise<WebSocket> {
+  const ws = new WebSocket(url.replace('http', 'ws') + '/bridge');
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+function nextJson(ws: WebSocket): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => ws.once('message', (data) => resolve(JSON.parse(data.toString()))));
+}
+
+describe('studio server', () => {
+  it('serves the renderer, its config and an index.html fallback, and refuses path escapes', async () => {
+    const { server } = await start();
+    const config = await (await fetch(`${server.url}/config.json`)).json();
+    expect(config).toEqual({ supabaseUrl: 'http://127.0.0.1:54321', supabaseAnonKey: 'anon', shell: 'browser' });
+    expect(await (await fetch(`${server.url}/some/route`)).text()).toContain('<title>studio</title>');
+    const escape = await fetch(`${server.url}/..%2f..%2fetc%2fpasswd`);
+    expect(await escape.text()).not.toContain('root:');
+  });
+
+  it('invokes over JSON and streams media as binary messages', async () => {
+    const { server, encoder } = await start();
+    const ws = await connect(server.url);
+    ws.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [{ url: 'rtmp://127.0.0.1/live/k', width: 640, height: 360, fps: 30 }] }));
+    expect(await nextJson(ws)).toMatchObject({ id: 1, ok: true, result: { encoder: 'libx264' } });
+    ws.send(encodeMediaMessage(MEDIA_KIND.video, 40, new Uint8Array(640 * 360 * 1.5)));
+    ws.send(JSON.stringify({ id: 2, channel: 'app:config', args: [] }));
+    await nextJson(ws);
+    expect(encoder.pushVideo).toHaveBeenCalledWith(expect.any(Uint8Array), 40);
+    expect((encoder.pushVideo.mock.calls[0]![0] as Uint8Array).byteLength).toBe(640 * 360 * 1.5);
+    ws.close();
+  });
+
+  it('answers malformed requests with a clear error and keeps the connection', async () => {
+    const { server } = await start();
+    const ws = await connect(server.url);
+    ws.send('{not json');
+    expect(await nextJson(ws)).toMatchObject({ ok: false, error: { reason: 'bridge_invalid_message', message: 'message is not JSON' } });
+    ws.send(JSON.stringify({ id: 3, channel: 'encoder:start', args: [{ url: 'file:///etc/passwd', width: 640, height: 360, fps: 30 }] }));
+    const reply = await nextJson(ws);
+    expect(reply).toMatchObject({ id: 3, ok: false, error: { reason: 'bridge_invalid_message' } });
+    ws.send(new Uint8Array([9, 9, 9]));
+    ws.send(JSON.stringify({ id: 4, channel: 'app:config', args: [] }));
+    expect(await nextJson(ws)).toMatchObject({ id: 4, ok: true });
+    ws.close();
+  });
+});
