@@ -1,0 +1,374 @@
+/**
+ * One client WebSocket: Phoenix frames in, channel joins, broadcasts, presence
+ * and token refreshes. Frames of one connection are handled one after another,
+ * in arrival order, so a sender's messages reach the others in the order sent.
+ */
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { WebSocket, type RawData } from 'ws';
+import { topicAllowed, unauthorizedTopic, type JwtClaims } from './auth.js';
+import type { ChannelRegistry, Member, Subscriber } from './channels.js';
+import { parseBindings, type ChangeListener, type ChangesHub } from './changes.js';
+import { RealtimeError } from './errors.js';
+import { decodeFrame, encodeMessage, type BroadcastBody, type PhoenixMessage, type Vsn } from './serializer.js';
+
+export interface ConnectionContext {
+  pool: pg.Pool;
+  registry: ChannelRegistry;
+  changes: ChangesHub;
+  verify(token: string): Promise<JwtClaims>;
+  log(msg: string): void;
+  /** Closes a connection that sent nothing (not even a heartbeat) for this long. */
+  idleTimeoutMs: number;
+  /** Closes a connection whose unsent output grows past this many bytes. */
+  maxBufferedBytes: number;
+}
+
+interface JoinedChannel extends Member {
+  token: string;
+  expiryTimer: NodeJS.Timeout | null;
+  listener: ChangeListener | null;
+}
+
+const TOPIC_PREFIX = 'realtime:';
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+function reasonOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+let nextConnectionId = 1;
+
+export class Connection implements Subscriber {
+  readonly id = nextConnectionId++;
+  private readonly joined = new Map<string, JoinedChannel>();
+  private queue: Promise<void> = Promise.resolve();
+  private closed = false;
+  private readonly idleTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly vsn: Vsn,
+    /** The connection's apikey: the token of joins that bring none. */
+    private readonly apiToken: string,
+    private readonly ctx: ConnectionContext,
+  ) {
+    ws.on('message', (data, isBinary) => this.receive(data, isBinary));
+    ws.on('close', () => this.teardown());
+    ws.on('error', (err) => ctx.log(`realtime: connection ${this.id}: ${err.message}`));
+    this.idleTimer = setTimeout(() => this.close(1000, 'heartbeat timeout'), ctx.idleTimeoutMs);
+  }
+
+  sendMessage(msg: PhoenixMessage): void {
+    if (this.writable()) this.ws.send(encodeMessage(msg, this.vsn));
+  }
+
+  sendBinary(data: Uint8Array): void {
+    if (this.writable()) this.ws.send(data, { binary: true });
+  }
+
+  /** Closes the socket; its channels leave (presence included). Idempotent. */
+  close(code: number, reason: string): void {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
+    this.teardown();
+  }
+
+  /** Closes the socket and waits (at most `graceMs`) for the client's close; then cuts it. */
+  async closeGracefully(code: number, reason: string, graceMs: number): Promise<void> {
+    const ws = this.ws;
+    if (ws.readyState !== WebSocket.CLOSED) {
+      const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+      this.close(code, reason);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      });
+      await Promise.race([closed, timeout]);
+      clearTimeout(timer);
+      if ((ws.readyState as number) !== WebSocket.CLOSED) ws.terminate();
+    }
+    this.teardown();
+    await this.queue;
+  }
+
+  /** Resolves when every frame received so far has been handled. */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  private writable(): boolean {
+    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (this.ws.bufferedAmount > this.ctx.maxBufferedBytes) {
+      this.ctx.log(`realtime: connection ${this.id} reads too slowly; closing it`);
+      this.close(1013, 'client too slow');
+      return false;
+    }
+    return true;
+  }
+
+  private teardown(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.idleTimer);
+    for (const ch of [...this.joined.values()]) this.removeChannel(ch, false);
+  }
+
+  private receive(data: RawData, isBinary: boolean): void {
+    if (this.closed) return;
+    this.idleTimer.refresh();
+    let msg: PhoenixMessage;
+    try {
+      msg = decodeFrame(toBuffer(data), isBinary, this.vsn);
+    } catch (err) {
+      this.ctx.log(`realtime: connection ${this.id}: ignored a frame: ${reasonOf(err)}`);
+      return;
+    }
+    this.enqueue(() => this.dispatch(msg), msg);
+  }
+
+  private enqueue(task: () => Promise<void> | void, msg?: PhoenixMessage): void {
+    this.queue = this.queue
+      .then(task)
+      .catch((err: unknown) => {
+        this.ctx.log(`realtime: connection ${this.id}: ${msg ? `${msg.event} on ${msg.topic} failed: ` : ''}${reasonOf(err)}`);
+        if (msg) this.reply(msg, 'error', { reason: reasonOf(err) });
+      });
+  }
+
+  private reply(msg: PhoenixMessage, status: 'ok' | 'error', response: Record<string, unknown>): void {
+    if (msg.ref === null) return;
+    this.sendMessage({ joinRef: msg.joinRef, ref: msg.ref, topic: msg.topic, event: 'phx_reply', payload: { status, response } });
+  }
+
+  private async dispatch(msg: PhoenixMessage): Promise<void> {
+    if (this.closed) return;
+    if (msg.topic === 'phoenix') {
+      if (msg.event === 'heartbeat') this.reply(msg, 'ok', {});
+      else this.reply(msg, 'error', { reason: `unknown event "${msg.event}"` });
+      return;
+    }
+    if (msg.event === 'phx_join') return this.join(msg);
+    const ch = this.joined.get(msg.topic);
+    if (!ch || (msg.joinRef !== null && msg.joinRef !== ch.joinRef)) {
+      this.reply(msg, 'error', { reason: 'unmatched topic' });
+      return;
+    }
+    switch (msg.event) {
+      case 'phx_leave':
+        this.removeChannel(ch, false);
+        this.reply(msg, 'ok', {});
+        return;
+      case 'access_token':
+        return this.refreshToken(ch, msg);
+      case 'broadcast':
+        return this.broadcast(ch, msg);
+      case 'presence':
+        return this.presence(ch, msg);
+      default:
+        this.reply(msg, 'error', { reason: `unknown event "${msg.event}"` });
+    }
+  }
+
+  private async join(msg: PhoenixMessage): Promise<void> {
+    const refuse = (err: unknown): void => {
+      this.ctx.log(`realtime: connection ${this.id}: join ${msg.topic} refused: ${reasonOf(err)}`);
+      this.reply(msg, 'error', { reason: reasonOf(err) });
+    };
+    try {
+      if (!msg.topic.startsWith(TOPIC_PREFIX) || msg.topic.length === TOPIC_PREFIX.length) {
+        throw new RealtimeError('invalid_join', `topic must be "${TOPIC_PREFIX}<channel name>"`);
+      }
+      const payload = isObject(msg.payload) ? msg.payload : {};
+      const config = payload.config === undefined || payload.config === null ? {} : payload.config;
+      if (!isObject(config)) throw new RealtimeError('invalid_join', 'config must be an object');
+      const broadcast = isObject(config.broadcast) ? config.broadcast : {};
+      const presence = isObject(config.presence) ? config.presence : {};
+      const bindings = parseBindings(config.postgres_changes);
+      const isPrivate = config.private === true;
+      const presenceKey = typeof presence.key === 'string' || typeof presence.key === 'number' ? String(presence.key) : '';
+      const subTopic = msg.topic.slice(TOPIC_PREFIX.length);
+
+      const token = typeof payload.access_token === 'string' && payload.access_token !== '' ? payload.access_token : this.apiToken;
+      const claims = await this.ctx.verify(token);
+
+      const previous = this.joined.get(msg.topic);
+      if (previous) this.removeChannel(previous, true);
+
+      if (isPrivate && !(await topicAllowed(this.ctx.pool, claims, subTopic))) throw unauthorizedTopic(subTopic, 'read from');
+
+      const ch: JoinedChannel = {
+        conn: this,
+        topic: msg.topic,
+        subTopic,
+        isPrivate,
+        joinRef: msg.joinRef,
+        broadcastSelf: broadcast.self === true,
+        broadcastAck: broadcast.ack === true,
+        presenceKey: presenceKey === '' ? randomUUID() : presenceKey,
+        presenceEnabled: presence.enabled === true,
+        claims,
+        presence: null,
+        token,
+        expiryTimer: null,
+        listener: null,
+      };
+      let ids: number[] = [];
+      if (bindings.length > 0) {
+        const listener: ChangeListener = {
+          get claims() {
+            return ch.claims;
+          },
+          deliver: (changePayload) =>
+            this.sendMessage({ joinRef: ch.joinRef, ref: null, topic: ch.topic, event: 'postgres_changes', payload: changePayload }),
+        };
+        ids = await this.ctx.changes.subscribe(listener, bindings);
+        ch.listener = listener;
+      }
+      if (this.closed) {
+        if (ch.listener) this.ctx.changes.unsubscribe(ch.listener);
+        return;
+      }
+      this.joined.set(msg.topic, ch);
+      this.ctx.registry.add(ch);
+      this.scheduleExpiry(ch);
+      this.reply(msg, 'ok', { postgres_changes: bindings.map((b, i) => ({ ...b.raw, id: ids[i] })) });
+      if (ch.presenceEnabled) this.ctx.registry.sendPresenceState(ch);
+      if (bindings.length > 0) this.systemMessage(ch, 'postgres_changes', 'ok', 'Subscribed to PostgreSQL');
+    } catch (err) {
+      refuse(err);
+    }
+  }
+
+  private systemMessage(ch: JoinedChannel, extension: string, status: 'ok' | 'error', message: string): void {
+    this.sendMessage({
+      joinRef: ch.joinRef,
+      ref: null,
+      topic: ch.topic,
+      event: 'system',
+      payload: { extension, status, message, channel: ch.subTopic },
+    });
+  }
+
+  /** Leaves a channel; with `notify`, tells the client with phx_close. */
+  private removeChannel(ch: JoinedChannel, notify: boolean): void {
+    if (this.joined.get(ch.topic) === ch) this.joined.delete(ch.topic);
+    if (ch.expiryTimer) clearTimeout(ch.expiryTimer);
+    ch.expiryTimer = null;
+    if (ch.listener) this.ctx.changes.unsubscribe(ch.listener);
+    this.ctx.registry.remove(ch);
+    if (notify) this.sendMessage({ joinRef: ch.joinRef, ref: ch.joinRef, topic: ch.topic, event: 'phx_close', payload: {} });
+  }
+
+  /** Closes a channel from the server side: a system error message, then phx_close. */
+  private shutdown(ch: JoinedChannel, message: string): void {
+    if (this.joined.get(ch.topic) !== ch) return;
+    this.ctx.log(`realtime: connection ${this.id}: closing ${ch.topic}: ${message}`);
+    this.systemMessage(ch, 'system', 'error', message);
+    this.removeChannel(ch, true);
+  }
+
+  private scheduleExpiry(ch: JoinedChannel): void {
+    if (ch.expiryTimer) clearTimeout(ch.expiryTimer);
+    ch.expiryTimer = null;
+    const exp = ch.claims.exp;
+    if (typeof exp !== 'number') return;
+    const ms = exp * 1000 - Date.now();
+    if (ms > MAX_TIMER_MS) return;
+    ch.expiryTimer = setTimeout(() => this.enqueue(() => this.shutdown(ch, 'Token has expired')), Math.max(0, ms));
+    ch.expiryTimer.unref();
+  }
+
+  private async refreshToken(ch: JoinedChannel, msg: PhoenixMessage): Promise<void> {
+    const token = isObject(msg.payload) ? msg.payload.access_token : undefined;
+    if (typeof token !== 'string' || token === '') {
+      this.reply(msg, 'error', { reason: 'access_token must be a non-empty string' });
+      return;
+    }
+    let claims: JwtClaims;
+    try {
+      claims = await this.ctx.verify(token);
+    } catch (err) {
+      const expired = err instanceof RealtimeError && err.reason === 'token_expired';
+      this.shutdown(ch, expired ? 'Token has expired' : `Received an invalid access token from client: ${reasonOf(err)}`);
+      return;
+    }
+    if (ch.isPrivate) {
+      let allowed: boolean;
+      try {
+        allowed = await topicAllowed(this.ctx.pool, claims, ch.subTopic);
+      } catch (err) {
+        this.shutdown(ch, reasonOf(err));
+        return;
+      }
+      if (!allowed) {
+        this.shutdown(ch, unauthorizedTopic(ch.subTopic, 'read from').message);
+        return;
+      }
+    }
+    ch.claims = claims;
+    ch.token = token;
+    this.scheduleExpiry(ch);
+    this.reply(msg, 'ok', {});
+  }
+
+  /** For private channels: may the channel's token owner still write to it? Replies the refusal. */
+  private async mayWrite(ch: JoinedChannel, msg: PhoenixMessage): Promise<boolean> {
+    if (!ch.isPrivate) return true;
+    let allowed: boolean;
+    try {
+      allowed = await topicAllowed(this.ctx.pool, ch.claims, ch.subTopic);
+    } catch (err) {
+      this.reply(msg, 'error', { reason: reasonOf(err) });
+      return false;
+    }
+    if (!allowed) {
+      const err = unauthorizedTopic(ch.subTopic, 'write to');
+      this.ctx.log(`realtime: connection ${this.id}: ${err.message}`);
+      this.reply(msg, 'error', { reason: err.message });
+    }
+    return allowed;
+  }
+
+  private async broadcast(ch: JoinedChannel, msg: PhoenixMessage): Promise<void> {
+    const p = msg.payload;
+    if (!isObject(p) || typeof p.event !== 'string' || p.event === '') {
+      this.reply(msg, 'error', { reason: 'a broadcast needs {type: "broadcast", event, payload}' });
+      return;
+    }
+    if (!(await this.mayWrite(ch, msg))) return;
+    const body: BroadcastBody = p.payload instanceof Uint8Array ? { encoding: 'binary', bytes: p.payload } : { encoding: 'json', value: p.payload };
+    const extra: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(p)) if (!['type', 'event', 'payload', 'meta'].includes(k)) extra[k] = v;
+    this.ctx.registry.broadcast(ch.topic, ch.isPrivate, { event: p.event, body, extra }, ch);
+    if (ch.broadcastAck) this.reply(msg, 'ok', {});
+  }
+
+  private async presence(ch: JoinedChannel, msg: PhoenixMessage): Promise<void> {
+    const p = isObject(msg.payload) ? msg.payload : {};
+    if (p.event === 'track') {
+      const meta = p.payload === undefined || p.payload === null ? {} : p.payload;
+      if (!isObject(meta)) {
+        this.reply(msg, 'error', { reason: 'presence payload must be an object' });
+        return;
+      }
+      if (!(await this.mayWrite(ch, msg))) return;
+      this.ctx.registry.track(ch, meta);
+      this.reply(msg, 'ok', {});
+    } else if (p.event === 'untrack') {
+      this.ctx.registry.untrack(ch);
+      this.reply(msg, 'ok', {});
+    } else {
+      this.reply(msg, 'error', { reason: 'presence event must be "track" or "untrack"' });
+    }
+  }
+}

@@ -1,0 +1,49 @@
+/** Installs the change triggers of `src/local/sql/realtime_local.sql` (local backend only). */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import { RealtimeError } from './errors.js';
+
+const SQL_FILE = 'realtime_local.sql';
+
+/** Beside this module's source; from the project root when bundled elsewhere. */
+function candidates(): string[] {
+  return [fileURLToPath(new URL(`../sql/${SQL_FILE}`, import.meta.url)), resolve('src/local/sql', SQL_FILE)];
+}
+
+export async function readRealtimeSql(path?: string): Promise<string> {
+  const paths = path ? [path] : candidates();
+  for (const p of paths) {
+    try {
+      return await readFile(p, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  throw new RealtimeError('invalid_request', `${SQL_FILE} not found (looked in ${paths.join(', ')})`);
+}
+
+/**
+ * Runs the script in one transaction: a row trigger that announces changes on
+ * `realtime_changes` for every table of the publication `supabase_realtime`.
+ * Idempotent; run it after the migrations (and again after changing the
+ * publication, where the connection is not a superuser's).
+ */
+export async function installRealtimeTriggers(pool: pg.Pool, sqlPath?: string): Promise<void> {
+  const sql = await readRealtimeSql(sqlPath);
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('begin');
+    await client.query(sql);
+    await client.query('commit');
+  } catch (err) {
+    await client.query('rollback').catch((e: Error) => {
+      broken = e;
+    });
+    throw new RealtimeError('database_error', `installing the realtime triggers failed: ${(err as Error).message}`);
+  } finally {
+    client.release(broken);
+  }
+}
