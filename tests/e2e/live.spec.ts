@@ -1,0 +1,143 @@
+/**
+ * The walking skeleton end to end: a host and one guest go live through the
+ * browser studio, the local backend and a real RTMP server; the ingested
+ * stream is decoded and checked.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, test } from '@playwright/test';
+import type { Browser, Page } from 'playwright-core';
+import { startApp, type RunningApp } from '../support/app';
+import { launchChromium } from '../support/chromium';
+import { colourClip, frameRate, frameRgb, pixel, probe, recordRtmp, volumeStats } from '../support/media';
+
+const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
+// Host camera orange-red, guest camera blue: the program's halves must show each.
+const HOST_COLOUR = '0xE03020';
+const GUEST_COLOUR = '0x2050E0';
+
+let app: RunningApp;
+let hostBrowser: Browser;
+let guestBrowser: Browser;
+
+test.beforeAll(async () => {
+  const hostClip = colourClip(FIXTURES, 'host', HOST_COLOUR, 640, 360);
+  const guestClip = colourClip(FIXTURES, 'guest', GUEST_COLOUR, 640, 360);
+  app = await startApp();
+  [hostBrowser, guestBrowser] = await Promise.all([launchChromium(hostClip), launchChromium(guestClip)]);
+});
+
+test.afterAll(async () => {
+  await hostBrowser?.close();
+  await guestBrowser?.close();
+  await app?.stop();
+});
+
+function logConsole(page: Page, who: string): void {
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' || msg.type() === 'warning') console.log(`[${who}] ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => console.log(`[${who}] page error: ${err.message}`));
+}
+
+async function state<T>(page: Page, pick: string): Promise<T> {
+  return page.evaluate((key) => {
+    const s = (window as unknown as { __roast: { getState: () => Record<string, unknown> } }).__roast.getState();
+    return s[key] as never;
+  }, pick);
+}
+
+/** Average colour of a 16x16 patch of a video element's current frame, in page coordinates of the frame. */
+async function videoPatch(page: Page, selector: string, fx: number, fy: number): Promise<[number, number, number]> {
+  return page.$eval(
+    selector,
+    (el, [x, y]) => {
+      const video = el as HTMLVideoElement;
+      const canvas = document.createElement('canvas');
+      canvas.width = video.videoWidth;
+      canvas.height = video.videoHeight;
+      const ctx = canvas.getContext('2d')!;
+      ctx.drawImage(video, 0, 0);
+      const px = ctx.getImageData(Math.floor(x! * canvas.width) - 8, Math.floor(y! * canvas.height) - 8, 16, 16).data;
+      const sum = [0, 0, 0];
+      for (let i = 0; i < px.length; i += 4) for (let c = 0; c < 3; c++) sum[c]! += px[i + c]!;
+      const n = px.length / 4;
+      return [sum[0]! / n, sum[1]! / n, sum[2]! / n] as [number, number, number];
+    },
+    [fx, fy],
+  );
+}
+
+const isHostColour = ([r, g, b]: number[]) => r! > 150 && g! < 110 && b! < 100;
+const isGuestColour = ([r, g, b]: number[]) => b! > 150 && r! < 100 && g! < 130;
+
+test('host and guest go live end to end', async () => {
+  const host = await hostBrowser.newPage();
+  const guest = await guestBrowser.newPage({ viewport: { width: 390, height: 844 } });
+  logConsole(host, 'host');
+  logConsole(guest, 'guest');
+
+  // The host signs in and goes live.
+  await host.goto(app.studioUrl);
+  await host.getByTestId('display-name').fill('Hana Host');
+  await host.getByTestId('sign-in').click();
+  await expect(host.getByTestId('studio')).toBeVisible();
+  await host.getByTestId('go-live').click();
+  await expect(host.getByTestId('phase')).toHaveText('LIVE', { timeout: 60_000 });
+  const publishUrl = await state<string>(host, 'publishTarget');
+  expect(publishUrl).toMatch(/^rtmp:\/\/127\.0\.0\.1:\d+\/live\/.+/);
+
+  // The guest signs in on the guest page served by the local backend.
+  await guest.goto(app.guestUrl);
+  await guest.getByTestId('display-name').fill('Gus Guest');
+  await guest.getByTestId('sign-in').click();
+  const guestId = (await guest.getByTestId('user-id').textContent())!.trim();
+  expect(guestId).toMatch(/^[0-9a-f-]{36}$/);
+
+  // The host invites the guest by id; the guest sees it live with its countdown.
+  await host.getByTestId('invitee-id').fill(guestId);
+  await host.getByTestId('invite').click();
+  const invitation = guest.getByTestId('invitation');
+  await expect(invitation).toBeVisible({ timeout: 15_000 });
+  const seconds = Number((await invitation.getByTestId('countdown').textContent())!.replace('s', ''));
+  expect(seconds).toBeGreaterThan(10);
+  expect(seconds).toBeLessThanOrEqual(20);
+  await invitation.getByTestId('accept').click();
+
+  // Both sides connect peer to peer.
+  await expect(guest.getByTestId('guest-stage')).toHaveAttribute('data-link', 'connected', { timeout: 60_000 });
+  await expect(host.getByTestId('seats').locator('li')).toHaveCount(1);
+  await expect(host.getByTestId('seats').getByTestId('link-state')).toHaveText('connected', { timeout: 30_000 });
+
+  // The guest sees the host's composite live: host on the left, themselves on the right.
+  await expect
+    .poll(async () => {
+      const left = await videoPatch(guest, '[data-testid="program-view"]', 0.25, 0.5);
+      const right = await videoPatch(guest, '[data-testid="program-view"]', 0.75, 0.5);
+      return isHostColour(left) && isGuestColour(right);
+    }, { timeout: 60_000, intervals: [1000] })
+    .toBe(true);
+
+  // The ingest receives H.264 1280x720 ~30 fps + AAC 48 kHz with both sources side by side.
+  const dir = join(process.cwd(), 'test-results', 'e2e');
+  mkdirSync(dir, { recursive: true });
+  const recording = join(dir, 'program.flv');
+  await recordRtmp(publishUrl, recording, 6);
+  const streams = probe(recording);
+  const video = streams.find((s) => s.codec_type === 'video');
+  const audio = streams.find((s) => s.codec_type === 'audio');
+  expect(video).toMatchObject({ codec_name: 'h264', width: 1280, height: 720 });
+  expect(frameRate(video!.avg_frame_rate ?? video!.r_frame_rate)).toBeGreaterThan(25);
+  expect(frameRate(video!.avg_frame_rate ?? video!.r_frame_rate)).toBeLessThan(35);
+  expect(audio).toMatchObject({ codec_name: 'aac', sample_rate: '48000' });
+
+  const rgb = frameRgb(recording, 4, 1280, 720);
+  expect(isHostColour(pixel(rgb, 1280, 320, 360))).toBe(true);
+  expect(isGuestColour(pixel(rgb, 1280, 960, 360))).toBe(true);
+  const volume = volumeStats(recording);
+  expect(volume.max).toBeGreaterThan(-50);
+
+  // The host ends the stream cleanly.
+  await host.getByTestId('end-live').click();
+  await expect(host.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
+});

@@ -1,0 +1,73 @@
+/** Starts the app as a newcomer would (`npm start`, browser studio) and reads the URLs it prints. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RunningApp {
+  studioUrl: string;
+  guestUrl: string;
+  apiUrl: string;
+  rtmpUrl: string;
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startApp(timeoutMs = 120_000): Promise<RunningApp> {
+  const [api, studio, rtmp, ingestHttp, pg] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const dataDir = mkdtempSync(join(tmpdir(), 'roast-e2e-'));
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main/start.ts', '--browser', '--no-build'], {
+    env: {
+      ...process.env,
+      API_PORT: String(api),
+      STUDIO_PORT: String(studio),
+      RTMP_PORT: String(rtmp),
+      INGEST_HTTP_PORT: String(ingestHttp),
+      DB_PORT: String(pg),
+      DATA_DIR: dataDir,
+      SUPABASE_URL: '',
+      SUPABASE_ANON_KEY: '',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const read = (key: string) => new RegExp(`^${key}=(.+)$`, 'm').exec(output)?.[1]?.trim();
+  const started = Date.now();
+  while (!read('STUDIO_URL')) {
+    if (child.exitCode !== null) throw new Error(`the app exited (${child.exitCode}) before it was ready:\n${output}`);
+    if (Date.now() - started > timeoutMs) {
+      child.kill('SIGKILL');
+      throw new Error(`the app was not ready within ${timeoutMs} ms:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    studioUrl: read('STUDIO_URL')!,
+    guestUrl: read('GUEST_URL')!,
+    apiUrl: read('API_URL')!,
+    rtmpUrl: read('RTMP_URL') ?? '',
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

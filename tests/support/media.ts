@@ -1,0 +1,78 @@
+/** Generated media fixtures and decoding of what reached the ingest, with Debian's ffmpeg. */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg';
+export const FFPROBE = process.env.FFPROBE_PATH ?? 'ffprobe';
+
+/** A solid-colour .y4m clip used as a fake camera: each participant is recognisable by colour. */
+export function colourClip(dir: string, name: string, colour: string, width: number, height: number): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}-${width}x${height}.y4m`);
+  if (!existsSync(file)) {
+    execFileSync(FFMPEG, ['-v', 'error', '-y', '-f', 'lavfi', '-i', `color=c=${colour}:s=${width}x${height}:r=30:d=1`, '-pix_fmt', 'yuv420p', file]);
+  }
+  return file;
+}
+
+/** Copies `seconds` of a live RTMP stream into a file, without re-encoding. */
+export function recordRtmp(url: string, file: string, seconds: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(FFMPEG, ['-v', 'error', '-y', '-rw_timeout', '15000000', '-i', url, '-t', String(seconds), '-c', 'copy', file]);
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`recording ${url} failed (exit ${code}): ${stderr}`));
+    });
+  });
+}
+
+export interface ProbedStream {
+  codec_type: string;
+  codec_name: string;
+  width?: number;
+  height?: number;
+  avg_frame_rate?: string;
+  r_frame_rate?: string;
+  sample_rate?: string;
+  channels?: number;
+  has_b_frames?: number;
+}
+
+export function probe(file: string): ProbedStream[] {
+  const out = execFileSync(FFPROBE, ['-v', 'error', '-show_streams', '-of', 'json', file]).toString();
+  return (JSON.parse(out) as { streams: ProbedStream[] }).streams;
+}
+
+export function frameRate(rate: string | undefined): number {
+  const [n, d] = (rate ?? '0/1').split('/').map(Number);
+  return d ? n! / d : 0;
+}
+
+/** One decoded frame as packed RGB24. */
+export function frameRgb(file: string, atSeconds: number, width: number, height: number): Buffer {
+  return execFileSync(FFMPEG, ['-v', 'error', '-ss', String(atSeconds), '-i', file, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-']);
+}
+
+export function pixel(rgb: Buffer, width: number, x: number, y: number): [number, number, number] {
+  const i = (y * width + x) * 3;
+  return [rgb[i]!, rgb[i + 1]!, rgb[i + 2]!];
+}
+
+/** Mean and peak volume of the audio in dB (−91 is digital silence). */
+export function volumeStats(file: string): { mean: number; max: number } {
+  const result = spawnSyncText(FFMPEG, ['-hide_banner', '-i', file, '-vn', '-af', 'volumedetect', '-f', 'null', '-']);
+  const mean = Number(/mean_volume: (-?[\d.]+) dB/.exec(result)?.[1] ?? NaN);
+  const max = Number(/max_volume: (-?[\d.]+) dB/.exec(result)?.[1] ?? NaN);
+  return { mean, max };
+}
+
+function spawnSyncText(cmd: string, args: string[]): string {
+  const result = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (result.error) throw result.error;
+  return `${result.stdout}${result.stderr}`;
+}
