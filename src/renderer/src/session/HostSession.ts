@@ -45,7 +45,7 @@ export class HostSession {
     store.setBroadcast({ phase: 'starting', error: null });
     try {
       const live = await startLive(title);
-      store.setBroadcast({ stream: live.stream, publishTarget: live.ingest.rtmpUrl, playbackUrl: live.playbackUrl });
+      store.setBroadcast({ stream: live.stream, publishTarget: live.ingest.publishUrl, playbackUrl: live.playbackUrl });
       const started = await this.broadcaster.goLive(
         { publishUrl: live.ingest.publishUrl, width: 1280, height: 720, fps: 30 },
         (stats) => useStore.getState().setBroadcast({ stats }),
