@@ -1,0 +1,417 @@
+/**
+ * The local stand-in for Cloudflare Stream's live input: a real RTMP server
+ * (npm node-media-server 4) that the encoder publishes to at
+ * rtmp://<host>:<rtmpPort>/live/<streamKey>, and HLS playback of each
+ * published stream at http://<host>:<httpPort>/live/<streamKey>/index.m3u8
+ * (ffmpeg remuxes the RTMP stream into 2 s segments without re-encoding).
+ *
+ * node-media-server keeps its configuration, sessions and logger in
+ * process-wide singletons, so one ingest runs per process at a time.
+ */
+import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, mkdirSync, createReadStream, statSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { AppError } from '../shared/errors';
+
+export interface IngestOptions {
+  /** Address both servers bind to and that the URLs name. Default 127.0.0.1. */
+  host?: string;
+  /** RTMP port; 0 picks a free one. Default 1935. */
+  rtmpPort?: number;
+  /** HTTP port of the HLS playback server; 0 picks a free one. Default 8000. */
+  httpPort?: number;
+  /** Package published streams as HLS for playback. Default true. */
+  hls?: boolean;
+  /** ffmpeg used for HLS packaging. Default env FFMPEG_PATH, else `ffmpeg` on PATH. */
+  ffmpegPath?: string;
+  /** Receives the RTMP server's and the HLS packager's log lines (info and above); silent by default. */
+  log?: (message: string) => void;
+}
+
+export interface Ingest {
+  /** rtmp://<host>:<port>/live — the encoder publishes to `${rtmpBaseUrl}/${streamKey}`. */
+  readonly rtmpBaseUrl: string;
+  readonly rtmpPort: number;
+  readonly httpPort: number;
+  /**
+   * HLS playlist of a stream key, playable with hls.js or any HLS player once
+   * the stream is live. The key is inserted as given, so a placeholder such as
+   * "{key}" yields a URL template.
+   */
+  playbackUrl(streamKey: string): string;
+  /** Whether someone is publishing to this stream key right now. */
+  isPublishing(streamKey: string): boolean;
+  /** Closes both servers, ends every session and packager, removes temporary files. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export class IngestError extends AppError {
+  constructor(reason: 'ingest_running' | 'port_in_use' | 'listen_failed', message: string, options?: { cause?: unknown }) {
+    super(reason, message, options);
+  }
+}
+
+/** Stream keys the RTMP server accepts (node-media-server's own rule). */
+const STREAM_KEY = /^[A-Za-z0-9_-]+$/;
+const SEGMENT_FILE = /^[A-Za-z0-9_-]+\.(m3u8|ts)$/;
+
+// ---- node-media-server's CommonJS internals, typed as far as this module uses them ----
+interface NmsSession {
+  streamApp: string;
+  streamName: string;
+  streamPath: string;
+}
+interface NmsBroadcast {
+  publisher: NmsSession | null;
+  _publishGraceTimer: ReturnType<typeof setTimeout> | null;
+}
+interface NmsServer {
+  rtmpServer: { tcpServer?: net.Server };
+  run(): Promise<void>;
+  stop(): Promise<void>;
+}
+interface NmsContext {
+  sessions: Map<string, { close?: () => void }>;
+  broadcasts: Map<string, NmsBroadcast>;
+  eventEmitter: NodeJS.EventEmitter;
+}
+interface NmsLogger {
+  level: string;
+  log(message: string, level?: string): void;
+}
+
+const requireCjs = createRequire(import.meta.url);
+const NodeMediaServer = requireCjs('node-media-server') as new (config: object, configPath?: string) => NmsServer;
+const nmsContext = requireCjs('node-media-server/src/core/context.js') as NmsContext;
+const nmsLogger = requireCjs('node-media-server/src/core/logger.js') as NmsLogger;
+
+/** Where node-media-server's log lines go; it has one logger per process. */
+let logSink: ((message: string) => void) | null = null;
+nmsLogger.log = (message: string, level = 'info') => {
+  if (level === 'info' || level === 'warn' || level === 'error') logSink?.(`ingest: [${level}] ${message}`);
+};
+
+let running = false;
+
+export async function startIngest(options: IngestOptions = {}): Promise<Ingest> {
+  if (running) {
+    throw new IngestError('ingest_running', 'An RTMP ingest already runs in this process (node-media-server keeps process-wide state); stop it first.');
+  }
+  running = true;
+  try {
+    return await startIngestUnguarded(options);
+  } catch (error) {
+    running = false;
+    throw error;
+  }
+}
+
+async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
+  const host = options.host ?? '127.0.0.1';
+  const log = options.log ?? (() => undefined);
+  const hlsEnabled = options.hls ?? true;
+  const ffmpegPath = options.ffmpegPath ?? (process.env.FFMPEG_PATH?.trim() || 'ffmpeg');
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'roast-ingest-'));
+  const hlsRoot = path.join(workDir, 'hls');
+  mkdirSync(hlsRoot);
+
+  const httpServer = http.createServer((req, res) => serveHls(hlsRoot, req, res));
+  let nms: NmsServer | null = null;
+  const packagers = new Map<string, Packager>();
+  const publishing = new Set<string>();
+  let stopping: Promise<void> | null = null;
+
+  const onPostPublish = (session: NmsSession): void => {
+    if (session.streamApp !== 'live' || !STREAM_KEY.test(session.streamName)) return;
+    publishing.add(session.streamName);
+    if (hlsEnabled && stopping === null) ensurePackager(session.streamName);
+  };
+  const onDonePublish = (session: NmsSession): void => {
+    if (session.streamApp !== 'live') return;
+    publishing.delete(session.streamName);
+    packagers.get(session.streamName)?.stop();
+    packagers.delete(session.streamName);
+  };
+
+  function ensurePackager(streamKey: string): void {
+    if (packagers.has(streamKey)) return;
+    const packager = startPackager({
+      ffmpegPath,
+      source: `rtmp://${urlHost(host)}:${rtmpPort}/live/${streamKey}`,
+      dir: path.join(hlsRoot, streamKey),
+      log,
+      onExit: (expected) => {
+        if (packagers.get(streamKey) !== packager) return;
+        packagers.delete(streamKey);
+        // The packager gave up while the stream is still live: start it again.
+        if (!expected && publishing.has(streamKey) && stopping === null) {
+          const retry = setTimeout(() => {
+            if (publishing.has(streamKey) && stopping === null) ensurePackager(streamKey);
+          }, 1000);
+          retry.unref();
+        }
+      },
+    });
+    packagers.set(streamKey, packager);
+  }
+
+  let rtmpPort = options.rtmpPort ?? 1935;
+  let httpPort = options.httpPort ?? 8000;
+  try {
+    await listen(httpServer, httpPort, host, 'HTTP');
+    httpPort = (httpServer.address() as net.AddressInfo).port;
+    if (rtmpPort === 0) rtmpPort = await findFreePort(host);
+
+    logSink = log;
+    nms = new NodeMediaServer({
+      bind: host,
+      rtmp: { port: rtmpPort },
+      store: { path: path.join(workDir, 'store') },
+      webadmin: { enable: false },
+      notify: { url: '' },
+      auth: { play: false, publish: false, secret: '' },
+    });
+    nmsLogger.level = 'info';
+    nmsContext.eventEmitter.on('postPublish', onPostPublish);
+    nmsContext.eventEmitter.on('donePublish', onDonePublish);
+    await startNms(nms, rtmpPort, host);
+  } catch (error) {
+    nmsContext.eventEmitter.off('postPublish', onPostPublish);
+    nmsContext.eventEmitter.off('donePublish', onDonePublish);
+    if (nms) await nms.stop().catch(() => undefined);
+    resetNmsState();
+    await closeServer(httpServer);
+    rmSync(workDir, { recursive: true, force: true });
+    throw error;
+  }
+
+  const rtmpBaseUrl = `rtmp://${urlHost(host)}:${rtmpPort}/live`;
+  const runningNms = nms;
+
+  async function stopAll(): Promise<void> {
+    nmsContext.eventEmitter.off('postPublish', onPostPublish);
+    nmsContext.eventEmitter.off('donePublish', onDonePublish);
+    await Promise.all([...packagers.values()].map((p) => p.stop()));
+    packagers.clear();
+    publishing.clear();
+    const rtmpClosed = runningNms.rtmpServer.tcpServer ? waitForClose(runningNms.rtmpServer.tcpServer) : Promise.resolve();
+    await runningNms.stop();
+    await rtmpClosed;
+    resetNmsState();
+    await closeServer(httpServer);
+    rmSync(workDir, { recursive: true, force: true });
+    if (logSink === log) logSink = null;
+    running = false;
+  }
+
+  return {
+    rtmpBaseUrl,
+    rtmpPort,
+    httpPort,
+    playbackUrl(streamKey: string): string {
+      return `http://${urlHost(host)}:${httpPort}/live/${streamKey}/index.m3u8`;
+    },
+    isPublishing(streamKey: string): boolean {
+      return publishing.has(streamKey);
+    },
+    stop(): Promise<void> {
+      stopping ??= stopAll();
+      return stopping;
+    },
+  };
+}
+
+/** node-media-server exits the process when a port is taken; listen here instead and report it as an error. */
+async function startNms(nms: NmsServer, port: number, host: string): Promise<void> {
+  const tcp = nms.rtmpServer.tcpServer;
+  if (!tcp) throw new IngestError('listen_failed', 'node-media-server did not create its RTMP listener');
+  const ready = new Promise<void>((resolve, reject) => {
+    tcp.once('listening', () => {
+      tcp.removeAllListeners('error');
+      tcp.on('error', () => undefined);
+      resolve();
+    });
+    tcp.prependListener('error', (error: NodeJS.ErrnoException) => {
+      reject(listenError('RTMP', host, port, error));
+    });
+  });
+  const runDone = nms.run();
+  // run() has called listen() and attached its own exit-on-error handler; drop that one.
+  for (const listener of tcp.listeners('error').slice(1)) tcp.off('error', listener as (...args: unknown[]) => void);
+  try {
+    await ready;
+  } finally {
+    // Let the store finish opening, so that stop() closes it even when listening failed.
+    await runDone;
+  }
+}
+
+function listenError(what: string, host: string, port: number, error: NodeJS.ErrnoException): IngestError {
+  if (error.code === 'EADDRINUSE') {
+    return new IngestError('port_in_use', `${what} port ${host}:${port} is already in use; choose another port (0 picks a free one).`, { cause: error });
+  }
+  return new IngestError('listen_failed', `${what} server could not listen on ${host}:${port}: ${error.message}`, { cause: error });
+}
+
+function listen(server: net.Server, port: number, host: string, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => reject(listenError(what, host, port, error));
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function findFreePort(host: string): Promise<number> {
+  const probe = net.createServer();
+  return listen(probe, 0, host, 'RTMP').then(
+    () =>
+      new Promise<number>((resolve) => {
+        const { port } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(port));
+      }),
+  );
+}
+
+function waitForClose(server: net.Server): Promise<void> {
+  if (!server.listening) return Promise.resolve();
+  return new Promise((resolve) => server.once('close', () => resolve()));
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  if (!server.listening) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+/** Ends what node-media-server leaves behind in its process-wide state, so the next ingest starts clean. */
+function resetNmsState(): void {
+  for (const broadcast of nmsContext.broadcasts.values()) {
+    if (broadcast._publishGraceTimer !== null) clearTimeout(broadcast._publishGraceTimer);
+    broadcast._publishGraceTimer = null;
+  }
+  nmsContext.broadcasts.clear();
+  for (const session of nmsContext.sessions.values()) session.close?.();
+  nmsContext.sessions.clear();
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+// ---- HLS ----
+
+interface Packager {
+  stop(): Promise<void>;
+}
+
+function startPackager(args: {
+  ffmpegPath: string;
+  source: string;
+  dir: string;
+  log: (message: string) => void;
+  onExit: (expected: boolean) => void;
+}): Packager {
+  mkdirSync(args.dir, { recursive: true });
+  const child: ChildProcess = nodeSpawn(
+    args.ffmpegPath,
+    [
+      '-hide_banner',
+      '-nostdin',
+      '-loglevel',
+      'error',
+      '-i',
+      args.source,
+      '-c',
+      'copy',
+      '-f',
+      'hls',
+      '-hls_time',
+      '2',
+      '-hls_list_size',
+      '6',
+      '-hls_flags',
+      'delete_segments+append_list+independent_segments+omit_endlist',
+      '-hls_segment_filename',
+      path.join(args.dir, 'segment-%d.ts'),
+      path.join(args.dir, 'index.m3u8'),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let expected = false;
+  const exited = new Promise<void>((resolve) => {
+    child.once('error', (error) => {
+      args.log(`ingest: [warn] HLS packager for ${args.source} could not run ${args.ffmpegPath}: ${error.message}`);
+      resolve();
+    });
+    child.once('exit', (code, signal) => {
+      if (!expected) args.log(`ingest: [warn] HLS packager for ${args.source} exited (code ${code}, signal ${signal})`);
+      resolve();
+    });
+  });
+  void exited.then(() => args.onExit(expected));
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
+    for (const line of text.split('\n')) if (line.trim()) args.log(`ingest: [hls] ${line.trim()}`);
+  });
+  return {
+    async stop(): Promise<void> {
+      expected = true;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+function serveHls(root: string, req: http.IncomingMessage, res: http.ServerResponse): void {
+  res.setHeader('Access-Control-Allow-Origin', '*');
+  res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
+  if (req.method === 'OPTIONS') {
+    res.writeHead(204).end();
+    return;
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { Allow: 'GET, HEAD, OPTIONS' }).end();
+    return;
+  }
+  const pathname = new URL(req.url ?? '/', 'http://ingest').pathname;
+  const parts = pathname.split('/').filter(Boolean);
+  const [app, streamKey, file] = parts;
+  if (parts.length !== 3 || app !== 'live' || !streamKey || !file || !STREAM_KEY.test(streamKey) || !SEGMENT_FILE.test(file)) {
+    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
+    return;
+  }
+  const filePath = path.join(root, streamKey, file);
+  let size: number;
+  try {
+    size = statSync(filePath).size;
+  } catch {
+    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
+    return;
+  }
+  const playlist = file.endsWith('.m3u8');
+  res.writeHead(200, {
+    'Content-Type': playlist ? 'application/vnd.apple.mpegurl' : 'video/mp2t',
+    'Content-Length': String(size),
+    'Cache-Control': playlist ? 'no-cache' : 'max-age=60',
+  });
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  createReadStream(filePath)
+    .on('error', () => res.destroy())
+    .pipe(res);
+}

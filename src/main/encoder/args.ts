@@ -1,0 +1,154 @@
+/**
+ * Pure ffmpeg command lines for the program encoder.
+ *
+ * Inputs: raw I420 video on stdin (pipe:0) at a fixed rate, interleaved
+ * stereo f32le PCM at 48 kHz on fd 3 (pipe:3). Output: H.264 + AAC in FLV to
+ * the RTMP(S) ingest with Cloudflare Stream's settings (CBR, no B-frames,
+ * closed GOP, a keyframe every 2 s), optionally teed into a local recording,
+ * and machine-readable progress on stdout (pipe:1).
+ */
+import type { EncoderStartOptions } from '../../shared/bridge';
+
+export const H264_ENCODERS = ['libx264', 'h264_nvenc', 'h264_qsv', 'h264_vaapi', 'h264_videotoolbox', 'h264_amf', 'h264_mf'] as const;
+export type H264Encoder = (typeof H264_ENCODERS)[number];
+
+export function isH264Encoder(name: string): name is H264Encoder {
+  return (H264_ENCODERS as readonly string[]).includes(name);
+}
+
+/** Seconds between keyframes (Cloudflare Stream: 2 s for low latency). */
+export const KEYFRAME_INTERVAL_S = 2;
+
+/** Microseconds ffmpeg waits on a stalled network write before giving up (the session then reconnects). */
+export const NETWORK_TIMEOUT_US = 10_000_000;
+
+interface EncoderProfile {
+  /** Options placed before the inputs (device setup). */
+  global: readonly string[];
+  /** Pixel format the encoder takes from the yuv420p input, or a filter chain that uploads it. */
+  pixelFormat: { pixFmt: string } | { filter: string };
+  /** Encoder-specific rate control, preset and latency options. */
+  codec: readonly string[];
+}
+
+const PROFILES: Record<H264Encoder, EncoderProfile> = {
+  libx264: {
+    global: [],
+    pixelFormat: { pixFmt: 'yuv420p' },
+    codec: ['-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'high', '-x264-params', 'nal-hrd=cbr'],
+  },
+  h264_nvenc: {
+    global: [],
+    pixelFormat: { pixFmt: 'yuv420p' },
+    codec: ['-preset', 'p4', '-tune', 'll', '-rc', 'cbr', '-profile:v', 'high', '-forced-idr', '1', '-zerolatency', '1'],
+  },
+  h264_qsv: {
+    global: [],
+    pixelFormat: { pixFmt: 'nv12' },
+    codec: ['-preset', 'veryfast', '-profile:v', 'high', '-look_ahead', '0', '-forced_idr', '1'],
+  },
+  h264_vaapi: {
+    global: ['-vaapi_device', '/dev/dri/renderD128'],
+    pixelFormat: { filter: 'format=nv12,hwupload' },
+    codec: ['-rc_mode', 'CBR', '-profile:v', 'high'],
+  },
+  h264_videotoolbox: {
+    global: [],
+    pixelFormat: { pixFmt: 'yuv420p' },
+    codec: ['-realtime', '1', '-profile:v', 'high', '-allow_sw', '0'],
+  },
+  h264_amf: {
+    global: [],
+    pixelFormat: { pixFmt: 'yuv420p' },
+    codec: ['-usage', 'lowlatency', '-quality', 'speed', '-rc', 'cbr', '-profile:v', 'high'],
+  },
+  h264_mf: {
+    global: [],
+    pixelFormat: { pixFmt: 'nv12' },
+    codec: ['-rate_control', 'cbr', '-scenario', 'live_streaming', '-hw_encoding', '1'],
+  },
+};
+
+export interface BuildArgsOptions {
+  encoder: H264Encoder;
+  /** Overrides opts.recordPath (e.g. the numbered part after a reconnect); null disables recording. */
+  recordPath?: string | null;
+}
+
+/** The full ffmpeg argument list (without the binary) for one encoder run. */
+export function buildFfmpegArgs(opts: EncoderStartOptions, { encoder, recordPath = opts.recordPath ?? null }: BuildArgsOptions): string[] {
+  const profile = PROFILES[encoder];
+  const kbps = `${opts.videoBitrateKbps}k`;
+  const gop = String(opts.fps * KEYFRAME_INTERVAL_S);
+  const args = ['-hide_banner', '-loglevel', 'warning', '-nostats', '-nostdin', ...profile.global];
+
+  // Input 0: raw I420 frames on stdin at exactly opts.fps (the session paces them).
+  args.push('-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-video_size', `${opts.width}x${opts.height}`, '-framerate', String(opts.fps), '-i', 'pipe:0');
+  // Input 1: PCM on fd 3. A tiny probe keeps ffmpeg from blocking on audio while video waits (two-pipe deadlock).
+  args.push(
+    '-f', 'f32le', '-ar', String(opts.sampleRate), '-ac', String(opts.channels),
+    '-probesize', '32', '-analyzeduration', '0', '-thread_queue_size', '64', '-i', 'pipe:3',
+  );
+  args.push('-map', '0:v:0', '-map', '1:a:0');
+
+  args.push('-c:v', encoder, ...profile.codec);
+  args.push('-b:v', kbps, '-minrate', kbps, '-maxrate', kbps, '-bufsize', kbps);
+  args.push('-bf', '0', '-g', gop, '-keyint_min', gop, '-sc_threshold', '0');
+  args.push('-force_key_frames', `expr:gte(t,n_forced*${KEYFRAME_INTERVAL_S})`);
+  if ('pixFmt' in profile.pixelFormat) args.push('-pix_fmt', profile.pixelFormat.pixFmt);
+  else args.push('-vf', profile.pixelFormat.filter);
+
+  args.push('-c:a', 'aac', '-b:a', `${opts.audioBitrateKbps}k`, '-ar', String(opts.sampleRate), '-ac', String(opts.channels));
+  args.push('-progress', 'pipe:1');
+
+  if (recordPath === null) {
+    args.push('-rw_timeout', String(NETWORK_TIMEOUT_US), '-flvflags', 'no_duration_filesize', '-f', 'flv', opts.url);
+  } else {
+    // The stream's failure must end ffmpeg (so the session reconnects); a failing recording must not end the stream.
+    const stream = `[f=flv:onfail=abort:flvflags=no_duration_filesize:rw_timeout=${NETWORK_TIMEOUT_US}]${escapeTeeTarget(opts.url)}`;
+    const record = `[${recordingFormat(recordPath)}:onfail=ignore]${escapeTeeTarget(recordPath)}`;
+    args.push('-flags', '+global_header', '-f', 'tee', `${stream}|${record}`);
+  }
+  return args;
+}
+
+/** Muxer options of the recording, chosen by the file's extension: MP4 (moved index), FLV, or Matroska (survives a crash). */
+export function recordingFormat(file: string): string {
+  const ext = extensionOf(file);
+  if (ext === '.mp4' || ext === '.m4v' || ext === '.mov') return 'f=mp4:movflags=+faststart';
+  if (ext === '.flv') return 'f=flv';
+  return 'f=matroska';
+}
+
+/**
+ * The recording file of the n-th ffmpeg run of one session: part 0 is the
+ * path as given, later parts (after a reconnect) get "-2", "-3"… before the extension.
+ */
+export function recordPathForPart(file: string, part: number): string {
+  if (part <= 0) return file;
+  const ext = extensionOf(file);
+  return `${file.slice(0, file.length - ext.length)}-${part + 1}${ext}`;
+}
+
+function extensionOf(file: string): string {
+  const slash = Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\'));
+  const dot = file.lastIndexOf('.');
+  return dot > slash + 1 ? file.slice(dot).toLowerCase() : '';
+}
+
+/** The tee muxer splits targets on "|" and unescapes backslashes and quotes; escape those in URLs and paths. */
+export function escapeTeeTarget(target: string): string {
+  return target.replace(/[\\'|]/g, (c) => `\\${c}`);
+}
+
+/** Arguments of a one-frame trial encode that shows whether `encoder` works on this machine. */
+export function buildTrialEncodeArgs(encoder: H264Encoder): string[] {
+  const profile = PROFILES[encoder];
+  const pix = 'pixFmt' in profile.pixelFormat ? ['-pix_fmt', profile.pixelFormat.pixFmt] : ['-vf', profile.pixelFormat.filter];
+  return [
+    '-hide_banner', '-loglevel', 'error', '-nostdin', ...profile.global,
+    '-f', 'lavfi', '-i', 'color=c=black:s=320x180:r=30',
+    '-frames:v', '1', '-c:v', encoder, ...profile.codec, '-b:v', '1000k', '-bf', '0', ...pix,
+    '-f', 'null', '-',
+  ];
+}

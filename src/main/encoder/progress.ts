@@ -1,0 +1,103 @@
+/**
+ * Parser of ffmpeg's `-progress` output: blocks of key=value lines, each
+ * block ending with `progress=continue` (or `progress=end` on the last one).
+ * Input arrives in arbitrary chunks; a line split across chunks is kept until
+ * it is complete.
+ */
+
+export interface ProgressUpdate {
+  frame: number | null;
+  fps: number | null;
+  /** Output bitrate in kbit/s (null while ffmpeg reports N/A). */
+  bitrateKbps: number | null;
+  totalSizeBytes: number | null;
+  /** Output position in milliseconds. */
+  outTimeMs: number | null;
+  dupFrames: number | null;
+  dropFrames: number | null;
+  /** Encoding speed relative to real time (1 = real time). */
+  speed: number | null;
+  /** "end" on the last block ffmpeg writes before it exits. */
+  progress: 'continue' | 'end';
+}
+
+/** Longest line kept while waiting for its end; anything longer is not progress output. */
+const MAX_PENDING_CHARS = 4096;
+
+export class ProgressParser {
+  private pending = '';
+  private block = new Map<string, string>();
+
+  /** Feeds a chunk of ffmpeg's progress output; returns the blocks it completed. */
+  push(chunk: string | Uint8Array): ProgressUpdate[] {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8');
+    const lines = (this.pending + text).split('\n');
+    this.pending = lines.pop() ?? '';
+    if (this.pending.length > MAX_PENDING_CHARS) this.pending = '';
+    const updates: ProgressUpdate[] = [];
+    for (const raw of lines) {
+      const line = raw.trim();
+      const eq = line.indexOf('=');
+      if (eq <= 0) continue;
+      const key = line.slice(0, eq).trim();
+      const value = line.slice(eq + 1).trim();
+      if (key === 'progress') {
+        updates.push(toUpdate(this.block, value === 'end' ? 'end' : 'continue'));
+        this.block = new Map();
+      } else {
+        this.block.set(key, value);
+      }
+    }
+    return updates;
+  }
+
+  reset(): void {
+    this.pending = '';
+    this.block = new Map();
+  }
+}
+
+function toUpdate(block: ReadonlyMap<string, string>, progress: 'continue' | 'end'): ProgressUpdate {
+  return {
+    frame: integer(block.get('frame')),
+    fps: decimal(block.get('fps')),
+    bitrateKbps: bitrate(block.get('bitrate')),
+    totalSizeBytes: integer(block.get('total_size')),
+    outTimeMs: outTime(block),
+    dupFrames: integer(block.get('dup_frames')),
+    dropFrames: integer(block.get('drop_frames')),
+    speed: decimal(block.get('speed')?.replace(/x$/, '')),
+    progress,
+  };
+}
+
+function decimal(value: string | undefined): number | null {
+  if (value === undefined || value === '' || value === 'N/A') return null;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : null;
+}
+
+function integer(value: string | undefined): number | null {
+  const n = decimal(value);
+  return n === null ? null : Math.trunc(n);
+}
+
+/** "1234.5kbits/s" → 1234.5 */
+function bitrate(value: string | undefined): number | null {
+  if (value === undefined) return null;
+  const match = /^([\d.]+)\s*kbits\/s$/.exec(value);
+  return match ? decimal(match[1]) : null;
+}
+
+/**
+ * ffmpeg writes out_time_us and out_time_ms (both in microseconds: the "_ms"
+ * name is historical) and out_time as HH:MM:SS.micro; the first one present wins.
+ */
+function outTime(block: ReadonlyMap<string, string>): number | null {
+  const us = decimal(block.get('out_time_us')) ?? decimal(block.get('out_time_ms'));
+  if (us !== null) return Math.max(0, us / 1000);
+  const hms = /^(-)?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$/.exec(block.get('out_time') ?? '');
+  if (!hms) return null;
+  if (hms[1]) return 0;
+  return (Number(hms[2]) * 3600 + Number(hms[3]) * 60 + Number(hms[4])) * 1000;
+}
