@@ -1,0 +1,66 @@
+/**
+ * `npm run backend`: the local Supabase-compatible backend in the foreground.
+ * Prints the connection settings like `supabase status -o env`, stops cleanly
+ * on SIGINT/SIGTERM.
+ *
+ * Environment: API_PORT (54321), API_HOST (127.0.0.1), DB_PORT (54322),
+ * DATA_DIR (.data/postgres), DATABASE_URL (use that server instead),
+ * JWT_SECRET, STATIC_DIR (web app served at /app/), LOG=1 (request log lines).
+ */
+import { startLocalBackend } from './gateway.js';
+
+function intFromEnv(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) {
+    throw new Error(`${name} must be a port number, got "${raw}"`);
+  }
+  return value;
+}
+
+async function main(): Promise<void> {
+  const verbose = process.env.LOG === '1';
+  const backend = await startLocalBackend({
+    port: intFromEnv('API_PORT'),
+    host: process.env.API_HOST || undefined,
+    dbPort: intFromEnv('DB_PORT'),
+    dataDir: process.env.DATA_DIR || undefined,
+    databaseUrl: process.env.DATABASE_URL || undefined,
+    jwtSecret: process.env.JWT_SECRET || undefined,
+    staticDir: process.env.STATIC_DIR || undefined,
+    log: verbose ? (m) => process.stderr.write(`${m}\n`) : undefined,
+  });
+  process.stdout.write(
+    [
+      `API_URL=${backend.apiUrl}`,
+      `REST_URL=${backend.apiUrl}/rest/v1`,
+      `ANON_KEY=${backend.anonKey}`,
+      `SERVICE_ROLE_KEY=${backend.serviceRoleKey}`,
+      `DB_URL=${backend.dbUrl}`,
+      `JWT_SECRET=${backend.jwtSecret}`,
+      '',
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`${signal}: stopping the local backend\n`);
+    backend.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`stop failed: ${(err as Error).message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`local backend failed to start: ${(err as Error).message}\n`);
+  process.exit(1);
+});

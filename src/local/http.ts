@@ -1,0 +1,106 @@
+/** Small node:http helpers shared by the local gateway's services. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AppError } from '../shared/errors.js';
+
+export const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+export class BodyError extends AppError {
+  declare readonly reason: 'body_too_large' | 'bad_json' | 'aborted';
+  constructor(reason: 'body_too_large' | 'bad_json' | 'aborted', message: string) {
+    super(reason, message);
+  }
+}
+
+/** Headers a browser page on another origin may send to the gateway. */
+export const CORS_ALLOW_HEADERS = [
+  'apikey',
+  'authorization',
+  'content-type',
+  'prefer',
+  'accept',
+  'accept-profile',
+  'content-profile',
+  'x-client-info',
+  'range',
+  'range-unit',
+  'x-supabase-api-version',
+  'x-retry-count',
+  'x-region',
+].join(', ');
+
+/** Response headers a browser page may read. */
+export const CORS_EXPOSE_HEADERS = ['content-range', 'content-location', 'location', 'x-supabase-api-version', 'preference-applied', 'range-unit'].join(
+  ', ',
+);
+
+export function applyCors(req: IncomingMessage, res: ServerResponse): void {
+  res.setHeader('access-control-allow-origin', '*');
+  res.setHeader('access-control-allow-methods', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+  const requested = req.headers['access-control-request-headers'];
+  res.setHeader('access-control-allow-headers', typeof requested === 'string' && requested ? `${CORS_ALLOW_HEADERS}, ${requested}` : CORS_ALLOW_HEADERS);
+  res.setHeader('access-control-expose-headers', CORS_EXPOSE_HEADERS);
+  res.setHeader('access-control-max-age', '86400');
+}
+
+export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new BodyError('body_too_large', `request body exceeds ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The parsed JSON body; `undefined` when the body is empty. */
+export async function readJson(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<unknown> {
+  const raw = (await readBody(req, limit)).toString('utf8');
+  if (raw.trim() === '') return undefined;
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch (err) {
+    throw new BodyError('bad_json', `invalid JSON body: ${(err as Error).message}`);
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+/** Sends an already-serialised JSON text (no body for HEAD). */
+export function sendJsonText(req: IncomingMessage, res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(req.method === 'HEAD' ? undefined : text);
+}
+
+export function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
+  res.writeHead(status, headers);
+  res.end();
+}
+
+/** The token of `Authorization: Bearer <token>`, if any. */
+export function bearerToken(req: IncomingMessage): string | null {
+  const header = req.headers.authorization;
+  if (typeof header !== 'string') return null;
+  const match = /^bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1] ?? null;
+}
+
+/** A single header's value (the first when repeated). */
+export function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** All values of a comma-separated, possibly repeated header, trimmed. */
+export function headerList(req: IncomingMessage, name: string): string[] {
+  const value = req.headers[name.toLowerCase()];
+  const joined = Array.isArray(value) ? value.join(',') : (value ?? '');
+  return joined
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+}

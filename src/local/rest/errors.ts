@@ -1,0 +1,110 @@
+/** PostgREST-shaped errors: `{code, message, details, hint}` with PostgREST's HTTP statuses. */
+import { AppError } from '../../shared/errors.js';
+
+export interface PostgrestErrorBody {
+  code: string;
+  message: string;
+  details: string | null;
+  hint: string | null;
+}
+
+export class PostgrestError extends AppError {
+  readonly status: number;
+  readonly code: string;
+  readonly details: string | null;
+  readonly hint: string | null;
+  /** Raised because the schema cache lacks a table, column or function: worth one reload and retry. */
+  readonly schemaMiss: boolean;
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    opts: { details?: string | null; hint?: string | null; schemaMiss?: boolean; cause?: unknown } = {},
+  ) {
+    super(code, message, { cause: opts.cause });
+    this.status = status;
+    this.code = code;
+    this.details = opts.details ?? null;
+    this.hint = opts.hint ?? null;
+    this.schemaMiss = opts.schemaMiss ?? false;
+  }
+  toBody(): PostgrestErrorBody {
+    return { code: this.code, details: this.details, hint: this.hint, message: this.message };
+  }
+}
+
+/** A query string or header the server cannot parse or does not support (PGRST100, HTTP 400). */
+export function parseError(message: string, details?: string): PostgrestError {
+  return new PostgrestError(400, 'PGRST100', message, { details: details ?? null });
+}
+
+export function unknownColumn(table: string, column: string): PostgrestError {
+  return new PostgrestError(400, '42703', `column ${table}.${column} does not exist`, { schemaMiss: true });
+}
+
+interface PgErrorLike {
+  code?: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+}
+
+function isPgError(err: unknown): err is PgErrorLike {
+  return err instanceof Error && typeof (err as PgErrorLike).code === 'string' && /^[0-9A-Z]{5}$/.test((err as PgErrorLike).code ?? '');
+}
+
+/** HTTP status PostgREST answers for a SQLSTATE. */
+export function statusForSqlState(code: string, role: string): number {
+  if (code === '42501') return role === 'anon' ? 401 : 403;
+  if (/^PT\d{3}$/.test(code)) return Number(code.slice(2));
+  const exact: Record<string, number> = {
+    '23503': 409,
+    '23505': 409,
+    '25006': 405,
+    '42883': 404,
+    '42P01': 404,
+    '42P17': 500,
+    P0001: 400,
+    '21000': 400,
+    '57014': 500,
+  };
+  if (exact[code] !== undefined) return exact[code];
+  const byClass: Record<string, number> = {
+    '08': 503,
+    '09': 500,
+    '0L': 403,
+    '0P': 403,
+    '25': 500,
+    '28': 403,
+    '2D': 500,
+    '38': 500,
+    '39': 500,
+    '3B': 500,
+    '40': 500,
+    '53': 503,
+    '54': 500,
+    '55': 500,
+    '57': 500,
+    '58': 500,
+    F0: 500,
+    HV: 500,
+    P0: 500,
+    XX: 500,
+  };
+  return byClass[code.slice(0, 2)] ?? 400;
+}
+
+/** Converts anything thrown while serving a request into a PostgrestError. */
+export function toPostgrestError(err: unknown, role: string): PostgrestError {
+  if (err instanceof PostgrestError) return err;
+  if (isPgError(err)) {
+    const code = err.code ?? 'XX000';
+    return new PostgrestError(statusForSqlState(code, role), code, err.message, {
+      details: err.detail ?? null,
+      hint: err.hint ?? null,
+      cause: err,
+    });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new PostgrestError(500, 'PGRST000', 'Database connection error', { details: message, cause: err });
+}
