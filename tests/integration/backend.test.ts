@@ -1,0 +1,292 @@
+/**
+ * The local backend driven only through the unmodified supabase-js client:
+ * auth (anonymous, email/password, refresh, user update, sign-out) and the
+ * REST subset (filters, order, paging, single, counts, writes, upserts, RPC).
+ */
+import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/local/db.js';
+import { type LocalBackend, startLocalBackend } from '../../src/local/gateway.js';
+
+let backend: LocalBackend;
+
+function client(key?: string): SupabaseClient {
+  return createClient(backend.apiUrl, key ?? backend.anonKey, {
+    auth: { persistSession: false, autoRefreshToken: false },
+    realtime: { transport: WebSocket as unknown as typeof globalThis.WebSocket },
+  });
+}
+
+async function anonymousUser(): Promise<{ sb: SupabaseClient; id: string }> {
+  const sb = client();
+  const { data, error } = await sb.auth.signInAnonymously();
+  expect(error).toBeNull();
+  return { sb, id: data.user?.id ?? '' };
+}
+
+beforeAll(async () => {
+  backend = await startLocalBackend({ port: 0, ephemeralDb: true, dbPort: await freePort() });
+});
+
+afterAll(async () => {
+  await backend?.stop();
+});
+
+describe('auth', () => {
+  it('signs in anonymously with a usable session', async () => {
+    const sb = client();
+    const { data, error } = await sb.auth.signInAnonymously({ options: { data: { display_name: 'Viewer One' } } });
+    expect(error).toBeNull();
+    expect(data.user?.is_anonymous).toBe(true);
+    expect(data.session?.token_type).toBe('bearer');
+    expect(data.session?.expires_in).toBe(3600);
+    expect(data.user?.user_metadata).toEqual({ display_name: 'Viewer One' });
+    const profile = await sb.from('profiles').select('display_name').eq('id', data.user?.id ?? '').single();
+    expect(profile.error).toBeNull();
+    expect(profile.data?.display_name).toBe('Viewer One');
+  });
+
+  it('signs up, signs in, refreshes, reads and updates the user, signs out', async () => {
+    const email = `host-${Date.now()}@example.com`;
+    const sb = client();
+    const up = await sb.auth.signUp({ email, password: 'secret-pass' });
+    expect(up.error).toBeNull();
+    expect(up.data.session).not.toBeNull();
+    expect(up.data.user?.email).toBe(email);
+
+    const dup = await client().auth.signUp({ email, password: 'secret-pass' });
+    expect(dup.error?.code).toBe('user_already_exists');
+
+    const weak = await client().auth.signUp({ email: `w-${email}`, password: '123' });
+    expect(weak.error?.code).toBe('weak_password');
+
+    const bad = await client().auth.signInWithPassword({ email, password: 'wrong-pass' });
+    expect(bad.error?.code).toBe('invalid_credentials');
+    expect(bad.error?.status).toBe(400);
+
+    const sb2 = client();
+    const signIn = await sb2.auth.signInWithPassword({ email, password: 'secret-pass' });
+    expect(signIn.error).toBeNull();
+    const firstRefresh = signIn.data.session?.refresh_token ?? '';
+
+    const refreshed = await sb2.auth.refreshSession();
+    expect(refreshed.error).toBeNull();
+    expect(refreshed.data.session?.refresh_token).not.toBe(firstRefresh);
+    expect(refreshed.data.user?.id).toBe(signIn.data.user?.id);
+
+    const unknown = await client().auth.refreshSession({ refresh_token: 'not-a-token' });
+    expect(unknown.error?.code).toBe('refresh_token_not_found');
+
+    const got = await sb2.auth.getUser();
+    expect(got.error).toBeNull();
+    expect(got.data.user?.email).toBe(email);
+
+    const updated = await sb2.auth.updateUser({ data: { display_name: 'The Host' } });
+    expect(updated.error).toBeNull();
+    expect(updated.data.user?.user_metadata.display_name).toBe('The Host');
+    const profile = await sb2.from('profiles').select('display_name').eq('id', got.data.user?.id ?? '').single();
+    expect(profile.data?.display_name).toBe('The Host');
+
+    const token = (await sb2.auth.getSession()).data.session?.access_token ?? '';
+    const out = await sb2.auth.signOut();
+    expect(out.error).toBeNull();
+    const after = await client().auth.getUser(token);
+    // supabase-js turns the server's session_not_found into AuthSessionMissingError
+    expect(after.error?.name).toBe('AuthSessionMissingError');
+    expect(after.data.user).toBeNull();
+  });
+});
+
+describe('rest', () => {
+  let host: { sb: SupabaseClient; id: string };
+  let other: { sb: SupabaseClient; id: string };
+  const ids: string[] = [];
+
+  beforeAll(async () => {
+    host = await anonymousUser();
+    other = await anonymousUser();
+    const { data, error } = await host.sb
+      .from('streams')
+      .insert([
+        { host_id: host.id, title: 'alpha show' },
+        { host_id: host.id, title: 'Beta Show', status: 'live' },
+        { host_id: host.id, title: 'gamma', status: 'ended' },
+      ], { defaultToNull: false })
+      .select('id, title');
+    expect(error).toBeNull();
+    ids.push(...(data ?? []).map((r) => r.id as string));
+  });
+
+  it('selects with filters, order, limit and offset', async () => {
+    const sb = client();
+    const live = await sb.from('streams').select('title,status').eq('host_id', host.id).eq('status', 'live');
+    expect(live.error).toBeNull();
+    expect(live.data).toEqual([{ title: 'Beta Show', status: 'live' }]);
+
+    const ordered = await sb.from('streams').select('title').eq('host_id', host.id).order('title', { ascending: false });
+    expect(ordered.data?.map((r) => r.title)).toEqual(['gamma', 'alpha show', 'Beta Show']);
+
+    const paged = await sb.from('streams').select('title').eq('host_id', host.id).order('title').range(1, 1);
+    expect(paged.data).toEqual([{ title: 'alpha show' }]);
+
+    const ilike = await sb.from('streams').select('title').eq('host_id', host.id).ilike('title', '%show%').order('title');
+    expect(ilike.data?.map((r) => r.title)).toEqual(['Beta Show', 'alpha show']);
+
+    const inList = await sb.from('streams').select('id').in('id', [ids[0], ids[2]]).order('title');
+    expect(inList.data?.map((r) => r.id)).toEqual([ids[0], ids[2]]);
+
+    const notIn = await sb.from('streams').select('title').eq('host_id', host.id).not('status', 'in', '(live,ended)');
+    expect(notIn.data).toEqual([{ title: 'alpha show' }]);
+
+    const either = await sb.from('streams').select('title').eq('host_id', host.id).or('status.eq.ended,title.eq.alpha show').order('title');
+    expect(either.data?.map((r) => r.title)).toEqual(['alpha show', 'gamma']);
+
+    const isNull = await sb.from('streams').select('title').eq('host_id', host.id).is('ended_at', null).neq('status', 'live').gte('created_at', '2000-01-01').limit(1);
+    expect(isNull.data).toHaveLength(1);
+
+    const embedded = await sb.from('streams').select('title, host:profiles(id)').eq('id', ids[0] ?? '').single();
+    expect(embedded.error).toBeNull();
+    // profiles are readable by signed-in users only: the anonymous key sees no host
+    expect(embedded.data).toEqual({ title: 'alpha show', host: null });
+  });
+
+  it('answers single, maybeSingle and counts', async () => {
+    const one = await host.sb.from('streams').select('title').eq('id', ids[1] ?? '').single();
+    expect(one.data).toEqual({ title: 'Beta Show' });
+
+    const none = await host.sb.from('streams').select('title').eq('title', 'no such title').single();
+    expect(none.status).toBe(406);
+    expect(none.error?.code).toBe('PGRST116');
+
+    const many = await host.sb.from('streams').select('title').eq('host_id', host.id).single();
+    expect(many.error?.code).toBe('PGRST116');
+
+    const maybe = await host.sb.from('streams').select('title').eq('title', 'no such title').maybeSingle();
+    expect(maybe.error).toBeNull();
+    expect(maybe.data).toBeNull();
+
+    const counted = await host.sb.from('streams').select('id', { count: 'exact' }).eq('host_id', host.id).limit(2);
+    expect(counted.count).toBe(3);
+    expect(counted.data).toHaveLength(2);
+
+    const head = await host.sb.from('streams').select('*', { count: 'exact', head: true }).eq('host_id', host.id);
+    expect(head.count).toBe(3);
+    expect(head.data).toBeNull();
+  });
+
+  it('inserts, upserts, updates and deletes under RLS', async () => {
+    const minimal = await host.sb.from('profiles').update({ username: `host${Date.now()}` }).eq('id', host.id);
+    expect(minimal.error).toBeNull();
+    expect(minimal.status).toBe(204);
+
+    const forged = await other.sb.from('streams').insert({ host_id: host.id, title: 'not mine' });
+    expect(forged.error?.code).toBe('42501');
+    expect(forged.status).toBe(403);
+
+    const denied = await other.sb.from('streams').update({ title: 'hijacked' }).eq('id', ids[0] ?? '').select();
+    expect(denied.error).toBeNull();
+    expect(denied.data).toEqual([]);
+
+    const upserted = await host.sb
+      .from('streams')
+      .upsert({ id: ids[0], host_id: host.id, title: 'alpha renamed' }, { onConflict: 'id' })
+      .select('id,title')
+      .single();
+    expect(upserted.error).toBeNull();
+    expect(upserted.data).toEqual({ id: ids[0], title: 'alpha renamed' });
+
+    const ignored = await host.sb
+      .from('streams')
+      .upsert({ id: ids[0], host_id: host.id, title: 'ignored' }, { onConflict: 'id', ignoreDuplicates: true })
+      .select('id');
+    expect(ignored.data).toEqual([]);
+
+    const patched = await host.sb.from('streams').update({ locked_seats: [2, 5] }).eq('id', ids[0] ?? '').select('locked_seats').single();
+    expect(patched.data).toEqual({ locked_seats: [2, 5] });
+    const contains = await host.sb.from('streams').select('id').contains('locked_seats', [5]);
+    expect(contains.data?.map((r) => r.id)).toEqual([ids[0]]);
+
+    const badCheck = await host.sb.from('streams').update({ status: 'paused' }).eq('id', ids[0] ?? '');
+    expect(badCheck.error?.code).toBe('23514');
+
+    const profileDelete = await other.sb.from('profiles').delete().eq('id', other.id).select();
+    expect(profileDelete.data).toEqual([]);
+
+    const unfiltered = await host.sb.from('streams').delete();
+    expect(unfiltered.error?.code).toBe('21000');
+
+    const unknownColumn = await host.sb.from('streams').select('nope');
+    expect(unknownColumn.error?.code).toBe('42703');
+
+    const unknownTable = await host.sb.from('no_such_table').select();
+    expect(unknownTable.error?.code).toBe('PGRST205');
+    expect(unknownTable.status).toBe(404);
+
+    const secret = await host.sb.from('stream_ingests').insert({ stream_id: ids[0], rtmp_url: 'rtmp://x', stream_key: 'k' });
+    expect(secret.error?.code).toBe('42501');
+
+    const service = client(backend.serviceRoleKey);
+    const ingest = await service.from('stream_ingests').insert({ stream_id: ids[0], rtmp_url: 'rtmp://127.0.0.1/live', stream_key: 'k1' }).select().single();
+    expect(ingest.error).toBeNull();
+    const hostSees = await host.sb.from('stream_ingests').select('stream_key').eq('stream_id', ids[0] ?? '');
+    expect(hostSees.data).toEqual([{ stream_key: 'k1' }]);
+    const otherSees = await other.sb.from('stream_ingests').select('stream_key');
+    expect(otherSees.data).toEqual([]);
+  });
+
+  it('calls functions with named arguments over POST and GET', async () => {
+    const topic = `stream:${ids[1]}:signaling`;
+    const allowed = await host.sb.rpc('realtime_topic_allowed', { p_topic: topic });
+    expect(allowed.error).toBeNull();
+    expect(allowed.data).toBe(true);
+
+    const viaGet = await other.sb.rpc('realtime_topic_allowed', { p_topic: topic }, { get: true });
+    expect(viaGet.error).toBeNull();
+    expect(viaGet.data).toBe(false);
+
+    const invitation = await host.sb.rpc('invite_guest', { p_stream_id: ids[1], p_invitee_id: other.id, p_seat_index: 3 }).select('status,seat_index');
+    expect(invitation.error).toBeNull();
+    expect(invitation.data).toEqual({ status: 'pending', seat_index: 3 });
+
+    const refused = await client().rpc('invite_guest', { p_stream_id: ids[1], p_invitee_id: other.id });
+    expect(refused.error?.code).toBe('42501');
+    expect(refused.status).toBe(401);
+
+    const missing = await host.sb.rpc('no_such_function', { a: 1 });
+    expect(missing.error?.code).toBe('PGRST202');
+    expect(missing.status).toBe(404);
+
+    const wrongArgs = await host.sb.rpc('invite_guest', { p_stream: ids[1] });
+    expect(wrongArgs.error?.code).toBe('PGRST202');
+
+    const ended = await host.sb.rpc('invite_guest', { p_stream_id: ids[2], p_invitee_id: other.id });
+    expect(ended.error?.code).toBe('P0001');
+    expect(ended.error?.hint).toBe('stream_ended');
+    expect(ended.status).toBe(400);
+  });
+
+  it('rejects unsupported syntax with a PostgREST error instead of guessing', async () => {
+    const res = await fetch(`${backend.apiUrl}/rest/v1/streams?title=fts.hello`, {
+      headers: { apikey: backend.anonKey, authorization: `Bearer ${backend.anonKey}` },
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { code: string }).code).toBe('PGRST100');
+
+    const noKey = await fetch(`${backend.apiUrl}/rest/v1/streams`);
+    expect(noKey.status).toBe(401);
+
+    const preflight = await fetch(`${backend.apiUrl}/rest/v1/streams`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://example.test', 'access-control-request-method': 'POST', 'access-control-request-headers': 'apikey, prefer' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('prefer');
+  });
+
+  it('serves the app config for browser pages', async () => {
+    const res = await fetch(`${backend.apiUrl}/app/config.json`);
+    expect(await res.json()).toEqual({ supabaseUrl: backend.apiUrl, supabaseAnonKey: backend.anonKey, shell: 'browser' });
+  });
+});
