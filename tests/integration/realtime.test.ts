@@ -353,6 +353,12 @@ describe('postgres_changes', () => {
       .on('system', {}, (p) => system.push(p));
     await subscribe(ch);
     expect(await system.next()).toMatchObject({ extension: 'postgres_changes', status: 'ok' });
+    const selected = inbox<Record<string, unknown>>();
+    await subscribe(
+      u
+        .channel('notes-select')
+        .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'rt_notes', select: ['id', 'n'] }, (p) => selected.push(p)),
+    );
     const otherAll = inbox<Record<string, unknown>>();
     await subscribe(other.channel('notes-other').on('postgres_changes', { event: '*', schema: 'public', table: 'rt_notes' }, (p) => otherAll.push(p)));
 
@@ -366,6 +372,7 @@ describe('postgres_changes', () => {
     expect(typeof inserted.commit_timestamp).toBe('string');
     expect(await all.next()).toMatchObject({ eventType: 'INSERT', new: { id, body: 'mine' } });
     expect((await otherAll.next()).new).toMatchObject({ owner: guest.id, body: 'secret' });
+    expect((await selected.next()).new).toEqual({ id, n: 1 }); // only the selected columns
 
     await db.pool.query('update public.rt_notes set n = 5 where id = $1', [id]); // filter n>=10 does not match
     await db.pool.query('update public.rt_notes set n = 12, body = $2 where id = $1', [id, 'x'.repeat(9000)]); // too big for one notification
@@ -384,6 +391,7 @@ describe('postgres_changes', () => {
 
     await sleep(200);
     expect(filtered.items).toEqual([]);
+    expect(selected.items).toEqual([]);
     expect(all.items).toEqual([]); // never the guest's row
     expect(otherAll.items).toEqual([]); // never the host's rows
   });
