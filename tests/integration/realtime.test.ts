@@ -108,6 +108,7 @@ beforeAll(async () => {
     );
     alter table public.rt_notes enable row level security;
     create policy "owners read their notes" on public.rt_notes for select to authenticated using (owner = auth.uid());
+    create policy "owners write their notes" on public.rt_notes for insert to authenticated with check (owner = auth.uid());
     grant select on public.rt_notes to authenticated;
     alter publication supabase_realtime add table public.rt_notes;
   `);
@@ -364,8 +365,20 @@ describe('postgres_changes', () => {
 
     // The guest's row: hidden from the host by RLS, and the other way round.
     await db.pool.query('insert into public.rt_notes (owner, body) values ($1, $2)', [guest.id, 'secret']);
-    const { rows } = await db.pool.query<{ id: string }>('insert into public.rt_notes (owner, body, n) values ($1, $2, 1) returning id', [host.id, 'mine']);
-    const id = Number(rows[0]!.id);
+    // The host's row, written as the host (as the REST API would): the trigger runs for any role.
+    const conn = await db.pool.connect();
+    let id: number;
+    try {
+      await conn.query('begin');
+      await conn.query("select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)", [
+        JSON.stringify({ sub: host.id, role: 'authenticated' }),
+      ]);
+      const { rows } = await conn.query<{ id: string }>('insert into public.rt_notes (owner, body, n) values ($1, $2, 1) returning id', [host.id, 'mine']);
+      await conn.query('commit');
+      id = Number(rows[0]!.id);
+    } finally {
+      conn.release();
+    }
 
     const inserted = await filtered.next();
     expect(inserted).toMatchObject({ eventType: 'INSERT', schema: 'public', table: 'rt_notes', new: { id, owner: host.id, body: 'mine', n: 1 } });

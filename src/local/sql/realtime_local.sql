@@ -7,6 +7,7 @@
 -- FOR ALL TABLES publication.
 --
 -- Notification: {"schema","table","type","commit_timestamp","record","old_record","pk","seq"}
+--   commit_timestamp: the transaction's start (a trigger cannot know its commit time).
 --   old_record: the primary key only, unless the table has REPLICA IDENTITY FULL
 --   (for DELETE also only without row level security), as Supabase sends it.
 --   A change too big for a notification (8000 bytes) comes with "truncated": true,
