@@ -222,3 +222,37 @@ describe('nine seats', () => {
     expect((byMod.data as { host_id: string }).host_id).toBe(host.id);
   });
 });
+
+describe('moderation', () => {
+  it('lets the host mute, appoint and remove; a guest only switches their own media', async () => {
+    const [host, guest, other] = await Promise.all([signIn('Mod Host'), signIn('Mod Guest'), signIn('Mod Other')]);
+    const streamId = await newStream(host);
+    for (const g of [guest, other]) {
+      const inv = await invite(host, streamId, g);
+      expect((await g.sb.rpc('accept_invitation', { p_invitation_id: (inv.data as { id: string }).id })).error).toBeNull();
+    }
+
+    const own = await guest.sb.rpc('set_my_media', { p_stream_id: streamId, p_mic_enabled: false });
+    expect(own.data).toMatchObject({ mic_enabled: false, camera_enabled: true });
+    const direct = await guest.sb.from('stream_guest_seats').update({ muted_by_host: false }).eq('user_id', guest.id).select();
+    expect(direct.error?.code).toBe('42501');
+
+    const byGuest = await other.sb.rpc('moderate_guest', { p_stream_id: streamId, p_user_id: guest.id, p_muted: true });
+    expect(byGuest.error?.hint).toBe('not_host');
+    const muted = await host.sb.rpc('moderate_guest', { p_stream_id: streamId, p_user_id: guest.id, p_muted: true, p_volume: 1.5 });
+    expect(muted.data).toMatchObject({ muted_by_host: true, volume: 1.5 });
+    const tooLoud = await host.sb.rpc('moderate_guest', { p_stream_id: streamId, p_user_id: guest.id, p_volume: 3 });
+    expect(tooLoud.error?.hint).toBe('invalid_volume');
+
+    expect((await host.sb.rpc('moderate_guest', { p_stream_id: streamId, p_user_id: other.id, p_is_moderator: true })).error).toBeNull();
+    const removedByMod = await other.sb.rpc('remove_guest', { p_stream_id: streamId, p_user_id: guest.id });
+    expect(removedByMod.error).toBeNull();
+    expect((removedByMod.data as { left_at: string | null }).left_at).not.toBeNull();
+
+    const locked = await other.sb.rpc('set_seat_locked', { p_stream_id: streamId, p_seat_index: 7, p_locked: true });
+    expect((locked.data as { locked_seats: number[] }).locked_seats).toEqual([7]);
+
+    const events = await host.sb.from('stream_guest_events').select('event_type').eq('stream_id', streamId).order('id');
+    expect(events.data?.map((e) => e.event_type).slice(-4)).toEqual(['muted_mic', 'moderator_added', 'removed', 'seat_locked']);
+  });
+});
