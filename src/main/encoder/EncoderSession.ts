@@ -16,7 +16,14 @@
  */
 import { spawn as nodeSpawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { encoderStartSchema, type EncoderStartOptions, type EncoderStartResult, type EncoderState, type EncoderStats } from '../../shared/bridge';
+import {
+  encoderStartSchema,
+  type EncoderStartInput,
+  type EncoderStartOptions,
+  type EncoderStartResult,
+  type EncoderState,
+  type EncoderStats,
+} from '../../shared/bridge';
 import { ValidationError } from '../../shared/errors';
 import { buildFfmpegArgs, recordPathForPart, type H264Encoder } from './args';
 import { AudioTimeline } from './audioTimeline';
@@ -173,8 +180,9 @@ export class EncoderSession {
   /**
    * Starts ffmpeg and resolves once the ingest accepts the stream (ffmpeg
    * reports progress). Rejects with ffmpeg's last error lines if it exits first.
+   * The options are validated (and defaulted) with the bridge's schema.
    */
-  async start(input: EncoderStartOptions): Promise<EncoderStartResult> {
+  async start(input: EncoderStartInput): Promise<EncoderStartResult> {
     if (this.disposed) throw new EncoderStateError('disposed', 'this encoder session was disposed; create a new one');
     if (this.state === 'starting' || this.state === 'live' || this.state === 'reconnecting' || this.state === 'stopping') {
       throw new EncoderStateError('already_started', `the encoder is already ${this.state}; stop it first`);

@@ -66,7 +66,8 @@ export class AudioTimeline {
     const chunkMs = (frames * 1000) / this.sampleRate;
     // Offset this chunk would imply if it had arrived with no delay at all.
     const implied = mediaNowMs - chunkMs - senderMs;
-    const backwards = senderMs < this.lastSenderEndMs - this.toleranceMs;
+    // Timestamps that stand still or go back carry no timing: place by arrival.
+    const backwards = senderMs + chunkMs <= this.lastSenderEndMs || senderMs < this.lastSenderEndMs - this.toleranceMs;
     if (this.offset === null || backwards || implied > this.offset + this.reanchorMs) this.offset = implied;
     else if (implied < this.offset) this.offset = implied;
     this.lastSenderEndMs = senderMs + chunkMs;
