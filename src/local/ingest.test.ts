@@ -1,0 +1,131 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { IngestError, startIngest, type Ingest } from './ingest';
+
+const run = promisify(execFile);
+
+let ingest: Ingest | null = null;
+let publisher: ChildProcess | null = null;
+
+afterEach(async () => {
+  publisher?.kill('SIGKILL');
+  publisher = null;
+  await ingest?.stop();
+  ingest = null;
+  vi.restoreAllMocks();
+});
+
+/** ffmpeg publishing a test pattern with a tone, in real time, to `url`. */
+function publish(url: string, seconds: number): ChildProcess {
+  return spawn(
+    'ffmpeg',
+    [
+      '-hide_banner', '-loglevel', 'error', '-nostdin', '-re',
+      '-f', 'lavfi', '-i', 'testsrc2=s=320x180:r=30', '-f', 'lavfi', '-i', 'sine=f=440:r=48000',
+      '-t', String(seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-c:a', 'aac',
+      '-f', 'flv', url,
+    ],
+    { stdio: 'ignore' },
+  );
+}
+
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('startIngest', () => {
+  it('is a real RTMP server: ffmpeg publishes, ffprobe reads it back, HLS plays, and stop frees the ports', async () => {
+    const log = vi.spyOn(console, 'log');
+    ingest = await startIngest({ rtmpPort: 0, httpPort: 0 });
+    expect(ingest.rtmpBaseUrl).toBe(`rtmp://127.0.0.1:${ingest.rtmpPort}/live`);
+    expect(ingest.playbackUrl('show1')).toBe(`http://127.0.0.1:${ingest.httpPort}/live/show1/index.m3u8`);
+    expect(ingest.playbackUrl('{key}')).toBe(`http://127.0.0.1:${ingest.httpPort}/live/{key}/index.m3u8`);
+
+    publisher = publish(`${ingest.rtmpBaseUrl}/show1`, 10);
+    const current = ingest;
+    await waitFor(() => current.isPublishing('show1'), 5000);
+
+    const probe = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,width,height,sample_rate', '-of', 'json', `${ingest.rtmpBaseUrl}/show1`], {
+      timeout: 15_000,
+    });
+    const streams = (JSON.parse(probe.stdout) as { streams: Array<Record<string, unknown>> }).streams;
+    expect(streams).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ codec_type: 'video', codec_name: 'h264', width: 320, height: 180 }),
+        expect.objectContaining({ codec_type: 'audio', codec_name: 'aac', sample_rate: '48000' }),
+      ]),
+    );
+
+    const playlistUrl = ingest.playbackUrl('show1');
+    await waitFor(async () => (await fetch(playlistUrl)).status === 200, 10_000);
+    const playlist = await fetch(playlistUrl);
+    expect(playlist.headers.get('access-control-allow-origin')).toBe('*');
+    expect(playlist.headers.get('content-type')).toBe('application/vnd.apple.mpegurl');
+    const text = await playlist.text();
+    expect(text).toMatch(/^#EXTM3U/);
+    const segment = /^(segment-\d+\.ts)$/m.exec(text)?.[1];
+    expect(segment).toBeDefined();
+    const media = await fetch(new URL(segment ?? '', playlistUrl));
+    expect(media.status).toBe(200);
+    expect(media.headers.get('content-type')).toBe('video/mp2t');
+    expect((await media.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+
+    expect((await fetch(`http://127.0.0.1:${ingest.httpPort}/live/show1/../../etc/passwd`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${ingest.httpPort}/live/nobody/index.m3u8`)).status).toBe(404);
+
+    const { rtmpPort, httpPort } = ingest;
+    const stopping = ingest.stop();
+    expect(ingest.stop()).toBe(stopping);
+    await stopping;
+    ingest = null;
+    expect(await canConnect(rtmpPort)).toBe(false);
+    expect(await canConnect(httpPort)).toBe(false);
+    expect(log).not.toHaveBeenCalled(); // silent by default
+  });
+
+  it('reports a port in use as an error instead of exiting, and can start again afterwards', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    try {
+      const error = await startIngest({ rtmpPort: taken, httpPort: 0 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(IngestError);
+      expect(error).toMatchObject({ reason: 'port_in_use' });
+      expect((error as Error).message).toContain(String(taken));
+      const httpError = await startIngest({ rtmpPort: 0, httpPort: taken }).catch((e: unknown) => e);
+      expect(httpError).toMatchObject({ reason: 'port_in_use' });
+    } finally {
+      blocker.close();
+    }
+    ingest = await startIngest({ rtmpPort: 0, httpPort: 0 });
+    expect(await canConnect(ingest.rtmpPort)).toBe(true);
+  });
+
+  it('runs one ingest per process and restarts on the same port after a stop', async () => {
+    const lines: string[] = [];
+    ingest = await startIngest({ rtmpPort: 0, httpPort: 0, log: (m) => lines.push(m) });
+    await expect(startIngest({ rtmpPort: 0, httpPort: 0 })).rejects.toMatchObject({ reason: 'ingest_running' });
+    expect(lines.some((l) => l.includes('Rtmp Server listening'))).toBe(true);
+    const { rtmpPort, httpPort } = ingest;
+    await ingest.stop();
+    ingest = await startIngest({ rtmpPort, httpPort });
+    expect(await canConnect(rtmpPort)).toBe(true);
+  });
+});
