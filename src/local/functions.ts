@@ -37,9 +37,14 @@ export interface FunctionsRuntimeOptions {
 }
 
 export interface FunctionsRuntime {
+  /** Loads every function in Deno; requests also start it (again, after a crash) on demand. */
   start(): Promise<void>;
+  /** Proxies one request for function `name`; answers `{ error }` itself when it cannot. */
   handle(req: IncomingMessage, res: ServerResponse, name: string): Promise<void>;
+  /** Stops Deno; idempotent. */
   stop(): Promise<void>;
+  /** The Deno process, when running (for logs and tests). */
+  status(): { pid: number | null; port: number | null; functions: string[] };
 }
 
 export type FunctionsRuntimeErrorReason = 'deno_not_found' | 'start_failed' | 'start_timeout' | 'bad_function_config';
@@ -451,6 +456,10 @@ export function createFunctionsRuntime(opts: FunctionsRuntimeOptions): Functions
           sendJson(res, 502, { error: `Function ${name} is unavailable: ${e.message}` });
         }
       }
+    },
+
+    status() {
+      return { pid: running?.child.pid ?? null, port: running?.port ?? null, functions: [...(names ?? [])] };
     },
 
     async stop() {

@@ -45,7 +45,7 @@ export function createEndLiveHandler(deps: FunctionDeps): Handler {
       const invitations = must<{ id: string }[]>(
         await admin()
           .from('stream_guest_invitations')
-          .update({ status: 'cancelled' })
+          .update({ status: 'cancelled', responded_at: at })
           .eq('stream_id', stream.id)
           .eq('status', 'pending')
           .select('id'),

@@ -1,0 +1,474 @@
+/**
+ * The edge functions in real Deno (the local functions runtime) behind the local gateway, over
+ * embedded PostgreSQL, called with the unmodified supabase-js `functions.invoke` by real users.
+ * Cloudflare's Stream, Calls and TURN HTTP APIs are played by a double on 127.0.0.1 that checks
+ * each request against the documented shape.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { resolve } from 'node:path';
+import { createClient, FunctionsHttpError, type SupabaseClient } from '@supabase/supabase-js';
+import { jwtVerify } from 'jose';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/local/db.js';
+import { createFunctionsRuntime, type FunctionsRuntime } from '../../src/local/functions.js';
+import { type LocalBackend, startLocalBackend } from '../../src/local/gateway.js';
+import type { StreamRow } from '../../src/shared/domain.js';
+
+const FUNCTIONS_DIR = resolve('supabase/functions');
+const LOCAL_RTMP_URL = 'rtmp://127.0.0.1:1935/live';
+const LOCAL_PLAYBACK_URL_TEMPLATE = 'http://127.0.0.1:8000/live/{key}.flv';
+const CALL_TOKEN_SECRET = 'call-token-secret-for-the-integration-test';
+
+interface User {
+  sb: SupabaseClient;
+  id: string;
+}
+
+interface StartLive {
+  stream: StreamRow;
+  ingest: { provider: 'local' | 'cloudflare'; rtmpUrl: string; streamKey: string; publishUrl: string };
+  playbackUrl: string | null;
+}
+
+let backend: LocalBackend;
+/** The runtime the gateway's functions mount forwards to (the Cloudflare tests swap in their own). */
+let functions: FunctionsRuntime;
+let localRuntime: FunctionsRuntime;
+const logs: string[] = [];
+
+function runtimeEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    SUPABASE_URL: backend.apiUrl,
+    SUPABASE_ANON_KEY: backend.anonKey,
+    SUPABASE_SERVICE_ROLE_KEY: backend.serviceRoleKey,
+    SUPABASE_JWT_SECRET: backend.jwtSecret,
+    LOCAL_RTMP_URL,
+    LOCAL_PLAYBACK_URL_TEMPLATE,
+    ...extra,
+  };
+}
+
+function client(): SupabaseClient {
+  return createClient(backend.apiUrl, backend.anonKey, {
+    auth: { persistSession: false, autoRefreshToken: false },
+    realtime: { transport: WebSocket as never },
+  });
+}
+
+async function signIn(name: string): Promise<User> {
+  const sb = client();
+  const { data, error } = await sb.auth.signInAnonymously({ options: { data: { display_name: name } } });
+  if (error || !data.user) throw new Error(`sign-in failed: ${error?.message}`);
+  return { sb, id: data.user.id };
+}
+
+/** `functions.invoke` as the app calls it; a non-2xx answer comes back as its status and JSON body. */
+async function invoke<T>(sb: SupabaseClient, name: string, body?: unknown): Promise<{ status: number; data: T; error?: string }> {
+  const { data, error } = await sb.functions.invoke<T>(name, body === undefined ? {} : { body: body as Record<string, unknown> });
+  if (!error) return { status: 200, data: data as T };
+  if (error instanceof FunctionsHttpError) {
+    const res = error.context as Response;
+    const json = (await res.json()) as { error?: string };
+    return { status: res.status, data: null as T, error: json.error };
+  }
+  throw error;
+}
+
+async function seatGuest(host: User, streamId: string, guest: User): Promise<void> {
+  const invited = await host.sb.rpc('invite_guest', { p_stream_id: streamId, p_invitee_id: guest.id });
+  expect(invited.error).toBeNull();
+  const accepted = await guest.sb.rpc('accept_invitation', { p_invitation_id: (invited.data as { id: string }).id });
+  expect(accepted.error).toBeNull();
+}
+
+beforeAll(async () => {
+  backend = await startLocalBackend({
+    port: 0,
+    ephemeralDb: true,
+    dbPort: await freePort(),
+    mounts: { functions: { handle: (req, res, name) => functions.handle(req, res, name), stop: async () => {} } },
+  });
+  localRuntime = createFunctionsRuntime({ functionsDir: FUNCTIONS_DIR, env: runtimeEnv(), log: (line) => logs.push(line) });
+  functions = localRuntime;
+  await localRuntime.start();
+});
+
+afterAll(async () => {
+  await localRuntime?.stop();
+  await backend?.stop();
+});
+
+describe('edge functions through the local gateway', () => {
+  let host: User;
+  let guest: User;
+  let stranger: User;
+  let streamId: string;
+
+  beforeAll(async () => {
+    [host, guest, stranger] = await Promise.all([signIn('Host Hana'), signIn('Guest Gil'), signIn('Stranger Sam')]);
+  });
+
+  it('refuses callers without a user JWT (401) and unknown functions (404)', async () => {
+    const anonymous = await invoke(client(), 'start-live', {});
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.error).toMatch(/access token/i);
+
+    const raw = await fetch(`${backend.apiUrl}/functions/v1/start-live`, { method: 'POST', body: '{}' });
+    expect(raw.status).toBe(401);
+    expect(await raw.json()).toEqual({ error: 'Missing Authorization header: sign in and send the access token' });
+
+    const missing = await invoke(host.sb, 'no-such-function', {});
+    expect(missing).toMatchObject({ status: 404, error: 'Function "no-such-function" not found' });
+  });
+
+  it('answers 400 with a clear message for a malformed body, and changes nothing', async () => {
+    expect(await invoke(host.sb, 'end-live', { streamId: 'not-a-uuid' })).toMatchObject({
+      status: 400,
+      error: 'Invalid request body: streamId must be a UUID',
+    });
+    expect(await invoke(host.sb, 'start-live', { title: 'x'.repeat(121) })).toMatchObject({
+      status: 400,
+      error: 'Invalid request body: title must be at most 120 characters',
+    });
+    const raw = await fetch(`${backend.apiUrl}/functions/v1/start-live`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${(await host.sb.auth.getSession()).data.session?.access_token}`, 'content-type': 'application/json' },
+      body: '{"title":',
+    });
+    expect(raw.status).toBe(400);
+    expect(await raw.json()).toEqual({ error: 'Request body must be JSON' });
+    const { rows } = await backend.pool.query('select 1 from public.streams where host_id = $1', [host.id]);
+    expect(rows).toHaveLength(0);
+  });
+
+  it('start-live puts a stream live on the local ingest, and resumes it when called again', async () => {
+    const first = await invoke<StartLive>(host.sb, 'start-live', { title: 'Friday roast' });
+    expect(first.status).toBe(200);
+    const { stream, ingest, playbackUrl } = first.data;
+    streamId = stream.id;
+    expect(stream).toMatchObject({ host_id: host.id, title: 'Friday roast', status: 'live', ingest_provider: 'local', ended_at: null });
+    expect(stream.started_at).not.toBeNull();
+    expect(ingest.provider).toBe('local');
+    expect(ingest.rtmpUrl).toBe(LOCAL_RTMP_URL);
+    expect(ingest.streamKey).toMatch(/^[A-Za-z0-9_-]{20,}$/);
+    expect(ingest.publishUrl).toBe(`${LOCAL_RTMP_URL}/${ingest.streamKey}`);
+    expect(playbackUrl).toBe(`http://127.0.0.1:8000/live/${ingest.streamKey}.flv`);
+    expect(stream.playback_url).toBe(playbackUrl);
+
+    // The key is the host's secret: readable by the host, by nobody else.
+    const own = await host.sb.from('stream_ingests').select('stream_key').eq('stream_id', streamId).maybeSingle();
+    expect(own.data).toEqual({ stream_key: ingest.streamKey });
+    const other = await stranger.sb.from('stream_ingests').select('stream_key').eq('stream_id', streamId);
+    expect(other.data).toEqual([]);
+
+    const events = await host.sb.from('stream_guest_events').select('event_type, user_id, display_name').eq('stream_id', streamId);
+    expect(events.data).toEqual([{ event_type: 'stream_started', user_id: host.id, display_name: 'Host Hana' }]);
+
+    const again = await invoke<StartLive>(host.sb, 'start-live', {});
+    expect(again.status).toBe(200);
+    expect(again.data.stream.id).toBe(streamId);
+    expect(again.data.stream.started_at).toBe(stream.started_at);
+    expect(again.data.ingest.streamKey).toBe(ingest.streamKey);
+  });
+
+  let sessionId: string;
+
+  it('lets only the host create a call session', async () => {
+    expect(await invoke(stranger.sb, 'create-call-session', { streamId })).toMatchObject({
+      status: 403,
+      error: 'Only the host of the stream can open its call',
+    });
+    expect(await invoke(host.sb, 'create-call-session', { streamId: '00000000-0000-4000-8000-000000000000' })).toMatchObject({ status: 404 });
+    const created = await invoke<{ sessionId: string; provider: string; streamId: string }>(host.sb, 'create-call-session', { streamId });
+    expect(created.status).toBe(200);
+    expect(created.data).toMatchObject({ provider: 'p2p', streamId });
+    sessionId = created.data.sessionId;
+    const { rows } = await backend.pool.query('select host_id, provider, cf_session_id, ended_at from public.call_sessions where id = $1', [sessionId]);
+    expect(rows).toEqual([{ host_id: host.id, provider: 'p2p', cf_session_id: null, ended_at: null }]);
+  });
+
+  it('gives call tokens to the host and seated guests only, carrying the right claims', async () => {
+    expect(await invoke(guest.sb, 'generate-call-token', { streamId, sessionId })).toMatchObject({
+      status: 403,
+      error: 'Only the host or a seated guest of this stream can join its call',
+    });
+
+    await seatGuest(host, streamId, guest);
+    const issued = await invoke<{ token: string; expiresAt: string; role: string; iceServers: unknown[] }>(guest.sb, 'generate-call-token', {
+      streamId,
+      sessionId,
+    });
+    expect(issued.status).toBe(200);
+    expect(issued.data.role).toBe('guest');
+    expect(issued.data.iceServers).toEqual([]);
+    // Without CALL_TOKEN_SECRET the local backend's JWT secret signs them.
+    const { payload, protectedHeader } = await jwtVerify(issued.data.token, new TextEncoder().encode(backend.jwtSecret), {
+      audience: 'roast-live-call',
+      algorithms: ['HS256'],
+    });
+    expect(protectedHeader.alg).toBe('HS256');
+    expect(payload).toMatchObject({ sub: guest.id, sid: sessionId, stream_id: streamId, role: 'guest', aud: 'roast-live-call' });
+    expect(payload.exp! - payload.iat!).toBe(600);
+    expect(Date.parse(issued.data.expiresAt)).toBe(payload.exp! * 1000);
+
+    const forHost = await invoke<{ token: string; role: string }>(host.sb, 'generate-call-token', { streamId, sessionId });
+    expect(forHost.data.role).toBe('host');
+
+    expect(await invoke(host.sb, 'generate-call-token', { streamId, sessionId: '00000000-0000-4000-8000-000000000000' })).toMatchObject({ status: 404 });
+  });
+
+  it('lets only the host end a call session, after which no token is issued for it', async () => {
+    expect(await invoke(guest.sb, 'end-call-session', { sessionId })).toMatchObject({ status: 403 });
+    const ended = await invoke<{ sessionId: string; endedAt: string }>(host.sb, 'end-call-session', { sessionId });
+    expect(ended.status).toBe(200);
+    expect(ended.data.sessionId).toBe(sessionId);
+    const again = await invoke<{ endedAt: string }>(host.sb, 'end-call-session', { sessionId });
+    expect(again.data.endedAt).toBe(ended.data.endedAt);
+    expect(await invoke(guest.sb, 'generate-call-token', { streamId, sessionId })).toMatchObject({ status: 404 });
+  });
+
+  it('end-live: host only; ends the stream, its seats, invitations and call sessions', async () => {
+    const open = await invoke<{ sessionId: string }>(host.sb, 'create-call-session', { streamId });
+    const invitee = await signIn('Invitee Ivy');
+    expect((await host.sb.rpc('invite_guest', { p_stream_id: streamId, p_invitee_id: invitee.id })).error).toBeNull();
+
+    expect(await invoke(guest.sb, 'end-live', { streamId })).toMatchObject({ status: 403, error: 'Only the host of the stream can end it' });
+    const ended = await invoke<{ stream: StreamRow }>(host.sb, 'end-live', { streamId });
+    expect(ended.status).toBe(200);
+    expect(ended.data.stream).toMatchObject({ id: streamId, status: 'ended' });
+    expect(ended.data.stream.ended_at).not.toBeNull();
+
+    const seats = await backend.pool.query('select 1 from public.stream_guest_seats where stream_id = $1 and left_at is null', [streamId]);
+    expect(seats.rows).toHaveLength(0);
+    const invitations = await backend.pool.query('select status from public.stream_guest_invitations where stream_id = $1 and invitee_id = $2', [
+      streamId,
+      invitee.id,
+    ]);
+    expect(invitations.rows).toEqual([{ status: 'cancelled' }]);
+    const sessions = await backend.pool.query('select ended_at from public.call_sessions where id = $1', [open.data.sessionId]);
+    expect(sessions.rows[0].ended_at).not.toBeNull();
+    const events = await backend.pool.query<{ event_type: string; metadata: Record<string, number> }>(
+      "select event_type, metadata from public.stream_guest_events where stream_id = $1 and event_type = 'stream_ended'",
+      [streamId],
+    );
+    expect(events.rows).toEqual([{ event_type: 'stream_ended', metadata: { seatsClosed: 1, invitationsCancelled: 1, callSessionsEnded: 1 } }]);
+
+    expect(await invoke(host.sb, 'create-call-session', { streamId })).toMatchObject({ status: 409 });
+    // A new start-live opens a new stream: the ended one is not reused.
+    const next = await invoke<StartLive>(host.sb, 'start-live', {});
+    expect(next.data.stream.id).not.toBe(streamId);
+    expect(next.data.stream.title).toBe('Host Hana is live');
+    await invoke(host.sb, 'end-live', { streamId: next.data.stream.id });
+  });
+
+  it('restarts Deno on the next request after it crashed', async () => {
+    const { pid } = localRuntime.status();
+    expect(pid).not.toBeNull();
+    process.kill(pid!, 'SIGKILL');
+    await expect.poll(() => localRuntime.status().pid, { timeout: 5_000 }).toBeNull();
+    const afterCrash = await invoke(host.sb, 'start-live', { title: 7 });
+    expect(afterCrash).toMatchObject({ status: 400, error: 'Invalid request body: title must be a string' });
+    expect(localRuntime.status().pid).not.toBe(pid);
+    expect(logs.some((l) => l.includes('Deno exited unexpectedly'))).toBe(true);
+  });
+});
+
+// ------------------------------------------------------------------ Cloudflare
+
+interface Recorded {
+  method: string;
+  path: string;
+  authorization: string | undefined;
+  contentType: string | undefined;
+  body: unknown;
+}
+
+const CF = {
+  accountId: 'acc0123',
+  streamToken: 'stream-api-token',
+  customerCode: 'cust9',
+  appId: 'calls-app',
+  appSecret: 'calls-app-secret',
+  turnKeyId: 'turn-key',
+  turnToken: 'turn-api-token',
+};
+
+/**
+ * Cloudflare's Stream, Calls and TURN endpoints as documented: it answers only requests of the
+ * documented method, path, bearer token and body, and a 4xx in Cloudflare's error shape otherwise.
+ */
+async function startCloudflareDouble(): Promise<{ url: string; requests: Recorded[]; close(): Promise<void> }> {
+  const requests: Recorded[] = [];
+  let inputs = 0;
+  const reply = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
+  const refuse = (res: ServerResponse, status: number, message: string) =>
+    reply(res, status, { success: false, errors: [{ code: status === 401 ? 10000 : 10005, message }], messages: [], result: null });
+
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString();
+      let body: unknown;
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch {
+        return refuse(res, 400, 'body is not JSON');
+      }
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      requests.push({ method: req.method ?? '', path, authorization: req.headers.authorization, contentType: req.headers['content-type'], body });
+      if (req.method !== 'POST') return refuse(res, 405, 'method not allowed');
+
+      if (path === `/client/v4/accounts/${CF.accountId}/stream/live_inputs`) {
+        if (req.headers.authorization !== `Bearer ${CF.streamToken}`) return refuse(res, 401, 'Authentication error');
+        const b = body as { meta?: { name?: unknown }; recording?: { mode?: unknown } } | undefined;
+        if (!req.headers['content-type']?.startsWith('application/json')) return refuse(res, 415, 'content-type must be application/json');
+        if (typeof b?.meta?.name !== 'string' || !['off', 'automatic'].includes(String(b.recording?.mode))) {
+          return refuse(res, 400, 'meta.name and recording.mode are required');
+        }
+        inputs += 1;
+        const uid = `liveinput${inputs}`.padEnd(32, '0');
+        return reply(res, 201, {
+          success: true,
+          errors: [],
+          messages: [],
+          result: {
+            uid,
+            rtmps: { url: 'rtmps://live.cloudflare.com:443/live/', streamKey: `key${uid}` },
+            srt: { url: 'srt://live.cloudflare.com:778', streamId: uid, passphrase: 'p' },
+            webRTC: { url: `https://customer-${CF.customerCode}.cloudflarestream.com/${uid}/webRTC/publish` },
+            status: null,
+            created: new Date().toISOString(),
+            meta: b.meta,
+            recording: b.recording,
+          },
+        });
+      }
+      if (path === `/v1/apps/${CF.appId}/sessions/new`) {
+        if (req.headers.authorization !== `Bearer ${CF.appSecret}`) return reply(res, 401, { errorCode: 'unauthorized', errorDescription: 'bad app secret' });
+        return reply(res, 201, { sessionId: `cf-session-${requests.length}` });
+      }
+      if (path === `/v1/turn/keys/${CF.turnKeyId}/credentials/generate-ice-servers`) {
+        if (req.headers.authorization !== `Bearer ${CF.turnToken}`) return reply(res, 401, { error: 'bad token' });
+        if (typeof (body as { ttl?: unknown } | undefined)?.ttl !== 'number') return reply(res, 400, { error: 'ttl is required' });
+        return reply(res, 201, {
+          iceServers: [
+            { urls: ['stun:stun.cloudflare.com:3478'] },
+            { urls: ['turn:turn.cloudflare.com:3478?transport=udp', 'turns:turn.cloudflare.com:443?transport=tcp'], username: 'turn-user', credential: 'turn-pass' },
+          ],
+        });
+      }
+      return refuse(res, 404, `no route for ${path}`);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+describe('edge functions with Cloudflare secrets', () => {
+  let cloudflare: Awaited<ReturnType<typeof startCloudflareDouble>>;
+  let cfRuntime: FunctionsRuntime;
+  let host: User;
+  let guest: User;
+
+  beforeAll(async () => {
+    cloudflare = await startCloudflareDouble();
+    cfRuntime = createFunctionsRuntime({
+      functionsDir: FUNCTIONS_DIR,
+      env: runtimeEnv({
+        CALL_TOKEN_SECRET,
+        CLOUDFLARE_API_BASE: `${cloudflare.url}/client/v4`,
+        CLOUDFLARE_CALLS_API_BASE: `${cloudflare.url}/v1`,
+        CLOUDFLARE_ACCOUNT_ID: CF.accountId,
+        CLOUDFLARE_STREAM_API_TOKEN: CF.streamToken,
+        CLOUDFLARE_STREAM_CUSTOMER_CODE: CF.customerCode,
+        CLOUDFLARE_CALLS_APP_ID: CF.appId,
+        CLOUDFLARE_CALLS_APP_SECRET: CF.appSecret,
+        CLOUDFLARE_TURN_KEY_ID: CF.turnKeyId,
+        CLOUDFLARE_TURN_KEY_API_TOKEN: CF.turnToken,
+      }),
+      log: (line) => logs.push(line),
+    });
+    await cfRuntime.start();
+    functions = cfRuntime;
+    [host, guest] = await Promise.all([signIn('Cloud Host'), signIn('Cloud Guest')]);
+  });
+
+  afterAll(async () => {
+    functions = localRuntime;
+    await cfRuntime?.stop();
+    await cloudflare?.close();
+  });
+
+  it('start-live creates a Stream live input with the documented request and answers its RTMPS ingest', async () => {
+    const started = await invoke<StartLive>(host.sb, 'start-live', { title: 'Cloud roast' });
+    expect(started.status).toBe(200);
+    const { stream, ingest, playbackUrl } = started.data;
+    const uid = 'liveinput1'.padEnd(32, '0');
+    expect(cloudflare.requests).toEqual([
+      {
+        method: 'POST',
+        path: `/client/v4/accounts/${CF.accountId}/stream/live_inputs`,
+        authorization: `Bearer ${CF.streamToken}`,
+        contentType: 'application/json',
+        body: { meta: { name: 'Cloud roast' }, recording: { mode: 'automatic' } },
+      },
+    ]);
+    expect(ingest).toEqual({
+      provider: 'cloudflare',
+      rtmpUrl: 'rtmps://live.cloudflare.com:443/live/',
+      streamKey: `key${uid}`,
+      publishUrl: `rtmps://live.cloudflare.com:443/live/key${uid}`,
+    });
+    expect(playbackUrl).toBe(`https://customer-${CF.customerCode}.cloudflarestream.com/${uid}/manifest/video.m3u8`);
+    expect(stream).toMatchObject({ status: 'live', ingest_provider: 'cloudflare', live_input_id: uid, playback_url: playbackUrl });
+
+    // Resuming keeps the live input: no second request to Cloudflare.
+    const again = await invoke<StartLive>(host.sb, 'start-live', {});
+    expect(again.data.ingest.streamKey).toBe(`key${uid}`);
+    expect(cloudflare.requests).toHaveLength(1);
+  });
+
+  it('opens a Calls session, and issues tokens signed with CALL_TOKEN_SECRET with TURN servers', async () => {
+    const { data: streams } = await host.sb.from('streams').select('id').eq('host_id', host.id).eq('status', 'live');
+    const streamId = (streams as { id: string }[])[0]!.id;
+    cloudflare.requests.length = 0;
+
+    const created = await invoke<{ sessionId: string; provider: string }>(host.sb, 'create-call-session', { streamId });
+    expect(created.data.provider).toBe('cloudflare');
+    expect(cloudflare.requests).toEqual([
+      { method: 'POST', path: `/v1/apps/${CF.appId}/sessions/new`, authorization: `Bearer ${CF.appSecret}`, contentType: undefined, body: undefined },
+    ]);
+    const { rows } = await backend.pool.query('select cf_session_id from public.call_sessions where id = $1', [created.data.sessionId]);
+    expect(rows).toEqual([{ cf_session_id: 'cf-session-1' }]);
+
+    await seatGuest(host, streamId, guest);
+    const issued = await invoke<{ token: string; role: string; iceServers: unknown[] }>(guest.sb, 'generate-call-token', {
+      streamId,
+      sessionId: created.data.sessionId,
+    });
+    expect(issued.status).toBe(200);
+    expect(issued.data.iceServers).toEqual([
+      { urls: ['stun:stun.cloudflare.com:3478'] },
+      { urls: ['turn:turn.cloudflare.com:3478?transport=udp', 'turns:turn.cloudflare.com:443?transport=tcp'], username: 'turn-user', credential: 'turn-pass' },
+    ]);
+    expect(cloudflare.requests[1]).toEqual({
+      method: 'POST',
+      path: `/v1/turn/keys/${CF.turnKeyId}/credentials/generate-ice-servers`,
+      authorization: `Bearer ${CF.turnToken}`,
+      contentType: 'application/json',
+      body: { ttl: 86_400 },
+    });
+    const { payload } = await jwtVerify(issued.data.token, new TextEncoder().encode(CALL_TOKEN_SECRET), { audience: 'roast-live-call' });
+    expect(payload).toMatchObject({ sub: guest.id, sid: created.data.sessionId, stream_id: streamId, role: 'guest' });
+    await expect(jwtVerify(issued.data.token, new TextEncoder().encode(backend.jwtSecret))).rejects.toThrow();
+  });
+});
