@@ -36,11 +36,13 @@ const CORS_HEADERS = {
 
 function send(res: ServerResponse, status: number, body?: unknown): void {
   if (res.headersSent) return;
+  // CORS headers only where the host server has set none of its own.
+  const cors = Object.fromEntries(Object.entries(CORS_HEADERS).filter(([name]) => !res.hasHeader(name)));
   if (body === undefined) {
-    res.writeHead(status, CORS_HEADERS).end();
+    res.writeHead(status, cors).end();
     return;
   }
-  res.writeHead(status, { ...CORS_HEADERS, 'content-type': 'application/json' }).end(JSON.stringify(body));
+  res.writeHead(status, { ...cors, 'content-type': 'application/json' }).end(JSON.stringify(body));
 }
 
 function statusOf(err: RealtimeError): number {

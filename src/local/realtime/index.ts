@@ -97,25 +97,29 @@ export function createRealtimeServer(opts: RealtimeServerOptions): RealtimeServe
     const vsn = vsnParam as Vsn;
     const headerKey = req.headers.apikey;
     const apikey = url.searchParams.get('apikey') ?? (Array.isArray(headerKey) ? headerKey[0] : headerKey) ?? '';
-    verify(apikey).then(
-      () => {
-        if (closing || socket.destroyed) {
-          socket.destroy();
-          return;
-        }
-        wss.handleUpgrade(req, socket, head, (ws) => {
-          socket.removeListener('error', onSocketError);
-          const conn = new Connection(ws, vsn, apikey, ctx);
-          connections.add(conn);
-          ws.on('close', () => connections.delete(conn));
-        });
-      },
-      (err: unknown) => {
-        const reason = err instanceof RealtimeError ? err.reason : 'invalid_token';
-        log(`realtime: connection refused: ${(err as Error).message}`);
-        refuseUpgrade(socket, 401, reason, `apikey: ${(err as Error).message}`);
-      },
-    );
+    const accept = (): void => {
+      if (closing || socket.destroyed) {
+        socket.destroy();
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        socket.removeListener('error', onSocketError);
+        const conn = new Connection(ws, vsn, apikey, ctx);
+        connections.add(conn);
+        ws.on('close', () => connections.delete(conn));
+      });
+    };
+    const refuse = (err: unknown): void => {
+      const reason = err instanceof RealtimeError ? err.reason : 'invalid_token';
+      log(`realtime: connection refused: ${(err as Error).message}`);
+      refuseUpgrade(socket, 401, reason, `apikey: ${(err as Error).message}`);
+    };
+    verify(apikey)
+      .then(accept, refuse)
+      .catch((err: unknown) => {
+        log(`realtime: upgrade failed: ${(err as Error).message}`);
+        socket.destroy();
+      });
   }
 
   async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
