@@ -85,7 +85,12 @@ for (const name of config.functions) {
 }
 
 async function route(req: Request, info: unknown): Promise<Response> {
-  const name = decodeURIComponent(new URL(req.url).pathname.split('/')[1] ?? '');
+  let name: string;
+  try {
+    name = decodeURIComponent(new URL(req.url).pathname.split('/')[1] ?? '');
+  } catch {
+    return json({ error: 'Malformed function path' }, 400);
+  }
   const handler = handlers.get(name);
   if (!handler) {
     const failure = loadErrors.get(name);
