@@ -262,6 +262,14 @@ describe('edge functions through the local gateway', () => {
     await invoke(host.sb, 'end-live', { streamId: next.data.stream.id });
   });
 
+  it('start-live reuses a stream prepared backstage', async () => {
+    const prepared = await stranger.sb.from('streams').insert({ host_id: stranger.id, status: 'idle' }).select('id').single();
+    expect(prepared.error).toBeNull();
+    const started = await invoke<StartLive>(stranger.sb, 'start-live', {});
+    expect(started.data.stream).toMatchObject({ id: (prepared.data as { id: string }).id, status: 'live', title: 'Stranger Sam is live' });
+    await invoke(stranger.sb, 'end-live', { streamId: started.data.stream.id });
+  });
+
   it('restarts Deno on the next request after it crashed', async () => {
     const { pid } = localRuntime.status();
     expect(pid).not.toBeNull();

@@ -129,7 +129,7 @@ export function createStartLiveHandler(deps: FunctionDeps): Handler {
         'read your streams',
       );
       let stream = open.find((s) => s.status === 'live') ?? open.find((s) => s.status === 'idle') ?? null;
-      const title = body.title ?? stream?.title ?? defaultTitle(name);
+      const title = body.title ?? (stream?.title || defaultTitle(name));
 
       if (!stream) {
         stream = must<StreamRow>(
