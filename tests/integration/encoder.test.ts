@@ -1,0 +1,283 @@
+/**
+ * The encoder against real components: ffmpeg 5.1 encoding synthetic program
+ * frames and a tone, publishing to the local RTMP ingest (node-media-server),
+ * read back with ffprobe; then the ingest goes away and comes back.
+ */
+import { execFile, spawn as nodeSpawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startIngest, type Ingest } from '../../src/local/ingest';
+import { EncoderSession, type SpawnEncoder } from '../../src/main/encoder/EncoderSession';
+import { resolveFfmpeg, resolveFfprobe } from '../../src/main/encoder/ffmpegPath';
+import type { EncoderState, EncoderStats } from '../../src/shared/bridge';
+
+const run = promisify(execFile);
+const ffmpeg = resolveFfmpeg().path;
+const ffprobe = resolveFfprobe().path;
+
+const W = 1280;
+const H = 720;
+const FPS = 30;
+const RATE = 48_000;
+/** Colours of the two halves of the program picture (Y, U, V). */
+const LEFT = { y: 82, u: 90, v: 240 }; // red
+const RIGHT = { y: 41, u: 240, v: 110 }; // blue
+
+let ingest: Ingest;
+let workDir: string;
+
+beforeAll(async () => {
+  workDir = mkdtempSync(path.join(os.tmpdir(), 'encoder-it-'));
+  ingest = await startIngest({ rtmpPort: 0, httpPort: 0, hls: false });
+});
+
+afterAll(async () => {
+  await ingest?.stop();
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+/** An I420 frame whose left half is LEFT and right half RIGHT. */
+function splitFrame(): Uint8Array {
+  const frame = new Uint8Array((W * H * 3) / 2);
+  const cw = W / 2;
+  const ch = H / 2;
+  for (let row = 0; row < H; row++) {
+    frame.fill(LEFT.y, row * W, row * W + W / 2);
+    frame.fill(RIGHT.y, row * W + W / 2, (row + 1) * W);
+  }
+  const u = W * H;
+  const v = u + cw * ch;
+  for (let row = 0; row < ch; row++) {
+    frame.fill(LEFT.u, u + row * cw, u + row * cw + cw / 2);
+    frame.fill(RIGHT.u, u + row * cw + cw / 2, u + (row + 1) * cw);
+    frame.fill(LEFT.v, v + row * cw, v + row * cw + cw / 2);
+    frame.fill(RIGHT.v, v + row * cw + cw / 2, v + (row + 1) * cw);
+  }
+  return frame;
+}
+
+/** Rows at the top of the picture where a bar moves, so the encoder has motion to code. */
+const BAR_ROWS = 96;
+
+/** Feeds the session like the renderer would: frames at `fps`, a 440 Hz tone in 10 ms chunks. Returns a stop function. */
+function feed(session: EncoderSession, fps = FPS): () => void {
+  const base = splitFrame();
+  const origin = performance.now();
+  let samples = 0;
+  let phase = 0;
+  let n = 0;
+  const video = setInterval(() => {
+    // A new buffer per frame: the session keeps a reference to the one it was given.
+    const frame = base.slice();
+    const x0 = (n * 24) % (W - 128);
+    for (let row = 0; row < BAR_ROWS; row++) {
+      for (let x = x0; x < x0 + 128; x++) frame[row * W + x] = 16 + ((x * 7 + row * 3 + n * 11) & 0xdf);
+    }
+    n += 1;
+    session.pushVideo(frame, performance.now());
+  }, 1000 / fps);
+  const audio = setInterval(() => {
+    const due = Math.floor(((performance.now() - origin) * RATE) / 1000) - samples;
+    if (due <= 0) return;
+    const pcm = new Float32Array(due * 2);
+    for (let i = 0; i < due; i++) {
+      const s = 0.3 * Math.sin(phase);
+      phase += (2 * Math.PI * 440) / RATE;
+      pcm[2 * i] = s;
+      pcm[2 * i + 1] = s;
+    }
+    session.pushAudio(new Uint8Array(pcm.buffer), origin + (samples * 1000) / RATE);
+    samples += due;
+  }, 10);
+  return () => {
+    clearInterval(video);
+    clearInterval(audio);
+  };
+}
+
+function waitForState(session: EncoderSession, state: EncoderState, timeoutMs: number): Promise<EncoderStats> {
+  return new Promise((resolve, reject) => {
+    if (session.getStats().state === state) {
+      resolve(session.getStats());
+      return;
+    }
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`encoder did not reach "${state}" within ${timeoutMs} ms (now ${session.getStats().state})`));
+    }, timeoutMs);
+    const off = session.onStats((stats) => {
+      if (stats.state !== state) return;
+      clearTimeout(timer);
+      off();
+      resolve(stats);
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** A spawn that remembers the pids of the ffmpeg processes it starts. */
+function recordingSpawn(pids: number[]): SpawnEncoder {
+  return (command, args, options) => {
+    const child = nodeSpawn(command, [...args], options);
+    if (child.pid !== undefined) pids.push(child.pid);
+    return child;
+  };
+}
+
+interface ProbeStream {
+  codec_type: string;
+  codec_name: string;
+  width?: number;
+  height?: number;
+  has_b_frames?: number;
+  r_frame_rate?: string;
+  avg_frame_rate?: string;
+  nb_read_frames?: string;
+  sample_rate?: string;
+  channels?: number;
+}
+
+async function probeStreams(input: string, extra: string[] = []): Promise<ProbeStream[]> {
+  const { stdout } = await run(ffprobe, ['-v', 'error', ...extra, '-show_streams', '-of', 'json', input], { timeout: 20_000 });
+  return (JSON.parse(stdout) as { streams: ProbeStream[] }).streams;
+}
+
+describe('EncoderSession → RTMP ingest', () => {
+  it('streams H.264 720p30 with 2 s keyframes, no B-frames, and AAC 48 kHz with the tone', async () => {
+    const pids: number[] = [];
+    const states: EncoderState[] = [];
+    const session = new EncoderSession({ spawn: recordingSpawn(pids) });
+    session.onStats((s) => {
+      if (states.at(-1) !== s.state) states.push(s.state);
+    });
+    const recording = path.join(workDir, 'program.mkv');
+    const url = `${ingest.rtmpBaseUrl}/program`;
+    const stopFeed = feed(session);
+    try {
+      const result = await session.start({ url, width: W, height: H, fps: FPS, videoBitrateKbps: 3000, recordPath: recording });
+      expect(result).toMatchObject({ encoder: 'libx264', ffmpegPath: ffmpeg });
+      const pid = pids[0] ?? 0;
+
+      // What the ingest serves while the program is live.
+      const probing = probeStreams(url);
+      await sleep(1000);
+      const cpuStart = cpuSeconds(pid);
+      const wallStart = performance.now();
+      const nodeStart = process.cpuUsage();
+      const live = await probing;
+      expect(live).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ codec_type: 'video', codec_name: 'h264', width: W, height: H }),
+          expect.objectContaining({ codec_type: 'audio', codec_name: 'aac', sample_rate: String(RATE) }),
+        ]),
+      );
+      await sleep(Math.max(0, 4200 - (performance.now() - wallStart)));
+      const seconds = (performance.now() - wallStart) / 1000;
+      const ffmpegCpu = (cpuSeconds(pid) - cpuStart) / seconds;
+      const nodeUsage = process.cpuUsage(nodeStart);
+      const nodeCpu = (nodeUsage.user + nodeUsage.system) / 1e6 / seconds;
+      const stats = session.getStats();
+      console.log(
+        `encoder 720p30 libx264: ffmpeg ${(ffmpegCpu * 100).toFixed(0)} % of a core, node (frame source, pacing, in-process RTMP server) ${(nodeCpu * 100).toFixed(0)} %, ` +
+          `ffmpeg fps ${stats.fps}, speed ${stats.speed}x, bitrate ${stats.bitrateKbps} kbit/s, framesIn ${stats.framesIn}, repeated ${stats.framesRepeated}, dropped ${stats.framesDropped}`,
+      );
+      expect(stats.state).toBe('live');
+      expect(stats.framesIn).toBeGreaterThan(60);
+      expect(stats.fps).toBeGreaterThan(25);
+      expect(stats.speed).toBeGreaterThan(0.9);
+    } finally {
+      stopFeed();
+      await session.stop();
+    }
+    expect(states).toEqual(['starting', 'live', 'stopping', 'stopped']);
+
+    // The recording holds exactly what went to the ingest (same packets through the tee muxer).
+    const streams = await probeStreams(recording, ['-count_frames']);
+    const video = streams.find((s) => s.codec_type === 'video');
+    const audio = streams.find((s) => s.codec_type === 'audio');
+    expect(video).toMatchObject({ codec_name: 'h264', width: W, height: H, has_b_frames: 0, r_frame_rate: '30/1' });
+    expect(audio).toMatchObject({ codec_name: 'aac', sample_rate: String(RATE), channels: 2 });
+
+    const { stdout: packets } = await run(ffprobe, ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,flags', '-of', 'csv=p=0', recording]);
+    const rows = packets
+      .trim()
+      .split('\n')
+      .map((line) => line.split(','));
+    const times = rows.map(([t]) => Number(t));
+    const duration = Math.max(...times) - Math.min(...times);
+    expect(duration).toBeGreaterThan(4);
+    expect(rows.length / duration).toBeGreaterThan(29);
+    expect(rows.length / duration).toBeLessThan(31);
+    const keyframes = rows.filter(([, flags]) => flags?.startsWith('K')).map(([t]) => Number(t));
+    expect(keyframes.length).toBeGreaterThanOrEqual(3);
+    for (let i = 1; i < keyframes.length; i++) expect((keyframes[i] ?? 0) - (keyframes[i - 1] ?? 0)).toBeCloseTo(2, 1);
+
+    const { stderr: volume } = await run(ffmpeg, ['-hide_banner', '-nostats', '-i', recording, '-map', '0:a', '-af', 'volumedetect', '-f', 'null', '-']);
+    const mean = Number(/mean_volume: (-?[\d.]+) dB/.exec(volume)?.[1]);
+    expect(mean).toBeGreaterThan(-20); // a 0.3 sine is ≈ -13.5 dB; silence is -91 dB
+
+    // The picture: left half red, right half blue, at 3 s (after the black lead-in).
+    const { stdout: raw } = await run(ffmpeg, ['-v', 'error', '-ss', '3', '-i', recording, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-'], {
+      encoding: 'buffer',
+      maxBuffer: 8 * 1024 * 1024,
+    });
+    const pixel = (x: number, y: number) => ({
+      y: raw[y * W + x] ?? -1,
+      u: raw[W * H + (y >> 1) * (W / 2) + (x >> 1)] ?? -1,
+      v: raw[W * H * 1.25 + (y >> 1) * (W / 2) + (x >> 1)] ?? -1,
+    });
+    for (const [actual, expected] of [
+      [pixel(W / 4, H / 2), LEFT],
+      [pixel((3 * W) / 4, H / 2), RIGHT],
+    ] as const) {
+      expect(Math.abs(actual.y - expected.y)).toBeLessThanOrEqual(4);
+      expect(Math.abs(actual.u - expected.u)).toBeLessThanOrEqual(4);
+      expect(Math.abs(actual.v - expected.v)).toBeLessThanOrEqual(4);
+    }
+  });
+
+  it('reconnects by itself when the ingest goes away for 3 s and comes back on the same port', async () => {
+    const states: EncoderState[] = [];
+    const session = new EncoderSession();
+    session.onStats((s) => {
+      if (states.at(-1) !== s.state) states.push(s.state);
+    });
+    const url = `${ingest.rtmpBaseUrl}/comeback`;
+    const stopFeed = feed(session);
+    try {
+      await session.start({ url, width: W, height: H, fps: FPS });
+      await sleep(1000);
+      const { rtmpPort, httpPort } = ingest;
+      const down = performance.now();
+      await ingest.stop();
+      const reconnecting = await waitForState(session, 'reconnecting', 10_000);
+      expect(reconnecting.error).toMatch(/ffmpeg exited/);
+      expect(reconnecting.error).not.toContain('comeback');
+      await sleep(Math.max(0, 3000 - (performance.now() - down)));
+      ingest = await startIngest({ rtmpPort, httpPort, hls: false });
+      const back = performance.now();
+      const live = await waitForState(session, 'live', 20_000);
+      console.log(`encoder reconnect: live again ${((performance.now() - back) / 1000).toFixed(1)} s after the ingest returned (${live.restarts} restarts)`);
+      expect(live.restarts).toBeGreaterThanOrEqual(1);
+      expect(live.error).toBeNull();
+
+      const streams = await probeStreams(url);
+      expect(streams).toEqual(expect.arrayContaining([expect.objectContaining({ codec_type: 'video', codec_name: 'h264', width: W, height: H })]));
+    } finally {
+      stopFeed();
+      await session.stop();
+    }
+    expect(states).toEqual(['starting', 'live', 'reconnecting', 'live', 'stopping', 'stopped']);
+  });
+});
