@@ -90,6 +90,9 @@ describe('startIngest', () => {
     expect((await fetch(`http://127.0.0.1:${ingest.httpPort}/live/show1/../../etc/passwd`)).status).toBe(404);
     expect((await fetch(`http://127.0.0.1:${ingest.httpPort}/live/nobody/index.m3u8`)).status).toBe(404);
 
+    publisher.kill('SIGKILL');
+    await waitFor(() => !current.isPublishing('show1'), 5000);
+
     const { rtmpPort, httpPort } = ingest;
     const stopping = ingest.stop();
     expect(ingest.stop()).toBe(stopping);

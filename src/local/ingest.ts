@@ -68,6 +68,7 @@ interface NmsSession {
 interface NmsBroadcast {
   publisher: NmsSession | null;
   _publishGraceTimer: ReturnType<typeof setTimeout> | null;
+  getPublishStatus(): 'publishing' | 'reconnecting' | 'idle';
 }
 interface NmsServer {
   rtmpServer: { tcpServer?: net.Server };
@@ -122,6 +123,7 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
   const httpServer = http.createServer((req, res) => serveHls(hlsRoot, req, res));
   let nms: NmsServer | null = null;
   const packagers = new Map<string, Packager>();
+  /** Streams published and not yet ended; node-media-server ends a stream 30 s after its publisher leaves, so a reconnect resumes it. */
   const publishing = new Set<string>();
   let stopping: Promise<void> | null = null;
 
@@ -216,7 +218,7 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
       return `http://${urlHost(host)}:${httpPort}/live/${streamKey}/index.m3u8`;
     },
     isPublishing(streamKey: string): boolean {
-      return publishing.has(streamKey);
+      return nmsContext.broadcasts.get(`/live/${streamKey}`)?.getPublishStatus() === 'publishing';
     },
     stop(): Promise<void> {
       stopping ??= stopAll();

@@ -132,6 +132,7 @@ class FakeFfmpeg extends EventEmitter {
     if (this.exited) return;
     this.exited = true;
     this.emit('exit', code, signal);
+    this.emit('close', code, signal);
   }
 }
 

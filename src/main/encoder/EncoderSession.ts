@@ -39,7 +39,8 @@ export interface EncoderProcess {
   readonly stderr: Readable | null;
   readonly stdio: ReadonlyArray<Readable | Writable | null | undefined>;
   kill(signal?: NodeJS.Signals): boolean;
-  on(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  /** After the process ended and its output pipes closed (so all of stderr has been read). */
+  on(event: 'close', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
@@ -413,7 +414,7 @@ export class EncoderSession {
       this.onRunEnded(run, description);
     };
     child.on('error', (error) => onEnd(`could not run ${ffmpeg.path}: ${error.message}`));
-    child.on('exit', (code, signal) => onEnd(signal ? `ffmpeg was ended by ${signal}` : `ffmpeg exited with code ${code}`));
+    child.on('close', (code, signal) => onEnd(signal ? `ffmpeg was ended by ${signal}` : `ffmpeg exited with code ${code}`));
 
     run.liveTimer = this.setTimeoutFn(() => {
       run.liveTimer = null;
