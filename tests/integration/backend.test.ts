@@ -3,6 +3,9 @@
  * auth (anonymous, email/password, refresh, user update, sign-out) and the
  * REST subset (filters, order, paging, single, counts, writes, upserts, RPC).
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +13,7 @@ import { freePort } from '../../src/local/db.js';
 import { type LocalBackend, startLocalBackend } from '../../src/local/gateway.js';
 
 let backend: LocalBackend;
+let staticDir: string;
 
 function client(key?: string): SupabaseClient {
   return createClient(backend.apiUrl, key ?? backend.anonKey, {
@@ -26,11 +30,15 @@ async function anonymousUser(): Promise<{ sb: SupabaseClient; id: string }> {
 }
 
 beforeAll(async () => {
-  backend = await startLocalBackend({ port: 0, ephemeralDb: true, dbPort: await freePort() });
+  staticDir = await mkdtemp(join(tmpdir(), 'roast-static-'));
+  await writeFile(join(staticDir, 'index.html'), '<!doctype html><title>studio</title>');
+  await writeFile(join(staticDir, 'app.js'), 'export {};');
+  backend = await startLocalBackend({ port: 0, ephemeralDb: true, dbPort: await freePort(), staticDir });
 });
 
 afterAll(async () => {
   await backend?.stop();
+  await rm(staticDir, { recursive: true, force: true });
 });
 
 describe('auth', () => {
@@ -74,6 +82,11 @@ describe('auth', () => {
     expect(refreshed.error).toBeNull();
     expect(refreshed.data.session?.refresh_token).not.toBe(firstRefresh);
     expect(refreshed.data.user?.id).toBe(signIn.data.user?.id);
+
+    // A second tab refreshing with the same (now rotated) token moments later joins the same session.
+    const racing = await client().auth.refreshSession({ refresh_token: firstRefresh });
+    expect(racing.error).toBeNull();
+    expect(racing.data.session?.refresh_token).toBe(refreshed.data.session?.refresh_token);
 
     const unknown = await client().auth.refreshSession({ refresh_token: 'not-a-token' });
     expect(unknown.error?.code).toBe('refresh_token_not_found');
@@ -285,8 +298,34 @@ describe('rest', () => {
     expect(preflight.headers.get('access-control-allow-headers')).toContain('prefer');
   });
 
-  it('serves the app config for browser pages', async () => {
+  it('serves the app config and the web app for browser pages', async () => {
     const res = await fetch(`${backend.apiUrl}/app/config.json`);
     expect(await res.json()).toEqual({ supabaseUrl: backend.apiUrl, supabaseAnonKey: backend.anonKey, shell: 'browser' });
+    const script = await fetch(`${backend.apiUrl}/app/app.js`);
+    expect(script.headers.get('content-type')).toContain('text/javascript');
+    const route = await fetch(`${backend.apiUrl}/app/guest/some-stream`);
+    expect(await route.text()).toContain('<title>studio</title>');
+    const missing = await fetch(`${backend.apiUrl}/app/missing.js`);
+    expect(missing.status).toBe(404);
+    const escape = await fetch(`${backend.apiUrl}/app/..%2f..%2fetc%2fpasswd`);
+    expect(escape.status).toBe(403);
+  });
+});
+
+describe('an existing database (DATABASE_URL)', () => {
+  it('bootstraps idempotently, skips applied migrations and serves the same data', async () => {
+    const second = await startLocalBackend({ port: 0, databaseUrl: backend.dbUrl });
+    try {
+      const { rows } = await second.pool.query<{ n: string }>('select count(*) as n from supabase_migrations.schema_migrations');
+      expect(Number(rows[0]?.n)).toBeGreaterThanOrEqual(2);
+      const sb = createClient(second.apiUrl, second.anonKey, {
+        auth: { persistSession: false, autoRefreshToken: false },
+        realtime: { transport: WebSocket as unknown as typeof globalThis.WebSocket },
+      });
+      const streams = await sb.from('streams').select('id', { count: 'exact', head: true });
+      expect(streams.count).toBeGreaterThan(0);
+    } finally {
+      await second.stop();
+    }
   });
 });

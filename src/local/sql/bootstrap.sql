@@ -22,11 +22,28 @@ begin
   if not exists (select 1 from pg_roles where rolname = 'supabase_auth_admin') then
     create role supabase_auth_admin nologin noinherit;
   end if;
+  if not exists (select 1 from pg_roles where rolname = 'service_role' and rolbypassrls) then
+    alter role service_role bypassrls;
+  end if;
 end
 $$;
 
-alter role service_role bypassrls;
-grant anon, authenticated, service_role to authenticator;
+do $$
+declare
+  v_role text;
+begin
+  foreach v_role in array array['anon', 'authenticated', 'service_role'] loop
+    if not exists (
+      select 1 from pg_auth_members m
+      join pg_roles r on r.oid = m.roleid
+      join pg_roles u on u.oid = m.member
+      where r.rolname = v_role and u.rolname = 'authenticator'
+    ) then
+      execute format('grant %I to authenticator', v_role);
+    end if;
+  end loop;
+end
+$$;
 
 -- Extensions live in their own schema, as on the hosted platform ---------------
 create schema if not exists extensions;
@@ -60,7 +77,8 @@ create table if not exists auth.users (
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );
-create unique index if not exists users_email_partial_key on auth.users (lower(email)) where is_sso_user = false and email is not null;
+create unique index if not exists users_email_partial_key on auth.users (email) where is_sso_user = false;
+create index if not exists users_lower_email_idx on auth.users (lower(email));
 
 create table if not exists auth.sessions (
   id uuid primary key,
@@ -91,41 +109,52 @@ create index if not exists refresh_tokens_parent_idx on auth.refresh_tokens (par
 -- The request-claim helpers, defined as the hosted platform defines them: the
 -- REST layer sets request.jwt.claims (and the older per-claim settings) with
 -- set_config(..., true) for the current transaction.
-create or replace function auth.uid() returns uuid
-language sql stable
-as $$
-  select coalesce(
-    nullif(current_setting('request.jwt.claim.sub', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
-  )::uuid
-$$;
-
-create or replace function auth.role() returns text
-language sql stable
-as $$
-  select coalesce(
-    nullif(current_setting('request.jwt.claim.role', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
-  )::text
-$$;
-
-create or replace function auth.email() returns text
-language sql stable
-as $$
-  select coalesce(
-    nullif(current_setting('request.jwt.claim.email', true), ''),
-    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'email')
-  )::text
-$$;
-
-create or replace function auth.jwt() returns jsonb
-language sql stable
-as $$
-  select coalesce(
-    nullif(current_setting('request.jwt.claim', true), ''),
-    nullif(current_setting('request.jwt.claims', true), '')
-  )::jsonb
-$$;
+-- Created only when missing: on a database that already has them (e.g. a
+-- Supabase project) they belong to the platform and stay untouched.
+do $do$
+begin
+  if to_regprocedure('auth.uid()') is null then
+    create function auth.uid() returns uuid
+    language sql stable
+    as $$
+      select coalesce(
+        nullif(current_setting('request.jwt.claim.sub', true), ''),
+        (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
+      )::uuid
+    $$;
+  end if;
+  if to_regprocedure('auth.role()') is null then
+    create function auth.role() returns text
+    language sql stable
+    as $$
+      select coalesce(
+        nullif(current_setting('request.jwt.claim.role', true), ''),
+        (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
+      )::text
+    $$;
+  end if;
+  if to_regprocedure('auth.email()') is null then
+    create function auth.email() returns text
+    language sql stable
+    as $$
+      select coalesce(
+        nullif(current_setting('request.jwt.claim.email', true), ''),
+        (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'email')
+      )::text
+    $$;
+  end if;
+  if to_regprocedure('auth.jwt()') is null then
+    create function auth.jwt() returns jsonb
+    language sql stable
+    as $$
+      select coalesce(
+        nullif(current_setting('request.jwt.claim', true), ''),
+        nullif(current_setting('request.jwt.claims', true), '')
+      )::jsonb
+    $$;
+  end if;
+end
+$do$;
 
 grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt() to anon, authenticated, service_role;
 grant all on all tables in schema auth to supabase_auth_admin, service_role;
