@@ -18,7 +18,7 @@ let staticDir: string;
 function client(key?: string): SupabaseClient {
   return createClient(backend.apiUrl, key ?? backend.anonKey, {
     auth: { persistSession: false, autoRefreshToken: false },
-    realtime: { transport: WebSocket as unknown as typeof globalThis.WebSocket },
+    realtime: { transport: WebSocket as never },
   });
 }
 
@@ -320,7 +320,7 @@ describe('an existing database (DATABASE_URL)', () => {
       expect(Number(rows[0]?.n)).toBeGreaterThanOrEqual(2);
       const sb = createClient(second.apiUrl, second.anonKey, {
         auth: { persistSession: false, autoRefreshToken: false },
-        realtime: { transport: WebSocket as unknown as typeof globalThis.WebSocket },
+        realtime: { transport: WebSocket as never },
       });
       const streams = await sb.from('streams').select('id', { count: 'exact', head: true });
       expect(streams.count).toBeGreaterThan(0);

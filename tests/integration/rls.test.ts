@@ -21,7 +21,7 @@ let backend: LocalBackend;
 async function signIn(name: string): Promise<User> {
   const sb = createClient(backend.apiUrl, backend.anonKey, {
     auth: { persistSession: false, autoRefreshToken: false },
-    realtime: { transport: WebSocket as unknown as typeof globalThis.WebSocket },
+    realtime: { transport: WebSocket as never },
   });
   const { data, error } = await sb.auth.signInAnonymously({ options: { data: { display_name: name } } });
   if (error || !data.user) throw new Error(`sign-in failed: ${error?.message}`);
@@ -134,7 +134,7 @@ describe('guest invitations and seats', () => {
   it('lets only the host and seated guests into the signaling channel', async () => {
     const topic = signalingChannelName(streamId);
     const allowed = async (u: User | null, t = topic): Promise<unknown> => {
-      const sb = u?.sb ?? createClient(backend.apiUrl, backend.anonKey, { realtime: { transport: WebSocket as unknown as typeof globalThis.WebSocket } });
+      const sb = u?.sb ?? createClient(backend.apiUrl, backend.anonKey, { realtime: { transport: WebSocket as never } });
       const { data, error } = await sb.rpc('realtime_topic_allowed', { p_topic: t });
       expect(error).toBeNull();
       return data;
