@@ -40,7 +40,7 @@ export interface StartDatabaseOptions {
   databaseUrl?: string;
   /** Data directory of the embedded server; default `.data/postgres` in the repository. */
   dataDir?: string;
-  /** Port of the embedded server; default 54322. */
+  /** Port of the embedded server; default 54322, 0 picks a free one. */
   port?: number;
   /** Throwaway cluster: a fresh temporary data directory (unless `dataDir` is given), no fsync, deleted on stop. */
   ephemeral?: boolean;
@@ -375,7 +375,7 @@ async function stopServer(child: ChildProcess): Promise<void> {
 }
 
 async function startEmbedded(opts: StartDatabaseOptions, log: (line: string) => void): Promise<EmbeddedServer> {
-  const port = opts.port ?? DEFAULT_DB_PORT;
+  const port = opts.port === 0 ? await freePort() : (opts.port ?? DEFAULT_DB_PORT);
   const ephemeral = opts.ephemeral ?? false;
   const tail: string[] = [];
   const collect = (text: string): void => {

@@ -36,7 +36,7 @@ export interface LocalBackendOptions {
   host?: string;
   /** Embedded PostgreSQL data directory (default `.data/postgres`). */
   dataDir?: string;
-  /** Embedded PostgreSQL port (default 54322). */
+  /** Embedded PostgreSQL port (default 54322, 0 picks a free one). */
   dbPort?: number;
   /** Throwaway embedded cluster (temporary directory, deleted on stop). */
   ephemeralDb?: boolean;

@@ -30,6 +30,7 @@ export interface RestHandler {
 }
 
 interface Prefer {
+  singleObject: boolean;
   return?: 'representation' | 'minimal' | 'headers-only';
   count: boolean;
   resolution?: 'merge' | 'ignore';
@@ -45,7 +46,7 @@ interface ResultRow {
 }
 
 function parsePrefer(req: IncomingMessage): Prefer {
-  const prefer: Prefer = { count: false, missingDefault: false, rollback: false };
+  const prefer: Prefer = { singleObject: false, count: false, missingDefault: false, rollback: false };
   for (const token of headerList(req, 'prefer')) {
     const [key, value] = token.split('=').map((s) => s.trim());
     if (key === 'return' && (value === 'representation' || value === 'minimal' || value === 'headers-only')) prefer.return = value;
@@ -55,6 +56,7 @@ function parsePrefer(req: IncomingMessage): Prefer {
     else if (key === 'missing') prefer.missingDefault = value === 'default';
     else if (key === 'tx') prefer.rollback = value === 'rollback';
     else if (key === 'max-affected' && value && /^\d+$/.test(value)) prefer.maxAffected = Number(value);
+    else if (key === 'params' && value === 'single-object') prefer.singleObject = true;
   }
   return prefer;
 }
@@ -282,6 +284,7 @@ export function createRestHandler(opts: RestOptions): RestHandler {
     const accept = parseAccept(req);
     const prefer = parsePrefer(req);
     const readOnly = method === 'GET' || method === 'HEAD';
+    if (prefer.singleObject) throw new PostgrestError(400, 'PGRST100', 'Prefer: params=single-object is not supported by this server');
     let body: Record<string, unknown> = {};
     if (!readOnly) {
       const parsed = await readJson(req);

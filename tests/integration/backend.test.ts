@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/local/db.js';
 import { type LocalBackend, startLocalBackend } from '../../src/local/gateway.js';
 
 let backend: LocalBackend;
@@ -33,7 +32,7 @@ beforeAll(async () => {
   staticDir = await mkdtemp(join(tmpdir(), 'roast-static-'));
   await writeFile(join(staticDir, 'index.html'), '<!doctype html><title>studio</title>');
   await writeFile(join(staticDir, 'app.js'), 'export {};');
-  backend = await startLocalBackend({ port: 0, ephemeralDb: true, dbPort: await freePort(), staticDir });
+  backend = await startLocalBackend({ port: 0, ephemeralDb: true, dbPort: 0, staticDir });
 });
 
 afterAll(async () => {

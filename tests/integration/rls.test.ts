@@ -7,7 +7,6 @@
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/local/db.js';
 import { type LocalBackend, startLocalBackend } from '../../src/local/gateway.js';
 import { MAX_GUESTS, signalingChannelName } from '../../src/shared/domain.js';
 
@@ -47,7 +46,7 @@ async function activeSeats(streamId: string): Promise<Array<{ user_id: string; s
 }
 
 beforeAll(async () => {
-  backend = await startLocalBackend({ port: 0, ephemeralDb: true, dbPort: await freePort() });
+  backend = await startLocalBackend({ port: 0, ephemeralDb: true, dbPort: 0 });
 });
 
 afterAll(async () => {
