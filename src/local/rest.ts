@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type pg from 'pg';
 import { BodyError, bearerToken, headerList, headerValue, readJson, sendEmpty, sendJson, sendJsonText } from './http.js';
 import { type JwtClaims, JwtError, verifyJwt } from './jwt.js';
-import { type Catalog, SchemaCache, type TableInfo } from './rest/catalog.js';
+import { type Catalog, type FunctionInfo, SchemaCache, type TableInfo } from './rest/catalog.js';
 import { PostgrestError, toPostgrestError } from './rest/errors.js';
 import { type ParsedQuery, emptyNode, parseQuery } from './rest/parse.js';
 import { argValue, buildDelete, buildInsert, buildRead, buildRpc, buildUpdate, chooseFunction, type SqlQuery } from './rest/sql.js';
@@ -292,38 +292,32 @@ export function createRestHandler(opts: RestOptions): RestHandler {
       body = parsed ?? {};
     }
     const result = await withCatalog(async (catalog) => {
-      let given: string[];
-      let query: ParsedQuery;
       const args = new Map<string, unknown>();
+      let query: ParsedQuery;
+      let fn: FunctionInfo;
       if (readOnly) {
+        // GET: query parameters named like an argument are arguments; the rest filter the result.
         const argNames = new Set((catalog.functions.get(name) ?? []).flatMap((f) => f.args.map((a) => a.name)));
-        given = [...new Set([...search.keys()].filter((k) => argNames.has(k)))];
         query = parseQuery(search, argNames);
-        const fn = chooseFunction(catalog, name, given);
+        fn = chooseFunction(catalog, name, [...new Set([...search.keys()].filter((k) => argNames.has(k)))]);
         for (const arg of fn.args) {
           const values = search.getAll(arg.name);
           if (values.length > 1) throw new PostgrestError(400, 'PGRST100', `argument "${arg.name}" given more than once`);
           if (values[0] !== undefined) args.set(arg.name, values[0]);
         }
-        const offset = applyRange(req, query);
-        const sql = buildRpc(catalog, fn, args, query, { count: prefer.count, ...accept });
-        return { sql, offset, row: await execRpc(sql) };
+      } else {
+        query = parseQuery(search);
+        fn = chooseFunction(catalog, name, Object.keys(body));
+        for (const arg of fn.args) if (arg.name in body) args.set(arg.name, argValue(body[arg.name], arg.typeName));
       }
-      given = Object.keys(body);
-      query = parseQuery(search);
-      const fn = chooseFunction(catalog, name, given);
-      for (const arg of fn.args) if (arg.name in body) args.set(arg.name, argValue(body[arg.name], arg.typeName));
       const offset = applyRange(req, query);
       const sql = buildRpc(catalog, fn, args, query, { count: prefer.count, ...accept });
-      return { sql, offset, row: await execRpc(sql) };
-
-      function execRpc(sql: SqlQuery): Promise<ResultRow> {
-        return run(req, claims, sql, readOnly, prefer.rollback, (r) => {
-          if (accept.singular && r.page_total !== 1) throw singularError(r.page_total);
-        });
-      }
+      const row = await run(req, claims, sql, readOnly, prefer.rollback, (r) => {
+        if (accept.singular && r.page_total !== 1) throw singularError(r.page_total);
+      });
+      return { sql, offset, row };
     });
-    if ('isVoid' in result.sql && result.sql.isVoid) {
+    if (result.sql.isVoid) {
       sendEmpty(res, 204);
       return;
     }
