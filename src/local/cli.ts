@@ -1,13 +1,16 @@
 /**
- * `npm run backend`: the local Supabase-compatible backend in the foreground.
+ * `npm run backend`: the whole local backend in the foreground: PostgreSQL, the
+ * Supabase-compatible gateway (Auth, REST, Realtime, Functions in Deno) and the
+ * RTMP ingest standing in for Cloudflare Stream.
  * Prints the connection settings like `supabase status -o env`, stops cleanly
  * on SIGINT/SIGTERM.
  *
  * Environment: API_PORT (54321), API_HOST (127.0.0.1), DB_PORT (54322),
  * DATA_DIR (.data/postgres), DATABASE_URL (use that server instead),
- * JWT_SECRET, STATIC_DIR (web app served at /app/), LOG=1 (request log lines).
+ * JWT_SECRET, STATIC_DIR (web app served at /app/), RTMP_PORT (1935),
+ * INGEST_HTTP_PORT (8000), LOG=1 (request log lines).
  */
-import { startLocalBackend } from './gateway.js';
+import { startLocalStack } from './stack.js';
 
 function intFromEnv(name: string): number | undefined {
   const raw = process.env[name];
@@ -21,8 +24,10 @@ function intFromEnv(name: string): number | undefined {
 
 async function main(): Promise<void> {
   const verbose = process.env.LOG === '1';
-  const backend = await startLocalBackend({
+  const backend = await startLocalStack({
     port: intFromEnv('API_PORT'),
+    rtmpPort: intFromEnv('RTMP_PORT'),
+    ingestHttpPort: intFromEnv('INGEST_HTTP_PORT'),
     host: process.env.API_HOST || undefined,
     dbPort: intFromEnv('DB_PORT'),
     dataDir: process.env.DATA_DIR || undefined,
@@ -39,6 +44,8 @@ async function main(): Promise<void> {
       `SERVICE_ROLE_KEY=${backend.serviceRoleKey}`,
       `DB_URL=${backend.dbUrl}`,
       `JWT_SECRET=${backend.jwtSecret}`,
+      `RTMP_URL=${backend.rtmpBaseUrl}`,
+      `PLAYBACK_URL_TEMPLATE=${backend.playbackUrl('{key}')}`,
       '',
     ].join('\n'),
   );

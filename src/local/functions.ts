@@ -438,7 +438,7 @@ export function createFunctionsRuntime(opts: FunctionsRuntimeOptions): Functions
         const upstream = await fetch(`http://127.0.0.1:${run.port}${upstreamPath(req.url, name)}`, {
           method: req.method ?? 'GET',
           headers: forwardRequestHeaders(req.headers),
-          body,
+          body: body ? new Uint8Array(body) : undefined,
           redirect: 'manual',
           signal: AbortSignal.timeout(requestTimeoutMs),
         });

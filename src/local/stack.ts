@@ -3,7 +3,8 @@
  * gateway (Auth, REST, Realtime, Functions in Deno) + a local RTMP ingest that
  * stands in for Cloudflare Stream.
  */
-import { resolve } from 'node:path';
+import { join } from 'node:path';
+import { REPO_ROOT } from './db.js';
 import { startLocalBackend } from './gateway.js';
 import { createRealtimeServer, installRealtimeTriggers } from './realtime/index.js';
 import { createFunctionsRuntime } from './functions.js';
@@ -13,7 +14,10 @@ import { DEFAULT_JWT_SECRET } from './jwt.js';
 export interface LocalStackOptions {
   port?: number;
   host?: string;
+  /** PostgreSQL data folder (embedded server). */
   dataDir?: string;
+  /** Port of the embedded PostgreSQL (default 54322; 0 picks a free one). */
+  dbPort?: number;
   databaseUrl?: string;
   jwtSecret?: string;
   /** Built renderer served at /app/ for guests and viewers. */
@@ -52,7 +56,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       port,
       host,
       dataDir: opts.dataDir,
+      dbPort: opts.dbPort,
       databaseUrl: opts.databaseUrl,
+      log,
       jwtSecret,
       staticDir: opts.staticDir,
       mounts: {
@@ -77,7 +83,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     await installRealtimeTriggers(backend.pool);
     realtime = createRealtimeServer({ pool: backend.pool, jwtSecret, anonKey: backend.anonKey, log });
     functions = createFunctionsRuntime({
-      functionsDir: resolve('supabase/functions'),
+      functionsDir: join(REPO_ROOT, 'supabase', 'functions'),
       env: {
         SUPABASE_URL: backend.apiUrl,
         SUPABASE_ANON_KEY: backend.anonKey,

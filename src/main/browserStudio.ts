@@ -16,6 +16,7 @@ export interface BrowserStudioOptions {
   rtmpPort?: number;
   ingestHttpPort?: number;
   dataDir?: string;
+  dbPort?: number;
   log?: (message: string) => void;
 }
 
@@ -44,6 +45,7 @@ export async function startBrowserStudio(opts: BrowserStudioOptions = {}): Promi
       rtmpPort: opts.rtmpPort,
       ingestHttpPort: opts.ingestHttpPort,
       dataDir: opts.dataDir,
+      dbPort: opts.dbPort,
       databaseUrl: process.env.DATABASE_URL,
       staticDir: rendererDir,
       log,

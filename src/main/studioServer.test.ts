@@ -13,15 +13,15 @@ afterEach(async () => {
   server = null;
 });
 
-function fakeEncoder(): EncoderLike & { pushVideo: ReturnType<typeof vi.fn> } {
+function fakeEncoder() {
   return {
     start: vi.fn(async () => ({ encoder: 'libx264', ffmpegPath: '/usr/bin/ffmpeg', ffmpegSource: 'PATH' as const })),
-    pushVideo: vi.fn(),
-    pushAudio: vi.fn(),
+    pushVideo: vi.fn<(i420: Uint8Array, timestampMs: number) => void>(),
+    pushAudio: vi.fn<(pcm: Uint8Array, timestampMs: number) => void>(),
     stop: vi.fn(async () => {}),
     onStats: () => () => {},
     dispose: vi.fn(),
-  };
+  } satisfies EncoderLike;
 }
 
 async function start(encoder = fakeEncoder()) {

@@ -35,7 +35,7 @@ test.afterAll(async () => {
 
 function logConsole(page: Page, who: string): void {
   page.on('console', (msg) => {
-    if (msg.type() === 'error' || msg.type() === 'warning') console.log(`[${who}] ${msg.text()}`);
+    if (msg.type() === 'error') console.log(`[${who}] ${msg.text()}`);
   });
   page.on('pageerror', (err) => console.log(`[${who}] page error: ${err.message}`));
 }

@@ -1,6 +1,6 @@
 /** Starts the app as a newcomer would (`npm start`, browser studio) and reads the URLs it prints. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +28,8 @@ export function freePort(): Promise<number> {
 export async function startApp(timeoutMs = 120_000): Promise<RunningApp> {
   const [api, studio, rtmp, ingestHttp, pg] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const dataDir = mkdtempSync(join(tmpdir(), 'roast-e2e-'));
+  // The embedded PostgreSQL runs as its own user when we are root: let it in.
+  chmodSync(dataDir, 0o755);
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main/start.ts', '--browser', '--no-build'], {
     env: {
       ...process.env,

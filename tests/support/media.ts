@@ -55,7 +55,7 @@ export function frameRate(rate: string | undefined): number {
 
 /** One decoded frame as packed RGB24. */
 export function frameRgb(file: string, atSeconds: number, width: number, height: number): Buffer {
-  return execFileSync(FFMPEG, ['-v', 'error', '-ss', String(atSeconds), '-i', file, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-']);
+  return execFileSync(FFMPEG, ['-v', 'error', '-ss', String(atSeconds), '-i', file, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-'], { maxBuffer: width * height * 3 + 1024 });
 }
 
 export function pixel(rgb: Buffer, width: number, x: number, y: number): [number, number, number] {

@@ -29,6 +29,7 @@ function StudioLive({ userId }: { userId: string }) {
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const sessionRef = useRef<HostSession | null>(null);
   const [deviceError, setDeviceError] = useState<string | null>(null);
+  const [sessionReady, setSessionReady] = useState(false);
   const [title, setTitle] = useState('Roast night');
   const [inviteeId, setInviteeId] = useState('');
   const [inviteError, setInviteError] = useState<string | null>(null);
@@ -53,6 +54,7 @@ function StudioLive({ userId }: { userId: string }) {
         }
         session = new HostSession(canvasRef.current!, bridge, userId, displayName, camera);
         sessionRef.current = session;
+        setSessionReady(true);
       } catch (err) {
         setDeviceError((err as Error).message);
       }
@@ -61,6 +63,7 @@ function StudioLive({ userId }: { userId: string }) {
       disposed = true;
       session?.dispose();
       sessionRef.current = null;
+      setSessionReady(false);
     };
   }, [userId, displayName]);
 
@@ -106,8 +109,8 @@ function StudioLive({ userId }: { userId: string }) {
                   Title
                   <input value={title} onChange={(e) => setTitle(e.target.value)} maxLength={120} data-testid="title" />
                 </label>
-                <button className="primary" onClick={goLive} disabled={!!deviceError} data-testid="go-live">
-                  Go live
+                <button className="primary" onClick={goLive} disabled={!!deviceError || !sessionReady} data-testid="go-live">
+                  {sessionReady || deviceError ? 'Go live' : 'Starting camera…'}
                 </button>
               </>
             ) : (
