@@ -9,7 +9,8 @@ import { expect, test } from '@playwright/test';
 import type { Browser, Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../support/app';
 import { launchChromium } from '../support/chromium';
-import { colourClip, frameRate, frameRgb, pixel, probe, recordRtmp, volumeStats } from '../support/media';
+import { execFileSync } from 'node:child_process';
+import { FFMPEG, colourClip, frameRate, frameRgb, pixel, probe, recordRtmp, volumeStats } from '../support/media';
 
 const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
 // Host camera orange-red, guest camera blue: the program's halves must show each.
@@ -130,6 +131,11 @@ test('host and guest go live end to end', async () => {
   expect(frameRate(video!.avg_frame_rate ?? video!.r_frame_rate)).toBeGreaterThan(25);
   expect(frameRate(video!.avg_frame_rate ?? video!.r_frame_rate)).toBeLessThan(35);
   expect(audio).toMatchObject({ codec_name: 'aac', sample_rate: '48000' });
+
+  // Screenshots and a decoded frame for people to look at (kept with the test results).
+  await host.screenshot({ path: join(dir, 'studio.png') });
+  await guest.screenshot({ path: join(dir, 'guest.png') });
+  execFileSync(FFMPEG, ['-v', 'error', '-y', '-ss', '4', '-i', recording, '-frames:v', '1', join(dir, 'program-frame.png')]);
 
   const rgb = frameRgb(recording, 4, 1280, 720);
   expect(isHostColour(pixel(rgb, 1280, 320, 360))).toBe(true);
