@@ -20,7 +20,7 @@ function electronPath(): { path: string } | { why: string } {
 }
 
 const found = electronPath();
-if ('why' in found) console.log(`tests/electron skipped: ${found.why}. Install it with a network (npm rebuild electron) to run them.`);
+if ('why' in found) console.log(`tests/electron skipped: ${found.why}. Install it with internet access (WITH_ELECTRON=1 scripts/bootstrap) to run them.`);
 
 test.describe('Electron studio', () => {
   test.skip('why' in found, 'why' in found ? `${found.why}; these specs need the Electron binary` : '');
