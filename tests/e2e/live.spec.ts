@@ -143,6 +143,17 @@ test('host and guest go live end to end', async () => {
   const volume = volumeStats(recording);
   expect(volume.max).toBeGreaterThan(-50);
 
+  // A viewer plays the ingest over HLS and sees the guest events.
+  const streamRow = await state<{ id: string }>(host, 'stream');
+  const viewer = await guestBrowser.newPage();
+  logConsole(viewer, 'viewer');
+  await viewer.goto(app.guestUrl.replace('#/guest', `#/watch?stream=${streamRow.id}`));
+  await expect(viewer.getByTestId('events')).toContainText('Gus Guest joined the stream');
+  await expect
+    .poll(() => viewer.$eval('[data-testid="player"]', (v) => (v as HTMLVideoElement).currentTime), { timeout: 60_000, intervals: [1000] })
+    .toBeGreaterThan(0.5);
+  expect(await viewer.$eval('[data-testid="player"]', (v) => (v as HTMLVideoElement).videoWidth)).toBe(1280);
+
   // The host ends the stream cleanly.
   await host.getByTestId('end-live').click();
   await expect(host.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { Studio } from './screens/Studio';
 import { Guest } from './screens/Guest';
+import { Watch } from './screens/Watch';
 
 function useHashRoute(): string {
   const [route, setRoute] = useState(() => window.location.hash.replace(/^#\/?/, '').split('?')[0] ?? '');
@@ -16,6 +17,7 @@ export function App() {
   const route = useHashRoute();
   if (route === 'studio') return <Studio />;
   if (route === 'guest') return <Guest />;
+  if (route === 'watch') return <Watch />;
   return (
     <main className="home">
       <h1>

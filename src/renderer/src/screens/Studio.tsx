@@ -119,9 +119,13 @@ function StudioLive({ userId }: { userId: string }) {
               </button>
             )}
             {error ? <p className="error-text" role="alert">{error}</p> : null}
-            {playbackUrl ? (
+            {playbackUrl && stream ? (
               <p className="muted small">
-                Viewers: <code>{playbackUrl}</code>
+                Viewers:{' '}
+                <a href={`#/watch?stream=${stream.id}`} target="_blank" rel="noreferrer" data-testid="watch-link">
+                  watch page
+                </a>{' '}
+                · <code>{playbackUrl}</code>
               </p>
             ) : null}
             <HealthBar stats={stats} encoder={encoder} />
