@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   }
   if ('missing' in electron) {
     console.log(`Electron's binary is not available here (${electron.missing}).`);
+    console.log('scripts/bootstrap skips its download unless WITH_ELECTRON=1 (it needs internet access).');
     console.log('Serving the browser studio instead: the same app, with the native side over a WebSocket.');
   }
   if (!args.has('--no-build')) run('npx', ['vite', 'build', '--config', 'vite.renderer.config.ts', '--logLevel', 'warn']);
