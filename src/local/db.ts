@@ -9,18 +9,19 @@ import { access, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writ
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { AppError } from '../shared/errors.js';
+import { LOCAL_SQL_DIR, REPO_ROOT } from './paths.js';
+
+export { REPO_ROOT };
 
 const execFileAsync = promisify(execFile);
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_DATA_DIR = join(REPO_ROOT, '.data', 'postgres');
 export const DEFAULT_MIGRATIONS_DIR = join(REPO_ROOT, 'supabase', 'migrations');
 export const DEFAULT_DB_PORT = 54322;
-const BOOTSTRAP_SQL = new URL('./sql/bootstrap.sql', import.meta.url);
+const BOOTSTRAP_SQL = join(LOCAL_SQL_DIR, 'bootstrap.sql');
 /** Serialises bootstrap and migrations between processes sharing one database. */
 const MIGRATION_LOCK_KEY = 7_406_315_921;
 const DB_USER = 'postgres';

@@ -17,8 +17,9 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { AppError } from '../shared/errors.js';
+import { FUNCTIONS_HOST_SCRIPT, REPO_ROOT } from './paths.js';
 
 export interface FunctionsRuntimeOptions {
   /** The folder holding one sub-folder per function (`supabase/functions`). */
@@ -56,8 +57,7 @@ export class FunctionsRuntimeError extends AppError {
   }
 }
 
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const HOST_SCRIPT = fileURLToPath(new URL('./functions-host.ts', import.meta.url));
+const HOST_SCRIPT = FUNCTIONS_HOST_SCRIPT;
 const READY_MARKER = 'roast-functions-host listening on port';
 const DEFAULT_START_TIMEOUT_MS = 180_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 150_000;

@@ -1,15 +1,15 @@
 /** Installs the change triggers of `src/local/sql/realtime_local.sql` (local backend only). */
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type pg from 'pg';
 import { RealtimeError } from './errors.js';
+import { LOCAL_SQL_DIR } from '../paths.js';
 
 const SQL_FILE = 'realtime_local.sql';
 
-/** Beside this module's source; from the project root when bundled elsewhere. */
+/** In the local SQL folder of the repository or packaged app. */
 function candidates(): string[] {
-  return [fileURLToPath(new URL(`../sql/${SQL_FILE}`, import.meta.url)), resolve('src/local/sql', SQL_FILE)];
+  return [join(LOCAL_SQL_DIR, SQL_FILE)];
 }
 
 export async function readRealtimeSql(path?: string): Promise<string> {
