@@ -1,11 +1,13 @@
 /** Camera and microphone capture with device errors a person can act on. */
 
-export class DeviceError extends Error {
-  readonly reason: 'permission_denied' | 'device_not_found' | 'device_in_use' | 'device_error';
-  constructor(reason: DeviceError['reason'], message: string) {
-    super(message);
-    this.name = 'DeviceError';
-    this.reason = reason;
+import { AppError } from '../../../shared/errors';
+
+export type DeviceErrorReason = 'permission_denied' | 'device_not_found' | 'device_in_use' | 'device_error';
+
+export class DeviceError extends AppError {
+  declare readonly reason: DeviceErrorReason;
+  constructor(reason: DeviceErrorReason, message: string) {
+    super(reason, message);
   }
 }
 

@@ -1,13 +1,7 @@
 /** Small WebGL2 helpers: shader programs that fail loudly, and textures. */
+import { AppError } from '../../../shared/errors';
 
-export class GlError extends Error {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
-    super(message);
-    this.name = 'GlError';
-    this.reason = reason;
-  }
-}
+export class GlError extends AppError {}
 
 function compile(gl: WebGL2RenderingContext, type: number, source: string, label: string): WebGLShader {
   const shader = gl.createShader(type);

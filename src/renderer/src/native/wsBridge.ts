@@ -1,4 +1,6 @@
 /** The NativeBridge over a WebSocket, for the browser studio. */
+import { AppError } from '../../../shared/errors';
+
 import {
   MEDIA_KIND,
   encodeMediaMessage,
@@ -7,14 +9,7 @@ import {
   type NativeBridge,
 } from '../../../shared/bridge';
 
-export class BridgeError extends Error {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
-    super(message);
-    this.name = 'BridgeError';
-    this.reason = reason;
-  }
-}
+export class BridgeError extends AppError {}
 
 export interface WsBridge extends NativeBridge {
   /** Media messages not sent because the socket was still busy with earlier ones. */

@@ -1,17 +1,12 @@
 /** WebRTC signaling over a stream's private Supabase Realtime channel. */
+import { AppError } from '../../../shared/errors';
+
 import type { RealtimeChannel } from '@supabase/supabase-js';
 import { signalingChannelName } from '../../../shared/domain';
 import { parseSignal, SIGNAL_EVENT, type SignalMessage } from '../../../shared/signaling';
 import { getSupabase } from '../services/supabase';
 
-export class SignalingError extends Error {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
-    super(message);
-    this.name = 'SignalingError';
-    this.reason = reason;
-  }
-}
+export class SignalingError extends AppError {}
 
 export class SignalingChannel {
   private readonly listeners = new Set<(msg: SignalMessage) => void>();
