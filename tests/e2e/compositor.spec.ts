@@ -1,0 +1,62 @@
+/**
+ * The WebGL2 compositor in Debian's Chromium: its GPU RGBA→I420 output matches
+ * the CPU reference (src/shared/color.ts) pixel for pixel, within rounding.
+ */
+import { resolve } from 'node:path';
+import { expect, test } from '@playwright/test';
+import type { Browser } from 'playwright-core';
+import { build } from 'vite';
+import { launchChromium } from '../support/chromium';
+
+let browser: Browser;
+let bundle: string;
+
+test.beforeAll(async () => {
+  const result = await build({
+    configFile: false,
+    logLevel: 'silent',
+    build: {
+      write: false,
+      minify: false,
+      lib: { entry: resolve('tests/e2e/compositorHarness.ts'), formats: ['iife'], name: 'CompositorHarness', fileName: 'harness' },
+    },
+  });
+  const outputs = Array.isArray(result) ? result : [result];
+  const chunk = (outputs[0] as { output: Array<{ type: string; code?: string }> }).output.find((o) => o.type === 'chunk');
+  bundle = chunk!.code!;
+  browser = await launchChromium();
+});
+
+test.afterAll(async () => {
+  await browser?.close();
+});
+
+test('GPU I420 conversion matches the CPU reference', async () => {
+  const page = await browser.newPage();
+  await page.setContent('<!doctype html><body></body>');
+  await page.addScriptTag({ content: bundle });
+  const result = await page.evaluate(() =>
+    (window as unknown as { CompositorHarness: { compareI420: (w: number, h: number) => Promise<unknown> } }).CompositorHarness.compareI420(1280, 720),
+  );
+  const { bytes, maxDiff, over2, ySample } = result as { bytes: number; maxDiff: number; over2: number; ySample: number[] };
+  console.log(`I420 vs reference: max difference ${maxDiff}, bytes off by more than 2: ${over2} of ${bytes}`);
+  expect(bytes).toBe(1280 * 720 * 1.5);
+  // Rounding on the GPU may differ by one step; colour edges by a little more.
+  expect(over2 / bytes).toBeLessThan(0.001);
+  expect(maxDiff).toBeLessThanOrEqual(8);
+  // Top-left quadrant is pure red: Y = 81 in BT.601 limited range.
+  expect(ySample[0]).toBeGreaterThanOrEqual(80);
+  expect(ySample[0]).toBeLessThanOrEqual(82);
+});
+
+test('shader and size errors are clear, and dispose frees everything', async () => {
+  const page = await browser.newPage();
+  await page.setContent('<!doctype html><body></body>');
+  await page.addScriptTag({ content: bundle });
+  const messages = await page.evaluate(() =>
+    (window as unknown as { CompositorHarness: { errors: () => Promise<string[]> } }).CompositorHarness.errors(),
+  );
+  expect(messages[0]).toMatch(/multiple of 8x4/);
+  expect(messages[1]).toMatch(/failed to compile/);
+  expect(messages[2]).toBe('disposed twice without error');
+});
