@@ -1,32 +1,51 @@
-import type { User } from '@supabase/supabase-js';
-import { getSupabase, toBackendError } from './supabase';
+/** Signing in and out (Supabase Auth). A guest needs no account: an anonymous user with a display name. */
+import type { SupabaseClient, User } from '@supabase/supabase-js';
+import { authError, BackendError } from './errors';
+import { pageMethod, pageService } from './supabase';
 
-/** The signed-in user, signing in anonymously with a display name when needed. */
-export async function ensureSignedIn(displayName: string): Promise<User> {
-  const supabase = await getSupabase();
-  const { data } = await supabase.auth.getSession();
-  if (data.session?.user) return data.session.user;
-  const name = displayName.trim();
-  if (!name) throw new Error('Enter a display name first.');
-  const { data: signedIn, error } = await supabase.auth.signInAnonymously({ options: { data: { display_name: name } } });
-  if (error || !signedIn.user) throw toBackendError('Sign-in failed', error);
-  return signedIn.user;
+export interface AuthService {
+  /** The signed-in user, signing in anonymously with the display name when nobody is. */
+  ensureSignedIn(displayName: string): Promise<User>;
+  signInWithPassword(email: string, password: string): Promise<User>;
+  currentUser(): Promise<User | null>;
+  signOut(): Promise<void>;
 }
 
-export async function signInWithPassword(email: string, password: string): Promise<User> {
-  const supabase = await getSupabase();
-  const { data, error } = await supabase.auth.signInWithPassword({ email, password });
-  if (error || !data.user) throw toBackendError('Sign-in failed', error);
-  return data.user;
+export function createAuthService(client: SupabaseClient): AuthService {
+  async function currentUser(): Promise<User | null> {
+    const { data } = await client.auth.getSession();
+    return data.session?.user ?? null;
+  }
+
+  return {
+    async ensureSignedIn(displayName) {
+      const existing = await currentUser();
+      if (existing) return existing;
+      const name = displayName.trim();
+      if (!name) throw new BackendError('display_name_required', 'Enter a display name first.');
+      const { data, error } = await client.auth.signInAnonymously({ options: { data: { display_name: name } } });
+      if (error || !data.user) throw authError('Sign-in failed', error);
+      return data.user;
+    },
+
+    async signInWithPassword(email, password) {
+      const { data, error } = await client.auth.signInWithPassword({ email, password });
+      if (error || !data.user) throw authError('Sign-in failed', error);
+      return data.user;
+    },
+
+    currentUser,
+
+    async signOut() {
+      const { error } = await client.auth.signOut();
+      if (error) throw authError('Sign-out failed', error);
+    },
+  };
 }
 
-export async function currentUser(): Promise<User | null> {
-  const supabase = await getSupabase();
-  const { data } = await supabase.auth.getSession();
-  return data.session?.user ?? null;
-}
+const page = pageService(createAuthService);
 
-export async function signOut(): Promise<void> {
-  const supabase = await getSupabase();
-  await supabase.auth.signOut();
-}
+export const ensureSignedIn = pageMethod(page, 'ensureSignedIn');
+export const signInWithPassword = pageMethod(page, 'signInWithPassword');
+export const currentUser = pageMethod(page, 'currentUser');
+export const signOut = pageMethod(page, 'signOut');

@@ -1,5 +1,12 @@
+/**
+ * The page's supabase-js client, and the binding of the service factories to
+ * it. Nothing here touches a browser API until the client is first asked for,
+ * so the services import in Node, where tests pass their own clients.
+ */
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { loadConfig } from '../config';
+
+export { BackendError, functionError, toBackendError } from './errors';
 
 let client: Promise<SupabaseClient> | null = null;
 
@@ -14,34 +21,37 @@ export function getSupabase(): Promise<SupabaseClient> {
         auth: { storage: window.sessionStorage, persistSession: true, autoRefreshToken: true },
       }),
     );
+    // A failed start (config unreachable) may be retried by the next caller.
+    client.catch(() => {
+      client = null;
+    });
   }
   return client;
 }
 
-/** An error from the backend with the message a person can act on. */
-export class BackendError extends Error {
-  readonly reason: string;
-  constructor(reason: string, message: string) {
-    super(message);
-    this.name = 'BackendError';
-    this.reason = reason;
-  }
-}
-
-export function toBackendError(context: string, error: { message?: string; code?: string } | null | undefined): BackendError {
-  return new BackendError(error?.code ?? 'backend_error', `${context}: ${error?.message ?? 'unknown error'}`);
-}
-
-/** Reads the `{ error }` body of a failed edge-function call. */
-export async function functionError(context: string, error: unknown): Promise<BackendError> {
-  const ctx = (error as { context?: Response }).context;
-  if (ctx && typeof ctx.json === 'function') {
-    try {
-      const body = (await ctx.json()) as { error?: string };
-      if (body.error) return new BackendError(`http_${ctx.status}`, `${context}: ${body.error}`);
-    } catch {
-      /* fall through to the generic message */
+/** A service made once, on first use, over the page's client. */
+export function pageService<S>(factory: (client: SupabaseClient) => S): () => Promise<S> {
+  let service: Promise<S> | null = null;
+  return () => {
+    if (!service) {
+      service = getSupabase().then(factory);
+      service.catch(() => {
+        service = null;
+      });
     }
-  }
-  return new BackendError('function_error', `${context}: ${(error as Error).message ?? String(error)}`);
+    return service;
+  };
+}
+
+type AsyncMethodOf<S> = {
+  [K in keyof S]: S[K] extends (...args: never[]) => Promise<unknown> ? K : never;
+}[keyof S];
+
+/** One method of a page service as a plain function, for module-level exports. */
+export function pageMethod<S, K extends AsyncMethodOf<S>>(service: () => Promise<S>, key: K): S[K] {
+  const call = async (...args: unknown[]): Promise<unknown> => {
+    const target = await service();
+    return (target[key] as (...a: unknown[]) => Promise<unknown>)(...args);
+  };
+  return call as S[K];
 }

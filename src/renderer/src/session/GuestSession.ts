@@ -1,8 +1,7 @@
 /** A seated guest's side of the call: send camera and mic to the host, receive the program. */
 import { PeerLink } from '../rtc/PeerLink';
 import { SignalingChannel } from '../rtc/signaling';
-import { generateCallToken } from '../services/cloudflareCallsService';
-import { getSupabase, toBackendError } from '../services/supabase';
+import { generateCallToken, getActiveCallSession } from '../services/cloudflareCallsService';
 import { leaveSeat } from '../services/streamGuestService';
 
 export type GuestLinkState = 'connecting' | RTCPeerConnectionState;
@@ -32,17 +31,8 @@ export class GuestSession {
   async start(): Promise<void> {
     const { streamId, userId, hostId } = this.opts;
     this.opts.onState('connecting');
-    const supabase = await getSupabase();
-    const { data: session, error } = await supabase
-      .from('call_sessions')
-      .select('id')
-      .eq('stream_id', streamId)
-      .is('ended_at', null)
-      .order('created_at', { ascending: false })
-      .limit(1)
-      .maybeSingle();
-    if (error) throw toBackendError('Could not find the call', error);
-    const iceServers = session ? (await generateCallToken(streamId, session.id as string)).iceServers : [];
+    const session = await getActiveCallSession(streamId);
+    const iceServers = session ? (await generateCallToken(streamId, session.sessionId)).iceServers : [];
     this.signaling = await SignalingChannel.join(streamId, userId);
     this.unsubscribe = this.signaling.onMessage((msg) => {
       if (msg.from !== hostId) return;

@@ -1,0 +1,71 @@
+/** Row changes of one table over Supabase Realtime (postgres_changes), as the services use them. */
+import type { RealtimeChannel, SupabaseClient } from '@supabase/supabase-js';
+import { BackendError } from './errors';
+
+/** Stops a subscription; calling it again does nothing. */
+export type Unsubscribe = () => void;
+
+export type RowEvent = 'INSERT' | 'UPDATE';
+
+export interface TableWatch<Row> {
+  table: string;
+  /** A Realtime filter such as `stream_id=eq.<uuid>`. */
+  filter: string;
+  /** Which changes to deliver; both by default. Deletes are never delivered. */
+  events?: RowEvent[];
+  onRow: (row: Row, event: RowEvent) => void;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Ids end up inside filters: anything but a UUID is refused before it reaches the server. */
+export function requireUuid(value: string, what: string): string {
+  if (!UUID_RE.test(value)) throw new BackendError('invalid_request', `${what} must be a UUID, got "${value}"`);
+  return value;
+}
+
+let sequence = 0;
+
+/**
+ * Subscribes to a table's row changes and resolves once the server confirmed
+ * the subscription, so no change made after that is missed. Each call gets its
+ * own channel (supabase-js shares channels by topic name).
+ */
+export async function watchTable<Row>(client: SupabaseClient, label: string, watch: TableWatch<Row>): Promise<Unsubscribe> {
+  const events = watch.events ?? ['INSERT', 'UPDATE'];
+  // The join must carry the signed-in user's token: RLS decides which rows they see.
+  await client.realtime.setAuth();
+  sequence += 1;
+  const channel: RealtimeChannel = client.channel(`${label}:${sequence}:${Math.random().toString(36).slice(2, 8)}`);
+  channel.on('postgres_changes', { event: '*', schema: 'public', table: watch.table, filter: watch.filter }, (payload) => {
+    const event = payload.eventType;
+    if (event === 'DELETE' || !events.includes(event)) return;
+    watch.onRow(payload.new as Row, event);
+  });
+  let removed = false;
+  const unsubscribe: Unsubscribe = () => {
+    if (removed) return;
+    removed = true;
+    void client.removeChannel(channel);
+  };
+  let confirmed = false;
+  await new Promise<void>((resolve, reject) => {
+    channel.subscribe((status, err) => {
+      if (status === 'SUBSCRIBED') {
+        confirmed = true;
+        resolve();
+        return;
+      }
+      // After a confirmed subscription the client rejoins by itself; before it, this is a failure.
+      if (!confirmed && (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT' || status === 'CLOSED')) {
+        unsubscribe();
+        reject(
+          new BackendError('realtime_unavailable', `Live updates of ${watch.table} are unavailable: ${err?.message ?? status.toLowerCase()}`, {
+            cause: err,
+          }),
+        );
+      }
+    });
+  });
+  return unsubscribe;
+}
