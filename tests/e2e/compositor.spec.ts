@@ -2,28 +2,16 @@
  * The WebGL2 compositor in Debian's Chromium: its GPU RGBA→I420 output matches
  * the CPU reference (src/shared/color.ts) pixel for pixel, within rounding.
  */
-import { resolve } from 'node:path';
 import { expect, test } from '@playwright/test';
 import type { Browser } from 'playwright-core';
-import { build } from 'vite';
+import { bundleHarness } from '../support/bundle';
 import { launchChromium } from '../support/chromium';
 
 let browser: Browser;
 let bundle: string;
 
 test.beforeAll(async () => {
-  const result = await build({
-    configFile: false,
-    logLevel: 'silent',
-    build: {
-      write: false,
-      minify: false,
-      lib: { entry: resolve('tests/e2e/compositorHarness.ts'), formats: ['iife'], name: 'CompositorHarness', fileName: 'harness' },
-    },
-  });
-  const outputs = Array.isArray(result) ? result : [result];
-  const chunk = (outputs[0] as { output: Array<{ type: string; code?: string }> }).output.find((o) => o.type === 'chunk');
-  bundle = chunk!.code!;
+  bundle = await bundleHarness('tests/e2e/compositorHarness.ts', 'CompositorHarness');
   browser = await launchChromium();
 });
 
