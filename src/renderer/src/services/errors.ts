@@ -24,6 +24,12 @@ export const DATABASE_REASONS = [
   'invitation_not_pending',
   'not_seated',
   'invalid_volume',
+  'invalid_argument',
+  'muted_by_host',
+  'camera_disabled_by_host',
+  'removed_from_stream',
+  'status_managed',
+  'stream_identity',
 ] as const;
 
 /** Reasons the services derive when the backend names none. */

@@ -28,26 +28,27 @@ export interface StreamGuestService {
   /** The invitee takes the seat; refused once the invitation expired. */
   acceptInvitation(invitationId: string): Promise<GuestSeatRow>;
   declineInvitation(invitationId: string): Promise<GuestInvitationRow>;
-  /** Open invitations addressed to the user, newest first. */
+  /** Open invitations addressed to the user, newest first (stale ones are marked expired on the way). */
   listPendingInvitations(userId: string): Promise<GuestInvitationRow[]>;
-  /** Invitations of a stream as its host sees them, newest first. */
+  /** Invitations of a stream as its host or a moderator sees them, newest first. */
   listStreamInvitations(streamId: string, options?: { pendingOnly?: boolean }): Promise<GuestInvitationRow[]>;
   /** The caller leaves their seat. */
   leaveSeat(streamId: string): Promise<GuestSeatRow>;
   /** The host (or a moderator) takes a guest off their seat. */
   removeGuest(streamId: string, userId: string): Promise<GuestSeatRow>;
-  /** The host mutes a guest; the guest cannot turn the microphone back on until released. */
+  /** The host (or a moderator) mutes a guest: the microphone goes off and the guest cannot turn it on until released. */
   muteGuest(streamId: string, userId: string): Promise<GuestSeatRow>;
   /** Releases the host's mute; the guest's own microphone switch stays as it was. */
   unmuteGuest(streamId: string, userId: string): Promise<GuestSeatRow>;
+  /** The host (or a moderator) turns a guest's camera off; the guest cannot turn it on until released. */
   disableGuestCamera(streamId: string, userId: string): Promise<GuestSeatRow>;
   /** Releases the host's camera block; the guest's own camera switch stays as it was. */
   enableGuestCamera(streamId: string, userId: string): Promise<GuestSeatRow>;
   /** How loud a guest is in the program mix, 0–2 (1 unchanged). */
   setGuestVolume(streamId: string, userId: string, volume: number): Promise<GuestSeatRow>;
-  /** A seated guest switches their own microphone. */
+  /** A seated guest switches their own microphone; turning it on is refused (`muted_by_host`) while muted. */
   setMyMic(streamId: string, enabled: boolean): Promise<GuestSeatRow>;
-  /** A seated guest switches their own camera. */
+  /** A seated guest switches their own camera; turning it on is refused (`camera_disabled_by_host`) while blocked. */
   setMyCamera(streamId: string, enabled: boolean): Promise<GuestSeatRow>;
   lockSeat(streamId: string, seatIndex: number): Promise<StreamRow>;
   unlockSeat(streamId: string, seatIndex: number): Promise<StreamRow>;
@@ -94,6 +95,13 @@ export function createStreamGuestService(client: SupabaseClient): StreamGuestSer
   const setSeatLocked = (streamId: string, seatIndex: number, locked: boolean, context: string) =>
     rpc<StreamRow>('set_seat_locked', { p_stream_id: streamId, p_seat_index: seatIndex, p_locked: locked }, context);
 
+  /** The caller's invitations (as invitee, host or moderator), newest first; stale ones are marked expired first. */
+  async function listInvitations(streamId: string | null): Promise<GuestInvitationRow[]> {
+    const { data, error } = await client.rpc('list_invitations', { p_stream_id: streamId });
+    if (error) throw toBackendError('Could not load invitations', error);
+    return (data ?? []) as GuestInvitationRow[];
+  }
+
   async function getProfiles(ids: string[]): Promise<Profile[]> {
     const unique = [...new Set(ids)];
     if (unique.length === 0) return [];
@@ -110,23 +118,17 @@ export function createStreamGuestService(client: SupabaseClient): StreamGuestSer
     declineInvitation: (invitationId) => rpc('decline_invitation', { p_invitation_id: invitationId }, 'Could not decline'),
 
     async listPendingInvitations(userId) {
-      const { data, error } = await client
-        .from('stream_guest_invitations')
-        .select('*')
-        .eq('invitee_id', userId)
-        .eq('status', 'pending')
-        .gt('expires_at', new Date().toISOString())
-        .order('created_at', { ascending: false });
-      if (error) throw toBackendError('Could not load invitations', error);
-      return (data ?? []) as GuestInvitationRow[];
+      const now = Date.now();
+      return (await listInvitations(null)).filter(
+        (row) => row.invitee_id === userId && row.status === 'pending' && Date.parse(row.expires_at) > now,
+      );
     },
 
     async listStreamInvitations(streamId, options = {}) {
-      let query = client.from('stream_guest_invitations').select('*').eq('stream_id', streamId);
-      if (options.pendingOnly) query = query.eq('status', 'pending').gt('expires_at', new Date().toISOString());
-      const { data, error } = await query.order('created_at', { ascending: false });
-      if (error) throw toBackendError('Could not load invitations', error);
-      return (data ?? []) as GuestInvitationRow[];
+      const rows = await listInvitations(streamId);
+      if (!options.pendingOnly) return rows;
+      const now = Date.now();
+      return rows.filter((row) => row.status === 'pending' && Date.parse(row.expires_at) > now);
     },
 
     leaveSeat: (streamId) => rpc('leave_seat', { p_stream_id: streamId }, 'Could not leave'),
@@ -143,7 +145,11 @@ export function createStreamGuestService(client: SupabaseClient): StreamGuestSer
     lockSeat: (streamId, seatIndex) => setSeatLocked(streamId, seatIndex, true, 'Could not lock the seat'),
     unlockSeat: (streamId, seatIndex) => setSeatLocked(streamId, seatIndex, false, 'Could not unlock the seat'),
     setModerator: (streamId, userId, isModerator) =>
-      moderate(streamId, userId, { p_is_moderator: isModerator }, isModerator ? 'Could not make the guest a moderator' : 'Could not revoke the moderator role'),
+      rpc(
+        'set_moderator',
+        { p_stream_id: streamId, p_user_id: userId, p_is_moderator: isModerator },
+        isModerator ? 'Could not make the guest a moderator' : 'Could not revoke the moderator role',
+      ),
 
     async listActiveSeats(streamId) {
       const { data, error } = await client
