@@ -9,6 +9,7 @@ import { expect, test } from '@playwright/test';
 import type { Browser, Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../support/app';
 import { launchChromium } from '../support/chromium';
+import { appState, logConsole } from '../support/flows';
 import { execFileSync } from 'node:child_process';
 import { FFMPEG, colourClip, frameRate, frameRgb, pixel, probe, recordRtmp, volumeStats } from '../support/media';
 
@@ -33,20 +34,6 @@ test.afterAll(async () => {
   await guestBrowser?.close();
   await app?.stop();
 });
-
-function logConsole(page: Page, who: string): void {
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') console.log(`[${who}] ${msg.text()}`);
-  });
-  page.on('pageerror', (err) => console.log(`[${who}] page error: ${err.message}`));
-}
-
-async function state<T>(page: Page, pick: string): Promise<T> {
-  return page.evaluate((key) => {
-    const s = (window as unknown as { __roast: { getState: () => Record<string, unknown> } }).__roast.getState();
-    return s[key] as never;
-  }, pick);
-}
 
 /** Average colour of a 16x16 patch of a video element's current frame, in page coordinates of the frame. */
 async function videoPatch(page: Page, selector: string, fx: number, fy: number): Promise<[number, number, number]> {
@@ -85,7 +72,7 @@ test('host and guest go live end to end', async () => {
   await expect(host.getByTestId('studio')).toBeVisible();
   await host.getByTestId('go-live').click();
   await expect(host.getByTestId('phase')).toHaveText('LIVE', { timeout: 60_000 });
-  const publishUrl = await state<string>(host, 'publishTarget');
+  const publishUrl = await appState<string>(host, 'publishTarget');
   expect(publishUrl).toMatch(/^rtmp:\/\/127\.0\.0\.1:\d+\/live\/.+/);
 
   // The guest signs in on the guest page served by the local backend.
@@ -144,7 +131,7 @@ test('host and guest go live end to end', async () => {
   expect(volume.max).toBeGreaterThan(-50);
 
   // A viewer plays the ingest over HLS and sees the guest events.
-  const streamRow = await state<{ id: string }>(host, 'stream');
+  const streamRow = await appState<{ id: string }>(host, 'stream');
   const viewer = await guestBrowser.newPage();
   logConsole(viewer, 'viewer');
   await viewer.goto(app.guestUrl.replace('#/guest', `#/watch?stream=${streamRow.id}`));

@@ -1,0 +1,108 @@
+/**
+ * Benchmark 3: new (non-repeated) frames per second reaching the ingest for
+ * host + N guests, with the CPU split per process. The host's camera is a
+ * test pattern whose every frame differs, so a repeat in the output shows as
+ * two identical host tiles in a row (counted with ffmpeg's framemd5).
+ * Also reports the host browser's memory (PSS) per added guest (benchmark 5).
+ *
+ *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--smoke]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startApp } from '../tests/support/app';
+import { launchChromium } from '../tests/support/chromium';
+import { guestAccepts, guestSignsIn, hostGoesLive, hostInvites, logConsole } from '../tests/support/flows';
+import { FFMPEG, recordRtmp } from '../tests/support/media';
+import { chromiumRole, chromiumRootByFlag, cpuSplit, snapshot, treePssMb } from '../tests/support/procstat';
+import { gridLayout } from '../src/shared/layout';
+
+const args = process.argv.slice(2);
+const opt = (name: string, fallback: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const smoke = args.includes('--smoke');
+const guests = opt('guests', smoke ? 1 : 3);
+const seconds = opt('seconds', smoke ? 4 : 20);
+const dir = join(process.cwd(), 'test-results', 'bench');
+mkdirSync(dir, { recursive: true });
+
+function clip(name: string, source: string): string {
+  const file = join(dir, `${name}.y4m`);
+  execFileSync(FFMPEG, ['-v', 'error', '-y', '-f', 'lavfi', '-i', source, '-pix_fmt', 'yuv420p', file]);
+  return file;
+}
+
+const hostClip = clip('host-pattern', 'testsrc2=s=640x360:r=30:d=4');
+const guestClip = clip('guest-pattern', 'testsrc=s=320x180:r=15:d=4');
+const app = await startApp();
+const hostBrowser = await launchChromium(hostClip);
+const guestBrowser = await launchChromium(guestClip);
+try {
+  const host = await hostBrowser.newPage({ viewport: { width: 1280, height: 800 } });
+  logConsole(host, 'host');
+  const { publishUrl } = await hostGoesLive(host, app.studioUrl, 'Bench Host');
+  const hostTree = chromiumRootByFlag(`--use-file-for-fake-video-capture=${hostClip}`);
+  const memory: number[] = [treePssMb(hostTree)];
+  for (let i = 0; i < guests; i++) {
+    const context = await guestBrowser.newContext({ viewport: { width: 480, height: 360 } });
+    const guest = await context.newPage();
+    logConsole(guest, `guest${i + 1}`);
+    const id = await guestSignsIn(guest, app.guestUrl, `Guest ${i + 1}`);
+    await hostInvites(host, id);
+    await guestAccepts(guest);
+    await new Promise((r) => setTimeout(r, 2000));
+    memory.push(treePssMb(hostTree));
+  }
+  await new Promise((r) => setTimeout(r, smoke ? 1000 : 5000));
+
+  const before = snapshot();
+  const recording = join(dir, `host+${guests}.flv`);
+  const started = Date.now();
+  await recordRtmp(publishUrl, recording, seconds);
+  const elapsed = (Date.now() - started) / 1000;
+  const after = snapshot();
+  const hostRoot = hostTree;
+  const guestRoot = chromiumRootByFlag(`--use-file-for-fake-video-capture=${guestClip}`);
+  const split = cpuSplit(before, after, elapsed, (p, procs) => {
+    if (/\bffmpeg\b/.test(p.args) && p.args.includes('pipe:0')) return 'ffmpeg encoder';
+    if (/\bffmpeg\b/.test(p.args) && p.args.includes('hls')) return 'ffmpeg hls packager';
+    if (/\bffmpeg\b/.test(p.args) && p.args.includes('-c copy')) return null; // this benchmark's own recorder
+    if (p.args.includes('src/main/start.ts')) return 'node (backend + bridge)';
+    if (p.args.includes('deno') && p.args.includes('functions-host')) return 'deno functions';
+    if (p.args.includes('postgres')) return 'postgres';
+    return chromiumRole(p, procs, hostRoot, 'host') ?? chromiumRole(p, procs, guestRoot, 'guests');
+  });
+
+  // Count distinct host tiles frame to frame in the ingested stream.
+  const participants = guests + 1;
+  const tile = gridLayout(Array.from({ length: participants }, (_, i) => ({ id: String(i), width: 640, height: 360 })), 1280, 720)[0]!.rect;
+  const crop = `crop=${tile.width - 8}:${tile.height - 8}:${tile.x + 4}:${tile.y + 4}`;
+  const md5 = execFileSync(FFMPEG, ['-v', 'error', '-i', recording, '-vf', crop, '-an', '-f', 'framemd5', '-']).toString();
+  const hashes = md5.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(',').pop()!.trim());
+  let changes = 0;
+  for (let i = 1; i < hashes.length; i++) if (hashes[i] !== hashes[i - 1]) changes++;
+  const duration = hashes.length / 30;
+  const newFps = changes / Math.max(1, duration);
+  const perGuestMb = memory.length > 1 ? (memory.at(-1)! - memory[0]!) / (memory.length - 1) : 0;
+
+  const result = {
+    bench: 'host-chain',
+    guests,
+    seconds: +duration.toFixed(1),
+    outputFrames: hashes.length,
+    newFramesPerSecond: +newFps.toFixed(1),
+    hostPssMbPerGuest: +perGuestMb.toFixed(1),
+    hostPssMb: memory.map((m) => Math.round(m)),
+    cpuPercentOfOneCore: split,
+  };
+  console.log(JSON.stringify(result));
+  console.log(`\nhost + ${guests}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${hashes.length} output frames in ${duration.toFixed(1)} s)`);
+  console.log(`host browser memory (PSS) per added guest: ${perGuestMb.toFixed(1)} MB (${memory.map((m) => Math.round(m)).join(' → ')} MB)`);
+  console.log('CPU, % of one core:', Object.entries(split).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', '));
+} finally {
+  await hostBrowser.close();
+  await guestBrowser.close();
+  await app.stop();
+}

@@ -1,0 +1,53 @@
+/** The app's flows as a person performs them, shared by end-to-end tests and benchmarks. */
+import { expect } from '@playwright/test';
+import type { Page } from 'playwright-core';
+
+export function logConsole(page: Page, who: string): void {
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') console.log(`[${who}] ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => console.log(`[${who}] page error: ${err.message}`));
+}
+
+/** Reads a value from the app's store through its test hook. */
+export async function appState<T>(page: Page, key: string): Promise<T> {
+  return page.evaluate((k) => {
+    const s = (window as unknown as { __roast: { getState: () => Record<string, unknown> } }).__roast.getState();
+    return s[k] as never;
+  }, key);
+}
+
+export async function hostGoesLive(page: Page, studioUrl: string, name: string): Promise<{ publishUrl: string; streamId: string }> {
+  await page.goto(studioUrl);
+  await page.getByTestId('display-name').fill(name);
+  await page.getByTestId('sign-in').click();
+  await expect(page.getByTestId('go-live')).toBeEnabled({ timeout: 30_000 });
+  await page.getByTestId('go-live').click();
+  await expect(page.getByTestId('phase')).toHaveText('LIVE', { timeout: 60_000 });
+  const publishUrl = await appState<string>(page, 'publishTarget');
+  const stream = await appState<{ id: string }>(page, 'stream');
+  return { publishUrl, streamId: stream.id };
+}
+
+/** A guest signs in on the guest page and returns their user id. */
+export async function guestSignsIn(page: Page, guestUrl: string, name: string): Promise<string> {
+  await page.goto(guestUrl);
+  await page.getByTestId('display-name').fill(name);
+  await page.getByTestId('sign-in').click();
+  const id = (await page.getByTestId('user-id').textContent())!.trim();
+  expect(id).toMatch(/^[0-9a-f-]{36}$/);
+  return id;
+}
+
+export async function hostInvites(host: Page, guestId: string): Promise<void> {
+  await host.getByTestId('invitee-id').fill(guestId);
+  await host.getByTestId('invite').click();
+}
+
+/** The guest accepts the invitation shown to them and waits until connected to the host. */
+export async function guestAccepts(guest: Page): Promise<void> {
+  const invitation = guest.getByTestId('invitation');
+  await expect(invitation).toBeVisible({ timeout: 20_000 });
+  await invitation.getByTestId('accept').click();
+  await expect(guest.getByTestId('guest-stage')).toHaveAttribute('data-link', 'connected', { timeout: 90_000 });
+}
