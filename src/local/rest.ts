@@ -94,7 +94,7 @@ function parseRange(req: IncomingMessage): { offset: number; limit?: number } | 
 }
 
 function singularError(count: number): PostgrestError {
-  return new PostgrestError(406, 'PGRST116', 'JSON object requested, multiple (or no) rows returned', {
+  return new PostgrestError(406, 'PGRST116', 'Cannot coerce the result to a single JSON object', {
     details: `The result contains ${count} rows`,
   });
 }
@@ -224,7 +224,8 @@ export function createRestHandler(opts: RestOptions): RestHandler {
 
   function answerRead(req: IncomingMessage, res: ServerResponse, row: ResultRow, offset: number, singular: boolean, counted: boolean): void {
     const total = counted && row.total !== undefined && row.total !== null ? Number(row.total) : null;
-    if (total !== null && offset > 0 && offset >= total && total > 0) {
+    // PostgREST: an offset past the counted total (not at it) cannot be satisfied.
+    if (total !== null && offset > total) {
       throw new PostgrestError(416, 'PGRST103', 'Requested range not satisfiable', {
         details: `An offset of ${offset} was requested, but there are only ${total} rows.`,
       });
