@@ -8,7 +8,7 @@
  * app's own tables; SQL is used only to add two fixture functions.
  */
 import { AuthApiError, FunctionsHttpError, type RealtimePostgresChangesPayload, type SupabaseClient } from '@supabase/supabase-js';
-import { decodeJwt } from 'jose';
+import { decodeJwt, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, inbox, sleep, startHarness, subscribe } from './conformance/harness.js';
 
@@ -131,6 +131,10 @@ describe('auth (GoTrue)', () => {
     // The next token carries the new metadata.
     const third = (await sb.auth.refreshSession()).data.session!;
     expect(decodeJwt(third.access_token).user_metadata).toMatchObject({ display_name: 'Renamed Host' });
+
+    expect((await sb.auth.updateUser({ password: 'changed-pass-2' })).error).toBeNull();
+    expect((await h.client().auth.signInWithPassword({ email, password: PASSWORD })).error?.code).toBe('invalid_credentials');
+    expect((await h.client().auth.signInWithPassword({ email, password: 'changed-pass-2' })).error).toBeNull();
 
     expect((await sb.auth.signOut()).error).toBeNull();
     expect((await sb.auth.getSession()).data.session).toBeNull();
@@ -391,6 +395,23 @@ describe('REST (PostgREST as postgrest-js calls it)', () => {
     expect(voided).toMatchObject({ status: 204, data: null, error: null });
   });
 
+  it('refuses expired and forged tokens with PostgREST\'s 401 codes', async () => {
+    const claims = { sub: host.id, role: 'authenticated', aud: 'authenticated' };
+    const now = Math.floor(Date.now() / 1000);
+    const expired = await new SignJWT({ ...claims, iat: now - 7200, exp: now - 3600 })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .sign(new TextEncoder().encode(h.stack.jwtSecret));
+    const forged = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setExpirationTime('1h').sign(new TextEncoder().encode('x'.repeat(40)));
+    const withToken = (token: string) => h.client(h.stack.anonKey, { global: { headers: { Authorization: `Bearer ${token}` } } });
+
+    const late = await withToken(expired).from('streams').select('id').limit(1);
+    expect(late.status).toBe(401);
+    expect(late.error).toMatchObject({ code: 'PGRST303', message: 'JWT expired' });
+    const fake = await withToken(forged).from('streams').select('id').limit(1);
+    expect(fake.status).toBe(401);
+    expect(fake.error?.code).toBe('PGRST301');
+  });
+
   it('reads booleans, arrays and JSON paths, and filters through embedded resources', async () => {
     // `other` was invited to the alpha stream by the RPC test; accepting seats them.
     const invitation = await other.sb.from('stream_guest_invitations').select('id').eq('stream_id', ids[T.alpha]!).eq('status', 'pending').single();
@@ -578,7 +599,7 @@ describe('Realtime', () => {
     const watch = guest.sb
       .channel('conformance-changes')
       .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'streams', filter: `host_id=eq.${host.id}` }, (p) => streams.push(p))
-      .on('postgres_changes', { event: 'UPDATE', schema: 'public', table: 'streams', filter: `host_id=eq.${host.id}` }, (p) => streams.push(p))
+      .on('postgres_changes', { event: 'UPDATE', schema: 'public', table: 'streams', filter: `host_id=in.(${host.id},${guest.id})` }, (p) => streams.push(p))
       .on('postgres_changes', { event: 'DELETE', schema: 'public', table: 'streams', filter: `id=eq.${streamId}` }, (p) => deletes.push(p))
       .on('postgres_changes', { event: '*', schema: 'public', table: 'stream_guest_invitations', filter: `invitee_id=eq.${guest.id}` }, (p) =>
         invitations.push(p),
@@ -678,7 +699,7 @@ describe('Edge Functions', () => {
     expect(key.data).toEqual({ stream_key: data!.ingest.streamKey });
   });
 
-  it('refuses a malformed body with 400 and an error, and a caller without a session with 401', async () => {
+  it('refuses a malformed body (400), a GET (405) and a caller without a session (401), with an error', async () => {
     const host = await anonymous('Function Caller');
     expect(await failure(host.sb, 'start-live', { body: { title: 7 } })).toEqual({ status: 400, body: { error: 'Invalid request body: title must be a string' } });
     expect(await failure(host.sb, 'start-live', { body: { title: 'ok', extra: true } })).toMatchObject({ status: 400, body: { error: expect.stringMatching(/extra/) } });
@@ -686,6 +707,7 @@ describe('Edge Functions', () => {
       status: 400,
       body: { error: 'Request body must be JSON' },
     });
+    expect(await failure(host.sb, 'start-live', { method: 'GET' })).toMatchObject({ status: 405, body: { error: expect.stringMatching(/POST/) } });
     expect(await failure(h.client(), 'start-live', { body: {} })).toMatchObject({ status: 401, body: { error: expect.any(String) } });
   });
 });

@@ -6,7 +6,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient, type RealtimeChannel, type SupabaseClient } from '@supabase/supabase-js';
+import { createClient, type RealtimeChannel, type SupabaseClient, type SupabaseClientOptions } from '@supabase/supabase-js';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { type LocalStack, startLocalStack } from '../../../src/local/stack.js';
@@ -15,7 +15,7 @@ export interface Harness {
   stack: LocalStack;
   logs: string[];
   /** A fresh client with the anon key (or `key`), as the app creates one. */
-  client(key?: string): SupabaseClient;
+  client(key?: string, options?: SupabaseClientOptions<'public'>): SupabaseClient;
   /** Runs SQL as the database owner: fixtures only, never the path under test. */
   sql(text: string, values?: unknown[]): Promise<pg.QueryResult>;
   stop(): Promise<void>;
@@ -46,8 +46,9 @@ export async function startHarness(): Promise<Harness> {
   return {
     stack,
     logs,
-    client(key?: string) {
+    client(key, options) {
       const c = createClient(stack.apiUrl, key ?? stack.anonKey, {
+        ...options,
         auth: { persistSession: false, autoRefreshToken: false },
         realtime: { transport: WebSocket as never },
       });
