@@ -1,0 +1,893 @@
+/**
+ * Every co-hosting rule, table-driven, through the unmodified supabase-js
+ * client as the real users: each forbidden action is refused with a clear
+ * error and leaves the stream's rows exactly as they were; each allowed
+ * counterpart succeeds and writes the right event with the display names.
+ */
+import type { PostgrestError } from '@supabase/supabase-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signalingChannelName } from '../../src/shared/domain.js';
+import { startTestBackend, type TestBackend, type TestUser } from './helpers/backend.js';
+import {
+  accept,
+  activeSeats,
+  ageInvitation,
+  eventsSince,
+  fillSeats,
+  type InvitationRow,
+  invite,
+  lastEventId,
+  must,
+  newStream,
+  type Scene,
+  scene,
+  seat,
+  seatOf,
+  snapshot,
+} from './helpers/cohost.js';
+
+let t: TestBackend;
+
+beforeAll(async () => {
+  t = await startTestBackend({ realtime: true });
+});
+
+afterAll(async () => {
+  await t?.stop();
+});
+
+interface Outcome {
+  data: unknown;
+  error: PostgrestError | null;
+  status: number;
+}
+
+/** What a case's setup hands to its action. */
+interface Ctx {
+  invitationId?: string;
+  other?: Scene;
+}
+
+type Who = 'host' | 'guest' | 'mod' | 'stranger' | 'fan';
+
+/** A setup step that must succeed and hands nothing on. */
+async function step(res: PromiseLike<Outcome>, what: string): Promise<Ctx> {
+  must(await res, what);
+  return {};
+}
+
+const inviteFan = async (s: Scene, seatIndex?: number): Promise<Ctx> => ({
+  invitationId: must(await invite(s.host, s.streamId, s.fan, seatIndex), 'invite the fan').id,
+});
+
+async function invitationOf(s: Scene, user: TestUser): Promise<string> {
+  const { rows } = await t.pool.query<{ id: string }>(
+    'select id from public.stream_guest_invitations where stream_id = $1 and invitee_id = $2 order by created_at desc limit 1',
+    [s.streamId, user.id],
+  );
+  if (!rows[0]) throw new Error(`no invitation for ${user.name}`);
+  return rows[0].id;
+}
+
+const moderate = (by: TestUser, s: Scene, target: TestUser, args: Record<string, unknown>) =>
+  by.sb.rpc('moderate_guest', { p_stream_id: s.streamId, p_user_id: target.id, ...args });
+const setModerator = (by: TestUser, s: Scene, target: TestUser, on: boolean) =>
+  by.sb.rpc('set_moderator', { p_stream_id: s.streamId, p_user_id: target.id, p_is_moderator: on });
+const lockSeat = (by: TestUser, s: Scene, seatIndex: number, locked: boolean) =>
+  by.sb.rpc('set_seat_locked', { p_stream_id: s.streamId, p_seat_index: seatIndex, p_locked: locked });
+const removeGuest = (by: TestUser, s: Scene, target: TestUser) => by.sb.rpc('remove_guest', { p_stream_id: s.streamId, p_user_id: target.id });
+const myMedia = (u: TestUser, s: Scene, media: { mic?: boolean; camera?: boolean }) =>
+  u.sb.rpc('set_my_media', { p_stream_id: s.streamId, p_mic_enabled: media.mic ?? null, p_camera_enabled: media.camera ?? null });
+
+interface Refusal {
+  code: string;
+  hint?: string;
+  message?: RegExp;
+  status?: number;
+}
+
+interface Forbidden {
+  name: string;
+  setup?: (s: Scene) => Promise<Ctx>;
+  act: (s: Scene, ctx: Ctx) => PromiseLike<Outcome>;
+  /** The error, or 'hidden' when row level security shows nothing and changes nothing. */
+  refused: Refusal | 'hidden';
+}
+
+const notHost = (message: RegExp): Refusal => ({ code: '42501', hint: 'not_host', message, status: 403 });
+const denied: Refusal = { code: '42501', message: /permission denied/, status: 403 };
+
+const forbidden: Forbidden[] = [
+  // Who may invite, remove, mute, turn cameras off, lock seats.
+  { name: 'a stranger invites', act: (s) => invite(s.stranger, s.streamId, s.fan), refused: notHost(/Only the host or a moderator can invite/) },
+  { name: 'a seated guest invites', act: (s) => invite(s.guest, s.streamId, s.fan), refused: notHost(/Only the host or a moderator can invite/) },
+  {
+    name: 'a signed-out visitor invites',
+    act: (s) => t.anon().rpc('invite_guest', { p_stream_id: s.streamId, p_invitee_id: s.fan.id }),
+    refused: { code: '42501', message: /permission denied/, status: 401 },
+  },
+  {
+    name: 'a stranger removes a guest',
+    act: (s) => removeGuest(s.stranger, s, s.guest),
+    refused: notHost(/Only the host or a moderator can remove/),
+  },
+  { name: 'a seated guest removes another', act: (s) => removeGuest(s.guest, s, s.mod), refused: notHost(/Only the host or a moderator can remove/) },
+  {
+    name: 'a seated guest mutes another',
+    act: (s) => moderate(s.guest, s, s.mod, { p_muted: true }),
+    refused: notHost(/Only the host or a moderator/),
+  },
+  {
+    name: 'a stranger turns a camera off',
+    act: (s) => moderate(s.stranger, s, s.guest, { p_camera_disabled: true }),
+    refused: notHost(/Only the host or a moderator/),
+  },
+  { name: 'a seated guest locks a seat', act: (s) => lockSeat(s.guest, s, 5, true), refused: notHost(/Only the host or a moderator can lock/) },
+  {
+    name: 'a stranger unlocks a seat',
+    setup: (s) => step(lockSeat(s.host, s, 5, true), 'lock'),
+    act: (s) => lockSeat(s.stranger, s, 5, false),
+    refused: notHost(/can lock seats/),
+  },
+  // Only the host appoints or dismisses moderators, and ends the stream.
+  {
+    name: 'a seated guest makes themselves moderator',
+    act: (s) => setModerator(s.guest, s, s.guest, true),
+    refused: notHost(/Only the host can appoint/),
+  },
+  { name: 'a moderator appoints a moderator', act: (s) => setModerator(s.mod, s, s.guest, true), refused: notHost(/Only the host can appoint/) },
+  {
+    name: 'a moderator appoints one through moderate_guest',
+    act: (s) => moderate(s.mod, s, s.guest, { p_is_moderator: true }),
+    refused: notHost(/Only the host can appoint/),
+  },
+  { name: 'a moderator dismisses themselves', act: (s) => setModerator(s.mod, s, s.mod, false), refused: notHost(/Only the host can appoint/) },
+  {
+    name: 'a moderator mutes another moderator',
+    setup: async (s) => {
+      await seat(s.host, s.streamId, s.fan);
+      must(await setModerator(s.host, s, s.fan, true), 'appoint the fan');
+      return {};
+    },
+    act: (s) => moderate(s.mod, s, s.fan, { p_muted: true }),
+    refused: notHost(/Only the host can moderate a moderator/),
+  },
+  {
+    name: 'a moderator ends the stream',
+    act: (s) => s.mod.sb.rpc('end_stream', { p_stream_id: s.streamId }),
+    refused: notHost(/Only the host can end/),
+  },
+  // What the host turned off stays off.
+  {
+    name: 'a guest unmutes after the host muted them',
+    setup: (s) => step(moderate(s.host, s, s.guest, { p_muted: true }), 'mute'),
+    act: (s) => myMedia(s.guest, s, { mic: true }),
+    refused: { code: 'P0001', hint: 'muted_by_host', message: /The host muted your microphone/, status: 400 },
+  },
+  {
+    name: 'a guest turns the camera on after the host turned it off',
+    setup: (s) => step(moderate(s.host, s, s.guest, { p_camera_disabled: true }), 'camera off'),
+    act: (s) => myMedia(s.guest, s, { camera: true }),
+    refused: { code: 'P0001', hint: 'camera_disabled_by_host', message: /The host turned your camera off/, status: 400 },
+  },
+  {
+    name: 'a guest lifts the host mute with a direct update',
+    setup: (s) => step(moderate(s.host, s, s.guest, { p_muted: true }), 'mute'),
+    act: (s) => s.guest.sb.from('stream_guest_seats').update({ muted_by_host: false, mic_enabled: true }).eq('user_id', s.guest.id),
+    refused: denied,
+  },
+  {
+    name: 'a stranger switches media with no seat',
+    act: (s) => myMedia(s.stranger, s, { mic: false }),
+    refused: { code: 'P0001', hint: 'not_seated' },
+  },
+  // Invitations: only an open one, only the invitee's, only in time.
+  {
+    name: 'accepting an expired invitation',
+    setup: async (s) => {
+      const ctx = await inviteFan(s);
+      await ageInvitation(t.pool, ctx.invitationId ?? '', 21);
+      return ctx;
+    },
+    act: (s, ctx) => accept(s.fan, ctx.invitationId ?? ''),
+    refused: { code: 'P0001', hint: 'invitation_expired', message: /^This invitation has expired$/, status: 400 },
+  },
+  {
+    name: "accepting someone else's invitation",
+    setup: inviteFan,
+    act: (s, ctx) => accept(s.stranger, ctx.invitationId ?? ''),
+    refused: { code: 'PT404', hint: 'invitation_not_found', message: /Invitation not found/, status: 404 },
+  },
+  {
+    name: "the host accepting the invitee's invitation",
+    setup: inviteFan,
+    act: (s, ctx) => accept(s.host, ctx.invitationId ?? ''),
+    refused: { code: 'PT404', hint: 'invitation_not_found' },
+  },
+  {
+    name: 'accepting a declined invitation',
+    setup: async (s) => {
+      const ctx = await inviteFan(s);
+      must(await s.fan.sb.rpc('decline_invitation', { p_invitation_id: ctx.invitationId }), 'decline');
+      return ctx;
+    },
+    act: (s, ctx) => accept(s.fan, ctx.invitationId ?? ''),
+    refused: { code: 'P0001', hint: 'invitation_not_pending', message: /no longer open \(declined\)/, status: 400 },
+  },
+  {
+    name: 'accepting a cancelled invitation',
+    setup: async (s) => {
+      const ctx = await inviteFan(s);
+      must(await s.host.sb.rpc('cancel_invitation', { p_invitation_id: ctx.invitationId }), 'cancel');
+      return ctx;
+    },
+    act: (s, ctx) => accept(s.fan, ctx.invitationId ?? ''),
+    refused: { code: 'P0001', hint: 'invitation_not_pending', message: /no longer open \(cancelled\)/ },
+  },
+  {
+    name: 'accepting an invitation already used, after leaving',
+    setup: async (s) => {
+      must(await s.guest.sb.rpc('leave_seat', { p_stream_id: s.streamId }), 'leave');
+      return { invitationId: await invitationOf(s, s.guest) };
+    },
+    act: (s, ctx) => accept(s.guest, ctx.invitationId ?? ''),
+    refused: { code: 'P0001', hint: 'invitation_not_pending', message: /no longer open \(accepted\)/ },
+  },
+  {
+    name: 'a removed guest re-accepting their old invitation',
+    setup: async (s) => {
+      must(await removeGuest(s.host, s, s.guest), 'remove');
+      return { invitationId: await invitationOf(s, s.guest) };
+    },
+    act: (s, ctx) => accept(s.guest, ctx.invitationId ?? ''),
+    refused: { code: 'P0001', hint: 'invitation_not_pending', message: /no longer open \(accepted\)/ },
+  },
+  {
+    name: 'a removed guest seated by an invitation sent before the removal',
+    setup: async (s) => {
+      must(await removeGuest(s.host, s, s.guest), 'remove');
+      // Written as the service role would: sent a second before the removal, still within its 20 s.
+      const { rows } = await t.pool.query<{ id: string }>(
+        `insert into public.stream_guest_invitations (stream_id, host_id, invitee_id, created_at)
+         select $1, $2, $3, left_at - interval '1 second' from public.stream_guest_seats where stream_id = $1 and user_id = $3
+         returning id`,
+        [s.streamId, s.host.id, s.guest.id],
+      );
+      return { invitationId: rows[0]?.id };
+    },
+    act: (s, ctx) => accept(s.guest, ctx.invitationId ?? ''),
+    refused: { code: 'P0001', hint: 'removed_from_stream', message: /You were removed from this stream/ },
+  },
+  {
+    name: 'a 10th guest accepting',
+    setup: async (s) => {
+      const ctx = await inviteFan(s);
+      await fillSeats(t, s, 7);
+      return ctx;
+    },
+    act: (s, ctx) => accept(s.fan, ctx.invitationId ?? ''),
+    refused: { code: 'P0001', hint: 'seats_full', message: /No free guest seat is left/, status: 400 },
+  },
+  {
+    name: 'accepting into a locked seat when every other seat is taken',
+    setup: async (s) => {
+      const ctx = await inviteFan(s, 8);
+      must(await lockSeat(s.host, s, 8, true), 'lock seat 8');
+      await fillSeats(t, s, 6);
+      return ctx;
+    },
+    act: (s, ctx) => accept(s.fan, ctx.invitationId ?? ''),
+    refused: { code: 'P0001', hint: 'seats_full' },
+  },
+  {
+    name: "declining someone else's invitation",
+    setup: inviteFan,
+    act: (s, ctx) => s.stranger.sb.rpc('decline_invitation', { p_invitation_id: ctx.invitationId }),
+    refused: { code: 'PT404', hint: 'invitation_not_found' },
+  },
+  {
+    name: 'the invitee cancelling (only the host or a moderator cancels)',
+    setup: inviteFan,
+    act: (s, ctx) => s.fan.sb.rpc('cancel_invitation', { p_invitation_id: ctx.invitationId }),
+    refused: notHost(/Only the host or a moderator can cancel/),
+  },
+  {
+    name: 'inviting into a locked seat',
+    setup: (s) => step(lockSeat(s.host, s, 5, true), 'lock'),
+    act: (s) => invite(s.host, s.streamId, s.fan, 5),
+    refused: { code: 'P0001', hint: 'seat_locked' },
+  },
+  {
+    name: 'inviting a guest who is already seated',
+    act: (s) => invite(s.host, s.streamId, s.guest),
+    refused: { code: 'P0001', hint: 'already_seated', message: /already on a seat/ },
+  },
+  { name: 'inviting the host as a guest', act: (s) => invite(s.mod, s.streamId, s.host), refused: { code: 'P0001', hint: 'invitee_is_host' } },
+  {
+    name: 'inviting to seat 9',
+    act: (s) => invite(s.host, s.streamId, s.fan, 9),
+    refused: { code: 'P0001', hint: 'invalid_seat', message: /between 0 and 8/ },
+  },
+  {
+    name: 'inviting when all nine seats are taken',
+    setup: async (s) => {
+      await fillSeats(t, s, 7);
+      return {};
+    },
+    act: (s) => invite(s.host, s.streamId, s.fan),
+    refused: { code: 'P0001', hint: 'seats_full', message: /All 9 guest seats are taken/ },
+  },
+  { name: 'a volume above 2', act: (s) => moderate(s.host, s, s.guest, { p_volume: 3 }), refused: { code: 'P0001', hint: 'invalid_volume' } },
+  {
+    name: 'leaving a seat one does not hold',
+    act: (s) => s.stranger.sb.rpc('leave_seat', { p_stream_id: s.streamId }),
+    refused: { code: 'P0001', hint: 'not_seated' },
+  },
+  {
+    name: 'inviting to an ended stream',
+    setup: (s) => step(s.host.sb.rpc('end_stream', { p_stream_id: s.streamId }), 'end'),
+    act: (s) => invite(s.host, s.streamId, s.fan),
+    refused: { code: 'P0001', hint: 'stream_ended', message: /This stream has ended/ },
+  },
+  // Reading: invitations are the host's, the moderators' and the invitee's alone.
+  {
+    name: "a stranger reading the stream's invitations",
+    setup: inviteFan,
+    act: (s) => s.stranger.sb.from('stream_guest_invitations').select('*').eq('stream_id', s.streamId),
+    refused: 'hidden',
+  },
+  {
+    name: "a seated guest reading another user's invitations",
+    setup: inviteFan,
+    act: (s) => s.guest.sb.from('stream_guest_invitations').select('*').eq('invitee_id', s.fan.id),
+    refused: 'hidden',
+  },
+  {
+    name: "a stranger reading invitation states through the view",
+    setup: inviteFan,
+    act: (s) => s.stranger.sb.from('stream_guest_invitation_states').select('*').eq('stream_id', s.streamId),
+    refused: 'hidden',
+  },
+  {
+    name: "a stranger listing another stream's invitations",
+    setup: inviteFan,
+    act: (s) => s.stranger.sb.rpc('list_invitations', { p_stream_id: s.streamId }),
+    refused: 'hidden',
+  },
+  // Direct writes that would bypass the RPCs.
+  {
+    name: 'a direct insert of a seat',
+    act: (s) => s.fan.sb.from('stream_guest_seats').insert({ stream_id: s.streamId, user_id: s.fan.id, seat_index: 5 }),
+    refused: denied,
+  },
+  {
+    name: 'a direct update of a seat by the host',
+    act: (s) => s.host.sb.from('stream_guest_seats').update({ seat_index: 7 }).eq('user_id', s.guest.id),
+    refused: denied,
+  },
+  {
+    name: 'a direct delete of a seat by the host',
+    act: (s) => s.host.sb.from('stream_guest_seats').delete().eq('user_id', s.guest.id),
+    refused: denied,
+  },
+  {
+    name: 'a direct insert of an invitation',
+    act: (s) => s.fan.sb.from('stream_guest_invitations').insert({ stream_id: s.streamId, host_id: s.host.id, invitee_id: s.fan.id }),
+    refused: denied,
+  },
+  {
+    name: 'the invitee accepting by a direct update',
+    setup: inviteFan,
+    act: (s, ctx) => s.fan.sb.from('stream_guest_invitations').update({ status: 'accepted' }).eq('id', ctx.invitationId ?? ''),
+    refused: denied,
+  },
+  {
+    name: 'the host stretching an invitation by a direct update',
+    setup: inviteFan,
+    act: (s, ctx) =>
+      s.host.sb
+        .from('stream_guest_invitations')
+        .update({ expires_at: new Date(Date.now() + 3_600_000).toISOString() })
+        .eq('id', ctx.invitationId ?? ''),
+    refused: denied,
+  },
+  {
+    name: 'a direct insert of an event',
+    act: (s) => s.host.sb.from('stream_guest_events').insert({ stream_id: s.streamId, event_type: 'joined_live', display_name: 'Nobody' }),
+    refused: denied,
+  },
+  {
+    name: 'a direct insert of an event without signing in',
+    act: (s) => t.anon().from('stream_guest_events').insert({ stream_id: s.streamId, event_type: 'joined_live' }),
+    refused: { code: '42501', status: 401 },
+  },
+  {
+    name: 'a direct update of an event',
+    act: (s) => s.host.sb.from('stream_guest_events').update({ display_name: 'x' }).eq('stream_id', s.streamId),
+    refused: denied,
+  },
+  { name: 'a direct delete of events', act: (s) => s.host.sb.from('stream_guest_events').delete().eq('stream_id', s.streamId), refused: denied },
+  {
+    name: 'the host ending the stream by a direct update of its status',
+    act: (s) => s.host.sb.from('streams').update({ status: 'ended' }).eq('id', s.streamId),
+    refused: { code: '42501', hint: 'status_managed', message: /start-live, end-live or end_stream/, status: 403 },
+  },
+  {
+    name: 'the host handing the stream to someone else',
+    act: (s) => s.host.sb.from('streams').update({ host_id: s.mod.id }).eq('id', s.streamId),
+    refused: { code: '42501' },
+  },
+  {
+    name: "a stranger changing the stream's locked seats",
+    act: (s) => s.stranger.sb.from('streams').update({ locked_seats: [2] }).eq('id', s.streamId).select('id'),
+    refused: 'hidden',
+  },
+  {
+    name: 'the host locking a seat that does not exist by a direct update',
+    act: (s) => s.host.sb.from('streams').update({ locked_seats: [9] }).eq('id', s.streamId),
+    refused: { code: '23514' },
+  },
+  {
+    name: 'the host locking a seat of an ended stream by a direct update',
+    setup: (s) => step(s.host.sb.rpc('end_stream', { p_stream_id: s.streamId }), 'end'),
+    act: (s) => s.host.sb.from('streams').update({ locked_seats: [3] }).eq('id', s.streamId),
+    refused: { code: 'P0001', hint: 'stream_ended' },
+  },
+];
+
+describe('forbidden actions are refused and change nothing', () => {
+  for (const { name, setup, act, refused } of forbidden) it(name, async () => {
+    const s = await scene(t);
+    const ctx = (await setup?.(s)) ?? {};
+    const before = await snapshot(t.pool, s.streamId);
+    const res = await act(s, ctx);
+    if (refused === 'hidden') {
+      expect(res.error).toBeNull();
+      expect(res.data).toEqual([]);
+    } else {
+      expect(res.error, 'the request should be refused').not.toBeNull();
+      expect(res.error?.code).toBe(refused.code);
+      if (refused.hint) expect(res.error?.hint).toBe(refused.hint);
+      if (refused.message) expect(res.error?.message).toMatch(refused.message);
+      if (refused.status) expect(res.status).toBe(refused.status);
+    }
+    expect(await snapshot(t.pool, s.streamId)).toEqual(before);
+  });
+});
+
+interface ExpectedEvent {
+  type: string;
+  user: Who | null;
+  actor: Who | null;
+  seat?: number | null;
+  metadata?: Record<string, unknown>;
+}
+
+interface Allowed {
+  name: string;
+  setup?: (s: Scene) => Promise<Ctx>;
+  act: (s: Scene, ctx: Ctx) => PromiseLike<Outcome> | Promise<Outcome>;
+  events: ExpectedEvent[];
+  check?: (s: Scene, ctx: Ctx, data: unknown) => Promise<void>;
+}
+
+const allowed: Allowed[] = [
+  {
+    name: 'the host invites',
+    act: (s) => invite(s.host, s.streamId, s.fan, 4),
+    events: [{ type: 'invited', user: 'fan', actor: 'host', seat: 4, metadata: { by: 'host' } }],
+    check: async (_s, _c, data) => {
+      const inv = data as InvitationRow;
+      expect(inv.status).toBe('pending');
+      expect(Date.parse(inv.expires_at) - Date.parse(inv.created_at)).toBe(20_000);
+    },
+  },
+  {
+    name: 'a moderator invites',
+    act: (s) => invite(s.mod, s.streamId, s.fan),
+    events: [{ type: 'invited', user: 'fan', actor: 'mod', metadata: { by: 'moderator' } }],
+    check: async (s, _c, data) => expect(data).toMatchObject({ host_id: s.host.id, invited_by: s.mod.id, invitee_id: s.fan.id }),
+  },
+  {
+    name: 'the invitee accepts onto the invited seat',
+    setup: (s) => inviteFan(s, 6),
+    act: (s, ctx) => accept(s.fan, ctx.invitationId ?? ''),
+    events: [{ type: 'joined_live', user: 'fan', actor: 'fan', seat: 6 }],
+    check: async (s) => expect((await seatOf(t.pool, s.streamId, s.fan.id))?.seat_index).toBe(6),
+  },
+  {
+    name: 'the invitee accepts; the invited seat was locked meanwhile, so the lowest free one',
+    setup: async (s) => {
+      const ctx = await inviteFan(s, 6);
+      must(await lockSeat(s.host, s, 6, true), 'lock 6');
+      must(await lockSeat(s.host, s, 2, true), 'lock 2');
+      return ctx;
+    },
+    act: (s, ctx) => accept(s.fan, ctx.invitationId ?? ''),
+    events: [{ type: 'joined_live', user: 'fan', actor: 'fan', seat: 3 }],
+  },
+  {
+    name: 'the invitee declines',
+    setup: inviteFan,
+    act: (s, ctx) => s.fan.sb.rpc('decline_invitation', { p_invitation_id: ctx.invitationId }),
+    events: [{ type: 'invitation_declined', user: 'fan', actor: 'fan' }],
+    check: async (_s, _c, data) => expect(data).toMatchObject({ status: 'declined' }),
+  },
+  {
+    name: 'the host cancels',
+    setup: inviteFan,
+    act: (s, ctx) => s.host.sb.rpc('cancel_invitation', { p_invitation_id: ctx.invitationId }),
+    events: [{ type: 'invitation_cancelled', user: 'fan', actor: 'host' }],
+  },
+  {
+    name: 'a moderator cancels',
+    setup: inviteFan,
+    act: (s, ctx) => s.mod.sb.rpc('cancel_invitation', { p_invitation_id: ctx.invitationId }),
+    events: [{ type: 'invitation_cancelled', user: 'fan', actor: 'mod', metadata: { by: 'moderator' } }],
+  },
+  {
+    name: 'declining too late records the expiry',
+    setup: async (s) => {
+      const ctx = await inviteFan(s);
+      await ageInvitation(t.pool, ctx.invitationId ?? '', 21);
+      return ctx;
+    },
+    act: (s, ctx) => s.fan.sb.rpc('decline_invitation', { p_invitation_id: ctx.invitationId }),
+    events: [{ type: 'invitation_expired', user: 'fan', actor: null }],
+    check: async (_s, _c, data) => expect(data).toMatchObject({ status: 'expired' }),
+  },
+  {
+    name: 'listing invitations expires the stale ones',
+    setup: async (s) => {
+      const ctx = await inviteFan(s);
+      await ageInvitation(t.pool, ctx.invitationId ?? '', 25);
+      // Before anyone touches it, reads already tell it is over.
+      const state = await s.fan.sb.from('stream_guest_invitation_states').select('status, effective_status').eq('id', ctx.invitationId ?? '').single();
+      expect(state.data).toEqual({ status: 'pending', effective_status: 'expired' });
+      return ctx;
+    },
+    act: (s) => s.fan.sb.rpc('list_invitations', { p_stream_id: s.streamId }),
+    events: [{ type: 'invitation_expired', user: 'fan', actor: null }],
+    check: async (_s, ctx, data) => expect(data).toEqual([expect.objectContaining({ id: ctx.invitationId, status: 'expired' })]),
+  },
+  {
+    name: 'the host removes a guest',
+    act: (s) => removeGuest(s.host, s, s.guest),
+    events: [{ type: 'removed', user: 'guest', actor: 'host', seat: 0, metadata: { by: 'host' } }],
+    check: async (s) => expect(await seatOf(t.pool, s.streamId, s.guest.id)).toMatchObject({ left_at: expect.any(Date), removed_by: s.host.id }),
+  },
+  {
+    name: 'a moderator removes a guest',
+    act: (s) => removeGuest(s.mod, s, s.guest),
+    events: [{ type: 'removed', user: 'guest', actor: 'mod', metadata: { by: 'moderator' } }],
+  },
+  {
+    name: 'the host mutes a guest',
+    act: (s) => moderate(s.host, s, s.guest, { p_muted: true }),
+    events: [{ type: 'muted_mic', user: 'guest', actor: 'host', metadata: { by: 'host', mic_enabled: false, muted_by_host: true } }],
+    check: async (_s, _c, data) => expect(data).toMatchObject({ muted_by_host: true, mic_enabled: false }),
+  },
+  {
+    name: "a moderator turns a guest's camera off",
+    act: (s) => moderate(s.mod, s, s.guest, { p_camera_disabled: true }),
+    events: [{ type: 'camera_off', user: 'guest', actor: 'mod', metadata: { by: 'moderator', camera_disabled_by_host: true } }],
+    check: async (_s, _c, data) => expect(data).toMatchObject({ camera_disabled_by_host: true, camera_enabled: false }),
+  },
+  {
+    name: 'the host releases a mute, then the guest unmutes',
+    setup: (s) => step(moderate(s.host, s, s.guest, { p_muted: true }), 'mute'),
+    act: async (s) => {
+      must(await moderate(s.host, s, s.guest, { p_muted: false }), 'release');
+      return myMedia(s.guest, s, { mic: true });
+    },
+    events: [
+      { type: 'unmuted_mic', user: 'guest', actor: 'host', metadata: { by: 'host', mic_enabled: false, muted_by_host: false } },
+      { type: 'unmuted_mic', user: 'guest', actor: 'guest', metadata: { by: 'self', mic_enabled: true } },
+    ],
+  },
+  {
+    name: 'a moderator releases the camera, then the guest turns it on',
+    setup: (s) => step(moderate(s.host, s, s.guest, { p_camera_disabled: true }), 'camera off'),
+    act: async (s) => {
+      must(await moderate(s.mod, s, s.guest, { p_camera_disabled: false }), 'release');
+      return myMedia(s.guest, s, { camera: true });
+    },
+    events: [
+      { type: 'camera_on', user: 'guest', actor: 'mod', metadata: { camera_enabled: false, camera_disabled_by_host: false } },
+      { type: 'camera_on', user: 'guest', actor: 'guest', metadata: { by: 'self', camera_enabled: true } },
+    ],
+  },
+  {
+    name: 'a guest mutes their own microphone',
+    act: (s) => myMedia(s.guest, s, { mic: false }),
+    events: [{ type: 'muted_mic', user: 'guest', actor: 'guest', metadata: { by: 'self' } }],
+  },
+  {
+    name: 'a guest turns their own camera off and on',
+    act: async (s) => {
+      must(await myMedia(s.guest, s, { camera: false }), 'camera off');
+      return myMedia(s.guest, s, { camera: true });
+    },
+    events: [
+      { type: 'camera_off', user: 'guest', actor: 'guest' },
+      { type: 'camera_on', user: 'guest', actor: 'guest' },
+    ],
+  },
+  {
+    name: 'the host locks a seat',
+    act: (s) => lockSeat(s.host, s, 5, true),
+    events: [{ type: 'seat_locked', user: null, actor: 'host', seat: 5 }],
+    check: async (_s, _c, data) => expect(data).toMatchObject({ locked_seats: [5] }),
+  },
+  {
+    name: 'a moderator unlocks a seat',
+    setup: (s) => step(lockSeat(s.host, s, 5, true), 'lock'),
+    act: (s) => lockSeat(s.mod, s, 5, false),
+    events: [{ type: 'seat_unlocked', user: null, actor: 'mod', seat: 5 }],
+  },
+  {
+    name: 'the host changes locked seats by a direct update, under the same rules',
+    setup: (s) => step(lockSeat(s.host, s, 8, true), 'lock'),
+    act: (s) => s.host.sb.from('streams').update({ locked_seats: [6, 3, 6] }).eq('id', s.streamId).select('locked_seats').single(),
+    events: [
+      { type: 'seat_locked', user: null, actor: 'host', seat: 3 },
+      { type: 'seat_locked', user: null, actor: 'host', seat: 6 },
+      { type: 'seat_unlocked', user: null, actor: 'host', seat: 8 },
+    ],
+    check: async (_s, _c, data) => expect(data).toEqual({ locked_seats: [3, 6] }),
+  },
+  {
+    name: 'the host appoints a moderator',
+    act: (s) => setModerator(s.host, s, s.guest, true),
+    events: [{ type: 'moderator_added', user: 'guest', actor: 'host', seat: 0 }],
+    check: async (_s, _c, data) => expect(data).toMatchObject({ is_moderator: true }),
+  },
+  {
+    name: 'the host dismisses a moderator',
+    act: (s) => setModerator(s.host, s, s.mod, false),
+    events: [{ type: 'moderator_removed', user: 'mod', actor: 'host', seat: 1 }],
+  },
+  {
+    name: 'a guest leaves',
+    act: (s) => s.guest.sb.rpc('leave_seat', { p_stream_id: s.streamId }),
+    events: [{ type: 'left_live', user: 'guest', actor: 'guest', seat: 0 }],
+  },
+  {
+    name: 'a removed guest comes back on a new invitation',
+    setup: (s) => step(removeGuest(s.host, s, s.guest), 'remove'),
+    act: async (s) => accept(s.guest, must(await invite(s.host, s.streamId, s.guest), 're-invite').id),
+    events: [
+      { type: 'invited', user: 'guest', actor: 'host' },
+      { type: 'joined_live', user: 'guest', actor: 'guest', seat: 0 },
+    ],
+  },
+  {
+    name: 'the 9th guest takes the last seat',
+    setup: async (s) => {
+      const ctx = await inviteFan(s);
+      await fillSeats(t, s, 6);
+      return ctx;
+    },
+    act: (s, ctx) => accept(s.fan, ctx.invitationId ?? ''),
+    events: [{ type: 'joined_live', user: 'fan', actor: 'fan', seat: 8 }],
+    check: async (s) => expect(await activeSeats(t.pool, s.streamId)).toHaveLength(9),
+  },
+  {
+    name: 'the host ends the stream: every seat and open invitation closes',
+    setup: inviteFan,
+    act: (s) => s.host.sb.rpc('end_stream', { p_stream_id: s.streamId }),
+    events: [{ type: 'stream_ended', user: 'host', actor: 'host', metadata: { seatsClosed: 2, invitationsCancelled: 1, callSessionsEnded: 0 } }],
+    check: async (s, ctx, data) => {
+      expect(data).toMatchObject({ status: 'ended', ended_at: expect.any(String) });
+      expect(await activeSeats(t.pool, s.streamId)).toEqual([]);
+      const { rows } = await t.pool.query('select status from public.stream_guest_invitations where id = $1', [ctx.invitationId]);
+      expect(rows).toEqual([{ status: 'cancelled' }]);
+      // Again: nothing left to close, nothing new logged.
+      const again = await s.host.sb.rpc('end_stream', { p_stream_id: s.streamId });
+      expect(again.error).toBeNull();
+    },
+  },
+];
+
+describe('allowed counterparts succeed and log the event with display names', () => {
+  for (const { name, setup, act, events, check } of allowed) it(name, async () => {
+    const s = await scene(t);
+    const who = (w: Who | null): TestUser | null => (w ? s[w] : null);
+    const ctx = (await setup?.(s)) ?? {};
+    const since = await lastEventId(t.pool, s.streamId);
+    const res = await act(s, ctx);
+    expect(res.error).toBeNull();
+    await check?.(s, ctx, res.data);
+    const logged = await eventsSince(t.pool, s.streamId, since);
+    expect(logged.map((e) => e.event_type)).toEqual(events.map((e) => e.type));
+    events.forEach((e, i) => {
+      const row = logged[i];
+      expect(row).toMatchObject({
+        user_id: who(e.user)?.id ?? null,
+        display_name: who(e.user)?.name ?? null,
+        actor_id: who(e.actor)?.id ?? null,
+        actor_display_name: who(e.actor)?.name ?? null,
+        ...(e.seat === undefined ? {} : { seat_index: e.seat }),
+      });
+      if (e.metadata) expect(row?.metadata).toMatchObject(e.metadata);
+    });
+  });
+});
+
+describe('the audience', () => {
+  it('reads the event feed without signing in, names included', async () => {
+    const s = await scene(t);
+    must(await moderate(s.host, s, s.guest, { p_muted: true }), 'mute');
+    const feed = await t.anon().from('stream_guest_events').select('event_type, display_name, actor_display_name').eq('stream_id', s.streamId).order('id');
+    expect(feed.error).toBeNull();
+    expect(feed.data).toEqual([
+      { event_type: 'invited', display_name: s.guest.name, actor_display_name: s.host.name },
+      { event_type: 'joined_live', display_name: s.guest.name, actor_display_name: s.guest.name },
+      { event_type: 'invited', display_name: s.mod.name, actor_display_name: s.host.name },
+      { event_type: 'joined_live', display_name: s.mod.name, actor_display_name: s.mod.name },
+      { event_type: 'moderator_added', display_name: s.mod.name, actor_display_name: s.host.name },
+      { event_type: 'muted_mic', display_name: s.guest.name, actor_display_name: s.host.name },
+    ]);
+    const seats = await t.anon().from('stream_guest_seats').select('user_id, seat_index').eq('stream_id', s.streamId).is('left_at', null).order('seat_index');
+    expect(seats.data).toEqual([
+      { user_id: s.guest.id, seat_index: 0 },
+      { user_id: s.mod.id, seat_index: 1 },
+    ]);
+    const invitations = await t.anon().from('stream_guest_invitations').select('id').eq('stream_id', s.streamId);
+    expect(invitations.data ?? []).toEqual([]);
+  });
+});
+
+describe('the schema holds the rules', () => {
+  it('has one active seat per index and per user, and one open invitation per invitee', async () => {
+    const { rows } = await t.pool.query<{ indexname: string; indexdef: string }>(
+      `select indexname, indexdef from pg_indexes
+        where schemaname = 'public' and tablename in ('stream_guest_seats', 'stream_guest_invitations')
+          and indexdef like '%UNIQUE%' and indexdef like '%WHERE%'
+        order by indexname`,
+    );
+    expect(rows.map((r) => r.indexdef.replace(/^.* USING btree /, ''))).toEqual([
+      "(stream_id, invitee_id) WHERE (status = 'pending'::text)",
+      '(stream_id, seat_index) WHERE (left_at IS NULL)',
+      '(stream_id, user_id) WHERE (left_at IS NULL)',
+    ]);
+
+    // Even the service role cannot double-book.
+    const s = await scene(t);
+    const dupSeat = t.pool.query('insert into public.stream_guest_seats (stream_id, user_id, seat_index) values ($1, $2, 0)', [s.streamId, s.fan.id]);
+    await expect(dupSeat).rejects.toMatchObject({ code: '23505', constraint: 'stream_guest_seats_active_seat_key' });
+    const dupUser = t.pool.query('insert into public.stream_guest_seats (stream_id, user_id, seat_index) values ($1, $2, 5)', [s.streamId, s.guest.id]);
+    await expect(dupUser).rejects.toMatchObject({ code: '23505', constraint: 'stream_guest_seats_active_user_key' });
+    const badSeat = t.pool.query('insert into public.stream_guest_seats (stream_id, user_id, seat_index) values ($1, $2, 9)', [s.streamId, s.fan.id]);
+    await expect(badSeat).rejects.toMatchObject({ code: '23514' });
+    await inviteFan(s);
+    const dupInvitation = t.pool.query('insert into public.stream_guest_invitations (stream_id, host_id, invitee_id) values ($1, $2, $3)', [
+      s.streamId,
+      s.host.id,
+      s.fan.id,
+    ]);
+    await expect(dupInvitation).rejects.toMatchObject({ code: '23505', constraint: 'stream_guest_invitations_one_pending_key' });
+    // The 20 s are fixed: a longer life is refused, a chosen one is overridden.
+    const longer = t.pool.query("update public.stream_guest_invitations set expires_at = expires_at + interval '1 minute' where invitee_id = $1", [s.fan.id]);
+    await expect(longer).rejects.toMatchObject({ code: '23514', constraint: 'stream_guest_invitations_lifetime' });
+    const { rows: chosen } = await t.pool.query<{ life: number }>(
+      `insert into public.stream_guest_invitations (stream_id, host_id, invitee_id, expires_at) values ($1, $2, $3, now() + interval '1 hour')
+       returning extract(epoch from expires_at - created_at)::int as life`,
+      [s.streamId, s.host.id, s.stranger.id],
+    );
+    expect(chosen).toEqual([{ life: 20 }]);
+  });
+
+  it('gives clients no write access to seats, invitations and events, and publishes them for Realtime', async () => {
+    const { rows } = await t.pool.query<{ role: string; tbl: string; priv: string }>(
+      `select r as role, tb as tbl, p as priv
+         from unnest(array['anon', 'authenticated']) r,
+              unnest(array['stream_guest_seats', 'stream_guest_invitations', 'stream_guest_events', 'stream_guest_invitation_states']) tb,
+              unnest(array['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p
+        where has_table_privilege(r, 'public.' || tb, p)`,
+    );
+    expect(rows).toEqual([]);
+    const published = await t.pool.query<{ tablename: string }>(
+      "select tablename from pg_publication_tables where pubname = 'supabase_realtime' and schemaname = 'public' order by tablename",
+    );
+    expect(published.rows.map((r) => r.tablename)).toEqual(
+      expect.arrayContaining(['stream_guest_events', 'stream_guest_invitations', 'stream_guest_seats', 'streams']),
+    );
+    const internal = await t.pool.query<{ fn: string }>(
+      `select p.proname as fn from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+        where n.nspname = 'public' and p.proname in ('log_guest_event', 'expire_stale_invitations', 'log_media_changes', 'actor_role', 'streams_guard')
+          and (has_function_privilege('anon', p.oid, 'execute') or has_function_privilege('authenticated', p.oid, 'execute'))`,
+    );
+    expect(internal.rows).toEqual([]);
+  });
+});
+
+describe('the signaling channel', () => {
+  it('is open to the host and seated guests of that stream only', async () => {
+    const a = await scene(t);
+    const b = await scene(t);
+    const allowed = async (u: TestUser | null, streamId: string): Promise<unknown> => {
+      const { data, error } = await (u?.sb ?? t.anon()).rpc('realtime_topic_allowed', { p_topic: signalingChannelName(streamId) });
+      expect(error).toBeNull();
+      return data;
+    };
+    expect(await allowed(a.host, a.streamId)).toBe(true);
+    expect(await allowed(a.guest, a.streamId)).toBe(true);
+    expect(await allowed(a.mod, a.streamId)).toBe(true);
+    expect(await allowed(a.stranger, a.streamId)).toBe(false);
+    expect(await allowed(null, a.streamId)).toBe(false);
+    // Host and guests of one stream are strangers to another.
+    expect(await allowed(a.host, b.streamId)).toBe(false);
+    expect(await allowed(a.guest, b.streamId)).toBe(false);
+    // Only the signaling topic of a stream exists.
+    for (const topic of [`stream:${a.streamId}:chat`, 'stream:not-a-uuid:signaling', `xstream:${a.streamId}:signaling`, '']) {
+      const res = await a.host.sb.rpc('realtime_topic_allowed', { p_topic: topic });
+      expect(res.data, topic).toBe(false);
+    }
+    // Leaving or removal closes the door; an invitation alone does not open it.
+    must(await removeGuest(a.host, a, a.guest), 'remove');
+    must(await a.mod.sb.rpc('leave_seat', { p_stream_id: a.streamId }), 'leave');
+    await inviteFan(a);
+    expect(await allowed(a.guest, a.streamId)).toBe(false);
+    expect(await allowed(a.mod, a.streamId)).toBe(false);
+    expect(await allowed(a.fan, a.streamId)).toBe(false);
+  });
+
+  it('refuses a real Realtime client joining or sending on another stream', async () => {
+    const a = await scene(t);
+    const b = await scene(t);
+    const topicB = signalingChannelName(b.streamId);
+    const join = async (u: TestUser, topic: string) => {
+      await u.sb.realtime.setAuth();
+      const ch = u.sb.channel(topic, { config: { private: true, broadcast: { ack: true } } });
+      const status = await new Promise<string>((resolve) => {
+        ch.subscribe((st, err) => {
+          if (st === 'SUBSCRIBED') resolve(st);
+          else if (st === 'CHANNEL_ERROR' || st === 'TIMED_OUT') resolve(`${st}: ${err?.message ?? ''}`);
+        });
+      });
+      return { ch, status };
+    };
+
+    const host = await join(b.host, topicB);
+    expect(host.status).toBe('SUBSCRIBED');
+    const heard: unknown[] = [];
+    host.ch.on('broadcast', { event: '*' }, (m) => heard.push(m));
+    const guest = await join(b.guest, topicB);
+    expect(guest.status).toBe('SUBSCRIBED');
+    expect(await guest.ch.send({ type: 'broadcast', event: 'hello', payload: { from: 'guest' } })).toBe('ok');
+
+    const intruder = await join(a.guest, topicB);
+    expect(intruder.status).toMatch(/^CHANNEL_ERROR: Unauthorized/);
+    await a.guest.sb.removeChannel(intruder.ch);
+    const otherHost = await join(a.host, topicB);
+    expect(otherHost.status).toMatch(/^CHANNEL_ERROR: Unauthorized/);
+    await a.host.sb.removeChannel(otherHost.ch);
+
+    // Sending without joining: the REST broadcast checks the caller too.
+    const token = (await a.guest.sb.auth.getSession()).data.session?.access_token ?? '';
+    const sent = await fetch(`${t.apiUrl}/realtime/v1/api/broadcast`, {
+      method: 'POST',
+      headers: { apikey: t.anonKey, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ topic: topicB, event: 'offer', payload: { from: 'intruder' }, private: true }] }),
+    });
+    expect(sent.status).toBe(403);
+
+    // Removed from the seat, the guest's next send is refused.
+    must(await removeGuest(b.host, b, b.guest), 'remove');
+    expect(await guest.ch.send({ type: 'broadcast', event: 'hello', payload: { from: 'removed' } })).toBe('error');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(heard).toEqual([expect.objectContaining({ event: 'hello', payload: { from: 'guest' } })]);
+  });
+});
+
+describe("the host's own stream row", () => {
+  it('takes a new title directly, but not a new status', async () => {
+    const host = await t.signIn('Backstage Host');
+    const streamId = await newStream(host, 'idle');
+    const live = await host.sb.from('streams').update({ status: 'live' }).eq('id', streamId);
+    expect(live.error?.hint).toBe('status_managed');
+    const renamed = await host.sb.from('streams').update({ title: 'renamed' }).eq('id', streamId).select('title').single();
+    expect(renamed.data).toEqual({ title: 'renamed' });
+  });
+});
