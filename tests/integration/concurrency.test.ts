@@ -1,0 +1,78 @@
+/**
+ * Seats under contention: twenty invited users accept at the same moment,
+ * each through their own supabase-js client. The stream row lock inside
+ * accept_invitation serialises them: nine are seated, once each, on seats
+ * 0..8, and eleven get a clear `seats_full`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_GUESTS } from '../../src/shared/domain.js';
+import { startTestBackend, type TestBackend, type TestUser } from './helpers/backend.js';
+import { accept, activeSeats, invite, must, newStream, snapshot } from './helpers/cohost.js';
+
+const CONTENDERS = 20;
+
+let t: TestBackend;
+
+beforeAll(async () => {
+  t = await startTestBackend();
+});
+
+afterAll(async () => {
+  await t?.stop();
+});
+
+describe('concurrent accepts', () => {
+  it('seat exactly nine of twenty, each on its own seat, and refuse the rest with seats_full', async () => {
+    const host = await t.signIn('Crowded Host');
+    const users = await Promise.all(Array.from({ length: CONTENDERS }, (_, i) => t.signIn(`Contender ${i + 1}`)));
+    const streamId = await newStream(host);
+    // Everyone is invited to seat 0 or no seat in particular: the seat choice itself is contended.
+    const invitations: Array<{ user: TestUser; id: string }> = [];
+    for (const [i, user] of users.entries()) {
+      invitations.push({ user, id: must(await invite(host, streamId, user, i % 2 === 0 ? 0 : undefined), `invite ${user.name}`).id });
+    }
+
+    const results = await Promise.all(invitations.map(({ user, id }) => accept(user, id)));
+
+    const seated = results.filter((r) => r.error === null);
+    const refused = results.filter((r) => r.error !== null);
+    expect(seated).toHaveLength(MAX_GUESTS);
+    expect(refused).toHaveLength(CONTENDERS - MAX_GUESTS);
+    for (const r of refused) {
+      expect(r.status).toBe(400);
+      expect(r.error).toMatchObject({ code: 'P0001', hint: 'seats_full', message: 'No free guest seat is left' });
+    }
+    expect(seated.map((r) => r.data?.seat_index).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+
+    const seats = await activeSeats(t.pool, streamId);
+    expect(seats.map((s) => s.seat_index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(new Set(seats.map((s) => s.user_id)).size).toBe(MAX_GUESTS);
+    expect(new Set(seated.map((r) => r.data?.user_id))).toEqual(new Set(seats.map((s) => s.user_id)));
+
+    // The winners' invitations are accepted, the others' still open; one joined_live each.
+    const state = await snapshot(t.pool, streamId);
+    const statuses = (state.invitations as Array<{ status: string; invitee_id: string }>).map((i) => i.status);
+    expect(statuses.filter((s) => s === 'accepted')).toHaveLength(MAX_GUESTS);
+    expect(statuses.filter((s) => s === 'pending')).toHaveLength(CONTENDERS - MAX_GUESTS);
+    const joined = (state.events as Array<{ event_type: string; user_id: string; display_name: string }>).filter((e) => e.event_type === 'joined_live');
+    expect(joined.map((e) => e.user_id).sort()).toEqual(seats.map((s) => s.user_id).sort());
+    expect(joined.every((e) => /^Contender \d+$/.test(e.display_name))).toBe(true);
+  });
+
+  it('lets one of two simultaneous accepts of the same invitation through, on different clients of the invitee', async () => {
+    const host = await t.signIn('Double Host');
+    const guest = await t.signIn('Double Guest');
+    const second = t.anon();
+    const session = (await guest.sb.auth.getSession()).data.session;
+    if (!session) throw new Error('no session');
+    const signedIn = await second.auth.setSession({ access_token: session.access_token, refresh_token: session.refresh_token });
+    expect(signedIn.error).toBeNull();
+    const streamId = await newStream(host);
+    const inv = must(await invite(host, streamId, guest), 'invite');
+
+    const results = await Promise.all([accept(guest, inv.id), second.rpc('accept_invitation', { p_invitation_id: inv.id })]);
+    expect(results.filter((r) => r.error === null)).toHaveLength(1);
+    expect(results.find((r) => r.error)?.error).toMatchObject({ code: 'P0001', hint: 'invitation_not_pending' });
+    expect(await activeSeats(t.pool, streamId)).toHaveLength(1);
+  });
+});
