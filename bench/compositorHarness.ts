@@ -41,6 +41,7 @@ export async function webgl(count: number, width: number, height: number, frames
   const run = async (n: number) => {
     for (let f = 0; f < n; f++) {
       paint(sources, f);
+      sources.forEach((_, i) => compositor.markDirty(`s${i}`));
       compositor.render();
       compositor.beginReadback(f);
       let got = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { coverCrop, gridLayout, gridShape } from './layout';
+import { coverCrop, gridLayout, gridShape, programLayout, PROGRAM_LAYOUTS } from './layout';
 
 describe('gridShape', () => {
   it.each([
@@ -71,5 +71,44 @@ describe('gridLayout', () => {
     const sources = Array.from({ length: 3 }, (_, i) => ({ id: `s${i}`, width: 640, height: 360 }));
     const items = gridLayout(sources, 1280, 720);
     expect(items[2]!.rect).toEqual({ x: 320, y: 360, width: 640, height: 360 });
+  });
+});
+
+describe('programLayout', () => {
+  const s = (id: string) => ({ id, width: 640, height: 360 });
+  const four = [s('host'), s('a'), s('b'), s('c')];
+
+  it('grid is the even grid', () => {
+    expect(programLayout('grid', four, 1280, 720)).toEqual(gridLayout(four, 1280, 720));
+  });
+
+  it('side-by-side shows the focus and the next one in two halves', () => {
+    const items = programLayout('side-by-side', four, 1280, 720, 'b');
+    expect(items.map((i) => [i.sourceId, i.rect])).toEqual([
+      ['b', { x: 0, y: 0, width: 640, height: 720 }],
+      ['host', { x: 640, y: 0, width: 640, height: 720 }],
+    ]);
+  });
+
+  it('pip puts the second source small, above the first, inside the frame', () => {
+    const [main, small] = programLayout('pip', four, 1280, 720);
+    expect(main!.rect).toEqual({ x: 0, y: 0, width: 1280, height: 720 });
+    expect(small!.z).toBeGreaterThan(main!.z);
+    expect(small!.rect.x + small!.rect.width).toBeLessThanOrEqual(1280);
+    expect(small!.rect.y + small!.rect.height).toBeLessThanOrEqual(720);
+    expect(small!.rect.width).toBe(320);
+  });
+
+  it('spotlight gives the focus 3/4 and stacks the rest exactly in the strip', () => {
+    const items = programLayout('spotlight', four, 1280, 720, 'c');
+    expect(items[0]).toMatchObject({ sourceId: 'c', rect: { x: 0, y: 0, width: 960, height: 720 } });
+    const strip = items.slice(1);
+    expect(strip.map((i) => i.sourceId)).toEqual(['host', 'a', 'b']);
+    expect(strip.reduce((h, i) => h + i.rect.height, 0)).toBe(720);
+    expect(strip.every((i) => i.rect.x === 960 && i.rect.width === 320)).toBe(true);
+  });
+
+  it('falls back to the full frame for one source, whatever the layout', () => {
+    for (const kind of PROGRAM_LAYOUTS) expect(programLayout(kind, [s('host')], 1280, 720)[0]!.rect).toEqual({ x: 0, y: 0, width: 1280, height: 720 });
   });
 });

@@ -77,3 +77,57 @@ export function gridLayout(sources: readonly GridSource[], canvasWidth: number, 
   });
   return items;
 }
+
+export type ProgramLayoutKind = 'grid' | 'side-by-side' | 'pip' | 'spotlight';
+export const PROGRAM_LAYOUTS: readonly ProgramLayoutKind[] = ['grid', 'side-by-side', 'pip', 'spotlight'];
+
+function item(source: GridSource, rect: Rect, z: number): SceneItem {
+  return { sourceId: source.id, rect, crop: coverCrop(source.width, source.height, rect.width, rect.height), z, visible: true };
+}
+
+/** Moves the focused source (if any) to the front of the list. */
+function focusFirst(sources: readonly GridSource[], focusId: string | null | undefined): GridSource[] {
+  const focused = sources.find((s) => s.id === focusId);
+  return focused ? [focused, ...sources.filter((s) => s !== focused)] : [...sources];
+}
+
+/**
+ * The program layouts a host picks live:
+ * - grid: everyone in an even grid (1x1 … 3x3);
+ * - side-by-side: the first two (focus first) in two halves;
+ * - pip: the focus full frame, the next one small in the bottom-right corner;
+ * - spotlight: the focus large on the left, the others in a strip on the right.
+ */
+export function programLayout(
+  kind: ProgramLayoutKind,
+  sources: readonly GridSource[],
+  width: number,
+  height: number,
+  focusId?: string | null,
+): SceneItem[] {
+  const ordered = focusFirst(sources, focusId);
+  if (ordered.length <= 1 || kind === 'grid') return gridLayout(ordered, width, height);
+  if (kind === 'side-by-side') {
+    const half = Math.round(width / 2);
+    return [item(ordered[0]!, { x: 0, y: 0, width: half, height }, 0), item(ordered[1]!, { x: half, y: 0, width: width - half, height }, 1)];
+  }
+  if (kind === 'pip') {
+    const w = Math.round(width / 4);
+    const h = Math.round(height / 4);
+    const margin = Math.round(height / 24);
+    return [
+      item(ordered[0]!, { x: 0, y: 0, width, height }, 0),
+      item(ordered[1]!, { x: width - w - margin, y: height - h - margin, width: w, height: h }, 1),
+    ];
+  }
+  // spotlight: 3/4 width for the focus, the rest stacked in a strip.
+  const mainWidth = Math.round((width * 3) / 4);
+  const rest = ordered.slice(1);
+  const items = [item(ordered[0]!, { x: 0, y: 0, width: mainWidth, height }, 0)];
+  rest.forEach((source, i) => {
+    const y0 = Math.round((i * height) / rest.length);
+    const y1 = Math.round(((i + 1) * height) / rest.length);
+    items.push(item(source, { x: mainWidth, y: y0, width: width - mainWidth, height: y1 - y0 }, i + 1));
+  });
+  return items;
+}

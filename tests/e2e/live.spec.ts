@@ -94,8 +94,9 @@ test('host and guest go live end to end', async () => {
 
   // Both sides connect peer to peer.
   await expect(guest.getByTestId('guest-stage')).toHaveAttribute('data-link', 'connected', { timeout: 60_000 });
-  await expect(host.getByTestId('seats').locator('li')).toHaveCount(1);
-  await expect(host.getByTestId('seats').getByTestId('link-state')).toHaveText('connected', { timeout: 30_000 });
+  const seat = host.locator(`[data-testid^="seat-"][data-user="${guestId}"]`);
+  await expect(seat).toHaveCount(1);
+  await expect(seat.getByTestId('link-state')).toHaveText('connected', { timeout: 30_000 });
 
   // The guest sees the host's composite live: host on the left, themselves on the right.
   await expect

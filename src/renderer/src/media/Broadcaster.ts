@@ -3,14 +3,21 @@
  * NativeBridge → encoder. Owns the 30 Hz frame clock.
  */
 import type { EncoderStartResult, EncoderStats, NativeBridge } from '../../../shared/bridge';
-import { gridLayout } from '../../../shared/layout';
+import { programLayout, type ProgramLayoutKind } from '../../../shared/layout';
 import { AudioMixer } from './AudioMixer';
+import { drawAvatarTile } from './avatarTile';
 import { Compositor } from './Compositor';
 
 export interface Participant {
   id: string;
   label: string;
   stream: MediaStream;
+  /** Camera off (by the guest or the host): the avatar tile is shown instead. */
+  cameraOn?: boolean;
+  /** Mic off: the participant is left out of the program audio. */
+  micOn?: boolean;
+  /** Gain in the program mix, 0..2. */
+  volume?: number;
 }
 
 export interface BroadcastOptions {
@@ -25,7 +32,12 @@ export class Broadcaster {
   readonly compositor: Compositor;
   private mixer: AudioMixer | null = null;
   private readonly videos = new Map<string, HTMLVideoElement>();
+  private readonly avatars = new Map<string, { canvas: HTMLCanvasElement; label: string }>();
+  private readonly shown = new Map<string, 'video' | 'avatar'>();
+  private participants: Participant[] = [];
   private order: string[] = [];
+  private layoutKind: ProgramLayoutKind = 'grid';
+  private focusId: string | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private unsubscribeStats: (() => void) | null = null;
   private live = false;
@@ -47,7 +59,7 @@ export class Broadcaster {
     return this.compositor.canvas.captureStream(fps).getVideoTracks()[0] ?? null;
   }
 
-  /** Sets who is on the program, in order (host first). */
+  /** Sets who is on the program, in order (host first), with their camera, mic and volume. */
   setParticipants(participants: Participant[]): void {
     const ids = new Set(participants.map((p) => p.id));
     for (const [id, video] of this.videos) {
@@ -56,11 +68,14 @@ export class Broadcaster {
         this.mixer?.removeInput(id);
         video.srcObject = null;
         this.videos.delete(id);
+        this.avatars.delete(id);
+        this.shown.delete(id);
       }
     }
     for (const p of participants) {
       let video = this.videos.get(p.id);
-      if (!video || video.srcObject !== p.stream) {
+      const newStream = !video || video.srcObject !== p.stream;
+      if (newStream) {
         video ??= document.createElement('video');
         video.muted = true; // program audio goes through the mixer; people hear media elements
         video.playsInline = true;
@@ -68,17 +83,40 @@ export class Broadcaster {
         video.srcObject = p.stream;
         void video.play().catch(() => {});
         this.videos.set(p.id, video);
-        this.compositor.setSource({ id: p.id, element: video });
         this.mixer?.setInput(p.id, p.stream);
+        this.shown.delete(p.id);
       }
+      this.showCameraOrAvatar(p, video!);
+      this.mixer?.setGain(p.id, p.micOn === false ? 0 : (p.volume ?? 1));
     }
+    this.participants = participants;
     this.order = participants.map((p) => p.id);
+    this.relayout();
+  }
+
+  private showCameraOrAvatar(p: Participant, video: HTMLVideoElement): void {
+    const want = p.cameraOn === false ? 'avatar' : 'video';
+    let avatar = this.avatars.get(p.id);
+    if (want === 'avatar' && (!avatar || avatar.label !== p.label)) {
+      avatar = { canvas: drawAvatarTile(avatar?.canvas ?? document.createElement('canvas'), p.label), label: p.label };
+      this.avatars.set(p.id, avatar);
+      this.shown.delete(p.id);
+    }
+    if (this.shown.get(p.id) === want) return;
+    this.compositor.setSource({ id: p.id, element: want === 'avatar' ? avatar!.canvas : video });
+    this.shown.set(p.id, want);
+  }
+
+  /** Chooses the program layout live; `focusId` is the spotlighted participant. */
+  setLayout(kind: ProgramLayoutKind, focusId: string | null = null): void {
+    this.layoutKind = kind;
+    this.focusId = focusId;
     this.relayout();
   }
 
   private relayout(): void {
     const sources = this.order.map((id) => ({ id, ...this.compositor.sourceSize(id) }));
-    this.compositor.setScene(gridLayout(sources, this.width, this.height));
+    this.compositor.setScene(programLayout(this.layoutKind, sources, this.width, this.height, this.focusId));
   }
 
   /** Renders the preview without encoding (before going live). */
@@ -99,7 +137,10 @@ export class Broadcaster {
     this.unsubscribeStats = this.bridge.on('encoder:stats', onStats);
     const mixer = new AudioMixer();
     this.mixer = mixer;
-    for (const [id, video] of this.videos) if (video.srcObject instanceof MediaStream) mixer.setInput(id, video.srcObject);
+    for (const p of this.participants) {
+      mixer.setInput(p.id, p.stream);
+      mixer.setGain(p.id, p.micOn === false ? 0 : (p.volume ?? 1));
+    }
     await mixer.start((chunk) => {
       if (this.live) this.bridge.send('encoder:audio', chunk.pcm, chunk.timestampMs);
     });

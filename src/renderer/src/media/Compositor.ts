@@ -114,6 +114,12 @@ export class Compositor {
     this.sources.set(source.id, state);
   }
 
+  /** A canvas source was redrawn: upload it on the next render. Video sources track this themselves. */
+  markDirty(id: string): void {
+    const state = this.sources.get(id);
+    if (state) state.dirty = true;
+  }
+
   removeSource(id: string): void {
     const state = this.sources.get(id);
     if (!state) return;
@@ -170,7 +176,8 @@ export class Compositor {
     const el = state.source.element;
     if (el instanceof HTMLVideoElement && (el.readyState < 2 || el.videoWidth === 0)) return state.uploaded;
     const gl = this.gl;
-    if (state.dirty || !(el instanceof HTMLVideoElement) || !('requestVideoFrameCallback' in el)) {
+    const tracksFrames = el instanceof HTMLVideoElement && 'requestVideoFrameCallback' in el;
+    if (state.dirty || (el instanceof HTMLVideoElement && !tracksFrames)) {
       gl.bindTexture(gl.TEXTURE_2D, state.texture);
       gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, el);
       state.dirty = false;

@@ -1,10 +1,26 @@
 import { useEffect, useRef, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { HealthBar } from '../components/HealthBar';
-import { Countdown } from '../components/Countdown';
+import { EventsFeed } from '../components/studio/EventsFeed';
+import { GuestSeatGrid, type SeatAction } from '../components/studio/GuestSeatGrid';
+import { InvitePanel } from '../components/studio/InvitePanel';
+import { LayoutPicker } from '../components/studio/LayoutPicker';
 import { openCamera } from '../media/capture';
 import { getNativeBridge } from '../native';
-import { inviteGuest } from '../services/streamGuestService';
+import {
+  cancelInvitation,
+  disableGuestCamera,
+  enableGuestCamera,
+  inviteGuest,
+  lockSeat,
+  muteGuest,
+  removeGuest,
+  searchProfiles,
+  setGuestVolume,
+  setModerator,
+  unlockSeat,
+  unmuteGuest,
+} from '../services/streamGuestService';
 import { HostSession } from '../session/HostSession';
 import { activeSeats, useStore } from '../store';
 import { SignIn } from './SignIn';
@@ -31,16 +47,20 @@ function StudioLive({ userId }: { userId: string }) {
   const [deviceError, setDeviceError] = useState<string | null>(null);
   const [sessionReady, setSessionReady] = useState(false);
   const [title, setTitle] = useState('Roast night');
-  const [inviteeId, setInviteeId] = useState('');
-  const [inviteError, setInviteError] = useState<string | null>(null);
+  const [actionError, setActionError] = useState<string | null>(null);
   const displayName = useStore((s) => s.displayName);
   const { phase, stream, stats, encoder, error, playbackUrl } = useStore(
     useShallow((s) => ({ phase: s.phase, stream: s.stream, stats: s.stats, encoder: s.encoder, error: s.error, playbackUrl: s.playbackUrl })),
   );
+  const { layout, focusId, hostMicOn, hostCameraOn } = useStore(
+    useShallow((s) => ({ layout: s.layout, focusId: s.focusId, hostMicOn: s.hostMicOn, hostCameraOn: s.hostCameraOn })),
+  );
   const seats = useStore(useShallow((s) => activeSeats(s.seats)));
   const invitations = useStore((s) => s.invitations);
+  const events = useStore((s) => s.events);
   const links = useStore((s) => s.links);
   const names = useStore((s) => s.names);
+  const live = phase === 'live';
 
   useEffect(() => {
     let disposed = false;
@@ -69,16 +89,42 @@ function StudioLive({ userId }: { userId: string }) {
 
   const goLive = () => void sessionRef.current?.goLive(title).catch(() => {});
   const endLive = () => void sessionRef.current?.end().catch((err: Error) => useStore.getState().setBroadcast({ error: err.message }));
-  const invite = async (event: React.FormEvent) => {
-    event.preventDefault();
-    setInviteError(null);
-    if (!stream) return;
+
+  const act = async (action: () => Promise<unknown>) => {
+    setActionError(null);
     try {
-      const invitation = await inviteGuest(stream.id, inviteeId.trim());
-      useStore.getState().upsertInvitation(invitation);
-      setInviteeId('');
+      await action();
     } catch (err) {
-      setInviteError((err as Error).message);
+      setActionError((err as Error).message);
+    }
+  };
+
+  const onSeatAction = (a: SeatAction) => {
+    if (!stream) return;
+    const id = stream.id;
+    switch (a.kind) {
+      case 'mute':
+        return void act(() => muteGuest(id, a.userId));
+      case 'unmute':
+        return void act(() => unmuteGuest(id, a.userId));
+      case 'camera-off':
+        return void act(() => disableGuestCamera(id, a.userId));
+      case 'camera-release':
+        return void act(() => enableGuestCamera(id, a.userId));
+      case 'remove':
+        return void act(() => removeGuest(id, a.userId));
+      case 'make-moderator':
+        return void act(() => setModerator(id, a.userId, true));
+      case 'revoke-moderator':
+        return void act(() => setModerator(id, a.userId, false));
+      case 'volume':
+        return void act(() => setGuestVolume(id, a.userId, a.volume));
+      case 'lock':
+        return void act(() => lockSeat(id, a.seatIndex));
+      case 'unlock':
+        return void act(() => unlockSeat(id, a.seatIndex));
+      case 'spotlight':
+        return sessionRef.current?.setLayout('spotlight', a.userId);
     }
   };
 
@@ -89,16 +135,47 @@ function StudioLive({ userId }: { userId: string }) {
           <span className="brand-dot" /> Roast Live Studio
         </strong>
         <span className={`pill phase-${phase}`} data-testid="phase">
-          {phase === 'live' ? 'LIVE' : phase}
+          {live ? 'LIVE' : phase}
         </span>
         <span className="muted">
           {displayName} · <code data-testid="user-id">{userId}</code>
         </span>
       </header>
       <section className="stage">
-        <div className="program">
-          <canvas ref={canvasRef} data-testid="program" />
-          {deviceError ? <p className="error-text overlay" role="alert">{deviceError}</p> : null}
+        <div className="program-column">
+          <div className="program">
+            <canvas ref={canvasRef} data-testid="program" />
+            {deviceError ? (
+              <p className="error-text overlay" role="alert">
+                {deviceError}
+              </p>
+            ) : null}
+          </div>
+          <div className="row wrap controls">
+            <button type="button" onClick={() => sessionRef.current?.setOwnMic(!hostMicOn)} aria-pressed={!hostMicOn} data-testid="host-mic">
+              {hostMicOn ? 'Mute me' : 'Unmute me'}
+            </button>
+            <button type="button" onClick={() => sessionRef.current?.setOwnCamera(!hostCameraOn)} aria-pressed={!hostCameraOn} data-testid="host-camera">
+              {hostCameraOn ? 'Camera off' : 'Camera on'}
+            </button>
+            <LayoutPicker value={layout} onChange={(kind) => sessionRef.current?.setLayout(kind, kind === 'grid' ? null : focusId)} />
+          </div>
+          <GuestSeatGrid
+            hostName={displayName}
+            hostMicOn={hostMicOn}
+            hostCameraOn={hostCameraOn}
+            seats={seats}
+            lockedSeats={stream?.locked_seats ?? []}
+            names={names}
+            links={links}
+            disabled={!live}
+            onAction={onSeatAction}
+          />
+          {actionError ? (
+            <p className="error-text" role="alert" data-testid="action-error">
+              {actionError}
+            </p>
+          ) : null}
         </div>
         <aside className="panel">
           <div className="card">
@@ -114,11 +191,15 @@ function StudioLive({ userId }: { userId: string }) {
                 </button>
               </>
             ) : (
-              <button className="danger" onClick={endLive} disabled={phase !== 'live'} data-testid="end-live">
+              <button className="danger" onClick={endLive} disabled={!live} data-testid="end-live">
                 End live
               </button>
             )}
-            {error ? <p className="error-text" role="alert">{error}</p> : null}
+            {error ? (
+              <p className="error-text" role="alert">
+                {error}
+              </p>
+            ) : null}
             {playbackUrl && stream ? (
               <p className="muted small">
                 Viewers:{' '}
@@ -130,34 +211,24 @@ function StudioLive({ userId }: { userId: string }) {
             ) : null}
             <HealthBar stats={stats} encoder={encoder} />
           </div>
+          <InvitePanel
+            enabled={live}
+            invitations={invitations}
+            names={names}
+            hostId={userId}
+            search={(text) => searchProfiles(text)}
+            invite={async (inviteeId) => {
+              if (!stream) return;
+              const invitation = await inviteGuest(stream.id, inviteeId);
+              useStore.getState().upsertInvitation(invitation);
+            }}
+            cancel={async (invitationId) => {
+              useStore.getState().upsertInvitation(await cancelInvitation(invitationId));
+            }}
+          />
           <div className="card">
-            <h3>Invite a guest</h3>
-            <form onSubmit={invite} className="row">
-              <input placeholder="Guest user id" value={inviteeId} onChange={(e) => setInviteeId(e.target.value)} disabled={phase !== 'live'} data-testid="invitee-id" />
-              <button disabled={phase !== 'live' || !inviteeId.trim()} data-testid="invite">
-                Invite
-              </button>
-            </form>
-            {inviteError ? <p className="error-text" role="alert">{inviteError}</p> : null}
-            <ul className="list" data-testid="invitations">
-              {invitations.slice(0, 5).map((inv) => (
-                <li key={inv.id} data-status={inv.status}>
-                  {names[inv.invitee_id] ?? inv.invitee_id.slice(0, 8)} — {inv.status}
-                  {inv.status === 'pending' ? <Countdown expiresAt={inv.expires_at} /> : null}
-                </li>
-              ))}
-            </ul>
-          </div>
-          <div className="card">
-            <h3>On stage ({seats.length}/9)</h3>
-            <ul className="list" data-testid="seats">
-              {seats.map((seat) => (
-                <li key={seat.id} data-user={seat.user_id}>
-                  Seat {seat.seat_index + 1}: {names[seat.user_id] ?? 'Guest'}{' '}
-                  <span className="muted small" data-testid="link-state">{links[seat.user_id] ?? 'waiting'}</span>
-                </li>
-              ))}
-            </ul>
+            <h3>Activity</h3>
+            <EventsFeed events={events} />
           </div>
         </aside>
       </section>

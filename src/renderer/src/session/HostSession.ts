@@ -9,8 +9,17 @@ import { Broadcaster, type Participant } from '../media/Broadcaster';
 import { PeerLink } from '../rtc/PeerLink';
 import { SignalingChannel } from '../rtc/signaling';
 import { createCallSession, endCallSession, generateCallToken } from '../services/cloudflareCallsService';
-import { endLive, startLive } from '../services/liveService';
-import { getProfiles, listActiveSeats, subscribeSeats, subscribeStreamInvitations } from '../services/streamGuestService';
+import { endLive, startLive, subscribeStream } from '../services/liveService';
+import {
+  getProfiles,
+  listActiveSeats,
+  listEvents,
+  listStreamInvitations,
+  subscribeEvents,
+  subscribeSeats,
+  subscribeStreamInvitations,
+} from '../services/streamGuestService';
+import type { ProgramLayoutKind } from '../../../shared/layout';
 import { activeSeats, useStore } from '../store';
 
 export class HostSession {
@@ -34,6 +43,30 @@ export class HostSession {
     this.broadcaster = new Broadcaster(canvas, bridge);
     this.updateProgram();
     this.broadcaster.startPreview();
+    // The program follows the store: seats (mic, camera, volume), names, layout, the host's own switches.
+    this.cleanups.push(
+      useStore.subscribe((state, prev) => {
+        if (state.seats !== prev.seats || state.names !== prev.names || state.hostMicOn !== prev.hostMicOn || state.hostCameraOn !== prev.hostCameraOn) {
+          this.updateProgram();
+        }
+        if (state.layout !== prev.layout || state.focusId !== prev.focusId) this.broadcaster.setLayout(state.layout, state.focusId);
+        if (state.hostMicOn !== prev.hostMicOn) for (const t of this.camera.getAudioTracks()) t.enabled = state.hostMicOn;
+        if (state.hostCameraOn !== prev.hostCameraOn) for (const t of this.camera.getVideoTracks()) t.enabled = state.hostCameraOn;
+      }),
+    );
+  }
+
+  /** The host's own microphone and camera. Muting the mic also mutes the voice guests hear. */
+  setOwnMic(on: boolean): void {
+    useStore.getState().setProgram({ hostMicOn: on });
+  }
+
+  setOwnCamera(on: boolean): void {
+    useStore.getState().setProgram({ hostCameraOn: on });
+  }
+
+  setLayout(layout: ProgramLayoutKind, focusId: string | null = null): void {
+    useStore.getState().setProgram({ layout, focusId });
   }
 
   get stats() {
@@ -74,9 +107,15 @@ export class HostSession {
       }),
     );
     const store = useStore.getState();
-    for (const seat of await listActiveSeats(streamId)) store.upsertSeat(seat);
     this.cleanups.push(await subscribeSeats(streamId, (seat) => this.onSeat(seat)));
     this.cleanups.push(await subscribeStreamInvitations(streamId, (inv) => useStore.getState().upsertInvitation(inv)));
+    this.cleanups.push(await subscribeEvents(streamId, (event) => useStore.getState().addEvents([event])));
+    this.cleanups.push(await subscribeStream(streamId, (stream) => useStore.getState().setBroadcast({ stream })));
+    const [seats, invitations, events] = await Promise.all([listActiveSeats(streamId), listStreamInvitations(streamId), listEvents(streamId)]);
+    for (const seat of seats) store.upsertSeat(seat);
+    for (const inv of invitations.reverse()) store.upsertInvitation(inv);
+    store.addEvents(events);
+    void this.loadNames([...seats.map((s) => s.user_id), ...invitations.map((i) => i.invitee_id)]);
   }
 
   private onSeat(seat: GuestSeatRow): void {
@@ -146,13 +185,24 @@ export class HostSession {
   }
 
   private updateProgram(): void {
-    const names = useStore.getState().names;
-    const participants: Participant[] = [{ id: this.userId, label: this.displayName, stream: this.camera }];
+    const { names, hostMicOn, hostCameraOn } = useStore.getState();
+    const participants: Participant[] = [
+      { id: this.userId, label: this.displayName, stream: this.camera, micOn: hostMicOn, cameraOn: hostCameraOn },
+    ];
     const seats = activeSeats(useStore.getState().seats);
-    const ordered = [...this.guestStreams.entries()].sort(
-      ([a], [b]) => (seats.find((s) => s.user_id === a)?.seat_index ?? 99) - (seats.find((s) => s.user_id === b)?.seat_index ?? 99),
-    );
-    for (const [id, stream] of ordered) participants.push({ id, label: names[id] ?? 'Guest', stream });
+    // Guests in seat order; only those with media, and only while seated.
+    for (const seat of seats) {
+      const stream = this.guestStreams.get(seat.user_id);
+      if (!stream) continue;
+      participants.push({
+        id: seat.user_id,
+        label: names[seat.user_id] ?? 'Guest',
+        stream,
+        micOn: seat.mic_enabled,
+        cameraOn: seat.camera_enabled,
+        volume: seat.volume,
+      });
+    }
     this.broadcaster.setParticipants(participants);
   }
 

@@ -1,7 +1,8 @@
 /** One zustand store built from typed slices; actions are plain functions usable outside React. */
 import { create, type StateCreator } from 'zustand';
 import type { EncoderStats } from '../../../shared/bridge';
-import type { GuestInvitationRow, GuestSeatRow, StreamRow } from '../../../shared/domain';
+import type { GuestEventRow, GuestInvitationRow, GuestSeatRow, StreamRow } from '../../../shared/domain';
+import type { ProgramLayoutKind } from '../../../shared/layout';
 
 export interface SessionSlice {
   userId: string | null;
@@ -22,19 +23,29 @@ export interface BroadcastSlice {
   setBroadcast: (patch: Partial<Pick<BroadcastSlice, 'phase' | 'stream' | 'publishTarget' | 'playbackUrl' | 'encoder' | 'stats' | 'error'>>) => void;
 }
 
+export interface ProgramSlice {
+  layout: ProgramLayoutKind;
+  focusId: string | null;
+  hostMicOn: boolean;
+  hostCameraOn: boolean;
+  setProgram: (patch: Partial<Pick<ProgramSlice, 'layout' | 'focusId' | 'hostMicOn' | 'hostCameraOn'>>) => void;
+}
+
 export interface GuestsSlice {
   seats: GuestSeatRow[];
+  events: GuestEventRow[];
   invitations: GuestInvitationRow[];
   /** Peer connection state per guest user id. */
   links: Record<string, RTCPeerConnectionState>;
   names: Record<string, string>;
   upsertSeat: (seat: GuestSeatRow) => void;
+  addEvents: (rows: GuestEventRow[]) => void;
   upsertInvitation: (invitation: GuestInvitationRow) => void;
   setLink: (userId: string, state: RTCPeerConnectionState | null) => void;
   setNames: (names: Record<string, string>) => void;
 }
 
-export type StoreState = SessionSlice & BroadcastSlice & GuestsSlice;
+export type StoreState = SessionSlice & BroadcastSlice & ProgramSlice & GuestsSlice;
 
 const createSessionSlice: StateCreator<StoreState, [], [], SessionSlice> = (set) => ({
   userId: null,
@@ -53,8 +64,20 @@ const createBroadcastSlice: StateCreator<StoreState, [], [], BroadcastSlice> = (
   setBroadcast: (patch) => set(patch),
 });
 
+const createProgramSlice: StateCreator<StoreState, [], [], ProgramSlice> = (set) => ({
+  layout: 'grid',
+  focusId: null,
+  hostMicOn: true,
+  hostCameraOn: true,
+  setProgram: (patch) => set(patch),
+});
+
+/** Newest first, without duplicates, at most this many. */
+const EVENTS_KEPT = 100;
+
 const createGuestsSlice: StateCreator<StoreState, [], [], GuestsSlice> = (set) => ({
   seats: [],
+  events: [],
   invitations: [],
   links: {},
   names: {},
@@ -62,6 +85,12 @@ const createGuestsSlice: StateCreator<StoreState, [], [], GuestsSlice> = (set) =
     set((s) => ({
       seats: [...s.seats.filter((x) => x.id !== seat.id), seat].sort((a, b) => a.seat_index - b.seat_index),
     })),
+  addEvents: (rows) =>
+    set((s) => {
+      const byId = new Map(s.events.map((e) => [e.id, e]));
+      for (const row of rows) byId.set(row.id, row);
+      return { events: [...byId.values()].sort((a, b) => b.id - a.id).slice(0, EVENTS_KEPT) };
+    }),
   upsertInvitation: (invitation) =>
     set((s) => ({ invitations: [invitation, ...s.invitations.filter((x) => x.id !== invitation.id)] })),
   setLink: (userId, state) =>
@@ -77,6 +106,7 @@ const createGuestsSlice: StateCreator<StoreState, [], [], GuestsSlice> = (set) =
 export const useStore = create<StoreState>()((...a) => ({
   ...createSessionSlice(...a),
   ...createBroadcastSlice(...a),
+  ...createProgramSlice(...a),
   ...createGuestsSlice(...a),
 }));
 

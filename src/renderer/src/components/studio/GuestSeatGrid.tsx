@@ -1,0 +1,169 @@
+import { useEffect, useRef, useState } from 'react';
+import { SEAT_COUNT, type GuestSeatRow } from '../../../../shared/domain';
+import { gridShape } from '../../../../shared/layout';
+
+export type SeatAction =
+  | { kind: 'mute' | 'unmute' | 'camera-off' | 'camera-release' | 'remove' | 'make-moderator' | 'revoke-moderator'; userId: string }
+  | { kind: 'volume'; userId: string; volume: number }
+  | { kind: 'lock' | 'unlock'; seatIndex: number }
+  | { kind: 'spotlight'; userId: string };
+
+export interface SeatTile {
+  index: number;
+  seat: GuestSeatRow | null;
+  locked: boolean;
+}
+
+export function seatTiles(seats: GuestSeatRow[], lockedSeats: number[]): SeatTile[] {
+  return Array.from({ length: SEAT_COUNT }, (_, index) => ({
+    index,
+    seat: seats.find((s) => s.seat_index === index && s.left_at === null) ?? null,
+    locked: lockedSeats.includes(index),
+  }));
+}
+
+interface Props {
+  hostName: string;
+  hostMicOn: boolean;
+  hostCameraOn: boolean;
+  seats: GuestSeatRow[];
+  lockedSeats: number[];
+  names: Record<string, string>;
+  links: Record<string, RTCPeerConnectionState>;
+  disabled: boolean;
+  onAction: (action: SeatAction) => void;
+}
+
+/** Host + nine seats, in the grid the program uses (1x1 … 3x3 by the number of people), plus empty and locked seats. */
+export function GuestSeatGrid({ hostName, hostMicOn, hostCameraOn, seats, lockedSeats, names, links, disabled, onAction }: Props) {
+  const tiles = seatTiles(seats, lockedSeats);
+  const occupied = tiles.filter((t) => t.seat).length;
+  const { cols } = gridShape(Math.min(10, occupied + 1));
+  const [menu, setMenu] = useState<{ tile: SeatTile; x: number; y: number } | null>(null);
+  const longPress = useRef<ReturnType<typeof setTimeout> | null>(null);
+
+  useEffect(() => {
+    if (!menu) return;
+    const close = () => setMenu(null);
+    window.addEventListener('click', close);
+    window.addEventListener('keydown', close);
+    return () => {
+      window.removeEventListener('click', close);
+      window.removeEventListener('keydown', close);
+    };
+  }, [menu]);
+
+  const open = (tile: SeatTile, x: number, y: number) => {
+    if (!disabled) setMenu({ tile, x, y });
+  };
+
+  return (
+    <div className="seat-grid-wrap">
+      <div className="seat-grid" style={{ gridTemplateColumns: `repeat(${Math.min(cols, 3)}, 1fr)` }} data-testid="seat-grid">
+        <div className="seat host">
+          <strong>{hostName}</strong>
+          <span className="muted small">Host</span>
+          <span className="icons">
+            <span className={hostMicOn ? 'on' : 'off'}>{hostMicOn ? 'mic' : 'muted'}</span>
+            <span className={hostCameraOn ? 'on' : 'off'}>{hostCameraOn ? 'cam' : 'cam off'}</span>
+          </span>
+        </div>
+        {tiles
+          .filter((t) => t.seat || t.locked || occupied < SEAT_COUNT)
+          .map((tile) => {
+            const seat = tile.seat;
+            const name = seat ? (names[seat.user_id] ?? 'Guest') : null;
+            const link = seat ? (links[seat.user_id] ?? 'connecting') : null;
+            return (
+              <button
+                key={tile.index}
+                type="button"
+                className={`seat ${seat ? 'occupied' : 'empty'} ${tile.locked ? 'locked' : ''}`}
+                data-testid={`seat-${tile.index}`}
+                data-user={seat?.user_id ?? ''}
+                data-locked={tile.locked}
+                aria-label={seat ? `Seat ${tile.index + 1}: ${name}` : `Seat ${tile.index + 1}: ${tile.locked ? 'locked' : 'empty'}`}
+                onClick={(e) => {
+                  e.stopPropagation();
+                  open(tile, e.clientX, e.clientY);
+                }}
+                onContextMenu={(e) => {
+                  e.preventDefault();
+                  e.stopPropagation();
+                  open(tile, e.clientX, e.clientY);
+                }}
+                onTouchStart={(e) => {
+                  const t = e.touches[0]!;
+                  longPress.current = setTimeout(() => open(tile, t.clientX, t.clientY), 500);
+                }}
+                onTouchEnd={() => longPress.current && clearTimeout(longPress.current)}
+              >
+                <span className="seat-no">{tile.index + 1}</span>
+                {seat ? (
+                  <>
+                    <strong>
+                      {name}
+                      {seat.is_moderator ? <span className="badge">mod</span> : null}
+                    </strong>
+                    <span className="icons">
+                      <span className={seat.mic_enabled ? 'on' : 'off'} data-testid="mic-state">
+                        {seat.muted_by_host ? 'muted by host' : seat.mic_enabled ? 'mic' : 'muted'}
+                      </span>
+                      <span className={seat.camera_enabled ? 'on' : 'off'} data-testid="camera-state">
+                        {seat.camera_disabled_by_host ? 'cam off by host' : seat.camera_enabled ? 'cam' : 'cam off'}
+                      </span>
+                    </span>
+                    <span className={`quality q-${link}`} data-testid="link-state">
+                      {link}
+                    </span>
+                  </>
+                ) : (
+                  <span className="muted">{tile.locked ? 'Locked' : 'Empty'}</span>
+                )}
+              </button>
+            );
+          })}
+      </div>
+      {menu ? <SeatMenu tile={menu.tile} x={menu.x} y={menu.y} onAction={onAction} /> : null}
+    </div>
+  );
+}
+
+function SeatMenu({ tile, x, y, onAction }: { tile: SeatTile; x: number; y: number; onAction: (a: SeatAction) => void }) {
+  const seat = tile.seat;
+  const items: Array<[string, SeatAction]> = [];
+  if (seat) {
+    const userId = seat.user_id;
+    items.push(seat.muted_by_host ? ['Release mic', { kind: 'unmute', userId }] : ['Mute mic', { kind: 'mute', userId }]);
+    items.push(
+      seat.camera_disabled_by_host ? ['Release camera', { kind: 'camera-release', userId }] : ['Turn camera off', { kind: 'camera-off', userId }],
+    );
+    items.push(seat.is_moderator ? ['Revoke moderator', { kind: 'revoke-moderator', userId }] : ['Make moderator', { kind: 'make-moderator', userId }]);
+    items.push(['Spotlight', { kind: 'spotlight', userId }]);
+    items.push(['Remove from stage', { kind: 'remove', userId }]);
+  }
+  items.push(tile.locked ? ['Unlock seat', { kind: 'unlock', seatIndex: tile.index }] : ['Lock seat', { kind: 'lock', seatIndex: tile.index }]);
+  return (
+    <div className="context-menu" role="menu" style={{ left: Math.min(x, window.innerWidth - 220), top: Math.min(y, window.innerHeight - 320) }} onClick={(e) => e.stopPropagation()} data-testid="seat-menu">
+      {items.map(([label, action]) => (
+        <button key={label} role="menuitem" type="button" onClick={() => onAction(action)} className={action.kind === 'remove' ? 'danger' : ''}>
+          {label}
+        </button>
+      ))}
+      {seat ? (
+        <label className="volume">
+          Volume
+          <input
+            type="range"
+            min={0}
+            max={2}
+            step={0.1}
+            defaultValue={seat.volume}
+            onChange={(e) => onAction({ kind: 'volume', userId: seat.user_id, volume: Number(e.target.value) })}
+            data-testid="volume"
+          />
+        </label>
+      ) : null}
+    </div>
+  );
+}

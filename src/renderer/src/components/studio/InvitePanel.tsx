@@ -1,0 +1,113 @@
+import { useEffect, useState } from 'react';
+import type { GuestInvitationRow, Profile } from '../../../../shared/domain';
+import { Countdown } from '../Countdown';
+
+interface Props {
+  enabled: boolean;
+  invitations: GuestInvitationRow[];
+  names: Record<string, string>;
+  hostId: string;
+  search: (text: string) => Promise<Profile[]>;
+  invite: (userId: string) => Promise<void>;
+  cancel: (invitationId: string) => Promise<void>;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Invite by name (profile search) or by user id; pending invitations with their countdown, and what became of the others. */
+export function InvitePanel({ enabled, invitations, names, hostId, search, invite, cancel }: Props) {
+  const [text, setText] = useState('');
+  const [results, setResults] = useState<Profile[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const query = text.trim();
+
+  useEffect(() => {
+    if (!enabled || query.length < 2 || UUID.test(query)) {
+      setResults([]);
+      return;
+    }
+    let cancelled = false;
+    const timer = setTimeout(() => {
+      search(query)
+        .then((rows) => !cancelled && setResults(rows.filter((p) => p.id !== hostId)))
+        .catch((err: Error) => !cancelled && setError(err.message));
+    }, 200);
+    return () => {
+      cancelled = true;
+      clearTimeout(timer);
+    };
+  }, [query, enabled, search, hostId]);
+
+  const run = async (action: () => Promise<void>) => {
+    setError(null);
+    try {
+      await action();
+      setText('');
+      setResults([]);
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+
+  return (
+    <div className="card">
+      <h3>Invite a guest</h3>
+      <form
+        className="row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (UUID.test(query)) void run(() => invite(query));
+          else if (results[0]) void run(() => invite(results[0]!.id));
+        }}
+      >
+        <input
+          placeholder="Name or user id"
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+          disabled={!enabled}
+          data-testid="invitee-id"
+          aria-label="Guest name or user id"
+        />
+        <button disabled={!enabled || !query} data-testid="invite">
+          Invite
+        </button>
+      </form>
+      {results.length > 0 ? (
+        <ul className="list results" data-testid="search-results">
+          {results.map((p) => (
+            <li key={p.id}>
+              <span>
+                {p.display_name ?? p.username ?? 'Guest'} <code className="small">{p.id.slice(0, 8)}</code>
+              </span>
+              <button type="button" onClick={() => void run(() => invite(p.id))}>
+                Invite
+              </button>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      {error ? (
+        <p className="error-text" role="alert">
+          {error}
+        </p>
+      ) : null}
+      <ul className="list" data-testid="invitations">
+        {invitations.slice(0, 6).map((inv) => (
+          <li key={inv.id} data-status={inv.status}>
+            <span>
+              {names[inv.invitee_id] ?? inv.invitee_id.slice(0, 8)} — <span className={`status-${inv.status}`}>{inv.status}</span>
+            </span>
+            {inv.status === 'pending' ? (
+              <span className="row">
+                <Countdown expiresAt={inv.expires_at} />
+                <button type="button" onClick={() => void run(() => cancel(inv.id))} data-testid="cancel-invitation">
+                  Cancel
+                </button>
+              </span>
+            ) : null}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
