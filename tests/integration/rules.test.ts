@@ -736,6 +736,20 @@ describe('the audience', () => {
     const invitations = await t.anon().from('stream_guest_invitations').select('id').eq('stream_id', s.streamId);
     expect(invitations.data ?? []).toEqual([]);
   });
+
+  it('sees names on events the edge functions record with the service role', async () => {
+    const s = await scene(t);
+    // As end-live's recordEvent writes it.
+    const service = t.service();
+    const written = await service
+      .from('stream_guest_events')
+      .insert({ stream_id: s.streamId, user_id: s.host.id, actor_id: s.host.id, event_type: 'stream_ended', seat_index: null, metadata: {} });
+    expect(written.error).toBeNull();
+    const feed = await t.anon().from('stream_guest_events').select('display_name, actor_display_name').eq('stream_id', s.streamId).eq('event_type', 'stream_ended');
+    expect(feed.data).toEqual([{ display_name: s.host.name, actor_display_name: s.host.name }]);
+    const unknown = await service.from('stream_guest_events').insert({ stream_id: s.streamId, event_type: 'guest_waved' });
+    expect(unknown.error).toMatchObject({ code: '23514' });
+  });
 });
 
 describe('the schema holds the rules', () => {

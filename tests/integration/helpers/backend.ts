@@ -24,6 +24,8 @@ export interface TestBackend {
   anonKey: string;
   /** A supabase-js client with only the anon key (the audience). */
   anon(): SupabaseClient;
+  /** A supabase-js client with the service role key, as the edge functions hold it. */
+  service(): SupabaseClient;
   /** A new anonymous user whose profile carries `name` as display name. */
   signIn(name: string): Promise<TestUser>;
   stop(): Promise<void>;
@@ -63,8 +65,8 @@ export async function startTestBackend(opts: TestBackendOptions = {}): Promise<T
   }
 
   const clients: SupabaseClient[] = [];
-  const client = (): SupabaseClient => {
-    const sb = createClient(backend.apiUrl, backend.anonKey, {
+  const client = (key = backend.anonKey): SupabaseClient => {
+    const sb = createClient(backend.apiUrl, key, {
       auth: { persistSession: false, autoRefreshToken: false },
       realtime: { transport: WebSocket as never },
     });
@@ -77,7 +79,8 @@ export async function startTestBackend(opts: TestBackendOptions = {}): Promise<T
     pool: backend.pool,
     apiUrl: backend.apiUrl,
     anonKey: backend.anonKey,
-    anon: client,
+    anon: () => client(),
+    service: () => client(backend.serviceRoleKey),
     async signIn(name: string): Promise<TestUser> {
       const sb = client();
       const { data, error } = await sb.auth.signInAnonymously({ options: { data: { display_name: name } } });
