@@ -28,19 +28,38 @@ export type EncoderStartInput = z.input<typeof encoderStartSchema>;
 
 export type EncoderState = 'idle' | 'starting' | 'live' | 'reconnecting' | 'stopping' | 'stopped' | 'error';
 
+/**
+ * Encoder health. The frame counters follow OBS's three: the output runs at a
+ * constant `fps` that ffmpeg makes from the new frames it is given.
+ */
 export interface EncoderStats {
   state: EncoderState;
   /** Encoder in use, e.g. "libx264" or "h264_nvenc". */
   encoder: string | null;
   /** Frames received from the renderer. */
   framesIn: number;
-  /** Frames written to ffmpeg that repeat the previous one (pacing). */
+  /** New frames written to ffmpeg (each once, with its capture time). */
+  framesWritten: number;
+  /**
+   * Frames lagged by rendering: output frames that repeat the previous picture
+   * because no new frame came in time (ffmpeg's dup_frames, plus the repeats
+   * the session writes when no frame comes at all).
+   */
   framesRepeated: number;
-  /** Frames dropped by back-pressure before reaching ffmpeg. */
+  /**
+   * Frames skipped by encoding lag: new frames that never became output
+   * frames because ffmpeg was not keeping up (replaced while its input was
+   * back-pressured), or because two fell into one output frame (ffmpeg's
+   * drop_frames). A network too slow for the bitrate also ends up here: over
+   * RTMP (TCP) it holds ffmpeg back like a slow encoder does.
+   */
   framesDropped: number;
-  /** Output frame rate and bitrate reported by ffmpeg. */
+  /** Frames dropped by the network: frames that came while the stream was down and reconnecting. */
+  framesDroppedNetwork: number;
+  /** Output frame rate reported by ffmpeg. */
   fps: number;
-  bitrateKbps: number;
+  /** Output bitrate reported by ffmpeg; null when it reports none (N/A, e.g. while also recording). */
+  bitrateKbps: number | null;
   speed: number;
   outTimeMs: number;
   restarts: number;

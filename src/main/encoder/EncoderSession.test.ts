@@ -5,6 +5,7 @@ import type { EncoderStartInput, EncoderStats } from '../../shared/bridge';
 import { ValidationError } from '../../shared/errors';
 import { EncoderSession, defaultReconnectDelayMs, redactKey, redactUrl, type EncoderSessionDeps, type SpawnEncoder } from './EncoderSession';
 import { EncoderInputError, EncoderStartError, EncoderStateError, FfmpegNotFoundError } from './errors';
+import { readMatroskaFrames, type MatroskaFrame } from './matroska';
 
 // ---- a clock whose timers run only when the test advances it ----
 
@@ -117,6 +118,27 @@ class FakeFfmpeg extends EventEmitter {
     this.stdout.write(`frame=${frame}\nfps=30.00\nbitrate=2999.5kbits/s\nout_time_us=${frame * 33_333}\n${extra}speed=1.00x\nprogress=continue\n`);
   }
 
+  /** The frames written to stdin so far, read back from the Matroska stream. */
+  get frames(): MatroskaFrame[] {
+    return readMatroskaFrames(Buffer.concat(this.stdin.chunks));
+  }
+
+  /**
+   * Reports progress as ffmpeg with `-fps_mode cfr -r <fps>` would for the
+   * frames received so far: a frame fills the output slots from the one its
+   * timestamp falls in up to the next frame's; a slot no new frame starts in
+   * is a repeat (dup_frames), a frame whose slot a later one takes is dropped.
+   */
+  progressFromInput(fps: number): { frames: number; dup: number; drop: number } {
+    const slots = this.frames.map((f) => Math.floor((f.timestampMs * fps) / 1000));
+    const used = new Set(slots);
+    const frames = slots.length === 0 ? 0 : Math.max(...slots) + 1;
+    const drop = slots.length - used.size;
+    const dup = frames - used.size;
+    this.progress(frames, `dup_frames=${dup}\ndrop_frames=${drop}\n`);
+    return { frames, dup, drop };
+  }
+
   fail(stderr: string, code = 1): void {
     this.stderr.write(`${stderr}\n`);
     setImmediate(() => this.exit(code, null));
@@ -149,8 +171,13 @@ function frame(value: number): Uint8Array {
   return new Uint8Array(FRAME_BYTES).fill(value);
 }
 
-function isBlack(chunk: Buffer): boolean {
-  return chunk.byteLength === FRAME_BYTES && chunk[0] === 16 && chunk[W * H] === 128;
+function isBlack(data: Uint8Array | undefined): boolean {
+  return data !== undefined && data.byteLength === FRAME_BYTES && data[0] === 16 && data[W * H] === 128;
+}
+
+/** 10 ms of stereo f32 PCM, every sample `value`. */
+function audioChunk(value: number): Uint8Array {
+  return new Uint8Array(new Float32Array(480 * 2).fill(value).buffer);
 }
 
 function harness(overrides: Partial<EncoderSessionDeps> = {}) {
@@ -266,35 +293,84 @@ describe('EncoderSession start', () => {
   });
 });
 
-describe('EncoderSession pacing', () => {
-  it('writes black frames before the first frame, then the latest frame, repeating it when none comes', async () => {
+describe('EncoderSession video timing', () => {
+  it('opens the run with a black frame at time 0, then writes only new frames, each at its capture time', async () => {
     const h = track(harness());
     await h.startLive();
-    const video = h.child().stdin;
-    expect(video.chunks).toHaveLength(1); // slot 0 at once
-    await h.clock.advance(250); // slots at 100 and 200 ms
-    expect(video.chunks).toHaveLength(3);
-    expect(video.chunks.every(isBlack)).toBe(true);
-
-    h.session.pushVideo(frame(1), 250);
-    h.session.pushVideo(frame(2), 260); // only the latest is kept
-    await h.clock.advance(300); // slots at 300, 400, 500
-    expect(video.chunks.slice(3).map((c) => c[0])).toEqual([2, 2, 2]);
-    h.session.pushVideo(frame(3), 560);
-    await h.clock.advance(100); // slot 600
-    expect(video.chunks[6]?.[0]).toBe(3);
-    expect(h.session.getStats()).toMatchObject({ framesIn: 3, framesRepeated: 2, framesDropped: 0 });
+    const ffmpeg = h.child();
+    expect(ffmpeg.frames.map((f) => f.timestampMs)).toEqual([0]);
+    expect(isBlack(ffmpeg.frames[0]?.data)).toBe(true);
+    await h.clock.advance(200);
+    for (const value of [1, 2, 3]) {
+      h.session.pushVideo(frame(value), 10_000 + h.clock.t); // the renderer's clock has its own origin
+      await settle();
+      await h.clock.advance(100);
+    }
+    // Capture times on the media clock, plus half an output frame (50 ms at 10 fps) so ffmpeg picks the nearest slot.
+    expect(ffmpeg.frames.map((f) => [f.timestampMs, f.data[0]])).toEqual([
+      [0, 16],
+      [250, 1],
+      [350, 2],
+      [450, 3],
+    ]);
+    expect(h.session.getStats()).toMatchObject({ framesIn: 3, framesWritten: 3, framesRepeated: 0, framesDropped: 0, framesDroppedNetwork: 0 });
   });
 
-  it('writes exactly fps frames per second on a steady clock', async () => {
+  it('a 10 fps renderer gives 30 fps output: ffmpeg repeats 20 frames a second and the stats count them', async () => {
+    const h = track(harness());
+    await h.startLive({ ...startOpts, fps: 30 });
+    const ffmpeg = h.child();
+    let reported = { frames: 0, dup: 0, drop: 0 };
+    for (let i = 1; i <= 50; i++) {
+      await h.clock.advance(100);
+      h.session.pushVideo(frame(i), 50_000 + h.clock.t);
+      await settle();
+      if (i % 10 === 0) reported = ffmpeg.progressFromInput(30); // about once a second
+    }
+    await settle();
+    // Nothing but the opening frame and the 50 new ones crossed the pipe.
+    expect(ffmpeg.frames).toHaveLength(51);
+    expect(reported.frames).toBe(151); // 5 s at 30 fps, and the frame at 0
+    const stats = h.session.getStats();
+    expect(stats).toMatchObject({ framesIn: 50, framesWritten: 50, framesDropped: 0 });
+    expect(stats.framesRepeated).toBe(reported.dup);
+    expect(stats.framesRepeated / 5).toBeCloseTo(20, 0);
+  });
+
+  it('keeps frame timestamps on the capture clock and strictly increasing, whatever the arrival jitter', async () => {
     const h = track(harness());
     await h.startLive();
-    for (let i = 0; i < 50; i++) {
-      h.session.pushVideo(frame(i % 200), h.clock.t);
-      await h.clock.advance(97 + (i % 3) * 3); // frames arrive a little irregularly
+    const jitter = [0, 30, 5, 45, 12, 0, 38, 20];
+    const expected: number[] = [0];
+    for (let i = 0; i < 40; i++) {
+      const capture = 7_000 + 66 * i;
+      const arrival = 10 + 66 * i + (jitter[i % jitter.length] ?? 0);
+      await h.clock.advance(arrival - h.clock.t);
+      h.session.pushVideo(frame(i % 200), capture);
+      await settle();
+      expected.push(66 * i + 10 + 50); // the fastest arrival (10 ms) fixes the mapping; + half a frame
     }
-    const elapsed = h.clock.t;
-    expect(h.child().stdin.chunks).toHaveLength(Math.floor(elapsed / 100) + 1);
+    // A frame whose capture time goes back still gets a later timestamp than the one before.
+    await h.clock.advance(60);
+    h.session.pushVideo(frame(201), 7_000 + 66 * 39 - 100);
+    await settle();
+    const stamps = h.child().frames.map((f) => f.timestampMs);
+    expect(stamps.slice(0, -1)).toEqual(expected);
+    expect(stamps.at(-1)).toBe((expected.at(-1) ?? 0) + 1);
+    for (let i = 1; i < stamps.length; i++) expect(stamps[i]).toBeGreaterThan(stamps[i - 1] ?? Infinity);
+  });
+
+  it('writes the latest frame again when none comes for idleRepeatMs, so the output never stalls', async () => {
+    const h = track(harness({ timing: { idleRepeatMs: 250, tickMs: 50 } }));
+    await h.startLive();
+    await h.clock.advance(600); // black again at 250 and 500 before the first frame (not counted as repeats)
+    h.session.pushVideo(frame(5), 600);
+    await settle();
+    await h.clock.advance(1000); // nothing new: the frame again at 850, 1100, 1350, 1600
+    const frames = h.child().frames;
+    expect(frames.map((f) => f.data[0])).toEqual([16, 16, 16, 5, 5, 5, 5, 5]);
+    expect(frames.map((f) => f.timestampMs)).toEqual([0, 300, 550, 650, 900, 1150, 1400, 1650]);
+    expect(h.session.getStats()).toMatchObject({ framesWritten: 1, framesRepeated: 4 });
   });
 
   it('throws on a frame of the wrong size and goes on', async () => {
@@ -310,47 +386,64 @@ describe('EncoderSession pacing', () => {
     expect((caught as EncoderInputError).reason).toBe('invalid_video_frame');
     expect((caught as Error).message).toBe(`video frame has ${FRAME_BYTES - 1} bytes; a 160x90 I420 frame has ${FRAME_BYTES} bytes`);
     h.session.pushVideo(frame(7), 0);
-    await h.clock.advance(100);
-    expect(h.child().stdin.chunks.at(-1)?.[0]).toBe(7);
-    expect(h.session.getStats()).toMatchObject({ state: 'live', framesIn: 1 });
+    await settle();
+    expect(h.child().frames.at(-1)?.data[0]).toBe(7);
+    expect(h.session.getStats()).toMatchObject({ state: 'live', framesIn: 1, framesWritten: 1 });
   });
 
-  it('never queues behind back-pressure: it waits, catches up after the drain, and drops what is too late', async () => {
-    const h = track(harness({ timing: { maxLagMs: 300 } }));
+  it('never queues behind back-pressure: a newer frame replaces the waiting one, and each replaced frame is counted', async () => {
+    const h = track(harness());
     await h.startLive();
-    h.session.pushVideo(frame(5), 0);
-    const video = h.child().stdin;
-    await h.clock.advance(100);
-    const before = video.chunks.length; // slots 0 and 100
-    expect(before).toBe(2);
+    const ffmpeg = h.child();
+    ffmpeg.stdin.blocked = true; // ffmpeg stops reading video
+    for (let i = 1; i <= 10; i++) {
+      await h.clock.advance(20);
+      h.session.pushVideo(frame(i), 1000 + h.clock.t);
+    }
+    // Frame 1 is on its way (one frame at most sits in the pipe); 2…9 were replaced while it waited; 10 waits.
+    expect(ffmpeg.stdin.writableLength).toBeLessThan(FRAME_BYTES + 64);
+    expect(h.session.getStats()).toMatchObject({ framesIn: 10, framesWritten: 1, framesDropped: 8 });
+    await h.clock.advance(400);
+    expect(ffmpeg.stdin.writableLength).toBeLessThan(FRAME_BYTES + 64); // no repeats pile up behind a stalled pipe either
 
-    video.blocked = true;
-    await h.clock.advance(100); // slot 200 is written and stays in the pipe: stdin is back-pressured
-    expect(video.chunks.length).toBe(3);
-    await h.clock.advance(1000); // slots 300…1200 fall due; at most 3 may wait, the rest are dropped
-    expect(video.chunks.length).toBe(3);
-    expect(h.session.getStats().framesDropped).toBe(7);
-
-    video.release();
+    ffmpeg.stdin.release();
     await settle();
     await settle();
-    // The 3 waiting slots are caught up right after the drain.
-    expect(video.chunks.length).toBe(6);
-    await h.clock.advance(100);
-    expect(video.chunks.length).toBe(7);
-    // Every slot since t0 was either written or dropped.
-    expect(video.chunks.length + h.session.getStats().framesDropped).toBe(Math.floor(h.clock.t / 100) + 1);
+    // The waiting frame goes out with its own capture time (200 ms + half a frame), not the time of the drain.
+    expect(ffmpeg.frames.map((f) => [f.timestampMs, f.data[0]])).toEqual([
+      [0, 16],
+      [70, 1],
+      [250, 10],
+    ]);
+    const stats = h.session.getStats();
+    expect(stats).toMatchObject({ framesWritten: 2, framesDropped: 8 });
+    expect(stats.framesWritten + stats.framesDropped).toBe(stats.framesIn);
   });
 
-  it('with no lag allowed, drops every slot that passes while stdin is back-pressured', async () => {
-    const h = track(harness({ timing: { maxLagMs: 0 } }));
+  it('adds ffmpeg’s own repeats and drops from its progress, across runs', async () => {
+    const h = track(harness());
     await h.startLive();
-    const video = h.child().stdin;
-    video.blocked = true;
+    h.child().progress(40, 'dup_frames=12\ndrop_frames=3\n');
+    await settle();
+    expect(h.session.getStats()).toMatchObject({ framesRepeated: 12, framesDropped: 3 });
+    h.child().progress(70, 'dup_frames=20\ndrop_frames=3\n'); // ffmpeg's counts are totals of its run
+    await settle();
+    expect(h.session.getStats()).toMatchObject({ framesRepeated: 20, framesDropped: 3 });
+    h.child().fail('Broken pipe');
+    await settle();
+    await settle();
     await h.clock.advance(1000);
-    // Slot 0 went through; slot 100 sits in the stalled pipe; 200…1000 are dropped.
-    expect(video.chunks.length).toBe(2);
-    expect(h.session.getStats().framesDropped).toBe(9);
+    h.child().progress(10, 'dup_frames=5\ndrop_frames=1\n');
+    await settle();
+    expect(h.session.getStats()).toMatchObject({ state: 'live', framesRepeated: 25, framesDropped: 4 });
+  });
+
+  it('reports a bitrate ffmpeg gives as N/A as null', async () => {
+    const h = track(harness());
+    await h.startLive();
+    h.child().stdout.write('frame=31\nfps=30.00\nbitrate=N/A\ntotal_size=N/A\nspeed=1.00x\nprogress=continue\n');
+    await settle();
+    expect(h.session.getStats().bitrateKbps).toBeNull();
   });
 });
 
@@ -367,7 +460,7 @@ describe('EncoderSession audio', () => {
   });
 
   it('writes audio at once, in order, even while video is back-pressured', async () => {
-    const h = track(harness({ timing: { maxLagMs: 10_000 } }));
+    const h = track(harness());
     await h.startLive();
     h.child().stdin.blocked = true;
     const sent: number[] = [];
@@ -383,32 +476,28 @@ describe('EncoderSession audio', () => {
     expect(audio.bytes).toBe(100 * 480 * 8); // contiguous: no silence inserted, nothing trimmed
   });
 
-  it('drops as much audio as video was dropped, so the two stay in sync', async () => {
-    const h = track(harness({ timing: { maxLagMs: 0 } }));
+  it('puts audio and video captured at the same time at the same media time: one origin, one clock', async () => {
+    const h = track(harness());
     await h.startLive();
-    const pushChunk = (i: number) => h.session.pushAudio(new Uint8Array(new Float32Array(480 * 2).fill(0.5).buffer), i * 10);
-    for (let i = 0; i < 50; i++) {
-      await h.clock.advance(10);
-      pushChunk(i);
-    }
     const ffmpeg = h.child();
-    ffmpeg.stdin.blocked = true; // ffmpeg stalls on video for 1 s
-    for (let i = 50; i < 150; i++) {
+    const base = 250_000; // the renderer's clock, any origin
+    for (let i = 0; i < 200; i++) {
       await h.clock.advance(10);
-      pushChunk(i);
+      const t = h.clock.t;
+      // Audio: 10 ms chunks sent as they end. Video: a frame every 100 ms, arriving 60 ms after its capture.
+      h.session.pushAudio(audioChunk(i + 1), base + t - 10);
+      if (t % 100 === 60 && t >= 160) h.session.pushVideo(frame((t - 60) / 100), base + t - 60);
+      await settle();
     }
-    ffmpeg.stdin.release();
-    for (let i = 150; i < 200; i++) {
-      await h.clock.advance(10);
-      pushChunk(i);
-    }
-    const droppedMs = h.session.getStats().framesDropped * 100;
-    expect(droppedMs).toBeGreaterThanOrEqual(800);
-    const audioMs = (ffmpeg.audio.bytes / 8 / 48_000) * 1000;
-    const videoMs = ffmpeg.stdin.chunks.length * 100;
-    // Both ran 2 s of wall time minus what was dropped, within a frame and the audio tolerance.
-    expect(Math.abs(audioMs - (2000 - droppedMs))).toBeLessThanOrEqual(30);
-    expect(Math.abs(videoMs - (2000 - droppedMs))).toBeLessThanOrEqual(100);
+    // Both inputs start at media time 0: the opening frame, and the first chunk with no silence before it.
+    expect(ffmpeg.frames[0]?.timestampMs).toBe(0);
+    const pcm = new Float32Array(Buffer.concat(ffmpeg.audio.chunks).buffer.slice(0));
+    expect(pcm[0]).toBe(1);
+    // The frame captured at base + 1000 ms and the audio captured then sit at the same media time.
+    const frameAt1000 = ffmpeg.frames.find((f) => f.data[0] === 10);
+    const audioAt1000Ms = (pcm.indexOf(101) / 2 / 48_000) * 1000;
+    expect(audioAt1000Ms).toBeCloseTo(1000, 6);
+    expect((frameAt1000?.timestampMs ?? 0) - 50).toBe(1000); // less the half frame added for ffmpeg's slotting
   });
 
   it('throws on a chunk that is not whole stereo frames and goes on', async () => {
@@ -493,7 +582,22 @@ describe('EncoderSession reconnect', () => {
     await h.clock.advance(1000);
     expect(h.spawnCalls[0]?.args.at(-1)).toMatch(/\]\/rec\/show\.mkv$/);
     expect(h.spawnCalls[1]?.args.at(-1)).toMatch(/\]\/rec\/show-2\.mkv$/);
-    expect(h.child().stdin.chunks[0]?.[0]).toBe(9);
+    expect(h.child().frames[0]).toMatchObject({ timestampMs: 0, data: expect.objectContaining({ 0: 9 }) });
+    // It was written once already: opening the new run with it is a repeat, not a new frame.
+    expect(h.session.getStats()).toMatchObject({ framesWritten: 1, framesRepeated: 1 });
+  });
+
+  it('counts frames that come while the stream is down as dropped by the network; the newest opens the next run', async () => {
+    const h = track(harness());
+    await h.startLive();
+    h.child().fail('Broken pipe');
+    await settle();
+    await settle();
+    for (const value of [21, 22, 23]) h.session.pushVideo(frame(value), h.clock.t);
+    expect(h.session.getStats()).toMatchObject({ state: 'reconnecting', framesIn: 3, framesWritten: 0, framesDroppedNetwork: 2 });
+    await h.clock.advance(1000);
+    expect(h.child().frames[0]?.data[0]).toBe(23);
+    expect(h.session.getStats()).toMatchObject({ framesWritten: 1, framesDroppedNetwork: 2 });
   });
 
   it('caps the backoff at 10 s', () => {

@@ -2,12 +2,17 @@
  * One broadcast: ffmpeg fed with the program's I420 frames on stdin and its
  * f32le stereo PCM on fd 3, pushing H.264/AAC to the RTMP(S) ingest.
  *
- * - Video: only the latest frame is kept. A pacer writes exactly `fps` frames
- *   per second on a steady clock: the latest frame, a repeat of it when none
- *   came (framesRepeated), black before the first one. At most one frame is in
- *   flight: while stdin is back-pressured the pacer waits, catches up once
- *   ffmpeg drains, and drops what it cannot catch up within `maxLagMs`
- *   (framesDropped); dropping moves the media clock back so audio stays in sync.
+ * - One clock: each ffmpeg run has a media clock (ms since it was spawned) on
+ *   which both inputs start at 0. The renderer's capture timestamps map onto it
+ *   through one SenderClock shared by audio and video.
+ * - Video: only new frames cross the pipe, each stamped with its capture time
+ *   (a Matroska stream, see matroska.ts); ffmpeg makes the constant output
+ *   rate itself (`-fps_mode cfr`), repeating a frame when no new one came in
+ *   time. The run starts with a frame at time 0 (black before the first real
+ *   one) so audio and video begin together; when no frame comes for
+ *   `idleRepeatMs` the latest is written again so the stream never stalls.
+ *   At most one frame is in flight: while stdin is back-pressured, a newer
+ *   frame replaces the waiting one (the replaced one is dropped and counted).
  * - Audio: written to fd 3 as it comes, never waiting on video. Its place on the
  *   media clock comes from AudioTimeline; silence fills in when none arrives.
  * - Stats from ffmpeg's -progress output plus the counters, about once a second.
@@ -30,7 +35,9 @@ import { AudioTimeline } from './audioTimeline';
 import { detectEncoder } from './detectEncoder';
 import { EncoderInputError, EncoderStartError, EncoderStateError } from './errors';
 import { resolveFfmpeg as defaultResolveFfmpeg, type ResolvedFfmpeg } from './ffmpegPath';
+import { matroskaFrameHeader, matroskaVideoHeader } from './matroska';
 import { ProgressParser, type ProgressUpdate } from './progress';
+import { SenderClock } from './senderClock';
 
 /** The part of a child process the session uses; node's ChildProcess fits. */
 export interface EncoderProcess {
@@ -55,8 +62,10 @@ export interface EncoderTiming {
   liveTimeoutMs: number;
   /** stop() waits this long for ffmpeg to finish the files before killing it (ms). */
   stopTimeoutMs: number;
-  /** Video may fall this far behind the clock (waiting on back-pressure) before frames are dropped (ms). */
-  maxLagMs: number;
+  /** With no new frame for this long, the latest one is written again so ffmpeg's output keeps moving (ms). */
+  idleRepeatMs: number;
+  /** How often the session checks for idle video and missing audio (ms). */
+  tickMs: number;
   /** A run live for this long resets the reconnect backoff (ms). */
   healthyAfterMs: number;
 }
@@ -82,7 +91,8 @@ const DEFAULT_TIMING: EncoderTiming = {
   statsIntervalMs: 1000,
   liveTimeoutMs: 20_000,
   stopTimeoutMs: 10_000,
-  maxLagMs: 500,
+  idleRepeatMs: 250,
+  tickMs: 20,
   healthyAfterMs: 10_000,
 };
 
@@ -95,18 +105,33 @@ const STDERR_LINES_KEPT = 20;
 /** Audio held in Node's buffer for fd 3 beyond this (bytes) means ffmpeg stopped reading it: further audio is dropped. */
 const MAX_AUDIO_BACKLOG_S = 2;
 
+/** A frame waiting for stdin to drain, with its capture time on the run's media clock. */
+interface PendingFrame {
+  frame: Uint8Array;
+  mediaMs: number;
+}
+
 interface Run {
   readonly child: EncoderProcess;
   readonly video: Writable;
   readonly audio: Writable;
   readonly parser: ProgressParser;
+  /** Renderer clock → this run's media clock, for audio and video alike. */
+  readonly clock: SenderClock;
   readonly audioTimeline: AudioTimeline;
   readonly stderrTail: string[];
-  /** now() at media time 0; moves forward when frames are dropped. */
-  t0: number;
-  /** Frame slots written since t0. */
-  videoSlots: number;
+  /** now() at media time 0. */
+  readonly t0: number;
+  /** Timestamp (ms) of the last frame written; -1 before the first. */
+  lastPtsMs: number;
+  /** Media time at which a frame was last written. */
+  lastWriteMs: number;
   awaitingDrain: boolean;
+  /** The newest frame that came while stdin was back-pressured. */
+  pending: PendingFrame | null;
+  /** ffmpeg's dup_frames and drop_frames of this run. */
+  ffmpegRepeated: number;
+  ffmpegDropped: number;
   live: boolean;
   liveSince: number | null;
   ended: boolean;
@@ -143,7 +168,7 @@ export class EncoderSession {
   private part = 0;
   private reconnectAttempt = 0;
   private reconnectTimer: TimerHandle | null = null;
-  private pacerTimer: TimerHandle | null = null;
+  private tickTimer: TimerHandle | null = null;
   private statsTimer: TimerHandle | null = null;
   private startWaiter: StartWaiter | null = null;
   private stopping: Promise<void> | null = null;
@@ -155,11 +180,18 @@ export class EncoderSession {
   private silence: Uint8Array = new Uint8Array(0);
 
   private framesIn = 0;
-  private framesRepeated = 0;
-  private framesDropped = 0;
+  private framesWritten = 0;
+  /** Repeats the session wrote itself (idle video, the first frame of a new run). */
+  private repeatsWritten = 0;
+  /** Frames replaced while waiting for stdin to drain. */
+  private framesSkipped = 0;
+  /** ffmpeg's dup_frames and drop_frames of the runs that ended. */
+  private ffmpegRepeatedBefore = 0;
+  private ffmpegDroppedBefore = 0;
+  private framesDroppedNetwork = 0;
   private restarts = 0;
   private fps = 0;
-  private bitrateKbps = 0;
+  private bitrateKbps: number | null = 0;
   private speed = 0;
   private outTimeMs = 0;
   private error: string | null = null;
@@ -238,9 +270,24 @@ export class EncoderSession {
       );
     }
     if (!Number.isFinite(timestampMs)) throw new EncoderInputError('invalid_video_frame', 'video frame timestamp must be a finite number');
+    this.framesIn += 1;
+    const run = this.run;
+    if (!run || run.ended) {
+      // No ffmpeg to take it: the stream is down (reconnecting) or not up yet. The latest frame opens the next run.
+      if (this.latestFrame !== null && !this.latestWritten && this.state === 'reconnecting') this.framesDroppedNetwork += 1;
+      this.latestFrame = i420;
+      this.latestWritten = false;
+      return;
+    }
+    const mediaMs = run.clock.place(timestampMs, 0, this.mediaNow(run));
     this.latestFrame = i420;
     this.latestWritten = false;
-    this.framesIn += 1;
+    if (run.awaitingDrain) {
+      if (run.pending) this.framesSkipped += 1;
+      run.pending = { frame: i420, mediaMs };
+      return;
+    }
+    this.writeFrame(run, i420, mediaMs, 'new');
   }
 
   /**
@@ -277,12 +324,15 @@ export class EncoderSession {
   }
 
   getStats(): EncoderStats {
+    const run = this.run;
     return {
       state: this.state,
       encoder: this.encoder,
       framesIn: this.framesIn,
-      framesRepeated: this.framesRepeated,
-      framesDropped: this.framesDropped,
+      framesWritten: this.framesWritten,
+      framesRepeated: this.repeatsWritten + this.ffmpegRepeatedBefore + (run?.ffmpegRepeated ?? 0),
+      framesDropped: this.framesSkipped + this.ffmpegDroppedBefore + (run?.ffmpegDropped ?? 0),
+      framesDroppedNetwork: this.framesDroppedNetwork,
       fps: this.fps,
       bitrateKbps: this.bitrateKbps,
       speed: this.speed,
@@ -316,8 +366,12 @@ export class EncoderSession {
     this.part = 0;
     this.reconnectAttempt = 0;
     this.framesIn = 0;
-    this.framesRepeated = 0;
-    this.framesDropped = 0;
+    this.framesWritten = 0;
+    this.repeatsWritten = 0;
+    this.framesSkipped = 0;
+    this.ffmpegRepeatedBefore = 0;
+    this.ffmpegDroppedBefore = 0;
+    this.framesDroppedNetwork = 0;
     this.restarts = 0;
     this.fps = 0;
     this.bitrateKbps = 0;
@@ -364,16 +418,22 @@ export class EncoderSession {
       return;
     }
     let markExited: () => void = () => undefined;
+    const clock = new SenderClock();
     const run: Run = {
       child,
       video,
       audio,
       parser: new ProgressParser(),
-      audioTimeline: new AudioTimeline({ sampleRate: opts.sampleRate }),
+      clock,
+      audioTimeline: new AudioTimeline({ sampleRate: opts.sampleRate, clock }),
       stderrTail: [],
       t0: this.now(),
-      videoSlots: 0,
+      lastPtsMs: -1,
+      lastWriteMs: 0,
       awaitingDrain: false,
+      pending: null,
+      ffmpegRepeated: 0,
+      ffmpegDropped: 0,
       live: false,
       liveSince: null,
       ended: false,
@@ -389,7 +449,9 @@ export class EncoderSession {
     audio.on('error', () => undefined);
     video.on('drain', () => {
       run.awaitingDrain = false;
-      if (this.run === run) this.pace(run);
+      const pending = run.pending;
+      run.pending = null;
+      if (pending && this.run === run && !run.ended && this.state !== 'stopping') this.writeFrame(run, pending.frame, pending.mediaMs, 'new');
     });
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', (chunk: string) => {
@@ -424,14 +486,21 @@ export class EncoderSession {
       }
     }, this.timing.liveTimeoutMs);
 
-    this.startPacer(opts.fps);
-    this.pace(run);
+    // Both inputs start at media time 0: the stream header and a first frame now (the latest one, or black).
+    video.write(matroskaVideoHeader(opts.width, opts.height));
+    const first = this.latestFrame;
+    if (first === null) this.writeFrame(run, this.blackFrame ?? new Uint8Array(0), 0, 'black');
+    else this.writeFrame(run, first, 0, this.latestWritten ? 'repeat' : 'new');
+    this.startTicker();
   }
 
   private onProgress(run: Run, update: ProgressUpdate): void {
     if (this.run !== run) return;
     if (update.fps !== null) this.fps = update.fps;
-    if (update.bitrateKbps !== null) this.bitrateKbps = update.bitrateKbps;
+    // N/A (e.g. while teeing into a recording, or before the first packet) stays null: there is no figure.
+    this.bitrateKbps = update.bitrateKbps;
+    if (update.dupFrames !== null) run.ffmpegRepeated = update.dupFrames;
+    if (update.dropFrames !== null) run.ffmpegDropped = update.dropFrames;
     if (update.speed !== null) this.speed = update.speed;
     if (update.outTimeMs !== null) this.outTimeMs = update.outTimeMs;
     if (!run.live && update.progress === 'continue' && (update.frame ?? 0) > 0) {
@@ -454,7 +523,10 @@ export class EncoderSession {
     run.liveTimer = null;
     if (this.run !== run) return;
     this.run = null;
-    this.stopPacer();
+    this.ffmpegRepeatedBefore += run.ffmpegRepeated;
+    this.ffmpegDroppedBefore += run.ffmpegDropped;
+    run.pending = null;
+    this.stopTicker();
     this.fps = 0;
     this.bitrateKbps = 0;
     this.speed = 0;
@@ -496,7 +568,7 @@ export class EncoderSession {
 
   private fail(message: string): void {
     this.error = message;
-    this.stopPacer();
+    this.stopTicker();
     this.clearStatsTimer();
     this.setState('error');
     const waiter = this.startWaiter;
@@ -516,7 +588,7 @@ export class EncoderSession {
     const waiter = this.startWaiter;
     this.startWaiter = null;
     waiter?.reject(new EncoderStartError('stopped', 'the encoder was stopped before the stream went live'));
-    this.stopPacer();
+    this.stopTicker();
     const run = this.run;
     if (run && !run.ended) {
       run.video.end();
@@ -534,52 +606,57 @@ export class EncoderSession {
     this.setState('stopped');
   }
 
-  // ---- pacing ----
+  // ---- timing ----
 
-  private startPacer(fps: number): void {
-    this.stopPacer();
-    const tickMs = Math.max(4, Math.floor(1000 / fps / 4));
-    this.pacerTimer = this.setIntervalFn(() => {
-      if (this.run) this.pace(this.run);
-    }, tickMs);
+  private startTicker(): void {
+    this.stopTicker();
+    this.tickTimer = this.setIntervalFn(() => {
+      if (this.run) this.tick(this.run);
+    }, this.timing.tickMs);
   }
 
-  private stopPacer(): void {
-    if (this.pacerTimer !== null) this.clearIntervalFn(this.pacerTimer);
-    this.pacerTimer = null;
+  private stopTicker(): void {
+    if (this.tickTimer !== null) this.clearIntervalFn(this.tickTimer);
+    this.tickTimer = null;
   }
 
   private mediaNow(run: Run): number {
     return this.now() - run.t0;
   }
 
-  /** Writes the video frames that are due, drops what is too late, and keeps audio from falling behind. */
-  private pace(run: Run): void {
-    const opts = this.opts;
-    if (!opts || run.ended || this.state === 'stopping') return;
-    const frameMs = 1000 / opts.fps;
-    const due = () => Math.floor(this.mediaNow(run) / frameMs) + 1 - run.videoSlots;
-    while (due() > 0 && !run.awaitingDrain) this.writeFrame(run);
-    const lagFrames = due();
-    const maxLagFrames = Math.floor(this.timing.maxLagMs / frameMs);
-    if (lagFrames > maxLagFrames) {
-      const dropped = lagFrames - maxLagFrames;
-      run.t0 += dropped * frameMs;
-      run.audioTimeline.shift(dropped * frameMs);
-      this.framesDropped += dropped;
+  /** Keeps video from standing still and audio from falling behind the media clock. */
+  private tick(run: Run): void {
+    if (run.ended || this.state === 'stopping') return;
+    const mediaNow = this.mediaNow(run);
+    if (!run.awaitingDrain && mediaNow - run.lastWriteMs >= this.timing.idleRepeatMs) {
+      const latest = this.latestFrame;
+      if (latest === null) this.writeFrame(run, this.blackFrame ?? new Uint8Array(0), mediaNow, 'black');
+      else this.writeFrame(run, latest, mediaNow, this.latestWritten ? 'repeat' : 'new');
     }
-    const silence = run.audioTimeline.fill(this.mediaNow(run));
+    const silence = run.audioTimeline.fill(mediaNow);
     if (silence > 0) this.writeSilence(run, silence);
   }
 
-  private writeFrame(run: Run): void {
-    let frame = this.latestFrame;
-    if (frame === null) frame = this.blackFrame;
-    else if (this.latestWritten) this.framesRepeated += 1;
-    if (frame === null) return;
-    this.latestWritten = this.latestFrame !== null;
-    run.videoSlots += 1;
+  /**
+   * Writes one frame shown from `mediaMs` on. The first frame of a run is at 0;
+   * later ones get half an output frame added: ffmpeg's constant-rate output
+   * shows a frame from the last output slot that starts at or before its
+   * timestamp, and the half frame makes that the nearest slot (measured with
+   * ffmpeg 5.1: placement error −18…+14 ms instead of −36…0 ms).
+   */
+  private writeFrame(run: Run, frame: Uint8Array, mediaMs: number, kind: 'new' | 'repeat' | 'black'): void {
+    const opts = this.opts;
+    if (!opts) return;
+    const mediaNow = this.mediaNow(run);
+    const halfSlotMs = 500 / opts.fps;
+    const pts = run.lastPtsMs < 0 ? 0 : Math.max(run.lastPtsMs + 1, Math.round(Math.min(mediaMs, mediaNow) + halfSlotMs));
+    run.lastPtsMs = pts;
+    run.lastWriteMs = mediaNow;
+    run.video.write(matroskaFrameHeader(pts, frame.byteLength));
     if (!run.video.write(frame)) run.awaitingDrain = true;
+    if (kind === 'new') this.framesWritten += 1;
+    else if (kind === 'repeat') this.repeatsWritten += 1;
+    if (frame === this.latestFrame) this.latestWritten = true;
   }
 
   private writeSilence(run: Run, frames: number): void {

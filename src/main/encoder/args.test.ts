@@ -20,15 +20,18 @@ function valueOf(args: string[], flag: string): string | undefined {
 }
 
 describe('buildFfmpegArgs', () => {
-  it('reads raw I420 from stdin and f32le stereo 48 kHz from fd 3 with a tiny audio probe', () => {
+  it('reads timestamped frames (Matroska) from stdin and f32le stereo 48 kHz from fd 3, both with a tiny probe', () => {
     const args = buildFfmpegArgs(opts, { encoder: 'libx264' });
     const videoInput = args.indexOf('pipe:0');
     const audioInput = args.indexOf('pipe:3');
     expect(videoInput).toBeGreaterThan(0);
     expect(audioInput).toBeGreaterThan(videoInput);
-    expect(args.slice(videoInput - 9, videoInput + 1)).toEqual([
-      '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-video_size', '1280x720', '-framerate', '30', '-i', 'pipe:0',
+    expect(args.slice(videoInput - 11, videoInput + 1)).toEqual([
+      '-f', 'matroska', '-probesize', '32', '-analyzeduration', '0', '-fpsprobesize', '0', '-thread_queue_size', '8', '-i', 'pipe:0',
     ]);
+    // No fixed input rate and no wall-clock stamps: the frames carry their own timestamps.
+    expect(args).not.toContain('-framerate');
+    expect(args).not.toContain('-use_wallclock_as_timestamps');
     const audio = args.slice(videoInput + 1, audioInput + 1);
     expect(valueOf(audio, '-f')).toBe('f32le');
     expect(valueOf(audio, '-ar')).toBe('48000');
@@ -41,6 +44,9 @@ describe('buildFfmpegArgs', () => {
   it('encodes libx264 for Cloudflare Stream: CBR, no B-frames, keyframe every 2 s by time, AAC 48 kHz', () => {
     const args = buildFfmpegArgs(opts, { encoder: 'libx264' });
     expect(valueOf(args, '-c:v')).toBe('libx264');
+    expect(valueOf(args, '-fps_mode')).toBe('cfr');
+    expect(valueOf(args, '-r')).toBe('30');
+    expect(args.indexOf('-fps_mode')).toBeGreaterThan(args.indexOf('pipe:3'));
     expect(valueOf(args, '-preset')).toBe('veryfast');
     expect(valueOf(args, '-tune')).toBe('zerolatency');
     expect(valueOf(args, '-profile:v')).toBe('high');
@@ -69,7 +75,7 @@ describe('buildFfmpegArgs', () => {
   it('keeps the GOP at two seconds for other frame rates', () => {
     const args = buildFfmpegArgs({ ...opts, fps: 25 }, { encoder: 'libx264' });
     expect(valueOf(args, '-g')).toBe('50');
-    expect(valueOf(args, '-framerate')).toBe('25');
+    expect(valueOf(args, '-r')).toBe('25');
   });
 
   it('tees into a Matroska recording that may fail without ending the stream, and the stream that may not', () => {

@@ -1,11 +1,14 @@
 /**
  * Pure ffmpeg command lines for the program encoder.
  *
- * Inputs: raw I420 video on stdin (pipe:0) at a fixed rate, interleaved
- * stereo f32le PCM at 48 kHz on fd 3 (pipe:3). Output: H.264 + AAC in FLV to
- * the RTMP(S) ingest with Cloudflare Stream's settings (CBR, no B-frames,
- * closed GOP, a keyframe every 2 s), optionally teed into a local recording,
- * and machine-readable progress on stdout (pipe:1).
+ * Inputs: I420 video frames on stdin (pipe:0), each with its timestamp on the
+ * session's media clock (a Matroska stream, see matroska.ts: only new frames
+ * are written), and interleaved stereo f32le PCM at 48 kHz on fd 3 (pipe:3),
+ * timed by its sample count on the same clock. Both start at media time 0.
+ * Output: H.264 + AAC in FLV to the RTMP(S) ingest with Cloudflare Stream's
+ * settings (constant frame rate made by ffmpeg, CBR, no B-frames, closed GOP,
+ * a keyframe every 2 s by time), optionally teed into a local recording, and
+ * machine-readable progress on stdout (pipe:1).
  */
 import type { EncoderStartOptions } from '../../shared/bridge';
 
@@ -18,6 +21,9 @@ export function isH264Encoder(name: string): name is H264Encoder {
 
 /** Seconds between keyframes (Cloudflare Stream: 2 s for low latency). */
 export const KEYFRAME_INTERVAL_S = 2;
+
+/** Frames ffmpeg may hold between reading and encoding (its input thread's queue). */
+export const VIDEO_QUEUE_FRAMES = 8;
 
 /** Microseconds ffmpeg waits on a stalled network write before giving up (the session then reconnects). */
 export const NETWORK_TIMEOUT_US = 10_000_000;
@@ -82,8 +88,13 @@ export function buildFfmpegArgs(opts: EncoderStartOptions, { encoder, recordPath
   const gop = String(opts.fps * KEYFRAME_INTERVAL_S);
   const args = ['-hide_banner', '-loglevel', 'warning', '-nostats', '-nostdin', ...profile.global];
 
-  // Input 0: raw I420 frames on stdin at exactly opts.fps (the session paces them).
-  args.push('-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-video_size', `${opts.width}x${opts.height}`, '-framerate', String(opts.fps), '-i', 'pipe:0');
+  // Input 0: timestamped I420 frames on stdin. Probing stops at the first frame (the header says everything), so
+  // ffmpeg opens the audio input at once; a short queue keeps video from piling up inside ffmpeg when it falls behind
+  // (the session then sees back-pressure and keeps only the latest frame).
+  args.push(
+    '-f', 'matroska', '-probesize', '32', '-analyzeduration', '0', '-fpsprobesize', '0',
+    '-thread_queue_size', String(VIDEO_QUEUE_FRAMES), '-i', 'pipe:0',
+  );
   // Input 1: PCM on fd 3. A tiny probe keeps ffmpeg from blocking on audio while video waits (two-pipe deadlock).
   args.push(
     '-f', 'f32le', '-ar', String(opts.sampleRate), '-ac', String(opts.channels),
@@ -91,6 +102,9 @@ export function buildFfmpegArgs(opts: EncoderStartOptions, { encoder, recordPath
   );
   args.push('-map', '0:v:0', '-map', '1:a:0');
 
+  // Constant output rate from the frames' timestamps: ffmpeg repeats a frame when no new one came in time
+  // (dup_frames) and drops one when two fall into the same output slot (drop_frames).
+  args.push('-fps_mode', 'cfr', '-r', String(opts.fps));
   args.push('-c:v', encoder, ...profile.codec);
   args.push('-b:v', kbps, '-minrate', kbps, '-maxrate', kbps, '-bufsize', kbps);
   args.push('-bf', '0', '-g', gop, '-keyint_min', gop, '-sc_threshold', '0');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AudioTimeline } from './audioTimeline';
+import { SenderClock } from './senderClock';
 
 const RATE = 48_000;
 const CHUNK = 480; // 10 ms
@@ -52,12 +53,17 @@ describe('AudioTimeline', () => {
     expect(placement.skipFrames).toBe(0); // 460 vs 470: within the 20 ms tolerance
   });
 
-  it('follows the media clock back when video frames are dropped', () => {
-    const t = new AudioTimeline({ sampleRate: RATE });
-    for (let i = 0; i < 50; i++) feed(t, i * 10, CHUNK, (i + 1) * 10);
-    t.shift(100); // 100 ms of video dropped: media time is now 100 ms behind wall time
-    expect(feed(t, 500, CHUNK, 410)).toEqual({ silenceFrames: 0, skipFrames: CHUNK });
-    expect(feed(t, 600, CHUNK, 510)).toEqual({ silenceFrames: 0, skipFrames: 0 });
+  it('places audio with the mapping it shares with video', () => {
+    const clock = new SenderClock();
+    // A video frame captured at sender 10_000 arrived at media 1040: the mapping says media = sender − 8960.
+    expect(clock.place(10_000, 0, 1040)).toBe(1040);
+    const t = new AudioTimeline({ sampleRate: RATE, clock });
+    t.commit(t.fill(1000)); // silence up to 970 ms
+    // A chunk captured at sender 10_000 belongs at media 1040 (not where its later arrival would put it).
+    expect(feed(t, 10_000, CHUNK, 1100)).toEqual({ silenceFrames: 70 * 48, skipFrames: 0 });
+    // An audio chunk that arrives faster tightens the mapping for video too.
+    feed(t, 10_010, CHUNK, 1025);
+    expect(clock.offsetMs).toBe(1025 - 10 - 10_010);
   });
 
   it('places chunks by arrival when the sender timestamps do not advance', () => {

@@ -1,14 +1,15 @@
 /**
- * Keeps the PCM written to ffmpeg on the session's media clock, the clock the
- * video pacer runs on (ms since ffmpeg started, minus frames dropped).
+ * Keeps the PCM written to ffmpeg on the session's media clock (ms since the
+ * ffmpeg run started), the clock video frames are stamped with.
  *
  * ffmpeg stamps audio by sample count, so the samples written must track the
- * media clock: a chunk goes where its capture time says (sender timestamp +
- * the smallest sender→here delay seen), gaps are filled with silence, overlaps
+ * media clock: a chunk goes where its capture time says (mapped by the
+ * SenderClock it shares with video), gaps are filled with silence, overlaps
  * trimmed, and when no audio comes at all, silence keeps ffmpeg from waiting
  * for it. Jitter in arrival times does not move audio: only the sender's
  * timestamps do, unless they go backwards or jump (then arrival time decides).
  */
+import { SenderClock } from './senderClock';
 
 export interface AudioTimelineOptions {
   sampleRate: number;
@@ -18,8 +19,10 @@ export interface AudioTimelineOptions {
   fillAfterMs?: number;
   /** Silence fills up to this far behind the media clock. */
   fillMarginMs?: number;
-  /** A chunk later than this beyond the best delay seen re-anchors the sender's clock. */
+  /** A chunk later than this beyond the best delay seen re-anchors the sender's clock (when no clock is given). */
   reanchorMs?: number;
+  /** The sender→media mapping shared with video; default: one of its own. */
+  clock?: SenderClock;
 }
 
 export interface AudioPlacement {
@@ -34,11 +37,9 @@ export class AudioTimeline {
   private readonly toleranceMs: number;
   private readonly fillAfterMs: number;
   private readonly fillMarginMs: number;
-  private readonly reanchorMs: number;
+  private readonly clock: SenderClock;
   /** Frames (samples per channel) written so far. */
   private written = 0;
-  /** media ms = sender ms + offset; null until the first chunk. */
-  private offset: number | null = null;
   private lastSenderEndMs = -Infinity;
 
   constructor(options: AudioTimelineOptions) {
@@ -46,7 +47,7 @@ export class AudioTimeline {
     this.toleranceMs = options.toleranceMs ?? 20;
     this.fillAfterMs = options.fillAfterMs ?? 150;
     this.fillMarginMs = options.fillMarginMs ?? 30;
-    this.reanchorMs = options.reanchorMs ?? 1000;
+    this.clock = options.clock ?? new SenderClock(options.reanchorMs ?? 1000);
   }
 
   get framesWritten(): number {
@@ -64,15 +65,10 @@ export class AudioTimeline {
    */
   place(senderMs: number, frames: number, mediaNowMs: number): AudioPlacement {
     const chunkMs = (frames * 1000) / this.sampleRate;
-    // Offset this chunk would imply if it had arrived with no delay at all.
-    const implied = mediaNowMs - chunkMs - senderMs;
     // Timestamps that stand still or go back carry no timing: place by arrival.
     const backwards = senderMs + chunkMs <= this.lastSenderEndMs || senderMs < this.lastSenderEndMs - this.toleranceMs;
-    if (this.offset === null || backwards || implied > this.offset + this.reanchorMs) this.offset = implied;
-    else if (implied < this.offset) this.offset = implied;
+    const startMs = backwards ? this.clock.anchor(senderMs, chunkMs, mediaNowMs) : this.clock.place(senderMs, chunkMs, mediaNowMs);
     this.lastSenderEndMs = senderMs + chunkMs;
-
-    const startMs = senderMs + this.offset;
     const delta = startMs - this.writtenMs;
     if (delta > this.toleranceMs) return { silenceFrames: this.toFrames(delta), skipFrames: 0 };
     if (delta < -this.toleranceMs) return { silenceFrames: 0, skipFrames: Math.min(frames, this.toFrames(-delta)) };
@@ -89,11 +85,6 @@ export class AudioTimeline {
   /** Records frames written to ffmpeg. */
   commit(frames: number): void {
     this.written += frames;
-  }
-
-  /** The media clock moved back by `ms` (video frames were dropped): audio follows. */
-  shift(ms: number): void {
-    if (this.offset !== null) this.offset -= ms;
   }
 
   private toFrames(ms: number): number {

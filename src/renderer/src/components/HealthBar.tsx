@@ -11,7 +11,7 @@ export function HealthBar({ stats, encoder }: { stats: EncoderStats | null; enco
       <span className={`pill state-${stats.state}`}>{stats.state}</span>
       <span>{encoder ?? stats.encoder ?? '—'}</span>
       <span>{stats.fps.toFixed(0)} fps</span>
-      <span>{stats.bitrateKbps.toFixed(0)} kbps</span>
+      <span>{stats.bitrateKbps === null ? '—' : stats.bitrateKbps.toFixed(0)} kbps</span>
       <span title="frames dropped before the encoder">dropped {stats.framesDropped}</span>
       <span title="frames repeated to keep the output rate">repeated {stats.framesRepeated}</span>
       {stats.error ? <span className="error-text">{stats.error}</span> : null}
