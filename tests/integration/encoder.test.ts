@@ -1,7 +1,9 @@
 /**
  * The encoder against real components: ffmpeg 5.1 encoding synthetic program
- * frames and a tone, publishing to the local RTMP ingest (node-media-server),
- * read back with ffprobe; then the ingest goes away and comes back.
+ * frames that come at an irregular 12–18 fps and a tone, publishing to the
+ * local RTMP ingest (node-media-server), read back with ffprobe and decoded
+ * with ffmpeg (constant 30 fps out, keyframes, audio/video offset); then the
+ * ingest goes away and comes back.
  */
 import { execFile, spawn as nodeSpawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -61,29 +63,78 @@ function splitFrame(): Uint8Array {
 
 /** Rows at the top of the picture where a bar moves, so the encoder has motion to code. */
 const BAR_ROWS = 96;
+/** Rows at the bottom whose gray level counts the frames: 40 + 4·(n mod COUNTER_LEVELS). */
+const COUNTER_ROWS = 64;
+const COUNTER_LEVELS = 46;
+/** Gray level of the counter strip (and the whole picture) in the flash frame. */
+const FLASH_Y = 235;
 
-/** Feeds the session like the renderer would: frames at `fps`, a 440 Hz tone in 10 ms chunks. Returns a stop function. */
-function feed(session: EncoderSession, fps = FPS): () => void {
+function counterLevel(n: number): number {
+  return 40 + 4 * (n % COUNTER_LEVELS);
+}
+
+/** 12–18 frames a second, irregularly (a fixed pseudo-random sequence). */
+function irregularIntervals(): () => number {
+  let seed = 12345;
+  return () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return 1000 / (12 + (6 * seed) / 2 ** 31);
+  };
+}
+
+interface Feed {
+  /** Shows a white frame and starts the tone at capture time `atMs` (performance.now() clock). */
+  flashAt(atMs: number): void;
+  stop(): void;
+}
+
+/**
+ * Feeds the session like the renderer would: frames at an irregular 12–18 fps
+ * (each with a moving bar and its number in the counter strip), and 10 ms
+ * chunks of PCM: silence until the flash, then a 440 Hz tone. With no flash
+ * asked for, the tone plays from the start.
+ */
+function feed(session: EncoderSession, { toneFromStart = true } = {}): Feed {
   const base = splitFrame();
   const origin = performance.now();
+  const interval = irregularIntervals();
+  let flashMs: number | null = null;
+  let flashShown = false;
   let samples = 0;
   let phase = 0;
   let n = 0;
-  const video = setInterval(() => {
-    // A new buffer per frame: the session keeps a reference to the one it was given.
-    const frame = base.slice();
-    const x0 = (n * 24) % (W - 128);
-    for (let row = 0; row < BAR_ROWS; row++) {
-      for (let x = x0; x < x0 + 128; x++) frame[row * W + x] = 16 + ((x * 7 + row * 3 + n * 11) & 0xdf);
+  let videoTimer: ReturnType<typeof setTimeout> | null = null;
+  const nextFrame = (): void => {
+    const now = performance.now();
+    if (flashMs !== null && !flashShown && now >= flashMs) {
+      // The flash frame was captured at flashMs; it arrives a little later, as a read-back frame does.
+      flashShown = true;
+      const white = new Uint8Array((W * H * 3) / 2).fill(128);
+      white.fill(FLASH_Y, 0, W * H);
+      session.pushVideo(white, flashMs);
+    } else {
+      // A new buffer per frame: the session keeps a reference to the one it was given.
+      const frame = base.slice();
+      const x0 = (n * 24) % (W - 128);
+      for (let row = 0; row < BAR_ROWS; row++) {
+        for (let x = x0; x < x0 + 128; x++) frame[row * W + x] = 16 + ((x * 7 + row * 3 + n * 11) & 0xdf);
+      }
+      frame.fill(counterLevel(n), (H - COUNTER_ROWS) * W, H * W);
+      frame.fill(128, W * H + ((H - COUNTER_ROWS) / 2) * (W / 2), W * H + (H / 2) * (W / 2));
+      frame.fill(128, W * H * 1.25 + ((H - COUNTER_ROWS) / 2) * (W / 2), W * H * 1.5);
+      n += 1;
+      session.pushVideo(frame, now);
     }
-    n += 1;
-    session.pushVideo(frame, performance.now());
-  }, 1000 / fps);
+    videoTimer = setTimeout(nextFrame, interval());
+  };
+  nextFrame();
   const audio = setInterval(() => {
     const due = Math.floor(((performance.now() - origin) * RATE) / 1000) - samples;
     if (due <= 0) return;
     const pcm = new Float32Array(due * 2);
+    const toneFrom = flashMs === null ? (toneFromStart ? 0 : Infinity) : Math.round(((flashMs - origin) * RATE) / 1000);
     for (let i = 0; i < due; i++) {
+      if (samples + i < toneFrom) continue;
       const s = 0.3 * Math.sin(phase);
       phase += (2 * Math.PI * 440) / RATE;
       pcm[2 * i] = s;
@@ -92,9 +143,14 @@ function feed(session: EncoderSession, fps = FPS): () => void {
     session.pushAudio(new Uint8Array(pcm.buffer), origin + (samples * 1000) / RATE);
     samples += due;
   }, 10);
-  return () => {
-    clearInterval(video);
-    clearInterval(audio);
+  return {
+    flashAt(atMs) {
+      flashMs = atMs;
+    },
+    stop() {
+      if (videoTimer !== null) clearTimeout(videoTimer);
+      clearInterval(audio);
+    },
   };
 }
 
@@ -153,8 +209,36 @@ async function probeStreams(input: string, extra: string[] = []): Promise<ProbeS
   return (JSON.parse(stdout) as { streams: ProbeStream[] }).streams;
 }
 
+/** The time (s) and gray level of the counter strip of every decoded output frame. */
+async function counterStrip(file: string): Promise<Array<{ t: number; y: number }>> {
+  const { stdout } = await run(
+    ffmpeg,
+    ['-v', 'error', '-i', file, '-map', '0:v', '-vf', `crop=${W}:${COUNTER_ROWS}:0:${H - COUNTER_ROWS},signalstats,metadata=print:key=lavfi.signalstats.YAVG:file=-`, '-f', 'null', '-'],
+    { timeout: 30_000, maxBuffer: 16 * 1024 * 1024 },
+  );
+  const frames: Array<{ t: number; y: number }> = [];
+  let t = NaN;
+  for (const line of stdout.split('\n')) {
+    const time = /pts_time:([\d.]+)/.exec(line);
+    if (time) t = Number(time[1]);
+    const y = /lavfi\.signalstats\.YAVG=([\d.]+)/.exec(line);
+    if (y) frames.push({ t, y: Number(y[1]) });
+  }
+  return frames;
+}
+
+/** Where the first sound after the leading silence starts (s), on the file's timeline. */
+async function soundStart(file: string): Promise<number> {
+  const { stderr } = await run(ffmpeg, ['-hide_banner', '-nostats', '-i', file, '-map', '0:a', '-af', 'silencedetect=n=-30dB:d=0.5', '-f', 'null', '-'], {
+    timeout: 30_000,
+  });
+  const end = /silence_end: ([\d.]+)/.exec(stderr);
+  if (!end) throw new Error(`no end of the leading silence found:\n${stderr.slice(-500)}`);
+  return Number(end[1]);
+}
+
 describe('EncoderSession → RTMP ingest', () => {
-  it('streams H.264 720p30 with 2 s keyframes, no B-frames, and AAC 48 kHz with the tone', async () => {
+  it('makes H.264 720p30 CFR with 2 s keyframes and AAC 48 kHz from frames at an irregular 12–18 fps, audio and video in sync', async () => {
     const pids: number[] = [];
     const states: EncoderState[] = [];
     const session = new EncoderSession({ spawn: recordingSpawn(pids) });
@@ -163,11 +247,14 @@ describe('EncoderSession → RTMP ingest', () => {
     });
     const recording = path.join(workDir, 'program.mkv');
     const url = `${ingest.rtmpBaseUrl}/program`;
-    const stopFeed = feed(session);
+    const source = feed(session, { toneFromStart: false });
+    let stats: EncoderStats;
     try {
       const result = await session.start({ url, width: W, height: H, fps: FPS, videoBitrateKbps: 3000, recordPath: recording });
       expect(result).toMatchObject({ encoder: 'libx264', ffmpegPath: ffmpeg });
       const pid = pids[0] ?? 0;
+      const liveAt = performance.now();
+      source.flashAt(liveAt + 2500);
 
       // What the ingest serves while the program is live.
       const probing = probeStreams(url);
@@ -182,22 +269,23 @@ describe('EncoderSession → RTMP ingest', () => {
           expect.objectContaining({ codec_type: 'audio', codec_name: 'aac', sample_rate: String(RATE) }),
         ]),
       );
-      await sleep(Math.max(0, 4200 - (performance.now() - wallStart)));
+      await sleep(Math.max(0, 6000 - (performance.now() - liveAt)));
       const seconds = (performance.now() - wallStart) / 1000;
       const ffmpegCpu = (cpuSeconds(pid) - cpuStart) / seconds;
       const nodeUsage = process.cpuUsage(nodeStart);
       const nodeCpu = (nodeUsage.user + nodeUsage.system) / 1e6 / seconds;
-      const stats = session.getStats();
+      stats = session.getStats();
       console.log(
-        `encoder 720p30 libx264: ffmpeg ${(ffmpegCpu * 100).toFixed(0)} % of a core, node (frame source, pacing, in-process RTMP server) ${(nodeCpu * 100).toFixed(0)} %, ` +
-          `ffmpeg fps ${stats.fps}, speed ${stats.speed}x, bitrate ${stats.bitrateKbps} kbit/s, framesIn ${stats.framesIn}, repeated ${stats.framesRepeated}, dropped ${stats.framesDropped}`,
+        `encoder 720p30 libx264, frames at 12–18 fps: ffmpeg ${(ffmpegCpu * 100).toFixed(0)} % of a core, node (frame source, session, in-process RTMP server) ${(nodeCpu * 100).toFixed(0)} %, ` +
+          `ffmpeg fps ${stats.fps}, speed ${stats.speed}x, framesIn ${stats.framesIn}, written ${stats.framesWritten}, repeated ${stats.framesRepeated}, dropped ${stats.framesDropped}`,
       );
       expect(stats.state).toBe('live');
-      expect(stats.framesIn).toBeGreaterThan(60);
+      expect(stats.framesWritten).toBeGreaterThan(60);
+      expect(stats.framesRepeated).toBeGreaterThan(stats.framesWritten * 0.4); // ≈15 repeats a second fill 15 → 30 fps
       expect(stats.fps).toBeGreaterThan(25);
       expect(stats.speed).toBeGreaterThan(0.9);
     } finally {
-      stopFeed();
+      source.stop();
       await session.stop();
     }
     expect(states).toEqual(['starting', 'live', 'stopping', 'stopped']);
@@ -206,9 +294,10 @@ describe('EncoderSession → RTMP ingest', () => {
     const streams = await probeStreams(recording, ['-count_frames']);
     const video = streams.find((s) => s.codec_type === 'video');
     const audio = streams.find((s) => s.codec_type === 'audio');
-    expect(video).toMatchObject({ codec_name: 'h264', width: W, height: H, has_b_frames: 0, r_frame_rate: '30/1' });
+    expect(video).toMatchObject({ codec_name: 'h264', width: W, height: H, has_b_frames: 0, r_frame_rate: '30/1', avg_frame_rate: '30/1' });
     expect(audio).toMatchObject({ codec_name: 'aac', sample_rate: String(RATE), channels: 2 });
 
+    // Constant 30 fps: one packet every 1/30 s, whatever rate the frames came at.
     const { stdout: packets } = await run(ffprobe, ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,flags', '-of', 'csv=p=0', recording]);
     const rows = packets
       .trim()
@@ -216,19 +305,36 @@ describe('EncoderSession → RTMP ingest', () => {
       .map((line) => line.split(','));
     const times = rows.map(([t]) => Number(t));
     const duration = Math.max(...times) - Math.min(...times);
-    expect(duration).toBeGreaterThan(4);
-    expect(rows.length / duration).toBeGreaterThan(29);
-    expect(rows.length / duration).toBeLessThan(31);
+    expect(duration).toBeGreaterThan(5);
+    expect(rows.length / duration).toBeGreaterThan(29.5);
+    expect(rows.length / duration).toBeLessThan(30.5);
+    for (let i = 1; i < times.length; i++) expect((times[i] ?? 0) - (times[i - 1] ?? 0)).toBeCloseTo(1 / 30, 2);
     const keyframes = rows.filter(([, flags]) => flags?.startsWith('K')).map(([t]) => Number(t));
     expect(keyframes.length).toBeGreaterThanOrEqual(3);
     for (let i = 1; i < keyframes.length; i++) expect((keyframes[i] ?? 0) - (keyframes[i - 1] ?? 0)).toBeCloseTo(2, 1);
 
+    // Every new frame shows up once, in order, held until the next: the counter only steps forward.
+    const strip = await counterStrip(recording);
+    const flash = strip.find((f) => f.y > FLASH_Y - 8);
+    expect(flash).toBeDefined();
+    const counters = strip.filter((f) => f.y < FLASH_Y - 8).map((f) => Math.round((f.y - 40) / 4));
+    const steps = counters.slice(1).map((c, i) => (c - (counters[i] ?? 0) + COUNTER_LEVELS) % COUNTER_LEVELS);
+    expect(Math.max(...steps)).toBeLessThanOrEqual(3);
+    const shown = steps.filter((step) => step > 0).length + 1;
+    expect(shown).toBeGreaterThanOrEqual(stats.framesWritten * 0.95);
+
+    // The flash and the tone were captured at the same instant: they line up in the output within 40 ms.
+    const toneStart = await soundStart(recording);
+    const offsetMs = ((flash?.t ?? NaN) - toneStart) * 1000;
+    console.log(`encoder A/V: flash at ${flash?.t.toFixed(3)} s, tone at ${toneStart.toFixed(3)} s: video − audio = ${offsetMs.toFixed(1)} ms`);
+    expect(Math.abs(offsetMs)).toBeLessThanOrEqual(40);
+
     const { stderr: volume } = await run(ffmpeg, ['-hide_banner', '-nostats', '-i', recording, '-map', '0:a', '-af', 'volumedetect', '-f', 'null', '-']);
     const mean = Number(/mean_volume: (-?[\d.]+) dB/.exec(volume)?.[1]);
-    expect(mean).toBeGreaterThan(-20); // a 0.3 sine is ≈ -13.5 dB; silence is -91 dB
+    expect(mean).toBeGreaterThan(-20); // a 0.3 sine is ≈ -13.5 dB (here for about half the time); silence is -91 dB
 
-    // The picture: left half red, right half blue, at 3 s (after the black lead-in).
-    const { stdout: raw } = await run(ffmpeg, ['-v', 'error', '-ss', '3', '-i', recording, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-'], {
+    // The picture: left half red, right half blue, at 1.5 s (before the flash).
+    const { stdout: raw } = await run(ffmpeg, ['-v', 'error', '-ss', '1.5', '-i', recording, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-'], {
       encoding: 'buffer',
       maxBuffer: 8 * 1024 * 1024,
     });
@@ -254,7 +360,7 @@ describe('EncoderSession → RTMP ingest', () => {
       if (states.at(-1) !== s.state) states.push(s.state);
     });
     const url = `${ingest.rtmpBaseUrl}/comeback`;
-    const stopFeed = feed(session);
+    const source = feed(session);
     try {
       await session.start({ url, width: W, height: H, fps: FPS });
       await sleep(1000);
@@ -275,7 +381,7 @@ describe('EncoderSession → RTMP ingest', () => {
       const streams = await probeStreams(url);
       expect(streams).toEqual(expect.arrayContaining([expect.objectContaining({ codec_type: 'video', codec_name: 'h264', width: W, height: H })]));
     } finally {
-      stopFeed();
+      source.stop();
       await session.stop();
     }
     expect(states).toEqual(['starting', 'live', 'reconnecting', 'live', 'stopping', 'stopped']);
