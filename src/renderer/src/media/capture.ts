@@ -41,3 +41,158 @@ export async function openCamera(opts: { width?: number; height?: number; frameR
     throw toDeviceError(err);
   }
 }
+
+// Device choice and switching ----------------------------------------------------------------
+
+export type MediaKind = 'audio' | 'video';
+
+/** A camera or microphone as a person picks it from a list. */
+export interface DeviceOption {
+  deviceId: string;
+  label: string;
+}
+
+export interface DeviceLists {
+  cameras: DeviceOption[];
+  microphones: DeviceOption[];
+}
+
+/** Size of the camera a guest sends: small enough for two shared cores and a phone's uplink. */
+export const GUEST_CAMERA = { width: 640, height: 360, frameRate: 30 } as const;
+
+const KIND_NAMES: Record<MediaKind, { name: string; Name: string }> = {
+  audio: { name: 'microphone', Name: 'Microphone' },
+  video: { name: 'camera', Name: 'Camera' },
+};
+
+/** A capture failure of one kind of device, with a message that names that device and what to do. */
+export function toKindDeviceError(kind: MediaKind, err: unknown): DeviceError {
+  if (err instanceof DeviceError) return err;
+  const { reason } = toDeviceError(err);
+  const { name, Name } = KIND_NAMES[kind];
+  switch (reason) {
+    case 'permission_denied':
+      return new DeviceError(reason, `${Name} access was denied. Allow the ${name} for this site in the browser or system settings, then try again.`);
+    case 'device_not_found':
+      return new DeviceError(reason, `No ${name} was found. Connect one and try again, or join with the ${name} off.`);
+    case 'device_in_use':
+      return new DeviceError(reason, `The ${name} is in use by another application. Close it and try again.`);
+    default:
+      return new DeviceError(reason, `Could not start the ${name}: ${(err as Error)?.message ?? String(err)}`);
+  }
+}
+
+function requireMediaDevices(): MediaDevices {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw new DeviceError('device_error', 'This browser cannot use a camera or microphone here (a secure context, https or localhost, is required).');
+  }
+  return navigator.mediaDevices;
+}
+
+/** Constraints for a camera (a given one, or the default) at the guest size. */
+export function cameraConstraints(deviceId?: string | null, size: { width: number; height: number; frameRate: number } = GUEST_CAMERA): MediaTrackConstraints {
+  return {
+    ...(deviceId ? { deviceId: { exact: deviceId } } : {}),
+    width: { ideal: size.width },
+    height: { ideal: size.height },
+    frameRate: { ideal: size.frameRate },
+  };
+}
+
+/** Constraints for a microphone (a given one, or the default) with the voice processing a call needs. */
+export function microphoneConstraints(deviceId?: string | null): MediaTrackConstraints {
+  return { ...(deviceId ? { deviceId: { exact: deviceId } } : {}), echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+}
+
+/** Opens one camera or microphone; throws a DeviceError naming it. */
+export async function openDevice(kind: MediaKind, deviceId?: string | null): Promise<MediaStreamTrack> {
+  const devices = requireMediaDevices();
+  try {
+    const stream = await devices.getUserMedia(kind === 'video' ? { video: cameraConstraints(deviceId) } : { audio: microphoneConstraints(deviceId) });
+    const track = stream.getTracks()[0];
+    if (!track) throw new DeviceError('device_not_found', `No ${KIND_NAMES[kind].name} was found.`);
+    return track;
+  } catch (err) {
+    throw toKindDeviceError(kind, err);
+  }
+}
+
+export interface OpenedMedia {
+  /** Whatever could be opened: zero, one or two tracks. */
+  stream: MediaStream;
+  /** Why a wanted kind could not be opened. */
+  errors: Partial<Record<MediaKind, DeviceError>>;
+}
+
+/**
+ * Opens a camera and a microphone together (one permission prompt); when that
+ * fails, each alone, so that a guest without a camera (or who refused only the
+ * camera) still gets the other. Never throws: failures come back per kind.
+ */
+export async function openCameraAndMicrophone(want: { cameraId?: string | null; microphoneId?: string | null; video?: boolean; audio?: boolean } = {}): Promise<OpenedMedia> {
+  const video = want.video ?? true;
+  const audio = want.audio ?? true;
+  const errors: OpenedMedia['errors'] = {};
+  let devices: MediaDevices;
+  try {
+    devices = requireMediaDevices();
+  } catch (err) {
+    if (video) errors.video = err as DeviceError;
+    if (audio) errors.audio = err as DeviceError;
+    return { stream: new MediaStream(), errors };
+  }
+  if (video && audio) {
+    try {
+      const stream = await devices.getUserMedia({ video: cameraConstraints(want.cameraId), audio: microphoneConstraints(want.microphoneId) });
+      return { stream, errors };
+    } catch {
+      // Try each alone below: one of them may still work.
+    }
+  }
+  const stream = new MediaStream();
+  const kinds: Array<[MediaKind, boolean, string | null | undefined]> = [
+    ['video', video, want.cameraId],
+    ['audio', audio, want.microphoneId],
+  ];
+  for (const [kind, wanted, deviceId] of kinds) {
+    if (!wanted) continue;
+    try {
+      stream.addTrack(await openDevice(kind, deviceId));
+    } catch (err) {
+      errors[kind] = err as DeviceError;
+    }
+  }
+  return { stream, errors };
+}
+
+/**
+ * The cameras and microphones of this device. Labels are empty until the page
+ * was granted access once; those get a numbered name instead.
+ */
+export async function listDevices(): Promise<DeviceLists> {
+  if (!navigator.mediaDevices?.enumerateDevices) return { cameras: [], microphones: [] };
+  const all = await navigator.mediaDevices.enumerateDevices();
+  const pick = (kind: MediaDeviceKind, fallback: string): DeviceOption[] =>
+    all
+      .filter((d) => d.kind === kind && d.deviceId !== '')
+      .map((d, i) => ({ deviceId: d.deviceId, label: d.label || `${fallback} ${i + 1}` }));
+  return { cameras: pick('videoinput', 'Camera'), microphones: pick('audioinput', 'Microphone') };
+}
+
+/** Calls back when a device is plugged in or out. */
+export function onDevicesChanged(listener: () => void): () => void {
+  const devices = navigator.mediaDevices;
+  if (!devices?.addEventListener) return () => {};
+  devices.addEventListener('devicechange', listener);
+  return () => devices.removeEventListener('devicechange', listener);
+}
+
+/** The device a track captures from, when the browser says. */
+export function trackDeviceId(track: MediaStreamTrack | null | undefined): string | null {
+  return track?.getSettings().deviceId ?? null;
+}
+
+/** Stops every track of the streams given (null ones are skipped). */
+export function stopStream(...streams: Array<MediaStream | null | undefined>): void {
+  for (const stream of streams) stream?.getTracks().forEach((t) => t.stop());
+}
