@@ -62,6 +62,8 @@ export interface GuestSeatRow {
   call_session_id: string | null;
   joined_at: string;
   left_at: string | null;
+  /** Who removed the guest, when they were removed. */
+  removed_by: string | null;
 }
 
 export interface GuestInvitationRow {
@@ -69,6 +71,8 @@ export interface GuestInvitationRow {
   stream_id: string;
   host_id: string;
   invitee_id: string;
+  /** Who sent it: the host or a moderator. */
+  invited_by: string | null;
   seat_index: number | null;
   status: InvitationStatus;
   created_at: string;
@@ -82,7 +86,10 @@ export interface GuestEventRow {
   user_id: string | null;
   actor_id: string | null;
   event_type: GuestEventType;
+  /** Name of the user the event is about. */
   display_name: string | null;
+  /** Name of the user who acted (the host or a moderator), when someone else did. */
+  actor_display_name: string | null;
   seat_index: number | null;
   metadata: Record<string, unknown>;
   created_at: string;

@@ -76,3 +76,34 @@ function spawnSyncText(cmd: string, args: string[]): string {
   if (result.error) throw result.error;
   return `${result.stdout}${result.stderr}`;
 }
+
+/** A sine tone .wav used as a fake microphone: each participant is recognisable by pitch. */
+export function toneClip(dir: string, name: string, frequency: number): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}-${frequency}hz.wav`);
+  if (!existsSync(file)) {
+    execFileSync(FFMPEG, ['-v', 'error', '-y', '-f', 'lavfi', '-i', `sine=frequency=${frequency}:sample_rate=48000:duration=10`, '-ac', '1', file]);
+  }
+  return file;
+}
+
+/** Mean level (dB) of the audio in a narrow band around `frequency`, over the whole file. */
+export function bandLevel(file: string, frequency: number): number {
+  const text = spawnSyncText(FFMPEG, ['-hide_banner', '-i', file, '-vn', '-af', `bandpass=f=${frequency}:width_type=q:w=30,bandpass=f=${frequency}:width_type=q:w=30,volumedetect`, '-f', 'null', '-']);
+  return Number(/mean_volume: (-?[\d.]+) dB/.exec(text)?.[1] ?? NaN);
+}
+
+/** Average RGB of a square patch of a decoded RGB24 frame. */
+export function patch(rgb: Buffer, width: number, cx: number, cy: number, half = 8): [number, number, number] {
+  const sum = [0, 0, 0];
+  let n = 0;
+  for (let y = cy - half; y < cy + half; y++)
+    for (let x = cx - half; x < cx + half; x++) {
+      const p = pixel(rgb, width, x, y);
+      sum[0]! += p[0];
+      sum[1]! += p[1];
+      sum[2]! += p[2];
+      n++;
+    }
+  return [sum[0]! / n, sum[1]! / n, sum[2]! / n];
+}

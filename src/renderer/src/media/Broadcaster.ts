@@ -34,6 +34,8 @@ export class Broadcaster {
   private readonly videos = new Map<string, HTMLVideoElement>();
   private readonly avatars = new Map<string, { canvas: HTMLCanvasElement; label: string }>();
   private readonly shown = new Map<string, 'video' | 'avatar'>();
+  /** Audio track ids fed to the mixer per participant (a remote stream gains its audio track after its video). */
+  private readonly mixed = new Map<string, string>();
   private participants: Participant[] = [];
   private order: string[] = [];
   private layoutKind: ProgramLayoutKind = 'grid';
@@ -70,6 +72,7 @@ export class Broadcaster {
         this.videos.delete(id);
         this.avatars.delete(id);
         this.shown.delete(id);
+        this.mixed.delete(id);
       }
     }
     for (const p of participants) {
@@ -83,15 +86,28 @@ export class Broadcaster {
         video.srcObject = p.stream;
         void video.play().catch(() => {});
         this.videos.set(p.id, video);
-        this.mixer?.setInput(p.id, p.stream);
         this.shown.delete(p.id);
       }
       this.showCameraOrAvatar(p, video!);
-      this.mixer?.setGain(p.id, p.micOn === false ? 0 : (p.volume ?? 1));
+      this.feedMixer(p);
     }
     this.participants = participants;
     this.order = participants.map((p) => p.id);
     this.relayout();
+  }
+
+  /** (Re)connects a participant's audio to the mix when its track changed, and applies mic and volume. */
+  private feedMixer(p: Participant): void {
+    if (!this.mixer) return;
+    const trackIds = p.stream
+      .getAudioTracks()
+      .map((t) => t.id)
+      .join(',');
+    if (this.mixed.get(p.id) !== trackIds) {
+      this.mixer.setInput(p.id, p.stream);
+      this.mixed.set(p.id, trackIds);
+    }
+    this.mixer.setGain(p.id, p.micOn === false ? 0 : (p.volume ?? 1));
   }
 
   private showCameraOrAvatar(p: Participant, video: HTMLVideoElement): void {
@@ -137,10 +153,8 @@ export class Broadcaster {
     this.unsubscribeStats = this.bridge.on('encoder:stats', onStats);
     const mixer = new AudioMixer();
     this.mixer = mixer;
-    for (const p of this.participants) {
-      mixer.setInput(p.id, p.stream);
-      mixer.setGain(p.id, p.micOn === false ? 0 : (p.volume ?? 1));
-    }
+    this.mixed.clear();
+    for (const p of this.participants) this.feedMixer(p);
     await mixer.start((chunk) => {
       if (this.live) this.bridge.send('encoder:audio', chunk.pcm, chunk.timestampMs);
     });

@@ -84,7 +84,7 @@ export function Watch() {
         <ul className="list feed" data-testid="events">
           {events.map((e) => (
             <li key={e.id}>
-              <strong>{e.display_name ?? 'Someone'}</strong> {EVENT_TEXT[e.event_type] ?? e.event_type.replace(/_/g, ' ')}
+              <strong>{e.display_name ?? e.actor_display_name ?? 'Someone'}</strong> {EVENT_TEXT[e.event_type] ?? e.event_type.replace(/_/g, ' ')}
             </li>
           ))}
         </ul>

@@ -32,7 +32,7 @@ export function EventsFeed({ events }: { events: GuestEventRow[] }) {
       {events.map((e) => (
         <li key={e.id}>
           <span>
-            <strong>{e.display_name ?? 'Someone'}</strong> {describeEvent(e)}
+            <strong>{e.display_name ?? e.actor_display_name ?? 'Someone'}</strong> {describeEvent(e)}
             {e.seat_index !== null && (e.event_type === 'seat_locked' || e.event_type === 'seat_unlocked') ? ` (seat ${e.seat_index + 1})` : ''}
           </span>
           <time className="muted small">{new Date(e.created_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}</time>

@@ -124,7 +124,17 @@ export function GuestSeatGrid({ hostName, hostMicOn, hostCameraOn, seats, locked
             );
           })}
       </div>
-      {menu ? <SeatMenu tile={menu.tile} x={menu.x} y={menu.y} onAction={onAction} /> : null}
+      {menu ? (
+        <SeatMenu
+          tile={menu.tile}
+          x={menu.x}
+          y={menu.y}
+          onAction={(action) => {
+            onAction(action);
+            if (action.kind !== 'volume') setMenu(null);
+          }}
+        />
+      ) : null}
     </div>
   );
 }

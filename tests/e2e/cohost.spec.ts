@@ -1,0 +1,160 @@
+/**
+ * Co-hosting with three guests: the host mutes one, turns another's camera
+ * off, locks a seat and removes one. Checked in the studio, in the stream's
+ * rows as the host sees them, and by decoding the program at the ingest:
+ * tiles, sources, avatar tile, and each participant's tone in the audio.
+ */
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { expect, test } from '@playwright/test';
+import type { Browser, Page } from 'playwright-core';
+import { gridLayout } from '../../src/shared/layout';
+import type { GuestSeatRow } from '../../src/shared/domain';
+import { startApp, type RunningApp } from '../support/app';
+import { launchChromium } from '../support/chromium';
+import { appState, guestAccepts, guestSignsIn, hostGoesLive, hostInvites, logConsole } from '../support/flows';
+import { bandLevel, colourClip, frameRgb, patch, recordRtmp, toneClip } from '../support/media';
+
+const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
+const OUT = join(process.cwd(), 'test-results', 'e2e');
+
+interface Person {
+  name: string;
+  colour: string;
+  rgb: [number, number, number];
+  tone: number;
+}
+const HOST: Person = { name: 'Hana Host', colour: '0xE03020', rgb: [224, 48, 32], tone: 440 };
+const GUESTS: Person[] = [
+  { name: 'Mia Muted', colour: '0x20B040', rgb: [32, 176, 64], tone: 620 },
+  { name: 'Cam Off', colour: '0x2050E0', rgb: [32, 80, 224], tone: 830 },
+  { name: 'Rex Removed', colour: '0xE0C020', rgb: [224, 192, 32], tone: 1180 },
+];
+
+let app: RunningApp;
+const browsers: Browser[] = [];
+
+test.beforeAll(async () => {
+  mkdirSync(OUT, { recursive: true });
+  app = await startApp();
+  for (const [i, p] of [HOST, ...GUESTS].entries()) {
+    const video = colourClip(FIXTURES, `p${i}`, p.colour, i === 0 ? 640 : 320, i === 0 ? 360 : 180);
+    browsers.push(await launchChromium(video, toneClip(FIXTURES, `p${i}`, p.tone)));
+  }
+});
+
+test.afterAll(async () => {
+  for (const b of browsers) await b.close();
+  await app?.stop();
+});
+
+const near = (a: number[], b: number[], tolerance = 45) => a.every((v, i) => Math.abs(v - b[i]!) <= tolerance);
+
+/** Centres of the program tiles for n participants. */
+function tileCentres(n: number): Array<[number, number]> {
+  return gridLayout(Array.from({ length: n }, (_, i) => ({ id: String(i), width: 640, height: 360 })), 1280, 720).map((it) => [
+    Math.round(it.rect.x + it.rect.width / 2),
+    Math.round(it.rect.y + it.rect.height / 2),
+  ]);
+}
+
+async function seatAction(host: Page, userId: string, label: string): Promise<void> {
+  await host.locator(`[data-testid^="seat-"][data-user="${userId}"]`).click();
+  await host.getByTestId('seat-menu').getByRole('menuitem', { name: label }).click();
+}
+
+async function seatOf(host: Page, userId: string): Promise<GuestSeatRow | undefined> {
+  const seats = await appState<GuestSeatRow[]>(host, 'seats');
+  return seats.find((s) => s.user_id === userId && s.left_at === null);
+}
+
+test('host moderates three guests; the program follows', async () => {
+  const host = await browsers[0]!.newPage({ viewport: { width: 1280, height: 900 } });
+  logConsole(host, 'host');
+  const { publishUrl } = await hostGoesLive(host, app.studioUrl, HOST.name);
+
+  const guestPages: Page[] = [];
+  const ids: string[] = [];
+  for (const [i, g] of GUESTS.entries()) {
+    const page = await browsers[i + 1]!.newPage({ viewport: { width: 480, height: 720 } });
+    logConsole(page, g.name);
+    ids.push(await guestSignsIn(page, app.guestUrl, g.name));
+    await hostInvites(host, ids[i]!);
+    await guestAccepts(page);
+    guestPages.push(page);
+  }
+  for (const id of ids) await expect(host.locator(`[data-user="${id}"]`).getByTestId('link-state')).toHaveText('connected', { timeout: 60_000 });
+
+  // Every guest sees the program with four tiles; check each tile's colour on one guest's view.
+  // (Colours through two encodes drift a little; the tolerance covers it.)
+  const centres4 = tileCentres(4);
+  await expect
+    .poll(
+      async () => {
+        const rgb = await guestPages[0]!.$eval('[data-testid="program-view"]', (el) => {
+          const v = el as HTMLVideoElement;
+          const c = document.createElement('canvas');
+          c.width = 1280;
+          c.height = 720;
+          const ctx = c.getContext('2d')!;
+          ctx.drawImage(v, 0, 0, 1280, 720);
+          return Array.from(ctx.getImageData(0, 0, 1280, 720).data);
+        });
+        return centres4.every(([x, y], i) => {
+          const k = (y * 1280 + x) * 4;
+          return near([rgb[k]!, rgb[k + 1]!, rgb[k + 2]!], [HOST, ...GUESTS][i]!.rgb, 60);
+        });
+      },
+      { timeout: 60_000, intervals: [1000] },
+    )
+    .toBe(true);
+
+  // Host actions.
+  await seatAction(host, ids[0]!, 'Mute mic');
+  await expect.poll(async () => (await seatOf(host, ids[0]!))?.muted_by_host).toBe(true);
+  await seatAction(host, ids[1]!, 'Turn camera off');
+  await expect.poll(async () => (await seatOf(host, ids[1]!))?.camera_disabled_by_host).toBe(true);
+  await host.getByTestId('seat-8').click();
+  await host.getByTestId('seat-menu').getByRole('menuitem', { name: 'Lock seat' }).click();
+  await expect(host.getByTestId('seat-8')).toHaveAttribute('data-locked', 'true');
+  await expect(host.locator(`[data-user="${ids[0]}"]`).getByTestId('mic-state')).toHaveText('muted by host');
+  await expect(host.locator(`[data-user="${ids[1]}"]`).getByTestId('camera-state')).toHaveText('cam off by host');
+  await expect(host.getByTestId('events')).toContainText('Mia Muted was muted');
+
+  await host.waitForTimeout(2000);
+  const before = join(OUT, 'cohost-4.flv');
+  await recordRtmp(publishUrl, before, 6);
+  const frame4 = frameRgb(before, 4, 1280, 720);
+  expect(near(patch(frame4, 1280, ...centres4[0]!), HOST.rgb)).toBe(true);
+  expect(near(patch(frame4, 1280, ...centres4[1]!), GUESTS[0]!.rgb)).toBe(true);
+  // The camera-off guest shows the avatar tile (dark, not their camera).
+  const avatar = patch(frame4, 1280, centres4[2]![0], centres4[2]![1] - 140);
+  expect(near(avatar, GUESTS[1]!.rgb)).toBe(false);
+  expect(avatar.reduce((a, b) => a + b, 0) / 3).toBeLessThan(80);
+  expect(near(patch(frame4, 1280, ...centres4[3]!), GUESTS[2]!.rgb)).toBe(true);
+  // Audio: the host and the unmuted guests are heard; the muted guest is not.
+  const levels: Record<string, number> = Object.fromEntries([HOST, ...GUESTS].map((p) => [p.name, bandLevel(before, p.tone)]));
+  console.log('program audio levels by tone (dB):', levels);
+  // (Microphones run with noise suppression, which softens steady tones: compare levels, not absolutes.)
+  expect(levels[HOST.name]).toBeGreaterThan(-70);
+  expect(levels[GUESTS[1]!.name]).toBeGreaterThan(-70);
+  expect(levels[GUESTS[2]!.name]).toBeGreaterThan(-70);
+  expect(levels[GUESTS[0]!.name]).toBeLessThan(Math.min(levels[GUESTS[1]!.name]!, levels[GUESTS[2]!.name]!) - 15);
+
+  await host.screenshot({ path: join(OUT, 'studio-4-guests.png') });
+
+  // Removal: the guest's tile and audio leave the program.
+  await seatAction(host, ids[2]!, 'Remove from stage');
+  await expect(host.locator(`[data-user="${ids[2]}"]`)).toHaveCount(0);
+  await expect(host.getByTestId('events')).toContainText('Rex Removed was removed');
+  await host.waitForTimeout(2000);
+  const after = join(OUT, 'cohost-3.flv');
+  await recordRtmp(publishUrl, after, 5);
+  const frame3 = frameRgb(after, 3, 1280, 720);
+  const centres3 = tileCentres(3);
+  expect(near(patch(frame3, 1280, ...centres3[0]!), HOST.rgb)).toBe(true);
+  expect(near(patch(frame3, 1280, ...centres3[1]!), GUESTS[0]!.rgb)).toBe(true);
+  // The bottom-right quadrant, where the removed guest was, is now background.
+  expect(near(patch(frame3, 1280, 1240, 700), GUESTS[2]!.rgb)).toBe(false);
+  expect(bandLevel(after, GUESTS[2]!.tone)).toBeLessThan(bandLevel(after, HOST.tone) - 15);
+});
