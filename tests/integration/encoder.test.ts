@@ -313,13 +313,15 @@ describe('EncoderSession → RTMP ingest', () => {
     expect(keyframes.length).toBeGreaterThanOrEqual(3);
     for (let i = 1; i < keyframes.length; i++) expect((keyframes[i] ?? 0) - (keyframes[i - 1] ?? 0)).toBeCloseTo(2, 1);
 
-    // Every new frame shows up once, in order, held until the next: the counter only steps forward.
+    // Every frame written shows up, in order, held until the next: the counter only steps forward
+    // (by more than one only where a frame was dropped on the way).
     const strip = await counterStrip(recording);
     const flash = strip.find((f) => f.y > FLASH_Y - 8);
     expect(flash).toBeDefined();
     const counters = strip.filter((f) => f.y < FLASH_Y - 8).map((f) => Math.round((f.y - 40) / 4));
     const steps = counters.slice(1).map((c, i) => (c - (counters[i] ?? 0) + COUNTER_LEVELS) % COUNTER_LEVELS);
-    expect(Math.max(...steps)).toBeLessThanOrEqual(3);
+    expect(Math.max(...steps)).toBeLessThanOrEqual(1 + stats.framesDropped);
+    expect(Math.max(...steps)).toBeLessThan(COUNTER_LEVELS / 2);
     const shown = steps.filter((step) => step > 0).length + 1;
     expect(shown).toBeGreaterThanOrEqual(stats.framesWritten * 0.95);
 
