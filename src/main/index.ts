@@ -3,7 +3,7 @@
  * Uses a hosted Supabase project when SUPABASE_URL and SUPABASE_ANON_KEY are
  * set; otherwise starts the embedded local backend.
  */
-import { app, BrowserWindow, session, shell } from 'electron';
+import { app, BrowserWindow, desktopCapturer, session, shell } from 'electron';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../shared/bridge.js';
@@ -54,6 +54,16 @@ async function createWindow(): Promise<void> {
   session.defaultSession.setPermissionRequestHandler((_wc, permission, callback) => {
     callback(permission === 'media' || permission === 'display-capture');
   });
+  // Screen sharing: the system picker where the OS has one, else the first screen.
+  session.defaultSession.setDisplayMediaRequestHandler(
+    (_request, callback) => {
+      desktopCapturer
+        .getSources({ types: ['screen', 'window'] })
+        .then((sources) => callback(sources[0] ? { video: sources[0] } : {}))
+        .catch(() => callback({}));
+    },
+    { useSystemPicker: true },
+  );
 
   const win = new BrowserWindow({
     width: 1440,

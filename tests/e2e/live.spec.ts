@@ -142,6 +142,15 @@ test('host and guest go live end to end', async () => {
     .toBeGreaterThan(0.5);
   expect(await viewer.$eval('[data-testid="player"]', (v) => (v as HTMLVideoElement).videoWidth)).toBe(1280);
 
+  // The host shares a screen: it becomes a program source, spotlighted; stopping restores the grid.
+  await host.getByTestId('share-screen').click();
+  await expect(host.getByTestId('share-screen')).toHaveAttribute('aria-pressed', 'true');
+  expect(await appState<string>(host, 'layout')).toBe('spotlight');
+  await expect(host.getByTestId('layout-spotlight')).toHaveAttribute('aria-checked', 'true');
+  await host.getByTestId('share-screen').click();
+  await expect(host.getByTestId('share-screen')).toHaveAttribute('aria-pressed', 'false');
+  expect(await appState<string>(host, 'layout')).toBe('grid');
+
   // The host ends the stream cleanly.
   await host.getByTestId('end-live').click();
   await expect(host.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });

@@ -11,7 +11,7 @@ export interface PcmChunk {
 
 export class AudioMixer {
   readonly context: AudioContext;
-  private readonly inputs = new Map<string, { source: MediaStreamAudioSourceNode; gain: GainNode }>();
+  private readonly inputs = new Map<string, { source: MediaStreamAudioSourceNode; gain: GainNode; analyser: AnalyserNode; samples: Float32Array<ArrayBuffer> }>();
   private readonly bus: GainNode;
   private worklet: AudioWorkletNode | null = null;
   private sink: GainNode | null = null;
@@ -59,9 +59,13 @@ export class AudioMixer {
     const source = this.context.createMediaStreamSource(stream);
     const gainNode = this.context.createGain();
     gainNode.gain.value = gain;
+    // The meter reads after the gain: what the program carries of this person.
+    const analyser = this.context.createAnalyser();
+    analyser.fftSize = 1024;
     source.connect(gainNode);
     gainNode.connect(this.bus);
-    this.inputs.set(id, { source, gain: gainNode });
+    gainNode.connect(analyser);
+    this.inputs.set(id, { source, gain: gainNode, analyser, samples: new Float32Array(analyser.fftSize) });
   }
 
   setGain(id: string, gain: number): void {
@@ -74,7 +78,21 @@ export class AudioMixer {
     if (!input) return;
     input.source.disconnect();
     input.gain.disconnect();
+    input.analyser.disconnect();
     this.inputs.delete(id);
+  }
+
+  /** Level of each input in dBFS (RMS over the last ~21 ms), −100 for silence. */
+  levels(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [id, input] of this.inputs) {
+      input.analyser.getFloatTimeDomainData(input.samples);
+      let sum = 0;
+      for (const v of input.samples) sum += v * v;
+      const rms = Math.sqrt(sum / input.samples.length);
+      out[id] = rms > 0 ? Math.max(-100, 20 * Math.log10(rms)) : -100;
+    }
+    return out;
   }
 
   async dispose(): Promise<void> {

@@ -56,6 +56,11 @@ export class Broadcaster {
     this.compositor = new Compositor(canvas, width, height);
   }
 
+  /** Program audio level per participant (dBFS), empty until live. */
+  audioLevels(): Record<string, number> {
+    return this.mixer?.levels() ?? {};
+  }
+
   /** The program picture as a track, sent back to guests. */
   captureProgram(fps = 30): MediaStreamTrack | null {
     return this.compositor.canvas.captureStream(fps).getVideoTracks()[0] ?? null;

@@ -52,14 +52,15 @@ function StudioLive({ userId }: { userId: string }) {
   const { phase, stream, stats, encoder, error, playbackUrl } = useStore(
     useShallow((s) => ({ phase: s.phase, stream: s.stream, stats: s.stats, encoder: s.encoder, error: s.error, playbackUrl: s.playbackUrl })),
   );
-  const { layout, focusId, hostMicOn, hostCameraOn } = useStore(
-    useShallow((s) => ({ layout: s.layout, focusId: s.focusId, hostMicOn: s.hostMicOn, hostCameraOn: s.hostCameraOn })),
+  const { layout, focusId, hostMicOn, hostCameraOn, sharingScreen } = useStore(
+    useShallow((s) => ({ layout: s.layout, focusId: s.focusId, hostMicOn: s.hostMicOn, hostCameraOn: s.hostCameraOn, sharingScreen: s.sharingScreen })),
   );
   const seats = useStore(useShallow((s) => activeSeats(s.seats)));
   const invitations = useStore((s) => s.invitations);
   const events = useStore((s) => s.events);
   const links = useStore((s) => s.links);
   const names = useStore((s) => s.names);
+  const levels = useStore((s) => s.levels);
   const live = phase === 'live';
 
   useEffect(() => {
@@ -158,6 +159,15 @@ function StudioLive({ userId }: { userId: string }) {
             <button type="button" onClick={() => sessionRef.current?.setOwnCamera(!hostCameraOn)} aria-pressed={!hostCameraOn} data-testid="host-camera">
               {hostCameraOn ? 'Camera off' : 'Camera on'}
             </button>
+            <button
+              type="button"
+              onClick={() => (sharingScreen ? sessionRef.current?.stopScreenShare() : void act(() => sessionRef.current!.startScreenShare()))}
+              aria-pressed={sharingScreen}
+              disabled={!sessionReady}
+              data-testid="share-screen"
+            >
+              {sharingScreen ? 'Stop sharing' : 'Share screen'}
+            </button>
             <LayoutPicker value={layout} onChange={(kind) => sessionRef.current?.setLayout(kind, kind === 'grid' ? null : focusId)} />
           </div>
           <GuestSeatGrid
@@ -168,6 +178,8 @@ function StudioLive({ userId }: { userId: string }) {
             lockedSeats={stream?.locked_seats ?? []}
             names={names}
             links={links}
+            levels={levels}
+            hostId={userId}
             disabled={!live}
             onAction={onSeatAction}
           />

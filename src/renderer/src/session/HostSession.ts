@@ -22,6 +22,9 @@ import {
 import type { ProgramLayoutKind } from '../../../shared/layout';
 import { activeSeats, useStore } from '../store';
 
+/** Source id of the host's shared screen in the program. */
+export const SCREEN_ID = 'screen';
+
 export class HostSession {
   private readonly broadcaster: Broadcaster;
   private signaling: SignalingChannel | null = null;
@@ -43,6 +46,8 @@ export class HostSession {
     this.broadcaster = new Broadcaster(canvas, bridge);
     this.updateProgram();
     this.broadcaster.startPreview();
+    const meters = setInterval(() => useStore.getState().setLevels(this.broadcaster.audioLevels()), 150);
+    this.cleanups.push(() => clearInterval(meters));
     // The program follows the store: seats (mic, camera, volume), names, layout, the host's own switches.
     this.cleanups.push(
       useStore.subscribe((state, prev) => {
@@ -63,6 +68,33 @@ export class HostSession {
 
   setOwnCamera(on: boolean): void {
     useStore.getState().setProgram({ hostCameraOn: on });
+  }
+
+  /** The screen being shared, shown as a source of the program (spotlighted when it starts). */
+  private screen: MediaStream | null = null;
+
+  async startScreenShare(): Promise<void> {
+    if (this.screen) return;
+    let screen: MediaStream;
+    try {
+      screen = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 30 }, audio: false });
+    } catch (err) {
+      const name = (err as DOMException).name;
+      throw new Error(name === 'NotAllowedError' ? 'Screen sharing was cancelled or not allowed.' : `Screen sharing failed: ${(err as Error).message}`);
+    }
+    this.screen = screen;
+    screen.getVideoTracks()[0]?.addEventListener('ended', () => this.stopScreenShare());
+    useStore.getState().setProgram({ sharingScreen: true, layout: 'spotlight', focusId: SCREEN_ID });
+    this.updateProgram();
+  }
+
+  stopScreenShare(): void {
+    if (!this.screen) return;
+    for (const t of this.screen.getTracks()) t.stop();
+    this.screen = null;
+    const { layout, focusId } = useStore.getState();
+    useStore.getState().setProgram({ sharingScreen: false, ...(focusId === SCREEN_ID ? { layout: layout === 'spotlight' ? 'grid' : layout, focusId: null } : {}) });
+    this.updateProgram();
   }
 
   setLayout(layout: ProgramLayoutKind, focusId: string | null = null): void {
@@ -189,6 +221,7 @@ export class HostSession {
     const participants: Participant[] = [
       { id: this.userId, label: this.displayName, stream: this.camera, micOn: hostMicOn, cameraOn: hostCameraOn },
     ];
+    if (this.screen) participants.push({ id: SCREEN_ID, label: 'Screen', stream: this.screen, micOn: false });
     const seats = activeSeats(useStore.getState().seats);
     // Guests in seat order; only those with media, and only while seated.
     for (const seat of seats) {
@@ -219,6 +252,7 @@ export class HostSession {
   }
 
   dispose(): void {
+    this.stopScreenShare();
     for (const c of this.cleanups.splice(0)) c();
     for (const link of this.links.values()) link.close();
     this.links.clear();

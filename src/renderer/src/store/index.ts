@@ -28,7 +28,8 @@ export interface ProgramSlice {
   focusId: string | null;
   hostMicOn: boolean;
   hostCameraOn: boolean;
-  setProgram: (patch: Partial<Pick<ProgramSlice, 'layout' | 'focusId' | 'hostMicOn' | 'hostCameraOn'>>) => void;
+  sharingScreen: boolean;
+  setProgram: (patch: Partial<Pick<ProgramSlice, 'layout' | 'focusId' | 'hostMicOn' | 'hostCameraOn' | 'sharingScreen'>>) => void;
 }
 
 export interface GuestsSlice {
@@ -38,6 +39,9 @@ export interface GuestsSlice {
   /** Peer connection state per guest user id. */
   links: Record<string, RTCPeerConnectionState>;
   names: Record<string, string>;
+  /** Program audio level per participant id, dBFS. */
+  levels: Record<string, number>;
+  setLevels: (levels: Record<string, number>) => void;
   upsertSeat: (seat: GuestSeatRow) => void;
   addEvents: (rows: GuestEventRow[]) => void;
   upsertInvitation: (invitation: GuestInvitationRow) => void;
@@ -69,6 +73,7 @@ const createProgramSlice: StateCreator<StoreState, [], [], ProgramSlice> = (set)
   focusId: null,
   hostMicOn: true,
   hostCameraOn: true,
+  sharingScreen: false,
   setProgram: (patch) => set(patch),
 });
 
@@ -81,6 +86,8 @@ const createGuestsSlice: StateCreator<StoreState, [], [], GuestsSlice> = (set) =
   invitations: [],
   links: {},
   names: {},
+  levels: {},
+  setLevels: (levels) => set({ levels }),
   upsertSeat: (seat) =>
     set((s) => ({
       seats: [...s.seats.filter((x) => x.id !== seat.id), seat].sort((a, b) => a.seat_index - b.seat_index),

@@ -30,12 +30,27 @@ interface Props {
   lockedSeats: number[];
   names: Record<string, string>;
   links: Record<string, RTCPeerConnectionState>;
+  /** Program audio level per user id (dBFS). */
+  levels: Record<string, number>;
+  hostId: string;
   disabled: boolean;
   onAction: (action: SeatAction) => void;
 }
 
 /** Host + nine seats, in the grid the program uses (1x1 … 3x3 by the number of people), plus empty and locked seats. */
-export function GuestSeatGrid({ hostName, hostMicOn, hostCameraOn, seats, lockedSeats, names, links, disabled, onAction }: Props) {
+/** Above this level (dBFS) a participant counts as speaking. */
+const SPEAKING_DB = -45;
+
+function Meter({ level }: { level: number | undefined }) {
+  const fraction = Math.max(0, Math.min(1, ((level ?? -100) + 60) / 60));
+  return (
+    <span className="meter" aria-hidden="true">
+      <span style={{ width: `${Math.round(fraction * 100)}%` }} />
+    </span>
+  );
+}
+
+export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats, lockedSeats, names, links, levels, disabled, onAction }: Props) {
   const tiles = seatTiles(seats, lockedSeats);
   const occupied = tiles.filter((t) => t.seat).length;
   const { cols } = gridShape(Math.min(10, occupied + 1));
@@ -60,13 +75,14 @@ export function GuestSeatGrid({ hostName, hostMicOn, hostCameraOn, seats, locked
   return (
     <div className="seat-grid-wrap">
       <div className="seat-grid" style={{ gridTemplateColumns: `repeat(${Math.min(cols, 3)}, 1fr)` }} data-testid="seat-grid">
-        <div className="seat host">
+        <div className={`seat host ${(levels[hostId] ?? -100) > SPEAKING_DB ? 'speaking' : ''}`} data-testid="seat-host">
           <strong>{hostName}</strong>
           <span className="muted small">Host</span>
           <span className="icons">
             <span className={hostMicOn ? 'on' : 'off'}>{hostMicOn ? 'mic' : 'muted'}</span>
             <span className={hostCameraOn ? 'on' : 'off'}>{hostCameraOn ? 'cam' : 'cam off'}</span>
           </span>
+          <Meter level={levels[hostId]} />
         </div>
         {tiles
           .filter((t) => t.seat || t.locked || occupied < SEAT_COUNT)
@@ -78,7 +94,7 @@ export function GuestSeatGrid({ hostName, hostMicOn, hostCameraOn, seats, locked
               <button
                 key={tile.index}
                 type="button"
-                className={`seat ${seat ? 'occupied' : 'empty'} ${tile.locked ? 'locked' : ''}`}
+                className={`seat ${seat ? 'occupied' : 'empty'} ${tile.locked ? 'locked' : ''} ${seat && (levels[seat.user_id] ?? -100) > SPEAKING_DB ? 'speaking' : ''}`}
                 data-testid={`seat-${tile.index}`}
                 data-user={seat?.user_id ?? ''}
                 data-locked={tile.locked}
@@ -116,6 +132,7 @@ export function GuestSeatGrid({ hostName, hostMicOn, hostCameraOn, seats, locked
                     <span className={`quality q-${link}`} data-testid="link-state">
                       {link}
                     </span>
+                    <Meter level={levels[seat.user_id]} />
                   </>
                 ) : (
                   <span className="muted">{tile.locked ? 'Locked' : 'Empty'}</span>

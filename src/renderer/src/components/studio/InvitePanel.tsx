@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import type { GuestInvitationRow, Profile } from '../../../../shared/domain';
-import { Countdown } from '../Countdown';
+import { Countdown, useSecondsLeft } from '../Countdown';
 
 interface Props {
   enabled: boolean;
@@ -93,21 +93,30 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
       ) : null}
       <ul className="list" data-testid="invitations">
         {invitations.slice(0, 6).map((inv) => (
-          <li key={inv.id} data-status={inv.status}>
-            <span>
-              {names[inv.invitee_id] ?? inv.invitee_id.slice(0, 8)} — <span className={`status-${inv.status}`}>{inv.status}</span>
-            </span>
-            {inv.status === 'pending' ? (
-              <span className="row">
-                <Countdown expiresAt={inv.expires_at} />
-                <button type="button" onClick={() => void run(() => cancel(inv.id))} data-testid="cancel-invitation">
-                  Cancel
-                </button>
-              </span>
-            ) : null}
-          </li>
+          <InvitationLine key={inv.id} invitation={inv} name={names[inv.invitee_id] ?? inv.invitee_id.slice(0, 8)} onCancel={() => void run(() => cancel(inv.id))} />
         ))}
       </ul>
     </div>
+  );
+}
+
+/** One invitation; a pending one whose 20 s ran out shows as expired (the database treats it so too). */
+function InvitationLine({ invitation, name, onCancel }: { invitation: GuestInvitationRow; name: string; onCancel: () => void }) {
+  const left = useSecondsLeft(invitation.expires_at);
+  const status = invitation.status === 'pending' && left === 0 ? 'expired' : invitation.status;
+  return (
+    <li data-status={status}>
+      <span>
+        {name} — <span className={`status-${status}`}>{status}</span>
+      </span>
+      {status === 'pending' ? (
+        <span className="row">
+          <Countdown expiresAt={invitation.expires_at} />
+          <button type="button" onClick={onCancel} data-testid="cancel-invitation">
+            Cancel
+          </button>
+        </span>
+      ) : null}
+    </li>
   );
 }
