@@ -1,35 +1,19 @@
 /**
- * The host side of the live flow in the Electron app itself. Runs wherever
+ * The host side of the live flows in the Electron app itself. Runs wherever
  * Electron's binary is installed; elsewhere it is skipped with the reason.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { expect, test } from '@playwright/test';
-import { _electron as electron } from 'playwright-core';
-
-const require = createRequire(import.meta.url);
-
-function electronPath(): { path: string } | { why: string } {
-  try {
-    const path = require('electron') as unknown as string;
-    if (existsSync(path)) return { path };
-    return { why: `Electron's binary is missing at ${path}` };
-  } catch (err) {
-    return { why: `Electron's binary is not installed (${(err as Error).message.split('\n')[0]})` };
-  }
-}
-
-const found = electronPath();
-if ('why' in found) console.log(`tests/electron skipped: ${found.why}. Install it with internet access (WITH_ELECTRON=1 scripts/bootstrap) to run them.`);
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../support/chromium';
+import { appState, guestAccepts, guestSignsIn, hostInvites } from '../support/flows';
+import { guestUrlOf, launchStudio, skipReason } from './electronApp';
 
 test.describe('Electron studio', () => {
-  test.skip('why' in found, 'why' in found ? `${found.why}; these specs need the Electron binary` : '');
+  test.skip(skipReason !== '', skipReason);
 
   test('opens a sandboxed studio window, signs in and goes live', async () => {
-    if (!('path' in found)) return;
-    const app = await electron.launch({ executablePath: found.path, args: ['.'], env: { ...process.env, SUPABASE_URL: '', SUPABASE_ANON_KEY: '' } });
+    const { app, window } = await launchStudio();
     try {
-      const window = await app.firstWindow();
       const prefs = await app.evaluate(({ BrowserWindow }) => {
         const w = BrowserWindow.getAllWindows()[0]!;
         const p = (w.webContents as unknown as { getLastWebPreferences(): Record<string, unknown> | null }).getLastWebPreferences();
@@ -38,13 +22,53 @@ test.describe('Electron studio', () => {
       expect(prefs).toEqual({ sandbox: true, contextIsolation: true, nodeIntegration: false });
       expect(await window.evaluate(() => typeof (window as unknown as { require?: unknown }).require)).toBe('undefined');
       expect(await window.evaluate(() => Object.keys((window as unknown as { nativeBridge: object }).nativeBridge).sort())).toEqual(['invoke', 'on', 'send']);
+      // window.open is denied.
+      expect(await window.evaluate(() => globalThis.open('https://example.invalid/') === null)).toBe(true);
       await window.getByTestId('display-name').fill('Electron Host');
       await window.getByTestId('sign-in').click();
+      await expect(window.getByTestId('go-live')).toBeEnabled({ timeout: 30_000 });
       await window.getByTestId('go-live').click();
       await expect(window.getByTestId('phase')).toHaveText('LIVE', { timeout: 60_000 });
       await window.getByTestId('end-live').click();
       await expect(window.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
     } finally {
+      await app.close();
+    }
+  });
+
+  test('host invites a browser guest, mutes, locks a seat and removes the guest', async () => {
+    const { app, window } = await launchStudio();
+    let guestBrowser: Browser | null = null;
+    try {
+      await window.getByTestId('display-name').fill('Electron Host');
+      await window.getByTestId('sign-in').click();
+      await expect(window.getByTestId('go-live')).toBeEnabled({ timeout: 30_000 });
+      await window.getByTestId('go-live').click();
+      await expect(window.getByTestId('phase')).toHaveText('LIVE', { timeout: 60_000 });
+
+      guestBrowser = await launchChromium();
+      const guest = await guestBrowser.newPage();
+      const guestId = await guestSignsIn(guest, await guestUrlOf(window), 'Browser Guest');
+      await hostInvites(window, guestId);
+      await guestAccepts(guest);
+      const seat = window.locator(`[data-testid^="seat-"][data-user="${guestId}"]`);
+      await expect(seat.getByTestId('link-state')).toHaveText('connected', { timeout: 60_000 });
+
+      await seat.click();
+      await window.getByTestId('seat-menu').getByRole('menuitem', { name: 'Mute mic' }).click();
+      await expect(seat.getByTestId('mic-state')).toHaveText('muted by host');
+      await window.getByTestId('seat-8').click();
+      await window.getByTestId('seat-menu').getByRole('menuitem', { name: 'Lock seat' }).click();
+      await expect(window.getByTestId('seat-8')).toHaveAttribute('data-locked', 'true');
+      await seat.click();
+      await window.getByTestId('seat-menu').getByRole('menuitem', { name: 'Remove from stage' }).click();
+      await expect(seat).toHaveCount(0);
+      const seats = await appState<Array<{ user_id: string; left_at: string | null }>>(window, 'seats');
+      expect(seats.find((s) => s.user_id === guestId)?.left_at).not.toBeNull();
+      await window.getByTestId('end-live').click();
+      await expect(window.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
+    } finally {
+      await guestBrowser?.close();
       await app.close();
     }
   });
