@@ -196,3 +196,28 @@ export function trackDeviceId(track: MediaStreamTrack | null | undefined): strin
 export function stopStream(...streams: Array<MediaStream | null | undefined>): void {
   for (const stream of streams) stream?.getTracks().forEach((t) => t.stop());
 }
+
+export interface DeviceProblem {
+  /** The devices this problem is about (both when they failed the same way). */
+  kinds: MediaKind[];
+  reason: DeviceError['reason'];
+  message: string;
+}
+
+const BOTH_MESSAGES: Partial<Record<DeviceError['reason'], string>> = {
+  permission_denied: 'Camera and microphone access was denied. Allow both for this site in the browser or system settings, then try again.',
+  device_not_found: 'No camera or microphone was found. Connect one and try again.',
+  device_in_use: 'The camera and microphone are in use by another application. Close it and try again.',
+};
+
+/** Per-kind capture failures as a person reads them: one message when both failed for the same reason. */
+export function describeDeviceErrors(errors: Partial<Record<MediaKind, DeviceError>>): DeviceProblem[] {
+  const { video, audio } = errors;
+  if (video && audio && video.reason === audio.reason && BOTH_MESSAGES[video.reason]) {
+    return [{ kinds: ['video', 'audio'], reason: video.reason, message: BOTH_MESSAGES[video.reason]! }];
+  }
+  const problems: DeviceProblem[] = [];
+  if (video) problems.push({ kinds: ['video'], reason: video.reason, message: video.message });
+  if (audio) problems.push({ kinds: ['audio'], reason: audio.reason, message: audio.message });
+  return problems;
+}

@@ -1,21 +1,34 @@
-import { useEffect, useRef, useState } from 'react';
-import type { GuestInvitationRow, GuestSeatRow } from '../../../shared/domain';
-import { Countdown, useSecondsLeft } from '../components/Countdown';
-import { openCamera } from '../media/capture';
-import { acceptInvitation, declineInvitation, listPendingInvitations, subscribeInvitations } from '../services/streamGuestService';
-import { GuestSession, type GuestLinkState } from '../session/GuestSession';
+/**
+ * The guest page: wait for an invitation, check camera and microphone while
+ * its 20 s run, go on stage and watch the host's program live, with one's own
+ * switches — and follow what the host does to the seat.
+ */
+import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import type { GuestInvitationRow } from '../../../shared/domain';
+import { GuestControls } from '../components/guest/GuestControls';
+import { InvitationCard } from '../components/guest/InvitationCard';
+import { PreJoin } from '../components/guest/PreJoin';
+import {
+  acceptInvitation,
+  declineInvitation,
+  getProfiles,
+  listPendingInvitations,
+  subscribeInvitations,
+} from '../services/streamGuestService';
+import { DeviceCheck, EXIT_MESSAGES, GuestSession, type GuestLinkState } from '../session/GuestSession';
 import { useStore } from '../store';
 import { SignIn } from './SignIn';
 import { useRestoreSession } from './useRestoreSession';
+import '../guest.css';
 
 export function Guest() {
   const { ready, error } = useRestoreSession();
   const userId = useStore((s) => s.userId);
-  if (!ready) return <main className="guest">Loading…</main>;
-  if (error) return <main className="guest error-text">{error}</main>;
+  if (!ready) return <main className="guest g-app g-centered">Loading…</main>;
+  if (error) return <main className="guest g-app g-centered error-text">{error}</main>;
   if (!userId) {
     return (
-      <main className="centered">
+      <main className="centered g-app">
         <SignIn role="guest" />
       </main>
     );
@@ -23,163 +36,346 @@ export function Guest() {
   return <GuestHome userId={userId} />;
 }
 
-interface OnStage {
-  seat: GuestSeatRow;
-  hostId: string;
-  local: MediaStream;
+interface Stage {
+  session: GuestSession;
+  hostName: string | null;
 }
 
-function GuestHome({ userId }: { userId: string }) {
-  const [invitations, setInvitations] = useState<GuestInvitationRow[]>([]);
-  const [stage, setStage] = useState<OnStage | null>(null);
-  const [message, setMessage] = useState<string | null>(null);
-  const displayName = useStore((s) => s.displayName);
+interface Note {
+  text: string;
+  tone: 'info' | 'error';
+}
 
+const isAlive = (inv: GuestInvitationRow, now = Date.now()) => inv.status === 'pending' && Date.parse(inv.expires_at) > now;
+
+function GuestHome({ userId }: { userId: string }) {
+  const displayName = useStore((s) => s.displayName);
+  const [invitations, setInvitations] = useState<GuestInvitationRow[]>([]);
+  const invitationsRef = useRef<GuestInvitationRow[]>([]);
+  const [hostNames, setHostNames] = useState<Record<string, string>>({});
+  const hostNamesRef = useRef<Record<string, string>>({});
+  const [stage, setStage] = useState<Stage | null>(null);
+  const stageRef = useRef<Stage | null>(null);
+  const [note, setNote] = useState<Note | null>(null);
+  const [busyId, setBusyId] = useState<string | null>(null);
+  const [checking, setChecking] = useState(false);
+  const [check] = useState(() => new DeviceCheck());
+
+  const showInvitations = (list: GuestInvitationRow[]) => {
+    invitationsRef.current = list;
+    setInvitations(list);
+  };
+  const hostLabel = (hostId: string) => hostNamesRef.current[hostId] ?? 'The host';
+
+  // Invitations as they arrive, change and run out.
   useEffect(() => {
     let unsubscribe = () => {};
     let cancelled = false;
-    const upsert = (row: GuestInvitationRow) =>
-      setInvitations((list) => [row, ...list.filter((x) => x.id !== row.id)].filter((x) => x.status === 'pending'));
-    listPendingInvitations(userId)
-      .then((rows) => !cancelled && setInvitations(rows))
-      .catch((err: Error) => setMessage(err.message));
-    subscribeInvitations(userId, upsert)
+    const learnNames = (rows: GuestInvitationRow[]) => {
+      const unknown = rows.map((r) => r.host_id).filter((id) => !(id in hostNamesRef.current));
+      if (unknown.length === 0) return;
+      void getProfiles(unknown)
+        .then((profiles) => {
+          const names = { ...hostNamesRef.current };
+          for (const p of profiles) names[p.id] = p.display_name ?? p.username ?? 'The host';
+          hostNamesRef.current = names;
+          if (!cancelled) setHostNames(names);
+        })
+        .catch(() => {});
+    };
+    const onRow = (row: GuestInvitationRow) => {
+      const known = invitationsRef.current.some((x) => x.id === row.id);
+      const rest = invitationsRef.current.filter((x) => x.id !== row.id);
+      if (isAlive(row)) {
+        showInvitations([row, ...rest]);
+        learnNames([row]);
+        return;
+      }
+      if (!known) return;
+      showInvitations(rest);
+      if (row.status === 'expired') setNote({ tone: 'info', text: `The invitation from ${hostLabel(row.host_id)} expired.` });
+      else if (row.status === 'cancelled') setNote({ tone: 'info', text: `${hostLabel(row.host_id)} withdrew the invitation.` });
+    };
+    subscribeInvitations(userId, onRow)
       .then((off) => (cancelled ? off() : (unsubscribe = off)))
-      .catch((err: Error) => setMessage(err.message));
+      .then(() => listPendingInvitations(userId))
+      .then((rows) => {
+        if (cancelled) return;
+        const ids = new Set(invitationsRef.current.map((x) => x.id));
+        showInvitations([...invitationsRef.current, ...rows.filter((r) => !ids.has(r.id))].filter((r) => isAlive(r)));
+        learnNames(rows);
+      })
+      .catch((err: Error) => !cancelled && setNote({ tone: 'error', text: err.message }));
+    // An invitation whose time ran out goes away with a note, whether or not the database said so yet.
+    const timer = setInterval(() => {
+      const now = Date.now();
+      const expired = invitationsRef.current.filter((inv) => !isAlive(inv, now));
+      if (expired.length === 0) return;
+      showInvitations(invitationsRef.current.filter((inv) => isAlive(inv, now)));
+      setNote({ tone: 'info', text: `The invitation from ${hostLabel(expired[0]!.host_id)} expired.` });
+    }, 250);
     return () => {
       cancelled = true;
+      clearInterval(timer);
       unsubscribe();
     };
   }, [userId]);
 
+  // The camera and microphone are open only while there is something to check them for (or they are being
+  // handed to the stage: the accepted invitation may leave the list before the stage takes them).
+  const wantPreview = !stage && (invitations.length > 0 || checking || busyId !== null);
+  useEffect(() => {
+    if (wantPreview) void check.open();
+    else if (!stageRef.current) check.stop();
+  }, [wantPreview, check]);
+
+  useEffect(
+    () => () => {
+      check.dispose();
+      void stageRef.current?.session.close();
+    },
+    [check],
+  );
+
+  // Back to the waiting view when the stage ends, for whatever reason.
+  useEffect(() => {
+    if (!stage) return;
+    const { session } = stage;
+    const onChange = () => {
+      const state = session.get();
+      if (!state.exit) return;
+      stageRef.current = null;
+      setStage(null);
+      setChecking(false);
+      if (state.exit === 'left' && state.notice) setNote({ tone: 'error', text: `${EXIT_MESSAGES.left} ${state.notice}` });
+      else setNote({ tone: state.exit === 'left' ? 'info' : 'error', text: EXIT_MESSAGES[state.exit] });
+    };
+    onChange();
+    return session.subscribe(onChange);
+  }, [stage]);
+
   const accept = async (inv: GuestInvitationRow) => {
-    setMessage(null);
-    let local: MediaStream | null = null;
+    setBusyId(inv.id);
+    setNote(null);
     try {
-      local = await openCamera({ width: 640, height: 360, frameRate: 30 });
       const seat = await acceptInvitation(inv.id);
-      setInvitations((list) => list.filter((x) => x.id !== inv.id));
-      setStage({ seat, hostId: inv.host_id, local });
+      const media = await check.release();
+      const session = new GuestSession({ streamId: seat.stream_id, hostId: inv.host_id, userId, seat, media });
+      const next: Stage = { session, hostName: hostNamesRef.current[inv.host_id] ?? null };
+      stageRef.current = next;
+      showInvitations(invitationsRef.current.filter((x) => x.id !== inv.id));
+      setStage(next);
+      session.start().catch((err: Error) => session.report(err.message));
     } catch (err) {
-      local?.getTracks().forEach((t) => t.stop());
-      setMessage((err as Error).message);
+      setNote({ tone: 'error', text: (err as Error).message });
+    } finally {
+      setBusyId(null);
     }
   };
+
   const decline = async (inv: GuestInvitationRow) => {
-    setInvitations((list) => list.filter((x) => x.id !== inv.id));
-    await declineInvitation(inv.id).catch((err: Error) => setMessage(err.message));
+    showInvitations(invitationsRef.current.filter((x) => x.id !== inv.id));
+    await declineInvitation(inv.id).catch((err: Error) => setNote({ tone: 'error', text: err.message }));
   };
 
-  if (stage) {
-    return (
-      <GuestStage
-        userId={userId}
-        stage={stage}
-        onLeft={(why) => {
-          stage.local.getTracks().forEach((t) => t.stop());
-          setStage(null);
-          setMessage(why);
-        }}
-      />
-    );
-  }
+  if (stage) return <GuestStage stage={stage} />;
 
   return (
-    <main className="guest" data-testid="guest">
-      <header className="topbar">
+    <main className="guest g-app" data-testid="guest">
+      <header className="g-top">
         <strong>
           <span className="brand-dot" /> Roast Live
         </strong>
-        <span className="muted">
-          {displayName} · your id <code data-testid="user-id">{userId}</code>
-        </span>
+        <span className="muted g-top-name">{displayName}</span>
       </header>
-      <section className="guest-body">
-        <p className="muted">Waiting for an invitation from a host. Share your id with them.</p>
-        {message ? <p className="error-text" role="alert">{message}</p> : null}
-        {invitations.map((inv) => (
-          <InvitationCard key={inv.id} invitation={inv} onAccept={() => void accept(inv)} onDecline={() => void decline(inv)} />
+      <section className="g-body">
+        {note ? (
+          <p className={note.tone === 'error' ? 'g-note error' : 'g-note'} role={note.tone === 'error' ? 'alert' : 'status'} data-testid="guest-message">
+            {note.text}
+            <button type="button" className="g-link" aria-label="Dismiss" onClick={() => setNote(null)}>
+              ✕
+            </button>
+          </p>
+        ) : null}
+        {invitations.map((inv, i) => (
+          <InvitationCard
+            key={inv.id}
+            invitation={inv}
+            hostName={hostNames[inv.host_id] ?? null}
+            busy={busyId !== null}
+            onAccept={() => void accept(inv)}
+            onDecline={() => void decline(inv)}
+          >
+            {i === 0 ? <PreJoin check={check} /> : null}
+          </InvitationCard>
         ))}
+        <WaitingCard userId={userId} hasInvitations={invitations.length > 0} checking={checking} onCheck={setChecking} />
+        {checking && invitations.length === 0 ? (
+          <div className="card">
+            <PreJoin check={check} />
+          </div>
+        ) : null}
       </section>
     </main>
   );
 }
 
-function InvitationCard({ invitation, onAccept, onDecline }: { invitation: GuestInvitationRow; onAccept: () => void; onDecline: () => void }) {
-  const left = useSecondsLeft(invitation.expires_at);
+function WaitingCard({ userId, hasInvitations, checking, onCheck }: { userId: string; hasInvitations: boolean; checking: boolean; onCheck: (on: boolean) => void }) {
+  const [copied, setCopied] = useState(false);
+  const copy = () => {
+    void navigator.clipboard
+      ?.writeText(userId)
+      .then(() => {
+        setCopied(true);
+        setTimeout(() => setCopied(false), 2000);
+      })
+      .catch(() => {});
+  };
   return (
-    <div className="card invitation" data-testid="invitation" role="dialog" aria-label="Invitation to go live">
-      <h3>You are invited to go live</h3>
-      <p>
-        Join the stream on {invitation.seat_index !== null ? `seat ${invitation.seat_index + 1}` : 'the next free seat'} — expires in{' '}
-        <Countdown expiresAt={invitation.expires_at} />
-      </p>
-      <div className="row">
-        <button className="primary" onClick={onAccept} disabled={left === 0} data-testid="accept">
-          Accept
-        </button>
-        <button onClick={onDecline} data-testid="decline">
-          Decline
+    <div className="card g-waiting">
+      {hasInvitations ? null : (
+        <>
+          <h2>Waiting for an invitation</h2>
+          <p className="muted">When a host invites you to go live, it appears here at once. Give them your id:</p>
+        </>
+      )}
+      <div className="g-id">
+        <span className="muted small">Your id</span>
+        <code data-testid="user-id">{userId}</code>
+        <button type="button" onClick={copy} data-testid="copy-id">
+          {copied ? 'Copied' : 'Copy'}
         </button>
       </div>
-      {left === 0 ? <p className="muted">This invitation has expired.</p> : null}
+      {hasInvitations ? null : (
+        <button type="button" className="g-big" onClick={() => onCheck(!checking)} data-testid="check-devices">
+          {checking ? 'Done checking' : 'Check camera and microphone'}
+        </button>
+      )}
     </div>
   );
 }
 
-function GuestStage({ userId, stage, onLeft }: { userId: string; stage: OnStage; onLeft: (why: string | null) => void }) {
+const LINK_LABELS: Record<GuestLinkState, string> = {
+  new: 'connecting',
+  connecting: 'connecting',
+  connected: 'connected',
+  disconnected: 'reconnecting',
+  failed: 'not connected',
+  closed: 'waiting for the host',
+};
+
+function GuestStage({ stage }: { stage: Stage }) {
+  const { session, hostName } = stage;
+  const state = useSyncExternalStore(session.subscribe, session.get);
   const programRef = useRef<HTMLVideoElement>(null);
   const selfRef = useRef<HTMLVideoElement>(null);
-  const sessionRef = useRef<GuestSession | null>(null);
-  const [state, setState] = useState<GuestLinkState>('connecting');
-  const [error, setError] = useState<string | null>(null);
+  const [needsTap, setNeedsTap] = useState(false);
+  const [leaving, setLeaving] = useState(false);
 
   useEffect(() => {
-    if (selfRef.current) selfRef.current.srcObject = stage.local;
-    const session = new GuestSession({
-      streamId: stage.seat.stream_id,
-      hostId: stage.hostId,
-      userId,
-      local: stage.local,
-      onProgram: (stream) => {
-        const el = programRef.current;
-        if (el && el.srcObject !== stream) {
-          el.srcObject = stream;
-          void el.play().catch(() => {});
-        }
-      },
-      onState: setState,
-    });
-    sessionRef.current = session;
-    session.start().catch((err: Error) => setError(err.message));
-    return () => {
-      void session.close();
-    };
-  }, [stage, userId]);
+    const el = programRef.current;
+    if (!el || el.srcObject === state.program) return;
+    el.srcObject = state.program;
+    if (state.program) void el.play().then(() => setNeedsTap(false), () => setNeedsTap(true));
+  }, [state.program]);
 
-  const leave = async () => {
-    await sessionRef.current?.leave().catch((err: Error) => setError(err.message));
-    onLeft('You left the stage.');
+  useEffect(() => {
+    if (selfRef.current) selfRef.current.srcObject = state.local;
+  }, [state.local]);
+
+  // Keep a phone's screen on while on stage.
+  useEffect(() => {
+    let lock: WakeLockSentinel | null = null;
+    let released = false;
+    navigator.wakeLock
+      ?.request('screen')
+      .then((l) => (released ? void l.release() : (lock = l)))
+      .catch(() => {});
+    return () => {
+      released = true;
+      void lock?.release().catch(() => {});
+    };
+  }, []);
+
+  const leave = () => {
+    setLeaving(true);
+    void session.leave();
   };
 
+  const cameraShown = state.cameraOn && !state.seat.camera_disabled_by_host && state.local.getVideoTracks().length > 0;
+  const connected = state.link === 'connected';
+
   return (
-    <main className="guest stage" data-testid="guest-stage" data-link={state}>
-      <header className="topbar">
-        <strong>
-          <span className="brand-dot" /> On stage · seat {stage.seat.seat_index + 1}
+    <main className="guest g-app g-live" data-testid="guest-stage" data-link={state.link}>
+      <header className="g-top">
+        <strong className="g-on-air">
+          <span className="g-live-badge">LIVE</span>
+          <span className="g-on-air-text">
+            Seat {state.seat.seat_index + 1}
+            {hostName ? <span className="muted"> · with {hostName}</span> : null}
+          </span>
         </strong>
-        <span className={`pill link-${state}`} data-testid="link-state">
-          {state}
+        <span className={`pill link-${state.link}`} data-testid="link-state">
+          {LINK_LABELS[state.link]}
         </span>
-        <button className="danger" onClick={() => void leave()} data-testid="leave">
-          Leave
-        </button>
       </header>
-      <section className="guest-program">
-        <video ref={programRef} autoPlay playsInline data-testid="program-view" />
-        <video ref={selfRef} className="self-view" autoPlay playsInline muted />
+
+      <section className="g-program">
+        <div className="g-program-frame">
+          <video ref={programRef} autoPlay playsInline data-testid="program-view" />
+          {!connected ? (
+            <div className="g-program-cover">
+              {state.link === 'failed' ? (
+                <>
+                  <p>Could not reach the host.</p>
+                  <button type="button" className="g-big primary" onClick={() => session.reconnect()} data-testid="reconnect">
+                    Try again
+                  </button>
+                </>
+              ) : (
+                <p>{state.link === 'closed' ? 'Waiting for the host…' : 'Connecting to the host…'}</p>
+              )}
+            </div>
+          ) : null}
+          {needsTap && connected ? (
+            <button
+              type="button"
+              className="g-big primary g-tap-sound"
+              onClick={() => void programRef.current?.play().then(() => setNeedsTap(false), () => {})}
+            >
+              Tap to hear the stream
+            </button>
+          ) : null}
+        </div>
+        <div className={cameraShown ? 'g-self' : 'g-self off'}>
+          <video ref={selfRef} className="g-mirror" autoPlay playsInline muted data-testid="self-view" />
+          {cameraShown ? null : <span>Your camera is off</span>}
+          <em className="g-self-label">You</em>
+        </div>
       </section>
-      {error ? <p className="error-text" role="alert">{error}</p> : null}
+
+      <div className="g-status">
+        {state.seat.muted_by_host ? (
+          <p className="g-banner" role="status" data-testid="host-muted">
+            The host muted your microphone. You can unmute once they allow it.
+          </p>
+        ) : null}
+        {state.seat.camera_disabled_by_host ? (
+          <p className="g-banner" role="status" data-testid="host-camera-off">
+            The host turned your camera off. You can turn it on once they allow it.
+          </p>
+        ) : null}
+        {state.notice ? (
+          <p className="g-note error" role="alert" data-testid="stage-notice">
+            {state.notice}
+            <button type="button" className="g-link" aria-label="Dismiss" onClick={() => session.clearNotice()}>
+              ✕
+            </button>
+          </p>
+        ) : null}
+      </div>
+
+      <GuestControls state={state} session={session} onLeave={leave} leaving={leaving} />
     </main>
   );
 }

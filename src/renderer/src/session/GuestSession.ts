@@ -1,73 +1,401 @@
-/** A seated guest's side of the call: send camera and mic to the host, receive the program. */
+/**
+ * The guest's side of a stream, in two steps.
+ *
+ * `DeviceCheck`: before an invitation is accepted, a camera and microphone
+ * preview with device choice, so the guest arrives on stage looking and
+ * sounding as they expect (or with either switched off).
+ *
+ * `GuestSession`: once seated, send the camera and microphone to the host and
+ * receive the program; follow the guest's own seat row so the host's actions
+ * (mute, camera off, removal, end of stream) take effect at once.
+ *
+ * Both hold their state in one immutable snapshot, replaced on every change
+ * and announced to subscribers (React reads it with useSyncExternalStore).
+ */
+import type { GuestSeatRow } from '../../../shared/domain';
+import {
+  DeviceError,
+  listDevices,
+  onDevicesChanged,
+  openCameraAndMicrophone,
+  openDevice,
+  stopStream,
+  trackDeviceId,
+  type DeviceLists,
+  type MediaKind,
+} from '../media/capture';
 import { PeerLink } from '../rtc/PeerLink';
 import { SignalingChannel } from '../rtc/signaling';
 import { generateCallToken, getActiveCallSession } from '../services/cloudflareCallsService';
-import { leaveSeat } from '../services/streamGuestService';
+import { BackendError } from '../services/errors';
+import { getStream, subscribeStream } from '../services/liveService';
+import { leaveSeat, listActiveSeats, setMyCamera, setMyMic, subscribeSeats } from '../services/streamGuestService';
 
 export type GuestLinkState = 'connecting' | RTCPeerConnectionState;
+
+/** Why a guest is no longer on stage. */
+export type StageExit = 'left' | 'removed' | 'stream_ended';
+
+export const EXIT_MESSAGES: Record<StageExit, string> = {
+  left: 'You left the stage.',
+  removed: 'You were removed from the stage',
+  stream_ended: 'The stream has ended',
+};
+
+/** Holds one immutable snapshot and tells subscribers when it is replaced. */
+class Snapshot<T extends object> {
+  private listeners = new Set<() => void>();
+  constructor(private value: T) {}
+  get = (): T => this.value;
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+  set(patch: Partial<T>): void {
+    this.value = { ...this.value, ...patch };
+    for (const l of [...this.listeners]) l();
+  }
+}
+
+const STORED_DEVICE: Record<MediaKind, string> = { video: 'roast.guest.cameraId', audio: 'roast.guest.microphoneId' };
+
+function storedDevice(kind: MediaKind): string | null {
+  try {
+    return window.localStorage.getItem(STORED_DEVICE[kind]);
+  } catch {
+    return null;
+  }
+}
+
+function storeDevice(kind: MediaKind, deviceId: string | null): void {
+  try {
+    if (deviceId) window.localStorage.setItem(STORED_DEVICE[kind], deviceId);
+  } catch {
+    // Storage may be off (private mode): the choice only lasts this visit.
+  }
+}
+
+// Device check before joining ---------------------------------------------------------------
+
+export interface DeviceCheckState {
+  status: 'idle' | 'opening' | 'ready';
+  /** The preview; its tracks change when a device is switched. */
+  stream: MediaStream | null;
+  errors: Partial<Record<MediaKind, DeviceError>>;
+  devices: DeviceLists;
+  cameraId: string | null;
+  microphoneId: string | null;
+  cameraOn: boolean;
+  micOn: boolean;
+}
+
+/** What the device check hands to the stage when the guest joins. */
+export interface JoiningMedia {
+  stream: MediaStream;
+  cameraOn: boolean;
+  micOn: boolean;
+}
+
+const IDLE_CHECK: DeviceCheckState = {
+  status: 'idle',
+  stream: null,
+  errors: {},
+  devices: { cameras: [], microphones: [] },
+  cameraId: null,
+  microphoneId: null,
+  cameraOn: true,
+  micOn: true,
+};
+
+export class DeviceCheck {
+  private readonly snapshot = new Snapshot<DeviceCheckState>(IDLE_CHECK);
+  private opening: Promise<void> | null = null;
+  private generation = 0;
+  private stopWatchingDevices: (() => void) | null = null;
+
+  readonly get = this.snapshot.get;
+  readonly subscribe = this.snapshot.subscribe;
+
+  /** Opens the preview (once; later calls wait for the same opening). */
+  open(): Promise<void> {
+    if (this.snapshot.get().status !== 'idle' && this.opening) return this.opening;
+    const generation = ++this.generation;
+    this.snapshot.set({ status: 'opening', errors: {} });
+    this.stopWatchingDevices ??= onDevicesChanged(() => void this.refreshDevices());
+    this.opening = (async () => {
+      const state = this.snapshot.get();
+      let media = await openCameraAndMicrophone({ cameraId: state.cameraId ?? storedDevice('video'), microphoneId: state.microphoneId ?? storedDevice('audio') });
+      // A remembered device that is gone: take the default one instead.
+      const gone = (['video', 'audio'] as const).filter((k) => media.errors[k]?.reason === 'device_not_found' && storedDevice(k));
+      if (gone.length > 0) {
+        stopStream(media.stream);
+        media = await openCameraAndMicrophone({
+          cameraId: gone.includes('video') ? null : (state.cameraId ?? storedDevice('video')),
+          microphoneId: gone.includes('audio') ? null : (state.microphoneId ?? storedDevice('audio')),
+        });
+      }
+      if (generation !== this.generation) {
+        stopStream(media.stream);
+        return;
+      }
+      this.applyEnabled(media.stream);
+      this.snapshot.set({
+        status: 'ready',
+        stream: media.stream,
+        errors: media.errors,
+        cameraId: trackDeviceId(media.stream.getVideoTracks()[0]),
+        microphoneId: trackDeviceId(media.stream.getAudioTracks()[0]),
+      });
+      await this.refreshDevices();
+    })();
+    return this.opening;
+  }
+
+  /** Tries again after the guest fixed a permission or plugged a device in. */
+  async retry(): Promise<void> {
+    this.stop();
+    await this.open();
+  }
+
+  private async refreshDevices(): Promise<void> {
+    const devices = await listDevices().catch(() => this.snapshot.get().devices);
+    this.snapshot.set({ devices });
+  }
+
+  private applyEnabled(stream: MediaStream): void {
+    const { cameraOn, micOn } = this.snapshot.get();
+    stream.getVideoTracks().forEach((t) => (t.enabled = cameraOn));
+    stream.getAudioTracks().forEach((t) => (t.enabled = micOn));
+  }
+
+  /** Switches to another camera or microphone: that device is opened anew. */
+  async choose(kind: MediaKind, deviceId: string): Promise<void> {
+    await this.opening;
+    const state = this.snapshot.get();
+    const current = state.stream ?? new MediaStream();
+    const old = kind === 'video' ? current.getVideoTracks()[0] : current.getAudioTracks()[0];
+    // Phones cannot open two cameras at once: let go of the old one first.
+    if (kind === 'video') old?.stop();
+    try {
+      const track = await openDevice(kind, deviceId);
+      if (kind === 'audio') old?.stop();
+      const tracks = current.getTracks().filter((t) => t !== old);
+      const stream = new MediaStream([...tracks, track]);
+      this.applyEnabled(stream);
+      storeDevice(kind, trackDeviceId(track) ?? deviceId);
+      const { [kind]: _fixed, ...errors } = state.errors;
+      this.snapshot.set({ stream, errors, ...(kind === 'video' ? { cameraId: deviceId } : { microphoneId: deviceId }) });
+      await this.refreshDevices();
+    } catch (err) {
+      const stream = kind === 'video' ? new MediaStream(current.getTracks().filter((t) => t !== old)) : current;
+      this.snapshot.set({ stream, errors: { ...state.errors, [kind]: err as DeviceError } });
+    }
+  }
+
+  setCameraOn(on: boolean): void {
+    this.snapshot.set({ cameraOn: on });
+    this.snapshot.get().stream?.getVideoTracks().forEach((t) => (t.enabled = on));
+  }
+
+  setMicOn(on: boolean): void {
+    this.snapshot.set({ micOn: on });
+    this.snapshot.get().stream?.getAudioTracks().forEach((t) => (t.enabled = on));
+  }
+
+  /** Hands the preview over to the stage (it then owns the tracks) and starts over. */
+  async release(): Promise<JoiningMedia> {
+    await this.opening;
+    const { stream, cameraOn, micOn } = this.snapshot.get();
+    const joining: JoiningMedia = { stream: stream ?? new MediaStream(), cameraOn, micOn };
+    this.generation += 1;
+    this.opening = null;
+    this.snapshot.set({ status: 'idle', stream: null, errors: {} });
+    return joining;
+  }
+
+  /** Closes the preview (no invitation to answer any more). */
+  stop(): void {
+    this.generation += 1;
+    this.opening = null;
+    stopStream(this.snapshot.get().stream);
+    this.snapshot.set({ status: 'idle', stream: null, errors: {} });
+  }
+
+  dispose(): void {
+    this.stop();
+    this.stopWatchingDevices?.();
+    this.stopWatchingDevices = null;
+  }
+}
+
+// On stage ------------------------------------------------------------------------------------
+
+export interface GuestStageState {
+  link: GuestLinkState;
+  seat: GuestSeatRow;
+  /** What the guest sends; a new stream object whenever a track is switched. */
+  local: MediaStream;
+  /** The host's program (video and the host's voice). */
+  program: MediaStream | null;
+  /** The guest's own switches. */
+  micOn: boolean;
+  cameraOn: boolean;
+  cameraId: string | null;
+  microphoneId: string | null;
+  devices: DeviceLists;
+  /** Set once the guest is off stage, with why. */
+  exit: StageExit | null;
+  /** A problem worth telling the guest about (a refused switch, a failed device). */
+  notice: string | null;
+}
 
 export interface GuestSessionOptions {
   streamId: string;
   hostId: string;
   userId: string;
-  local: MediaStream;
-  onProgram: (stream: MediaStream) => void;
-  onState: (state: GuestLinkState) => void;
+  /** The seat the accepted invitation gave. */
+  seat: GuestSeatRow;
+  /** Camera and microphone from the device check: the session owns them from now on and stops them when done. */
+  media: JoiningMedia;
   log?: (message: string) => void;
 }
 
 const HELLO_INTERVAL_MS = 2000;
 const HELLO_ATTEMPTS = 15;
+/** After the host says bye (a reload, or the end of the stream), wait this long before saying hello again. */
+const REJOIN_DELAY_MS = 3000;
 
 export class GuestSession {
+  private readonly snapshot: Snapshot<GuestStageState>;
   private signaling: SignalingChannel | null = null;
   private link: PeerLink | null = null;
+  private iceServers: RTCIceServer[] = [];
+  /** Kinds the current peer connection was answered with a track for (others need a new offer). */
+  private sentKinds = new Set<MediaKind>();
   private helloTimer: ReturnType<typeof setInterval> | null = null;
-  private unsubscribe: (() => void) | null = null;
+  private rejoinTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly cleanups: Array<() => void> = [];
+  private leaving = false;
   private closed = false;
 
-  constructor(private readonly opts: GuestSessionOptions) {}
+  readonly get: () => GuestStageState;
+  readonly subscribe: (listener: () => void) => () => void;
 
-  async start(): Promise<void> {
-    const { streamId, userId, hostId } = this.opts;
-    this.opts.onState('connecting');
-    const session = await getActiveCallSession(streamId);
-    const iceServers = session ? (await generateCallToken(streamId, session.sessionId)).iceServers : [];
-    this.signaling = await SignalingChannel.join(streamId, userId);
-    this.unsubscribe = this.signaling.onMessage((msg) => {
-      if (msg.from !== hostId) return;
-      if (msg.kind === 'description' && msg.description.type === 'offer') {
-        this.stopHello();
-        this.link?.close(false);
-        this.link = new PeerLink({
-          signaling: this.signaling!,
-          selfId: userId,
-          peerId: hostId,
-          iceServers,
-          onRemoteStream: (stream) => this.opts.onProgram(stream),
-          onStateChange: (state) => this.opts.onState(state),
-          log: this.opts.log,
-        });
-        const local = this.opts.local;
-        void this.link.answer(msg.description, { video: local.getVideoTracks()[0] ?? null, audio: local.getAudioTracks()[0] ?? null });
-      } else if (msg.kind === 'bye') {
-        this.link?.close(false);
-        this.link = null;
-        this.opts.onState('closed');
-      } else {
-        void this.link?.handle(msg);
-      }
+  constructor(private readonly opts: GuestSessionOptions) {
+    const { stream, cameraOn, micOn } = opts.media;
+    this.snapshot = new Snapshot<GuestStageState>({
+      link: 'connecting',
+      seat: opts.seat,
+      local: stream,
+      program: null,
+      micOn: micOn && stream.getAudioTracks().length > 0,
+      cameraOn: cameraOn && stream.getVideoTracks().length > 0,
+      cameraId: trackDeviceId(stream.getVideoTracks()[0]),
+      microphoneId: trackDeviceId(stream.getAudioTracks()[0]),
+      devices: { cameras: [], microphones: [] },
+      exit: null,
+      notice: null,
     });
-    // Say hello until the host answers with an offer (the host may join the channel after us).
+    this.get = this.snapshot.get;
+    this.subscribe = this.snapshot.subscribe;
+    this.applyTracks();
+  }
+
+  private log(message: string): void {
+    (this.opts.log ?? console.info)(`[guest] ${message}`);
+  }
+
+  /** Keeps an undo for close(), or runs it at once when the session closed meanwhile. */
+  private keep(undo: () => void): void {
+    if (this.closed) undo();
+    else this.cleanups.push(undo);
+  }
+
+  /** Follows the seat and the stream, tells the database what is switched off, and calls the host. */
+  async start(): Promise<void> {
+    const { streamId, userId } = this.opts;
+    this.keep(
+      await subscribeSeats(streamId, (row) => {
+        if (row.user_id === userId && row.id === this.get().seat.id) void this.onSeat(row);
+      }),
+    );
+    this.keep(
+      await subscribeStream(streamId, (row) => {
+        if (row.status === 'ended') this.exit('stream_ended');
+      }),
+    );
+    if (this.closed) return;
+    // Anything that changed between accepting and subscribing.
+    const mine = (await listActiveSeats(streamId)).find((s) => s.id === this.get().seat.id);
+    if (mine) await this.onSeat(mine);
+    else await this.onSeat({ ...this.get().seat, left_at: new Date().toISOString() });
+    if (this.closed) return;
+
+    const { micOn, cameraOn, seat } = this.get();
+    if (!micOn && seat.mic_enabled) await setMyMic(streamId, false).catch((err: Error) => this.notice(err.message));
+    if (!cameraOn && seat.camera_enabled) await setMyCamera(streamId, false).catch((err: Error) => this.notice(err.message));
+
+    this.keep(onDevicesChanged(() => void this.refreshDevices()));
+    void this.refreshDevices();
+    await this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    const { streamId, userId, hostId } = this.opts;
+    const call = await getActiveCallSession(streamId);
+    this.iceServers = call ? (await generateCallToken(streamId, call.sessionId)).iceServers : [];
+    if (this.closed) return;
+    this.signaling = await SignalingChannel.join(streamId, userId);
+    if (this.closed) {
+      void this.signaling.close();
+      return;
+    }
+    this.keep(
+      this.signaling.onMessage((msg) => {
+        if (msg.from !== hostId) return;
+        if (msg.kind === 'description' && msg.description.type === 'offer') void this.answer(msg.description);
+        else if (msg.kind === 'bye') this.onBye();
+        else void this.link?.handle(msg).catch((err: Error) => this.log(`signaling: ${err.message}`));
+      }),
+    );
+    this.sayHello();
+  }
+
+  private async answer(offer: RTCSessionDescriptionInit): Promise<void> {
+    if (this.closed) return;
+    this.stopHello();
+    this.link?.close(false);
+    const link = new PeerLink({
+      signaling: this.signaling!,
+      selfId: this.opts.userId,
+      peerId: this.opts.hostId,
+      iceServers: this.iceServers,
+      onRemoteStream: (stream) => this.snapshot.set({ program: stream }),
+      onStateChange: (state) => {
+        if (this.link === link && !this.closed) this.snapshot.set({ link: state });
+      },
+      log: (m) => this.log(m),
+    });
+    this.link = link;
+    this.snapshot.set({ link: 'connecting' });
+    const local = this.get().local;
+    const tracks = { video: local.getVideoTracks()[0] ?? null, audio: local.getAudioTracks()[0] ?? null };
+    this.sentKinds = new Set((['video', 'audio'] as const).filter((k) => tracks[k] !== null));
+    await link.answer(offer, tracks).catch((err: Error) => this.log(`answer: ${err.message}`));
+  }
+
+  /** Says hello until the host answers with an offer (the host may join the channel after us). */
+  private sayHello(): void {
+    this.stopHello();
     let attempts = 0;
     const hello = () => {
       attempts += 1;
       if (attempts > HELLO_ATTEMPTS) {
         this.stopHello();
-        this.opts.onState('failed');
+        this.snapshot.set({ link: 'failed' });
         return;
       }
-      void this.signaling?.send({ kind: 'hello', from: userId, to: hostId }).catch(() => {});
+      void this.signaling?.send({ kind: 'hello', from: this.opts.userId, to: this.opts.hostId }).catch(() => {});
     };
     hello();
     this.helloTimer = setInterval(hello, HELLO_INTERVAL_MS);
@@ -78,19 +406,209 @@ export class GuestSession {
     this.helloTimer = null;
   }
 
-  /** Leaves the seat and the call. */
-  async leave(): Promise<void> {
-    await this.close();
-    await leaveSeat(this.opts.streamId);
+  private onBye(): void {
+    this.link?.close(false);
+    this.link = null;
+    this.snapshot.set({ link: 'closed', program: null });
+    if (this.rejoinTimer) clearTimeout(this.rejoinTimer);
+    this.rejoinTimer = setTimeout(() => {
+      this.rejoinTimer = null;
+      void getStream(this.opts.streamId)
+        .then((stream) => {
+          if (this.closed) return;
+          if (stream?.status === 'ended') this.exit('stream_ended');
+          else this.sayHello();
+        })
+        .catch(() => !this.closed && this.sayHello());
+    }, REJOIN_DELAY_MS);
   }
 
+  /** Calls the host again after the connection failed. */
+  reconnect(): void {
+    if (this.closed || !this.signaling) return;
+    this.link?.close(false);
+    this.link = null;
+    this.snapshot.set({ link: 'connecting', notice: null });
+    this.sayHello();
+  }
+
+  private async onSeat(row: GuestSeatRow): Promise<void> {
+    if (this.closed) return;
+    if (row.left_at !== null) {
+      if (this.leaving) return;
+      if ((row as { removed_by?: string | null }).removed_by) {
+        this.exit('removed');
+        return;
+      }
+      // Closed without a remover: the host ended the stream (its row is updated first), or took us off.
+      const stream = await getStream(this.opts.streamId).catch(() => null);
+      this.exit(stream?.status === 'ended' ? 'stream_ended' : 'removed');
+      return;
+    }
+    const patch: Partial<GuestStageState> = { seat: row };
+    // What the host turns off is off here at once; what they release stays off until the guest turns it on.
+    if (row.muted_by_host) patch.micOn = false;
+    if (row.camera_disabled_by_host) patch.cameraOn = false;
+    this.snapshot.set(patch);
+    this.applyTracks();
+  }
+
+  /** Track switches follow the state: on only while the guest wants it and the host allows it. */
+  private applyTracks(): void {
+    const { local, micOn, cameraOn, seat } = this.get();
+    local.getAudioTracks().forEach((t) => (t.enabled = micOn && !seat.muted_by_host));
+    local.getVideoTracks().forEach((t) => (t.enabled = cameraOn && !seat.camera_disabled_by_host));
+  }
+
+  private notice(message: string | null): void {
+    if (!this.closed) this.snapshot.set({ notice: message });
+  }
+
+  /** Shows a problem to the guest (e.g. the call could not start). */
+  report(message: string): void {
+    this.notice(message);
+  }
+
+  clearNotice(): void {
+    this.notice(null);
+  }
+
+  /**
+   * The guest's microphone switch. Turning it on asks the database first (it
+   * refuses while the host has the guest muted); turning it off is immediate.
+   */
+  async setMic(on: boolean): Promise<void> {
+    await this.setMedia('audio', on);
+  }
+
+  /** The guest's camera switch; like the microphone, the database refuses to turn on what the host turned off. */
+  async setCamera(on: boolean): Promise<void> {
+    await this.setMedia('video', on);
+  }
+
+  private async setMedia(kind: MediaKind, on: boolean): Promise<void> {
+    if (this.closed) return;
+    const { streamId } = this.opts;
+    const save = kind === 'audio' ? setMyMic : setMyCamera;
+    const key = kind === 'audio' ? 'micOn' : 'cameraOn';
+    this.notice(null);
+    if (!on) {
+      this.snapshot.set({ [key]: false });
+      this.applyTracks();
+      await save(streamId, false).catch((err: Error) => this.notice(err.message));
+      return;
+    }
+    try {
+      await save(streamId, true);
+      if (!this.hasTrack(kind)) await this.openMissing(kind);
+      this.snapshot.set({ [key]: true });
+      this.applyTracks();
+    } catch (err) {
+      this.notice(err instanceof BackendError || err instanceof DeviceError ? err.message : String(err));
+      // The database may have said yes before the device failed: keep it in step with what is sent.
+      if (err instanceof DeviceError) await save(streamId, false).catch(() => {});
+      throw err;
+    }
+  }
+
+  private hasTrack(kind: MediaKind): boolean {
+    const local = this.get().local;
+    return (kind === 'video' ? local.getVideoTracks() : local.getAudioTracks()).some((t) => t.readyState === 'live');
+  }
+
+  /** A device the guest joined without (refused or missing): open it and have the host offer again. */
+  private async openMissing(kind: MediaKind): Promise<void> {
+    const stored = storedDevice(kind);
+    const track = stored ? await openDevice(kind, stored).catch(() => openDevice(kind)) : await openDevice(kind);
+    await this.putTrack(kind, track);
+  }
+
+  /** Sends another camera or microphone, without renegotiating when the connection already carries that kind. */
+  async switchDevice(kind: MediaKind, deviceId: string): Promise<void> {
+    if (this.closed) return;
+    this.notice(null);
+    const local = this.get().local;
+    const old = (kind === 'video' ? local.getVideoTracks() : local.getAudioTracks())[0] ?? null;
+    if (old && trackDeviceId(old) === deviceId && old.readyState === 'live') return;
+    // Phones cannot open two cameras at once: let go of the old one first.
+    if (kind === 'video') old?.stop();
+    let track: MediaStreamTrack;
+    try {
+      track = await openDevice(kind, deviceId);
+    } catch (err) {
+      if (kind === 'video' && old) {
+        const back = await openDevice('video', trackDeviceId(old)).catch(() => null);
+        if (back) await this.putTrack('video', back);
+        else await this.putTrack('video', null);
+      }
+      this.notice((err as Error).message);
+      throw err;
+    }
+    storeDevice(kind, trackDeviceId(track) ?? deviceId);
+    await this.putTrack(kind, track);
+    if (kind === 'audio') old?.stop();
+  }
+
+  /** Replaces (or removes) the local track of a kind, on the wire and in the state. */
+  private async putTrack(kind: MediaKind, track: MediaStreamTrack | null): Promise<void> {
+    if (this.closed) {
+      track?.stop();
+      return;
+    }
+    const local = this.get().local;
+    const others = local.getTracks().filter((t) => t.kind !== kind);
+    const next = new MediaStream(track ? [...others, track] : others);
+    this.snapshot.set({
+      local: next,
+      ...(kind === 'video' ? { cameraId: trackDeviceId(track) } : { microphoneId: trackDeviceId(track) }),
+    });
+    this.applyTracks();
+    if (this.link && this.sentKinds.has(kind)) {
+      await this.link.replaceTrack(kind, track);
+    } else if (track && this.signaling) {
+      // The connection was answered without this kind: a fresh offer from the host carries it.
+      this.link?.close(false);
+      this.link = null;
+      this.snapshot.set({ link: 'connecting' });
+      this.sayHello();
+    }
+    void this.refreshDevices();
+  }
+
+  private async refreshDevices(): Promise<void> {
+    const devices = await listDevices().catch(() => this.get().devices);
+    if (!this.closed) this.snapshot.set({ devices });
+  }
+
+  /** The guest leaves their seat. */
+  async leave(): Promise<void> {
+    if (this.closed) return;
+    this.leaving = true;
+    let failure: string | null = null;
+    await leaveSeat(this.opts.streamId).catch((err: Error) => {
+      failure = err.message;
+    });
+    this.exit('left');
+    if (failure) this.snapshot.set({ notice: failure });
+  }
+
+  private exit(why: StageExit): void {
+    if (this.closed) return;
+    this.snapshot.set({ exit: why });
+    void this.close();
+  }
+
+  /** Ends the call, stops every track and every subscription. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.stopHello();
-    this.unsubscribe?.();
+    if (this.rejoinTimer) clearTimeout(this.rejoinTimer);
+    for (const c of this.cleanups.splice(0)) c();
     this.link?.close();
     this.link = null;
+    stopStream(this.get().local, this.get().program);
+    if (this.get().link !== 'closed') this.snapshot.set({ link: 'closed' });
     await this.signaling?.close();
   }
 }

@@ -1,0 +1,44 @@
+/** Camera and microphone choice from the devices the browser lists. */
+import type { DeviceLists, MediaKind } from '../../media/capture';
+
+export function DevicePicker({
+  devices,
+  cameraId,
+  microphoneId,
+  disabled = false,
+  onChoose,
+}: {
+  devices: DeviceLists;
+  cameraId: string | null;
+  microphoneId: string | null;
+  disabled?: boolean;
+  onChoose: (kind: MediaKind, deviceId: string) => void;
+}) {
+  const rows: Array<{ kind: MediaKind; label: string; none: string; list: DeviceLists['cameras']; value: string | null; testId: string }> = [
+    { kind: 'video', label: 'Camera', none: 'No camera found', list: devices.cameras, value: cameraId, testId: 'camera-select' },
+    { kind: 'audio', label: 'Microphone', none: 'No microphone found', list: devices.microphones, value: microphoneId, testId: 'mic-select' },
+  ];
+  return (
+    <div className="g-devices">
+      {rows.map((row) => (
+        <label key={row.kind} className="g-field">
+          {row.label}
+          <select
+            data-testid={row.testId}
+            value={row.value && row.list.some((d) => d.deviceId === row.value) ? row.value : ''}
+            disabled={disabled || row.list.length === 0}
+            onChange={(e) => e.target.value && onChoose(row.kind, e.target.value)}
+          >
+            {row.list.length === 0 ? <option value="">{row.none}</option> : null}
+            {row.list.length > 0 && !(row.value && row.list.some((d) => d.deviceId === row.value)) ? <option value="">Choose…</option> : null}
+            {row.list.map((d) => (
+              <option key={d.deviceId} value={d.deviceId}>
+                {d.label}
+              </option>
+            ))}
+          </select>
+        </label>
+      ))}
+    </div>
+  );
+}

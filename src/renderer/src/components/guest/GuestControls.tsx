@@ -1,0 +1,84 @@
+/** The guest's own switches on stage: microphone, camera, devices, leave — thumb-sized, at the bottom on a phone. */
+import { useState } from 'react';
+import type { GuestSession, GuestStageState } from '../../session/GuestSession';
+import { DevicePicker } from './DevicePicker';
+import { CameraIcon, DevicesIcon, LeaveIcon, MicIcon } from './icons';
+import { MicMeter } from './MicMeter';
+
+type SwitchState = 'on' | 'off' | 'host';
+
+export function GuestControls({ state, session, onLeave, leaving }: { state: GuestStageState; session: GuestSession; onLeave: () => void; leaving: boolean }) {
+  const [showDevices, setShowDevices] = useState(false);
+  const [busy, setBusy] = useState<'mic' | 'camera' | 'device' | null>(null);
+  const mic: SwitchState = state.seat.muted_by_host ? 'host' : state.micOn ? 'on' : 'off';
+  const camera: SwitchState = state.seat.camera_disabled_by_host ? 'host' : state.cameraOn ? 'on' : 'off';
+  const audioTrack = state.local.getAudioTracks()[0] ?? null;
+
+  const run = (what: 'mic' | 'camera' | 'device', action: () => Promise<void>) => {
+    setBusy(what);
+    // The session shows what went wrong (a refusal from the database, a failed device) as its notice.
+    action()
+      .catch(() => {})
+      .finally(() => setBusy(null));
+  };
+
+  return (
+    <>
+      {showDevices ? (
+        <div className="g-sheet" role="dialog" aria-label="Camera and microphone" data-testid="device-sheet">
+          <DevicePicker
+            devices={state.devices}
+            cameraId={state.cameraId}
+            microphoneId={state.microphoneId}
+            disabled={busy === 'device'}
+            onChoose={(kind, deviceId) => run('device', () => session.switchDevice(kind, deviceId))}
+          />
+          <button type="button" className="g-big" onClick={() => setShowDevices(false)}>
+            Done
+          </button>
+        </div>
+      ) : null}
+      <nav className="g-controls" aria-label="Your controls">
+        <button
+          type="button"
+          className={`g-control ${mic}`}
+          aria-pressed={mic !== 'on'}
+          disabled={busy === 'mic'}
+          onClick={() => run('mic', () => session.setMic(mic !== 'on'))}
+          data-testid="mic-toggle"
+          data-state={mic}
+        >
+          <MicIcon off={mic !== 'on'} />
+          <span>{mic === 'host' ? 'Muted by host' : mic === 'on' ? 'Mute' : 'Unmute'}</span>
+          <MicMeter track={mic === 'on' ? audioTrack : null} compact testId="stage-mic-meter" />
+        </button>
+        <button
+          type="button"
+          className={`g-control ${camera}`}
+          aria-pressed={camera !== 'on'}
+          disabled={busy === 'camera'}
+          onClick={() => run('camera', () => session.setCamera(camera !== 'on'))}
+          data-testid="camera-toggle"
+          data-state={camera}
+        >
+          <CameraIcon off={camera !== 'on'} />
+          <span>{camera === 'host' ? 'Camera off by host' : camera === 'on' ? 'Stop video' : 'Start video'}</span>
+        </button>
+        <button
+          type="button"
+          className={showDevices ? 'g-control active' : 'g-control'}
+          aria-expanded={showDevices}
+          onClick={() => setShowDevices(!showDevices)}
+          data-testid="devices-toggle"
+        >
+          <DevicesIcon />
+          <span>Devices</span>
+        </button>
+        <button type="button" className="g-control leave" onClick={onLeave} disabled={leaving} data-testid="leave">
+          <LeaveIcon />
+          <span>{leaving ? 'Leaving…' : 'Leave'}</span>
+        </button>
+      </nav>
+    </>
+  );
+}

@@ -1,0 +1,48 @@
+/** An invitation to go live, with its 20 s countdown and big Accept / Decline buttons. */
+import type { ReactNode } from 'react';
+import { INVITATION_TTL_SECONDS, type GuestInvitationRow } from '../../../../shared/domain';
+import { Countdown, useSecondsLeft } from '../Countdown';
+
+export function InvitationCard({
+  invitation,
+  hostName,
+  busy,
+  onAccept,
+  onDecline,
+  children,
+}: {
+  invitation: GuestInvitationRow;
+  hostName: string | null;
+  busy: boolean;
+  onAccept: () => void;
+  onDecline: () => void;
+  children?: ReactNode;
+}) {
+  const left = useSecondsLeft(invitation.expires_at);
+  const share = Math.min(1, left / INVITATION_TTL_SECONDS);
+  return (
+    <article className="card invitation g-invitation" data-testid="invitation" role="dialog" aria-label="Invitation to go live">
+      <header className="g-invitation-head">
+        <div>
+          <h2>{hostName ? `${hostName} invites you to go live` : 'You are invited to go live'}</h2>
+          <p className="muted small">
+            {invitation.seat_index !== null ? `Seat ${invitation.seat_index + 1}` : 'The next free seat'} · expires in{' '}
+            <Countdown expiresAt={invitation.expires_at} />
+          </p>
+        </div>
+      </header>
+      <div className="g-timebar" aria-hidden="true">
+        <span style={{ transform: `scaleX(${share})` }} className={left <= 5 ? 'urgent' : undefined} />
+      </div>
+      {children}
+      <div className="g-actions">
+        <button type="button" className="primary g-big" onClick={onAccept} disabled={left === 0 || busy} data-testid="accept">
+          {busy ? 'Joining…' : 'Accept & join'}
+        </button>
+        <button type="button" className="g-big" onClick={onDecline} disabled={busy} data-testid="decline">
+          Decline
+        </button>
+      </div>
+    </article>
+  );
+}
