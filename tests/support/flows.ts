@@ -1,6 +1,7 @@
 /** The app's flows as a person performs them, shared by end-to-end tests and benchmarks. */
 import { expect } from '@playwright/test';
 import type { Page } from 'playwright-core';
+import type { GuestSeatRow } from '../../src/shared/domain';
 
 export function logConsole(page: Page, who: string): void {
   page.on('console', (msg) => {
@@ -50,4 +51,21 @@ export async function guestAccepts(guest: Page): Promise<void> {
   await expect(invitation).toBeVisible({ timeout: 20_000 });
   await invitation.getByTestId('accept').click();
   await expect(guest.getByTestId('guest-stage')).toHaveAttribute('data-link', 'connected', { timeout: 90_000 });
+}
+
+/** Calls a method of the page's guest service (streamGuestService) as the page's signed-in user, through the test hook. */
+export async function callGuestService<T>(page: Page, method: string, ...args: unknown[]): Promise<T> {
+  return page.evaluate(
+    async ([name, params]) => {
+      const hook = (window as unknown as { __roast: { services: { streamGuest: Record<string, (...a: unknown[]) => Promise<unknown>> } } }).__roast;
+      return (await hook.services.streamGuest[name as string]!(...(params as unknown[]))) as never;
+    },
+    [method, args] as const,
+  );
+}
+
+/** A guest's seat as the host's studio holds it (kept live from the database). */
+export async function hostSeatOf(host: Page, guestId: string): Promise<GuestSeatRow | null> {
+  const seats = await appState<GuestSeatRow[]>(host, 'seats');
+  return seats.find((s) => s.user_id === guestId && s.left_at === null) ?? null;
 }

@@ -1,11 +1,12 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
+import * as streamGuestService from './services/streamGuestService';
 import { useStore } from './store';
 import './styles.css';
 
-// Test hook: Playwright reads application state instead of scraping the DOM.
-(window as unknown as { __roast: unknown }).__roast = { getState: () => useStore.getState() };
+// Test hook: Playwright reads application state instead of scraping the DOM, and calls the guest services as the page's user.
+(window as unknown as { __roast: unknown }).__roast = { getState: () => useStore.getState(), services: { streamGuest: streamGuestService } };
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>

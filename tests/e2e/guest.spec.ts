@@ -1,0 +1,287 @@
+/**
+ * The guest on a phone: an invitation with its countdown, the camera and
+ * microphone check, joining with a tap, their own switches on stage, and the
+ * host's mute, camera block, release, removal and end of stream taking effect
+ * at once. Also: what a guest who refused camera access is told.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, test } from '@playwright/test';
+import { devices, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { startApp, type RunningApp } from '../support/app';
+import { launchChromium } from '../support/chromium';
+import { callGuestService, guestSignsIn, hostGoesLive, hostInvites, hostSeatOf, logConsole } from '../support/flows';
+import { colourClip } from '../support/media';
+
+const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
+const SHOTS = join(process.cwd(), 'test-results', 'e2e');
+/** A phone: 390x844 CSS pixels, touch, mobile viewport rules. */
+const PHONE = { ...devices['Pixel 7'], viewport: { width: 390, height: 844 } };
+
+let app: RunningApp;
+let hostBrowser: Browser;
+let guestBrowser: Browser;
+let host: Page;
+let streamId: string;
+
+test.beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  const hostClip = colourClip(FIXTURES, 'host', '0xE03020', 640, 360);
+  const guestClip = colourClip(FIXTURES, 'guest', '0x2050E0', 640, 360);
+  app = await startApp();
+  [hostBrowser, guestBrowser] = await Promise.all([launchChromium(hostClip), launchChromium(guestClip)]);
+  host = await hostBrowser.newPage();
+  logConsole(host, 'host');
+  ({ streamId } = await hostGoesLive(host, app.studioUrl, 'Hana Host'));
+});
+
+test.afterAll(async () => {
+  await hostBrowser?.close();
+  await guestBrowser?.close();
+  await app?.stop();
+});
+
+/** A phone-sized guest page whose captured tracks the test can inspect afterwards. */
+async function phoneGuest(options: { denyMedia?: boolean; noCamera?: boolean } = {}): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await guestBrowser.newContext(PHONE);
+  await context.addInitScript(
+    ({ deny, noCamera }) => {
+      const media = navigator.mediaDevices;
+      if (!media) return;
+      const original = media.getUserMedia.bind(media);
+      const captured: MediaStreamTrack[] = [];
+      (window as unknown as { __captured: MediaStreamTrack[] }).__captured = captured;
+      media.getUserMedia = async (constraints) => {
+        if (deny) throw new DOMException('Permission denied', 'NotAllowedError');
+        if (noCamera && constraints?.video) throw new DOMException('Requested device not found', 'NotFoundError');
+        const stream = await original(constraints);
+        captured.push(...stream.getTracks());
+        return stream;
+      };
+    },
+    { deny: options.denyMedia ?? false, noCamera: options.noCamera ?? false },
+  );
+  const page = await context.newPage();
+  logConsole(page, 'guest');
+  return { context, page };
+}
+
+/** The enabled flag of the track the guest sends, by kind (from the self view's stream). */
+function sentTrackEnabled(guest: Page, kind: 'audio' | 'video'): Promise<boolean | null> {
+  return guest.$eval(
+    '[data-testid="self-view"]',
+    (el, k) => {
+      const stream = (el as HTMLVideoElement).srcObject as MediaStream | null;
+      const track = k === 'audio' ? stream?.getAudioTracks()[0] : stream?.getVideoTracks()[0];
+      return track ? track.enabled : null;
+    },
+    kind,
+  );
+}
+
+/** The page fits the phone's width: nothing scrolls sideways. */
+async function expectNoSidewaysScroll(page: Page): Promise<void> {
+  const { scrollWidth, innerWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+  expect(scrollWidth).toBeLessThanOrEqual(innerWidth);
+}
+
+/** A control is on screen and big enough for a thumb (44 CSS px, as the platform guidelines ask). */
+async function expectThumbSized(page: Page, testId: string): Promise<void> {
+  const box = await page.getByTestId(testId).boundingBox();
+  expect(box, testId).not.toBeNull();
+  expect(box!.width, `${testId} width`).toBeGreaterThanOrEqual(44);
+  expect(box!.height, `${testId} height`).toBeGreaterThanOrEqual(44);
+  expect(box!.x).toBeGreaterThanOrEqual(0);
+  expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+  expect(box!.y).toBeGreaterThanOrEqual(0);
+  expect(box!.y + box!.height).toBeLessThanOrEqual(844);
+}
+
+test('a guest who refused camera access is told so and can still answer the invitation', async () => {
+  const { context, page: guest } = await phoneGuest({ denyMedia: true });
+  const guestId = await guestSignsIn(guest, app.guestUrl, 'Dana Denied');
+  await hostInvites(host, guestId);
+
+  const invitation = guest.getByTestId('invitation');
+  await expect(invitation).toBeVisible({ timeout: 15_000 });
+  await expect(invitation.getByTestId('countdown')).toHaveText(/^\d+s$/);
+  const error = invitation.getByTestId('device-error');
+  await expect(error).toHaveCount(1);
+  await expect(error).toHaveAttribute('data-reason', 'permission_denied');
+  await expect(error).toHaveAttribute('data-kinds', 'video audio');
+  await expect(error).toHaveText(/^Camera and microphone access was denied\. Allow both for this site/);
+  await expect(invitation.getByTestId('device-retry')).toBeVisible();
+  await expect(invitation.getByTestId('accept')).toBeEnabled();
+  await expectNoSidewaysScroll(guest);
+  await guest.screenshot({ path: join(SHOTS, 'guest-denied.png') });
+
+  await invitation.getByTestId('decline').tap();
+  await expect(invitation).toHaveCount(0);
+  await context.close();
+});
+
+test('a guest without a camera joins with the microphone alone and leaves', async () => {
+  const { context, page: guest } = await phoneGuest({ noCamera: true });
+  const guestId = await guestSignsIn(guest, app.guestUrl, 'Mo Mic');
+  await hostInvites(host, guestId);
+
+  const invitation = guest.getByTestId('invitation');
+  await expect(invitation).toBeVisible({ timeout: 15_000 });
+  const error = invitation.getByTestId('device-error');
+  await expect(error).toHaveAttribute('data-kinds', 'video');
+  await expect(error).toHaveAttribute('data-reason', 'device_not_found');
+  await expect(error).toContainText('No camera was found');
+  await expect(invitation.getByTestId('prejoin-camera-toggle')).toBeDisabled();
+  await expect
+    .poll(async () => Number(await invitation.getByTestId('mic-meter').getAttribute('aria-valuenow')), { timeout: 5_000, intervals: [100] })
+    .toBeGreaterThan(0);
+
+  await invitation.getByTestId('accept').tap();
+  const stage = guest.getByTestId('guest-stage');
+  await expect(stage).toHaveAttribute('data-link', 'connected', { timeout: 60_000 });
+  await expect(guest.getByTestId('camera-toggle')).toHaveAttribute('data-state', 'off');
+  await expect(guest.getByTestId('mic-toggle')).toHaveAttribute('data-state', 'on');
+  await expect.poll(async () => (await hostSeatOf(host, guestId))?.camera_enabled).toBe(false);
+  expect((await hostSeatOf(host, guestId))?.mic_enabled).toBe(true);
+
+  await guest.getByTestId('leave').tap();
+  await expect(guest.getByTestId('guest-message')).toHaveText(/You left the stage/);
+  await expect.poll(() => hostSeatOf(host, guestId)).toBeNull();
+  await expect
+    .poll(() => guest.evaluate(() => (window as unknown as { __captured: MediaStreamTrack[] }).__captured.filter((t) => t.readyState === 'live').length))
+    .toBe(0);
+  await context.close();
+});
+
+test('a phone guest checks devices, joins with a tap, switches, and follows the host', async () => {
+  const { context, page: guest } = await phoneGuest();
+  const guestId = await guestSignsIn(guest, app.guestUrl, 'Gus Guest');
+  await expectNoSidewaysScroll(guest);
+
+  // The invitation arrives live, with its countdown and the device check.
+  await hostInvites(host, guestId);
+  const invitation = guest.getByTestId('invitation');
+  await expect(invitation).toBeVisible({ timeout: 15_000 });
+  const seconds = Number((await invitation.getByTestId('countdown').textContent())!.replace('s', ''));
+  expect(seconds).toBeGreaterThan(10);
+  expect(seconds).toBeLessThanOrEqual(20);
+  await expect(invitation.getByTestId('prejoin')).toHaveAttribute('data-status', 'ready');
+  expect(await invitation.getByTestId('camera-select').locator('option').count()).toBeGreaterThanOrEqual(1);
+  expect(await invitation.getByTestId('mic-select').locator('option').count()).toBeGreaterThanOrEqual(1);
+  await expect(invitation.getByTestId('camera-select')).not.toHaveValue('');
+  await expect(invitation.getByTestId('mic-select')).not.toHaveValue('');
+  await expect.poll(() => guest.$eval('[data-testid="prejoin-preview"]', (v) => (v as HTMLVideoElement).videoWidth)).toBeGreaterThan(0);
+  // The fake microphone beeps: the meter moves.
+  await expect
+    .poll(async () => Number(await invitation.getByTestId('mic-meter').getAttribute('aria-valuenow')), { timeout: 5_000, intervals: [100] })
+    .toBeGreaterThan(0);
+  await expectNoSidewaysScroll(guest);
+  await expectThumbSized(guest, 'accept');
+  await guest.screenshot({ path: join(SHOTS, 'guest-prejoin.png') });
+
+  // Join with a tap; the guest reaches the host peer to peer and sees the program.
+  await invitation.getByTestId('accept').tap();
+  const stage = guest.getByTestId('guest-stage');
+  await expect(stage).toHaveAttribute('data-link', 'connected', { timeout: 60_000 });
+  await expect.poll(() => guest.$eval('[data-testid="program-view"]', (v) => (v as HTMLVideoElement).videoWidth), { timeout: 30_000 }).toBeGreaterThan(0);
+  for (const id of ['mic-toggle', 'camera-toggle', 'devices-toggle', 'leave']) await expectThumbSized(guest, id);
+  await expectNoSidewaysScroll(guest);
+  await guest.screenshot({ path: join(SHOTS, 'guest-stage.png') });
+  // Turned sideways, the program fills the screen and the controls stay reachable.
+  await guest.setViewportSize({ width: 844, height: 390 });
+  await expectNoSidewaysScroll(guest);
+  const leaveBox = await guest.getByTestId('leave').boundingBox();
+  expect(leaveBox!.y + leaveBox!.height).toBeLessThanOrEqual(390);
+  await guest.screenshot({ path: join(SHOTS, 'guest-stage-landscape.png') });
+  await guest.setViewportSize({ width: 390, height: 844 });
+
+  // The guest mutes and unmutes: the track and the seat row the host sees follow.
+  const mic = guest.getByTestId('mic-toggle');
+  await mic.tap();
+  await expect(mic).toHaveAttribute('data-state', 'off');
+  expect(await sentTrackEnabled(guest, 'audio')).toBe(false);
+  await expect.poll(async () => (await hostSeatOf(host, guestId))?.mic_enabled).toBe(false);
+  await mic.tap();
+  await expect(mic).toHaveAttribute('data-state', 'on');
+  expect(await sentTrackEnabled(guest, 'audio')).toBe(true);
+  await expect.poll(async () => (await hostSeatOf(host, guestId))?.mic_enabled).toBe(true);
+
+  // Camera off and on, likewise.
+  const camera = guest.getByTestId('camera-toggle');
+  await camera.tap();
+  await expect(camera).toHaveAttribute('data-state', 'off');
+  expect(await sentTrackEnabled(guest, 'video')).toBe(false);
+  await expect.poll(async () => (await hostSeatOf(host, guestId))?.camera_enabled).toBe(false);
+  await camera.tap();
+  await expect(camera).toHaveAttribute('data-state', 'on');
+  await expect.poll(async () => (await hostSeatOf(host, guestId))?.camera_enabled).toBe(true);
+
+  // Another microphone while live: the track is replaced on the same connection.
+  await guest.getByTestId('devices-toggle').tap();
+  const micSelect = guest.getByTestId('device-sheet').getByTestId('mic-select');
+  const micIds = await micSelect.locator('option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value).filter(Boolean));
+  const currentMic = await micSelect.inputValue();
+  const otherMic = micIds.find((id) => id !== currentMic);
+  if (otherMic) {
+    await micSelect.selectOption(otherMic);
+    await expect(micSelect).toHaveValue(otherMic);
+    await expect
+      .poll(() => guest.$eval('[data-testid="self-view"]', (v) => ((v as HTMLVideoElement).srcObject as MediaStream).getAudioTracks()[0]?.getSettings().deviceId))
+      .toBe(otherMic);
+    await expect(stage).toHaveAttribute('data-link', 'connected');
+    expect(await sentTrackEnabled(guest, 'audio')).toBe(true);
+  }
+  await guest.getByTestId('device-sheet').getByRole('button', { name: 'Done' }).tap();
+
+  // The host mutes the guest: off at once, and the guest cannot undo it (the database refuses).
+  await callGuestService(host, 'muteGuest', streamId, guestId);
+  await expect(mic).toHaveAttribute('data-state', 'host');
+  await expect(mic).toContainText('Muted by host');
+  expect(await sentTrackEnabled(guest, 'audio')).toBe(false);
+  await mic.tap();
+  await expect(guest.getByTestId('stage-notice')).toContainText('The host muted your microphone');
+  await expect(mic).toHaveAttribute('data-state', 'host');
+  expect(await sentTrackEnabled(guest, 'audio')).toBe(false);
+  expect((await hostSeatOf(host, guestId))?.mic_enabled).toBe(false);
+
+  // The host turns the camera off, likewise.
+  await callGuestService(host, 'disableGuestCamera', streamId, guestId);
+  await expect(camera).toHaveAttribute('data-state', 'host');
+  expect(await sentTrackEnabled(guest, 'video')).toBe(false);
+  await guest.screenshot({ path: join(SHOTS, 'guest-stage-moderated.png') });
+
+  // Released: the guest may turn both back on.
+  await callGuestService(host, 'unmuteGuest', streamId, guestId);
+  await callGuestService(host, 'enableGuestCamera', streamId, guestId);
+  await expect(mic).toHaveAttribute('data-state', 'off');
+  await expect(camera).toHaveAttribute('data-state', 'off');
+  await mic.tap();
+  await camera.tap();
+  await expect(mic).toHaveAttribute('data-state', 'on');
+  await expect(camera).toHaveAttribute('data-state', 'on');
+  expect(await sentTrackEnabled(guest, 'audio')).toBe(true);
+  expect(await sentTrackEnabled(guest, 'video')).toBe(true);
+  await expect.poll(async () => (await hostSeatOf(host, guestId))?.mic_enabled).toBe(true);
+
+  // The host removes the guest: back to waiting, told why, every camera and microphone stopped.
+  await callGuestService(host, 'removeGuest', streamId, guestId);
+  await expect(guest.getByTestId('guest-message')).toHaveText(/You were removed from the stage/);
+  await expect(stage).toHaveCount(0);
+  await expect(guest.getByTestId('user-id')).toHaveText(guestId);
+  await expect
+    .poll(() => guest.evaluate(() => (window as unknown as { __captured: MediaStreamTrack[] }).__captured.filter((t) => t.readyState === 'live').length))
+    .toBe(0);
+
+  // Invited again and back on stage; the host ends the stream.
+  await hostInvites(host, guestId);
+  await expect(invitation).toBeVisible({ timeout: 15_000 });
+  await expect(invitation.getByTestId('prejoin')).toHaveAttribute('data-status', 'ready');
+  await invitation.getByTestId('accept').tap();
+  await expect(stage).toHaveAttribute('data-link', 'connected', { timeout: 60_000 });
+  await host.getByTestId('end-live').click();
+  await expect(guest.getByTestId('guest-message')).toHaveText(/The stream has ended/, { timeout: 30_000 });
+  await expect
+    .poll(() => guest.evaluate(() => (window as unknown as { __captured: MediaStreamTrack[] }).__captured.filter((t) => t.readyState === 'live').length))
+    .toBe(0);
+  await context.close();
+});
