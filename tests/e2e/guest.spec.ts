@@ -66,6 +66,10 @@ async function phoneGuest(options: { denyMedia?: boolean; noCamera?: boolean } =
   return { context, page };
 }
 
+/** How many cameras and microphones the page holds open. */
+const liveTracks = (page: Page) =>
+  page.evaluate(() => (window as unknown as { __captured: MediaStreamTrack[] }).__captured.filter((t) => t.readyState === 'live').length);
+
 /** The enabled flag of the track the guest sends, by kind (from the self view's stream). */
 function sentTrackEnabled(guest: Page, kind: 'audio' | 'video'): Promise<boolean | null> {
   return guest.$eval(
@@ -120,12 +124,21 @@ test('a guest who refused camera access is told so and can still answer the invi
   await context.close();
 });
 
-test('a guest without a camera joins with the microphone alone and leaves', async () => {
+test('a guest without a camera lets one invitation run out, joins on the next with the microphone alone, and leaves', async () => {
   const { context, page: guest } = await phoneGuest({ noCamera: true });
   const guestId = await guestSignsIn(guest, app.guestUrl, 'Mo Mic');
-  await hostInvites(host, guestId);
-
   const invitation = guest.getByTestId('invitation');
+
+  // Unanswered, the invitation runs out: it goes away with a note, and the microphone is released.
+  await hostInvites(host, guestId);
+  await expect(invitation).toBeVisible({ timeout: 15_000 });
+  await expect(invitation.getByTestId('prejoin')).toHaveAttribute('data-status', 'ready');
+  expect(await liveTracks(guest)).toBe(1);
+  await expect(invitation).toHaveCount(0, { timeout: 25_000 });
+  await expect(guest.getByTestId('guest-message')).toHaveText(/The invitation from Hana Host expired/);
+  await expect.poll(() => liveTracks(guest)).toBe(0);
+
+  await hostInvites(host, guestId);
   await expect(invitation).toBeVisible({ timeout: 15_000 });
   const error = invitation.getByTestId('device-error');
   await expect(error).toHaveAttribute('data-kinds', 'video');
@@ -147,9 +160,7 @@ test('a guest without a camera joins with the microphone alone and leaves', asyn
   await guest.getByTestId('leave').tap();
   await expect(guest.getByTestId('guest-message')).toHaveText(/You left the stage/);
   await expect.poll(() => hostSeatOf(host, guestId)).toBeNull();
-  await expect
-    .poll(() => guest.evaluate(() => (window as unknown as { __captured: MediaStreamTrack[] }).__captured.filter((t) => t.readyState === 'live').length))
-    .toBe(0);
+  await expect.poll(() => liveTracks(guest)).toBe(0);
   await context.close();
 });
 
@@ -222,15 +233,16 @@ test('a phone guest checks devices, joins with a tap, switches, and follows the 
   const micIds = await micSelect.locator('option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value).filter(Boolean));
   const currentMic = await micSelect.inputValue();
   const otherMic = micIds.find((id) => id !== currentMic);
-  if (otherMic) {
-    await micSelect.selectOption(otherMic);
-    await expect(micSelect).toHaveValue(otherMic);
-    await expect
-      .poll(() => guest.$eval('[data-testid="self-view"]', (v) => ((v as HTMLVideoElement).srcObject as MediaStream).getAudioTracks()[0]?.getSettings().deviceId))
-      .toBe(otherMic);
-    await expect(stage).toHaveAttribute('data-link', 'connected');
-    expect(await sentTrackEnabled(guest, 'audio')).toBe(true);
-  }
+  expect(otherMic, 'Chromium lists more than one fake microphone').toBeDefined();
+  await micSelect.selectOption(otherMic!);
+  await expect(micSelect).toHaveValue(otherMic!);
+  await expect
+    .poll(() => guest.$eval('[data-testid="self-view"]', (v) => ((v as HTMLVideoElement).srcObject as MediaStream).getAudioTracks()[0]?.getSettings().deviceId))
+    .toBe(otherMic);
+  await expect(stage).toHaveAttribute('data-link', 'connected');
+  expect(await sentTrackEnabled(guest, 'audio')).toBe(true);
+  // The old microphone is released: one camera and one microphone are live.
+  await expect.poll(() => liveTracks(guest)).toBe(2);
   await guest.getByTestId('device-sheet').getByRole('button', { name: 'Done' }).tap();
 
   // The host mutes the guest: off at once, and the guest cannot undo it (the database refuses).
@@ -268,9 +280,7 @@ test('a phone guest checks devices, joins with a tap, switches, and follows the 
   await expect(guest.getByTestId('guest-message')).toHaveText(/You were removed from the stage/);
   await expect(stage).toHaveCount(0);
   await expect(guest.getByTestId('user-id')).toHaveText(guestId);
-  await expect
-    .poll(() => guest.evaluate(() => (window as unknown as { __captured: MediaStreamTrack[] }).__captured.filter((t) => t.readyState === 'live').length))
-    .toBe(0);
+  await expect.poll(() => liveTracks(guest)).toBe(0);
 
   // Invited again and back on stage; the host ends the stream.
   await hostInvites(host, guestId);
@@ -280,8 +290,6 @@ test('a phone guest checks devices, joins with a tap, switches, and follows the 
   await expect(stage).toHaveAttribute('data-link', 'connected', { timeout: 60_000 });
   await host.getByTestId('end-live').click();
   await expect(guest.getByTestId('guest-message')).toHaveText(/The stream has ended/, { timeout: 30_000 });
-  await expect
-    .poll(() => guest.evaluate(() => (window as unknown as { __captured: MediaStreamTrack[] }).__captured.filter((t) => t.readyState === 'live').length))
-    .toBe(0);
+  await expect.poll(() => liveTracks(guest)).toBe(0);
   await context.close();
 });
