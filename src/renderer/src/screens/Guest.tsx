@@ -165,7 +165,8 @@ function GuestHome({ userId }: { userId: string }) {
       stageRef.current = next;
       showInvitations(invitationsRef.current.filter((x) => x.id !== inv.id));
       setStage(next);
-      session.start().catch((err: Error) => session.report(err.message));
+      // A failure shows on the stage (link `failed`, with the reason and a way to try again).
+      session.start().catch(() => {});
     } catch (err) {
       setNote({ tone: 'error', text: (err as Error).message });
     } finally {

@@ -275,6 +275,8 @@ export class GuestSession {
   private helloTimer: ReturnType<typeof setInterval> | null = null;
   private rejoinTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly cleanups: Array<() => void> = [];
+  /** The seat and stream subscriptions are in place. */
+  private following = false;
   private leaving = false;
   private closed = false;
 
@@ -311,8 +313,22 @@ export class GuestSession {
     else this.cleanups.push(undo);
   }
 
-  /** Follows the seat and the stream, tells the database what is switched off, and calls the host. */
+  /**
+   * Follows the seat and the stream, tells the database what is switched off,
+   * and calls the host. On failure the link reads `failed`; `reconnect()`
+   * takes it up again.
+   */
   async start(): Promise<void> {
+    try {
+      if (!this.following) await this.follow();
+      if (!this.signaling) await this.connect();
+    } catch (err) {
+      if (!this.closed) this.snapshot.set({ link: 'failed', notice: (err as Error).message });
+      throw err;
+    }
+  }
+
+  private async follow(): Promise<void> {
     const { streamId, userId } = this.opts;
     this.keep(
       await subscribeSeats(streamId, (row) => {
@@ -337,7 +353,7 @@ export class GuestSession {
 
     this.keep(onDevicesChanged(() => void this.refreshDevices()));
     void this.refreshDevices();
-    await this.connect();
+    this.following = true;
   }
 
   private async connect(): Promise<void> {
@@ -423,13 +439,14 @@ export class GuestSession {
     }, REJOIN_DELAY_MS);
   }
 
-  /** Calls the host again after the connection failed. */
+  /** Calls the host again after the connection failed (or could not start). */
   reconnect(): void {
-    if (this.closed || !this.signaling) return;
+    if (this.closed) return;
     this.link?.close(false);
     this.link = null;
     this.snapshot.set({ link: 'connecting', notice: null });
-    this.sayHello();
+    if (this.following && this.signaling) this.sayHello();
+    else void this.start().catch((err: Error) => this.log(`reconnect: ${err.message}`));
   }
 
   private async onSeat(row: GuestSeatRow): Promise<void> {
@@ -462,11 +479,6 @@ export class GuestSession {
 
   private notice(message: string | null): void {
     if (!this.closed) this.snapshot.set({ notice: message });
-  }
-
-  /** Shows a problem to the guest (e.g. the call could not start). */
-  report(message: string): void {
-    this.notice(message);
   }
 
   clearNotice(): void {
