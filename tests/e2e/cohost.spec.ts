@@ -149,12 +149,14 @@ test('host moderates three guests; the program follows', async () => {
   await expect(host.getByTestId('events')).toContainText('Rex Removed was removed');
   await host.waitForTimeout(2000);
   const after = join(OUT, 'cohost-3.flv');
-  await recordRtmp(publishUrl, after, 5);
+  await recordRtmp(publishUrl, after, 6);
   const frame3 = frameRgb(after, 3, 1280, 720);
   const centres3 = tileCentres(3);
   expect(near(patch(frame3, 1280, ...centres3[0]!), HOST.rgb)).toBe(true);
   expect(near(patch(frame3, 1280, ...centres3[1]!), GUESTS[0]!.rgb)).toBe(true);
   // The bottom-right quadrant, where the removed guest was, is now background.
   expect(near(patch(frame3, 1280, 1240, 700), GUESTS[2]!.rgb)).toBe(false);
-  expect(bandLevel(after, GUESTS[2]!.tone)).toBeLessThan(bandLevel(after, HOST.tone) - 15);
+  // Judge the audio after the first seconds: the ingest starts a recording at the last keyframe,
+  // and on a loaded machine the encoder may still be catching up with audio from before the removal.
+  expect(bandLevel(after, GUESTS[2]!.tone, 3)).toBeLessThan(bandLevel(after, HOST.tone, 3) - 15);
 });

@@ -87,9 +87,9 @@ export function toneClip(dir: string, name: string, frequency: number): string {
   return file;
 }
 
-/** Mean level (dB) of the audio in a narrow band around `frequency`, over the whole file. */
-export function bandLevel(file: string, frequency: number): number {
-  const text = spawnSyncText(FFMPEG, ['-hide_banner', '-i', file, '-vn', '-af', `bandpass=f=${frequency}:width_type=q:w=30,bandpass=f=${frequency}:width_type=q:w=30,volumedetect`, '-f', 'null', '-']);
+/** Mean level (dB) of the audio in a narrow band around `frequency`, from `fromSeconds` to the end. */
+export function bandLevel(file: string, frequency: number, fromSeconds = 0): number {
+  const text = spawnSyncText(FFMPEG, ['-hide_banner', '-ss', String(fromSeconds), '-i', file, '-vn', '-af', `bandpass=f=${frequency}:width_type=q:w=30,bandpass=f=${frequency}:width_type=q:w=30,volumedetect`, '-f', 'null', '-']);
   return Number(/mean_volume: (-?[\d.]+) dB/.exec(text)?.[1] ?? NaN);
 }
 
