@@ -1,14 +1,14 @@
 /**
  * end-live: takes the host's stream off air. Marks it ended, closes the guests' seats, cancels
- * pending invitations and ends the stream's call sessions. Calling it again finishes any cleanup
- * a failed call left behind. A Cloudflare live input is left as it is: Stream ends the broadcast
+ * pending invitations and ends the stream's call sessions, atomically (`end_stream` in the
+ * database). Calling it again is harmless. A Cloudflare live input is left as it is: Stream ends the broadcast
  * when the encoder disconnects, and the recording stays available.
  */
 import { z } from 'zod';
 import { must } from '../_shared/db.ts';
 import type { FunctionDeps } from '../_shared/deps.ts';
 import { createFunction, type Handler, uuidField } from '../_shared/http.ts';
-import { displayName, loadHostedStream, recordEvent } from '../_shared/streams.ts';
+import { loadHostedStream } from '../_shared/streams.ts';
 import type { StreamRow } from '../_shared/types.ts';
 
 export const endLiveBody = z.strictObject({ streamId: uuidField('streamId') });
@@ -21,60 +21,12 @@ export function createEndLiveHandler(deps: FunctionDeps): Handler {
   return createFunction(deps, {
     name: 'end-live',
     body: endLiveBody,
-    run: async ({ body, user, db, admin, now, log }): Promise<EndLiveResult> => {
-      let stream = await loadHostedStream(db, body.streamId, user.id, 'end it');
-      const at = now.toISOString();
-      const wasEnded = stream.status === 'ended';
-
-      if (!wasEnded) {
-        stream = must<StreamRow>(
-          await admin().from('streams').update({ status: 'ended', ended_at: at }).eq('id', stream.id).select('*').single(),
-          'end the stream',
-        );
-      }
-
-      const seats = must<{ id: string }[]>(
-        await admin()
-          .from('stream_guest_seats')
-          .update({ left_at: at })
-          .eq('stream_id', stream.id)
-          .is('left_at', null)
-          .select('id'),
-        'close the guest seats',
-      );
-      const invitations = must<{ id: string }[]>(
-        await admin()
-          .from('stream_guest_invitations')
-          .update({ status: 'cancelled', responded_at: at })
-          .eq('stream_id', stream.id)
-          .eq('status', 'pending')
-          .select('id'),
-        'cancel the pending invitations',
-      );
-      const sessions = must<{ id: string }[]>(
-        await admin()
-          .from('call_sessions')
-          .update({ ended_at: at })
-          .eq('stream_id', stream.id)
-          .is('ended_at', null)
-          .select('id'),
-        'end the call sessions',
-      );
-
-      if (!wasEnded) {
-        await recordEvent(
-          admin(),
-          {
-            streamId: stream.id,
-            userId: user.id,
-            actorId: user.id,
-            type: 'stream_ended',
-            displayName: await displayName(db, user.id),
-            metadata: { seatsClosed: seats.length, invitationsCancelled: invitations.length, callSessionsEnded: sessions.length },
-          },
-          log,
-        );
-      }
+    run: async ({ body, user, db }): Promise<EndLiveResult> => {
+      // Only the host may end it: checked here for a clear 403/404, and again by the database.
+      await loadHostedStream(db, body.streamId, user.id, 'end it');
+      // One transaction in the database (as the caller, so the same rules apply): the stream,
+      // its seats, pending invitations and call sessions end together, with one stream_ended event.
+      const stream = must<StreamRow>(await db.rpc('end_stream', { p_stream_id: body.streamId }).single(), 'end the stream');
       return { stream };
     },
   });
