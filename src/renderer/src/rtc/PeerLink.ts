@@ -1,5 +1,6 @@
 /** One RTCPeerConnection between the host and one guest, driven by signaling messages. */
 import type { SignalMessage } from '../../../shared/signaling';
+import { scaleDownBy, type SendCap } from '../../../shared/mediaLimits';
 import type { SignalingChannel } from './signaling';
 
 export interface PeerLinkOptions {
@@ -42,8 +43,12 @@ export class PeerLink {
   }
 
   /** Host side: offer to send `tracks` and receive the guest's camera and microphone. */
-  async offer(tracks: { video: MediaStreamTrack | null; audio: MediaStreamTrack | null }): Promise<void> {
-    this.pc.addTransceiver(tracks.video ?? 'video', { direction: 'sendrecv' });
+  async offer(tracks: { video: MediaStreamTrack | null; audio: MediaStreamTrack | null }, videoCap?: SendCap): Promise<void> {
+    const settings = tracks.video?.getSettings();
+    const sendEncodings = videoCap
+      ? [{ maxBitrate: videoCap.maxBitrateKbps * 1000, maxFramerate: videoCap.maxFramerate, scaleResolutionDownBy: scaleDownBy(settings?.width ?? 0, settings?.height ?? 0, videoCap) }]
+      : undefined;
+    this.pc.addTransceiver(tracks.video ?? 'video', { direction: 'sendrecv', sendEncodings });
     this.pc.addTransceiver(tracks.audio ?? 'audio', { direction: 'sendrecv' });
     await this.pc.setLocalDescription();
     const description = this.pc.localDescription!;
@@ -51,7 +56,8 @@ export class PeerLink {
   }
 
   /** Guest side: answer an offer, sending our own camera and microphone on its transceivers. */
-  async answer(offer: RTCSessionDescriptionInit, local: { video: MediaStreamTrack | null; audio: MediaStreamTrack | null }): Promise<void> {
+  async answer(offer: RTCSessionDescriptionInit, local: { video: MediaStreamTrack | null; audio: MediaStreamTrack | null }, videoCap?: SendCap): Promise<void> {
+    this.videoCap = videoCap ?? null;
     await this.pc.setRemoteDescription(offer);
     await this.flushCandidates();
     for (const transceiver of this.pc.getTransceivers()) {
@@ -63,6 +69,23 @@ export class PeerLink {
     await this.pc.setLocalDescription();
     const description = this.pc.localDescription!;
     await this.signal({ kind: 'description', from: this.opts.selfId, to: this.opts.peerId, description: { type: description.type as 'answer', sdp: description.sdp } });
+    await this.applyVideoCap();
+  }
+
+  private videoCap: SendCap | null = null;
+
+  /** Caps what we send on video (size, bitrate, frame rate) without renegotiating. */
+  private async applyVideoCap(): Promise<void> {
+    const cap = this.videoCap;
+    const sender = this.pc.getTransceivers().find((t) => t.receiver.track.kind === 'video')?.sender;
+    if (!cap || !sender?.track) return;
+    const settings = sender.track.getSettings();
+    const params = sender.getParameters();
+    if (!params.encodings || params.encodings.length === 0) params.encodings = [{}];
+    params.encodings[0]!.maxBitrate = cap.maxBitrateKbps * 1000;
+    params.encodings[0]!.maxFramerate = cap.maxFramerate;
+    params.encodings[0]!.scaleResolutionDownBy = scaleDownBy(settings.width ?? 0, settings.height ?? 0, cap);
+    await sender.setParameters(params).catch((e: Error) => this.opts.log?.(`send cap: ${e.message}`));
   }
 
   /** Applies a signaling message addressed to this link. */
@@ -86,6 +109,7 @@ export class PeerLink {
   async replaceTrack(kind: 'audio' | 'video', track: MediaStreamTrack | null): Promise<void> {
     const transceiver = this.pc.getTransceivers().find((t) => t.receiver.track.kind === kind);
     await transceiver?.sender.replaceTrack(track);
+    if (kind === 'video') await this.applyVideoCap();
   }
 
   close(sayBye = true): void {

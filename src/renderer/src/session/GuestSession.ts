@@ -12,6 +12,7 @@
  * Both hold their state in one immutable snapshot, replaced on every change
  * and announced to subscribers (React reads it with useSyncExternalStore).
  */
+import { GUEST_UPLINK } from '../../../shared/mediaLimits';
 import type { GuestSeatRow } from '../../../shared/domain';
 import {
   DeviceError,
@@ -397,7 +398,7 @@ export class GuestSession {
     const local = this.get().local;
     const tracks = { video: local.getVideoTracks()[0] ?? null, audio: local.getAudioTracks()[0] ?? null };
     this.sentKinds = new Set((['video', 'audio'] as const).filter((k) => tracks[k] !== null));
-    await link.answer(offer, tracks).catch((err: Error) => this.log(`answer: ${err.message}`));
+    await link.answer(offer, tracks, GUEST_UPLINK).catch((err: Error) => this.log(`answer: ${err.message}`));
   }
 
   /** Says hello until the host answers with an offer (the host may join the channel after us). */

@@ -20,6 +20,7 @@ import {
   subscribeStreamInvitations,
 } from '../services/streamGuestService';
 import type { ProgramLayoutKind } from '../../../shared/layout';
+import { PROGRAM_RETURN } from '../../../shared/mediaLimits';
 import { activeSeats, useStore } from '../store';
 
 /** Source id of the host's shared screen in the program. */
@@ -189,7 +190,7 @@ export class HostSession {
     });
     this.links.set(guestId, link);
     void this.loadNames([guestId]);
-    await link.offer({ video: this.programTrack, audio: this.camera.getAudioTracks()[0] ?? null });
+    await link.offer({ video: this.programTrack, audio: this.camera.getAudioTracks()[0] ?? null }, PROGRAM_RETURN);
   }
 
   /** The host hears guests through media elements (echo cancellation stays on). */

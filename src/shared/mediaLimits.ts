@@ -1,0 +1,23 @@
+/**
+ * Bandwidth plan of the star topology: every guest sends one capped uplink to
+ * the host (nine must fit the host's downlink), and the host encodes the
+ * program once per guest, so the return feed is kept small.
+ */
+export interface SendCap {
+  maxWidth: number;
+  maxHeight: number;
+  maxBitrateKbps: number;
+  maxFramerate: number;
+}
+
+/** A guest's camera to the host: nine of these ≈ 4.5 Mbps into the host. */
+export const GUEST_UPLINK: SendCap = { maxWidth: 640, maxHeight: 360, maxBitrateKbps: 500, maxFramerate: 30 };
+
+/** The program back to each guest. */
+export const PROGRAM_RETURN: SendCap = { maxWidth: 640, maxHeight: 360, maxBitrateKbps: 600, maxFramerate: 30 };
+
+/** How much a sender must scale a picture of `width`x`height` down to fit the cap (≥ 1). */
+export function scaleDownBy(width: number, height: number, cap: SendCap): number {
+  if (width <= 0 || height <= 0) return 1;
+  return Math.max(1, width / cap.maxWidth, height / cap.maxHeight);
+}
