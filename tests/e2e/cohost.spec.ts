@@ -151,7 +151,7 @@ test('host moderates three guests; the program follows', async () => {
   expect(levels[GUESTS[2]!.name]).toBeGreaterThan(-70);
   expect(levels[GUESTS[0]!.name]).toBeLessThan(Math.min(levels[GUESTS[1]!.name]!, levels[GUESTS[2]!.name]!) - 15);
 
-  await host.screenshot({ path: join(OUT, 'studio-4-guests.png') });
+  await host.screenshot({ path: join(OUT, 'studio-4-guests.png'), fullPage: true });
 
   // Removal: the guest's tile and audio leave the program.
   await seatAction(host, ids[2]!, 'Remove from stage');
