@@ -1,19 +1,30 @@
 import type { EncoderStats } from '../../../shared/bridge';
+import { broadcastHealth, type HealthCounter } from '../../../shared/health';
 
-/** Encoder health, as OBS shows it: state, fps, bitrate, dropped and repeated frames. */
-export function HealthBar({ stats, encoder }: { stats: EncoderStats | null; encoder: string | null }) {
-  if (!stats) return <div className="health muted">Encoder idle</div>;
-  const total = Math.max(1, stats.framesIn + stats.framesRepeated);
-  const dropPct = (stats.framesDropped / total) * 100;
-  const level = dropPct >= 5 ? 'error' : dropPct >= 1 ? 'warn' : 'ok';
+function Counter({ label, title, c }: { label: string; title: string; c: HealthCounter }) {
   return (
-    <div className={`health ${level}`} data-testid="health">
+    <span className={`counter ${c.level}`} title={title}>
+      {label} {c.count} ({c.percent.toFixed(1)}%)
+    </span>
+  );
+}
+
+/** Encoder health as OBS shows it: the three frame counters, render time against the budget, fps and bitrate. */
+export function HealthBar({ stats, encoder, renderMs, fps = 30 }: { stats: EncoderStats | null; encoder: string | null; renderMs: number; fps?: number }) {
+  if (!stats) return <div className="health muted">Encoder idle</div>;
+  const health = broadcastHealth(stats, renderMs, fps);
+  return (
+    <div className={`health ${health.level}`} data-testid="health" data-level={health.level}>
       <span className={`pill state-${stats.state}`}>{stats.state}</span>
       <span>{encoder ?? stats.encoder ?? '—'}</span>
       <span>{stats.fps.toFixed(0)} fps</span>
       <span>{stats.bitrateKbps === null ? '—' : stats.bitrateKbps.toFixed(0)} kbps</span>
-      <span title="frames dropped before the encoder">dropped {stats.framesDropped}</span>
-      <span title="frames repeated to keep the output rate">repeated {stats.framesRepeated}</span>
+      <Counter label="lagged" title="frames lagged by rendering: repeated because no new frame was ready" c={health.laggedByRendering} />
+      <Counter label="skipped" title="frames skipped by encoding lag" c={health.skippedByEncoding} />
+      <Counter label="network" title="frames dropped by the network (while reconnecting)" c={health.droppedByNetwork} />
+      <span className={`counter ${health.render.level}`} title="render time per frame against the frame budget">
+        render {health.render.ms.toFixed(1)} / {health.render.budgetMs.toFixed(1)} ms
+      </span>
       {stats.error ? <span className="error-text">{stats.error}</span> : null}
     </div>
   );

@@ -61,6 +61,7 @@ function StudioLive({ userId }: { userId: string }) {
   const links = useStore((s) => s.links);
   const names = useStore((s) => s.names);
   const levels = useStore((s) => s.levels);
+  const renderMs = useStore((s) => s.renderMs);
   const live = phase === 'live';
 
   useEffect(() => {
@@ -221,7 +222,7 @@ function StudioLive({ userId }: { userId: string }) {
                 · <code>{playbackUrl}</code>
               </p>
             ) : null}
-            <HealthBar stats={stats} encoder={encoder} />
+            <HealthBar stats={stats} encoder={encoder} renderMs={renderMs} />
           </div>
           <InvitePanel
             enabled={live}

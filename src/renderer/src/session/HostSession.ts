@@ -47,7 +47,11 @@ export class HostSession {
     this.broadcaster = new Broadcaster(canvas, bridge);
     this.updateProgram();
     this.broadcaster.startPreview();
-    const meters = setInterval(() => useStore.getState().setLevels(this.broadcaster.audioLevels()), 150);
+    const meters = setInterval(() => {
+      const store = useStore.getState();
+      store.setLevels(this.broadcaster.audioLevels());
+      store.setRenderMs(this.broadcaster.lastRenderMs);
+    }, 150);
     this.cleanups.push(() => clearInterval(meters));
     // The program follows the store: seats (mic, camera, volume), names, layout, the host's own switches.
     this.cleanups.push(

@@ -20,6 +20,9 @@ export interface BroadcastSlice {
   encoder: string | null;
   stats: EncoderStats | null;
   error: string | null;
+  /** Time the last program frame took to render, ms. */
+  renderMs: number;
+  setRenderMs: (ms: number) => void;
   setBroadcast: (patch: Partial<Pick<BroadcastSlice, 'phase' | 'stream' | 'publishTarget' | 'playbackUrl' | 'encoder' | 'stats' | 'error'>>) => void;
 }
 
@@ -65,6 +68,8 @@ const createBroadcastSlice: StateCreator<StoreState, [], [], BroadcastSlice> = (
   encoder: null,
   stats: null,
   error: null,
+  renderMs: 0,
+  setRenderMs: (renderMs) => set({ renderMs }),
   setBroadcast: (patch) => set(patch),
 });
 

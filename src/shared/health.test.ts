@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { broadcastHealth } from './health';
+
+const base = { framesWritten: 0, framesRepeated: 0, framesDropped: 0, framesDroppedNetwork: 0 };
+
+describe('broadcastHealth', () => {
+  it('is ok with no losses and a render well inside the budget', () => {
+    const h = broadcastHealth({ ...base, framesWritten: 3000 }, 10, 30);
+    expect(h.level).toBe('ok');
+    expect(h.render.budgetMs).toBeCloseTo(33.33, 1);
+  });
+
+  it('warns at 1 % and errors at 5 %, per counter', () => {
+    expect(broadcastHealth({ ...base, framesWritten: 990, framesRepeated: 10 }, 5, 30).laggedByRendering.level).toBe('warn');
+    expect(broadcastHealth({ ...base, framesWritten: 989, framesRepeated: 9 }, 5, 30).laggedByRendering.level).toBe('ok');
+    expect(broadcastHealth({ ...base, framesWritten: 970, framesDropped: 30 }, 5, 30).skippedByEncoding.level).toBe('warn');
+    const h = broadcastHealth({ ...base, framesWritten: 900, framesDroppedNetwork: 100 }, 5, 30);
+    expect(h.droppedByNetwork.level).toBe('error');
+    expect(h.droppedByNetwork.percent).toBeCloseTo(10);
+    expect(h.level).toBe('error');
+  });
+
+  it('warns when rendering takes more than 75 % of the frame budget', () => {
+    expect(broadcastHealth({ ...base, framesWritten: 10 }, 25.5, 30).render.level).toBe('warn');
+    expect(broadcastHealth({ ...base, framesWritten: 10 }, 24.9, 30).render.level).toBe('ok');
+    expect(broadcastHealth({ ...base, framesWritten: 10 }, 13, 60).render.level).toBe('warn');
+  });
+
+  it('reports 0 % before any frame', () => {
+    expect(broadcastHealth(base, 0, 30).laggedByRendering).toEqual({ count: 0, percent: 0, level: 'ok' });
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * Broadcast health as OBS reports it: frames lagged by rendering, frames
+ * skipped by encoding lag, frames dropped by the network — each a share of
+ * the output frames, warning at 1 % and error at 5 % — and render time per
+ * frame against the frame budget (warning above 75 %).
+ */
+import type { EncoderStats } from './bridge';
+
+export type HealthLevel = 'ok' | 'warn' | 'error';
+
+export interface HealthCounter {
+  count: number;
+  percent: number;
+  level: HealthLevel;
+}
+
+export interface BroadcastHealth {
+  laggedByRendering: HealthCounter;
+  skippedByEncoding: HealthCounter;
+  droppedByNetwork: HealthCounter;
+  render: { ms: number; budgetMs: number; percentOfBudget: number; level: HealthLevel };
+  level: HealthLevel;
+}
+
+export const WARN_PERCENT = 1;
+export const ERROR_PERCENT = 5;
+export const RENDER_WARN_SHARE = 0.75;
+
+function counter(count: number, total: number): HealthCounter {
+  const percent = total > 0 ? (count / total) * 100 : 0;
+  return { count, percent, level: percent >= ERROR_PERCENT ? 'error' : percent >= WARN_PERCENT ? 'warn' : 'ok' };
+}
+
+const rank: Record<HealthLevel, number> = { ok: 0, warn: 1, error: 2 };
+
+export function broadcastHealth(
+  stats: Pick<EncoderStats, 'framesWritten' | 'framesRepeated' | 'framesDropped' | 'framesDroppedNetwork'>,
+  renderMs: number,
+  fps: number,
+): BroadcastHealth {
+  // Every output frame is either a new one or a repeat; drops never reach the output.
+  const output = stats.framesWritten + stats.framesRepeated;
+  const attempted = output + stats.framesDropped + stats.framesDroppedNetwork;
+  const budgetMs = 1000 / fps;
+  const share = budgetMs > 0 ? renderMs / budgetMs : 0;
+  const render = { ms: renderMs, budgetMs, percentOfBudget: share * 100, level: (share > RENDER_WARN_SHARE ? 'warn' : 'ok') as HealthLevel };
+  const result = {
+    laggedByRendering: counter(stats.framesRepeated, output),
+    skippedByEncoding: counter(stats.framesDropped, attempted),
+    droppedByNetwork: counter(stats.framesDroppedNetwork, attempted),
+    render,
+  };
+  const level = [result.laggedByRendering, result.skippedByEncoding, result.droppedByNetwork, render].reduce<HealthLevel>(
+    (worst, c) => (rank[c.level] > rank[worst] ? c.level : worst),
+    'ok',
+  );
+  return { ...result, level };
+}
