@@ -1,9 +1,8 @@
 /** The NativeBridge over a WebSocket, for the browser studio. */
 import { AppError } from '../../../shared/errors';
 
+import type { FromWorker, ToWorker } from './bridgeWorker';
 import {
-  MEDIA_KIND,
-  encodeMediaMessage,
   type BridgeWireEvent,
   type BridgeWireReply,
   type NativeBridge,
@@ -17,57 +16,64 @@ export interface WsBridge extends NativeBridge {
   close(): void;
 }
 
-/** Video frames are dropped, never queued, once this much is waiting to be sent. */
-const VIDEO_BACKLOG_BYTES = 4 * 1024 * 1024;
-const AUDIO_BACKLOG_BYTES = 16 * 1024 * 1024;
-
+/**
+ * Connects the bridge through a worker that owns the socket (see bridgeWorker.ts).
+ * Media buffers passed to `send` are transferred to the worker: the caller must
+ * not use them afterwards.
+ */
 export function connectWsBridge(url: string): Promise<WsBridge> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.binaryType = 'arraybuffer';
+    const worker = new Worker(new URL('./bridgeWorker.ts', import.meta.url), { type: 'module' });
     let nextId = 1;
+    let open = false;
     const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
     const listeners = new Map<string, Set<(...args: unknown[]) => void>>();
     const dropped = { video: 0, audio: 0 };
+    const post = (msg: ToWorker, transfer: Transferable[] = []) => worker.postMessage(msg, transfer);
 
-    ws.onopen = () => resolve(bridge);
-    ws.onerror = () => reject(new BridgeError('bridge_unreachable', `cannot reach the studio bridge at ${url}`));
-    ws.onclose = () => {
-      for (const p of pending.values()) p.reject(new BridgeError('bridge_closed', 'the studio bridge closed'));
-      pending.clear();
-    };
-    ws.onmessage = (event) => {
-      if (typeof event.data !== 'string') return;
-      const msg = JSON.parse(event.data) as BridgeWireReply | BridgeWireEvent;
-      if ('event' in msg) {
-        for (const l of listeners.get(msg.event) ?? []) l(...msg.args);
-        return;
+    worker.onmessage = (event: MessageEvent<FromWorker>) => {
+      const msg = event.data;
+      if (msg.type === 'open') {
+        open = true;
+        resolve(bridge);
+      } else if (msg.type === 'error') {
+        reject(new BridgeError('bridge_unreachable', msg.message));
+      } else if (msg.type === 'closed') {
+        open = false;
+        for (const p of pending.values()) p.reject(new BridgeError('bridge_closed', 'the studio bridge closed'));
+        pending.clear();
+      } else if (msg.type === 'dropped') {
+        dropped.video = msg.video;
+        dropped.audio = msg.audio;
+      } else {
+        const wire = JSON.parse(msg.data) as BridgeWireReply | BridgeWireEvent;
+        if ('event' in wire) {
+          for (const l of listeners.get(wire.event) ?? []) l(...wire.args);
+          return;
+        }
+        const p = pending.get(wire.id);
+        if (!p) return;
+        pending.delete(wire.id);
+        if (wire.ok) p.resolve(wire.result);
+        else p.reject(new BridgeError(wire.error.reason, wire.error.message));
       }
-      const p = pending.get(msg.id);
-      if (!p) return;
-      pending.delete(msg.id);
-      if (msg.ok) p.resolve(msg.result);
-      else p.reject(new BridgeError(msg.error.reason, msg.error.message));
     };
+    worker.onerror = (event) => reject(new BridgeError('bridge_worker', `the bridge worker failed: ${event.message}`));
+    post({ type: 'connect', url });
 
     const bridge: WsBridge = {
       dropped,
       invoke(channel, ...args) {
-        if (ws.readyState !== WebSocket.OPEN) return Promise.reject(new BridgeError('bridge_closed', 'the studio bridge is not connected'));
+        if (!open) return Promise.reject(new BridgeError('bridge_closed', 'the studio bridge is not connected'));
         const id = nextId++;
         return new Promise((res, rej) => {
           pending.set(id, { resolve: res as (v: unknown) => void, reject: rej });
-          ws.send(JSON.stringify({ id, channel, args }));
+          post({ type: 'json', data: JSON.stringify({ id, channel, args }) });
         });
       },
       send(channel, payload, timestampMs) {
-        if (ws.readyState !== WebSocket.OPEN) return;
-        const video = channel === 'encoder:video';
-        if (ws.bufferedAmount > (video ? VIDEO_BACKLOG_BYTES : AUDIO_BACKLOG_BYTES)) {
-          dropped[video ? 'video' : 'audio'] += 1;
-          return;
-        }
-        ws.send(encodeMediaMessage(video ? MEDIA_KIND.video : MEDIA_KIND.audio, timestampMs, payload));
+        if (!open) return;
+        post({ type: 'media', kind: channel === 'encoder:video' ? 'video' : 'audio', payload, timestampMs }, [payload]);
       },
       on(channel, listener) {
         let set = listeners.get(channel);
@@ -77,7 +83,8 @@ export function connectWsBridge(url: string): Promise<WsBridge> {
         return () => set.delete(l);
       },
       close() {
-        ws.close();
+        post({ type: 'close' });
+        worker.terminate();
       },
     };
   });

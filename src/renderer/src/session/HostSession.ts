@@ -51,6 +51,11 @@ export class HostSession {
       const store = useStore.getState();
       store.setLevels(this.broadcaster.audioLevels());
       store.setRenderMs(this.broadcaster.lastRenderMs);
+      store.setPipeline({
+        framesSent: this.broadcaster.framesSent,
+        framesSkipped: this.broadcaster.framesSkipped,
+        bridgeDropped: (bridge as { dropped?: { video: number } }).dropped?.video ?? 0,
+      });
     }, 150);
     this.cleanups.push(() => clearInterval(meters));
     // The program follows the store: seats (mic, camera, volume), names, layout, the host's own switches.

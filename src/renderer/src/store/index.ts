@@ -23,6 +23,9 @@ export interface BroadcastSlice {
   /** Time the last program frame took to render, ms. */
   renderMs: number;
   setRenderMs: (ms: number) => void;
+  /** Renderer side of the pipeline: frames read back and sent, readbacks skipped, frames the bridge dropped. */
+  pipeline: { framesSent: number; framesSkipped: number; bridgeDropped: number };
+  setPipeline: (pipeline: { framesSent: number; framesSkipped: number; bridgeDropped: number }) => void;
   setBroadcast: (patch: Partial<Pick<BroadcastSlice, 'phase' | 'stream' | 'publishTarget' | 'playbackUrl' | 'encoder' | 'stats' | 'error'>>) => void;
 }
 
@@ -70,6 +73,8 @@ const createBroadcastSlice: StateCreator<StoreState, [], [], BroadcastSlice> = (
   error: null,
   renderMs: 0,
   setRenderMs: (renderMs) => set({ renderMs }),
+  pipeline: { framesSent: 0, framesSkipped: 0, bridgeDropped: 0 },
+  setPipeline: (pipeline) => set({ pipeline }),
   setBroadcast: (patch) => set(patch),
 });
 
