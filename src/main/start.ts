@@ -6,22 +6,10 @@
  *   --no-build     do not rebuild the renderer first
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { startBrowserStudio } from './browserStudio.js';
+import { findElectronBinary } from './electronBinary.js';
 
 const args = new Set(process.argv.slice(2));
-const require = createRequire(import.meta.url);
-
-function electronBinary(): { path: string } | { missing: string } {
-  try {
-    const path = require('electron') as unknown as string;
-    if (typeof path === 'string' && existsSync(path)) return { path };
-    return { missing: `the electron package points at ${String(path)}, which does not exist` };
-  } catch (err) {
-    return { missing: (err as Error).message.split('\n')[0] ?? 'electron is not installed' };
-  }
-}
 
 function run(command: string, argv: string[]): void {
   const result = spawnSync(command, argv, { stdio: 'inherit' });
@@ -29,7 +17,7 @@ function run(command: string, argv: string[]): void {
 }
 
 async function main(): Promise<void> {
-  const electron = electronBinary();
+  const electron = findElectronBinary();
   if ('path' in electron && !args.has('--browser')) {
     if (!args.has('--no-build')) run('npx', ['electron-vite', 'build']);
     const child = spawn(electron.path, ['.'], { stdio: 'inherit' });

@@ -1,19 +1,11 @@
 /** Finds Electron's binary and launches the built app, for the Playwright-Electron specs. */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { findElectronBinary } from '../../src/main/electronBinary';
 import { _electron as electron, type ElectronApplication, type Page } from 'playwright-core';
 
-const require = createRequire(import.meta.url);
-
 export function electronPath(): { path: string } | { why: string } {
-  try {
-    const path = require('electron') as unknown as string;
-    if (existsSync(path)) return { path };
-    return { why: `Electron's binary is missing at ${path}` };
-  } catch (err) {
-    return { why: `Electron's binary is not installed (${(err as Error).message.split('\n')[0]})` };
-  }
+  const found = findElectronBinary();
+  return 'path' in found ? found : { why: `Electron's binary is not installed (${found.missing})` };
 }
 
 export const found = electronPath();
