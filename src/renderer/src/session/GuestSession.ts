@@ -262,6 +262,9 @@ export interface GuestSessionOptions {
 }
 
 const HELLO_INTERVAL_MS = 2000;
+/** How long an answered call may take to connect before the guest calls again, and how often it does so alone. */
+const CONNECT_TIMEOUT_MS = 20_000;
+const AUTO_RETRIES = 3;
 const HELLO_ATTEMPTS = 15;
 /** After the host says bye (a reload, or the end of the stream), wait this long before saying hello again. */
 const REJOIN_DELAY_MS = 3000;
@@ -389,7 +392,12 @@ export class GuestSession {
       iceServers: this.iceServers,
       onRemoteStream: (stream) => this.snapshot.set({ program: stream }),
       onStateChange: (state) => {
-        if (this.link === link && !this.closed) this.snapshot.set({ link: state });
+        if (this.link !== link || this.closed) return;
+        this.snapshot.set({ link: state });
+        if (state === 'connected') {
+          this.clearWatchdog();
+          this.autoRetries = 0;
+        } else if (state === 'failed') this.retrySoon(1000);
       },
       log: (m) => this.log(m),
     });
@@ -399,6 +407,29 @@ export class GuestSession {
     const tracks = { video: local.getVideoTracks()[0] ?? null, audio: local.getAudioTracks()[0] ?? null };
     this.sentKinds = new Set((['video', 'audio'] as const).filter((k) => tracks[k] !== null));
     await link.answer(offer, tracks, GUEST_UPLINK).catch((err: Error) => this.log(`answer: ${err.message}`));
+    // A link that never connects (a lost candidate, a host too busy to finish ICE) is called again.
+    this.clearWatchdog();
+    this.watchdog = setTimeout(() => this.retrySoon(0), CONNECT_TIMEOUT_MS);
+  }
+
+  private watchdog: ReturnType<typeof setTimeout> | null = null;
+  private autoRetries = 0;
+
+  private clearWatchdog(): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = null;
+  }
+
+  /** Calls the host again by itself, a few times, before leaving it to the guest's "Try again". */
+  private retrySoon(delayMs: number): void {
+    this.clearWatchdog();
+    if (this.closed || this.autoRetries >= AUTO_RETRIES) return;
+    this.autoRetries += 1;
+    this.log(`connection to the host not established; calling again (${this.autoRetries}/${AUTO_RETRIES})`);
+    this.watchdog = setTimeout(() => {
+      this.watchdog = null;
+      if (!this.closed && this.get().link !== 'connected') this.reconnect();
+    }, delayMs);
   }
 
   /** Says hello until the host answers with an offer (the host may join the channel after us). */
@@ -616,6 +647,7 @@ export class GuestSession {
     if (this.closed) return;
     this.closed = true;
     this.stopHello();
+    this.clearWatchdog();
     if (this.rejoinTimer) clearTimeout(this.rejoinTimer);
     for (const c of this.cleanups.splice(0)) c();
     this.link?.close();
