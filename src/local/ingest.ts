@@ -39,8 +39,8 @@ export interface Ingest {
   readonly httpPort: number;
   /**
    * HLS playlist of a stream key, playable with hls.js or any HLS player once
-   * the stream is live. The key is inserted as given, so a placeholder such as
-   * "{key}" yields a URL template.
+   * the stream is live. The key is inserted as given, so passing "{key}"
+   * yields a URL template.
    */
   playbackUrl(streamKey: string): string;
   /** Whether someone is publishing to this stream key right now. */

@@ -12,6 +12,7 @@ import { createClient, type RealtimeChannel, type SupabaseClient } from '@supaba
 import { freePort, startDatabase, type Database } from '../../src/local/db.js';
 import { makeApiKeys, signJwt } from '../../src/local/jwt.js';
 import { createRealtimeServer, installRealtimeTriggers, type RealtimeServer } from '../../src/local/realtime/index.js';
+import { inbox } from './helpers/inbox';
 
 const SECRET = 'realtime-test-secret-with-at-least-32-characters';
 
@@ -66,30 +67,6 @@ function subscribe(channel: RealtimeChannel): Promise<void> {
   });
 }
 
-/** Collects what a callback receives; `next` waits for the next one (or fails after ms). */
-function inbox<T>() {
-  const items: T[] = [];
-  const waiters: Array<(item: T) => void> = [];
-  return {
-    items,
-    push(item: T): void {
-      const waiter = waiters.shift();
-      if (waiter) waiter(item);
-      else items.push(item);
-    },
-    next(ms = 5000): Promise<T> {
-      const ready = items.shift();
-      if (ready !== undefined) return Promise.resolve(ready);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`nothing arrived within ${ms} ms`)), ms);
-        waiters.push((item) => {
-          clearTimeout(timer);
-          resolve(item);
-        });
-      });
-    },
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
