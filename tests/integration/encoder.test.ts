@@ -3,7 +3,9 @@
  * frames that come at an irregular 12–18 fps and a tone, publishing to the
  * local RTMP ingest (node-media-server), read back with ffprobe and decoded
  * with ffmpeg (constant 30 fps out, keyframes, audio/video offset); then the
- * ingest goes away and comes back.
+ * ingest goes away and comes back; then ffmpeg itself is killed and the
+ * session restarts it. The encoder detection runs for real: on this machine
+ * (no GPU) it has to end at libx264.
  */
 import { execFile, spawn as nodeSpawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,7 +14,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startIngest, type Ingest } from '../../src/local/ingest';
-import { EncoderSession, type SpawnEncoder } from '../../src/main/encoder/EncoderSession';
+import { EncoderSession, type EncoderSessionStats, type SpawnEncoder } from '../../src/main/encoder/EncoderSession';
+import { detectEncoder, describeSelection, encoderCandidates } from '../../src/main/encoder/detectEncoder';
+import { EncoderInputError } from '../../src/main/encoder/errors';
 import { resolveFfmpeg, resolveFfprobe } from '../../src/main/encoder/ffmpegPath';
 import type { EncoderState, EncoderStats } from '../../src/shared/bridge';
 
@@ -154,7 +158,7 @@ function feed(session: EncoderSession, { toneFromStart = true } = {}): Feed {
   };
 }
 
-function waitForState(session: EncoderSession, state: EncoderState, timeoutMs: number): Promise<EncoderStats> {
+function waitForState(session: EncoderSession, state: EncoderState, timeoutMs: number): Promise<EncoderSessionStats> {
   return new Promise((resolve, reject) => {
     if (session.getStats().state === state) {
       resolve(session.getStats());
@@ -174,6 +178,15 @@ function waitForState(session: EncoderSession, state: EncoderState, timeoutMs: n
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `condition` every 100 ms until it holds; fails after timeoutMs saying what was awaited. */
+async function waitFor(what: string, condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
 function cpuSeconds(pid: number): number {
@@ -237,6 +250,16 @@ async function soundStart(file: string): Promise<number> {
   return Number(end[1]);
 }
 
+describe('encoder detection with the real ffmpeg', () => {
+  it('tries the hardware encoders this build lists and falls back to libx264 on this machine (no GPU)', async () => {
+    const selection = await detectEncoder({ ffmpegPath: ffmpeg, platform: 'linux', env: {} });
+    console.log(`encoder detection: ${selection.encoder}: ${describeSelection(selection)}`);
+    expect(selection).toMatchObject({ encoder: 'libx264', chosenBy: 'trial', listingError: null });
+    expect(selection.skipped.map((s) => s.encoder)).toEqual(encoderCandidates('linux').slice(0, -1));
+    for (const s of selection.skipped) expect(s.reason).toMatch(/^(not in this ffmpeg build|trial failed: \S.*)$/);
+  });
+});
+
 describe('EncoderSession → RTMP ingest', () => {
   it('makes H.264 720p30 CFR with 2 s keyframes and AAC 48 kHz from frames at an irregular 12–18 fps, audio and video in sync', async () => {
     const pids: number[] = [];
@@ -252,6 +275,10 @@ describe('EncoderSession → RTMP ingest', () => {
     try {
       const result = await session.start({ url, width: W, height: H, fps: FPS, videoBitrateKbps: 3000, recordPath: recording });
       expect(result).toMatchObject({ encoder: 'libx264', ffmpegPath: ffmpeg });
+      if (!process.env.ROAST_ENCODER) {
+        expect(result.encoderNote).toMatch(/^first candidate whose trial encode passed; skipped h264_nvenc: /);
+        expect(result.encoderSkipped.map((s) => s.encoder)).toEqual(['h264_nvenc', 'h264_vaapi', 'h264_qsv']);
+      }
       const pid = pids[0] ?? 0;
       const liveAt = performance.now();
       source.flashAt(liveAt + 2500);
@@ -382,6 +409,77 @@ describe('EncoderSession → RTMP ingest', () => {
 
       const streams = await probeStreams(url);
       expect(streams).toEqual(expect.arrayContaining([expect.objectContaining({ codec_type: 'video', codec_name: 'h264', width: W, height: H })]));
+    } finally {
+      source.stop();
+      await session.stop();
+    }
+    expect(states).toEqual(['starting', 'live', 'reconnecting', 'live', 'stopping', 'stopped']);
+  });
+
+  it('restarts ffmpeg after it is killed, says so, and the ingest receives the stream again; malformed media is refused without harm', async () => {
+    const logs: string[] = [];
+    const states: EncoderState[] = [];
+    const session = new EncoderSession({ log: (m) => logs.push(m) });
+    session.onStats((s) => {
+      if (states.at(-1) !== s.state) states.push(s.state);
+    });
+    const key = 'killed';
+    const url = `${ingest.rtmpBaseUrl}/${key}`;
+    const source = feed(session);
+    try {
+      await session.start({ url, width: W, height: H, fps: FPS });
+      await waitFor('the ingest sees the publisher', () => ingest.isPublishing(key), 15_000);
+      await sleep(1000);
+
+      // A frame or PCM chunk of the wrong shape: a clear error to the caller, the stream goes on.
+      let caught: unknown;
+      try {
+        session.pushVideo(new Uint8Array(1000), performance.now());
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(EncoderInputError);
+      expect((caught as EncoderInputError).reason).toBe('invalid_video_frame');
+      expect((caught as Error).message).toBe(`video frame has 1000 bytes; a ${W}x${H} I420 frame has ${(W * H * 3) / 2} bytes`);
+      expect(() => session.pushAudio(new Uint8Array(6), performance.now())).toThrow(
+        new EncoderInputError('invalid_audio_chunk', 'audio chunk has 6 bytes; interleaved stereo f32 PCM comes in multiples of 8 bytes'),
+      );
+      const written = session.getStats().framesWritten;
+      await sleep(1000);
+      const goingOn = session.getStats();
+      expect(goingOn).toMatchObject({ state: 'live', restarts: 0, error: null });
+      expect(goingOn.framesWritten).toBeGreaterThan(written);
+
+      const pid = session.pid;
+      expect(pid).toEqual(expect.any(Number));
+      const killedAt = performance.now();
+      process.kill(pid ?? 0, 'SIGKILL');
+      const down = await waitForState(session, 'reconnecting', 10_000);
+      expect(down.error).toMatch(/^ffmpeg exited unexpectedly \(killed by SIGKILL\)/);
+      expect(down.lastExit).toBe('ffmpeg exited unexpectedly (killed by SIGKILL)');
+      expect(down.pid).toBeNull();
+      expect(down.restarts).toBe(0);
+
+      const live = await waitForState(session, 'live', 30_000);
+      console.log(`encoder restart: live again ${((performance.now() - killedAt) / 1000).toFixed(1)} s after ffmpeg was killed (pid ${pid} → ${live.pid})`);
+      expect(live).toMatchObject({ restarts: 1, error: null, lastExit: 'ffmpeg exited unexpectedly (killed by SIGKILL)' });
+      expect(live.pid).toEqual(expect.any(Number));
+      expect(live.pid).not.toBe(pid);
+      expect(logs).toContainEqual(
+        expect.stringMatching(/^encoder: ffmpeg exited unexpectedly \(killed by SIGKILL\).*; restarting it in 1000 ms \(attempt 1 of 20\)$/),
+      );
+      expect(logs).toContain('encoder: ffmpeg was restarted and the stream is live again (restart 1; before it: ffmpeg exited unexpectedly (killed by SIGKILL))');
+
+      // The ingest has the stream again: published, and ffprobe reads H.264 and AAC from it.
+      await waitFor('the ingest sees the restarted publisher', () => ingest.isPublishing(key), 15_000);
+      const streams = await probeStreams(url);
+      expect(streams).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ codec_type: 'video', codec_name: 'h264', width: W, height: H }),
+          expect.objectContaining({ codec_type: 'audio', codec_name: 'aac', sample_rate: String(RATE) }),
+        ]),
+      );
+      expect(session.getStats()).toMatchObject({ state: 'live', restarts: 1 });
     } finally {
       source.stop();
       await session.stop();

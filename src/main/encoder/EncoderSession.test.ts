@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { EncoderStartInput, EncoderStats } from '../../shared/bridge';
 import { ValidationError } from '../../shared/errors';
 import { EncoderSession, defaultReconnectDelayMs, redactKey, redactUrl, type EncoderSessionDeps, type SpawnEncoder } from './EncoderSession';
-import { EncoderInputError, EncoderStartError, EncoderStateError, FfmpegNotFoundError } from './errors';
+import { EncoderInputError, EncoderOverrideError, EncoderStartError, EncoderStateError, FfmpegNotFoundError } from './errors';
 import { readMatroskaFrames, type MatroskaFrame } from './matroska';
 
 // ---- a clock whose timers run only when the test advances it ----
@@ -91,7 +91,10 @@ class FakePipe extends Writable {
   }
 }
 
+let nextPid = 4000;
+
 class FakeFfmpeg extends EventEmitter {
+  readonly pid = nextPid++;
   readonly stdin = new FakePipe();
   readonly audio = new FakePipe();
   readonly stdout = new PassThrough();
@@ -237,12 +240,38 @@ describe('EncoderSession start', () => {
   it('spawns the resolved ffmpeg with the built arguments and resolves once ffmpeg reports progress', async () => {
     const h = track(harness());
     const result = await h.startLive();
-    expect(result).toEqual({ encoder: 'libx264', ffmpegPath: '/opt/ffmpeg', ffmpegSource: 'FFMPEG_PATH' });
+    expect(result).toEqual({ encoder: 'libx264', ffmpegPath: '/opt/ffmpeg', ffmpegSource: 'FFMPEG_PATH', encoderNote: null, encoderSkipped: [] });
     expect(h.spawnCalls).toHaveLength(1);
     expect(h.spawnCalls[0]?.command).toBe('/opt/ffmpeg');
     expect(h.spawnCalls[0]?.args).toEqual(expect.arrayContaining(['pipe:0', 'pipe:3', '-c:v', 'libx264', startOpts.url]));
     expect(h.session.getStats()).toMatchObject({ state: 'live', encoder: 'libx264', fps: 30, bitrateKbps: 2999.5, speed: 1 });
     expect(h.stats.map((s) => s.state)).toEqual(['starting', 'live']);
+  });
+
+  it('says which encoder was chosen and why the others were skipped, in the result, the stats and the log', async () => {
+    const skipped = [
+      { encoder: 'h264_nvenc' as const, reason: 'trial failed: Cannot load libcuda.so.1' },
+      { encoder: 'h264_vaapi' as const, reason: 'not in this ffmpeg build' },
+    ];
+    const h = track(harness({ selectEncoder: async () => ({ encoder: 'libx264', chosenBy: 'trial', skipped, listingError: null }) }));
+    const result = await h.startLive();
+    const note = 'first candidate whose trial encode passed; skipped h264_nvenc: trial failed: Cannot load libcuda.so.1; h264_vaapi: not in this ffmpeg build';
+    expect(result).toEqual({ encoder: 'libx264', ffmpegPath: '/opt/ffmpeg', ffmpegSource: 'FFMPEG_PATH', encoderNote: note, encoderSkipped: skipped });
+    expect(h.session.getStats()).toMatchObject({ encoder: 'libx264', encoderNote: note, pid: h.child().pid });
+    expect(h.logs).toContain(`encoder: chose libx264: ${note}`);
+  });
+
+  it('fails the start with the override’s own error when ROAST_ENCODER is wrong', async () => {
+    const h = track(
+      harness({
+        selectEncoder: async () => {
+          throw new EncoderOverrideError('ROAST_ENCODER is set to "x264", which is not an H.264 encoder this app knows.');
+        },
+      }),
+    );
+    await expect(h.session.start(startOpts)).rejects.toBeInstanceOf(EncoderOverrideError);
+    expect(h.session.getStats()).toMatchObject({ state: 'error', error: expect.stringMatching(/ROAST_ENCODER is set to "x264"/) });
+    expect(h.spawnCalls).toHaveLength(0);
   });
 
   it('rejects with ffmpeg’s last error lines when it exits before going live', async () => {
@@ -385,10 +414,12 @@ describe('EncoderSession video timing', () => {
     expect(caught).toBeInstanceOf(EncoderInputError);
     expect((caught as EncoderInputError).reason).toBe('invalid_video_frame');
     expect((caught as Error).message).toBe(`video frame has ${FRAME_BYTES - 1} bytes; a 160x90 I420 frame has ${FRAME_BYTES} bytes`);
+    expect(() => h.session.pushVideo(frame(3), Number.NaN)).toThrow(new EncoderInputError('invalid_video_frame', 'video frame timestamp must be a finite number'));
     h.session.pushVideo(frame(7), 0);
     await settle();
     expect(h.child().frames.at(-1)?.data[0]).toBe(7);
-    expect(h.session.getStats()).toMatchObject({ state: 'live', framesIn: 1, framesWritten: 1 });
+    expect(h.session.getStats()).toMatchObject({ state: 'live', framesIn: 1, framesWritten: 1, error: null, restarts: 0 });
+    expect(h.spawnCalls).toHaveLength(1);
   });
 
   it('never queues behind back-pressure: a newer frame replaces the waiting one, and each replaced frame is counted', async () => {
@@ -504,9 +535,14 @@ describe('EncoderSession audio', () => {
     const h = track(harness());
     await h.startLive();
     expect(() => h.session.pushAudio(new Uint8Array(12), 0)).toThrow(EncoderInputError);
-    expect(() => h.session.pushAudio(new Uint8Array(12), 0)).toThrow(/multiples of 8 bytes/);
+    expect(() => h.session.pushAudio(new Uint8Array(12), 0)).toThrow(
+      'audio chunk has 12 bytes; interleaved stereo f32 PCM comes in multiples of 8 bytes',
+    );
+    expect(() => h.session.pushAudio(new Uint8Array(16), Number.POSITIVE_INFINITY)).toThrow('audio timestamp must be a finite number');
     h.session.pushAudio(new Uint8Array(16), 0);
     expect(h.child().audio.bytes).toBe(16);
+    expect(h.session.getStats()).toMatchObject({ state: 'live', error: null, restarts: 0 });
+    expect(h.spawnCalls).toHaveLength(1);
   });
 
   it('ignores media while not running', () => {
@@ -561,6 +597,12 @@ describe('EncoderSession reconnect', () => {
     h.child().fail('Connection refused'); // still down
     await settle();
     await settle();
+    expect(h.session.getStats()).toMatchObject({
+      state: 'reconnecting',
+      error: 'the restarted ffmpeg exited before going live (exit code 1): Connection refused',
+      lastExit: 'ffmpeg exited unexpectedly (exit code 1)',
+    });
+    expect(h.logs.at(-1)).toBe('encoder: the restarted ffmpeg exited before going live (exit code 1): Connection refused; restarting it in 2000 ms (attempt 2 of 20)');
     await h.clock.advance(1999);
     expect(h.spawnCalls).toHaveLength(2);
     await h.clock.advance(1);
@@ -598,6 +640,80 @@ describe('EncoderSession reconnect', () => {
     await h.clock.advance(1000);
     expect(h.child().frames[0]?.data[0]).toBe(23);
     expect(h.session.getStats()).toMatchObject({ framesWritten: 1, framesDroppedNetwork: 2 });
+  });
+
+  it('restarts an ffmpeg that was killed, says so, and shows the new process', async () => {
+    const h = track(harness());
+    await h.startLive();
+    const first = h.child();
+    expect(h.session.pid).toBe(first.pid);
+    first.exit(null, 'SIGKILL');
+    await settle();
+    expect(h.session.getStats()).toMatchObject({
+      state: 'reconnecting',
+      pid: null,
+      restarts: 0,
+      error: 'ffmpeg exited unexpectedly (killed by SIGKILL)',
+      lastExit: 'ffmpeg exited unexpectedly (killed by SIGKILL)',
+    });
+    expect(h.logs).toContain('encoder: ffmpeg exited unexpectedly (killed by SIGKILL); restarting it in 1000 ms (attempt 1 of 20)');
+    await h.clock.advance(1000);
+    expect(h.spawnCalls).toHaveLength(2);
+    h.child().progress(1);
+    await settle();
+    expect(h.session.getStats()).toMatchObject({
+      state: 'live',
+      restarts: 1,
+      pid: h.child().pid,
+      error: null,
+      lastExit: 'ffmpeg exited unexpectedly (killed by SIGKILL)',
+    });
+    expect(h.session.pid).not.toBe(first.pid);
+    expect(h.logs).toContain(
+      'encoder: ffmpeg was restarted and the stream is live again (restart 1; before it: ffmpeg exited unexpectedly (killed by SIGKILL))',
+    );
+    expect(h.stats.map((s) => s.state).filter((s, i, all) => s !== all[i - 1])).toEqual(['starting', 'live', 'reconnecting', 'live']);
+  });
+
+  it('gives up after maxReconnectAttempts restarts in a row that do not stay live', async () => {
+    const h = track(harness({ maxReconnectAttempts: 3 }));
+    await h.startLive();
+    h.child().fail('Segmentation fault', 139);
+    await settle();
+    await settle();
+    for (const delay of [1000, 2000, 4000]) {
+      await h.clock.advance(delay);
+      h.child().progress(1); // live again, but only briefly
+      await settle();
+      h.child().fail('Segmentation fault', 139);
+      await settle();
+      await settle();
+    }
+    expect(h.spawnCalls).toHaveLength(4);
+    expect(h.session.getStats()).toMatchObject({
+      state: 'error',
+      restarts: 3,
+      error: 'ffmpeg exited unexpectedly (exit code 139): Segmentation fault; gave up after 3 restarts in a row that did not stay live for 10 s',
+      lastExit: 'ffmpeg exited unexpectedly (exit code 139)',
+    });
+    await h.clock.advance(60_000);
+    expect(h.spawnCalls).toHaveLength(4);
+    await h.session.stop();
+    expect(h.session.getStats().state).toBe('stopped');
+  });
+
+  it('starts counting the attempts again after a run that stayed live', async () => {
+    const h = track(harness({ maxReconnectAttempts: 1, timing: { healthyAfterMs: 5000 } }));
+    await h.startLive();
+    for (let i = 0; i < 3; i++) {
+      h.child().exit(null, 'SIGKILL');
+      await settle();
+      await h.clock.advance(1000); // always the first delay: the previous run stayed up for 5 s
+      h.child().progress(1);
+      await settle();
+      expect(h.session.getStats()).toMatchObject({ state: 'live', restarts: i + 1 });
+      await h.clock.advance(5000);
+    }
   });
 
   it('caps the backoff at 10 s', () => {

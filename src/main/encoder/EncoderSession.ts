@@ -16,8 +16,15 @@
  * - Audio: written to fd 3 as it comes, never waiting on video. Its place on the
  *   media clock comes from AudioTimeline; silence fills in when none arrives.
  * - Stats from ffmpeg's -progress output plus the counters, about once a second.
- * - If ffmpeg exits after the stream went live, the session reconnects with
- *   backoff (1 s, 2 s, 4 s … 10 s); a recording continues in a new part file.
+ * - Encoder: chosen by detectEncoder (ROAST_ENCODER, else the platform's
+ *   hardware encoders by trial encode, else libx264); the choice and why the
+ *   others were skipped are logged and carried in the start result and stats.
+ * - If ffmpeg exits after the stream went live (the ingest dropped it, it
+ *   crashed or was killed), the session restarts it with backoff (1 s, 2 s,
+ *   4 s … 10 s) and says so in the log and stats (`state` reconnecting, then
+ *   live; `restarts`, `lastExit`); a recording continues in a new part file.
+ *   After maxReconnectAttempts restarts in a row that never stayed live for
+ *   healthyAfterMs, it gives up with state "error".
  */
 import { spawn as nodeSpawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
@@ -32,7 +39,7 @@ import {
 import { ValidationError } from '../../shared/errors';
 import { buildFfmpegArgs, recordPathForPart, type H264Encoder } from './args';
 import { AudioTimeline } from './audioTimeline';
-import { detectEncoder } from './detectEncoder';
+import { describeSelection, detectEncoderOnce, type EncoderSelection, type SkippedEncoder } from './detectEncoder';
 import { EncoderInputError, EncoderStartError, EncoderStateError } from './errors';
 import { resolveFfmpeg as defaultResolveFfmpeg, type ResolvedFfmpeg } from './ffmpegPath';
 import { matroskaFrameHeader, matroskaVideoHeader } from './matroska';
@@ -45,6 +52,8 @@ export interface EncoderProcess {
   readonly stdout: Readable | null;
   readonly stderr: Readable | null;
   readonly stdio: ReadonlyArray<Readable | Writable | null | undefined>;
+  /** The OS process id, when there is one. */
+  readonly pid?: number | undefined;
   kill(signal?: NodeJS.Signals): boolean;
   /** After the process ended and its output pipes closed (so all of stderr has been read). */
   on(event: 'close', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
@@ -79,13 +88,41 @@ export interface EncoderSessionDeps {
   setTimeout?: (fn: () => void, ms: number) => TimerHandle;
   clearTimeout?: (handle: TimerHandle) => void;
   resolveFfmpeg?: () => ResolvedFfmpeg;
-  /** Chooses the H.264 encoder for an ffmpeg binary; default: trial encode with libx264. */
-  selectEncoder?: (ffmpegPath: string) => Promise<H264Encoder>;
+  /**
+   * Chooses the H.264 encoder for an ffmpeg binary; default: detectEncoderOnce
+   * (ROAST_ENCODER, else trial encodes of this platform's candidates). A bare
+   * encoder name is taken as given.
+   */
+  selectEncoder?: (ffmpegPath: string) => Promise<H264Encoder | EncoderSelection>;
   /** Delay before reconnect attempt `attempt` (0-based). */
   reconnectDelayMs?: (attempt: number) => number;
+  /** Restarts in a row (none staying live for healthyAfterMs) before the session gives up. Default 20. */
+  maxReconnectAttempts?: number;
   timing?: Partial<EncoderTiming>;
   log?: (message: string) => void;
 }
+
+/**
+ * The bridge's stats plus what the native side knows about its ffmpeg. The
+ * extra fields travel with the stats; the renderer may show them.
+ */
+export interface EncoderSessionStats extends EncoderStats {
+  /** How the encoder was chosen and why the candidates before it were skipped; null before a start or when it was given. */
+  encoderNote: string | null;
+  /** Process id of the running ffmpeg; null while none runs. */
+  pid: number | null;
+  /** The last unexpected end of ffmpeg in this session (kept after the restart), e.g. "ffmpeg exited unexpectedly (killed by SIGKILL)". */
+  lastExit: string | null;
+}
+
+export interface EncoderSessionStartResult extends EncoderStartResult {
+  /** See EncoderSessionStats.encoderNote. */
+  encoderNote: string | null;
+  /** The candidates left out before the chosen encoder, each with why. */
+  encoderSkipped: SkippedEncoder[];
+}
+
+export const DEFAULT_MAX_RECONNECT_ATTEMPTS = 20;
 
 const DEFAULT_TIMING: EncoderTiming = {
   statsIntervalMs: 1000,
@@ -139,6 +176,12 @@ interface Run {
   exited: Promise<void>;
 }
 
+/** How a run ended: the full sentence, and the short form for "ffmpeg exited unexpectedly (…)". */
+interface RunEnd {
+  description: string;
+  short: string;
+}
+
 interface StartWaiter {
   resolve: (result: EncoderStartResult) => void;
   reject: (error: Error) => void;
@@ -154,16 +197,19 @@ export class EncoderSession {
   private readonly setTimeoutFn: (fn: () => void, ms: number) => TimerHandle;
   private readonly clearTimeoutFn: (handle: TimerHandle) => void;
   private readonly resolveFfmpegFn: () => ResolvedFfmpeg;
-  private readonly selectEncoder: (ffmpegPath: string) => Promise<H264Encoder>;
+  private readonly selectEncoder: (ffmpegPath: string) => Promise<H264Encoder | EncoderSelection>;
   private readonly reconnectDelayMs: (attempt: number) => number;
+  private readonly maxReconnectAttempts: number;
   private readonly timing: EncoderTiming;
   private readonly log: (message: string) => void;
 
-  private readonly listeners = new Set<(stats: EncoderStats) => void>();
+  private readonly listeners = new Set<(stats: EncoderSessionStats) => void>();
   private state: EncoderState = 'idle';
   private opts: EncoderStartOptions | null = null;
   private ffmpeg: ResolvedFfmpeg | null = null;
   private encoder: H264Encoder | null = null;
+  private encoderNote: string | null = null;
+  private startResult: EncoderSessionStartResult | null = null;
   private run: Run | null = null;
   private part = 0;
   private reconnectAttempt = 0;
@@ -190,6 +236,7 @@ export class EncoderSession {
   private ffmpegDroppedBefore = 0;
   private framesDroppedNetwork = 0;
   private restarts = 0;
+  private lastExit: string | null = null;
   private fps = 0;
   private bitrateKbps: number | null = 0;
   private speed = 0;
@@ -204,8 +251,9 @@ export class EncoderSession {
     this.setTimeoutFn = deps.setTimeout ?? ((fn, ms) => setTimeout(fn, ms));
     this.clearTimeoutFn = deps.clearTimeout ?? ((handle) => clearTimeout(handle as NodeJS.Timeout));
     this.resolveFfmpegFn = deps.resolveFfmpeg ?? (() => defaultResolveFfmpeg());
-    this.selectEncoder = deps.selectEncoder ?? ((ffmpegPath) => detectEncoder({ ffmpegPath }));
+    this.selectEncoder = deps.selectEncoder ?? ((ffmpegPath) => detectEncoderOnce({ ffmpegPath }));
     this.reconnectDelayMs = deps.reconnectDelayMs ?? defaultReconnectDelayMs;
+    this.maxReconnectAttempts = deps.maxReconnectAttempts ?? DEFAULT_MAX_RECONNECT_ATTEMPTS;
     this.timing = { ...DEFAULT_TIMING, ...deps.timing };
     this.log = deps.log ?? (() => undefined);
   }
@@ -215,7 +263,7 @@ export class EncoderSession {
    * reports progress). Rejects with ffmpeg's last error lines if it exits first.
    * The options are validated (and defaulted) with the bridge's schema.
    */
-  async start(input: EncoderStartInput): Promise<EncoderStartResult> {
+  async start(input: EncoderStartInput): Promise<EncoderSessionStartResult> {
     if (this.disposed) throw new EncoderStateError('disposed', 'this encoder session was disposed; create a new one');
     if (this.state === 'starting' || this.state === 'live' || this.state === 'reconnecting' || this.state === 'stopping') {
       throw new EncoderStateError('already_started', `the encoder is already ${this.state}; stop it first`);
@@ -230,10 +278,13 @@ export class EncoderSession {
     this.statsTimer = this.setIntervalFn(() => this.emitStats(), this.timing.statsIntervalMs);
 
     let ffmpeg: ResolvedFfmpeg;
+    let selection: EncoderSelection | null;
     let encoder: H264Encoder;
     try {
       ffmpeg = this.resolveFfmpegFn();
-      encoder = await this.selectEncoder(ffmpeg.path);
+      const selected = await this.selectEncoder(ffmpeg.path);
+      selection = typeof selected === 'string' ? null : selected;
+      encoder = typeof selected === 'string' ? selected : selected.encoder;
     } catch (error) {
       this.fail((error as Error).message);
       throw error;
@@ -242,15 +293,30 @@ export class EncoderSession {
     if (this.currentState() !== 'starting') throw new EncoderStartError('stopped', 'the encoder was stopped before it started');
     this.ffmpeg = ffmpeg;
     this.encoder = encoder;
+    this.encoderNote = selection ? describeSelection(selection) : null;
     this.log(`encoder: ${ffmpeg.path} (from ${ffmpeg.source}), ${encoder}, ${opts.width}x${opts.height}@${opts.fps} → ${redactUrl(opts.url)}`);
+    if (this.encoderNote !== null) this.log(`encoder: chose ${encoder}: ${this.encoderNote}`);
 
-    const result: EncoderStartResult = { encoder, ffmpegPath: ffmpeg.path, ffmpegSource: ffmpeg.source };
+    const result: EncoderSessionStartResult = {
+      encoder,
+      ffmpegPath: ffmpeg.path,
+      ffmpegSource: ffmpeg.source,
+      encoderNote: this.encoderNote,
+      encoderSkipped: selection?.skipped ?? [],
+    };
+    this.startResult = result;
     const started = new Promise<EncoderStartResult>((resolve, reject) => {
       this.startWaiter = { resolve, reject };
     });
     this.spawnRun();
     await started;
     return result;
+  }
+
+  /** Process id of the running ffmpeg; null while none runs (before the start, between restarts, after the stop). */
+  get pid(): number | null {
+    const run = this.run;
+    return run && !run.ended ? (run.child.pid ?? null) : null;
   }
 
   /**
@@ -316,18 +382,21 @@ export class EncoderSession {
   }
 
   /** Registers a stats listener; returns its unsubscribe. */
-  onStats(listener: (stats: EncoderStats) => void): () => void {
+  onStats(listener: (stats: EncoderSessionStats) => void): () => void {
     this.listeners.add(listener);
     return () => {
       this.listeners.delete(listener);
     };
   }
 
-  getStats(): EncoderStats {
+  getStats(): EncoderSessionStats {
     const run = this.run;
     return {
       state: this.state,
       encoder: this.encoder,
+      encoderNote: this.encoderNote,
+      pid: this.pid,
+      lastExit: this.lastExit,
       framesIn: this.framesIn,
       framesWritten: this.framesWritten,
       framesRepeated: this.repeatsWritten + this.ffmpegRepeatedBefore + (run?.ffmpegRepeated ?? 0),
@@ -373,6 +442,9 @@ export class EncoderSession {
     this.ffmpegDroppedBefore = 0;
     this.framesDroppedNetwork = 0;
     this.restarts = 0;
+    this.lastExit = null;
+    this.encoderNote = null;
+    this.startResult = null;
     this.fps = 0;
     this.bitrateKbps = 0;
     this.speed = 0;
@@ -468,15 +540,21 @@ export class EncoderSession {
       }
     });
     let exitedOnce = false;
-    const onEnd = (description: string): void => {
+    const onEnd = (end: RunEnd): void => {
       if (exitedOnce) return;
       exitedOnce = true;
       run.ended = true;
       markExited();
-      this.onRunEnded(run, description);
+      this.onRunEnded(run, end);
     };
-    child.on('error', (error) => onEnd(`could not run ${ffmpeg.path}: ${error.message}`));
-    child.on('close', (code, signal) => onEnd(signal ? `ffmpeg was ended by ${signal}` : `ffmpeg exited with code ${code}`));
+    child.on('error', (error) => onEnd({ description: `could not run ${ffmpeg.path}: ${error.message}`, short: `could not run: ${error.message}` }));
+    child.on('close', (code, signal) =>
+      onEnd(
+        signal
+          ? { description: `ffmpeg was killed by ${signal}`, short: `killed by ${signal}` }
+          : { description: `ffmpeg exited with code ${code}`, short: `exit code ${code}` },
+      ),
+    );
 
     run.liveTimer = this.setTimeoutFn(() => {
       run.liveTimer = null;
@@ -509,16 +587,17 @@ export class EncoderSession {
       if (run.liveTimer !== null) this.clearTimeoutFn(run.liveTimer);
       run.liveTimer = null;
       this.error = null;
+      if (this.state === 'reconnecting') {
+        this.log(`encoder: ffmpeg was restarted and the stream is live again (restart ${this.restarts}; before it: ${this.lastExit ?? 'unknown'})`);
+      }
       if (this.state === 'starting' || this.state === 'reconnecting') this.setState('live');
       const waiter = this.startWaiter;
       this.startWaiter = null;
-      if (waiter && this.opts && this.encoder && this.ffmpeg) {
-        waiter.resolve({ encoder: this.encoder, ffmpegPath: this.ffmpeg.path, ffmpegSource: this.ffmpeg.source });
-      }
+      if (waiter && this.startResult) waiter.resolve(this.startResult);
     }
   }
 
-  private onRunEnded(run: Run, description: string): void {
+  private onRunEnded(run: Run, end: RunEnd): void {
     if (run.liveTimer !== null) this.clearTimeoutFn(run.liveTimer);
     run.liveTimer = null;
     if (this.run !== run) return;
@@ -530,32 +609,45 @@ export class EncoderSession {
     this.fps = 0;
     this.bitrateKbps = 0;
     this.speed = 0;
-    const message = run.stderrTail.length > 0 ? `${description}: ${run.stderrTail.slice(-5).join(' | ')}` : description;
+    const tail = run.stderrTail.length > 0 ? `: ${run.stderrTail.slice(-5).join(' | ')}` : '';
     if (this.state === 'stopping') return;
     if (run.live && run.liveSince !== null && this.now() - run.liveSince >= this.timing.healthyAfterMs) this.reconnectAttempt = 0;
     if (this.state === 'starting') {
-      this.fail(message);
+      this.fail(`${end.description}${tail}`);
       return;
     }
     if (this.state === 'live' || this.state === 'reconnecting') {
-      this.error = message;
-      this.log(`encoder: stream interrupted (${message}); reconnecting`);
-      this.setState('reconnecting');
-      this.scheduleReconnect();
+      // The run that was streaming ended: that is the exit to report. A restart that ended before going live is a failed attempt.
+      if (run.live) this.lastExit = `ffmpeg exited unexpectedly (${end.short})`;
+      this.restartAfter(run.live ? `ffmpeg exited unexpectedly (${end.short})` : `the restarted ffmpeg exited before going live (${end.short})`, tail);
     }
   }
 
   private onRunFailed(message: string): void {
     if (this.state === 'starting') this.fail(message);
-    else if (this.state === 'live' || this.state === 'reconnecting') {
-      this.error = message;
-      this.setState('reconnecting');
-      this.scheduleReconnect();
-    }
+    else if (this.state === 'live' || this.state === 'reconnecting') this.restartAfter('ffmpeg could not be restarted', `: ${message}`);
   }
 
-  private scheduleReconnect(): void {
+  /**
+   * ffmpeg ended while the session should be streaming: restart it after the
+   * backoff delay, or give up (state "error") once maxReconnectAttempts
+   * restarts in a row have not brought a run that stays live.
+   */
+  private restartAfter(what: string, tail: string): void {
+    if (this.reconnectAttempt >= this.maxReconnectAttempts) {
+      const message = `${what}${tail}; gave up after ${this.reconnectAttempt} restarts in a row that did not stay live for ${this.timing.healthyAfterMs / 1000} s`;
+      this.log(`encoder: ${message}`);
+      this.fail(message);
+      return;
+    }
+    this.error = `${what}${tail}`;
     const delay = this.reconnectDelayMs(this.reconnectAttempt);
+    this.log(`encoder: ${what}${tail}; restarting it in ${delay} ms (attempt ${this.reconnectAttempt + 1} of ${this.maxReconnectAttempts})`);
+    this.setState('reconnecting');
+    this.scheduleReconnect(delay);
+  }
+
+  private scheduleReconnect(delay: number): void {
     this.reconnectAttempt += 1;
     this.reconnectTimer = this.setTimeoutFn(() => {
       this.reconnectTimer = null;

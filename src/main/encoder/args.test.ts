@@ -1,6 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { EncoderStartOptions } from '../../shared/bridge';
-import { H264_ENCODERS, buildFfmpegArgs, buildTrialEncodeArgs, escapeTeeTarget, recordPathForPart, recordingFormat } from './args';
+import { H264_ENCODERS, buildFfmpegArgs, buildTrialEncodeArgs, encoderSpecificArgs, escapeTeeTarget, recordPathForPart, recordingFormat } from './args';
+import { parseEncoderList } from './detectEncoder';
+import { resolveFfmpeg } from './ffmpegPath';
 
 const opts: EncoderStartOptions = {
   url: 'rtmps://live.cloudflare.com:443/live/abc123',
@@ -103,26 +106,70 @@ describe('buildFfmpegArgs', () => {
     expect(args.at(-1)).toContain("]C:\\\\shows\\\\it\\'s\\|mine.mkv");
   });
 
-  it.each(H264_ENCODERS)('builds a complete CBR, B-frame-free command for %s', (encoder) => {
+  it.each(H264_ENCODERS)('builds a complete CBR, B-frame-free command with 2 s keyframes for %s', (encoder) => {
     const args = buildFfmpegArgs(opts, { encoder });
     expect(valueOf(args, '-c:v')).toBe(encoder);
     expect(valueOf(args, '-bf')).toBe('0');
-    expect(valueOf(args, '-b:v')).toBe('4500k');
-    expect(valueOf(args, '-maxrate')).toBe('4500k');
+    for (const flag of ['-b:v', '-minrate', '-maxrate', '-bufsize']) expect(valueOf(args, flag)).toBe('4500k');
+    expect(valueOf(args, '-g')).toBe('60');
+    expect(valueOf(args, '-keyint_min')).toBe('60');
     expect(valueOf(args, '-force_key_frames')).toBe('expr:gte(t,n_forced*2)');
-    expect(args.includes('-pix_fmt') || args.includes('-vf')).toBe(true);
+    expect(valueOf(args, '-fps_mode')).toBe('cfr');
+    expect(args.includes('-pix_fmt') !== args.includes('-vf')).toBe(true);
+    // Its own options sit right after -c:v, before the common ones.
+    const own = encoderSpecificArgs(encoder);
+    const at = args.indexOf('-c:v') + 2;
+    expect(args.slice(at, at + own.length)).toEqual([...own]);
+    expect(valueOf(args, '-c:a')).toBe('aac');
     expect(args.at(-1)).toBe(opts.url);
   });
 
-  it('uploads frames to the GPU for VAAPI and asks NVENC for IDR keyframes', () => {
+  it.each([
+    ['libx264', { '-preset': 'veryfast', '-tune': 'zerolatency', '-x264-params': 'nal-hrd=cbr', '-sc_threshold': '0', '-pix_fmt': 'yuv420p' }],
+    ['h264_nvenc', { '-rc': 'cbr', '-preset': 'p4', '-tune': 'll', '-forced-idr': '1', '-zerolatency': '1', '-profile:v': 'high', '-pix_fmt': 'yuv420p' }],
+    ['h264_qsv', { '-preset': 'veryfast', '-look_ahead': '0', '-forced_idr': '1', '-profile:v': 'high', '-pix_fmt': 'nv12' }],
+    ['h264_vaapi', { '-vaapi_device': '/dev/dri/renderD128', '-rc_mode': 'CBR', '-profile:v': 'high', '-vf': 'format=nv12,hwupload' }],
+    ['h264_videotoolbox', { '-realtime': '1', '-allow_sw': '0', '-profile:v': 'high', '-pix_fmt': 'yuv420p' }],
+    ['h264_amf', { '-usage': 'lowlatency', '-quality': 'speed', '-rc': 'cbr', '-enforce_hrd': '1', '-filler_data': '1', '-profile:v': 'high', '-pix_fmt': 'yuv420p' }],
+    ['h264_mf', { '-rate_control': 'cbr', '-scenario': 'live_streaming', '-hw_encoding': '1', '-profile:v': '100', '-pix_fmt': 'nv12' }],
+  ] as const)('gives %s its own rate control and latency flags', (encoder, flags) => {
+    const args = buildFfmpegArgs(opts, { encoder });
+    for (const [flag, value] of Object.entries(flags)) expect([flag, valueOf(args, flag)]).toEqual([flag, value]);
+    // Only libx264 has sc_threshold; elsewhere ffmpeg would warn that it went unused.
+    expect(args.includes('-sc_threshold')).toBe(encoder === 'libx264');
+  });
+
+  it('sets the VAAPI device before the inputs and uploads frames through the filter, with no -pix_fmt', () => {
     const vaapi = buildFfmpegArgs(opts, { encoder: 'h264_vaapi' });
-    expect(valueOf(vaapi, '-vaapi_device')).toBe('/dev/dri/renderD128');
     expect(vaapi.indexOf('-vaapi_device')).toBeLessThan(vaapi.indexOf('-i'));
-    expect(valueOf(vaapi, '-vf')).toBe('format=nv12,hwupload');
-    expect(valueOf(vaapi, '-rc_mode')).toBe('CBR');
-    const nvenc = buildFfmpegArgs(opts, { encoder: 'h264_nvenc' });
-    expect(valueOf(nvenc, '-rc')).toBe('cbr');
-    expect(valueOf(nvenc, '-forced-idr')).toBe('1');
+    expect(vaapi).not.toContain('-pix_fmt');
+  });
+});
+
+/** The option names `ffmpeg -h encoder=<name>` documents, or null when this build does not have the encoder. */
+function documentedOptions(ffmpeg: string, encoder: string): Set<string> | null {
+  const help = execFileSync(ffmpeg, ['-hide_banner', '-h', `encoder=${encoder}`], { encoding: 'utf8' });
+  if (!help.startsWith('Encoder ')) return null;
+  return new Set([...help.matchAll(/^ {2}-(\S+)\s/gm)].map((m) => m[1] ?? ''));
+}
+
+describe('encoder flags against this machine’s ffmpeg', () => {
+  const ffmpeg = resolveFfmpeg().path;
+  const listed = parseEncoderList(execFileSync(ffmpeg, ['-hide_banner', '-encoders'], { encoding: 'utf8' }));
+
+  it.each(H264_ENCODERS)('every %s option is one the encoder documents (where this build has it)', (encoder) => {
+    if (!listed.has(encoder)) return; // e.g. h264_videotoolbox, h264_amf, h264_mf on Linux: checked against ffmpeg's sources instead
+    const documented = documentedOptions(ffmpeg, encoder);
+    expect(documented).not.toBeNull();
+    const own = encoderSpecificArgs(encoder);
+    const names = own.filter((_, i) => i % 2 === 0).map((flag) => flag.replace(/^-/, '').replace(/:v$/, ''));
+    for (const name of names) expect([encoder, name, documented?.has(name)]).toEqual([encoder, name, true]);
+  });
+
+  it('Debian’s ffmpeg 5.1 here lists libx264 and the Linux hardware encoders', () => {
+    expect(listed.has('libx264')).toBe(true);
+    // Informational: which of the hardware encoders this build has (Debian 12: nvenc, vaapi and qsv).
+    console.log(`ffmpeg ${ffmpeg} lists: ${H264_ENCODERS.filter((e) => listed.has(e)).join(', ')}`);
   });
 });
 
@@ -147,10 +194,35 @@ describe('recording helpers', () => {
 });
 
 describe('buildTrialEncodeArgs', () => {
-  it('encodes one frame to the null muxer', () => {
+  it('encodes one generated frame to the null muxer', () => {
     const args = buildTrialEncodeArgs('libx264');
     expect(valueOf(args, '-frames:v')).toBe('1');
     expect(valueOf(args, '-c:v')).toBe('libx264');
+    expect(valueOf(args, '-f')).toBe('lavfi');
     expect(args.slice(-3)).toEqual(['-f', 'null', '-']);
+  });
+
+  it.each(H264_ENCODERS)('tries %s with the stream’s own options, CBR and no B-frames', (encoder) => {
+    const args = buildTrialEncodeArgs(encoder);
+    const own = encoderSpecificArgs(encoder);
+    const at = args.indexOf('-c:v') + 2;
+    expect(args[at - 1]).toBe(encoder);
+    expect(args.slice(at, at + own.length)).toEqual([...own]);
+    for (const flag of ['-b:v', '-minrate', '-maxrate', '-bufsize']) expect(valueOf(args, flag)).toBe('1000k');
+    expect(valueOf(args, '-bf')).toBe('0');
+  });
+
+  it('opens the VAAPI render node before the input and uploads the frame; others convert the pixel format', () => {
+    const vaapi = buildTrialEncodeArgs('h264_vaapi');
+    expect(vaapi.slice(vaapi.indexOf('-vaapi_device'), vaapi.indexOf('-vaapi_device') + 2)).toEqual(['-vaapi_device', '/dev/dri/renderD128']);
+    expect(vaapi.indexOf('-vaapi_device')).toBeLessThan(vaapi.indexOf('-i'));
+    expect(valueOf(vaapi, '-vf')).toBe('format=nv12,hwupload');
+    expect(vaapi).not.toContain('-pix_fmt');
+    expect(valueOf(buildTrialEncodeArgs('h264_qsv'), '-pix_fmt')).toBe('nv12');
+    expect(valueOf(buildTrialEncodeArgs('h264_mf'), '-pix_fmt')).toBe('nv12');
+    expect(valueOf(buildTrialEncodeArgs('h264_nvenc'), '-pix_fmt')).toBe('yuv420p');
+    expect(valueOf(buildTrialEncodeArgs('h264_videotoolbox'), '-pix_fmt')).toBe('yuv420p');
+    expect(valueOf(buildTrialEncodeArgs('h264_amf'), '-pix_fmt')).toBe('yuv420p');
+    for (const encoder of H264_ENCODERS.filter((e) => e !== 'h264_vaapi')) expect(buildTrialEncodeArgs(encoder)).not.toContain('-vaapi_device');
   });
 });

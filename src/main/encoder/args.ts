@@ -33,15 +33,37 @@ interface EncoderProfile {
   global: readonly string[];
   /** Pixel format the encoder takes from the yuv420p input, or a filter chain that uploads it. */
   pixelFormat: { pixFmt: string } | { filter: string };
-  /** Encoder-specific rate control, preset and latency options. */
+  /**
+   * Encoder-specific rate control, preset, profile and latency options. Every
+   * name here exists in ffmpeg 5.1, 6 and 7 (`ffmpeg -h encoder=<name>`):
+   * options added later (e.g. h264_videotoolbox's constant_bit_rate, h264_amf's
+   * forced_idr) would make an older ffmpeg refuse the whole command line.
+   */
   codec: readonly string[];
 }
 
+/** The VAAPI render node (the first GPU). */
+export const VAAPI_DEVICE = '/dev/dri/renderD128';
+
+/**
+ * Per encoder. The common part (buildFfmpegArgs) sets the bitrate with
+ * -b:v = -minrate = -maxrate = -bufsize, -bf 0, a 2 s GOP and keyframes forced
+ * every 2 s of output time; these add what each encoder needs on top:
+ * - libx264: CBR through nal-hrd=cbr; no scene-cut keyframes (sc_threshold is its own option).
+ * - h264_nvenc: -rc cbr, low-latency tuning, forced keyframes as IDR.
+ * - h264_qsv: CBR follows from -b:v = -maxrate with look-ahead off; forced keyframes as IDR.
+ * - h264_vaapi: -rc_mode CBR on frames uploaded to the render node (every I frame is an IDR by default).
+ * - h264_videotoolbox: hardware only, real-time; the bitrate is capped by -maxrate/-bufsize
+ *   (ffmpeg before 6.1 has no constant_bit_rate option).
+ * - h264_amf: -rc cbr with filler data and HRD enforced; the IDR period is the GOP.
+ * - h264_mf: -rate_control cbr in the live-streaming scenario on the hardware MFT; Media Foundation
+ *   falls back to Baseline unless the generic profile is High (100).
+ */
 const PROFILES: Record<H264Encoder, EncoderProfile> = {
   libx264: {
     global: [],
     pixelFormat: { pixFmt: 'yuv420p' },
-    codec: ['-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'high', '-x264-params', 'nal-hrd=cbr'],
+    codec: ['-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'high', '-x264-params', 'nal-hrd=cbr', '-sc_threshold', '0'],
   },
   h264_nvenc: {
     global: [],
@@ -54,7 +76,7 @@ const PROFILES: Record<H264Encoder, EncoderProfile> = {
     codec: ['-preset', 'veryfast', '-profile:v', 'high', '-look_ahead', '0', '-forced_idr', '1'],
   },
   h264_vaapi: {
-    global: ['-vaapi_device', '/dev/dri/renderD128'],
+    global: ['-vaapi_device', VAAPI_DEVICE],
     pixelFormat: { filter: 'format=nv12,hwupload' },
     codec: ['-rc_mode', 'CBR', '-profile:v', 'high'],
   },
@@ -66,14 +88,19 @@ const PROFILES: Record<H264Encoder, EncoderProfile> = {
   h264_amf: {
     global: [],
     pixelFormat: { pixFmt: 'yuv420p' },
-    codec: ['-usage', 'lowlatency', '-quality', 'speed', '-rc', 'cbr', '-profile:v', 'high'],
+    codec: ['-usage', 'lowlatency', '-quality', 'speed', '-rc', 'cbr', '-enforce_hrd', '1', '-filler_data', '1', '-profile:v', 'high'],
   },
   h264_mf: {
     global: [],
     pixelFormat: { pixFmt: 'nv12' },
-    codec: ['-rate_control', 'cbr', '-scenario', 'live_streaming', '-hw_encoding', '1'],
+    codec: ['-rate_control', 'cbr', '-scenario', 'live_streaming', '-hw_encoding', '1', '-profile:v', '100'],
   },
 };
+
+/** The options buildFfmpegArgs adds for `encoder` alone (rate control mode, preset, profile, latency). */
+export function encoderSpecificArgs(encoder: H264Encoder): readonly string[] {
+  return PROFILES[encoder].codec;
+}
 
 export interface BuildArgsOptions {
   encoder: H264Encoder;
@@ -106,11 +133,9 @@ export function buildFfmpegArgs(opts: EncoderStartOptions, { encoder, recordPath
   // (dup_frames) and drops one when two fall into the same output slot (drop_frames).
   args.push('-fps_mode', 'cfr', '-r', String(opts.fps));
   args.push('-c:v', encoder, ...profile.codec);
-  args.push('-b:v', kbps, '-minrate', kbps, '-maxrate', kbps, '-bufsize', kbps);
-  args.push('-bf', '0', '-g', gop, '-keyint_min', gop, '-sc_threshold', '0');
+  args.push(...rateControlArgs(kbps, gop));
   args.push('-force_key_frames', `expr:gte(t,n_forced*${KEYFRAME_INTERVAL_S})`);
-  if ('pixFmt' in profile.pixelFormat) args.push('-pix_fmt', profile.pixelFormat.pixFmt);
-  else args.push('-vf', profile.pixelFormat.filter);
+  args.push(...pixelFormatArgs(profile));
 
   args.push('-c:a', 'aac', '-b:a', `${opts.audioBitrateKbps}k`, '-ar', String(opts.sampleRate), '-ac', String(opts.channels));
   args.push('-progress', 'pipe:1');
@@ -155,14 +180,27 @@ export function escapeTeeTarget(target: string): string {
   return target.replace(/[\\'|]/g, (c) => `\\${c}`);
 }
 
-/** Arguments of a one-frame trial encode that shows whether `encoder` works on this machine. */
+/** CBR at `kbps` (e.g. "3000k"), no B-frames, a GOP of `gop` frames: the same for every encoder. */
+function rateControlArgs(kbps: string, gop: string): string[] {
+  return ['-b:v', kbps, '-minrate', kbps, '-maxrate', kbps, '-bufsize', kbps, '-bf', '0', '-g', gop, '-keyint_min', gop];
+}
+
+function pixelFormatArgs(profile: EncoderProfile): string[] {
+  return 'pixFmt' in profile.pixelFormat ? ['-pix_fmt', profile.pixelFormat.pixFmt] : ['-vf', profile.pixelFormat.filter];
+}
+
+/**
+ * Arguments of a one-frame trial encode that shows whether `encoder` works on
+ * this machine: a generated black 320x180 frame through the same device setup,
+ * pixel format (or upload filter), encoder options and CBR settings as the
+ * stream, into the null muxer.
+ */
 export function buildTrialEncodeArgs(encoder: H264Encoder): string[] {
   const profile = PROFILES[encoder];
-  const pix = 'pixFmt' in profile.pixelFormat ? ['-pix_fmt', profile.pixelFormat.pixFmt] : ['-vf', profile.pixelFormat.filter];
   return [
     '-hide_banner', '-loglevel', 'error', '-nostdin', ...profile.global,
     '-f', 'lavfi', '-i', 'color=c=black:s=320x180:r=30',
-    '-frames:v', '1', '-c:v', encoder, ...profile.codec, '-b:v', '1000k', '-bf', '0', ...pix,
+    '-frames:v', '1', '-c:v', encoder, ...profile.codec, ...rateControlArgs('1000k', '60'), ...pixelFormatArgs(profile),
     '-f', 'null', '-',
   ];
 }

@@ -35,3 +35,10 @@ export class EncoderUnavailableError extends AppError {
     super('encoder_unavailable', message, options);
   }
 }
+
+/** ROAST_ENCODER names an encoder this app does not know. */
+export class EncoderOverrideError extends AppError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid_encoder_override', message, options);
+  }
+}
