@@ -64,12 +64,22 @@ try {
   }
   await new Promise((r) => setTimeout(r, smoke ? 1000 : 5000));
 
+  const pipelineNow = () =>
+    host.evaluate(() => {
+      const s = (window as unknown as { __roast: { getState: () => { pipeline: Record<string, number>; renderMs: number; stats: Record<string, unknown> | null } } }).__roast.getState();
+      return { framesSent: 0, framesSkipped: 0, bridgeDropped: 0, ...s.pipeline, renderMs: s.renderMs, framesIn: Number(s.stats?.framesIn ?? 0), framesWritten: Number(s.stats?.framesWritten ?? 0) };
+    });
+  const pipelineBefore = await pipelineNow();
   const before = snapshot();
   const recording = join(dir, `host+${guests}.flv`);
   const started = Date.now();
   await recordRtmp(publishUrl, recording, seconds);
   const elapsed = (Date.now() - started) / 1000;
   const after = snapshot();
+  const pipelineAfter = await pipelineNow();
+  const pipelineRate = Object.fromEntries(
+    (['framesSent', 'framesSkipped', 'bridgeDropped', 'framesIn', 'framesWritten'] as const).map((k) => [k, +((pipelineAfter[k]! - pipelineBefore[k]!) / elapsed).toFixed(1)]),
+  );
   const hostRoot = hostTree;
   const guestRoot = chromiumRootByFlag(`--use-file-for-fake-video-capture=${guestClip}`);
   const split = cpuSplit(before, after, elapsed, (p, procs) => {
@@ -102,10 +112,14 @@ try {
     newFramesPerSecond: +newFps.toFixed(1),
     hostPssMbPerGuest: +perGuestMb.toFixed(1),
     hostPssMb: memory.map((m) => Math.round(m)),
+    /** Per second during the recording: read back and sent by the renderer, readbacks skipped, dropped by the bridge, received and written by the encoder. */
+    pipelinePerSecond: pipelineRate,
+    renderMs: +pipelineAfter.renderMs.toFixed(1),
     cpuPercentOfOneCore: split,
   };
   console.log(JSON.stringify(result));
   console.log(`\nhost + ${guests}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${totalFrames} output frames in ${duration.toFixed(1)} s)`);
+  console.log(`renderer pipeline per second: ${Object.entries(pipelineRate).map(([k, v]) => `${k} ${v}`).join(', ')}; render ${pipelineAfter.renderMs.toFixed(1)} ms`);
   console.log(`host browser memory (PSS) per added guest: ${perGuestMb.toFixed(1)} MB (${memory.map((m) => Math.round(m)).join(' → ')} MB)`);
   console.log('CPU, % of one core:', Object.entries(split).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', '));
 } finally {

@@ -37,6 +37,22 @@ test('GPU I420 conversion matches the CPU reference', async () => {
   expect(ySample[0]).toBeLessThanOrEqual(82);
 });
 
+test('VideoFrames on an OffscreenCanvas (the worker path): same picture, only the newest frame kept, no needless recompose', async () => {
+  const page = await browser.newPage();
+  await page.setContent('<!doctype html><body></body>');
+  await page.addScriptTag({ content: bundle });
+  const r = (await page.evaluate(() =>
+    (window as unknown as { CompositorHarness: { videoFrames: (w: number, h: number) => Promise<unknown> } }).CompositorHarness.videoFrames(640, 360),
+  )) as { maxDiff: number; size: { width: number; height: number }; staleClosed: boolean; uploadedClosed: boolean; changedBefore: boolean; changedAfter: boolean; orphanClosed: boolean };
+  expect(r.size).toEqual({ width: 640, height: 360 });
+  expect(r.staleClosed).toBe(true);
+  expect(r.uploadedClosed).toBe(true);
+  expect(r.changedBefore).toBe(true);
+  expect(r.changedAfter).toBe(false);
+  expect(r.orphanClosed).toBe(true);
+  expect(r.maxDiff).toBeLessThanOrEqual(8);
+});
+
 test('shader and size errors are clear, and dispose frees everything', async () => {
   const page = await browser.newPage();
   await page.setContent('<!doctype html><body></body>');

@@ -48,6 +48,45 @@ export async function compareI420(width: number, height: number) {
   return { bytes: out.length, maxDiff, over2, ySample: [out[10 * width + 10]!] };
 }
 
+/**
+ * The worker path: VideoFrames pushed into a Compositor on an OffscreenCanvas.
+ * Checks the picture, that only the newest frame is kept (older ones are
+ * closed), and that nothing is recomposed when nothing changed.
+ */
+export async function videoFrames(width: number, height: number) {
+  const source = pattern(width, height);
+  const reference = rgbaToI420(source.getContext('2d')!.getImageData(0, 0, width, height).data, width, height);
+  const compositor = new Compositor(new OffscreenCanvas(width, height), width, height);
+  compositor.setSource({ id: 'cam' });
+  const stale = new VideoFrame(source, { timestamp: 0 });
+  const fresh = new VideoFrame(source, { timestamp: 33_000 });
+  compositor.pushFrame('cam', stale);
+  compositor.pushFrame('cam', fresh);
+  const staleClosed = stale.format === null;
+  compositor.setScene([{ sourceId: 'cam', rect: { x: 0, y: 0, width, height }, crop: { x: 0, y: 0, width: 1, height: 1 }, z: 0, visible: true }]);
+  const size = compositor.sourceSize('cam');
+  const changedBefore = compositor.hasChanges;
+  compositor.compose();
+  const uploadedClosed = fresh.format === null;
+  const changedAfter = compositor.hasChanges;
+  compositor.beginReadback(0);
+  let frames: Array<{ frame: Uint8Array }> = [];
+  for (let i = 0; i < 200 && frames.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    frames = compositor.collect((n) => new Uint8Array(n));
+  }
+  // A frame for a source that is gone is closed at once.
+  compositor.removeSource('cam');
+  const orphan = new VideoFrame(source, { timestamp: 66_000 });
+  compositor.pushFrame('cam', orphan);
+  const orphanClosed = orphan.format === null;
+  compositor.dispose();
+  const out = frames[0]!.frame;
+  let maxDiff = 0;
+  for (let i = 0; i < out.length; i++) maxDiff = Math.max(maxDiff, Math.abs(out[i]! - reference[i]!));
+  return { maxDiff, size, staleClosed, uploadedClosed, changedBefore, changedAfter, orphanClosed };
+}
+
 export async function errors(): Promise<string[]> {
   const messages: string[] = [];
   try {

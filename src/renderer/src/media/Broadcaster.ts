@@ -1,12 +1,27 @@
 /**
- * The host's program: participants → compositor (video) and mixer (audio) →
- * NativeBridge → encoder. Owns the 30 Hz frame clock.
+ * The host's program: participants → compositor (video, in a worker) and
+ * mixer (audio, on the page) → NativeBridge → encoder.
+ *
+ * Video never goes through <video> elements: each participant's track is read
+ * as VideoFrames (MediaStreamTrackProcessor) and the frame stream is handed to
+ * the program worker (programWorker.ts), which composites on the studio
+ * canvas's OffscreenCanvas on its own 30 Hz clock and, while live, sends I420
+ * frames to the bridge — directly to the bridge's worker when it offers a
+ * port. The page only tells the worker what changed.
  */
 import type { EncoderStartResult, EncoderStats, NativeBridge } from '../../../shared/bridge';
-import { programLayout, type ProgramLayoutKind } from '../../../shared/layout';
+import { AppError } from '../../../shared/errors';
+import type { ProgramLayoutKind } from '../../../shared/layout';
 import { AudioMixer } from './AudioMixer';
 import { drawAvatarTile } from './avatarTile';
-import { Compositor } from './Compositor';
+import type { FromProgramWorker, ToProgramWorker } from './programWorker';
+
+/** Chromium's MediaStreamTrackProcessor (not in TypeScript's DOM types). */
+declare const MediaStreamTrackProcessor: {
+  new (init: { track: MediaStreamTrack; maxBufferSize?: number }): { readable: ReadableStream<VideoFrame> };
+} | undefined;
+
+export class ProgramError extends AppError {}
 
 export interface Participant {
   id: string;
@@ -28,32 +43,85 @@ export interface BroadcastOptions {
   videoBitrateKbps?: number;
 }
 
+/** A bridge that can take media straight from a worker (the browser studio's WebSocket bridge). */
+interface PortBridge extends NativeBridge {
+  mediaPort(): MessagePort;
+}
+const hasMediaPort = (bridge: NativeBridge): bridge is PortBridge => typeof (bridge as Partial<PortBridge>).mediaPort === 'function';
+
 export class Broadcaster {
-  readonly compositor: Compositor;
+  /** The program preview; the worker draws into it. */
+  readonly canvas: HTMLCanvasElement;
+  private readonly worker: Worker;
   private mixer: AudioMixer | null = null;
-  private readonly videos = new Map<string, HTMLVideoElement>();
-  private readonly avatars = new Map<string, { canvas: HTMLCanvasElement; label: string }>();
-  private readonly shown = new Map<string, 'video' | 'avatar'>();
+  /** What each participant's source shows now: `track:<id>`, `avatar:<label>` or '' (nothing yet). */
+  private readonly feeds = new Map<string, string>();
+  private readonly avatarCanvas = document.createElement('canvas');
   /** Audio track ids fed to the mixer per participant (a remote stream gains its audio track after its video). */
   private readonly mixed = new Map<string, string>();
+  /** Streams whose track changes re-run setParticipants. */
+  private readonly watched = new WeakSet<MediaStream>();
   private participants: Participant[] = [];
-  private order: string[] = [];
-  private layoutKind: ProgramLayoutKind = 'grid';
-  private focusId: string | null = null;
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private layout: { kind: ProgramLayoutKind; focusId: string | null } = { kind: 'grid', focusId: null };
   private unsubscribeStats: (() => void) | null = null;
   private live = false;
+  private disposed = false;
   framesSent = 0;
   framesSkipped = 0;
   lastRenderMs = 0;
+  /** The last error the program worker reported, if any. */
+  lastError: string | null = null;
 
   constructor(
-    canvas: HTMLCanvasElement,
+    container: HTMLElement,
     private readonly bridge: NativeBridge,
     readonly width = 1280,
     readonly height = 720,
+    readonly fps = 30,
+    private readonly log: (message: string) => void = console.error,
   ) {
-    this.compositor = new Compositor(canvas, width, height);
+    if (typeof MediaStreamTrackProcessor === 'undefined' || typeof HTMLCanvasElement.prototype.transferControlToOffscreen !== 'function') {
+      throw new ProgramError(
+        'program_unsupported',
+        'This browser cannot composite the program (it lacks MediaStreamTrackProcessor or OffscreenCanvas). Use the desktop app or a current Chromium-based browser.',
+      );
+    }
+    this.canvas = document.createElement('canvas');
+    this.canvas.dataset.testid = 'program';
+    this.canvas.width = width;
+    this.canvas.height = height;
+    container.append(this.canvas);
+    const offscreen = this.canvas.transferControlToOffscreen();
+    this.worker = new Worker(new URL('./programWorker.ts', import.meta.url), { type: 'module' });
+    this.worker.onmessage = (event: MessageEvent<FromProgramWorker>) => this.onWorkerMessage(event.data);
+    this.worker.onerror = (event) => {
+      this.lastError = `the program worker failed: ${event.message}`;
+      this.log(this.lastError);
+    };
+    this.post({ type: 'init', canvas: offscreen, width, height, fps, pageTimeOrigin: performance.timeOrigin }, [offscreen]);
+  }
+
+  private post(msg: ToProgramWorker, transfer: Transferable[] = []): void {
+    if (!this.disposed) this.worker.postMessage(msg, transfer);
+  }
+
+  private onWorkerMessage(msg: FromProgramWorker): void {
+    switch (msg.type) {
+      case 'stats':
+        this.framesSent = msg.framesSent;
+        this.framesSkipped = msg.framesSkipped;
+        this.lastRenderMs = msg.renderMs;
+        return;
+      case 'frame':
+        if (this.live) this.bridge.send('encoder:video', msg.payload, msg.timestampMs);
+        return;
+      case 'error':
+        this.lastError = msg.message;
+        this.log(`program: ${msg.message}`);
+        return;
+      case 'ready':
+        return;
+    }
   }
 
   /** Program audio level per participant (dBFS), empty until live. */
@@ -63,42 +131,57 @@ export class Broadcaster {
 
   /** The program picture as a track, sent back to guests. */
   captureProgram(fps = 30): MediaStreamTrack | null {
-    return this.compositor.canvas.captureStream(fps).getVideoTracks()[0] ?? null;
+    return this.canvas.captureStream(fps).getVideoTracks()[0] ?? null;
   }
 
   /** Sets who is on the program, in order (host first), with their camera, mic and volume. */
   setParticipants(participants: Participant[]): void {
     const ids = new Set(participants.map((p) => p.id));
-    for (const [id, video] of this.videos) {
-      if (!ids.has(id)) {
-        this.compositor.removeSource(id);
-        this.mixer?.removeInput(id);
-        video.srcObject = null;
-        this.videos.delete(id);
-        this.avatars.delete(id);
-        this.shown.delete(id);
-        this.mixed.delete(id);
-      }
+    for (const id of [...this.feeds.keys()]) {
+      if (ids.has(id)) continue;
+      this.post({ type: 'remove', id });
+      this.mixer?.removeInput(id);
+      this.feeds.delete(id);
+      this.mixed.delete(id);
     }
     for (const p of participants) {
-      let video = this.videos.get(p.id);
-      const newStream = !video || video.srcObject !== p.stream;
-      if (newStream) {
-        video ??= document.createElement('video');
-        video.muted = true; // program audio goes through the mixer; people hear media elements
-        video.playsInline = true;
-        video.autoplay = true;
-        video.srcObject = p.stream;
-        void video.play().catch(() => {});
-        this.videos.set(p.id, video);
-        this.shown.delete(p.id);
-      }
-      this.showCameraOrAvatar(p, video!);
+      this.watch(p.stream);
+      this.feedVideo(p);
       this.feedMixer(p);
     }
     this.participants = participants;
-    this.order = participants.map((p) => p.id);
-    this.relayout();
+    this.sendLayout();
+  }
+
+  /** A remote stream gains its tracks one by one, a device switch replaces one: follow them. */
+  private watch(stream: MediaStream): void {
+    if (this.watched.has(stream)) return;
+    this.watched.add(stream);
+    const refresh = () => {
+      if (!this.disposed && this.participants.some((p) => p.stream === stream)) this.setParticipants(this.participants);
+    };
+    stream.addEventListener('addtrack', refresh);
+    stream.addEventListener('removetrack', refresh);
+  }
+
+  /** Points the participant's source at their camera's frames, or at their avatar tile when the camera is off. */
+  private feedVideo(p: Participant): void {
+    const track = p.stream.getVideoTracks().find((t) => t.readyState === 'live');
+    const want = p.cameraOn === false ? `avatar:${p.label}` : track ? `track:${track.id}` : '';
+    if (this.feeds.get(p.id) === want) return;
+    this.feeds.set(p.id, want);
+    if (want === '') {
+      this.post({ type: 'remove', id: p.id });
+    } else if (want.startsWith('track:')) {
+      const frames = new MediaStreamTrackProcessor!({ track: track!, maxBufferSize: 1 }).readable;
+      this.post({ type: 'track', id: p.id, frames }, [frames as unknown as Transferable]);
+    } else {
+      drawAvatarTile(this.avatarCanvas, p.label);
+      void createImageBitmap(this.avatarCanvas).then((bitmap) => {
+        if (this.feeds.get(p.id) === want) this.post({ type: 'image', id: p.id, bitmap }, [bitmap]);
+        else bitmap.close();
+      });
+    }
   }
 
   /** (Re)connects a participant's audio to the mix when its track changed, and applies mic and volume. */
@@ -115,35 +198,14 @@ export class Broadcaster {
     this.mixer.setGain(p.id, p.micOn === false ? 0 : (p.volume ?? 1));
   }
 
-  private showCameraOrAvatar(p: Participant, video: HTMLVideoElement): void {
-    const want = p.cameraOn === false ? 'avatar' : 'video';
-    let avatar = this.avatars.get(p.id);
-    if (want === 'avatar' && (!avatar || avatar.label !== p.label)) {
-      avatar = { canvas: drawAvatarTile(avatar?.canvas ?? document.createElement('canvas'), p.label), label: p.label };
-      this.avatars.set(p.id, avatar);
-      this.shown.delete(p.id);
-    }
-    if (this.shown.get(p.id) === want) return;
-    this.compositor.setSource({ id: p.id, element: want === 'avatar' ? avatar!.canvas : video });
-    this.shown.set(p.id, want);
-  }
-
   /** Chooses the program layout live; `focusId` is the spotlighted participant. */
   setLayout(kind: ProgramLayoutKind, focusId: string | null = null): void {
-    this.layoutKind = kind;
-    this.focusId = focusId;
-    this.relayout();
+    this.layout = { kind, focusId };
+    this.sendLayout();
   }
 
-  private relayout(): void {
-    const sources = this.order.map((id) => ({ id, ...this.compositor.sourceSize(id) }));
-    this.compositor.setScene(programLayout(this.layoutKind, sources, this.width, this.height, this.focusId));
-  }
-
-  /** Renders the preview without encoding (before going live). */
-  startPreview(fps = 30): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.tick(), 1000 / fps);
+  private sendLayout(): void {
+    this.post({ type: 'layout', kind: this.layout.kind, focusId: this.layout.focusId, order: this.participants.map((p) => p.id) });
   }
 
   async goLive(opts: BroadcastOptions, onStats: (stats: EncoderStats) => void): Promise<EncoderStartResult> {
@@ -164,27 +226,18 @@ export class Broadcaster {
       if (this.live) this.bridge.send('encoder:audio', chunk.pcm, chunk.timestampMs);
     });
     this.live = true;
-    this.startPreview(opts.fps);
-    return result;
-  }
-
-  private tick(): void {
-    const started = performance.now();
-    // Sources change size when a camera starts or a guest's resolution ramps up.
-    this.relayout();
-    this.compositor.render();
-    if (this.live) {
-      for (const { frame, timestampMs } of this.compositor.collect((n) => new Uint8Array(n))) {
-        this.bridge.send('encoder:video', frame.buffer as ArrayBuffer, timestampMs);
-        this.framesSent += 1;
-      }
-      if (!this.compositor.beginReadback(started)) this.framesSkipped += 1;
+    if (hasMediaPort(this.bridge)) {
+      const port = this.bridge.mediaPort();
+      this.post({ type: 'live', on: true, port }, [port]);
+    } else {
+      this.post({ type: 'live', on: true });
     }
-    this.lastRenderMs = performance.now() - started;
+    return result;
   }
 
   async stop(): Promise<void> {
     this.live = false;
+    this.post({ type: 'live', on: false });
     this.unsubscribeStats?.();
     this.unsubscribeStats = null;
     await this.mixer?.dispose();
@@ -193,13 +246,15 @@ export class Broadcaster {
   }
 
   dispose(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    if (this.disposed) return;
+    this.post({ type: 'dispose' });
+    this.disposed = true;
     this.live = false;
     void this.mixer?.dispose();
     this.mixer = null;
-    for (const v of this.videos.values()) v.srcObject = null;
-    this.videos.clear();
-    this.compositor.dispose();
+    // Let the worker free its GL objects before it goes.
+    const worker = this.worker;
+    setTimeout(() => worker.terminate(), 500);
+    this.canvas.remove();
   }
 }

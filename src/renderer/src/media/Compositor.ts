@@ -2,15 +2,22 @@
  * WebGL2 program compositor: sources → scene items → one picture, shown on a
  * canvas (preview and the feed sent back to guests) and converted to I420 on
  * the GPU, read back asynchronously (PBO + fence) for the encoder.
+ *
+ * Runs on the page (canvas, video elements) or in a worker (OffscreenCanvas,
+ * VideoFrames pushed by the caller, ImageBitmaps): see programWorker.ts.
  */
 import type { SceneItem } from '../../../shared/layout';
 import { i420Size } from '../../../shared/color';
 import { createProgram, createTarget, createTexture, GlError } from './gl';
 import { FULL_VERTEX, I420_FRAGMENT, ITEM_FRAGMENT, ITEM_VERTEX, PREVIEW_FRAGMENT } from './shaders';
 
+/** A picture the compositor can draw: a page element, or (in a worker) a bitmap or canvas. */
+export type SourceElement = HTMLVideoElement | HTMLCanvasElement | OffscreenCanvas | ImageBitmap;
+
 export interface VideoSource {
   id: string;
-  element: HTMLVideoElement | HTMLCanvasElement;
+  /** Absent for a source fed frame by frame with pushFrame(). */
+  element?: SourceElement;
 }
 
 interface SourceState {
@@ -18,8 +25,13 @@ interface SourceState {
   texture: WebGLTexture;
   dirty: boolean;
   uploaded: boolean;
+  /** Newest frame pushed and not yet uploaded (closed once uploaded or replaced). */
+  pending: VideoFrame | null;
+  size: { width: number; height: number };
   cancelFrameCallback: () => void;
 }
+
+const isVideoElement = (el: unknown): el is HTMLVideoElement => typeof HTMLVideoElement !== 'undefined' && el instanceof HTMLVideoElement;
 
 interface Readback {
   buffer: WebGLBuffer;
@@ -41,6 +53,9 @@ export class Compositor {
   private readonly readbacks: Readback[] = [];
   private readonly sources = new Map<string, SourceState>();
   private items: SceneItem[] = [];
+  private sceneKey = '';
+  /** Something changed since the last compose (a new frame, a source, the scene). */
+  private changed = true;
   private disposed = false;
   private readonly loc: {
     item: { canvas: WebGLUniformLocation | null; rect: WebGLUniformLocation | null; crop: WebGLUniformLocation | null; tex: WebGLUniformLocation | null };
@@ -48,13 +63,13 @@ export class Compositor {
     preview: { tex: WebGLUniformLocation | null };
   };
 
-  constructor(readonly canvas: HTMLCanvasElement, width: number, height: number) {
+  constructor(readonly canvas: HTMLCanvasElement | OffscreenCanvas, width: number, height: number) {
     if (width % 8 !== 0 || height % 4 !== 0) throw new GlError('gl_size', `program size must be a multiple of 8x4, got ${width}x${height}`);
     this.width = width;
     this.height = height;
     canvas.width = width;
     canvas.height = height;
-    const gl = canvas.getContext('webgl2', { alpha: false, antialias: false, depth: false, stencil: false, preserveDrawingBuffer: false });
+    const gl = canvas.getContext('webgl2', { alpha: false, antialias: false, depth: false, stencil: false, preserveDrawingBuffer: false }) as WebGL2RenderingContext | null;
     if (!gl) throw new GlError('gl_unavailable', 'WebGL2 is not available in this browser');
     this.gl = gl;
     gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
@@ -97,52 +112,104 @@ export class Compositor {
     const state: SourceState = {
       source,
       texture: createTexture(this.gl, this.gl.LINEAR),
-      dirty: true,
+      dirty: source.element !== undefined,
       uploaded: false,
+      pending: null,
+      size: { width: 0, height: 0 },
       cancelFrameCallback: () => {},
     };
     const el = source.element;
-    if (el instanceof HTMLVideoElement && 'requestVideoFrameCallback' in el) {
+    if (isVideoElement(el) && 'requestVideoFrameCallback' in el) {
       let handle = 0;
       const onFrame = () => {
         state.dirty = true;
+        this.changed = true;
         handle = el.requestVideoFrameCallback(onFrame);
       };
       handle = el.requestVideoFrameCallback(onFrame);
       state.cancelFrameCallback = () => el.cancelVideoFrameCallback(handle);
     }
     this.sources.set(source.id, state);
+    this.changed = true;
+  }
+
+  /**
+   * A new frame for a source without an element: uploaded on the next render,
+   * then closed. A frame not yet uploaded is closed when a newer one comes, so
+   * a slow render never holds more than one frame per source.
+   */
+  pushFrame(id: string, frame: VideoFrame): void {
+    const state = this.sources.get(id);
+    if (!state || this.disposed) {
+      frame.close();
+      return;
+    }
+    state.pending?.close();
+    state.pending = frame;
+    this.changed = true;
+    state.size = { width: frame.displayWidth, height: frame.displayHeight };
   }
 
   /** A canvas source was redrawn: upload it on the next render. Video sources track this themselves. */
   markDirty(id: string): void {
     const state = this.sources.get(id);
     if (state) state.dirty = true;
+    this.changed = true;
   }
 
   removeSource(id: string): void {
     const state = this.sources.get(id);
     if (!state) return;
     state.cancelFrameCallback();
+    state.pending?.close();
+    state.pending = null;
     this.gl.deleteTexture(state.texture);
     this.sources.delete(id);
+    this.changed = true;
   }
 
   setScene(items: SceneItem[]): void {
+    const key = JSON.stringify(items);
+    if (key === this.sceneKey) return;
+    this.sceneKey = key;
     this.items = [...items].sort((a, b) => a.z - b.z);
+    this.changed = true;
+  }
+
+  /** Forces the next compose() (e.g. a composed picture could not be read back). */
+  invalidate(): void {
+    this.changed = true;
+  }
+
+  /** Whether compose() would draw a different picture than last time (video elements without frame callbacks always count). */
+  get hasChanges(): boolean {
+    if (this.changed) return true;
+    for (const state of this.sources.values()) {
+      if (isVideoElement(state.source.element) && !('requestVideoFrameCallback' in state.source.element)) return true;
+    }
+    return false;
   }
 
   /** Size of a source's current picture, for layout (0x0 until it has one). */
   sourceSize(id: string): { width: number; height: number } {
-    const el = this.sources.get(id)?.source.element;
-    if (!el) return { width: 0, height: 0 };
-    if (el instanceof HTMLVideoElement) return { width: el.videoWidth, height: el.videoHeight };
+    const state = this.sources.get(id);
+    const el = state?.source.element;
+    if (!state) return { width: 0, height: 0 };
+    if (!el) return state.size;
+    if (isVideoElement(el)) return { width: el.videoWidth, height: el.videoHeight };
     return { width: el.width, height: el.height };
   }
 
   /** Draws the program into the composite target and onto the visible canvas. */
   render(): void {
+    this.compose();
+    this.present();
+  }
+
+  /** Draws the program into the composite target (what the encoder reads back). */
+  compose(): void {
     if (this.disposed) return;
+    this.changed = false;
     const gl = this.gl;
     gl.bindVertexArray(this.vao);
     gl.bindFramebuffer(gl.FRAMEBUFFER, this.composite.framebuffer);
@@ -162,7 +229,20 @@ export class Compositor {
       gl.uniform4f(this.loc.item.crop, item.crop.x, item.crop.y, item.crop.width, item.crop.height);
       gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
     }
-    // Preview on the canvas (also the feed captured for guests).
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    gl.bindVertexArray(null);
+  }
+
+  /**
+   * Copies the last composite onto the visible canvas (the preview, and the
+   * feed captured for guests). In a worker, each present commits a frame to
+   * the page's canvas; call it from requestAnimationFrame there, or the
+   * worker waits on the page's compositor.
+   */
+  present(): void {
+    if (this.disposed) return;
+    const gl = this.gl;
+    gl.bindVertexArray(this.vao);
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
     gl.viewport(0, 0, this.width, this.height);
     gl.useProgram(this.previewProgram);
@@ -173,11 +253,20 @@ export class Compositor {
   }
 
   private upload(state: SourceState): boolean {
-    const el = state.source.element;
-    if (el instanceof HTMLVideoElement && (el.readyState < 2 || el.videoWidth === 0)) return state.uploaded;
     const gl = this.gl;
-    const tracksFrames = el instanceof HTMLVideoElement && 'requestVideoFrameCallback' in el;
-    if (state.dirty || (el instanceof HTMLVideoElement && !tracksFrames)) {
+    if (state.pending) {
+      gl.bindTexture(gl.TEXTURE_2D, state.texture);
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, state.pending);
+      state.pending.close();
+      state.pending = null;
+      state.uploaded = true;
+      return true;
+    }
+    const el = state.source.element;
+    if (!el) return state.uploaded;
+    if (isVideoElement(el) && (el.readyState < 2 || el.videoWidth === 0)) return state.uploaded;
+    const tracksFrames = isVideoElement(el) && 'requestVideoFrameCallback' in el;
+    if (state.dirty || (isVideoElement(el) && !tracksFrames)) {
       gl.bindTexture(gl.TEXTURE_2D, state.texture);
       gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, el);
       state.dirty = false;

@@ -12,6 +12,8 @@ export type ToWorker =
   | { type: 'connect'; url: string }
   | { type: 'json'; data: string }
   | { type: 'media'; kind: 'video' | 'audio'; payload: ArrayBuffer; timestampMs: number }
+  /** Another worker (the program compositor) sends media messages straight here through this port. */
+  | { type: 'port'; port: MessagePort }
   | { type: 'close' };
 
 export type FromWorker =
@@ -28,6 +30,17 @@ const scope = self as unknown as DedicatedWorkerGlobalScope;
 let ws: WebSocket | null = null;
 const dropped = { video: 0, audio: 0 };
 const post = (msg: FromWorker) => scope.postMessage(msg);
+
+function sendMedia(kind: 'video' | 'audio', payload: ArrayBuffer, timestampMs: number): void {
+  if (ws?.readyState !== WebSocket.OPEN) return;
+  const video = kind === 'video';
+  if (ws.bufferedAmount > (video ? VIDEO_BACKLOG_BYTES : AUDIO_BACKLOG_BYTES)) {
+    dropped[kind] += 1;
+    post({ type: 'dropped', ...dropped });
+    return;
+  }
+  ws.send(encodeMediaMessage(video ? MEDIA_KIND.video : MEDIA_KIND.audio, timestampMs, payload));
+}
 
 scope.onmessage = (event: MessageEvent<ToWorker>) => {
   const msg = event.data;
@@ -46,17 +59,14 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
     case 'json':
       if (ws?.readyState === WebSocket.OPEN) ws.send(msg.data);
       return;
-    case 'media': {
-      if (ws?.readyState !== WebSocket.OPEN) return;
-      const video = msg.kind === 'video';
-      if (ws.bufferedAmount > (video ? VIDEO_BACKLOG_BYTES : AUDIO_BACKLOG_BYTES)) {
-        dropped[msg.kind] += 1;
-        post({ type: 'dropped', ...dropped });
-        return;
-      }
-      ws.send(encodeMediaMessage(video ? MEDIA_KIND.video : MEDIA_KIND.audio, msg.timestampMs, msg.payload));
+    case 'media':
+      sendMedia(msg.kind, msg.payload, msg.timestampMs);
       return;
-    }
+    case 'port':
+      msg.port.onmessage = (e: MessageEvent<{ type: 'media'; kind: 'video' | 'audio'; payload: ArrayBuffer; timestampMs: number }>) => {
+        if (e.data?.type === 'media') sendMedia(e.data.kind, e.data.payload, e.data.timestampMs);
+      };
+      return;
     case 'close':
       ws?.close();
       return;

@@ -13,6 +13,8 @@ export class BridgeError extends AppError {}
 export interface WsBridge extends NativeBridge {
   /** Media messages not sent because the socket was still busy with earlier ones. */
   readonly dropped: { video: number; audio: number };
+  /** A port whose media messages go straight to the socket's worker, bypassing the page. */
+  mediaPort(): MessagePort;
   close(): void;
 }
 
@@ -74,6 +76,11 @@ export function connectWsBridge(url: string): Promise<WsBridge> {
       send(channel, payload, timestampMs) {
         if (!open) return;
         post({ type: 'media', kind: channel === 'encoder:video' ? 'video' : 'audio', payload, timestampMs }, [payload]);
+      },
+      mediaPort() {
+        const channel = new MessageChannel();
+        post({ type: 'port', port: channel.port2 }, [channel.port2]);
+        return channel.port1;
       },
       on(channel, listener) {
         let set = listeners.get(channel);

@@ -42,7 +42,7 @@ export function Studio() {
 }
 
 function StudioLive({ userId }: { userId: string }) {
-  const canvasRef = useRef<HTMLCanvasElement>(null);
+  const programRef = useRef<HTMLDivElement>(null);
   const sessionRef = useRef<HostSession | null>(null);
   const [deviceError, setDeviceError] = useState<string | null>(null);
   const [sessionReady, setSessionReady] = useState(false);
@@ -74,7 +74,7 @@ function StudioLive({ userId }: { userId: string }) {
           camera.getTracks().forEach((t) => t.stop());
           return;
         }
-        session = new HostSession(canvasRef.current!, bridge, userId, displayName, camera);
+        session = new HostSession(programRef.current!, bridge, userId, displayName, camera);
         sessionRef.current = session;
         setSessionReady(true);
       } catch (err) {
@@ -146,7 +146,7 @@ function StudioLive({ userId }: { userId: string }) {
       <section className="stage">
         <div className="program-column">
           <div className="program">
-            <canvas ref={canvasRef} data-testid="program" />
+            <div ref={programRef} className="program-canvas" />
             {deviceError ? (
               <p className="error-text overlay" role="alert">
                 {deviceError}

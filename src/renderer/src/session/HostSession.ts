@@ -37,16 +37,15 @@ export class HostSession {
   private programTrack: MediaStreamTrack | null = null;
 
   constructor(
-    canvas: HTMLCanvasElement,
+    programContainer: HTMLElement,
     bridge: NativeBridge,
     private readonly userId: string,
     private readonly displayName: string,
     private readonly camera: MediaStream,
     private readonly log: (message: string) => void = console.info,
   ) {
-    this.broadcaster = new Broadcaster(canvas, bridge);
+    this.broadcaster = new Broadcaster(programContainer, bridge, 1280, 720, 30, this.log);
     this.updateProgram();
-    this.broadcaster.startPreview();
     const meters = setInterval(() => {
       const store = useStore.getState();
       store.setLevels(this.broadcaster.audioLevels());
