@@ -8,7 +8,7 @@ const nodeBuiltins = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'out/**', 'dist/**', '.data/**', 'supabase/functions/**', 'test-results/**'] },
+  { ignores: ['node_modules/**', 'out/**', 'dist/**', '.data/**', 'supabase/functions/**', 'test-results/**', '.tmp/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -63,6 +63,12 @@ export interface EncoderStats {
   speed: number;
   outTimeMs: number;
   restarts: number;
+  /** ffmpeg's CPU, in % of one core (over 100 when it uses several); null when unknown. */
+  encoderCpuPercent: number | null;
+  /** How the encoder was chosen and why the candidates before it were skipped, e.g. "libx264 (h264_nvenc: trial failed: …)". */
+  encoderNote: string | null;
+  /** The last unexpected end of ffmpeg in this session (kept after the restart), e.g. "ffmpeg exited unexpectedly (killed by SIGKILL)". */
+  lastExit: string | null;
   error: string | null;
 }
 

@@ -203,6 +203,7 @@ function harness(overrides: Partial<EncoderSessionDeps> = {}) {
     clearTimeout: clock.clear,
     resolveFfmpeg: () => ({ path: '/opt/ffmpeg', source: 'FFMPEG_PATH' }),
     selectEncoder: async () => 'libx264',
+    sampleCpu: async () => null,
     log: (m) => logs.push(m),
     ...overrides,
   });
@@ -246,6 +247,30 @@ describe('EncoderSession start', () => {
     expect(h.spawnCalls[0]?.args).toEqual(expect.arrayContaining(['pipe:0', 'pipe:3', '-c:v', 'libx264', startOpts.url]));
     expect(h.session.getStats()).toMatchObject({ state: 'live', encoder: 'libx264', fps: 30, bitrateKbps: 2999.5, speed: 1 });
     expect(h.stats.map((s) => s.state)).toEqual(['starting', 'live']);
+  });
+
+  it('reports ffmpeg’s CPU with the stats, and null when it cannot be measured', async () => {
+    const sampled: number[] = [];
+    let cpu: number | null = 37.4;
+    const h = track(
+      harness({
+        sampleCpu: async (pid) => {
+          sampled.push(pid);
+          if (cpu === null) throw new Error('no such process');
+          return cpu;
+        },
+      }),
+    );
+    await h.startLive();
+    expect(h.session.getStats().encoderCpuPercent).toBeNull();
+    await h.clock.advance(1000);
+    await settle();
+    expect(sampled).toEqual([h.child().pid]);
+    expect(h.session.getStats().encoderCpuPercent).toBe(37);
+    cpu = null;
+    await h.clock.advance(1000);
+    await settle();
+    expect(h.session.getStats().encoderCpuPercent).toBeNull();
   });
 
   it('says which encoder was chosen and why the others were skipped, in the result, the stats and the log', async () => {

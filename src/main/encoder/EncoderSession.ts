@@ -28,6 +28,7 @@
  */
 import { spawn as nodeSpawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import pidusage from 'pidusage';
 import {
   encoderStartSchema,
   type EncoderStartInput,
@@ -81,6 +82,8 @@ export interface EncoderTiming {
 
 export interface EncoderSessionDeps {
   spawn?: SpawnEncoder;
+  /** CPU of a process since the previous sample, in % of one core (default: pidusage); null when unknown. */
+  sampleCpu?: (pid: number) => Promise<number | null>;
   /** Monotonic milliseconds. */
   now?: () => number;
   setInterval?: (fn: () => void, ms: number) => TimerHandle;
@@ -107,12 +110,8 @@ export interface EncoderSessionDeps {
  * extra fields travel with the stats; the renderer may show them.
  */
 export interface EncoderSessionStats extends EncoderStats {
-  /** How the encoder was chosen and why the candidates before it were skipped; null before a start or when it was given. */
-  encoderNote: string | null;
   /** Process id of the running ffmpeg; null while none runs. */
   pid: number | null;
-  /** The last unexpected end of ffmpeg in this session (kept after the restart), e.g. "ffmpeg exited unexpectedly (killed by SIGKILL)". */
-  lastExit: string | null;
 }
 
 export interface EncoderSessionStartResult extends EncoderStartResult {
@@ -203,6 +202,8 @@ export class EncoderSession {
   private readonly timing: EncoderTiming;
   private readonly log: (message: string) => void;
 
+  private readonly sampleCpu: (pid: number) => Promise<number | null>;
+  private encoderCpuPercent: number | null = null;
   private readonly listeners = new Set<(stats: EncoderSessionStats) => void>();
   private state: EncoderState = 'idle';
   private opts: EncoderStartOptions | null = null;
@@ -256,6 +257,7 @@ export class EncoderSession {
     this.maxReconnectAttempts = deps.maxReconnectAttempts ?? DEFAULT_MAX_RECONNECT_ATTEMPTS;
     this.timing = { ...DEFAULT_TIMING, ...deps.timing };
     this.log = deps.log ?? (() => undefined);
+    this.sampleCpu = deps.sampleCpu ?? sampleProcessCpu;
   }
 
   /**
@@ -275,7 +277,10 @@ export class EncoderSession {
     const opts = parsed.data;
     this.resetForStart(opts);
     this.setState('starting');
-    this.statsTimer = this.setIntervalFn(() => this.emitStats(), this.timing.statsIntervalMs);
+    this.statsTimer = this.setIntervalFn(() => {
+      this.emitStats();
+      void this.measureCpu();
+    }, this.timing.statsIntervalMs);
 
     let ffmpeg: ResolvedFfmpeg;
     let selection: EncoderSelection | null;
@@ -407,8 +412,24 @@ export class EncoderSession {
       speed: this.speed,
       outTimeMs: this.outTimeMs,
       restarts: this.restarts,
+      encoderCpuPercent: this.encoderCpuPercent,
       error: this.error,
     };
+  }
+
+  /** Samples ffmpeg's CPU for the next stats (never throws: unknown stays null). */
+  private async measureCpu(): Promise<void> {
+    const pid = this.pid;
+    if (pid === null) {
+      this.encoderCpuPercent = null;
+      return;
+    }
+    try {
+      const percent = await this.sampleCpu(pid);
+      this.encoderCpuPercent = percent === null ? null : Math.round(percent);
+    } catch {
+      this.encoderCpuPercent = null;
+    }
   }
 
   /**
@@ -794,6 +815,12 @@ export class EncoderSession {
     if (this.statsTimer !== null) this.clearIntervalFn(this.statsTimer);
     this.statsTimer = null;
   }
+}
+
+/** CPU of a process (any platform) since pidusage's previous sample of it. */
+async function sampleProcessCpu(pid: number): Promise<number | null> {
+  const stat = await pidusage(pid);
+  return Number.isFinite(stat.cpu) ? stat.cpu : null;
 }
 
 function isWritable(stream: Readable | Writable | null | undefined): stream is Writable {

@@ -16,7 +16,10 @@ export function HealthBar({ stats, encoder, renderMs, fps = 30 }: { stats: Encod
   return (
     <div className={`health ${health.level}`} data-testid="health" data-level={health.level}>
       <span className={`pill state-${stats.state}`}>{stats.state}</span>
-      <span>{encoder ?? stats.encoder ?? '—'}</span>
+      <span title={stats.encoderNote ?? undefined} data-testid="encoder-name">
+        {encoder ?? stats.encoder ?? '—'}
+      </span>
+      <span title="encoder CPU, % of one core">cpu {stats.encoderCpuPercent === null ? '—' : `${stats.encoderCpuPercent}%`}</span>
       <span>{stats.fps.toFixed(0)} fps</span>
       <span>{stats.bitrateKbps === null ? '—' : stats.bitrateKbps.toFixed(0)} kbps</span>
       <Counter label="lagged" title="frames lagged by rendering: repeated because no new frame was ready" c={health.laggedByRendering} />
@@ -25,6 +28,11 @@ export function HealthBar({ stats, encoder, renderMs, fps = 30 }: { stats: Encod
       <span className={`counter ${health.render.level}`} title="render time per frame against the frame budget">
         render {health.render.ms.toFixed(1)} / {health.render.budgetMs.toFixed(1)} ms
       </span>
+      {stats.restarts > 0 ? (
+        <span className="counter warning" title={stats.lastExit ?? undefined}>
+          restarted {stats.restarts}×
+        </span>
+      ) : null}
       {stats.error ? <span className="error-text">{stats.error}</span> : null}
     </div>
   );
