@@ -147,6 +147,17 @@ test('host and guest go live end to end', async () => {
   await expect(host.getByTestId('share-screen')).toHaveAttribute('aria-pressed', 'true');
   expect(await appState<string>(host, 'layout')).toBe('spotlight');
   await expect(host.getByTestId('layout-spotlight')).toHaveAttribute('aria-checked', 'true');
+  // At the ingest: the shared screen fills the left three quarters; host and guest stack in the strip.
+  await host.waitForTimeout(2000);
+  const shared = join(dir, 'program-screen-share.flv');
+  await recordRtmp(publishUrl, shared, 5);
+  execFileSync(FFMPEG, ['-v', 'error', '-y', '-ss', '3', '-i', shared, '-frames:v', '1', join(dir, 'program-screen-share.png')]);
+  const spot = frameRgb(shared, 3, 1280, 720);
+  const screenCentre = pixel(spot, 1280, 480, 360);
+  // Chromium's fake screen is green (a green disc on dark green), unlike either camera.
+  expect(screenCentre[1]! > 100 && screenCentre[0]! < 120 && screenCentre[2]! < 100, `screen area ${screenCentre}`).toBe(true);
+  expect(isHostColour(pixel(spot, 1280, 1120, 180))).toBe(true);
+  expect(isGuestColour(pixel(spot, 1280, 1120, 540))).toBe(true);
   await host.getByTestId('share-screen').click();
   await expect(host.getByTestId('share-screen')).toHaveAttribute('aria-pressed', 'false');
   expect(await appState<string>(host, 'layout')).toBe('grid');
