@@ -9,6 +9,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApp } from '../tests/support/app';
 import { launchChromium } from '../tests/support/chromium';
@@ -25,7 +26,8 @@ const opt = (name: string, fallback: number) => {
 const smoke = args.includes('--smoke');
 const guests = opt('guests', smoke ? 1 : 3);
 const seconds = opt('seconds', smoke ? 4 : 20);
-const dir = join(process.cwd(), 'test-results', 'bench');
+/** Outside test-results/, which every Playwright run empties (possibly during this one). */
+const dir = join(tmpdir(), 'roast-bench-host-chain');
 mkdirSync(dir, { recursive: true });
 
 function clip(name: string, source: string): string {
