@@ -12,6 +12,15 @@ describe('parseSignal', () => {
     expect(parseSignal({ kind: 'bye', from: a, to: b })?.kind).toBe('bye');
   });
 
+  it('carries the link a description or candidate belongs to, and accepts none from older peers', () => {
+    const link = '33333333-3333-4333-8333-333333333333';
+    const offer = parseSignal({ kind: 'description', from: a, to: b, link, description: { type: 'offer', sdp: 'v=0' } });
+    expect(offer?.kind === 'description' && offer.link).toBe(link);
+    const legacy = parseSignal({ kind: 'candidate', from: a, to: b, candidate: { candidate: '' } });
+    expect(legacy?.kind === 'candidate' && legacy.link).toBeUndefined();
+    expect(parseSignal({ kind: 'candidate', from: a, to: b, link: 'not-a-link', candidate: { candidate: '' } })).toBeNull();
+  });
+
   it('rejects malformed messages without throwing', () => {
     expect(parseSignal(null)).toBeNull();
     expect(parseSignal('offer')).toBeNull();

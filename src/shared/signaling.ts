@@ -10,12 +10,20 @@ const candidate = z.object({
   sdpMLineIndex: z.number().int().min(0).max(1024).nullable().optional(),
   usernameFragment: z.string().max(256).nullable().optional(),
 });
+/**
+ * The peer connection a description or candidate belongs to. The host makes
+ * a new one for every call (every hello); both sides then renegotiate on it
+ * in either direction. Absent only from peers that predate renegotiation:
+ * their every offer starts a new call.
+ */
+const link = z.string().uuid().optional();
 
 export const signalMessageSchema = z.discriminatedUnion('kind', [
-  /** A seated guest announces itself; the host answers with an offer. */
+  /** A seated guest announces itself; the host answers with an offer on a new link. */
   z.object({ kind: z.literal('hello'), from: z.string().uuid(), to: z.string().uuid() }),
-  z.object({ kind: z.literal('description'), from: z.string().uuid(), to: z.string().uuid(), description: sdp }),
-  z.object({ kind: z.literal('candidate'), from: z.string().uuid(), to: z.string().uuid(), candidate }),
+  /** An offer or an answer; either side may offer ("perfect negotiation": the guest is the polite peer). */
+  z.object({ kind: z.literal('description'), from: z.string().uuid(), to: z.string().uuid(), link, description: sdp }),
+  z.object({ kind: z.literal('candidate'), from: z.string().uuid(), to: z.string().uuid(), link, candidate }),
   z.object({ kind: z.literal('bye'), from: z.string().uuid(), to: z.string().uuid() }),
 ]);
 

@@ -1,121 +1,361 @@
-/** One RTCPeerConnection between the host and one guest, driven by signaling messages. */
+/**
+ * One RTCPeerConnection between the host and one guest, negotiated with the
+ * W3C "perfect negotiation" pattern: either side changes what it sends at any
+ * time, `negotiationneeded` makes the offer, and when both offer at once the
+ * polite peer (the guest) rolls its own offer back while the impolite peer (the
+ * host, the hub of the star) ignores the other's. Nothing glares.
+ *
+ * Each call is one link with its own id: the host makes it when a guest says
+ * hello, every description and candidate carries it, and messages of any other
+ * link are dropped.
+ *
+ * Transceivers: audio goes both ways on one m-line; video goes one way per
+ * m-line (the program on one, the guest's camera on another). Chromium
+ * (156 here) stops handing received video to its track after a rollback of
+ * an offer in which the same transceiver was also sending video: frames are
+ * still decoded, none reaches the page. One-way video keeps the polite side's
+ * receiving transceivers out of that case (tests/e2e/negotiation.spec.ts).
+ */
 import type { SignalMessage } from '../../../shared/signaling';
 import { scaleDownBy, type SendCap } from '../../../shared/mediaLimits';
-import type { SignalingChannel } from './signaling';
+
+export type TrackKind = 'audio' | 'video';
+
+export interface LocalTracks {
+  video: MediaStreamTrack | null;
+  audio: MediaStreamTrack | null;
+}
+
+/** Where a link's messages go: the stream's SignalingChannel (or a stand-in in tests). */
+export interface SignalSender {
+  send(msg: SignalMessage): Promise<void>;
+}
 
 export interface PeerLinkOptions {
-  signaling: SignalingChannel;
+  signaling: SignalSender;
   selfId: string;
   peerId: string;
+  /** The link's id: the host leaves it out (a new one is made), the guest passes the id of the offer that started the call. */
+  linkId?: string;
+  /** The polite peer yields when both sides offer at once. The guest is polite, the host is not. */
+  polite: boolean;
   iceServers: RTCIceServer[];
-  /** Called with the remote media as tracks arrive. */
+  /** What we send. A kind without a track is received only, until `setTrack` gives it one. */
+  tracks?: LocalTracks;
+  /** Caps what we send on video (size, bitrate, frame rate). */
+  videoCap?: SendCap;
+  /** Called with the remote media whenever a track arrives (a new stream object each time). */
   onRemoteStream: (stream: MediaStream) => void;
   onStateChange?: (state: RTCPeerConnectionState) => void;
+  /** Problems only: every call is something that went wrong (also counted in `stats.errors`). */
   log?: (message: string) => void;
+  /** Makes the peer connection (unit tests pass a model of one). */
+  createPeerConnection?: (config: RTCConfiguration) => RTCPeerConnection;
+}
+
+/** What happened on a link, for tests and diagnostics. */
+export interface NegotiationStats {
+  offersSent: number;
+  answersSent: number;
+  /** Impolite side: offers that collided with our own and were dropped. */
+  offersIgnored: number;
+  /** Polite side: our own offer rolled back for the other side's. */
+  rollbacks: number;
+  /** Candidates that belonged to an ignored offer. */
+  candidatesIgnored: number;
+  /** Descriptions and candidates of another link (an earlier call). */
+  staleMessages: number;
+  errors: number;
+}
+
+/** End-to-end tests put a Set here before the page loads to reach the page's links; nothing else does. */
+function testRegistry(): Set<PeerLink> | undefined {
+  return (globalThis as { __roastPeerLinks?: Set<PeerLink> }).__roastPeerLinks;
+}
+
+/** A random RFC 4122 version 4 id (crypto.randomUUID needs a secure context; this does not). */
+export function newLinkId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+const sends = (direction: RTCRtpTransceiverDirection | undefined) => direction === 'sendrecv' || direction === 'sendonly';
+const receives = (direction: RTCRtpTransceiverDirection | undefined) => direction === 'sendrecv' || direction === 'recvonly';
+
+/** The direction each m-line of a session description has, by mid, as its author sees it. */
+export function directionsByMid(sdp: string | undefined): Map<string, RTCRtpTransceiverDirection> {
+  const directions = new Map<string, RTCRtpTransceiverDirection>();
+  for (const section of (sdp ?? '').split(/\r?\nm=/).slice(1)) {
+    const mid = /^a=mid:(\S+)/m.exec(section)?.[1];
+    const direction = /^a=(sendrecv|sendonly|recvonly|inactive)\s*$/m.exec(section)?.[1] as RTCRtpTransceiverDirection | undefined;
+    if (mid !== undefined) directions.set(mid, direction ?? 'sendrecv');
+  }
+  return directions;
 }
 
 export class PeerLink {
+  readonly id: string;
   readonly pc: RTCPeerConnection;
-  readonly remoteStream = new MediaStream();
+  readonly stats: NegotiationStats = {
+    offersSent: 0,
+    answersSent: 0,
+    offersIgnored: 0,
+    rollbacks: 0,
+    candidatesIgnored: 0,
+    staleMessages: 0,
+    errors: 0,
+  };
+  private readonly local: LocalTracks;
+  private stream: MediaStream | null = null;
+  /** True while our own offer is being made (between negotiationneeded and its local description). */
+  private makingOffer = false;
+  /** The last offer received was dropped (impolite side, collision): its candidates may fail. */
+  private ignoreOffer = false;
   private pendingCandidates: RTCIceCandidateInit[] = [];
+  /** Incoming messages are applied one after the other, in the order they arrived. */
+  private inbox: Promise<void> = Promise.resolve();
+  /** Send caps are applied one after the other (setParameters needs the parameters it just read). */
+  private caps: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(private readonly opts: PeerLinkOptions) {
-    this.pc = new RTCPeerConnection({ iceServers: opts.iceServers });
+    this.id = opts.linkId ?? newLinkId();
+    this.local = { video: opts.tracks?.video ?? null, audio: opts.tracks?.audio ?? null };
+    const create = opts.createPeerConnection ?? ((config: RTCConfiguration) => new RTCPeerConnection(config));
+    this.pc = create({ iceServers: opts.iceServers });
     this.pc.onicecandidate = (event) => {
       if (!event.candidate) return;
-      void this.signal({ kind: 'candidate', from: opts.selfId, to: opts.peerId, candidate: event.candidate.toJSON() as never });
+      void this.signal({ kind: 'candidate', from: opts.selfId, to: opts.peerId, link: this.id, candidate: event.candidate.toJSON() as never });
     };
-    this.pc.ontrack = (event) => {
-      for (const t of this.remoteStream.getTracks()) if (t.kind === event.track.kind) this.remoteStream.removeTrack(t);
-      this.remoteStream.addTrack(event.track);
-      opts.onRemoteStream(this.remoteStream);
+    this.pc.ontrack = (event) => this.addRemoteTrack(event.track);
+    this.pc.onconnectionstatechange = () => {
+      if (!this.closed) opts.onStateChange?.(this.pc.connectionState);
     };
-    this.pc.onconnectionstatechange = () => opts.onStateChange?.(this.pc.connectionState);
+    this.pc.onnegotiationneeded = () => void this.negotiate();
+    testRegistry()?.add(this);
+  }
+
+  get polite(): boolean {
+    return this.opts.polite;
+  }
+
+  get peerId(): string {
+    return this.opts.peerId;
+  }
+
+  /** The remote media received so far (null before the first track). */
+  get remoteStream(): MediaStream | null {
+    return this.stream;
+  }
+
+  private addRemoteTrack(track: MediaStreamTrack): void {
+    const current = this.stream?.getTracks() ?? [];
+    if (current.includes(track)) return;
+    // A new stream object, so that media elements and the program pick the new track up.
+    this.stream = new MediaStream([...current.filter((t) => t.kind !== track.kind), track]);
+    this.opts.onRemoteStream(this.stream);
+  }
+
+  private fail(what: string, err: unknown): void {
+    if (this.closed) return;
+    this.stats.errors += 1;
+    this.opts.log?.(`${what} (${this.opts.peerId}): ${(err as Error)?.message ?? String(err)}`);
   }
 
   private async signal(msg: SignalMessage): Promise<void> {
     try {
       await this.opts.signaling.send(msg);
     } catch (err) {
-      this.opts.log?.(`signaling to ${this.opts.peerId}: ${(err as Error).message}`);
+      this.fail('signaling', err);
     }
   }
 
-  /** Host side: offer to send `tracks` and receive the guest's camera and microphone. */
-  async offer(tracks: { video: MediaStreamTrack | null; audio: MediaStreamTrack | null }, videoCap?: SendCap): Promise<void> {
-    const settings = tracks.video?.getSettings();
-    const sendEncodings = videoCap
-      ? [{ maxBitrate: videoCap.maxBitrateKbps * 1000, maxFramerate: videoCap.maxFramerate, scaleResolutionDownBy: scaleDownBy(settings?.width ?? 0, settings?.height ?? 0, videoCap) }]
-      : undefined;
-    this.pc.addTransceiver(tracks.video ?? 'video', { direction: 'sendrecv', sendEncodings });
-    this.pc.addTransceiver(tracks.audio ?? 'audio', { direction: 'sendrecv' });
-    await this.pc.setLocalDescription();
-    const description = this.pc.localDescription!;
-    await this.signal({ kind: 'description', from: this.opts.selfId, to: this.opts.peerId, description: { type: description.type as 'offer', sdp: description.sdp } });
+  private sendDescription(description: RTCSessionDescription | null): void {
+    if (!description || this.closed) return;
+    const type = description.type as 'offer' | 'answer';
+    if (type === 'offer') this.stats.offersSent += 1;
+    else this.stats.answersSent += 1;
+    void this.signal({ kind: 'description', from: this.opts.selfId, to: this.opts.peerId, link: this.id, description: { type, sdp: description.sdp } });
   }
 
-  /** Guest side: answer an offer, sending our own camera and microphone on its transceivers. */
-  async answer(offer: RTCSessionDescriptionInit, local: { video: MediaStreamTrack | null; audio: MediaStreamTrack | null }, videoCap?: SendCap): Promise<void> {
-    this.videoCap = videoCap ?? null;
-    await this.pc.setRemoteDescription(offer);
-    await this.flushCandidates();
-    for (const transceiver of this.pc.getTransceivers()) {
-      const kind = transceiver.receiver.track.kind;
-      const track = kind === 'video' ? local.video : local.audio;
-      transceiver.direction = track ? 'sendrecv' : 'recvonly';
-      if (track) await transceiver.sender.replaceTrack(track);
-    }
-    await this.pc.setLocalDescription();
-    const description = this.pc.localDescription!;
-    await this.signal({ kind: 'description', from: this.opts.selfId, to: this.opts.peerId, description: { type: description.type as 'answer', sdp: description.sdp } });
-    await this.applyVideoCap();
+  /**
+   * The transceiver we send a kind on: one we already send on, else one the
+   * other side receives on, else (audio, which goes both ways) the first of
+   * its kind.
+   */
+  private sendTransceiver(kind: TrackKind): RTCRtpTransceiver | undefined {
+    const live = this.pc.getTransceivers().filter((t) => t.receiver.track.kind === kind && t.direction !== 'stopped' && t.currentDirection !== 'stopped');
+    const remote = directionsByMid(this.pc.remoteDescription?.sdp);
+    return (
+      live.find((t) => sends(t.direction)) ??
+      live.find((t) => t.mid !== null && receives(remote.get(t.mid))) ??
+      (kind === 'audio' ? live[0] : undefined)
+    );
   }
 
-  private videoCap: SendCap | null = null;
-
-  /** Caps what we send on video (size, bitrate, frame rate) without renegotiating. */
-  private async applyVideoCap(): Promise<void> {
-    const cap = this.videoCap;
-    const sender = this.pc.getTransceivers().find((t) => t.receiver.track.kind === 'video')?.sender;
-    if (!cap || !sender?.track) return;
-    const settings = sender.track.getSettings();
-    const params = sender.getParameters();
-    if (!params.encodings || params.encodings.length === 0) params.encodings = [{}];
-    params.encodings[0]!.maxBitrate = cap.maxBitrateKbps * 1000;
-    params.encodings[0]!.maxFramerate = cap.maxFramerate;
-    params.encodings[0]!.scaleResolutionDownBy = scaleDownBy(settings.width ?? 0, settings.height ?? 0, cap);
-    await sender.setParameters(params).catch((e: Error) => this.opts.log?.(`send cap: ${e.message}`));
+  /** Starts sending on a transceiver: both ways for audio, or for video where the other side sends too; one way otherwise. */
+  private startSending(transceiver: RTCRtpTransceiver, kind: TrackKind): void {
+    if (sends(transceiver.direction)) return;
+    const remoteSends = transceiver.mid !== null && sends(directionsByMid(this.pc.remoteDescription?.sdp).get(transceiver.mid));
+    transceiver.direction = kind === 'audio' || remoteSends ? 'sendrecv' : 'sendonly';
   }
 
-  /** Applies a signaling message addressed to this link. */
-  async handle(msg: SignalMessage): Promise<void> {
+  private sendEncodings(kind: TrackKind, track: MediaStreamTrack | null): RTCRtpEncodingParameters[] | undefined {
+    const cap = this.opts.videoCap;
+    if (kind !== 'video' || !cap) return undefined;
+    const settings = track?.getSettings();
+    return [{ maxBitrate: cap.maxBitrateKbps * 1000, maxFramerate: cap.maxFramerate, scaleResolutionDownBy: scaleDownBy(settings?.width ?? 0, settings?.height ?? 0, cap) }];
+  }
+
+  /**
+   * Starts the call (the host): our video on a send-only m-line, audio both
+   * ways on one m-line, the other side's video on a receive-only m-line;
+   * `negotiationneeded` then makes the offer.
+   */
+  start(): void {
+    const { video, audio } = this.local;
+    if (video) this.pc.addTransceiver(video, { direction: 'sendonly', sendEncodings: this.sendEncodings('video', video) });
+    this.pc.addTransceiver(audio ?? 'audio', { direction: audio ? 'sendrecv' : 'recvonly' });
+    this.pc.addTransceiver('video', { direction: 'recvonly' });
+  }
+
+  /** Makes and sends an offer whenever the connection needs one (either side, any time). */
+  private async negotiate(): Promise<void> {
     if (this.closed) return;
-    if (msg.kind === 'description' && msg.description.type === 'answer') {
-      await this.pc.setRemoteDescription(msg.description);
+    try {
+      this.makingOffer = true;
+      await this.pc.setLocalDescription();
+      // The messages that arrive meanwhile are applied in order; only an offer is ours to send here.
+      if (this.pc.localDescription?.type === 'offer') this.sendDescription(this.pc.localDescription);
+    } catch (err) {
+      this.fail('offer', err);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  /** Applies a description or candidate of this link (others are dropped). */
+  handle(msg: SignalMessage): Promise<void> {
+    if (this.closed || (msg.kind !== 'description' && msg.kind !== 'candidate')) return Promise.resolve();
+    if (msg.link !== undefined && msg.link !== this.id) {
+      this.stats.staleMessages += 1;
+      return Promise.resolve();
+    }
+    const next = this.inbox.then(() => (msg.kind === 'description' ? this.onDescription(msg.description) : this.onCandidate(msg.candidate)));
+    this.inbox = next;
+    return next;
+  }
+
+  private async onDescription(description: RTCSessionDescriptionInit): Promise<void> {
+    if (this.closed) return;
+    try {
+      const collision = description.type === 'offer' && (this.makingOffer || this.pc.signalingState !== 'stable');
+      this.ignoreOffer = collision && !this.opts.polite;
+      if (this.ignoreOffer) {
+        this.stats.offersIgnored += 1;
+        return;
+      }
+      // The polite side's own offer is rolled back by setRemoteDescription itself (implicit rollback).
+      if (collision) this.stats.rollbacks += 1;
+      await this.pc.setRemoteDescription(description);
       await this.flushCandidates();
-    } else if (msg.kind === 'candidate') {
-      if (this.pc.remoteDescription) await this.pc.addIceCandidate(msg.candidate).catch((e: Error) => this.opts.log?.(`candidate: ${e.message}`));
-      else this.pendingCandidates.push(msg.candidate);
+      if (description.type === 'offer') {
+        await this.bindLocalTracks();
+        await this.pc.setLocalDescription();
+        this.sendDescription(this.pc.localDescription);
+      }
+      if (this.pc.signalingState === 'stable') void this.applyVideoCap();
+    } catch (err) {
+      this.fail(`${description.type ?? 'description'}`, err);
+    }
+  }
+
+  private async onCandidate(candidate: RTCIceCandidateInit): Promise<void> {
+    if (this.closed) return;
+    if (!this.pc.remoteDescription) {
+      if (this.ignoreOffer) this.stats.candidatesIgnored += 1;
+      else this.pendingCandidates.push(candidate);
+      return;
+    }
+    try {
+      await this.pc.addIceCandidate(candidate);
+    } catch (err) {
+      // Candidates of an offer we ignored cannot be added: that is expected.
+      if (this.ignoreOffer) this.stats.candidatesIgnored += 1;
+      else this.fail('candidate', err);
     }
   }
 
   private async flushCandidates(): Promise<void> {
-    const queued = this.pendingCandidates.splice(0);
-    for (const c of queued) await this.pc.addIceCandidate(c).catch((e: Error) => this.opts.log?.(`candidate: ${e.message}`));
+    for (const c of this.pendingCandidates.splice(0)) await this.pc.addIceCandidate(c).catch((err: unknown) => this.fail('candidate', err));
   }
 
-  /** Replaces what we send, e.g. a new camera, without renegotiating. */
-  async replaceTrack(kind: 'audio' | 'video', track: MediaStreamTrack | null): Promise<void> {
-    const transceiver = this.pc.getTransceivers().find((t) => t.receiver.track.kind === kind);
-    await transceiver?.sender.replaceTrack(track);
+  /** Before answering: send our tracks on the transceivers the offer brought. */
+  private async bindLocalTracks(): Promise<void> {
+    for (const kind of ['video', 'audio'] as const) {
+      const track = this.local[kind];
+      const transceiver = this.sendTransceiver(kind);
+      if (!track || !transceiver) continue;
+      if (transceiver.sender.track !== track) await transceiver.sender.replaceTrack(track);
+      this.startSending(transceiver, kind);
+    }
+  }
+
+  /**
+   * Sends `track` for its kind: on the same transceiver without renegotiating
+   * when that kind is already being sent, otherwise by starting to send it
+   * (and `negotiationneeded` offers, from whichever side this is). `null`
+   * stops sending the kind's picture or sound but keeps the transceiver.
+   */
+  async setTrack(kind: TrackKind, track: MediaStreamTrack | null): Promise<void> {
+    if (this.closed) return;
+    this.local[kind] = track;
+    const transceiver = this.sendTransceiver(kind);
+    if (transceiver) {
+      await transceiver.sender.replaceTrack(track);
+      if (track) this.startSending(transceiver, kind);
+    } else if (track && (this.pc.remoteDescription || this.pc.localDescription)) {
+      // Nowhere to send this kind yet (the call started without it): a new m-line.
+      this.pc.addTransceiver(track, { direction: kind === 'audio' ? 'sendrecv' : 'sendonly', sendEncodings: this.sendEncodings(kind, track) });
+    }
+    // Before the first description, the track is sent once the call's offer arrives (bindLocalTracks).
     if (kind === 'video') await this.applyVideoCap();
+  }
+
+  /** Caps what we send on video (size, bitrate, frame rate) without renegotiating. */
+  private applyVideoCap(): Promise<void> {
+    const run = this.caps.then(async () => {
+      const cap = this.opts.videoCap;
+      const sender = this.sendTransceiver('video')?.sender;
+      if (this.closed || !cap || !sender?.track) return;
+      const params = sender.getParameters();
+      const encoding = params.encodings?.[0];
+      // Encodings exist once the sender has been negotiated; the next negotiation applies the cap otherwise.
+      if (!encoding) return;
+      const settings = sender.track.getSettings();
+      const scale = scaleDownBy(settings.width ?? 0, settings.height ?? 0, cap);
+      if (encoding.maxBitrate === cap.maxBitrateKbps * 1000 && encoding.maxFramerate === cap.maxFramerate && encoding.scaleResolutionDownBy === scale) return;
+      encoding.maxBitrate = cap.maxBitrateKbps * 1000;
+      encoding.maxFramerate = cap.maxFramerate;
+      encoding.scaleResolutionDownBy = scale;
+      await sender.setParameters(params);
+    });
+    this.caps = run.catch((err: unknown) => this.fail('send cap', err));
+    return this.caps;
   }
 
   close(sayBye = true): void {
     if (this.closed) return;
     this.closed = true;
-    if (sayBye) void this.signal({ kind: 'bye', from: this.opts.selfId, to: this.opts.peerId });
+    testRegistry()?.delete(this);
+    if (sayBye) void this.opts.signaling.send({ kind: 'bye', from: this.opts.selfId, to: this.opts.peerId }).catch(() => {});
+    this.pc.onicecandidate = null;
+    this.pc.ontrack = null;
+    this.pc.onconnectionstatechange = null;
+    this.pc.onnegotiationneeded = null;
     this.pc.close();
   }
 }

@@ -27,6 +27,7 @@ import {
 } from '../media/capture';
 import { PeerLink } from '../rtc/PeerLink';
 import { SignalingChannel } from '../rtc/signaling';
+import type { SignalMessage } from '../../../shared/signaling';
 import { generateCallToken, getActiveCallSession } from '../services/cloudflareCallsService';
 import { BackendError } from '../services/errors';
 import { getStream, subscribeStream } from '../services/liveService';
@@ -274,8 +275,6 @@ export class GuestSession {
   private signaling: SignalingChannel | null = null;
   private link: PeerLink | null = null;
   private iceServers: RTCIceServer[] = [];
-  /** Kinds the current peer connection was answered with a track for (others need a new offer). */
-  private sentKinds = new Set<MediaKind>();
   private helloTimer: ReturnType<typeof setInterval> | null = null;
   private rejoinTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly cleanups: Array<() => void> = [];
@@ -373,23 +372,35 @@ export class GuestSession {
     this.keep(
       this.signaling.onMessage((msg) => {
         if (msg.from !== hostId) return;
-        if (msg.kind === 'description' && msg.description.type === 'offer') void this.answer(msg.description);
-        else if (msg.kind === 'bye') this.onBye();
-        else void this.link?.handle(msg).catch((err: Error) => this.log(`signaling: ${err.message}`));
+        if (msg.kind === 'bye') this.onBye();
+        else if (msg.kind === 'description' && msg.description.type === 'offer' && (msg.link === undefined || msg.link !== this.link?.id)) {
+          // An offer on a new link is a new call (the host answered a hello); one on ours is a renegotiation.
+          void this.answerCall(msg);
+        } else void this.link?.handle(msg).catch((err: Error) => this.log(`signaling: ${err.message}`));
       }),
     );
     this.sayHello();
   }
 
-  private async answer(offer: RTCSessionDescriptionInit): Promise<void> {
+  /**
+   * Takes a call the host offered: a new link on which the guest is the polite
+   * peer, sending the camera and microphone it has. Later changes (a device
+   * turned on that the guest joined without) renegotiate on the same link.
+   */
+  private async answerCall(offer: Extract<SignalMessage, { kind: 'description' }>): Promise<void> {
     if (this.closed) return;
     this.stopHello();
     this.link?.close(false);
+    const local = this.get().local;
     const link = new PeerLink({
       signaling: this.signaling!,
       selfId: this.opts.userId,
       peerId: this.opts.hostId,
+      linkId: offer.link,
+      polite: true,
       iceServers: this.iceServers,
+      tracks: { video: local.getVideoTracks()[0] ?? null, audio: local.getAudioTracks()[0] ?? null },
+      videoCap: GUEST_UPLINK,
       onRemoteStream: (stream) => this.snapshot.set({ program: stream }),
       onStateChange: (state) => {
         if (this.link !== link || this.closed) return;
@@ -403,10 +414,8 @@ export class GuestSession {
     });
     this.link = link;
     this.snapshot.set({ link: 'connecting' });
-    const local = this.get().local;
-    const tracks = { video: local.getVideoTracks()[0] ?? null, audio: local.getAudioTracks()[0] ?? null };
-    this.sentKinds = new Set((['video', 'audio'] as const).filter((k) => tracks[k] !== null));
-    await link.answer(offer, tracks, GUEST_UPLINK).catch((err: Error) => this.log(`answer: ${err.message}`));
+    await link.handle(offer);
+    if (this.link !== link || this.closed || this.get().link === 'connected') return;
     // A link that never connects (a lost candidate, a host too busy to finish ICE) is called again.
     this.clearWatchdog();
     this.watchdog = setTimeout(() => this.retrySoon(0), CONNECT_TIMEOUT_MS);
@@ -560,7 +569,7 @@ export class GuestSession {
     return (kind === 'video' ? local.getVideoTracks() : local.getAudioTracks()).some((t) => t.readyState === 'live');
   }
 
-  /** A device the guest joined without (refused or missing): open it and have the host offer again. */
+  /** A device the guest joined without (refused or missing): open it and offer it to the host on the same call. */
   private async openMissing(kind: MediaKind): Promise<void> {
     const stored = storedDevice(kind);
     const track = stored ? await openDevice(kind, stored).catch(() => openDevice(kind)) : await openDevice(kind);
@@ -607,15 +616,9 @@ export class GuestSession {
       ...(kind === 'video' ? { cameraId: trackDeviceId(track) } : { microphoneId: trackDeviceId(track) }),
     });
     this.applyTracks();
-    if (this.link && this.sentKinds.has(kind)) {
-      await this.link.replaceTrack(kind, track);
-    } else if (track && this.signaling) {
-      // The connection was answered without this kind: a fresh offer from the host carries it.
-      this.link?.close(false);
-      this.link = null;
-      this.snapshot.set({ link: 'connecting' });
-      this.sayHello();
-    }
+    // On the call: the same transceiver when the kind is already sent, otherwise the guest offers it (no new call).
+    // Between calls, the next call's answer takes the track from the state.
+    await this.link?.setTrack(kind, track);
     void this.refreshDevices();
   }
 

@@ -170,7 +170,7 @@ export class HostSession {
     useStore.getState().setNames(Object.fromEntries(profiles.map((p) => [p.id, p.display_name ?? p.username ?? 'Guest'])));
   }
 
-  /** A seated guest said hello: (re)connect with an offer carrying the program and the host's voice. */
+  /** A seated guest said hello: (re)connect on a new link whose offer carries the program and the host's voice. */
   private async connectGuest(guestId: string): Promise<void> {
     const seated = activeSeats(useStore.getState().seats).some((s) => s.user_id === guestId);
     if (!seated && this.signaling) {
@@ -187,7 +187,11 @@ export class HostSession {
       signaling: this.signaling!,
       selfId: this.userId,
       peerId: guestId,
+      // The host is the impolite peer: its offers win a collision, the guest's yield.
+      polite: false,
       iceServers: this.iceServers,
+      tracks: { video: this.programTrack, audio: this.camera.getAudioTracks()[0] ?? null },
+      videoCap: PROGRAM_RETURN,
       onRemoteStream: (stream) => {
         this.guestStreams.set(guestId, stream);
         this.playForHost(guestId, stream);
@@ -198,7 +202,8 @@ export class HostSession {
     });
     this.links.set(guestId, link);
     void this.loadNames([guestId]);
-    await link.offer({ video: this.programTrack, audio: this.camera.getAudioTracks()[0] ?? null }, PROGRAM_RETURN);
+    // The transceivers make the first offer (negotiationneeded); either side may renegotiate from then on.
+    link.start();
   }
 
   /** The host hears guests through media elements (echo cancellation stays on). */

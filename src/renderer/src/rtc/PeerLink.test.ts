@@ -1,0 +1,305 @@
+/**
+ * Perfect negotiation between a host link (impolite) and a guest link (polite)
+ * over a signaling pair that validates every message with the real schema and
+ * delivers it in order, late. The peer connections are a model
+ * (fakePeerConnection.ts); tests/e2e/negotiation.spec.ts runs the same links on
+ * real ones in Chromium.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GUEST_UPLINK, PROGRAM_RETURN } from '../../../shared/mediaLimits';
+import { parseSignal, type SignalMessage } from '../../../shared/signaling';
+import { FakeMediaStream, FakePeerConnection, FakeTrack, SignalWire, writeSdp, type FakeTransceiver } from './fakePeerConnection';
+import { PeerLink, directionsByMid, newLinkId } from './PeerLink';
+
+const HOST = '11111111-1111-4111-8111-111111111111';
+const GUEST = '22222222-2222-4222-8222-222222222222';
+
+const saved = (globalThis as { MediaStream?: unknown }).MediaStream;
+beforeAll(() => {
+  (globalThis as { MediaStream?: unknown }).MediaStream = FakeMediaStream;
+});
+afterAll(() => {
+  (globalThis as { MediaStream?: unknown }).MediaStream = saved;
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Call {
+  host: PeerLink;
+  guest: () => PeerLink | null;
+  toGuest: SignalWire;
+  toHost: SignalWire;
+  hostStreams: MediaStream[];
+  guestStreams: MediaStream[];
+  logs: string[];
+  settle(): Promise<void>;
+}
+
+/**
+ * The host starts a call as HostSession does; the guest takes every offer on
+ * a new link as a new call and everything else on its link, as GuestSession does.
+ */
+function call(options: { hostTracks: { video: FakeTrack | null; audio: FakeTrack | null }; guestTracks: { video: FakeTrack | null; audio: FakeTrack | null }; latency?: () => number }): Call {
+  const logs: string[] = [];
+  const hostStreams: MediaStream[] = [];
+  const guestStreams: MediaStream[] = [];
+  let guest: PeerLink | null = null;
+  const latency = options.latency ?? (() => 5);
+  const toHost = new SignalWire((msg) => void host.handle(msg), latency);
+  const toGuest = new SignalWire((msg) => {
+    if (msg.kind === 'description' && msg.description.type === 'offer' && msg.link !== guest?.id) {
+      guest?.close(false);
+      guest = new PeerLink({
+        signaling: toHost,
+        selfId: GUEST,
+        peerId: HOST,
+        linkId: msg.link,
+        polite: true,
+        iceServers: [],
+        tracks: options.guestTracks as never,
+        videoCap: GUEST_UPLINK,
+        onRemoteStream: (s) => guestStreams.push(s),
+        log: (m) => logs.push(`guest: ${m}`),
+        createPeerConnection: (c) => new FakePeerConnection(c) as unknown as RTCPeerConnection,
+      });
+    }
+    void guest?.handle(msg);
+  }, latency);
+  const host: PeerLink = new PeerLink({
+    signaling: toGuest,
+    selfId: HOST,
+    peerId: GUEST,
+    polite: false,
+    iceServers: [],
+    tracks: options.hostTracks as never,
+    videoCap: PROGRAM_RETURN,
+    onRemoteStream: (s) => hostStreams.push(s),
+    log: (m) => logs.push(`host: ${m}`),
+    createPeerConnection: (c) => new FakePeerConnection(c) as unknown as RTCPeerConnection,
+  });
+  const fake = (link: PeerLink | null) => link?.pc as unknown as FakePeerConnection | undefined;
+  return {
+    host,
+    guest: () => guest,
+    toGuest,
+    toHost,
+    hostStreams,
+    guestStreams,
+    logs,
+    async settle() {
+      let quiet = 0;
+      const started = Date.now();
+      while (quiet < 5) {
+        if (Date.now() - started > 5000) throw new Error(`no rest after 5 s: host ${host.pc.signalingState}, guest ${guest?.pc.signalingState}\n${logs.join("\n")}\n${JSON.stringify({ host: host.stats, guest: guest?.stats, hostSent: toGuest.sent.slice(-4), guestSent: toHost.sent.slice(-4) }, null, 1)}`);
+        await sleep(10);
+        const busy =
+          toHost.inFlight + toGuest.inFlight > 0 ||
+          host.pc.signalingState !== 'stable' ||
+          guest?.pc.signalingState !== 'stable' ||
+          fake(host)!.busy ||
+          fake(guest)!.busy;
+        quiet = busy ? 0 : quiet + 1;
+      }
+    },
+  };
+}
+
+const kinds = (stream: MediaStream | undefined) => stream?.getTracks().map((t) => t.kind).sort() ?? [];
+const directions = (link: PeerLink) => link.pc.getTransceivers().map((t) => `${t.receiver.track.kind}:${t.currentDirection}`);
+const offers = (wire: SignalWire) => wire.sent.filter((m) => m.kind === 'description' && m.description.type === 'offer').length;
+
+async function connected(c: Call): Promise<void> {
+  c.host.start();
+  await c.settle();
+  expect(c.host.pc.connectionState).toBe('connected');
+  expect(c.guest()!.pc.connectionState).toBe('connected');
+}
+
+describe('PeerLink negotiation', () => {
+  it('makes new link ids that the schema accepts', () => {
+    const id = newLinkId();
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(parseSignal({ kind: 'bye', from: HOST, to: GUEST })).not.toBeNull();
+    expect(parseSignal({ kind: 'candidate', from: HOST, to: GUEST, link: id, candidate: { candidate: '' } })).not.toBeNull();
+    expect(parseSignal({ kind: 'candidate', from: HOST, to: GUEST, link: 'x', candidate: { candidate: '' } })).toBeNull();
+  });
+
+  it('reads the direction of each m-line of a description', () => {
+    const sdp = [
+      'v=0',
+      'o=- 1 2 IN IP4 127.0.0.1',
+      'a=group:BUNDLE 0 1 2',
+      'm=video 9 UDP/TLS/RTP/SAVPF 96',
+      'a=mid:0',
+      'a=sendonly',
+      'a=rtpmap:96 VP8/90000',
+      'm=audio 9 UDP/TLS/RTP/SAVPF 111',
+      'a=mid:1',
+      'a=rtcp-mux',
+      'm=video 9 UDP/TLS/RTP/SAVPF 96',
+      'a=mid:2',
+      'a=recvonly',
+      '',
+    ].join('\r\n');
+    expect([...directionsByMid(sdp)]).toEqual([
+      ['0', 'sendonly'],
+      ['1', 'sendrecv'],
+      ['2', 'recvonly'],
+    ]);
+    expect(directionsByMid(undefined).size).toBe(0);
+  });
+
+  it('the host offers the program and its voice; a guest without a camera answers with the microphone', async () => {
+    const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: null, audio: new FakeTrack('audio') } });
+    await connected(c);
+    expect(kinds(c.guestStreams.at(-1))).toEqual(['audio', 'video']);
+    expect(kinds(c.hostStreams.at(-1))).toEqual(['audio']);
+    // Video one way per m-line (the program; the guest's camera, none yet), audio both ways.
+    expect(directions(c.guest()!)).toEqual(['video:recvonly', 'audio:sendrecv', 'video:inactive']);
+    expect(directions(c.host)).toEqual(['video:sendonly', 'audio:sendrecv', 'video:inactive']);
+    expect(c.host.stats).toMatchObject({ offersSent: 1, errors: 0 });
+    expect(c.guest()!.stats).toMatchObject({ answersSent: 1, offersSent: 0, errors: 0 });
+    // The program goes out capped: 1280x720 scaled by 2 to 640x360 at 600 kbps.
+    const encoding = c.host.pc.getTransceivers()[0]!.sender.getParameters().encodings[0];
+    expect(encoding).toMatchObject({ maxBitrate: 600_000, maxFramerate: 30, scaleResolutionDownBy: 2 });
+    expect(c.logs).toEqual([]);
+  });
+
+  it('a camera turned on later is offered by the guest on the same link, capped', async () => {
+    const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: null, audio: new FakeTrack('audio') } });
+    await connected(c);
+    const guest = c.guest()!;
+    await guest.setTrack('video', new FakeTrack('video', { width: 1920, height: 1080 }) as never);
+    await c.settle();
+    expect(c.guest()).toBe(guest);
+    expect(guest.stats.offersSent).toBe(1);
+    expect(c.host.stats.answersSent).toBe(1);
+    expect(kinds(c.hostStreams.at(-1))).toEqual(['audio', 'video']);
+    expect(directions(guest)).toEqual(['video:recvonly', 'audio:sendrecv', 'video:sendonly']);
+    const encoding = guest.pc.getTransceivers()[2]!.sender.getParameters().encodings[0];
+    expect(encoding).toMatchObject({ maxBitrate: 500_000, maxFramerate: 30, scaleResolutionDownBy: 3 });
+    expect(c.logs).toEqual([]);
+  });
+
+  it('a track replaced on a kind already sent does not renegotiate', async () => {
+    const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') } });
+    await connected(c);
+    const mic = new FakeTrack('audio');
+    await c.guest()!.setTrack('audio', mic as never);
+    await c.host.setTrack('video', new FakeTrack('video') as never);
+    await c.settle();
+    expect(offers(c.toHost)).toBe(0);
+    expect(offers(c.toGuest)).toBe(1);
+    expect(c.guest()!.pc.getTransceivers()[1]!.sender.track).toBe(mic);
+  });
+
+  it('glare: both add a track at the same moment; the host ignores the guest, the guest rolls back, both tracks arrive', async () => {
+    const c = call({
+      hostTracks: { video: new FakeTrack('video'), audio: null },
+      guestTracks: { video: null, audio: new FakeTrack('audio') },
+      latency: () => 30,
+    });
+    await connected(c);
+    expect(kinds(c.guestStreams.at(-1))).toEqual(['video']);
+    const guest = c.guest()!;
+    await Promise.all([c.host.setTrack('audio', new FakeTrack('audio') as never), guest.setTrack('video', new FakeTrack('video') as never)]);
+    await c.settle();
+    expect(c.host.stats.offersIgnored).toBe(1);
+    expect(guest.stats.rollbacks).toBe(1);
+    expect(c.guest()).toBe(guest);
+    expect(kinds(c.guestStreams.at(-1))).toEqual(['audio', 'video']);
+    expect(kinds(c.hostStreams.at(-1))).toEqual(['audio', 'video']);
+    expect(directions(c.host)).toEqual(['video:sendonly', 'audio:sendrecv', 'video:recvonly']);
+    expect(directions(guest)).toEqual(['video:recvonly', 'audio:sendrecv', 'video:sendonly']);
+    expect(c.host.stats.errors + guest.stats.errors).toBe(0);
+    expect(c.logs).toEqual([]);
+  });
+
+  it('glare on ICE restarts: candidates of the ignored offer are dropped without an error', async () => {
+    const c = call({
+      hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') },
+      guestTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') },
+      latency: () => 30,
+    });
+    await connected(c);
+    const guest = c.guest()!;
+    c.host.pc.restartIce();
+    guest.pc.restartIce();
+    await c.settle();
+    expect(c.host.stats.offersIgnored).toBeGreaterThanOrEqual(1);
+    expect(guest.stats.rollbacks).toBeGreaterThanOrEqual(1);
+    expect(c.host.stats.candidatesIgnored).toBeGreaterThanOrEqual(1);
+    const hostPc = c.host.pc as unknown as FakePeerConnection;
+    const guestPc = guest.pc as unknown as FakePeerConnection;
+    expect(hostPc.refused.length).toBe(c.host.stats.candidatesIgnored);
+    // Both ends agree on the credentials in use.
+    expect(hostPc.credentials.remote).toBe(guestPc.credentials.local);
+    expect(guestPc.credentials.remote).toBe(hostPc.credentials.local);
+    expect(c.host.stats.errors + guest.stats.errors).toBe(0);
+    expect(c.logs).toEqual([]);
+  });
+
+  it('drops descriptions and candidates of another link, and holds candidates that come before their description', async () => {
+    const sent: SignalMessage[] = [];
+    const guest = new PeerLink({
+      signaling: { send: async (m) => void sent.push(m) },
+      selfId: GUEST,
+      peerId: HOST,
+      linkId: newLinkId(),
+      polite: true,
+      iceServers: [],
+      onRemoteStream: () => {},
+      createPeerConnection: (c) => new FakePeerConnection(c) as unknown as RTCPeerConnection,
+    });
+    const other = newLinkId();
+    await guest.handle({ kind: 'candidate', from: HOST, to: GUEST, link: other, candidate: { candidate: 'candidate:x', usernameFragment: 'h1' } });
+    await guest.handle({ kind: 'candidate', from: HOST, to: GUEST, link: guest.id, candidate: { candidate: 'candidate:y', usernameFragment: 'h1' } });
+    const offer = writeSdp({ ufrag: 'h1', media: [{ mid: '0', kind: 'video', direction: 'sendonly' }] });
+    await guest.handle({ kind: 'description', from: HOST, to: GUEST, link: other, description: { type: 'offer', sdp: offer } });
+    expect(guest.pc.remoteDescription).toBeNull();
+    await guest.handle({ kind: 'description', from: HOST, to: GUEST, link: guest.id, description: { type: 'offer', sdp: offer } });
+    expect(guest.stats.staleMessages).toBe(2);
+    expect((guest.pc as unknown as FakePeerConnection).added.map((c) => c.candidate)).toEqual(['candidate:y']);
+    expect(sent.filter((m) => m.kind === 'description').map((m) => m.kind === 'description' && m.description.type)).toEqual(['answer']);
+    expect(guest.stats.errors).toBe(0);
+    guest.close(false);
+  });
+
+  it('converges whatever both sides change at once, at any latency', async () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const c = call({
+      hostTracks: { video: new FakeTrack('video'), audio: null },
+      guestTracks: { video: null, audio: null },
+      latency: () => Math.floor(random() * 40),
+    });
+    await connected(c);
+    const guest = c.guest()!;
+    const actions: Array<(link: PeerLink) => void> = [
+      (l) => l.pc.restartIce(),
+      (l) => void l.setTrack('audio', new FakeTrack('audio') as never),
+      (l) => void l.setTrack('video', new FakeTrack('video') as never),
+      (l) => void l.setTrack('audio', null),
+    ];
+    for (let round = 0; round < 25; round++) {
+      actions[Math.floor(random() * actions.length)]!(c.host);
+      if (random() < 0.5) await sleep(Math.floor(random() * 20));
+      actions[Math.floor(random() * actions.length)]!(guest);
+      await c.settle();
+      expect(c.guest()).toBe(guest);
+      expect(c.host.stats.errors + guest.stats.errors, c.logs.join('\n')).toBe(0);
+    }
+    // Every transceiver is negotiated as it stands, and what the guest sends reaches the host.
+    for (const link of [c.host, guest]) {
+      for (const t of link.pc.getTransceivers() as unknown as FakeTransceiver[]) expect(t.negotiated).toBe(t.direction);
+    }
+    const sending = guest.pc
+      .getTransceivers()
+      .filter((t) => t.direction === 'sendrecv')
+      .map((t) => t.receiver.track.kind);
+    for (const kind of sending) expect(kinds(c.hostStreams.at(-1))).toContain(kind);
+    expect(c.host.stats.offersIgnored).toBeGreaterThan(0);
+    expect(guest.stats.rollbacks).toBeGreaterThan(0);
+    expect(c.logs).toEqual([]);
+  });
+});
