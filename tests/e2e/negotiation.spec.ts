@@ -256,7 +256,8 @@ test.describe('perfect negotiation in the app', () => {
             hostShown,
             guestShown,
           ];
-          return increase[0]! > 10 && increase[1]! > 5 && increase[2]! > 0 && increase[3]! > 10 && increase[4]! > 5;
+          // Rates, not figures: the program runs at a few frames per second when this machine is loaded.
+          return increase[0]! > 5 && increase[1]! > 2 && increase[2]! > 0 && increase[3]! > 5 && increase[4]! > 2;
         },
         { timeout: 60_000, intervals: [500] },
       )
