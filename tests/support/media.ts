@@ -1,7 +1,7 @@
 /** Generated media fixtures and decoding of what reached the ingest, with Debian's ffmpeg. */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 export const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg';
 export const FFPROBE = process.env.FFPROBE_PATH ?? 'ffprobe';
@@ -106,4 +106,88 @@ export function patch(rgb: Buffer, width: number, cx: number, cy: number, half =
       n++;
     }
   return [sum[0]! / n, sum[1]! / n, sum[2]! / n];
+}
+
+// A/V sync: a source that flashes and beeps together, and where each lands in a recording ---------------
+
+/**
+ * A .y4m fake camera that loops with an exact period: dark grey, with the
+ * first `flashFrames` frames of each period white.
+ */
+export function flashClip(dir: string, opts: { periodS?: number; fps?: number; flashFrames?: number; width?: number; height?: number } = {}): string {
+  const { periodS = 2, fps = 30, flashFrames = 3, width = 320, height = 180 } = opts;
+  const frames = Math.round(periodS * fps);
+  if (Math.abs(frames - periodS * fps) > 1e-9) throw new RangeError(`a period of ${periodS} s is not a whole number of frames at ${fps} fps`);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `flash-${width}x${height}-${fps}fps-${frames}f-${flashFrames}w.y4m`);
+  if (!existsSync(file)) {
+    const source = `color=c=0x303030:s=${width}x${height}:r=${fps},drawbox=c=white:t=fill:enable='lt(n,${flashFrames})'`;
+    execFileSync(FFMPEG, ['-v', 'error', '-y', '-f', 'lavfi', '-i', source, '-frames:v', String(frames), '-pix_fmt', 'yuv420p', file]);
+  }
+  return file;
+}
+
+/**
+ * A mono 48 kHz .wav fake microphone of exactly one period (it loops with the
+ * same period as flashClip): a sine beep of `beepMs` from sample 0, then silence.
+ */
+export function beepClip(dir: string, opts: { periodS?: number; beepMs?: number; frequency?: number; amplitude?: number } = {}): string {
+  const { periodS = 2, beepMs = 100, frequency = 1000, amplitude = 0.5 } = opts;
+  const rate = 48_000;
+  const samples = Math.round(periodS * rate);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `beep-${frequency}hz-${beepMs}ms-${samples}.wav`);
+  if (!existsSync(file)) {
+    // lavfi's sine has an amplitude of 1/8.
+    const filter = `volume=${amplitude * 8},apad=whole_len=${samples}`;
+    execFileSync(FFMPEG, ['-v', 'error', '-y', '-f', 'lavfi', '-i', `sine=frequency=${frequency}:sample_rate=${rate}:duration=${beepMs / 1000}`, '-af', filter, '-ac', '1', '-c:a', 'pcm_s16le', file]);
+  }
+  return file;
+}
+
+/**
+ * Like recordRtmp, but keeps the stream's own timestamps (`-copyts`): times in
+ * the file are the publisher's, so recordings taken minutes apart share one timeline.
+ */
+export function recordRtmpStreamTimes(url: string, file: string, seconds: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // With -copyts, an output -t would count from timestamp 0: limit the input instead.
+    const child = spawn(FFMPEG, ['-v', 'error', '-y', '-rw_timeout', '15000000', '-t', String(seconds), '-i', url, '-copyts', '-c', 'copy', file]);
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`recording ${url} failed (exit ${code}): ${stderr}`));
+    });
+  });
+}
+
+/** Runs ffprobe on a lavfi graph reading `file` (from its own folder, so no path escaping is needed) and returns the CSV rows. */
+function probeGraph(file: string, graph: (name: string) => string, entries: string): string[][] {
+  const out = execFileSync(FFPROBE, ['-v', 'error', '-f', 'lavfi', '-i', graph(basename(file)), '-show_entries', entries, '-of', 'csv=p=0'], {
+    cwd: dirname(file),
+    maxBuffer: 256 * 1024 * 1024,
+  }).toString();
+  return out
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => line.split(','));
+}
+
+/** Mean luma (0–255) of every decoded video frame, at the file's timestamps (s). */
+export function lumaPerFrame(file: string): Array<{ t: number; y: number }> {
+  if (!/^[\w.+-]+$/.test(basename(file))) throw new Error(`lumaPerFrame: file name must be plain: ${file}`);
+  return probeGraph(file, (name) => `movie=${name},signalstats`, 'frame=pts_time:frame_tags=lavfi.signalstats.YAVG')
+    .map(([t, y]) => ({ t: Number(t), y: Number(y) }))
+    .filter((f) => Number.isFinite(f.t) && Number.isFinite(f.y));
+}
+
+/** RMS level (dBFS over all channels; −Infinity for digital silence) of every `windowSamples` of audio, at the file's timestamps (s). */
+export function audioLevels(file: string, windowSamples = 48): Array<{ t: number; db: number }> {
+  if (!/^[\w.+-]+$/.test(basename(file))) throw new Error(`audioLevels: file name must be plain: ${file}`);
+  return probeGraph(file, (name) => `amovie=${name},asetnsamples=n=${windowSamples}:p=0,astats=metadata=1:reset=1`, 'frame=pts_time:frame_tags=lavfi.astats.Overall.RMS_level')
+    .map(([t, db]) => ({ t: Number(t), db: db === '-inf' ? -Infinity : Number(db) }))
+    .filter((w) => Number.isFinite(w.t) && !Number.isNaN(w.db));
 }
