@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { GUEST_UPLINK, PROGRAM_RETURN, scaleDownBy } from './mediaLimits';
+import { GUEST_UPLINK, PROGRAM_RETURN, guestUplinkFor, scaleDownBy } from './mediaLimits';
+import { gridLayout } from './layout';
 
 describe('send caps', () => {
   it('scales 720p and 1080p down to 640x360, never up', () => {
@@ -16,5 +17,19 @@ describe('send caps', () => {
   it('lets the host receive nine guests within 5 Mbps', () => {
     expect(GUEST_UPLINK.maxBitrateKbps * 9).toBeLessThanOrEqual(5000);
     expect(PROGRAM_RETURN.maxBitrateKbps).toBeLessThanOrEqual(600);
+  });
+
+  it('sizes the guest uplink to the guest’s tile as the stage fills', () => {
+    expect(guestUplinkFor(2)).toEqual(GUEST_UPLINK);
+    expect(guestUplinkFor(4)).toEqual(GUEST_UPLINK);
+    expect(guestUplinkFor(6)).toMatchObject({ maxWidth: 480, maxHeight: 270 });
+    expect(guestUplinkFor(10)).toEqual({ maxWidth: 320, maxHeight: 180, maxBitrateKbps: 250, maxFramerate: 15 });
+    // Never more than a third smaller than the tile it fills (cover crop of a 16:9 source).
+    for (let people = 1; people <= 10; people++) {
+      const tile = gridLayout(Array.from({ length: people }, (_, i) => ({ id: String(i), width: 16, height: 9 })), 1280, 720)[people - 1]!.rect;
+      const cap = guestUplinkFor(people);
+      const shown = Math.max(tile.width / 16, tile.height / 9) * 9; // source height the tile shows at 1:1
+      expect(cap.maxHeight).toBeGreaterThanOrEqual(Math.min(360, shown) * 0.66);
+    }
   });
 });

@@ -13,6 +13,19 @@ export interface SendCap {
 /** A guest's camera to the host: nine of these ≈ 4.5 Mbps into the host. */
 export const GUEST_UPLINK: SendCap = { maxWidth: 640, maxHeight: 360, maxBitrateKbps: 500, maxFramerate: 30 };
 
+/**
+ * The guest uplink for a stage of `people` (host included): no bigger than the
+ * guest's tile in the 720p grid, so the host decodes no pixels it throws away.
+ * Up to four people a tile is 640x360; five or six share a 2x3 grid; seven to
+ * ten share 3x3 / 3x4, where 320x180 at 15 fps is enough and keeps nine
+ * decoders within a laptop's (and a 2-core machine's) means.
+ */
+export function guestUplinkFor(people: number): SendCap {
+  if (people <= 4) return GUEST_UPLINK;
+  if (people <= 6) return { maxWidth: 480, maxHeight: 270, maxBitrateKbps: 350, maxFramerate: 24 };
+  return { maxWidth: 320, maxHeight: 180, maxBitrateKbps: 250, maxFramerate: 15 };
+}
+
 /** The program back to each guest. */
 export const PROGRAM_RETURN: SendCap = { maxWidth: 640, maxHeight: 360, maxBitrateKbps: 600, maxFramerate: 30 };
 

@@ -21,6 +21,14 @@ describe('parseSignal', () => {
     expect(parseSignal({ kind: 'candidate', from: a, to: b, link: 'not-a-link', candidate: { candidate: '' } })).toBeNull();
   });
 
+  it('carries the uplink cap the host asks a guest for, within sane bounds', () => {
+    const cap = { maxWidth: 320, maxHeight: 180, maxBitrateKbps: 250, maxFramerate: 15 };
+    const msg = parseSignal({ kind: 'uplink', from: a, to: b, cap });
+    expect(msg?.kind === 'uplink' && msg.cap).toEqual(cap);
+    expect(parseSignal({ kind: 'uplink', from: a, to: b, cap: { ...cap, maxBitrateKbps: 1e9 } })).toBeNull();
+    expect(parseSignal({ kind: 'uplink', from: a, to: b, cap: { ...cap, extra: 1 } })).toBeNull();
+  });
+
   it('rejects malformed messages without throwing', () => {
     expect(parseSignal(null)).toBeNull();
     expect(parseSignal('offer')).toBeNull();

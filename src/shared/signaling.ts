@@ -25,6 +25,20 @@ export const signalMessageSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('description'), from: z.string().uuid(), to: z.string().uuid(), link, description: sdp }),
   z.object({ kind: z.literal('candidate'), from: z.string().uuid(), to: z.string().uuid(), link, candidate }),
   z.object({ kind: z.literal('bye'), from: z.string().uuid(), to: z.string().uuid() }),
+  /** The host tells a guest how big a picture to send, as the stage fills or empties (see guestUplinkFor). */
+  z.object({
+    kind: z.literal('uplink'),
+    from: z.string().uuid(),
+    to: z.string().uuid(),
+    cap: z
+      .object({
+        maxWidth: z.number().int().min(160).max(1920),
+        maxHeight: z.number().int().min(90).max(1080),
+        maxBitrateKbps: z.number().int().min(100).max(4000),
+        maxFramerate: z.number().int().min(5).max(60),
+      })
+      .strict(),
+  }),
 ]);
 
 export type SignalMessage = z.infer<typeof signalMessageSchema>;

@@ -131,16 +131,20 @@ test('host moderates three guests; the program follows', async () => {
   await expect(host.locator(`[data-user="${ids[1]}"]`).getByTestId('camera-state')).toHaveText('cam off by host');
   await expect(host.getByTestId('events')).toContainText('Mia Muted was muted');
 
-  await host.waitForTimeout(2000);
+  // The ingest is a few seconds behind the studio on a busy machine: record until the change shows (bounded).
   const before = join(OUT, 'cohost-4.flv');
-  await recordRtmp(publishUrl, before, 6);
-  const frame4 = frameRgb(before, 4, 1280, 720);
+  let frame4: Buffer = Buffer.alloc(0);
+  const avatarOf = (frame: Buffer) => patch(frame, 1280, centres4[2]![0], centres4[2]![1] - 140);
+  // The camera-off guest shows the avatar tile (dark, not their camera).
+  const showsAvatar = (frame: Buffer) => !near(avatarOf(frame), GUESTS[1]!.rgb) && avatarOf(frame).reduce((a, b) => a + b, 0) / 3 < 80;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    await recordRtmp(publishUrl, before, 6);
+    frame4 = frameRgb(before, 4, 1280, 720);
+    if (showsAvatar(frame4)) break;
+  }
   expect(near(patch(frame4, 1280, ...centres4[0]!), HOST.rgb)).toBe(true);
   expect(near(patch(frame4, 1280, ...centres4[1]!), GUESTS[0]!.rgb)).toBe(true);
-  // The camera-off guest shows the avatar tile (dark, not their camera).
-  const avatar = patch(frame4, 1280, centres4[2]![0], centres4[2]![1] - 140);
-  expect(near(avatar, GUESTS[1]!.rgb)).toBe(false);
-  expect(avatar.reduce((a, b) => a + b, 0) / 3).toBeLessThan(80);
+  expect(showsAvatar(frame4), `avatar tile patch ${avatarOf(frame4)}`).toBe(true);
   expect(near(patch(frame4, 1280, ...centres4[3]!), GUESTS[2]!.rgb)).toBe(true);
   // Audio: the host and the unmuted guests are heard; the muted guest is not.
   const levels: Record<string, number> = Object.fromEntries([HOST, ...GUESTS].map((p) => [p.name, bandLevel(before, p.tone)]));

@@ -3,6 +3,7 @@
  * a throwaway embedded PostgreSQL with the project's migrations, the server
  * on a node:http server, clients in this process over `ws`.
  */
+import { WRITE_AUTH_TTL_MS } from '../../src/local/realtime/connection';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -267,6 +268,13 @@ describe('private channels', () => {
     expect(await chGuest.send({ type: 'broadcast', event: 'offer', payload: { sdp: 'guest' } })).toBe('ok');
     expect(await hostInbox.next()).toMatchObject({ event: 'offer', payload: { sdp: 'guest' } });
 
+    // A burst (an offer and its ICE candidates) arrives whole and in the order it was sent.
+    const burst = Array.from({ length: 40 }, (_, i) => chGuest.send({ type: 'broadcast', event: 'ice', payload: { n: i } }));
+    expect(await Promise.all(burst)).toEqual(Array(40).fill('ok'));
+    const received: number[] = [];
+    for (let i = 0; i < 40; i++) received.push(((await hostInbox.next()) as { payload: { n: number } }).payload.n);
+    expect(received).toEqual(Array.from({ length: 40 }, (_, i) => i));
+
     // REST: private sends are checked against the caller.
     await expect(chHost.httpSend('ice', { c: 1 })).resolves.toEqual({ success: true });
     expect(await hostInbox.next()).toMatchObject({ event: 'ice', payload: { c: 1 } }); // REST has no sender to skip
@@ -277,8 +285,10 @@ describe('private channels', () => {
     });
     expect(strangerRest.status).toBe(403);
 
-    // The guest leaves the seat: the next send is checked again and refused.
+    // The guest leaves the seat: once the channel's write authorization is due again (as hosted
+    // Realtime, it is not re-checked on every message), the next send is refused.
     await db.pool.query('update public.stream_guest_seats set left_at = now() where user_id = $1', [guest.id]);
+    await sleep(WRITE_AUTH_TTL_MS + 100);
     expect(await chGuest.send({ type: 'broadcast', event: 'offer', payload: { sdp: 'late' } })).toBe('error');
 
     await sleep(200);

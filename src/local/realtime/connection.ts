@@ -28,7 +28,21 @@ interface JoinedChannel extends Member {
   token: string;
   expiryTimer: NodeJS.Timeout | null;
   listener: ChangeListener | null;
+  /** The last write authorization of a private channel and when it was decided (ms). */
+  writeAuth: { allowed: boolean; at: number } | null;
+  /** Broadcasts go out in the order they came, each after the one before. */
+  writes: Promise<void>;
 }
+
+/**
+ * How long a private channel's write authorization is reused. Hosted Realtime
+ * decides once per join (until the token changes); re-checking every message
+ * cost a database transaction per ICE candidate and, with nine peers
+ * signaling at once, queued them past the client's 10 s reply timeout. A
+ * short reuse keeps both: a guest removed from the stage loses write access
+ * within this time, and a burst of signaling costs one check.
+ */
+export const WRITE_AUTH_TTL_MS = 5_000;
 
 const TOPIC_PREFIX = 'realtime:';
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -170,8 +184,11 @@ export class Connection implements Subscriber {
         return;
       case 'access_token':
         return this.refreshToken(ch, msg);
-      case 'broadcast':
-        return this.broadcast(ch, msg);
+      case 'broadcast': {
+        const next = ch.writes.then(() => this.broadcast(ch, msg));
+        ch.writes = next.catch((err: unknown) => this.ctx.log(`realtime: connection ${this.id}: broadcast failed: ${reasonOf(err)}`));
+        return;
+      }
       case 'presence':
         return this.presence(ch, msg);
       default:
@@ -221,6 +238,9 @@ export class Connection implements Subscriber {
         token,
         expiryTimer: null,
         listener: null,
+        // Joining just checked read access with the same function: it answers for writes too.
+        writeAuth: isPrivate ? { allowed: true, at: Date.now() } : null,
+        writes: Promise.resolve(),
       };
       let ids: number[] = [];
       if (bindings.length > 0) {
@@ -317,6 +337,7 @@ export class Connection implements Subscriber {
     }
     ch.claims = claims;
     ch.token = token;
+    ch.writeAuth = null;
     this.scheduleExpiry(ch);
     this.reply(msg, 'ok', {});
   }
@@ -325,11 +346,16 @@ export class Connection implements Subscriber {
   private async mayWrite(ch: JoinedChannel, msg: PhoenixMessage): Promise<boolean> {
     if (!ch.isPrivate) return true;
     let allowed: boolean;
-    try {
-      allowed = await topicAllowed(this.ctx.pool, ch.claims, ch.subTopic);
-    } catch (err) {
-      this.reply(msg, 'error', { reason: reasonOf(err) });
-      return false;
+    if (ch.writeAuth && Date.now() - ch.writeAuth.at < WRITE_AUTH_TTL_MS) {
+      allowed = ch.writeAuth.allowed;
+    } else {
+      try {
+        allowed = await topicAllowed(this.ctx.pool, ch.claims, ch.subTopic);
+      } catch (err) {
+        this.reply(msg, 'error', { reason: reasonOf(err) });
+        return false;
+      }
+      ch.writeAuth = { allowed, at: Date.now() };
     }
     if (!allowed) {
       const err = unauthorizedTopic(ch.subTopic, 'write to');

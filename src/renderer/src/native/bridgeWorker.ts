@@ -23,7 +23,12 @@ export type FromWorker =
   | { type: 'json'; data: string }
   | { type: 'dropped'; video: number; audio: number };
 
-const VIDEO_BACKLOG_BYTES = 4 * 1024 * 1024;
+/**
+ * Audio shares the socket with video: keep at most about one 720p frame
+ * queued, so a chunk of sound never waits behind several frames (late audio
+ * is replaced by silence in the encoder). Video beyond this is dropped, counted.
+ */
+const VIDEO_BACKLOG_BYTES = 1.5 * 1024 * 1024;
 const AUDIO_BACKLOG_BYTES = 16 * 1024 * 1024;
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;

@@ -181,6 +181,21 @@ describe('PeerLink negotiation', () => {
     expect(c.logs).toEqual([]);
   });
 
+  it('a new uplink cap from the host applies to what the guest sends, without renegotiating', async () => {
+    const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: null, audio: new FakeTrack('audio') } });
+    await connected(c);
+    const guest = c.guest()!;
+    await guest.setTrack('video', new FakeTrack('video', { width: 1280, height: 720 }) as never);
+    await c.settle();
+    const offers = guest.stats.offersSent;
+    await guest.setVideoCap({ maxWidth: 320, maxHeight: 180, maxBitrateKbps: 250, maxFramerate: 15 });
+    await c.settle();
+    const encoding = guest.pc.getTransceivers()[2]!.sender.getParameters().encodings[0];
+    expect(encoding).toMatchObject({ maxBitrate: 250_000, maxFramerate: 15, scaleResolutionDownBy: 4 });
+    expect(guest.stats.offersSent).toBe(offers);
+    expect(c.logs).toEqual([]);
+  });
+
   it('a track replaced on a kind already sent does not renegotiate', async () => {
     const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') } });
     await connected(c);

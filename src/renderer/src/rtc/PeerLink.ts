@@ -325,6 +325,12 @@ export class PeerLink {
     if (kind === 'video') await this.applyVideoCap();
   }
 
+  /** Changes the cap on what we send on video (e.g. the host asks for less as the stage fills); no renegotiation. */
+  setVideoCap(cap: SendCap): Promise<void> {
+    this.opts.videoCap = cap;
+    return this.applyVideoCap();
+  }
+
   /** Caps what we send on video (size, bitrate, frame rate) without renegotiating. */
   private applyVideoCap(): Promise<void> {
     const run = this.caps.then(async () => {

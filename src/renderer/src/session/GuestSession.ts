@@ -12,7 +12,7 @@
  * Both hold their state in one immutable snapshot, replaced on every change
  * and announced to subscribers (React reads it with useSyncExternalStore).
  */
-import { GUEST_UPLINK } from '../../../shared/mediaLimits';
+import { GUEST_UPLINK, type SendCap } from '../../../shared/mediaLimits';
 import type { GuestSeatRow } from '../../../shared/domain';
 import {
   DeviceError,
@@ -373,6 +373,10 @@ export class GuestSession {
       this.signaling.onMessage((msg) => {
         if (msg.from !== hostId) return;
         if (msg.kind === 'bye') this.onBye();
+        else if (msg.kind === 'uplink') {
+          this.uplinkCap = msg.cap;
+          void this.link?.setVideoCap(msg.cap).catch((err: Error) => this.log(`uplink cap: ${err.message}`));
+        }
         else if (msg.kind === 'description' && msg.description.type === 'offer' && (msg.link === undefined || msg.link !== this.link?.id)) {
           // An offer on a new link is a new call (the host answered a hello); one on ours is a renegotiation.
           void this.answerCall(msg);
@@ -400,7 +404,7 @@ export class GuestSession {
       polite: true,
       iceServers: this.iceServers,
       tracks: { video: local.getVideoTracks()[0] ?? null, audio: local.getAudioTracks()[0] ?? null },
-      videoCap: GUEST_UPLINK,
+      videoCap: this.uplinkCap,
       onRemoteStream: (stream) => this.snapshot.set({ program: stream }),
       onStateChange: (state) => {
         if (this.link !== link || this.closed) return;
@@ -421,6 +425,8 @@ export class GuestSession {
     this.watchdog = setTimeout(() => this.retrySoon(0), CONNECT_TIMEOUT_MS);
   }
 
+  /** What the host asked us to send at most (it changes as the stage fills). */
+  private uplinkCap: SendCap = GUEST_UPLINK;
   private watchdog: ReturnType<typeof setTimeout> | null = null;
   private autoRetries = 0;
 

@@ -20,7 +20,7 @@ import {
   subscribeStreamInvitations,
 } from '../services/streamGuestService';
 import type { ProgramLayoutKind } from '../../../shared/layout';
-import { PROGRAM_RETURN } from '../../../shared/mediaLimits';
+import { PROGRAM_RETURN, guestUplinkFor, type SendCap } from '../../../shared/mediaLimits';
 import { activeSeats, useStore } from '../store';
 
 /** Source id of the host's shared screen in the program. */
@@ -144,6 +144,7 @@ export class HostSession {
       this.signaling.onMessage((msg) => {
         if (msg.kind === 'hello') void this.connectGuest(msg.from);
         else if (msg.kind === 'bye') this.dropGuest(msg.from);
+        else if (msg.kind === 'uplink') return;
         else void this.links.get(msg.from)?.handle(msg).catch((e: Error) => this.log(`signaling: ${e.message}`));
       }),
     );
@@ -202,6 +203,7 @@ export class HostSession {
     });
     this.links.set(guestId, link);
     void this.loadNames([guestId]);
+    this.sendUplink(guestId);
     // The transceivers make the first offer (negotiationneeded); either side may renegotiate from then on.
     link.start();
   }
@@ -251,6 +253,20 @@ export class HostSession {
       });
     }
     this.broadcaster.setParticipants(participants);
+    // Each guest sends no bigger a picture than their tile: less to decode as the stage fills.
+    const cap = guestUplinkFor(participants.length);
+    if (JSON.stringify(cap) !== JSON.stringify(this.uplinkCap)) {
+      this.uplinkCap = cap;
+      for (const guestId of this.links.keys()) this.sendUplink(guestId);
+    }
+  }
+
+  private uplinkCap: SendCap = guestUplinkFor(1);
+
+  private sendUplink(guestId: string): void {
+    void this.signaling
+      ?.send({ kind: 'uplink', from: this.userId, to: guestId, cap: this.uplinkCap })
+      .catch((e: Error) => this.log(`uplink cap for ${guestId}: ${e.message}`));
   }
 
   async end(): Promise<void> {
