@@ -7,6 +7,7 @@
 import type { PostgrestError } from '@supabase/supabase-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signalingChannelName } from '../../src/shared/domain.js';
+import { WRITE_AUTH_TTL_MS } from '../../src/local/realtime/connection.js';
 import { startTestBackend, type TestBackend, type TestUser } from './helpers/backend.js';
 import {
   accept,
@@ -887,8 +888,10 @@ describe('the signaling channel', () => {
     });
     expect(sent.status).toBe(403);
 
-    // Removed from the seat, the guest's next send is refused.
+    // Removed from the seat, the guest's sends are refused once the channel's write check is due
+    // again (at most WRITE_AUTH_TTL_MS; hosted Realtime checks once per join).
     must(await removeGuest(b.host, b, b.guest), 'remove');
+    await new Promise((r) => setTimeout(r, WRITE_AUTH_TTL_MS + 100));
     expect(await guest.ch.send({ type: 'broadcast', event: 'hello', payload: { from: 'removed' } })).toBe('error');
     await new Promise((r) => setTimeout(r, 200));
     expect(heard).toEqual([expect.objectContaining({ event: 'hello', payload: { from: 'guest' } })]);
