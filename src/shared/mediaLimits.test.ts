@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GUEST_UPLINK, PROGRAM_RETURN, guestUplinkFor, scaleDownBy } from './mediaLimits';
+import { GUEST_UPLINK, PROGRAM_RETURN, guestUplinkFor, programReturnFor, scaleDownBy } from './mediaLimits';
 import { gridLayout } from './layout';
 
 describe('send caps', () => {
@@ -31,5 +31,13 @@ describe('send caps', () => {
       const shown = Math.max(tile.width / 16, tile.height / 9) * 9; // source height the tile shows at 1:1
       expect(cap.maxHeight).toBeGreaterThanOrEqual(Math.min(360, shown) * 0.66);
     }
+  });
+
+  it('sends the program back at fewer frames a second as the stage fills, never smaller', () => {
+    expect(programReturnFor(4)).toEqual(PROGRAM_RETURN);
+    expect(programReturnFor(6)).toMatchObject({ maxWidth: 640, maxHeight: 360, maxFramerate: 24 });
+    expect(programReturnFor(10)).toMatchObject({ maxWidth: 640, maxHeight: 360, maxFramerate: 15, maxBitrateKbps: 450 });
+    // Nine returns stay within what a home uplink sends.
+    expect(programReturnFor(10).maxBitrateKbps * 9).toBeLessThanOrEqual(4500);
   });
 });

@@ -34,3 +34,14 @@ export function scaleDownBy(width: number, height: number, cap: SendCap): number
   if (width <= 0 || height <= 0) return 1;
   return Math.max(1, width / cap.maxWidth, height / cap.maxHeight);
 }
+
+/**
+ * The program back to each guest for a stage of `people`: the host encodes it
+ * once per guest, so a full stage gets fewer frames a second (the picture
+ * keeps its size: guests read faces and screens in it).
+ */
+export function programReturnFor(people: number): SendCap {
+  if (people <= 4) return PROGRAM_RETURN;
+  if (people <= 6) return { ...PROGRAM_RETURN, maxBitrateKbps: 500, maxFramerate: 24 };
+  return { ...PROGRAM_RETURN, maxBitrateKbps: 450, maxFramerate: 15 };
+}

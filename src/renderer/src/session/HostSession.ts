@@ -20,7 +20,7 @@ import {
   subscribeStreamInvitations,
 } from '../services/streamGuestService';
 import type { ProgramLayoutKind } from '../../../shared/layout';
-import { PROGRAM_RETURN, guestUplinkFor, type SendCap } from '../../../shared/mediaLimits';
+import { PROGRAM_RETURN, guestUplinkFor, programReturnFor, type SendCap } from '../../../shared/mediaLimits';
 import { activeSeats, useStore } from '../store';
 
 /** Source id of the host's shared screen in the program. */
@@ -192,7 +192,7 @@ export class HostSession {
       polite: false,
       iceServers: this.iceServers,
       tracks: { video: this.programTrack, audio: this.camera.getAudioTracks()[0] ?? null },
-      videoCap: PROGRAM_RETURN,
+      videoCap: this.returnCap,
       onRemoteStream: (stream) => {
         this.guestStreams.set(guestId, stream);
         this.playForHost(guestId, stream);
@@ -259,7 +259,15 @@ export class HostSession {
       this.uplinkCap = cap;
       for (const guestId of this.links.keys()) this.sendUplink(guestId);
     }
+    // The program goes back once per guest: fewer frames a second as the stage fills.
+    const returnCap = programReturnFor(participants.length);
+    if (JSON.stringify(returnCap) !== JSON.stringify(this.returnCap)) {
+      this.returnCap = returnCap;
+      for (const link of this.links.values()) void link.setVideoCap(returnCap).catch((e: Error) => this.log(`program return cap: ${e.message}`));
+    }
   }
+
+  private returnCap: SendCap = PROGRAM_RETURN;
 
   private uplinkCap: SendCap = guestUplinkFor(1);
 
