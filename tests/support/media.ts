@@ -18,8 +18,13 @@ export function colourClip(dir: string, name: string, colour: string, width: num
 
 /** Copies `seconds` of a live RTMP stream into a file, without re-encoding. */
 export function recordRtmp(url: string, file: string, seconds: number): Promise<void> {
+  return runRecorder(url, ['-i', url, '-t', String(seconds), '-c', 'copy', file], seconds);
+}
+
+/** Runs an ffmpeg that records from `url`, killed if it overruns `seconds` by 30 s. */
+function runRecorder(url: string, args: string[], seconds: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(FFMPEG, ['-v', 'error', '-y', '-rw_timeout', '15000000', '-i', url, '-t', String(seconds), '-c', 'copy', file]);
+    const child = spawn(FFMPEG, ['-v', 'error', '-y', '-rw_timeout', '15000000', ...args]);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
@@ -150,18 +155,8 @@ export function beepClip(dir: string, opts: { periodS?: number; beepMs?: number;
  * the file are the publisher's, so recordings taken minutes apart share one timeline.
  */
 export function recordRtmpStreamTimes(url: string, file: string, seconds: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    // With -copyts, an output -t would count from timestamp 0: limit the input instead.
-    const child = spawn(FFMPEG, ['-v', 'error', '-y', '-rw_timeout', '15000000', '-t', String(seconds), '-i', url, '-copyts', '-c', 'copy', file]);
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else reject(new Error(`recording ${url} failed (exit ${code}): ${stderr}`));
-    });
-  });
+  // With -copyts, an output -t would count from timestamp 0: limit the input instead.
+  return runRecorder(url, ['-t', String(seconds), '-i', url, '-copyts', '-c', 'copy', file], seconds);
 }
 
 /** Runs ffprobe on a lavfi graph reading `file` (from its own folder, so no path escaping is needed) and returns the CSV rows. */
