@@ -1,7 +1,9 @@
-/** Runs inside Chromium (bundled by bench/compositor.ts): WebGL2 compositor vs Canvas2D doing the same layout. */
+/** Runs inside Chromium (bundled by bench/compositor.ts): WebGL2 compositor, the CPU I420 compositor and Canvas2D doing the same layout. */
 import { gridLayout, type SceneItem } from '../src/shared/layout';
 import { rgbaToI420 } from '../src/shared/color';
 import { Compositor } from '../src/renderer/src/media/Compositor';
+import { I420Compositor } from '../src/renderer/src/media/I420Compositor';
+import { framePicture, type FrameScratch } from '../src/renderer/src/media/framePicture';
 
 function makeSources(count: number): HTMLCanvasElement[] {
   return Array.from({ length: count }, () => {
@@ -58,6 +60,41 @@ export async function webgl(count: number, width: number, height: number, frames
   const total = performance.now() - start;
   compositor.dispose();
   return { msPerFrame: (total - paintOnly) / frames, frames };
+}
+
+/**
+ * CPU I420: each source delivers an I420 VideoFrame (as a decoded camera
+ * does), read with copyTo, scaled into its tile; the program is copied out
+ * for the encoder. No GL.
+ */
+export async function cpuI420(count: number, width: number, height: number, frames: number): Promise<BenchResult> {
+  const sources = makeSources(count);
+  // Camera-like input: a few I420 pictures per source, cycled (so every frame differs).
+  const variants = 4;
+  const pictures = sources.map((c) =>
+    Array.from({ length: variants }, (_, v) => {
+      paint([c], v * 7);
+      return rgbaToI420(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data, c.width, c.height);
+    }),
+  );
+  const compositor = new I420Compositor(width, height);
+  const scratch: FrameScratch[] = sources.map(() => ({}));
+  sources.forEach((_, i) => compositor.setSource(`s${i}`));
+  compositor.setScene(layout(sources, width, height));
+  const run = async (n: number) => {
+    for (let f = 0; f < n; f++) {
+      for (let i = 0; i < sources.length; i++) {
+        const frame = new VideoFrame(pictures[i]![f % variants]!, { format: 'I420', codedWidth: 640, codedHeight: 360, timestamp: f });
+        compositor.setPicture(`s${i}`, await framePicture(frame, scratch[i]!));
+        frame.close();
+      }
+      compositor.compose().data.slice();
+    }
+  };
+  await run(5);
+  const start = performance.now();
+  await run(frames);
+  return { msPerFrame: (performance.now() - start) / frames, frames };
 }
 
 /** Canvas2D: drawImage per tile with the same crops, getImageData, I420 on the CPU. */

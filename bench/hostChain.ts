@@ -5,7 +5,10 @@
  * a host tile that did not change (counted with ffmpeg's mpdecimate).
  * Also reports the host browser's memory (PSS) per added guest (benchmark 5).
  *
- *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--smoke]
+ * Runs once per compositor (`--compositor cpu,gpu` by default: the CPU I420
+ * compositor and WebGL2 side by side; the smoke run uses `auto`).
+ *
+ *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--compositor cpu,gpu] [--smoke]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -26,6 +29,9 @@ const opt = (name: string, fallback: number) => {
 const smoke = args.includes('--smoke');
 const guests = opt('guests', smoke ? 1 : 3);
 const seconds = opt('seconds', smoke ? 4 : 20);
+const modesArg = args.indexOf('--compositor');
+const modes = (modesArg >= 0 ? args[modesArg + 1]! : smoke ? 'auto' : 'cpu,gpu').split(',');
+for (const m of modes) if (!['auto', 'cpu', 'gpu'].includes(m)) throw new Error(`--compositor takes auto, cpu or gpu (comma-separated), got "${m}"`);
 /** Outside test-results/, which every Playwright run empties (possibly during this one). */
 const dir = join(tmpdir(), 'roast-bench-host-chain');
 mkdirSync(dir, { recursive: true });
@@ -45,13 +51,20 @@ function countFrames(file: string, filter: string): number {
 
 const hostClip = clip('host-pattern', 'testsrc2=s=640x360:r=30:d=4');
 const guestClip = clip('guest-pattern', 'testsrc=s=320x180:r=15:d=4');
+const summary: string[] = [];
+for (const mode of modes) await run(mode);
+if (summary.length > 1) console.log(`\nside by side:\n${summary.join('\n')}`);
+
+async function run(mode: string): Promise<void> {
 const app = await startApp();
 const hostBrowser = await launchChromium(hostClip);
 const guestBrowser = await launchChromium(guestClip);
 try {
   const host = await hostBrowser.newPage({ viewport: { width: 1280, height: 800 } });
   logConsole(host, 'host');
-  const { publishUrl } = await hostGoesLive(host, app.studioUrl, 'Bench Host');
+  const studio = new URL(app.studioUrl);
+  studio.searchParams.set('compositor', mode);
+  const { publishUrl } = await hostGoesLive(host, studio.toString(), 'Bench Host');
   const hostTree = chromiumRootByFlag(`--use-file-for-fake-video-capture=${hostClip}`);
   const memory: number[] = [treePssMb(hostTree)];
   for (let i = 0; i < guests; i++) {
@@ -69,7 +82,7 @@ try {
   const pipelineNow = () =>
     host.evaluate(() => {
       const s = (window as unknown as { __roast: { getState: () => { pipeline: Record<string, number>; renderMs: number; stats: Record<string, unknown> | null } } }).__roast.getState();
-      return { framesSent: 0, framesSkipped: 0, bridgeDropped: 0, ...s.pipeline, renderMs: s.renderMs, framesIn: Number(s.stats?.framesIn ?? 0), framesWritten: Number(s.stats?.framesWritten ?? 0) };
+      return { framesSent: 0, framesSkipped: 0, bridgeDropped: 0, ...(s.pipeline as Record<string, number>), compositor: String(s.pipeline.compositor), renderMs: s.renderMs, framesIn: Number(s.stats?.framesIn ?? 0), framesWritten: Number(s.stats?.framesWritten ?? 0) };
     });
   const pipelineBefore = await pipelineNow();
   const before = snapshot();
@@ -108,6 +121,7 @@ try {
 
   const result = {
     bench: 'host-chain',
+    compositor: pipelineAfter.compositor,
     guests,
     seconds: +duration.toFixed(1),
     outputFrames: totalFrames,
@@ -120,7 +134,8 @@ try {
     cpuPercentOfOneCore: split,
   };
   console.log(JSON.stringify(result));
-  console.log(`\nhost + ${guests}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${totalFrames} output frames in ${duration.toFixed(1)} s)`);
+  summary.push(`${pipelineAfter.compositor.padEnd(4)} host + ${guests}: ${newFps.toFixed(1).padStart(5)} new frames/s, render ${pipelineAfter.renderMs.toFixed(1)} ms, ${perGuestMb.toFixed(1)} MB per guest`);
+  console.log(`\n[${pipelineAfter.compositor} compositor] host + ${guests}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${totalFrames} output frames in ${duration.toFixed(1)} s)`);
   console.log(`renderer pipeline per second: ${Object.entries(pipelineRate).map(([k, v]) => `${k} ${v}`).join(', ')}; render ${pipelineAfter.renderMs.toFixed(1)} ms`);
   console.log(`host browser memory (PSS) per added guest: ${perGuestMb.toFixed(1)} MB (${memory.map((m) => Math.round(m)).join(' → ')} MB)`);
   console.log('CPU, % of one core:', Object.entries(split).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', '));
@@ -128,4 +143,5 @@ try {
   await hostBrowser.close();
   await guestBrowser.close();
   await app.stop();
+}
 }

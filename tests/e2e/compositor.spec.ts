@@ -53,6 +53,24 @@ test('VideoFrames on an OffscreenCanvas (the worker path): same picture, only th
   expect(r.maxDiff).toBeLessThanOrEqual(8);
 });
 
+test('CPU path: I420, NV12, RGBA and canvas VideoFrames read back exactly; the I420 compositor matches WebGL2', async () => {
+  const page = await browser.newPage();
+  await page.setContent('<!doctype html><body></body>');
+  await page.addScriptTag({ content: bundle });
+  const r = (await page.evaluate(() =>
+    (window as unknown as { CompositorHarness: { cpuPath: (w: number, h: number) => Promise<unknown> } }).CompositorHarness.cpuPath(640, 360),
+  )) as Record<string, number | string>;
+  console.log(`CPU path: ${JSON.stringify(r)}`);
+  expect(r.i420Format).toBe('I420');
+  expect(r.i420).toBe(0);
+  expect(r.nv12).toBe(0);
+  expect(r.rgba).toBeLessThanOrEqual(1);
+  expect(r.canvas).toBeLessThanOrEqual(2);
+  // Scaling filters differ a little at the quadrant edges; elsewhere the same picture.
+  expect(r.cpuVsGpuOver8 as number).toBeLessThan(0.02);
+  expect(Math.abs((r.cpuRedY as number) - (r.gpuRedY as number))).toBeLessThanOrEqual(2);
+});
+
 test('shader and size errors are clear, and dispose frees everything', async () => {
   const page = await browser.newPage();
   await page.setContent('<!doctype html><body></body>');

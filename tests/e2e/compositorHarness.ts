@@ -2,6 +2,9 @@
 import { rgbaToI420 } from '../../src/shared/color';
 import { Compositor } from '../../src/renderer/src/media/Compositor';
 import { createProgram } from '../../src/renderer/src/media/gl';
+import { I420Compositor } from '../../src/renderer/src/media/I420Compositor';
+import { framePicture } from '../../src/renderer/src/media/framePicture';
+import { gridLayout } from '../../src/shared/layout';
 
 function pattern(width: number, height: number): HTMLCanvasElement {
   const canvas = document.createElement('canvas');
@@ -105,4 +108,81 @@ export async function errors(): Promise<string[]> {
   compositor.dispose();
   messages.push('disposed twice without error');
   return messages;
+}
+
+/**
+ * The CPU path: VideoFrames of each layout a browser hands out (I420, NV12,
+ * packed RGB) read into I420 pictures, and the I420Compositor's program
+ * against the WebGL2 compositor's for the same scene.
+ */
+export async function cpuPath(width: number, height: number) {
+  const source = pattern(width, height);
+  const rgba = source.getContext('2d')!.getImageData(0, 0, width, height).data;
+  const reference = rgbaToI420(rgba, width, height);
+  const diff = (a: Uint8Array, b: Uint8Array, n: number) => {
+    let max = 0;
+    for (let i = 0; i < n; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+    return max;
+  };
+  const n = reference.length;
+  const results: Record<string, number | string> = {};
+
+  const i420 = new VideoFrame(reference, { format: 'I420', codedWidth: width, codedHeight: height, timestamp: 0 });
+  const fromI420 = await framePicture(i420, {});
+  results.i420Format = i420.format!;
+  results.i420 = diff(fromI420.data, reference, n);
+  i420.close();
+
+  const nv12 = new Uint8Array(width * height * 1.5);
+  nv12.set(reference.subarray(0, width * height));
+  const q = (width / 2) * (height / 2);
+  for (let i = 0; i < q; i++) {
+    nv12[width * height + 2 * i] = reference[width * height + i]!;
+    nv12[width * height + 2 * i + 1] = reference[width * height + q + i]!;
+  }
+  const nv12Frame = new VideoFrame(nv12, { format: 'NV12', codedWidth: width, codedHeight: height, timestamp: 0 });
+  results.nv12 = diff((await framePicture(nv12Frame, {})).data, reference, n);
+  nv12Frame.close();
+
+  const rgbaFrame = new VideoFrame(rgba, { format: 'RGBA', codedWidth: width, codedHeight: height, timestamp: 0 });
+  results.rgba = diff((await framePicture(rgbaFrame, {})).data, reference, n);
+  rgbaFrame.close();
+
+  // A canvas frame: whatever layout the browser picks (or none), the same picture.
+  const canvasFrame = new VideoFrame(source, { timestamp: 0 });
+  results.canvasFormat = String(canvasFrame.format);
+  results.canvas = diff((await framePicture(canvasFrame, {})).data, reference, n);
+  canvasFrame.close();
+
+  // Four tiles of the same source: CPU compositor against WebGL2.
+  const cpu = new I420Compositor(width, height);
+  const gpu = new Compositor(new OffscreenCanvas(width, height), width, height);
+  const ids = ['a', 'b', 'c', 'd'];
+  const scene = gridLayout(ids.map((id) => ({ id, width, height })), width, height);
+  for (const id of ids) {
+    cpu.setSource(id);
+    cpu.setPicture(id, fromI420);
+    gpu.setSource({ id });
+    gpu.pushFrame(id, new VideoFrame(source, { timestamp: 0 }));
+  }
+  cpu.setScene(scene);
+  gpu.setScene(scene);
+  const cpuOut = cpu.compose().data;
+  gpu.compose();
+  gpu.beginReadback(0);
+  let frames: Array<{ frame: Uint8Array }> = [];
+  for (let i = 0; i < 200 && frames.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    frames = gpu.collect((k) => new Uint8Array(k));
+  }
+  gpu.dispose();
+  const gpuOut = frames[0]!.frame;
+  let over8 = 0;
+  for (let i = 0; i < n; i++) if (Math.abs(cpuOut[i]! - gpuOut[i]!) > 8) over8++;
+  results.cpuVsGpuOver8 = over8 / n;
+  // The centre of the top-left tile's red quadrant, in both.
+  const at = (width / 8) | 0;
+  results.cpuRedY = cpuOut[(height / 8) * width + at]!;
+  results.gpuRedY = gpuOut[(height / 8) * width + at]!;
+  return results;
 }

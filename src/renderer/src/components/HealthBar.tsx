@@ -10,7 +10,19 @@ function Counter({ label, title, c }: { label: string; title: string; c: HealthC
 }
 
 /** Encoder health as OBS shows it: the three frame counters, render time against the budget, fps and bitrate. */
-export function HealthBar({ stats, encoder, renderMs, fps = 30 }: { stats: EncoderStats | null; encoder: string | null; renderMs: number; fps?: number }) {
+export function HealthBar({
+  stats,
+  encoder,
+  renderMs,
+  compositor,
+  fps = 30,
+}: {
+  stats: EncoderStats | null;
+  encoder: string | null;
+  renderMs: number;
+  compositor?: { mode: 'gpu' | 'cpu' | null; renderer: string | null };
+  fps?: number;
+}) {
   if (!stats) return <div className="health muted">Encoder idle</div>;
   const health = broadcastHealth(stats, renderMs, fps);
   return (
@@ -25,8 +37,14 @@ export function HealthBar({ stats, encoder, renderMs, fps = 30 }: { stats: Encod
       <Counter label="lagged" title="frames lagged by rendering: repeated because no new frame was ready" c={health.laggedByRendering} />
       <Counter label="skipped" title="frames skipped by encoding lag" c={health.skippedByEncoding} />
       <Counter label="network" title="frames dropped by the network (while reconnecting)" c={health.droppedByNetwork} />
-      <span className={`counter ${health.render.level}`} title="render time per frame against the frame budget">
-        render {health.render.ms.toFixed(1)} / {health.render.budgetMs.toFixed(1)} ms
+      <span
+        className={`counter ${health.render.level}`}
+        data-testid="render"
+        data-compositor={compositor?.mode ?? undefined}
+        title={`render time per frame against the frame budget; program composited on the ${compositor?.mode === 'cpu' ? 'CPU (I420, WebGL is software here)' : 'GPU (WebGL2)'}${compositor?.renderer ? ` — WebGL renderer: ${compositor.renderer}` : ''}`}
+      >
+        render {compositor?.mode ? `${compositor.mode} ` : ''}
+        {health.render.ms.toFixed(1)} / {health.render.budgetMs.toFixed(1)} ms
       </span>
       {stats.restarts > 0 ? (
         <span className="counter warning" title={stats.lastExit ?? undefined}>

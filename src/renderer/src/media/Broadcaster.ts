@@ -14,7 +14,7 @@ import { AppError } from '../../../shared/errors';
 import type { ProgramLayoutKind } from '../../../shared/layout';
 import { AudioMixer } from './AudioMixer';
 import { drawAvatarTile } from './avatarTile';
-import type { FromProgramWorker, ToProgramWorker } from './programWorker';
+import type { CompositorMode, FromProgramWorker, ToProgramWorker } from './programWorker';
 
 /** Chromium's MediaStreamTrackProcessor (not in TypeScript's DOM types). */
 declare const MediaStreamTrackProcessor: {
@@ -22,6 +22,15 @@ declare const MediaStreamTrackProcessor: {
 } | undefined;
 
 export class ProgramError extends AppError {}
+
+const COMPOSITOR_MODES: readonly CompositorMode[] = ['auto', 'gpu', 'cpu'];
+
+/** The studio's `?compositor=` choice (absent → auto); anything else is a clear error. */
+export function parseCompositorMode(value: string | null | undefined): CompositorMode {
+  if (value === null || value === undefined || value === '') return 'auto';
+  if ((COMPOSITOR_MODES as readonly string[]).includes(value)) return value as CompositorMode;
+  throw new ProgramError('compositor_mode', `unknown compositor "${value}": use ${COMPOSITOR_MODES.join(', ')}`);
+}
 
 export interface Participant {
   id: string;
@@ -68,9 +77,13 @@ export class Broadcaster {
   private disposed = false;
   framesSent = 0;
   framesSkipped = 0;
+  /** Frames the CPU compositor gave up reading (a copy that did not settle). */
+  copyTimeouts = 0;
   lastRenderMs = 0;
   /** The last error the program worker reported, if any. */
   lastError: string | null = null;
+  /** Where the program is composited, once the worker has chosen, and the WebGL renderer it saw. */
+  compositor: { mode: 'gpu' | 'cpu'; renderer: string } | null = null;
 
   constructor(
     container: HTMLElement,
@@ -79,6 +92,7 @@ export class Broadcaster {
     readonly height = 720,
     readonly fps = 30,
     private readonly log: (message: string) => void = console.error,
+    mode: CompositorMode = 'auto',
   ) {
     if (typeof MediaStreamTrackProcessor === 'undefined' || typeof HTMLCanvasElement.prototype.transferControlToOffscreen !== 'function') {
       throw new ProgramError(
@@ -98,7 +112,7 @@ export class Broadcaster {
       this.lastError = `the program worker failed: ${event.message}`;
       this.log(this.lastError);
     };
-    this.post({ type: 'init', canvas: offscreen, width, height, fps, pageTimeOrigin: performance.timeOrigin }, [offscreen]);
+    this.post({ type: 'init', canvas: offscreen, width, height, fps, pageTimeOrigin: performance.timeOrigin, mode }, [offscreen]);
   }
 
   private post(msg: ToProgramWorker, transfer: Transferable[] = []): void {
@@ -111,6 +125,8 @@ export class Broadcaster {
         this.framesSent = msg.framesSent;
         this.framesSkipped = msg.framesSkipped;
         this.lastRenderMs = msg.renderMs;
+        if (msg.copyTimeouts > this.copyTimeouts) this.log(`program: ${msg.copyTimeouts - this.copyTimeouts} camera frame(s) could not be read in time and were skipped`);
+        this.copyTimeouts = msg.copyTimeouts;
         return;
       case 'frame':
         if (this.live) this.bridge.send('encoder:video', msg.payload, msg.timestampMs);
@@ -120,6 +136,8 @@ export class Broadcaster {
         this.log(`program: ${msg.message}`);
         return;
       case 'ready':
+        this.compositor = { mode: msg.mode, renderer: msg.renderer };
+        this.log(`program compositor: ${msg.mode === 'cpu' ? 'CPU (I420)' : 'GPU (WebGL2)'} — WebGL renderer: ${msg.renderer}`);
         return;
     }
   }

@@ -10,9 +10,19 @@
  */
 import { programLayout, type ProgramLayoutKind } from '../../../shared/layout';
 import { Compositor } from './Compositor';
+import { I420Compositor } from './I420Compositor';
+import { bitmapPicture, framePicture, PROGRAM_COLOR_SPACE, type FrameScratch } from './framePicture';
+
+/**
+ * Where the program is composited: `gpu` — WebGL2 (RGBA textures, I420 made
+ * by a shader); `cpu` — I420Compositor (frames stay I420, no GL at all);
+ * `auto` — the CPU where WebGL is software-rendered (SwiftShader, llvmpipe) or
+ * missing, else the GPU.
+ */
+export type CompositorMode = 'auto' | 'gpu' | 'cpu';
 
 export type ToProgramWorker =
-  | { type: 'init'; canvas: OffscreenCanvas; width: number; height: number; fps: number; pageTimeOrigin: number }
+  | { type: 'init'; canvas: OffscreenCanvas; width: number; height: number; fps: number; pageTimeOrigin: number; mode: CompositorMode }
   /** The source's video as VideoFrames; replaces whatever the source showed. */
   | { type: 'track'; id: string; frames: ReadableStream<VideoFrame> }
   /** A still picture for the source (the avatar tile of a camera-off participant). */
@@ -24,9 +34,9 @@ export type ToProgramWorker =
   | { type: 'dispose' };
 
 export type FromProgramWorker =
-  | { type: 'ready' }
+  | { type: 'ready'; mode: 'gpu' | 'cpu'; renderer: string }
   | { type: 'error'; reason: string; message: string }
-  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number }
+  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; copyTimeouts: number }
   /** A program frame, when no port was given (the page passes it to the bridge). */
   | { type: 'frame'; payload: ArrayBuffer; timestampMs: number };
 
@@ -42,6 +52,13 @@ const scope = self as unknown as DedicatedWorkerGlobalScope;
 const post = (msg: FromProgramWorker, transfer: Transferable[] = []) => scope.postMessage(msg, transfer);
 
 let compositor: Compositor | null = null;
+/** The CPU path: the compositor, the newest frame per source not yet read, and each source's buffers. */
+let cpu: I420Compositor | null = null;
+let preview: OffscreenCanvasRenderingContext2D | null = null;
+let previewDue = false;
+let cpuBusy = false;
+const pending = new Map<string, VideoFrame>();
+const scratch = new Map<string, FrameScratch>();
 let timer: ReturnType<typeof setInterval> | null = null;
 /** Converts this worker's clock to the page's (audio chunks carry page times). */
 let toPageMs = 0;
@@ -55,7 +72,8 @@ function releaseBitmap(id: string): void {
   bitmaps.get(id)?.close();
   bitmaps.delete(id);
 }
-const stats = { renderMs: 0, framesSent: 0, framesSkipped: 0 };
+const stats = { renderMs: 0, framesSent: 0, framesSkipped: 0, copyTimeouts: 0 };
+const COPY_TIMEOUT_MS = 1000;
 let ticks = 0;
 
 function fail(error: unknown): void {
@@ -78,11 +96,16 @@ async function read(id: string, frames: ReadableStream<VideoFrame>): Promise<voi
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      if (readers.get(id) !== reader || !compositor) {
+      if (readers.get(id) !== reader || (!compositor && !cpu)) {
         value.close();
         break;
       }
-      compositor.pushFrame(id, value);
+      if (cpu) {
+        pending.get(id)?.close();
+        pending.set(id, value);
+      } else {
+        compositor!.pushFrame(id, value);
+      }
     }
   } catch {
     // The track ended or the stream was cancelled: the source keeps its last picture until removed.
@@ -91,7 +114,61 @@ async function read(id: string, frames: ReadableStream<VideoFrame>): Promise<voi
   }
 }
 
+/** The CPU path's tick: read the new frames' planes, redraw what changed, hand the I420 on. */
+async function tickCpu(): Promise<void> {
+  if (!cpu || cpuBusy) return;
+  cpuBusy = true;
+  const started = performance.now();
+  try {
+    for (const [id, frame] of [...pending]) {
+      pending.delete(id);
+      try {
+        if (!cpu.hasSource(id)) continue;
+        let s = scratch.get(id);
+        if (!s) scratch.set(id, (s = {}));
+        // A copy that never settles must not stall the program: give up on that frame after a while.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const picture = await Promise.race([
+          framePicture(frame, s),
+          new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), COPY_TIMEOUT_MS))),
+        ]).finally(() => clearTimeout(timer));
+        if (!picture) {
+          stats.copyTimeouts += 1;
+          scratch.delete(id); // the late copy may still write into the old buffers
+          continue;
+        }
+        cpu?.setPicture(id, picture, frame.displayWidth, frame.displayHeight);
+      } finally {
+        frame.close();
+      }
+    }
+    if (!cpu) return;
+    const c = cpu;
+    c.setScene(programLayout(layout.kind, layout.order.map((id) => ({ id, ...c.sourceSize(id) })), c.width, c.height, layout.focusId));
+    if (!c.hasChanges) return;
+    const out = c.compose();
+    previewDue = true;
+    if (live) {
+      const payload = out.data.slice().buffer;
+      const timestampMs = started + toPageMs;
+      if (port) port.postMessage({ type: 'media', kind: 'video', payload, timestampMs } satisfies PortMediaMessage, [payload]);
+      else post({ type: 'frame', payload, timestampMs }, [payload]);
+      stats.framesSent += 1;
+    }
+  } catch (error) {
+    fail(error);
+  } finally {
+    cpuBusy = false;
+    stats.renderMs = performance.now() - started;
+    if (++ticks % 5 === 0) post({ type: 'stats', ...stats });
+  }
+}
+
 function tick(): void {
+  if (cpu) {
+    void tickCpu();
+    return;
+  }
   if (!compositor) return;
   const started = performance.now();
   const sources = layout.order.map((id) => ({ id, ...compositor!.sourceSize(id) }));
@@ -121,39 +198,85 @@ function tick(): void {
  * on animation frames the clock that feeds the encoder never waits.
  */
 function present(): void {
-  if (!compositor) return;
-  compositor.present();
+  if (cpu && preview) {
+    if (previewDue) {
+      previewDue = false;
+      const frame = new VideoFrame(cpu.output.data, { format: 'I420', codedWidth: cpu.width, codedHeight: cpu.height, timestamp: 0, colorSpace: PROGRAM_COLOR_SPACE });
+      preview.drawImage(frame, 0, 0);
+      frame.close();
+    }
+  } else if (compositor) {
+    compositor.present();
+  } else {
+    return;
+  }
   scope.requestAnimationFrame(present);
+}
+
+/** The WebGL renderer's name, and whether it is a software rasteriser (or there is no WebGL2). */
+function probeGl(): { renderer: string; software: boolean } {
+  const gl = new OffscreenCanvas(1, 1).getContext('webgl2');
+  if (!gl) return { renderer: 'no WebGL2', software: true };
+  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  const renderer = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+  gl.getExtension('WEBGL_lose_context')?.loseContext();
+  return { renderer, software: /swiftshader|llvmpipe|softpipe|software|basic render/i.test(renderer) };
+}
+
+function dropSource(id: string): void {
+  stopReading(id);
+  pending.get(id)?.close();
+  pending.delete(id);
+  scratch.delete(id);
 }
 
 scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
   const msg = event.data;
   try {
     switch (msg.type) {
-      case 'init':
-        compositor = new Compositor(msg.canvas, msg.width, msg.height);
+      case 'init': {
+        const gl = probeGl();
+        const mode = msg.mode === 'auto' ? (gl.software ? 'cpu' : 'gpu') : msg.mode;
+        if (mode === 'cpu') {
+          cpu = new I420Compositor(msg.width, msg.height);
+          msg.canvas.width = msg.width;
+          msg.canvas.height = msg.height;
+          preview = msg.canvas.getContext('2d', { alpha: false }) as OffscreenCanvasRenderingContext2D | null;
+          if (!preview) throw new Error('program worker: no 2D context for the preview');
+        } else {
+          compositor = new Compositor(msg.canvas, msg.width, msg.height);
+        }
         toPageMs = performance.timeOrigin - msg.pageTimeOrigin;
         timer = setInterval(tick, 1000 / msg.fps);
         scope.requestAnimationFrame(present);
-        post({ type: 'ready' });
+        post({ type: 'ready', mode, renderer: gl.renderer });
         return;
+      }
       case 'track':
-        if (!compositor) throw new Error('program worker: init first');
-        stopReading(msg.id);
-        compositor.setSource({ id: msg.id });
+        if (!compositor && !cpu) throw new Error('program worker: init first');
+        dropSource(msg.id);
+        if (cpu) cpu.setSource(msg.id);
+        else compositor!.setSource({ id: msg.id });
         releaseBitmap(msg.id);
         void read(msg.id, msg.frames);
         return;
       case 'image':
-        if (!compositor) throw new Error('program worker: init first');
-        stopReading(msg.id);
-        compositor.setSource({ id: msg.id, element: msg.bitmap });
+        if (!compositor && !cpu) throw new Error('program worker: init first');
+        dropSource(msg.id);
         releaseBitmap(msg.id);
-        bitmaps.set(msg.id, msg.bitmap);
+        if (cpu) {
+          cpu.setSource(msg.id);
+          cpu.setPicture(msg.id, bitmapPicture(msg.bitmap));
+          msg.bitmap.close();
+        } else {
+          compositor!.setSource({ id: msg.id, element: msg.bitmap });
+          bitmaps.set(msg.id, msg.bitmap);
+        }
         return;
       case 'remove':
-        stopReading(msg.id);
+        dropSource(msg.id);
         compositor?.removeSource(msg.id);
+        cpu?.removeSource(msg.id);
         releaseBitmap(msg.id);
         return;
       case 'layout':
@@ -170,10 +293,12 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
       case 'dispose':
         if (timer) clearInterval(timer);
         timer = null;
-        for (const id of [...readers.keys()]) stopReading(id);
+        for (const id of [...readers.keys(), ...pending.keys()]) dropSource(id);
         compositor?.dispose();
         for (const id of [...bitmaps.keys()]) releaseBitmap(id);
         compositor = null;
+        cpu = null;
+        preview = null;
         port?.close();
         port = null;
         return;

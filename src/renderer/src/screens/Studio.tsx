@@ -62,6 +62,7 @@ function StudioLive({ userId }: { userId: string }) {
   const names = useStore((s) => s.names);
   const levels = useStore((s) => s.levels);
   const renderMs = useStore((s) => s.renderMs);
+  const compositor = useStore(useShallow((s) => ({ mode: s.pipeline.compositor, renderer: s.pipeline.glRenderer })));
   const live = phase === 'live';
 
   useEffect(() => {
@@ -222,7 +223,7 @@ function StudioLive({ userId }: { userId: string }) {
                 · <code>{playbackUrl}</code>
               </p>
             ) : null}
-            <HealthBar stats={stats} encoder={encoder} renderMs={renderMs} />
+            <HealthBar stats={stats} encoder={encoder} renderMs={renderMs} compositor={compositor} />
           </div>
           <InvitePanel
             enabled={live}

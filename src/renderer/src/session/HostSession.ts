@@ -5,7 +5,7 @@
  */
 import type { NativeBridge } from '../../../shared/bridge';
 import type { GuestSeatRow } from '../../../shared/domain';
-import { Broadcaster, type Participant } from '../media/Broadcaster';
+import { Broadcaster, parseCompositorMode, type Participant } from '../media/Broadcaster';
 import { PeerLink } from '../rtc/PeerLink';
 import { SignalingChannel } from '../rtc/signaling';
 import { createCallSession, endCallSession, generateCallToken } from '../services/cloudflareCallsService';
@@ -44,7 +44,15 @@ export class HostSession {
     private readonly camera: MediaStream,
     private readonly log: (message: string) => void = console.info,
   ) {
-    this.broadcaster = new Broadcaster(programContainer, bridge, 1280, 720, 30, this.log);
+    // `?compositor=gpu|cpu|auto` picks where the program is composited (auto: the CPU where WebGL is software).
+    let mode: ReturnType<typeof parseCompositorMode> = 'auto';
+    try {
+      mode = parseCompositorMode(new URLSearchParams(globalThis.location?.search ?? '').get('compositor'));
+    } catch (err) {
+      this.log(`${(err as Error).message}; using auto`);
+      useStore.getState().setBroadcast({ error: (err as Error).message });
+    }
+    this.broadcaster = new Broadcaster(programContainer, bridge, 1280, 720, 30, this.log, mode);
     this.updateProgram();
     const meters = setInterval(() => {
       const store = useStore.getState();
@@ -54,6 +62,8 @@ export class HostSession {
         framesSent: this.broadcaster.framesSent,
         framesSkipped: this.broadcaster.framesSkipped,
         bridgeDropped: (bridge as { dropped?: { video: number } }).dropped?.video ?? 0,
+        compositor: this.broadcaster.compositor?.mode ?? null,
+        glRenderer: this.broadcaster.compositor?.renderer ?? null,
       });
     }, 150);
     this.cleanups.push(() => clearInterval(meters));

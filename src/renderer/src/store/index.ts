@@ -12,6 +12,15 @@ export interface SessionSlice {
 
 export type BroadcastPhase = 'idle' | 'starting' | 'live' | 'ending' | 'ended' | 'error';
 
+export interface PipelineState {
+  framesSent: number;
+  framesSkipped: number;
+  bridgeDropped: number;
+  /** 'gpu' (WebGL2) or 'cpu' (I420 compositor), once chosen. */
+  compositor: 'gpu' | 'cpu' | null;
+  glRenderer: string | null;
+}
+
 export interface BroadcastSlice {
   phase: BroadcastPhase;
   stream: StreamRow | null;
@@ -23,9 +32,9 @@ export interface BroadcastSlice {
   /** Time the last program frame took to render, ms. */
   renderMs: number;
   setRenderMs: (ms: number) => void;
-  /** Renderer side of the pipeline: frames read back and sent, readbacks skipped, frames the bridge dropped. */
-  pipeline: { framesSent: number; framesSkipped: number; bridgeDropped: number };
-  setPipeline: (pipeline: { framesSent: number; framesSkipped: number; bridgeDropped: number }) => void;
+  /** Renderer side of the pipeline: frames sent, readbacks skipped, frames the bridge dropped, where the program is composited. */
+  pipeline: PipelineState;
+  setPipeline: (pipeline: PipelineState) => void;
   setBroadcast: (patch: Partial<Pick<BroadcastSlice, 'phase' | 'stream' | 'publishTarget' | 'playbackUrl' | 'encoder' | 'stats' | 'error'>>) => void;
 }
 
@@ -73,7 +82,7 @@ const createBroadcastSlice: StateCreator<StoreState, [], [], BroadcastSlice> = (
   error: null,
   renderMs: 0,
   setRenderMs: (renderMs) => set({ renderMs }),
-  pipeline: { framesSent: 0, framesSkipped: 0, bridgeDropped: 0 },
+  pipeline: { framesSent: 0, framesSkipped: 0, bridgeDropped: 0, compositor: null, glRenderer: null },
   setPipeline: (pipeline) => set({ pipeline }),
   setBroadcast: (patch) => set(patch),
 });
