@@ -35,8 +35,8 @@ async function start(encoder = fakeEncoder()) {
   return { server, encoder };
 }
 
-function connect(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url.replace('http', 'ws') + '/bridge');
+function connect(url: string, path = '/bridge'): Promise<WebSocket> {
+  const ws = new WebSocket(url.replace('http', 'ws') + path);
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
@@ -67,6 +67,22 @@ describe('studio server', () => {
     await nextJson(ws);
     expect(encoder.pushVideo).toHaveBeenCalledWith(expect.any(Uint8Array), 40);
     expect((encoder.pushVideo.mock.calls[0]![0] as Uint8Array).byteLength).toBe(640 * 360 * 1.5);
+    ws.close();
+  });
+
+  it('takes media on a second socket of the same page (its peer id), and refuses one without a page', async () => {
+    const { server, encoder } = await start();
+    const ws = await connect(server.url, '/bridge?peer=page-1');
+    ws.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [{ url: 'rtmp://127.0.0.1/live/k', width: 640, height: 360, fps: 30 }] }));
+    await nextJson(ws);
+    const media = await connect(server.url, '/bridge/media?peer=page-1');
+    media.send(encodeMediaMessage(MEDIA_KIND.video, 80, new Uint8Array(640 * 360 * 1.5)));
+    ws.send(encodeMediaMessage(MEDIA_KIND.audio, 81, new Uint8Array(4096)));
+    await expect.poll(() => encoder.pushVideo.mock.calls.length).toBe(1);
+    await expect.poll(() => encoder.pushAudio.mock.calls.length).toBe(1);
+    expect(encoder.pushVideo).toHaveBeenCalledWith(expect.any(Uint8Array), 80);
+    await expect(connect(server.url, '/bridge/media?peer=nobody')).rejects.toThrow(/404/);
+    media.close();
     ws.close();
   });
 

@@ -54,15 +54,46 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? 8 * 1024 * 1024 });
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://studio.local');
-    if (url.pathname !== '/bridge') {
-      socket.destroy();
+    if (url.pathname === '/bridge') {
+      wss.handleUpgrade(req, socket, head, (ws) => bindSocket(ws, url.searchParams.get('peer')));
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => bindSocket(ws));
+    if (url.pathname === '/bridge/media') {
+      // A second socket of the same studio page that carries only media (the program's video), so
+      // audio and requests on the first socket never wait behind large frames.
+      const host = byPeer.get(url.searchParams.get('peer') ?? '');
+      if (!host) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => bindMediaSocket(ws, host));
+      return;
+    }
+    socket.destroy();
   });
 
   const hosts = new Set<BridgeHost>();
-  function bindSocket(ws: WebSocket): void {
+  /** Control sockets by the page's peer id, for its media socket to find. */
+  const byPeer = new Map<string, BridgeHost>();
+
+  function onMedia(host: BridgeHost, data: RawData): void {
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    try {
+      const msg = decodeMediaMessage(bytes);
+      host.send(msg.kind === 'video' ? 'encoder:video' : 'encoder:audio', msg.payload, msg.timestampMs);
+    } catch (err) {
+      host.reportMalformed((err as Error).message);
+    }
+  }
+
+  function bindMediaSocket(ws: WebSocket, host: BridgeHost): void {
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (isBinary) onMedia(host, data);
+      else host.reportMalformed('the media socket carries binary media messages only');
+    });
+  }
+
+  function bindSocket(ws: WebSocket, peer: string | null): void {
     const send = (msg: BridgeWireReply | BridgeWireEvent) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
     };
@@ -73,15 +104,10 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
       log,
     });
     hosts.add(host);
+    if (peer) byPeer.set(peer, host);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (isBinary) {
-        const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-        try {
-          const msg = decodeMediaMessage(bytes);
-          host.send(msg.kind === 'video' ? 'encoder:video' : 'encoder:audio', msg.payload, msg.timestampMs);
-        } catch (err) {
-          host.reportMalformed((err as Error).message);
-        }
+        onMedia(host, data);
         return;
       }
       let request: { id?: unknown; channel?: unknown; args?: unknown };
@@ -99,6 +125,7 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
     });
     ws.on('close', () => {
       hosts.delete(host);
+      if (peer && byPeer.get(peer) === host) byPeer.delete(peer);
       host.dispose().catch((err: Error) => log(`studio: ${err.message}`));
     });
   }

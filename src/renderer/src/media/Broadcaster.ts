@@ -12,9 +12,13 @@
 import type { EncoderStartResult, EncoderStats, NativeBridge } from '../../../shared/bridge';
 import { AppError } from '../../../shared/errors';
 import type { ProgramLayoutKind } from '../../../shared/layout';
+import { PROGRAM_RETURN } from '../../../shared/mediaLimits';
 import { AudioMixer } from './AudioMixer';
 import { drawAvatarTile } from './avatarTile';
 import type { CompositorMode, FromProgramWorker, ToProgramWorker } from './programWorker';
+
+/** Chromium's MediaStreamTrackGenerator: a track fed with VideoFrames (its writable can go to a worker). */
+declare const MediaStreamTrackGenerator: { new (init: { kind: 'video' }): MediaStreamTrack & { writable: WritableStream<VideoFrame> } } | undefined;
 
 /** Chromium's MediaStreamTrackProcessor (not in TypeScript's DOM types). */
 declare const MediaStreamTrackProcessor: {
@@ -84,6 +88,8 @@ export class Broadcaster {
   lastError: string | null = null;
   /** Where the program is composited, once the worker has chosen, and the WebGL renderer it saw. */
   compositor: { mode: 'gpu' | 'cpu'; renderer: string } | null = null;
+  private readonly ready: Promise<{ mode: 'gpu' | 'cpu'; renderer: string }>;
+  private onReady: (c: { mode: 'gpu' | 'cpu'; renderer: string }) => void = () => {};
 
   constructor(
     container: HTMLElement,
@@ -100,6 +106,7 @@ export class Broadcaster {
         'This browser cannot composite the program (it lacks MediaStreamTrackProcessor or OffscreenCanvas). Use the desktop app or a current Chromium-based browser.',
       );
     }
+    this.ready = new Promise((resolve) => (this.onReady = resolve));
     this.canvas = document.createElement('canvas');
     this.canvas.dataset.testid = 'program';
     this.canvas.width = width;
@@ -137,6 +144,7 @@ export class Broadcaster {
         return;
       case 'ready':
         this.compositor = { mode: msg.mode, renderer: msg.renderer };
+        this.onReady(this.compositor);
         this.log(`program compositor: ${msg.mode === 'cpu' ? 'CPU (I420)' : 'GPU (WebGL2)'} — WebGL renderer: ${msg.renderer}`);
         return;
     }
@@ -147,8 +155,19 @@ export class Broadcaster {
     return this.mixer?.levels() ?? {};
   }
 
-  /** The program picture as a track, sent back to guests. */
-  captureProgram(fps = 30): MediaStreamTrack | null {
+  /**
+   * The program picture as a track, sent back to guests. With the CPU
+   * compositor the worker writes a 640x360 I420 copy of each new picture
+   * straight into a generated track (no canvas capture, no colour conversion,
+   * nothing for each guest's encoder to scale); otherwise the canvas is captured.
+   */
+  async captureProgram(fps = 30): Promise<MediaStreamTrack | null> {
+    const { mode } = await this.ready;
+    if (mode === 'cpu' && typeof MediaStreamTrackGenerator === 'function') {
+      const track = new MediaStreamTrackGenerator({ kind: 'video' });
+      this.post({ type: 'return', writable: track.writable, width: PROGRAM_RETURN.maxWidth, height: PROGRAM_RETURN.maxHeight, fps }, [track.writable as unknown as Transferable]);
+      return track;
+    }
     return this.canvas.captureStream(fps).getVideoTracks()[0] ?? null;
   }
 

@@ -12,6 +12,7 @@ import { programLayout, type ProgramLayoutKind } from '../../../shared/layout';
 import { Compositor } from './Compositor';
 import { I420Compositor } from './I420Compositor';
 import { bitmapPicture, framePicture, PROGRAM_COLOR_SPACE, type FrameScratch } from './framePicture';
+import { drawPicture, packedPicture, type I420Picture } from './i420';
 
 /**
  * Where the program is composited: `gpu` — WebGL2 (RGBA textures, I420 made
@@ -29,6 +30,8 @@ export type ToProgramWorker =
   | { type: 'image'; id: string; bitmap: ImageBitmap }
   | { type: 'remove'; id: string }
   | { type: 'layout'; kind: ProgramLayoutKind; order: string[]; focusId: string | null }
+  /** Feed the program, scaled to width x height, at most `fps` a second, into this track's writable (the return to guests). */
+  | { type: 'return'; writable: WritableStream<VideoFrame>; width: number; height: number; fps: number }
   /** Start (with where frames go) or stop reading the program back for the encoder. */
   | { type: 'live'; on: boolean; port?: MessagePort }
   | { type: 'dispose' };
@@ -58,6 +61,8 @@ let preview: OffscreenCanvasRenderingContext2D | null = null;
 let previewDue = false;
 let cpuBusy = false;
 const pending = new Map<string, VideoFrame>();
+/** The program return (CPU path): a smaller copy of each new picture written into a generated track. */
+let programReturn: { writer: WritableStreamDefaultWriter<VideoFrame>; picture: I420Picture; intervalMs: number; lastMs: number } | null = null;
 const scratch = new Map<string, FrameScratch>();
 let timer: ReturnType<typeof setInterval> | null = null;
 /** Converts this worker's clock to the page's (audio chunks carry page times). */
@@ -148,6 +153,7 @@ async function tickCpu(): Promise<void> {
     if (!c.hasChanges) return;
     const out = c.compose();
     previewDue = true;
+    feedReturn(out, started);
     if (live) {
       const payload = out.data.slice().buffer;
       const timestampMs = started + toPageMs;
@@ -162,6 +168,29 @@ async function tickCpu(): Promise<void> {
     stats.renderMs = performance.now() - started;
     if (++ticks % 5 === 0) post({ type: 'stats', ...stats });
   }
+}
+
+/** Writes a scaled copy of the program into the return track, unless it is still busy or it is too soon. */
+function feedReturn(out: I420Picture, nowMs: number): void {
+  const r = programReturn;
+  if (!r || nowMs - r.lastMs < r.intervalMs * 0.9 || (r.writer.desiredSize ?? 1) <= 0) return;
+  r.lastMs = nowMs;
+  drawPicture(out, { x: 0, y: 0, width: 1, height: 1 }, r.picture, { x: 0, y: 0, width: r.picture.width, height: r.picture.height });
+  const frame = new VideoFrame(r.picture.data, {
+    format: 'I420',
+    codedWidth: r.picture.width,
+    codedHeight: r.picture.height,
+    timestamp: Math.round((nowMs + toPageMs) * 1000),
+    colorSpace: PROGRAM_COLOR_SPACE,
+  });
+  r.writer.write(frame).then(
+    () => frame.close(),
+    () => {
+      frame.close();
+      // The track was stopped (the broadcast ended): stop feeding it.
+      if (programReturn === r) programReturn = null;
+    },
+  );
 }
 
 function tick(): void {
@@ -282,6 +311,10 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
       case 'layout':
         layout = { kind: msg.kind, order: msg.order, focusId: msg.focusId };
         return;
+      case 'return':
+        programReturn = { writer: msg.writable.getWriter(), picture: packedPicture(msg.width, msg.height), intervalMs: 1000 / msg.fps, lastMs: 0 };
+        cpu?.invalidate();
+        return;
       case 'live':
         live = msg.on;
         if (msg.port) port = msg.port;
@@ -299,6 +332,8 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
         compositor = null;
         cpu = null;
         preview = null;
+        void programReturn?.writer.close().catch(() => {});
+        programReturn = null;
         port?.close();
         port = null;
         return;

@@ -1,6 +1,7 @@
 /// <reference lib="webworker" />
 /**
- * Owns the browser studio's bridge WebSocket off the main thread. A busy page
+ * Owns the browser studio's bridge WebSockets off the main thread: the
+ * control socket (requests, events, audio) and the media socket (video). A busy page
  * drains a WebSocket slowly (sending resumes only between its tasks), which
  * throttled program frames to a few per second; this worker's event loop is
  * idle, so frames leave as fast as the socket takes them. Frames arrive
@@ -24,36 +25,62 @@ export type FromWorker =
   | { type: 'dropped'; video: number; audio: number };
 
 /**
- * Audio shares the socket with video: keep at most about one 720p frame
- * queued, so a chunk of sound never waits behind several frames (late audio
- * is replaced by silence in the encoder). Video beyond this is dropped, counted.
+ * Video has a socket of its own (`/bridge/media`): up to about two 720p
+ * frames may wait there (so the socket never idles between frames), while
+ * audio and requests on the first socket never queue behind a frame. Should
+ * the media socket not open, video shares the first socket and at most about
+ * one frame waits. Video beyond this is dropped, counted.
  */
-const VIDEO_BACKLOG_BYTES = 1.5 * 1024 * 1024;
+const VIDEO_BACKLOG_BYTES = 3 * 1024 * 1024;
+const SHARED_VIDEO_BACKLOG_BYTES = 1.5 * 1024 * 1024;
 const AUDIO_BACKLOG_BYTES = 16 * 1024 * 1024;
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 let ws: WebSocket | null = null;
+let videoWs: WebSocket | null = null;
 const dropped = { video: 0, audio: 0 };
 const post = (msg: FromWorker) => scope.postMessage(msg);
 
 function sendMedia(kind: 'video' | 'audio', payload: ArrayBuffer, timestampMs: number): void {
-  if (ws?.readyState !== WebSocket.OPEN) return;
   const video = kind === 'video';
-  if (ws.bufferedAmount > (video ? VIDEO_BACKLOG_BYTES : AUDIO_BACKLOG_BYTES)) {
+  const own = video && videoWs?.readyState === WebSocket.OPEN;
+  const socket = own ? videoWs! : ws;
+  if (socket?.readyState !== WebSocket.OPEN) return;
+  const backlog = !video ? AUDIO_BACKLOG_BYTES : own ? VIDEO_BACKLOG_BYTES : SHARED_VIDEO_BACKLOG_BYTES;
+  if (socket.bufferedAmount > backlog) {
     dropped[kind] += 1;
     post({ type: 'dropped', ...dropped });
     return;
   }
-  ws.send(encodeMediaMessage(video ? MEDIA_KIND.video : MEDIA_KIND.audio, timestampMs, payload));
+  socket.send(encodeMediaMessage(video ? MEDIA_KIND.video : MEDIA_KIND.audio, timestampMs, payload));
+}
+
+/** Opens the media socket beside the control socket; video falls back to the control socket without it. */
+function openVideoSocket(url: string, peer: string): void {
+  const media = new URL(url);
+  media.pathname = `${media.pathname.replace(/\/$/, '')}/media`;
+  media.searchParams.set('peer', peer);
+  const socket = new WebSocket(media);
+  socket.binaryType = 'arraybuffer';
+  socket.onopen = () => (videoWs = socket);
+  socket.onclose = () => {
+    if (videoWs === socket) videoWs = null;
+  };
 }
 
 scope.onmessage = (event: MessageEvent<ToWorker>) => {
   const msg = event.data;
   switch (msg.type) {
     case 'connect': {
-      ws = new WebSocket(msg.url);
+      const peer = crypto.randomUUID();
+      const control = new URL(msg.url);
+      control.searchParams.set('peer', peer);
+      ws = new WebSocket(control);
       ws.binaryType = 'arraybuffer';
-      ws.onopen = () => post({ type: 'open' });
+      ws.onopen = () => {
+        openVideoSocket(msg.url, peer);
+        post({ type: 'open' });
+      };
       ws.onerror = () => post({ type: 'error', message: `cannot reach the studio bridge at ${msg.url}` });
       ws.onclose = () => post({ type: 'closed' });
       ws.onmessage = (e) => {
@@ -73,6 +100,7 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
       };
       return;
     case 'close':
+      videoWs?.close();
       ws?.close();
       return;
   }

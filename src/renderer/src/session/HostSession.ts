@@ -148,7 +148,7 @@ export class HostSession {
     this.callSessionId = call.sessionId;
     const token = await generateCallToken(streamId, call.sessionId);
     this.iceServers = token.iceServers;
-    this.programTrack = this.broadcaster.captureProgram();
+    this.programTrack = await this.broadcaster.captureProgram();
     this.signaling = await SignalingChannel.join(streamId, this.userId);
     this.cleanups.push(
       this.signaling.onMessage((msg) => {
