@@ -556,6 +556,26 @@ describe('EncoderSession audio', () => {
     expect((frameAt1000?.timestampMs ?? 0) - 50).toBe(1000); // less the half frame added for ffmpeg's slotting
   });
 
+  it('keeps every audio chunk when video travels faster than audio (the mapping is learnt from audio)', async () => {
+    const h = track(harness());
+    await h.startLive();
+    const ffmpeg = h.child();
+    const base = 90_000;
+    let sent = 0;
+    for (let i = 0; i < 200; i++) {
+      await h.clock.advance(10);
+      const t = h.clock.t;
+      // Video arrives 5 ms after capture; audio 300 ms after (a busy page between the worklet and the socket).
+      if (i % 10 === 0) h.session.pushVideo(frame(i / 10), base + t - 5);
+      if (i >= 31) h.session.pushAudio(audioChunk(++sent), base + t - 300 - 10);
+      await settle();
+    }
+    const pcm = new Float32Array(Buffer.concat(ffmpeg.audio.chunks).buffer.slice(0));
+    const heard = new Set(pcm.filter((v) => v !== 0));
+    const missing = Array.from({ length: sent }, (_, k) => k + 1).filter((v) => !heard.has(v));
+    expect(missing).toEqual([]);
+  });
+
   it('throws on a chunk that is not whole stereo frames and goes on', async () => {
     const h = track(harness());
     await h.startLive();

@@ -4,7 +4,12 @@
  *
  * - One clock: each ffmpeg run has a media clock (ms since it was spawned) on
  *   which both inputs start at 0. The renderer's capture timestamps map onto it
- *   through one SenderClock shared by audio and video.
+ *   through the audio's SenderClock: audio learns the mapping (its shortest
+ *   delivery), video is placed with it. Video may travel faster than audio
+ *   (its own socket, straight from a worker, while audio passes the page's
+ *   main thread): had video taught the clock, every audio chunk would look
+ *   late, be replaced by silence and then skipped. Before any audio, video
+ *   uses a clock of its own.
  * - Video: only new frames cross the pipe, each stamped with its capture time
  *   (a Matroska stream, see matroska.ts); ffmpeg makes the constant output
  *   rate itself (`-fps_mode cfr`), repeating a frame when no new one came in
@@ -152,8 +157,10 @@ interface Run {
   readonly video: Writable;
   readonly audio: Writable;
   readonly parser: ProgressParser;
-  /** Renderer clock → this run's media clock, for audio and video alike. */
+  /** Renderer clock → this run's media clock, learnt from audio, used for video too. */
   readonly clock: SenderClock;
+  /** The same for video until the first audio arrives. */
+  readonly videoClock: SenderClock;
   readonly audioTimeline: AudioTimeline;
   readonly stderrTail: string[];
   /** now() at media time 0. */
@@ -350,7 +357,8 @@ export class EncoderSession {
       this.latestWritten = false;
       return;
     }
-    const mediaMs = run.clock.place(timestampMs, 0, this.mediaNow(run));
+    const offset = run.clock.offsetMs;
+    const mediaMs = offset !== null ? timestampMs + offset : run.videoClock.place(timestampMs, 0, this.mediaNow(run));
     this.latestFrame = i420;
     this.latestWritten = false;
     if (run.awaitingDrain) {
@@ -518,6 +526,7 @@ export class EncoderSession {
       audio,
       parser: new ProgressParser(),
       clock,
+      videoClock: new SenderClock(),
       audioTimeline: new AudioTimeline({ sampleRate: opts.sampleRate, clock }),
       stderrTail: [],
       t0: this.now(),
