@@ -12,6 +12,12 @@ describe('parseSignal', () => {
     expect(parseSignal({ kind: 'bye', from: a, to: b })?.kind).toBe('bye');
   });
 
+  it('carries the call a hello belongs to (the same on every repeat), and accepts none from older guests', () => {
+    const call = '44444444-4444-4444-8444-444444444444';
+    expect(parseSignal({ kind: 'hello', from: a, to: b, call })).toEqual({ kind: 'hello', from: a, to: b, call });
+    expect(parseSignal({ kind: 'hello', from: a, to: b, call: 'again' })).toBeNull();
+  });
+
   it('carries the link a description or candidate belongs to, and accepts none from older peers', () => {
     const link = '33333333-3333-4333-8333-333333333333';
     const offer = parseSignal({ kind: 'description', from: a, to: b, link, description: { type: 'offer', sdp: 'v=0' } });

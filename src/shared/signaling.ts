@@ -19,8 +19,14 @@ const candidate = z.object({
 const link = z.string().uuid().optional();
 
 export const signalMessageSchema = z.discriminatedUnion('kind', [
-  /** A seated guest announces itself; the host answers with an offer on a new link. */
-  z.object({ kind: z.literal('hello'), from: z.string().uuid(), to: z.string().uuid() }),
+  /**
+   * A seated guest announces itself; the host answers with an offer on a new link.
+   * The guest repeats it until an offer comes; `call` is the same on every
+   * repeat of one attempt (a new one when the guest calls again), so the host
+   * answers an attempt once however many of its hellos arrive. Absent from
+   * older guests: then every hello is a new call.
+   */
+  z.object({ kind: z.literal('hello'), from: z.string().uuid(), to: z.string().uuid(), call: z.string().uuid().optional() }),
   /** An offer or an answer; either side may offer ("perfect negotiation": the guest is the polite peer). */
   z.object({ kind: z.literal('description'), from: z.string().uuid(), to: z.string().uuid(), link, description: sdp }),
   z.object({ kind: z.literal('candidate'), from: z.string().uuid(), to: z.string().uuid(), link, candidate }),

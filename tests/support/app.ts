@@ -45,8 +45,15 @@ export async function startApp(timeoutMs = 120_000): Promise<RunningApp> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  // With ROAST_LOG_ALL=1 the backend's log is printed too, tagged [app].
+  const echo = process.env.ROAST_LOG_ALL === '1';
+  const take = (d: Buffer) => {
+    const text = d.toString();
+    output += text;
+    if (echo) for (const line of text.split('\n')) if (line.trim() !== '') console.log(`${new Date().toISOString().slice(11, 23)} [app] ${line}`);
+  };
+  child.stdout!.on('data', take);
+  child.stderr!.on('data', take);
   const read = (key: string) => new RegExp(`^${key}=(.+)$`, 'm').exec(output)?.[1]?.trim();
   const started = Date.now();
   while (!read('STUDIO_URL')) {

@@ -6,7 +6,8 @@ import type { GuestSeatRow } from '../../src/shared/domain';
 /** Prints a page's console errors (every console message with ROAST_LOG_ALL=1) and page errors, tagged with who. */
 export function logConsole(page: Page, who: string): void {
   page.on('console', (msg) => {
-    if (msg.type() === 'error' || process.env.ROAST_LOG_ALL === '1') console.log(`[${who}] ${msg.text()}`);
+    if (process.env.ROAST_LOG_ALL === '1') console.log(`${new Date().toISOString().slice(11, 23)} [${who}] ${msg.text()}`);
+    else if (msg.type() === 'error') console.log(`[${who}] ${msg.text()}`);
   });
   page.on('pageerror', (err) => console.log(`[${who}] page error: ${err.message}`));
 }

@@ -44,6 +44,9 @@ interface JoinedChannel extends Member {
  */
 export const WRITE_AUTH_TTL_MS = 5_000;
 
+/** A write check slower than this is logged. */
+const SLOW_WRITE_CHECK_MS = 1_000;
+
 const TOPIC_PREFIX = 'realtime:';
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -78,7 +81,11 @@ export class Connection implements Subscriber {
     private readonly ctx: ConnectionContext,
   ) {
     ws.on('message', (data, isBinary) => this.receive(data, isBinary));
-    ws.on('close', () => this.teardown());
+    ws.on('close', (code, reason) => {
+      // A client that gives up on the connection (e.g. "heartbeat timeout" on a page too busy to read) says why.
+      if (!this.closed && reason.length > 0) ctx.log(`realtime: connection ${this.id} closed by the client (${code} ${reason.toString()})`);
+      this.teardown();
+    });
     ws.on('error', (err) => ctx.log(`realtime: connection ${this.id}: ${err.message}`));
     this.idleTimer = setTimeout(() => this.close(1000, 'heartbeat timeout'), ctx.idleTimeoutMs);
   }
@@ -349,6 +356,7 @@ export class Connection implements Subscriber {
     if (ch.writeAuth && Date.now() - ch.writeAuth.at < WRITE_AUTH_TTL_MS) {
       allowed = ch.writeAuth.allowed;
     } else {
+      const started = Date.now();
       try {
         allowed = await topicAllowed(this.ctx.pool, ch.claims, ch.subTopic);
       } catch (err) {
@@ -356,6 +364,9 @@ export class Connection implements Subscriber {
         return false;
       }
       ch.writeAuth = { allowed, at: Date.now() };
+      // The channel's broadcasts wait for this check: a slow one delays signaling (clients time out after 10 s).
+      const took = ch.writeAuth.at - started;
+      if (took >= SLOW_WRITE_CHECK_MS) this.ctx.log(`realtime: connection ${this.id}: write check on ${ch.subTopic} took ${took} ms`);
     }
     if (!allowed) {
       const err = unauthorizedTopic(ch.subTopic, 'write to');

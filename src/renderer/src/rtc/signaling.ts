@@ -17,26 +17,47 @@ export class SignalingChannel {
   private constructor(
     private readonly channel: RealtimeChannel,
     readonly selfId: string,
+    private readonly log: (message: string) => void,
   ) {}
 
-  /** Joins the private channel; refused unless the caller is the host or a seated guest. */
-  static async join(streamId: string, selfId: string): Promise<SignalingChannel> {
+  /**
+   * Joins the private channel; refused unless the caller is the host or a
+   * seated guest. Once joined, a channel that drops (and rejoins) is logged:
+   * while it is down nothing sent to this peer reaches it.
+   */
+  static async join(streamId: string, selfId: string, log: (message: string) => void = console.info): Promise<SignalingChannel> {
     const supabase = await getSupabase();
     const { data } = await supabase.auth.getSession();
     if (data.session) await supabase.realtime.setAuth(data.session.access_token);
     const channel = supabase.channel(signalingChannelName(streamId), {
       config: { private: true, broadcast: { self: false, ack: true } },
     });
-    const signaling = new SignalingChannel(channel, selfId);
+    const signaling = new SignalingChannel(channel, selfId, log);
     channel.on('broadcast', { event: SIGNAL_EVENT }, ({ payload }) => signaling.dispatch(payload));
-    await new Promise<void>((resolve, reject) => {
+    let joined = false;
+    const joining = new Promise<void>((resolve, reject) => {
       channel.subscribe((status, err) => {
-        if (status === 'SUBSCRIBED') resolve();
-        else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') {
+        if (joined) {
+          // Later changes: the channel dropped (socket lost, server closed it) or joined again.
+          if (!signaling.closed) log(`signaling channel ${status}${err ? `: ${err.message}` : ''}`);
+          return;
+        }
+        if (status === 'SUBSCRIBED') {
+          joined = true;
+          resolve();
+        } else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') {
           reject(new SignalingError('signaling_refused', `cannot join the stream's signaling channel: ${err?.message ?? status}`));
         }
       });
     });
+    try {
+      await joining;
+    } catch (err) {
+      // Left behind, the channel would keep rejoining, and the next join of this topic would get it back already subscribed.
+      signaling.closed = true;
+      await supabase.removeChannel(channel).catch(() => undefined);
+      throw err;
+    }
     return signaling;
   }
 
@@ -53,7 +74,7 @@ export class SignalingChannel {
   async send(msg: SignalMessage): Promise<void> {
     if (this.closed) return;
     const result = await this.channel.send({ type: 'broadcast', event: SIGNAL_EVENT, payload: msg });
-    if (result !== 'ok') throw new SignalingError('signaling_send_failed', `signaling message not delivered (${result})`);
+    if (result !== 'ok') throw new SignalingError('signaling_send_failed', `signaling ${msg.kind} not delivered (${result}; channel ${this.channel.state})`);
   }
 
   onMessage(listener: (msg: SignalMessage) => void): () => void {

@@ -25,7 +25,7 @@ import {
   type DeviceLists,
   type MediaKind,
 } from '../media/capture';
-import { PeerLink } from '../rtc/PeerLink';
+import { newLinkId, PeerLink } from '../rtc/PeerLink';
 import { SignalingChannel } from '../rtc/signaling';
 import type { SignalMessage } from '../../../shared/signaling';
 import { generateCallToken, getActiveCallSession } from '../services/cloudflareCallsService';
@@ -276,6 +276,9 @@ export class GuestSession {
   private link: PeerLink | null = null;
   private iceServers: RTCIceServer[] = [];
   private helloTimer: ReturnType<typeof setInterval> | null = null;
+  /** The call the hellos are about (see sayHello), and whether an offer came on it. */
+  private call: string | null = null;
+  private callAnswered = false;
   private rejoinTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly cleanups: Array<() => void> = [];
   /** The seat and stream subscriptions are in place. */
@@ -326,7 +329,12 @@ export class GuestSession {
       if (!this.following) await this.follow();
       if (!this.signaling) await this.connect();
     } catch (err) {
-      if (!this.closed) this.snapshot.set({ link: 'failed', notice: (err as Error).message });
+      if (!this.closed) {
+        this.log(`could not call the host: ${(err as Error).message}`);
+        this.snapshot.set({ link: 'failed', notice: (err as Error).message });
+        // A join that timed out on a busy server is worth trying again, a few times, before leaving it to "Try again".
+        this.retrySoon(2000);
+      }
       throw err;
     }
   }
@@ -364,7 +372,7 @@ export class GuestSession {
     const call = await getActiveCallSession(streamId);
     this.iceServers = call ? (await generateCallToken(streamId, call.sessionId)).iceServers : [];
     if (this.closed) return;
-    this.signaling = await SignalingChannel.join(streamId, userId);
+    this.signaling = await SignalingChannel.join(streamId, userId, (m) => this.log(m));
     if (this.closed) {
       void this.signaling.close();
       return;
@@ -394,6 +402,7 @@ export class GuestSession {
   private async answerCall(offer: Extract<SignalMessage, { kind: 'description' }>): Promise<void> {
     if (this.closed) return;
     this.stopHello();
+    this.callAnswered = true;
     this.link?.close(false);
     const local = this.get().local;
     const link = new PeerLink({
@@ -447,18 +456,55 @@ export class GuestSession {
     }, delayMs);
   }
 
-  /** Says hello until the host answers with an offer (the host may join the channel after us). */
+  /**
+   * Says hello until the host answers with an offer (the host may join the
+   * channel after us). Every hello carries the call's id, the same until an
+   * offer comes: a busy host that gets many hellos answers the call once,
+   * instead of starting it over for each (behind a backlog that also tore down
+   * calls that had connected meanwhile). A call that was answered and then
+   * failed or timed out is called anew, with a new id.
+   */
   private sayHello(): void {
     this.stopHello();
+    // Until an offer comes, calling again (after unanswered hellos) keeps the call: a slow host answers it once.
+    if (!this.call || this.callAnswered) {
+      this.call = newLinkId();
+      this.callAnswered = false;
+    }
+    const call = this.call;
     let attempts = 0;
+    let failures = 0;
+    let lastFailure = '';
     const hello = () => {
       attempts += 1;
       if (attempts > HELLO_ATTEMPTS) {
         this.stopHello();
-        this.snapshot.set({ link: 'failed' });
+        const why = failures > 0 ? `; ${failures} did not get through (${lastFailure})` : '';
+        this.log(`the host did not answer call ${call} (${HELLO_ATTEMPTS} hellos in ${(HELLO_ATTEMPTS * HELLO_INTERVAL_MS) / 1000} s${why})`);
+        if (this.closed) return;
+        // Go on calling by itself a while (a busy host answers late); then say so.
+        if (this.autoRetries < AUTO_RETRIES) {
+          this.autoRetries += 1;
+          this.log(`still calling the host on call ${call} (${this.autoRetries}/${AUTO_RETRIES})`);
+          this.sayHello();
+          return;
+        }
+        this.snapshot.set({
+          link: 'failed',
+          notice:
+            failures > 0
+              ? `The host did not answer your call: ${failures} of ${HELLO_ATTEMPTS} attempts did not get through (${lastFailure}).`
+              : 'The host did not answer your call.',
+        });
         return;
       }
-      void this.signaling?.send({ kind: 'hello', from: this.opts.userId, to: this.opts.hostId }).catch(() => {});
+      const attempt = attempts;
+      if (attempt === 1) this.log(`calling the host (call ${call})`);
+      void this.signaling?.send({ kind: 'hello', from: this.opts.userId, to: this.opts.hostId, call }).catch((err: Error) => {
+        failures += 1;
+        lastFailure = err.message;
+        this.log(`hello ${attempt}/${HELLO_ATTEMPTS}: ${err.message}`);
+      });
     };
     hello();
     this.helloTimer = setInterval(hello, HELLO_INTERVAL_MS);
@@ -491,6 +537,8 @@ export class GuestSession {
     if (this.closed) return;
     this.link?.close(false);
     this.link = null;
+    // A new call: the host answers it even if it took up (and lost) the last one.
+    this.call = null;
     this.snapshot.set({ link: 'connecting', notice: null });
     if (this.following && this.signaling) this.sayHello();
     else void this.start().catch((err: Error) => this.log(`reconnect: ${err.message}`));

@@ -149,10 +149,10 @@ export class HostSession {
     const token = await generateCallToken(streamId, call.sessionId);
     this.iceServers = token.iceServers;
     this.programTrack = await this.broadcaster.captureProgram();
-    this.signaling = await SignalingChannel.join(streamId, this.userId);
+    this.signaling = await SignalingChannel.join(streamId, this.userId, this.log);
     this.cleanups.push(
       this.signaling.onMessage((msg) => {
-        if (msg.kind === 'hello') void this.connectGuest(msg.from);
+        if (msg.kind === 'hello') this.onHello(msg.from, msg.call);
         else if (msg.kind === 'bye') this.dropGuest(msg.from);
         else if (msg.kind === 'uplink') return;
         else void this.links.get(msg.from)?.handle(msg).catch((e: Error) => this.log(`signaling: ${e.message}`));
@@ -181,8 +181,39 @@ export class HostSession {
     useStore.getState().setNames(Object.fromEntries(profiles.map((p) => [p.id, p.display_name ?? p.username ?? 'Guest'])));
   }
 
-  /** A seated guest said hello: (re)connect on a new link whose offer carries the program and the host's voice. */
-  private async connectGuest(guestId: string): Promise<void> {
+  /** The call (the hello's id) each guest's link answers. */
+  private readonly calls = new Map<string, string | undefined>();
+
+  /**
+   * A guest says hello until an offer reaches it, so a busy host gets several
+   * hellos of one call, some only after the call connected. Each used to start
+   * the call over (a new link, closing the one in progress or connected): under
+   * load the backlog of hellos kept tearing calls down and no call finished.
+   * A call is answered once, and again only when its link failed. A guest whose
+   * answered call does not connect calls anew (a new call id).
+   */
+  private onHello(guestId: string, call: string | undefined): void {
+    if (call !== undefined && this.calls.get(guestId) === call) {
+      const state = this.links.get(guestId)?.pc.connectionState;
+      if (state !== 'failed' && state !== 'closed') return;
+      this.log(`hello from ${guestId} again on call ${call} (link ${state}): answering it anew`);
+    } else {
+      this.log(`hello from ${guestId}${call ? ` (call ${call})` : ''}: answering`);
+    }
+    this.calls.set(guestId, call);
+    this.connectGuest(guestId).then(
+      (answered) => {
+        if (!answered && this.calls.get(guestId) === call) this.calls.delete(guestId);
+      },
+      (e: Error) => {
+        if (this.calls.get(guestId) === call) this.calls.delete(guestId);
+        this.log(`cannot answer the hello of ${guestId}: ${e.message}`);
+      },
+    );
+  }
+
+  /** A seated guest said hello: (re)connect on a new link whose offer carries the program and the host's voice. False when not seated. */
+  private async connectGuest(guestId: string): Promise<boolean> {
     const seated = activeSeats(useStore.getState().seats).some((s) => s.user_id === guestId);
     if (!seated && this.signaling) {
       // Seat rows can arrive after the hello; check the database before refusing.
@@ -190,7 +221,7 @@ export class HostSession {
       for (const seat of seats) useStore.getState().upsertSeat(seat);
       if (!seats.some((s) => s.user_id === guestId)) {
         this.log(`ignoring hello from ${guestId}: not seated`);
-        return;
+        return false;
       }
     }
     this.links.get(guestId)?.close(false);
@@ -216,6 +247,7 @@ export class HostSession {
     this.sendUplink(guestId);
     // The transceivers make the first offer (negotiationneeded); either side may renegotiate from then on.
     link.start();
+    return true;
   }
 
   /** The host hears guests through media elements (echo cancellation stays on). */
@@ -234,6 +266,7 @@ export class HostSession {
   private dropGuest(guestId: string): void {
     this.links.get(guestId)?.close(false);
     this.links.delete(guestId);
+    this.calls.delete(guestId);
     this.guestStreams.delete(guestId);
     const el = this.audioElements.get(guestId);
     if (el) el.srcObject = null;
