@@ -154,6 +154,15 @@ test('host and guest go live end to end', async () => {
   execFileSync(FFMPEG, ['-v', 'error', '-y', '-ss', '3', '-i', shared, '-frames:v', '1', join(dir, 'program-screen-share.png')]);
   const spot = frameRgb(shared, 3, 1280, 720);
   const screenCentre = pixel(spot, 1280, 480, 360);
+  if (!(screenCentre[1]! > 100 && screenCentre[0]! < 120)) {
+    // Say what the pipeline was doing, and what the studio's preview shows.
+    const state = await host.evaluate(() => {
+      const s = (window as unknown as { __roast: { getState: () => Record<string, unknown> } }).__roast.getState();
+      return { pipeline: s.pipeline, stats: s.stats, layout: s.layout, focusId: s.focusId, renderMs: s.renderMs };
+    });
+    console.log(`screen share not at the ingest; studio state: ${JSON.stringify(state)}`);
+    await host.screenshot({ path: join(dir, 'studio-screen-share.png'), fullPage: true });
+  }
   // Chromium's fake screen is green (a green disc on dark green), unlike either camera.
   expect(screenCentre[1]! > 100 && screenCentre[0]! < 120 && screenCentre[2]! < 100, `screen area ${screenCentre}`).toBe(true);
   expect(isHostColour(pixel(spot, 1280, 1120, 180))).toBe(true);
