@@ -24,6 +24,41 @@ describe('AudioTimeline', () => {
     expect(t.framesWritten).toBe(200 * CHUNK);
   });
 
+  it('follows a delivery that got slower for good instead of trimming every chunk from then on', () => {
+    const t = new AudioTimeline({ sampleRate: RATE, fillAfterMs: 150, fillMarginMs: 30, followLateAfterMs: 300 });
+    let now = 0;
+    let sender = 10_000;
+    const step = (delayMs: number) => {
+      now += 10;
+      t.commit(t.fill(now));
+      sender += 10;
+      // The chunk that ends at `sender` arrives `delayMs` after it ends.
+      return delayMs === 0 ? feed(t, sender - 10, CHUNK, now) : null;
+    };
+    for (let i = 0; i < 100; i++) step(0);
+    // From now on every chunk arrives 400 ms after it ends (the page got busy).
+    const queue: Array<{ senderMs: number; at: number }> = [];
+    let kept = 0;
+    let trimmed = 0;
+    for (let i = 0; i < 200; i++) {
+      now += 10;
+      sender += 10;
+      queue.push({ senderMs: sender - 10, at: now + 400 });
+      while (queue.length && queue[0]!.at <= now) {
+        const c = queue.shift()!;
+        const p = t.place(c.senderMs, CHUNK, now);
+        t.commit(p.silenceFrames + CHUNK - p.skipFrames);
+        kept += CHUNK - p.skipFrames;
+        trimmed += p.skipFrames;
+      }
+      t.commit(t.fill(now));
+    }
+    expect(t.followed).toBe(1);
+    // Only the first ≈300 ms of late audio is lost; the rest is written.
+    expect(trimmed).toBeLessThanOrEqual(350 * 48);
+    expect(kept).toBeGreaterThanOrEqual(1200 * 48);
+  });
+
   it('fills a gap in the sender timestamps with silence', () => {
     const t = new AudioTimeline({ sampleRate: RATE });
     feed(t, 0, CHUNK, 10);

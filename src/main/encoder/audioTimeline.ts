@@ -8,6 +8,13 @@
  * trimmed, and when no audio comes at all, silence keeps ffmpeg from waiting
  * for it. Jitter in arrival times does not move audio: only the sender's
  * timestamps do, unless they go backwards or jump (then arrival time decides).
+ *
+ * Delivery can also get slower for good (a page that grows busier as guests
+ * join): every chunk then lands where silence was already written and would
+ * be trimmed away, for as long as the run lasts. After `followLateAfterMs` of
+ * chunks in a row that came too late, the mapping follows the new delivery
+ * (re-anchored at this chunk's arrival); video, placed with the same mapping,
+ * moves with it and stays in sync.
  */
 import { SenderClock } from './senderClock';
 
@@ -23,6 +30,8 @@ export interface AudioTimelineOptions {
   reanchorMs?: number;
   /** The sender→media mapping shared with video; default: one of its own. */
   clock?: SenderClock;
+  /** Audio that came too late (trimmed) for this long in a row re-anchors the mapping at its arrival. */
+  followLateAfterMs?: number;
 }
 
 export interface AudioPlacement {
@@ -41,6 +50,11 @@ export class AudioTimeline {
   /** Frames (samples per channel) written so far. */
   private written = 0;
   private lastSenderEndMs = -Infinity;
+  private readonly followLateAfterMs: number;
+  /** Audio (ms) trimmed as too late in a row. */
+  private lateRunMs = 0;
+  /** Times the mapping followed a slower delivery. */
+  followed = 0;
 
   constructor(options: AudioTimelineOptions) {
     this.sampleRate = options.sampleRate;
@@ -48,6 +62,7 @@ export class AudioTimeline {
     this.fillAfterMs = options.fillAfterMs ?? 150;
     this.fillMarginMs = options.fillMarginMs ?? 30;
     this.clock = options.clock ?? new SenderClock(options.reanchorMs ?? 1000);
+    this.followLateAfterMs = options.followLateAfterMs ?? 300;
   }
 
   get framesWritten(): number {
@@ -67,8 +82,18 @@ export class AudioTimeline {
     const chunkMs = (frames * 1000) / this.sampleRate;
     // Timestamps that stand still or go back carry no timing: place by arrival.
     const backwards = senderMs + chunkMs <= this.lastSenderEndMs || senderMs < this.lastSenderEndMs - this.toleranceMs;
-    const startMs = backwards ? this.clock.anchor(senderMs, chunkMs, mediaNowMs) : this.clock.place(senderMs, chunkMs, mediaNowMs);
+    let startMs = backwards ? this.clock.anchor(senderMs, chunkMs, mediaNowMs) : this.clock.place(senderMs, chunkMs, mediaNowMs);
     this.lastSenderEndMs = senderMs + chunkMs;
+    if (startMs - this.writtenMs < -this.toleranceMs) {
+      this.lateRunMs += chunkMs;
+      if (this.lateRunMs >= this.followLateAfterMs) {
+        startMs = this.clock.anchor(senderMs, chunkMs, mediaNowMs);
+        this.lateRunMs = 0;
+        this.followed += 1;
+      }
+    } else {
+      this.lateRunMs = 0;
+    }
     const delta = startMs - this.writtenMs;
     if (delta > this.toleranceMs) return { silenceFrames: this.toFrames(delta), skipFrames: 0 };
     if (delta < -this.toleranceMs) return { silenceFrames: 0, skipFrames: Math.min(frames, this.toFrames(-delta)) };
