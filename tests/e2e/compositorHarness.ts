@@ -25,6 +25,17 @@ function pattern(width: number, height: number): HTMLCanvasElement {
   return canvas;
 }
 
+/** Starts a readback of the last composite and waits (bounded) for its I420 frame. */
+async function readBack(compositor: Compositor): Promise<Uint8Array> {
+  compositor.beginReadback(0);
+  for (let i = 0; i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    const frames = compositor.collect((n) => new Uint8Array(n));
+    if (frames.length > 0) return frames[0]!.frame;
+  }
+  throw new Error('the readback did not finish within 2 s');
+}
+
 export async function compareI420(width: number, height: number) {
   const source = pattern(width, height);
   const reference = rgbaToI420(source.getContext('2d')!.getImageData(0, 0, width, height).data, width, height);
@@ -33,14 +44,8 @@ export async function compareI420(width: number, height: number) {
   compositor.setSource({ id: 'pattern', element: source });
   compositor.setScene([{ sourceId: 'pattern', rect: { x: 0, y: 0, width, height }, crop: { x: 0, y: 0, width: 1, height: 1 }, z: 0, visible: true }]);
   compositor.render();
-  compositor.beginReadback(0);
-  let frames: Array<{ frame: Uint8Array }> = [];
-  for (let i = 0; i < 200 && frames.length === 0; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-    frames = compositor.collect((n) => new Uint8Array(n));
-  }
+  const out = await readBack(compositor);
   compositor.dispose();
-  const out = frames[0]!.frame;
   let maxDiff = 0;
   let over2 = 0;
   for (let i = 0; i < out.length; i++) {
@@ -72,19 +77,13 @@ export async function videoFrames(width: number, height: number) {
   compositor.compose();
   const uploadedClosed = fresh.format === null;
   const changedAfter = compositor.hasChanges;
-  compositor.beginReadback(0);
-  let frames: Array<{ frame: Uint8Array }> = [];
-  for (let i = 0; i < 200 && frames.length === 0; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-    frames = compositor.collect((n) => new Uint8Array(n));
-  }
+  const out = await readBack(compositor);
   // A frame for a source that is gone is closed at once.
   compositor.removeSource('cam');
   const orphan = new VideoFrame(source, { timestamp: 66_000 });
   compositor.pushFrame('cam', orphan);
   const orphanClosed = orphan.format === null;
   compositor.dispose();
-  const out = frames[0]!.frame;
   let maxDiff = 0;
   for (let i = 0; i < out.length; i++) maxDiff = Math.max(maxDiff, Math.abs(out[i]! - reference[i]!));
   return { maxDiff, size, staleClosed, uploadedClosed, changedBefore, changedAfter, orphanClosed };
@@ -169,14 +168,8 @@ export async function cpuPath(width: number, height: number) {
   gpu.setScene(scene);
   const cpuOut = cpu.compose().data;
   gpu.compose();
-  gpu.beginReadback(0);
-  let frames: Array<{ frame: Uint8Array }> = [];
-  for (let i = 0; i < 200 && frames.length === 0; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-    frames = gpu.collect((k) => new Uint8Array(k));
-  }
+  const gpuOut = await readBack(gpu);
   gpu.dispose();
-  const gpuOut = frames[0]!.frame;
   let over8 = 0;
   for (let i = 0; i < n; i++) if (Math.abs(cpuOut[i]! - gpuOut[i]!) > 8) over8++;
   results.cpuVsGpuOver8 = over8 / n;

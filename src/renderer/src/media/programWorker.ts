@@ -81,6 +81,13 @@ const stats = { renderMs: 0, framesSent: 0, framesSkipped: 0, copyTimeouts: 0 };
 const COPY_TIMEOUT_MS = 1000;
 let ticks = 0;
 
+/** A program frame for the encoder: straight to the bridge's worker when it gave a port, else to the page. */
+function sendFrame(payload: ArrayBuffer, timestampMs: number): void {
+  if (port) port.postMessage({ type: 'media', kind: 'video', payload, timestampMs } satisfies PortMediaMessage, [payload]);
+  else post({ type: 'frame', payload, timestampMs }, [payload]);
+  stats.framesSent += 1;
+}
+
 function fail(error: unknown): void {
   const err = error as { reason?: string; message?: string };
   post({ type: 'error', reason: err.reason ?? 'program_worker', message: err.message ?? String(error) });
@@ -157,9 +164,7 @@ async function tickCpu(): Promise<void> {
     if (live) {
       const payload = out.data.slice().buffer;
       const timestampMs = started + toPageMs;
-      if (port) port.postMessage({ type: 'media', kind: 'video', payload, timestampMs } satisfies PortMediaMessage, [payload]);
-      else post({ type: 'frame', payload, timestampMs }, [payload]);
-      stats.framesSent += 1;
+      sendFrame(payload, timestampMs);
     }
   } catch (error) {
     fail(error);
@@ -208,9 +213,7 @@ function tick(): void {
   if (live) {
     for (const { frame, timestampMs } of compositor.collect((n) => new Uint8Array(n))) {
       const payload = frame.buffer as ArrayBuffer;
-      if (port) port.postMessage({ type: 'media', kind: 'video', payload, timestampMs } satisfies PortMediaMessage, [payload]);
-      else post({ type: 'frame', payload, timestampMs }, [payload]);
-      stats.framesSent += 1;
+      sendFrame(payload, timestampMs);
     }
     if (fresh && !compositor.beginReadback(started + toPageMs)) {
       stats.framesSkipped += 1;
