@@ -19,7 +19,7 @@ import { gridLayout } from '../../src/shared/layout';
 import type { GuestSeatRow } from '../../src/shared/domain';
 import { startApp, type RunningApp } from '../support/app';
 import { launchChromium } from '../support/chromium';
-import { appState, guestAccepts, guestSignsIn, hostGoesLive, hostInvites, logConsole } from '../support/flows';
+import { appState, guestSignsIn, hostGoesLive, inviteUntilAccepted, logConsole } from '../support/flows';
 import { colourClip, frameRgb, patch, recordRtmp } from '../support/media';
 
 const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
@@ -140,9 +140,8 @@ test('host and nine guests: everyone on the program and in every guest view', as
     const guestLog: string[] = [];
     page.on('console', (m) => guestLog.push(`${new Date().toISOString().slice(11, 23)} ${m.text()}`));
     ids.push(await guestSignsIn(page, app.guestUrl, `Guest ${i + 1}`));
-    await hostInvites(host, ids[i]!);
     const t0 = Date.now();
-    await guestAccepts(page).catch(async (err: Error) => {
+    await inviteUntilAccepted(host, page, ids[i]!).catch(async (err: Error) => {
       const links = await appState<Record<string, string>>(host, 'links');
       throw new Error(`${err.message}\nguest ${i + 1} (${ids[i]}) did not connect; host links ${JSON.stringify(links)}\nguest log:\n${guestLog.join('\n')}\nhost log:\n${hostLog.slice(-60).join('\n')}`);
     });

@@ -11,6 +11,8 @@ export function levelFromRms(rms: number): number {
   return Math.min(1, Math.max(0, (db + 60) / 60));
 }
 
+const METER_INTERVAL_MS = 50;
+
 export function MicMeter({ track, compact = false, testId = 'mic-meter' }: { track: MediaStreamTrack | null; compact?: boolean; testId?: string }) {
   const rootRef = useRef<HTMLDivElement>(null);
   const barRef = useRef<HTMLSpanElement>(null);
@@ -18,12 +20,14 @@ export function MicMeter({ track, compact = false, testId = 'mic-meter' }: { tra
   useEffect(() => {
     const root = rootRef.current;
     const bar = barRef.current;
+    let shown = -1;
     const show = (level: number) => {
-      if (bar) bar.style.transform = `scaleX(${level.toFixed(3)})`;
-      if (root) {
-        const value = String(Math.round(level * 100));
-        if (root.getAttribute('aria-valuenow') !== value) root.setAttribute('aria-valuenow', value);
-      }
+      // Only a visible change touches the page: every write is a repaint (and a phone's battery).
+      const rounded = Math.round(level * 100) / 100;
+      if (rounded === shown) return;
+      shown = rounded;
+      if (bar) bar.style.transform = `scaleX(${rounded.toFixed(2)})`;
+      root?.setAttribute('aria-valuenow', String(Math.round(rounded * 100)));
     };
     show(0);
     if (!track || track.readyState !== 'live' || typeof AudioContext === 'undefined') return;
@@ -34,22 +38,20 @@ export function MicMeter({ track, compact = false, testId = 'mic-meter' }: { tra
     source.connect(analyser);
     const samples = new Float32Array(analyser.fftSize);
     let level = 0;
-    let frame = 0;
-    const tick = () => {
+    // 20 readings a second are as many as an eye follows; animation frames would repaint the page 60 times a second.
+    const timer = setInterval(() => {
       analyser.getFloatTimeDomainData(samples);
       let sum = 0;
       for (const s of samples) sum += s * s;
       // Rise at once, fall slowly: a meter a person can read.
-      level = Math.max(levelFromRms(Math.sqrt(sum / samples.length)), level * 0.9);
-      show(level);
-      frame = requestAnimationFrame(tick);
-    };
-    frame = requestAnimationFrame(tick);
+      level = Math.max(levelFromRms(Math.sqrt(sum / samples.length)), level * 0.75);
+      show(level < 0.01 ? 0 : level);
+    }, METER_INTERVAL_MS);
     // Phones start audio only after a touch.
     const resume = () => void context.resume().catch(() => {});
     document.addEventListener('pointerdown', resume);
     return () => {
-      cancelAnimationFrame(frame);
+      clearInterval(timer);
       document.removeEventListener('pointerdown', resume);
       source.disconnect();
       void context.close().catch(() => {});
