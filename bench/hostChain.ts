@@ -5,10 +5,12 @@
  * a host tile that did not change (counted with ffmpeg's mpdecimate).
  * Also reports the host browser's memory (PSS) per added guest (benchmark 5).
  *
- * Runs once per compositor (`--compositor cpu,gpu` by default: the CPU I420
- * compositor and WebGL2 side by side; the smoke run uses `auto`).
+ * Runs once per compositor and encoder (`--compositor cpu,gpu` by default: the
+ * CPU I420 compositor and WebGL2 side by side; `--encoder auto` by default, or
+ * e.g. `libx264,webcodecs`: ffmpeg encoding raw frames against the renderer
+ * encoding H.264 that ffmpeg only muxes; the smoke run uses `auto` for both).
  *
- *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--compositor cpu,gpu] [--smoke]
+ *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--compositor cpu,gpu] [--encoder auto|libx264|webcodecs,...] [--smoke]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -32,6 +34,9 @@ const seconds = opt('seconds', smoke ? 4 : 20);
 const modesArg = args.indexOf('--compositor');
 const modes = (modesArg >= 0 ? args[modesArg + 1]! : smoke ? 'auto' : 'cpu,gpu').split(',');
 for (const m of modes) if (!['auto', 'cpu', 'gpu'].includes(m)) throw new Error(`--compositor takes auto, cpu or gpu (comma-separated), got "${m}"`);
+const encodersArg = args.indexOf('--encoder');
+const encoders = (encodersArg >= 0 ? args[encodersArg + 1]! : 'auto').split(',');
+for (const e of encoders) if (!['auto', 'libx264', 'webcodecs'].includes(e)) throw new Error(`--encoder takes auto, libx264 or webcodecs (comma-separated), got "${e}"`);
 /** Outside test-results/, which every Playwright run empties (possibly during this one). */
 const dir = join(tmpdir(), 'roast-bench-host-chain');
 mkdirSync(dir, { recursive: true });
@@ -52,10 +57,13 @@ function countFrames(file: string, filter: string): number {
 const hostClip = clip('host-pattern', 'testsrc2=s=640x360:r=30:d=4');
 const guestClip = clip('guest-pattern', 'testsrc=s=320x180:r=15:d=4');
 const summary: string[] = [];
-for (const mode of modes) await run(mode);
+for (const mode of modes) for (const encoder of encoders) await run(mode, encoder);
 if (summary.length > 1) console.log(`\nside by side:\n${summary.join('\n')}`);
 
-async function run(mode: string): Promise<void> {
+async function run(mode: string, encoder: string): Promise<void> {
+// The app reads ROAST_ENCODER when the host goes live (auto: unset).
+if (encoder === 'auto') delete process.env.ROAST_ENCODER;
+else process.env.ROAST_ENCODER = encoder;
 const app = await startApp();
 const hostBrowser = await launchChromium(hostClip);
 const guestBrowser = await launchChromium(guestClip);
@@ -82,7 +90,7 @@ try {
   const pipelineNow = () =>
     host.evaluate(() => {
       const s = (window as unknown as { __roast: { getState: () => { pipeline: Record<string, number>; renderMs: number; stats: Record<string, unknown> | null } } }).__roast.getState();
-      return { framesSent: 0, framesSkipped: 0, bridgeDropped: 0, ...(s.pipeline as Record<string, number>), compositor: String(s.pipeline.compositor), renderMs: s.renderMs, framesIn: Number(s.stats?.framesIn ?? 0), framesWritten: Number(s.stats?.framesWritten ?? 0) };
+      return { framesSent: 0, framesSkipped: 0, bridgeDropped: 0, ...(s.pipeline as Record<string, number>), compositor: String(s.pipeline.compositor), encoder: String(s.stats?.encoder), renderMs: s.renderMs, framesIn: Number(s.stats?.framesIn ?? 0), framesWritten: Number(s.stats?.framesWritten ?? 0) };
     });
   const pipelineBefore = await pipelineNow();
   const before = snapshot();
@@ -113,7 +121,8 @@ try {
   const crop = `crop=${tile.width - 8}:${tile.height - 8}:${tile.x + 4}:${tile.y + 4}`;
   // mpdecimate keeps a frame only when it differs visibly from the last kept one: repeats made by
   // ffmpeg (and re-encodes of the same picture, which differ by noise) are not counted as new.
-  const totalFrames = countFrames(recording, crop);
+  // The recording's length in 30 fps slots, whether the stream is constant-rate (ffmpeg's encoder) or not (a copied stream).
+  const totalFrames = countFrames(recording, `fps=30,${crop}`);
   const newFrames = countFrames(recording, `${crop},mpdecimate`);
   const duration = totalFrames / 30;
   const newFps = newFrames / Math.max(1, duration);
@@ -122,6 +131,7 @@ try {
   const result = {
     bench: 'host-chain',
     compositor: pipelineAfter.compositor,
+    encoder: pipelineAfter.encoder,
     guests,
     seconds: +duration.toFixed(1),
     outputFrames: totalFrames,
@@ -134,8 +144,8 @@ try {
     cpuPercentOfOneCore: split,
   };
   console.log(JSON.stringify(result));
-  summary.push(`${pipelineAfter.compositor.padEnd(4)} host + ${guests}: ${newFps.toFixed(1).padStart(5)} new frames/s, render ${pipelineAfter.renderMs.toFixed(1)} ms, ${perGuestMb.toFixed(1)} MB per guest`);
-  console.log(`\n[${pipelineAfter.compositor} compositor] host + ${guests}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${totalFrames} output frames in ${duration.toFixed(1)} s)`);
+  summary.push(`${pipelineAfter.compositor.padEnd(4)} ${pipelineAfter.encoder.padEnd(9)} host + ${guests}: ${newFps.toFixed(1).padStart(5)} new frames/s, render ${pipelineAfter.renderMs.toFixed(1)} ms, ${perGuestMb.toFixed(1)} MB per guest`);
+  console.log(`\n[${pipelineAfter.compositor} compositor, ${pipelineAfter.encoder}] host + ${guests}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${totalFrames} output frames in ${duration.toFixed(1)} s)`);
   console.log(`renderer pipeline per second: ${Object.entries(pipelineRate).map(([k, v]) => `${k} ${v}`).join(', ')}; render ${pipelineAfter.renderMs.toFixed(1)} ms`);
   console.log(`host browser memory (PSS) per added guest: ${perGuestMb.toFixed(1)} MB (${memory.map((m) => Math.round(m)).join(' → ')} MB)`);
   console.log('CPU, % of one core:', Object.entries(split).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', '));

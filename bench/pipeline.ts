@@ -222,8 +222,8 @@ async function throughSession(url: string, frames: Buffer, tone: Float32Array, r
     config: () => ({ supabaseUrl: 'http://127.0.0.1:54321', supabaseAnonKey: 'bench', shell: 'browser' }),
     // libx264 chosen up front: the trial encode that would choose it is a child process of its own.
     createEncoder: () => new EncoderSession({ spawn: spawnFfmpeg, selectEncoder: async () => 'libx264' }),
-    emit: (_channel, s) => {
-      stats = s;
+    emit: (channel, ...args) => {
+      if (channel === 'encoder:stats') stats = args[0] as EncoderStats;
     },
     log: (message) => console.error(message),
   });

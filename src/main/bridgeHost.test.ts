@@ -4,6 +4,7 @@ import { BridgeHost, BridgeMessageError, type EncoderLike } from './bridgeHost';
 
 function fakeEncoder() {
   const listeners = new Set<(s: EncoderStats) => void>();
+  const keyframeListeners = new Set<() => void>();
   const encoder = {
     start: vi.fn(async () => ({ encoder: 'libx264', ffmpegPath: '/usr/bin/ffmpeg', ffmpegSource: 'PATH' as const })),
     pushVideo: vi.fn(),
@@ -14,6 +15,12 @@ function fakeEncoder() {
       return () => listeners.delete(l);
     },
     dispose: vi.fn(),
+    pushH264: vi.fn(),
+    onKeyframeNeeded: (l: () => void) => {
+      keyframeListeners.add(l);
+      return () => keyframeListeners.delete(l);
+    },
+    needKeyframe: () => keyframeListeners.forEach((l) => l()),
     emit: (s: EncoderStats) => listeners.forEach((l) => l(s)),
   };
   return encoder satisfies EncoderLike & { emit: unknown };
@@ -23,9 +30,13 @@ function setup() {
   const encoder = fakeEncoder();
   const emit = vi.fn();
   const log = vi.fn();
+  const chooseEncoder = vi.fn(async ({ rendererH264 }: { rendererH264: boolean }) =>
+    rendererH264 ? { video: 'h264' as const, encoder: 'webcodecs', note: 'no hardware encoder' } : { video: 'i420' as const, encoder: 'libx264', note: 'trial' },
+  );
   const host = new BridgeHost({
     config: () => ({ supabaseUrl: 'http://127.0.0.1:54321', supabaseAnonKey: 'anon', shell: 'browser' }),
     createEncoder: () => encoder,
+    chooseEncoder,
     emit,
     log,
   });
@@ -76,6 +87,23 @@ describe('BridgeHost', () => {
     expect(log).toHaveBeenCalledTimes(3);
     host.send('encoder:video', new Uint8Array(4), 2);
     expect(encoder.pushVideo).toHaveBeenCalledTimes(1);
+  });
+
+  it('chooses where H.264 is made, forwards renderer H.264 and passes keyframe requests back', async () => {
+    const { host, encoder, emit } = setup();
+    await expect(host.invoke('encoder:choose', [{ rendererH264: true }])).resolves.toMatchObject({ video: 'h264', encoder: 'webcodecs' });
+    await expect(host.invoke('encoder:choose', [{ rendererH264: 'yes' }])).rejects.toThrow(/rendererH264/);
+    await expect(host.invoke('encoder:choose', [])).rejects.toThrow(/one options object/);
+    await host.invoke('encoder:start', [{ ...startOpts, video: 'h264' }]);
+    expect(encoder.start).toHaveBeenCalledWith(expect.objectContaining({ video: 'h264' }));
+    host.send('encoder:h264', new Uint8Array(8).buffer, 40);
+    expect(encoder.pushH264).toHaveBeenCalledWith(expect.any(Uint8Array), 40);
+    encoder.needKeyframe();
+    expect(emit).toHaveBeenCalledWith('encoder:keyframe');
+    await host.invoke('encoder:stop', []);
+    emit.mockClear();
+    encoder.needKeyframe();
+    expect(emit).not.toHaveBeenCalled();
   });
 
   it('disposes idempotently and stops a running encoder', async () => {

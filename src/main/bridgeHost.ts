@@ -11,19 +11,27 @@ import {
   type EventChannel,
   type BridgeEventMap,
   type EncoderStartOptions,
+  type EncoderChoice,
+  type EncoderChooseInput,
+  encoderChooseSchema,
   encoderStartSchema,
   INVOKE_CHANNELS,
   SEND_CHANNELS,
 } from '../shared/bridge.js';
 import { AppError } from '../shared/errors.js';
+import { chooseProgramEncoder } from './encoder/chooseEncoder.js';
 
 /** What the bridge needs of an encoder session (src/main/encoder/EncoderSession.ts). */
 export interface EncoderLike {
   start(opts: EncoderStartOptions): Promise<EncoderStartResult>;
   pushVideo(i420: Uint8Array, timestampMs: number): void;
   pushAudio(pcm: Uint8Array, timestampMs: number): void;
+  /** One `encoder:h264` payload (see decodeH264Unit). */
+  pushH264(unit: Uint8Array, timestampMs: number): void;
   stop(): Promise<void>;
   onStats(listener: (stats: EncoderStats) => void): () => void;
+  /** The session needs a keyframe from the renderer's encoder; returns the unsubscribe. */
+  onKeyframeNeeded(listener: () => void): () => void;
   dispose(): void;
 }
 
@@ -36,6 +44,8 @@ export class BridgeMessageError extends AppError {
 export interface BridgeHostDeps {
   config: () => AppConfig;
   createEncoder: () => EncoderLike;
+  /** Chooses where the program's H.264 is made (see EncoderChoice); chooseProgramEncoder by default. */
+  chooseEncoder?: (opts: EncoderChooseInput) => Promise<EncoderChoice>;
   emit: <C extends EventChannel>(channel: C, ...args: BridgeEventMap[C]) => void;
   log?: (message: string) => void;
 }
@@ -47,6 +57,7 @@ function describeZod(err: ZodError): string {
 export class BridgeHost {
   private encoder: EncoderLike | null = null;
   private unsubscribeStats: (() => void) | null = null;
+  private unsubscribeKeyframe: (() => void) | null = null;
   private badMessages = 0;
   private disposed = false;
 
@@ -61,6 +72,12 @@ export class BridgeHost {
     switch (channel) {
       case 'app:config':
         return this.deps.config();
+      case 'encoder:choose': {
+        if (args.length !== 1) throw new BridgeMessageError('encoder:choose takes one options object');
+        const parsed = encoderChooseSchema.safeParse(args[0]);
+        if (!parsed.success) throw new BridgeMessageError(`encoder:choose: ${describeZod(parsed.error)}`);
+        return (this.deps.chooseEncoder ?? chooseProgramEncoder)(parsed.data);
+      }
       case 'encoder:start': {
         if (args.length !== 1) throw new BridgeMessageError('encoder:start takes one options object');
         const parsed = encoderStartSchema.safeParse(args[0]);
@@ -91,6 +108,7 @@ export class BridgeHost {
       }
       if (!this.encoder) return; // Not live: frames before start are ignored by design.
       if (channel === 'encoder:video') this.encoder.pushVideo(bytes, timestampMs);
+      else if (channel === 'encoder:h264') this.encoder.pushH264(bytes, timestampMs);
       else this.encoder.pushAudio(bytes, timestampMs);
     } catch (err) {
       this.reportMalformed((err as Error).message);
@@ -113,11 +131,14 @@ export class BridgeHost {
     const encoder = this.deps.createEncoder();
     this.encoder = encoder;
     this.unsubscribeStats = encoder.onStats((stats) => this.deps.emit('encoder:stats', stats));
+    this.unsubscribeKeyframe = encoder.onKeyframeNeeded(() => this.deps.emit('encoder:keyframe'));
     try {
       return await encoder.start(opts);
     } catch (err) {
       this.unsubscribeStats?.();
       this.unsubscribeStats = null;
+      this.unsubscribeKeyframe?.();
+      this.unsubscribeKeyframe = null;
       encoder.dispose();
       if (this.encoder === encoder) this.encoder = null;
       throw err;
@@ -133,6 +154,8 @@ export class BridgeHost {
     } finally {
       this.unsubscribeStats?.();
       this.unsubscribeStats = null;
+      this.unsubscribeKeyframe?.();
+      this.unsubscribeKeyframe = null;
       encoder.dispose();
     }
   }

@@ -21,6 +21,8 @@ function fakeEncoder() {
     stop: vi.fn(async () => {}),
     onStats: () => () => {},
     dispose: vi.fn(),
+    pushH264: vi.fn<(unit: Uint8Array, timestampMs: number) => void>(),
+    onKeyframeNeeded: () => () => {},
   } satisfies EncoderLike;
 }
 

@@ -11,6 +11,7 @@ import {
   type BridgeWireEvent,
   type BridgeWireReply,
   decodeMediaMessage,
+  MEDIA_CHANNEL,
 } from '../shared/bridge.js';
 import { BridgeHost, errorReply, type EncoderLike } from './bridgeHost.js';
 import { serveStatic } from './staticFiles.js';
@@ -80,7 +81,7 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
     const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     try {
       const msg = decodeMediaMessage(bytes);
-      host.send(msg.kind === 'video' ? 'encoder:video' : 'encoder:audio', msg.payload, msg.timestampMs);
+      host.send(MEDIA_CHANNEL[msg.kind], msg.payload, msg.timestampMs);
     } catch (err) {
       host.reportMalformed((err as Error).message);
     }

@@ -2,9 +2,9 @@
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
 import type { NativeBridge, InvokeChannel, SendChannel, EventChannel } from '../shared/bridge';
 
-const INVOKE: readonly InvokeChannel[] = ['app:config', 'encoder:start', 'encoder:stop'];
-const SEND: readonly SendChannel[] = ['encoder:video', 'encoder:audio'];
-const EVENTS: readonly EventChannel[] = ['encoder:stats'];
+const INVOKE: readonly InvokeChannel[] = ['app:config', 'encoder:choose', 'encoder:start', 'encoder:stop'];
+const SEND: readonly SendChannel[] = ['encoder:video', 'encoder:audio', 'encoder:h264'];
+const EVENTS: readonly EventChannel[] = ['encoder:stats', 'encoder:keyframe'];
 
 const bridge: NativeBridge = {
   async invoke(channel, ...args) {

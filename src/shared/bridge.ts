@@ -21,6 +21,11 @@ export const encoderStartSchema = z
     channels: z.literal(2).default(2),
     /** Optional local recording of the program alongside the stream. */
     recordPath: z.string().min(1).optional(),
+    /**
+     * What the renderer sends: raw I420 frames (`encoder:video`) that ffmpeg
+     * encodes, or H.264 it encoded itself (`encoder:h264`) that ffmpeg only muxes.
+     */
+    video: z.enum(['i420', 'h264']).default('i420'),
   })
   .strict();
 export type EncoderStartOptions = z.infer<typeof encoderStartSchema>;
@@ -73,6 +78,7 @@ export interface EncoderStats {
 }
 
 export interface EncoderStartResult {
+  /** The H.264 encoder: an ffmpeg encoder (e.g. "libx264"), or "webcodecs" when the renderer encodes. */
   encoder: string;
   ffmpegPath: string;
   ffmpegSource: 'FFMPEG_PATH' | 'ffmpeg-static' | 'PATH';
@@ -86,9 +92,31 @@ export interface AppConfig {
   shell: 'electron' | 'browser';
 }
 
+/**
+ * Where the program's H.264 is made, chosen by the native side before the
+ * start: by ffmpeg from raw frames (a hardware encoder, or libx264), or by the
+ * renderer's own encoder (WebCodecs) when ffmpeg has no hardware encoder and
+ * the renderer said it can encode (`rendererH264`).
+ */
+export interface EncoderChoice {
+  video: 'i420' | 'h264';
+  encoder: string;
+  /** Why: how the encoder was chosen and why the others were not. */
+  note: string;
+}
+
+export const encoderChooseSchema = z
+  .object({
+    /** The renderer can encode the program as H.264 itself (VideoEncoder accepts the stream's settings). */
+    rendererH264: z.boolean(),
+  })
+  .strict();
+export type EncoderChooseInput = z.infer<typeof encoderChooseSchema>;
+
 /** Invoke channels: request → response. */
 export interface BridgeInvokeMap {
   'app:config': () => AppConfig;
+  'encoder:choose': (opts: EncoderChooseInput) => EncoderChoice;
   'encoder:start': (opts: EncoderStartInput) => EncoderStartResult;
   'encoder:stop': () => void;
 }
@@ -99,11 +127,15 @@ export interface BridgeSendMap {
   'encoder:video': [frame: ArrayBuffer, timestampMs: number];
   /** Interleaved stereo f32 PCM at 48 kHz and the capture time of its first sample. */
   'encoder:audio': [pcm: ArrayBuffer, timestampMs: number];
+  /** One H.264 access unit the renderer encoded (see encodeH264Unit) and its capture time in ms. */
+  'encoder:h264': [unit: ArrayBuffer, timestampMs: number];
 }
 
 /** Events from native to renderer. */
 export interface BridgeEventMap {
   'encoder:stats': [stats: EncoderStats];
+  /** The encoder needs a keyframe now (a new ffmpeg run starts, or delta frames were lost): the renderer's encoder makes one. */
+  'encoder:keyframe': [];
 }
 
 export type InvokeChannel = keyof BridgeInvokeMap;
@@ -119,25 +151,30 @@ export interface NativeBridge {
   on<C extends EventChannel>(channel: C, listener: (...args: BridgeEventMap[C]) => void): () => void;
 }
 
-export const INVOKE_CHANNELS: readonly InvokeChannel[] = ['app:config', 'encoder:start', 'encoder:stop'];
-export const SEND_CHANNELS: readonly SendChannel[] = ['encoder:video', 'encoder:audio'];
-export const EVENT_CHANNELS: readonly EventChannel[] = ['encoder:stats'];
+export const INVOKE_CHANNELS: readonly InvokeChannel[] = ['app:config', 'encoder:choose', 'encoder:start', 'encoder:stop'];
+export const SEND_CHANNELS: readonly SendChannel[] = ['encoder:video', 'encoder:audio', 'encoder:h264'];
+export const EVENT_CHANNELS: readonly EventChannel[] = ['encoder:stats', 'encoder:keyframe'];
 
 /** Validates the arguments of an invoke channel; throws a ZodError with a clear message. */
 export const invokeArgSchemas: { [C in InvokeChannel]: z.ZodType<Parameters<BridgeInvokeMap[C]>> } = {
   'app:config': z.tuple([]) as unknown as z.ZodType<[]>,
+  'encoder:choose': z.tuple([encoderChooseSchema]) as unknown as z.ZodType<[EncoderChooseInput]>,
   'encoder:start': z.tuple([encoderStartSchema]) as unknown as z.ZodType<[EncoderStartInput]>,
   'encoder:stop': z.tuple([]) as unknown as z.ZodType<[]>,
 };
 
 /**
  * Binary framing of send channels over a WebSocket (and a sanity check for IPC):
- * u8 kind (1 = video, 2 = audio) | 7 bytes zero | f64 LE timestamp ms | payload.
+ * u8 kind (1 = video, 2 = audio, 3 = h264) | 7 bytes zero | f64 LE timestamp ms | payload.
  */
 export const MEDIA_HEADER_BYTES = 16;
-export const MEDIA_KIND = { video: 1, audio: 2 } as const;
+export const MEDIA_KIND = { video: 1, audio: 2, h264: 3 } as const;
+export type MediaKind = keyof typeof MEDIA_KIND;
+const KIND_NAMES: Record<number, MediaKind> = { 1: 'video', 2: 'audio', 3: 'h264' };
+/** The send channel of each media kind. */
+export const MEDIA_CHANNEL: Record<MediaKind, SendChannel> = { video: 'encoder:video', audio: 'encoder:audio', h264: 'encoder:h264' };
 
-export function encodeMediaMessage(kind: 1 | 2, timestampMs: number, payload: ArrayBuffer | ArrayBufferView): Uint8Array {
+export function encodeMediaMessage(kind: 1 | 2 | 3, timestampMs: number, payload: ArrayBuffer | ArrayBufferView): Uint8Array {
   const bytes = payload instanceof ArrayBuffer ? new Uint8Array(payload) : new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
   const out = new Uint8Array(MEDIA_HEADER_BYTES + bytes.byteLength);
   const view = new DataView(out.buffer);
@@ -148,7 +185,7 @@ export function encodeMediaMessage(kind: 1 | 2, timestampMs: number, payload: Ar
 }
 
 export interface DecodedMediaMessage {
-  kind: 'video' | 'audio';
+  kind: MediaKind;
   timestampMs: number;
   payload: Uint8Array;
 }
@@ -159,9 +196,53 @@ export function decodeMediaMessage(data: Uint8Array): DecodedMediaMessage {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const kind = view.getUint8(0);
   const timestampMs = view.getFloat64(8, true);
-  if (kind !== MEDIA_KIND.video && kind !== MEDIA_KIND.audio) throw new Error(`unknown media kind ${kind}`);
+  const name = KIND_NAMES[kind];
+  if (!name) throw new Error(`unknown media kind ${kind}`);
   if (!Number.isFinite(timestampMs) || timestampMs < 0) throw new Error('media timestamp must be a finite, non-negative number');
-  return { kind: kind === 1 ? 'video' : 'audio', timestampMs, payload: data.subarray(MEDIA_HEADER_BYTES) };
+  return { kind: name, timestampMs, payload: data.subarray(MEDIA_HEADER_BYTES) };
+}
+
+/**
+ * One H.264 access unit from the renderer's encoder, as `encoder:h264` carries it:
+ * u8 flags (1 = keyframe) | u16 BE length of the decoder configuration | the
+ * configuration (an AVCDecoderConfigurationRecord, "avcC"; keyframes carry it,
+ * delta frames have length 0) | the frame in AVC format (length-prefixed NAL units).
+ */
+export interface H264Unit {
+  key: boolean;
+  /** The avcC record (keyframes only). */
+  config: Uint8Array | null;
+  data: Uint8Array;
+}
+
+export const H264_UNIT_HEADER_BYTES = 3;
+
+export function encodeH264Unit(unit: H264Unit): Uint8Array {
+  const config = unit.config ?? new Uint8Array(0);
+  if (config.byteLength > 0xffff) throw new RangeError('decoder configuration too long');
+  const out = new Uint8Array(H264_UNIT_HEADER_BYTES + config.byteLength + unit.data.byteLength);
+  out[0] = unit.key ? 1 : 0;
+  out[1] = config.byteLength >> 8;
+  out[2] = config.byteLength & 0xff;
+  out.set(config, H264_UNIT_HEADER_BYTES);
+  out.set(unit.data, H264_UNIT_HEADER_BYTES + config.byteLength);
+  return out;
+}
+
+/** Parses an `encoder:h264` payload; throws a clear Error for anything malformed. */
+export function decodeH264Unit(bytes: Uint8Array): H264Unit {
+  if (bytes.byteLength < H264_UNIT_HEADER_BYTES) throw new Error(`h264 unit too short: ${bytes.byteLength} bytes`);
+  const flags = bytes[0]!;
+  if ((flags & ~1) !== 0) throw new Error(`h264 unit has unknown flags 0x${flags.toString(16)}`);
+  const key = (flags & 1) === 1;
+  const configLength = (bytes[1]! << 8) | bytes[2]!;
+  const dataStart = H264_UNIT_HEADER_BYTES + configLength;
+  if (dataStart >= bytes.byteLength) throw new Error(`h264 unit of ${bytes.byteLength} bytes has no frame after its ${configLength}-byte configuration`);
+  if (key && configLength === 0) throw new Error('h264 keyframe without its decoder configuration (avcC)');
+  if (!key && configLength > 0) throw new Error('h264 delta frame with a decoder configuration');
+  const config = key ? bytes.subarray(H264_UNIT_HEADER_BYTES, dataStart) : null;
+  if (config && (config[0] !== 1 || config.byteLength < 7)) throw new Error('h264 decoder configuration is not an avcC record (version 1)');
+  return { key, config, data: bytes.subarray(dataStart) };
 }
 
 /** JSON messages of the WebSocket binding. */

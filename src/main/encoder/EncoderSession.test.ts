@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { PassThrough, Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { EncoderStartInput, EncoderStats } from '../../shared/bridge';
+import { encodeH264Unit, type EncoderStartInput, type EncoderStats } from '../../shared/bridge';
 import { ValidationError } from '../../shared/errors';
 import { EncoderSession, defaultReconnectDelayMs, redactKey, redactUrl, type EncoderSessionDeps, type SpawnEncoder } from './EncoderSession';
 import { EncoderInputError, EncoderOverrideError, EncoderStartError, EncoderStateError, FfmpegNotFoundError } from './errors';
@@ -834,5 +834,131 @@ describe('stream key redaction', () => {
   it('hides the key in URLs and in ffmpeg’s messages', () => {
     expect(redactUrl('rtmps://live.cloudflare.com:443/live/abcdef123')).toBe('rtmps://live.cloudflare.com:443/live/***');
     expect(redactKey('rtmps://h/live/abcdef123: I/O error', 'rtmps://h/live/abcdef123')).toBe('rtmps://h/live/***: I/O error');
+  });
+});
+
+// ---- H.264 from the renderer ----
+
+/** An avcC record as a Baseline encoder makes it (version 1, profile 66, level 31; one SPS and PPS). */
+const AVCC = Uint8Array.from([1, 0x42, 0xe0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x42, 0xe0, 0x1f, 1, 0, 2, 0x68, 0xce]);
+
+function h264Unit(key: boolean, fill: number, bytes = 64): Uint8Array {
+  return encodeH264Unit({ key, config: key ? AVCC : null, data: new Uint8Array(bytes).fill(fill) });
+}
+
+const h264Opts: EncoderStartInput = { ...startOpts, video: 'h264' };
+
+/** Starts an H.264 session and opens its stream with a first keyframe (byte value 1). */
+async function liveOnH264(h: ReturnType<typeof harness>): Promise<void> {
+  const started = h.session.start(h264Opts);
+  await settle();
+  h.session.pushH264(h264Unit(true, 1), 0);
+  h.child().progress(1);
+  await started;
+}
+
+describe('EncoderSession with H.264 from the renderer', () => {
+  it('chooses no ffmpeg encoder, copies the stream, and asks for a keyframe when ffmpeg starts', async () => {
+    const h = track(harness({ selectEncoder: async () => Promise.reject(new Error('must not choose an encoder')) }));
+    let keyframes = 0;
+    h.session.onKeyframeNeeded(() => (keyframes += 1));
+    const started = h.session.start(h264Opts);
+    await settle();
+    expect(keyframes).toBe(1);
+    expect(h.spawnCalls[0]?.args).toEqual(expect.arrayContaining(['-c:v', 'copy']));
+    expect(h.spawnCalls[0]?.args).not.toContain('libx264');
+    expect(h.spawnCalls[0]?.args).not.toContain('-fps_mode');
+    // Nothing reaches ffmpeg before a keyframe: a delta frame alone cannot be decoded.
+    h.session.pushH264(h264Unit(false, 1), 5);
+    expect(h.child().stdin.bytes).toBe(0);
+    h.session.pushH264(h264Unit(true, 2), 10);
+    const header = Buffer.concat(h.child().stdin.chunks).toString('latin1');
+    expect(header).toContain('V_MPEG4/ISO/AVC');
+    expect(header).toContain(Buffer.from(AVCC).toString('latin1'));
+    h.child().progress(1);
+    const result = await started;
+    expect(result.encoder).toBe('webcodecs');
+    expect(h.session.getStats()).toMatchObject({ state: 'live', encoder: 'webcodecs', encoderNote: expect.stringContaining('renderer encodes') });
+    // The first picture opens the stream at 0, the next ones go in the nearest free slot of the output rate.
+    await h.clock.advance(250);
+    h.session.pushH264(h264Unit(false, 3), 260);
+    h.session.pushH264(h264Unit(false, 4), 262);
+    const frames = h.child().frames;
+    expect(frames.map((f) => f.key)).toEqual([true, false, false]);
+    expect(frames[0]?.timestampMs).toBe(0);
+    expect(frames[0]?.data[0]).toBe(2);
+    const slot = 1000 / FPS;
+    for (const f of frames) expect(f.timestampMs % slot).toBe(0);
+    expect(frames[2]!.timestampMs).toBe(frames[1]!.timestampMs + slot);
+    expect(h.session.getStats().framesWritten).toBe(3);
+  });
+
+  it('waits for ffmpeg briefly; past that it skips to the next keyframe, counts what it skipped and asks for one', async () => {
+    const h = track(harness());
+    let keyframes = 0;
+    h.session.onKeyframeNeeded(() => (keyframes += 1));
+    await liveOnH264(h);
+    const pipe = h.child().stdin;
+    pipe.blocked = true;
+    // One big unit fills the pipe; the next ones wait in order.
+    h.session.pushH264(h264Unit(false, 2, 64 * 1024), 100);
+    for (let i = 0; i < 5; i++) h.session.pushH264(h264Unit(false, 10 + i), 200 + i * 100);
+    expect(keyframes).toBe(1);
+    pipe.release();
+    await settle();
+    expect(h.child().frames.map((f) => f.data[0])).toEqual([1, 2, 10, 11, 12, 13, 14]);
+    expect(h.session.getStats().framesDropped).toBe(0);
+
+    // Stalled for good: the queue goes, the deltas after it are skipped until a keyframe comes.
+    pipe.blocked = true;
+    h.session.pushH264(h264Unit(false, 3, 64 * 1024), 800);
+    for (let i = 0; i < 16; i++) h.session.pushH264(h264Unit(false, 20, 8), 900 + i * 10);
+    expect(keyframes).toBe(2);
+    expect(h.session.getStats().framesDropped).toBe(16);
+    h.session.pushH264(h264Unit(false, 21, 8), 1100);
+    expect(h.session.getStats().framesDropped).toBe(17);
+    h.session.pushH264(h264Unit(true, 30, 8), 1200);
+    pipe.release();
+    await settle();
+    expect(h.child().frames.map((f) => f.data[0]).slice(-2)).toEqual([3, 30]);
+    expect(h.child().frames.at(-1)?.key).toBe(true);
+  });
+
+  it('opens each restarted ffmpeg with a new header on the next keyframe', async () => {
+    const h = track(harness({ reconnectDelayMs: () => 100 }));
+    let keyframes = 0;
+    h.session.onKeyframeNeeded(() => (keyframes += 1));
+    await liveOnH264(h);
+    h.child().exit(1, null);
+    await settle();
+    expect(h.session.getStats().state).toBe('reconnecting');
+    h.session.pushH264(h264Unit(false, 2), 50);
+    expect(h.session.getStats().framesDroppedNetwork).toBe(1);
+    await h.clock.advance(150);
+    expect(h.children).toHaveLength(2);
+    expect(keyframes).toBe(2);
+    h.session.pushH264(h264Unit(false, 3), 160);
+    expect(h.child().stdin.bytes).toBe(0);
+    h.session.pushH264(h264Unit(true, 4), 200);
+    h.child().progress(1);
+    await settle();
+    expect(Buffer.concat(h.child().stdin.chunks).toString('latin1')).toContain('V_MPEG4/ISO/AVC');
+    expect(h.child().frames.map((f) => [f.timestampMs, f.key, f.data[0]])).toEqual([[0, true, 4]]);
+    expect(h.session.getStats().state).toBe('live');
+  });
+
+  it('refuses malformed units and the wrong kind of video with clear errors, and goes on', async () => {
+    const h = track(harness());
+    await liveOnH264(h);
+    expect(() => h.session.pushH264(new Uint8Array(2), 10)).toThrow(EncoderInputError);
+    expect(() => h.session.pushH264(encodeH264Unit({ key: true, config: null, data: new Uint8Array(4) }), 10)).toThrow(/without its decoder configuration/);
+    expect(() => h.session.pushH264(h264Unit(false, 1), Number.NaN)).toThrow(/finite/);
+    expect(() => h.session.pushVideo(frame(1), 10)).toThrow(/takes H\.264 from the renderer/);
+    h.session.pushH264(h264Unit(false, 5), 100);
+    expect(h.child().frames.at(-1)?.data[0]).toBe(5);
+
+    const raw = track(harness());
+    await raw.startLive();
+    expect(() => raw.session.pushH264(h264Unit(true, 1), 10)).toThrow(/takes raw I420 frames/);
   });
 });

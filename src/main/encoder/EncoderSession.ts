@@ -42,13 +42,15 @@ import {
   type EncoderState,
   type EncoderStats,
 } from '../../shared/bridge';
+import { decodeH264Unit } from '../../shared/bridge';
 import { ValidationError } from '../../shared/errors';
+import { RENDERER_ENCODER } from './chooseEncoder';
 import { buildFfmpegArgs, recordPathForPart, type H264Encoder } from './args';
 import { AudioTimeline } from './audioTimeline';
 import { describeSelection, detectEncoderOnce, type EncoderSelection, type SkippedEncoder } from './detectEncoder';
 import { EncoderInputError, EncoderStartError, EncoderStateError } from './errors';
 import { resolveFfmpeg as defaultResolveFfmpeg, type ResolvedFfmpeg } from './ffmpegPath';
-import { matroskaFrameHeader, matroskaVideoHeader } from './matroska';
+import { matroskaFrameHeader, matroskaH264Header, matroskaVideoHeader } from './matroska';
 import { ProgressParser, type ProgressUpdate } from './progress';
 import { SenderClock } from './senderClock';
 
@@ -143,6 +145,13 @@ export function defaultReconnectDelayMs(attempt: number): number {
 }
 
 const STDERR_LINES_KEPT = 20;
+/**
+ * H.264 units that may wait for ffmpeg's stdin (about half a second). A delta
+ * frame cannot be dropped alone (the ones after it would not decode), so past
+ * this the queue goes, the rest up to the next keyframe is skipped, and the
+ * renderer is asked for that keyframe at once.
+ */
+const H264_QUEUE_UNITS = 15;
 /** Audio held in Node's buffer for fd 3 beyond this (bytes) means ffmpeg stopped reading it: further audio is dropped. */
 const MAX_AUDIO_BACKLOG_S = 2;
 
@@ -150,6 +159,21 @@ const MAX_AUDIO_BACKLOG_S = 2;
 interface PendingFrame {
   frame: Uint8Array;
   mediaMs: number;
+}
+
+interface PendingUnit {
+  data: Uint8Array;
+  mediaMs: number;
+  key: boolean;
+}
+
+/** A run's state when the renderer sends H.264 (video "h264"). */
+interface H264Run {
+  /** The stream's header went out, with the first keyframe's avcC. */
+  headerWritten: boolean;
+  /** Units lost (back-pressure, a restart): nothing is written until the next keyframe. */
+  waitingForKey: boolean;
+  queue: PendingUnit[];
 }
 
 interface Run {
@@ -172,6 +196,8 @@ interface Run {
   awaitingDrain: boolean;
   /** The newest frame that came while stdin was back-pressured. */
   pending: PendingFrame | null;
+  /** Set when the renderer sends H.264. */
+  h264: H264Run | null;
   /** ffmpeg's dup_frames and drop_frames of this run. */
   ffmpegRepeated: number;
   ffmpegDropped: number;
@@ -212,10 +238,11 @@ export class EncoderSession {
   private readonly sampleCpu: (pid: number) => Promise<number | null>;
   private encoderCpuPercent: number | null = null;
   private readonly listeners = new Set<(stats: EncoderSessionStats) => void>();
+  private readonly keyframeListeners = new Set<() => void>();
   private state: EncoderState = 'idle';
   private opts: EncoderStartOptions | null = null;
   private ffmpeg: ResolvedFfmpeg | null = null;
-  private encoder: H264Encoder | null = null;
+  private encoder: H264Encoder | typeof RENDERER_ENCODER | null = null;
   private encoderNote: string | null = null;
   private startResult: EncoderSessionStartResult | null = null;
   private run: Run | null = null;
@@ -290,13 +317,16 @@ export class EncoderSession {
     }, this.timing.statsIntervalMs);
 
     let ffmpeg: ResolvedFfmpeg;
-    let selection: EncoderSelection | null;
-    let encoder: H264Encoder;
+    let selection: EncoderSelection | null = null;
+    let encoder: H264Encoder | typeof RENDERER_ENCODER = RENDERER_ENCODER;
     try {
       ffmpeg = this.resolveFfmpegFn();
-      const selected = await this.selectEncoder(ffmpeg.path);
-      selection = typeof selected === 'string' ? null : selected;
-      encoder = typeof selected === 'string' ? selected : selected.encoder;
+      // H.264 from the renderer is only muxed: no ffmpeg encoder to choose.
+      if (opts.video === 'i420') {
+        const selected = await this.selectEncoder(ffmpeg.path);
+        selection = typeof selected === 'string' ? null : selected;
+        encoder = typeof selected === 'string' ? selected : selected.encoder;
+      }
     } catch (error) {
       this.fail((error as Error).message);
       throw error;
@@ -305,7 +335,7 @@ export class EncoderSession {
     if (this.currentState() !== 'starting') throw new EncoderStartError('stopped', 'the encoder was stopped before it started');
     this.ffmpeg = ffmpeg;
     this.encoder = encoder;
-    this.encoderNote = selection ? describeSelection(selection) : null;
+    this.encoderNote = selection ? describeSelection(selection) : opts.video === 'h264' ? 'the renderer encodes (WebCodecs), ffmpeg muxes' : null;
     this.log(`encoder: ${ffmpeg.path} (from ${ffmpeg.source}), ${encoder}, ${opts.width}x${opts.height}@${opts.fps} → ${redactUrl(opts.url)}`);
     if (this.encoderNote !== null) this.log(`encoder: chose ${encoder}: ${this.encoderNote}`);
 
@@ -340,6 +370,7 @@ export class EncoderSession {
   pushVideo(i420: Uint8Array, timestampMs: number): void {
     const opts = this.opts;
     if (!opts || !this.isRunning()) return;
+    if (opts.video === 'h264') throw new EncoderInputError('invalid_video_frame', 'this stream takes H.264 from the renderer (encoder:h264), not raw frames');
     const expected = (opts.width * opts.height * 3) / 2;
     if (i420.byteLength !== expected) {
       throw new EncoderInputError(
@@ -367,6 +398,100 @@ export class EncoderSession {
       return;
     }
     this.writeFrame(run, i420, mediaMs, 'new');
+  }
+
+  /**
+   * Hands the session one H.264 access unit the renderer encoded (an
+   * `encoder:h264` payload, see decodeH264Unit) captured at `timestampMs`.
+   * A run starts with a keyframe (its avcC makes the stream's header); units
+   * wait at most briefly for ffmpeg's stdin, past that the session skips to the
+   * next keyframe and asks for it. A malformed unit, or H.264 to a session that
+   * takes raw frames, throws EncoderInputError.
+   */
+  pushH264(bytes: Uint8Array, timestampMs: number): void {
+    const opts = this.opts;
+    if (!opts || !this.isRunning()) return;
+    if (opts.video !== 'h264') throw new EncoderInputError('invalid_video_frame', 'this stream takes raw I420 frames (encoder:video), not H.264');
+    let unit;
+    try {
+      unit = decodeH264Unit(bytes);
+    } catch (error) {
+      throw new EncoderInputError('invalid_video_frame', (error as Error).message);
+    }
+    if (!Number.isFinite(timestampMs)) throw new EncoderInputError('invalid_video_frame', 'video frame timestamp must be a finite number');
+    this.framesIn += 1;
+    const run = this.run;
+    if (!run || run.ended || !run.h264) {
+      if (this.state === 'reconnecting') this.framesDroppedNetwork += 1;
+      return;
+    }
+    const h = run.h264;
+    if (!h.headerWritten) {
+      // Nothing decodes before a keyframe: the run waits for one (it asked for it when it started).
+      if (!unit.key) return;
+      run.video.write(matroskaH264Header(opts.width, opts.height, unit.config!, opts.fps));
+      h.headerWritten = true;
+      h.waitingForKey = false;
+      // The first picture opens the stream at media time 0, with the audio.
+      this.writeUnit(run, { data: unit.data, mediaMs: 0, key: true });
+      return;
+    }
+    const offset = run.clock.offsetMs;
+    const mediaMs = offset !== null ? timestampMs + offset : run.videoClock.place(timestampMs, 0, this.mediaNow(run));
+    if (h.waitingForKey) {
+      if (!unit.key) {
+        this.framesSkipped += 1;
+        return;
+      }
+      h.waitingForKey = false;
+    }
+    const pending: PendingUnit = { data: unit.data, mediaMs, key: unit.key };
+    if (!run.awaitingDrain) {
+      this.writeUnit(run, pending);
+      return;
+    }
+    h.queue.push(pending);
+    if (h.queue.length > H264_QUEUE_UNITS) {
+      this.framesSkipped += h.queue.length;
+      h.queue = [];
+      h.waitingForKey = true;
+      this.requestKeyframe();
+    }
+  }
+
+  /** Registers a listener for keyframe requests (the renderer's encoder makes one); returns its unsubscribe. */
+  onKeyframeNeeded(listener: () => void): () => void {
+    this.keyframeListeners.add(listener);
+    return () => {
+      this.keyframeListeners.delete(listener);
+    };
+  }
+
+  private requestKeyframe(): void {
+    for (const listener of [...this.keyframeListeners]) {
+      try {
+        listener();
+      } catch (error) {
+        this.log(`encoder: a keyframe listener threw: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * Writes one H.264 unit; the first of a run is at 0, the rest on the media
+   * clock, each in the nearest free slot of the output rate (a copied stream
+   * keeps its timestamps: on the grid, it plays at the rate it says it has).
+   */
+  private writeUnit(run: Run, unit: PendingUnit): void {
+    const slotMs = 1000 / (this.opts?.fps ?? 30);
+    const slot = Math.round(Math.min(unit.mediaMs, this.mediaNow(run)) / slotMs);
+    const lastSlot = Math.round(run.lastPtsMs / slotMs);
+    const pts = run.lastPtsMs < 0 ? 0 : Math.round(Math.max(slot, lastSlot + 1) * slotMs);
+    run.lastPtsMs = pts;
+    run.lastWriteMs = this.mediaNow(run);
+    run.video.write(matroskaFrameHeader(pts, unit.data.byteLength, unit.key));
+    if (!run.video.write(unit.data)) run.awaitingDrain = true;
+    this.framesWritten += 1;
   }
 
   /**
@@ -503,7 +628,7 @@ export class EncoderSession {
     const encoder = this.encoder;
     if (!opts || !ffmpeg || !encoder) return;
     const recordPath = opts.recordPath ? recordPathForPart(opts.recordPath, this.part) : null;
-    const args = buildFfmpegArgs(opts, { encoder, recordPath });
+    const args = buildFfmpegArgs(opts, { encoder: encoder === RENDERER_ENCODER ? null : encoder, recordPath });
     let child: EncoderProcess;
     try {
       child = this.spawn(ffmpeg.path, args, { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
@@ -534,6 +659,7 @@ export class EncoderSession {
       lastWriteMs: 0,
       awaitingDrain: false,
       pending: null,
+      h264: opts.video === 'h264' ? { headerWritten: false, waitingForKey: true, queue: [] } : null,
       ffmpegRepeated: 0,
       ffmpegDropped: 0,
       live: false,
@@ -551,6 +677,12 @@ export class EncoderSession {
     audio.on('error', () => undefined);
     video.on('drain', () => {
       run.awaitingDrain = false;
+      if (run.h264) {
+        // Queued units go in order, until stdin pushes back again.
+        const queue = run.h264.queue;
+        while (queue.length > 0 && !run.awaitingDrain && this.run === run && !run.ended && this.state !== 'stopping') this.writeUnit(run, queue.shift()!);
+        return;
+      }
       const pending = run.pending;
       run.pending = null;
       if (pending && this.run === run && !run.ended && this.state !== 'stopping') this.writeFrame(run, pending.frame, pending.mediaMs, 'new');
@@ -594,6 +726,12 @@ export class EncoderSession {
       }
     }, this.timing.liveTimeoutMs);
 
+    if (run.h264) {
+      // The renderer's next keyframe opens the stream (header and first picture at media time 0).
+      this.startTicker();
+      this.requestKeyframe();
+      return;
+    }
     // Both inputs start at media time 0: the stream header and a first frame now (the latest one, or black).
     video.write(matroskaVideoHeader(opts.width, opts.height));
     const first = this.latestFrame;
@@ -635,6 +773,7 @@ export class EncoderSession {
     this.ffmpegRepeatedBefore += run.ffmpegRepeated;
     this.ffmpegDroppedBefore += run.ffmpegDropped;
     run.pending = null;
+    if (run.h264) run.h264.queue = [];
     this.stopTicker();
     this.fps = 0;
     this.bitrateKbps = 0;
@@ -750,7 +889,8 @@ export class EncoderSession {
   private tick(run: Run): void {
     if (run.ended || this.state === 'stopping') return;
     const mediaNow = this.mediaNow(run);
-    if (!run.awaitingDrain && mediaNow - run.lastWriteMs >= this.timing.idleRepeatMs) {
+    // The renderer's encoder repeats its last picture itself (a copied stream cannot repeat a delta frame).
+    if (!run.h264 && !run.awaitingDrain && mediaNow - run.lastWriteMs >= this.timing.idleRepeatMs) {
       const latest = this.latestFrame;
       if (latest === null) this.writeFrame(run, this.blackFrame ?? new Uint8Array(0), mediaNow, 'black');
       else this.writeFrame(run, latest, mediaNow, this.latestWritten ? 'repeat' : 'new');

@@ -14,6 +14,7 @@ const opts: EncoderStartOptions = {
   audioBitrateKbps: 160,
   sampleRate: 48000,
   channels: 2,
+  video: 'i420',
 };
 
 /** The value after `flag` (first occurrence). */
@@ -66,6 +67,16 @@ describe('buildFfmpegArgs', () => {
     expect(args.slice(args.indexOf('-c:a'))).toEqual(expect.arrayContaining(['-ar', '48000', '-ac', '2']));
     expect(valueOf(args, '-progress')).toBe('pipe:1');
     expect(args).toContain('-nostats');
+  });
+
+  it('copies H.264 from the renderer as it came: no encoder, no constant-rate filter, no forced keyframes; audio still AAC', () => {
+    const args = buildFfmpegArgs({ ...opts, video: 'h264' }, { encoder: null });
+    expect(valueOf(args, '-c:v')).toBe('copy');
+    for (const flag of ['-fps_mode', '-r', '-force_key_frames', '-b:v', '-pix_fmt', '-preset']) expect(args).not.toContain(flag);
+    expect(args.slice(args.indexOf('-i') - 12, args.indexOf('-i') + 2)).toEqual(expect.arrayContaining(['-f', 'matroska', 'pipe:0']));
+    expect(valueOf(args, '-c:a')).toBe('aac');
+    expect(args.at(-1)).toBe(opts.url);
+    expect(() => buildFfmpegArgs(opts, { encoder: null })).toThrow(/need an ffmpeg encoder/);
   });
 
   it('ends with an FLV output to the rtmps URL with a network timeout when not recording', () => {

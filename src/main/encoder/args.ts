@@ -103,17 +103,20 @@ export function encoderSpecificArgs(encoder: H264Encoder): readonly string[] {
 }
 
 export interface BuildArgsOptions {
-  encoder: H264Encoder;
+  /** The ffmpeg encoder for raw frames; ignored when the renderer sends H.264 (`opts.video` "h264"), which is copied. */
+  encoder: H264Encoder | null;
   /** Overrides opts.recordPath (e.g. the numbered part after a reconnect); null disables recording. */
   recordPath?: string | null;
 }
 
 /** The full ffmpeg argument list (without the binary) for one encoder run. */
 export function buildFfmpegArgs(opts: EncoderStartOptions, { encoder, recordPath = opts.recordPath ?? null }: BuildArgsOptions): string[] {
-  const profile = PROFILES[encoder];
+  const copy = opts.video === 'h264';
+  if (!copy && encoder === null) throw new RangeError('raw frames need an ffmpeg encoder');
+  const profile = copy ? null : PROFILES[encoder!];
   const kbps = `${opts.videoBitrateKbps}k`;
   const gop = String(opts.fps * KEYFRAME_INTERVAL_S);
-  const args = ['-hide_banner', '-loglevel', 'warning', '-nostats', '-nostdin', ...profile.global];
+  const args = ['-hide_banner', '-loglevel', 'warning', '-nostats', '-nostdin', ...(profile?.global ?? [])];
 
   // Input 0: timestamped I420 frames on stdin. Probing stops at the first frame (the header says everything), so
   // ffmpeg opens the audio input at once; a short queue keeps video from piling up inside ffmpeg when it falls behind
@@ -129,13 +132,18 @@ export function buildFfmpegArgs(opts: EncoderStartOptions, { encoder, recordPath
   );
   args.push('-map', '0:v:0', '-map', '1:a:0');
 
-  // Constant output rate from the frames' timestamps: ffmpeg repeats a frame when no new one came in time
-  // (dup_frames) and drops one when two fall into the same output slot (drop_frames).
-  args.push('-fps_mode', 'cfr', '-r', String(opts.fps));
-  args.push('-c:v', encoder, ...profile.codec);
-  args.push(...rateControlArgs(kbps, gop));
-  args.push('-force_key_frames', `expr:gte(t,n_forced*${KEYFRAME_INTERVAL_S})`);
-  args.push(...pixelFormatArgs(profile));
+  if (profile) {
+    // Constant output rate from the frames' timestamps: ffmpeg repeats a frame when no new one came in time
+    // (dup_frames) and drops one when two fall into the same output slot (drop_frames).
+    args.push('-fps_mode', 'cfr', '-r', String(opts.fps));
+    args.push('-c:v', encoder!, ...profile.codec);
+    args.push(...rateControlArgs(kbps, gop));
+    args.push('-force_key_frames', `expr:gte(t,n_forced*${KEYFRAME_INTERVAL_S})`);
+    args.push(...pixelFormatArgs(profile));
+  } else {
+    // The renderer's H.264 as it came (Baseline: no B-frames; CBR; a keyframe every 2 s by time), on its own timestamps.
+    args.push('-c:v', 'copy');
+  }
 
   args.push('-c:a', 'aac', '-b:a', `${opts.audioBitrateKbps}k`, '-ar', String(opts.sampleRate), '-ac', String(opts.channels));
   args.push('-progress', 'pipe:1');

@@ -36,6 +36,8 @@ const ID = {
   trackType: 0x83,
   flagLacing: 0x9c,
   codecId: 0x86,
+  codecPrivate: 0x63a2,
+  defaultDuration: 0x23e383,
   video: 0xe0,
   pixelWidth: 0xb0,
   pixelHeight: 0xba,
@@ -53,8 +55,22 @@ const WRITER = 'Roast Live Studio';
 /** EBML's "unknown size" in 8 bytes: the segment of a live stream. */
 const UNKNOWN_SIZE = [0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
 
-/** The stream's header: EBML header, the start of the segment, its info and the one video track. */
+/** The stream's header: EBML header, the start of the segment, its info and the one video track (raw I420). */
 export function matroskaVideoHeader(width: number, height: number): Uint8Array {
+  return header(width, height, null);
+}
+
+/**
+ * The header of an H.264 stream: the track's codec is V_MPEG4/ISO/AVC with
+ * the encoder's AVCDecoderConfigurationRecord (avcC) as its private data, so
+ * frames go in as the encoder made them (length-prefixed NAL units).
+ */
+export function matroskaH264Header(width: number, height: number, avcC: Uint8Array, fps: number): Uint8Array {
+  if (avcC.byteLength < 7 || avcC[0] !== 1) throw new RangeError('the decoder configuration is not an avcC record (version 1)');
+  return header(width, height, avcC, fps);
+}
+
+function header(width: number, height: number, avcC: Uint8Array | null, fps = 0): Uint8Array {
   const ebml = element(ID.ebml, [
     ...uintElement(ID.ebmlVersion, 1),
     ...uintElement(ID.ebmlReadVersion, 1),
@@ -72,14 +88,17 @@ export function matroskaVideoHeader(width: number, height: number): Uint8Array {
   const video = element(ID.video, [
     ...uintElement(ID.pixelWidth, width),
     ...uintElement(ID.pixelHeight, height),
-    ...element(ID.colourSpace, ascii('I420')),
+    ...(avcC ? [] : element(ID.colourSpace, ascii('I420'))),
   ]);
   const track = element(ID.trackEntry, [
     ...uintElement(ID.trackNumber, VIDEO_TRACK),
     ...uintElement(ID.trackUid, VIDEO_TRACK),
     ...uintElement(ID.trackType, 1), // video
     ...uintElement(ID.flagLacing, 0),
-    ...stringElement(ID.codecId, 'V_UNCOMPRESSED'),
+    ...stringElement(ID.codecId, avcC ? 'V_MPEG4/ISO/AVC' : 'V_UNCOMPRESSED'),
+    ...(avcC ? element(ID.codecPrivate, Array.from(avcC)) : []),
+    // The nominal frame duration: ffmpeg reads the stream's frame rate from it and passes it on to the ingest.
+    ...(fps > 0 ? uintElement(ID.defaultDuration, Math.round(1e9 / fps)) : []),
     ...video,
   ]);
   return Uint8Array.from([...ebml, ...idBytes(ID.segment), ...UNKNOWN_SIZE, ...info, ...element(ID.tracks, track)]);
@@ -87,13 +106,14 @@ export function matroskaVideoHeader(width: number, height: number): Uint8Array {
 
 /**
  * The bytes that go before a frame of `frameBytes` bytes shown from `timestampMs`
- * on: a cluster with that timestamp holding one key-frame SimpleBlock.
+ * on: a cluster with that timestamp holding one SimpleBlock (a keyframe unless
+ * `key` is false: every raw frame is one, H.264 delta frames are not).
  */
-export function matroskaFrameHeader(timestampMs: number, frameBytes: number): Uint8Array {
+export function matroskaFrameHeader(timestampMs: number, frameBytes: number, key = true): Uint8Array {
   if (!Number.isSafeInteger(timestampMs) || timestampMs < 0) throw new RangeError(`frame timestamp must be a non-negative whole number of ms, got ${timestampMs}`);
   const timestamp = uintElement(ID.timestamp, timestampMs);
   // Track number (vint), timestamp relative to the cluster (int16), flags (0x80 = key frame).
-  const blockHead = [0x80 | VIDEO_TRACK, 0, 0, 0x80];
+  const blockHead = [0x80 | VIDEO_TRACK, 0, 0, key ? 0x80 : 0];
   const simpleBlock = [...idBytes(ID.simpleBlock), ...sizeBytes(blockHead.length + frameBytes, 8), ...blockHead];
   const clusterBody = timestamp.length + simpleBlock.length + frameBytes;
   return Uint8Array.from([...idBytes(ID.cluster), ...sizeBytes(clusterBody, 8), ...timestamp, ...simpleBlock]);
@@ -153,6 +173,8 @@ function sizeBytes(size: number, length = 0): number[] {
 
 export interface MatroskaFrame {
   timestampMs: number;
+  /** The SimpleBlock's keyframe flag. */
+  key: boolean;
   /** The frame's bytes (a view into the input). */
   data: Uint8Array;
 }
@@ -184,7 +206,7 @@ export function readMatroskaFrames(bytes: Uint8Array): MatroskaFrame[] {
       for (let i = 0; i < size.value; i++) clusterTimestamp = clusterTimestamp * 256 + (bytes[body + i] ?? 0);
     } else if (id.value === ID.simpleBlock) {
       const relative = (((bytes[body + 1] ?? 0) << 8) | (bytes[body + 2] ?? 0)) << 16 >> 16;
-      frames.push({ timestampMs: clusterTimestamp + relative, data: bytes.subarray(body + 4, body + size.value) });
+      frames.push({ timestampMs: clusterTimestamp + relative, key: ((bytes[body + 3] ?? 0) & 0x80) !== 0, data: bytes.subarray(body + 4, body + size.value) });
     }
     pos = body + size.value;
   }

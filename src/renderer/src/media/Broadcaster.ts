@@ -9,12 +9,13 @@
  * frames to the bridge — directly to the bridge's worker when it offers a
  * port. The page only tells the worker what changed.
  */
-import type { EncoderStartResult, EncoderStats, NativeBridge } from '../../../shared/bridge';
+import type { EncoderChoice, EncoderStartResult, EncoderStats, NativeBridge } from '../../../shared/bridge';
 import { AppError } from '../../../shared/errors';
 import type { ProgramLayoutKind } from '../../../shared/layout';
 import { PROGRAM_RETURN } from '../../../shared/mediaLimits';
 import { AudioMixer } from './AudioMixer';
 import { drawAvatarTile } from './avatarTile';
+import { canEncodeH264 } from './ProgramEncoder';
 import type { CompositorMode, FromProgramWorker, ToProgramWorker } from './programWorker';
 
 /** Chromium's MediaStreamTrackGenerator: a track fed with VideoFrames (its writable can go to a worker). */
@@ -81,6 +82,11 @@ export class Broadcaster {
   private disposed = false;
   framesSent = 0;
   framesSkipped = 0;
+  /** Pictures the renderer's H.264 encoder sent again because nothing new came (frames lagged by rendering). */
+  framesRepeated = 0;
+  /** Where the program's H.264 is made, once live. */
+  encoderChoice: EncoderChoice | null = null;
+  private unsubscribeKeyframe: (() => void) | null = null;
   /** Frames the CPU compositor gave up reading (a copy that did not settle). */
   copyTimeouts = 0;
   lastRenderMs = 0;
@@ -131,12 +137,13 @@ export class Broadcaster {
       case 'stats':
         this.framesSent = msg.framesSent;
         this.framesSkipped = msg.framesSkipped;
+        this.framesRepeated = msg.framesRepeated;
         this.lastRenderMs = msg.renderMs;
         if (msg.copyTimeouts > this.copyTimeouts) this.log(`program: ${msg.copyTimeouts - this.copyTimeouts} camera frame(s) could not be read in time and were skipped`);
         this.copyTimeouts = msg.copyTimeouts;
         return;
       case 'frame':
-        if (this.live) this.bridge.send('encoder:video', msg.payload, msg.timestampMs);
+        if (this.live) this.bridge.send(msg.kind === 'h264' ? 'encoder:h264' : 'encoder:video', msg.payload, msg.timestampMs);
         return;
       case 'error':
         this.lastError = msg.message;
@@ -245,15 +252,41 @@ export class Broadcaster {
     this.post({ type: 'layout', kind: this.layout.kind, focusId: this.layout.focusId, order: this.participants.map((p) => p.id) });
   }
 
+  /**
+   * Starts the stream. The native side first chooses where the H.264 is made
+   * (its hardware encoder, else this renderer's when it can, else libx264);
+   * when it is made here the worker starts encoding before the encoder starts,
+   * since the stream opens on the first keyframe.
+   */
   async goLive(opts: BroadcastOptions, onStats: (stats: EncoderStats) => void): Promise<EncoderStartResult> {
-    const result = await this.bridge.invoke('encoder:start', {
-      url: opts.publishUrl,
-      width: opts.width,
-      height: opts.height,
-      fps: opts.fps,
-      videoBitrateKbps: opts.videoBitrateKbps ?? 3000,
-      audioBitrateKbps: 128,
-    });
+    const videoBitrateKbps = opts.videoBitrateKbps ?? 3000;
+    const rendererH264 = await canEncodeH264(opts.width, opts.height, opts.fps, videoBitrateKbps);
+    const choice = await this.bridge.invoke('encoder:choose', { rendererH264 });
+    this.encoderChoice = choice;
+    this.log(`program encoder: ${choice.encoder} (${choice.note})`);
+    if (choice.video === 'h264') {
+      this.unsubscribeKeyframe = this.bridge.on('encoder:keyframe', () => this.post({ type: 'keyframe' }));
+      this.live = true;
+      this.startWorkerOutput('h264', videoBitrateKbps);
+    }
+    let result: EncoderStartResult;
+    try {
+      result = await this.bridge.invoke('encoder:start', {
+        url: opts.publishUrl,
+        width: opts.width,
+        height: opts.height,
+        fps: opts.fps,
+        videoBitrateKbps,
+        audioBitrateKbps: 128,
+        video: choice.video,
+      });
+    } catch (err) {
+      this.live = false;
+      this.post({ type: 'live', on: false });
+      this.unsubscribeKeyframe?.();
+      this.unsubscribeKeyframe = null;
+      throw err;
+    }
     this.unsubscribeStats = this.bridge.on('encoder:stats', onStats);
     const mixer = new AudioMixer();
     this.mixer = mixer;
@@ -262,14 +295,21 @@ export class Broadcaster {
     await mixer.start((chunk) => {
       if (this.live) this.bridge.send('encoder:audio', chunk.pcm, chunk.timestampMs);
     });
-    this.live = true;
-    if (hasMediaPort(this.bridge)) {
-      const port = this.bridge.mediaPort();
-      this.post({ type: 'live', on: true, port }, [port]);
-    } else {
-      this.post({ type: 'live', on: true });
+    if (choice.video === 'i420') {
+      this.live = true;
+      this.startWorkerOutput('i420', videoBitrateKbps);
     }
     return result;
+  }
+
+  /** Tells the worker to hand program frames on (raw, or encoded there), straight to the bridge's worker where it can. */
+  private startWorkerOutput(video: 'i420' | 'h264', bitrateKbps: number): void {
+    if (hasMediaPort(this.bridge)) {
+      const port = this.bridge.mediaPort();
+      this.post({ type: 'live', on: true, port, video, bitrateKbps }, [port]);
+    } else {
+      this.post({ type: 'live', on: true, video, bitrateKbps });
+    }
   }
 
   async stop(): Promise<void> {
@@ -277,6 +317,8 @@ export class Broadcaster {
     this.post({ type: 'live', on: false });
     this.unsubscribeStats?.();
     this.unsubscribeStats = null;
+    this.unsubscribeKeyframe?.();
+    this.unsubscribeKeyframe = null;
     await this.mixer?.dispose();
     this.mixer = null;
     await this.bridge.invoke('encoder:stop');

@@ -13,6 +13,7 @@ import { Compositor } from './Compositor';
 import { I420Compositor } from './I420Compositor';
 import { bitmapPicture, framePicture, PROGRAM_COLOR_SPACE, type FrameScratch } from './framePicture';
 import { drawPicture, packedPicture, type I420Picture } from './i420';
+import { ProgramEncoder } from './ProgramEncoder';
 
 /**
  * Where the program is composited: `gpu` — WebGL2 (RGBA textures, I420 made
@@ -32,21 +33,26 @@ export type ToProgramWorker =
   | { type: 'layout'; kind: ProgramLayoutKind; order: string[]; focusId: string | null }
   /** Feed the program, scaled to width x height, at most `fps` a second, into this track's writable (the return to guests). */
   | { type: 'return'; writable: WritableStream<VideoFrame>; width: number; height: number; fps: number }
-  /** Start (with where frames go) or stop reading the program back for the encoder. */
-  | { type: 'live'; on: boolean; port?: MessagePort }
+  /**
+   * Start (with where frames go) or stop reading the program back for the
+   * encoder: raw I420 frames, or (`h264`) H.264 encoded here at `bitrateKbps`.
+   */
+  | { type: 'live'; on: boolean; port?: MessagePort; video?: 'i420' | 'h264'; bitrateKbps?: number }
+  /** The native side needs a keyframe (H.264 made here). */
+  | { type: 'keyframe' }
   | { type: 'dispose' };
 
 export type FromProgramWorker =
   | { type: 'ready'; mode: 'gpu' | 'cpu'; renderer: string }
   | { type: 'error'; reason: string; message: string }
-  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; copyTimeouts: number }
-  /** A program frame, when no port was given (the page passes it to the bridge). */
-  | { type: 'frame'; payload: ArrayBuffer; timestampMs: number };
+  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; copyTimeouts: number; framesRepeated: number }
+  /** A program frame (raw I420 or an H.264 unit), when no port was given (the page passes it to the bridge). */
+  | { type: 'frame'; kind: 'video' | 'h264'; payload: ArrayBuffer; timestampMs: number };
 
 /** What goes down the port: the bridge worker's media message. */
 export interface PortMediaMessage {
   type: 'media';
-  kind: 'video';
+  kind: 'video' | 'h264';
   payload: ArrayBuffer;
   timestampMs: number;
 }
@@ -77,15 +83,50 @@ function releaseBitmap(id: string): void {
   bitmaps.get(id)?.close();
   bitmaps.delete(id);
 }
-const stats = { renderMs: 0, framesSent: 0, framesSkipped: 0, copyTimeouts: 0 };
+const stats = { renderMs: 0, framesSent: 0, framesSkipped: 0, copyTimeouts: 0, framesRepeated: 0 };
+/** The program's H.264 encoder, while live with `video: 'h264'`. */
+let h264: ProgramEncoder | null = null;
+let size = { width: 0, height: 0, fps: 30 };
 const COPY_TIMEOUT_MS = 1000;
 let ticks = 0;
 
-/** A program frame for the encoder: straight to the bridge's worker when it gave a port, else to the page. */
-function sendFrame(payload: ArrayBuffer, timestampMs: number): void {
-  if (port) port.postMessage({ type: 'media', kind: 'video', payload, timestampMs } satisfies PortMediaMessage, [payload]);
-  else post({ type: 'frame', payload, timestampMs }, [payload]);
+/** Media for the encoder: straight to the bridge's worker when it gave a port, else to the page. */
+function sendMedia(kind: 'video' | 'h264', payload: ArrayBuffer, timestampMs: number): void {
+  if (port) port.postMessage({ type: 'media', kind, payload, timestampMs } satisfies PortMediaMessage, [payload]);
+  else post({ type: 'frame', kind, payload, timestampMs }, [payload]);
+}
+
+/**
+ * A new program picture for the encoder: encoded here when H.264 is made
+ * here (the encoder copies `picture`, which must stay the latest program), else
+ * sent raw (`owned` is a copy the bridge may take).
+ */
+function deliver(picture: Uint8Array, timestampMs: number, owned: () => ArrayBuffer): void {
+  if (h264) {
+    const before = h264.skipped;
+    h264.push(picture, timestampMs);
+    if (h264.skipped > before) stats.framesSkipped += 1;
+    else stats.framesSent += 1;
+    return;
+  }
+  sendMedia('video', owned(), timestampMs);
   stats.framesSent += 1;
+}
+
+function startH264(bitrateKbps: number): void {
+  h264?.close();
+  h264 = new ProgramEncoder({
+    ...size,
+    bitrateKbps,
+    colorSpace: PROGRAM_COLOR_SPACE,
+    output: (unit, timestampMs) => sendMedia('h264', unit, timestampMs),
+    onError: fail,
+  });
+}
+
+function stopH264(): void {
+  h264?.close();
+  h264 = null;
 }
 
 function fail(error: unknown): void {
@@ -157,21 +198,20 @@ async function tickCpu(): Promise<void> {
     if (!cpu) return;
     const c = cpu;
     c.setScene(programLayout(layout.kind, layout.order.map((id) => ({ id, ...c.sourceSize(id) })), c.width, c.height, layout.focusId));
-    if (!c.hasChanges) return;
+    if (!c.hasChanges) {
+      if (live) h264?.repeat(started + toPageMs);
+      return;
+    }
     const out = c.compose();
     previewDue = true;
     feedReturn(out, started);
-    if (live) {
-      const payload = out.data.slice().buffer;
-      const timestampMs = started + toPageMs;
-      sendFrame(payload, timestampMs);
-    }
+    if (live) deliver(out.data, started + toPageMs, () => out.data.slice().buffer);
   } catch (error) {
     fail(error);
   } finally {
     cpuBusy = false;
     stats.renderMs = performance.now() - started;
-    if (++ticks % 5 === 0) post({ type: 'stats', ...stats });
+    if (++ticks % 5 === 0) post({ type: 'stats', ...stats, framesRepeated: h264?.repeated ?? 0 });
   }
 }
 
@@ -210,10 +250,10 @@ function tick(): void {
   // Nothing new (no source has a new frame, same layout): the encoder's output repeats the last picture by itself.
   const fresh = compositor.hasChanges;
   if (fresh) compositor.compose();
+  else if (live) h264?.repeat(started + toPageMs);
   if (live) {
     for (const { frame, timestampMs } of compositor.collect((n) => new Uint8Array(n))) {
-      const payload = frame.buffer as ArrayBuffer;
-      sendFrame(payload, timestampMs);
+      deliver(frame, timestampMs, () => frame.buffer as ArrayBuffer);
     }
     if (fresh && !compositor.beginReadback(started + toPageMs)) {
       stats.framesSkipped += 1;
@@ -221,7 +261,7 @@ function tick(): void {
     }
   }
   stats.renderMs = performance.now() - started;
-  if (++ticks % 5 === 0) post({ type: 'stats', ...stats });
+  if (++ticks % 5 === 0) post({ type: 'stats', ...stats, framesRepeated: h264?.repeated ?? 0 });
 }
 
 /**
@@ -279,6 +319,7 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
           compositor = new Compositor(msg.canvas, msg.width, msg.height);
         }
         toPageMs = performance.timeOrigin - msg.pageTimeOrigin;
+        size = { width: msg.width, height: msg.height, fps: msg.fps };
         timer = setInterval(tick, 1000 / msg.fps);
         scope.requestAnimationFrame(present);
         post({ type: 'ready', mode, renderer: gl.renderer });
@@ -321,12 +362,23 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
       case 'live':
         live = msg.on;
         if (msg.port) port = msg.port;
+        if (msg.on && msg.video === 'h264') {
+          startH264(msg.bitrateKbps ?? 3000);
+          // The first picture goes out now, whatever the sources do.
+          cpu?.invalidate();
+          compositor?.invalidate();
+        }
         if (!msg.on) {
+          stopH264();
           port?.close();
           port = null;
         }
         return;
+      case 'keyframe':
+        h264?.requestKeyframe();
+        return;
       case 'dispose':
+        stopH264();
         if (timer) clearInterval(timer);
         timer = null;
         for (const id of [...readers.keys(), ...pending.keys()]) dropSource(id);

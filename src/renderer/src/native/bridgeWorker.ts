@@ -7,12 +7,12 @@
  * idle, so frames leave as fast as the socket takes them. Frames arrive
  * transferred (no copy on the page); back-pressure drops them here, counted.
  */
-import { encodeMediaMessage, MEDIA_KIND } from '../../../shared/bridge';
+import { encodeMediaMessage, MEDIA_KIND, type MediaKind } from '../../../shared/bridge';
 
 export type ToWorker =
   | { type: 'connect'; url: string }
   | { type: 'json'; data: string }
-  | { type: 'media'; kind: 'video' | 'audio'; payload: ArrayBuffer; timestampMs: number }
+  | { type: 'media'; kind: MediaKind; payload: ArrayBuffer; timestampMs: number }
   /** Another worker (the program compositor) sends media messages straight here through this port. */
   | { type: 'port'; port: MessagePort }
   | { type: 'close' };
@@ -34,6 +34,12 @@ export type FromWorker =
 const VIDEO_BACKLOG_BYTES = 3 * 1024 * 1024;
 const SHARED_VIDEO_BACKLOG_BYTES = 1.5 * 1024 * 1024;
 const AUDIO_BACKLOG_BYTES = 16 * 1024 * 1024;
+/**
+ * H.264 units go on the media socket too, but are never dropped here short of
+ * a stalled socket: a lost delta frame spoils every picture up to the next
+ * keyframe (the encoder session copes with back-pressure itself, by keyframe).
+ */
+const H264_BACKLOG_BYTES = 16 * 1024 * 1024;
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 let ws: WebSocket | null = null;
@@ -41,18 +47,18 @@ let videoWs: WebSocket | null = null;
 const dropped = { video: 0, audio: 0 };
 const post = (msg: FromWorker) => scope.postMessage(msg);
 
-function sendMedia(kind: 'video' | 'audio', payload: ArrayBuffer, timestampMs: number): void {
-  const video = kind === 'video';
+function sendMedia(kind: MediaKind, payload: ArrayBuffer, timestampMs: number): void {
+  const video = kind !== 'audio';
   const own = video && videoWs?.readyState === WebSocket.OPEN;
   const socket = own ? videoWs! : ws;
   if (socket?.readyState !== WebSocket.OPEN) return;
-  const backlog = !video ? AUDIO_BACKLOG_BYTES : own ? VIDEO_BACKLOG_BYTES : SHARED_VIDEO_BACKLOG_BYTES;
+  const backlog = kind === 'audio' ? AUDIO_BACKLOG_BYTES : kind === 'h264' ? H264_BACKLOG_BYTES : own ? VIDEO_BACKLOG_BYTES : SHARED_VIDEO_BACKLOG_BYTES;
   if (socket.bufferedAmount > backlog) {
-    dropped[kind] += 1;
+    dropped[kind === 'audio' ? 'audio' : 'video'] += 1;
     post({ type: 'dropped', ...dropped });
     return;
   }
-  socket.send(encodeMediaMessage(video ? MEDIA_KIND.video : MEDIA_KIND.audio, timestampMs, payload));
+  socket.send(encodeMediaMessage(MEDIA_KIND[kind], timestampMs, payload));
 }
 
 /** Opens the media socket beside the control socket; video falls back to the control socket without it. */
@@ -95,7 +101,7 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
       sendMedia(msg.kind, msg.payload, msg.timestampMs);
       return;
     case 'port':
-      msg.port.onmessage = (e: MessageEvent<{ type: 'media'; kind: 'video' | 'audio'; payload: ArrayBuffer; timestampMs: number }>) => {
+      msg.port.onmessage = (e: MessageEvent<{ type: 'media'; kind: MediaKind; payload: ArrayBuffer; timestampMs: number }>) => {
         if (e.data?.type === 'media') sendMedia(e.data.kind, e.data.payload, e.data.timestampMs);
       };
       return;

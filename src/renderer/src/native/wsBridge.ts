@@ -75,7 +75,7 @@ export function connectWsBridge(url: string): Promise<WsBridge> {
       },
       send(channel, payload, timestampMs) {
         if (!open) return;
-        post({ type: 'media', kind: channel === 'encoder:video' ? 'video' : 'audio', payload, timestampMs }, [payload]);
+        post({ type: 'media', kind: channel === 'encoder:video' ? 'video' : channel === 'encoder:h264' ? 'h264' : 'audio', payload, timestampMs }, [payload]);
       },
       mediaPort() {
         const channel = new MessageChannel();

@@ -132,7 +132,8 @@ export class HostSession {
       store.setBroadcast({ stream: live.stream, publishTarget: live.ingest.publishUrl, playbackUrl: live.playbackUrl });
       const started = await this.broadcaster.goLive(
         { publishUrl: live.ingest.publishUrl, width: 1280, height: 720, fps: 30 },
-        (stats) => useStore.getState().setBroadcast({ stats }),
+        // Where the renderer encodes, the pictures it sent again are the frames lagged by rendering.
+        (stats) => useStore.getState().setBroadcast({ stats: { ...stats, framesRepeated: stats.framesRepeated + this.broadcaster.framesRepeated } }),
       );
       store.setBroadcast({ encoder: started.encoder });
       await this.openCall(live.stream.id);

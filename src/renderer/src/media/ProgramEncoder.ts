@@ -1,0 +1,171 @@
+/**
+ * The program's H.264, made in the renderer (WebCodecs VideoEncoder) when the
+ * native side chose it (no hardware encoder in ffmpeg): only ~12 KB a frame
+ * then crosses the bridge instead of a 1.4 MB raw picture, ffmpeg only muxes,
+ * and only new pictures are encoded, not the repeats of a constant rate.
+ *
+ * Cloudflare Stream's ingest settings hold here as they do in ffmpeg:
+ * Constrained Baseline (no B-frames), constant bitrate, a keyframe every 2 s
+ * by time (or at once when the native side asks, e.g. for a restarted ffmpeg),
+ * and a picture on every tick of the compositor's clock — the last one again
+ * when nothing new came (ffmpeg copies the stream, so it cannot repeat frames
+ * itself), which makes the constant rate the ingest expects. Each output unit goes out as an `encoder:h264` payload
+ * (encodeH264Unit: keyframes carry the avcC record).
+ */
+import { encodeH264Unit } from '../../../shared/bridge';
+import { AppError } from '../../../shared/errors';
+
+export class ProgramEncoderError extends AppError {}
+
+/** Seconds between keyframes, as the ingest wants them. */
+export const KEYFRAME_INTERVAL_MS = 2000;
+/** Frames that may wait inside the encoder before a new picture is skipped (counted). */
+const MAX_QUEUE = 2;
+
+/** The codec string: Constrained Baseline at the lowest level that holds the picture and rate. */
+export function avcCodecFor(width: number, height: number, fps: number): string {
+  const macroblocksPerSecond = Math.ceil(width / 16) * Math.ceil(height / 16) * fps;
+  // H.264 Table A-1: the largest macroblock rate of levels 3.1, 3.2, 4.0, 4.2, 5.1.
+  const levels: Array<[number, number]> = [
+    [108_000, 0x1f],
+    [216_000, 0x20],
+    [245_760, 0x28],
+    [522_240, 0x2a],
+    [983_040, 0x33],
+  ];
+  const level = levels.find(([max]) => macroblocksPerSecond <= max)?.[1] ?? 0x33;
+  return `avc1.42e0${level.toString(16).padStart(2, '0')}`;
+}
+
+export function h264EncoderConfig(width: number, height: number, fps: number, bitrateKbps: number): VideoEncoderConfig {
+  return {
+    codec: avcCodecFor(width, height, fps),
+    width,
+    height,
+    framerate: fps,
+    bitrate: bitrateKbps * 1000,
+    bitrateMode: 'constant',
+    latencyMode: 'realtime',
+    avc: { format: 'avc' },
+  };
+}
+
+/** Whether this browser can encode the program as H.264 with the stream's settings. */
+export async function canEncodeH264(width: number, height: number, fps: number, bitrateKbps: number): Promise<boolean> {
+  if (typeof VideoEncoder === 'undefined') return false;
+  try {
+    const support = await VideoEncoder.isConfigSupported(h264EncoderConfig(width, height, fps, bitrateKbps));
+    return support.supported === true;
+  } catch {
+    return false;
+  }
+}
+
+export interface ProgramEncoderOptions {
+  width: number;
+  height: number;
+  fps: number;
+  bitrateKbps: number;
+  /** Gets each encoded unit (an `encoder:h264` payload, transferable) and its capture time on the page clock. */
+  output: (unit: ArrayBuffer, timestampMs: number) => void;
+  onError: (error: Error) => void;
+  colorSpace?: VideoColorSpaceInit;
+}
+
+export class ProgramEncoder {
+  private readonly encoder: VideoEncoder;
+  private config: Uint8Array | null = null;
+  private lastKeyMs = Number.NEGATIVE_INFINITY;
+  private keyNow = true;
+  private lastPicture: Uint8Array | null = null;
+  private closed = false;
+  /** New pictures encoded, and pictures skipped because the encoder was still busy. */
+  encoded = 0;
+  skipped = 0;
+  /** Pictures encoded again because nothing new came (frames lagged by rendering). */
+  repeated = 0;
+
+  constructor(private readonly opts: ProgramEncoderOptions) {
+    this.encoder = new VideoEncoder({
+      output: (chunk, meta) => this.onChunk(chunk, meta),
+      error: (error) => opts.onError(new ProgramEncoderError('program_encoder', `the program's H.264 encoder failed: ${error.message}`)),
+    });
+    this.encoder.configure(h264EncoderConfig(opts.width, opts.height, opts.fps, opts.bitrateKbps));
+  }
+
+  /** The next picture is a keyframe (the native side asked for one). */
+  requestKeyframe(): void {
+    this.keyNow = true;
+  }
+
+  /**
+   * Encodes one new I420 picture (width*height*3/2 bytes) captured at
+   * `timestampMs` on the page clock. The encoder copies it; `data` is kept (not
+   * copied) as the picture to repeat, so it must hold the latest program.
+   */
+  push(data: Uint8Array, timestampMs: number): void {
+    this.lastPicture = data;
+    this.encode(data, timestampMs, true);
+  }
+
+  /** A tick of the output clock with nothing new: the last picture again (frames lagged by rendering). */
+  repeat(timestampMs: number): void {
+    if (!this.lastPicture) return;
+    this.repeated += 1;
+    this.encode(this.lastPicture, timestampMs, false);
+  }
+
+  private encode(data: Uint8Array, timestampMs: number, fresh: boolean): void {
+    if (this.closed || this.encoder.state !== 'configured') return;
+    if (this.encoder.encodeQueueSize > MAX_QUEUE) {
+      if (fresh) this.skipped += 1;
+      return;
+    }
+    const { width, height } = this.opts;
+    const frame = new VideoFrame(data, {
+      format: 'I420',
+      codedWidth: width,
+      codedHeight: height,
+      timestamp: Math.round(timestampMs * 1000),
+      ...(this.opts.colorSpace ? { colorSpace: this.opts.colorSpace } : {}),
+    });
+    // Half a frame early counts: a keyframe lands on the first picture at or after each 2 s mark.
+    const keyFrame = this.keyNow || timestampMs - this.lastKeyMs >= KEYFRAME_INTERVAL_MS - 500 / this.opts.fps;
+    if (keyFrame) {
+      this.keyNow = false;
+      this.lastKeyMs = timestampMs;
+    }
+    try {
+      this.encoder.encode(frame, { keyFrame });
+    } finally {
+      frame.close();
+    }
+    if (fresh) this.encoded += 1;
+  }
+
+  private onChunk(chunk: EncodedVideoChunk, meta: EncodedVideoChunkMetadata | undefined): void {
+    const description = meta?.decoderConfig?.description;
+    if (description) {
+      const view = ArrayBuffer.isView(description)
+        ? new Uint8Array(description.buffer, description.byteOffset, description.byteLength)
+        : new Uint8Array(description);
+      this.config = view.slice();
+    }
+    const key = chunk.type === 'key';
+    if (key && !this.config) {
+      this.opts.onError(new ProgramEncoderError('program_encoder', 'the H.264 encoder gave a keyframe without its decoder configuration (avcC)'));
+      return;
+    }
+    const data = new Uint8Array(chunk.byteLength);
+    chunk.copyTo(data);
+    const unit = encodeH264Unit({ key, config: key ? this.config : null, data });
+    this.opts.output(unit.buffer as ArrayBuffer, chunk.timestamp / 1000);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.lastPicture = null;
+    if (this.encoder.state !== 'closed') this.encoder.close();
+  }
+}
