@@ -18,7 +18,7 @@ import { EncoderSession, type EncoderSessionStats, type SpawnEncoder } from '../
 import { detectEncoder, describeSelection, encoderCandidates } from '../../src/main/encoder/detectEncoder';
 import { EncoderInputError } from '../../src/main/encoder/errors';
 import { resolveFfmpeg, resolveFfprobe } from '../../src/main/encoder/ffmpegPath';
-import type { EncoderState, EncoderStats } from '../../src/shared/bridge';
+import { encodeH264Unit, type EncoderState, type EncoderStats } from '../../src/shared/bridge';
 
 const run = promisify(execFile);
 const ffmpeg = resolveFfmpeg().path;
@@ -485,5 +485,125 @@ describe('EncoderSession → RTMP ingest', () => {
       await session.stop();
     }
     expect(states).toEqual(['starting', 'live', 'reconnecting', 'live', 'stopping', 'stopped']);
+  });
+});
+
+// ---- H.264 made by the renderer, as encoder:h264 carries it ----
+
+interface AccessUnit {
+  key: boolean;
+  /** Length-prefixed NAL units (AVC format, as WebCodecs gives them). */
+  data: Uint8Array;
+}
+
+/**
+ * Access units and the avcC record of an Annex B H.264 stream that marks each
+ * unit with an AUD (x264's aud=1): what a WebCodecs encoder with `avc: { format: 'avc' }` outputs.
+ */
+function annexBToAvc(stream: Uint8Array): { units: AccessUnit[]; avcC: Uint8Array } {
+  const nals: Uint8Array[] = [];
+  let start = -1;
+  for (let i = 0; i + 2 < stream.length; i++) {
+    if (stream[i] === 0 && stream[i + 1] === 0 && stream[i + 2] === 1) {
+      if (start >= 0) nals.push(stream.subarray(start, stream[i - 1] === 0 ? i - 1 : i));
+      start = i + 3;
+      i += 2;
+    }
+  }
+  if (start >= 0) nals.push(stream.subarray(start));
+  let sps: Uint8Array | null = null;
+  let pps: Uint8Array | null = null;
+  const units: AccessUnit[] = [];
+  let current: Uint8Array[] | null = null;
+  let key = false;
+  const close = () => {
+    if (!current || current.length === 0) return;
+    const size = current.reduce((n, nal) => n + 4 + nal.length, 0);
+    const data = new Uint8Array(size);
+    let at = 0;
+    for (const nal of current) {
+      new DataView(data.buffer).setUint32(at, nal.length);
+      data.set(nal, at + 4);
+      at += 4 + nal.length;
+    }
+    units.push({ key, data });
+  };
+  for (const nal of nals) {
+    const type = nal[0]! & 0x1f;
+    if (type === 9) {
+      close();
+      current = [];
+      key = false;
+    } else if (type === 7) sps = nal;
+    else if (type === 8) pps = nal;
+    else {
+      if (type === 5) key = true;
+      current?.push(nal);
+    }
+  }
+  close();
+  if (!sps || !pps) throw new Error('no SPS/PPS in the stream');
+  const avcC = Uint8Array.from([1, sps[1]!, sps[2]!, sps[3]!, 0xff, 0xe1, sps.length >> 8, sps.length & 0xff, ...sps, 1, pps.length >> 8, pps.length & 0xff, ...pps]);
+  return { units, avcC };
+}
+
+describe('EncoderSession → RTMP ingest with H.264 from the renderer', () => {
+  it('muxes the renderer’s H.264 at 30 fps with AAC, and opens a restarted ffmpeg on the keyframe it asks for', async () => {
+    const w = 640;
+    const h = 360;
+    const file = path.join(workDir, 'renderer.h264');
+    // What a Baseline WebCodecs encoder makes: no B-frames, a keyframe every 2 s.
+    await run(ffmpeg, ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=s=${w}x${h}:r=30:d=6`, '-c:v', 'libx264', '-profile:v', 'baseline',
+      '-x264-params', 'keyint=60:min-keyint=60:scenecut=0:aud=1', '-bsf:v', 'h264_mp4toannexb', '-f', 'h264', file]);
+    const { units, avcC } = annexBToAvc(new Uint8Array(readFileSync(file)));
+    expect(units.filter((u) => u.key)).toHaveLength(3);
+
+    const logs: string[] = [];
+    const session = new EncoderSession({ log: (m) => logs.push(m) });
+    let keyframeRequests = 0;
+    let next = 0;
+    session.onKeyframeNeeded(() => {
+      keyframeRequests += 1;
+      // The renderer's encoder makes its next picture a keyframe: here, skip ahead to the file's next one.
+      next = units.findIndex((u, i) => i >= next && u.key);
+      if (next < 0) next = 0;
+    });
+    const timer = setInterval(() => {
+      const unit = units[next % units.length]!;
+      next = (next + 1) % units.length;
+      try {
+        session.pushH264(encodeH264Unit({ key: unit.key, config: unit.key ? avcC : null, data: unit.data }), performance.now());
+      } catch (error) {
+        logs.push(`push: ${(error as Error).message}`);
+      }
+    }, 1000 / 30);
+    const key = 'renderer-h264';
+    const url = `${ingest.rtmpBaseUrl}/${key}`;
+    try {
+      const started = await session.start({ url, width: w, height: h, fps: 30, video: 'h264' });
+      expect(started.encoder).toBe('webcodecs');
+      expect(keyframeRequests).toBe(1);
+      await waitFor('the ingest sees the publisher', () => ingest.isPublishing(key), 15_000);
+      const streams = await probeStreams(url);
+      expect(streams).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ codec_type: 'video', codec_name: 'h264', width: w, height: h, avg_frame_rate: '30/1', has_b_frames: 0 }),
+          expect.objectContaining({ codec_type: 'audio', codec_name: 'aac', sample_rate: String(RATE) }),
+        ]),
+      );
+
+      const pid = session.pid;
+      process.kill(pid ?? 0, 'SIGKILL');
+      await waitForState(session, 'reconnecting', 10_000);
+      const live = await waitForState(session, 'live', 30_000);
+      expect(live).toMatchObject({ restarts: 1, lastExit: 'ffmpeg exited unexpectedly (killed by SIGKILL)' });
+      expect(keyframeRequests).toBe(2);
+      await waitFor('the ingest sees the restarted publisher', () => ingest.isPublishing(key), 15_000);
+      expect(await probeStreams(url)).toEqual(expect.arrayContaining([expect.objectContaining({ codec_type: 'video', codec_name: 'h264', width: w, height: h })]));
+      expect(logs.filter((l) => l.startsWith('push:'))).toEqual([]);
+    } finally {
+      clearInterval(timer);
+      await session.stop();
+    }
   });
 });

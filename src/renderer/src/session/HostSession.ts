@@ -133,7 +133,12 @@ export class HostSession {
       const started = await this.broadcaster.goLive(
         { publishUrl: live.ingest.publishUrl, width: 1280, height: 720, fps: 30 },
         // Where the renderer encodes, the pictures it sent again are the frames lagged by rendering.
-        (stats) => useStore.getState().setBroadcast({ stats: { ...stats, framesRepeated: stats.framesRepeated + this.broadcaster.framesRepeated } }),
+        // Where the renderer encodes, the note says why it was chosen (the session only knows that it muxes).
+        (stats) => {
+          const choice = this.broadcaster.encoderChoice;
+          const encoderNote = choice?.video === 'h264' ? `${choice.note} (ffmpeg's CPU is the muxing alone)` : stats.encoderNote;
+          useStore.getState().setBroadcast({ stats: { ...stats, encoderNote, framesRepeated: stats.framesRepeated + this.broadcaster.framesRepeated } });
+        },
       );
       store.setBroadcast({ encoder: started.encoder });
       await this.openCall(live.stream.id);
