@@ -33,10 +33,12 @@ describe('send caps', () => {
     }
   });
 
-  it('sends the program back at fewer frames a second as the stage fills, never smaller', () => {
+  it('sends the program back at fewer frames a second as the stage fills, and smaller beyond six people', () => {
     expect(programReturnFor(4)).toEqual(PROGRAM_RETURN);
     expect(programReturnFor(6)).toMatchObject({ maxWidth: 640, maxHeight: 360, maxFramerate: 24 });
-    expect(programReturnFor(10)).toMatchObject({ maxWidth: 640, maxHeight: 360, maxFramerate: 15, maxBitrateKbps: 450 });
+    expect(programReturnFor(10)).toMatchObject({ maxWidth: 480, maxHeight: 270, maxFramerate: 15, maxBitrateKbps: 350 });
+    // A full stage's tiles in the return are no smaller than the guests' own uplinks (320x180) shown at 1280x720 scaled down.
+    expect((programReturnFor(10).maxWidth / 1280) * 1280).toBeGreaterThanOrEqual(guestUplinkFor(10).maxWidth * 1.5);
     // Nine returns stay within what a home uplink sends.
     expect(programReturnFor(10).maxBitrateKbps * 9).toBeLessThanOrEqual(4500);
   });

@@ -37,11 +37,14 @@ export function scaleDownBy(width: number, height: number, cap: SendCap): number
 
 /**
  * The program back to each guest for a stage of `people`: the host encodes it
- * once per guest, so a full stage gets fewer frames a second (the picture
- * keeps its size: guests read faces and screens in it).
+ * once per guest, so a fuller stage gets fewer frames a second, and beyond six
+ * people a smaller picture (480x270: each of up to twelve tiles is still as
+ * big as the guests' own 320x180 uplinks shown in the program; nine 640x360
+ * encodes were more than a two-core host could add to its own work). Each
+ * sender scales the picture down itself (scaleResolutionDownBy).
  */
 export function programReturnFor(people: number): SendCap {
   if (people <= 4) return PROGRAM_RETURN;
   if (people <= 6) return { ...PROGRAM_RETURN, maxBitrateKbps: 500, maxFramerate: 24 };
-  return { ...PROGRAM_RETURN, maxBitrateKbps: 450, maxFramerate: 15 };
+  return { maxWidth: 480, maxHeight: 270, maxBitrateKbps: 350, maxFramerate: 15 };
 }

@@ -1,5 +1,6 @@
 import type { EncoderStats } from '../../../shared/bridge';
 import { broadcastHealth, type HealthCounter } from '../../../shared/health';
+import { useStore } from '../store';
 
 function Counter({ label, title, c }: { label: string; title: string; c: HealthCounter }) {
   return (
@@ -54,4 +55,10 @@ export function HealthBar({
       {stats.error ? <span className="error-text">{stats.error}</span> : null}
     </div>
   );
+}
+
+/** The health bar with the render time read from the store here: it changes several times a second, the studio around it need not redraw. */
+export function LiveHealthBar(props: Omit<Parameters<typeof HealthBar>[0], 'renderMs'>) {
+  const renderMs = useStore((s) => Math.round(s.renderMs));
+  return <HealthBar {...props} renderMs={renderMs} />;
 }

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
-import { HealthBar } from '../components/HealthBar';
+import { LiveHealthBar } from '../components/HealthBar';
 import { EventsFeed } from '../components/studio/EventsFeed';
 import { GuestSeatGrid, type SeatAction } from '../components/studio/GuestSeatGrid';
 import { InvitePanel } from '../components/studio/InvitePanel';
@@ -60,8 +60,6 @@ function StudioLive({ userId }: { userId: string }) {
   const events = useStore((s) => s.events);
   const links = useStore((s) => s.links);
   const names = useStore((s) => s.names);
-  const levels = useStore((s) => s.levels);
-  const renderMs = useStore((s) => s.renderMs);
   const compositor = useStore(useShallow((s) => ({ mode: s.pipeline.compositor, renderer: s.pipeline.glRenderer })));
   const live = phase === 'live';
 
@@ -180,7 +178,6 @@ function StudioLive({ userId }: { userId: string }) {
             lockedSeats={stream?.locked_seats ?? []}
             names={names}
             links={links}
-            levels={levels}
             hostId={userId}
             disabled={!live}
             onAction={onSeatAction}
@@ -223,7 +220,7 @@ function StudioLive({ userId }: { userId: string }) {
                 · <code>{playbackUrl}</code>
               </p>
             ) : null}
-            <HealthBar stats={stats} encoder={encoder} renderMs={renderMs} compositor={compositor} />
+            <LiveHealthBar stats={stats} encoder={encoder} compositor={compositor} />
           </div>
           <InvitePanel
             enabled={live}

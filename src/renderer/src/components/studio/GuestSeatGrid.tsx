@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { SEAT_COUNT, type GuestSeatRow } from '../../../../shared/domain';
 import { gridShape } from '../../../../shared/layout';
+import { useStore } from '../../store';
 
 export type SeatAction =
   | { kind: 'mute' | 'unmute' | 'camera-off' | 'camera-release' | 'remove' | 'make-moderator' | 'revoke-moderator'; userId: string }
@@ -30,8 +31,6 @@ interface Props {
   lockedSeats: number[];
   names: Record<string, string>;
   links: Record<string, RTCPeerConnectionState>;
-  /** Program audio level per user id (dBFS). */
-  levels: Record<string, number>;
   hostId: string;
   disabled: boolean;
   onAction: (action: SeatAction) => void;
@@ -41,16 +40,22 @@ interface Props {
 /** Above this level (dBFS) a participant counts as speaking. */
 const SPEAKING_DB = -45;
 
-function Meter({ level }: { level: number | undefined }) {
-  const fraction = Math.max(0, Math.min(1, ((level ?? -100) + 60) / 60));
+/**
+ * A participant's program level, subscribed on its own: the levels change
+ * several times a second, and only the meters (not the whole studio) redraw,
+ * each only when its rounded width or speaking state changes.
+ */
+function Meter({ userId }: { userId: string }) {
+  const percent = useStore((s) => Math.round(Math.max(0, Math.min(1, ((s.levels[userId] ?? -100) + 60) / 60)) * 20) * 5);
+  const speaking = useStore((s) => (s.levels[userId] ?? -100) > SPEAKING_DB);
   return (
-    <span className="meter" aria-hidden="true">
-      <span style={{ width: `${Math.round(fraction * 100)}%` }} />
+    <span className={speaking ? 'meter speaking' : 'meter'} aria-hidden="true" data-speaking={speaking}>
+      <span style={{ width: `${percent}%` }} />
     </span>
   );
 }
 
-export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats, lockedSeats, names, links, levels, disabled, onAction }: Props) {
+export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats, lockedSeats, names, links, disabled, onAction }: Props) {
   const tiles = seatTiles(seats, lockedSeats);
   const occupied = tiles.filter((t) => t.seat).length;
   const { cols } = gridShape(Math.min(10, occupied + 1));
@@ -75,14 +80,14 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
   return (
     <div className="seat-grid-wrap">
       <div className="seat-grid" style={{ gridTemplateColumns: `repeat(${Math.min(cols, 3)}, 1fr)` }} data-testid="seat-grid">
-        <div className={`seat host ${(levels[hostId] ?? -100) > SPEAKING_DB ? 'speaking' : ''}`} data-testid="seat-host">
+        <div className="seat host" data-testid="seat-host">
           <strong>{hostName}</strong>
           <span className="muted small">Host</span>
           <span className="icons">
             <span className={hostMicOn ? 'on' : 'off'}>{hostMicOn ? 'mic' : 'muted'}</span>
             <span className={hostCameraOn ? 'on' : 'off'}>{hostCameraOn ? 'cam' : 'cam off'}</span>
           </span>
-          <Meter level={levels[hostId]} />
+          <Meter userId={hostId} />
         </div>
         {tiles
           .filter((t) => t.seat || t.locked || occupied < SEAT_COUNT)
@@ -94,7 +99,7 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
               <button
                 key={tile.index}
                 type="button"
-                className={`seat ${seat ? 'occupied' : 'empty'} ${tile.locked ? 'locked' : ''} ${seat && (levels[seat.user_id] ?? -100) > SPEAKING_DB ? 'speaking' : ''}`}
+                className={`seat ${seat ? 'occupied' : 'empty'} ${tile.locked ? 'locked' : ''}`}
                 data-testid={`seat-${tile.index}`}
                 data-user={seat?.user_id ?? ''}
                 data-locked={tile.locked}
@@ -132,7 +137,7 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
                     <span className={`quality q-${link}`} data-testid="link-state">
                       {link}
                     </span>
-                    <Meter level={levels[seat.user_id]} />
+                    <Meter userId={seat.user_id} />
                   </>
                 ) : (
                   <span className="muted">{tile.locked ? 'Locked' : 'Empty'}</span>
