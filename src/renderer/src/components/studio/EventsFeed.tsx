@@ -1,4 +1,8 @@
+import { memo } from 'react';
 import type { GuestEventRow } from '../../../../shared/domain';
+
+/** One formatter for every row: toLocaleTimeString with options builds a new one per call (a studio hot spot with a long feed). */
+const TIME = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit' });
 
 const TEXT: Partial<Record<GuestEventRow['event_type'], string>> = {
   stream_started: 'went live',
@@ -24,8 +28,8 @@ export function describeEvent(e: GuestEventRow): string {
   return TEXT[e.event_type] ?? e.event_type.replace(/_/g, ' ');
 }
 
-/** The stream's guest events as a chat-style feed, newest first. */
-export function EventsFeed({ events }: { events: GuestEventRow[] }) {
+/** The stream's guest events as a chat-style feed, newest first; redrawn only when the events change. */
+export const EventsFeed = memo(function EventsFeed({ events }: { events: GuestEventRow[] }) {
   return (
     <ul className="list feed" data-testid="events" aria-live="polite">
       {events.length === 0 ? <li className="muted">Nothing yet.</li> : null}
@@ -35,9 +39,9 @@ export function EventsFeed({ events }: { events: GuestEventRow[] }) {
             <strong>{e.display_name ?? e.actor_display_name ?? 'Someone'}</strong> {describeEvent(e)}
             {e.seat_index !== null && (e.event_type === 'seat_locked' || e.event_type === 'seat_unlocked') ? ` (seat ${e.seat_index + 1})` : ''}
           </span>
-          <time className="muted small">{new Date(e.created_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}</time>
+          <time className="muted small">{TIME.format(new Date(e.created_at))}</time>
         </li>
       ))}
     </ul>
   );
-}
+});
