@@ -879,18 +879,20 @@ describe('EncoderSession with H.264 from the renderer', () => {
     const result = await started;
     expect(result.encoder).toBe('webcodecs');
     expect(h.session.getStats()).toMatchObject({ state: 'live', encoder: 'webcodecs', encoderNote: expect.stringContaining('renderer encodes') });
-    // The first picture opens the stream at 0, the next ones go in the nearest free slot of the output rate.
+    // The first picture opens the stream at 0, the next ones keep their own spacing (not pushed onto a grid).
     await h.clock.advance(250);
     h.session.pushH264(h264Unit(false, 3), 260);
+    await h.clock.advance(2);
     h.session.pushH264(h264Unit(false, 4), 262);
+    h.session.pushH264(h264Unit(false, 5), 262);
     const frames = h.child().frames;
-    expect(frames.map((f) => f.key)).toEqual([true, false, false]);
+    expect(frames.map((f) => f.key)).toEqual([true, false, false, false]);
     expect(frames[0]?.timestampMs).toBe(0);
     expect(frames[0]?.data[0]).toBe(2);
-    const slot = 1000 / FPS;
-    for (const f of frames) expect(f.timestampMs % slot).toBe(0);
-    expect(frames[2]!.timestampMs).toBe(frames[1]!.timestampMs + slot);
-    expect(h.session.getStats().framesWritten).toBe(3);
+    expect(frames[2]!.timestampMs - frames[1]!.timestampMs).toBe(2);
+    // Never two units at one time: the later one a millisecond after.
+    expect(frames[3]!.timestampMs).toBe(frames[2]!.timestampMs + 1);
+    expect(h.session.getStats().framesWritten).toBe(4);
   });
 
   it('waits for ffmpeg briefly; past that it skips to the next keyframe, counts what it skipped and asks for one', async () => {

@@ -478,15 +478,14 @@ export class EncoderSession {
   }
 
   /**
-   * Writes one H.264 unit; the first of a run is at 0, the rest on the media
-   * clock, each in the nearest free slot of the output rate (a copied stream
-   * keeps its timestamps: on the grid, it plays at the rate it says it has).
+   * Writes one H.264 unit; the first of a run is at 0, the rest at their own
+   * time on the media clock (never before the last). Not moved onto a grid of
+   * the output rate: a sender a little faster than the rate (a 33 ms timer
+   * makes 30.3 a second) would push every unit into the next free slot, and
+   * video would fall further behind audio by the minute.
    */
   private writeUnit(run: Run, unit: PendingUnit): void {
-    const slotMs = 1000 / (this.opts?.fps ?? 30);
-    const slot = Math.round(Math.min(unit.mediaMs, this.mediaNow(run)) / slotMs);
-    const lastSlot = Math.round(run.lastPtsMs / slotMs);
-    const pts = run.lastPtsMs < 0 ? 0 : Math.round(Math.max(slot, lastSlot + 1) * slotMs);
+    const pts = run.lastPtsMs < 0 ? 0 : Math.max(run.lastPtsMs + 1, Math.round(Math.min(unit.mediaMs, this.mediaNow(run))));
     run.lastPtsMs = pts;
     run.lastWriteMs = this.mediaNow(run);
     run.video.write(matroskaFrameHeader(pts, unit.data.byteLength, unit.key));

@@ -9,7 +9,7 @@
  * by time (or at once when the native side asks, e.g. for a restarted ffmpeg),
  * and a picture on every tick of the compositor's clock — the last one again
  * when nothing new came (ffmpeg copies the stream, so it cannot repeat frames
- * itself), which makes the constant rate the ingest expects. Each output unit goes out as an `encoder:h264` payload
+ * itself), at most one per slot of the output rate. Each output unit goes out as an `encoder:h264` payload
  * (encodeH264Unit: keyframes carry the avcC record).
  */
 import { encodeH264Unit } from '../../../shared/bridge';
@@ -78,6 +78,8 @@ export class ProgramEncoder {
   private lastKeyMs = Number.NEGATIVE_INFINITY;
   private keyNow = true;
   private lastPicture: Uint8Array | null = null;
+  /** Capture time of the last picture encoded (page clock). */
+  private lastEncodedMs = Number.NEGATIVE_INFINITY;
   private closed = false;
   /** New pictures encoded, and pictures skipped because the encoder was still busy. */
   encoded = 0;
@@ -110,7 +112,8 @@ export class ProgramEncoder {
 
   /** A tick of the output clock with nothing new: the last picture again (frames lagged by rendering). */
   repeat(timestampMs: number): void {
-    if (!this.lastPicture) return;
+    // At most the output rate: a timer that ticks a little fast must not make more pictures than the stream has slots.
+    if (!this.lastPicture || timestampMs - this.lastEncodedMs < 1000 / this.opts.fps - 4) return;
     this.repeated += 1;
     this.encode(this.lastPicture, timestampMs, false);
   }
@@ -140,6 +143,7 @@ export class ProgramEncoder {
     } finally {
       frame.close();
     }
+    this.lastEncodedMs = timestampMs;
     if (fresh) this.encoded += 1;
   }
 
