@@ -81,9 +81,6 @@ export class ProgramEncoder {
   /** Capture time of the last picture encoded (page clock). */
   private lastEncodedMs = Number.NEGATIVE_INFINITY;
   private closed = false;
-  /** New pictures encoded, and pictures skipped because the encoder was still busy. */
-  encoded = 0;
-  skipped = 0;
   /** Pictures encoded again because nothing new came (frames lagged by rendering). */
   repeated = 0;
 
@@ -104,10 +101,11 @@ export class ProgramEncoder {
    * Encodes one new I420 picture (width*height*3/2 bytes) captured at
    * `timestampMs` on the page clock. The encoder copies it; `data` is kept (not
    * copied) as the picture to repeat, so it must hold the latest program.
+   * False when it was skipped (the encoder still busy).
    */
-  push(data: Uint8Array, timestampMs: number): void {
+  push(data: Uint8Array, timestampMs: number): boolean {
     this.lastPicture = data;
-    this.encode(data, timestampMs, true);
+    return this.encode(data, timestampMs);
   }
 
   /** A tick of the output clock with nothing new: the last picture again (frames lagged by rendering). */
@@ -115,15 +113,12 @@ export class ProgramEncoder {
     // At most the output rate: a timer that ticks a little fast must not make more pictures than the stream has slots.
     if (!this.lastPicture || timestampMs - this.lastEncodedMs < 1000 / this.opts.fps - 4) return;
     this.repeated += 1;
-    this.encode(this.lastPicture, timestampMs, false);
+    this.encode(this.lastPicture, timestampMs);
   }
 
-  private encode(data: Uint8Array, timestampMs: number, fresh: boolean): void {
-    if (this.closed || this.encoder.state !== 'configured') return;
-    if (this.encoder.encodeQueueSize > MAX_QUEUE) {
-      if (fresh) this.skipped += 1;
-      return;
-    }
+  /** False when the picture was skipped (closed, or the encoder still busy with earlier ones). */
+  private encode(data: Uint8Array, timestampMs: number): boolean {
+    if (this.closed || this.encoder.state !== 'configured' || this.encoder.encodeQueueSize > MAX_QUEUE) return false;
     const { width, height } = this.opts;
     const frame = new VideoFrame(data, {
       format: 'I420',
@@ -144,7 +139,7 @@ export class ProgramEncoder {
       frame.close();
     }
     this.lastEncodedMs = timestampMs;
-    if (fresh) this.encoded += 1;
+    return true;
   }
 
   private onChunk(chunk: EncodedVideoChunk, meta: EncodedVideoChunkMetadata | undefined): void {

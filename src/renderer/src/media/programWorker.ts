@@ -83,7 +83,7 @@ function releaseBitmap(id: string): void {
   bitmaps.get(id)?.close();
   bitmaps.delete(id);
 }
-const stats = { renderMs: 0, framesSent: 0, framesSkipped: 0, copyTimeouts: 0, framesRepeated: 0 };
+const stats = { renderMs: 0, framesSent: 0, framesSkipped: 0, copyTimeouts: 0 };
 /** The program's H.264 encoder, while live with `video: 'h264'`. */
 let h264: ProgramEncoder | null = null;
 let size = { width: 0, height: 0, fps: 30 };
@@ -103,10 +103,8 @@ function sendMedia(kind: 'video' | 'h264', payload: ArrayBuffer, timestampMs: nu
  */
 function deliver(picture: Uint8Array, timestampMs: number, owned: () => ArrayBuffer): void {
   if (h264) {
-    const before = h264.skipped;
-    h264.push(picture, timestampMs);
-    if (h264.skipped > before) stats.framesSkipped += 1;
-    else stats.framesSent += 1;
+    if (h264.push(picture, timestampMs)) stats.framesSent += 1;
+    else stats.framesSkipped += 1;
     return;
   }
   sendMedia('video', owned(), timestampMs);
@@ -127,6 +125,11 @@ function startH264(bitrateKbps: number): void {
 function stopH264(): void {
   h264?.close();
   h264 = null;
+}
+
+/** Every fifth tick, the worker's counters to the page (repeats: pictures the H.264 encoder made again). */
+function postStatsNow(): void {
+  if (++ticks % 5 === 0) post({ type: 'stats', ...stats, framesRepeated: h264?.repeated ?? 0 });
 }
 
 function fail(error: unknown): void {
@@ -211,7 +214,7 @@ async function tickCpu(): Promise<void> {
   } finally {
     cpuBusy = false;
     stats.renderMs = performance.now() - started;
-    if (++ticks % 5 === 0) post({ type: 'stats', ...stats, framesRepeated: h264?.repeated ?? 0 });
+    postStatsNow();
   }
 }
 
@@ -261,7 +264,7 @@ function tick(): void {
     }
   }
   stats.renderMs = performance.now() - started;
-  if (++ticks % 5 === 0) post({ type: 'stats', ...stats, framesRepeated: h264?.repeated ?? 0 });
+  postStatsNow();
 }
 
 /**
