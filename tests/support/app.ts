@@ -54,9 +54,12 @@ export async function startApp(timeoutMs = 120_000): Promise<RunningApp> {
   };
   child.stdout!.on('data', take);
   child.stderr!.on('data', take);
-  const read = (key: string) => new RegExp(`^${key}=(.+)$`, 'm').exec(output)?.[1]?.trim();
+  // Only whole lines count: the output comes in chunks, and a chunk can end in the middle of a URL.
+  const read = (key: string) => new RegExp(`^${key}=(.+)\\r?\\n`, 'm').exec(output)?.[1]?.trim();
+  // start.ts prints STUDIO_URL, GUEST_URL, API_URL, RTMP_URL, then this line: ready once it is there.
+  const ready = () => /^Open the studio URL.*\r?\n/m.test(output) && read('STUDIO_URL') && read('GUEST_URL') && read('API_URL');
   const started = Date.now();
-  while (!read('STUDIO_URL')) {
+  while (!ready()) {
     if (child.exitCode !== null) throw new Error(`the app exited (${child.exitCode}) before it was ready:\n${output}`);
     if (Date.now() - started > timeoutMs) {
       child.kill('SIGKILL');
