@@ -20,7 +20,7 @@ import { startApp } from '../tests/support/app';
 import { launchChromium } from '../tests/support/chromium';
 import { guestAccepts, guestSignsIn, hostGoesLive, hostInvites, logConsole } from '../tests/support/flows';
 import { FFMPEG, recordRtmp } from '../tests/support/media';
-import { chromiumRole, chromiumRootByFlag, cpuSplit, snapshot, treePssMb } from '../tests/support/procstat';
+import { chromiumRenderers, chromiumRole, chromiumRootByFlag, cpuSplit, snapshot, threadSplit, threadTicks, treePssMb } from '../tests/support/procstat';
 import { gridLayout } from '../src/shared/layout';
 
 const args = process.argv.slice(2);
@@ -93,18 +93,30 @@ try {
       return { framesSent: 0, framesSkipped: 0, bridgeDropped: 0, ...(s.pipeline as Record<string, number>), compositor: String(s.pipeline.compositor), encoder: String(s.stats?.encoder), renderMs: s.renderMs, framesIn: Number(s.stats?.framesIn ?? 0), framesWritten: Number(s.stats?.framesWritten ?? 0) };
     });
   const pipelineBefore = await pipelineNow();
+  const guestRoot = chromiumRootByFlag(`--use-file-for-fake-video-capture=${guestClip}`);
+  /** Threads of the renderers (host page; all guest pages together), to see where a renderer's CPU goes. */
+  const rendererThreads = { host: chromiumRenderers(hostTree), guests: chromiumRenderers(guestRoot) };
+  const threadsBefore = Object.fromEntries(Object.entries(rendererThreads).map(([k, pids]) => [k, pids.map(threadTicks)]));
   const before = snapshot();
   const recording = join(dir, `host+${guests}.flv`);
   const started = Date.now();
   await recordRtmp(publishUrl, recording, seconds);
   const elapsed = (Date.now() - started) / 1000;
   const after = snapshot();
+  const threads = Object.fromEntries(
+    Object.entries(rendererThreads).map(([k, pids]) => {
+      const merged: Record<string, number> = {};
+      pids.forEach((pid, i) => {
+        for (const [name, v] of Object.entries(threadSplit(threadsBefore[k]![i]!, threadTicks(pid), elapsed))) merged[name] = (merged[name] ?? 0) + v;
+      });
+      return [k, Object.fromEntries(Object.entries(merged).sort((a, b) => b[1] - a[1]))];
+    }),
+  );
   const pipelineAfter = await pipelineNow();
   const pipelineRate = Object.fromEntries(
     (['framesSent', 'framesSkipped', 'bridgeDropped', 'framesIn', 'framesWritten'] as const).map((k) => [k, +((pipelineAfter[k]! - pipelineBefore[k]!) / elapsed).toFixed(1)]),
   );
   const hostRoot = hostTree;
-  const guestRoot = chromiumRootByFlag(`--use-file-for-fake-video-capture=${guestClip}`);
   const split = cpuSplit(before, after, elapsed, (p, procs) => {
     if (/\bffmpeg\b/.test(p.args) && p.args.includes('pipe:0')) return 'ffmpeg encoder';
     if (/\bffmpeg\b/.test(p.args) && p.args.includes('hls')) return 'ffmpeg hls packager';
@@ -142,12 +154,15 @@ try {
     pipelinePerSecond: pipelineRate,
     renderMs: +pipelineAfter.renderMs.toFixed(1),
     cpuPercentOfOneCore: split,
+    /** The renderer processes' CPU by thread name, % of one core. */
+    rendererThreads: threads,
   };
   console.log(JSON.stringify(result));
   summary.push(`${pipelineAfter.compositor.padEnd(4)} ${pipelineAfter.encoder.padEnd(9)} host + ${guests}: ${newFps.toFixed(1).padStart(5)} new frames/s, render ${pipelineAfter.renderMs.toFixed(1)} ms, ${perGuestMb.toFixed(1)} MB per guest`);
   console.log(`\n[${pipelineAfter.compositor} compositor, ${pipelineAfter.encoder}] host + ${guests}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${totalFrames} output frames in ${duration.toFixed(1)} s)`);
   console.log(`renderer pipeline per second: ${Object.entries(pipelineRate).map(([k, v]) => `${k} ${v}`).join(', ')}; render ${pipelineAfter.renderMs.toFixed(1)} ms`);
   console.log(`host browser memory (PSS) per added guest: ${perGuestMb.toFixed(1)} MB (${memory.map((m) => Math.round(m)).join(' → ')} MB)`);
+  for (const [k, v] of Object.entries(threads)) console.log(`${k} renderer threads, % of one core:`, Object.entries(v).map(([n, c]) => `${n} ${c}`).join(', '));
   console.log('CPU, % of one core:', Object.entries(split).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', '));
 } finally {
   await hostBrowser.close();

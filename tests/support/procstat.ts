@@ -90,3 +90,51 @@ export function chromiumRootByFlag(flag: string): number {
   for (const p of snapshot().values()) if (p.args.includes(flag) && !p.args.includes('--type=')) return p.pid;
   return -1;
 }
+
+/** CPU ticks of each thread of a process, keyed by thread id, with the thread's name. */
+export function threadTicks(pid: number): Map<number, { name: string; cpuTicks: number }> {
+  const threads = new Map<number, { name: string; cpuTicks: number }>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return threads;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const open = stat.indexOf('(');
+      const close = stat.lastIndexOf(')');
+      const fields = stat.slice(close + 2).split(' ');
+      threads.set(Number(tid), { name: stat.slice(open + 1, close), cpuTicks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      /* the thread ended between the listing and the read */
+    }
+  }
+  return threads;
+}
+
+/**
+ * Per-thread CPU use of one process between two readings, in % of one core,
+ * grouped by thread name with numbers removed (Chromium names its threads:
+ * CrRendererMain, DedicatedWorker, WebRTC_W_and_N, ThreadPoolForegr…).
+ */
+export function threadSplit(before: Map<number, { name: string; cpuTicks: number }>, after: Map<number, { name: string; cpuTicks: number }>, seconds: number): Record<string, number> {
+  const split: Record<string, number> = {};
+  for (const [tid, end] of after) {
+    const name = end.name.replace(/\d+/g, '#');
+    const start = before.get(tid)?.cpuTicks ?? 0;
+    split[name] = (split[name] ?? 0) + ((end.cpuTicks - start) / TICKS_PER_SECOND / seconds) * 100;
+  }
+  const rounded = Object.entries(split)
+    .map(([k, v]) => [k, Math.round(v)] as const)
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1]);
+  return Object.fromEntries(rounded);
+}
+
+/** The pids of a Chromium's renderer processes (under its root pid). */
+export function chromiumRenderers(root: number): number[] {
+  const procs = snapshot();
+  return [...procs.values()].filter((p) => p.args.includes('--type=renderer') && descendantOf(procs, p.pid, root)).map((p) => p.pid);
+}

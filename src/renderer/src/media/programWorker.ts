@@ -170,34 +170,39 @@ async function read(id: string, frames: ReadableStream<VideoFrame>): Promise<voi
   }
 }
 
+/** Copies one source's new frame into its picture (closing the frame), giving up on a copy that never settles. */
+async function readFrame(id: string, frame: VideoFrame): Promise<void> {
+  try {
+    if (!cpu?.hasSource(id)) return;
+    let s = scratch.get(id);
+    if (!s) scratch.set(id, (s = {}));
+    // A copy that never settles must not stall the program: give up on that frame after a while.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const picture = await Promise.race([
+      framePicture(frame, s),
+      new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), COPY_TIMEOUT_MS))),
+    ]).finally(() => clearTimeout(timer));
+    if (!picture) {
+      stats.copyTimeouts += 1;
+      scratch.delete(id); // the late copy may still write into the old buffers
+      return;
+    }
+    cpu?.setPicture(id, picture, frame.displayWidth, frame.displayHeight);
+  } finally {
+    frame.close();
+  }
+}
+
 /** The CPU path's tick: read the new frames' planes, redraw what changed, hand the I420 on. */
 async function tickCpu(): Promise<void> {
   if (!cpu || cpuBusy) return;
   cpuBusy = true;
   const started = performance.now();
   try {
-    for (const [id, frame] of [...pending]) {
-      pending.delete(id);
-      try {
-        if (!cpu.hasSource(id)) continue;
-        let s = scratch.get(id);
-        if (!s) scratch.set(id, (s = {}));
-        // A copy that never settles must not stall the program: give up on that frame after a while.
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const picture = await Promise.race([
-          framePicture(frame, s),
-          new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), COPY_TIMEOUT_MS))),
-        ]).finally(() => clearTimeout(timer));
-        if (!picture) {
-          stats.copyTimeouts += 1;
-          scratch.delete(id); // the late copy may still write into the old buffers
-          continue;
-        }
-        cpu?.setPicture(id, picture, frame.displayWidth, frame.displayHeight);
-      } finally {
-        frame.close();
-      }
-    }
+    // Every new frame's planes are read at once: one wait for all sources, not one after another.
+    const frames = [...pending];
+    pending.clear();
+    await Promise.all(frames.map(([id, frame]) => readFrame(id, frame)));
     if (!cpu) return;
     const c = cpu;
     c.setScene(programLayout(layout.kind, layout.order.map((id) => ({ id, ...c.sourceSize(id) })), c.width, c.height, layout.focusId));
