@@ -20,7 +20,7 @@ import { startApp } from '../tests/support/app';
 import { launchChromium } from '../tests/support/chromium';
 import { guestAccepts, guestSignsIn, hostGoesLive, hostInvites, logConsole } from '../tests/support/flows';
 import { FFMPEG, recordRtmp } from '../tests/support/media';
-import { chromiumRenderers, chromiumRole, chromiumRootByFlag, cpuSplit, snapshot, threadSplit, threadTicks, treePssMb } from '../tests/support/procstat';
+import { chromiumRenderers, chromiumRole, chromiumRootByFlag, cpuSplit, snapshot, threadSplit, threadTicks, treePss } from '../tests/support/procstat';
 import { gridLayout } from '../src/shared/layout';
 
 const args = process.argv.slice(2);
@@ -74,7 +74,14 @@ try {
   studio.searchParams.set('compositor', mode);
   const { publishUrl } = await hostGoesLive(host, studio.toString(), 'Bench Host');
   const hostTree = chromiumRootByFlag(`--use-file-for-fake-video-capture=${hostClip}`);
-  const memory: number[] = [treePssMb(hostTree)];
+  // Memory after the page's garbage is collected (garbage is not what a guest costs), by process type.
+  const cdp = await host.context().newCDPSession(host);
+  const measureMemory = async () => {
+    await cdp.send('HeapProfiler.collectGarbage');
+    await new Promise((r) => setTimeout(r, 500));
+    return treePss(hostTree);
+  };
+  const memorySteps = [await measureMemory()];
   for (let i = 0; i < guests; i++) {
     const context = await guestBrowser.newContext({ viewport: { width: 480, height: 360 } });
     const guest = await context.newPage();
@@ -82,8 +89,8 @@ try {
     const id = await guestSignsIn(guest, app.guestUrl, `Guest ${i + 1}`);
     await hostInvites(host, id);
     await guestAccepts(guest);
-    await new Promise((r) => setTimeout(r, 2000));
-    memory.push(treePssMb(hostTree));
+    await new Promise((r) => setTimeout(r, 3000));
+    memorySteps.push(await measureMemory());
   }
   await new Promise((r) => setTimeout(r, smoke ? 1000 : 5000));
 
@@ -138,7 +145,10 @@ try {
   const newFrames = countFrames(recording, `${crop},mpdecimate`);
   const duration = totalFrames / 30;
   const newFps = newFrames / Math.max(1, duration);
+  const memory = memorySteps.map((m) => m.total);
   const perGuestMb = memory.length > 1 ? (memory.at(-1)! - memory[0]!) / (memory.length - 1) : 0;
+  /** From the first guest on: what each further guest adds, past the one-time cost of the first call (WebRTC, codecs, the program return). */
+  const perFurtherGuestMb = memory.length > 2 ? (memory.at(-1)! - memory[1]!) / (memory.length - 2) : null;
 
   const result = {
     bench: 'host-chain',
@@ -150,6 +160,8 @@ try {
     newFramesPerSecond: +newFps.toFixed(1),
     hostPssMbPerGuest: +perGuestMb.toFixed(1),
     hostPssMb: memory.map((m) => Math.round(m)),
+    hostPssMbPerFurtherGuest: perFurtherGuestMb === null ? null : +perFurtherGuestMb.toFixed(1),
+    hostPssMbByProcess: memorySteps.map((m) => Object.fromEntries(Object.entries(m.byType).map(([k, v]) => [k, Math.round(v)]))),
     /** Per second during the recording: read back and sent by the renderer, readbacks skipped, dropped by the bridge, received and written by the encoder. */
     pipelinePerSecond: pipelineRate,
     renderMs: +pipelineAfter.renderMs.toFixed(1),
@@ -161,7 +173,8 @@ try {
   summary.push(`${pipelineAfter.compositor.padEnd(4)} ${pipelineAfter.encoder.padEnd(9)} host + ${guests}: ${newFps.toFixed(1).padStart(5)} new frames/s, render ${pipelineAfter.renderMs.toFixed(1)} ms, ${perGuestMb.toFixed(1)} MB per guest`);
   console.log(`\n[${pipelineAfter.compositor} compositor, ${pipelineAfter.encoder}] host + ${guests}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${totalFrames} output frames in ${duration.toFixed(1)} s)`);
   console.log(`renderer pipeline per second: ${Object.entries(pipelineRate).map(([k, v]) => `${k} ${v}`).join(', ')}; render ${pipelineAfter.renderMs.toFixed(1)} ms`);
-  console.log(`host browser memory (PSS) per added guest: ${perGuestMb.toFixed(1)} MB (${memory.map((m) => Math.round(m)).join(' → ')} MB)`);
+  console.log(`host browser memory (PSS) per added guest: ${perGuestMb.toFixed(1)} MB (${memory.map((m) => Math.round(m)).join(' → ')} MB)${perFurtherGuestMb === null ? '' : `; each guest after the first: ${perFurtherGuestMb.toFixed(1)} MB`}`);
+  console.log(`  by process: ${memorySteps.map((m) => Object.entries(m.byType).map(([k, v]) => `${k} ${Math.round(v)}`).join(' ')).join(' → ')}`);
   for (const [k, v] of Object.entries(threads)) console.log(`${k} renderer threads, % of one core:`, Object.entries(v).map(([n, c]) => `${n} ${c}`).join(', '));
   console.log('CPU, % of one core:', Object.entries(split).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', '));
 } finally {

@@ -71,18 +71,27 @@ export function chromiumRole(proc: Proc, procs: Map<number, Proc>, root: number,
 
 /** Proportional set size (MB) of a process and all its descendants: memory without double-counting shared pages. */
 export function treePssMb(root: number): number {
+  return treePss(root).total;
+}
+
+/** The same, split by Chromium process type (browser, renderer, gpu-process, utility…). */
+export function treePss(root: number): { total: number; byType: Record<string, number> } {
   const procs = snapshot();
-  let kb = 0;
-  for (const pid of procs.keys()) {
+  const byType: Record<string, number> = {};
+  let total = 0;
+  for (const [pid, proc] of procs) {
     if (!descendantOf(procs, pid, root)) continue;
     try {
       const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-      kb += Number(/^Pss:\s+(\d+) kB/m.exec(rollup)?.[1] ?? 0);
+      const mb = Number(/^Pss:\s+(\d+) kB/m.exec(rollup)?.[1] ?? 0) / 1024;
+      const type = /--type=([\w-]+)/.exec(proc.args)?.[1] ?? 'browser';
+      byType[type] = (byType[type] ?? 0) + mb;
+      total += mb;
     } catch {
       /* the process ended between the listing and the read */
     }
   }
-  return kb / 1024;
+  return { total, byType };
 }
 
 /** The root pid of a Chromium launched with a given fake-camera file. */
