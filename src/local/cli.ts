@@ -8,7 +8,9 @@
  * Environment: API_PORT (54321), API_HOST (127.0.0.1), DB_PORT (54322),
  * DATA_DIR (.data/postgres), DATABASE_URL (use that server instead),
  * JWT_SECRET, STATIC_DIR (web app served at /app/), RTMP_PORT (1935),
- * INGEST_HTTP_PORT (8000), LOG=1 (request log lines).
+ * INGEST_HTTP_PORT (8000), LOCAL_RTMP_URL (publish to that RTMP(S) server
+ * instead of the embedded ingest) with LOCAL_PLAYBACK_URL_TEMPLATE (its
+ * playback, `{key}` for the stream key), LOG=1 (request log lines).
  */
 import { startLocalStack } from './stack.js';
 
@@ -34,6 +36,8 @@ async function main(): Promise<void> {
     databaseUrl: process.env.DATABASE_URL || undefined,
     jwtSecret: process.env.JWT_SECRET || undefined,
     staticDir: process.env.STATIC_DIR || undefined,
+    ingestUrl: process.env.LOCAL_RTMP_URL || undefined,
+    playbackUrlTemplate: process.env.LOCAL_PLAYBACK_URL_TEMPLATE || undefined,
     log: verbose ? (m) => process.stderr.write(`${m}\n`) : undefined,
   });
   process.stdout.write(
@@ -45,7 +49,7 @@ async function main(): Promise<void> {
       `DB_URL=${backend.dbUrl}`,
       `JWT_SECRET=${backend.jwtSecret}`,
       `RTMP_URL=${backend.rtmpBaseUrl}`,
-      `PLAYBACK_URL_TEMPLATE=${backend.playbackUrl('{key}')}`,
+      `PLAYBACK_URL_TEMPLATE=${backend.playbackUrl('{key}') ?? ''}`,
       '',
     ].join('\n'),
   );

@@ -10,6 +10,7 @@ import { createRealtimeServer, installRealtimeTriggers } from './realtime/index.
 import { createFunctionsRuntime } from './functions.js';
 import { startIngest } from './ingest.js';
 import { DEFAULT_JWT_SECRET } from './jwt.js';
+import { AppError } from '../shared/errors.js';
 
 export interface LocalStackOptions {
   port?: number;
@@ -24,6 +25,14 @@ export interface LocalStackOptions {
   staticDir?: string;
   rtmpPort?: number;
   ingestHttpPort?: number;
+  /**
+   * An RTMP(S) server of your own that the studio publishes to
+   * (`rtmp://host:port/app`; the stream key is appended) instead of the
+   * embedded ingest, which then does not start.
+   */
+  ingestUrl?: string;
+  /** That server's playback URL, with `{key}` for the stream key (viewers get none without it). */
+  playbackUrlTemplate?: string;
   /** Extra environment for the edge functions (e.g. Cloudflare secrets). */
   functionsEnv?: Record<string, string>;
   log?: (message: string) => void;
@@ -36,8 +45,29 @@ export interface LocalStack {
   dbUrl: string;
   jwtSecret: string;
   rtmpBaseUrl: string;
-  playbackUrl(streamKey: string): string;
+  /** Where viewers play a stream key, or null when the ingest has no known playback. */
+  playbackUrl(streamKey: string): string | null;
   stop(): Promise<void>;
+}
+
+/** The RTMP(S) server given in place of the embedded ingest, checked: a clear error for anything else. */
+export function externalIngest(url: string, playbackUrlTemplate?: string): { rtmpBaseUrl: string; playbackUrl: (key: string) => string | null } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new AppError('invalid_ingest_url', `the ingest URL "${url}" is not a URL; give rtmp://host:port/app or rtmps://…`);
+  }
+  if (parsed.protocol !== 'rtmp:' && parsed.protocol !== 'rtmps:') {
+    throw new AppError('invalid_ingest_url', `the ingest URL "${url}" is not RTMP: give rtmp://host:port/app or rtmps://…`);
+  }
+  if (playbackUrlTemplate !== undefined && !playbackUrlTemplate.includes('{key}')) {
+    throw new AppError('invalid_playback_template', `the playback URL template "${playbackUrlTemplate}" has no {key} for the stream key`);
+  }
+  return {
+    rtmpBaseUrl: url.replace(/\/+$/, ''),
+    playbackUrl: (key) => (playbackUrlTemplate ? playbackUrlTemplate.replaceAll('{key}', key) : null),
+  };
 }
 
 export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
@@ -45,8 +75,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? 54321;
   const jwtSecret = opts.jwtSecret ?? DEFAULT_JWT_SECRET;
-  const ingest = await startIngest({ host, rtmpPort: opts.rtmpPort ?? 1935, httpPort: opts.ingestHttpPort ?? 8000 });
-  const cleanups: Array<() => Promise<void>> = [() => ingest.stop()];
+  const external = opts.ingestUrl ? externalIngest(opts.ingestUrl, opts.playbackUrlTemplate) : null;
+  const ingest = external ?? (await startIngest({ host, rtmpPort: opts.rtmpPort ?? 1935, httpPort: opts.ingestHttpPort ?? 8000 }));
+  const cleanups: Array<() => Promise<void>> = 'stop' in ingest ? [() => ingest.stop()] : [];
   try {
     // The functions need the gateway's URL and keys, and the gateway needs the
     // functions mount: the mount forwards to a runtime created once both exist.
@@ -90,7 +121,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         SUPABASE_SERVICE_ROLE_KEY: backend.serviceRoleKey,
         SUPABASE_JWT_SECRET: jwtSecret,
         LOCAL_RTMP_URL: ingest.rtmpBaseUrl,
-        LOCAL_PLAYBACK_URL_TEMPLATE: ingest.playbackUrl('{key}'),
+        ...(ingest.playbackUrl('{key}') ? { LOCAL_PLAYBACK_URL_TEMPLATE: ingest.playbackUrl('{key}')! } : {}),
         ...opts.functionsEnv,
       },
       log,

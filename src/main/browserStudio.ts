@@ -15,6 +15,9 @@ export interface BrowserStudioOptions {
   backendPort?: number;
   rtmpPort?: number;
   ingestHttpPort?: number;
+  /** Publish to this RTMP(S) server instead of the embedded ingest (see LocalStackOptions). */
+  ingestUrl?: string;
+  playbackUrlTemplate?: string;
   dataDir?: string;
   dbPort?: number;
   log?: (message: string) => void;
@@ -44,6 +47,8 @@ export async function startBrowserStudio(opts: BrowserStudioOptions = {}): Promi
       port: opts.backendPort,
       rtmpPort: opts.rtmpPort,
       ingestHttpPort: opts.ingestHttpPort,
+      ingestUrl: opts.ingestUrl,
+      playbackUrlTemplate: opts.playbackUrlTemplate,
       dataDir: opts.dataDir,
       dbPort: opts.dbPort,
       databaseUrl: process.env.DATABASE_URL,

@@ -22,6 +22,8 @@ async function resolveConfig(): Promise<Omit<AppConfig, 'shell'>> {
   stack = await startLocalStack({
     dataDir: join(app.getPath('userData'), 'local-backend'),
     staticDir: join(here, '../renderer'),
+    ingestUrl: process.env.LOCAL_RTMP_URL || undefined,
+    playbackUrlTemplate: process.env.LOCAL_PLAYBACK_URL_TEMPLATE || undefined,
     log,
   });
   log(`local backend at ${stack.apiUrl}; guests join at ${stack.apiUrl}/app/#/guest`);

@@ -35,6 +35,8 @@ async function main(): Promise<void> {
     backendPort: process.env.API_PORT ? Number(process.env.API_PORT) : undefined,
     rtmpPort: process.env.RTMP_PORT ? Number(process.env.RTMP_PORT) : undefined,
     ingestHttpPort: process.env.INGEST_HTTP_PORT ? Number(process.env.INGEST_HTTP_PORT) : undefined,
+    ingestUrl: process.env.LOCAL_RTMP_URL || undefined,
+    playbackUrlTemplate: process.env.LOCAL_PLAYBACK_URL_TEMPLATE || undefined,
     dataDir: process.env.DATA_DIR || undefined,
     dbPort: process.env.DB_PORT ? Number(process.env.DB_PORT) : undefined,
   });

@@ -25,7 +25,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startApp(timeoutMs = 120_000): Promise<RunningApp> {
+/** `env`: extra environment for the app (e.g. LOCAL_RTMP_URL to publish to the test's own ingest). */
+export async function startApp(timeoutMs = 120_000, env: Record<string, string> = {}): Promise<RunningApp> {
   const [api, studio, rtmp, ingestHttp, pg] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const dataDir = mkdtempSync(join(tmpdir(), 'roast-e2e-'));
   // The embedded PostgreSQL runs as its own user when we are root: let it in.
@@ -41,6 +42,7 @@ export async function startApp(timeoutMs = 120_000): Promise<RunningApp> {
       DATA_DIR: dataDir,
       SUPABASE_URL: '',
       SUPABASE_ANON_KEY: '',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

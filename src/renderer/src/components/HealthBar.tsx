@@ -28,7 +28,9 @@ export function HealthBar({
   const health = broadcastHealth(stats, renderMs, fps);
   return (
     <div className={`health ${health.level}`} data-testid="health" data-level={health.level}>
-      <span className={`pill state-${stats.state}`}>{stats.state}</span>
+      <span className={`pill state-${stats.state}`} data-testid="encoder-state" title={stats.error ?? undefined}>
+        {stats.state}
+      </span>
       <span title={stats.encoderNote ?? undefined} data-testid="encoder-name">
         {encoder ?? stats.encoder ?? '—'}
       </span>
@@ -52,9 +54,21 @@ export function HealthBar({
           restarted {stats.restarts}×
         </span>
       ) : null}
-      {stats.error ? <span className="error-text">{stats.error}</span> : null}
+      {stats.error ? (
+        <details className="error-text encoder-error" data-testid="encoder-error" data-state={stats.state}>
+          <summary>{errorHeadline(stats.state)}</summary>
+          {stats.error}
+        </details>
+      ) : null}
     </div>
   );
+}
+
+/** What a streamer needs to know first; ffmpeg's own words follow under it. */
+function errorHeadline(state: EncoderStats['state']): string {
+  if (state === 'reconnecting') return 'The connection to the ingest was lost: reconnecting by itself, the studio stays live.';
+  if (state === 'error') return 'The stream stopped and could not be restarted.';
+  return 'The encoder reported a problem.';
 }
 
 /** The health bar with the render time read from the store here: it changes several times a second, the studio around it need not redraw. */

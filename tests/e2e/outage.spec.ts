@@ -1,0 +1,86 @@
+/**
+ * The ingest goes away mid-stream: the RTMP server stops for 10 s and comes
+ * back on the same address. The studio keeps its session (no restart, the
+ * broadcast stays live), shows the encoder reconnecting, then live again, and
+ * the same stream key is published once more — read back with ffprobe.
+ *
+ * The test runs its own RTMP server (the app publishes to it through
+ * LOCAL_RTMP_URL), so it can stop and restart it.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, test } from '@playwright/test';
+import type { Browser } from 'playwright-core';
+import { startIngest, type Ingest } from '../../src/local/ingest';
+import { freePort, startApp, type RunningApp } from '../support/app';
+import { launchChromium } from '../support/chromium';
+import { appState, hostGoesLive, logConsole } from '../support/flows';
+import { colourClip, probe, recordRtmp } from '../support/media';
+
+const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
+const OUT = join(process.cwd(), 'test-results', 'e2e');
+const OUTAGE_MS = 10_000;
+
+let app: RunningApp;
+let browser: Browser;
+let ingest: Ingest;
+
+test.beforeAll(async () => {
+  mkdirSync(OUT, { recursive: true });
+  const [rtmpPort, httpPort] = await Promise.all([freePort(), freePort()]);
+  ingest = await startIngest({ rtmpPort, httpPort, hls: false });
+  app = await startApp(120_000, { LOCAL_RTMP_URL: ingest.rtmpBaseUrl });
+  browser = await launchChromium(colourClip(FIXTURES, 'outage-host', '0xE03020', 640, 360));
+});
+
+test.afterAll(async () => {
+  await browser?.close();
+  await app?.stop();
+  await ingest?.stop();
+});
+
+test('the ingest stops for 10 s and comes back: the same session reconnects and publishes again', async () => {
+  const host = await browser.newPage();
+  logConsole(host, 'host');
+  const { publishUrl } = await hostGoesLive(host, app.studioUrl, 'Olga Outage');
+  expect(publishUrl.startsWith(`${ingest.rtmpBaseUrl}/`)).toBe(true);
+  const key = publishUrl.slice(ingest.rtmpBaseUrl.length + 1);
+  await expect.poll(() => ingest.isPublishing(key), { timeout: 30_000 }).toBe(true);
+  const state = host.getByTestId('encoder-state');
+  await expect(state).toHaveText('live');
+  const before = await appState<{ restarts: number }>(host, 'stats');
+
+  // The RTMP server goes away.
+  const { rtmpPort, httpPort } = ingest;
+  const down = Date.now();
+  await ingest.stop();
+  await expect(state).toHaveText('reconnecting', { timeout: OUTAGE_MS });
+  await expect(host.getByTestId('phase')).toHaveText('LIVE');
+  await expect(host.getByTestId('encoder-error').locator('summary')).toHaveText(/connection to the ingest was lost: reconnecting/);
+  await host.screenshot({ path: join(OUT, 'studio-reconnecting.png') });
+  // Still reconnecting however long the outage lasts: no give-up within 10 s.
+  await host.waitForTimeout(Math.max(0, OUTAGE_MS - (Date.now() - down)));
+  await expect(state).toHaveText('reconnecting');
+
+  // Back on the same address: the session publishes again by itself.
+  ingest = await startIngest({ rtmpPort, httpPort, hls: false });
+  const back = Date.now();
+  await expect(state).toHaveText('live', { timeout: 60_000 });
+  await expect.poll(() => ingest.isPublishing(key), { timeout: 30_000 }).toBe(true);
+  console.log(`outage: live again ${((Date.now() - back) / 1000).toFixed(1)} s after the ingest returned`);
+  const after = await appState<{ restarts: number; error: string | null; state: string; framesDroppedNetwork: number }>(host, 'stats');
+  console.log(`outage: ${after.framesDroppedNetwork} frames dropped by the network, ${after.restarts} restarts`);
+  expect(after.restarts).toBeGreaterThan(before.restarts);
+  // What came while the ingest was away is counted as dropped by the network (OBS's third counter).
+  expect(after.framesDroppedNetwork).toBeGreaterThan(0);
+  expect(after.error).toBeNull();
+  await expect(host.getByTestId('encoder-error')).toHaveCount(0);
+  await expect(host.getByTestId('phase')).toHaveText('LIVE');
+
+  // What a viewer's player reads: H.264 and AAC on the same stream key. (Recorded asynchronously:
+  // the RTMP server runs in this process and must keep serving while ffmpeg reads.)
+  const recording = join(OUT, 'after-outage.flv');
+  await recordRtmp(publishUrl, recording, 3);
+  const streams = probe(recording);
+  expect(streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+});
