@@ -7,7 +7,6 @@ class PcmCapture extends AudioWorkletProcessor {
     super();
     this.buffer = new Float32Array(CHUNK_FRAMES * 2);
     this.filled = 0;
-    this.framesSeen = 0;
   }
 
   process(inputs) {
@@ -21,14 +20,13 @@ class PcmCapture extends AudioWorkletProcessor {
       this.filled++;
       if (this.filled === CHUNK_FRAMES) {
         const chunk = this.buffer;
-        // currentFrame is the audio clock; the first sample of this chunk:
-        const firstFrame = this.framesSeen + i + 1 - CHUNK_FRAMES;
+        // currentFrame (the audio clock) is this render quantum's first frame; the chunk's first sample:
+        const firstFrame = currentFrame + i + 1 - CHUNK_FRAMES;
         this.port.postMessage({ pcm: chunk.buffer, firstFrame }, [chunk.buffer]);
         this.buffer = new Float32Array(CHUNK_FRAMES * 2);
         this.filled = 0;
       }
     }
-    this.framesSeen += frames;
     return true;
   }
 }

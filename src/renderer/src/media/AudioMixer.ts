@@ -18,7 +18,10 @@ export class AudioMixer {
   private disposed = false;
 
   constructor() {
-    this.context = new AudioContext({ sampleRate: 48000, latencyHint: 'interactive' });
+    // Nobody listens to this graph (its output is silent): the device's largest buffers
+    // ('playback') wake the audio threads far less often than 'interactive'. The
+    // chunks' times take the longer output path into account (start()).
+    this.context = new AudioContext({ sampleRate: 48000, latencyHint: 'playback' });
     this.bus = this.context.createGain();
     this.bus.channelCount = 2;
     this.bus.channelCountMode = 'explicit';
@@ -35,12 +38,6 @@ export class AudioMixer {
       channelCount: 2,
       channelCountMode: 'explicit',
     });
-    // Relate the audio clock to the page clock once; chunks carry audio-clock times.
-    const ts = this.context.getOutputTimestamp();
-    const offsetMs = (ts.performanceTime ?? performance.now()) - (ts.contextTime ?? this.context.currentTime) * 1000;
-    worklet.port.onmessage = (event: MessageEvent<{ pcm: ArrayBuffer; firstFrame: number }>) => {
-      onChunk({ pcm: event.data.pcm, timestampMs: offsetMs + (event.data.firstFrame / 48000) * 1000 });
-    };
     // The worklet must be pulled by the graph to run; its output is silent.
     const sink = this.context.createGain();
     sink.gain.value = 0;
@@ -50,6 +47,17 @@ export class AudioMixer {
     this.worklet = worklet;
     this.sink = sink;
     if (this.context.state !== 'running') await this.context.resume();
+    if (this.disposed) return;
+    // Relate the audio clock to the page clock once, now that it runs; chunks carry audio-clock
+    // frames (their messages wait on the port until this handler is set).
+    // getOutputTimestamp() says when a sample reaches the output; it is rendered (and its
+    // input captured) earlier by the context's buffering: that much is taken off.
+    const ts = this.context.getOutputTimestamp();
+    const aheadMs = ((this.context.baseLatency || 0) + (this.context.outputLatency || 0)) * 1000;
+    const offsetMs = (ts.performanceTime || performance.now()) - (ts.performanceTime ? (ts.contextTime ?? 0) : this.context.currentTime) * 1000 - aheadMs;
+    worklet.port.onmessage = (event: MessageEvent<{ pcm: ArrayBuffer; firstFrame: number }>) => {
+      onChunk({ pcm: event.data.pcm, timestampMs: offsetMs + (event.data.firstFrame / 48000) * 1000 });
+    };
   }
 
   /** Adds (or replaces) a participant's audio in the program. */

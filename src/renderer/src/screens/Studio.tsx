@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { LiveHealthBar } from '../components/HealthBar';
 import { EventsFeed } from '../components/studio/EventsFeed';
+import { PanelBoundary } from '../components/PanelBoundary';
 import { GuestSeatGrid, type SeatAction } from '../components/studio/GuestSeatGrid';
 import { InvitePanel } from '../components/studio/InvitePanel';
 import { LayoutPicker } from '../components/studio/LayoutPicker';
@@ -170,18 +171,20 @@ function StudioLive({ userId }: { userId: string }) {
             </button>
             <LayoutPicker value={layout} onChange={(kind) => sessionRef.current?.setLayout(kind, kind === 'grid' ? null : focusId)} />
           </div>
-          <GuestSeatGrid
-            hostName={displayName}
-            hostMicOn={hostMicOn}
-            hostCameraOn={hostCameraOn}
-            seats={seats}
-            lockedSeats={stream?.locked_seats ?? []}
-            names={names}
-            links={links}
-            hostId={userId}
-            disabled={!live}
-            onAction={onSeatAction}
-          />
+          <PanelBoundary name="The seat grid">
+            <GuestSeatGrid
+              hostName={displayName}
+              hostMicOn={hostMicOn}
+              hostCameraOn={hostCameraOn}
+              seats={seats}
+              lockedSeats={stream?.locked_seats ?? []}
+              names={names}
+              links={links}
+              hostId={userId}
+              disabled={!live}
+              onAction={onSeatAction}
+            />
+          </PanelBoundary>
           {actionError ? (
             <p className="error-text" role="alert" data-testid="action-error">
               {actionError}
@@ -220,26 +223,32 @@ function StudioLive({ userId }: { userId: string }) {
                 · <code>{playbackUrl}</code>
               </p>
             ) : null}
-            <LiveHealthBar stats={stats} encoder={encoder} compositor={compositor} />
+            <PanelBoundary name="Stream health">
+              <LiveHealthBar stats={stats} encoder={encoder} compositor={compositor} />
+            </PanelBoundary>
           </div>
-          <InvitePanel
-            enabled={live}
-            invitations={invitations}
-            names={names}
-            hostId={userId}
-            search={(text) => searchProfiles(text)}
-            invite={async (inviteeId) => {
-              if (!stream) return;
-              const invitation = await inviteGuest(stream.id, inviteeId);
-              useStore.getState().upsertInvitation(invitation);
-            }}
-            cancel={async (invitationId) => {
-              useStore.getState().upsertInvitation(await cancelInvitation(invitationId));
-            }}
-          />
+          <PanelBoundary name="Invitations">
+            <InvitePanel
+              enabled={live}
+              invitations={invitations}
+              names={names}
+              hostId={userId}
+              search={searchProfiles}
+              invite={async (inviteeId) => {
+                if (!stream) return;
+                const invitation = await inviteGuest(stream.id, inviteeId);
+                useStore.getState().upsertInvitation(invitation);
+              }}
+              cancel={async (invitationId) => {
+                useStore.getState().upsertInvitation(await cancelInvitation(invitationId));
+              }}
+            />
+          </PanelBoundary>
           <div className="card">
             <h3>Activity</h3>
-            <EventsFeed events={events} />
+            <PanelBoundary name="The activity feed">
+              <EventsFeed events={events} />
+            </PanelBoundary>
           </div>
         </aside>
       </section>

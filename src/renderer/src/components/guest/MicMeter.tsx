@@ -13,6 +13,28 @@ export function levelFromRms(rms: number): number {
 
 const METER_INTERVAL_MS = 50;
 
+/**
+ * One audio context for every meter of the page, running only while a meter
+ * uses it. Each running context is an output stream woken by the audio
+ * device; a meter needs no low latency, so it asks for the device's largest
+ * buffers ('playback'): far fewer wake-ups than the default on a phone.
+ */
+let shared: { context: AudioContext; users: number } | null = null;
+
+function takeMeterContext(): AudioContext {
+  if (!shared || shared.context.state === 'closed') shared = { context: new AudioContext({ latencyHint: 'playback' }), users: 0 };
+  shared.users += 1;
+  // Always: a suspend() from the last release may still be under way.
+  void shared.context.resume().catch(() => {});
+  return shared.context;
+}
+
+function releaseMeterContext(context: AudioContext): void {
+  if (!shared || shared.context !== context) return;
+  shared.users -= 1;
+  if (shared.users <= 0) void context.suspend().catch(() => {});
+}
+
 export function MicMeter({ track, compact = false, testId = 'mic-meter' }: { track: MediaStreamTrack | null; compact?: boolean; testId?: string }) {
   const rootRef = useRef<HTMLDivElement>(null);
   const barRef = useRef<HTMLSpanElement>(null);
@@ -31,7 +53,7 @@ export function MicMeter({ track, compact = false, testId = 'mic-meter' }: { tra
     };
     show(0);
     if (!track || track.readyState !== 'live' || typeof AudioContext === 'undefined') return;
-    const context = new AudioContext();
+    const context = takeMeterContext();
     const source = context.createMediaStreamSource(new MediaStream([track]));
     const analyser = context.createAnalyser();
     analyser.fftSize = 1024;
@@ -54,7 +76,8 @@ export function MicMeter({ track, compact = false, testId = 'mic-meter' }: { tra
       clearInterval(timer);
       document.removeEventListener('pointerdown', resume);
       source.disconnect();
-      void context.close().catch(() => {});
+      analyser.disconnect();
+      releaseMeterContext(context);
     };
   }, [track]);
 

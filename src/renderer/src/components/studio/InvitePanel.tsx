@@ -23,7 +23,8 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
 
   useEffect(() => {
     if (!enabled || query.length < 2 || UUID.test(query)) {
-      setResults([]);
+      // Same state when already empty: no extra render.
+      setResults((current) => (current.length === 0 ? current : []));
       return;
     }
     let cancelled = false;
