@@ -97,7 +97,7 @@ try {
   const pipelineNow = () =>
     host.evaluate(() => {
       const s = (window as unknown as { __roast: { getState: () => { pipeline: Record<string, number>; renderMs: number; stats: Record<string, unknown> | null } } }).__roast.getState();
-      return { framesSent: 0, framesSkipped: 0, bridgeDropped: 0, ...(s.pipeline as Record<string, number>), compositor: String(s.pipeline.compositor), encoder: String(s.stats?.encoder), renderMs: s.renderMs, framesIn: Number(s.stats?.framesIn ?? 0), framesWritten: Number(s.stats?.framesWritten ?? 0) };
+      return { framesSent: 0, framesSkipped: 0, bridgeDropped: 0, ...(s.pipeline as Record<string, number>), compositor: String(s.pipeline.compositor), encoder: String(s.stats?.encoder), renderMs: s.renderMs, framesIn: Number(s.stats?.framesIn ?? 0), framesWritten: Number(s.stats?.framesWritten ?? 0), workerBusyMs: (s.pipeline.workerBusyMs ?? {}) as unknown as Record<string, number> };
     });
   const pipelineBefore = await pipelineNow();
   const guestRoot = chromiumRootByFlag(`--use-file-for-fake-video-capture=${guestClip}`);
@@ -122,6 +122,10 @@ try {
   const pipelineAfter = await pipelineNow();
   const pipelineRate = Object.fromEntries(
     (['framesSent', 'framesSkipped', 'bridgeDropped', 'framesIn', 'framesWritten'] as const).map((k) => [k, +((pipelineAfter[k]! - pipelineBefore[k]!) / elapsed).toFixed(1)]),
+  );
+  /** The program worker's time per step during the recording, in ms per second (10 = 1 % of a core, wall time). */
+  const workerBusy = Object.fromEntries(
+    Object.entries(pipelineAfter.workerBusyMs).map(([k, v]) => [k, +((v - (pipelineBefore.workerBusyMs[k] ?? 0)) / elapsed).toFixed(1)]),
   );
   const hostRoot = hostTree;
   const split = cpuSplit(before, after, elapsed, (p, procs) => {
@@ -165,6 +169,7 @@ try {
     /** Per second during the recording: read back and sent by the renderer, readbacks skipped, dropped by the bridge, received and written by the encoder. */
     pipelinePerSecond: pipelineRate,
     renderMs: +pipelineAfter.renderMs.toFixed(1),
+    programWorkerMsPerSecond: workerBusy,
     cpuPercentOfOneCore: split,
     /** The renderer processes' CPU by thread name, % of one core. */
     rendererThreads: threads,
@@ -173,6 +178,7 @@ try {
   summary.push(`${pipelineAfter.compositor.padEnd(4)} ${pipelineAfter.encoder.padEnd(9)} host + ${guests}: ${newFps.toFixed(1).padStart(5)} new frames/s, render ${pipelineAfter.renderMs.toFixed(1)} ms, ${perGuestMb.toFixed(1)} MB per guest`);
   console.log(`\n[${pipelineAfter.compositor} compositor, ${pipelineAfter.encoder}] host + ${guests}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${totalFrames} output frames in ${duration.toFixed(1)} s)`);
   console.log(`renderer pipeline per second: ${Object.entries(pipelineRate).map(([k, v]) => `${k} ${v}`).join(', ')}; render ${pipelineAfter.renderMs.toFixed(1)} ms`);
+  console.log(`program worker, ms per second by step: ${Object.entries(workerBusy).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   console.log(`host browser memory (PSS) per added guest: ${perGuestMb.toFixed(1)} MB (${memory.map((m) => Math.round(m)).join(' → ')} MB)${perFurtherGuestMb === null ? '' : `; each guest after the first: ${perFurtherGuestMb.toFixed(1)} MB`}`);
   console.log(`  by process: ${memorySteps.map((m) => Object.entries(m.byType).map(([k, v]) => `${k} ${Math.round(v)}`).join(' ')).join(' → ')}`);
   for (const [k, v] of Object.entries(threads)) console.log(`${k} renderer threads, % of one core:`, Object.entries(v).map(([n, c]) => `${n} ${c}`).join(', '));

@@ -16,7 +16,7 @@ import { PROGRAM_RETURN } from '../../../shared/mediaLimits';
 import { AudioMixer } from './AudioMixer';
 import { drawAvatarTile } from './avatarTile';
 import { canEncodeH264 } from './ProgramEncoder';
-import type { CompositorMode, FromProgramWorker, ToProgramWorker } from './programWorker';
+import type { CompositorMode, FromProgramWorker, ToProgramWorker, WorkerBusyMs } from './programWorker';
 
 /** Chromium's MediaStreamTrackGenerator: a track fed with VideoFrames (its writable can go to a worker). */
 declare const MediaStreamTrackGenerator: { new (init: { kind: 'video' }): MediaStreamTrack & { writable: WritableStream<VideoFrame> } } | undefined;
@@ -90,6 +90,8 @@ export class Broadcaster {
   /** Frames the CPU compositor gave up reading (a copy that did not settle). */
   copyTimeouts = 0;
   lastRenderMs = 0;
+  /** Where the program worker's time went (totals, ms). */
+  busyMs: WorkerBusyMs | null = null;
   /** The last error the program worker reported, if any. */
   lastError: string | null = null;
   /** Where the program is composited, once the worker has chosen, and the WebGL renderer it saw. */
@@ -139,6 +141,7 @@ export class Broadcaster {
         this.framesSkipped = msg.framesSkipped;
         this.framesRepeated = msg.framesRepeated;
         this.lastRenderMs = msg.renderMs;
+        this.busyMs = msg.busyMs;
         if (msg.copyTimeouts > this.copyTimeouts) this.log(`program: ${msg.copyTimeouts - this.copyTimeouts} camera frame(s) could not be read in time and were skipped`);
         this.copyTimeouts = msg.copyTimeouts;
         return;

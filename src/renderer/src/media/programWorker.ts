@@ -45,9 +45,23 @@ export type ToProgramWorker =
 export type FromProgramWorker =
   | { type: 'ready'; mode: 'gpu' | 'cpu'; renderer: string }
   | { type: 'error'; reason: string; message: string }
-  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; copyTimeouts: number; framesRepeated: number }
+  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; copyTimeouts: number; framesRepeated: number; busyMs: WorkerBusyMs }
   /** A program frame (raw I420 or an H.264 unit), when no port was given (the page passes it to the bridge). */
   | { type: 'frame'; kind: 'video' | 'h264'; payload: ArrayBuffer; timestampMs: number };
+
+/**
+ * Where the worker's time goes, in ms since it started (wall time of each
+ * step, totals): reading camera frames (copy, including the wait for them),
+ * composing, the program return, handing the picture to the encoder (and
+ * encoding it here), drawing the preview.
+ */
+export interface WorkerBusyMs {
+  copy: number;
+  compose: number;
+  programReturn: number;
+  deliver: number;
+  preview: number;
+}
 
 /** What goes down the port: the bridge worker's media message. */
 export interface PortMediaMessage {
@@ -84,6 +98,16 @@ function releaseBitmap(id: string): void {
   bitmaps.delete(id);
 }
 const stats = { renderMs: 0, framesSent: 0, framesSkipped: 0, copyTimeouts: 0 };
+const busyMs: WorkerBusyMs = { copy: 0, compose: 0, programReturn: 0, deliver: 0, preview: 0 };
+/** Runs `step`, adding its time to `busyMs[key]`. */
+function timed<T>(key: keyof WorkerBusyMs, step: () => T): T {
+  const t0 = performance.now();
+  try {
+    return step();
+  } finally {
+    busyMs[key] += performance.now() - t0;
+  }
+}
 /** The program's H.264 encoder, while live with `video: 'h264'`. */
 let h264: ProgramEncoder | null = null;
 let size = { width: 0, height: 0, fps: 30 };
@@ -129,7 +153,7 @@ function stopH264(): void {
 
 /** Every fifth tick, the worker's counters to the page (repeats: pictures the H.264 encoder made again). */
 function postStatsNow(): void {
-  if (++ticks % 5 === 0) post({ type: 'stats', ...stats, framesRepeated: h264?.repeated ?? 0 });
+  if (++ticks % 5 === 0) post({ type: 'stats', ...stats, framesRepeated: h264?.repeated ?? 0, busyMs: { ...busyMs } });
 }
 
 function fail(error: unknown): void {
@@ -202,7 +226,9 @@ async function tickCpu(): Promise<void> {
     // Every new frame's planes are read at once: one wait for all sources, not one after another.
     const frames = [...pending];
     pending.clear();
+    const copyStarted = performance.now();
     await Promise.all(frames.map(([id, frame]) => readFrame(id, frame)));
+    busyMs.copy += performance.now() - copyStarted;
     if (!cpu) return;
     const c = cpu;
     c.setScene(programLayout(layout.kind, layout.order.map((id) => ({ id, ...c.sourceSize(id) })), c.width, c.height, layout.focusId));
@@ -210,10 +236,10 @@ async function tickCpu(): Promise<void> {
       if (live) h264?.repeat(started + toPageMs);
       return;
     }
-    const out = c.compose();
+    const out = timed('compose', () => c.compose());
     previewDue = true;
-    feedReturn(out, started);
-    if (live) deliver(out.data, started + toPageMs, () => out.data.slice().buffer);
+    timed('programReturn', () => feedReturn(out, started));
+    if (live) timed('deliver', () => deliver(out.data, started + toPageMs, () => out.data.slice().buffer));
   } catch (error) {
     fail(error);
   } finally {
@@ -257,7 +283,7 @@ function tick(): void {
   compositor.setScene(programLayout(layout.kind, sources, compositor.width, compositor.height, layout.focusId));
   // Nothing new (no source has a new frame, same layout): the encoder's output repeats the last picture by itself.
   const fresh = compositor.hasChanges;
-  if (fresh) compositor.compose();
+  if (fresh) timed('compose', () => compositor!.compose());
   else if (live) h264?.repeat(started + toPageMs);
   if (live) {
     for (const { frame, timestampMs } of compositor.collect((n) => new Uint8Array(n))) {
@@ -281,9 +307,13 @@ function present(): void {
   if (cpu && preview) {
     if (previewDue) {
       previewDue = false;
-      const frame = new VideoFrame(cpu.output.data, { format: 'I420', codedWidth: cpu.width, codedHeight: cpu.height, timestamp: 0, colorSpace: PROGRAM_COLOR_SPACE });
-      preview.drawImage(frame, 0, 0);
-      frame.close();
+      const p = preview;
+      const out = cpu.output;
+      timed('preview', () => {
+        const frame = new VideoFrame(out.data, { format: 'I420', codedWidth: out.width, codedHeight: out.height, timestamp: 0, colorSpace: PROGRAM_COLOR_SPACE });
+        p.drawImage(frame, 0, 0);
+        frame.close();
+      });
     }
   } else if (compositor) {
     compositor.present();

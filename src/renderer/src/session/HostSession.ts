@@ -64,6 +64,7 @@ export class HostSession {
         bridgeDropped: (bridge as { dropped?: { video: number } }).dropped?.video ?? 0,
         compositor: this.broadcaster.compositor?.mode ?? null,
         glRenderer: this.broadcaster.compositor?.renderer ?? null,
+        workerBusyMs: this.broadcaster.busyMs as Record<string, number> | null,
       });
     }, 150);
     this.cleanups.push(() => clearInterval(meters));

@@ -19,6 +19,8 @@ export interface PipelineState {
   /** 'gpu' (WebGL2) or 'cpu' (I420 compositor), once chosen. */
   compositor: 'gpu' | 'cpu' | null;
   glRenderer: string | null;
+  /** Where the program worker's time went since it started (ms per step), for benchmarks. */
+  workerBusyMs?: Record<string, number> | null;
 }
 
 export interface BroadcastSlice {
