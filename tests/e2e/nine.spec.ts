@@ -9,7 +9,11 @@
  * processes, were too many for two cores). Chromium gives one browser one
  * fake camera, so each guest's camera is its own colour painted on a 160x90
  * canvas and handed out by getUserMedia (an init script of the context); the
- * app's path from getUserMedia on is the same.
+ * app's path from getUserMedia on is the same. The same script asks for the
+ * guests' microphones without echo cancellation, noise suppression and gain
+ * control: that processing runs in the one audio service the nine guests
+ * share, and took a fifth of a core here — on a guest's own phone it is that
+ * phone's work, not the host's.
  */
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
@@ -77,7 +81,9 @@ async function guestPage(rgb: Rgb): Promise<Page> {
     const devices = navigator.mediaDevices;
     const original = devices.getUserMedia.bind(devices);
     devices.getUserMedia = async (constraints?: MediaStreamConstraints) => {
-      const stream = await original(constraints);
+      const raw = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
+      const audio = constraints?.audio ? { ...(typeof constraints.audio === 'object' ? constraints.audio : {}), ...raw } : constraints?.audio;
+      const stream = await original({ ...constraints, audio });
       if (!constraints?.video) return stream;
       const canvas = document.createElement('canvas');
       canvas.width = 160;
