@@ -10,7 +10,13 @@
  * e.g. `libx264,webcodecs`: ffmpeg encoding raw frames against the renderer
  * encoding H.264 that ffmpeg only muxes; the smoke run uses `auto` for both).
  *
- *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--compositor cpu,gpu] [--encoder auto|libx264|webcodecs,...] [--smoke]
+ * `--guest-nice 10` lowers the guests' browser's priority (its autogroup and every thread, once
+ * the guests are on): a streamer's guests run on their own devices, not on the
+ * host's cores, and this shows what the host's pipeline does when it is not
+ * sharing them evenly with its guests' pages. The default (equal priority) is
+ * the figure held against the goal.
+ *
+ *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--compositor cpu,gpu] [--encoder auto|libx264|webcodecs,...] [--guest-nice 0,10] [--smoke]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -20,7 +26,7 @@ import { startApp } from '../tests/support/app';
 import { launchChromium } from '../tests/support/chromium';
 import { guestAccepts, guestSignsIn, hostGoesLive, hostInvites, logConsole } from '../tests/support/flows';
 import { FFMPEG, recordRtmp } from '../tests/support/media';
-import { chromiumRenderers, chromiumRole, chromiumRootByFlag, cpuSplit, snapshot, threadSplit, threadTicks, treePss } from '../tests/support/procstat';
+import { chromiumRenderers, chromiumRole, chromiumRootByFlag, cpuSplit, reniceTree, snapshot, threadRunQueue, threadSplit, threadTicks, treePss } from '../tests/support/procstat';
 import { gridLayout } from '../src/shared/layout';
 
 const args = process.argv.slice(2);
@@ -29,6 +35,9 @@ const opt = (name: string, fallback: number) => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 const smoke = args.includes('--smoke');
+const niceArg = args.indexOf('--guest-nice');
+const nices = (niceArg >= 0 ? args[niceArg + 1]! : '0').split(',').map(Number);
+for (const n of nices) if (!Number.isInteger(n) || n < 0 || n > 19) throw new Error(`--guest-nice takes nice values from 0 to 19 (comma-separated), got "${args[niceArg + 1]}"`);
 const guests = opt('guests', smoke ? 1 : 3);
 const seconds = opt('seconds', smoke ? 4 : 20);
 const modesArg = args.indexOf('--compositor');
@@ -57,10 +66,10 @@ function countFrames(file: string, filter: string): number {
 const hostClip = clip('host-pattern', 'testsrc2=s=640x360:r=30:d=4');
 const guestClip = clip('guest-pattern', 'testsrc=s=320x180:r=15:d=4');
 const summary: string[] = [];
-for (const mode of modes) for (const encoder of encoders) await run(mode, encoder);
+for (const mode of modes) for (const encoder of encoders) for (const nice of nices) await run(mode, encoder, nice);
 if (summary.length > 1) console.log(`\nside by side:\n${summary.join('\n')}`);
 
-async function run(mode: string, encoder: string): Promise<void> {
+async function run(mode: string, encoder: string, guestNice: number): Promise<void> {
 // The app reads ROAST_ENCODER when the host goes live (auto: unset).
 if (encoder === 'auto') delete process.env.ROAST_ENCODER;
 else process.env.ROAST_ENCODER = encoder;
@@ -101,6 +110,11 @@ try {
     });
   const pipelineBefore = await pipelineNow();
   const guestRoot = chromiumRootByFlag(`--use-file-for-fake-video-capture=${guestClip}`);
+  if (guestNice > 0) {
+    const { threads, autogroup } = reniceTree(guestRoot, guestNice);
+    console.log(`guests' browser: ${threads} threads${autogroup ? ' and its autogroup' : ' (not its autogroup: the nice value of the session does not change here)'} at nice ${guestNice}`);
+    await new Promise((r) => setTimeout(r, 3000));
+  }
   /** Threads of the renderers (host page; all guest pages together), to see where a renderer's CPU goes. */
   const rendererThreads = { host: chromiumRenderers(hostTree), guests: chromiumRenderers(guestRoot) };
   const threadsBefore = Object.fromEntries(Object.entries(rendererThreads).map(([k, pids]) => [k, pids.map(threadTicks)]));
@@ -119,6 +133,15 @@ try {
       return [k, Object.fromEntries(Object.entries(merged).sort((a, b) => b[1] - a[1]))];
     }),
   );
+  /** The host renderer's threads: on a CPU vs waiting for one (ms per second), to tell a starved thread from a blocked one. */
+  const hostRunQueue: Record<string, { onCpu: number; waiting: number }> = {};
+  rendererThreads.host.forEach((pid, i) => {
+    for (const [name, v] of Object.entries(threadRunQueue(threadsBefore.host![i]!, threadTicks(pid), elapsed))) {
+      const e = (hostRunQueue[name] ??= { onCpu: 0, waiting: 0 });
+      e.onCpu += v.onCpu;
+      e.waiting += v.waiting;
+    }
+  });
   const pipelineAfter = await pipelineNow();
   const pipelineRate = Object.fromEntries(
     (['framesSent', 'framesSkipped', 'bridgeDropped', 'framesIn', 'framesWritten'] as const).map((k) => [k, +((pipelineAfter[k]! - pipelineBefore[k]!) / elapsed).toFixed(1)]),
@@ -159,6 +182,7 @@ try {
     compositor: pipelineAfter.compositor,
     encoder: pipelineAfter.encoder,
     guests,
+    guestNice,
     seconds: +duration.toFixed(1),
     outputFrames: totalFrames,
     newFramesPerSecond: +newFps.toFixed(1),
@@ -173,14 +197,22 @@ try {
     cpuPercentOfOneCore: split,
     /** The renderer processes' CPU by thread name, % of one core. */
     rendererThreads: threads,
+    /** The host renderer's threads, ms per second on a CPU and waiting for one. */
+    hostThreadsRunQueue: hostRunQueue,
   };
   console.log(JSON.stringify(result));
-  summary.push(`${pipelineAfter.compositor.padEnd(4)} ${pipelineAfter.encoder.padEnd(9)} host + ${guests}: ${newFps.toFixed(1).padStart(5)} new frames/s, render ${pipelineAfter.renderMs.toFixed(1)} ms, ${perGuestMb.toFixed(1)} MB per guest`);
-  console.log(`\n[${pipelineAfter.compositor} compositor, ${pipelineAfter.encoder}] host + ${guests}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${totalFrames} output frames in ${duration.toFixed(1)} s)`);
+  summary.push(`${pipelineAfter.compositor.padEnd(4)} ${pipelineAfter.encoder.padEnd(9)} host + ${guests}${guestNice ? ` (guests at nice ${guestNice})` : ''}: ${newFps.toFixed(1).padStart(5)} new frames/s, render ${pipelineAfter.renderMs.toFixed(1)} ms, ${perGuestMb.toFixed(1)} MB per guest`);
+  console.log(`\n[${pipelineAfter.compositor} compositor, ${pipelineAfter.encoder}] host + ${guests}${guestNice ? ` (guests at nice ${guestNice})` : ''}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${totalFrames} output frames in ${duration.toFixed(1)} s)`);
   console.log(`renderer pipeline per second: ${Object.entries(pipelineRate).map(([k, v]) => `${k} ${v}`).join(', ')}; render ${pipelineAfter.renderMs.toFixed(1)} ms`);
   console.log(`program worker, ms per second by step: ${Object.entries(workerBusy).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   console.log(`host browser memory (PSS) per added guest: ${perGuestMb.toFixed(1)} MB (${memory.map((m) => Math.round(m)).join(' → ')} MB)${perFurtherGuestMb === null ? '' : `; each guest after the first: ${perFurtherGuestMb.toFixed(1)} MB`}`);
   console.log(`  by process: ${memorySteps.map((m) => Object.entries(m.byType).map(([k, v]) => `${k} ${Math.round(v)}`).join(' ')).join(' → ')}`);
+  console.log(
+    `host renderer threads, ms per second on a CPU / waiting for one: ${Object.entries(hostRunQueue)
+      .slice(0, 8)
+      .map(([n, v]) => `${n} ${v.onCpu} / ${v.waiting}`)
+      .join(', ')}`,
+  );
   for (const [k, v] of Object.entries(threads)) console.log(`${k} renderer threads, % of one core:`, Object.entries(v).map(([n, c]) => `${n} ${c}`).join(', '));
   console.log('CPU, % of one core:', Object.entries(split).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', '));
 } finally {

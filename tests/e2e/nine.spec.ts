@@ -23,7 +23,7 @@ import { gridLayout } from '../../src/shared/layout';
 import type { GuestSeatRow } from '../../src/shared/domain';
 import { startApp, type RunningApp } from '../support/app';
 import { launchChromium } from '../support/chromium';
-import { appState, guestSignsIn, hostGoesLive, inviteUntilAccepted, logConsole } from '../support/flows';
+import { appState, guestSignsIn, hostGoesLive, hostSeatOf, inviteUntilAccepted, logConsole } from '../support/flows';
 import { colourClip, frameRgb, patch, recordRtmp } from '../support/media';
 
 const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
@@ -159,6 +159,16 @@ test('host and nine guests: everyone on the program and in every guest view', as
       throw new Error(`${err.message}\nguest ${i + 1} (${ids[i]}) did not connect; host links ${JSON.stringify(links)}\nguest log:\n${guestLog.join('\n')}\nhost log:\n${hostLog.slice(-60).join('\n')}`);
     });
     console.log(`guest ${i + 1} connected in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    // Joined with the camera and microphone on, as the pre-join check had them (else the program shows an avatar).
+    await expect
+      .poll(async () => {
+        const seat = await hostSeatOf(host, ids[i]!);
+        return seat ? { camera: seat.camera_enabled, mic: seat.mic_enabled } : null;
+      }, { timeout: 30_000 })
+      .toEqual({ camera: true, mic: true })
+      .catch((err: Error) => {
+        throw new Error(`${err.message}\nguest ${i + 1} is not on stage with camera and microphone on\nguest log:\n${guestLog.join('\n')}`);
+      });
     guests.push(page);
   }
   for (const id of ids) await expect(host.locator(`[data-user="${id}"]`).getByTestId('link-state')).toHaveText('connected', { timeout: 120_000 });

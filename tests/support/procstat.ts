@@ -1,5 +1,6 @@
 /** CPU time of processes from /proc, grouped by role, for benchmarks (Linux only). */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 
 const TICKS_PER_SECOND = 100;
 
@@ -101,8 +102,16 @@ export function chromiumRootByFlag(flag: string): number {
 }
 
 /** CPU ticks of each thread of a process, keyed by thread id, with the thread's name. */
-export function threadTicks(pid: number): Map<number, { name: string; cpuTicks: number }> {
-  const threads = new Map<number, { name: string; cpuTicks: number }>();
+export interface ThreadTicks {
+  name: string;
+  cpuTicks: number;
+  /** From /proc/…/schedstat: ns spent on a CPU, and ns spent runnable but waiting for one. */
+  runNs: number;
+  waitNs: number;
+}
+
+export function threadTicks(pid: number): Map<number, ThreadTicks> {
+  const threads = new Map<number, ThreadTicks>();
   let tids: string[] = [];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
@@ -115,7 +124,14 @@ export function threadTicks(pid: number): Map<number, { name: string; cpuTicks: 
       const open = stat.indexOf('(');
       const close = stat.lastIndexOf(')');
       const fields = stat.slice(close + 2).split(' ');
-      threads.set(Number(tid), { name: stat.slice(open + 1, close), cpuTicks: Number(fields[11]) + Number(fields[12]) });
+      let runNs = 0;
+      let waitNs = 0;
+      try {
+        [runNs = 0, waitNs = 0] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+      } catch {
+        /* a kernel without schedstats */
+      }
+      threads.set(Number(tid), { name: stat.slice(open + 1, close), cpuTicks: Number(fields[11]) + Number(fields[12]), runNs, waitNs });
     } catch {
       /* the thread ended between the listing and the read */
     }
@@ -128,7 +144,7 @@ export function threadTicks(pid: number): Map<number, { name: string; cpuTicks: 
  * grouped by thread name with numbers removed (Chromium names its threads:
  * CrRendererMain, DedicatedWorker, WebRTC_W_and_N, ThreadPoolForegr…).
  */
-export function threadSplit(before: Map<number, { name: string; cpuTicks: number }>, after: Map<number, { name: string; cpuTicks: number }>, seconds: number): Record<string, number> {
+export function threadSplit(before: Map<number, ThreadTicks>, after: Map<number, ThreadTicks>, seconds: number): Record<string, number> {
   const split: Record<string, number> = {};
   for (const [tid, end] of after) {
     const name = end.name.replace(/\d+/g, '#');
@@ -142,8 +158,70 @@ export function threadSplit(before: Map<number, { name: string; cpuTicks: number
   return Object.fromEntries(rounded);
 }
 
+/**
+ * Per thread name, between two readings: ms per second on a CPU, and ms per
+ * second runnable but waiting for a CPU (the scheduler's run queue). A thread
+ * that is busy by the clock but neither on a CPU nor waiting for one was
+ * blocked (on a lock, another thread, another process).
+ */
+export function threadRunQueue(before: Map<number, ThreadTicks>, after: Map<number, ThreadTicks>, seconds: number): Record<string, { onCpu: number; waiting: number }> {
+  const out: Record<string, { onCpu: number; waiting: number }> = {};
+  for (const [tid, end] of after) {
+    const name = end.name.replace(/\d+/g, '#');
+    const start = before.get(tid);
+    const entry = (out[name] ??= { onCpu: 0, waiting: 0 });
+    entry.onCpu += (end.runNs - (start?.runNs ?? 0)) / 1e6 / seconds;
+    entry.waiting += (end.waitNs - (start?.waitNs ?? 0)) / 1e6 / seconds;
+  }
+  return Object.fromEntries(
+    Object.entries(out)
+      .map(([k, v]) => [k, { onCpu: Math.round(v.onCpu), waiting: Math.round(v.waiting) }] as const)
+      .filter(([, v]) => v.onCpu + v.waiting >= 10)
+      .sort((a, b) => b[1].onCpu + b[1].waiting - (a[1].onCpu + a[1].waiting)),
+  );
+}
+
 /** The pids of a Chromium's renderer processes (under its root pid). */
 export function chromiumRenderers(root: number): number[] {
   const procs = snapshot();
   return [...procs.values()].filter((p) => p.args.includes('--type=renderer') && descendantOf(procs, p.pid, root)).map((p) => p.pid);
+}
+
+/**
+ * Sets the nice value of every thread of every process under `root` (a
+ * process's nice value is per thread on Linux, so each task is set), and of
+ * the root's autogroup: with autogroups on (Debian's default), each session —
+ * and Playwright starts each browser in its own — first gets an equal share
+ * of the CPU as a whole, so only the group's own nice value changes what the
+ * browser gets against other sessions. Returns how many threads were changed
+ * (threads that end meanwhile are skipped) and whether the autogroup was.
+ */
+export function reniceTree(root: number, nice: number): { threads: number; autogroup: boolean } {
+  const procs = snapshot();
+  let changed = 0;
+  for (const p of procs.values()) {
+    if (!descendantOf(procs, p.pid, root)) continue;
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${p.pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tasks) {
+      try {
+        setPriority(Number(tid), nice);
+        changed += 1;
+      } catch {
+        // The thread ended between the listing and the call.
+      }
+    }
+  }
+  let autogroup = false;
+  try {
+    writeFileSync(`/proc/${root}/autogroup`, String(nice));
+    autogroup = true;
+  } catch {
+    // No autogroups in this kernel, or no permission to raise a group's nice value.
+  }
+  return { threads: changed, autogroup };
 }

@@ -204,9 +204,14 @@ export class DeviceCheck {
     this.snapshot.get().stream?.getAudioTracks().forEach((t) => (t.enabled = on));
   }
 
-  /** Hands the preview over to the stage (it then owns the tracks) and starts over. */
+  /**
+   * Hands the preview over to the stage (it then owns the tracks) and starts
+   * over. An invitation accepted while nothing is open (the preview was closed
+   * when an earlier invitation ran out, and not yet reopened) opens the devices
+   * first: the guest joins with them, never with nothing.
+   */
   async release(): Promise<JoiningMedia> {
-    await this.opening;
+    await this.open();
     const { stream, cameraOn, micOn } = this.snapshot.get();
     const joining: JoiningMedia = { stream: stream ?? new MediaStream(), cameraOn, micOn };
     this.generation += 1;
