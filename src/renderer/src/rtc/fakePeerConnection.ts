@@ -107,7 +107,7 @@ export class FakeTrack {
   }
 }
 
-/** Enough of MediaStream for PeerLink's remote stream. */
+/** Enough of MediaStream for PeerLink's remote stream and the guest's device check. */
 export class FakeMediaStream {
   private readonly tracks: FakeTrack[];
   constructor(tracks: FakeTrack[] = []) {
@@ -121,6 +121,9 @@ export class FakeMediaStream {
   }
   getAudioTracks(): FakeTrack[] {
     return this.tracks.filter((t) => t.kind === 'audio');
+  }
+  addTrack(track: FakeTrack): void {
+    this.tracks.push(track);
   }
 }
 

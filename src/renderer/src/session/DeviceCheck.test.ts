@@ -1,55 +1,21 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DeviceCheck } from './GuestSession';
-
-/** Just enough of the browser's media objects for the device check. */
-class FakeTrack {
-  enabled = true;
-  stopped = false;
-  constructor(
-    readonly kind: 'audio' | 'video',
-    readonly id: string,
-  ) {}
-  stop(): void {
-    this.stopped = true;
-  }
-  getSettings(): { deviceId: string } {
-    return { deviceId: `${this.kind}-device` };
-  }
-}
-
-class FakeStream {
-  private readonly tracks: FakeTrack[];
-  constructor(tracks: FakeTrack[] = []) {
-    this.tracks = [...tracks];
-  }
-  getTracks(): FakeTrack[] {
-    return [...this.tracks];
-  }
-  getVideoTracks(): FakeTrack[] {
-    return this.tracks.filter((t) => t.kind === 'video');
-  }
-  getAudioTracks(): FakeTrack[] {
-    return this.tracks.filter((t) => t.kind === 'audio');
-  }
-  addTrack(t: FakeTrack): void {
-    this.tracks.push(t);
-  }
-}
+import { FakeMediaStream, FakeTrack } from '../rtc/fakePeerConnection';
 
 let opened = 0;
 
 beforeEach(() => {
   opened = 0;
-  vi.stubGlobal('MediaStream', FakeStream);
+  vi.stubGlobal('MediaStream', FakeMediaStream);
   vi.stubGlobal('window', { localStorage: { getItem: () => null, setItem: () => {} } });
   vi.stubGlobal('navigator', {
     mediaDevices: {
       getUserMedia: async (c: MediaStreamConstraints) => {
         opened += 1;
         const tracks: FakeTrack[] = [];
-        if (c.video) tracks.push(new FakeTrack('video', `v${opened}`));
-        if (c.audio) tracks.push(new FakeTrack('audio', `a${opened}`));
-        return new FakeStream(tracks);
+        if (c.video) tracks.push(new FakeTrack('video'));
+        if (c.audio) tracks.push(new FakeTrack('audio'));
+        return new FakeMediaStream(tracks);
       },
       enumerateDevices: async () => [],
       addEventListener: () => {},
