@@ -107,6 +107,17 @@ test('host and guest go live end to end', async () => {
     }, { timeout: 60_000, intervals: [1000] })
     .toBe(true);
 
+  // So does the studio's preview (video of the program where the CPU compositor runs, as here).
+  if ((await appState<{ compositor?: string }>(host, 'pipeline')).compositor === 'cpu') {
+    await expect
+      .poll(async () => {
+        const left = await videoPatch(host, '[data-testid="program-preview"]', 0.25, 0.5);
+        const right = await videoPatch(host, '[data-testid="program-preview"]', 0.75, 0.5);
+        return isHostColour(left) && isGuestColour(right);
+      }, { timeout: 30_000, intervals: [1000] })
+      .toBe(true);
+  }
+
   // The ingest receives H.264 1280x720 ~30 fps + AAC 48 kHz with both sources side by side.
   const dir = join(process.cwd(), 'test-results', 'e2e');
   mkdirSync(dir, { recursive: true });

@@ -64,8 +64,11 @@ interface PortBridge extends NativeBridge {
 const hasMediaPort = (bridge: NativeBridge): bridge is PortBridge => typeof (bridge as Partial<PortBridge>).mediaPort === 'function';
 
 export class Broadcaster {
-  /** The program preview; the worker draws into it. */
+  /** The program preview; the worker draws into it (GPU compositor). */
   readonly canvas: HTMLCanvasElement;
+  /** The program preview as video (CPU compositor): the worker writes each new picture into its track. */
+  private previewVideo: HTMLVideoElement | null = null;
+  private previewTrack: MediaStreamTrack | null = null;
   private readonly worker: Worker;
   private mixer: AudioMixer | null = null;
   /** What each participant's source shows now: `track:<id>`, `avatar:<label>` or '' (nothing yet). */
@@ -154,6 +157,7 @@ export class Broadcaster {
         return;
       case 'ready':
         this.compositor = { mode: msg.mode, renderer: msg.renderer };
+        if (msg.mode === 'cpu') this.showPreviewAsVideo();
         this.onReady(this.compositor);
         this.log(`program compositor: ${msg.mode === 'cpu' ? 'CPU (I420)' : 'GPU (WebGL2)'} — WebGL renderer: ${msg.renderer}`);
         return;
@@ -179,6 +183,30 @@ export class Broadcaster {
       return track;
     }
     return this.canvas.captureStream(fps).getVideoTracks()[0] ?? null;
+  }
+
+  /**
+   * With the CPU compositor the preview is a <video> of a generated track the
+   * worker writes each picture into (in the canvas's place): the page's
+   * compositor converts it for display as it does any video, which costs far
+   * less than drawing each picture on a canvas where GL is software-rendered.
+   * Without MediaStreamTrackGenerator the worker keeps drawing on the canvas.
+   */
+  private showPreviewAsVideo(): void {
+    if (this.disposed || typeof MediaStreamTrackGenerator !== 'function') return;
+    const track = new MediaStreamTrackGenerator({ kind: 'video' });
+    const video = document.createElement('video');
+    video.dataset.testid = 'program-preview';
+    video.muted = true;
+    video.autoplay = true;
+    video.playsInline = true;
+    video.srcObject = new MediaStream([track]);
+    this.canvas.after(video);
+    this.canvas.hidden = true;
+    this.previewVideo = video;
+    this.previewTrack = track;
+    this.post({ type: 'preview', writable: track.writable }, [track.writable as unknown as Transferable]);
+    void video.play().catch((err: Error) => this.log(`program preview: ${err.message}`));
   }
 
   /** Sets who is on the program, in order (host first), with their camera, mic and volume. */
@@ -338,5 +366,7 @@ export class Broadcaster {
     const worker = this.worker;
     setTimeout(() => worker.terminate(), 500);
     this.canvas.remove();
+    this.previewTrack?.stop();
+    this.previewVideo?.remove();
   }
 }

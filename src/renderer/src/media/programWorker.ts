@@ -31,6 +31,8 @@ export type ToProgramWorker =
   | { type: 'image'; id: string; bitmap: ImageBitmap }
   | { type: 'remove'; id: string }
   | { type: 'layout'; kind: ProgramLayoutKind; order: string[]; focusId: string | null }
+  /** CPU compositor: show the preview by writing each new picture into this track's writable (a <video> on the page) instead of drawing it on the canvas. */
+  | { type: 'preview'; writable: WritableStream<VideoFrame> }
   /** Feed the program, scaled to width x height, at most `fps` a second, into this track's writable (the return to guests). */
   | { type: 'return'; writable: WritableStream<VideoFrame>; width: number; height: number; fps: number }
   /**
@@ -82,6 +84,8 @@ let previewDue = false;
 let cpuBusy = false;
 const pending = new Map<string, VideoFrame>();
 /** The program return (CPU path): a smaller copy of each new picture written into a generated track. */
+/** The preview as a generated track the page shows in a <video> (CPU compositor), when the page gave one. */
+let previewWriter: WritableStreamDefaultWriter<VideoFrame> | null = null;
 let programReturn: { writer: WritableStreamDefaultWriter<VideoFrame>; picture: I420Picture; intervalMs: number; lastMs: number } | null = null;
 const scratch = new Map<string, FrameScratch>();
 let timer: ReturnType<typeof setInterval> | null = null;
@@ -237,7 +241,8 @@ async function tickCpu(): Promise<void> {
       return;
     }
     const out = timed('compose', () => c.compose());
-    previewDue = true;
+    if (previewWriter) timed('preview', () => writePreview(out, started));
+    else previewDue = true;
     timed('programReturn', () => feedReturn(out, started));
     if (live) timed('deliver', () => deliver(out.data, started + toPageMs, () => out.data.slice().buffer));
   } catch (error) {
@@ -247,6 +252,32 @@ async function tickCpu(): Promise<void> {
     stats.renderMs = performance.now() - started;
     postStatsNow();
   }
+}
+
+/**
+ * The preview as video: a copy of the new picture into the preview track (the
+ * page's <video> shows it, converted for display by the compositor like any
+ * video) — on a software-rendered machine drawing each 720p picture on the
+ * canvas took the worker 20-40 ms. Skipped while the track still holds one.
+ */
+function writePreview(out: I420Picture, nowMs: number): void {
+  const w = previewWriter;
+  if (!w || (w.desiredSize ?? 1) <= 0) return;
+  const frame = new VideoFrame(out.data, {
+    format: 'I420',
+    codedWidth: out.width,
+    codedHeight: out.height,
+    timestamp: Math.round((nowMs + toPageMs) * 1000),
+    colorSpace: PROGRAM_COLOR_SPACE,
+  });
+  w.write(frame).then(
+    () => frame.close(),
+    () => {
+      frame.close();
+      // The page let the track go: back to drawing on the canvas.
+      if (previewWriter === w) previewWriter = null;
+    },
+  );
 }
 
 /** Writes a scaled copy of the program into the return track, unless it is still busy or it is too soon. */
@@ -351,8 +382,9 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
           cpu = new I420Compositor(msg.width, msg.height);
           msg.canvas.width = msg.width;
           msg.canvas.height = msg.height;
-          // The CPU compositor runs where GL is a software rasteriser: the preview is drawn on the CPU too
-          // (willReadFrequently keeps the canvas out of that rasteriser; host + 3: 13.2 new frames/s against 9.9-10.6).
+          // The CPU compositor runs where GL is a software rasteriser. The preview is video when the page gives
+          // a track for it ('preview'); until then, or without one, it is drawn here, on the CPU too
+          // (willReadFrequently keeps the canvas out of the software rasteriser).
           preview = msg.canvas.getContext('2d', { alpha: false, willReadFrequently: true }) as OffscreenCanvasRenderingContext2D | null;
           if (!preview) throw new Error('program worker: no 2D context for the preview');
         } else {
@@ -395,6 +427,10 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
       case 'layout':
         layout = { kind: msg.kind, order: msg.order, focusId: msg.focusId };
         return;
+      case 'preview':
+        previewWriter = msg.writable.getWriter();
+        cpu?.invalidate();
+        return;
       case 'return':
         programReturn = { writer: msg.writable.getWriter(), picture: packedPicture(msg.width, msg.height), intervalMs: 1000 / msg.fps, lastMs: 0 };
         cpu?.invalidate();
@@ -427,6 +463,8 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
         compositor = null;
         cpu = null;
         preview = null;
+        void previewWriter?.close().catch(() => {});
+        previewWriter = null;
         void programReturn?.writer.close().catch(() => {});
         programReturn = null;
         port?.close();
