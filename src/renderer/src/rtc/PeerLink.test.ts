@@ -165,6 +165,27 @@ describe('PeerLink negotiation', () => {
     expect(c.logs).toEqual([]);
   });
 
+  it('an offer lost on the way is sent again when asked, and a copy that arrives twice is answered once', async () => {
+    const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') } });
+    c.toGuest.lose = (m) => m.kind === 'description';
+    c.host.start();
+    await sleep(100);
+    expect(c.guest()).toBeNull();
+    expect(c.host.pc.signalingState).toBe('have-local-offer');
+    c.toGuest.lose = null;
+    // Twice: the first copy reaches the guest, the second is a duplicate of it.
+    expect(c.host.resendOffer()).toBe(true);
+    expect(c.host.resendOffer()).toBe(true);
+    await c.settle();
+    expect(c.host.pc.connectionState).toBe('connected');
+    expect(c.guest()!.pc.connectionState).toBe('connected');
+    expect(c.host.stats).toMatchObject({ offersSent: 1, offersResent: 2, errors: 0 });
+    expect(c.guest()!.stats).toMatchObject({ answersSent: 1, staleMessages: 1, errors: 0 });
+    // Nothing waits for an answer any more: nothing to send again.
+    expect(c.host.resendOffer()).toBe(false);
+    expect(c.logs).toEqual([]);
+  });
+
   it('a camera turned on later is offered by the guest on the same link, capped', async () => {
     const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: null, audio: new FakeTrack('audio') } });
     await connected(c);

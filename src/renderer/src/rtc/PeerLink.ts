@@ -63,8 +63,10 @@ export interface NegotiationStats {
   rollbacks: number;
   /** Candidates that belonged to an ignored offer. */
   candidatesIgnored: number;
-  /** Descriptions and candidates of another link (an earlier call). */
+  /** Descriptions and candidates of another link (an earlier call), and offers we already took (sent again). */
   staleMessages: number;
+  /** Our pending offer sent again because the other side said it never got one. */
+  offersResent: number;
   errors: number;
 }
 
@@ -106,8 +108,11 @@ export class PeerLink {
     rollbacks: 0,
     candidatesIgnored: 0,
     staleMessages: 0,
+    offersResent: 0,
     errors: 0,
   };
+  /** The last offer we applied, by its origin line (an offer sent again carries the same one). */
+  private lastOfferKey: string | null = null;
   private readonly local: LocalTracks;
   private stream: MediaStream | null = null;
   /** True while our own offer is being made (between negotiationneeded and its local description). */
@@ -173,10 +178,10 @@ export class PeerLink {
     }
   }
 
-  private sendDescription(description: RTCSessionDescription | null): void {
+  private sendDescription(description: RTCSessionDescription | null, again = false): void {
     if (!description || this.closed) return;
     const type = description.type as 'offer' | 'answer';
-    if (type === 'offer') this.stats.offersSent += 1;
+    if (type === 'offer') this.stats[again ? 'offersResent' : 'offersSent'] += 1;
     else this.stats.answersSent += 1;
     void this.signal({ kind: 'description', from: this.opts.selfId, to: this.opts.peerId, link: this.id, description: { type, sdp: description.sdp } });
   }
@@ -249,8 +254,24 @@ export class PeerLink {
     return next;
   }
 
+  /**
+   * Sends our offer again while it waits for an answer (the other side says it
+   * never got one: a message lost on a busy signaling server). It carries the
+   * candidates gathered since. False when there is no offer waiting.
+   */
+  resendOffer(): boolean {
+    if (this.closed || this.pc.signalingState !== 'have-local-offer' || this.pc.localDescription?.type !== 'offer') return false;
+    this.sendDescription(this.pc.localDescription, true);
+    return true;
+  }
+
   private async onDescription(description: RTCSessionDescriptionInit): Promise<void> {
     if (this.closed) return;
+    // The same offer again (sent twice because an earlier copy seemed lost): already answered.
+    if (description.type === 'offer' && offerKey(description.sdp) === this.lastOfferKey) {
+      this.stats.staleMessages += 1;
+      return;
+    }
     try {
       const collision = description.type === 'offer' && (this.makingOffer || this.pc.signalingState !== 'stable');
       this.ignoreOffer = collision && !this.opts.polite;
@@ -263,6 +284,7 @@ export class PeerLink {
       await this.pc.setRemoteDescription(description);
       await this.flushCandidates();
       if (description.type === 'offer') {
+        this.lastOfferKey = offerKey(description.sdp);
         await this.bindLocalTracks();
         await this.pc.setLocalDescription();
         this.sendDescription(this.pc.localDescription);
@@ -364,4 +386,14 @@ export class PeerLink {
     this.pc.onnegotiationneeded = null;
     this.pc.close();
   }
+}
+
+/**
+ * What identifies an offer across copies: its origin line (session id and
+ * version, the same in a copy sent again with more candidates), else the SDP
+ * without its candidate lines.
+ */
+export function offerKey(sdp: string | undefined): string {
+  const text = sdp ?? '';
+  return /^o=.*$/m.exec(text)?.[0] ?? text.replace(/^a=candidate:.*\r?\n/gm, '');
 }

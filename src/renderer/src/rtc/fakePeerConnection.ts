@@ -16,6 +16,8 @@ import { parseSignal, type SignalMessage } from '../../../shared/signaling';
 /** One direction of a signaling channel: every message crosses as JSON, is checked by the app's schema, and arrives in order, `latency()` ms late at the earliest. */
 export class SignalWire {
   readonly sent: SignalMessage[] = [];
+  /** Messages for which this returns true are sent but never delivered (lost on the way). */
+  lose: ((msg: SignalMessage) => boolean) | null = null;
   private readonly queue: Array<{ at: number; msg: SignalMessage }> = [];
   private pumping = false;
   constructor(
@@ -32,6 +34,7 @@ export class SignalWire {
     const parsed = parseSignal(JSON.parse(JSON.stringify(msg)));
     if (!parsed) throw new Error(`malformed signal ${JSON.stringify(msg)}`);
     this.sent.push(parsed);
+    if (this.lose?.(parsed)) return;
     this.queue.push({ at: Date.now() + this.latency(), msg: parsed });
     if (!this.pumping) void this.pump();
   }
@@ -296,9 +299,14 @@ export class FakePeerConnection {
     const ufrag = this.ufrag!;
     setTimeout(() => {
       if (this.closed || this.ufrag !== ufrag) return;
+      const candidate = `candidate:1 1 udp 1 127.0.0.1 ${5000 + ufragCounter} typ host`;
       this.onicecandidate?.({
-        candidate: { toJSON: () => ({ candidate: `candidate:1 1 udp 1 127.0.0.1 ${5000 + ufragCounter} typ host`, sdpMid: '0', sdpMLineIndex: 0, usernameFragment: ufrag }) },
+        candidate: { toJSON: () => ({ candidate, sdpMid: '0', sdpMLineIndex: 0, usernameFragment: ufrag }) },
       });
+      // As in Chromium, the local description lists the candidates gathered so far.
+      if (this.localDescription?.sdp && readSdp(this.localDescription.sdp).ufrag === ufrag) {
+        this.localDescription = { ...this.localDescription, sdp: `${this.localDescription.sdp}a=${candidate}\r\n` };
+      }
     }, 1);
   }
 
@@ -376,6 +384,12 @@ export class FakePeerConnection {
   setRemoteDescription(description: RTCSessionDescriptionInit): Promise<void> {
     return this.enqueue(() => {
       const sdp = readSdp(description.sdp!);
+      // Candidates listed in the description count as added once it is applied (below).
+      const listed = [...description.sdp!.matchAll(/^a=(candidate:.*)$/gm)].map((m) => ({ candidate: m[1]!.trim(), usernameFragment: sdp.ufrag }));
+      const addListed = () => {
+        this.added.push(...listed);
+        this.updateConnection();
+      };
       if (description.type === 'offer') {
         if (this.signalingState === 'have-local-offer') {
           // Implicit rollback of our own offer.
@@ -397,6 +411,7 @@ export class FakePeerConnection {
         this.remoteUfrag = sdp.ufrag;
         this.signalingState = 'have-remote-offer';
         this.fireTracks(sdp.media);
+        addListed();
         return;
       }
       if (this.signalingState !== 'have-local-offer') throw domError('InvalidStateError', `Failed to set remote answer sdp: Called in wrong state: ${this.signalingState}`);
@@ -412,7 +427,7 @@ export class FakePeerConnection {
       this.offeredMids = [];
       this.toStable();
       this.fireTracks(sdp.media);
-      this.updateConnection();
+      addListed();
     });
   }
 

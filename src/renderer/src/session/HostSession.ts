@@ -26,6 +26,13 @@ import { activeSeats, useStore } from '../store';
 /** Source id of the host's shared screen in the program. */
 export const SCREEN_ID = 'screen';
 
+/**
+ * A hello on a call already answered, this long after the offer went out,
+ * means the offer was lost: it is sent again (guests say hello every 2 s, and
+ * a busy signaling server can take a few seconds to deliver).
+ */
+const OFFER_RESEND_MS = 6000;
+
 export class HostSession {
   private readonly broadcaster: Broadcaster;
   private signaling: SignalingChannel | null = null;
@@ -190,6 +197,8 @@ export class HostSession {
 
   /** The call (the hello's id) each guest's link answers. */
   private readonly calls = new Map<string, string | undefined>();
+  /** When each guest's link was started or its offer last sent again (ms). */
+  private readonly offeredAt = new Map<string, number>();
 
   /**
    * A guest says hello until an offer reaches it, so a busy host gets several
@@ -201,8 +210,17 @@ export class HostSession {
    */
   private onHello(guestId: string, call: string | undefined): void {
     if (call !== undefined && this.calls.get(guestId) === call) {
-      const state = this.links.get(guestId)?.pc.connectionState;
-      if (state !== 'failed' && state !== 'closed') return;
+      const link = this.links.get(guestId);
+      const state = link?.pc.connectionState;
+      if (state !== 'failed' && state !== 'closed') {
+        // A guest says hello only until an offer reaches it: still saying it well after ours went out, it did not get it.
+        const sentAt = this.offeredAt.get(guestId) ?? 0;
+        if (link && Date.now() - sentAt >= OFFER_RESEND_MS && link.resendOffer()) {
+          this.offeredAt.set(guestId, Date.now());
+          this.log(`hello from ${guestId} again on call ${call}: our offer has not reached them; sending it again`);
+        }
+        return;
+      }
       this.log(`hello from ${guestId} again on call ${call} (link ${state}): answering it anew`);
     } else {
       this.log(`hello from ${guestId}${call ? ` (call ${call})` : ''}: answering`);
@@ -254,6 +272,7 @@ export class HostSession {
     this.sendUplink(guestId);
     // The transceivers make the first offer (negotiationneeded); either side may renegotiate from then on.
     link.start();
+    this.offeredAt.set(guestId, Date.now());
     return true;
   }
 
@@ -274,6 +293,7 @@ export class HostSession {
     this.links.get(guestId)?.close(false);
     this.links.delete(guestId);
     this.calls.delete(guestId);
+    this.offeredAt.delete(guestId);
     this.guestStreams.delete(guestId);
     const el = this.audioElements.get(guestId);
     if (el) el.srcObject = null;
