@@ -98,25 +98,21 @@ test('host and guest go live end to end', async () => {
   await expect(seat).toHaveCount(1);
   await expect(seat.getByTestId('link-state')).toHaveText('connected', { timeout: 30_000 });
 
+  /** Host on the left, guest on the right, in a video element showing the program. */
+  const showsBoth = (page: Page, selector: string, timeout: number) =>
+    expect
+      .poll(async () => {
+        const left = await videoPatch(page, selector, 0.25, 0.5);
+        const right = await videoPatch(page, selector, 0.75, 0.5);
+        return isHostColour(left) && isGuestColour(right);
+      }, { timeout, intervals: [1000] })
+      .toBe(true);
+
   // The guest sees the host's composite live: host on the left, themselves on the right.
-  await expect
-    .poll(async () => {
-      const left = await videoPatch(guest, '[data-testid="program-view"]', 0.25, 0.5);
-      const right = await videoPatch(guest, '[data-testid="program-view"]', 0.75, 0.5);
-      return isHostColour(left) && isGuestColour(right);
-    }, { timeout: 60_000, intervals: [1000] })
-    .toBe(true);
+  await showsBoth(guest, '[data-testid="program-view"]', 60_000);
 
   // So does the studio's preview (video of the program where the CPU compositor runs, as here).
-  if ((await appState<{ compositor?: string }>(host, 'pipeline')).compositor === 'cpu') {
-    await expect
-      .poll(async () => {
-        const left = await videoPatch(host, '[data-testid="program-preview"]', 0.25, 0.5);
-        const right = await videoPatch(host, '[data-testid="program-preview"]', 0.75, 0.5);
-        return isHostColour(left) && isGuestColour(right);
-      }, { timeout: 30_000, intervals: [1000] })
-      .toBe(true);
-  }
+  if ((await appState<{ compositor?: string }>(host, 'pipeline')).compositor === 'cpu') await showsBoth(host, '[data-testid="program-preview"]', 30_000);
 
   // The ingest receives H.264 1280x720 ~30 fps + AAC 48 kHz with both sources side by side.
   const dir = join(process.cwd(), 'test-results', 'e2e');
