@@ -101,7 +101,6 @@ export function chromiumRootByFlag(flag: string): number {
   return -1;
 }
 
-/** CPU ticks of each thread of a process, keyed by thread id, with the thread's name. */
 export interface ThreadTicks {
   name: string;
   cpuTicks: number;
@@ -110,6 +109,10 @@ export interface ThreadTicks {
   waitNs: number;
 }
 
+/** Chromium's thread names without their numbers (CrRendererMain, DedicatedWorker, WebRTC_W_and_N, ThreadPoolForegr…). */
+const threadKind = (name: string) => name.replace(/\d+/g, '#');
+
+/** CPU ticks and scheduler times of each thread of a process, keyed by thread id, with the thread's name. */
 export function threadTicks(pid: number): Map<number, ThreadTicks> {
   const threads = new Map<number, ThreadTicks>();
   let tids: string[] = [];
@@ -147,7 +150,7 @@ export function threadTicks(pid: number): Map<number, ThreadTicks> {
 export function threadSplit(before: Map<number, ThreadTicks>, after: Map<number, ThreadTicks>, seconds: number): Record<string, number> {
   const split: Record<string, number> = {};
   for (const [tid, end] of after) {
-    const name = end.name.replace(/\d+/g, '#');
+    const name = threadKind(end.name);
     const start = before.get(tid)?.cpuTicks ?? 0;
     split[name] = (split[name] ?? 0) + ((end.cpuTicks - start) / TICKS_PER_SECOND / seconds) * 100;
   }
@@ -167,7 +170,7 @@ export function threadSplit(before: Map<number, ThreadTicks>, after: Map<number,
 export function threadRunQueue(before: Map<number, ThreadTicks>, after: Map<number, ThreadTicks>, seconds: number): Record<string, { onCpu: number; waiting: number }> {
   const out: Record<string, { onCpu: number; waiting: number }> = {};
   for (const [tid, end] of after) {
-    const name = end.name.replace(/\d+/g, '#');
+    const name = threadKind(end.name);
     const start = before.get(tid);
     const entry = (out[name] ??= { onCpu: 0, waiting: 0 });
     entry.onCpu += (end.runNs - (start?.runNs ?? 0)) / 1e6 / seconds;

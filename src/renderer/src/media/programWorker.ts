@@ -83,9 +83,9 @@ let preview: OffscreenCanvasRenderingContext2D | null = null;
 let previewDue = false;
 let cpuBusy = false;
 const pending = new Map<string, VideoFrame>();
-/** The program return (CPU path): a smaller copy of each new picture written into a generated track. */
 /** The preview as a generated track the page shows in a <video> (CPU compositor), when the page gave one. */
 let previewWriter: WritableStreamDefaultWriter<VideoFrame> | null = null;
+/** The program return (CPU path): a smaller copy of each new picture written into a generated track. */
 let programReturn: { writer: WritableStreamDefaultWriter<VideoFrame>; picture: I420Picture; intervalMs: number; lastMs: number } | null = null;
 const scratch = new Map<string, FrameScratch>();
 let timer: ReturnType<typeof setInterval> | null = null;
@@ -263,19 +263,31 @@ async function tickCpu(): Promise<void> {
 function writePreview(out: I420Picture, nowMs: number): void {
   const w = previewWriter;
   if (!w || (w.desiredSize ?? 1) <= 0) return;
-  const frame = new VideoFrame(out.data, {
+  writeFrame(w, out, nowMs, () => {
+    // The track was stopped (the studio closed): stop writing.
+    if (previewWriter === w) previewWriter = null;
+  });
+}
+
+/** A VideoFrame of an I420 picture (a copy) stamped `nowMs` on this worker's clock, in the page's time. */
+function pictureFrame(picture: I420Picture, nowMs: number): VideoFrame {
+  return new VideoFrame(picture.data, {
     format: 'I420',
-    codedWidth: out.width,
-    codedHeight: out.height,
+    codedWidth: picture.width,
+    codedHeight: picture.height,
     timestamp: Math.round((nowMs + toPageMs) * 1000),
     colorSpace: PROGRAM_COLOR_SPACE,
   });
-  w.write(frame).then(
+}
+
+/** Writes a copy of the picture into a generated track's writable; `gone` when the track no longer takes frames. */
+function writeFrame(writer: WritableStreamDefaultWriter<VideoFrame>, picture: I420Picture, nowMs: number, gone: () => void): void {
+  const frame = pictureFrame(picture, nowMs);
+  writer.write(frame).then(
     () => frame.close(),
     () => {
       frame.close();
-      // The page let the track go: back to drawing on the canvas.
-      if (previewWriter === w) previewWriter = null;
+      gone();
     },
   );
 }
@@ -286,21 +298,10 @@ function feedReturn(out: I420Picture, nowMs: number): void {
   if (!r || nowMs - r.lastMs < r.intervalMs * 0.9 || (r.writer.desiredSize ?? 1) <= 0) return;
   r.lastMs = nowMs;
   drawPicture(out, { x: 0, y: 0, width: 1, height: 1 }, r.picture, { x: 0, y: 0, width: r.picture.width, height: r.picture.height });
-  const frame = new VideoFrame(r.picture.data, {
-    format: 'I420',
-    codedWidth: r.picture.width,
-    codedHeight: r.picture.height,
-    timestamp: Math.round((nowMs + toPageMs) * 1000),
-    colorSpace: PROGRAM_COLOR_SPACE,
+  writeFrame(r.writer, r.picture, nowMs, () => {
+    // The track was stopped (the broadcast ended): stop feeding it.
+    if (programReturn === r) programReturn = null;
   });
-  r.writer.write(frame).then(
-    () => frame.close(),
-    () => {
-      frame.close();
-      // The track was stopped (the broadcast ended): stop feeding it.
-      if (programReturn === r) programReturn = null;
-    },
-  );
 }
 
 function tick(): void {
@@ -335,13 +336,15 @@ function tick(): void {
  * on animation frames the clock that feeds the encoder never waits.
  */
 function present(): void {
+  // The preview is video (written from the tick): nothing to present on animation frames.
+  if (previewWriter) return;
   if (cpu && preview) {
     if (previewDue) {
       previewDue = false;
       const p = preview;
       const out = cpu.output;
       timed('preview', () => {
-        const frame = new VideoFrame(out.data, { format: 'I420', codedWidth: out.width, codedHeight: out.height, timestamp: 0, colorSpace: PROGRAM_COLOR_SPACE });
+        const frame = pictureFrame(out, 0);
         p.drawImage(frame, 0, 0);
         frame.close();
       });
