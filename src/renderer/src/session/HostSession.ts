@@ -22,6 +22,7 @@ import {
 import type { ProgramLayoutKind } from '../../../shared/layout';
 import { PROGRAM_RETURN, guestUplinkFor, programReturnFor, type SendCap } from '../../../shared/mediaLimits';
 import { activeSeats, useStore } from '../store';
+import { isSeated } from './seatCheck';
 
 /** Source id of the host's shared screen in the program. */
 export const SCREEN_ID = 'screen';
@@ -32,6 +33,8 @@ export const SCREEN_ID = 'screen';
  * a busy signaling server can take a few seconds to deliver).
  */
 const OFFER_RESEND_MS = 6000;
+/** How long a hello waits to learn that its guest is seated before it goes unanswered (the guest's next hello checks again). */
+const SEAT_CHECK_MS = 10_000;
 
 export class HostSession {
   private readonly broadcaster: Broadcaster;
@@ -232,19 +235,27 @@ export class HostSession {
       },
       (e: Error) => {
         if (this.calls.get(guestId) === call) this.calls.delete(guestId);
-        this.log(`cannot answer the hello of ${guestId}: ${e.message}`);
+        this.log(`cannot answer the hello of ${guestId}: ${e.message}; their next hello is answered anew`);
       },
     );
   }
 
   /** A seated guest said hello: (re)connect on a new link whose offer carries the program and the host's voice. False when not seated. */
   private async connectGuest(guestId: string): Promise<boolean> {
-    const seated = activeSeats(useStore.getState().seats).some((s) => s.user_id === guestId);
-    if (!seated && this.signaling) {
-      // Seat rows can arrive after the hello; check the database before refusing.
-      const seats = await listActiveSeats(useStore.getState().stream!.id);
-      for (const seat of seats) useStore.getState().upsertSeat(seat);
-      if (!seats.some((s) => s.user_id === guestId)) {
+    const seatedNow = () => activeSeats(useStore.getState().seats).some((s) => s.user_id === guestId);
+    if (!seatedNow() && this.signaling) {
+      // Seat rows can arrive after the hello: the row by Realtime or the database, whichever comes first.
+      const seated = await isSeated({
+        seatedNow,
+        subscribe: (onChange) => useStore.subscribe(onChange),
+        query: async () => {
+          const seats = await listActiveSeats(useStore.getState().stream!.id);
+          for (const seat of seats) useStore.getState().upsertSeat(seat);
+          return seats.some((s) => s.user_id === guestId);
+        },
+        timeoutMs: SEAT_CHECK_MS,
+      });
+      if (!seated) {
         this.log(`ignoring hello from ${guestId}: not seated`);
         return false;
       }
