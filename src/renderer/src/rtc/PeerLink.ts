@@ -84,6 +84,8 @@ export function newLinkId(): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/** Making an offer takes milliseconds; this long, and the log says so. */
+const SLOW_OFFER_MS = 2000;
 const sends = (direction: RTCRtpTransceiverDirection | undefined) => direction === 'sendrecv' || direction === 'sendonly';
 const receives = (direction: RTCRtpTransceiverDirection | undefined) => direction === 'sendrecv' || direction === 'recvonly';
 
@@ -232,9 +234,15 @@ export class PeerLink {
     if (this.closed) return;
     try {
       this.makingOffer = true;
+      const started = Date.now();
       await this.pc.setLocalDescription();
       // The messages that arrive meanwhile are applied in order; only an offer is ours to send here.
-      if (this.pc.localDescription?.type === 'offer') this.sendDescription(this.pc.localDescription);
+      if (this.pc.localDescription?.type === 'offer') {
+        const took = Date.now() - started;
+        // A slow offer is a sign of a starved page: worth a line in the log.
+        if (took >= SLOW_OFFER_MS) this.opts.log?.(`offer to ${this.opts.peerId} made in ${(took / 1000).toFixed(1)} s`);
+        this.sendDescription(this.pc.localDescription);
+      }
     } catch (err) {
       this.fail('offer', err);
     } finally {

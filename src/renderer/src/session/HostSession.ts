@@ -202,6 +202,8 @@ export class HostSession {
   private readonly calls = new Map<string, string | undefined>();
   /** When each guest's link was started or its offer last sent again (ms). */
   private readonly offeredAt = new Map<string, number>();
+  /** Calls whose repeated hellos found no offer to send yet (logged once each). */
+  private readonly slowOffers = new Set<string>();
 
   /**
    * A guest says hello until an offer reaches it, so a busy host gets several
@@ -218,9 +220,18 @@ export class HostSession {
       if (state !== 'failed' && state !== 'closed') {
         // A guest says hello only until an offer reaches it: still saying it well after ours went out, it did not get it.
         const sentAt = this.offeredAt.get(guestId) ?? 0;
-        if (link && Date.now() - sentAt >= OFFER_RESEND_MS && link.resendOffer()) {
-          this.offeredAt.set(guestId, Date.now());
-          this.log(`hello from ${guestId} again on call ${call}: our offer has not reached them; sending it again`);
+        if (link && Date.now() - sentAt >= OFFER_RESEND_MS) {
+          if (link.resendOffer()) {
+            this.offeredAt.set(guestId, Date.now());
+            this.log(`hello from ${guestId} again on call ${call}: our offer has not reached them; sending it again`);
+          } else if (!this.slowOffers.has(call)) {
+            // Said once per call: the offer is still being made (or the seat check is still out) on a starved page.
+            this.slowOffers.add(call);
+            this.log(`hello from ${guestId} again on call ${call}: no offer to send yet (link ${state ?? 'not made'}, signaling ${link.pc.signalingState})`);
+          }
+        } else if (!link && !this.slowOffers.has(call)) {
+          this.slowOffers.add(call);
+          this.log(`hello from ${guestId} again on call ${call}: still checking their seat`);
         }
         return;
       }
