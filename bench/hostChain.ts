@@ -97,7 +97,7 @@ try {
     logConsole(guest, `guest${i + 1}`);
     const id = await guestSignsIn(guest, app.guestUrl, `Guest ${i + 1}`);
     // As people do on a machine too busy to answer within 20 s: invited again when the invitation ran out.
-    await inviteUntilAccepted(host, guest, id);
+    await inviteUntilAccepted(host, guest, id, { connectTimeoutMs: 180_000 });
     await new Promise((r) => setTimeout(r, 3000));
     memorySteps.push(await measureMemory());
   }

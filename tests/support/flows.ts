@@ -60,9 +60,10 @@ export async function guestAccepts(guest: Page): Promise<void> {
  * too busy to answer within the invitation's 20 s: when the invitation ran
  * out before the accept reached the database (the guest page says so), the
  * host invites again, up to `attempts` times. Any other refusal fails with
- * the message the guest was shown.
+ * the message the guest was shown. The guest must then connect within
+ * `connectTimeoutMs`.
  */
-export async function inviteUntilAccepted(host: Page, guest: Page, guestId: string, attempts = 3): Promise<void> {
+export async function inviteUntilAccepted(host: Page, guest: Page, guestId: string, { attempts = 3, connectTimeoutMs = 90_000 } = {}): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     await hostInvites(host, guestId);
     const invitation = guest.getByTestId('invitation');
@@ -78,7 +79,7 @@ export async function inviteUntilAccepted(host: Page, guest: Page, guestId: stri
     console.log(`invitation ran out before the guest's accept (attempt ${attempt}: "${text}"); inviting again`);
     await guest.getByTestId('guest-message').getByRole('button', { name: 'Dismiss' }).click();
   }
-  await expect(guest.getByTestId('guest-stage')).toHaveAttribute('data-link', 'connected', { timeout: 90_000 });
+  await expect(guest.getByTestId('guest-stage')).toHaveAttribute('data-link', 'connected', { timeout: connectTimeoutMs });
 }
 
 /** Calls a method of the page's guest service (streamGuestService) as the page's signed-in user, through the test hook. */

@@ -270,7 +270,14 @@ export interface GuestSessionOptions {
 const HELLO_INTERVAL_MS = 2000;
 /** How long an answered call may take to connect before the guest calls again, and how often it does so alone. */
 const CONNECT_TIMEOUT_MS = 20_000;
+/** How long a link still connecting (ICE checks under way) is given before the guest calls again. */
+const CONNECT_PATIENCE_MS = 60_000;
 const AUTO_RETRIES = 3;
+
+/** Whether a link that has not connected yet, `elapsedMs` after it took the offer, is worth waiting for. */
+export function keepWaiting(state: RTCPeerConnectionState, elapsedMs: number): boolean {
+  return state === 'connecting' && elapsedMs < CONNECT_PATIENCE_MS;
+}
 const HELLO_ATTEMPTS = 15;
 /** After the host says bye (a reload, or the end of the stream), wait this long before saying hello again. */
 const REJOIN_DELAY_MS = 3000;
@@ -434,9 +441,29 @@ export class GuestSession {
     this.snapshot.set({ link: 'connecting' });
     await link.handle(offer);
     if (this.link !== link || this.closed || this.get().link === 'connected') return;
-    // A link that never connects (a lost candidate, a host too busy to finish ICE) is called again.
+    this.watchLink(link, Date.now());
+  }
+
+  /**
+   * A link that does not connect (a lost offer or candidate, a host too busy
+   * to finish) is called again after CONNECT_TIMEOUT_MS — unless it is still
+   * connecting (ICE checks or DTLS under way), which a starved host can take a
+   * minute to finish: a new call would start that minute over. Checks that
+   * fail turn the link 'failed' by themselves, which calls again at once.
+   */
+  private watchLink(link: PeerLink, since: number): void {
     this.clearWatchdog();
-    this.watchdog = setTimeout(() => this.retrySoon(0), CONNECT_TIMEOUT_MS);
+    this.watchdog = setTimeout(() => {
+      this.watchdog = null;
+      if (this.link !== link || this.closed || this.get().link === 'connected') return;
+      const state = link.pc.connectionState;
+      if (keepWaiting(state, Date.now() - since)) {
+        this.log(`the connection to the host is still being made (ICE ${link.pc.iceConnectionState}); waiting for it`);
+        this.watchLink(link, since);
+        return;
+      }
+      this.retrySoon(0);
+    }, CONNECT_TIMEOUT_MS);
   }
 
   /** What the host asked us to send at most (it changes as the stage fills). */
