@@ -10,8 +10,8 @@
  * e.g. `libx264,webcodecs`: ffmpeg encoding raw frames against the renderer
  * encoding H.264 that ffmpeg only muxes; the smoke run uses `auto` for both).
  *
- * `--guest-nice 10` lowers the guests' browser's priority (its autogroup and every thread, once
- * the guests are on): a streamer's guests run on their own devices, not on the
+ * `--guest-nice 10` lowers the guests' browser's priority (its autogroup before the guests join,
+ * and every thread once they are on): a streamer's guests run on their own devices, not on the
  * host's cores, and this shows what the host's pipeline does when it is not
  * sharing them evenly with its guests' pages. The default (equal priority) is
  * the figure held against the goal.
@@ -26,7 +26,7 @@ import { startApp } from '../tests/support/app';
 import { launchChromium } from '../tests/support/chromium';
 import { guestSignsIn, hostGoesLive, inviteUntilAccepted, logConsole } from '../tests/support/flows';
 import { FFMPEG, recordRtmp } from '../tests/support/media';
-import { chromiumRenderers, chromiumRole, chromiumRootByFlag, cpuSplit, reniceTree, snapshot, threadRunQueue, threadSplit, threadTicks, treePss } from '../tests/support/procstat';
+import { chromiumRenderers, chromiumRole, chromiumRootByFlag, cpuSplit, reniceTree, snapshot, threadRunQueue, threadSplit, threadTicks, treePss, type RunQueueTimes } from '../tests/support/procstat';
 import { gridLayout } from '../src/shared/layout';
 
 const args = process.argv.slice(2);
@@ -91,6 +91,9 @@ try {
     return treePss(hostTree);
   };
   const memorySteps = [await measureMemory()];
+  const guestRoot = chromiumRootByFlag(`--use-file-for-fake-video-capture=${guestClip}`);
+  // The guests join in the setting they are measured in (the group's nice value covers the pages opened later).
+  if (guestNice > 0) reniceTree(guestRoot, guestNice);
   for (let i = 0; i < guests; i++) {
     const context = await guestBrowser.newContext({ viewport: { width: 480, height: 360 } });
     const guest = await context.newPage();
@@ -109,7 +112,6 @@ try {
       return { framesSent: 0, framesSkipped: 0, bridgeDropped: 0, ...(s.pipeline as Record<string, number>), compositor: String(s.pipeline.compositor), encoder: String(s.stats?.encoder), renderMs: s.renderMs, framesIn: Number(s.stats?.framesIn ?? 0), framesWritten: Number(s.stats?.framesWritten ?? 0), workerBusyMs: (s.pipeline.workerBusyMs ?? {}) as unknown as Record<string, number> };
     });
   const pipelineBefore = await pipelineNow();
-  const guestRoot = chromiumRootByFlag(`--use-file-for-fake-video-capture=${guestClip}`);
   if (guestNice > 0) {
     const { threads, autogroup } = reniceTree(guestRoot, guestNice);
     console.log(`guests' browser: ${threads} threads${autogroup ? ' and its autogroup' : ' (not its autogroup: the nice value of the session does not change here)'} at nice ${guestNice}`);
@@ -134,11 +136,12 @@ try {
     }),
   );
   /** The host renderer's threads: on a CPU vs waiting for one (ms per second), to tell a starved thread from a blocked one. */
-  const hostRunQueue: Record<string, { onCpu: number; waiting: number }> = {};
+  const hostRunQueue: Record<string, RunQueueTimes> = {};
   rendererThreads.host.forEach((pid, i) => {
     for (const [name, v] of Object.entries(threadRunQueue(threadsBefore.host![i]!, threadTicks(pid), elapsed))) {
-      const e = (hostRunQueue[name] ??= { onCpu: 0, waiting: 0 });
+      const e = (hostRunQueue[name] ??= { onCpu: 0, waiting: 0, inKernel: 0 });
       e.onCpu += v.onCpu;
+      e.inKernel += v.inKernel;
       e.waiting += v.waiting;
     }
   });
@@ -208,9 +211,9 @@ try {
   console.log(`host browser memory (PSS) per added guest: ${perGuestMb.toFixed(1)} MB (${memory.map((m) => Math.round(m)).join(' → ')} MB)${perFurtherGuestMb === null ? '' : `; each guest after the first: ${perFurtherGuestMb.toFixed(1)} MB`}`);
   console.log(`  by process: ${memorySteps.map((m) => Object.entries(m.byType).map(([k, v]) => `${k} ${Math.round(v)}`).join(' ')).join(' → ')}`);
   console.log(
-    `host renderer threads, ms per second on a CPU / waiting for one: ${Object.entries(hostRunQueue)
+    `host renderer threads, ms per second on a CPU (of it in the kernel) / waiting for one: ${Object.entries(hostRunQueue)
       .slice(0, 8)
-      .map(([n, v]) => `${n} ${v.onCpu} / ${v.waiting}`)
+      .map(([n, v]) => `${n} ${v.onCpu} (${v.inKernel}) / ${v.waiting}`)
       .join(', ')}`,
   );
   for (const [k, v] of Object.entries(threads)) console.log(`${k} renderer threads, % of one core:`, Object.entries(v).map(([n, c]) => `${n} ${c}`).join(', '));

@@ -104,6 +104,8 @@ export function chromiumRootByFlag(flag: string): number {
 export interface ThreadTicks {
   name: string;
   cpuTicks: number;
+  /** Of cpuTicks, those spent in the kernel (system time). */
+  sysTicks: number;
   /** From /proc/…/schedstat: ns spent on a CPU, and ns spent runnable but waiting for one. */
   runNs: number;
   waitNs: number;
@@ -134,7 +136,7 @@ export function threadTicks(pid: number): Map<number, ThreadTicks> {
       } catch {
         /* a kernel without schedstats */
       }
-      threads.set(Number(tid), { name: stat.slice(open + 1, close), cpuTicks: Number(fields[11]) + Number(fields[12]), runNs, waitNs });
+      threads.set(Number(tid), { name: stat.slice(open + 1, close), cpuTicks: Number(fields[11]) + Number(fields[12]), sysTicks: Number(fields[12]), runNs, waitNs });
     } catch {
       /* the thread ended between the listing and the read */
     }
@@ -161,24 +163,33 @@ export function threadSplit(before: Map<number, ThreadTicks>, after: Map<number,
   return Object.fromEntries(rounded);
 }
 
+/** A thread kind's time between two readings, in ms per second. */
+export interface RunQueueTimes {
+  onCpu: number;
+  waiting: number;
+  /** Of the time on a CPU, the part in the kernel (system time; clock-tick resolution). */
+  inKernel: number;
+}
+
 /**
- * Per thread name, between two readings: ms per second on a CPU, and ms per
- * second runnable but waiting for a CPU (the scheduler's run queue). A thread
- * that is busy by the clock but neither on a CPU nor waiting for one was
- * blocked (on a lock, another thread, another process).
+ * Per thread name, between two readings: ms per second on a CPU (and of it in
+ * the kernel), and ms per second runnable but waiting for a CPU (the
+ * scheduler's run queue). A thread that is busy by the clock but neither on a
+ * CPU nor waiting for one was blocked (on a lock, another thread, another process).
  */
-export function threadRunQueue(before: Map<number, ThreadTicks>, after: Map<number, ThreadTicks>, seconds: number): Record<string, { onCpu: number; waiting: number }> {
-  const out: Record<string, { onCpu: number; waiting: number }> = {};
+export function threadRunQueue(before: Map<number, ThreadTicks>, after: Map<number, ThreadTicks>, seconds: number): Record<string, RunQueueTimes> {
+  const out: Record<string, RunQueueTimes> = {};
   for (const [tid, end] of after) {
     const name = threadKind(end.name);
     const start = before.get(tid);
-    const entry = (out[name] ??= { onCpu: 0, waiting: 0 });
+    const entry = (out[name] ??= { onCpu: 0, waiting: 0, inKernel: 0 });
     entry.onCpu += (end.runNs - (start?.runNs ?? 0)) / 1e6 / seconds;
     entry.waiting += (end.waitNs - (start?.waitNs ?? 0)) / 1e6 / seconds;
+    entry.inKernel += ((end.sysTicks - (start?.sysTicks ?? 0)) / TICKS_PER_SECOND / seconds) * 1000;
   }
   return Object.fromEntries(
     Object.entries(out)
-      .map(([k, v]) => [k, { onCpu: Math.round(v.onCpu), waiting: Math.round(v.waiting) }] as const)
+      .map(([k, v]) => [k, { onCpu: Math.round(v.onCpu), waiting: Math.round(v.waiting), inKernel: Math.round(v.inKernel) }] as const)
       .filter(([, v]) => v.onCpu + v.waiting >= 10)
       .sort((a, b) => b[1].onCpu + b[1].waiting - (a[1].onCpu + a[1].waiting)),
   );
