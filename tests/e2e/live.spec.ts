@@ -110,6 +110,11 @@ test('host and guest go live end to end', async () => {
 
   // The guest sees the host's composite live: host on the left, themselves on the right.
   await showsBoth(guest, '[data-testid="program-view"]', 60_000);
+  // The host sends the 720p program scaled to the return cap (640x360 up to four people), or smaller if WebRTC adapts.
+  const returned = await guest.$eval('[data-testid="program-view"]', (v) => [(v as HTMLVideoElement).videoWidth, (v as HTMLVideoElement).videoHeight]);
+  expect(returned[0]).toBeGreaterThan(0);
+  expect(returned[0]).toBeLessThanOrEqual(640);
+  expect(returned[1]).toBeLessThanOrEqual(360);
 
   // So does the studio's preview (video of the program where the CPU compositor runs, as here).
   if ((await appState<{ compositor?: string }>(host, 'pipeline')).compositor === 'cpu') await showsBoth(host, '[data-testid="program-preview"]', 30_000);

@@ -12,7 +12,6 @@
 import type { EncoderChoice, EncoderStartResult, EncoderStats, NativeBridge } from '../../../shared/bridge';
 import { AppError } from '../../../shared/errors';
 import type { ProgramLayoutKind } from '../../../shared/layout';
-import { PROGRAM_RETURN } from '../../../shared/mediaLimits';
 import { AudioMixer } from './AudioMixer';
 import { drawAvatarTile } from './avatarTile';
 import { canEncodeH264 } from './ProgramEncoder';
@@ -171,15 +170,16 @@ export class Broadcaster {
 
   /**
    * The program picture as a track, sent back to guests. With the CPU
-   * compositor the worker writes a 640x360 I420 copy of each new picture
-   * straight into a generated track (no canvas capture, no colour conversion,
-   * nothing for each guest's encoder to scale); otherwise the canvas is captured.
+   * compositor the worker writes each new picture (the frame it also encodes
+   * and previews) straight into a generated track: no canvas capture, no
+   * colour conversion, no copy; each guest's sender scales it to its cap.
+   * Otherwise the canvas is captured.
    */
   async captureProgram(fps = 30): Promise<MediaStreamTrack | null> {
     const { mode } = await this.ready;
     if (mode === 'cpu' && typeof MediaStreamTrackGenerator === 'function') {
       const track = new MediaStreamTrackGenerator({ kind: 'video' });
-      this.post({ type: 'return', writable: track.writable, width: PROGRAM_RETURN.maxWidth, height: PROGRAM_RETURN.maxHeight, fps }, [track.writable as unknown as Transferable]);
+      this.post({ type: 'return', writable: track.writable, fps }, [track.writable as unknown as Transferable]);
       return track;
     }
     return this.canvas.captureStream(fps).getVideoTracks()[0] ?? null;

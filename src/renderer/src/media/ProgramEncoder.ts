@@ -101,11 +101,13 @@ export class ProgramEncoder {
    * Encodes one new I420 picture (width*height*3/2 bytes) captured at
    * `timestampMs` on the page clock. The encoder copies it; `data` is kept (not
    * copied) as the picture to repeat, so it must hold the latest program.
-   * False when it was skipped (the encoder still busy).
+   * False when it was skipped (the encoder still busy). `frame`, when given,
+   * is a VideoFrame of the same picture and time made by the caller for other
+   * uses too: it is encoded instead of a copy (the caller still closes it).
    */
-  push(data: Uint8Array, timestampMs: number): boolean {
+  push(data: Uint8Array, timestampMs: number, frame?: VideoFrame): boolean {
     this.lastPicture = data;
-    return this.encode(data, timestampMs);
+    return this.encode(data, timestampMs, frame);
   }
 
   /** A tick of the output clock with nothing new: the last picture again (frames lagged by rendering). */
@@ -117,16 +119,18 @@ export class ProgramEncoder {
   }
 
   /** False when the picture was skipped (closed, or the encoder still busy with earlier ones). */
-  private encode(data: Uint8Array, timestampMs: number): boolean {
+  private encode(data: Uint8Array, timestampMs: number, given?: VideoFrame): boolean {
     if (this.closed || this.encoder.state !== 'configured' || this.encoder.encodeQueueSize > MAX_QUEUE) return false;
     const { width, height } = this.opts;
-    const frame = new VideoFrame(data, {
-      format: 'I420',
-      codedWidth: width,
-      codedHeight: height,
-      timestamp: Math.round(timestampMs * 1000),
-      ...(this.opts.colorSpace ? { colorSpace: this.opts.colorSpace } : {}),
-    });
+    const frame =
+      given?.clone() ??
+      new VideoFrame(data, {
+        format: 'I420',
+        codedWidth: width,
+        codedHeight: height,
+        timestamp: Math.round(timestampMs * 1000),
+        ...(this.opts.colorSpace ? { colorSpace: this.opts.colorSpace } : {}),
+      });
     // Half a frame early counts: a keyframe lands on the first picture at or after each 2 s mark.
     const keyFrame = this.keyNow || timestampMs - this.lastKeyMs >= KEYFRAME_INTERVAL_MS - 500 / this.opts.fps;
     if (keyFrame) {

@@ -12,7 +12,7 @@ import { programLayout, type ProgramLayoutKind } from '../../../shared/layout';
 import { Compositor } from './Compositor';
 import { I420Compositor } from './I420Compositor';
 import { bitmapPicture, framePicture, PROGRAM_COLOR_SPACE, type FrameScratch } from './framePicture';
-import { drawPicture, packedPicture, type I420Picture } from './i420';
+import type { I420Picture } from './i420';
 import { ProgramEncoder } from './ProgramEncoder';
 
 /**
@@ -34,7 +34,7 @@ export type ToProgramWorker =
   /** CPU compositor: show the preview by writing each new picture into this track's writable (a <video> on the page) instead of drawing it on the canvas. */
   | { type: 'preview'; writable: WritableStream<VideoFrame> }
   /** Feed the program, scaled to width x height, at most `fps` a second, into this track's writable (the return to guests). */
-  | { type: 'return'; writable: WritableStream<VideoFrame>; width: number; height: number; fps: number }
+  | { type: 'return'; writable: WritableStream<VideoFrame>; fps: number }
   /**
    * Start (with where frames go) or stop reading the program back for the
    * encoder: raw I420 frames, or (`h264`) H.264 encoded here at `bitrateKbps`.
@@ -85,8 +85,13 @@ let cpuBusy = false;
 const pending = new Map<string, VideoFrame>();
 /** The preview as a generated track the page shows in a <video> (CPU compositor), when the page gave one. */
 let previewWriter: WritableStreamDefaultWriter<VideoFrame> | null = null;
-/** The program return (CPU path): a smaller copy of each new picture written into a generated track. */
-let programReturn: { writer: WritableStreamDefaultWriter<VideoFrame>; picture: I420Picture; intervalMs: number; lastMs: number } | null = null;
+/**
+ * The program return (CPU path): each new picture (a clone of its frame, shared with the encoder and the
+ * preview) written into a generated track, at most `1000 / intervalMs` a second. Each guest's sender scales
+ * it to its cap (scaleResolutionDownBy, SIMD code in WebRTC): scaling a 640x360 copy here took this worker
+ * more time a picture than composing it, and each copy was a fresh allocation.
+ */
+let programReturn: { writer: WritableStreamDefaultWriter<VideoFrame>; intervalMs: number; lastMs: number } | null = null;
 const scratch = new Map<string, FrameScratch>();
 let timer: ReturnType<typeof setInterval> | null = null;
 /** Converts this worker's clock to the page's (audio chunks carry page times). */
@@ -129,9 +134,9 @@ function sendMedia(kind: 'video' | 'h264', payload: ArrayBuffer, timestampMs: nu
  * here (the encoder copies `picture`, which must stay the latest program), else
  * sent raw (`owned` is a copy the bridge may take).
  */
-function deliver(picture: Uint8Array, timestampMs: number, owned: () => ArrayBuffer): void {
+function deliver(picture: Uint8Array, timestampMs: number, owned: () => ArrayBuffer, frame?: VideoFrame): void {
   if (h264) {
-    if (h264.push(picture, timestampMs)) stats.framesSent += 1;
+    if (h264.push(picture, timestampMs, frame)) stats.framesSent += 1;
     else stats.framesSkipped += 1;
     return;
   }
@@ -241,10 +246,18 @@ async function tickCpu(): Promise<void> {
       return;
     }
     const out = timed('compose', () => c.compose());
-    if (previewWriter) timed('preview', () => writePreview(out, started));
-    else previewDue = true;
-    timed('programReturn', () => feedReturn(out, started));
-    if (live) timed('deliver', () => deliver(out.data, started + toPageMs, () => out.data.slice().buffer));
+    // One VideoFrame of the new picture serves the preview and the H.264 encoder: each 720p frame made from
+    // a buffer is a fresh allocation (mapped, faulted in, unmapped), and making two per picture kept the
+    // worker in the kernel a third of its time.
+    const frame = previewWriter || programReturn || (live && h264) ? pictureFrame(out, started) : null;
+    try {
+      if (previewWriter) timed('preview', () => writePreview(frame!));
+      else previewDue = true;
+      if (frame) timed('programReturn', () => feedReturn(frame, started));
+      if (live) timed('deliver', () => deliver(out.data, started + toPageMs, () => out.data.slice().buffer, frame ?? undefined));
+    } finally {
+      frame?.close();
+    }
   } catch (error) {
     fail(error);
   } finally {
@@ -255,15 +268,16 @@ async function tickCpu(): Promise<void> {
 }
 
 /**
- * The preview as video: a copy of the new picture into the preview track (the
+ * The preview as video: the new picture (a clone of its frame, sharing the
+ * encoder's) into the preview track (the
  * page's <video> shows it, converted for display by the compositor like any
  * video) — on a software-rendered machine drawing each 720p picture on the
  * canvas took the worker 20-40 ms. Skipped while the track still holds one.
  */
-function writePreview(out: I420Picture, nowMs: number): void {
+function writePreview(picture: VideoFrame): void {
   const w = previewWriter;
   if (!w || (w.desiredSize ?? 1) <= 0) return;
-  writeFrame(w, out, nowMs, () => {
+  writeFrame(w, picture.clone(), () => {
     // The track was stopped (the studio closed): stop writing.
     if (previewWriter === w) previewWriter = null;
   });
@@ -280,9 +294,8 @@ function pictureFrame(picture: I420Picture, nowMs: number): VideoFrame {
   });
 }
 
-/** Writes a copy of the picture into a generated track's writable; `gone` when the track no longer takes frames. */
-function writeFrame(writer: WritableStreamDefaultWriter<VideoFrame>, picture: I420Picture, nowMs: number, gone: () => void): void {
-  const frame = pictureFrame(picture, nowMs);
+/** Writes a frame (closed once written) into a generated track's writable; `gone` when the track no longer takes frames. */
+function writeFrame(writer: WritableStreamDefaultWriter<VideoFrame>, frame: VideoFrame, gone: () => void): void {
   writer.write(frame).then(
     () => frame.close(),
     () => {
@@ -292,13 +305,12 @@ function writeFrame(writer: WritableStreamDefaultWriter<VideoFrame>, picture: I4
   );
 }
 
-/** Writes a scaled copy of the program into the return track, unless it is still busy or it is too soon. */
-function feedReturn(out: I420Picture, nowMs: number): void {
+/** Writes the new picture into the return track, unless it is still busy or it is too soon. */
+function feedReturn(picture: VideoFrame, nowMs: number): void {
   const r = programReturn;
   if (!r || nowMs - r.lastMs < r.intervalMs * 0.9 || (r.writer.desiredSize ?? 1) <= 0) return;
   r.lastMs = nowMs;
-  drawPicture(out, { x: 0, y: 0, width: 1, height: 1 }, r.picture, { x: 0, y: 0, width: r.picture.width, height: r.picture.height });
-  writeFrame(r.writer, r.picture, nowMs, () => {
+  writeFrame(r.writer, picture.clone(), () => {
     // The track was stopped (the broadcast ended): stop feeding it.
     if (programReturn === r) programReturn = null;
   });
@@ -435,7 +447,7 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
         cpu?.invalidate();
         return;
       case 'return':
-        programReturn = { writer: msg.writable.getWriter(), picture: packedPicture(msg.width, msg.height), intervalMs: 1000 / msg.fps, lastMs: 0 };
+        programReturn = { writer: msg.writable.getWriter(), intervalMs: 1000 / msg.fps, lastMs: 0 };
         cpu?.invalidate();
         return;
       case 'live':

@@ -39,7 +39,7 @@ interface Call {
  * The host starts a call as HostSession does; the guest takes every offer on
  * a new link as a new call and everything else on its link, as GuestSession does.
  */
-function call(options: { hostTracks: { video: FakeTrack | null; audio: FakeTrack | null }; guestTracks: { video: FakeTrack | null; audio: FakeTrack | null }; latency?: () => number }): Call {
+function call(options: { hostTracks: { video: FakeTrack | null; audio: FakeTrack | null }; guestTracks: { video: FakeTrack | null; audio: FakeTrack | null }; latency?: () => number; hostVideoSize?: { width: number; height: number } }): Call {
   const logs: string[] = [];
   const hostStreams: MediaStream[] = [];
   const guestStreams: MediaStream[] = [];
@@ -73,6 +73,7 @@ function call(options: { hostTracks: { video: FakeTrack | null; audio: FakeTrack
     iceServers: [],
     tracks: options.hostTracks as never,
     videoCap: PROGRAM_RETURN,
+    videoSize: options.hostVideoSize,
     onRemoteStream: (s) => hostStreams.push(s),
     log: (m) => logs.push(`host: ${m}`),
     createPeerConnection: (c) => new FakePeerConnection(c) as unknown as RTCPeerConnection,
@@ -163,6 +164,13 @@ describe('PeerLink negotiation', () => {
     const encoding = c.host.pc.getTransceivers()[0]!.sender.getParameters().encodings[0];
     expect(encoding).toMatchObject({ maxBitrate: 600_000, maxFramerate: 30, scaleResolutionDownBy: 2 });
     expect(c.logs).toEqual([]);
+  });
+
+  it("caps a program track that does not know its size yet by the size it was given (a generated track before its first frame)", async () => {
+    const c = call({ hostTracks: { video: new FakeTrack('video', {} as never), audio: new FakeTrack('audio') }, guestTracks: { video: null, audio: new FakeTrack('audio') }, hostVideoSize: { width: 1280, height: 720 } });
+    await connected(c);
+    const encoding = c.host.pc.getTransceivers()[0]!.sender.getParameters().encodings[0];
+    expect(encoding).toMatchObject({ maxBitrate: 600_000, scaleResolutionDownBy: 2 });
   });
 
   it('an offer lost on the way is sent again when asked, and a copy that arrives twice is answered once', async () => {

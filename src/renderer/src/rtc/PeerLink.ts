@@ -44,6 +44,8 @@ export interface PeerLinkOptions {
   tracks?: LocalTracks;
   /** Caps what we send on video (size, bitrate, frame rate). */
   videoCap?: SendCap;
+  /** The size of the video we send, for the cap while the track's settings do not say it yet (a generated track before its first frame). */
+  videoSize?: { width: number; height: number };
   /** Called with the remote media whenever a track arrives (a new stream object each time). */
   onRemoteStream: (stream: MediaStream) => void;
   onStateChange?: (state: RTCPeerConnectionState) => void;
@@ -210,11 +212,17 @@ export class PeerLink {
     transceiver.direction = kind === 'audio' || remoteSends ? 'sendrecv' : 'sendonly';
   }
 
+  /** How much the sender scales the track down to fit the cap: by its settings, else the size we were told. */
+  private scaleFor(track: MediaStreamTrack | null, cap: SendCap): number {
+    const settings = track?.getSettings();
+    const size = settings?.width && settings.height ? { width: settings.width, height: settings.height } : this.opts.videoSize;
+    return scaleDownBy(size?.width ?? 0, size?.height ?? 0, cap);
+  }
+
   private sendEncodings(kind: TrackKind, track: MediaStreamTrack | null): RTCRtpEncodingParameters[] | undefined {
     const cap = this.opts.videoCap;
     if (kind !== 'video' || !cap) return undefined;
-    const settings = track?.getSettings();
-    return [{ maxBitrate: cap.maxBitrateKbps * 1000, maxFramerate: cap.maxFramerate, scaleResolutionDownBy: scaleDownBy(settings?.width ?? 0, settings?.height ?? 0, cap) }];
+    return [{ maxBitrate: cap.maxBitrateKbps * 1000, maxFramerate: cap.maxFramerate, scaleResolutionDownBy: this.scaleFor(track, cap) }];
   }
 
   /**
@@ -371,8 +379,7 @@ export class PeerLink {
       const encoding = params.encodings?.[0];
       // Encodings exist once the sender has been negotiated; the next negotiation applies the cap otherwise.
       if (!encoding) return;
-      const settings = sender.track.getSettings();
-      const scale = scaleDownBy(settings.width ?? 0, settings.height ?? 0, cap);
+      const scale = this.scaleFor(sender.track, cap);
       if (encoding.maxBitrate === cap.maxBitrateKbps * 1000 && encoding.maxFramerate === cap.maxFramerate && encoding.scaleResolutionDownBy === scale) return;
       encoding.maxBitrate = cap.maxBitrateKbps * 1000;
       encoding.maxFramerate = cap.maxFramerate;

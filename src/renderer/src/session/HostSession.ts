@@ -281,6 +281,7 @@ export class HostSession {
       iceServers: this.iceServers,
       tracks: { video: this.programTrack, audio: this.camera.getAudioTracks()[0] ?? null },
       videoCap: this.returnCap,
+      videoSize: { width: this.broadcaster.width, height: this.broadcaster.height },
       onRemoteStream: (stream) => {
         this.guestStreams.set(guestId, stream);
         this.playForHost(guestId, stream);
