@@ -49,13 +49,13 @@ let hostBrowser: Browser;
 let guestBrowser: Browser;
 
 /**
- * The heaviest spec (5–8 minutes on two cores), run with ROAST_HEAVY=1. On a
+ * The heaviest spec (4–9 minutes on two cores), run with ROAST_HEAVY=1. On a
  * two-core machine that also runs the nine guests it has passed, but not yet
  * often enough to be called reliable: a late guest can miss its connection
  * window when the machine is full (see the README's host + 9 row).
  */
 const SKIP = process.env.ROAST_HEAVY !== '1';
-const WHY = 'host + 9 guests skipped: set ROAST_HEAVY=1 to run it (5–8 min; on two cores a late guest can still fail to connect — README, host + 9)';
+const WHY = 'host + 9 guests skipped: set ROAST_HEAVY=1 to run it (4–9 min; on two cores a late guest can still fail to connect — README, host + 9)';
 test.skip(SKIP, WHY);
 if (SKIP) console.log(`nine.spec: ${WHY}`);
 
