@@ -33,7 +33,7 @@ export type ToProgramWorker =
   | { type: 'layout'; kind: ProgramLayoutKind; order: string[]; focusId: string | null }
   /** CPU compositor: show the preview by writing each new picture into this track's writable (a <video> on the page) instead of drawing it on the canvas. */
   | { type: 'preview'; writable: WritableStream<VideoFrame> }
-  /** Feed the program, scaled to width x height, at most `fps` a second, into this track's writable (the return to guests). */
+  /** Feed the program, at most `fps` pictures a second, into this track's writable (the return to guests; each guest's sender scales it to its cap). */
   | { type: 'return'; writable: WritableStream<VideoFrame>; fps: number }
   /**
    * Start (with where frames go) or stop reading the program back for the
@@ -246,9 +246,9 @@ async function tickCpu(): Promise<void> {
       return;
     }
     const out = timed('compose', () => c.compose());
-    // One VideoFrame of the new picture serves the preview and the H.264 encoder: each 720p frame made from
-    // a buffer is a fresh allocation (mapped, faulted in, unmapped), and making two per picture kept the
-    // worker in the kernel a third of its time.
+    // One VideoFrame of the new picture serves the preview, the program return and the H.264 encoder (clones
+    // share it): each 720p frame made from a buffer is a fresh allocation (mapped, faulted in, unmapped), and
+    // making one per use kept the worker in the kernel a third of its time.
     const frame = previewWriter || programReturn || (live && h264) ? pictureFrame(out, started) : null;
     try {
       if (previewWriter) timed('preview', () => writePreview(frame!));
@@ -268,11 +268,11 @@ async function tickCpu(): Promise<void> {
 }
 
 /**
- * The preview as video: the new picture (a clone of its frame, sharing the
- * encoder's) into the preview track (the
- * page's <video> shows it, converted for display by the compositor like any
- * video) — on a software-rendered machine drawing each 720p picture on the
- * canvas took the worker 20-40 ms. Skipped while the track still holds one.
+ * The preview as video: the new picture (a clone of the tick's frame) into
+ * the preview track (the page's <video> shows it, converted for display by
+ * the compositor like any video) — on a software-rendered machine drawing
+ * each 720p picture on the canvas took the worker 20-40 ms. Skipped while the
+ * track still holds one.
  */
 function writePreview(picture: VideoFrame): void {
   const w = previewWriter;

@@ -225,7 +225,7 @@ export class HostSession {
             this.offeredAt.set(guestId, Date.now());
             this.log(`hello from ${guestId} again on call ${call}: our offer has not reached them; sending it again`);
           } else if (!this.slowOffers.has(call)) {
-            // Said once per call: the offer is still being made (or the seat check is still out) on a starved page.
+            // Said once per call: the offer is still being made (a starved page can take many seconds).
             this.slowOffers.add(call);
             this.log(`hello from ${guestId} again on call ${call}: no offer to send yet (link ${state ?? 'not made'}, signaling ${link.pc.signalingState})`);
           }
