@@ -16,7 +16,12 @@
  * sharing them evenly with its guests' pages. The default (equal priority) is
  * the figure held against the goal.
  *
- *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--compositor cpu,gpu] [--encoder auto|libx264|webcodecs,...] [--guest-nice 0,10] [--smoke]
+ * `--profile` records the studio page's main thread during the measurement (a
+ * .cpuprofile next to the recording, for DevTools) and prints the functions
+ * that took the most of it; build the renderer unminified to read their names
+ * (`npx vite build --config vite.renderer.config.ts --minify false`).
+ *
+ *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--compositor cpu,gpu] [--encoder auto|libx264|webcodecs,...] [--guest-nice 0,10] [--profile] [--smoke]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -28,6 +33,8 @@ import { guestSignsIn, hostGoesLive, inviteUntilAccepted, logConsole } from '../
 import { FFMPEG, recordRtmp } from '../tests/support/media';
 import { chromiumRenderers, chromiumRole, chromiumRootByFlag, cpuSplit, reniceTree, snapshot, threadRunQueue, threadSplit, threadTicks, treePss, type RunQueueTimes } from '../tests/support/procstat';
 import { gridLayout } from '../src/shared/layout';
+import { selfTimes, startProfile, stopProfile } from './cpuProfile';
+import { writeFileSync } from 'node:fs';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: number) => {
@@ -35,6 +42,7 @@ const opt = (name: string, fallback: number) => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 const smoke = args.includes('--smoke');
+const profile = args.includes('--profile');
 const niceArg = args.indexOf('--guest-nice');
 const nices = (niceArg >= 0 ? args[niceArg + 1]! : '0').split(',').map(Number);
 for (const n of nices) if (!Number.isInteger(n) || n < 0 || n > 19) throw new Error(`--guest-nice takes nice values from 0 to 19 (comma-separated), got "${args[niceArg + 1]}"`);
@@ -122,9 +130,11 @@ try {
   const threadsBefore = Object.fromEntries(Object.entries(rendererThreads).map(([k, pids]) => [k, pids.map(threadTicks)]));
   const before = snapshot();
   const recording = join(dir, `host+${guests}.flv`);
+  if (profile) await startProfile(cdp);
   const started = Date.now();
   await recordRtmp(publishUrl, recording, seconds);
   const elapsed = (Date.now() - started) / 1000;
+  const mainThread = profile ? await stopProfile(cdp) : null;
   const after = snapshot();
   const threads = Object.fromEntries(
     Object.entries(rendererThreads).map(([k, pids]) => {
@@ -217,6 +227,14 @@ try {
       .join(', ')}`,
   );
   for (const [k, v] of Object.entries(threads)) console.log(`${k} renderer threads, % of one core:`, Object.entries(v).map(([n, c]) => `${n} ${c}`).join(', '));
+  if (mainThread) {
+    const file = join(dir, `host+${guests}-${pipelineAfter.compositor}-nice${guestNice}.cpuprofile`);
+    writeFileSync(file, JSON.stringify(mainThread));
+    const top = selfTimes(mainThread);
+    const busy = top.filter((t) => t.name !== '(idle)').reduce((a, t) => a + t.ms, 0);
+    console.log(`studio page main thread: ${(busy / elapsed).toFixed(0)} ms per second busy (profile: ${file}); most self time, ms per second:`);
+    for (const t of top.filter((t) => t.name !== '(idle)').slice(0, 20)) console.log(`  ${(t.ms / elapsed).toFixed(1).padStart(6)}  ${t.name}`);
+  }
   console.log('CPU, % of one core:', Object.entries(split).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', '));
 } finally {
   await hostBrowser.close();

@@ -1,5 +1,8 @@
 // Captures the program mix as interleaved stereo f32 PCM in fixed-size chunks
-// and posts each chunk (transferred, not copied) to the main thread.
+// and posts each chunk (transferred, not copied) to the main thread — or,
+// once the page routes them ({ type: 'route', port, offsetMs }), straight to
+// the bridge's worker as media messages stamped on the page's clock, so that
+// fifty chunks a second do not wait on a busy page.
 const CHUNK_FRAMES = 960; // 20 ms at 48 kHz
 
 class PcmCapture extends AudioWorkletProcessor {
@@ -7,6 +10,11 @@ class PcmCapture extends AudioWorkletProcessor {
     super();
     this.buffer = new Float32Array(CHUNK_FRAMES * 2);
     this.filled = 0;
+    this.route = null;
+    this.port.onmessage = (event) => {
+      const msg = event.data;
+      if (msg && msg.type === 'route' && msg.port) this.route = { port: msg.port, offsetMs: msg.offsetMs };
+    };
   }
 
   process(inputs) {
@@ -22,7 +30,12 @@ class PcmCapture extends AudioWorkletProcessor {
         const chunk = this.buffer;
         // currentFrame (the audio clock) is this render quantum's first frame; the chunk's first sample:
         const firstFrame = currentFrame + i + 1 - CHUNK_FRAMES;
-        this.port.postMessage({ pcm: chunk.buffer, firstFrame }, [chunk.buffer]);
+        if (this.route) {
+          const timestampMs = this.route.offsetMs + (firstFrame / 48000) * 1000;
+          this.route.port.postMessage({ type: 'media', kind: 'audio', payload: chunk.buffer, timestampMs }, [chunk.buffer]);
+        } else {
+          this.port.postMessage({ pcm: chunk.buffer, firstFrame }, [chunk.buffer]);
+        }
         this.buffer = new Float32Array(CHUNK_FRAMES * 2);
         this.filled = 0;
       }

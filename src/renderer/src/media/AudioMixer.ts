@@ -27,8 +27,12 @@ export class AudioMixer {
     this.bus.channelCountMode = 'explicit';
   }
 
-  /** Starts capturing; `onChunk` receives every 20 ms chunk. */
-  async start(onChunk: (chunk: PcmChunk) => void, workletUrl = 'pcm-capture-worklet.js'): Promise<void> {
+  /**
+   * Starts capturing; `onChunk` receives every 20 ms chunk — or, given `route`
+   * (a port of the bridge's worker), the worklet sends the chunks there itself
+   * as audio media messages, and `onChunk` only sees any made before that.
+   */
+  async start(onChunk: (chunk: PcmChunk) => void, workletUrl = 'pcm-capture-worklet.js', route?: MessagePort): Promise<void> {
     await this.context.audioWorklet.addModule(workletUrl);
     if (this.disposed) return;
     const worklet = new AudioWorkletNode(this.context, 'pcm-capture', {
@@ -58,6 +62,7 @@ export class AudioMixer {
     worklet.port.onmessage = (event: MessageEvent<{ pcm: ArrayBuffer; firstFrame: number }>) => {
       onChunk({ pcm: event.data.pcm, timestampMs: offsetMs + (event.data.firstFrame / 48000) * 1000 });
     };
+    if (route) worklet.port.postMessage({ type: 'route', port: route, offsetMs }, [route]);
   }
 
   /** Adds (or replaces) a participant's audio in the program. */

@@ -323,9 +323,14 @@ export class Broadcaster {
     this.mixer = mixer;
     this.mixed.clear();
     for (const p of this.participants) this.feedMixer(p);
-    await mixer.start((chunk) => {
-      if (this.live) this.bridge.send('encoder:audio', chunk.pcm, chunk.timestampMs);
-    });
+    // The mix goes from the audio worklet straight to the bridge's worker where the bridge has one.
+    await mixer.start(
+      (chunk) => {
+        if (this.live) this.bridge.send('encoder:audio', chunk.pcm, chunk.timestampMs);
+      },
+      undefined,
+      hasMediaPort(this.bridge) ? this.bridge.mediaPort() : undefined,
+    );
     if (choice.video === 'i420') {
       this.live = true;
       this.startWorkerOutput('i420', videoBitrateKbps);

@@ -65,16 +65,17 @@ export class HostSession {
     this.broadcaster = new Broadcaster(programContainer, bridge, 1280, 720, 30, this.log, mode);
     this.updateProgram();
     const meters = setInterval(() => {
-      const store = useStore.getState();
-      store.setLevels(this.broadcaster.audioLevels());
-      store.setRenderMs(this.broadcaster.lastRenderMs);
-      store.setPipeline({
-        framesSent: this.broadcaster.framesSent,
-        framesSkipped: this.broadcaster.framesSkipped,
-        bridgeDropped: (bridge as { dropped?: { video: number } }).dropped?.video ?? 0,
-        compositor: this.broadcaster.compositor?.mode ?? null,
-        glRenderer: this.broadcaster.compositor?.renderer ?? null,
-        workerBusyMs: this.broadcaster.busyMs as Record<string, number> | null,
+      useStore.getState().setMeters({
+        levels: this.broadcaster.audioLevels(),
+        renderMs: this.broadcaster.lastRenderMs,
+        pipeline: {
+          framesSent: this.broadcaster.framesSent,
+          framesSkipped: this.broadcaster.framesSkipped,
+          bridgeDropped: (bridge as { dropped?: { video: number } }).dropped?.video ?? 0,
+          compositor: this.broadcaster.compositor?.mode ?? null,
+          glRenderer: this.broadcaster.compositor?.renderer ?? null,
+          workerBusyMs: this.broadcaster.busyMs as Record<string, number> | null,
+        },
       });
     }, 150);
     this.cleanups.push(() => clearInterval(meters));

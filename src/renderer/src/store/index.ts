@@ -33,10 +33,10 @@ export interface BroadcastSlice {
   error: string | null;
   /** Time the last program frame took to render, ms. */
   renderMs: number;
-  setRenderMs: (ms: number) => void;
   /** Renderer side of the pipeline: frames sent, readbacks skipped, frames the bridge dropped, where the program is composited. */
   pipeline: PipelineState;
-  setPipeline: (pipeline: PipelineState) => void;
+  /** The studio's periodic readings in one update (one round of selectors and renders, not three). */
+  setMeters: (meters: { levels: Record<string, number>; renderMs: number; pipeline: PipelineState }) => void;
   setBroadcast: (patch: Partial<Pick<BroadcastSlice, 'phase' | 'stream' | 'publishTarget' | 'playbackUrl' | 'encoder' | 'stats' | 'error'>>) => void;
 }
 
@@ -58,7 +58,6 @@ export interface GuestsSlice {
   names: Record<string, string>;
   /** Program audio level per participant id, dBFS. */
   levels: Record<string, number>;
-  setLevels: (levels: Record<string, number>) => void;
   upsertSeat: (seat: GuestSeatRow) => void;
   addEvents: (rows: GuestEventRow[]) => void;
   upsertInvitation: (invitation: GuestInvitationRow) => void;
@@ -83,9 +82,8 @@ const createBroadcastSlice: StateCreator<StoreState, [], [], BroadcastSlice> = (
   stats: null,
   error: null,
   renderMs: 0,
-  setRenderMs: (renderMs) => set({ renderMs }),
   pipeline: { framesSent: 0, framesSkipped: 0, bridgeDropped: 0, compositor: null, glRenderer: null },
-  setPipeline: (pipeline) => set({ pipeline }),
+  setMeters: (meters) => set(meters),
   setBroadcast: (patch) => set(patch),
 });
 
@@ -108,7 +106,6 @@ const createGuestsSlice: StateCreator<StoreState, [], [], GuestsSlice> = (set) =
   links: {},
   names: {},
   levels: {},
-  setLevels: (levels) => set({ levels }),
   upsertSeat: (seat) =>
     set((s) => ({
       seats: [...s.seats.filter((x) => x.id !== seat.id), seat].sort((a, b) => a.seat_index - b.seat_index),
