@@ -31,6 +31,7 @@ type Side = {
   stats: { offersSent: number; answersSent: number; offersIgnored: number; rollbacks: number; candidatesIgnored: number; staleMessages: number; errors: number } | null;
   transceivers: string[];
   received: { video: number; audio: number };
+  sentAudio: { packets: number; seconds: number };
   sendEncoding: { maxBitrate?: number; maxFramerate?: number; scaleResolutionDownBy?: number } | null;
   remoteKinds: string[];
 };
@@ -114,6 +115,12 @@ test.describe('perfect negotiation on real peer connections', () => {
       expect(shown.guest).toBeGreaterThan(10);
       expect(after.host.received.audio).toBeGreaterThan(before.host.received.audio);
       expect(after.guest.received.audio).toBeGreaterThan(before.guest.received.audio);
+      // Each side asked the other for 40 ms audio packets (a=ptime) and gets them, not Opus's default 20 ms.
+      for (const s of ['host', 'guest'] as const) {
+        const msPerPacket = ((after[s].sentAudio.seconds - before[s].sentAudio.seconds) * 1000) / (after[s].sentAudio.packets - before[s].sentAudio.packets);
+        console.log(`${s} sends ${msPerPacket.toFixed(1)} ms of audio a packet`);
+        expect(msPerPacket).toBeGreaterThan(30);
+      }
     });
 
     // Glare on ICE restarts: the candidates of the guest's ignored offer are dropped quietly.

@@ -78,15 +78,20 @@ interface Side {
   transceivers: string[];
   /** What arrives, by kind: video frames decoded, audio packets received. */
   received: { video: number; audio: number };
+  /** Audio sent: packets, and seconds of the microphone's audio handed to the sender. */
+  sentAudio: { packets: number; seconds: number };
   sendEncoding: RTCRtpEncodingParameters | null;
   remoteKinds: string[];
 }
 
 async function side(link: PeerLink | null): Promise<Side> {
   const received = { video: 0, audio: 0 };
+  const sentAudio = { packets: 0, seconds: 0 };
   if (link) {
     const report = await link.pc.getStats();
-    report.forEach((s: { type: string; kind?: string; framesDecoded?: number; packetsReceived?: number }) => {
+    report.forEach((s: { type: string; kind?: string; framesDecoded?: number; packetsReceived?: number; packetsSent?: number; totalSamplesDuration?: number }) => {
+      if (s.kind === 'audio' && s.type === 'outbound-rtp') sentAudio.packets += s.packetsSent ?? 0;
+      if (s.kind === 'audio' && s.type === 'media-source') sentAudio.seconds += s.totalSamplesDuration ?? 0;
       if (s.type !== 'inbound-rtp') return;
       if (s.kind === 'video') received.video += s.framesDecoded ?? 0;
       if (s.kind === 'audio') received.audio += s.packetsReceived ?? 0;
@@ -99,6 +104,7 @@ async function side(link: PeerLink | null): Promise<Side> {
     stats: link ? { ...link.stats } : null,
     transceivers: link?.pc.getTransceivers().map((t) => `${t.receiver.track.kind}:${t.currentDirection}`) ?? [],
     received,
+    sentAudio,
     sendEncoding: video?.sender.track ? (video.sender.getParameters().encodings[0] ?? null) : null,
     remoteKinds: link?.remoteStream?.getTracks().map((t) => t.kind).sort() ?? [],
   };

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GUEST_UPLINK, PROGRAM_RETURN } from '../../../shared/mediaLimits';
 import { parseSignal, type SignalMessage } from '../../../shared/signaling';
 import { FakeMediaStream, FakePeerConnection, FakeTrack, SignalWire, writeSdp, type FakeTransceiver } from './fakePeerConnection';
-import { PeerLink, directionsByMid, newLinkId } from './PeerLink';
+import { AUDIO_PACKET_MS, PeerLink, directionsByMid, newLinkId, withAudioPacketTime } from './PeerLink';
 
 const HOST = '11111111-1111-4111-8111-111111111111';
 const GUEST = '22222222-2222-4222-8222-222222222222';
@@ -148,6 +148,28 @@ describe('PeerLink negotiation', () => {
       ['2', 'recvonly'],
     ]);
     expect(directionsByMid(undefined).size).toBe(0);
+  });
+
+  it('asks for 40 ms audio packets in each audio section it sends, leaving video and a stated ptime alone', () => {
+    const sdp = ['v=0', 'm=video 9 UDP/TLS/RTP/SAVPF 96', 'a=mid:0', 'm=audio 9 UDP/TLS/RTP/SAVPF 111', 'a=mid:1', 'a=rtpmap:111 opus/48000/2', 'm=audio 9 UDP/TLS/RTP/SAVPF 111', 'a=mid:2', 'a=ptime:60', ''].join('\r\n');
+    const out = withAudioPacketTime(sdp, 40);
+    const sections = out.split(/\r\n(?=m=)/);
+    expect(sections[1]).not.toMatch(/ptime/);
+    expect(sections[2]).toBe('m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\na=rtpmap:111 opus/48000/2\r\na=ptime:40');
+    expect(sections[3]).toBe('m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:2\r\na=ptime:60\r\n');
+    expect(out.endsWith('\r\n')).toBe(true);
+    // Idempotent: a description sent again is not changed twice.
+    expect(withAudioPacketTime(out, 40)).toBe(out);
+    // A section at the end without a final line break still gets a line of its own.
+    expect(withAudioPacketTime('v=0\r\nm=audio 9 RTP/AVP 0\r\na=mid:0', 20)).toBe('v=0\r\nm=audio 9 RTP/AVP 0\r\na=mid:0\r\na=ptime:20\r\n');
+  });
+
+  it('every description a link sends asks for its audio packet time', async () => {
+    const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: null, audio: new FakeTrack('audio') } });
+    await connected(c);
+    const descriptions = [...c.toGuest.sent, ...c.toHost.sent].flatMap((m) => (m.kind === 'description' ? [m.description.sdp ?? ''] : []));
+    expect(descriptions.length).toBeGreaterThanOrEqual(2);
+    for (const sdp of descriptions) expect(sdp).toMatch(new RegExp(`m=audio[^]*a=ptime:${AUDIO_PACKET_MS}`));
   });
 
   it('the host offers the program and its voice; a guest without a camera answers with the microphone', async () => {

@@ -91,6 +91,31 @@ const SLOW_OFFER_MS = 2000;
 const sends = (direction: RTCRtpTransceiverDirection | undefined) => direction === 'sendrecv' || direction === 'sendonly';
 const receives = (direction: RTCRtpTransceiverDirection | undefined) => direction === 'sendrecv' || direction === 'recvonly';
 
+/**
+ * Audio packets of 40 ms instead of Opus's default 20: half the packets for
+ * every voice on the star (the host sends and receives one audio stream per
+ * guest, and each packet costs its WebRTC network thread about as much as a
+ * small video packet), and half the per-packet header overhead, for 20 ms
+ * more delay.
+ */
+export const AUDIO_PACKET_MS = 40;
+
+/**
+ * Asks the other side to send audio in `ms` packets: `a=ptime` in each audio
+ * section of a description we send (WebRTC's Opus sender follows the ptime of
+ * the remote description). A section that states one already is left alone.
+ */
+export function withAudioPacketTime(sdp: string, ms: number): string {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const parts = sdp.split(/(?=^m=)/m);
+  return parts
+    .map((part) => {
+      if (!part.startsWith('m=audio') || /^a=ptime:/m.test(part)) return part;
+      return `${part.endsWith(eol) || part.endsWith('\n') ? part : part + eol}a=ptime:${ms}${eol}`;
+    })
+    .join('');
+}
+
 /** The direction each m-line of a session description has, by mid, as its author sees it. */
 export function directionsByMid(sdp: string | undefined): Map<string, RTCRtpTransceiverDirection> {
   const directions = new Map<string, RTCRtpTransceiverDirection>();
@@ -187,7 +212,7 @@ export class PeerLink {
     const type = description.type as 'offer' | 'answer';
     if (type === 'offer') this.stats[again ? 'offersResent' : 'offersSent'] += 1;
     else this.stats.answersSent += 1;
-    void this.signal({ kind: 'description', from: this.opts.selfId, to: this.opts.peerId, link: this.id, description: { type, sdp: description.sdp } });
+    void this.signal({ kind: 'description', from: this.opts.selfId, to: this.opts.peerId, link: this.id, description: { type, sdp: withAudioPacketTime(description.sdp, AUDIO_PACKET_MS) } });
   }
 
   /**
