@@ -16,12 +16,17 @@
  * sharing them evenly with its guests' pages. The default (equal priority) is
  * the figure held against the goal.
  *
+ * `--light-guests` gives each guest the nine-guest test's light camera (a 160x90
+ * canvas of one colour at 5 fps) and a microphone without processing
+ * (tests/support/lightGuest.ts) instead of the 320x180 15 fps test clip: what
+ * lets nine guests' pages join on two cores at all; the host then decodes less.
+ *
  * `--profile` records the studio page's main thread during the measurement (a
  * .cpuprofile next to the recording, for DevTools) and prints the functions
  * that took the most of it; build the renderer unminified to read their names
  * (`npx vite build --config vite.renderer.config.ts --minify false`).
  *
- *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--compositor cpu,gpu] [--encoder auto|libx264|webcodecs,...] [--guest-nice 0,10] [--profile] [--smoke]
+ *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--compositor cpu,gpu] [--encoder auto|libx264|webcodecs,...] [--guest-nice 0,10] [--light-guests] [--profile] [--smoke]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -34,6 +39,7 @@ import { FFMPEG, recordRtmp } from '../tests/support/media';
 import { chromiumRenderers, chromiumRole, chromiumRootByFlag, cpuSplit, reniceTree, snapshot, threadRunQueue, threadSplit, threadTicks, treePss, type RunQueueTimes } from '../tests/support/procstat';
 import { gridLayout } from '../src/shared/layout';
 import { selfTimes, startProfile, stopProfile } from './cpuProfile';
+import { lightGuestPage, type Rgb } from '../tests/support/lightGuest';
 import { writeFileSync } from 'node:fs';
 
 const args = process.argv.slice(2);
@@ -43,6 +49,7 @@ const opt = (name: string, fallback: number) => {
 };
 const smoke = args.includes('--smoke');
 const profile = args.includes('--profile');
+const lightGuests = args.includes('--light-guests');
 const niceArg = args.indexOf('--guest-nice');
 const nices = (niceArg >= 0 ? args[niceArg + 1]! : '0').split(',').map(Number);
 for (const n of nices) if (!Number.isInteger(n) || n < 0 || n > 19) throw new Error(`--guest-nice takes nice values from 0 to 19 (comma-separated), got "${args[niceArg + 1]}"`);
@@ -103,12 +110,17 @@ try {
   // The guests join in the setting they are measured in (the group's nice value covers the pages opened later).
   if (guestNice > 0) reniceTree(guestRoot, guestNice);
   for (let i = 0; i < guests; i++) {
-    const context = await guestBrowser.newContext({ viewport: { width: 480, height: 360 } });
-    const guest = await context.newPage();
+    const guest = lightGuests
+      ? await lightGuestPage(guestBrowser, [40 + 20 * i, 200 - 15 * i, 120] as Rgb, { width: 480, height: 360 })
+      : await (await guestBrowser.newContext({ viewport: { width: 480, height: 360 } })).newPage();
     logConsole(guest, `guest${i + 1}`);
+    // A full machine answers slowly: a guest page gets two minutes to load and to react.
+    guest.setDefaultTimeout(120_000);
+    const joinStarted = Date.now();
     const id = await guestSignsIn(guest, app.guestUrl, `Guest ${i + 1}`);
     // As people do on a machine too busy to answer within 20 s: invited again when the invitation ran out.
     await inviteUntilAccepted(host, guest, id, { connectTimeoutMs: 180_000 });
+    console.log(`guest ${i + 1} on stage and connected ${((Date.now() - joinStarted) / 1000).toFixed(1)} s after opening the guest page`);
     await new Promise((r) => setTimeout(r, 3000));
     memorySteps.push(await measureMemory());
   }
@@ -196,6 +208,7 @@ try {
     encoder: pipelineAfter.encoder,
     guests,
     guestNice,
+    lightGuests,
     seconds: +duration.toFixed(1),
     outputFrames: totalFrames,
     newFramesPerSecond: +newFps.toFixed(1),
@@ -214,8 +227,9 @@ try {
     hostThreadsRunQueue: hostRunQueue,
   };
   console.log(JSON.stringify(result));
-  summary.push(`${pipelineAfter.compositor.padEnd(4)} ${pipelineAfter.encoder.padEnd(9)} host + ${guests}${guestNice ? ` (guests at nice ${guestNice})` : ''}: ${newFps.toFixed(1).padStart(5)} new frames/s, render ${pipelineAfter.renderMs.toFixed(1)} ms, ${perGuestMb.toFixed(1)} MB per guest`);
-  console.log(`\n[${pipelineAfter.compositor} compositor, ${pipelineAfter.encoder}] host + ${guests}${guestNice ? ` (guests at nice ${guestNice})` : ''}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${totalFrames} output frames in ${duration.toFixed(1)} s)`);
+  const setting = `${guestNice ? ` (guests at nice ${guestNice}${lightGuests ? ', light cameras' : ''})` : lightGuests ? ' (light guest cameras)' : ''}`;
+  summary.push(`${pipelineAfter.compositor.padEnd(4)} ${pipelineAfter.encoder.padEnd(9)} host + ${guests}${setting}: ${newFps.toFixed(1).padStart(5)} new frames/s, render ${pipelineAfter.renderMs.toFixed(1)} ms, ${perGuestMb.toFixed(1)} MB per guest`);
+  console.log(`\n[${pipelineAfter.compositor} compositor, ${pipelineAfter.encoder}] host + ${guests}${setting}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${totalFrames} output frames in ${duration.toFixed(1)} s)`);
   console.log(`renderer pipeline per second: ${Object.entries(pipelineRate).map(([k, v]) => `${k} ${v}`).join(', ')}; render ${pipelineAfter.renderMs.toFixed(1)} ms`);
   console.log(`program worker, ms per second by step: ${Object.entries(workerBusy).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   console.log(`host browser memory (PSS) per added guest: ${perGuestMb.toFixed(1)} MB (${memory.map((m) => Math.round(m)).join(' → ')} MB)${perFurtherGuestMb === null ? '' : `; each guest after the first: ${perFurtherGuestMb.toFixed(1)} MB`}`);

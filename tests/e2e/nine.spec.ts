@@ -6,14 +6,9 @@
  *
  * The host has its own browser; the nine guests share a second one, each in
  * its own context (ten whole browsers, each with its GPU and network
- * processes, were too many for two cores). Chromium gives one browser one
- * fake camera, so each guest's camera is its own colour painted on a 160x90
- * canvas and handed out by getUserMedia (an init script of the context); the
- * app's path from getUserMedia on is the same. The same script asks for the
- * guests' microphones without echo cancellation, noise suppression and gain
- * control: that processing runs in the one audio service the nine guests
- * share, and took a fifth of a core here — on a guest's own phone it is that
- * phone's work, not the host's.
+ * processes, were too many for two cores), each with a 160x90 camera of its
+ * own colour at 5 fps and a microphone without processing
+ * (tests/support/lightGuest.ts).
  */
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
@@ -25,11 +20,11 @@ import { startApp, type RunningApp } from '../support/app';
 import { launchChromium } from '../support/chromium';
 import { appState, guestSignsIn, hostGoesLive, hostSeatOf, inviteUntilAccepted, logConsole } from '../support/flows';
 import { colourClip, frameRgb, patch, recordRtmp } from '../support/media';
+import { lightGuestPage, type Rgb } from '../support/lightGuest';
 
 const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
 const OUT = join(process.cwd(), 'test-results', 'e2e');
 
-type Rgb = [number, number, number];
 const hex = (rgb: Rgb) => `0x${rgb.map((v) => v.toString(16).padStart(2, '0')).join('').toUpperCase()}`;
 const HOST: Rgb = [224, 48, 32];
 const GUESTS: Rgb[] = [
@@ -76,38 +71,7 @@ test.afterAll(async () => {
 });
 
 /** A guest page whose camera is a 160x90 canvas of one colour (see the note at the top). */
-async function guestPage(rgb: Rgb): Promise<Page> {
-  const context = await guestBrowser.newContext({ viewport: { width: 400, height: 600 } });
-  await context.addInitScript((colour: number[]) => {
-    const devices = navigator.mediaDevices;
-    const original = devices.getUserMedia.bind(devices);
-    devices.getUserMedia = async (constraints?: MediaStreamConstraints) => {
-      const raw = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
-      const audio = constraints?.audio ? { ...(typeof constraints.audio === 'object' ? constraints.audio : {}), ...raw } : constraints?.audio;
-      const stream = await original({ ...constraints, audio });
-      if (!constraints?.video) return stream;
-      const canvas = document.createElement('canvas');
-      canvas.width = 160;
-      canvas.height = 90;
-      const ctx = canvas.getContext('2d')!;
-      const paint = () => {
-        ctx.fillStyle = `rgb(${colour.join(',')})`;
-        ctx.fillRect(0, 0, 160, 90);
-      };
-      paint();
-      // A still colour needs few frames: five a second keep nine uplinks (and the host's nine decoders) light on two cores.
-      setInterval(paint, 200);
-      const track = canvas.captureStream(5).getVideoTracks()[0]!;
-      for (const t of stream.getVideoTracks()) {
-        stream.removeTrack(t);
-        t.stop();
-      }
-      stream.addTrack(track);
-      return stream;
-    };
-  }, rgb);
-  return context.newPage();
-}
+const guestPage = (rgb: Rgb) => lightGuestPage(guestBrowser, rgb);
 
 const near = (a: number[], b: number[], tolerance = 60) => a.every((v, i) => Math.abs(v - b[i]!) <= tolerance);
 

@@ -72,6 +72,18 @@ export class Broadcaster {
   private mixer: AudioMixer | null = null;
   /** What each participant's source shows now: `track:<id>`, `avatar:<label>` or '' (nothing yet). */
   private readonly feeds = new Map<string, string>();
+  /**
+   * The clone of each participant's camera track the worker reads. Stopping it
+   * when the source changes ends the worker's frame stream, which then closes
+   * the frames still on their way (cancelling the stream would drop them
+   * unclosed, for the garbage collector to find).
+   */
+  private readonly readTracks = new Map<string, MediaStreamTrack>();
+
+  private stopReadTrack(id: string): void {
+    this.readTracks.get(id)?.stop();
+    this.readTracks.delete(id);
+  }
   private readonly avatarCanvas = document.createElement('canvas');
   /** Audio track ids fed to the mixer per participant (a remote stream gains its audio track after its video). */
   private readonly mixed = new Map<string, string>();
@@ -215,6 +227,7 @@ export class Broadcaster {
     for (const id of [...this.feeds.keys()]) {
       if (ids.has(id)) continue;
       this.post({ type: 'remove', id });
+      this.stopReadTrack(id);
       this.mixer?.removeInput(id);
       this.feeds.delete(id);
       this.mixed.delete(id);
@@ -245,10 +258,13 @@ export class Broadcaster {
     const want = p.cameraOn === false ? `avatar:${p.label}` : track ? `track:${track.id}` : '';
     if (this.feeds.get(p.id) === want) return;
     this.feeds.set(p.id, want);
+    this.stopReadTrack(p.id);
     if (want === '') {
       this.post({ type: 'remove', id: p.id });
     } else if (want.startsWith('track:')) {
-      const frames = new MediaStreamTrackProcessor!({ track: track!, maxBufferSize: 1 }).readable;
+      const read = track!.clone();
+      this.readTracks.set(p.id, read);
+      const frames = new MediaStreamTrackProcessor!({ track: read, maxBufferSize: 1 }).readable;
       this.post({ type: 'track', id: p.id, frames }, [frames as unknown as Transferable]);
     } else {
       drawAvatarTile(this.avatarCanvas, p.label);
@@ -373,5 +389,6 @@ export class Broadcaster {
     this.canvas.remove();
     this.previewTrack?.stop();
     this.previewVideo?.remove();
+    for (const id of [...this.readTracks.keys()]) this.stopReadTrack(id);
   }
 }

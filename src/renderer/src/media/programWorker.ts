@@ -170,11 +170,19 @@ function fail(error: unknown): void {
   post({ type: 'error', reason: err.reason ?? 'program_worker', message: err.message ?? String(error) });
 }
 
+/**
+ * How long a stream no longer read from may take to end by itself before it
+ * is cancelled. The page ends it (it stops the track clone it reads), and the
+ * reading loop closes what still comes; cancelling at once would drop the
+ * frames still on their way unclosed.
+ */
+const STALE_STREAM_MS = 2000;
+
 function stopReading(id: string): void {
   const reader = readers.get(id);
   if (!reader) return;
   readers.delete(id);
-  void reader.cancel().catch(() => {});
+  setTimeout(() => void reader.cancel().catch(() => {}), STALE_STREAM_MS);
 }
 
 /** Reads frames as fast as they come, keeping only the newest per source. */
@@ -186,8 +194,9 @@ async function read(id: string, frames: ReadableStream<VideoFrame>): Promise<voi
       const { value, done } = await reader.read();
       if (done) break;
       if (readers.get(id) !== reader || (!compositor && !cpu)) {
+        // No longer this source's stream: close what still comes until the page ends it (stopReading).
         value.close();
-        break;
+        continue;
       }
       if (cpu) {
         pending.get(id)?.close();
