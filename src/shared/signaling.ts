@@ -2,6 +2,8 @@
 import { z } from 'zod';
 
 export const SIGNAL_EVENT = 'signal';
+/** At most this many candidates in one `candidates` message. */
+export const MAX_CANDIDATES_PER_MESSAGE = 32;
 
 const sdp = z.object({ type: z.enum(['offer', 'answer']), sdp: z.string().min(1).max(200_000) });
 const candidate = z.object({
@@ -30,6 +32,12 @@ export const signalMessageSchema = z.discriminatedUnion('kind', [
   /** An offer or an answer; either side may offer ("perfect negotiation": the guest is the polite peer). */
   z.object({ kind: z.literal('description'), from: z.string().uuid(), to: z.string().uuid(), link, description: sdp }),
   z.object({ kind: z.literal('candidate'), from: z.string().uuid(), to: z.string().uuid(), link, candidate }),
+  /**
+   * The candidates gathered within a few tens of milliseconds, in one message:
+   * every message on the channel reaches every member (the host and all
+   * seated guests), so one a candidate was several times the traffic.
+   */
+  z.object({ kind: z.literal('candidates'), from: z.string().uuid(), to: z.string().uuid(), link, candidates: z.array(candidate).min(1).max(MAX_CANDIDATES_PER_MESSAGE) }),
   z.object({ kind: z.literal('bye'), from: z.string().uuid(), to: z.string().uuid() }),
   /** The host tells a guest how big a picture to send, as the stage fills or empties (see guestUplinkFor). */
   z.object({

@@ -187,9 +187,9 @@ export async function glareRestartIce(): Promise<Awaited<ReturnType<typeof snaps
     const ufrag = ufragOf(m.description.sdp);
     if (ufrag) (m.description.type === 'offer' ? offered : answered).add(ufrag);
   }
-  const ignoredOfferCandidates = sent.filter(
-    (m) => m.kind === 'candidate' && m.candidate.usernameFragment && offered.has(m.candidate.usernameFragment) && !answered.has(m.candidate.usernameFragment),
-  ).length;
+  const ignoredOfferCandidates = sent
+    .flatMap((m) => (m.kind === 'candidates' ? m.candidates : m.kind === 'candidate' ? [m.candidate] : []))
+    .filter((c) => c.usernameFragment && offered.has(c.usernameFragment) && !answered.has(c.usernameFragment)).length;
   return { ...(await snapshot()), ignoredOfferCandidates };
 }
 

@@ -172,6 +172,20 @@ describe('PeerLink negotiation', () => {
     for (const sdp of descriptions) expect(sdp).toMatch(new RegExp(`m=audio[^]*a=ptime:${AUDIO_PACKET_MS}`));
   });
 
+  it('sends the candidates of one gathering in one message, and takes each of them', async () => {
+    const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: null, audio: new FakeTrack('audio') } });
+    await connected(c);
+    for (const wire of [c.toGuest, c.toHost]) {
+      const batches = wire.sent.flatMap((m) => (m.kind === 'candidates' ? [m.candidates] : []));
+      expect(wire.sent.some((m) => m.kind === 'candidate')).toBe(false);
+      expect(batches.length).toBe(1);
+      expect(batches[0]!.map((x) => x.candidate.split(' ')[2])).toEqual(['udp', 'tcp']);
+    }
+    const hostPc = c.host.pc as unknown as FakePeerConnection;
+    expect(hostPc.added.length).toBe(2);
+    expect(parseSignal({ kind: 'candidates', from: HOST, to: GUEST, candidates: [] })).toBeNull();
+  });
+
   it('the host offers the program and its voice; a guest without a camera answers with the microphone', async () => {
     const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: null, audio: new FakeTrack('audio') } });
     await connected(c);

@@ -16,7 +16,7 @@
  * still decoded, none reaches the page. One-way video keeps the polite side's
  * receiving transceivers out of that case (tests/e2e/negotiation.spec.ts).
  */
-import type { SignalMessage } from '../../../shared/signaling';
+import { MAX_CANDIDATES_PER_MESSAGE, type SignalMessage } from '../../../shared/signaling';
 import { scaleDownBy, type SendCap } from '../../../shared/mediaLimits';
 
 export type TrackKind = 'audio' | 'video';
@@ -88,6 +88,12 @@ export function newLinkId(): string {
 
 /** Making an offer takes milliseconds; this long, and the log says so. */
 const SLOW_OFFER_MS = 2000;
+/**
+ * Candidates gathered within this many ms go in one message. Host candidates
+ * come all at once (one per address and protocol: four to six here); server
+ * reflexive and relay ones come later, in a message of their own.
+ */
+const CANDIDATE_BATCH_MS = 40;
 const sends = (direction: RTCRtpTransceiverDirection | undefined) => direction === 'sendrecv' || direction === 'sendonly';
 const receives = (direction: RTCRtpTransceiverDirection | undefined) => direction === 'sendrecv' || direction === 'recvonly';
 
@@ -161,8 +167,10 @@ export class PeerLink {
     const create = opts.createPeerConnection ?? ((config: RTCConfiguration) => new RTCPeerConnection(config));
     this.pc = create({ iceServers: opts.iceServers });
     this.pc.onicecandidate = (event) => {
-      if (!event.candidate) return;
-      void this.signal({ kind: 'candidate', from: opts.selfId, to: opts.peerId, link: this.id, candidate: event.candidate.toJSON() as never });
+      // Gathering done (a null candidate): what is held goes at once.
+      if (!event.candidate) return this.sendCandidates();
+      this.outbox.push(event.candidate.toJSON() as RTCIceCandidateInit & { candidate: string });
+      this.flushTimer ??= setTimeout(() => this.sendCandidates(), CANDIDATE_BATCH_MS);
     };
     this.pc.ontrack = (event) => this.addRemoteTrack(event.track);
     this.pc.onconnectionstatechange = () => {
@@ -197,6 +205,19 @@ export class PeerLink {
     if (this.closed) return;
     this.stats.errors += 1;
     this.opts.log?.(`${what} (${this.opts.peerId}): ${(err as Error)?.message ?? String(err)}`);
+  }
+
+  /** Candidates gathered and not sent yet (sent together, see CANDIDATE_BATCH_MS). */
+  private readonly outbox: Array<RTCIceCandidateInit & { candidate: string }> = [];
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+  private sendCandidates(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    while (this.outbox.length > 0 && !this.closed) {
+      const candidates = this.outbox.splice(0, MAX_CANDIDATES_PER_MESSAGE);
+      void this.signal({ kind: 'candidates', from: this.opts.selfId, to: this.opts.peerId, link: this.id, candidates });
+    }
   }
 
   private async signal(msg: SignalMessage): Promise<void> {
@@ -285,12 +306,15 @@ export class PeerLink {
 
   /** Applies a description or candidate of this link (others are dropped). */
   handle(msg: SignalMessage): Promise<void> {
-    if (this.closed || (msg.kind !== 'description' && msg.kind !== 'candidate')) return Promise.resolve();
+    if (this.closed || (msg.kind !== 'description' && msg.kind !== 'candidate' && msg.kind !== 'candidates')) return Promise.resolve();
     if (msg.link !== undefined && msg.link !== this.id) {
       this.stats.staleMessages += 1;
       return Promise.resolve();
     }
-    const next = this.inbox.then(() => (msg.kind === 'description' ? this.onDescription(msg.description) : this.onCandidate(msg.candidate)));
+    const next = this.inbox.then(async () => {
+      if (msg.kind === 'description') return this.onDescription(msg.description);
+      for (const candidate of msg.kind === 'candidate' ? [msg.candidate] : msg.candidates) await this.onCandidate(candidate);
+    });
     this.inbox = next;
     return next;
   }
@@ -420,6 +444,8 @@ export class PeerLink {
     this.closed = true;
     testRegistry()?.delete(this);
     if (sayBye) void this.opts.signaling.send({ kind: 'bye', from: this.opts.selfId, to: this.opts.peerId }).catch(() => {});
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.outbox.length = 0;
     this.pc.onicecandidate = null;
     this.pc.ontrack = null;
     this.pc.onconnectionstatechange = null;

@@ -299,14 +299,18 @@ export class FakePeerConnection {
     const ufrag = this.ufrag!;
     setTimeout(() => {
       if (this.closed || this.ufrag !== ufrag) return;
-      const candidate = `candidate:1 1 udp 1 127.0.0.1 ${5000 + ufragCounter} typ host`;
-      this.onicecandidate?.({
-        candidate: { toJSON: () => ({ candidate, sdpMid: '0', sdpMLineIndex: 0, usernameFragment: ufrag }) },
-      });
-      // As in Chromium, the local description lists the candidates gathered so far.
-      if (this.localDescription?.sdp && readSdp(this.localDescription.sdp).ufrag === ufrag) {
-        this.localDescription = { ...this.localDescription, sdp: `${this.localDescription.sdp}a=${candidate}\r\n` };
+      // As in Chromium: a host candidate per protocol, one after the other, then the end of gathering (null).
+      const port = 5000 + ufragCounter;
+      for (const candidate of [`candidate:1 1 udp 1 127.0.0.1 ${port} typ host`, `candidate:2 1 tcp 1 127.0.0.1 9 typ host tcptype active`]) {
+        this.onicecandidate?.({
+          candidate: { toJSON: () => ({ candidate, sdpMid: '0', sdpMLineIndex: 0, usernameFragment: ufrag }) },
+        });
+        // The local description lists the candidates gathered so far.
+        if (this.localDescription?.sdp && readSdp(this.localDescription.sdp).ufrag === ufrag) {
+          this.localDescription = { ...this.localDescription, sdp: `${this.localDescription.sdp}a=${candidate}\r\n` };
+        }
       }
+      this.onicecandidate?.({ candidate: null });
     }, 1);
   }
 
