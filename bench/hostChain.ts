@@ -29,7 +29,7 @@
  *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--compositor cpu,gpu] [--encoder auto|libx264|webcodecs,...] [--guest-nice 0,10] [--light-guests] [--profile] [--smoke]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApp } from '../tests/support/app';
@@ -40,7 +40,6 @@ import { chromiumRenderers, chromiumRole, chromiumRootByFlag, cpuSplit, reniceTr
 import { gridLayout } from '../src/shared/layout';
 import { selfTimes, startProfile, stopProfile } from './cpuProfile';
 import { lightGuestPage, type Rgb } from '../tests/support/lightGuest';
-import { writeFileSync } from 'node:fs';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: number) => {
