@@ -16,6 +16,10 @@
  * sharing them evenly with its guests' pages. The default (equal priority) is
  * the figure held against the goal.
  *
+ * `--guest-nice backstage` sets the nine-guest test's priorities instead
+ * (tests/support/backstage.ts): the guests' browser at nice 5, and the pages of
+ * guests already on stage at nice 10 within it, below the guest joining.
+ *
  * `--light-guests` gives each guest the nine-guest test's light camera (a 160x90
  * canvas of one colour at 5 fps) and a microphone without processing
  * (tests/support/lightGuest.ts) instead of the 320x180 15 fps test clip: what
@@ -26,7 +30,7 @@
  * that took the most of it; build the renderer unminified to read their names
  * (`npx vite build --config vite.renderer.config.ts --minify false`).
  *
- *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--compositor cpu,gpu] [--encoder auto|libx264|webcodecs,...] [--guest-nice 0,10] [--light-guests] [--profile] [--smoke]
+ *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--compositor cpu,gpu] [--encoder auto|libx264|webcodecs,...] [--guest-nice 0,10,backstage] [--light-guests] [--profile] [--smoke]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -40,6 +44,7 @@ import { chromiumRenderers, chromiumRole, chromiumRootByFlag, cpuSplit, reniceTr
 import { gridLayout } from '../src/shared/layout';
 import { selfTimes, startProfile, stopProfile } from './cpuProfile';
 import { lightGuestPage, type Rgb } from '../tests/support/lightGuest';
+import { Backstage } from '../tests/support/backstage';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: number) => {
@@ -50,8 +55,10 @@ const smoke = args.includes('--smoke');
 const profile = args.includes('--profile');
 const lightGuests = args.includes('--light-guests');
 const niceArg = args.indexOf('--guest-nice');
-const nices = (niceArg >= 0 ? args[niceArg + 1]! : '0').split(',').map(Number);
-for (const n of nices) if (!Number.isInteger(n) || n < 0 || n > 19) throw new Error(`--guest-nice takes nice values from 0 to 19 (comma-separated), got "${args[niceArg + 1]}"`);
+/** A nice value for the whole guests' browser, or 'backstage' (tests/support/backstage.ts: the guests on stage below the one joining). */
+type GuestPriority = number | 'backstage';
+const nices: GuestPriority[] = (niceArg >= 0 ? args[niceArg + 1]! : '0').split(',').map((v) => (v === 'backstage' ? v : Number(v)));
+for (const n of nices) if (n !== 'backstage' && (!Number.isInteger(n) || n < 0 || n > 19)) throw new Error(`--guest-nice takes nice values from 0 to 19 or "backstage" (comma-separated), got "${args[niceArg + 1]}"`);
 const guests = opt('guests', smoke ? 1 : 3);
 const seconds = opt('seconds', smoke ? 4 : 20);
 const modesArg = args.indexOf('--compositor');
@@ -83,7 +90,7 @@ const summary: string[] = [];
 for (const mode of modes) for (const encoder of encoders) for (const nice of nices) await run(mode, encoder, nice);
 if (summary.length > 1) console.log(`\nside by side:\n${summary.join('\n')}`);
 
-async function run(mode: string, encoder: string, guestNice: number): Promise<void> {
+async function run(mode: string, encoder: string, guestNice: GuestPriority): Promise<void> {
 // The app reads ROAST_ENCODER when the host goes live (auto: unset).
 if (encoder === 'auto') delete process.env.ROAST_ENCODER;
 else process.env.ROAST_ENCODER = encoder;
@@ -93,6 +100,8 @@ const guestBrowser = await launchChromium(guestClip);
 try {
   const host = await hostBrowser.newPage({ viewport: { width: 1280, height: 800 } });
   logConsole(host, 'host');
+  // The studio page on a full machine answers slowly too (with six guests on, an invitation waited > 30 s for it).
+  host.setDefaultTimeout(120_000);
   const studio = new URL(app.studioUrl);
   studio.searchParams.set('compositor', mode);
   const { publishUrl } = await hostGoesLive(host, studio.toString(), 'Bench Host');
@@ -107,7 +116,8 @@ try {
   const memorySteps = [await measureMemory()];
   const guestRoot = chromiumRootByFlag(`--use-file-for-fake-video-capture=${guestClip}`);
   // The guests join in the setting they are measured in (the group's nice value covers the pages opened later).
-  if (guestNice > 0) reniceTree(guestRoot, guestNice);
+  const backstage = guestNice === 'backstage' ? new Backstage(guestRoot) : null;
+  if (typeof guestNice === 'number' && guestNice > 0) reniceTree(guestRoot, guestNice);
   for (let i = 0; i < guests; i++) {
     const guest = lightGuests
       ? await lightGuestPage(guestBrowser, [40 + 20 * i, 200 - 15 * i, 120] as Rgb, { width: 480, height: 360 })
@@ -119,6 +129,7 @@ try {
     const id = await guestSignsIn(guest, app.guestUrl, `Guest ${i + 1}`);
     // As people do on a machine too busy to answer within 20 s: invited again when the invitation ran out.
     await inviteUntilAccepted(host, guest, id, { connectTimeoutMs: 180_000 });
+    backstage?.onStage();
     console.log(`guest ${i + 1} on stage and connected ${((Date.now() - joinStarted) / 1000).toFixed(1)} s after opening the guest page`);
     await new Promise((r) => setTimeout(r, 3000));
     memorySteps.push(await measureMemory());
@@ -131,7 +142,8 @@ try {
       return { framesSent: 0, framesSkipped: 0, bridgeDropped: 0, ...(s.pipeline as Record<string, number>), compositor: String(s.pipeline.compositor), encoder: String(s.stats?.encoder), renderMs: s.renderMs, framesIn: Number(s.stats?.framesIn ?? 0), framesWritten: Number(s.stats?.framesWritten ?? 0), workerBusyMs: (s.pipeline.workerBusyMs ?? {}) as unknown as Record<string, number> };
     });
   const pipelineBefore = await pipelineNow();
-  if (guestNice > 0) {
+  if (backstage) console.log(backstage.describe());
+  if (typeof guestNice === 'number' && guestNice > 0) {
     const { threads, autogroup } = reniceTree(guestRoot, guestNice);
     console.log(`guests' browser: ${threads} threads${autogroup ? ' and its autogroup' : ' (not its autogroup: the nice value of the session does not change here)'} at nice ${guestNice}`);
     await new Promise((r) => setTimeout(r, 3000));
@@ -226,7 +238,7 @@ try {
     hostThreadsRunQueue: hostRunQueue,
   };
   console.log(JSON.stringify(result));
-  const setting = `${guestNice ? ` (guests at nice ${guestNice}${lightGuests ? ', light cameras' : ''})` : lightGuests ? ' (light guest cameras)' : ''}`;
+  const setting = `${guestNice ? ` (guests ${guestNice === 'backstage' ? 'backstage' : `at nice ${guestNice}`}${lightGuests ? ', light cameras' : ''})` : lightGuests ? ' (light guest cameras)' : ''}`;
   summary.push(`${pipelineAfter.compositor.padEnd(4)} ${pipelineAfter.encoder.padEnd(9)} host + ${guests}${setting}: ${newFps.toFixed(1).padStart(5)} new frames/s, render ${pipelineAfter.renderMs.toFixed(1)} ms, ${perGuestMb.toFixed(1)} MB per guest`);
   console.log(`\n[${pipelineAfter.compositor} compositor, ${pipelineAfter.encoder}] host + ${guests}${setting}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${totalFrames} output frames in ${duration.toFixed(1)} s)`);
   console.log(`renderer pipeline per second: ${Object.entries(pipelineRate).map(([k, v]) => `${k} ${v}`).join(', ')}; render ${pipelineAfter.renderMs.toFixed(1)} ms`);

@@ -8,7 +8,10 @@
  * its own context (ten whole browsers, each with its GPU and network
  * processes, were too many for two cores), each with a 160x90 camera of its
  * own colour at 5 fps and a microphone without processing
- * (tests/support/lightGuest.ts).
+ * (tests/support/lightGuest.ts). The guests' browser runs at a lower
+ * priority than the host's, and the guests already on stage lower still than
+ * the one joining (tests/support/backstage.ts): on their own devices they
+ * would not take the host's CPU.
  */
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
@@ -21,6 +24,8 @@ import { launchChromium } from '../support/chromium';
 import { appState, guestSignsIn, hostGoesLive, hostSeatOf, inviteUntilAccepted, logConsole } from '../support/flows';
 import { colourClip, frameRgb, patch, recordRtmp } from '../support/media';
 import { lightGuestPage, type Rgb } from '../support/lightGuest';
+import { Backstage } from '../support/backstage';
+import { chromiumRootByFlag } from '../support/procstat';
 
 const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
 const OUT = join(process.cwd(), 'test-results', 'e2e');
@@ -42,6 +47,7 @@ const GUESTS: Rgb[] = [
 let app: RunningApp;
 let hostBrowser: Browser;
 let guestBrowser: Browser;
+let backstage: Backstage;
 
 /**
  * The heaviest spec (4–9 minutes on two cores), run with ROAST_HEAVY=1. On a
@@ -61,7 +67,10 @@ test.beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
   app = await startApp();
   hostBrowser = await launchChromium(colourClip(FIXTURES, 'nine-host', hex(HOST), 320, 180));
-  guestBrowser = await launchChromium(colourClip(FIXTURES, 'nine-guest', '0x000000', 160, 90));
+  const guestClip = colourClip(FIXTURES, 'nine-guest', '0x000000', 160, 90);
+  guestBrowser = await launchChromium(guestClip);
+  // Guests on their own devices do not take the host's CPU; here they share it (tests/support/backstage.ts).
+  backstage = new Backstage(chromiumRootByFlag(`--use-file-for-fake-video-capture=${guestClip}`));
 });
 
 test.afterAll(async () => {
@@ -124,7 +133,8 @@ test('host and nine guests: everyone on the program and in every guest view', as
       const links = await appState<Record<string, string>>(host, 'links');
       throw new Error(`${err.message}\nguest ${i + 1} (${ids[i]}) did not connect; host links ${JSON.stringify(links)}\nguest log:\n${guestLog.join('\n')}\nhost log:\n${hostLog.slice(-60).join('\n')}`);
     });
-    console.log(`guest ${i + 1} connected in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    backstage.onStage();
+    console.log(`guest ${i + 1} connected in ${((Date.now() - t0) / 1000).toFixed(1)} s (${backstage.describe()})`);
     // Joined with the camera and microphone on, as the pre-join check had them (else the program shows an avatar).
     await expect
       .poll(async () => {

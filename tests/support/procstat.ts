@@ -202,40 +202,55 @@ export function chromiumRenderers(root: number): number[] {
 }
 
 /**
- * Sets the nice value of every thread of every process under `root` (a
- * process's nice value is per thread on Linux, so each task is set), and of
- * the root's autogroup: with autogroups on (Debian's default), each session —
- * and Playwright starts each browser in its own — first gets an equal share
- * of the CPU as a whole, so only the group's own nice value changes what the
- * browser gets against other sessions. Returns how many threads were changed
- * (threads that end meanwhile are skipped) and whether the autogroup was.
+ * Sets the nice value of every thread of one process (a process's nice value
+ * is per thread on Linux, so each task is set; threads it starts later take
+ * the value of the thread that starts them). Returns how many threads were
+ * changed: threads that end meanwhile are skipped, and a process that ended counts 0.
+ */
+export function reniceProcess(pid: number, nice: number): number {
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  let changed = 0;
+  for (const tid of tasks) {
+    try {
+      setPriority(Number(tid), nice);
+      changed += 1;
+    } catch {
+      // The thread ended between the listing and the call.
+    }
+  }
+  return changed;
+}
+
+/**
+ * Sets the nice value of the autogroup `pid` belongs to. With autogroups on
+ * (Debian's default) each session — and Playwright starts each browser in its
+ * own — first gets an equal share of the CPU as a whole, so only the group's
+ * own nice value changes what a browser gets against other sessions; the
+ * threads' nice values share out the group's part among them. False where the
+ * kernel has no autogroups or the value may not be changed.
+ */
+export function setAutogroupNice(pid: number, nice: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(nice));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sets the nice value of every thread of every process under `root`, and of
+ * the root's autogroup (see setAutogroupNice). Returns how many threads were
+ * changed and whether the autogroup was.
  */
 export function reniceTree(root: number, nice: number): { threads: number; autogroup: boolean } {
   const procs = snapshot();
   let changed = 0;
-  for (const p of procs.values()) {
-    if (!descendantOf(procs, p.pid, root)) continue;
-    let tasks: string[] = [];
-    try {
-      tasks = readdirSync(`/proc/${p.pid}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tasks) {
-      try {
-        setPriority(Number(tid), nice);
-        changed += 1;
-      } catch {
-        // The thread ended between the listing and the call.
-      }
-    }
-  }
-  let autogroup = false;
-  try {
-    writeFileSync(`/proc/${root}/autogroup`, String(nice));
-    autogroup = true;
-  } catch {
-    // No autogroups in this kernel, or no permission to raise a group's nice value.
-  }
-  return { threads: changed, autogroup };
+  for (const p of procs.values()) if (descendantOf(procs, p.pid, root)) changed += reniceProcess(p.pid, nice);
+  return { threads: changed, autogroup: setAutogroupNice(root, nice) };
 }
