@@ -121,10 +121,12 @@ test('host and nine guests: everyone on the program and in every guest view', as
   host.on('console', (m) => hostLog.push(`${new Date().toISOString().slice(11, 23)} ${m.text()}`));
   const guests: Page[] = [];
   const ids: string[] = [];
+  const guestLogs: string[][] = [];
   for (let i = 0; i < GUESTS.length; i++) {
     const page = await guestPage(GUESTS[i]!);
     logConsole(page, `guest${i + 1}`);
     const guestLog: string[] = [];
+    guestLogs.push(guestLog);
     page.on('console', (m) => guestLog.push(`${new Date().toISOString().slice(11, 23)} ${m.text()}`));
     ids.push(await guestSignsIn(page, app.guestUrl, `Guest ${i + 1}`));
     const t0 = Date.now();
@@ -147,7 +149,13 @@ test('host and nine guests: everyone on the program and in every guest view', as
       });
     guests.push(page);
   }
-  for (const id of ids) await expect(host.locator(`[data-user="${id}"]`).getByTestId('link-state')).toHaveText('connected', { timeout: 120_000 });
+  for (const [i, id] of ids.entries()) {
+    await expect(host.locator(`[data-user="${id}"]`).getByTestId('link-state'))
+      .toHaveText('connected', { timeout: 120_000 })
+      .catch((err: Error) => {
+        throw new Error(`${err.message}\nguest ${i + 1}'s link is not connected\nguest log (last 60):\n${guestLogs[i]!.slice(-60).join('\n')}\nhost log (last 80):\n${hostLog.slice(-80).join('\n')}`);
+      });
+  }
 
   // Tiles follow seat order: host first, then guests by seat.
   const seats = (await appState<GuestSeatRow[]>(host, 'seats')).filter((s) => s.left_at === null).sort((a, b) => a.seat_index - b.seat_index);
@@ -186,4 +194,8 @@ test('host and nine guests: everyone on the program and in every guest view', as
     `ingest tiles ${JSON.stringify(ingest)}, expected ${JSON.stringify(expected)}`,
   ).toBe(true);
   await host.screenshot({ path: join(OUT, 'studio-9-guests.png'), fullPage: true });
+  // What the links went through, for the run's record (a failed link is restarted by the host, or called anew by its guest).
+  const restarts = hostLog.filter((l) => /restarting ICE|failed again/.test(l));
+  const recalls = guestLogs.map((log, i) => [i + 1, log.filter((l) => /calling again|calling the host/.test(l)).length] as const).filter(([, n]) => n > 1);
+  console.log(`ICE restarts by the host: ${restarts.length}${restarts.length ? `\n${restarts.join('\n')}` : ''}; guests that called more than once: ${recalls.length ? recalls.map(([g, n]) => `guest ${g} (${n} calls)`).join(', ') : 'none'}`);
 });

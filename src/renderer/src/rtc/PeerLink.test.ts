@@ -319,6 +319,40 @@ describe('PeerLink negotiation', () => {
     expect(c.logs).toEqual([]);
   });
 
+  it('a failed link restarts ICE on the same link and connects again, a limited number of times', async () => {
+    const c = call({
+      hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') },
+      guestTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') },
+    });
+    await connected(c);
+    const guest = c.guest()!;
+    const hostPc = c.host.pc as unknown as FakePeerConnection;
+    const before = hostPc.credentials.remote;
+    // Not failed: nothing to restart.
+    expect(c.host.restartIceAfterFailure(1)).toBe(false);
+
+    hostPc.fail();
+    expect(c.host.pc.connectionState).toBe('failed');
+    expect(c.host.restartIceAfterFailure(1)).toBe(true);
+    await c.settle();
+    expect(c.guest()).toBe(guest);
+    expect(c.host.pc.connectionState).toBe('connected');
+    expect(hostPc.credentials.remote).not.toBe(before);
+    expect(c.host.stats.iceRestarts).toBe(1);
+
+    // Connected again, so a later failure gets its restarts again; one that never connects uses them up.
+    hostPc.fail();
+    expect(c.host.restartIceAfterFailure(1)).toBe(true);
+    expect(c.host.restartIceAfterFailure(1)).toBe(false);
+    await c.settle();
+    expect(c.host.pc.connectionState).toBe('connected');
+    expect(c.host.stats.iceRestarts).toBe(2);
+    expect(c.host.stats.errors + guest.stats.errors).toBe(0);
+    expect(c.logs).toEqual([]);
+    c.host.close(false);
+    guest.close(false);
+  });
+
   it('drops descriptions and candidates of another link, and holds candidates that come before their description', async () => {
     const sent: SignalMessage[] = [];
     const guest = new PeerLink({

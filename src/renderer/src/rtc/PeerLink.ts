@@ -69,6 +69,8 @@ export interface NegotiationStats {
   staleMessages: number;
   /** Our pending offer sent again because the other side said it never got one. */
   offersResent: number;
+  /** ICE restarts after the link failed (restartIceAfterFailure). */
+  iceRestarts: number;
   errors: number;
 }
 
@@ -144,6 +146,7 @@ export class PeerLink {
     candidatesIgnored: 0,
     staleMessages: 0,
     offersResent: 0,
+    iceRestarts: 0,
     errors: 0,
   };
   /** The last offer we applied, by its origin line (an offer sent again carries the same one). */
@@ -174,10 +177,28 @@ export class PeerLink {
     };
     this.pc.ontrack = (event) => this.addRemoteTrack(event.track);
     this.pc.onconnectionstatechange = () => {
+      if (this.pc.connectionState === 'connected') this.iceRestarts = 0;
       if (!this.closed) opts.onStateChange?.(this.pc.connectionState);
     };
     this.pc.onnegotiationneeded = () => void this.negotiate();
     testRegistry()?.add(this);
+  }
+
+  /** ICE restarts asked for by restartIceAfterFailure since the link last connected. */
+  private iceRestarts = 0;
+
+  /**
+   * Restarts ICE on a link that failed: a new offer with new credentials on
+   * the same link (its transceivers and media stay), which the other side
+   * answers through the usual negotiation. At most `max` times until the link
+   * connects again. False when the link is closed, has not failed, or used them all.
+   */
+  restartIceAfterFailure(max: number): boolean {
+    if (this.closed || this.pc.connectionState !== 'failed' || this.iceRestarts >= max) return false;
+    this.iceRestarts += 1;
+    this.stats.iceRestarts += 1;
+    this.pc.restartIce();
+    return true;
   }
 
   get polite(): boolean {

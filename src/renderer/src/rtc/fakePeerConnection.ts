@@ -243,6 +243,16 @@ export class FakePeerConnection {
     this.updateNegotiationNeeded();
   }
 
+  /** The remote credentials in use when the connection failed: only new ones (an ICE restart) connect it again. */
+  private failedUfrag: string | null = null;
+
+  /** ICE fails, as when the other side stops answering consent checks: 'failed' until an ICE restart connects again. */
+  fail(): void {
+    this.failedUfrag = this.remoteUfrag;
+    this.connectionState = 'failed';
+    this.onconnectionstatechange?.();
+  }
+
   close(): void {
     this.closed = true;
     this.signalingState = 'closed';
@@ -320,7 +330,14 @@ export class FakePeerConnection {
       this.localDescription !== null &&
       this.remoteDescription !== null &&
       this.added.some((c) => c.usernameFragment === this.remoteUfrag);
-    const state: RTCPeerConnectionState = connected ? 'connected' : this.connectionState === 'connected' ? 'connected' : 'connecting';
+    const state: RTCPeerConnectionState =
+      this.connectionState === 'failed'
+        ? connected && this.remoteUfrag !== this.failedUfrag
+          ? 'connected'
+          : 'failed'
+        : connected || this.connectionState === 'connected'
+          ? 'connected'
+          : 'connecting';
     if (state !== this.connectionState) {
       this.connectionState = state;
       this.onconnectionstatechange?.();

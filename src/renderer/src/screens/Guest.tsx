@@ -58,6 +58,8 @@ function GuestHome({ userId }: { userId: string }) {
   const stageRef = useRef<Stage | null>(null);
   const [note, setNote] = useState<Note | null>(null);
   const [busyId, setBusyId] = useState<string | null>(null);
+  /** The invitation whose accept is on its way: the server, not the page's clock, decides whether it came in time. */
+  const acceptingRef = useRef<string | null>(null);
   const [checking, setChecking] = useState(false);
   const [check] = useState(() => new DeviceCheck());
 
@@ -109,9 +111,9 @@ function GuestHome({ userId }: { userId: string }) {
     // An invitation whose time ran out goes away with a note, whether or not the database said so yet.
     const timer = setInterval(() => {
       const now = Date.now();
-      const expired = invitationsRef.current.filter((inv) => !isAlive(inv, now));
+      const expired = invitationsRef.current.filter((inv) => inv.id !== acceptingRef.current && !isAlive(inv, now));
       if (expired.length === 0) return;
-      showInvitations(invitationsRef.current.filter((inv) => isAlive(inv, now)));
+      showInvitations(invitationsRef.current.filter((inv) => !expired.includes(inv)));
       setNote({ tone: 'info', text: `The invitation from ${hostLabel(expired[0]!.host_id)} expired.` });
     }, 250);
     return () => {
@@ -156,6 +158,7 @@ function GuestHome({ userId }: { userId: string }) {
 
   const accept = async (inv: GuestInvitationRow) => {
     setBusyId(inv.id);
+    acceptingRef.current = inv.id;
     setNote(null);
     try {
       const seat = await acceptInvitation(inv.id);
@@ -170,6 +173,7 @@ function GuestHome({ userId }: { userId: string }) {
     } catch (err) {
       setNote({ tone: 'error', text: (err as Error).message });
     } finally {
+      acceptingRef.current = null;
       setBusyId(null);
     }
   };

@@ -279,6 +279,22 @@ export function keepWaiting(state: RTCPeerConnectionState, elapsedMs: number): b
   return state === 'connecting' && elapsedMs < CONNECT_PATIENCE_MS;
 }
 const HELLO_ATTEMPTS = 15;
+
+/**
+ * What an offer from the host is to the guest: on a new link, a new call (the
+ * host answered a hello); on the guest's link, a renegotiation; on a link the
+ * guest already gave up (after it failed or timed out, the guest calls anew),
+ * stale — such as the host's ICE restart of that link crossing the guest's
+ * new call, which a fresh connection must not answer: the host answers the
+ * new call instead.
+ */
+export function offerKind(link: string | undefined, current: string | undefined, ended: ReadonlySet<string>): 'new-call' | 'renegotiation' | 'stale' {
+  if (link !== undefined && ended.has(link)) return 'stale';
+  if (link === undefined || link !== current) return 'new-call';
+  return 'renegotiation';
+}
+/** Links the guest gave up, kept so their late offers are known as stale (the last few are enough). */
+const ENDED_LINKS_KEPT = 16;
 /** After the host says bye (a reload, or the end of the stream), wait this long before saying hello again. */
 const REJOIN_DELAY_MS = 3000;
 
@@ -293,6 +309,8 @@ export class GuestSession {
   private callAnswered = false;
   private rejoinTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly cleanups: Array<() => void> = [];
+  /** Links this guest gave up (see offerKind). */
+  private readonly endedLinks = new Set<string>();
   /** The seat and stream subscriptions are in place. */
   private following = false;
   private leaving = false;
@@ -397,9 +415,9 @@ export class GuestSession {
           this.uplinkCap = msg.cap;
           void this.link?.setVideoCap(msg.cap).catch((err: Error) => this.log(`uplink cap: ${err.message}`));
         }
-        else if (msg.kind === 'description' && msg.description.type === 'offer' && (msg.link === undefined || msg.link !== this.link?.id)) {
-          // An offer on a new link is a new call (the host answered a hello); one on ours is a renegotiation.
-          void this.answerCall(msg);
+        else if (msg.kind === 'description' && msg.description.type === 'offer' && offerKind(msg.link, this.link?.id, this.endedLinks) !== 'renegotiation') {
+          if (offerKind(msg.link, this.link?.id, this.endedLinks) === 'stale') this.log(`ignoring an offer on link ${msg.link}, which we gave up (our new call replaces it)`);
+          else void this.answerCall(msg);
         } else void this.link?.handle(msg).catch((err: Error) => this.log(`signaling: ${err.message}`));
       }),
     );
@@ -415,7 +433,7 @@ export class GuestSession {
     if (this.closed) return;
     this.stopHello();
     this.callAnswered = true;
-    this.link?.close(false);
+    this.endLink();
     const local = this.get().local;
     const link = new PeerLink({
       signaling: this.signaling!,
@@ -542,13 +560,21 @@ export class GuestSession {
     this.helloTimer = setInterval(hello, HELLO_INTERVAL_MS);
   }
 
+  /** Closes the link (if any) for good: offers that still come on it are stale (offerKind). */
+  private endLink(): void {
+    if (!this.link) return;
+    this.endedLinks.add(this.link.id);
+    if (this.endedLinks.size > ENDED_LINKS_KEPT) this.endedLinks.delete(this.endedLinks.values().next().value!);
+    this.link.close(false);
+  }
+
   private stopHello(): void {
     if (this.helloTimer) clearInterval(this.helloTimer);
     this.helloTimer = null;
   }
 
   private onBye(): void {
-    this.link?.close(false);
+    this.endLink();
     this.link = null;
     this.snapshot.set({ link: 'closed', program: null });
     if (this.rejoinTimer) clearTimeout(this.rejoinTimer);
@@ -567,7 +593,7 @@ export class GuestSession {
   /** Calls the host again after the connection failed (or could not start). */
   reconnect(): void {
     if (this.closed) return;
-    this.link?.close(false);
+    this.endLink();
     this.link = null;
     // A new call: the host answers it even if it took up (and lost) the last one.
     this.call = null;

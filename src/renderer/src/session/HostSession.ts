@@ -35,6 +35,8 @@ export const SCREEN_ID = 'screen';
 const OFFER_RESEND_MS = 6000;
 /** How long a hello waits to learn that its guest is seated before it goes unanswered (the guest's next hello checks again). */
 const SEAT_CHECK_MS = 10_000;
+/** ICE restarts the host makes on a failed link before it leaves the link to the guest's new call (see onLinkFailed). */
+const HOST_ICE_RESTARTS = 2;
 
 export class HostSession {
   private readonly broadcaster: Broadcaster;
@@ -252,6 +254,22 @@ export class HostSession {
     );
   }
 
+  /**
+   * A link to a guest on stage failed (ICE: no answer to consent checks for
+   * 30 s, as when either machine is starved for that long). The guest's side
+   * may not have noticed — its own checks can still be answered — and would
+   * wait on a link that carries nothing, so the host restarts ICE on the same
+   * link (a new offer with new credentials, media kept), up to
+   * HOST_ICE_RESTARTS times until it connects again. A guest whose side failed
+   * too calls anew, which replaces the link anyway.
+   */
+  private onLinkFailed(guestId: string, link: PeerLink): void {
+    if (this.links.get(guestId) !== link) return;
+    if (!activeSeats(useStore.getState().seats).some((s) => s.user_id === guestId)) return;
+    if (link.restartIceAfterFailure(HOST_ICE_RESTARTS)) this.log(`link to ${guestId} failed; restarting ICE (restart ${link.stats.iceRestarts} on this link)`);
+    else this.log(`link to ${guestId} failed again; waiting for the guest to call anew`);
+  }
+
   /** A seated guest said hello: (re)connect on a new link whose offer carries the program and the host's voice. False when not seated. */
   private async connectGuest(guestId: string): Promise<boolean> {
     const seatedNow = () => activeSeats(useStore.getState().seats).some((s) => s.user_id === guestId);
@@ -288,7 +306,10 @@ export class HostSession {
         this.playForHost(guestId, stream);
         this.updateProgram();
       },
-      onStateChange: (state) => useStore.getState().setLink(guestId, state),
+      onStateChange: (state) => {
+        useStore.getState().setLink(guestId, state);
+        if (state === 'failed') this.onLinkFailed(guestId, link);
+      },
       log: this.log,
     });
     this.links.set(guestId, link);
