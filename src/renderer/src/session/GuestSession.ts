@@ -415,10 +415,13 @@ export class GuestSession {
           this.uplinkCap = msg.cap;
           void this.link?.setVideoCap(msg.cap).catch((err: Error) => this.log(`uplink cap: ${err.message}`));
         }
-        else if (msg.kind === 'description' && msg.description.type === 'offer' && offerKind(msg.link, this.link?.id, this.endedLinks) !== 'renegotiation') {
-          if (offerKind(msg.link, this.link?.id, this.endedLinks) === 'stale') this.log(`ignoring an offer on link ${msg.link}, which we gave up (our new call replaces it)`);
-          else void this.answerCall(msg);
-        } else void this.link?.handle(msg).catch((err: Error) => this.log(`signaling: ${err.message}`));
+        else {
+          // An offer on a new link is a new call (the host answered a hello); one on ours is a renegotiation.
+          const kind = msg.kind === 'description' && msg.description.type === 'offer' ? offerKind(msg.link, this.link?.id, this.endedLinks) : 'renegotiation';
+          if (kind === 'stale') this.log('ignoring an offer on a link we gave up (our new call replaces it)');
+          else if (kind === 'new-call' && msg.kind === 'description') void this.answerCall(msg);
+          else void this.link?.handle(msg).catch((err: Error) => this.log(`signaling: ${err.message}`));
+        }
       }),
     );
     this.sayHello();
