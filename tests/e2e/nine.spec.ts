@@ -110,8 +110,34 @@ function viewColours(page: Page, centres: Array<[number, number]>): Promise<numb
   );
 }
 
+/**
+ * The video RTP counters of every open link of a page (the links register
+ * themselves in `__roastPeerLinks`, which the test sets before the app
+ * loads): what tells a sender that stopped from a receiver that stalled.
+ */
+function linkVideoStats(page: Page): Promise<unknown[]> {
+  return page.evaluate(async () => {
+    const links = [...((window as unknown as { __roastPeerLinks?: Set<{ peerId: string; pc: RTCPeerConnection }> }).__roastPeerLinks ?? [])];
+    const keys = ['type', 'framesReceived', 'framesDecoded', 'framesDropped', 'keyFramesDecoded', 'framesSent', 'framesEncoded', 'pliCount', 'firCount', 'nackCount', 'packetsLost', 'freezeCount', 'totalFreezesDuration', 'frameWidth', 'frameHeight', 'qualityLimitationReason'];
+    const out: unknown[] = [];
+    for (const link of links) {
+      if (link.pc.connectionState === 'closed') continue;
+      const rows: Array<Record<string, unknown>> = [];
+      (await link.pc.getStats()).forEach((r: Record<string, unknown>) => {
+        if ((r.type === 'inbound-rtp' || r.type === 'outbound-rtp') && r.kind === 'video') rows.push(Object.fromEntries(keys.filter((k) => k in r).map((k) => [k, r[k]])));
+      });
+      out.push({ peer: link.peerId, state: link.pc.connectionState, video: rows });
+    }
+    return out;
+  });
+}
+
+/** Makes the page's links register in `__roastPeerLinks` (before the app loads). */
+const registerLinks = (page: Page) => page.context().addInitScript(() => ((window as unknown as { __roastPeerLinks: Set<unknown> }).__roastPeerLinks = new Set()));
+
 test('host and nine guests: everyone on the program and in every guest view', async () => {
   const host = await hostBrowser.newPage({ viewport: { width: 1280, height: 900 } });
+  await registerLinks(host);
   logConsole(host, 'host');
   const { publishUrl } = await hostGoesLive(host, app.studioUrl, 'Nina Host');
 
@@ -122,6 +148,7 @@ test('host and nine guests: everyone on the program and in every guest view', as
   const guestLogs: string[][] = [];
   for (let i = 0; i < GUESTS.length; i++) {
     const page = await guestPage(GUESTS[i]!);
+    await registerLinks(page);
     logConsole(page, `guest${i + 1}`);
     const guestLog: string[] = [];
     guestLogs.push(guestLog);
@@ -176,8 +203,12 @@ test('host and nine guests: everyone on the program and in every guest view', as
         { timeout: 120_000, intervals: [2000] },
       )
       .toBe(true)
-      .catch((err: Error) => {
-        throw new Error(`${err.message}\nguest ${i + 1} sees tiles ${JSON.stringify(seen)}, expected ${JSON.stringify(expected)}`);
+      .catch(async (err: Error) => {
+        const guestSide = await linkVideoStats(page).catch((e: Error) => e.message);
+        const hostSide = await linkVideoStats(host).then((links) => links.filter((l) => (l as { peer: string }).peer === ids[i]), (e: Error) => e.message);
+        throw new Error(
+          `${err.message}\nguest ${i + 1} sees tiles ${JSON.stringify(seen)}, expected ${JSON.stringify(expected)}\nguest's video stats: ${JSON.stringify(guestSide)}\nhost's video stats for this guest: ${JSON.stringify(hostSide)}\nguest log (last 40):\n${guestLogs[i]!.slice(-40).join('\n')}`,
+        );
       });
     console.log(`guest ${i + 1}'s program view shows all ten (${((Date.now() - since) / 1000).toFixed(1)} s, ${polls} looks)`);
   }
