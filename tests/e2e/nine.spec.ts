@@ -200,7 +200,9 @@ test('host and nine guests: everyone on the program and in every guest view', as
           seen = await viewColours(page, centres);
           return seen.every((rgb, t) => near(rgb, expected[t]!, 70));
         },
-        { timeout: 120_000, intervals: [2000] },
+        // The first guest's view is checked right after the last guest joined, on a page starved the longest: it showed the
+        // ten after 102 s in one run and was still on the layout before in another after 120 s.
+        { timeout: 240_000, intervals: [2000] },
       )
       .toBe(true)
       .catch(async (err: Error) => {
