@@ -6,6 +6,7 @@
 import type { NativeBridge } from '../../../shared/bridge';
 import type { GuestSeatRow } from '../../../shared/domain';
 import { Broadcaster, parseCompositorMode, type Participant } from '../media/Broadcaster';
+import { LinkRecovery } from '../rtc/linkRecovery';
 import { PeerLink } from '../rtc/PeerLink';
 import { SignalingChannel } from '../rtc/signaling';
 import { createCallSession, endCallSession, generateCallToken } from '../services/cloudflareCallsService';
@@ -35,8 +36,13 @@ export const SCREEN_ID = 'screen';
 const OFFER_RESEND_MS = 6000;
 /** How long a hello waits to learn that its guest is seated before it goes unanswered (the guest's next hello checks again). */
 const SEAT_CHECK_MS = 10_000;
-/** ICE restarts the host makes on a failed link before it leaves the link to the guest's new call (see onLinkFailed). */
+/** ICE restarts the host makes on a failed link before it calls the guest anew on a fresh link (see onLinkFailed). */
 const HOST_ICE_RESTARTS = 2;
+/** Pauses between the host's new calls to a guest whose links keep failing: 5 s, doubling up to a minute. */
+const REDIAL_BASE_MS = 5000;
+const REDIAL_MAX_MS = 60_000;
+/** A restarted or fresh link not connected after this long is called anew (starved pages took up to 40 s to connect). */
+const RECOVERY_CONNECT_MS = 45_000;
 
 export class HostSession {
   private readonly broadcaster: Broadcaster;
@@ -47,6 +53,17 @@ export class HostSession {
   private iceServers: RTCIceServer[] = [];
   private callSessionId: string | null = null;
   private programTrack: MediaStreamTrack | null = null;
+  private readonly seatedNow = (guestId: string) => activeSeats(useStore.getState().seats).some((s) => s.user_id === guestId);
+  private readonly recovery = new LinkRecovery({
+    iceRestarts: HOST_ICE_RESTARTS,
+    baseDelayMs: REDIAL_BASE_MS,
+    maxDelayMs: REDIAL_MAX_MS,
+    connectTimeoutMs: RECOVERY_CONNECT_MS,
+    current: (guestId) => this.links.get(guestId),
+    seated: this.seatedNow,
+    redial: (guestId) => this.connectGuest(guestId),
+    log: (m) => this.log(m),
+  });
 
   constructor(
     programContainer: HTMLElement,
@@ -259,20 +276,20 @@ export class HostSession {
    * 30 s, as when either machine is starved for that long). The guest's side
    * may not have noticed — its own checks can still be answered — and would
    * wait on a link that carries nothing, so the host restarts ICE on the same
-   * link (a new offer with new credentials, media kept), up to
-   * HOST_ICE_RESTARTS times until it connects again. A guest whose side failed
-   * too calls anew, which replaces the link anyway.
+   * link (a new offer with new credentials, media kept) up to
+   * HOST_ICE_RESTARTS times, then calls the guest anew on fresh links with
+   * growing pauses for as long as the guest is seated (LinkRecovery). A guest
+   * whose side failed too calls anew, which replaces the link anyway.
    */
   private onLinkFailed(guestId: string, link: PeerLink): void {
-    if (this.links.get(guestId) !== link) return;
-    if (!activeSeats(useStore.getState().seats).some((s) => s.user_id === guestId)) return;
-    if (link.restartIceAfterFailure(HOST_ICE_RESTARTS)) this.log(`link to ${guestId} failed; restarting ICE (restart ${link.stats.iceRestarts} on this link)`);
-    else this.log(`link to ${guestId} failed again; waiting for the guest to call anew`);
+    const step = this.recovery.failed(guestId, link);
+    if (step.kind === 'ice-restart') this.log(`link to ${guestId} failed; restarting ICE (restart ${step.restart} on this link)`);
+    else if (step.kind === 'redial') this.log(`link to ${guestId} failed again; calling them anew in ${Math.round(step.inMs / 1000)} s (new call ${step.attempt})`);
   }
 
   /** A seated guest said hello: (re)connect on a new link whose offer carries the program and the host's voice. False when not seated. */
   private async connectGuest(guestId: string): Promise<boolean> {
-    const seatedNow = () => activeSeats(useStore.getState().seats).some((s) => s.user_id === guestId);
+    const seatedNow = () => this.seatedNow(guestId);
     if (!seatedNow() && this.signaling) {
       // Seat rows can arrive after the hello: the row by Realtime or the database, whichever comes first.
       const seated = await isSeated({
@@ -309,6 +326,7 @@ export class HostSession {
       onStateChange: (state) => {
         useStore.getState().setLink(guestId, state);
         if (state === 'failed') this.onLinkFailed(guestId, link);
+        else if (state === 'connected' && this.links.get(guestId) === link) this.recovery.connected(guestId);
       },
       log: this.log,
     });
@@ -335,6 +353,7 @@ export class HostSession {
   }
 
   private dropGuest(guestId: string): void {
+    this.recovery.forget(guestId);
     this.links.get(guestId)?.close(false);
     this.links.delete(guestId);
     this.calls.delete(guestId);
@@ -396,6 +415,7 @@ export class HostSession {
     const store = useStore.getState();
     const stream = store.stream;
     store.setBroadcast({ phase: 'ending' });
+    this.recovery.dispose();
     for (const link of this.links.values()) link.close();
     this.links.clear();
     await this.broadcaster.stop().catch((e: Error) => this.log(`encoder stop: ${e.message}`));
@@ -407,6 +427,7 @@ export class HostSession {
   dispose(): void {
     this.stopScreenShare();
     for (const c of this.cleanups.splice(0)) c();
+    this.recovery.dispose();
     for (const link of this.links.values()) link.close();
     this.links.clear();
     void this.signaling?.close();
