@@ -5,7 +5,8 @@
  * app (browser studio, local backend, Realtime signaling), where a guest who
  * joined without a camera turns it on at the very moment the host restarts
  * ICE, with the signaling held back so that both offers cross. Also: the
- * guest still calls again by itself when an answered call never connects.
+ * guest still calls again by itself when an answered call never connects, and
+ * the host calls a guest anew when their link died on the guest's side unseen.
  */
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
@@ -176,10 +177,9 @@ test.describe('perfect negotiation in the app', () => {
     await app?.stop();
   });
 
-  test('a guest turns the camera on while the host restarts ICE: one glare, no new call, both connected and flowing', async () => {
-    const { context, page: guest } = await guestPage(guestBrowser, { camera: 'missing' });
-    const guestErrors = collectErrors(guest, 'guest');
-    const guestId = await guestSignsIn(guest, app.guestUrl, 'Nina Nego');
+  /** The guest signs in, the host invites them, they accept, and both sides show the link connected. */
+  async function goOnStage(guest: Page, name: string) {
+    const guestId = await guestSignsIn(guest, app.guestUrl, name);
     await hostInvites(host, guestId);
     const invitation = guest.getByTestId('invitation');
     await expect(invitation).toBeVisible({ timeout: 20_000 });
@@ -188,6 +188,13 @@ test.describe('perfect negotiation in the app', () => {
     await expect(stage).toHaveAttribute('data-link', 'connected', { timeout: 90_000 });
     const seat = host.locator(`[data-testid^="seat-"][data-user="${guestId}"]`);
     await expect(seat.getByTestId('link-state')).toHaveText('connected', { timeout: 60_000 });
+    return { guestId, stage, seat };
+  }
+
+  test('a guest turns the camera on while the host restarts ICE: one glare, no new call, both connected and flowing', async () => {
+    const { context, page: guest } = await guestPage(guestBrowser, { camera: 'missing' });
+    const guestErrors = collectErrors(guest, 'guest');
+    const { guestId, stage, seat } = await goOnStage(guest, 'Nina Nego');
     await expect(guest.getByTestId('camera-toggle')).toHaveAttribute('data-state', 'off');
 
     const before = { host: await linkInfo(host, guestId), guest: await linkInfo(guest) };
@@ -331,6 +338,55 @@ test.describe('perfect negotiation in the app', () => {
     const seat = host.locator(`[data-testid^="seat-"][data-user="${guestId}"]`);
     await expect(seat.getByTestId('link-state')).toHaveText('connected', { timeout: 60_000 });
     expect(guestErrors).toEqual([]);
+    await guest.getByTestId('leave').click();
+    await context.close();
+  });
+
+  test('a link the guest lost without noticing: the host restarts ICE, then calls the guest anew on a fresh link', async () => {
+    test.setTimeout(300_000);
+    const { context, page: guest } = await guestPage(guestBrowser, { camera: 'present' });
+    const logs: string[] = [];
+    guest.on('console', (msg) => logs.push(msg.text()));
+    const hostLogs: string[] = [];
+    const onHostLog = (msg: { text(): string }) => hostLogs.push(msg.text());
+    host.on('console', onHostLog);
+    const { guestId, stage, seat } = await goOnStage(guest, 'Lars Lost');
+    const lost = await linkInfo(guest);
+
+    // The guest's peer connection goes away under the app (as a crashed media stack would): the page
+    // still says connected, answers no ICE checks and no offer on that link, and never calls again.
+    await guest.evaluate(() => [...(window as unknown as Hooks).__roastPeerLinks!].at(-1)!.pc.close());
+    await expect(seat.getByTestId('link-state')).toHaveText('failed', { timeout: 90_000 });
+    expect(await stage.getAttribute('data-link')).toBe('connected');
+    // The host restarts ICE (no answer comes), gives the restart 45 s, then calls the guest anew.
+    await expect.poll(() => hostLogs.some((l) => /restarting ICE/.test(l)), { timeout: 30_000 }).toBe(true);
+    await expect.poll(() => hostLogs.some((l) => /calling \S+ anew/.test(l)), { timeout: 120_000 }).toBe(true);
+    await expect(seat.getByTestId('link-state')).toHaveText('connected', { timeout: 90_000 });
+    await expect(stage).toHaveAttribute('data-link', 'connected', { timeout: 30_000 });
+    const fresh = { host: await linkInfo(host, guestId), guest: await linkInfo(guest) };
+    expect(fresh.guest.id).not.toBe(lost.id);
+    expect(fresh.host.id).toBe(fresh.guest.id);
+    console.log(`recovery on the host: ${hostLogs.filter((l) => /restarting ICE|failed again|anew|not connected after/.test(l)).join(' | ')}`);
+    // Media flows again both ways on the new link.
+    let increase: number[] = [];
+    await expect
+      .poll(
+        async () => {
+          const a = { host: await linkInfo(host, guestId), guest: await linkInfo(guest) };
+          await host.waitForTimeout(2000);
+          const b = { host: await linkInfo(host, guestId), guest: await linkInfo(guest) };
+          increase = [b.host.received.video - a.host.received.video, b.guest.received.video - a.guest.received.video];
+          return increase[0]! > 5 && increase[1]! > 2;
+        },
+        { timeout: 60_000, intervals: [500] },
+      )
+      .toBe(true)
+      .catch((err: Error) => {
+        throw new Error(`${err.message}\nframes decoded in 2 s (host, guest): ${JSON.stringify(increase)}`);
+      });
+    // The guest did not call by itself: the host's new call did it.
+    expect(logs.some((l) => /calling again/.test(l))).toBe(false);
+    host.off('console', onHostLog);
     await guest.getByTestId('leave').click();
     await context.close();
   });
