@@ -131,12 +131,46 @@ describe('LinkRecovery', () => {
     seated = true;
     t.recovery.forget(GUEST);
     expect(t.fail()).toEqual({ kind: 'redial', inMs: 5000, attempt: 1 });
-    // The guest's hello made a new link first (HostSession.connectGuest from onHello).
+    // The guest's hello made a new link first (HostSession.connectGuest from onHello): it gets its time, and connects.
     const theirs = new StubLink('from-hello');
     t.links.set(GUEST, theirs);
-    await vi.advanceTimersByTimeAsync(60_000);
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(t.redials).toEqual([]);
+    theirs.set('connected');
+    t.recovery.connected(GUEST);
+    await vi.advanceTimersByTimeAsync(120_000);
     expect(t.redials).toEqual([]);
     expect(t.current()).toBe(theirs);
+
+    // Their next call fails too while a new call of the host's is pending: the host's call still goes.
+    theirs.set('failed');
+    expect(t.recovery.failed(GUEST, theirs).kind).toBe('ice-restart');
+    theirs.set('failed');
+    t.recovery.failed(GUEST, theirs);
+    theirs.set('failed');
+    expect(t.recovery.failed(GUEST, theirs)).toEqual({ kind: 'redial', inMs: 5000, attempt: 1 });
+    const again = new StubLink('from-hello-2');
+    t.links.set(GUEST, again);
+    again.set('failed');
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(t.redials).toEqual(['link-1']);
+    t.recovery.dispose();
+  });
+
+  it('gives a new call of the guest its time, then calls anew if it hangs', async () => {
+    const t = setup();
+    t.fail();
+    t.fail();
+    expect(t.fail()).toEqual({ kind: 'redial', inMs: 5000, attempt: 1 });
+    const theirs = new StubLink('from-hello');
+    t.links.set(GUEST, theirs);
+    await vi.advanceTimersByTimeAsync(5000 + 44_999);
+    expect(t.redials).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(t.logs).toContain('link to guest-1 not connected after 45 s (connecting)');
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(t.redials).toEqual(['link-1']);
+    t.recovery.dispose();
   });
 
   it('calls anew when a restarted or fresh link hangs without connecting or failing', async () => {

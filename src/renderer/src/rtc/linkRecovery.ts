@@ -76,7 +76,7 @@ export class LinkRecovery {
     this.clearTimers(peer);
   }
 
-  /** The guest left or was removed, or their own new call replaced the link: nothing pending for them. */
+  /** The guest left or was removed: nothing pending for them. (A new call of their own needs nothing here: timers check the link is still the one they were set for.) */
   forget(peer: string): void {
     this.attempts.delete(peer);
     this.clearTimers(peer);
@@ -100,9 +100,13 @@ export class LinkRecovery {
       setTimeout(() => {
         this.redialTimers.delete(peer);
         if (this.disposed || !this.opts.seated(peer)) return;
-        // The guest's own new call got there first (a different link): it is recovering already.
         const now = this.opts.current(peer);
-        if (now !== failedLink || now?.pc.connectionState === 'connected') return;
+        if (now?.pc.connectionState === 'connected') return;
+        if (now !== failedLink && now?.pc.connectionState !== 'failed') {
+          // The guest's own new call got there first and is under way: it gets its time to connect.
+          this.watch(peer);
+          return;
+        }
         this.opts.log?.(`calling ${peer} anew (new call ${attempt} since their link last connected)`);
         void this.opts.redial(peer).then(
           () => this.watch(peer),
