@@ -23,7 +23,7 @@ import { startApp, type RunningApp } from '../support/app';
 import { launchChromium } from '../support/chromium';
 import { appState, guestSignsIn, hostGoesLive, hostSeatOf, inviteUntilAccepted, logConsole } from '../support/flows';
 import { colourClip, frameRgb, patch, recordRtmp } from '../support/media';
-import { lightGuestPage, type Rgb } from '../support/lightGuest';
+import { GUEST_COLOURS, lightGuestPage, type Rgb } from '../support/lightGuest';
 import { Backstage } from '../support/backstage';
 import { chromiumRootByFlag } from '../support/procstat';
 
@@ -32,17 +32,7 @@ const OUT = join(process.cwd(), 'test-results', 'e2e');
 
 const hex = (rgb: Rgb) => `0x${rgb.map((v) => v.toString(16).padStart(2, '0')).join('').toUpperCase()}`;
 const HOST: Rgb = [224, 48, 32];
-const GUESTS: Rgb[] = [
-  [32, 176, 64],
-  [32, 80, 224],
-  [224, 192, 32],
-  [224, 32, 192],
-  [32, 208, 208],
-  [240, 240, 240],
-  [128, 128, 128],
-  [96, 32, 128],
-  [144, 240, 96],
-];
+const GUESTS = GUEST_COLOURS;
 
 let app: RunningApp;
 let hostBrowser: Browser;

@@ -13,6 +13,19 @@ import type { Browser, Page } from 'playwright-core';
 
 export type Rgb = [number, number, number];
 
+/** Nine guest colours, far enough apart to tell each guest's tile from the others (and from the host's red) in a decoded frame. */
+export const GUEST_COLOURS: readonly Rgb[] = [
+  [32, 176, 64],
+  [32, 80, 224],
+  [224, 192, 32],
+  [224, 32, 192],
+  [32, 208, 208],
+  [240, 240, 240],
+  [128, 128, 128],
+  [96, 32, 128],
+  [144, 240, 96],
+];
+
 export async function lightGuestPage(browser: Browser, rgb: Rgb, viewport = { width: 400, height: 600 }): Promise<Page> {
   const context = await browser.newContext({ viewport });
   await context.addInitScript((colour: number[]) => {
