@@ -151,6 +151,27 @@ function sample(page: Page, selector: string, centres: Array<[number, number]>, 
   );
 }
 
+/**
+ * The program's receiver on a guest page, by WebRTC's own counters: the time
+ * frames spent in the jitter buffer and decoding on average, frames dropped and
+ * freezes — where a late picture waited, if it waited on the page.
+ */
+function receiverFigures(page: Page): Promise<string> {
+  return page.evaluate(async () => {
+    const links = [...((window as unknown as { __roastPeerLinks?: Set<{ pc: RTCPeerConnection }> }).__roastPeerLinks ?? [])];
+    const link = links.find((l) => l.pc.connectionState !== 'closed');
+    if (!link) return 'no open link';
+    let out = 'no inbound video';
+    (await link.pc.getStats()).forEach((r: Record<string, number | string>) => {
+      if (r.type !== 'inbound-rtp' || r.kind !== 'video') return;
+      const n = (k: string) => Number(r[k] ?? 0);
+      const perFrame = (total: string, count: string) => (n(count) > 0 ? `${Math.round((n(total) / n(count)) * 1000)} ms` : 'n/a');
+      out = `jitter buffer ${perFrame('jitterBufferDelay', 'jitterBufferEmittedCount')}/frame, decode ${perFrame('totalDecodeTime', 'framesDecoded')}/frame, received ${n('framesReceived')}, decoded ${n('framesDecoded')}, dropped ${n('framesDropped')}, freezes ${n('freezeCount')} (${n('totalFreezesDuration').toFixed(1)} s), ${n('frameWidth')}x${n('frameHeight')}`;
+    });
+    return out;
+  });
+}
+
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 function describe(who: string, { delays, failed }: { delays: number[]; failed: number }): string {
   const s = [...delays].sort((a, b) => a - b);
@@ -182,6 +203,8 @@ async function main(): Promise<void> {
       const guest = await lightGuestPage(guestBrowser, GUEST_COLOURS[i]!);
       await guest.context().addInitScript({ content: NAME_HELPER });
       await guest.context().addInitScript(installClockCode);
+      // The page's links register themselves here (PeerLink), for the receiver's own figures below.
+      await guest.context().addInitScript({ content: 'globalThis.__roastPeerLinks = new Set();' });
       logConsole(guest, `guest${i + 1}`);
       const id = await guestSignsIn(guest, app.guestUrl, `Guest ${i + 1}`);
       await inviteUntilAccepted(host, guest, id, { connectTimeoutMs: 180_000 });
@@ -197,7 +220,11 @@ async function main(): Promise<void> {
       sample(host, '[data-testid="program-preview"]', centres, ms),
       ...guests.map((g) => sample(g, '[data-testid="program-view"]', centres, ms)),
     ]);
-    const summary = [describe('studio preview (the composite alone)', preview!), ...views.map((v, i) => describe(`guest ${i + 1}'s program view`, v))];
+    const receivers = await Promise.all(guests.map((g) => receiverFigures(g).catch((e: Error) => `receiver figures unavailable: ${e.message}`)));
+    const summary = [
+      describe('studio preview (the composite alone)', preview!),
+      ...views.map((v, i) => `${describe(`guest ${i + 1}'s program view`, v)}\n    receiver: ${receivers[i]}`),
+    ];
     console.log(`\nreturn delay, host + ${guestCount}${backstage ? ', guests backstage' : ', equal priority'} (${seconds} s, readings every 250 ms; goal: the guest view under a second behind)`);
     for (const line of summary) console.log(line);
     const all = views.flatMap((v) => v.delays);
