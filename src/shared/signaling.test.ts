@@ -35,6 +35,13 @@ describe('parseSignal', () => {
     expect(parseSignal({ kind: 'uplink', from: a, to: b, cap: { ...cap, extra: 1 } })).toBeNull();
   });
 
+  it("carries how far behind a guest's page shows the program, in whole milliseconds", () => {
+    const msg = parseSignal({ kind: 'view', from: a, to: b, behindMs: 12_000 });
+    expect(msg?.kind === 'view' && msg.behindMs).toBe(12_000);
+    expect(parseSignal({ kind: 'view', from: a, to: b, behindMs: 0 })).not.toBeNull();
+    for (const behindMs of [-1, 1.5, 1e9, '5', null]) expect(parseSignal({ kind: 'view', from: a, to: b, behindMs })).toBeNull();
+  });
+
   it('rejects malformed messages without throwing', () => {
     expect(parseSignal(null)).toBeNull();
     expect(parseSignal('offer')).toBeNull();

@@ -53,6 +53,12 @@ export const signalMessageSchema = z.discriminatedUnion('kind', [
       })
       .strict(),
   }),
+  /**
+   * A guest tells the host how far behind its page shows the program (ms; 0:
+   * keeping up again), when that changes: frames waiting for a busy page's
+   * decoder, which only the guest's page can see.
+   */
+  z.object({ kind: z.literal('view'), from: z.string().uuid(), to: z.string().uuid(), behindMs: z.number().int().min(0).max(3_600_000) }),
 ]);
 
 export type SignalMessage = z.infer<typeof signalMessageSchema>;

@@ -84,6 +84,12 @@ test('host moderates three guests; the program follows', async () => {
     guestPages.push(page);
   }
   for (const id of ids) await expect(host.locator(`[data-user="${id}"]`).getByTestId('link-state')).toHaveText('connected', { timeout: 60_000 });
+  // Each connected guest's tile grades their connection from the link's own counters, figures in its tooltip.
+  for (const id of ids) {
+    const grade = host.locator(`[data-user="${id}"]`).getByTestId('link-quality');
+    await expect(grade).toHaveAttribute('data-grade', /^(good|fair|poor)$/, { timeout: 30_000 });
+    await expect(grade).toHaveAttribute('title', /loss \d+\.\d % · round trip \d+ ms · camera \d+ fps received$/);
+  }
 
   // The guests see the program with four tiles; check each tile's colour on one guest's view
   // (averaged over a patch: colours through two encodes drift a little).

@@ -370,6 +370,12 @@ function GuestStage({ stage }: { stage: Stage }) {
             The host turned your camera off. You can turn it on once they allow it.
           </p>
         ) : null}
+        {connected && state.viewBehindMs > 0 ? (
+          <p className="g-banner" role="status" data-testid="view-behind">
+            Your view of the show runs about {Math.max(1, Math.round(state.viewBehindMs / 1000))} s behind: this device is too busy to show the video as it
+            comes. Closing other apps or tabs can help.
+          </p>
+        ) : null}
         {state.notice ? (
           <p className="g-note error" role="alert" data-testid="stage-notice">
             {state.notice}

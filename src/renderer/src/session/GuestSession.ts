@@ -26,6 +26,7 @@ import {
   type MediaKind,
 } from '../media/capture';
 import { newLinkId, PeerLink } from '../rtc/PeerLink';
+import { ViewWatch, readViewCounters } from '../rtc/linkQuality';
 import { SignalingChannel } from '../rtc/signaling';
 import type { SignalMessage } from '../../../shared/signaling';
 import { generateCallToken, getActiveCallSession } from '../services/cloudflareCallsService';
@@ -254,6 +255,8 @@ export interface GuestStageState {
   exit: StageExit | null;
   /** A problem worth telling the guest about (a refused switch, a failed device). */
   notice: string | null;
+  /** How far behind this page shows the program (ms; 0: keeping up), from its frames' wait for the decoder. */
+  viewBehindMs: number;
 }
 
 export interface GuestSessionOptions {
@@ -297,6 +300,8 @@ export function offerKind(link: string | undefined, current: string | undefined,
 const ENDED_LINKS_KEPT = 16;
 /** After the host says bye (a reload, or the end of the stream), wait this long before saying hello again. */
 const REJOIN_DELAY_MS = 3000;
+/** How often the guest's page looks at how long the program's frames wait for its decoder (see watchView). */
+const VIEW_WATCH_MS = 4000;
 
 export class GuestSession {
   private readonly snapshot: Snapshot<GuestStageState>;
@@ -333,6 +338,7 @@ export class GuestSession {
       devices: { cameras: [], microphones: [] },
       exit: null,
       notice: null,
+      viewBehindMs: 0,
     });
     this.get = this.snapshot.get;
     this.subscribe = this.snapshot.subscribe;
@@ -424,7 +430,41 @@ export class GuestSession {
         }
       }),
     );
+    const viewTimer = setInterval(() => void this.watchView(), VIEW_WATCH_MS);
+    this.keep(() => clearInterval(viewTimer));
     this.sayHello();
+  }
+
+  private readonly viewWatch = new ViewWatch();
+  private watchedLink: PeerLink | null = null;
+
+  /**
+   * Every VIEW_WATCH_MS while connected: does this page decode the program as
+   * fast as it comes? When frames queue for its decoder (a busy phone, a
+   * starved machine) the guest is told their view runs behind, and so is the
+   * host (their tile's grade); and again when it has caught up.
+   */
+  private async watchView(): Promise<void> {
+    const link = this.link;
+    if (!link || this.closed || link.pc.connectionState !== 'connected') return;
+    const fresh = link !== this.watchedLink;
+    if (fresh) {
+      this.watchedLink = link;
+      this.viewWatch.reset();
+    }
+    const counters = await readViewCounters(link.pc).catch(() => null);
+    if (!counters || this.link !== link || this.closed) return;
+    const changed = this.viewWatch.sample(counters);
+    // A new call may reach a host that does not know (a reloaded studio): a lag still standing is said again.
+    const behindMs = changed ?? (fresh && this.viewWatch.behindMs ? this.viewWatch.behindMs : null);
+    if (behindMs === null) return;
+    if (changed !== null) {
+      this.snapshot.set({ viewBehindMs: changed });
+      this.log(changed ? `this page shows the program about ${Math.round(changed / 1000)} s behind (frames wait for its decoder)` : 'this page keeps up with the program again');
+    }
+    void this.signaling
+      ?.send({ kind: 'view', from: this.opts.userId, to: this.opts.hostId, behindMs: Math.min(3_600_000, Math.round(behindMs)) })
+      .catch((err: Error) => this.log(`view report: ${err.message}`));
   }
 
   /**

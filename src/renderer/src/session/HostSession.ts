@@ -7,6 +7,7 @@ import type { NativeBridge } from '../../../shared/bridge';
 import type { GuestSeatRow } from '../../../shared/domain';
 import { Broadcaster, parseCompositorMode, type Participant } from '../media/Broadcaster';
 import { LinkRecovery } from '../rtc/linkRecovery';
+import { QualityMonitor } from '../rtc/linkQuality';
 import { PeerLink } from '../rtc/PeerLink';
 import { SignalingChannel } from '../rtc/signaling';
 import { createCallSession, endCallSession, generateCallToken } from '../services/cloudflareCallsService';
@@ -43,6 +44,8 @@ const REDIAL_BASE_MS = 5000;
 const REDIAL_MAX_MS = 60_000;
 /** A restarted or fresh link not connected after this long is called anew (starved pages took up to 40 s to connect). */
 const RECOVERY_CONNECT_MS = 45_000;
+/** How often each guest's connection is graded for their tile (one getStats per link). */
+const QUALITY_INTERVAL_MS = 4000;
 
 export class HostSession {
   private readonly broadcaster: Broadcaster;
@@ -54,6 +57,13 @@ export class HostSession {
   private callSessionId: string | null = null;
   private programTrack: MediaStreamTrack | null = null;
   private readonly seatedNow = (guestId: string) => activeSeats(useStore.getState().seats).some((s) => s.user_id === guestId);
+  /** Each guest's connection graded for their tile (good, fair, poor). */
+  private readonly quality = new QualityMonitor({
+    links: () => this.links.entries(),
+    publish: (guestId, quality) => useStore.getState().setQuality(guestId, quality),
+    videoOn: (guestId) => activeSeats(useStore.getState().seats).some((s) => s.user_id === guestId && s.camera_enabled && !s.camera_disabled_by_host),
+    log: (message) => this.log(message),
+  });
   private readonly recovery = new LinkRecovery({
     iceRestarts: HOST_ICE_RESTARTS,
     baseDelayMs: REDIAL_BASE_MS,
@@ -98,6 +108,8 @@ export class HostSession {
       });
     }, 150);
     this.cleanups.push(() => clearInterval(meters));
+    const grading = setInterval(() => void this.quality.tick(), QUALITY_INTERVAL_MS);
+    this.cleanups.push(() => clearInterval(grading));
     // The program follows the store: seats (mic, camera, volume), names, layout, the host's own switches.
     this.cleanups.push(
       useStore.subscribe((state, prev) => {
@@ -192,6 +204,7 @@ export class HostSession {
         if (msg.kind === 'hello') this.onHello(msg.from, msg.call);
         else if (msg.kind === 'bye') this.dropGuest(msg.from);
         else if (msg.kind === 'uplink') return;
+        else if (msg.kind === 'view') this.quality.viewReported(msg.from, msg.behindMs);
         else void this.links.get(msg.from)?.handle(msg).catch((e: Error) => this.log(`signaling: ${e.message}`));
       }),
     );
@@ -354,6 +367,7 @@ export class HostSession {
 
   private dropGuest(guestId: string): void {
     this.recovery.forget(guestId);
+    this.quality.forget(guestId);
     this.links.get(guestId)?.close(false);
     this.links.delete(guestId);
     this.calls.delete(guestId);

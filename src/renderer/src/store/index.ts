@@ -3,6 +3,7 @@ import { create, type StateCreator } from 'zustand';
 import type { EncoderStats } from '../../../shared/bridge';
 import type { GuestEventRow, GuestInvitationRow, GuestSeatRow, StreamRow } from '../../../shared/domain';
 import type { ProgramLayoutKind } from '../../../shared/layout';
+import type { LinkQuality } from '../rtc/linkQuality';
 
 export interface SessionSlice {
   userId: string | null;
@@ -55,6 +56,8 @@ export interface GuestsSlice {
   invitations: GuestInvitationRow[];
   /** Peer connection state per guest user id. */
   links: Record<string, RTCPeerConnectionState>;
+  /** Connection quality per guest user id, while their link is connected and graded. */
+  quality: Record<string, LinkQuality>;
   names: Record<string, string>;
   /** Program audio level per participant id, dBFS. */
   levels: Record<string, number>;
@@ -62,6 +65,7 @@ export interface GuestsSlice {
   addEvents: (rows: GuestEventRow[]) => void;
   upsertInvitation: (invitation: GuestInvitationRow) => void;
   setLink: (userId: string, state: RTCPeerConnectionState | null) => void;
+  setQuality: (userId: string, quality: LinkQuality | null) => void;
   setNames: (names: Record<string, string>) => void;
 }
 
@@ -104,6 +108,7 @@ const createGuestsSlice: StateCreator<StoreState, [], [], GuestsSlice> = (set) =
   events: [],
   invitations: [],
   links: {},
+  quality: {},
   names: {},
   levels: {},
   upsertSeat: (seat) =>
@@ -124,6 +129,13 @@ const createGuestsSlice: StateCreator<StoreState, [], [], GuestsSlice> = (set) =
       if (state) links[userId] = state;
       else delete links[userId];
       return { links };
+    }),
+  setQuality: (userId, quality) =>
+    set((s) => {
+      const next = { ...s.quality };
+      if (quality) next[userId] = quality;
+      else delete next[userId];
+      return { quality: next };
     }),
   setNames: (names) => set((s) => ({ names: { ...s.names, ...names } })),
 });

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { SEAT_COUNT, type GuestSeatRow } from '../../../../shared/domain';
 import { gridShape } from '../../../../shared/layout';
+import { describeQuality } from '../../rtc/linkQuality';
 import { useStore } from '../../store';
 
 export type SeatAction =
@@ -51,6 +52,22 @@ function Meter({ userId }: { userId: string }) {
   return (
     <span className={speaking ? 'meter speaking' : 'meter'} aria-hidden="true" data-speaking={speaking}>
       <span style={{ width: `${percent}%` }} />
+    </span>
+  );
+}
+
+/**
+ * A guest's connection grade (good, fair, poor), subscribed on its own like
+ * the meters; the figures in its tooltip, the first reason on the tile when
+ * it is not good (a touch screen has no tooltip).
+ */
+function Quality({ userId }: { userId: string }) {
+  const quality = useStore((s) => s.quality[userId]);
+  if (!quality) return null;
+  return (
+    <span className={`grade grade-${quality.grade}`} data-testid="link-quality" data-grade={quality.grade} title={describeQuality(quality)}>
+      {quality.grade}
+      {quality.reasons.length ? <span className="grade-why">: {quality.reasons[0]}</span> : null}
     </span>
   );
 }
@@ -134,8 +151,11 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
                         {seat.camera_disabled_by_host ? 'cam off by host' : seat.camera_enabled ? 'cam' : 'cam off'}
                       </span>
                     </span>
-                    <span className={`quality q-${link}`} data-testid="link-state">
-                      {link}
+                    <span className="quality-line">
+                      <span className={`quality q-${link}`} data-testid="link-state">
+                        {link}
+                      </span>
+                      {link === 'connected' ? <Quality userId={seat.user_id} /> : null}
                     </span>
                     <Meter userId={seat.user_id} />
                   </>
