@@ -172,6 +172,15 @@ function receiverFigures(page: Page): Promise<string> {
   });
 }
 
+/** What the app itself tells of the lag: the guest page's banner, and the host's grade of that guest's link. */
+async function lagShown(host: Page, guest: Page, id: string): Promise<string> {
+  const banner = guest.getByTestId('view-behind');
+  const grade = host.locator(`[data-user="${id}"]`).getByTestId('link-quality');
+  const guestSays = (await banner.count()) ? `guest page "${(await banner.innerText()).split(':')[0]}"` : 'guest page shows no lag';
+  const hostSays = (await grade.count()) ? `host tile ${await grade.getAttribute('data-grade')} (${await grade.getAttribute('title')})` : 'host tile has no grade';
+  return `${guestSays}; ${hostSays}`;
+}
+
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 function describe(who: string, { delays, failed }: { delays: number[]; failed: number }): string {
   const s = [...delays].sort((a, b) => a - b);
@@ -199,6 +208,7 @@ async function main(): Promise<void> {
     host.setDefaultTimeout(120_000);
     await hostGoesLive(host, app.studioUrl, 'Clock Host');
     const guests: Page[] = [];
+    const ids: string[] = [];
     for (let i = 0; i < guestCount; i++) {
       const guest = await lightGuestPage(guestBrowser, GUEST_COLOURS[i]!);
       await guest.context().addInitScript({ content: NAME_HELPER });
@@ -209,6 +219,7 @@ async function main(): Promise<void> {
       const id = await guestSignsIn(guest, app.guestUrl, `Guest ${i + 1}`);
       await inviteUntilAccepted(host, guest, id, { connectTimeoutMs: 180_000 });
       guests.push(guest);
+      ids.push(id);
       backstage?.onStage();
       console.log(`guest ${i + 1} on stage${backstage ? ` (${backstage.describe()})` : ''}`);
     }
@@ -221,9 +232,10 @@ async function main(): Promise<void> {
       ...guests.map((g) => sample(g, '[data-testid="program-view"]', centres, ms)),
     ]);
     const receivers = await Promise.all(guests.map((g) => receiverFigures(g).catch((e: Error) => `receiver figures unavailable: ${e.message}`)));
+    const shown = await Promise.all(guests.map((g, i) => lagShown(host, g, ids[i]!)));
     const summary = [
       describe('studio preview (the composite alone)', preview!),
-      ...views.map((v, i) => `${describe(`guest ${i + 1}'s program view`, v)}\n    receiver: ${receivers[i]}`),
+      ...views.map((v, i) => `${describe(`guest ${i + 1}'s program view`, v)}\n    receiver: ${receivers[i]}\n    shown: ${shown[i]}`),
     ];
     console.log(`\nreturn delay, host + ${guestCount}${backstage ? ', guests backstage' : ', equal priority'} (${seconds} s, readings every 250 ms; goal: the guest view under a second behind)`);
     for (const line of summary) console.log(line);

@@ -33,6 +33,8 @@ export interface LinkQuality {
   rttMs: number | null;
   /** Guest camera frames decoded a second in the interval. */
   fps: number;
+  /** Freezes of the guest's video in the interval (WebRTC's count). */
+  freezes: number;
   /** How far behind the guest's page shows the program (ms), as the guest reported it; 0 when keeping up. */
   viewBehindMs: number;
   /** Why the grade is not good, in words (empty when good). */
@@ -51,11 +53,11 @@ const seconds = (ms: number) => `${Math.max(1, Math.round(ms / 1000))} s`;
 
 /**
  * Grades the interval between two readings of one link, with the guest's own
- * report of its program view. Freezes count only when the guest's camera was
- * on throughout (`videoOn`): a camera turned off stops the video, which WebRTC
- * counts as a freeze too.
+ * report of its program view. Freezes are told, not graded: a camera turned
+ * off, or one that sends frames unevenly, counts as frozen by WebRTC's rule
+ * (a gap three times the usual one) with nothing wrong in the connection.
  */
-export function rateLink(prev: LinkCounters, now: LinkCounters, { viewBehindMs = 0, videoOn = true }: { viewBehindMs?: number; videoOn?: boolean } = {}): LinkQuality {
+export function rateLink(prev: LinkCounters, now: LinkCounters, viewBehindMs = 0): LinkQuality {
   const received = Math.max(0, now.packetsReceived - prev.packetsReceived);
   // packetsLost can fall (late packets counted again); never a negative share.
   const lost = Math.max(0, now.packetsLost - prev.packetsLost);
@@ -73,15 +75,11 @@ export function rateLink(prev: LinkCounters, now: LinkCounters, { viewBehindMs =
     grade = worse(grade, now.rttMs >= POOR_RTT_MS ? 'poor' : 'fair');
     reasons.push(`round trip ${Math.round(now.rttMs)} ms`);
   }
-  if (freezes > 0 && videoOn) {
-    grade = worse(grade, 'fair');
-    reasons.push(freezes === 1 ? 'their video froze' : `their video froze ${freezes} times`);
-  }
   if (viewBehindMs >= VIEW_BEHIND_MS) {
     grade = 'poor';
     reasons.push(`their view of the program is ${seconds(viewBehindMs)} behind`);
   }
-  return { grade, lossPct, rttMs: now.rttMs, fps, viewBehindMs, reasons };
+  return { grade, lossPct, rttMs: now.rttMs, fps, freezes, viewBehindMs, reasons };
 }
 
 /** The figures of a grade in one line, for a tooltip. */
@@ -90,6 +88,7 @@ export function describeQuality(q: LinkQuality): string {
     q.lossPct === null ? null : `loss ${q.lossPct.toFixed(1)} %`,
     q.rttMs === null ? null : `round trip ${Math.round(q.rttMs)} ms`,
     `camera ${q.fps.toFixed(0)} fps received`,
+    q.freezes ? `${q.freezes} ${q.freezes === 1 ? 'freeze' : 'freezes'}` : null,
   ].filter(Boolean);
   return [q.reasons.length ? q.reasons.join('; ') : null, figures.join(' · ')].filter(Boolean).join(' — ');
 }
@@ -219,8 +218,6 @@ export interface QualityMonitorOptions {
   links: () => Iterable<[string, MonitoredLink]>;
   /** A guest's grade (null: no grade, e.g. the link is gone or not connected). */
   publish: (guestId: string, quality: LinkQuality | null) => void;
-  /** Whether the guest's camera is on now (seat switches); their freezes count only while it is. */
-  videoOn?: (guestId: string) => boolean;
   /** Reads a link's counters (`readLinkCounters`; replaced in tests). */
   read?: (pc: RTCPeerConnection) => Promise<LinkCounters | null>;
   log?: (message: string) => void;
@@ -232,7 +229,7 @@ export interface QualityMonitorOptions {
  * not connected has no grade (its tile says its state instead).
  */
 export class QualityMonitor {
-  private readonly prev = new Map<string, { link: string; counters: LinkCounters; videoOn: boolean }>();
+  private readonly prev = new Map<string, { link: string; counters: LinkCounters }>();
   private readonly behind = new Map<string, number>();
   private readonly graded = new Set<string>();
   private ticking = false;
@@ -269,12 +266,11 @@ export class QualityMonitor {
         });
         if (!counters) continue;
         const before = this.prev.get(guestId);
-        const videoOn = this.opts.videoOn?.(guestId) ?? true;
-        this.prev.set(guestId, { link: link.id, counters, videoOn });
+        this.prev.set(guestId, { link: link.id, counters });
         // A new link's counters start from zero: no interval is read across two links.
         if (!before || before.link !== link.id) continue;
         this.graded.add(guestId);
-        this.opts.publish(guestId, rateLink(before.counters, counters, { viewBehindMs: this.behind.get(guestId) ?? 0, videoOn: videoOn && before.videoOn }));
+        this.opts.publish(guestId, rateLink(before.counters, counters, this.behind.get(guestId) ?? 0));
       }
     } finally {
       this.ticking = false;

@@ -61,7 +61,6 @@ export class HostSession {
   private readonly quality = new QualityMonitor({
     links: () => this.links.entries(),
     publish: (guestId, quality) => useStore.getState().setQuality(guestId, quality),
-    videoOn: (guestId) => activeSeats(useStore.getState().seats).some((s) => s.user_id === guestId && s.camera_enabled && !s.camera_disabled_by_host),
     log: (message) => this.log(message),
   });
   private readonly recovery = new LinkRecovery({
