@@ -53,7 +53,8 @@ describe('rateLink', () => {
     const late = rateLink(reading(), reading({ at: 4000, packetsReceived: 100 }), 12_400);
     expect(late.grade).toBe('poor');
     expect(late.viewBehindMs).toBe(12_400);
-    expect(describeQuality(late)).toMatch(/^their view of the program is 12 s behind — /);
+    expect(describeQuality(late)).toMatch(/^their view of the program runs over 10 s behind — /);
+    expect(rateLink(reading(), reading({ at: 4000, packetsReceived: 100 }), 2600).reasons).toEqual(['their view of the program runs about 3 s behind']);
     expect(rateLink(reading(), reading({ at: 4000, packetsReceived: 100 }), VIEW_BEHIND_MS - 1).grade).toBe('good');
   });
 });

@@ -16,6 +16,7 @@ import {
   subscribeInvitations,
 } from '../services/streamGuestService';
 import { DeviceCheck, EXIT_MESSAGES, GuestSession, type GuestLinkState } from '../session/GuestSession';
+import { lagInWords } from '../rtc/linkQuality';
 import { useStore } from '../store';
 import { SignIn } from './SignIn';
 import { useRestoreSession } from './useRestoreSession';
@@ -372,8 +373,8 @@ function GuestStage({ stage }: { stage: Stage }) {
         ) : null}
         {connected && state.viewBehindMs > 0 ? (
           <p className="g-banner" role="status" data-testid="view-behind">
-            Your view of the show runs about {Math.max(1, Math.round(state.viewBehindMs / 1000))} s behind: this device is too busy to show the video as it
-            comes. Closing other apps or tabs can help.
+            Your view of the show runs {lagInWords(state.viewBehindMs)} behind: this device is too busy to show the video as it comes. Closing other apps or
+            tabs can help.
           </p>
         ) : null}
         {state.notice ? (
