@@ -118,7 +118,8 @@ describe('rest', () => {
   beforeAll(async () => {
     host = await anonymousUser();
     other = await anonymousUser();
-    const { data, error } = await host.sb
+    // Seeded by the service role: a client's new stream starts idle (only start-live makes it live).
+    const { data, error } = await client(backend.serviceRoleKey)
       .from('streams')
       .insert([
         { host_id: host.id, title: 'alpha show' },

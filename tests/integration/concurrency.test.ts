@@ -25,7 +25,7 @@ describe('concurrent accepts', () => {
   it('seat exactly nine of twenty, each on its own seat, and refuse the rest with seats_full', async () => {
     const host = await t.signIn('Crowded Host');
     const users = await Promise.all(Array.from({ length: CONTENDERS }, (_, i) => t.signIn(`Contender ${i + 1}`)));
-    const streamId = await newStream(host);
+    const streamId = await newStream(t, host);
     // Everyone is invited to seat 0 or no seat in particular: the seat choice itself is contended.
     const invitations: Array<{ user: TestUser; id: string }> = [];
     for (const [i, user] of users.entries()) {
@@ -67,7 +67,7 @@ describe('concurrent accepts', () => {
     if (!session) throw new Error('no session');
     const signedIn = await second.auth.setSession({ access_token: session.access_token, refresh_token: session.refresh_token });
     expect(signedIn.error).toBeNull();
-    const streamId = await newStream(host);
+    const streamId = await newStream(t, host);
     const inv = must(await invite(host, streamId, guest), 'invite');
 
     const results = await Promise.all([accept(guest, inv.id), second.rpc('accept_invitation', { p_invitation_id: inv.id })]);

@@ -163,7 +163,9 @@ describe('REST (PostgREST as postgrest-js calls it)', () => {
   beforeAll(async () => {
     host = await anonymous('Rest Host');
     other = await anonymous('Rest Other');
-    const seeded = await host.sb
+    // Seeded by the service role: a client's new stream starts idle (only start-live makes it live).
+    const seeded = await h
+      .client(h.stack.serviceRoleKey)
       .from('streams')
       .insert([
         { host_id: host.id, title: T.alpha, status: 'live', started_at: '2026-01-01T10:00:00Z' },
@@ -643,7 +645,8 @@ describe('Realtime', () => {
     const host = await anonymous('Private Host');
     const guest = await anonymous('Private Guest');
     const stranger = await anonymous('Private Stranger');
-    const stream = await host.sb.from('streams').insert({ host_id: host.id, title: 'private', status: 'live' }).select('id').single();
+    // Live as start-live leaves it (a client's own insert starts idle).
+    const stream = await h.client(h.stack.serviceRoleKey).from('streams').insert({ host_id: host.id, title: 'private', status: 'live' }).select('id').single();
     const streamId = stream.data!.id as string;
     const invitation = await host.sb.rpc('invite_guest', { p_stream_id: streamId, p_invitee_id: guest.id });
     expect((await guest.sb.rpc('accept_invitation', { p_invitation_id: (invitation.data as { id: string }).id })).error).toBeNull();

@@ -178,6 +178,18 @@ const forbidden: Forbidden[] = [
     refused: denied,
   },
   {
+    name: "a moderator releases the host's mute on themselves",
+    setup: (s) => step(moderate(s.host, s, s.mod, { p_muted: true }), 'mute the moderator'),
+    act: (s) => moderate(s.mod, s, s.mod, { p_muted: false }),
+    refused: { code: '42501', hint: 'muted_by_host', message: /only the host can release it/, status: 403 },
+  },
+  {
+    name: 'a moderator turns their camera back on after the host turned it off',
+    setup: (s) => step(moderate(s.host, s, s.mod, { p_camera_disabled: true }), 'camera off'),
+    act: (s) => moderate(s.mod, s, s.mod, { p_camera_disabled: false }),
+    refused: { code: '42501', hint: 'camera_disabled_by_host', message: /only the host can release it/, status: 403 },
+  },
+  {
     name: 'a stranger switches media with no seat',
     act: (s) => myMedia(s.stranger, s, { mic: false }),
     refused: { code: 'P0001', hint: 'not_seated' },
@@ -412,6 +424,21 @@ const forbidden: Forbidden[] = [
     name: 'the host ending the stream by a direct update of its status',
     act: (s) => s.host.sb.from('streams').update({ status: 'ended' }).eq('id', s.streamId),
     refused: { code: '42501', hint: 'status_managed', message: /start-live, end-live or end_stream/, status: 403 },
+  },
+  {
+    name: 'a client creating a stream that is already live',
+    act: (s) => s.host.sb.from('streams').insert({ host_id: s.host.id, title: 'forged live', status: 'live', started_at: new Date().toISOString() }),
+    refused: { code: '42501', hint: 'status_managed', message: /goes live only through start-live/, status: 403 },
+  },
+  {
+    name: 'a client creating a stream with a playback address of its own',
+    act: (s) => s.host.sb.from('streams').insert({ host_id: s.host.id, title: 'forged playback', playback_url: 'https://elsewhere.example/live.m3u8' }),
+    refused: { code: '42501', hint: 'ingest_managed', message: /set by start-live/, status: 403 },
+  },
+  {
+    name: "the host pointing the stream's playback elsewhere by a direct update",
+    act: (s) => s.host.sb.from('streams').update({ playback_url: 'https://elsewhere.example/live.m3u8' }).eq('id', s.streamId),
+    refused: { code: '42501', hint: 'ingest_managed', message: /set by start-live/, status: 403 },
   },
   {
     name: 'the host handing the stream to someone else',
@@ -901,7 +928,7 @@ describe('the signaling channel', () => {
 describe("the host's own stream row", () => {
   it('takes a new title directly, but not a new status', async () => {
     const host = await t.signIn('Backstage Host');
-    const streamId = await newStream(host, 'idle');
+    const streamId = await newStream(t, host, 'idle');
     const live = await host.sb.from('streams').update({ status: 'live' }).eq('id', streamId);
     expect(live.error?.hint).toBe('status_managed');
     const renamed = await host.sb.from('streams').update({ title: 'renamed' }).eq('id', streamId).select('title').single();

@@ -47,9 +47,11 @@ export interface EventRow {
   metadata: Record<string, unknown>;
 }
 
-export async function newStream(host: TestUser, status: 'idle' | 'live' = 'live'): Promise<string> {
-  const { data, error } = await host.sb.from('streams').insert({ host_id: host.id, title: `${host.name} live`, status }).select('id').single();
+/** A stream the host creates (idle, as every client's new stream); made live as start-live would, by the service side. */
+export async function newStream(t: TestBackend, host: TestUser, status: 'idle' | 'live' = 'live'): Promise<string> {
+  const { data, error } = await host.sb.from('streams').insert({ host_id: host.id, title: `${host.name} live` }).select('id').single();
   if (error || !data) throw new Error(`stream insert failed: ${error?.message}`);
+  if (status === 'live') await t.pool.query("update public.streams set status = 'live', started_at = now() where id = $1", [data.id]);
   return data.id as string;
 }
 
@@ -155,7 +157,7 @@ export async function scene(t: TestBackend): Promise<Scene> {
     t.signIn(`Stranger ${n}`),
     t.signIn(`Fan ${n}`),
   ]);
-  const streamId = await newStream(host);
+  const streamId = await newStream(t, host);
   await seat(host, streamId, guest, 0);
   await seat(host, streamId, mod, 1);
   must(await host.sb.rpc('set_moderator', { p_stream_id: streamId, p_user_id: mod.id, p_is_moderator: true }), 'appoint the moderator');
