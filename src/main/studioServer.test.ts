@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { encodeMediaMessage, MEDIA_KIND } from '../shared/bridge';
 import type { EncoderLike } from './bridgeHost';
-import { startStudioServer, type StudioServer } from './studioServer';
+import { bridgeRefusal, startStudioServer, type StudioServer } from './studioServer';
 
 let server: StudioServer | null = null;
 afterEach(async () => {
@@ -37,8 +37,8 @@ async function start(encoder = fakeEncoder()) {
   return { server, encoder };
 }
 
-function connect(url: string, path = '/bridge'): Promise<WebSocket> {
-  const ws = new WebSocket(url.replace('http', 'ws') + path);
+function connect(url: string, path = '/bridge', headers?: Record<string, string>): Promise<WebSocket> {
+  const ws = new WebSocket(url.replace('http', 'ws') + path, headers ? { headers } : undefined);
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
@@ -57,6 +57,21 @@ describe('studio server', () => {
     expect(await (await fetch(`${server.url}/some/route`)).text()).toContain('<title>studio</title>');
     const escape = await fetch(`${server.url}/..%2f..%2fetc%2fpasswd`);
     expect(await escape.text()).not.toContain('root:');
+  });
+
+  it("opens the bridge to the studio's own page only: another site's page, or a name rebound to this machine, is refused", async () => {
+    const { server, encoder } = await start();
+    const own = new URL(server.url);
+    const ws = await connect(server.url, '/bridge', { origin: own.origin });
+    ws.close();
+    await expect(connect(server.url, '/bridge', { origin: 'https://evil.example' })).rejects.toThrow(/403/);
+    await expect(connect(server.url, '/bridge?peer=p', { origin: 'http://localhost:1' })).rejects.toThrow(/403/);
+    await expect(connect(server.url, '/bridge', { host: `evil.example:${own.port}`, origin: `http://evil.example:${own.port}` })).rejects.toThrow(/403/);
+    expect(encoder.start).not.toHaveBeenCalled();
+    expect(bridgeRefusal(`localhost:${own.port}`, `http://localhost:${own.port}`)).toBeNull();
+    expect(bridgeRefusal(`[::1]:${own.port}`, undefined)).toBeNull();
+    expect(bridgeRefusal('192.168.1.20:5190', 'http://192.168.1.20:5190', '192.168.1.20')).toBeNull();
+    expect(bridgeRefusal(undefined, undefined)).toBe('no Host header');
   });
 
   it('invokes over JSON and streams media as binary messages', async () => {

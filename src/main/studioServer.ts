@@ -33,6 +33,30 @@ export interface StudioServer {
   close(): Promise<void>;
 }
 
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Why a bridge socket may not open, or null. The bridge starts the encoder
+ * (ffmpeg, publishing anywhere) and takes media, so only the studio's own
+ * page may use it: a browser sends every socket's Origin, and a page from
+ * another site (or a name of its own rebound to 127.0.0.1) is refused — the
+ * Host must be this machine by a loopback name (or the address the studio
+ * was told to listen on) and the Origin, when there is one, this very
+ * server. Programs on the machine itself send no Origin and may connect.
+ */
+export function bridgeRefusal(host: string | undefined, origin: string | undefined, listenHost?: string): string | null {
+  if (!host) return 'no Host header';
+  let hostname: string;
+  try {
+    hostname = new URL(`http://${host}`).hostname;
+  } catch {
+    return `bad Host header "${host}"`;
+  }
+  if (!LOOPBACK_NAMES.has(hostname) && hostname !== listenHost) return `the studio answers on this machine only, not as "${hostname}"`;
+  if (origin !== undefined && origin !== `http://${host}`) return `only the studio's own page may use the bridge (Origin "${origin}")`;
+  return null;
+}
+
 export async function startStudioServer(opts: StudioServerOptions): Promise<StudioServer> {
   const log = opts.log ?? (() => {});
   const config: AppConfig = { ...opts.config, shell: 'browser' };
@@ -55,6 +79,12 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? 8 * 1024 * 1024 });
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://studio.local');
+    const refusal = bridgeRefusal(req.headers.host, req.headers.origin, opts.host);
+    if (refusal) {
+      log(`studio: bridge socket refused: ${refusal}`);
+      socket.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\ncontent-type: text/plain\r\n\r\n${refusal}\n`);
+      return;
+    }
     if (url.pathname === '/bridge') {
       wss.handleUpgrade(req, socket, head, (ws) => bindSocket(ws, url.searchParams.get('peer')));
       return;
