@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import type { EncoderStats } from '../shared/bridge';
 import { BridgeHost, BridgeMessageError, type EncoderLike } from './bridgeHost';
@@ -26,7 +29,7 @@ function fakeEncoder() {
   return encoder satisfies EncoderLike & { emit: unknown };
 }
 
-function setup() {
+function setup(recordingsDir?: string) {
   const encoder = fakeEncoder();
   const emit = vi.fn();
   const log = vi.fn();
@@ -39,6 +42,7 @@ function setup() {
     chooseEncoder,
     emit,
     log,
+    ...(recordingsDir ? { recordingsDir } : {}),
   });
   return { host, encoder, emit, log };
 }
@@ -46,6 +50,59 @@ function setup() {
 const startOpts = { url: 'rtmp://127.0.0.1:1935/live/key', width: 1280, height: 720, fps: 30 };
 
 describe('BridgeHost', () => {
+  it("records where the native side says: a new file in the recordings folder, never a path from the page", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'rec-')), 'Recordings');
+    const { host, encoder } = setup(dir);
+    const result = (await host.invoke('encoder:start', [{ ...startOpts, record: 'mkv' }])) as { recordingPath: string };
+    expect(result.recordingPath).toMatch(new RegExp(`^${dir}/Roast Live \\d{4}-\\d\\d-\\d\\d \\d\\d-\\d\\d-\\d\\d\\.mkv$`));
+    expect(encoder.start).toHaveBeenLastCalledWith(expect.objectContaining({ recordPath: result.recordingPath }));
+    expect((encoder.start.mock.lastCall as unknown[])[0]).not.toHaveProperty('record');
+    // Another recording in the same second does not overwrite the first.
+    writeFileSync(result.recordingPath, 'x');
+    await host.invoke('encoder:stop', []);
+    const second = (await host.invoke('encoder:start', [{ ...startOpts, record: 'mkv' }])) as { recordingPath: string };
+    expect(second.recordingPath).not.toBe(result.recordingPath);
+    // No recording asked: none made.
+    await host.invoke('encoder:stop', []);
+    expect(await host.invoke('encoder:start', [startOpts])).toMatchObject({ recordingPath: null });
+    expect((encoder.start.mock.lastCall as unknown[])[0]).not.toHaveProperty('recordPath');
+    // A path from the page is refused outright, as is an unknown container.
+    await expect(host.invoke('encoder:start', [{ ...startOpts, recordPath: '/home/u/.bashrc' }])).rejects.toThrow(/recordPath|Unrecognized/);
+    await expect(host.invoke('encoder:start', [{ ...startOpts, record: 'exe' }])).rejects.toThrow(/record/);
+  });
+
+  it('refuses a recording with a clear error where no recordings folder is set, or it cannot be made, starting nothing', async () => {
+    const { host, encoder } = setup();
+    await expect(host.invoke('encoder:start', [{ ...startOpts, record: 'mp4' }])).rejects.toThrow(/no recordings folder/);
+    const file = join(mkdtempSync(join(tmpdir(), 'rec-')), 'a-file');
+    writeFileSync(file, '');
+    const blocked = setup(join(file, 'Recordings'));
+    await expect(blocked.host.invoke('encoder:start', [{ ...startOpts, record: 'mp4' }])).rejects.toThrow(/Could not make the recordings folder/);
+    expect(encoder.start).not.toHaveBeenCalled();
+    expect(blocked.encoder.start).not.toHaveBeenCalled();
+  });
+
+  it('keeps the listeners of an encoder started while the one before it still flushes', async () => {
+    const first = fakeEncoder();
+    const second = fakeEncoder();
+    let release!: () => void;
+    first.stop.mockImplementation(() => new Promise<void>((r) => (release = r)));
+    const emit = vi.fn();
+    const encoders = [first, second];
+    const host = new BridgeHost({ config: () => ({ supabaseUrl: 'x', supabaseAnonKey: 'y', shell: 'browser' }), createEncoder: () => encoders.shift()!, emit });
+    await host.invoke('encoder:start', [startOpts]);
+    const stopping = host.invoke('encoder:stop', []);
+    await host.invoke('encoder:start', [startOpts]);
+    release();
+    await stopping;
+    second.emit({ state: 'live' } as EncoderStats);
+    second.needKeyframe();
+    expect(emit).toHaveBeenCalledWith('encoder:stats', { state: 'live' });
+    expect(emit).toHaveBeenCalledWith('encoder:keyframe');
+    first.emit({ state: 'stopped' } as EncoderStats);
+    expect(emit).not.toHaveBeenCalledWith('encoder:stats', { state: 'stopped' });
+  });
+
   it('answers app:config', async () => {
     const { host } = setup();
     await expect(host.invoke('app:config', [])).resolves.toMatchObject({ supabaseUrl: 'http://127.0.0.1:54321' });

@@ -20,6 +20,7 @@ import {
 } from '../shared/bridge.js';
 import { AppError } from '../shared/errors.js';
 import { chooseProgramEncoder } from './encoder/chooseEncoder.js';
+import { newRecordingPath } from './encoder/recordings.js';
 
 /** What the bridge needs of an encoder session (src/main/encoder/EncoderSession.ts). */
 export interface EncoderLike {
@@ -47,6 +48,8 @@ export interface BridgeHostDeps {
   /** Chooses where the program's H.264 is made (see EncoderChoice); chooseProgramEncoder by default. */
   chooseEncoder?: (opts: EncoderChooseInput) => Promise<EncoderChoice>;
   emit: <C extends EventChannel>(channel: C, ...args: BridgeEventMap[C]) => void;
+  /** Where recordings go (see encoder/recordings.ts); without it a recording is refused with a clear error. */
+  recordingsDir?: string;
   log?: (message: string) => void;
 }
 
@@ -56,8 +59,8 @@ function describeZod(err: ZodError): string {
 
 export class BridgeHost {
   private encoder: EncoderLike | null = null;
-  private unsubscribeStats: (() => void) | null = null;
-  private unsubscribeKeyframe: (() => void) | null = null;
+  /** Each encoder's own listeners: a stop still flushing must not take away those of the encoder started after it. */
+  private readonly unsubscribes = new Map<EncoderLike, () => void>();
   private badMessages = 0;
   private disposed = false;
 
@@ -128,21 +131,35 @@ export class BridgeHost {
   private async startEncoder(opts: EncoderStartOptions): Promise<EncoderStartResult> {
     if (this.disposed) throw new BridgeMessageError('bridge is closed');
     await this.stopEncoder();
+    const { record, ...rest } = opts;
+    let recordPath: string | undefined;
+    if (record) {
+      if (!this.deps.recordingsDir) throw new AppError('recording_unavailable', 'Recording is not available here: no recordings folder is set');
+      recordPath = await newRecordingPath(this.deps.recordingsDir, record);
+    }
     const encoder = this.deps.createEncoder();
     this.encoder = encoder;
-    this.unsubscribeStats = encoder.onStats((stats) => this.deps.emit('encoder:stats', stats));
-    this.unsubscribeKeyframe = encoder.onKeyframeNeeded(() => this.deps.emit('encoder:keyframe'));
+    const offStats = encoder.onStats((stats) => this.deps.emit('encoder:stats', stats));
+    const offKeyframe = encoder.onKeyframeNeeded(() => this.deps.emit('encoder:keyframe'));
+    this.unsubscribes.set(encoder, () => {
+      offStats();
+      offKeyframe();
+    });
     try {
-      return await encoder.start(opts);
+      const result = await encoder.start(recordPath ? { ...rest, recordPath } : rest);
+      if (recordPath) this.deps.log?.(`recording the program to ${recordPath}`);
+      return { ...result, recordingPath: recordPath ?? null };
     } catch (err) {
-      this.unsubscribeStats?.();
-      this.unsubscribeStats = null;
-      this.unsubscribeKeyframe?.();
-      this.unsubscribeKeyframe = null;
-      encoder.dispose();
+      this.release(encoder);
       if (this.encoder === encoder) this.encoder = null;
       throw err;
     }
+  }
+
+  private release(encoder: EncoderLike): void {
+    this.unsubscribes.get(encoder)?.();
+    this.unsubscribes.delete(encoder);
+    encoder.dispose();
   }
 
   private async stopEncoder(): Promise<void> {
@@ -152,11 +169,7 @@ export class BridgeHost {
     try {
       await encoder.stop();
     } finally {
-      this.unsubscribeStats?.();
-      this.unsubscribeStats = null;
-      this.unsubscribeKeyframe?.();
-      this.unsubscribeKeyframe = null;
-      encoder.dispose();
+      this.release(encoder);
     }
   }
 

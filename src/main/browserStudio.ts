@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EncoderSession } from './encoder/EncoderSession.js';
+import { defaultRecordingsDir } from './encoder/recordings.js';
 import { startStudioServer, type StudioServer } from './studioServer.js';
 import { startLocalStack, type LocalStack } from '../local/stack.js';
 
@@ -63,6 +64,7 @@ export async function startBrowserStudio(opts: BrowserStudioOptions = {}): Promi
       rendererDir,
       config: { supabaseUrl, supabaseAnonKey },
       createEncoder: () => new EncoderSession({ log }),
+      recordingsDir: defaultRecordingsDir(),
       port: opts.studioPort,
       log,
     });

@@ -84,6 +84,7 @@ async function createWindow(): Promise<void> {
     webContents: win.webContents,
     config: () => ({ ...config, shell: 'electron' }),
     createEncoder: () => new EncoderSession({ log }),
+    recordingsDir: process.env.ROAST_RECORDINGS_DIR || join(app.getPath('videos'), 'Roast Live Studio'),
     log,
   });
   win.on('closed', () => void unbind());

@@ -7,6 +7,8 @@ export interface IpcDeps {
   webContents: WebContents;
   config: () => AppConfig;
   createEncoder: () => EncoderLike;
+  /** Where recordings of the program go (encoder/recordings.ts). */
+  recordingsDir?: string;
   log: (message: string) => void;
 }
 
@@ -19,6 +21,17 @@ export function bindIpc(deps: IpcDeps): () => Promise<void> {
       if (!deps.webContents.isDestroyed()) deps.webContents.send(channel, ...args);
     },
     log: deps.log,
+    ...(deps.recordingsDir ? { recordingsDir: deps.recordingsDir } : {}),
+  });
+  // A renderer that crashed or reloaded no longer feeds the stream, and the page that comes
+  // back knows nothing of it: stop it (flushing the recording) rather than broadcast a frozen picture.
+  const stopStream = (why: string) => {
+    deps.log(`${why}: stopping the stream`);
+    host.invoke('encoder:stop', []).catch((err: Error) => deps.log(`stopping the stream: ${err.message}`));
+  };
+  deps.webContents.on('render-process-gone', (_event, details) => stopStream(`the studio's renderer is gone (${details.reason})`));
+  deps.webContents.on('did-start-navigation', (details) => {
+    if (details.isMainFrame && !details.isSameDocument) stopStream('the studio is loading again');
   });
   const fromOurWindow = (sender: WebContents) => sender.id === deps.webContents.id;
 

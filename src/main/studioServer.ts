@@ -25,6 +25,8 @@ export interface StudioServerOptions {
   log?: (message: string) => void;
   /** Largest binary message accepted (a 1080p I420 frame plus header fits). */
   maxPayloadBytes?: number;
+  /** Where recordings of the program go (encoder/recordings.ts); none: recording is refused. */
+  recordingsDir?: string;
 }
 
 export interface StudioServer {
@@ -133,6 +135,7 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
       createEncoder: opts.createEncoder,
       emit: (channel, ...args) => send({ event: channel, args }),
       log,
+      ...(opts.recordingsDir ? { recordingsDir: opts.recordingsDir } : {}),
     });
     hosts.add(host);
     if (peer) byPeer.set(peer, host);

@@ -19,8 +19,12 @@ export const encoderStartSchema = z
     audioBitrateKbps: z.number().int().min(32).max(320).default(128),
     sampleRate: z.literal(48000).default(48000),
     channels: z.literal(2).default(2),
-    /** Optional local recording of the program alongside the stream. */
-    recordPath: z.string().min(1).optional(),
+    /**
+     * A copy of the program on this computer alongside the stream, in this
+     * container. The native side names the file in the recordings folder
+     * (a page never chooses where ffmpeg writes).
+     */
+    record: z.enum(['mkv', 'mp4']).optional(),
     /**
      * What the renderer sends: raw I420 frames (`encoder:video`) that ffmpeg
      * encodes, or H.264 it encoded itself (`encoder:h264`) that ffmpeg only muxes.
@@ -28,7 +32,10 @@ export const encoderStartSchema = z
     video: z.enum(['i420', 'h264']).default('i420'),
   })
   .strict();
-export type EncoderStartOptions = z.infer<typeof encoderStartSchema>;
+export type EncoderStartOptions = z.infer<typeof encoderStartSchema> & {
+  /** The recording's file: set by the native side (BridgeHost, from `record`), never taken from the renderer. */
+  recordPath?: string;
+};
 export type EncoderStartInput = z.input<typeof encoderStartSchema>;
 
 export type EncoderState = 'idle' | 'starting' | 'live' | 'reconnecting' | 'stopping' | 'stopped' | 'error';
@@ -82,6 +89,8 @@ export interface EncoderStartResult {
   encoder: string;
   ffmpegPath: string;
   ffmpegSource: 'FFMPEG_PATH' | 'ffmpeg-static' | 'PATH';
+  /** The recording's file when one was asked for (a reconnect continues in numbered parts next to it: name-2.mkv…). */
+  recordingPath?: string | null;
 }
 
 /** Runtime configuration the renderer needs; no secrets. */

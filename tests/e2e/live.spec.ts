@@ -11,7 +11,7 @@ import { startApp, type RunningApp } from '../support/app';
 import { launchChromium } from '../support/chromium';
 import { appState, logConsole } from '../support/flows';
 import { execFileSync } from 'node:child_process';
-import { FFMPEG, colourClip, frameRate, frameRgb, pixel, probe, recordRtmp, volumeStats } from '../support/media';
+import { FFMPEG, FFPROBE, colourClip, frameRate, frameRgb, pixel, probe, recordRtmp, volumeStats } from '../support/media';
 
 const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
 // Host camera orange-red, guest camera blue: the program's halves must show each.
@@ -70,8 +70,12 @@ test('host and guest go live end to end', async () => {
   await host.getByTestId('display-name').fill('Hana Host');
   await host.getByTestId('sign-in').click();
   await expect(host.getByTestId('studio')).toBeVisible();
+  // A copy of the program on this computer too: the app names the file in its recordings folder.
+  await host.getByTestId('record').selectOption('mkv');
   await host.getByTestId('go-live').click();
   await expect(host.getByTestId('phase')).toHaveText('LIVE', { timeout: 60_000 });
+  await expect(host.getByTestId('recording')).toContainText(/Recording to .*recordings\/Roast Live [\d -]+\.mkv/);
+  const recordingPath = (await host.getByTestId('recording').locator('code').textContent())!;
   const publishUrl = await appState<string>(host, 'publishTarget');
   expect(publishUrl).toMatch(/^rtmp:\/\/127\.0\.0\.1:\d+\/live\/.+/);
 
@@ -186,4 +190,10 @@ test('host and guest go live end to end', async () => {
   // The host ends the stream cleanly.
   await host.getByTestId('end-live').click();
   await expect(host.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
+  // The recording was flushed with the stop: the whole show, H.264 and AAC as the ingest got it.
+  await expect(host.getByTestId('recording')).toContainText('Recording saved to');
+  const recorded = probe(recordingPath);
+  expect(recorded.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+  const recordedSeconds = Number(execFileSync(FFPROBE, ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', recordingPath]).toString());
+  expect(recordedSeconds).toBeGreaterThan(10);
 });

@@ -40,6 +40,8 @@ export async function startApp(timeoutMs = 120_000, env: Record<string, string> 
       INGEST_HTTP_PORT: String(ingestHttp),
       DB_PORT: String(pg),
       DATA_DIR: dataDir,
+      // Recordings stay with the test's data, never in the machine's Videos folder.
+      ROAST_RECORDINGS_DIR: join(dataDir, 'recordings'),
       SUPABASE_URL: '',
       SUPABASE_ANON_KEY: '',
       ...env,

@@ -215,7 +215,7 @@ function harness(overrides: Partial<EncoderSessionDeps> = {}) {
     return c;
   };
   /** Starts the session and lets the (first) ffmpeg report progress. */
-  async function startLive(input: EncoderStartInput = startOpts) {
+  async function startLive(input: EncoderStartInput & { recordPath?: string } = startOpts) {
     const started = session.start(input);
     await settle();
     child().progress(1);

@@ -297,18 +297,23 @@ export class EncoderSession {
   /**
    * Starts ffmpeg and resolves once the ingest accepts the stream (ffmpeg
    * reports progress). Rejects with ffmpeg's last error lines if it exits first.
-   * The options are validated (and defaulted) with the bridge's schema.
+   * The options are validated (and defaulted) with the bridge's schema;
+   * `recordPath` is the native side's own (the bridge names the file).
    */
-  async start(input: EncoderStartInput): Promise<EncoderSessionStartResult> {
+  async start(input: EncoderStartInput & { recordPath?: string }): Promise<EncoderSessionStartResult> {
     if (this.disposed) throw new EncoderStateError('disposed', 'this encoder session was disposed; create a new one');
     if (this.state === 'starting' || this.state === 'live' || this.state === 'reconnecting' || this.state === 'stopping') {
       throw new EncoderStateError('already_started', `the encoder is already ${this.state}; stop it first`);
     }
-    const parsed = encoderStartSchema.safeParse(input);
+    const { recordPath, ...wire } = input;
+    if (recordPath !== undefined && (typeof recordPath !== 'string' || recordPath.length === 0)) {
+      throw new ValidationError('encoder options: recordPath must be a file path');
+    }
+    const parsed = encoderStartSchema.safeParse(wire);
     if (!parsed.success) {
       throw new ValidationError(`encoder options: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ')}`);
     }
-    const opts = parsed.data;
+    const opts: EncoderStartOptions = recordPath ? { ...parsed.data, recordPath } : parsed.data;
     this.resetForStart(opts);
     this.setState('starting');
     this.statsTimer = this.setIntervalFn(() => {

@@ -54,6 +54,8 @@ export interface BroadcastOptions {
   height: number;
   fps: number;
   videoBitrateKbps?: number;
+  /** A copy of the program on this computer too, in this container. */
+  record?: 'mkv' | 'mp4' | null;
 }
 
 /** A bridge that can take media straight from a worker (the browser studio's WebSocket bridge). */
@@ -326,6 +328,7 @@ export class Broadcaster {
         videoBitrateKbps,
         audioBitrateKbps: 128,
         video: choice.video,
+        ...(opts.record ? { record: opts.record } : {}),
       });
     } catch (err) {
       this.live = false;

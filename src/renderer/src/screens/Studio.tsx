@@ -42,12 +42,22 @@ export function Studio() {
   return <StudioLive userId={userId} />;
 }
 
+type RecordChoice = 'off' | 'mkv' | 'mp4';
+const RECORD_KEY = 'roast.record';
+/** The streamer's last choice of recording, kept on this computer. */
+function savedRecordChoice(): RecordChoice {
+  const saved = typeof localStorage === 'undefined' ? null : localStorage.getItem(RECORD_KEY);
+  return saved === 'mkv' || saved === 'mp4' ? saved : 'off';
+}
+
 function StudioLive({ userId }: { userId: string }) {
   const programRef = useRef<HTMLDivElement>(null);
   const sessionRef = useRef<HostSession | null>(null);
   const [deviceError, setDeviceError] = useState<string | null>(null);
   const [sessionReady, setSessionReady] = useState(false);
   const [title, setTitle] = useState('Roast night');
+  const [record, setRecord] = useState<RecordChoice>(savedRecordChoice);
+  const recordingPath = useStore((s) => s.recordingPath);
   const [actionError, setActionError] = useState<string | null>(null);
   const displayName = useStore((s) => s.displayName);
   const { phase, stream, stats, encoder, error, playbackUrl } = useStore(
@@ -89,7 +99,11 @@ function StudioLive({ userId }: { userId: string }) {
     };
   }, [userId, displayName]);
 
-  const goLive = () => void sessionRef.current?.goLive(title).catch(() => {});
+  const goLive = () => void sessionRef.current?.goLive(title, record === 'off' ? null : record).catch(() => {});
+  const chooseRecord = (choice: RecordChoice) => {
+    setRecord(choice);
+    localStorage.setItem(RECORD_KEY, choice);
+  };
   const endLive = () => void sessionRef.current?.end().catch((err: Error) => useStore.getState().setBroadcast({ error: err.message }));
 
   const act = async (action: () => Promise<unknown>) => {
@@ -200,6 +214,14 @@ function StudioLive({ userId }: { userId: string }) {
                   Title
                   <input value={title} onChange={(e) => setTitle(e.target.value)} maxLength={120} data-testid="title" />
                 </label>
+                <label>
+                  Record a copy on this computer
+                  <select value={record} onChange={(e) => chooseRecord(e.target.value as RecordChoice)} data-testid="record">
+                    <option value="off">No</option>
+                    <option value="mkv">Yes, MKV (safe if the app stops)</option>
+                    <option value="mp4">Yes, MP4</option>
+                  </select>
+                </label>
                 <button className="primary" onClick={goLive} disabled={!!deviceError || !sessionReady} data-testid="go-live">
                   {sessionReady || deviceError ? 'Go live' : 'Starting camera…'}
                 </button>
@@ -212,6 +234,11 @@ function StudioLive({ userId }: { userId: string }) {
             {error ? (
               <p className="error-text" role="alert">
                 {error}
+              </p>
+            ) : null}
+            {recordingPath ? (
+              <p className="muted small" data-testid="recording">
+                {phase === 'ended' ? 'Recording saved to' : 'Recording to'} <code>{recordingPath}</code>
               </p>
             ) : null}
             {playbackUrl && stream ? (

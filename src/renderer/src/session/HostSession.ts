@@ -166,14 +166,15 @@ export class HostSession {
     return { framesSent: this.broadcaster.framesSent, framesSkipped: this.broadcaster.framesSkipped, renderMs: this.broadcaster.lastRenderMs };
   }
 
-  async goLive(title: string): Promise<void> {
+  /** Goes live; `record` keeps a copy of the program on this computer too (MKV or MP4). */
+  async goLive(title: string, record: 'mkv' | 'mp4' | null = null): Promise<void> {
     const store = useStore.getState();
-    store.setBroadcast({ phase: 'starting', error: null });
+    store.setBroadcast({ phase: 'starting', error: null, recordingPath: null });
     try {
       const live = await startLive(title);
       store.setBroadcast({ stream: live.stream, publishTarget: live.ingest.publishUrl, playbackUrl: live.playbackUrl });
       const started = await this.broadcaster.goLive(
-        { publishUrl: live.ingest.publishUrl, width: 1280, height: 720, fps: 30 },
+        { publishUrl: live.ingest.publishUrl, width: 1280, height: 720, fps: 30, record },
         // Where the renderer encodes, the pictures it sent again are the frames lagged by rendering.
         // Where the renderer encodes, the note says why it was chosen (the session only knows that it muxes).
         (stats) => {
@@ -182,7 +183,7 @@ export class HostSession {
           useStore.getState().setBroadcast({ stats: { ...stats, encoderNote, framesRepeated: stats.framesRepeated + this.broadcaster.framesRepeated } });
         },
       );
-      store.setBroadcast({ encoder: started.encoder });
+      store.setBroadcast({ encoder: started.encoder, recordingPath: started.recordingPath ?? null });
       await this.openCall(live.stream.id);
       store.setBroadcast({ phase: 'live' });
     } catch (err) {

@@ -30,6 +30,8 @@ export interface BroadcastSlice {
   publishTarget: string | null;
   playbackUrl: string | null;
   encoder: string | null;
+  /** The file the program is recorded to (the native side names it), while live and after. */
+  recordingPath: string | null;
   stats: EncoderStats | null;
   error: string | null;
   /** Time the last program frame took to render, ms. */
@@ -38,7 +40,7 @@ export interface BroadcastSlice {
   pipeline: PipelineState;
   /** The studio's periodic readings in one update (one round of selectors and renders, not three). */
   setMeters: (meters: { levels: Record<string, number>; renderMs: number; pipeline: PipelineState }) => void;
-  setBroadcast: (patch: Partial<Pick<BroadcastSlice, 'phase' | 'stream' | 'publishTarget' | 'playbackUrl' | 'encoder' | 'stats' | 'error'>>) => void;
+  setBroadcast: (patch: Partial<Pick<BroadcastSlice, 'phase' | 'stream' | 'publishTarget' | 'playbackUrl' | 'encoder' | 'recordingPath' | 'stats' | 'error'>>) => void;
 }
 
 export interface ProgramSlice {
@@ -83,6 +85,7 @@ const createBroadcastSlice: StateCreator<StoreState, [], [], BroadcastSlice> = (
   publishTarget: null,
   playbackUrl: null,
   encoder: null,
+  recordingPath: null,
   stats: null,
   error: null,
   renderMs: 0,
