@@ -13,7 +13,7 @@ import { AppError } from '../shared/errors.js';
 import { createAuthHandler } from './auth.js';
 import { DEFAULT_DATA_DIR, startDatabase } from './db.js';
 import { applyCors, sendEmpty, sendJson } from './http.js';
-import { DEFAULT_JWT_SECRET, makeApiKeys } from './jwt.js';
+import { makeApiKeys, storedJwtSecret } from './jwt.js';
 import { createRestHandler } from './rest.js';
 
 export const DEFAULT_API_PORT = 54321;
@@ -139,7 +139,6 @@ async function serveStatic(req: IncomingMessage, res: ServerResponse, root: stri
 export async function startLocalBackend(opts: LocalBackendOptions = {}): Promise<LocalBackend> {
   const log = opts.log ?? (() => undefined);
   const host = opts.host ?? '127.0.0.1';
-  const jwtSecret = opts.jwtSecret ?? DEFAULT_JWT_SECRET;
   const db = await startDatabase({
     databaseUrl: opts.databaseUrl,
     dataDir: opts.dataDir ?? (opts.ephemeralDb ? undefined : DEFAULT_DATA_DIR),
@@ -147,6 +146,10 @@ export async function startLocalBackend(opts: LocalBackendOptions = {}): Promise
     ephemeral: opts.ephemeralDb,
     migrationsDir: opts.migrationsDir,
   });
+  const jwtSecret = opts.jwtSecret ?? (await storedJwtSecret(db.pool).catch(async (err: Error) => {
+    await db.stop();
+    throw new AppError('jwt_secret', `could not read or make the backend's JWT secret: ${err.message}`);
+  }));
   const { anonKey, serviceRoleKey } = await makeApiKeys(jwtSecret);
   let apiUrl = '';
   const auth = createAuthHandler({ pool: db.pool, jwtSecret, issuer: () => `${apiUrl}/auth/v1` });

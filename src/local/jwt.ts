@@ -1,8 +1,35 @@
 /** HS256 JWTs for the local backend: access tokens, the anon and service-role keys. */
+import { randomBytes } from 'node:crypto';
 import { SignJWT, jwtVerify, errors } from 'jose';
+import type pg from 'pg';
 
-/** The secret of the Supabase CLI's local stack; override with JWT_SECRET. */
-export const DEFAULT_JWT_SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long';
+/**
+ * The backend's own JWT secret, kept in its database (`roast_local.settings`,
+ * out of reach of the API's roles): made at random the first time, the same
+ * for as long as the data lives. Not the Supabase CLI's well-known demo
+ * secret, with which any web page could sign itself a service-role key for
+ * the gateway on 127.0.0.1. JWT_SECRET (the `jwtSecret` option) overrides it.
+ */
+export async function storedJwtSecret(pool: pg.Pool): Promise<string> {
+  const client = await pool.connect();
+  try {
+    // Processes sharing one database make it once, in turn.
+    await client.query('begin');
+    await client.query("select pg_advisory_xact_lock(hashtext('roast_local.settings'))");
+    await client.query('create schema if not exists roast_local');
+    await client.query('revoke all on schema roast_local from public');
+    await client.query('create table if not exists roast_local.settings (name text primary key, value text not null)');
+    await client.query("insert into roast_local.settings (name, value) values ('jwt_secret', $1) on conflict (name) do nothing", [randomBytes(32).toString('base64url')]);
+    const { rows } = await client.query<{ value: string }>("select value from roast_local.settings where name = 'jwt_secret'");
+    await client.query('commit');
+    return rows[0]!.value;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
 
 export interface JwtClaims {
   sub?: string;

@@ -9,7 +9,6 @@ import { startLocalBackend } from './gateway.js';
 import { createRealtimeServer, installRealtimeTriggers } from './realtime/index.js';
 import { createFunctionsRuntime } from './functions.js';
 import { startIngest } from './ingest.js';
-import { DEFAULT_JWT_SECRET } from './jwt.js';
 import { AppError } from '../shared/errors.js';
 
 export interface LocalStackOptions {
@@ -74,7 +73,6 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const log = opts.log ?? (() => {});
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? 54321;
-  const jwtSecret = opts.jwtSecret ?? DEFAULT_JWT_SECRET;
   const external = opts.ingestUrl ? externalIngest(opts.ingestUrl, opts.playbackUrlTemplate) : null;
   const ingest = external ?? (await startIngest({ host, rtmpPort: opts.rtmpPort ?? 1935, httpPort: opts.ingestHttpPort ?? 8000 }));
   const cleanups: Array<() => Promise<void>> = 'stop' in ingest ? [() => ingest.stop()] : [];
@@ -90,7 +88,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       dbPort: opts.dbPort,
       databaseUrl: opts.databaseUrl,
       log,
-      jwtSecret,
+      ...(opts.jwtSecret ? { jwtSecret: opts.jwtSecret } : {}),
       staticDir: opts.staticDir,
       mounts: {
         realtime: {
@@ -111,6 +109,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       },
     });
     cleanups.unshift(() => backend.stop());
+    const jwtSecret = backend.jwtSecret;
     await installRealtimeTriggers(backend.pool);
     realtime = createRealtimeServer({ pool: backend.pool, jwtSecret, anonKey: backend.anonKey, log });
     functions = createFunctionsRuntime({

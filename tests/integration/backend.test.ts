@@ -10,6 +10,7 @@ import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalBackend, startLocalBackend } from '../../src/local/gateway.js';
+import { signJwt } from '../../src/local/jwt.js';
 
 let backend: LocalBackend;
 let staticDir: string;
@@ -324,8 +325,23 @@ describe('an existing database (DATABASE_URL)', () => {
       });
       const streams = await sb.from('streams').select('id', { count: 'exact', head: true });
       expect(streams.count).toBeGreaterThan(0);
+      // The JWT secret lives with the data: a key of one gateway is good at the other.
+      expect(second.jwtSecret).toBe(backend.jwtSecret);
+      const withFirstKey = await fetch(`${second.apiUrl}/rest/v1/streams?select=id&limit=1`, { headers: { apikey: backend.anonKey, authorization: `Bearer ${backend.anonKey}` } });
+      expect(withFirstKey.status).toBe(200);
     } finally {
       await second.stop();
     }
+  });
+
+  it("signs with a secret of its own, not the well-known demo one: a key signed with that one is refused", async () => {
+    expect(backend.jwtSecret).not.toBe('super-secret-jwt-token-with-at-least-32-characters-long');
+    expect(backend.jwtSecret.length).toBeGreaterThanOrEqual(32);
+    const forged = await signJwt({ iss: 'supabase-demo', role: 'service_role' }, 'super-secret-jwt-token-with-at-least-32-characters-long', 3600);
+    const res = await fetch(`${backend.apiUrl}/rest/v1/stream_ingests?select=stream_key`, { headers: { apikey: forged, authorization: `Bearer ${forged}` } });
+    expect(res.status).toBe(401);
+    // The API's roles cannot read where it is kept.
+    const { rows } = await backend.pool.query<{ allowed: boolean }>("select has_schema_privilege('anon', 'roast_local', 'usage') or has_schema_privilege('authenticated', 'roast_local', 'usage') as allowed");
+    expect(rows[0]!.allowed).toBe(false);
   });
 });
