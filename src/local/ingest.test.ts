@@ -103,6 +103,17 @@ describe('startIngest', () => {
     expect(log).not.toHaveBeenCalled(); // silent by default
   });
 
+  it('tries a packager that cannot run again after 1 s, then 2 s…, saying so, while the stream goes on', async () => {
+    const logs: string[] = [];
+    ingest = await startIngest({ rtmpPort: 0, httpPort: 0, ffmpegPath: '/nonexistent/ffmpeg', log: (m) => logs.push(m) });
+    publisher = publish(`${ingest.rtmpBaseUrl}/show2`, 12);
+    const current = ingest;
+    await waitFor(() => current.isPublishing('show2'), 5000);
+    await waitFor(() => logs.some((l) => l.includes('stopped 2 times in a row; trying again in 2 s')), 8000);
+    expect(logs.filter((l) => l.includes('could not run /nonexistent/ffmpeg')).length).toBeLessThanOrEqual(3);
+    expect(current.isPublishing('show2')).toBe(true);
+  }, 20_000);
+
   it('reports a port in use as an error instead of exiting, and can start again afterwards', async () => {
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));

@@ -123,6 +123,8 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
   const httpServer = http.createServer((req, res) => serveHls(hlsRoot, req, res));
   let nms: NmsServer | null = null;
   const packagers = new Map<string, Packager>();
+  /** Packagers of a stream that gave up in a row (ffmpeg missing, crashing): each retry waits twice as long, up to 30 s. */
+  const packagerFailures = new Map<string, number>();
   /** Streams published and not yet ended; node-media-server ends a stream 30 s after its publisher leaves, so a reconnect resumes it. */
   const publishing = new Set<string>();
   let stopping: Promise<void> | null = null;
@@ -135,6 +137,7 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
   const onDonePublish = (session: NmsSession): void => {
     if (session.streamApp !== 'live') return;
     publishing.delete(session.streamName);
+    packagerFailures.delete(session.streamName);
     packagers.get(session.streamName)?.stop();
     packagers.delete(session.streamName);
   };
@@ -151,9 +154,13 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
         packagers.delete(streamKey);
         // The packager gave up while the stream is still live: start it again.
         if (!expected && publishing.has(streamKey) && stopping === null) {
+          const failures = (packagerFailures.get(streamKey) ?? 0) + 1;
+          packagerFailures.set(streamKey, failures);
+          const delayMs = Math.min(30_000, 1000 * 2 ** (failures - 1));
+          if (failures > 1) log(`ingest: the HLS packager of ${streamKey} stopped ${failures} times in a row; trying again in ${delayMs / 1000} s`);
           const retry = setTimeout(() => {
             if (publishing.has(streamKey) && stopping === null) ensurePackager(streamKey);
-          }, 1000);
+          }, delayMs);
           retry.unref();
         }
       },

@@ -20,6 +20,8 @@ export interface LocalStackOptions {
   dbPort?: number;
   databaseUrl?: string;
   jwtSecret?: string;
+  /** The ffmpeg the ingest's HLS packager runs (the app passes the one its encoder resolved); FFMPEG_PATH or `ffmpeg` otherwise. */
+  ffmpegPath?: string;
   /** Built renderer served at /app/ for guests and viewers. */
   staticDir?: string;
   rtmpPort?: number;
@@ -74,7 +76,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? 54321;
   const external = opts.ingestUrl ? externalIngest(opts.ingestUrl, opts.playbackUrlTemplate) : null;
-  const ingest = external ?? (await startIngest({ host, rtmpPort: opts.rtmpPort ?? 1935, httpPort: opts.ingestHttpPort ?? 8000 }));
+  const ingest = external ?? (await startIngest({ host, rtmpPort: opts.rtmpPort ?? 1935, httpPort: opts.ingestHttpPort ?? 8000, ...(opts.ffmpegPath ? { ffmpegPath: opts.ffmpegPath } : {}) }));
   const cleanups: Array<() => Promise<void>> = 'stop' in ingest ? [() => ingest.stop()] : [];
   try {
     // The functions need the gateway's URL and keys, and the gateway needs the

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EncoderSession } from './encoder/EncoderSession.js';
+import { ffmpegForIngest } from './encoder/ffmpegPath.js';
 import { defaultRecordingsDir } from './encoder/recordings.js';
 import { startStudioServer, type StudioServer } from './studioServer.js';
 import { startLocalStack, type LocalStack } from '../local/stack.js';
@@ -54,6 +55,8 @@ export async function startBrowserStudio(opts: BrowserStudioOptions = {}): Promi
       dbPort: opts.dbPort,
       databaseUrl: process.env.DATABASE_URL,
       staticDir: rendererDir,
+      // The viewers' HLS comes from the same ffmpeg the encoder uses (FFMPEG_PATH, ffmpeg-static, PATH).
+      ffmpegPath: ffmpegForIngest(log),
       log,
     });
     supabaseUrl = stack.apiUrl;

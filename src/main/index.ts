@@ -10,6 +10,7 @@ import type { AppConfig } from '../shared/bridge.js';
 import { bindIpc } from './ipc.js';
 import { EncoderSession } from './encoder/EncoderSession.js';
 import { startLocalStack, type LocalStack } from '../local/stack.js';
+import { ffmpegForIngest } from './encoder/ffmpegPath.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const log = (message: string) => console.log(`[studio] ${message}`);
@@ -24,6 +25,7 @@ async function resolveConfig(): Promise<Omit<AppConfig, 'shell'>> {
     staticDir: join(here, '../renderer'),
     ingestUrl: process.env.LOCAL_RTMP_URL || undefined,
     playbackUrlTemplate: process.env.LOCAL_PLAYBACK_URL_TEMPLATE || undefined,
+    ffmpegPath: ffmpegForIngest(log),
     log,
   });
   log(`local backend at ${stack.apiUrl}; guests join at ${stack.apiUrl}/app/#/guest`);

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -45,5 +46,8 @@ export async function serveStatic(root: string, pathname: string, req: IncomingM
     res.end();
     return;
   }
-  createReadStream(file).pipe(res);
+  // pipeline: a file gone since stat (a rebuild) or a client that went away closes both ends, never throws.
+  pipeline(createReadStream(file), res, (err) => {
+    if (err && !res.headersSent) res.writeHead(500).end();
+  });
 }

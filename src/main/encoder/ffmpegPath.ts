@@ -137,3 +137,16 @@ export function findOnPath(
   }
   return null;
 }
+
+/**
+ * The resolved ffmpeg for the local ingest's HLS packager, or none (the
+ * ingest then tries FFMPEG_PATH or `ffmpeg`, and says so when it cannot run it).
+ */
+export function ffmpegForIngest(log: (message: string) => void): string | undefined {
+  try {
+    return resolveFfmpeg().path;
+  } catch (err) {
+    log(`ingest: ${(err as Error).message}`);
+    return undefined;
+  }
+}
