@@ -23,7 +23,7 @@ export interface StudioServerOptions {
   host?: string;
   port?: number;
   log?: (message: string) => void;
-  /** Largest binary message accepted (a 1080p I420 frame plus header fits). */
+  /** Largest binary message accepted (by default a 2160p I420 frame plus header, the schema's largest). */
   maxPayloadBytes?: number;
   /** Where recordings of the program go (encoder/recordings.ts); none: recording is refused. */
   recordingsDir?: string;
@@ -34,6 +34,9 @@ export interface StudioServer {
   server: Server;
   close(): Promise<void>;
 }
+
+/** The largest frame the bridge's schema allows (3840x2160 I420) with room for its header: a socket that carries it. */
+const MAX_MEDIA_MESSAGE_BYTES = 3840 * 2160 * 1.5 + 64 * 1024;
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -78,7 +81,7 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
     });
   });
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? 8 * 1024 * 1024 });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? MAX_MEDIA_MESSAGE_BYTES });
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://studio.local');
     const refusal = bridgeRefusal(req.headers.host, req.headers.origin, opts.host);

@@ -342,8 +342,16 @@ describe('EncoderSession start', () => {
     await h.clock.advance(5000);
     const error = await failed;
     expect(error).toBeInstanceOf(EncoderStartError);
-    expect((error as Error).message).toMatch(/no progress from ffmpeg within 5000 ms/);
+    expect((error as Error).message).toMatch(/the ingest did not accept the stream within 5000 ms \(no progress from ffmpeg/);
     expect(h.child().kills).toEqual(['SIGKILL']);
+  });
+
+  it('says when it was the renderer that gave no keyframe to start H.264 with', async () => {
+    const h = track(harness({ timing: { liveTimeoutMs: 5000 } }));
+    const failed = h.session.start({ ...startOpts, video: 'h264' }).catch((e: unknown) => e);
+    await settle();
+    await h.clock.advance(5000);
+    expect(((await failed) as Error).message).toMatch(/no keyframe came from the renderer's H\.264 encoder within 5000 ms/);
   });
 });
 

@@ -725,7 +725,12 @@ export class EncoderSession {
     run.liveTimer = this.setTimeoutFn(() => {
       run.liveTimer = null;
       if (!run.live && !run.ended) {
-        run.stderrTail.push(`no progress from ffmpeg within ${this.timing.liveTimeoutMs} ms`);
+        // Name the likely cause: the renderer's encoder never gave a keyframe, or the ingest never took the stream.
+        run.stderrTail.push(
+          run.h264 && !run.h264.headerWritten
+            ? `no keyframe came from the renderer's H.264 encoder within ${this.timing.liveTimeoutMs} ms`
+            : `the ingest did not accept the stream within ${this.timing.liveTimeoutMs} ms (no progress from ffmpeg: is the RTMP address reachable?)`,
+        );
         child.kill('SIGKILL');
       }
     }, this.timing.liveTimeoutMs);
