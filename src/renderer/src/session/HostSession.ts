@@ -193,6 +193,8 @@ export class HostSession {
   }
 
   private async openCall(streamId: string): Promise<void> {
+    // Live again after an end in the same studio: calls start again.
+    this.stopped = false;
     const call = await createCallSession(streamId);
     this.callSessionId = call.sessionId;
     const token = await generateCallToken(streamId, call.sessionId);
@@ -320,6 +322,11 @@ export class HostSession {
         return false;
       }
     }
+    // The seat check can take seconds: the session may have ended, or the guest left, meanwhile.
+    if (this.stopped || !this.signaling || !seatedNow()) {
+      this.log(`not calling ${guestId}: ${this.stopped ? 'the session ended' : 'they left'} during the seat check`);
+      return false;
+    }
     this.links.get(guestId)?.close(false);
     const link = new PeerLink({
       signaling: this.signaling!,
@@ -429,6 +436,7 @@ export class HostSession {
     const store = useStore.getState();
     const stream = store.stream;
     store.setBroadcast({ phase: 'ending' });
+    this.stopped = true;
     this.recovery.dispose();
     for (const link of this.links.values()) link.close();
     this.links.clear();
@@ -438,7 +446,11 @@ export class HostSession {
     store.setBroadcast({ phase: 'ended' });
   }
 
+  /** The stream ended or the studio closed: no new call starts. */
+  private stopped = false;
+
   dispose(): void {
+    this.stopped = true;
     this.stopScreenShare();
     for (const c of this.cleanups.splice(0)) c();
     this.recovery.dispose();
