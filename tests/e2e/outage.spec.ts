@@ -39,6 +39,38 @@ test.afterAll(async () => {
   await ingest?.stop();
 });
 
+test('a go-live the ingest refuses is undone (no stream left live) and works once the ingest is back', async () => {
+  const host = await browser.newPage();
+  logConsole(host, 'host');
+  const { rtmpPort, httpPort } = ingest;
+  await ingest.stop();
+  await host.goto(app.studioUrl);
+  await host.getByTestId('display-name').fill('Rhea Refused');
+  await host.getByTestId('sign-in').click();
+  await expect(host.getByTestId('go-live')).toBeEnabled({ timeout: 30_000 });
+  await host.getByTestId('go-live').click();
+  await expect(host.getByTestId('phase')).toHaveText('error', { timeout: 60_000 });
+  await expect(host.getByRole('alert').first()).toContainText(/ingest|ffmpeg|connect/i);
+  // The stream the start made is ended again, and nothing is left publishing.
+  const refused = await appState<{ id: string; status: string }>(host, 'stream');
+  expect(refused.status).toBe('ended');
+  await expect(host.getByTestId('end-live')).toHaveCount(0);
+  const refusedKey = (await appState<string>(host, 'publishTarget')).slice(ingest.rtmpBaseUrl.length + 1);
+
+  ingest = await startIngest({ rtmpPort, httpPort, hls: false });
+  // No encoder was left retrying the refused start: its stream key stays silent on the ingest that came back.
+  await host.waitForTimeout(3000);
+  expect(ingest.isPublishing(refusedKey)).toBe(false);
+  await host.getByTestId('go-live').click();
+  await expect(host.getByTestId('phase')).toHaveText('LIVE', { timeout: 60_000 });
+  const publishUrl = await appState<string>(host, 'publishTarget');
+  await expect.poll(() => ingest.isPublishing(publishUrl.slice(ingest.rtmpBaseUrl.length + 1)), { timeout: 30_000 }).toBe(true);
+  await host.getByTestId('end-live').click();
+  await expect(host.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
+  expect((await appState<{ status: string }>(host, 'stream')).status).toBe('ended');
+  await host.close();
+});
+
 test('the ingest stops for 10 s and comes back: the same session reconnects and publishes again', async () => {
   const host = await browser.newPage();
   logConsole(host, 'host');

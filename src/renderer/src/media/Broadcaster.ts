@@ -338,18 +338,24 @@ export class Broadcaster {
       throw err;
     }
     this.unsubscribeStats = this.bridge.on('encoder:stats', onStats);
-    const mixer = new AudioMixer();
-    this.mixer = mixer;
-    this.mixed.clear();
-    for (const p of this.participants) this.feedMixer(p);
-    // The mix goes from the audio worklet straight to the bridge's worker where the bridge has one.
-    await mixer.start(
-      (chunk) => {
-        if (this.live) this.bridge.send('encoder:audio', chunk.pcm, chunk.timestampMs);
-      },
-      undefined,
-      hasMediaPort(this.bridge) ? this.bridge.mediaPort() : undefined,
-    );
+    try {
+      const mixer = new AudioMixer();
+      this.mixer = mixer;
+      this.mixed.clear();
+      for (const p of this.participants) this.feedMixer(p);
+      // The mix goes from the audio worklet straight to the bridge's worker where the bridge has one.
+      await mixer.start(
+        (chunk) => {
+          if (this.live) this.bridge.send('encoder:audio', chunk.pcm, chunk.timestampMs);
+        },
+        undefined,
+        hasMediaPort(this.bridge) ? this.bridge.mediaPort() : undefined,
+      );
+    } catch (err) {
+      // ffmpeg is running by now: it must not go on publishing a program with no sound.
+      await this.stop().catch((e: Error) => this.log(`encoder stop after a failed start: ${e.message}`));
+      throw new ProgramError('program_audio', `The program's sound could not start: ${(err as Error).message}`);
+    }
     if (choice.video === 'i420') {
       this.live = true;
       this.startWorkerOutput('i420', videoBitrateKbps);

@@ -456,6 +456,8 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
         cpu?.invalidate();
         return;
       case 'return':
+        // A new go-live brings a new return track: the previous one (stopped by the page) is let go.
+        void programReturn?.writer.close().catch(() => {});
         programReturn = { writer: msg.writable.getWriter(), intervalMs: 1000 / msg.fps, lastMs: 0 };
         cpu?.invalidate();
         return;

@@ -225,6 +225,11 @@ function StudioLive({ userId }: { userId: string }) {
                 <button className="primary" onClick={goLive} disabled={!!deviceError || !sessionReady} data-testid="go-live">
                   {sessionReady || deviceError ? 'Go live' : 'Starting camera…'}
                 </button>
+                {phase === 'error' && stream?.status === 'live' ? (
+                  <button className="danger" onClick={endLive} data-testid="end-live">
+                    End live
+                  </button>
+                ) : null}
               </>
             ) : (
               <button className="danger" onClick={endLive} disabled={!live} data-testid="end-live">

@@ -53,6 +53,8 @@ export class HostSession {
   private readonly links = new Map<string, PeerLink>();
   private readonly guestStreams = new Map<string, MediaStream>();
   private readonly cleanups: Array<() => void> = [];
+  /** What one broadcast's call set up (signaling listener, subscriptions): undone when it ends or fails to start. */
+  private callCleanups: Array<() => void> = [];
   private iceServers: RTCIceServer[] = [];
   private callSessionId: string | null = null;
   private programTrack: MediaStreamTrack | null = null;
@@ -166,12 +168,24 @@ export class HostSession {
     return { framesSent: this.broadcaster.framesSent, framesSkipped: this.broadcaster.framesSkipped, renderMs: this.broadcaster.lastRenderMs };
   }
 
-  /** Goes live; `record` keeps a copy of the program on this computer too (MKV or MP4). */
+  /**
+   * Goes live; `record` keeps a copy of the program on this computer too (MKV
+   * or MP4). A start that fails part way is undone: the call closes, the
+   * encoder stops and the stream is ended, so nothing keeps publishing or
+   * stays live, and Go live can be pressed again.
+   */
   async goLive(title: string, record: 'mkv' | 'mp4' | null = null): Promise<void> {
     const store = useStore.getState();
+    if (store.phase === 'starting' || store.phase === 'live' || store.phase === 'ending') {
+      throw new Error(`cannot go live while the broadcast is ${store.phase}`);
+    }
     store.setBroadcast({ phase: 'starting', error: null, recordingPath: null });
+    // The seats, invitations and links shown are this broadcast's.
+    useStore.setState({ seats: [], invitations: [], events: [], links: {}, quality: {} });
+    let streamId: string | null = null;
     try {
       const live = await startLive(title);
+      streamId = live.stream.id;
       store.setBroadcast({ stream: live.stream, publishTarget: live.ingest.publishUrl, playbackUrl: live.playbackUrl });
       const started = await this.broadcaster.goLive(
         { publishUrl: live.ingest.publishUrl, width: 1280, height: 720, fps: 30, record },
@@ -187,9 +201,50 @@ export class HostSession {
       await this.openCall(live.stream.id);
       store.setBroadcast({ phase: 'live' });
     } catch (err) {
-      store.setBroadcast({ phase: 'error', error: (err as Error).message });
+      const message = (err as Error).message;
+      this.log(`go live failed: ${message}; undoing the start`);
+      const left = await this.takeDown(streamId);
+      const ended = !streamId
+        ? null
+        : await endLive(streamId).then(
+            (row) => {
+              store.setBroadcast({ stream: row });
+              return null;
+            },
+            (e: Error) => e.message,
+          );
+      const notes = [...left, ...(ended ? [`the stream could not be ended (${ended}); press End live`] : [])];
+      store.setBroadcast({ phase: 'error', error: notes.length > 0 ? `${message} (and ${notes.join('; ')})` : message });
       throw err;
     }
+  }
+
+  /**
+   * Stops everything one broadcast started, in the reverse order: no new call,
+   * the links and the signaling channel closed, the subscriptions dropped, the
+   * program's return track stopped, the encoder stopped and the call session
+   * ended. Returns what did not go cleanly (already logged); never throws.
+   */
+  private async takeDown(streamId: string | null): Promise<string[]> {
+    const problems: string[] = [];
+    this.stopped = true;
+    this.recovery.dispose();
+    for (const guestId of [...this.links.keys()]) this.dropGuest(guestId);
+    for (const c of this.callCleanups.splice(0).reverse()) c();
+    const signaling = this.signaling;
+    this.signaling = null;
+    await signaling?.close().catch((e: Error) => this.log(`signaling close: ${e.message}`));
+    this.programTrack?.stop();
+    this.programTrack = null;
+    await this.broadcaster.stop().catch((e: Error) => {
+      this.log(`encoder stop: ${e.message}`);
+      problems.push(`the encoder did not stop cleanly: ${e.message}`);
+    });
+    const callSessionId = this.callSessionId;
+    this.callSessionId = null;
+    if (callSessionId) await endCallSession(callSessionId).catch((e: Error) => this.log(`end call session: ${e.message}`));
+    if (streamId) this.log(`broadcast of stream ${streamId} taken down`);
+    return problems;
   }
 
   private async openCall(streamId: string): Promise<void> {
@@ -201,7 +256,7 @@ export class HostSession {
     this.iceServers = token.iceServers;
     this.programTrack = await this.broadcaster.captureProgram();
     this.signaling = await SignalingChannel.join(streamId, this.userId, this.log);
-    this.cleanups.push(
+    this.callCleanups.push(
       this.signaling.onMessage((msg) => {
         if (msg.kind === 'hello') this.onHello(msg.from, msg.call);
         else if (msg.kind === 'bye') this.dropGuest(msg.from);
@@ -211,10 +266,10 @@ export class HostSession {
       }),
     );
     const store = useStore.getState();
-    this.cleanups.push(await subscribeSeats(streamId, (seat) => this.onSeat(seat)));
-    this.cleanups.push(await subscribeStreamInvitations(streamId, (inv) => useStore.getState().upsertInvitation(inv)));
-    this.cleanups.push(await subscribeEvents(streamId, (event) => useStore.getState().addEvents([event])));
-    this.cleanups.push(await subscribeStream(streamId, (stream) => useStore.getState().setBroadcast({ stream })));
+    this.callCleanups.push(await subscribeSeats(streamId, (seat) => this.onSeat(seat)));
+    this.callCleanups.push(await subscribeStreamInvitations(streamId, (inv) => useStore.getState().upsertInvitation(inv)));
+    this.callCleanups.push(await subscribeEvents(streamId, (event) => useStore.getState().addEvents([event])));
+    this.callCleanups.push(await subscribeStream(streamId, (stream) => useStore.getState().setBroadcast({ stream })));
     const [seats, invitations, events] = await Promise.all([listActiveSeats(streamId), listStreamInvitations(streamId), listEvents(streamId)]);
     for (const seat of seats) store.upsertSeat(seat);
     for (const inv of invitations.reverse()) store.upsertInvitation(inv);
@@ -432,18 +487,27 @@ export class HostSession {
       .catch((e: Error) => this.log(`uplink cap for ${guestId}: ${e.message}`));
   }
 
+  /**
+   * Ends the broadcast: the call and the encoder stop first (guests' links,
+   * signaling, subscriptions, ffmpeg), then the stream is ended on the server.
+   * When that last step fails the phase is 'error' with the reason and End
+   * live can be pressed again (it only ends the stream then).
+   */
   async end(): Promise<void> {
     const store = useStore.getState();
     const stream = store.stream;
-    store.setBroadcast({ phase: 'ending' });
-    this.stopped = true;
-    this.recovery.dispose();
-    for (const link of this.links.values()) link.close();
-    this.links.clear();
-    await this.broadcaster.stop().catch((e: Error) => this.log(`encoder stop: ${e.message}`));
-    if (this.callSessionId) await endCallSession(this.callSessionId).catch((e: Error) => this.log(e.message));
-    if (stream) await endLive(stream.id);
-    store.setBroadcast({ phase: 'ended' });
+    store.setBroadcast({ phase: 'ending', error: null });
+    const problems = await this.takeDown(stream?.id ?? null);
+    if (stream && stream.status !== 'ended') {
+      try {
+        store.setBroadcast({ stream: await endLive(stream.id) });
+      } catch (err) {
+        const message = `The broadcast stopped, but the stream could not be ended on the server: ${(err as Error).message}. Press End live again.`;
+        store.setBroadcast({ phase: 'error', error: message });
+        throw new Error(message);
+      }
+    }
+    store.setBroadcast({ phase: 'ended', error: problems.length > 0 ? `Ended, but ${problems.join('; ')}` : null });
   }
 
   /** The stream ended or the studio closed: no new call starts. */
@@ -452,11 +516,13 @@ export class HostSession {
   dispose(): void {
     this.stopped = true;
     this.stopScreenShare();
-    for (const c of this.cleanups.splice(0)) c();
+    for (const c of [...this.cleanups.splice(0), ...this.callCleanups.splice(0)]) c();
     this.recovery.dispose();
     for (const link of this.links.values()) link.close();
     this.links.clear();
     void this.signaling?.close();
+    this.signaling = null;
+    this.programTrack?.stop();
     this.broadcaster.dispose();
   }
 }

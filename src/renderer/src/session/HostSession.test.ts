@@ -1,0 +1,210 @@
+/**
+ * The host's go-live and end, with the program, the services and the
+ * signaling channel replaced by recorders: a start that fails part way is
+ * undone (nothing keeps publishing, the stream is ended), and end() stops the
+ * call before it ends the stream.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { StreamRow } from '../../../shared/domain';
+
+const h = vi.hoisted(() => {
+  const calls: string[] = [];
+  const failures: Record<string, Error | undefined> = {};
+  const step = (name: string) => {
+    calls.push(name);
+    const err = failures[name];
+    if (err) throw err;
+  };
+  return { calls, failures, step, subscriptions: 0 };
+});
+
+function streamRow(status: 'live' | 'ended'): StreamRow {
+  return { id: '11111111-1111-4111-8111-111111111111', host_id: 'host', title: 't', status, locked_seats: [] } as unknown as StreamRow;
+}
+
+vi.mock('../media/Broadcaster', () => ({
+  parseCompositorMode: () => 'auto',
+  Broadcaster: class {
+    width = 1280;
+    height = 720;
+    framesSent = 0;
+    framesSkipped = 0;
+    framesRepeated = 0;
+    lastRenderMs = 0;
+    busyMs = null;
+    compositor = null;
+    encoderChoice = null;
+    audioLevels = () => ({});
+    setParticipants = () => {};
+    setLayout = () => {};
+    async goLive() {
+      h.step('encoder:start');
+      return { encoder: 'libx264', recordingPath: null };
+    }
+    async captureProgram() {
+      h.step('captureProgram');
+      return { stop: () => h.calls.push('return track stopped') };
+    }
+    async stop() {
+      h.step('encoder:stop');
+    }
+    dispose() {
+      h.calls.push('dispose');
+    }
+  },
+}));
+
+vi.mock('../rtc/signaling', () => ({
+  SignalingChannel: {
+    async join() {
+      h.step('signaling:join');
+      return {
+        onMessage: () => () => h.calls.push('signaling listener removed'),
+        send: async () => {},
+        close: async () => {
+          h.calls.push('signaling:close');
+        },
+      };
+    },
+  },
+}));
+
+vi.mock('../services/cloudflareCallsService', () => ({
+  createCallSession: async () => {
+    h.step('createCallSession');
+    return { sessionId: 'call-1' };
+  },
+  generateCallToken: async () => ({ iceServers: [] }),
+  endCallSession: async () => {
+    h.step('endCallSession');
+  },
+}));
+
+vi.mock('../services/liveService', () => ({
+  startLive: async () => {
+    h.step('startLive');
+    return { stream: streamRow('live'), ingest: { publishUrl: 'rtmp://127.0.0.1/live/k' }, playbackUrl: null };
+  },
+  endLive: async () => {
+    h.step('endLive');
+    return streamRow('ended');
+  },
+  subscribeStream: async () => {
+    h.subscriptions += 1;
+    return () => (h.subscriptions -= 1);
+  },
+}));
+
+vi.mock('../services/streamGuestService', () => {
+  const subscribe = async () => {
+    h.subscriptions += 1;
+    return () => (h.subscriptions -= 1);
+  };
+  return {
+    getProfiles: async () => [],
+    listActiveSeats: async () => [],
+    listEvents: async () => [],
+    listStreamInvitations: async () => [],
+    subscribeEvents: subscribe,
+    subscribeSeats: subscribe,
+    subscribeStreamInvitations: subscribe,
+  };
+});
+
+const { HostSession } = await import('./HostSession');
+const { useStore } = await import('../store');
+
+function newSession() {
+  const camera = { getAudioTracks: () => [], getVideoTracks: () => [] } as unknown as MediaStream;
+  const session = new HostSession({} as HTMLElement, {} as never, 'host', 'Host', camera, () => {});
+  return session;
+}
+
+let session: InstanceType<typeof HostSession>;
+
+beforeEach(() => {
+  h.calls.length = 0;
+  for (const k of Object.keys(h.failures)) delete h.failures[k];
+  h.subscriptions = 0;
+  useStore.setState({ phase: 'idle', stream: null, error: null });
+  session = newSession();
+});
+
+afterEach(() => session.dispose());
+
+describe('going live', () => {
+  it('starts the stream, the encoder and the call, in that order', async () => {
+    await session.goLive('Show');
+    expect(h.calls).toEqual(['startLive', 'encoder:start', 'createCallSession', 'captureProgram', 'signaling:join']);
+    expect(useStore.getState().phase).toBe('live');
+    expect(h.subscriptions).toBe(4);
+  });
+
+  it('undoes a start whose call cannot open: the encoder stops, the call session and the stream end', async () => {
+    h.failures['signaling:join'] = new Error("cannot join the stream's signaling channel: TIMED_OUT");
+    await expect(session.goLive('Show')).rejects.toThrow(/TIMED_OUT/);
+    expect(h.calls.slice(h.calls.indexOf('signaling:join'))).toEqual(['signaling:join', 'return track stopped', 'encoder:stop', 'endCallSession', 'endLive']);
+    const state = useStore.getState();
+    expect(state.phase).toBe('error');
+    expect(state.error).toMatch(/TIMED_OUT/);
+    expect(state.stream?.status).toBe('ended');
+    expect(h.subscriptions).toBe(0);
+  });
+
+  it('can go live again after a failed start, without doubling the subscriptions', async () => {
+    h.failures['createCallSession'] = new Error('Could not start the call: 503');
+    await expect(session.goLive('Show')).rejects.toThrow(/503/);
+    expect(h.calls).toContain('encoder:stop');
+    delete h.failures['createCallSession'];
+    await session.goLive('Show');
+    expect(useStore.getState().phase).toBe('live');
+    expect(h.subscriptions).toBe(4);
+  });
+
+  it('says so when the stream could not be ended after a failed start, and offers End live', async () => {
+    h.failures['encoder:start'] = new Error('the ingest did not take the stream');
+    h.failures['endLive'] = new Error('Could not end the stream: network');
+    await expect(session.goLive('Show')).rejects.toThrow(/ingest/);
+    const state = useStore.getState();
+    expect(state.phase).toBe('error');
+    expect(state.error).toMatch(/ingest did not take the stream.*could not be ended.*press End live/);
+    expect(state.stream?.status).toBe('live');
+  });
+
+  it('refuses a second go-live while one is starting', async () => {
+    const first = session.goLive('Show');
+    await expect(session.goLive('Show')).rejects.toThrow(/starting/);
+    await first;
+  });
+});
+
+describe('ending', () => {
+  it('stops the call and the encoder before it ends the stream', async () => {
+    await session.goLive('Show');
+    h.calls.length = 0;
+    await session.end();
+    expect(h.calls).toEqual(['signaling listener removed', 'signaling:close', 'return track stopped', 'encoder:stop', 'endCallSession', 'endLive']);
+    expect(useStore.getState().phase).toBe('ended');
+    expect(useStore.getState().stream?.status).toBe('ended');
+    expect(h.subscriptions).toBe(0);
+  });
+
+  it('leaves End live to press again when the server does not end the stream, and ends it the second time', async () => {
+    await session.goLive('Show');
+    h.failures['endLive'] = new Error('Could not end the stream: 502');
+    await expect(session.end()).rejects.toThrow(/502/);
+    expect(useStore.getState()).toMatchObject({ phase: 'error', stream: { status: 'live' } });
+    expect(useStore.getState().error).toMatch(/stopped, but .*502.*End live again/);
+    delete h.failures['endLive'];
+    await session.end();
+    expect(useStore.getState()).toMatchObject({ phase: 'ended', error: null, stream: { status: 'ended' } });
+  });
+
+  it('ends with a note when the encoder did not stop cleanly', async () => {
+    await session.goLive('Show');
+    h.failures['encoder:stop'] = new Error('ffmpeg did not exit');
+    await session.end();
+    expect(useStore.getState().phase).toBe('ended');
+    expect(useStore.getState().error).toMatch(/encoder did not stop cleanly: ffmpeg did not exit/);
+  });
+});
