@@ -95,9 +95,13 @@ export interface GuestEventRow {
   created_at: string;
 }
 
-/** Name of the private Realtime channel carrying WebRTC signaling for a stream. */
-export function signalingChannelName(streamId: string): string {
-  return `stream:${streamId}:signaling`;
+/**
+ * Name of the private Realtime channel carrying the WebRTC signaling between a
+ * stream's host and one guest. Only those two may join it, so a message on it
+ * can only come from one of them: a guest cannot speak for another guest.
+ */
+export function signalingChannelName(streamId: string, guestId: string): string {
+  return `stream:${streamId}:signaling:${guestId}`;
 }
 
 /** Seconds left on an invitation at `nowMs`, never negative. */

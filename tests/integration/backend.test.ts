@@ -250,7 +250,7 @@ describe('rest', () => {
   });
 
   it('calls functions with named arguments over POST and GET', async () => {
-    const topic = `stream:${ids[1]}:signaling`;
+    const topic = `stream:${ids[1]}:signaling:${host.id}`;
     const allowed = await host.sb.rpc('realtime_topic_allowed', { p_topic: topic });
     expect(allowed.error).toBeNull();
     expect(allowed.data).toBe(true);

@@ -371,7 +371,7 @@ describe('REST (PostgREST as postgrest-js calls it)', () => {
   });
 
   it('calls RPCs: named arguments over POST and GET, scalar, composite, set and void results', async () => {
-    const topic = `stream:${ids[T.alpha]}:signaling`;
+    const topic = `stream:${ids[T.alpha]}:signaling:${host.id}`;
     const scalar = await host.sb.rpc('realtime_topic_allowed', { p_topic: topic });
     expect(scalar).toMatchObject({ status: 200, data: true, error: null });
     const viaGet = await other.sb.rpc('realtime_topic_allowed', { p_topic: topic }, { get: true });
@@ -651,7 +651,7 @@ describe('Realtime', () => {
     const invitation = await host.sb.rpc('invite_guest', { p_stream_id: streamId, p_invitee_id: guest.id });
     expect((await guest.sb.rpc('accept_invitation', { p_invitation_id: (invitation.data as { id: string }).id })).error).toBeNull();
 
-    const topic = `stream:${streamId}:signaling`;
+    const topic = `stream:${streamId}:signaling:${guest.id}`;
     const toHost = inbox<unknown>();
     const chHost = host.sb.channel(topic, { config: { private: true } }).on('broadcast', { event: 'offer' }, (m) => toHost.push(m));
     const chGuest = guest.sb.channel(topic, { config: { private: true, broadcast: { ack: true } } });

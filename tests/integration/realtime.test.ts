@@ -29,7 +29,7 @@ const host = { id: randomUUID(), token: '' };
 const guest = { id: randomUUID(), token: '' };
 const stranger = { id: randomUUID(), token: '' };
 const streamId = randomUUID();
-const signalingTopic = `stream:${streamId}:signaling`;
+const signalingTopic = `stream:${streamId}:signaling:${guest.id}`;
 
 function userToken(sub: string, expiresIn = 3600): Promise<string> {
   return signJwt({ sub, role: 'authenticated', aud: 'authenticated', is_anonymous: false }, SECRET, expiresIn);

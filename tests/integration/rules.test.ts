@@ -845,24 +845,29 @@ describe('the schema holds the rules', () => {
 });
 
 describe('the signaling channel', () => {
-  it('is open to the host and seated guests of that stream only', async () => {
+  it("between the host and one guest is open to those two only, while the guest is seated", async () => {
     const a = await scene(t);
     const b = await scene(t);
-    const allowed = async (u: TestUser | null, streamId: string): Promise<unknown> => {
-      const { data, error } = await (u?.sb ?? t.anon()).rpc('realtime_topic_allowed', { p_topic: signalingChannelName(streamId) });
+    const allowed = async (u: TestUser | null, streamId: string, guest: TestUser): Promise<unknown> => {
+      const { data, error } = await (u?.sb ?? t.anon()).rpc('realtime_topic_allowed', { p_topic: signalingChannelName(streamId, guest.id) });
       expect(error).toBeNull();
       return data;
     };
-    expect(await allowed(a.host, a.streamId)).toBe(true);
-    expect(await allowed(a.guest, a.streamId)).toBe(true);
-    expect(await allowed(a.mod, a.streamId)).toBe(true);
-    expect(await allowed(a.stranger, a.streamId)).toBe(false);
-    expect(await allowed(null, a.streamId)).toBe(false);
+    expect(await allowed(a.host, a.streamId, a.guest)).toBe(true);
+    expect(await allowed(a.guest, a.streamId, a.guest)).toBe(true);
+    expect(await allowed(a.host, a.streamId, a.mod)).toBe(true);
+    expect(await allowed(a.mod, a.streamId, a.mod)).toBe(true);
+    // One guest cannot join another's channel (and so cannot speak as them): not even a moderator.
+    expect(await allowed(a.mod, a.streamId, a.guest)).toBe(false);
+    expect(await allowed(a.guest, a.streamId, a.mod)).toBe(false);
+    expect(await allowed(a.stranger, a.streamId, a.guest)).toBe(false);
+    expect(await allowed(a.stranger, a.streamId, a.stranger)).toBe(false);
+    expect(await allowed(null, a.streamId, a.guest)).toBe(false);
     // Host and guests of one stream are strangers to another.
-    expect(await allowed(a.host, b.streamId)).toBe(false);
-    expect(await allowed(a.guest, b.streamId)).toBe(false);
-    // Only the signaling topic of a stream exists.
-    for (const topic of [`stream:${a.streamId}:chat`, 'stream:not-a-uuid:signaling', `xstream:${a.streamId}:signaling`, '']) {
+    expect(await allowed(a.host, b.streamId, b.guest)).toBe(false);
+    expect(await allowed(a.guest, b.streamId, a.guest)).toBe(false);
+    // Only the per-guest signaling topics exist (the shared one of earlier versions is refused).
+    for (const topic of [`stream:${a.streamId}:signaling`, `stream:${a.streamId}:chat`, `stream:not-a-uuid:signaling:${a.guest.id}`, `xstream:${a.streamId}:signaling:${a.guest.id}`, '']) {
       const res = await a.host.sb.rpc('realtime_topic_allowed', { p_topic: topic });
       expect(res.data, topic).toBe(false);
     }
@@ -870,15 +875,15 @@ describe('the signaling channel', () => {
     must(await removeGuest(a.host, a, a.guest), 'remove');
     must(await a.mod.sb.rpc('leave_seat', { p_stream_id: a.streamId }), 'leave');
     await inviteFan(a);
-    expect(await allowed(a.guest, a.streamId)).toBe(false);
-    expect(await allowed(a.mod, a.streamId)).toBe(false);
-    expect(await allowed(a.fan, a.streamId)).toBe(false);
+    expect(await allowed(a.guest, a.streamId, a.guest)).toBe(false);
+    expect(await allowed(a.mod, a.streamId, a.mod)).toBe(false);
+    expect(await allowed(a.fan, a.streamId, a.fan)).toBe(false);
   });
 
-  it('refuses a real Realtime client joining or sending on another stream', async () => {
+  it('refuses a real Realtime client joining or sending on a channel not its own', async () => {
     const a = await scene(t);
     const b = await scene(t);
-    const topicB = signalingChannelName(b.streamId);
+    const topicB = signalingChannelName(b.streamId, b.guest.id);
     const join = async (u: TestUser, topic: string) => {
       await u.sb.realtime.setAuth();
       const ch = u.sb.channel(topic, { config: { private: true, broadcast: { ack: true } } });
@@ -902,6 +907,10 @@ describe('the signaling channel', () => {
     const intruder = await join(a.guest, topicB);
     expect(intruder.status).toMatch(/^CHANNEL_ERROR: Unauthorized/);
     await a.guest.sb.removeChannel(intruder.ch);
+    // A moderator seated on the same stream cannot join a fellow guest's channel either.
+    const fellow = await join(b.mod, topicB);
+    expect(fellow.status).toMatch(/^CHANNEL_ERROR: Unauthorized/);
+    await b.mod.sb.removeChannel(fellow.ch);
     const otherHost = await join(a.host, topicB);
     expect(otherHost.status).toMatch(/^CHANNEL_ERROR: Unauthorized/);
     await a.host.sb.removeChannel(otherHost.ch);

@@ -8,31 +8,45 @@ import { getSupabase } from '../services/supabase';
 
 export class SignalingError extends AppError {}
 
+export interface SignalingJoin {
+  streamId: string;
+  /** The guest whose channel with the host this is. */
+  guestId: string;
+  /** Who joins: the host or that guest. */
+  selfId: string;
+  /** The other end: messages claiming to come from anyone else are dropped. */
+  peerId: string;
+}
+
 export class SignalingChannel {
   private readonly listeners = new Set<(msg: SignalMessage) => void>();
   private closed = false;
   /** Messages that failed validation (ignored). */
   malformed = 0;
+  /** Messages whose `from` was not the other end of this channel (ignored). */
+  foreign = 0;
 
   private constructor(
     private readonly channel: RealtimeChannel,
     readonly selfId: string,
+    readonly peerId: string,
     private readonly log: (message: string) => void,
   ) {}
 
   /**
-   * Joins the private channel; refused unless the caller is the host or a
-   * seated guest. Once joined, a channel that drops (and rejoins) is logged:
-   * while it is down nothing sent to this peer reaches it.
+   * Joins the private channel between the host and one guest; refused unless
+   * the caller is the stream's host or that guest while seated. Once joined, a
+   * channel that drops (and rejoins) is logged: while it is down nothing sent
+   * to this peer reaches it.
    */
-  static async join(streamId: string, selfId: string, log: (message: string) => void = console.info): Promise<SignalingChannel> {
+  static async join(to: SignalingJoin, log: (message: string) => void = console.info): Promise<SignalingChannel> {
     const supabase = await getSupabase();
     const { data } = await supabase.auth.getSession();
     if (data.session) await supabase.realtime.setAuth(data.session.access_token);
-    const channel = supabase.channel(signalingChannelName(streamId), {
+    const channel = supabase.channel(signalingChannelName(to.streamId, to.guestId), {
       config: { private: true, broadcast: { self: false, ack: true } },
     });
-    const signaling = new SignalingChannel(channel, selfId, log);
+    const signaling = new SignalingChannel(channel, to.selfId, to.peerId, log);
     channel.on('broadcast', { event: SIGNAL_EVENT }, ({ payload }) => signaling.dispatch(payload));
     let joined = false;
     const joining = new Promise<void>((resolve, reject) => {
@@ -68,6 +82,10 @@ export class SignalingChannel {
       return;
     }
     if (msg.to !== this.selfId) return;
+    if (msg.from !== this.peerId) {
+      this.foreign += 1;
+      return;
+    }
     for (const l of this.listeners) l(msg);
   }
 

@@ -408,7 +408,7 @@ export class GuestSession {
     const call = await getActiveCallSession(streamId);
     this.iceServers = call ? (await generateCallToken(streamId, call.sessionId)).iceServers : [];
     if (this.closed) return;
-    this.signaling = await SignalingChannel.join(streamId, userId, (m) => this.log(m));
+    this.signaling = await SignalingChannel.join({ streamId, guestId: userId, selfId: userId, peerId: hostId }, (m) => this.log(m));
     if (this.closed) {
       void this.signaling.close();
       return;

@@ -56,13 +56,13 @@ vi.mock('../media/Broadcaster', () => ({
 
 vi.mock('../rtc/signaling', () => ({
   SignalingChannel: {
-    async join() {
-      h.step('signaling:join');
+    async join(to: { guestId: string; peerId: string }) {
+      h.step(`signaling:join ${to.guestId}`);
       return {
-        onMessage: () => () => h.calls.push('signaling listener removed'),
+        onMessage: () => () => {},
         send: async () => {},
         close: async () => {
-          h.calls.push('signaling:close');
+          h.calls.push(`signaling:close ${to.guestId}`);
         },
       };
     },
@@ -97,6 +97,7 @@ vi.mock('../services/liveService', () => ({
 
 vi.mock('../services/streamGuestService', () => {
   const subscribe = async () => {
+    h.step('subscribe');
     h.subscriptions += 1;
     return () => (h.subscriptions -= 1);
   };
@@ -135,15 +136,15 @@ afterEach(() => session.dispose());
 describe('going live', () => {
   it('starts the stream, the encoder and the call, in that order', async () => {
     await session.goLive('Show');
-    expect(h.calls).toEqual(['startLive', 'encoder:start', 'createCallSession', 'captureProgram', 'signaling:join']);
+    expect(h.calls).toEqual(['startLive', 'encoder:start', 'createCallSession', 'captureProgram', 'subscribe', 'subscribe', 'subscribe']);
     expect(useStore.getState().phase).toBe('live');
     expect(h.subscriptions).toBe(4);
   });
 
   it('undoes a start whose call cannot open: the encoder stops, the call session and the stream end', async () => {
-    h.failures['signaling:join'] = new Error("cannot join the stream's signaling channel: TIMED_OUT");
+    h.failures['subscribe'] = new Error('Could not subscribe to seats: TIMED_OUT');
     await expect(session.goLive('Show')).rejects.toThrow(/TIMED_OUT/);
-    expect(h.calls.slice(h.calls.indexOf('signaling:join'))).toEqual(['signaling:join', 'return track stopped', 'encoder:stop', 'endCallSession', 'endLive']);
+    expect(h.calls.slice(h.calls.indexOf('subscribe'))).toEqual(['subscribe', 'return track stopped', 'encoder:stop', 'endCallSession', 'endLive']);
     const state = useStore.getState();
     expect(state.phase).toBe('error');
     expect(state.error).toMatch(/TIMED_OUT/);
@@ -183,7 +184,7 @@ describe('ending', () => {
     await session.goLive('Show');
     h.calls.length = 0;
     await session.end();
-    expect(h.calls).toEqual(['signaling listener removed', 'signaling:close', 'return track stopped', 'encoder:stop', 'endCallSession', 'endLive']);
+    expect(h.calls).toEqual(['return track stopped', 'encoder:stop', 'endCallSession', 'endLive']);
     expect(useStore.getState().phase).toBe('ended');
     expect(useStore.getState().stream?.status).toBe('ended');
     expect(h.subscriptions).toBe(0);
@@ -206,5 +207,40 @@ describe('ending', () => {
     await session.end();
     expect(useStore.getState().phase).toBe('ended');
     expect(useStore.getState().error).toMatch(/encoder did not stop cleanly: ffmpeg did not exit/);
+  });
+});
+
+describe("each guest's signaling channel", () => {
+  const seat = (userId: string, leftAt: string | null = null) =>
+    ({ id: `seat-${userId}`, stream_id: streamRow('live').id, user_id: userId, seat_index: 1, left_at: leftAt, mic_enabled: true, camera_enabled: true, volume: 1 }) as never;
+
+  it('is joined when the guest takes a seat and closed when they leave or the broadcast ends', async () => {
+    await session.goLive('Show');
+    h.calls.length = 0;
+    useStore.getState().upsertSeat(seat('guest-a'));
+    useStore.getState().upsertSeat(seat('guest-b'));
+    await vi.waitFor(() => expect(h.calls).toEqual(['signaling:join guest-a', 'signaling:join guest-b']));
+    useStore.getState().upsertSeat(seat('guest-a', new Date().toISOString()));
+    await vi.waitFor(() => expect(h.calls).toContain('signaling:close guest-a'));
+    await session.end();
+    expect(h.calls.filter((c) => c.startsWith('signaling:close'))).toEqual(['signaling:close guest-a', 'signaling:close guest-b']);
+  });
+
+  it('is joined again after a refusal, while the guest is seated', async () => {
+    vi.useFakeTimers();
+    try {
+      await session.goLive('Show');
+      h.failures['signaling:join guest-a'] = new Error('cannot join: CHANNEL_ERROR');
+      useStore.getState().upsertSeat(seat('guest-a'));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(h.calls.filter((c) => c === 'signaling:join guest-a')).toHaveLength(1);
+      delete h.failures['signaling:join guest-a'];
+      await vi.advanceTimersByTimeAsync(2000);
+      expect(h.calls.filter((c) => c === 'signaling:join guest-a')).toHaveLength(2);
+      await session.end();
+      expect(h.calls).toContain('signaling:close guest-a');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -10,6 +10,7 @@ import { LinkRecovery } from '../rtc/linkRecovery';
 import { QualityMonitor } from '../rtc/linkQuality';
 import { PeerLink } from '../rtc/PeerLink';
 import { SignalingChannel } from '../rtc/signaling';
+import type { SignalMessage } from '../../../shared/signaling';
 import { createCallSession, endCallSession, generateCallToken } from '../services/cloudflareCallsService';
 import { endLive, startLive, subscribeStream } from '../services/liveService';
 import {
@@ -46,10 +47,18 @@ const REDIAL_MAX_MS = 60_000;
 const RECOVERY_CONNECT_MS = 45_000;
 /** How often each guest's connection is graded for their tile (one getStats per link). */
 const QUALITY_INTERVAL_MS = 4000;
+/** A guest's signaling channel that cannot be joined is tried again after 2, 4, 8… s, up to 30 s, while they are seated. */
+const CHANNEL_RETRY_BASE_MS = 2000;
+const CHANNEL_RETRY_MAX_MS = 30_000;
 
 export class HostSession {
   private readonly broadcaster: Broadcaster;
-  private signaling: SignalingChannel | null = null;
+  /** The stream the call is open for, while it is. */
+  private callStreamId: string | null = null;
+  /** One signaling channel per seated guest (only the host and that guest can speak on it). */
+  private readonly channels = new Map<string, SignalingChannel>();
+  /** Guests whose channel is being joined. */
+  private readonly joining = new Set<string>();
   private readonly links = new Map<string, PeerLink>();
   private readonly guestStreams = new Map<string, MediaStream>();
   private readonly cleanups: Array<() => void> = [];
@@ -117,6 +126,7 @@ export class HostSession {
         if (state.seats !== prev.seats || state.names !== prev.names || state.hostMicOn !== prev.hostMicOn || state.hostCameraOn !== prev.hostCameraOn) {
           this.updateProgram();
         }
+        if (state.seats !== prev.seats) this.syncChannels();
         if (state.layout !== prev.layout || state.focusId !== prev.focusId) this.broadcaster.setLayout(state.layout, state.focusId);
         if (state.hostMicOn !== prev.hostMicOn) for (const t of this.camera.getAudioTracks()) t.enabled = state.hostMicOn;
         if (state.hostCameraOn !== prev.hostCameraOn) for (const t of this.camera.getVideoTracks()) t.enabled = state.hostCameraOn;
@@ -229,11 +239,14 @@ export class HostSession {
     const problems: string[] = [];
     this.stopped = true;
     this.recovery.dispose();
+    // Guests hear the call end (bye) before the channels close.
+    for (const link of this.links.values()) link.close();
     for (const guestId of [...this.links.keys()]) this.dropGuest(guestId);
     for (const c of this.callCleanups.splice(0).reverse()) c();
-    const signaling = this.signaling;
-    this.signaling = null;
-    await signaling?.close().catch((e: Error) => this.log(`signaling close: ${e.message}`));
+    this.callStreamId = null;
+    const channels = [...this.channels.values()];
+    this.channels.clear();
+    await Promise.all(channels.map((c) => c.close().catch((e: Error) => this.log(`signaling close: ${e.message}`))));
     this.programTrack?.stop();
     this.programTrack = null;
     await this.broadcaster.stop().catch((e: Error) => {
@@ -255,16 +268,7 @@ export class HostSession {
     const token = await generateCallToken(streamId, call.sessionId);
     this.iceServers = token.iceServers;
     this.programTrack = await this.broadcaster.captureProgram();
-    this.signaling = await SignalingChannel.join(streamId, this.userId, this.log);
-    this.callCleanups.push(
-      this.signaling.onMessage((msg) => {
-        if (msg.kind === 'hello') this.onHello(msg.from, msg.call);
-        else if (msg.kind === 'bye') this.dropGuest(msg.from);
-        else if (msg.kind === 'uplink') return;
-        else if (msg.kind === 'view') this.quality.viewReported(msg.from, msg.behindMs);
-        else void this.links.get(msg.from)?.handle(msg).catch((e: Error) => this.log(`signaling: ${e.message}`));
-      }),
-    );
+    this.callStreamId = streamId;
     const store = useStore.getState();
     this.callCleanups.push(await subscribeSeats(streamId, (seat) => this.onSeat(seat)));
     this.callCleanups.push(await subscribeStreamInvitations(streamId, (inv) => useStore.getState().upsertInvitation(inv)));
@@ -272,9 +276,57 @@ export class HostSession {
     this.callCleanups.push(await subscribeStream(streamId, (stream) => useStore.getState().setBroadcast({ stream })));
     const [seats, invitations, events] = await Promise.all([listActiveSeats(streamId), listStreamInvitations(streamId), listEvents(streamId)]);
     for (const seat of seats) store.upsertSeat(seat);
+    this.syncChannels();
     for (const inv of invitations.reverse()) store.upsertInvitation(inv);
     store.addEvents(events);
     void this.loadNames([...seats.map((s) => s.user_id), ...invitations.map((i) => i.invitee_id)]);
+  }
+
+  /** What a guest sent on their channel (its `from` is theirs: no one else can send there). */
+  private onSignal(guestId: string, msg: SignalMessage): void {
+    if (msg.kind === 'hello') this.onHello(guestId, msg.call);
+    else if (msg.kind === 'bye') this.dropGuest(guestId);
+    else if (msg.kind === 'uplink') return;
+    else if (msg.kind === 'view') this.quality.viewReported(guestId, msg.behindMs);
+    else void this.links.get(guestId)?.handle(msg).catch((e: Error) => this.log(`signaling: ${e.message}`));
+  }
+
+  /** A channel for each seated guest while the call is open; a guest who left loses theirs. */
+  private syncChannels(): void {
+    if (this.stopped || !this.callStreamId) return;
+    const seated = new Set(activeSeats(useStore.getState().seats).map((s) => s.user_id));
+    for (const guestId of seated) if (!this.channels.has(guestId) && !this.joining.has(guestId)) void this.openChannel(this.callStreamId, guestId);
+    for (const [guestId, channel] of this.channels) {
+      if (seated.has(guestId)) continue;
+      this.channels.delete(guestId);
+      void channel.close().catch((e: Error) => this.log(`signaling close: ${e.message}`));
+    }
+  }
+
+  /** Joins the channel with one guest, trying again with growing pauses while they are seated and the call is open. */
+  private async openChannel(streamId: string, guestId: string): Promise<void> {
+    this.joining.add(guestId);
+    const wanted = () => !this.stopped && this.callStreamId === streamId && this.seatedNow(guestId);
+    try {
+      for (let attempt = 0; wanted(); attempt++) {
+        try {
+          const channel = await SignalingChannel.join({ streamId, guestId, selfId: this.userId, peerId: guestId }, this.log);
+          if (!wanted()) {
+            void channel.close();
+            return;
+          }
+          channel.onMessage((msg) => this.onSignal(guestId, msg));
+          this.channels.set(guestId, channel);
+          return;
+        } catch (err) {
+          const waitMs = Math.min(CHANNEL_RETRY_MAX_MS, CHANNEL_RETRY_BASE_MS * 2 ** attempt);
+          this.log(`signaling with ${guestId}: ${(err as Error).message}; trying again in ${waitMs / 1000} s`);
+          await new Promise((resolve) => setTimeout(resolve, waitMs));
+        }
+      }
+    } finally {
+      this.joining.delete(guestId);
+    }
   }
 
   private onSeat(seat: GuestSeatRow): void {
@@ -360,7 +412,7 @@ export class HostSession {
   /** A seated guest said hello: (re)connect on a new link whose offer carries the program and the host's voice. False when not seated. */
   private async connectGuest(guestId: string): Promise<boolean> {
     const seatedNow = () => this.seatedNow(guestId);
-    if (!seatedNow() && this.signaling) {
+    if (!seatedNow() && this.callStreamId) {
       // Seat rows can arrive after the hello: the row by Realtime or the database, whichever comes first.
       const seated = await isSeated({
         seatedNow,
@@ -378,13 +430,19 @@ export class HostSession {
       }
     }
     // The seat check can take seconds: the session may have ended, or the guest left, meanwhile.
-    if (this.stopped || !this.signaling || !seatedNow()) {
+    if (this.stopped || !this.callStreamId || !seatedNow()) {
       this.log(`not calling ${guestId}: ${this.stopped ? 'the session ended' : 'they left'} during the seat check`);
+      return false;
+    }
+    const signaling = this.channels.get(guestId);
+    if (!signaling) {
+      // Hellos come over the guest's channel, so it is there unless it closed meanwhile: their next hello is answered.
+      this.log(`not calling ${guestId}: no signaling channel with them`);
       return false;
     }
     this.links.get(guestId)?.close(false);
     const link = new PeerLink({
-      signaling: this.signaling!,
+      signaling,
       selfId: this.userId,
       peerId: guestId,
       // The host is the impolite peer: its offers win a collision, the guest's yield.
@@ -482,7 +540,8 @@ export class HostSession {
   private uplinkCap: SendCap = guestUplinkFor(1);
 
   private sendUplink(guestId: string): void {
-    void this.signaling
+    void this.channels
+      .get(guestId)
       ?.send({ kind: 'uplink', from: this.userId, to: guestId, cap: this.uplinkCap })
       .catch((e: Error) => this.log(`uplink cap for ${guestId}: ${e.message}`));
   }
@@ -520,8 +579,9 @@ export class HostSession {
     this.recovery.dispose();
     for (const link of this.links.values()) link.close();
     this.links.clear();
-    void this.signaling?.close();
-    this.signaling = null;
+    for (const channel of this.channels.values()) void channel.close();
+    this.channels.clear();
+    this.callStreamId = null;
     this.programTrack?.stop();
     this.broadcaster.dispose();
   }
