@@ -64,6 +64,13 @@ export interface GuestSeatRow {
   left_at: string | null;
   /** Who removed the guest, when they were removed. */
   removed_by: string | null;
+  /** Counts up with each change of the row: of two copies, the higher is newer. */
+  version: number;
+}
+
+/** Whether `row` is at least as new as `held` (the same seat): an older copy must not replace a newer one. */
+export function isSeatUpdate(held: GuestSeatRow | undefined, row: GuestSeatRow): boolean {
+  return !held || (row.version ?? 0) >= (held.version ?? 0);
 }
 
 export interface GuestInvitationRow {

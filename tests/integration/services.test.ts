@@ -180,7 +180,10 @@ describe('renderer services against the local stack', () => {
   it('a host mute holds: the guest cannot lift it, and the release leaves their own switch alone', async () => {
     const muted = await host.guests.muteGuest(stream.id, guest.id);
     expect(muted).toMatchObject({ muted_by_host: true, mic_enabled: false });
-    await hostSeats.until((row) => row.user_id === guest.id && row.muted_by_host);
+    // The row a change returns and the one Realtime delivers carry the same version, one up on the list's.
+    const delivered = await hostSeats.until((row) => row.user_id === guest.id && row.muted_by_host);
+    expect(delivered.version).toBe(muted.version);
+    expect(muted.version).toBeGreaterThan(1);
 
     const notHost = await failure(guest.guests.unmuteGuest(stream.id, guest.id));
     expect(notHost.reason).toBe('not_host');
@@ -189,7 +192,8 @@ describe('renderer services against the local stack', () => {
     expect(stillMuted.reason).toBe('muted_by_host');
     expect(stillMuted.message).toBe('Could not turn your microphone on: The host muted your microphone');
 
-    expect(await host.guests.unmuteGuest(stream.id, guest.id)).toMatchObject({ muted_by_host: false, mic_enabled: false });
+    const released = await host.guests.unmuteGuest(stream.id, guest.id);
+    expect(released).toMatchObject({ muted_by_host: false, mic_enabled: false, version: muted.version + 1 });
     expect(await guest.guests.setMyMic(stream.id, true)).toMatchObject({ mic_enabled: true });
 
     expect(await host.guests.disableGuestCamera(stream.id, guest.id)).toMatchObject({ camera_disabled_by_host: true, camera_enabled: false });

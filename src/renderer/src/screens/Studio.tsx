@@ -23,6 +23,7 @@ import {
   unmuteGuest,
 } from '../services/streamGuestService';
 import { HostSession } from '../session/HostSession';
+import type { GuestSeatRow, StreamRow } from '../../../shared/domain';
 import { activeSeats, useStore } from '../store';
 import { SignIn } from './SignIn';
 import { useRestoreSession } from './useRestoreSession';
@@ -118,27 +119,30 @@ function StudioLive({ userId }: { userId: string }) {
   const onSeatAction = (a: SeatAction) => {
     if (!stream) return;
     const id = stream.id;
+    // The changed row is shown at once (Realtime delivers it too, maybe later; the older copy is then ignored).
+    const seat = (change: Promise<GuestSeatRow>) => act(() => change.then((row) => sessionRef.current?.applySeat(row)));
+    const locks = (change: Promise<StreamRow>) => act(() => change.then((row) => useStore.getState().setBroadcast({ stream: row })));
     switch (a.kind) {
       case 'mute':
-        return void act(() => muteGuest(id, a.userId));
+        return void seat(muteGuest(id, a.userId));
       case 'unmute':
-        return void act(() => unmuteGuest(id, a.userId));
+        return void seat(unmuteGuest(id, a.userId));
       case 'camera-off':
-        return void act(() => disableGuestCamera(id, a.userId));
+        return void seat(disableGuestCamera(id, a.userId));
       case 'camera-release':
-        return void act(() => enableGuestCamera(id, a.userId));
+        return void seat(enableGuestCamera(id, a.userId));
       case 'remove':
-        return void act(() => removeGuest(id, a.userId));
+        return void seat(removeGuest(id, a.userId));
       case 'make-moderator':
-        return void act(() => setModerator(id, a.userId, true));
+        return void seat(setModerator(id, a.userId, true));
       case 'revoke-moderator':
-        return void act(() => setModerator(id, a.userId, false));
+        return void seat(setModerator(id, a.userId, false));
       case 'volume':
-        return void act(() => setGuestVolume(id, a.userId, a.volume));
+        return void seat(setGuestVolume(id, a.userId, a.volume));
       case 'lock':
-        return void act(() => lockSeat(id, a.seatIndex));
+        return void locks(lockSeat(id, a.seatIndex));
       case 'unlock':
-        return void act(() => unlockSeat(id, a.seatIndex));
+        return void locks(unlockSeat(id, a.seatIndex));
       case 'spotlight':
         return sessionRef.current?.setLayout('spotlight', a.userId);
     }

@@ -26,7 +26,7 @@ export interface LiveService {
   /** The stream, or null when there is none with that id. */
   getStream(streamId: string): Promise<StreamRow | null>;
   /** Changes of the stream row (status, locked seats, playback URL). */
-  subscribeStream(streamId: string, onChange: (row: StreamRow) => void): Promise<Unsubscribe>;
+  subscribeStream(streamId: string, onChange: (row: StreamRow) => void, onRejoin?: () => void): Promise<Unsubscribe>;
 }
 
 export function createLiveService(client: SupabaseClient): LiveService {
@@ -49,8 +49,14 @@ export function createLiveService(client: SupabaseClient): LiveService {
       return (data as StreamRow | null) ?? null;
     },
 
-    subscribeStream: async (streamId, onChange) =>
-      watchTable(client, 'stream', { table: 'streams', filter: `id=eq.${requireUuid(streamId, 'stream id')}`, events: ['UPDATE'], onRow: onChange }),
+    subscribeStream: async (streamId, onChange, onRejoin) =>
+      watchTable(client, 'stream', {
+        table: 'streams',
+        filter: `id=eq.${requireUuid(streamId, 'stream id')}`,
+        events: ['UPDATE'],
+        onRow: onChange,
+        ...(onRejoin ? { onRejoin } : {}),
+      }),
   };
 }
 

@@ -14,6 +14,12 @@ export interface TableWatch<Row> {
   /** Which changes to deliver; both by default. Deletes are never delivered. */
   events?: RowEvent[];
   onRow: (row: Row, event: RowEvent) => void;
+  /**
+   * The subscription was confirmed again after it dropped (socket lost, server
+   * restarted): changes made while it was down were not delivered, so the
+   * caller should read the rows again.
+   */
+  onRejoin?: () => void;
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -52,6 +58,7 @@ export async function watchTable<Row>(client: SupabaseClient, label: string, wat
   await new Promise<void>((resolve, reject) => {
     channel.subscribe((status, err) => {
       if (status === 'SUBSCRIBED') {
+        if (confirmed && !removed) watch.onRejoin?.();
         confirmed = true;
         resolve();
         return;

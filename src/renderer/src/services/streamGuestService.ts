@@ -64,11 +64,15 @@ export interface StreamGuestService {
   /** Invitations addressed to the user as they are made, answered, cancelled or expire. */
   subscribeInvitations(userId: string, onChange: (row: GuestInvitationRow) => void): Promise<Unsubscribe>;
   /** Invitations of a stream as its host sees them change. */
-  subscribeStreamInvitations(streamId: string, onChange: (row: GuestInvitationRow) => void): Promise<Unsubscribe>;
-  /** Seats of a stream: taken, changed (mute, camera, moderator, volume) and left. */
-  subscribeSeats(streamId: string, onChange: (row: GuestSeatRow) => void): Promise<Unsubscribe>;
+  subscribeStreamInvitations(streamId: string, onChange: (row: GuestInvitationRow) => void, onRejoin?: () => void): Promise<Unsubscribe>;
+  /**
+   * Seats of a stream: taken, changed (mute, camera, moderator, volume) and
+   * left. `onRejoin` (here and in the other subscriptions) is called when the
+   * subscription came back after a drop: changes meanwhile were missed.
+   */
+  subscribeSeats(streamId: string, onChange: (row: GuestSeatRow) => void, onRejoin?: () => void): Promise<Unsubscribe>;
   /** New entries of the stream's guest event log. */
-  subscribeEvents(streamId: string, onEvent: (row: GuestEventRow) => void): Promise<Unsubscribe>;
+  subscribeEvents(streamId: string, onEvent: (row: GuestEventRow) => void, onRejoin?: () => void): Promise<Unsubscribe>;
 }
 
 /** Escapes text for an ILIKE pattern inside a PostgREST logic tree: `*text*`, quoted. */
@@ -198,20 +202,27 @@ export function createStreamGuestService(client: SupabaseClient): StreamGuestSer
         filter: `invitee_id=eq.${requireUuid(userId, 'user id')}`,
         onRow: onChange,
       }),
-    subscribeStreamInvitations: async (streamId, onChange) =>
+    subscribeStreamInvitations: async (streamId, onChange, onRejoin) =>
       watchTable(client, 'stream-invitations', {
         table: 'stream_guest_invitations',
         filter: `stream_id=eq.${requireUuid(streamId, 'stream id')}`,
         onRow: onChange,
+        ...(onRejoin ? { onRejoin } : {}),
       }),
-    subscribeSeats: async (streamId, onChange) =>
-      watchTable(client, 'seats', { table: 'stream_guest_seats', filter: `stream_id=eq.${requireUuid(streamId, 'stream id')}`, onRow: onChange }),
-    subscribeEvents: async (streamId, onEvent) =>
+    subscribeSeats: async (streamId, onChange, onRejoin) =>
+      watchTable(client, 'seats', {
+        table: 'stream_guest_seats',
+        filter: `stream_id=eq.${requireUuid(streamId, 'stream id')}`,
+        onRow: onChange,
+        ...(onRejoin ? { onRejoin } : {}),
+      }),
+    subscribeEvents: async (streamId, onEvent, onRejoin) =>
       watchTable(client, 'events', {
         table: 'stream_guest_events',
         filter: `stream_id=eq.${requireUuid(streamId, 'stream id')}`,
         events: ['INSERT'],
         onRow: onEvent,
+        ...(onRejoin ? { onRejoin } : {}),
       }),
   };
 }

@@ -13,7 +13,7 @@
  * and announced to subscribers (React reads it with useSyncExternalStore).
  */
 import { GUEST_UPLINK, type SendCap } from '../../../shared/mediaLimits';
-import type { GuestSeatRow } from '../../../shared/domain';
+import { isSeatUpdate, type GuestSeatRow } from '../../../shared/domain';
 import {
   DeviceError,
   listDevices,
@@ -647,6 +647,8 @@ export class GuestSession {
 
   private async onSeat(row: GuestSeatRow): Promise<void> {
     if (this.closed) return;
+    // A list fetched before a change can arrive after it: an older copy of the seat changes nothing.
+    if (row.id === this.get().seat.id && !isSeatUpdate(this.get().seat, row)) return;
     if (row.left_at !== null) {
       if (this.leaving) return;
       if ((row as { removed_by?: string | null }).removed_by) {

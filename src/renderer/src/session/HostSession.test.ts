@@ -15,7 +15,7 @@ const h = vi.hoisted(() => {
     const err = failures[name];
     if (err) throw err;
   };
-  return { calls, failures, step, subscriptions: 0 };
+  return { calls, failures, step, subscriptions: 0, rejoins: [] as Array<() => void>, seatList: [] as unknown[] };
 });
 
 function streamRow(status: 'live' | 'ended'): StreamRow {
@@ -89,6 +89,7 @@ vi.mock('../services/liveService', () => ({
     h.step('endLive');
     return streamRow('ended');
   },
+  getStream: async () => streamRow('live'),
   subscribeStream: async () => {
     h.subscriptions += 1;
     return () => (h.subscriptions -= 1);
@@ -96,14 +97,15 @@ vi.mock('../services/liveService', () => ({
 }));
 
 vi.mock('../services/streamGuestService', () => {
-  const subscribe = async () => {
+  const subscribe = async (_id: string, _onRow: unknown, onRejoin?: () => void) => {
     h.step('subscribe');
     h.subscriptions += 1;
+    if (onRejoin) h.rejoins.push(onRejoin);
     return () => (h.subscriptions -= 1);
   };
   return {
     getProfiles: async () => [],
-    listActiveSeats: async () => [],
+    listActiveSeats: async () => h.seatList,
     listEvents: async () => [],
     listStreamInvitations: async () => [],
     subscribeEvents: subscribe,
@@ -127,6 +129,9 @@ beforeEach(() => {
   h.calls.length = 0;
   for (const k of Object.keys(h.failures)) delete h.failures[k];
   h.subscriptions = 0;
+  h.rejoins.length = 0;
+  h.seatList = [];
+  useStore.setState({ seats: [] });
   useStore.setState({ phase: 'idle', stream: null, error: null });
   session = newSession();
 });
@@ -242,5 +247,40 @@ describe("each guest's signaling channel", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('seat rows from two sources', () => {
+  const seat = (userId: string, version: number, patch: Record<string, unknown> = {}) =>
+    ({ id: `seat-${userId}`, stream_id: streamRow('live').id, user_id: userId, seat_index: 1, left_at: null, muted_by_host: false, version, ...patch }) as never;
+
+  it('keeps the newer copy whichever arrives last', async () => {
+    await session.goLive('Show');
+    useStore.getState().upsertSeat(seat('guest-a', 3, { muted_by_host: true }));
+    // A list read before the mute lands after it: the mute stays.
+    useStore.getState().upsertSeat(seat('guest-a', 2));
+    expect(useStore.getState().seats).toMatchObject([{ version: 3, muted_by_host: true }]);
+    useStore.getState().upsertSeat(seat('guest-a', 4));
+    expect(useStore.getState().seats).toMatchObject([{ version: 4, muted_by_host: false }]);
+  });
+
+  it("reads the rows again when live updates come back after a drop, and takes a seat gone from the list as left", async () => {
+    await session.goLive('Show');
+    useStore.getState().upsertSeat(seat('guest-a', 1));
+    useStore.getState().upsertSeat({ ...(seat('guest-b', 1) as object), id: 'seat-guest-b', seat_index: 2 } as never);
+    await vi.waitFor(() => expect(h.calls.filter((c) => c.startsWith('signaling:join'))).toHaveLength(2));
+    // While the socket was down: guest-a was muted, guest-b left.
+    h.seatList = [seat('guest-a', 2, { muted_by_host: true })];
+    for (const rejoin of h.rejoins) rejoin();
+    await vi.waitFor(() => expect(useStore.getState().seats.find((x) => x.user_id === 'guest-b')?.left_at).not.toBeNull());
+    expect(useStore.getState().seats.find((x) => x.user_id === 'guest-a')).toMatchObject({ muted_by_host: true, version: 2 });
+    await vi.waitFor(() => expect(h.calls).toContain('signaling:close guest-b'));
+  });
+
+  it("shows the result of the host's own action at once", async () => {
+    await session.goLive('Show');
+    useStore.getState().upsertSeat(seat('guest-a', 1));
+    session.applySeat(seat('guest-a', 2, { muted_by_host: true }));
+    expect(useStore.getState().seats).toMatchObject([{ muted_by_host: true }]);
   });
 });

@@ -12,7 +12,7 @@ import { PeerLink } from '../rtc/PeerLink';
 import { SignalingChannel } from '../rtc/signaling';
 import type { SignalMessage } from '../../../shared/signaling';
 import { createCallSession, endCallSession, generateCallToken } from '../services/cloudflareCallsService';
-import { endLive, startLive, subscribeStream } from '../services/liveService';
+import { endLive, getStream, startLive, subscribeStream } from '../services/liveService';
 import {
   getProfiles,
   listActiveSeats,
@@ -269,17 +269,59 @@ export class HostSession {
     this.iceServers = token.iceServers;
     this.programTrack = await this.broadcaster.captureProgram();
     this.callStreamId = streamId;
-    const store = useStore.getState();
-    this.callCleanups.push(await subscribeSeats(streamId, (seat) => this.onSeat(seat)));
-    this.callCleanups.push(await subscribeStreamInvitations(streamId, (inv) => useStore.getState().upsertInvitation(inv)));
-    this.callCleanups.push(await subscribeEvents(streamId, (event) => useStore.getState().addEvents([event])));
-    this.callCleanups.push(await subscribeStream(streamId, (stream) => useStore.getState().setBroadcast({ stream })));
-    const [seats, invitations, events] = await Promise.all([listActiveSeats(streamId), listStreamInvitations(streamId), listEvents(streamId)]);
-    for (const seat of seats) store.upsertSeat(seat);
-    this.syncChannels();
-    for (const inv of invitations.reverse()) store.upsertInvitation(inv);
-    store.addEvents(events);
-    void this.loadNames([...seats.map((s) => s.user_id), ...invitations.map((i) => i.invitee_id)]);
+    const rejoined = () => void this.relist(streamId, 'live updates came back after a drop');
+    this.callCleanups.push(await subscribeSeats(streamId, (seat) => this.onSeat(seat), rejoined));
+    this.callCleanups.push(await subscribeStreamInvitations(streamId, (inv) => useStore.getState().upsertInvitation(inv), rejoined));
+    this.callCleanups.push(await subscribeEvents(streamId, (event) => useStore.getState().addEvents([event]), rejoined));
+    this.callCleanups.push(await subscribeStream(streamId, (stream) => useStore.getState().setBroadcast({ stream }), rejoined));
+    await this.relist(streamId);
+  }
+
+  /** A re-read of the rows is running (several subscriptions rejoin at once after a drop: one read serves them). */
+  private relisting: Promise<void> | null = null;
+
+  /**
+   * Reads the seats, invitations, events and stream row again: after the
+   * subscriptions started (anything changed before is picked up) and whenever
+   * one came back after a drop (changes meanwhile were not delivered). A seat
+   * held as taken that the list no longer has was left meanwhile.
+   */
+  private async relist(streamId: string, why?: string): Promise<void> {
+    if (this.relisting) return this.relisting;
+    if (why) this.log(`reading the stream's seats and invitations again: ${why}`);
+    this.relisting = (async () => {
+      const [seats, invitations, events, stream] = await Promise.all([
+        listActiveSeats(streamId),
+        listStreamInvitations(streamId),
+        listEvents(streamId),
+        why ? getStream(streamId) : Promise.resolve(null),
+      ]);
+      if (this.callStreamId !== streamId) return;
+      const store = useStore.getState();
+      const taken = new Set(seats.map((s) => s.id));
+      for (const held of activeSeats(store.seats)) {
+        if (!taken.has(held.id)) this.onSeat({ ...held, left_at: new Date().toISOString(), version: (held.version ?? 0) + 1 });
+      }
+      for (const seat of seats) store.upsertSeat(seat);
+      this.syncChannels();
+      for (const inv of invitations.reverse()) store.upsertInvitation(inv);
+      store.addEvents(events);
+      if (stream) store.setBroadcast({ stream });
+      void this.loadNames([...seats.map((s) => s.user_id), ...invitations.map((i) => i.invitee_id)]);
+    })();
+    try {
+      await this.relisting;
+    } catch (err) {
+      if (!why) throw err;
+      this.log(`could not read the stream's rows again: ${(err as Error).message}`);
+    } finally {
+      this.relisting = null;
+    }
+  }
+
+  /** The result of the host's own action on a seat (mute, remove…): shown now, not only when Realtime delivers it. */
+  applySeat(seat: GuestSeatRow): void {
+    if (seat.stream_id === this.callStreamId) this.onSeat(seat);
   }
 
   /** What a guest sent on their channel (its `from` is theirs: no one else can send there). */

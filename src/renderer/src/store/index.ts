@@ -1,7 +1,7 @@
 /** One zustand store built from typed slices; actions are plain functions usable outside React. */
 import { create, type StateCreator } from 'zustand';
 import type { EncoderStats } from '../../../shared/bridge';
-import type { GuestEventRow, GuestInvitationRow, GuestSeatRow, StreamRow } from '../../../shared/domain';
+import { isSeatUpdate, type GuestEventRow, type GuestInvitationRow, type GuestSeatRow, type StreamRow } from '../../../shared/domain';
 import type { ProgramLayoutKind } from '../../../shared/layout';
 import type { LinkQuality } from '../rtc/linkQuality';
 
@@ -63,6 +63,7 @@ export interface GuestsSlice {
   names: Record<string, string>;
   /** Program audio level per participant id, dBFS. */
   levels: Record<string, number>;
+  /** Adds or replaces a seat row, unless the store holds a newer copy of it. */
   upsertSeat: (seat: GuestSeatRow) => void;
   addEvents: (rows: GuestEventRow[]) => void;
   upsertInvitation: (invitation: GuestInvitationRow) => void;
@@ -114,10 +115,16 @@ const createGuestsSlice: StateCreator<StoreState, [], [], GuestsSlice> = (set) =
   quality: {},
   names: {},
   levels: {},
+  // A copy older than the one held (a list fetched before a change that arrived first) is ignored.
   upsertSeat: (seat) =>
-    set((s) => ({
-      seats: [...s.seats.filter((x) => x.id !== seat.id), seat].sort((a, b) => a.seat_index - b.seat_index),
-    })),
+    set((s) =>
+      isSeatUpdate(
+        s.seats.find((x) => x.id === seat.id),
+        seat,
+      )
+        ? { seats: [...s.seats.filter((x) => x.id !== seat.id), seat].sort((a, b) => a.seat_index - b.seat_index) }
+        : s,
+    ),
   addEvents: (rows) =>
     set((s) => {
       const byId = new Map(s.events.map((e) => [e.id, e]));
