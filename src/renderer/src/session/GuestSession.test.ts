@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { keepWaiting, offerKind } from './GuestSession';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { FakeMediaStream, FakeTrack } from '../rtc/fakePeerConnection';
+import { GuestSession, keepWaiting, offerKind } from './GuestSession';
 
 describe("the guest's connection watchdog", () => {
   it('waits for a link still connecting, up to a minute after the offer', () => {
@@ -25,5 +26,165 @@ describe("the guest's reading of the host's offers", () => {
   it('ignores an offer on a link it gave up (an ICE restart crossing its new call)', () => {
     expect(offerKind('old-1', 'current', ended)).toBe('stale');
     expect(offerKind('old-2', undefined, ended)).toBe('stale');
+  });
+});
+
+/*
+ * The session itself, with the services, the signaling channel and the peer
+ * connection replaced by recorders (the links never connect here), and the
+ * browser's devices by fakes.
+ */
+const g = vi.hoisted(() => ({
+  listener: null as ((msg: unknown) => void) | null,
+  sent: [] as Array<{ kind: string; call?: string }>,
+  opened: [] as Array<{ kind: string; deviceId: string | undefined; stopped: () => boolean }>,
+  /** Each getUserMedia waits for the test to let it finish, in order. */
+  gates: [] as Array<() => void>,
+}));
+
+vi.mock('../rtc/signaling', () => ({
+  SignalingChannel: {
+    async join() {
+      return {
+        onMessage: (l: (msg: unknown) => void) => {
+          g.listener = l;
+          return () => (g.listener = null);
+        },
+        send: async (msg: { kind: string; call?: string }) => {
+          g.sent.push(msg);
+        },
+        close: async () => {},
+      };
+    },
+  },
+}));
+
+vi.mock('../rtc/PeerLink', () => ({
+  newLinkId: () => Math.random().toString(36).slice(2),
+  PeerLink: class {
+    readonly id: string;
+    readonly pc = { connectionState: 'new', iceConnectionState: 'new', signalingState: 'stable' };
+    constructor(opts: { linkId: string }) {
+      this.id = opts.linkId;
+    }
+    async handle() {}
+    async setTrack() {}
+    async setVideoCap() {}
+    close() {}
+  },
+}));
+
+vi.mock('../services/cloudflareCallsService', () => ({ getActiveCallSession: async () => null, generateCallToken: async () => ({ iceServers: [] }) }));
+vi.mock('../services/liveService', () => ({ getStream: async () => null, subscribeStream: async () => () => {} }));
+vi.mock('../services/streamGuestService', () => ({
+  leaveSeat: async () => ({}),
+  listActiveSeats: async () => [SEAT],
+  setMyCamera: async () => ({}),
+  setMyMic: async () => ({}),
+  subscribeSeats: async () => () => {},
+}));
+
+const HOST = '00000000-0000-4000-8000-000000000001';
+const GUEST = '00000000-0000-4000-8000-000000000002';
+const SEAT = { id: 'seat-1', stream_id: 'stream-1', user_id: GUEST, seat_index: 0, left_at: null, muted_by_host: false, camera_disabled_by_host: false, mic_enabled: true, camera_enabled: true, version: 1 };
+
+class DeviceTrack extends FakeTrack {
+  constructor(
+    kind: 'audio' | 'video',
+    readonly deviceId: string,
+  ) {
+    super(kind);
+  }
+  override getSettings(): MediaTrackSettings {
+    return { deviceId: this.deviceId };
+  }
+}
+
+function newSession() {
+  const stream = new FakeMediaStream([new DeviceTrack('video', 'cam-0'), new DeviceTrack('audio', 'mic-0')]);
+  return new GuestSession({
+    streamId: 'stream-1',
+    hostId: HOST,
+    userId: GUEST,
+    seat: SEAT as never,
+    media: { stream: stream as unknown as MediaStream, cameraOn: true, micOn: true } as never,
+    log: () => {},
+  });
+}
+
+describe('the guest on stage', () => {
+  beforeEach(() => {
+    g.listener = null;
+    g.sent.length = 0;
+    g.opened.length = 0;
+    g.gates.length = 0;
+    vi.stubGlobal('MediaStream', FakeMediaStream);
+    vi.stubGlobal('localStorage', { getItem: () => null, setItem: () => {} });
+    vi.stubGlobal('window', { localStorage: { getItem: () => null, setItem: () => {} } });
+    vi.stubGlobal('navigator', {
+      mediaDevices: {
+        getUserMedia: async (c: { video?: { deviceId?: { exact?: string } }; audio?: { deviceId?: { exact?: string } } }) => {
+          const kind = c.video ? 'video' : 'audio';
+          const deviceId = (c.video ?? c.audio)?.deviceId?.exact;
+          await new Promise<void>((resolve) => g.gates.push(resolve));
+          const track = new DeviceTrack(kind, deviceId ?? `${kind}-default`);
+          g.opened.push({ kind, deviceId, stopped: () => track.readyState === 'ended' });
+          return new FakeMediaStream([track]);
+        },
+        enumerateDevices: async () => [],
+        addEventListener: () => {},
+        removeEventListener: () => {},
+      },
+    });
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
+
+  it('shows "Try again" once its automatic calls are used up, instead of connecting for ever', async () => {
+    vi.useFakeTimers();
+    const session = newSession();
+    await session.start();
+    expect(g.sent.filter((m) => m.kind === 'hello')).toHaveLength(1);
+    // Each call is answered with an offer whose link never connects; the guest calls anew after 20 s, three times.
+    for (let call = 1; call <= 4; call++) {
+      g.listener!({ kind: 'description', from: HOST, to: GUEST, link: `link-${call}`, description: { type: 'offer', sdp: 'v=0' } });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(session.get().link).toBe('connecting');
+      await vi.advanceTimersByTimeAsync(20_000);
+    }
+    expect(session.get().link).toBe('failed');
+    expect(session.get().notice).toMatch(/could not be made/);
+    // Nothing goes on by itself now: no more hellos.
+    const hellos = g.sent.filter((m) => m.kind === 'hello').length;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(g.sent.filter((m) => m.kind === 'hello')).toHaveLength(hellos);
+    // "Try again" calls anew, with a new call id.
+    session.reconnect();
+    expect(session.get().link).toBe('connecting');
+    expect(g.sent.at(-1)).toMatchObject({ kind: 'hello' });
+    await session.close();
+  });
+
+  it('two quick camera switches leave the last camera on and no other open', async () => {
+    const session = newSession();
+    const first = session.switchDevice('video', 'cam-1');
+    const second = session.switchDevice('video', 'cam-2');
+    // The cameras open one after the other, each when the test lets it.
+    await vi.waitFor(() => expect(g.gates).toHaveLength(1));
+    g.gates.shift()!();
+    await first;
+    await vi.waitFor(() => expect(g.gates).toHaveLength(1));
+    g.gates.shift()!();
+    await second;
+    const live = session.get().local.getVideoTracks().filter((t) => t.readyState === 'live');
+    expect(live.map((t) => t.getSettings().deviceId)).toEqual(['cam-2']);
+    expect(g.opened.map((o) => [o.deviceId, o.stopped()])).toEqual([
+      ['cam-1', true],
+      ['cam-2', false],
+    ]);
+    await session.close();
   });
 });

@@ -540,12 +540,19 @@ export class GuestSession {
   /** Calls the host again by itself, a few times, before leaving it to the guest's "Try again". */
   private retrySoon(delayMs: number): void {
     this.clearWatchdog();
-    if (this.closed || this.autoRetries >= AUTO_RETRIES) return;
+    if (this.closed) return;
+    if (this.autoRetries >= AUTO_RETRIES) {
+      // Out of automatic calls: the page says so and shows "Try again" (it must not stay "Connecting…").
+      this.log(`connection to the host not established after ${AUTO_RETRIES} calls again; leaving it to the guest`);
+      this.stopHello();
+      this.snapshot.set({ link: 'failed', notice: this.get().notice ?? 'The connection to the host could not be made.' });
+      return;
+    }
     this.autoRetries += 1;
     this.log(`connection to the host not established; calling again (${this.autoRetries}/${AUTO_RETRIES})`);
     this.watchdog = setTimeout(() => {
       this.watchdog = null;
-      if (!this.closed && this.get().link !== 'connected') this.reconnect();
+      if (!this.closed && this.get().link !== 'connected') this.callAgain();
     }, delayMs);
   }
 
@@ -633,8 +640,14 @@ export class GuestSession {
     }, REJOIN_DELAY_MS);
   }
 
-  /** Calls the host again after the connection failed (or could not start). */
+  /** The guest's "Try again": calls the host anew, with its few automatic calls again behind it. */
   reconnect(): void {
+    this.autoRetries = 0;
+    this.callAgain();
+  }
+
+  /** Calls the host again after the connection failed (or could not start). */
+  private callAgain(): void {
     if (this.closed) return;
     this.endLink();
     this.link = null;
@@ -733,8 +746,17 @@ export class GuestSession {
     await this.putTrack(kind, track);
   }
 
+  /** Device changes run one after another: two quick switches each see the track the one before left. */
+  private deviceOps: Promise<unknown> = Promise.resolve();
+
   /** Sends another camera or microphone, without renegotiating when the connection already carries that kind. */
-  async switchDevice(kind: MediaKind, deviceId: string): Promise<void> {
+  switchDevice(kind: MediaKind, deviceId: string): Promise<void> {
+    const op = this.deviceOps.then(() => this.switchDeviceNow(kind, deviceId));
+    this.deviceOps = op.catch(() => undefined);
+    return op;
+  }
+
+  private async switchDeviceNow(kind: MediaKind, deviceId: string): Promise<void> {
     if (this.closed) return;
     this.notice(null);
     const local = this.get().local;
@@ -767,6 +789,8 @@ export class GuestSession {
     }
     const local = this.get().local;
     const others = local.getTracks().filter((t) => t.kind !== kind);
+    // Whatever of this kind the stream held is let go (a camera left open would stay on, its light too).
+    const replaced = local.getTracks().filter((t) => t.kind === kind && t !== track);
     const next = new MediaStream(track ? [...others, track] : others);
     this.snapshot.set({
       local: next,
@@ -776,6 +800,7 @@ export class GuestSession {
     // On the call: the same transceiver when the kind is already sent, otherwise the guest offers it (no new call).
     // Between calls, the next call's answer takes the track from the state.
     await this.link?.setTrack(kind, track);
+    for (const t of replaced) t.stop();
     void this.refreshDevices();
   }
 

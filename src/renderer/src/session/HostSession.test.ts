@@ -284,3 +284,38 @@ describe('seat rows from two sources', () => {
     expect(useStore.getState().seats).toMatchObject([{ muted_by_host: true }]);
   });
 });
+
+describe('sharing the screen', () => {
+  let pickers: Array<(stream: MediaStream) => void>;
+  const screenStream = () => {
+    const track = { kind: 'video', readyState: 'live', stop: () => (track.readyState = 'ended'), addEventListener: () => {} };
+    return { track, stream: { getTracks: () => [track], getVideoTracks: () => [track], getAudioTracks: () => [] } as unknown as MediaStream };
+  };
+
+  beforeEach(() => {
+    pickers = [];
+    vi.stubGlobal('navigator', { mediaDevices: { getDisplayMedia: () => new Promise<MediaStream>((resolve) => pickers.push(resolve)) } });
+  });
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('opens one picker however often it is pressed while the picker is open', async () => {
+    const first = session.startScreenShare();
+    const second = session.startScreenShare();
+    expect(pickers).toHaveLength(1);
+    const { track, stream } = screenStream();
+    pickers[0]!(stream);
+    await Promise.all([first, second]);
+    expect(useStore.getState().sharingScreen).toBe(true);
+    session.stopScreenShare();
+    expect(track.readyState).toBe('ended');
+  });
+
+  it('stops a screen chosen after the studio closed', async () => {
+    const sharing = session.startScreenShare();
+    session.dispose();
+    const { track, stream } = screenStream();
+    pickers[0]!(stream);
+    await sharing;
+    expect(track.readyState).toBe('ended');
+  });
+});

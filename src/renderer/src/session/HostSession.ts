@@ -146,14 +146,28 @@ export class HostSession {
   /** The screen being shared, shown as a source of the program (spotlighted when it starts). */
   private screen: MediaStream | null = null;
 
-  async startScreenShare(): Promise<void> {
-    if (this.screen) return;
+  /** The screen picker is open: a second press waits for it instead of opening another. */
+  private screenPicking: Promise<void> | null = null;
+  private disposed = false;
+
+  startScreenShare(): Promise<void> {
+    if (this.screen) return Promise.resolve();
+    this.screenPicking ??= this.pickScreen().finally(() => (this.screenPicking = null));
+    return this.screenPicking;
+  }
+
+  private async pickScreen(): Promise<void> {
     let screen: MediaStream;
     try {
       screen = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 30 }, audio: false });
     } catch (err) {
       const name = (err as DOMException).name;
       throw new Error(name === 'NotAllowedError' ? 'Screen sharing was cancelled or not allowed.' : `Screen sharing failed: ${(err as Error).message}`);
+    }
+    if (this.disposed) {
+      // The studio closed while the picker was open: nothing may keep capturing the screen.
+      for (const t of screen.getTracks()) t.stop();
+      return;
     }
     this.screen = screen;
     screen.getVideoTracks()[0]?.addEventListener('ended', () => this.stopScreenShare());
@@ -616,6 +630,7 @@ export class HostSession {
 
   dispose(): void {
     this.stopped = true;
+    this.disposed = true;
     this.stopScreenShare();
     for (const c of [...this.cleanups.splice(0), ...this.callCleanups.splice(0)]) c();
     this.recovery.dispose();
