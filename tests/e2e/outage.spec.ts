@@ -50,11 +50,14 @@ test('a go-live the ingest refuses is undone (no stream left live) and works onc
   await expect(host.getByTestId('go-live')).toBeEnabled({ timeout: 30_000 });
   await host.getByTestId('go-live').click();
   await expect(host.getByTestId('phase')).toHaveText('error', { timeout: 60_000 });
-  await expect(host.getByRole('alert').first()).toContainText(/ingest|ffmpeg|connect/i);
+  // What to do comes first; ffmpeg's own lines fold away under Details.
+  await expect(host.getByTestId('broadcast-error').locator('p')).toContainText(/the ingest at 127\.0\.0\.1:\d+ refused the connection/);
+  await expect(host.getByTestId('broadcast-error').locator('details')).toContainText(/ffmpeg exited/);
   // The stream the start made is ended again, and nothing is left publishing.
   const refused = await appState<{ id: string; status: string }>(host, 'stream');
   expect(refused.status).toBe('ended');
   await expect(host.getByTestId('end-live')).toHaveCount(0);
+  await host.screenshot({ path: join(OUT, 'studio-go-live-refused.png') });
   const refusedKey = (await appState<string>(host, 'publishTarget')).slice(ingest.rtmpBaseUrl.length + 1);
 
   ingest = await startIngest({ rtmpPort, httpPort, hls: false });

@@ -48,6 +48,7 @@ import { RENDERER_ENCODER } from './chooseEncoder';
 import { buildFfmpegArgs, recordPathForPart, type H264Encoder } from './args';
 import { AudioTimeline } from './audioTimeline';
 import { describeSelection, detectEncoderOnce, type EncoderSelection, type SkippedEncoder } from './detectEncoder';
+import { describeIngestFailure } from './ingestErrors';
 import { EncoderInputError, EncoderStartError, EncoderStateError } from './errors';
 import { resolveFfmpeg as defaultResolveFfmpeg, type ResolvedFfmpeg } from './ffmpegPath';
 import { matroskaFrameHeader, matroskaH264Header, matroskaVideoHeader } from './matroska';
@@ -791,7 +792,10 @@ export class EncoderSession {
     if (this.state === 'stopping') return;
     if (run.live && run.liveSince !== null && this.now() - run.liveSince >= this.timing.healthyAfterMs) this.reconnectAttempt = 0;
     if (this.state === 'starting') {
-      this.fail(`${end.description}${tail}`);
+      // The sentence a streamer can act on first; ffmpeg's own lines after it, on the next line.
+      const why = describeIngestFailure(run.stderrTail);
+      this.fail(`${why ? `${why}.
+` : ''}${end.description}${tail}`);
       return;
     }
     if (this.state === 'live' || this.state === 'reconnecting') {

@@ -240,11 +240,7 @@ function StudioLive({ userId }: { userId: string }) {
                 End live
               </button>
             )}
-            {error ? (
-              <p className="error-text" role="alert">
-                {error}
-              </p>
-            ) : null}
+            {error ? <ErrorWithDetails text={error} /> : null}
             {recordingPath ? (
               <p className="muted small" data-testid="recording">
                 {phase === 'ended' ? 'Recording saved to' : 'Recording to'} <code>{recordingPath}</code>
@@ -289,5 +285,21 @@ function StudioLive({ userId }: { userId: string }) {
         </aside>
       </section>
     </main>
+  );
+}
+
+/** An error's first line is what to act on; the lines after it (ffmpeg's own words) fold away under "Details". */
+function ErrorWithDetails({ text }: { text: string }) {
+  const [headline, ...details] = text.split('\n');
+  return (
+    <div className="error-text" role="alert" data-testid="broadcast-error">
+      <p>{headline}</p>
+      {details.length > 0 ? (
+        <details>
+          <summary>Details</summary>
+          <code className="small">{details.join('\n')}</code>
+        </details>
+      ) : null}
+    </div>
   );
 }

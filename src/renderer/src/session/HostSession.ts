@@ -238,7 +238,10 @@ export class HostSession {
             (e: Error) => e.message,
           );
       const notes = [...left, ...(ended ? [`the stream could not be ended (${ended}); press End live`] : [])];
-      store.setBroadcast({ phase: 'error', error: notes.length > 0 ? `${message} (and ${notes.join('; ')})` : message });
+      // The first line is the headline (details follow on the next lines): what was undone goes with it.
+      const [headline, ...details] = message.split('\n');
+      const shown = notes.length > 0 ? `${headline} (and ${notes.join('; ')})` : headline;
+      store.setBroadcast({ phase: 'error', error: [shown, ...details].join('\n') });
       throw err;
     }
   }

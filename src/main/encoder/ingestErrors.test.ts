@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { describeIngestFailure } from './ingestErrors';
+
+describe("ffmpeg's words about the ingest, for a streamer", () => {
+  it('names a refused connection and where', () => {
+    const lines = [
+      'Guessed Channel Layout for Input Stream #1.0 : stereo',
+      '[tcp @ 0x561625394a40] Connection to tcp://127.0.0.1:44017?tcp_nodelay=0 failed: Connection refused',
+      '[rtmp @ 0x561625394300] Cannot open connection tcp://127.0.0.1:44017?tcp_nodelay=0',
+      'rtmp://127.0.0.1:44017/live/***: Connection refused',
+    ];
+    expect(describeIngestFailure(lines)).toBe(
+      'the ingest at 127.0.0.1:44017 refused the connection: nothing is taking streams there (is the RTMP server running, and is the address right?)',
+    );
+  });
+
+  it('tells an unknown host, a timeout, a refused key and a failed TLS handshake apart', () => {
+    expect(describeIngestFailure(['[tcp @ 0x1] Failed to resolve hostname live.example.invalid: Name or service not known'])).toMatch(/address could not be found/);
+    expect(describeIngestFailure(['[tcp @ 0x1] Connection to tcp://10.9.9.9:1935 failed: Connection timed out'])).toMatch(/at 10\.9\.9\.9:1935 did not answer in time/);
+    expect(describeIngestFailure(['[rtmp @ 0x1] Server error: Publishing is rejected (auth)'])).toMatch(/refused the stream key/);
+    expect(describeIngestFailure(['[tls @ 0x1] error:0A000086:SSL routines::certificate verify failed'])).toMatch(/secure \(RTMPS\) connection/);
+    expect(describeIngestFailure(['the ingest did not accept the stream within 15000 ms (no progress from ffmpeg: is the RTMP address reachable?)'])).toMatch(
+      /did not answer in time/,
+    );
+  });
+
+  it('says nothing when the lines are not about the ingest', () => {
+    expect(describeIngestFailure(['Unknown encoder h264_foo'])).toBeNull();
+    expect(describeIngestFailure([])).toBeNull();
+  });
+});
