@@ -28,6 +28,8 @@ declare const MediaStreamTrackProcessor: {
 export class ProgramError extends AppError {}
 
 const COMPOSITOR_MODES: readonly CompositorMode[] = ['auto', 'gpu', 'cpu'];
+/** The same problem is told to the session again only after this long (a worker may fail on every tick). */
+const PROBLEM_REPEAT_MS = 30_000;
 
 /** The studio's `?compositor=` choice (absent → auto); anything else is a clear error. */
 export function parseCompositorMode(value: string | null | undefined): CompositorMode {
@@ -110,6 +112,14 @@ export class Broadcaster {
   busyMs: WorkerBusyMs | null = null;
   /** The last error the program worker reported, if any. */
   lastError: string | null = null;
+  /**
+   * Hears what went wrong with the program while the studio runs, in words
+   * for the streamer (an encoder that was restarted, a program's video that
+   * stopped, a compositor that changed): the session shows it. The same
+   * message again within PROBLEM_REPEAT_MS is not repeated.
+   */
+  onProblem: ((message: string) => void) | null = null;
+  private lastProblem = { message: '', atMs: Number.NEGATIVE_INFINITY };
   /** Where the program is composited, once the worker has chosen, and the WebGL renderer it saw. */
   compositor: { mode: 'gpu' | 'cpu'; renderer: string } | null = null;
   private readonly ready: Promise<{ mode: 'gpu' | 'cpu'; renderer: string }>;
@@ -167,6 +177,7 @@ export class Broadcaster {
       case 'error':
         this.lastError = msg.message;
         this.log(`program: ${msg.message}`);
+        this.problem(msg.message);
         return;
       case 'ready':
         this.compositor = { mode: msg.mode, renderer: msg.renderer };
@@ -175,6 +186,14 @@ export class Broadcaster {
         this.log(`program compositor: ${msg.mode === 'cpu' ? 'CPU (I420)' : 'GPU (WebGL2)'} — WebGL renderer: ${msg.renderer}`);
         return;
     }
+  }
+
+  /** Tells the session (onProblem), once for a run of the same message (a failure every tick is one problem). */
+  private problem(message: string): void {
+    const now = performance.now();
+    if (message === this.lastProblem.message && now - this.lastProblem.atMs < PROBLEM_REPEAT_MS) return;
+    this.lastProblem = { message, atMs: now };
+    this.onProblem?.(message);
   }
 
   /** Program audio level per participant (dBFS), empty until live. */

@@ -281,7 +281,7 @@ export class Compositor {
    */
   beginReadback(timestampMs: number, maxInFlight = 3): boolean {
     if (this.disposed) return false;
-    if (this.readbacks.filter((r) => r.sync).length >= maxInFlight) return false;
+    if (this.readbacksInFlight >= maxInFlight) return false;
     const gl = this.gl;
     gl.bindVertexArray(this.vao);
     gl.bindFramebuffer(gl.FRAMEBUFFER, this.i420.framebuffer);
@@ -311,6 +311,11 @@ export class Compositor {
     slot.timestampMs = timestampMs;
     gl.flush();
     return true;
+  }
+
+  /** Readbacks started and not yet collected. */
+  get readbacksInFlight(): number {
+    return this.readbacks.filter((r) => r.sync).length;
   }
 
   /** Frames whose readback has finished, oldest first. `alloc` supplies the destination. */

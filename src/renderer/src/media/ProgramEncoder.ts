@@ -11,6 +11,10 @@
  * when nothing new came (ffmpeg copies the stream, so it cannot repeat frames
  * itself), at most one per slot of the output rate. Each output unit goes out as an `encoder:h264` payload
  * (encodeH264Unit: keyframes carry the avcC record).
+ *
+ * An encoder that fails mid-stream (a GPU reset, a codec process that died)
+ * is rebuilt, its first picture a keyframe with its avcC, a few times a
+ * minute at most (ENCODER_RESTARTS); past that it gives up and says so.
  */
 import { encodeH264Unit } from '../../../shared/bridge';
 import { AppError } from '../../../shared/errors';
@@ -21,6 +25,34 @@ export class ProgramEncoderError extends AppError {}
 export const KEYFRAME_INTERVAL_MS = 2000;
 /** Frames that may wait inside the encoder before a new picture is skipped (counted). */
 const MAX_QUEUE = 2;
+/**
+ * How often a failed encoder is rebuilt before the program's video gives up:
+ * an encoder that keeps failing (a broken driver) would otherwise restart
+ * for ever with a freeze each time, where the streamer should rather hear
+ * that the stream needs to be started again.
+ */
+export const ENCODER_RESTARTS = { max: 3, windowMs: 60_000 } as const;
+
+/** Counts restarts in a sliding window: `take` says whether one more is allowed now (and counts it). */
+export class RestartBudget {
+  private readonly times: number[] = [];
+  constructor(
+    readonly max: number,
+    readonly windowMs: number,
+  ) {}
+
+  take(nowMs: number): boolean {
+    while (this.times.length > 0 && nowMs - this.times[0]! >= this.windowMs) this.times.shift();
+    if (this.times.length >= this.max) return false;
+    this.times.push(nowMs);
+    return true;
+  }
+
+  /** Restarts counted within the window as of the last `take`. */
+  get used(): number {
+    return this.times.length;
+  }
+}
 
 /** The codec string: Constrained Baseline at the lowest level that holds the picture and rate. */
 export function avcCodecFor(width: number, height: number, fps: number): string {
@@ -68,12 +100,18 @@ export interface ProgramEncoderOptions {
   bitrateKbps: number;
   /** Gets each encoded unit (an `encoder:h264` payload, transferable) and its capture time on the page clock. */
   output: (unit: ArrayBuffer, timestampMs: number) => void;
+  /** The encoder failed for good (it failed more often than ENCODER_RESTARTS allow): no more pictures are encoded. */
   onError: (error: Error) => void;
+  /** The encoder failed and was rebuilt; `restarts` counts the rebuilds within the last window. */
+  onRestart?: (error: Error, restarts: number) => void;
   colorSpace?: VideoColorSpaceInit;
+  /** The clock the restart window is measured on (ms); performance.now by default. */
+  now?: () => number;
 }
 
 export class ProgramEncoder {
-  private readonly encoder: VideoEncoder;
+  private encoder: VideoEncoder;
+  private readonly restarts = new RestartBudget(ENCODER_RESTARTS.max, ENCODER_RESTARTS.windowMs);
   private config: Uint8Array | null = null;
   private lastKeyMs = Number.NEGATIVE_INFINITY;
   private keyNow = true;
@@ -83,13 +121,53 @@ export class ProgramEncoder {
   private closed = false;
   /** Pictures encoded again because nothing new came (frames lagged by rendering). */
   repeated = 0;
+  /** Pictures not encoded because their capture time was not after the last one encoded. */
+  outOfOrder = 0;
 
   constructor(private readonly opts: ProgramEncoderOptions) {
-    this.encoder = new VideoEncoder({
-      output: (chunk, meta) => this.onChunk(chunk, meta),
-      error: (error) => opts.onError(new ProgramEncoderError('program_encoder', `the program's H.264 encoder failed: ${error.message}`)),
+    this.encoder = this.makeEncoder();
+  }
+
+  /** A configured VideoEncoder whose output and errors are heard only while it is the current one. */
+  private makeEncoder(): VideoEncoder {
+    const encoder: VideoEncoder = new VideoEncoder({
+      output: (chunk, meta) => {
+        if (this.encoder === encoder && !this.closed) this.onChunk(chunk, meta);
+      },
+      error: (error) => {
+        if (this.encoder === encoder) this.failed(error);
+      },
     });
-    this.encoder.configure(h264EncoderConfig(opts.width, opts.height, opts.fps, opts.bitrateKbps));
+    encoder.configure(h264EncoderConfig(this.opts.width, this.opts.height, this.opts.fps, this.opts.bitrateKbps));
+    return encoder;
+  }
+
+  /**
+   * The encoder died (it is closed by now, with the pictures it held): a new
+   * one takes over, opening on a keyframe with its own avcC, unless it has
+   * failed too often lately, and then the program's video stops for good.
+   */
+  private failed(error: Error): void {
+    if (this.closed) return;
+    const cause = `the program's H.264 encoder failed: ${error.message}`;
+    if (!this.restarts.take((this.opts.now ?? (() => performance.now()))())) {
+      this.close();
+      this.opts.onError(
+        new ProgramEncoderError('program_encoder_gave_up', `${cause} (it failed ${ENCODER_RESTARTS.max + 1} times within ${ENCODER_RESTARTS.windowMs / 1000} s)`),
+      );
+      return;
+    }
+    this.config = null;
+    this.keyNow = true;
+    if (this.encoder.state !== 'closed') this.encoder.close();
+    try {
+      this.encoder = this.makeEncoder();
+    } catch (err) {
+      this.close();
+      this.opts.onError(new ProgramEncoderError('program_encoder_gave_up', `${cause}, and a new one could not start: ${(err as Error).message}`));
+      return;
+    }
+    this.opts.onRestart?.(new ProgramEncoderError('program_encoder_restarted', cause), this.restarts.used);
   }
 
   /** The next picture is a keyframe (the native side asked for one). */
@@ -118,9 +196,18 @@ export class ProgramEncoder {
     this.encode(this.lastPicture, timestampMs);
   }
 
-  /** False when the picture was skipped (closed, or the encoder still busy with earlier ones). */
+  /**
+   * False when the picture was skipped: closed, the encoder still busy with
+   * earlier ones, or a capture time not after the last one encoded (the
+   * stream's timestamps must increase: a GPU readback collected after a
+   * repeat was encoded carries an earlier time).
+   */
   private encode(data: Uint8Array, timestampMs: number, given?: VideoFrame): boolean {
     if (this.closed || this.encoder.state !== 'configured' || this.encoder.encodeQueueSize > MAX_QUEUE) return false;
+    if (timestampMs <= this.lastEncodedMs) {
+      this.outOfOrder += 1;
+      return false;
+    }
     const { width, height } = this.opts;
     const frame =
       given?.clone() ??
@@ -156,7 +243,8 @@ export class ProgramEncoder {
     }
     const key = chunk.type === 'key';
     if (key && !this.config) {
-      this.opts.onError(new ProgramEncoderError('program_encoder', 'the H.264 encoder gave a keyframe without its decoder configuration (avcC)'));
+      // The stream cannot open (or go on after a restarted ffmpeg) without it: a new encoder is the way out.
+      this.failed(new Error('it gave a keyframe without its decoder configuration (avcC)'));
       return;
     }
     const data = new Uint8Array(chunk.byteLength);

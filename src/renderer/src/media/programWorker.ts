@@ -13,7 +13,7 @@ import { Compositor } from './Compositor';
 import { I420Compositor } from './I420Compositor';
 import { bitmapPicture, framePicture, PROGRAM_COLOR_SPACE, type FrameScratch } from './framePicture';
 import type { I420Picture } from './i420';
-import { ProgramEncoder } from './ProgramEncoder';
+import { ENCODER_RESTARTS, ProgramEncoder } from './ProgramEncoder';
 
 /**
  * Where the program is composited: `gpu` — WebGL2 (RGBA textures, I420 made
@@ -151,9 +151,24 @@ function startH264(bitrateKbps: number): void {
     bitrateKbps,
     colorSpace: PROGRAM_COLOR_SPACE,
     output: (unit, timestampMs) => sendMedia('h264', unit, timestampMs),
-    onError: fail,
+    // A rebuilt encoder opens on a keyframe with its avcC: the stream goes on after a short freeze.
+    onRestart: (error, restarts) =>
+      post({
+        type: 'error',
+        reason: 'program_encoder_restarted',
+        message: `The program's video encoder failed and was restarted (${restarts} of ${ENCODER_RESTARTS.max} restarts allowed a minute); viewers may have seen a short freeze. ${capitalised(error.message)}.`,
+      }),
+    // The encoder stays closed: no raw pictures go where the native side expects H.264.
+    onError: (error) =>
+      post({
+        type: 'error',
+        reason: 'program_encoder_gave_up',
+        message: `The program's video stopped: ${error.message}. End the stream and go live again.`,
+      }),
   });
 }
+
+const capitalised = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
 function stopH264(): void {
   h264?.close();
@@ -334,10 +349,8 @@ function tick(): void {
   const started = performance.now();
   const sources = layout.order.map((id) => ({ id, ...compositor!.sourceSize(id) }));
   compositor.setScene(programLayout(layout.kind, sources, compositor.width, compositor.height, layout.focusId));
-  // Nothing new (no source has a new frame, same layout): the encoder's output repeats the last picture by itself.
   const fresh = compositor.hasChanges;
   if (fresh) timed('compose', () => compositor!.compose());
-  else if (live) h264?.repeat(started + toPageMs);
   if (live) {
     for (const { frame, timestampMs } of compositor.collect((n) => new Uint8Array(n))) {
       deliver(frame, timestampMs, () => frame.buffer as ArrayBuffer);
@@ -346,6 +359,9 @@ function tick(): void {
       stats.framesSkipped += 1;
       compositor.invalidate();
     }
+    // Nothing new (no source has a new frame, same layout): the H.264 encoder makes the last picture again —
+    // unless a newer one is still being read back, which would then come with an earlier time than the repeat.
+    if (!fresh && compositor.readbacksInFlight === 0) h264?.repeat(started + toPageMs);
   }
   stats.renderMs = performance.now() - started;
   postStatsNow();
