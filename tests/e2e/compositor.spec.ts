@@ -1,9 +1,16 @@
 /**
  * The WebGL2 compositor in Debian's Chromium: its GPU RGBA→I420 output matches
- * the CPU reference (src/shared/color.ts) pixel for pixel, within rounding.
+ * the CPU reference (src/shared/color.ts) pixel for pixel, within rounding;
+ * and the program worker behind the Broadcaster: which compositor starts,
+ * what reaches the bridge while live, and what dispose leaves behind.
  */
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
 import { expect, test } from '@playwright/test';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { build } from 'vite';
 import { bundleHarness } from '../support/bundle';
 import { launchChromium } from '../support/chromium';
 
@@ -81,4 +88,99 @@ test('shader and size errors are clear, and dispose frees everything', async () 
   expect(messages[0]).toMatch(/multiple of 8x4/);
   expect(messages[1]).toMatch(/failed to compile/);
   expect(messages[2]).toBe('disposed twice without error');
+});
+
+/**
+ * The program harness (the real Broadcaster and its program worker), built as
+ * an ES module with the worker beside it and served from a loopback HTTP
+ * server: a worker needs a URL to load from.
+ */
+async function serveProgramHarness(): Promise<{ url: string; close: () => Promise<void> }> {
+  const result = await build({
+    configFile: false,
+    logLevel: 'silent',
+    build: { write: false, minify: false, lib: { entry: resolve('tests/e2e/programHarness.ts'), formats: ['es'], fileName: 'harness' } },
+  });
+  const outputs = (Array.isArray(result) ? result : [result]) as Array<{ output: Array<{ fileName: string; type: string; code?: string; source?: string | Uint8Array }> }>;
+  const files = new Map<string, string | Uint8Array>();
+  for (const o of outputs[0]!.output) files.set(`/${o.fileName}`, o.type === 'chunk' ? o.code! : o.source!);
+  const harness = [...files.keys()].find((f) => /^\/harness\.m?js$/.test(f));
+  if (!harness) throw new Error(`the program harness build has no entry: ${[...files.keys()].join(', ')}`);
+  // The audio mixer's worklet, as the studio serves it.
+  files.set('/pcm-capture-worklet.js', readFileSync('src/renderer/public/pcm-capture-worklet.js'));
+  files.set('/', `<!doctype html><body><script type="module">import * as h from '${harness}'; window.ProgramHarness = h;</script></body>`);
+  const server = createServer((req, res) => {
+    const body = files.get(new URL(req.url ?? '/', 'http://x').pathname);
+    if (body === undefined) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': req.url === '/' ? 'text/html' : 'text/javascript' }).end(body);
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((done) => server.close(() => done())) };
+}
+
+test.describe('the program worker', () => {
+  let served: { url: string; close: () => Promise<void> };
+  test.beforeAll(async () => {
+    served = await serveProgramHarness();
+  });
+  test.afterAll(async () => {
+    await served?.close();
+  });
+
+  /** A page with the harness loaded, and the console's VideoFrame garbage-collection warnings counted. */
+  async function harnessPage(): Promise<{ page: Page; gcWarnings: () => number }> {
+    const page = await browser.newPage();
+    let gc = 0;
+    page.on('console', (m) => {
+      if (/VideoFrame was garbage collected/.test(m.text())) gc += 1;
+    });
+    await page.goto(served.url);
+    await page.waitForFunction(() => 'ProgramHarness' in window);
+    return { page, gcWarnings: () => gc };
+  }
+
+  test('a GPU compositor that cannot start gives way to the CPU one; when neither can, capture fails with a clear error', async () => {
+    const { page } = await harnessPage();
+    type Start = { compositor: { mode: string } | null; error: string | null; logs: string[]; problems: string[] };
+    const run = (w: number, h: number, mode: string) =>
+      page.evaluate(([w, h, mode]) => (window as unknown as { ProgramHarness: { start: (w: number, h: number, m: string) => Promise<Start> } }).ProgramHarness.start(w as number, h as number, mode as string), [w, h, mode] as const);
+    // 644 is no multiple of 8: the WebGL2 compositor refuses it, the CPU one takes it.
+    const fallback = await run(644, 360, 'gpu');
+    console.log(`GPU refused: ${JSON.stringify(fallback)}`);
+    expect(fallback.error).toBeNull();
+    expect(fallback.compositor?.mode).toBe('cpu');
+    expect(fallback.logs.join('\n')).toMatch(/GPU compositor could not start \(program size must be a multiple of 8x4.*runs on the CPU compositor/);
+    // 642x361: odd, which neither compositor takes.
+    const none = await run(642, 361, 'auto');
+    console.log(`nothing starts: ${JSON.stringify(none)}`);
+    expect(none.compositor).toBeNull();
+    expect(none.error).toMatch(/^The program could not start: program size must be even/);
+    expect(none.problems).toEqual([none.error]);
+  });
+
+  for (const mode of ['gpu', 'cpu'] as const) {
+    test(`${mode} compositor, H.264 made here: increasing times, a keyframe first, and dispose lets every frame go`, async () => {
+      const { page, gcWarnings } = await harnessPage();
+      const r = (await page.evaluate(
+        (mode) => (window as unknown as { ProgramHarness: { live: (m: string, v: string, s: number) => Promise<unknown> } }).ProgramHarness.live(mode, 'h264', 6),
+        mode,
+      )) as { compositor: { mode: string }; frames: number; channels: string[]; firstKey: boolean; notIncreasing: number; repeated: number; disposeMs: number; logs: string[]; problems: string[] };
+      // The garbage collector runs in its own time: give it a moment and a page that is still there.
+      await page.waitForTimeout(3000);
+      await page.evaluate(() => new Promise((done) => setTimeout(done, 100)));
+      const { logs, ...figures } = r;
+      console.log(`${mode} live: ${JSON.stringify(figures)}; VideoFrame GC warnings: ${gcWarnings()}`);
+      expect(r.compositor.mode).toBe(mode);
+      expect(r.problems, logs.join('\n')).toEqual([]);
+      expect(r.channels).toEqual(['encoder:h264']);
+      expect(r.frames).toBeGreaterThan(30);
+      expect(r.firstKey).toBe(true);
+      expect(r.notIncreasing).toBe(0);
+      await page.close();
+    });
+  }
 });

@@ -30,6 +30,8 @@ export class ProgramError extends AppError {}
 const COMPOSITOR_MODES: readonly CompositorMode[] = ['auto', 'gpu', 'cpu'];
 /** The same problem is told to the session again only after this long (a worker may fail on every tick). */
 const PROBLEM_REPEAT_MS = 30_000;
+/** How long dispose waits for the worker to let go (it waits up to 2 s for its camera streams to end). */
+const DISPOSE_TIMEOUT_MS = 3000;
 
 /** The studio's `?compositor=` choice (absent → auto); anything else is a clear error. */
 export function parseCompositorMode(value: string | null | undefined): CompositorMode {
@@ -122,8 +124,13 @@ export class Broadcaster {
   private lastProblem = { message: '', atMs: Number.NEGATIVE_INFINITY };
   /** Where the program is composited, once the worker has chosen, and the WebGL renderer it saw. */
   compositor: { mode: 'gpu' | 'cpu'; renderer: string } | null = null;
+  /** Settles once the worker has a compositor running, or rejects when it could not start one. */
   private readonly ready: Promise<{ mode: 'gpu' | 'cpu'; renderer: string }>;
   private onReady: (c: { mode: 'gpu' | 'cpu'; renderer: string }) => void = () => {};
+  private onFailed: (error: Error) => void = () => {};
+  private started = false;
+  private disposeDone: Promise<void> | null = null;
+  private onWorkerDisposed: () => void = () => {};
 
   constructor(
     container: HTMLElement,
@@ -140,7 +147,12 @@ export class Broadcaster {
         'This browser cannot composite the program (it lacks MediaStreamTrackProcessor or OffscreenCanvas). Use the desktop app or a current Chromium-based browser.',
       );
     }
-    this.ready = new Promise((resolve) => (this.onReady = resolve));
+    this.ready = new Promise((resolve, reject) => {
+      this.onReady = resolve;
+      this.onFailed = reject;
+    });
+    // Whoever waits on it hears the failure; the studio does not need to wait to be told.
+    this.ready.catch(() => {});
     this.canvas = document.createElement('canvas');
     this.canvas.dataset.testid = 'program';
     this.canvas.width = width;
@@ -152,6 +164,9 @@ export class Broadcaster {
     this.worker.onerror = (event) => {
       this.lastError = `the program worker failed: ${event.message}`;
       this.log(this.lastError);
+      if (this.disposed) return;
+      if (!this.started) this.failStart(event.message);
+      else this.problem(`The program's compositor failed (${event.message}); the program may be frozen. End the stream and go live again.`);
     };
     this.post({ type: 'init', canvas: offscreen, width, height, fps, pageTimeOrigin: performance.timeOrigin, mode }, [offscreen]);
   }
@@ -180,12 +195,29 @@ export class Broadcaster {
         this.problem(msg.message);
         return;
       case 'ready':
+        // Again when the compositor changed while running (a GPU context that was lost).
+        this.started = true;
         this.compositor = { mode: msg.mode, renderer: msg.renderer };
-        if (msg.mode === 'cpu') this.showPreviewAsVideo();
+        if (msg.mode === 'cpu' && !this.previewVideo) this.showPreviewAsVideo();
         this.onReady(this.compositor);
-        this.log(`program compositor: ${msg.mode === 'cpu' ? 'CPU (I420)' : 'GPU (WebGL2)'} — WebGL renderer: ${msg.renderer}`);
+        this.log(`program compositor: ${msg.mode === 'cpu' ? 'CPU (I420)' : 'GPU (WebGL2)'} — WebGL renderer: ${msg.renderer}${msg.note ? ` (${msg.note})` : ''}`);
+        return;
+      case 'fatal':
+        this.failStart(msg.message);
+        return;
+      case 'disposed':
+        this.onWorkerDisposed();
         return;
     }
+  }
+
+  /** The worker could not start a compositor: whoever waits for the program (capture, go-live) gets this error. */
+  private failStart(cause: string): void {
+    const error = new ProgramError('program_unavailable', `The program could not start: ${cause}. Reload the studio; if it happens again, restart the app.`);
+    this.lastError = error.message;
+    this.log(`program: ${error.message}`);
+    this.onFailed(error);
+    this.problem(error.message);
   }
 
   /** Tells the session (onProblem), once for a run of the same message (a failure every tick is one problem). */
@@ -206,10 +238,13 @@ export class Broadcaster {
    * compositor the worker writes each new picture (the frame it also encodes
    * and previews) straight into a generated track: no canvas capture, no
    * colour conversion, no copy; each guest's sender scales it to its cap.
-   * Otherwise the canvas is captured.
+   * Otherwise the canvas is captured. Throws the worker's ProgramError when
+   * no compositor could start.
    */
   async captureProgram(fps = 30): Promise<MediaStreamTrack | null> {
-    const { mode } = await this.ready;
+    await this.ready;
+    // The compositor now running: a GPU one whose context was lost has given way to the CPU one.
+    const mode = this.compositor?.mode ?? 'cpu';
     if (mode === 'cpu' && typeof MediaStreamTrackGenerator === 'function') {
       const track = new MediaStreamTrackGenerator({ kind: 'video' });
       this.post({ type: 'return', writable: track.writable, fps }, [track.writable as unknown as Transferable]);
@@ -327,6 +362,8 @@ export class Broadcaster {
    * since the stream opens on the first keyframe.
    */
   async goLive(opts: BroadcastOptions, onStats: (stats: EncoderStats) => void): Promise<EncoderStartResult> {
+    // A program that could not start fails the go-live here, before anything goes on air.
+    await this.ready;
     const videoBitrateKbps = opts.videoBitrateKbps ?? 3000;
     const rendererH264 = await canEncodeH264(opts.width, opts.height, opts.fps, videoBitrateKbps);
     const choice = await this.bridge.invoke('encoder:choose', { rendererH264 });
@@ -404,19 +441,34 @@ export class Broadcaster {
     await this.bridge.invoke('encoder:stop');
   }
 
-  dispose(): void {
-    if (this.disposed) return;
+  /**
+   * Ends the program. The worker is terminated once it says it has let
+   * everything go (its GL objects, and the camera streams it reads, which end
+   * as their tracks are stopped here: a worker terminated while a frame waits
+   * in one leaves that frame to the garbage collector), or after
+   * DISPOSE_TIMEOUT_MS when it does not answer. Resolves once it is gone.
+   */
+  dispose(): Promise<void> {
+    if (this.disposeDone) return this.disposeDone;
     this.post({ type: 'dispose' });
     this.disposed = true;
     this.live = false;
     void this.mixer?.dispose();
     this.mixer = null;
-    // Let the worker free its GL objects before it goes.
     const worker = this.worker;
-    setTimeout(() => worker.terminate(), 500);
+    this.disposeDone = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.onWorkerDisposed(), DISPOSE_TIMEOUT_MS);
+      this.onWorkerDisposed = () => {
+        clearTimeout(timer);
+        this.onWorkerDisposed = () => {};
+        worker.terminate();
+        resolve();
+      };
+    });
     this.canvas.remove();
     this.previewTrack?.stop();
     this.previewVideo?.remove();
     for (const id of [...this.readTracks.keys()]) this.stopReadTrack(id);
+    return this.disposeDone;
   }
 }

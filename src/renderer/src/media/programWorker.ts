@@ -45,11 +45,19 @@ export type ToProgramWorker =
   | { type: 'dispose' };
 
 export type FromProgramWorker =
-  | { type: 'ready'; mode: 'gpu' | 'cpu'; renderer: string }
+  /**
+   * The compositor in use (again, when it changed while running); `note` says
+   * why it is not the one asked for (a GPU compositor that could not start).
+   */
+  | { type: 'ready'; mode: 'gpu' | 'cpu'; renderer: string; note?: string }
+  /** No compositor could start: the program cannot run. */
+  | { type: 'fatal'; message: string }
   | { type: 'error'; reason: string; message: string }
   | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; copyTimeouts: number; framesRepeated: number; busyMs: WorkerBusyMs }
   /** A program frame (raw I420 or an H.264 unit), when no port was given (the page passes it to the bridge). */
-  | { type: 'frame'; kind: 'video' | 'h264'; payload: ArrayBuffer; timestampMs: number };
+  | { type: 'frame'; kind: 'video' | 'h264'; payload: ArrayBuffer; timestampMs: number }
+  /** After 'dispose': everything is let go (GL objects, frames, the streams read), the worker may be terminated. */
+  | { type: 'disposed' };
 
 /**
  * Where the worker's time goes, in ms since it started (wall time of each
@@ -200,10 +208,35 @@ function stopReading(id: string): void {
   setTimeout(() => void reader.cancel().catch(() => {}), STALE_STREAM_MS);
 }
 
-/** Reads frames as fast as they come, keeping only the newest per source. */
-async function read(id: string, frames: ReadableStream<VideoFrame>): Promise<void> {
+/** Every reading loop still running (streams read now, and those let go but not yet ended), with its reader. */
+const loops = new Map<Promise<void>, ReadableStreamDefaultReader<VideoFrame>>();
+
+/**
+ * Before the worker may go: waits for the streams to end (the page stops the
+ * tracks as it disposes; each loop closes the frames still on their way),
+ * then cancels any that did not within STALE_STREAM_MS. A worker terminated
+ * with a frame in a stream leaves it unclosed, for the garbage collector to
+ * find (and Chromium to warn about).
+ */
+async function endReading(): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.all(loops.keys()),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, STALE_STREAM_MS))),
+  ]).finally(() => clearTimeout(timer));
+  await Promise.all([...loops.values()].map((reader) => reader.cancel().catch(() => {})));
+}
+
+/** Reads the source's frames as fast as they come, keeping only the newest (the loop is kept in `loops` until it ends). */
+function read(id: string, frames: ReadableStream<VideoFrame>): void {
   const reader = frames.getReader();
   readers.set(id, reader);
+  const loop = readLoop(id, reader);
+  loops.set(loop, reader);
+  void loop.finally(() => loops.delete(loop));
+}
+
+async function readLoop(id: string, reader: ReadableStreamDefaultReader<VideoFrame>): Promise<void> {
   try {
     for (;;) {
       const { value, done } = await reader.read();
@@ -396,12 +429,92 @@ function present(): void {
 
 /** The WebGL renderer's name, and whether it is a software rasteriser (or there is no WebGL2). */
 function probeGl(): { renderer: string; software: boolean } {
-  const gl = new OffscreenCanvas(1, 1).getContext('webgl2');
-  if (!gl) return { renderer: 'no WebGL2', software: true };
-  const info = gl.getExtension('WEBGL_debug_renderer_info');
-  const renderer = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
-  gl.getExtension('WEBGL_lose_context')?.loseContext();
-  return { renderer, software: /swiftshader|llvmpipe|softpipe|software|basic render/i.test(renderer) };
+  try {
+    const gl = new OffscreenCanvas(1, 1).getContext('webgl2');
+    if (!gl) return { renderer: 'no WebGL2', software: true };
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    const renderer = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    return { renderer, software: /swiftshader|llvmpipe|softpipe|software|basic render/i.test(renderer) };
+  } catch (error) {
+    return { renderer: `no WebGL2 (${(error as Error).message})`, software: true };
+  }
+}
+
+/** The WebGL renderer seen at start, for the page's figures. */
+let glRenderer = '';
+
+/**
+ * Starts the compositor the mode asks for. A GPU compositor that cannot be
+ * made (no WebGL2 context, a shader the driver refuses) gives way to the CPU
+ * one, which needs nothing but memory; `note` says so. Throws only when the
+ * CPU compositor cannot start either.
+ */
+function startCompositor(canvas: OffscreenCanvas, width: number, height: number, wanted: CompositorMode): { mode: 'gpu' | 'cpu'; note?: string } {
+  const gl = probeGl();
+  glRenderer = gl.renderer;
+  const mode = wanted === 'auto' ? (gl.software ? 'cpu' : 'gpu') : wanted;
+  let note: string | undefined;
+  if (mode === 'gpu') {
+    try {
+      compositor = new Compositor(canvas, width, height);
+      canvas.addEventListener('webglcontextlost', () => onContextLost(canvas), { once: true });
+      return { mode };
+    } catch (error) {
+      note = `the GPU compositor could not start (${(error as Error).message}): the program runs on the CPU compositor`;
+    }
+  }
+  startCpu(canvas, width, height);
+  return { mode: 'cpu', ...(note ? { note } : {}) };
+}
+
+/**
+ * The CPU compositor. The preview is video when the page gives a track for it
+ * ('preview'); until then, or without one, it is drawn on the canvas here, on
+ * the CPU too (willReadFrequently keeps the canvas out of the software
+ * rasteriser) — unless the canvas already holds a WebGL context (a GPU
+ * compositor that failed or was lost), and then only the video shows it.
+ */
+function startCpu(canvas: OffscreenCanvas, width: number, height: number): void {
+  cpu = new I420Compositor(width, height);
+  canvas.width = width;
+  canvas.height = height;
+  preview = canvas.getContext('2d', { alpha: false, willReadFrequently: true }) as OffscreenCanvasRenderingContext2D | null;
+}
+
+/**
+ * The GPU lost the compositor's context (a driver reset, the GPU process
+ * gone): the program goes on with the CPU compositor rather than freezing.
+ * Each source is carried over (camera streams keep being read; avatar tiles
+ * are converted). The canvas stays dead, and with it whatever captures it.
+ */
+function onContextLost(canvas: OffscreenCanvas): void {
+  const lost = compositor;
+  if (!lost) return;
+  compositor = null;
+  lost.dispose();
+  try {
+    startCpu(canvas, lost.width, lost.height);
+  } catch (error) {
+    fail(error);
+    return;
+  }
+  const c = cpu!;
+  for (const id of readers.keys()) c.setSource(id);
+  for (const [id, bitmap] of bitmaps) {
+    c.setSource(id);
+    c.setPicture(id, bitmapPicture(bitmap));
+    releaseBitmap(id);
+  }
+  const note = 'the GPU lost the program compositor\'s context: the program runs on the CPU compositor';
+  post({ type: 'ready', mode: 'cpu', renderer: glRenderer, note });
+  post({
+    type: 'error',
+    reason: 'program_context_lost',
+    message:
+      "The graphics processor stopped drawing the program (its WebGL context was lost); the program goes on, drawn by the CPU. Guests may see the program frozen until you end the stream and go live again.",
+  });
+  if (live) h264?.requestKeyframe();
 }
 
 function dropSource(id: string): void {
@@ -416,25 +529,19 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
   try {
     switch (msg.type) {
       case 'init': {
-        const gl = probeGl();
-        const mode = msg.mode === 'auto' ? (gl.software ? 'cpu' : 'gpu') : msg.mode;
-        if (mode === 'cpu') {
-          cpu = new I420Compositor(msg.width, msg.height);
-          msg.canvas.width = msg.width;
-          msg.canvas.height = msg.height;
-          // The CPU compositor runs where GL is a software rasteriser. The preview is video when the page gives
-          // a track for it ('preview'); until then, or without one, it is drawn here, on the CPU too
-          // (willReadFrequently keeps the canvas out of the software rasteriser).
-          preview = msg.canvas.getContext('2d', { alpha: false, willReadFrequently: true }) as OffscreenCanvasRenderingContext2D | null;
-          if (!preview) throw new Error('program worker: no 2D context for the preview');
-        } else {
-          compositor = new Compositor(msg.canvas, msg.width, msg.height);
+        let started: { mode: 'gpu' | 'cpu'; note?: string };
+        try {
+          started = startCompositor(msg.canvas, msg.width, msg.height, msg.mode);
+        } catch (error) {
+          // Not even the CPU compositor: the page's go-live must fail with this, not wait for ever.
+          post({ type: 'fatal', message: (error as Error).message ?? String(error) });
+          return;
         }
         toPageMs = performance.timeOrigin - msg.pageTimeOrigin;
         size = { width: msg.width, height: msg.height, fps: msg.fps };
         timer = setInterval(tick, 1000 / msg.fps);
         scope.requestAnimationFrame(present);
-        post({ type: 'ready', mode, renderer: gl.renderer });
+        post({ type: 'ready', renderer: glRenderer, ...started });
         return;
       }
       case 'track':
@@ -443,7 +550,7 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
         if (cpu) cpu.setSource(msg.id);
         else compositor!.setSource({ id: msg.id });
         releaseBitmap(msg.id);
-        void read(msg.id, msg.frames);
+        read(msg.id, msg.frames);
         return;
       case 'image':
         if (!compositor && !cpu) throw new Error('program worker: init first');
@@ -511,9 +618,13 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
         programReturn = null;
         port?.close();
         port = null;
+        void endReading().finally(() => post({ type: 'disposed' }));
         return;
     }
   } catch (error) {
+    // What the message handed over is let go: a frame stream never read would keep its frames unclosed.
+    if (msg.type === 'track') void msg.frames.cancel().catch(() => {});
+    if (msg.type === 'image') msg.bitmap.close();
     fail(error);
   }
 };

@@ -1,0 +1,91 @@
+/**
+ * Runs inside the page (bundled with its program worker by compositor.spec.ts):
+ * drives the real Broadcaster and program worker with a bridge that stands in
+ * for the native side and keeps what reaches it.
+ */
+import type { EncoderChoice, NativeBridge } from '../../src/shared/bridge';
+import { decodeH264Unit } from '../../src/shared/bridge';
+import { Broadcaster } from '../../src/renderer/src/media/Broadcaster';
+import type { CompositorMode } from '../../src/renderer/src/media/programWorker';
+
+interface SentFrame {
+  channel: string;
+  timestampMs: number;
+  key: boolean;
+}
+
+/** A NativeBridge that chooses `video` for the program and records every video frame sent. */
+function fakeBridge(video: 'i420' | 'h264', sent: SentFrame[]): NativeBridge {
+  const choice: EncoderChoice = { encoder: video === 'h264' ? 'webcodecs' : 'libx264', video, note: 'test bridge' };
+  return {
+    invoke: (async (channel: string) => {
+      if (channel === 'encoder:choose') return choice;
+      if (channel === 'encoder:start') return { encoder: choice.encoder };
+      return undefined;
+    }) as NativeBridge['invoke'],
+    send(channel, payload, timestampMs) {
+      // Audio has its own clock and checks (the encoder session's tests); the program's video is looked at here.
+      if (channel === 'encoder:audio') return;
+      const key = channel === 'encoder:h264' ? decodeH264Unit(new Uint8Array(payload)).key : true;
+      sent.push({ channel, timestampMs, key });
+    },
+    on: () => () => {},
+  };
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Starts a Broadcaster of `width`x`height` in `mode` and asks for its program
+ * track: the compositor it ended with, or the error it gave, and its log.
+ */
+export async function start(width: number, height: number, mode: CompositorMode) {
+  const logs: string[] = [];
+  const problems: string[] = [];
+  const broadcaster = new Broadcaster(document.body, fakeBridge('i420', []), width, height, 30, (m) => logs.push(m), mode);
+  broadcaster.onProblem = (m) => problems.push(m);
+  try {
+    const track = await broadcaster.captureProgram();
+    track?.stop();
+    return { compositor: broadcaster.compositor, error: null, logs, problems };
+  } catch (err) {
+    return { compositor: broadcaster.compositor, error: (err as Error).message, logs, problems };
+  } finally {
+    await broadcaster.dispose();
+  }
+}
+
+/**
+ * Goes live for `seconds` with the fake camera as the one participant and
+ * returns what reached the bridge: the frames' times (which must increase),
+ * keyframes, and the problems told.
+ */
+export async function live(mode: CompositorMode, video: 'i420' | 'h264', seconds: number) {
+  const sent: SentFrame[] = [];
+  const logs: string[] = [];
+  const problems: string[] = [];
+  const camera = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 } });
+  const broadcaster = new Broadcaster(document.body, fakeBridge(video, sent), 640, 360, 30, (m) => logs.push(m), mode);
+  broadcaster.onProblem = (m) => problems.push(m);
+  broadcaster.setParticipants([{ id: 'host', label: 'Host', stream: camera }]);
+  await broadcaster.goLive({ publishUrl: 'rtmp://127.0.0.1/live/test', width: 640, height: 360, fps: 30 }, () => {});
+  await pause(seconds * 1000);
+  await broadcaster.stop();
+  const disposeStarted = performance.now();
+  await broadcaster.dispose();
+  const disposeMs = performance.now() - disposeStarted;
+  for (const t of camera.getTracks()) t.stop();
+  let notIncreasing = 0;
+  for (let i = 1; i < sent.length; i++) if (sent[i]!.timestampMs <= sent[i - 1]!.timestampMs) notIncreasing += 1;
+  return {
+    compositor: broadcaster.compositor,
+    frames: sent.length,
+    channels: [...new Set(sent.map((f) => f.channel))],
+    firstKey: sent[0]?.key ?? null,
+    notIncreasing,
+    repeated: broadcaster.framesRepeated,
+    disposeMs,
+    logs,
+    problems,
+  };
+}
