@@ -20,7 +20,8 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'open' }
   | { type: 'error'; message: string }
-  | { type: 'closed' }
+  /** The control socket closed (or never opened): requests on it can no longer be answered. */
+  | { type: 'closed'; code: number; reason: string }
   | { type: 'json'; data: string }
   | { type: 'dropped'; video: number; audio: number };
 
@@ -33,7 +34,15 @@ export type FromWorker =
  */
 const VIDEO_BACKLOG_BYTES = 3 * 1024 * 1024;
 const SHARED_VIDEO_BACKLOG_BYTES = 1.5 * 1024 * 1024;
-const AUDIO_BACKLOG_BYTES = 16 * 1024 * 1024;
+/**
+ * Audio waiting on a socket that does not drain beyond this is dropped,
+ * counted: 1.5 s of the mix, 48,000 samples/s × 2 channels × 4 bytes (f32) ×
+ * 1.5 s = 576,000 bytes (75 chunks of 20 ms). More would only let the sound
+ * fall seconds behind the picture on a stalled socket (16 MiB was 43 s).
+ * When video shares the control socket, what it may leave waiting there
+ * (SHARED_VIDEO_BACKLOG_BYTES) comes on top.
+ */
+const AUDIO_BACKLOG_BYTES = 48_000 * 2 * 4 * 1.5;
 /**
  * H.264 units go on the media socket too, but are never dropped here short of
  * a stalled socket: a lost delta frame spoils every picture up to the next
@@ -52,7 +61,8 @@ function sendMedia(kind: MediaKind, payload: ArrayBuffer, timestampMs: number): 
   const own = video && videoWs?.readyState === WebSocket.OPEN;
   const socket = own ? videoWs! : ws;
   if (socket?.readyState !== WebSocket.OPEN) return;
-  const backlog = kind === 'audio' ? AUDIO_BACKLOG_BYTES : kind === 'h264' ? H264_BACKLOG_BYTES : own ? VIDEO_BACKLOG_BYTES : SHARED_VIDEO_BACKLOG_BYTES;
+  const shared = !videoWs || videoWs.readyState !== WebSocket.OPEN;
+  const backlog = kind === 'audio' ? AUDIO_BACKLOG_BYTES + (shared ? SHARED_VIDEO_BACKLOG_BYTES : 0) : kind === 'h264' ? H264_BACKLOG_BYTES : own ? VIDEO_BACKLOG_BYTES : SHARED_VIDEO_BACKLOG_BYTES;
   if (socket.bufferedAmount > backlog) {
     dropped[kind === 'audio' ? 'audio' : 'video'] += 1;
     post({ type: 'dropped', ...dropped });
@@ -68,7 +78,12 @@ function openVideoSocket(url: string, peer: string): void {
   media.searchParams.set('peer', peer);
   const socket = new WebSocket(media);
   socket.binaryType = 'arraybuffer';
-  socket.onopen = () => (videoWs = socket);
+  const control = ws;
+  socket.onopen = () => {
+    // Opened after its control socket closed (a connection since replaced): not for use.
+    if (ws === control) videoWs = socket;
+    else socket.close();
+  };
   socket.onclose = () => {
     if (videoWs === socket) videoWs = null;
   };
@@ -78,18 +93,28 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
   const msg = event.data;
   switch (msg.type) {
     case 'connect': {
+      // A reconnect: the sockets of the connection before (closed by now, or about to be) are let go.
+      closeSockets();
       const peer = crypto.randomUUID();
       const control = new URL(msg.url);
       control.searchParams.set('peer', peer);
-      ws = new WebSocket(control);
-      ws.binaryType = 'arraybuffer';
-      ws.onopen = () => {
+      const socket = new WebSocket(control);
+      socket.binaryType = 'arraybuffer';
+      ws = socket;
+      socket.onopen = () => {
         openVideoSocket(msg.url, peer);
         post({ type: 'open' });
       };
-      ws.onerror = () => post({ type: 'error', message: `cannot reach the studio bridge at ${msg.url}` });
-      ws.onclose = () => post({ type: 'closed' });
-      ws.onmessage = (e) => {
+      socket.onerror = () => {
+        if (ws === socket) post({ type: 'error', message: `cannot reach the studio bridge at ${msg.url}` });
+      };
+      socket.onclose = (e) => {
+        if (ws !== socket) return;
+        ws = null;
+        videoWs?.close();
+        post({ type: 'closed', code: e.code, reason: e.reason });
+      };
+      socket.onmessage = (e) => {
         if (typeof e.data === 'string') post({ type: 'json', data: e.data });
       };
       return;
@@ -106,8 +131,15 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
       };
       return;
     case 'close':
-      videoWs?.close();
-      ws?.close();
+      closeSockets();
       return;
   }
 };
+
+function closeSockets(): void {
+  const [control, media] = [ws, videoWs];
+  ws = null;
+  videoWs = null;
+  media?.close();
+  control?.close();
+}

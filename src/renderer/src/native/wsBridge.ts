@@ -10,11 +10,18 @@ import {
 
 export class BridgeError extends AppError {}
 
+/** What a request gets when the bridge's socket closed under it (the studio server stopped, the network dropped). */
+export const BRIDGE_CLOSED_MESSAGE = "the connection to the studio's encoder closed";
+
 export interface WsBridge extends NativeBridge {
   /** Media messages not sent because the socket was still busy with earlier ones. */
   readonly dropped: { video: number; audio: number };
+  /** False from when the socket closed until a request has opened it again. */
+  readonly connected: boolean;
   /** A port whose media messages go straight to the socket's worker, bypassing the page. */
   mediaPort(): MessagePort;
+  /** Calls `listener` each time the socket closes (not on close()); returns its unsubscribe. */
+  onClosed(listener: (error: BridgeError) => void): () => void;
   close(): void;
 }
 
@@ -22,28 +29,62 @@ export interface WsBridge extends NativeBridge {
  * Connects the bridge through a worker that owns the socket (see bridgeWorker.ts).
  * Media buffers passed to `send` are transferred to the worker: the caller must
  * not use them afterwards.
+ *
+ * When the socket closes, the requests waiting on it fail with
+ * BRIDGE_CLOSED_MESSAGE and onClosed listeners hear it; media is dropped
+ * until the next request, which connects again first (the worker keeps its
+ * media ports across connections) and fails with that error if it cannot.
  */
 export function connectWsBridge(url: string): Promise<WsBridge> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./bridgeWorker.ts', import.meta.url), { type: 'module' });
     let nextId = 1;
     let open = false;
+    /** The worker itself failed or close() was called: no connection can be made any more. */
+    let broken: BridgeError | null = null;
+    /** A connection being made: settles on the worker's open, or its error or close. */
+    let connecting: { resolve: () => void; reject: (e: BridgeError) => void } | null = null;
+    let reconnecting: Promise<void> | null = null;
     const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
     const listeners = new Map<string, Set<(...args: unknown[]) => void>>();
+    const closedListeners = new Set<(error: BridgeError) => void>();
     const dropped = { video: 0, audio: 0 };
     const post = (msg: ToWorker, transfer: Transferable[] = []) => worker.postMessage(msg, transfer);
+
+    /** The socket is gone: every request waiting on it fails, and whoever listens hears it. */
+    const lost = (error: BridgeError) => {
+      const wasOpen = open;
+      open = false;
+      for (const p of pending.values()) p.reject(error);
+      pending.clear();
+      connecting?.reject(error);
+      connecting = null;
+      if (wasOpen) for (const l of [...closedListeners]) l(error);
+    };
+
+    const connect = (): Promise<void> =>
+      new Promise<void>((res, rej) => {
+        connecting = { resolve: res, reject: rej };
+        post({ type: 'connect', url });
+      });
 
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
       const msg = event.data;
       if (msg.type === 'open') {
         open = true;
-        resolve(bridge);
+        connecting?.resolve();
+        connecting = null;
       } else if (msg.type === 'error') {
-        reject(new BridgeError('bridge_unreachable', msg.message));
+        connecting?.reject(new BridgeError('bridge_unreachable', msg.message));
+        connecting = null;
       } else if (msg.type === 'closed') {
-        open = false;
-        for (const p of pending.values()) p.reject(new BridgeError('bridge_closed', 'the studio bridge closed'));
-        pending.clear();
+        if (!open && connecting) {
+          // Closed before it opened (usually told by an error first).
+          connecting.reject(new BridgeError('bridge_unreachable', `the studio bridge at ${url} closed the connection before it opened`));
+          connecting = null;
+          return;
+        }
+        lost(new BridgeError('bridge_closed', `${capitalised(BRIDGE_CLOSED_MESSAGE)}${msg.code && msg.code !== 1000 && msg.code !== 1005 ? ` (code ${msg.code}${msg.reason ? `: ${msg.reason}` : ''})` : ''}.`));
       } else if (msg.type === 'dropped') {
         dropped.video = msg.video;
         dropped.audio = msg.audio;
@@ -60,13 +101,29 @@ export function connectWsBridge(url: string): Promise<WsBridge> {
         else p.reject(new BridgeError(wire.error.reason, wire.error.message));
       }
     };
-    worker.onerror = (event) => reject(new BridgeError('bridge_worker', `the bridge worker failed: ${event.message}`));
-    post({ type: 'connect', url });
+    worker.onerror = (event) => {
+      broken = new BridgeError('bridge_worker', `The studio's encoder cannot be reached: the bridge worker failed (${event.message}).`);
+      lost(broken);
+    };
+
+    /** Opens the socket again for a request, once however many requests wait for it. */
+    const reopen = (): Promise<void> => {
+      reconnecting ??= connect()
+        .catch((error: BridgeError) => {
+          throw new BridgeError('bridge_closed', `${capitalised(BRIDGE_CLOSED_MESSAGE)}, and it could not be opened again: ${error.message}.`);
+        })
+        .finally(() => (reconnecting = null));
+      return reconnecting;
+    };
 
     const bridge: WsBridge = {
       dropped,
-      invoke(channel, ...args) {
-        if (!open) return Promise.reject(new BridgeError('bridge_closed', 'the studio bridge is not connected'));
+      get connected() {
+        return open;
+      },
+      async invoke(channel, ...args) {
+        if (broken) throw broken;
+        if (!open) await reopen();
         const id = nextId++;
         return new Promise((res, rej) => {
           pending.set(id, { resolve: res as (v: unknown) => void, reject: rej });
@@ -89,10 +146,27 @@ export function connectWsBridge(url: string): Promise<WsBridge> {
         set.add(l);
         return () => set.delete(l);
       },
+      onClosed(listener) {
+        closedListeners.add(listener);
+        return () => closedListeners.delete(listener);
+      },
       close() {
+        closedListeners.clear();
+        broken = new BridgeError('bridge_closed', 'The studio bridge was closed.');
+        lost(broken);
         post({ type: 'close' });
         worker.terminate();
       },
     };
+
+    connect().then(
+      () => resolve(bridge),
+      (error: BridgeError) => {
+        worker.terminate();
+        reject(error);
+      },
+    );
   });
 }
+
+const capitalised = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);

@@ -1,0 +1,141 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { FromWorker, ToWorker } from './bridgeWorker';
+import { BRIDGE_CLOSED_MESSAGE, connectWsBridge, type WsBridge } from './wsBridge';
+
+/** The bridge worker stand-in: keeps what the page posts, and the test answers for the socket. */
+class FakeWorker {
+  static made: FakeWorker[] = [];
+  onmessage: ((event: MessageEvent<FromWorker>) => void) | null = null;
+  onerror: ((event: ErrorEvent) => void) | null = null;
+  readonly posted: ToWorker[] = [];
+  terminated = false;
+  constructor() {
+    FakeWorker.made.push(this);
+  }
+  postMessage(msg: ToWorker): void {
+    this.posted.push(msg);
+  }
+  terminate(): void {
+    this.terminated = true;
+  }
+  emit(msg: FromWorker): void {
+    this.onmessage?.({ data: msg } as MessageEvent<FromWorker>);
+  }
+  /** The requests the page sent, parsed. */
+  requests(): Array<{ id: number; channel: string }> {
+    return this.posted.filter((m) => m.type === 'json').map((m) => JSON.parse((m as { data: string }).data) as { id: number; channel: string });
+  }
+  connects(): number {
+    return this.posted.filter((m) => m.type === 'connect').length;
+  }
+}
+
+const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+async function connected(): Promise<{ bridge: WsBridge; worker: FakeWorker }> {
+  const promise = connectWsBridge('ws://127.0.0.1:9/bridge');
+  const worker = FakeWorker.made.at(-1)!;
+  worker.emit({ type: 'open' });
+  return { bridge: await promise, worker };
+}
+
+beforeEach(() => {
+  FakeWorker.made = [];
+  vi.stubGlobal('Worker', FakeWorker);
+});
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
+
+describe('connectWsBridge', () => {
+  it('answers a request with its reply', async () => {
+    const { bridge, worker } = await connected();
+    const reply = bridge.invoke('encoder:stop');
+    await flush();
+    const [request] = worker.requests();
+    worker.emit({ type: 'json', data: JSON.stringify({ id: request!.id, ok: true, result: null }) });
+    await expect(reply).resolves.toBeNull();
+  });
+
+  it('fails the requests waiting when the socket closes, and tells its listeners', async () => {
+    const { bridge, worker } = await connected();
+    const heard: string[] = [];
+    bridge.onClosed((e) => heard.push(e.message));
+    const reply = bridge.invoke('encoder:start', { url: 'rtmp://x/y', width: 1280, height: 720, fps: 30, videoBitrateKbps: 3000, audioBitrateKbps: 128 } as never);
+    await flush();
+    worker.emit({ type: 'closed', code: 1006, reason: '' });
+    await expect(reply).rejects.toThrow(`The connection to the studio's encoder closed (code 1006).`);
+    expect(heard).toEqual([`The connection to the studio's encoder closed (code 1006).`]);
+    expect(bridge.connected).toBe(false);
+    expect(BRIDGE_CLOSED_MESSAGE).toBe("the connection to the studio's encoder closed");
+  });
+
+  it('drops media while closed, and connects again for the next request', async () => {
+    const { bridge, worker } = await connected();
+    worker.emit({ type: 'closed', code: 1001, reason: 'going away' });
+    bridge.send('encoder:audio', new ArrayBuffer(8), 1);
+    expect(worker.posted.filter((m) => m.type === 'media')).toEqual([]);
+    const reply = bridge.invoke('encoder:stop');
+    await flush();
+    expect(worker.connects()).toBe(2);
+    expect(worker.requests()).toEqual([]);
+    worker.emit({ type: 'open' });
+    await flush();
+    const [request] = worker.requests();
+    worker.emit({ type: 'json', data: JSON.stringify({ id: request!.id, ok: true, result: null }) });
+    await expect(reply).resolves.toBeNull();
+    expect(bridge.connected).toBe(true);
+  });
+
+  it('two requests while closed make one new connection; when it fails both say so clearly', async () => {
+    const { bridge, worker } = await connected();
+    worker.emit({ type: 'closed', code: 1006, reason: '' });
+    const a = bridge.invoke('encoder:stop');
+    const b = bridge.invoke('encoder:stop');
+    await flush();
+    expect(worker.connects()).toBe(2);
+    worker.emit({ type: 'error', message: 'cannot reach the studio bridge at ws://127.0.0.1:9/bridge' });
+    worker.emit({ type: 'closed', code: 1006, reason: '' });
+    const expected = "The connection to the studio's encoder closed, and it could not be opened again: cannot reach the studio bridge at ws://127.0.0.1:9/bridge.";
+    await expect(a).rejects.toThrow(expected);
+    await expect(b).rejects.toThrow(expected);
+  });
+
+  it('a bridge worker that fails fails what waits and every later request at once', async () => {
+    const { bridge, worker } = await connected();
+    const reply = bridge.invoke('encoder:stop');
+    await flush();
+    worker.onerror?.({ message: 'out of memory' } as ErrorEvent);
+    await expect(reply).rejects.toThrow(/bridge worker failed \(out of memory\)/);
+    await expect(bridge.invoke('encoder:stop')).rejects.toThrow(/bridge worker failed/);
+    expect(worker.connects()).toBe(1);
+  });
+
+  it('a first connection that fails rejects with its reason and lets the worker go', async () => {
+    const promise = connectWsBridge('ws://127.0.0.1:9/bridge');
+    const worker = FakeWorker.made.at(-1)!;
+    worker.emit({ type: 'error', message: 'cannot reach the studio bridge at ws://127.0.0.1:9/bridge' });
+    await expect(promise).rejects.toThrow('cannot reach the studio bridge at ws://127.0.0.1:9/bridge');
+    expect(worker.terminated).toBe(true);
+  });
+});
+
+describe('getNativeBridge', () => {
+  it('forgets a bridge whose socket closed: the next call connects anew', async () => {
+    vi.stubGlobal('window', { location: { href: 'http://127.0.0.1:5173/studio' } });
+    vi.resetModules();
+    const { getNativeBridge } = await import('./index');
+    const first = getNativeBridge();
+    expect(getNativeBridge()).toBe(first);
+    const worker = FakeWorker.made.at(-1)!;
+    expect(worker.posted[0]).toEqual({ type: 'connect', url: 'ws://127.0.0.1:5173/bridge' });
+    worker.emit({ type: 'open' });
+    await first;
+    await flush();
+    expect(getNativeBridge()).toBe(first);
+    worker.emit({ type: 'closed', code: 1006, reason: '' });
+    const second = getNativeBridge();
+    expect(second).not.toBe(first);
+    expect(FakeWorker.made).toHaveLength(2);
+  });
+});
