@@ -109,6 +109,8 @@ export class Broadcaster {
   private unsubscribeKeyframe: (() => void) | null = null;
   /** Frames the CPU compositor gave up reading (a copy that did not settle). */
   copyTimeouts = 0;
+  /** Frames the CPU compositor could not read (the copy failed): that source kept its previous picture. */
+  copyFailures = 0;
   lastRenderMs = 0;
   /** Where the program worker's time went (totals, ms). */
   busyMs: WorkerBusyMs | null = null;
@@ -185,6 +187,8 @@ export class Broadcaster {
         this.busyMs = msg.busyMs;
         if (msg.copyTimeouts > this.copyTimeouts) this.log(`program: ${msg.copyTimeouts - this.copyTimeouts} camera frame(s) could not be read in time and were skipped`);
         this.copyTimeouts = msg.copyTimeouts;
+        if (msg.copyFailures > this.copyFailures) this.log(`program: ${msg.copyFailures - this.copyFailures} camera frame(s) could not be read (${msg.lastCopyError}) and were skipped`);
+        this.copyFailures = msg.copyFailures;
         return;
       case 'frame':
         if (this.live) this.bridge.send(msg.kind === 'h264' ? 'encoder:h264' : 'encoder:video', msg.payload, msg.timestampMs);

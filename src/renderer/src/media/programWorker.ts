@@ -14,6 +14,7 @@ import { I420Compositor } from './I420Compositor';
 import { bitmapPicture, framePicture, PROGRAM_COLOR_SPACE, type FrameScratch } from './framePicture';
 import type { I420Picture } from './i420';
 import { ENCODER_RESTARTS, ProgramEncoder } from './ProgramEncoder';
+import { readFrames } from './readFrames';
 
 /**
  * Where the program is composited: `gpu` — WebGL2 (RGBA textures, I420 made
@@ -53,7 +54,8 @@ export type FromProgramWorker =
   /** No compositor could start: the program cannot run. */
   | { type: 'fatal'; message: string }
   | { type: 'error'; reason: string; message: string }
-  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; copyTimeouts: number; framesRepeated: number; busyMs: WorkerBusyMs }
+  /** The worker's counters; copyFailures: camera frames whose copy failed (lastCopyError: the last reason). */
+  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; copyTimeouts: number; copyFailures: number; lastCopyError: string; framesRepeated: number; busyMs: WorkerBusyMs }
   /** A program frame (raw I420 or an H.264 unit), when no port was given (the page passes it to the bridge). */
   | { type: 'frame'; kind: 'video' | 'h264'; payload: ArrayBuffer; timestampMs: number }
   /** After 'dispose': everything is let go (GL objects, frames, the streams read), the worker may be terminated. */
@@ -114,7 +116,7 @@ function releaseBitmap(id: string): void {
   bitmaps.get(id)?.close();
   bitmaps.delete(id);
 }
-const stats = { renderMs: 0, framesSent: 0, framesSkipped: 0, copyTimeouts: 0 };
+const stats = { renderMs: 0, framesSent: 0, framesSkipped: 0, copyTimeouts: 0, copyFailures: 0, lastCopyError: '' };
 const busyMs: WorkerBusyMs = { copy: 0, compose: 0, programReturn: 0, deliver: 0, preview: 0 };
 /** Runs `step`, adding its time to `busyMs[key]`. */
 function timed<T>(key: keyof WorkerBusyMs, step: () => T): T {
@@ -260,26 +262,34 @@ async function readLoop(id: string, reader: ReadableStreamDefaultReader<VideoFra
   }
 }
 
-/** Copies one source's new frame into its picture (closing the frame), giving up on a copy that never settles. */
-async function readFrame(id: string, frame: VideoFrame): Promise<void> {
-  try {
-    if (!cpu?.hasSource(id)) return;
-    let s = scratch.get(id);
-    if (!s) scratch.set(id, (s = {}));
-    // A copy that never settles must not stall the program: give up on that frame after a while.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const picture = await Promise.race([
-      framePicture(frame, s),
-      new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), COPY_TIMEOUT_MS))),
-    ]).finally(() => clearTimeout(timer));
-    if (!picture) {
-      stats.copyTimeouts += 1;
-      scratch.delete(id); // the late copy may still write into the old buffers
-      return;
+/**
+ * Reads each source's new frame into its picture (closing the frames). A
+ * copy that fails or never settles (given up after COPY_TIMEOUT_MS) skips
+ * only that source, which keeps the picture it had; it is counted.
+ */
+async function readNewFrames(frames: ReadonlyArray<readonly [string, VideoFrame]>): Promise<void> {
+  const outcomes = await readFrames(
+    frames,
+    async (id, frame) => {
+      if (!cpu?.hasSource(id)) return null;
+      let s = scratch.get(id);
+      if (!s) scratch.set(id, (s = {}));
+      return framePicture(frame, s);
+    },
+    (id, picture, frame) => {
+      if (picture) cpu?.setPicture(id, picture, frame.displayWidth, frame.displayHeight);
+    },
+    COPY_TIMEOUT_MS,
+  );
+  for (const [id, result] of outcomes) {
+    if (result.outcome === 'read') continue;
+    if (result.outcome === 'timeout') stats.copyTimeouts += 1;
+    else {
+      stats.copyFailures += 1;
+      stats.lastCopyError = (result.error as Error)?.message ?? String(result.error);
     }
-    cpu?.setPicture(id, picture, frame.displayWidth, frame.displayHeight);
-  } finally {
-    frame.close();
+    // A late or broken copy may still write into (or have half-written) the staging buffers: the next frame gets new ones.
+    scratch.delete(id);
   }
 }
 
@@ -293,7 +303,7 @@ async function tickCpu(): Promise<void> {
     const frames = [...pending];
     pending.clear();
     const copyStarted = performance.now();
-    await Promise.all(frames.map(([id, frame]) => readFrame(id, frame)));
+    await readNewFrames(frames);
     busyMs.copy += performance.now() - copyStarted;
     if (!cpu) return;
     const c = cpu;
