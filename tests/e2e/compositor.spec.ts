@@ -12,7 +12,8 @@ import { expect, test } from '@playwright/test';
 import type { Browser, Page } from 'playwright-core';
 import { build } from 'vite';
 import { bundleHarness } from '../support/bundle';
-import { launchChromium } from '../support/chromium';
+import { chromium } from 'playwright-core';
+import { CHROMIUM_PATH, chromiumFlags, launchChromium } from '../support/chromium';
 
 let browser: Browser;
 let bundle: string;
@@ -131,20 +132,16 @@ test.describe('the program worker', () => {
     await served?.close();
   });
 
-  /** A page with the harness loaded, and the console's VideoFrame garbage-collection warnings counted. */
-  async function harnessPage(): Promise<{ page: Page; gcWarnings: () => number }> {
-    const page = await browser.newPage();
-    let gc = 0;
-    page.on('console', (m) => {
-      if (/VideoFrame was garbage collected/.test(m.text())) gc += 1;
-    });
+  /** A page with the harness loaded. */
+  async function harnessPage(on: Browser = browser): Promise<Page> {
+    const page = await on.newPage();
     await page.goto(served.url);
     await page.waitForFunction(() => 'ProgramHarness' in window);
-    return { page, gcWarnings: () => gc };
+    return page;
   }
 
   test('a GPU compositor that cannot start gives way to the CPU one; when neither can, capture fails with a clear error', async () => {
-    const { page } = await harnessPage();
+    const page = await harnessPage();
     type Start = { compositor: { mode: string } | null; error: string | null; logs: string[]; problems: string[] };
     const run = (w: number, h: number, mode: string) =>
       page.evaluate(([w, h, mode]) => (window as unknown as { ProgramHarness: { start: (w: number, h: number, m: string) => Promise<Start> } }).ProgramHarness.start(w as number, h as number, mode as string), [w, h, mode] as const);
@@ -162,18 +159,39 @@ test.describe('the program worker', () => {
     expect(none.problems).toEqual([none.error]);
   });
 
+  test('camera streams switched and ended: no VideoFrame left to the garbage collector', async () => {
+    // A browser of its own whose pages may collect garbage when asked (gc()).
+    const gcBrowser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...chromiumFlags(), '--js-flags=--expose-gc'] });
+    try {
+      for (const mode of ['gpu', 'cpu'] as const) {
+        const page = await harnessPage(gcBrowser);
+        let warnings = 0;
+        page.on('console', (m) => {
+          if (/VideoFrame was garbage collected/.test(m.text())) warnings += 1;
+        });
+        const r = await page.evaluate(
+          (mode) => (window as unknown as { ProgramHarness: { switches: (m: string, s: number, e: number, w: number) => Promise<{ switched: number; gc: boolean }> } }).ProgramHarness.switches(mode, 8, 300, 11_000),
+          mode,
+        );
+        console.log(`${mode}: ${r.switched} camera switches, gc() ${r.gc ? 'run' : 'missing'}; VideoFrame GC warnings: ${warnings}`);
+        expect(r.gc).toBe(true);
+        expect(warnings).toBe(0);
+        await page.close();
+      }
+    } finally {
+      await gcBrowser.close();
+    }
+  });
+
   for (const mode of ['gpu', 'cpu'] as const) {
-    test(`${mode} compositor, H.264 made here: increasing times, a keyframe first, and dispose lets every frame go`, async () => {
-      const { page, gcWarnings } = await harnessPage();
+    test(`${mode} compositor, H.264 made here: increasing times and a keyframe first`, async () => {
+      const page = await harnessPage();
       const r = (await page.evaluate(
         (mode) => (window as unknown as { ProgramHarness: { live: (m: string, v: string, s: number) => Promise<unknown> } }).ProgramHarness.live(mode, 'h264', 6),
         mode,
       )) as { compositor: { mode: string }; frames: number; channels: string[]; firstKey: boolean; notIncreasing: number; repeated: number; disposeMs: number; logs: string[]; problems: string[] };
-      // The garbage collector runs in its own time: give it a moment and a page that is still there.
-      await page.waitForTimeout(3000);
-      await page.evaluate(() => new Promise((done) => setTimeout(done, 100)));
       const { logs, ...figures } = r;
-      console.log(`${mode} live: ${JSON.stringify(figures)}; VideoFrame GC warnings: ${gcWarnings()}`);
+      console.log(`${mode} live: ${JSON.stringify(figures)}`);
       expect(r.compositor.mode).toBe(mode);
       expect(r.problems, logs.join('\n')).toEqual([]);
       expect(r.channels).toEqual(['encoder:h264']);
