@@ -61,8 +61,16 @@ function StudioLive({ userId }: { userId: string }) {
   const recordingPath = useStore((s) => s.recordingPath);
   const [actionError, setActionError] = useState<string | null>(null);
   const displayName = useStore((s) => s.displayName);
-  const { phase, stream, stats, encoder, error, playbackUrl } = useStore(
-    useShallow((s) => ({ phase: s.phase, stream: s.stream, stats: s.stats, encoder: s.encoder, error: s.error, playbackUrl: s.playbackUrl })),
+  const { phase, stream, stats, encoder, error, playbackUrl, programProblem } = useStore(
+    useShallow((s) => ({
+      phase: s.phase,
+      stream: s.stream,
+      stats: s.stats,
+      encoder: s.encoder,
+      error: s.error,
+      playbackUrl: s.playbackUrl,
+      programProblem: s.programProblem,
+    })),
   );
   const { layout, focusId, hostMicOn, hostCameraOn, sharingScreen } = useStore(
     useShallow((s) => ({ layout: s.layout, focusId: s.focusId, hostMicOn: s.hostMicOn, hostCameraOn: s.hostCameraOn, sharingScreen: s.sharingScreen })),
@@ -241,6 +249,7 @@ function StudioLive({ userId }: { userId: string }) {
               </button>
             )}
             {error ? <ErrorWithDetails text={error} /> : null}
+            {programProblem ? <ProgramProblem problem={programProblem} onDismiss={() => useStore.getState().setBroadcast({ programProblem: null })} /> : null}
             {recordingPath ? (
               <p className="muted small" data-testid="recording">
                 {phase === 'ended' ? 'Recording saved to' : 'Recording to'} <code>{recordingPath}</code>
@@ -285,6 +294,20 @@ function StudioLive({ userId }: { userId: string }) {
         </aside>
       </section>
     </main>
+  );
+}
+
+/** A problem the program ran into while it runs (the latest), with its time, until the streamer dismisses it. */
+function ProgramProblem({ problem, onDismiss }: { problem: { message: string; atMs: number }; onDismiss: () => void }) {
+  return (
+    <div className="warn-text" role="status" data-testid="program-problem">
+      <p>
+        <time dateTime={new Date(problem.atMs).toISOString()}>{new Date(problem.atMs).toLocaleTimeString()}</time> · {problem.message}
+      </p>
+      <button type="button" className="small" onClick={onDismiss} data-testid="program-problem-dismiss">
+        Dismiss
+      </button>
+    </div>
   );
 }
 

@@ -34,6 +34,7 @@ vi.mock('../media/Broadcaster', () => ({
     busyMs = null;
     compositor = null;
     encoderChoice = null;
+    onProblem: ((message: string) => void) | null = null;
     audioLevels = () => ({});
     setParticipants = () => {};
     setLayout = () => {};
@@ -132,7 +133,7 @@ beforeEach(() => {
   h.rejoins.length = 0;
   h.seatList = [];
   useStore.setState({ seats: [] });
-  useStore.setState({ phase: 'idle', stream: null, error: null });
+  useStore.setState({ phase: 'idle', stream: null, error: null, programProblem: null });
   session = newSession();
 });
 
@@ -181,6 +182,24 @@ describe('going live', () => {
     const first = session.goLive('Show');
     await expect(session.goLive('Show')).rejects.toThrow(/starting/);
     await first;
+  });
+});
+
+describe("the program's problems", () => {
+  const program = () => (session as unknown as { broadcaster: { onProblem: ((message: string) => void) | null } }).broadcaster;
+
+  it('are shown to the streamer while live, the latest one with its time, and cleared by the next go-live', async () => {
+    await session.goLive('Show');
+    expect(program().onProblem).toBeTypeOf('function');
+    program().onProblem!('The H.264 encoder failed and was rebuilt (1 of 3 this minute).');
+    program().onProblem!("The program's video stopped: the H.264 encoder failed 4 times in a minute.");
+    const problem = useStore.getState().programProblem;
+    expect(problem?.message).toMatch(/video stopped/);
+    expect(Math.abs(problem!.atMs - Date.now())).toBeLessThan(5_000);
+    expect(useStore.getState().phase).toBe('live');
+    await session.end();
+    await session.goLive('Show');
+    expect(useStore.getState().programProblem).toBeNull();
   });
 });
 

@@ -102,6 +102,11 @@ export class HostSession {
       useStore.getState().setBroadcast({ error: (err as Error).message });
     }
     this.broadcaster = new Broadcaster(programContainer, bridge, 1280, 720, 30, this.log, mode);
+    // What goes wrong with the program while it runs is shown to the streamer, not only logged.
+    this.broadcaster.onProblem = (message) => {
+      this.log(`program problem: ${message}`);
+      useStore.getState().setBroadcast({ programProblem: { message, atMs: Date.now() } });
+    };
     this.updateProgram();
     const meters = setInterval(() => {
       useStore.getState().setMeters({
@@ -203,7 +208,7 @@ export class HostSession {
     if (store.phase === 'starting' || store.phase === 'live' || store.phase === 'ending') {
       throw new Error(`cannot go live while the broadcast is ${store.phase}`);
     }
-    store.setBroadcast({ phase: 'starting', error: null, recordingPath: null });
+    store.setBroadcast({ phase: 'starting', error: null, recordingPath: null, programProblem: null });
     // The seats, invitations and links shown are this broadcast's.
     useStore.setState({ seats: [], invitations: [], events: [], links: {}, quality: {} });
     let streamId: string | null = null;

@@ -34,13 +34,19 @@ export interface BroadcastSlice {
   recordingPath: string | null;
   stats: EncoderStats | null;
   error: string | null;
+  /**
+   * What went wrong with the program while it runs (an encoder rebuilt, the
+   * program's video stopped, the compositor changed), the latest one, with
+   * when it was heard (ms since the epoch); the streamer can dismiss it.
+   */
+  programProblem: { message: string; atMs: number } | null;
   /** Time the last program frame took to render, ms. */
   renderMs: number;
   /** Renderer side of the pipeline: frames sent, readbacks skipped, frames the bridge dropped, where the program is composited. */
   pipeline: PipelineState;
   /** The studio's periodic readings in one update (one round of selectors and renders, not three). */
   setMeters: (meters: { levels: Record<string, number>; renderMs: number; pipeline: PipelineState }) => void;
-  setBroadcast: (patch: Partial<Pick<BroadcastSlice, 'phase' | 'stream' | 'publishTarget' | 'playbackUrl' | 'encoder' | 'recordingPath' | 'stats' | 'error'>>) => void;
+  setBroadcast: (patch: Partial<Pick<BroadcastSlice, 'phase' | 'stream' | 'publishTarget' | 'playbackUrl' | 'encoder' | 'recordingPath' | 'stats' | 'error' | 'programProblem'>>) => void;
 }
 
 export interface ProgramSlice {
@@ -89,6 +95,7 @@ const createBroadcastSlice: StateCreator<StoreState, [], [], BroadcastSlice> = (
   recordingPath: null,
   stats: null,
   error: null,
+  programProblem: null,
   renderMs: 0,
   pipeline: { framesSent: 0, framesSkipped: 0, bridgeDropped: 0, compositor: null, glRenderer: null },
   setMeters: (meters) => set(meters),
