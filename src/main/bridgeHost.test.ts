@@ -82,7 +82,7 @@ describe('BridgeHost', () => {
     expect(blocked.encoder.start).not.toHaveBeenCalled();
   });
 
-  it('keeps the listeners of an encoder started while the one before it still flushes', async () => {
+  it('starts the next encoder only once the one before it has flushed, and keeps only its listeners', async () => {
     const first = fakeEncoder();
     const second = fakeEncoder();
     let release!: () => void;
@@ -92,15 +92,112 @@ describe('BridgeHost', () => {
     const host = new BridgeHost({ config: () => ({ supabaseUrl: 'x', supabaseAnonKey: 'y', shell: 'browser' }), createEncoder: () => encoders.shift()!, emit });
     await host.invoke('encoder:start', [startOpts]);
     const stopping = host.invoke('encoder:stop', []);
-    await host.invoke('encoder:start', [startOpts]);
+    const starting = host.invoke('encoder:start', [startOpts]);
+    await new Promise((r) => setTimeout(r, 10));
+    // The first ffmpeg still finishes its files: no second one publishes meanwhile.
+    expect(second.start).not.toHaveBeenCalled();
     release();
     await stopping;
+    await starting;
+    expect(second.start).toHaveBeenCalledTimes(1);
     second.emit({ state: 'live' } as EncoderStats);
     second.needKeyframe();
     expect(emit).toHaveBeenCalledWith('encoder:stats', { state: 'live' });
     expect(emit).toHaveBeenCalledWith('encoder:keyframe');
     first.emit({ state: 'stopped' } as EncoderStats);
     expect(emit).not.toHaveBeenCalledWith('encoder:stats', { state: 'stopped' });
+  });
+
+  describe('overlapping lifecycle requests leave no ffmpeg behind', () => {
+    /** Encoders that model a running ffmpeg: running from start() until stop(); start() resolves once "live", rejects if stopped first. */
+    function lifecycle(recordingsDir?: string) {
+      const running = new Set<number>();
+      const made: number[] = [];
+      let next = 0;
+      const createEncoder = (): EncoderLike => {
+        const id = ++next;
+        made.push(id);
+        let stopped = false;
+        let abort: ((e: Error) => void) | null = null;
+        return {
+          start: async () => {
+            running.add(id);
+            await new Promise<void>((resolve, reject) => {
+              abort = reject;
+              setTimeout(resolve, 30);
+            });
+            if (stopped) throw new Error('stopped before live');
+            return { encoder: 'libx264', ffmpegPath: '/usr/bin/ffmpeg', ffmpegSource: 'PATH' as const };
+          },
+          stop: async () => {
+            stopped = true;
+            running.delete(id);
+            abort?.(new Error('stopped before live'));
+          },
+          pushVideo: () => undefined,
+          pushAudio: () => undefined,
+          pushH264: () => undefined,
+          onStats: () => () => undefined,
+          onKeyframeNeeded: () => () => undefined,
+          dispose: () => undefined,
+        };
+      };
+      const host = new BridgeHost({ config: () => ({ supabaseUrl: 'x', supabaseAnonKey: 'y', shell: 'browser' }), createEncoder, emit: vi.fn(), ...(recordingsDir ? { recordingsDir } : {}) });
+      return { host, running, made };
+    }
+
+    it('two starts at once: the later one wins, the earlier one gives way and its encoder is stopped', async () => {
+      const { host, running, made } = lifecycle();
+      const [a, b] = await Promise.allSettled([host.invoke('encoder:start', [startOpts]), host.invoke('encoder:start', [startOpts])]);
+      expect(a).toMatchObject({ status: 'rejected', reason: { reason: 'encoder_superseded' } });
+      expect(b.status).toBe('fulfilled');
+      expect([...running]).toEqual([made.at(-1)]);
+      await host.invoke('encoder:stop', []);
+      expect(running.size).toBe(0);
+    });
+
+    it('a stop during a start stops the encoder being started', async () => {
+      const { host, running } = lifecycle();
+      const start = host.invoke('encoder:start', [startOpts]);
+      await new Promise((r) => setTimeout(r, 5));
+      await host.invoke('encoder:stop', []);
+      await expect(start).rejects.toMatchObject({ reason: 'encoder_superseded' });
+      expect(running.size).toBe(0);
+    });
+
+    it('dispose during a start (while the recording file is named) starts nothing and stops everything', async () => {
+      const dir = join(mkdtempSync(join(tmpdir(), 'rec-')), 'Recordings');
+      const { host, running } = lifecycle(dir);
+      const start = host.invoke('encoder:start', [{ ...startOpts, record: 'mkv' }]);
+      await new Promise((r) => setImmediate(r));
+      await host.dispose();
+      await expect(start).rejects.toThrow(/closed/);
+      await new Promise((r) => setTimeout(r, 60));
+      expect(running.size).toBe(0);
+      // And dispose while the encoder itself is starting.
+      const other = lifecycle();
+      const starting = other.host.invoke('encoder:start', [startOpts]);
+      await new Promise((r) => setTimeout(r, 5));
+      expect(other.running.size).toBe(1);
+      await other.host.dispose();
+      await expect(starting).rejects.toThrow(/closed/);
+      expect(other.running.size).toBe(0);
+    });
+
+    it('many overlapping starts and stops end with at most the last start running', async () => {
+      const { host, running, made } = lifecycle();
+      const calls: Promise<unknown>[] = [];
+      for (let i = 0; i < 6; i++) {
+        calls.push(host.invoke('encoder:start', [startOpts]).catch(() => undefined));
+        if (i % 2 === 1) calls.push(host.invoke('encoder:stop', []));
+        await new Promise((r) => setTimeout(r, i * 7));
+      }
+      calls.push(host.invoke('encoder:start', [startOpts]));
+      await Promise.all(calls);
+      expect([...running]).toEqual([made.at(-1)]);
+      await host.dispose();
+      expect(running.size).toBe(0);
+    });
   });
 
   it('answers app:config', async () => {

@@ -63,6 +63,16 @@ export class BridgeHost {
   private readonly unsubscribes = new Map<EncoderLike, () => void>();
   private badMessages = 0;
   private disposed = false;
+  private disposing: Promise<void> | null = null;
+  /**
+   * Starts, stops and dispose run one after another on this chain, so two
+   * overlapping requests never each leave an ffmpeg running.
+   */
+  private lifecycle: Promise<unknown> = Promise.resolve();
+  /** Counts encoder:start, encoder:stop and dispose: a start whose number is no longer the latest gives way. */
+  private generation = 0;
+  /** The encoder whose start is under way (not yet live). */
+  private starting: EncoderLike | null = null;
 
   constructor(private readonly deps: BridgeHostDeps) {}
 
@@ -85,10 +95,13 @@ export class BridgeHost {
         if (args.length !== 1) throw new BridgeMessageError('encoder:start takes one options object');
         const parsed = encoderStartSchema.safeParse(args[0]);
         if (!parsed.success) throw new BridgeMessageError(`encoder:start: ${describeZod(parsed.error)}`);
-        return this.startEncoder(parsed.data);
+        if (this.disposed) throw new BridgeMessageError('bridge is closed');
+        const generation = this.supersede();
+        return this.serialize(() => this.startEncoder(parsed.data, generation));
       }
       case 'encoder:stop':
-        await this.stopEncoder();
+        this.supersede();
+        await this.serialize(() => this.stopEncoder());
         return undefined;
       default:
         throw new BridgeMessageError(`unhandled channel ${channel}`);
@@ -128,17 +141,42 @@ export class BridgeHost {
     return this.badMessages;
   }
 
-  private async startEncoder(opts: EncoderStartOptions): Promise<EncoderStartResult> {
-    if (this.disposed) throw new BridgeMessageError('bridge is closed');
+  /**
+   * A newer start, a stop or dispose takes over: the start under way (if any)
+   * is stopped now rather than left to go live or time out, and gives way.
+   */
+  private supersede(): number {
+    this.generation += 1;
+    const starting = this.starting;
+    if (starting) {
+      starting.stop().catch((err: unknown) => this.deps.log?.(`bridge: stopping a superseded encoder failed: ${(err as Error).message}`));
+    }
+    return this.generation;
+  }
+
+  private serialize<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.lifecycle.then(task);
+    this.lifecycle = result.catch(() => undefined);
+    return result;
+  }
+
+  private async startEncoder(opts: EncoderStartOptions, generation: number): Promise<EncoderStartResult> {
+    const superseded = (): boolean => this.disposed || generation !== this.generation;
+    const supersededError = (): AppError =>
+      new AppError('encoder_superseded', this.disposed ? 'the bridge closed before the stream started' : 'a later encoder:start or encoder:stop replaced this start');
+    if (superseded()) throw supersededError();
     await this.stopEncoder();
+    if (superseded()) throw supersededError();
     const { record, ...rest } = opts;
     let recordPath: string | undefined;
     if (record) {
       if (!this.deps.recordingsDir) throw new AppError('recording_unavailable', 'Recording is not available here: no recordings folder is set');
       recordPath = await newRecordingPath(this.deps.recordingsDir, record);
+      if (superseded()) throw supersededError();
     }
     const encoder = this.deps.createEncoder();
     this.encoder = encoder;
+    this.starting = encoder;
     const offStats = encoder.onStats((stats) => this.deps.emit('encoder:stats', stats));
     const offKeyframe = encoder.onKeyframeNeeded(() => this.deps.emit('encoder:keyframe'));
     this.unsubscribes.set(encoder, () => {
@@ -147,12 +185,22 @@ export class BridgeHost {
     });
     try {
       const result = await encoder.start(recordPath ? { ...rest, recordPath } : rest);
+      if (superseded()) throw supersededError();
       if (recordPath) this.deps.log?.(`recording the program to ${recordPath}`);
       return { ...result, recordingPath: recordPath ?? null };
     } catch (err) {
-      this.release(encoder);
+      // Nothing of a start that failed or gave way keeps running: its ffmpeg has ended before the next request runs.
       if (this.encoder === encoder) this.encoder = null;
-      throw err;
+      try {
+        await encoder.stop();
+      } catch (stopErr) {
+        this.deps.log?.(`bridge: stopping an encoder that did not start failed: ${(stopErr as Error).message}`);
+      } finally {
+        this.release(encoder);
+      }
+      throw superseded() ? supersededError() : err;
+    } finally {
+      if (this.starting === encoder) this.starting = null;
     }
   }
 
@@ -173,10 +221,14 @@ export class BridgeHost {
     }
   }
 
-  async dispose(): Promise<void> {
-    if (this.disposed) return;
-    this.disposed = true;
-    await this.stopEncoder();
+  /** Stops the encoder (and any start under way); later starts are refused. Idempotent. */
+  dispose(): Promise<void> {
+    if (!this.disposing) {
+      this.disposed = true;
+      this.supersede();
+      this.disposing = this.serialize(() => this.stopEncoder());
+    }
+    return this.disposing;
   }
 }
 
