@@ -116,4 +116,18 @@ describe('studio server', () => {
     expect(await nextJson(ws)).toMatchObject({ id: 4, ok: true });
     ws.close();
   });
+
+  it('answers JSON that is not a request object (null, a number, a list, a string, no id or channel) with an error and keeps serving', async () => {
+    const { server } = await start();
+    const ws = await connect(server.url);
+    for (const text of ['null', '7', '[1,2]', '"encoder:start"', 'true', '{}', '{"id":"1","channel":"app:config","args":[]}', '{"id":-3,"channel":"app:config"}']) {
+      ws.send(text);
+      expect(await nextJson(ws)).toMatchObject({ id: -1, ok: false, error: { reason: 'bridge_invalid_message' } });
+    }
+    ws.send('{"id":5,"args":[]}');
+    expect(await nextJson(ws)).toMatchObject({ id: 5, ok: false, error: { message: 'a request needs a channel name' } });
+    ws.send(JSON.stringify({ id: 6, channel: 'app:config', args: [] }));
+    expect(await nextJson(ws)).toMatchObject({ id: 6, ok: true });
+    ws.close();
+  });
 });

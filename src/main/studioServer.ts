@@ -147,19 +147,26 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
         onMedia(host, data);
         return;
       }
-      let request: { id?: unknown; channel?: unknown; args?: unknown };
       try {
-        request = JSON.parse(data.toString());
-      } catch {
-        send({ id: -1, ok: false, error: { reason: 'bridge_invalid_message', message: 'message is not JSON' } });
+        onRequest(data);
+      } catch (err) {
+        // Nothing a page sends may take the process down.
+        host.reportMalformed(`a request could not be handled: ${(err as Error).message}`);
+      }
+    });
+    function onRequest(data: RawData): void {
+      const request = parseRequest(data);
+      if ('error' in request) {
+        host.reportMalformed(request.error);
+        send({ id: request.id, ok: false, error: { reason: 'bridge_invalid_message', message: request.error } });
         return;
       }
-      const id = typeof request.id === 'number' ? request.id : -1;
-      host.invoke(request.channel, request.args).then(
+      const { id, channel, args } = request;
+      host.invoke(channel, args).then(
         (result) => send({ id, ok: true, result }),
         (err) => send({ id, ok: false, error: errorReply(err) }),
       );
-    });
+    }
     ws.on('close', () => {
       hosts.delete(host);
       if (peer && byPeer.get(peer) === host) byPeer.delete(peer);
@@ -186,4 +193,23 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/**
+ * A text message on the bridge socket as a request `{ id, channel, args }`
+ * (the channel and arguments are checked by BridgeHost.invoke), or why it is
+ * not one, with its id when it had a usable one (else -1) for the reply.
+ */
+export function parseRequest(data: RawData | string): { id: number; channel: string; args: unknown } | { id: number; error: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data.toString());
+  } catch {
+    return { id: -1, error: 'message is not JSON' };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { id: -1, error: 'a request is a JSON object { id, channel, args }' };
+  const { id, channel, args } = parsed as Record<string, unknown>;
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) return { id: -1, error: 'a request needs a non-negative integer id' };
+  if (typeof channel !== 'string') return { id, error: 'a request needs a channel name' };
+  return { id, channel, args };
 }
