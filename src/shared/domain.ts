@@ -102,6 +102,13 @@ export interface GuestEventRow {
   created_at: string;
 }
 
+/** Event rows from a list and from live changes, in any order: newest first, each once, at most `keep`. */
+export function mergeEvents(held: readonly GuestEventRow[], rows: readonly GuestEventRow[], keep: number): GuestEventRow[] {
+  const byId = new Map(held.map((e) => [e.id, e]));
+  for (const row of rows) byId.set(row.id, row);
+  return [...byId.values()].sort((a, b) => b.id - a.id).slice(0, keep);
+}
+
 /**
  * Name of the private Realtime channel carrying the WebRTC signaling between a
  * stream's host and one guest. Only those two may join it, so a message on it

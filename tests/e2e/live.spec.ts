@@ -152,7 +152,8 @@ test('host and guest go live end to end', async () => {
   const viewer = await guestBrowser.newPage();
   logConsole(viewer, 'viewer');
   await viewer.goto(app.guestUrl.replace('#/guest', `#/watch?stream=${streamRow.id}`));
-  await expect(viewer.getByTestId('events')).toContainText('Gus Guest joined the stream');
+  await expect(viewer.getByTestId('events')).toContainText('Gus Guest joined the stage');
+  await expect(viewer.getByTestId('stream-status')).toHaveText('LIVE');
   await expect
     .poll(() => viewer.$eval('[data-testid="player"]', (v) => (v as HTMLVideoElement).currentTime), { timeout: 60_000, intervals: [1000] })
     .toBeGreaterThan(0.5);
@@ -190,6 +191,10 @@ test('host and guest go live end to end', async () => {
   // The host ends the stream cleanly.
   await host.getByTestId('end-live').click();
   await expect(host.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
+  // The viewer hears it live: the player goes, the page says the stream has ended, the feed has the last word.
+  await expect(viewer.getByTestId('watch-waiting')).toHaveText('This stream has ended.', { timeout: 15_000 });
+  await expect(viewer.getByTestId('player')).toHaveCount(0);
+  await expect(viewer.getByTestId('events')).toContainText('ended the stream');
   // The recording was flushed with the stop: the whole show, H.264 and AAC as the ingest got it.
   await expect(host.getByTestId('recording')).toContainText('Recording saved to');
   const recorded = probe(recordingPath);

@@ -1,25 +1,20 @@
-import { useEffect, useRef, useState } from 'react';
-import Hls from 'hls.js';
-import type { GuestEventRow, StreamRow } from '../../../shared/domain';
-import { getSupabase, toBackendError } from '../services/supabase';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import Hls, { ErrorTypes, Events } from 'hls.js';
+import { mergeEvents, type GuestEventRow, type StreamRow } from '../../../shared/domain';
+import { EventsFeed } from '../components/studio/EventsFeed';
+import { getStream, subscribeStream } from '../services/liveService';
+import { listEvents, subscribeEvents } from '../services/streamGuestService';
+import { requireUuid } from '../services/realtime';
+import { freshRecovery, nextRecovery, statusMessage, type PlaybackFailure } from './watchPlayback';
 
-const EVENT_TEXT: Partial<Record<GuestEventRow['event_type'], string>> = {
-  stream_started: 'went live',
-  stream_ended: 'ended the stream',
-  invited: 'was invited',
-  joined_live: 'joined the stream',
-  left_live: 'left the stream',
-  removed: 'was removed',
-  muted_mic: 'was muted',
-  unmuted_mic: 'was unmuted',
-  camera_off: 'turned the camera off',
-  camera_on: 'turned the camera on',
-};
+const EVENTS_SHOWN = 50;
 
-/** The viewer page: the stream from the ingest (HLS) and the stream's guest events. */
-export function Watch() {
-  const streamId = new URLSearchParams(window.location.hash.split('?')[1] ?? '').get('stream');
-  const videoRef = useRef<HTMLVideoElement>(null);
+/**
+ * The stream row and its guest events, kept current: live changes are
+ * subscribed to before the rows are read (nothing falls between the two), and
+ * read again when a dropped subscription comes back.
+ */
+function useWatchedStream(streamId: string | null) {
   const [stream, setStream] = useState<StreamRow | null>(null);
   const [events, setEvents] = useState<GuestEventRow[]>([]);
   const [error, setError] = useState<string | null>(streamId ? null : 'No stream given: open this page with #/watch?stream=<id>.');
@@ -27,49 +22,136 @@ export function Watch() {
   useEffect(() => {
     if (!streamId) return;
     let cancelled = false;
-    let off = () => {};
-    (async () => {
-      const supabase = await getSupabase();
-      const { data, error: readError } = await supabase.from('streams').select('*').eq('id', streamId).maybeSingle();
-      if (readError) throw toBackendError('Could not load the stream', readError);
-      if (!data) throw new Error('This stream does not exist.');
+    const offs: Array<() => void> = [];
+    const readStream = async () => {
+      const row = await getStream(streamId);
       if (cancelled) return;
-      setStream(data as StreamRow);
-      const { data: rows } = await supabase.from('stream_guest_events').select('*').eq('stream_id', streamId).order('id', { ascending: false }).limit(50);
-      if (!cancelled) setEvents((rows ?? []) as GuestEventRow[]);
-      const channel = supabase
-        .channel(`events:${streamId}`)
-        .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'stream_guest_events', filter: `stream_id=eq.${streamId}` }, (payload) =>
-          setEvents((list) => [payload.new as GuestEventRow, ...list].slice(0, 50)),
-        )
-        .subscribe();
-      off = () => void supabase.removeChannel(channel);
-    })().catch((err: Error) => setError(err.message));
+      if (!row) throw new Error('This stream does not exist (it may have been deleted).');
+      setStream(row);
+    };
+    const readEvents = async () => {
+      const rows = await listEvents(streamId, { limit: EVENTS_SHOWN });
+      if (!cancelled) setEvents((held) => mergeEvents(held, rows, EVENTS_SHOWN));
+    };
+    const fail = (err: Error) => {
+      if (!cancelled) setError(err.message);
+    };
+    (async () => {
+      requireUuid(streamId, 'The stream id in this link');
+      offs.push(
+        await subscribeStream(
+          streamId,
+          (row) => !cancelled && setStream(row),
+          () => void readStream().catch(fail),
+        ),
+      );
+      offs.push(
+        await subscribeEvents(
+          streamId,
+          (row) => !cancelled && setEvents((held) => mergeEvents(held, [row], EVENTS_SHOWN)),
+          () => void readEvents().catch(fail),
+        ),
+      );
+      await Promise.all([readStream(), readEvents()]);
+    })().catch(fail);
     return () => {
       cancelled = true;
-      off();
+      for (const off of offs) off();
     };
   }, [streamId]);
 
+  return { stream, events, error };
+}
+
+/**
+ * Plays a live HLS stream: retries while the stream's playlist or segments are
+ * missing (the ingest reconnecting), recovers the decoder a couple of times,
+ * and otherwise says what failed, with a button to start over.
+ */
+function Player({ src }: { src: string }) {
+  const videoRef = useRef<HTMLVideoElement>(null);
+  const [note, setNote] = useState<string | null>(null);
+  const [failure, setFailure] = useState<string | null>(null);
+  const [attempt, setAttempt] = useState(0);
+  const retry = useCallback(() => {
+    setFailure(null);
+    setNote(null);
+    setAttempt((n) => n + 1);
+  }, []);
+
   useEffect(() => {
     const video = videoRef.current;
-    const src = stream?.playback_url;
-    if (!video || !src || stream?.status !== 'live') return;
-    if (Hls.isSupported()) {
-      const hls = new Hls({ liveSyncDurationCount: 2, manifestLoadingMaxRetry: 30, manifestLoadingRetryDelay: 1000 });
-      hls.on(Hls.Events.ERROR, (_event, data) => {
-        if (data.fatal) setError(`Playback failed: ${data.details}`);
-      });
-      hls.loadSource(src);
-      hls.attachMedia(video);
-      return () => hls.destroy();
+    if (!video) return;
+    if (!Hls.isSupported()) {
+      if (video.canPlayType('application/vnd.apple.mpegurl')) {
+        video.src = src;
+        return () => video.removeAttribute('src');
+      }
+      setFailure('This browser cannot play HLS streams.');
+      return;
     }
-    if (video.canPlayType('application/vnd.apple.mpegurl')) {
-      video.src = src;
-      return () => video.removeAttribute('src');
-    }
-    setError('This browser cannot play HLS streams.');
-  }, [stream]);
+    const hls = new Hls({ liveSyncDurationCount: 2, manifestLoadingMaxRetry: 30, manifestLoadingRetryDelay: 1000 });
+    let recovery = freshRecovery();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    hls.on(Events.FRAG_BUFFERED, () => {
+      recovery = { ...recovery, networkFailures: 0 };
+      setNote(null);
+    });
+    hls.on(Events.ERROR, (_event, data) => {
+      if (!data.fatal) return;
+      const kind: PlaybackFailure = data.type === ErrorTypes.NETWORK_ERROR ? 'network' : data.type === ErrorTypes.MEDIA_ERROR ? 'media' : 'other';
+      const next = nextRecovery(kind, recovery, performance.now(), data.details);
+      recovery = next.state;
+      const { step } = next;
+      if (step.action === 'reload') {
+        setNote(step.note);
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          hls.loadSource(src);
+          hls.startLoad();
+        }, step.delayMs);
+      } else if (step.action === 'recover-media') {
+        setNote(step.note);
+        hls.recoverMediaError();
+      } else {
+        setNote(null);
+        setFailure(step.message);
+        hls.destroy();
+      }
+    });
+    hls.loadSource(src);
+    hls.attachMedia(video);
+    return () => {
+      clearTimeout(timer);
+      hls.destroy();
+    };
+  }, [src, attempt]);
+
+  return (
+    <div className="player">
+      <video ref={videoRef} autoPlay playsInline controls muted data-testid="player" />
+      {note ? (
+        <p className="muted small" role="status" data-testid="player-note">
+          {note}
+        </p>
+      ) : null}
+      {failure ? (
+        <div className="error-text" role="alert" data-testid="player-error">
+          <p>{failure}</p>
+          <button type="button" onClick={retry} data-testid="player-retry">
+            Try again
+          </button>
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+/** The viewer page: the stream from the ingest (HLS) while it is live, and the stream's guest events. */
+export function Watch() {
+  const streamId = new URLSearchParams(window.location.hash.split('?')[1] ?? '').get('stream');
+  const { stream, events, error } = useWatchedStream(streamId);
+  const waiting = stream ? statusMessage(stream.status) : null;
 
   return (
     <main className="watch" data-testid="watch">
@@ -77,19 +159,29 @@ export function Watch() {
         <strong>
           <span className="brand-dot" /> {stream?.title || 'Roast Live'}
         </strong>
-        {stream ? <span className={`pill phase-${stream.status}`}>{stream.status === 'live' ? 'LIVE' : stream.status}</span> : null}
+        {stream ? (
+          <span className={`pill phase-${stream.status}`} data-testid="stream-status">
+            {stream.status === 'live' ? 'LIVE' : stream.status}
+          </span>
+        ) : null}
       </header>
       <section className="watch-body">
-        <video ref={videoRef} autoPlay playsInline controls muted data-testid="player" />
-        <ul className="list feed" data-testid="events">
-          {events.map((e) => (
-            <li key={e.id}>
-              <strong>{e.display_name ?? e.actor_display_name ?? 'Someone'}</strong> {EVENT_TEXT[e.event_type] ?? e.event_type.replace(/_/g, ' ')}
-            </li>
-          ))}
-        </ul>
+        <div>
+          {stream?.status === 'live' && stream.playback_url ? <Player key={stream.playback_url} src={stream.playback_url} /> : null}
+          {stream?.status === 'live' && !stream.playback_url ? <p className="muted">This stream is live, but has no playback address yet.</p> : null}
+          {waiting ? (
+            <p className="muted" role="status" data-testid="watch-waiting">
+              {waiting}
+            </p>
+          ) : null}
+        </div>
+        <EventsFeed events={events} />
       </section>
-      {error ? <p className="error-text" role="alert">{error}</p> : null}
+      {error ? (
+        <p className="error-text" role="alert" data-testid="watch-error">
+          {error}
+        </p>
+      ) : null}
     </main>
   );
 }

@@ -1,7 +1,7 @@
 /** One zustand store built from typed slices; actions are plain functions usable outside React. */
 import { create, type StateCreator } from 'zustand';
 import type { EncoderStats } from '../../../shared/bridge';
-import { isSeatUpdate, type GuestEventRow, type GuestInvitationRow, type GuestSeatRow, type StreamRow } from '../../../shared/domain';
+import { isSeatUpdate, mergeEvents, type GuestEventRow, type GuestInvitationRow, type GuestSeatRow, type StreamRow } from '../../../shared/domain';
 import type { ProgramLayoutKind } from '../../../shared/layout';
 import type { LinkQuality } from '../rtc/linkQuality';
 
@@ -132,12 +132,7 @@ const createGuestsSlice: StateCreator<StoreState, [], [], GuestsSlice> = (set) =
         ? { seats: [...s.seats.filter((x) => x.id !== seat.id), seat].sort((a, b) => a.seat_index - b.seat_index) }
         : s,
     ),
-  addEvents: (rows) =>
-    set((s) => {
-      const byId = new Map(s.events.map((e) => [e.id, e]));
-      for (const row of rows) byId.set(row.id, row);
-      return { events: [...byId.values()].sort((a, b) => b.id - a.id).slice(0, EVENTS_KEPT) };
-    }),
+  addEvents: (rows) => set((s) => ({ events: mergeEvents(s.events, rows, EVENTS_KEPT) })),
   upsertInvitation: (invitation) =>
     set((s) => ({ invitations: [invitation, ...s.invitations.filter((x) => x.id !== invitation.id)] })),
   setLink: (userId, state) =>
