@@ -30,3 +30,17 @@ describe('broadcastHealth', () => {
     expect(broadcastHealth(base, 0, 30).laggedByRendering).toEqual({ count: 0, percent: 0, level: 'ok' });
   });
 });
+
+describe('frames lagged by rendering where the program clock counts them', () => {
+  it('does not take a still picture the encoder repeats for lag', () => {
+    // Everyone's camera off: every output frame repeats the last picture, yet every slot was served on time.
+    const h = broadcastHealth({ ...base, framesWritten: 30, framesRepeated: 2970 }, 1, 30, { slots: 3000, lagged: 0 });
+    expect(h.laggedByRendering).toEqual({ count: 0, percent: 0, level: 'ok' });
+    expect(h.level).toBe('ok');
+  });
+
+  it('counts the slots the program missed, against all slots', () => {
+    const h = broadcastHealth({ ...base, framesWritten: 2000 }, 1, 30, { slots: 2000, lagged: 200 });
+    expect(h.laggedByRendering).toEqual({ count: 200, percent: 10, level: 'error' });
+  });
+});

@@ -33,10 +33,26 @@ function counter(count: number, total: number): HealthCounter {
 
 const rank: Record<HealthLevel, number> = { ok: 0, warn: 1, error: 2 };
 
+/**
+ * Where the program's clock runs (the renderer): the output's slots since
+ * going live and those it did not serve in time. A still picture served on
+ * time is not lag, though the encoder repeats it.
+ */
+export interface RenderingSlots {
+  slots: number;
+  lagged: number;
+}
+
+/**
+ * The health counters. Frames lagged by rendering come from `rendering` when
+ * the program's clock counts them; without it, from the output's repeats
+ * (which also count a picture that did not change).
+ */
 export function broadcastHealth(
   stats: Pick<EncoderStats, 'framesWritten' | 'framesRepeated' | 'framesDropped' | 'framesDroppedNetwork'>,
   renderMs: number,
   fps: number,
+  rendering?: RenderingSlots,
 ): BroadcastHealth {
   // Every output frame is either a new one or a repeat; drops never reach the output.
   const output = stats.framesWritten + stats.framesRepeated;
@@ -45,7 +61,7 @@ export function broadcastHealth(
   const share = budgetMs > 0 ? renderMs / budgetMs : 0;
   const render = { ms: renderMs, budgetMs, percentOfBudget: share * 100, level: (share > RENDER_WARN_SHARE ? 'warn' : 'ok') as HealthLevel };
   const result = {
-    laggedByRendering: counter(stats.framesRepeated, output),
+    laggedByRendering: rendering ? counter(rendering.lagged, rendering.slots) : counter(stats.framesRepeated, output),
     skippedByEncoding: counter(stats.framesDropped, attempted),
     droppedByNetwork: counter(stats.framesDroppedNetwork, attempted),
     render,

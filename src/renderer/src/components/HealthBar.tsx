@@ -1,5 +1,5 @@
 import type { EncoderStats } from '../../../shared/bridge';
-import { broadcastHealth, type HealthCounter } from '../../../shared/health';
+import { broadcastHealth, type HealthCounter, type RenderingSlots } from '../../../shared/health';
 import { useStore } from '../store';
 
 function Counter({ label, title, c }: { label: string; title: string; c: HealthCounter }) {
@@ -16,16 +16,19 @@ export function HealthBar({
   encoder,
   renderMs,
   compositor,
+  rendering,
   fps = 30,
 }: {
   stats: EncoderStats | null;
   encoder: string | null;
   renderMs: number;
+  /** The program clock's own count of slots it missed; without it, the output's repeats stand for lag. */
+  rendering?: RenderingSlots;
   compositor?: { mode: 'gpu' | 'cpu' | null; renderer: string | null };
   fps?: number;
 }) {
   if (!stats) return <div className="health muted">Encoder idle</div>;
-  const health = broadcastHealth(stats, renderMs, fps);
+  const health = broadcastHealth(stats, renderMs, fps, rendering);
   return (
     <div className={`health ${health.level}`} data-testid="health" data-level={health.level}>
       <span className={`pill state-${stats.state}`} data-testid="encoder-state" title={stats.error ?? undefined}>
@@ -37,7 +40,7 @@ export function HealthBar({
       <span title="encoder CPU, % of one core">cpu {stats.encoderCpuPercent === null ? '—' : `${stats.encoderCpuPercent}%`}</span>
       <span>{stats.fps.toFixed(0)} fps</span>
       <span>{stats.bitrateKbps === null ? '—' : stats.bitrateKbps.toFixed(0)} kbps</span>
-      <Counter label="lagged" title="frames lagged by rendering: repeated because no new frame was ready" c={health.laggedByRendering} />
+      <Counter label="lagged" title="frames lagged by rendering: output frames the program did not make in time (a picture that did not change is not lag)" c={health.laggedByRendering} />
       <Counter label="skipped" title="frames skipped by encoding lag" c={health.skippedByEncoding} />
       <Counter label="network" title="frames dropped by the network (while reconnecting)" c={health.droppedByNetwork} />
       <span
@@ -72,7 +75,9 @@ function errorHeadline(state: EncoderStats['state']): string {
 }
 
 /** The health bar with the render time read from the store here: it changes several times a second, the studio around it need not redraw. */
-export function LiveHealthBar(props: Omit<Parameters<typeof HealthBar>[0], 'renderMs'>) {
+export function LiveHealthBar(props: Omit<Parameters<typeof HealthBar>[0], 'renderMs' | 'rendering'>) {
   const renderMs = useStore((s) => Math.round(s.renderMs));
-  return <HealthBar {...props} renderMs={renderMs} />;
+  const slots = useStore((s) => s.pipeline.outputSlots ?? 0);
+  const lagged = useStore((s) => s.pipeline.framesLagged ?? 0);
+  return <HealthBar {...props} renderMs={renderMs} {...(slots > 0 ? { rendering: { slots, lagged } } : {})} />;
 }

@@ -104,6 +104,9 @@ export class Broadcaster {
   framesSkipped = 0;
   /** Pictures the renderer's H.264 encoder sent again because nothing new came (frames lagged by rendering). */
   framesRepeated = 0;
+  /** Slots of the output rate since going live, and those the program's clock did not serve in time (frames lagged by rendering). */
+  outputSlots = 0;
+  framesLagged = 0;
   /** Where the program's H.264 is made, once live. */
   encoderChoice: EncoderChoice | null = null;
   private unsubscribeKeyframe: (() => void) | null = null;
@@ -183,6 +186,8 @@ export class Broadcaster {
         this.framesSent = msg.framesSent;
         this.framesSkipped = msg.framesSkipped;
         this.framesRepeated = msg.framesRepeated;
+        this.framesLagged = msg.framesLagged;
+        this.outputSlots = msg.outputSlots;
         this.lastRenderMs = msg.renderMs;
         this.busyMs = msg.busyMs;
         if (msg.copyTimeouts > this.copyTimeouts) this.log(`program: ${msg.copyTimeouts - this.copyTimeouts} camera frame(s) could not be read in time and were skipped`);

@@ -14,6 +14,7 @@ import { I420Compositor } from './I420Compositor';
 import { bitmapPicture, framePicture, PROGRAM_COLOR_SPACE, type FrameScratch } from './framePicture';
 import type { I420Picture } from './i420';
 import { ENCODER_RESTARTS, ProgramEncoder } from './ProgramEncoder';
+import { OutputSlots } from './outputSlots';
 import { readFrames } from './readFrames';
 
 /**
@@ -55,7 +56,7 @@ export type FromProgramWorker =
   | { type: 'fatal'; message: string }
   | { type: 'error'; reason: string; message: string }
   /** The worker's counters; copyFailures: camera frames whose copy failed (lastCopyError: the last reason). */
-  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; copyTimeouts: number; copyFailures: number; lastCopyError: string; framesRepeated: number; busyMs: WorkerBusyMs }
+  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; copyTimeouts: number; copyFailures: number; lastCopyError: string; framesRepeated: number; framesLagged: number; outputSlots: number; busyMs: WorkerBusyMs }
   /** A program frame (raw I420 or an H.264 unit), when no port was given (the page passes it to the bridge). */
   | { type: 'frame'; kind: 'video' | 'h264'; payload: ArrayBuffer; timestampMs: number }
   /** After 'dispose': everything is let go (GL objects, frames, the streams read), the worker may be terminated. */
@@ -132,6 +133,8 @@ let h264: ProgramEncoder | null = null;
 let size = { width: 0, height: 0, fps: 30 };
 const COPY_TIMEOUT_MS = 1000;
 let ticks = 0;
+/** The output rate's slots while live, and those no tick served in time (frames lagged by rendering). */
+let slots: OutputSlots | null = null;
 
 /** Media for the encoder: straight to the bridge's worker when it gave a port, else to the page. */
 function sendMedia(kind: 'video' | 'h264', payload: ArrayBuffer, timestampMs: number): void {
@@ -187,7 +190,7 @@ function stopH264(): void {
 
 /** Every fifth tick, the worker's counters to the page (repeats: pictures the H.264 encoder made again). */
 function postStatsNow(): void {
-  if (++ticks % 5 === 0) post({ type: 'stats', ...stats, framesRepeated: h264?.repeated ?? 0, busyMs: { ...busyMs } });
+  if (++ticks % 5 === 0) post({ type: 'stats', ...stats, framesRepeated: h264?.repeated ?? 0, framesLagged: slots?.lagged ?? 0, outputSlots: slots?.slots ?? 0, busyMs: { ...busyMs } });
 }
 
 function fail(error: unknown): void {
@@ -298,6 +301,7 @@ async function tickCpu(): Promise<void> {
   if (!cpu || cpuBusy) return;
   cpuBusy = true;
   const started = performance.now();
+  if (live) slots?.serve(started);
   try {
     // Every new frame's planes are read at once: one wait for all sources, not one after another.
     const frames = [...pending];
@@ -390,6 +394,7 @@ function tick(): void {
   }
   if (!compositor) return;
   const started = performance.now();
+  if (live) slots?.serve(started);
   const sources = layout.order.map((id) => ({ id, ...compositor!.sourceSize(id) }));
   compositor.setScene(programLayout(layout.kind, sources, compositor.width, compositor.height, layout.focusId));
   const fresh = compositor.hasChanges;
@@ -596,6 +601,7 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
         return;
       case 'live':
         live = msg.on;
+        slots = msg.on ? new OutputSlots(1000 / size.fps) : slots;
         if (msg.port) port = msg.port;
         if (msg.on && msg.video === 'h264') {
           startH264(msg.bitrateKbps ?? 3000);

@@ -119,6 +119,8 @@ export class HostSession {
           compositor: this.broadcaster.compositor?.mode ?? null,
           glRenderer: this.broadcaster.compositor?.renderer ?? null,
           workerBusyMs: this.broadcaster.busyMs as Record<string, number> | null,
+          outputSlots: this.broadcaster.outputSlots,
+          framesLagged: this.broadcaster.framesLagged,
         },
       });
     }, 150);

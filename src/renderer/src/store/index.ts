@@ -20,6 +20,9 @@ export interface PipelineState {
   /** 'gpu' (WebGL2) or 'cpu' (I420 compositor), once chosen. */
   compositor: 'gpu' | 'cpu' | null;
   glRenderer: string | null;
+  /** Slots of the output rate since going live, and those the program did not serve in time (frames lagged by rendering). */
+  outputSlots?: number;
+  framesLagged?: number;
   /** Where the program worker's time went since it started (ms per step), for benchmarks. */
   workerBusyMs?: Record<string, number> | null;
 }

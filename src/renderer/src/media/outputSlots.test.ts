@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { OutputSlots } from './outputSlots';
+
+const FRAME = 1000 / 30;
+
+describe('frames lagged by rendering (OutputSlots)', () => {
+  it('counts nothing for a clock on time, jitter under half a frame included', () => {
+    const s = new OutputSlots(FRAME);
+    for (let i = 0; i < 300; i++) s.serve(1000 + i * FRAME + (i % 2 === 0 ? 7 : -7));
+    expect(s).toMatchObject({ slots: 300, lagged: 0 });
+  });
+
+  it('counts the slots a late or busy clock never served', () => {
+    const s = new OutputSlots(FRAME);
+    const served = [0, 1, 2, 5, 6, 7, 8, 12];
+    for (const slot of served) s.serve(slot * FRAME);
+    expect(s).toMatchObject({ slots: 13, lagged: 13 - served.length });
+  });
+
+  it('takes two ticks in one slot (a timer catching up) as one', () => {
+    const s = new OutputSlots(FRAME);
+    s.serve(0);
+    s.serve(FRAME);
+    s.serve(FRAME + 3);
+    s.serve(2 * FRAME);
+    expect(s).toMatchObject({ slots: 3, lagged: 0 });
+  });
+
+  it('refuses a frame duration that is not positive', () => {
+    expect(() => new OutputSlots(0)).toThrow(/positive/);
+  });
+});
