@@ -404,6 +404,9 @@ describe('postgres_changes', () => {
     await expect(
       subscribe(c.channel('nope-2').on('postgres_changes', { event: '*', schema: 'public', table: 'rt_notes', filter: 'n=zz.1' }, () => undefined)),
     ).rejects.toThrow(/invalid filter/);
+    await expect(
+      subscribe(c.channel('nope-3').on('postgres_changes', { event: '*', schema: 'public', table: 'rt_notes', filter: 'body=match.^(a+)+$' }, () => undefined)),
+    ).rejects.toThrow(/operator "match" is not supported \(Realtime filters take eq, neq, lt, lte, gt, gte, in\)/);
   });
 });
 

@@ -2,14 +2,26 @@
  * postgres_changes filters as realtime-js writes them: `col=op.value`, several
  * joined by `,` (all must hold), `not.` negates, values may be quoted
  * PostgREST-style (`name=eq."a,b"`), `in.(a,"b,c")` lists values.
+ * Only the operators hosted Supabase Realtime evaluates are taken (eq, neq,
+ * lt, lte, gt, gte, in); pattern and regular-expression operators (like,
+ * ilike, match, imatch) and the rest are refused at join: each filter runs on
+ * every changed row, so its cost must stay linear in the row and the filter,
+ * and a filter that works here must work on a hosted project.
  * Comparison follows the column's PostgreSQL type where it matters (numbers,
  * booleans, timestamps, uuids); SQL NULL makes a comparison unknown, so it
- * never matches (also under `not.`), except with `is` and `isdistinct`.
+ * never matches (also under `not.`).
  */
 import { RealtimeError } from './errors.js';
 
-export const FILTER_OPERATORS = ['eq', 'neq', 'lt', 'lte', 'gt', 'gte', 'in', 'like', 'ilike', 'is', 'match', 'imatch', 'isdistinct'] as const;
+export const FILTER_OPERATORS = ['eq', 'neq', 'lt', 'lte', 'gt', 'gte', 'in'] as const;
 export type FilterOperator = (typeof FILTER_OPERATORS)[number];
+
+/** Hosted Realtime's bound on an `in` list. */
+export const MAX_IN_VALUES = 100;
+/** Longest value (each `in` item too), in characters. */
+export const MAX_FILTER_VALUE_LENGTH = 1024;
+/** Most conditions in one filter. */
+export const MAX_FILTER_CONDITIONS = 16;
 
 export interface FilterCondition {
   column: string;
@@ -19,12 +31,11 @@ export interface FilterCondition {
   value: string;
   /** The list for `in`. */
   values: string[];
-  /** Compiled pattern for like/ilike/match/imatch. */
-  pattern?: RegExp;
 }
 
 function invalid(filter: string, why: string): RealtimeError {
-  return new RealtimeError('invalid_filter', `invalid filter "${filter}": ${why}`);
+  const shown = filter.length > 120 ? `${filter.slice(0, 120)}…` : filter;
+  return new RealtimeError('invalid_filter', `invalid filter "${shown}": ${why}`);
 }
 
 /** Splits at `sep` outside double quotes and parentheses. */
@@ -69,23 +80,6 @@ function unquote(raw: string): string | null {
   return out;
 }
 
-function likeToRegExp(pattern: string, caseInsensitive: boolean): RegExp {
-  let source = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i]!;
-    if (ch === '\\' && i + 1 < pattern.length) {
-      source += escapeRegExp(pattern[++i]!);
-    } else if (ch === '%' || ch === '*') source += '[\\s\\S]*';
-    else if (ch === '_') source += '[\\s\\S]';
-    else source += escapeRegExp(ch);
-  }
-  return new RegExp(`^${source}$`, caseInsensitive ? 'iu' : 'u');
-}
-
-function escapeRegExp(ch: string): string {
-  return ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
-
 function parseCondition(filter: string, text: string): FilterCondition {
   const eq = text.indexOf('=');
   if (eq <= 0) throw invalid(filter, `"${text}" is not column=operator.value`);
@@ -100,31 +94,31 @@ function parseCondition(filter: string, text: string): FilterCondition {
   const dot = rest.indexOf('.');
   if (dot < 0) throw invalid(filter, `"${text}" has no operator`);
   const op = rest.slice(0, dot) as FilterOperator;
-  if (!FILTER_OPERATORS.includes(op)) throw invalid(filter, `unknown operator "${rest.slice(0, dot)}"`);
+  if (!FILTER_OPERATORS.includes(op)) {
+    throw invalid(filter, `operator "${rest.slice(0, dot)}" is not supported (Realtime filters take ${FILTER_OPERATORS.join(', ')})`);
+  }
   const rawValue = rest.slice(dot + 1);
   const condition: FilterCondition = { column, op, negate, value: '', values: [] };
   if (op === 'in') {
     if (!rawValue.startsWith('(') || !rawValue.endsWith(')')) throw invalid(filter, 'in needs a list: in.(a,b)');
     const items = splitTopLevel(rawValue.slice(1, -1), ',');
     if (!items) throw invalid(filter, 'unbalanced quotes or parentheses');
+    if (items.length > MAX_IN_VALUES) throw invalid(filter, `an in list takes at most ${MAX_IN_VALUES} values`);
     const values = items.map((item) => unquote(item.trim()));
     if (values.some((v) => v === null)) throw invalid(filter, 'bad quoting in the in list');
+    if (values.some((v) => v!.length > MAX_FILTER_VALUE_LENGTH)) throw tooLong(filter);
     condition.values = values as string[];
     return condition;
   }
   const value = unquote(rawValue);
   if (value === null) throw invalid(filter, 'bad quoting');
+  if (value.length > MAX_FILTER_VALUE_LENGTH) throw tooLong(filter);
   condition.value = value;
-  if (op === 'is' && !['null', 'true', 'false', 'unknown'].includes(value.toLowerCase())) {
-    throw invalid(filter, 'is takes null, true, false or unknown');
-  }
-  try {
-    if (op === 'like' || op === 'ilike') condition.pattern = likeToRegExp(value, op === 'ilike');
-    if (op === 'match' || op === 'imatch') condition.pattern = new RegExp(value, op === 'imatch' ? 'iu' : 'u');
-  } catch (err) {
-    throw invalid(filter, `bad pattern: ${(err as Error).message}`);
-  }
   return condition;
+}
+
+function tooLong(filter: string): RealtimeError {
+  return invalid(filter, `a value is longer than ${MAX_FILTER_VALUE_LENGTH} characters`);
 }
 
 /** Parses a filter string; an empty or absent filter means "every row". */
@@ -132,6 +126,7 @@ export function parseFilter(filter: string | undefined | null): FilterCondition[
   if (filter === undefined || filter === null || filter.trim() === '') return [];
   const parts = splitTopLevel(filter, ',');
   if (!parts) throw invalid(filter, 'unbalanced quotes or parentheses');
+  if (parts.length > MAX_FILTER_CONDITIONS) throw invalid(filter, `a filter takes at most ${MAX_FILTER_CONDITIONS} conditions`);
   return parts.map((part) => parseCondition(filter, part));
 }
 
@@ -187,19 +182,6 @@ function evaluate(cond: FilterCondition, record: Record<string, unknown>, type: 
   const value = record[cond.column];
   const isNull = value === null || value === undefined;
   switch (cond.op) {
-    case 'is': {
-      const v = cond.value.toLowerCase();
-      if (v === 'null' || v === 'unknown') return isNull;
-      if (isNull) return false;
-      const b = typeof value === 'boolean' ? value : parseBool(asText(value));
-      return b === (v === 'true');
-    }
-    case 'isdistinct': {
-      const otherNull = cond.value.toLowerCase() === 'null';
-      if (isNull || otherNull) return isNull !== otherNull;
-      const cmp = compareAs(type, value, cond.value);
-      return cmp === null ? true : cmp !== 0;
-    }
     case 'in': {
       if (isNull) return null;
       let unknown = false;
@@ -210,12 +192,6 @@ function evaluate(cond: FilterCondition, record: Record<string, unknown>, type: 
       }
       return unknown ? null : false;
     }
-    case 'like':
-    case 'ilike':
-    case 'match':
-    case 'imatch':
-      if (isNull) return null;
-      return cond.pattern ? cond.pattern.test(asText(value)) : null;
     default: {
       const cmp = compareAs(type, value, cond.value);
       if (cmp === null) return null;
