@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AppError } from '../shared/errors.js';
+import { requestUrl } from './http.js';
 import { FUNCTIONS_HOST_SCRIPT, REPO_ROOT } from './paths.js';
 
 export interface FunctionsRuntimeOptions {
@@ -73,8 +74,8 @@ export function isFunctionName(name: string): boolean {
  * The path to ask the host for: `/<name>` plus whatever followed the function's name in the
  * incoming URL (the gateway may pass `/functions/v1/<name>/sub?x=1` or just `/<name>?x=1`).
  */
-export function upstreamPath(requestUrl: string | undefined, name: string): string {
-  const url = new URL(requestUrl ?? '/', 'http://localhost');
+export function upstreamPath(target: string | undefined, name: string): string {
+  const url = requestUrl(target) ?? new URL('http://localhost/');
   const segments = url.pathname.split('/');
   const at = segments.findIndex((s) => {
     try {

@@ -12,7 +12,7 @@ import type pg from 'pg';
 import { AppError } from '../shared/errors.js';
 import { createAuthHandler } from './auth.js';
 import { DEFAULT_DATA_DIR, startDatabase } from './db.js';
-import { applyCors, sendEmpty, sendJson } from './http.js';
+import { applyCors, BAD_REQUEST_TARGET, refuseUpgrade, requestUrl, sendEmpty, sendJson } from './http.js';
 import { makeApiKeys, storedJwtSecret } from './jwt.js';
 import { createRestHandler } from './rest.js';
 
@@ -163,7 +163,11 @@ export async function startLocalBackend(opts: LocalBackendOptions = {}): Promise
       sendEmpty(res, 204);
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://gateway.local');
+    const url = requestUrl(req.url);
+    if (!url) {
+      sendJson(res, 400, { message: BAD_REQUEST_TARGET });
+      return;
+    }
     const path = url.pathname;
     const under = (prefix: string): string | null => (path === prefix ? '' : path.startsWith(`${prefix}/`) ? path.slice(prefix.length) : null);
 
@@ -200,7 +204,12 @@ export async function startLocalBackend(opts: LocalBackendOptions = {}): Promise
     });
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const path = new URL(req.url ?? '/', 'http://gateway.local').pathname;
+    const url = requestUrl(req.url);
+    if (!url) {
+      refuseUpgrade(socket, 400, 'invalid_request', BAD_REQUEST_TARGET);
+      return;
+    }
+    const path = url.pathname;
     if (realtime && (path === '/realtime/v1/websocket' || path.startsWith('/realtime/v1/websocket/'))) {
       realtime.handleUpgrade(req, socket, head);
     } else {

@@ -1,5 +1,6 @@
 /** Small node:http helpers shared by the local gateway's services. */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { AppError } from '../shared/errors.js';
 
 export const MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -40,6 +41,38 @@ export function applyCors(req: IncomingMessage, res: ServerResponse): void {
   res.setHeader('access-control-allow-headers', typeof requested === 'string' && requested ? `${CORS_ALLOW_HEADERS}, ${requested}` : CORS_ALLOW_HEADERS);
   res.setHeader('access-control-expose-headers', CORS_EXPOSE_HEADERS);
   res.setHeader('access-control-max-age', '86400');
+}
+
+/**
+ * The request target as a URL, or null when it is not one (`//`, `//[`, `*`):
+ * the caller answers 400. A target that starts with `/` is a path, even
+ * `//host/x`, as HTTP reads it (resolving it against a base would make `host`
+ * the host, and `//` alone throws).
+ */
+export function requestUrl(target: string | undefined): URL | null {
+  const t = target ?? '/';
+  try {
+    return t.startsWith('/') ? new URL(`http://localhost${t}`) : new URL(t);
+  } catch {
+    return null;
+  }
+}
+
+/** What a request whose target is not a URL is told. */
+export const BAD_REQUEST_TARGET = 'the request target is not a valid URL';
+
+/** Answers an upgrade request on its raw socket (no response object exists for it) and closes it. */
+export function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: message, reason });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
 }
 
 export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {

@@ -2,6 +2,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { rawExchange, rawGet } from '../../tests/support/rawHttp.js';
 import { IngestError, startIngest, type Ingest } from './ingest';
 
 const run = promisify(execFile);
@@ -141,5 +142,13 @@ describe('startIngest', () => {
     await ingest.stop();
     ingest = await startIngest({ rtmpPort, httpPort });
     expect(await canConnect(rtmpPort)).toBe(true);
+  });
+
+  it('answers 400 to a playback request whose target is not a URL, and keeps serving', async () => {
+    ingest = await startIngest({ rtmpPort: 0, httpPort: 0, hls: false });
+    for (const target of ['*', 'http://[']) expect(await rawExchange(ingest.httpPort, rawGet(target)), target).toMatch(/^HTTP\/1\.1 400 /);
+    for (const target of ['//', '//[']) expect(await rawExchange(ingest.httpPort, rawGet(target)), target).toMatch(/^HTTP\/1\.1 404 /);
+    const res = await fetch(`http://127.0.0.1:${ingest.httpPort}/live/nobody/index.m3u8`);
+    expect(res.status).toBe(404);
   });
 });

@@ -16,6 +16,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { AppError } from '../shared/errors';
+import { BAD_REQUEST_TARGET, requestUrl } from './http.js';
 
 export interface IngestOptions {
   /** Address both servers bind to and that the URLs name. Default 127.0.0.1. */
@@ -395,8 +396,12 @@ function serveHls(root: string, req: http.IncomingMessage, res: http.ServerRespo
     res.writeHead(405, { Allow: 'GET, HEAD, OPTIONS' }).end();
     return;
   }
-  const pathname = new URL(req.url ?? '/', 'http://ingest').pathname;
-  const parts = pathname.split('/').filter(Boolean);
+  const url = requestUrl(req.url);
+  if (!url) {
+    res.writeHead(400, { 'Content-Type': 'text/plain' }).end(BAD_REQUEST_TARGET);
+    return;
+  }
+  const parts = url.pathname.split('/').filter(Boolean);
   const [app, streamKey, file] = parts;
   if (parts.length !== 3 || app !== 'live' || !streamKey || !file || !STREAM_KEY.test(streamKey) || !SEGMENT_FILE.test(file)) {
     res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');

@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalBackend, startLocalBackend } from '../../src/local/gateway.js';
 import { signJwt } from '../../src/local/jwt.js';
+import { rawGet, rawUpgrade, rawExchange as rawExchangeWith } from '../support/rawHttp.js';
 
 let backend: LocalBackend;
 let staticDir: string;
@@ -27,6 +28,11 @@ async function anonymousUser(): Promise<{ sb: SupabaseClient; id: string }> {
   const { data, error } = await sb.auth.signInAnonymously();
   expect(error).toBeNull();
   return { sb, id: data.user?.id ?? '' };
+}
+
+function rawExchange(request: string): Promise<string> {
+  const { hostname, port } = new URL(backend.apiUrl);
+  return rawExchangeWith(Number(port), request, hostname);
 }
 
 beforeAll(async () => {
@@ -310,6 +316,24 @@ describe('rest', () => {
     expect(missing.status).toBe(404);
     const escape = await fetch(`${backend.apiUrl}/app/..%2f..%2fetc%2fpasswd`);
     expect(escape.status).toBe(403);
+  });
+});
+
+describe('request targets that are not URLs', () => {
+  it('answers 400 to a request or an upgrade whose target is not a URL, and keeps serving', async () => {
+    for (const target of ['*', 'http://[', 'http://']) {
+      const plain = await rawExchange(rawGet(target));
+      expect(plain, target).toMatch(/^HTTP\/1\.1 400 /);
+      expect(plain, target).toContain('the request target is not a valid URL');
+      expect(await rawExchange(rawUpgrade(target)), target).toMatch(/^HTTP\/1\.1 400 /);
+    }
+    // A target that starts with two slashes is a path (resolving it against a base threw for these).
+    for (const target of ['//', '//[', '//rest/v1/streams']) {
+      expect(await rawExchange(rawGet(target)), target).toMatch(/^HTTP\/1\.1 404 /);
+      expect(await rawExchange(rawUpgrade(target)), target).toMatch(/^HTTP\/1\.1 404 /);
+    }
+    const health = await fetch(`${backend.apiUrl}/health`);
+    expect(health.status).toBe(200);
   });
 });
 

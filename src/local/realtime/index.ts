@@ -5,10 +5,11 @@
  * run as the caller, and postgres_changes from the triggers of
  * `src/local/sql/realtime_local.sql` filtered by each subscriber's RLS.
  */
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type pg from 'pg';
 import { WebSocketServer } from 'ws';
+import { BAD_REQUEST_TARGET, refuseUpgrade, requestUrl } from '../http.js';
 import { verifyToken, type JwtClaims } from './auth.js';
 import { ChannelRegistry } from './channels.js';
 import { ChangesHub } from './changes.js';
@@ -44,19 +45,6 @@ export interface RealtimeServer {
 
 const CLOSE_GRACE_MS = 1000;
 
-function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = JSON.stringify({ error: message, reason });
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    () => socket.destroy(),
-  );
-}
-
 export function createRealtimeServer(opts: RealtimeServerOptions): RealtimeServer {
   const log = opts.log ?? (() => undefined);
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? 1024 * 1024, perMessageDeflate: false });
@@ -87,7 +75,8 @@ export function createRealtimeServer(opts: RealtimeServerOptions): RealtimeServe
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const onSocketError = (err: Error): void => log(`realtime: upgrade socket: ${err.message}`);
     socket.on('error', onSocketError);
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req.url);
+    if (!url) return refuseUpgrade(socket, 400, 'invalid_request', BAD_REQUEST_TARGET);
     if (closing) return refuseUpgrade(socket, 503, 'closing', 'the realtime server is shutting down');
     if (url.pathname.replace(/\/+$/, '') !== WEBSOCKET_PATH) return refuseUpgrade(socket, 404, 'not_found', `no WebSocket at ${url.pathname}`);
     const vsnParam = url.searchParams.get('vsn') ?? '1.0.0';

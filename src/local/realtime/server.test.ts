@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { rawExchange, rawUpgrade } from '../../../tests/support/rawHttp.js';
 import { makeApiKeys } from '../jwt.js';
 import { createRealtimeServer, type RealtimeServer } from './index.js';
 
@@ -178,6 +179,9 @@ describe('realtime server, raw frames', () => {
     expect(await upgradeStatus(`/realtime/v1/websocket?apikey=${anonKey}&vsn=3.0.0`)).toBe(400);
     expect(await upgradeStatus(`/elsewhere?apikey=${anonKey}`)).toBe(404);
     expect(await upgradeStatus('/realtime/v1/websocket?vsn=2.0.0')).toBe(401);
+    const port = Number(base.split(':')[1]);
+    for (const target of ['*', 'http://[']) expect(await rawExchange(port, rawUpgrade(target)), target).toMatch(/^HTTP\/1\.1 400 .*"reason":"invalid_request"/s);
+    expect(await rawExchange(port, rawUpgrade('//['))).toMatch(/^HTTP\/1\.1 404 /);
     const res = await fetch(`http://${base}/rest/v1/things`);
     expect(await res.text()).toBe('not realtime');
     const bad = await fetch(`http://${base}/realtime/v1/api/broadcast`, { method: 'POST', headers: { apikey: anonKey }, body: '{"messages":[]}' });
