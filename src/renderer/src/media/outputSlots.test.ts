@@ -19,10 +19,7 @@ describe('frames lagged by rendering (OutputSlots)', () => {
 
   it('takes two ticks in one slot (a timer catching up) as one', () => {
     const s = new OutputSlots(FRAME);
-    s.serve(0);
-    s.serve(FRAME);
-    s.serve(FRAME + 3);
-    s.serve(2 * FRAME);
+    expect([s.serve(0), s.serve(FRAME), s.serve(FRAME + 3), s.serve(2 * FRAME)]).toEqual([true, true, false, true]);
     expect(s).toMatchObject({ slots: 3, lagged: 0 });
   });
 

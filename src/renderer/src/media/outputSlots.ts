@@ -20,19 +20,23 @@ export class OutputSlots {
   /**
    * A tick at `nowMs` served the slot nearest to it (a tick less than half a
    * frame off its time still serves its own slot); the slots passed since the
-   * last served one are lagged. A second tick within one slot changes nothing.
+   * last served one are lagged. False for a second tick within one slot (a
+   * timer catching up after the worker was starved), which changes nothing:
+   * its picture would only replace the slot's own within a few ms, so the
+   * tick is better skipped.
    */
-  serve(nowMs: number): void {
+  serve(nowMs: number): boolean {
     if (this.startMs === null) {
       this.startMs = nowMs;
       this.last = 0;
       this.slots = 1;
-      return;
+      return true;
     }
     const slot = Math.round((nowMs - this.startMs) / this.frameMs);
-    if (slot <= this.last) return;
+    if (slot <= this.last) return false;
     this.lagged += slot - this.last - 1;
     this.last = slot;
     this.slots = slot + 1;
+    return true;
   }
 }

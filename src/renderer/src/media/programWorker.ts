@@ -299,9 +299,10 @@ async function readNewFrames(frames: ReadonlyArray<readonly [string, VideoFrame]
 /** The CPU path's tick: read the new frames' planes, redraw what changed, hand the I420 on. */
 async function tickCpu(): Promise<void> {
   if (!cpu || cpuBusy) return;
-  cpuBusy = true;
   const started = performance.now();
-  if (live) slots?.serve(started);
+  // A second tick in a slot already served (the timer catching up): nothing it made would reach the output.
+  if (live && slots && !slots.serve(started)) return;
+  cpuBusy = true;
   try {
     // Every new frame's planes are read at once: one wait for all sources, not one after another.
     const frames = [...pending];
@@ -394,7 +395,7 @@ function tick(): void {
   }
   if (!compositor) return;
   const started = performance.now();
-  if (live) slots?.serve(started);
+  if (live && slots && !slots.serve(started)) return;
   const sources = layout.order.map((id) => ({ id, ...compositor!.sourceSize(id) }));
   compositor.setScene(programLayout(layout.kind, sources, compositor.width, compositor.height, layout.focusId));
   const fresh = compositor.hasChanges;
