@@ -1,10 +1,15 @@
 import { createClient } from '@supabase/supabase-js';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
   buildImportMap,
+  createFunctionsRuntime,
   denoArgs,
   denoPlatformPackage,
   forwardRequestHeaders,
@@ -113,6 +118,45 @@ describe('functions runtime: routing and proxying', () => {
       expect(err).toBeInstanceOf(FunctionsRuntimeError);
       expect((err as FunctionsRuntimeError).reason).toBe('deno_not_found');
       expect((err as Error).message).toContain('/nowhere/deno/deno');
+    }
+  });
+
+  it('refuses a body over the limit with 413 before Deno is asked for anything, by Content-Length or by the bytes read', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'roast-fn-limit-'));
+    await mkdir(join(dir, 'echo'));
+    await writeFile(join(dir, 'echo', 'index.ts'), 'Deno.serve(() => new Response("ok"));\n');
+    // No Deno: a request that got past the body check is answered 503.
+    const runtime = createFunctionsRuntime({ functionsDir: dir, env: {}, denoPath: join(dir, 'no-deno'), maxBodyBytes: 1024, log: () => undefined });
+    const server = createServer((req, res) => void runtime.handle(req, res, 'echo'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const post = (headers: Record<string, string>, chunks: Buffer[]): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path: '/functions/v1/echo', method: 'POST', headers }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (text: string) => (body += text));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        for (const chunk of chunks) req.write(chunk);
+        req.end();
+      });
+    try {
+      // Declared too large: answered before a byte of the body is read.
+      const declared = await post({ 'content-length': String(50 * 1024 * 1024) }, []);
+      expect(declared.status).toBe(413);
+      expect(JSON.parse(declared.body)).toEqual({ error: 'Request body too large: a function takes at most 1024 bytes' });
+      // Chunked, no length: reading stops past the limit.
+      const chunked = await post({ 'transfer-encoding': 'chunked' }, [Buffer.alloc(600, 97), Buffer.alloc(600, 97)]);
+      expect(chunked.status).toBe(413);
+      // Within the limit: on to the runtime (which cannot start here).
+      const small = await post({ 'content-type': 'application/json' }, [Buffer.from('{}')]);
+      expect(small.status).toBe(503);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await runtime.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AppError } from '../shared/errors.js';
-import { requestUrl } from './http.js';
+import { BodyError, MAX_BODY_BYTES, readBody, requestUrl } from './http.js';
 import { FUNCTIONS_HOST_SCRIPT, REPO_ROOT } from './paths.js';
 
 export interface FunctionsRuntimeOptions {
@@ -36,6 +36,8 @@ export interface FunctionsRuntimeOptions {
   startTimeoutMs?: number;
   /** How long one request may take before the proxy answers 504. */
   requestTimeoutMs?: number;
+  /** Largest request body the proxy takes (413 beyond); the gateway's MAX_BODY_BYTES by default. */
+  maxBodyBytes?: number;
 }
 
 export interface FunctionsRuntime {
@@ -284,11 +286,11 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function readRequestBody(req: IncomingMessage): Promise<Buffer | undefined> {
+/** The request body, read up to `limit` bytes (a BodyError past it); none for GET and HEAD. */
+async function readRequestBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   if (req.method === 'GET' || req.method === 'HEAD') return undefined;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
-  return chunks.length > 0 ? Buffer.concat(chunks) : undefined;
+  const body = await readBody(req, limit);
+  return body.length > 0 ? body : undefined;
 }
 
 interface Running {
@@ -303,6 +305,7 @@ export function createFunctionsRuntime(opts: FunctionsRuntimeOptions): Functions
   const denoDir = resolve(opts.denoDir ?? join(REPO_ROOT, '.data', 'deno'));
   const startTimeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const maxBodyBytes = opts.maxBodyBytes ?? MAX_BODY_BYTES;
 
   let names: Set<string> | null = null;
   let running: Running | null = null;
@@ -427,6 +430,21 @@ export function createFunctionsRuntime(opts: FunctionsRuntimeOptions): Functions
         sendJson(res, 503, { error: 'The edge functions runtime is stopped' });
         return;
       }
+      // The body is read (and bounded) before Deno is asked for anything: no function sees a request
+      // whose body the proxy would have had to hold in memory whole.
+      let body: Buffer | undefined;
+      try {
+        body = await readRequestBody(req, maxBodyBytes);
+      } catch (err) {
+        if (err instanceof BodyError && err.reason === 'body_too_large') {
+          // Closing the connection stops reading the rest of the body.
+          res.setHeader('connection', 'close');
+          sendJson(res, 413, { error: `Request body too large: a function takes at most ${maxBodyBytes} bytes` });
+        } else {
+          sendJson(res, 400, { error: `Could not read the request body: ${(err as Error).message}` });
+        }
+        return;
+      }
       let run: Running;
       try {
         run = await ensureRunning();
@@ -435,7 +453,6 @@ export function createFunctionsRuntime(opts: FunctionsRuntimeOptions): Functions
         return;
       }
       try {
-        const body = await readRequestBody(req);
         const upstream = await fetch(`http://127.0.0.1:${run.port}${upstreamPath(req.url, name)}`, {
           method: req.method ?? 'GET',
           headers: forwardRequestHeaders(req.headers),
