@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { BodyError, bearerToken, headerList, headerValue, readJson, sendEmpty, sendJson, sendJsonText } from './http.js';
 import { type JwtClaims, JwtError, verifyJwt } from './jwt.js';
 import { type Catalog, type FunctionInfo, SchemaCache, type TableInfo } from './rest/catalog.js';
-import { PostgrestError, toPostgrestError } from './rest/errors.js';
+import { PostgrestError, parseError, toPostgrestError } from './rest/errors.js';
 import { type ParsedQuery, emptyNode, parseQuery } from './rest/parse.js';
 import { argValue, buildDelete, buildInsert, buildRead, buildRpc, buildUpdate, chooseFunction, type SqlQuery } from './rest/sql.js';
 
@@ -346,7 +346,7 @@ export function createRestHandler(opts: RestOptions): RestHandler {
       if (profile && profile !== schema) {
         throw new PostgrestError(406, 'PGRST106', `The schema must be one of the following: ${schema}`);
       }
-      const segments = path.split('/').filter(Boolean).map(decodeURIComponent);
+      const segments = path.split('/').filter(Boolean).map(decodePathSegment);
       if (segments.length === 0) {
         if (!readish) throw new PostgrestError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
         await openApi(req, res);
@@ -376,12 +376,23 @@ export function createRestHandler(opts: RestOptions): RestHandler {
         return;
       }
       const headers: Record<string, string> = {};
+      // The rest of a body too large is not read: the connection goes with it.
+      if (e.status === 413) headers.connection = 'close';
       if (e.status === 401) headers['www-authenticate'] = `Bearer error="invalid_token", error_description="${e.message.replace(/"/g, "'")}"`;
       sendJson(res, e.status, e.toBody(), headers);
     }
   }
 
   return { handle, schemaCache: cache };
+}
+
+/** A path segment with its %XX escapes decoded; a malformed escape is the client's error (400), not a database one. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw parseError(`Invalid percent-encoding in the request path: "${segment.slice(0, 100)}"`, 'Each % must be followed by two hex digits that form UTF-8.');
+  }
 }
 
 function requestHeaders(req: IncomingMessage): Record<string, string> {

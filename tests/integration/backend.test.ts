@@ -296,6 +296,22 @@ describe('rest', () => {
     const noKey = await fetch(`${backend.apiUrl}/rest/v1/streams`);
     expect(noKey.status).toBe(401);
 
+    // A malformed %-escape in the path is the request's fault, not the database's.
+    for (const path of ['%E0%A4%A', 'rpc/%zz']) {
+      const badPath = await fetch(`${backend.apiUrl}/rest/v1/${path}`, { headers: { apikey: backend.anonKey } });
+      expect(badPath.status, path).toBe(400);
+      expect(await badPath.json(), path).toMatchObject({ code: 'PGRST100', message: expect.stringContaining('Invalid percent-encoding in the request path') });
+    }
+
+    // A body over the limit is refused (413) without reading the rest of it.
+    const huge = await fetch(`${backend.apiUrl}/rest/v1/rpc/leave_seat`, {
+      method: 'POST',
+      headers: { apikey: backend.anonKey, 'content-type': 'application/json' },
+      body: Buffer.alloc(11 * 1024 * 1024, 32),
+    });
+    expect(huge.status).toBe(413);
+    expect(huge.headers.get('connection')).toBe('close');
+
     const preflight = await fetch(`${backend.apiUrl}/rest/v1/streams`, {
       method: 'OPTIONS',
       headers: { origin: 'http://example.test', 'access-control-request-method': 'POST', 'access-control-request-headers': 'apikey, prefer' },
