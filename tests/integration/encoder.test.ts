@@ -19,6 +19,7 @@ import { detectEncoder, describeSelection, encoderCandidates } from '../../src/m
 import { EncoderInputError } from '../../src/main/encoder/errors';
 import { resolveFfmpeg, resolveFfprobe } from '../../src/main/encoder/ffmpegPath';
 import { encodeH264Unit, type EncoderState, type EncoderStats } from '../../src/shared/bridge';
+import { StereoTone } from '../support/media';
 
 const run = promisify(execFile);
 const ffmpeg = resolveFfmpeg().path;
@@ -105,7 +106,7 @@ function feed(session: EncoderSession, { toneFromStart = true } = {}): Feed {
   let flashMs: number | null = null;
   let flashShown = false;
   let samples = 0;
-  let phase = 0;
+  const tone = new StereoTone(RATE);
   let n = 0;
   let videoTimer: ReturnType<typeof setTimeout> | null = null;
   const nextFrame = (): void => {
@@ -137,13 +138,7 @@ function feed(session: EncoderSession, { toneFromStart = true } = {}): Feed {
     if (due <= 0) return;
     const pcm = new Float32Array(due * 2);
     const toneFrom = flashMs === null ? (toneFromStart ? 0 : Infinity) : Math.round(((flashMs - origin) * RATE) / 1000);
-    for (let i = 0; i < due; i++) {
-      if (samples + i < toneFrom) continue;
-      const s = 0.3 * Math.sin(phase);
-      phase += (2 * Math.PI * 440) / RATE;
-      pcm[2 * i] = s;
-      pcm[2 * i + 1] = s;
-    }
+    if (toneFrom - samples < due) tone.fill(pcm, toneFrom - samples);
     session.pushAudio(new Uint8Array(pcm.buffer), origin + (samples * 1000) / RATE);
     samples += due;
   }, 10);

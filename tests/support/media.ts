@@ -186,3 +186,23 @@ export function audioLevels(file: string, windowSamples = 48): Array<{ t: number
     .map(([t, db]) => ({ t: Number(t), db: db === '-inf' ? -Infinity : Number(db) }))
     .filter((w) => Number.isFinite(w.t) && !Number.isNaN(w.db));
 }
+
+/** A sine tone written into interleaved stereo f32 PCM chunk after chunk, its phase carried on. */
+export class StereoTone {
+  private phase = 0;
+  constructor(
+    private readonly rate: number,
+    private readonly hz = 440,
+    private readonly amplitude = 0.3,
+  ) {}
+
+  /** Writes the tone into `pcm` from stereo frame `from` on (the frames before it stay as they are). */
+  fill(pcm: Float32Array, from = 0): void {
+    for (let i = Math.max(0, from); i < pcm.length / 2; i++) {
+      const s = this.amplitude * Math.sin(this.phase);
+      this.phase += (2 * Math.PI * this.hz) / this.rate;
+      pcm[2 * i] = s;
+      pcm[2 * i + 1] = s;
+    }
+  }
+}

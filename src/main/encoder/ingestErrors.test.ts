@@ -19,6 +19,18 @@ describe("ffmpeg's words about the ingest, for a streamer", () => {
     expect(describeIngestFailure(['[tcp @ 0x1] Connection to tcp://10.9.9.9:1935 failed: Connection timed out'])).toMatch(/at 10\.9\.9\.9:1935 did not answer in time/);
     expect(describeIngestFailure(['[rtmp @ 0x1] Server error: Publishing is rejected (auth)'])).toMatch(/refused the stream key/);
     expect(describeIngestFailure(['[tls @ 0x1] error:0A000086:SSL routines::certificate verify failed'])).toMatch(/secure \(RTMPS\) connection/);
+    // ffmpeg 5.1 against a plain RTMP port: TCP connects, the TLS layer waits in vain.
+    expect(
+      describeIngestFailure([
+        '[tls @ 0x5584] Error in the pull function.',
+        '[tls @ 0x5584] IO error: Connection timed out',
+        '[rtmps @ 0x5584] Cannot open connection tls://127.0.0.1:40625',
+      ]),
+    ).toBe(
+      'the ingest at 127.0.0.1:40625 took the connection but no secure (RTMPS) session could be made: check that this address offers RTMPS (usually rtmps://…:443), or use rtmp:// where it only offers RTMP',
+    );
+    // A connection that never opened stays a timeout, whatever the protocol.
+    expect(describeIngestFailure(['[tcp @ 0x1] Connection to tcp://10.0.0.1:443 failed: Connection timed out'])).toMatch(/did not answer in time/);
     expect(describeIngestFailure(['the ingest did not accept the stream within 15000 ms (no progress from ffmpeg: is the RTMP address reachable?)'])).toMatch(
       /did not answer in time/,
     );

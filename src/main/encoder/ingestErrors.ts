@@ -21,6 +21,12 @@ const RULES: Rule[] = [
     say: (at) => `the ingest's address${at} could not be found: check the network connection and the RTMP address`,
   },
   {
+    // The connection was made, but the TLS layer above it failed or heard nothing back: a server that does not speak TLS there.
+    test: /\[tls @ [^\]]*\][^\n]*(?:pull function|timed out|IO error|handshake|unexpected)/i,
+    say: (at) =>
+      `the ingest${at} took the connection but no secure (RTMPS) session could be made: check that this address offers RTMPS (usually rtmps://…:443), or use rtmp:// where it only offers RTMP`,
+  },
+  {
     test: /Connection timed out|Operation timed out|timed out after|did not accept the stream within/i,
     say: (at) => `the ingest${at} did not answer in time: check the network connection (a firewall may block RTMP on port 1935 or RTMPS on 443)`,
   },
