@@ -311,6 +311,15 @@ const forbidden: Forbidden[] = [
     refused: { code: 'P0001', hint: 'seat_locked' },
   },
   {
+    name: 'inviting to any seat when every free seat is locked',
+    setup: async (s) => {
+      for (let seatIndex = 0; seatIndex < 9; seatIndex++) must(await lockSeat(s.host, s, seatIndex, true), `lock seat ${seatIndex}`);
+      return {};
+    },
+    act: (s) => invite(s.host, s.streamId, s.fan),
+    refused: { code: 'P0001', hint: 'seat_locked', message: /Every free guest seat is locked/ },
+  },
+  {
     name: 'inviting a guest who is already seated',
     act: (s) => invite(s.host, s.streamId, s.guest),
     refused: { code: 'P0001', hint: 'already_seated', message: /already on a seat/ },
@@ -335,6 +344,16 @@ const forbidden: Forbidden[] = [
     name: 'leaving a seat one does not hold',
     act: (s) => s.stranger.sb.rpc('leave_seat', { p_stream_id: s.streamId }),
     refused: { code: 'P0001', hint: 'not_seated' },
+  },
+  {
+    name: 'accepting after the host ended the stream (which cancelled the invitation)',
+    setup: async (s) => {
+      const ctx = await inviteFan(s);
+      must(await s.host.sb.rpc('end_stream', { p_stream_id: s.streamId }), 'end');
+      return ctx;
+    },
+    act: (s, ctx) => accept(s.fan, ctx.invitationId ?? ''),
+    refused: { code: 'P0001', hint: 'stream_ended', message: /This stream has ended/ },
   },
   {
     name: 'inviting to an ended stream',
