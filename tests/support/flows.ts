@@ -20,11 +20,17 @@ export async function appState<T>(page: Page, key: string): Promise<T> {
   }, key);
 }
 
-export async function hostGoesLive(page: Page, studioUrl: string, name: string): Promise<{ publishUrl: string; streamId: string }> {
+export async function hostGoesLive(
+  page: Page,
+  studioUrl: string,
+  name: string,
+  { outputFormat }: { outputFormat?: string } = {},
+): Promise<{ publishUrl: string; streamId: string }> {
   await page.goto(studioUrl);
   await page.getByTestId('display-name').fill(name);
   await page.getByTestId('sign-in').click();
   await expect(page.getByTestId('go-live')).toBeEnabled({ timeout: 30_000 });
+  if (outputFormat) await page.getByTestId('output-format').selectOption(outputFormat);
   await page.getByTestId('go-live').click();
   await expect(page.getByTestId('phase')).toHaveText('LIVE', { timeout: 60_000 });
   const publishUrl = await appState<string>(page, 'publishTarget');

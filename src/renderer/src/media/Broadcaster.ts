@@ -441,13 +441,17 @@ export class Broadcaster {
   async stop(): Promise<void> {
     this.live = false;
     this.post({ type: 'live', on: false });
-    this.unsubscribeStats?.();
-    this.unsubscribeStats = null;
     this.unsubscribeKeyframe?.();
     this.unsubscribeKeyframe = null;
     await this.mixer?.dispose();
     this.mixer = null;
-    await this.bridge.invoke('encoder:stop');
+    try {
+      await this.bridge.invoke('encoder:stop');
+    } finally {
+      // Heard until the encoder has stopped: its last stats say so (the studio would otherwise keep showing it live).
+      this.unsubscribeStats?.();
+      this.unsubscribeStats = null;
+    }
   }
 
   /**

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { LiveHealthBar } from '../components/HealthBar';
+import { OUTPUT_FORMATS, OUTPUT_FORMAT_IDS } from '../../../shared/outputFormats';
 import { EventsFeed } from '../components/studio/EventsFeed';
 import { PanelBoundary } from '../components/PanelBoundary';
 import { GuestSeatGrid, type SeatAction } from '../components/studio/GuestSeatGrid';
@@ -58,6 +59,7 @@ function StudioLive({ userId }: { userId: string }) {
   const [sessionReady, setSessionReady] = useState(false);
   const [title, setTitle] = useState('Roast night');
   const [record, setRecord] = useState<RecordChoice>(savedRecordChoice);
+  const outputFormat = useStore((s) => s.outputFormat);
   const recordingPath = useStore((s) => s.recordingPath);
   const [actionError, setActionError] = useState<string | null>(null);
   const displayName = useStore((s) => s.displayName);
@@ -234,6 +236,21 @@ function StudioLive({ userId }: { userId: string }) {
                     <option value="mp4">Yes, MP4</option>
                   </select>
                 </label>
+                <label>
+                  Output
+                  <select
+                    value={outputFormat}
+                    onChange={(e) => void act(() => sessionRef.current!.setOutputFormat(e.target.value))}
+                    disabled={!sessionReady}
+                    data-testid="output-format"
+                  >
+                    {OUTPUT_FORMAT_IDS.map((id) => (
+                      <option key={id} value={id}>
+                        {OUTPUT_FORMATS[id].label} · {(OUTPUT_FORMATS[id].videoBitrateKbps / 1000).toFixed(1)} Mbps
+                      </option>
+                    ))}
+                  </select>
+                </label>
                 <button className="primary" onClick={goLive} disabled={!!deviceError || !sessionReady} data-testid="go-live">
                   {sessionReady || deviceError ? 'Go live' : 'Starting camera…'}
                 </button>
@@ -265,7 +282,7 @@ function StudioLive({ userId }: { userId: string }) {
               </p>
             ) : null}
             <PanelBoundary name="Stream health">
-              <LiveHealthBar stats={stats} encoder={encoder} compositor={compositor} />
+              <LiveHealthBar stats={stats} encoder={encoder} compositor={compositor} fps={OUTPUT_FORMATS[outputFormat].fps} />
             </PanelBoundary>
           </div>
           <PanelBoundary name="Invitations">

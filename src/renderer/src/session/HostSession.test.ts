@@ -15,7 +15,17 @@ const h = vi.hoisted(() => {
     const err = failures[name];
     if (err) throw err;
   };
-  return { calls, failures, step, subscriptions: 0, rejoins: [] as Array<() => void>, seatList: [] as unknown[] };
+  return {
+    calls,
+    failures,
+    step,
+    subscriptions: 0,
+    rejoins: [] as Array<() => void>,
+    seatList: [] as unknown[],
+    programs: [] as Array<{ width: number; height: number; fps: number }>,
+    goLiveOptions: null as unknown,
+    eventList: [] as unknown[],
+  };
 });
 
 function streamRow(status: 'live' | 'ended'): StreamRow {
@@ -25,8 +35,15 @@ function streamRow(status: 'live' | 'ended'): StreamRow {
 vi.mock('../media/Broadcaster', () => ({
   parseCompositorMode: () => 'auto',
   Broadcaster: class {
-    width = 1280;
-    height = 720;
+    constructor(
+      _container: unknown,
+      _bridge: unknown,
+      readonly width: number,
+      readonly height: number,
+      readonly fps: number,
+    ) {
+      h.programs.push({ width, height, fps });
+    }
     framesSent = 0;
     framesSkipped = 0;
     framesRepeated = 0;
@@ -38,7 +55,8 @@ vi.mock('../media/Broadcaster', () => ({
     audioLevels = () => ({});
     setParticipants = () => {};
     setLayout = () => {};
-    async goLive() {
+    async goLive(options: unknown) {
+      h.goLiveOptions = options;
       h.step('encoder:start');
       return { encoder: 'libx264', recordingPath: null };
     }
@@ -107,7 +125,7 @@ vi.mock('../services/streamGuestService', () => {
   return {
     getProfiles: async () => [],
     listActiveSeats: async () => h.seatList,
-    listEvents: async () => [],
+    listEvents: async () => h.eventList,
     listStreamInvitations: async () => [],
     subscribeEvents: subscribe,
     subscribeSeats: subscribe,
@@ -132,7 +150,9 @@ beforeEach(() => {
   h.subscriptions = 0;
   h.rejoins.length = 0;
   h.seatList = [];
-  useStore.setState({ seats: [] });
+  h.programs.length = 0;
+  h.eventList = [];
+  useStore.setState({ seats: [], outputFormat: '720p30' });
   useStore.setState({ phase: 'idle', stream: null, error: null, programProblem: null });
   session = newSession();
 });
@@ -203,6 +223,31 @@ describe("the program's problems", () => {
   });
 });
 
+describe('the output format', () => {
+  it('starts at 720p30 and goes live with its size, rate and bitrate', async () => {
+    expect(h.programs).toEqual([{ width: 1280, height: 720, fps: 30 }]);
+    await session.goLive('Show');
+    expect(h.goLiveOptions).toMatchObject({ width: 1280, height: 720, fps: 30, videoBitrateKbps: 3000 });
+  });
+
+  it('rebuilds the program at the chosen size before going live, and the stream uses it', async () => {
+    await session.setOutputFormat('1080p60');
+    expect(h.programs.at(-1)).toEqual({ width: 1920, height: 1080, fps: 60 });
+    expect(h.calls).toContain('dispose');
+    expect(useStore.getState().outputFormat).toBe('1080p60');
+    await session.goLive('Show');
+    expect(h.goLiveOptions).toMatchObject({ width: 1920, height: 1080, fps: 60, videoBitrateKbps: 6000 });
+  });
+
+  it('is refused while live, and an unknown format is refused saying which exist', async () => {
+    await expect(session.setOutputFormat('4k120')).rejects.toThrow(/unknown output format "4k120": choose one of 720p30, 720p60, 1080p30, 1080p60/);
+    await session.goLive('Show');
+    await expect(session.setOutputFormat('720p60')).rejects.toThrow(/cannot change while the broadcast is live/);
+    expect(useStore.getState().outputFormat).toBe('720p30');
+    expect(h.programs).toHaveLength(1);
+  });
+});
+
 describe('ending', () => {
   it('stops the call and the encoder before it ends the stream', async () => {
     await session.goLive('Show');
@@ -212,6 +257,13 @@ describe('ending', () => {
     expect(useStore.getState().phase).toBe('ended');
     expect(useStore.getState().stream?.status).toBe('ended');
     expect(h.subscriptions).toBe(0);
+  });
+
+  it("shows the ending's own events (read once, the feed's subscription being closed)", async () => {
+    await session.goLive('Show');
+    h.eventList = [{ id: 41, event_type: 'stream_ended', stream_id: 's', created_at: '2026-12-05T10:00:00Z' }];
+    await session.end();
+    expect(useStore.getState().events.map((e) => e.event_type)).toContain('stream_ended');
   });
 
   it('leaves End live to press again when the server does not end the stream, and ends it the second time', async () => {

@@ -6,6 +6,9 @@
 import type { NativeBridge } from '../../../shared/bridge';
 import type { GuestSeatRow } from '../../../shared/domain';
 import { Broadcaster, parseCompositorMode, type Participant } from '../media/Broadcaster';
+import type { CompositorMode } from '../media/programWorker';
+import { AppError } from '../../../shared/errors';
+import { OUTPUT_FORMATS, outputFormat, type OutputFormat } from '../../../shared/outputFormats';
 import { LinkRecovery } from '../rtc/linkRecovery';
 import { QualityMonitor } from '../rtc/linkQuality';
 import { PeerLink } from '../rtc/PeerLink';
@@ -52,7 +55,10 @@ const CHANNEL_RETRY_BASE_MS = 2000;
 const CHANNEL_RETRY_MAX_MS = 30_000;
 
 export class HostSession {
-  private readonly broadcaster: Broadcaster;
+  private broadcaster: Broadcaster;
+  /** Where the program is composited (`?compositor=`), kept for a program rebuilt in another output format. */
+  private readonly compositorMode: CompositorMode;
+  private format: OutputFormat;
   /** The stream the call is open for, while it is. */
   private callStreamId: string | null = null;
   /** One signaling channel per seated guest (only the host and that guest can speak on it). */
@@ -86,27 +92,24 @@ export class HostSession {
   });
 
   constructor(
-    programContainer: HTMLElement,
-    bridge: NativeBridge,
+    private readonly programContainer: HTMLElement,
+    private readonly bridge: NativeBridge,
     private readonly userId: string,
     private readonly displayName: string,
     private readonly camera: MediaStream,
     private readonly log: (message: string) => void = console.info,
   ) {
     // `?compositor=gpu|cpu|auto` picks where the program is composited (auto: the CPU where WebGL is software).
-    let mode: ReturnType<typeof parseCompositorMode> = 'auto';
+    let mode: CompositorMode = 'auto';
     try {
       mode = parseCompositorMode(new URLSearchParams(globalThis.location?.search ?? '').get('compositor'));
     } catch (err) {
       this.log(`${(err as Error).message}; using auto`);
       useStore.getState().setBroadcast({ error: (err as Error).message });
     }
-    this.broadcaster = new Broadcaster(programContainer, bridge, 1280, 720, 30, this.log, mode);
-    // What goes wrong with the program while it runs is shown to the streamer, not only logged.
-    this.broadcaster.onProblem = (message) => {
-      this.log(`program problem: ${message}`);
-      useStore.getState().setBroadcast({ programProblem: { message, atMs: Date.now() } });
-    };
+    this.compositorMode = mode;
+    this.format = OUTPUT_FORMATS[useStore.getState().outputFormat];
+    this.broadcaster = this.makeBroadcaster();
     this.updateProgram();
     const meters = setInterval(() => {
       useStore.getState().setMeters({
@@ -219,7 +222,14 @@ export class HostSession {
       streamId = live.stream.id;
       store.setBroadcast({ stream: live.stream, publishTarget: live.ingest.publishUrl, playbackUrl: live.playbackUrl });
       const started = await this.broadcaster.goLive(
-        { publishUrl: live.ingest.publishUrl, width: 1280, height: 720, fps: 30, record },
+        {
+          publishUrl: live.ingest.publishUrl,
+          width: this.format.width,
+          height: this.format.height,
+          fps: this.format.fps,
+          videoBitrateKbps: this.format.videoBitrateKbps,
+          record,
+        },
         // Where the renderer encodes, the pictures it sent again are the frames lagged by rendering.
         // Where the renderer encodes, the note says why it was chosen (the session only knows that it muxes).
         (stats) => {
@@ -566,6 +576,41 @@ export class HostSession {
     this.updateProgram();
   }
 
+  /** The program in the chosen output format, in the studio's program container. */
+  private makeBroadcaster(): Broadcaster {
+    const { width, height, fps } = this.format;
+    const broadcaster = new Broadcaster(this.programContainer, this.bridge, width, height, fps, this.log, this.compositorMode);
+    // What goes wrong with the program while it runs is shown to the streamer, not only logged.
+    broadcaster.onProblem = (message) => {
+      this.log(`program problem: ${message}`);
+      useStore.getState().setBroadcast({ programProblem: { message, atMs: Date.now() } });
+    };
+    return broadcaster;
+  }
+
+  /**
+   * Chooses the output format (size, frame rate, bitrate) for the next
+   * go-live: the program is rebuilt at that size with everyone on it. Not
+   * while a broadcast is starting, live or ending.
+   */
+  async setOutputFormat(id: string): Promise<void> {
+    const format = outputFormat(id);
+    const { phase } = useStore.getState();
+    if (phase === 'starting' || phase === 'live' || phase === 'ending') {
+      throw new AppError('output_format_locked', `the output format cannot change while the broadcast is ${phase}; end it first`);
+    }
+    useStore.getState().setProgram({ outputFormat: format.id });
+    if (format.id === this.format.id) return;
+    const previous = this.broadcaster;
+    this.format = format;
+    this.broadcaster = this.makeBroadcaster();
+    const { layout, focusId } = useStore.getState();
+    this.broadcaster.setLayout(layout, focusId);
+    this.updateProgram();
+    this.log(`output format: ${format.label} (${format.videoBitrateKbps} kbps)`);
+    await previous.dispose();
+  }
+
   private updateProgram(): void {
     const { names, hostMicOn, hostCameraOn } = useStore.getState();
     const participants: Participant[] = [
@@ -633,6 +678,12 @@ export class HostSession {
       }
     }
     store.setBroadcast({ phase: 'ended', error: problems.length > 0 ? `Ended, but ${problems.join('; ')}` : null });
+    // The feed's subscription closed with the call: the events of the ending itself (the stream ended, guests left) are read once.
+    if (stream) {
+      await listEvents(stream.id)
+        .then((rows) => useStore.getState().addEvents(rows))
+        .catch((err: Error) => this.log(`events after the end: ${err.message}`));
+    }
   }
 
   /** The stream ended or the studio closed: no new call starts. */

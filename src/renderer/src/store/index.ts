@@ -3,6 +3,7 @@ import { create, type StateCreator } from 'zustand';
 import type { EncoderStats } from '../../../shared/bridge';
 import { isSeatUpdate, mergeEvents, type GuestEventRow, type GuestInvitationRow, type GuestSeatRow, type StreamRow } from '../../../shared/domain';
 import type { ProgramLayoutKind } from '../../../shared/layout';
+import { DEFAULT_OUTPUT_FORMAT, isOutputFormatId, type OutputFormatId } from '../../../shared/outputFormats';
 import type { LinkQuality } from '../rtc/linkQuality';
 
 export interface SessionSlice {
@@ -58,7 +59,9 @@ export interface ProgramSlice {
   hostMicOn: boolean;
   hostCameraOn: boolean;
   sharingScreen: boolean;
-  setProgram: (patch: Partial<Pick<ProgramSlice, 'layout' | 'focusId' | 'hostMicOn' | 'hostCameraOn' | 'sharingScreen'>>) => void;
+  /** The output format of the next go-live (remembered on this computer). */
+  outputFormat: OutputFormatId;
+  setProgram: (patch: Partial<Pick<ProgramSlice, 'layout' | 'focusId' | 'hostMicOn' | 'hostCameraOn' | 'sharingScreen' | 'outputFormat'>>) => void;
 }
 
 export interface GuestsSlice {
@@ -105,13 +108,37 @@ const createBroadcastSlice: StateCreator<StoreState, [], [], BroadcastSlice> = (
   setBroadcast: (patch) => set(patch),
 });
 
+const OUTPUT_FORMAT_KEY = 'roast.outputFormat';
+
+/** The output format chosen last on this computer, else the default. */
+function rememberedOutputFormat(): OutputFormatId {
+  try {
+    const saved = globalThis.localStorage?.getItem(OUTPUT_FORMAT_KEY);
+    return isOutputFormatId(saved) ? saved : DEFAULT_OUTPUT_FORMAT;
+  } catch {
+    return DEFAULT_OUTPUT_FORMAT;
+  }
+}
+
+function rememberOutputFormat(id: OutputFormatId): void {
+  try {
+    globalThis.localStorage?.setItem(OUTPUT_FORMAT_KEY, id);
+  } catch {
+    // Storage refused (private mode, quota): the choice holds for this session only.
+  }
+}
+
 const createProgramSlice: StateCreator<StoreState, [], [], ProgramSlice> = (set) => ({
   layout: 'grid',
   focusId: null,
   hostMicOn: true,
   hostCameraOn: true,
   sharingScreen: false,
-  setProgram: (patch) => set(patch),
+  outputFormat: rememberedOutputFormat(),
+  setProgram: (patch) => {
+    if (patch.outputFormat) rememberOutputFormat(patch.outputFormat);
+    set(patch);
+  },
 });
 
 /** Newest first, without duplicates, at most this many. */

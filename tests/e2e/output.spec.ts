@@ -1,0 +1,69 @@
+/**
+ * The output format a streamer picks before going live is what the ingest
+ * gets: 1080p at 30 fps, then (after ending) 720p at 60 fps, read back from
+ * the RTMP stream with ffprobe; the choice is remembered on reload and cannot
+ * change while live.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, test } from '@playwright/test';
+import type { Browser } from 'playwright-core';
+import { startApp, type RunningApp } from '../support/app';
+import { launchChromium } from '../support/chromium';
+import { hostGoesLive, logConsole } from '../support/flows';
+import { colourClip, frameRate, frameRgb, pixel, probe, recordRtmp } from '../support/media';
+
+const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
+const OUT = join(process.cwd(), 'test-results', 'e2e');
+
+let app: RunningApp;
+let browser: Browser;
+
+test.beforeAll(async () => {
+  mkdirSync(OUT, { recursive: true });
+  app = await startApp();
+  browser = await launchChromium(colourClip(FIXTURES, 'output-host', '0x20A040', 640, 360));
+});
+
+test.afterAll(async () => {
+  await browser?.close();
+  await app?.stop();
+});
+
+/** What the ingest gets: size, frame rate, and whether the host's camera (green) fills the middle of the picture. */
+async function ingested(publishUrl: string, name: string) {
+  const file = join(OUT, `output-${name}.flv`);
+  await recordRtmp(publishUrl, file, 4);
+  const video = probe(file).find((s) => s.codec_type === 'video');
+  const width = video?.width ?? 0;
+  const height = video?.height ?? 0;
+  const [r, g, b] = pixel(frameRgb(file, 3, width, height), width, width / 2, height / 2);
+  return { width, height, fps: frameRate(video?.avg_frame_rate), hostCamera: r! < 100 && g! > 120 && b! < 110 };
+}
+
+test('the chosen output format reaches the ingest, is remembered, and is locked while live', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  logConsole(page, 'host');
+
+  const first = await hostGoesLive(page, app.studioUrl, 'Olive Output', { outputFormat: '1080p30' });
+  await expect(page.getByTestId('output-format')).toHaveCount(0);
+  expect(await ingested(first.publishUrl, '1080p30')).toEqual({ width: 1920, height: 1080, fps: 30, hostCamera: true });
+  await page.getByTestId('end-live').click();
+  await expect(page.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
+
+  // The encoder's last word is that it stopped.
+  await expect(page.getByTestId('encoder-state')).toHaveText('stopped');
+  await page.getByTestId('output-format').selectOption('720p60');
+  await page.waitForTimeout(2000);
+  await page.screenshot({ path: join(OUT, 'studio-output-format.png') });
+  await page.getByTestId('go-live').click();
+  await expect(page.getByTestId('phase')).toHaveText('LIVE', { timeout: 60_000 });
+  const publishUrl = await page.evaluate(() => (window as unknown as { __roast: { getState: () => { publishTarget: string } } }).__roast.getState().publishTarget);
+  expect(await ingested(publishUrl, '720p60')).toEqual({ width: 1280, height: 720, fps: 60, hostCamera: true });
+  await page.getByTestId('end-live').click();
+  await expect(page.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
+
+  // Remembered on this computer.
+  await page.reload();
+  await expect(page.getByTestId('output-format')).toHaveValue('720p60', { timeout: 30_000 });
+});
