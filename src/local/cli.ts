@@ -10,7 +10,7 @@
  * JWT_SECRET, STATIC_DIR (web app served at /app/), RTMP_PORT (1935),
  * INGEST_HTTP_PORT (8000), LOCAL_RTMP_URL (publish to that RTMP(S) server
  * instead of the embedded ingest) with LOCAL_PLAYBACK_URL_TEMPLATE (its
- * playback, `{key}` for the stream key), LOG=1 (request log lines).
+ * playback, `{id}` for the stream's playback id), LOG=1 (request log lines).
  */
 import { startLocalStack } from './stack.js';
 
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
       `DB_URL=${backend.dbUrl}`,
       `JWT_SECRET=${backend.jwtSecret}`,
       `RTMP_URL=${backend.rtmpBaseUrl}`,
-      `PLAYBACK_URL_TEMPLATE=${backend.playbackUrl('{key}') ?? ''}`,
+      `PLAYBACK_URL_TEMPLATE=${backend.playbackUrl('{id}') ?? ''}`,
       '',
     ].join('\n'),
   );

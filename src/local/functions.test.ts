@@ -318,17 +318,27 @@ describe('edge functions: request handling', () => {
 
   it('makes url-safe stream keys and publish / playback URLs', async () => {
     const mod = await load<{
-      randomStreamKey(): string;
+      randomToken(): string;
       publishUrl(rtmp: string, key: string): string;
-      localPlaybackUrl(template: string | null, key: string): string | null;
+      localPlaybackUrl(template: string | null, playbackId: string): string | null;
     }>('start-live/handler.ts');
-    const keys = new Set(Array.from({ length: 50 }, () => mod.randomStreamKey()));
+    const keys = new Set(Array.from({ length: 50 }, () => mod.randomToken()));
     expect(keys.size).toBe(50);
     for (const key of keys) expect(key).toMatch(/^[A-Za-z0-9_-]{24}$/);
     expect(mod.publishUrl('rtmp://127.0.0.1:1935/live', 'k')).toBe('rtmp://127.0.0.1:1935/live/k');
     expect(mod.publishUrl('rtmps://live.cloudflare.com:443/live/', 'k')).toBe('rtmps://live.cloudflare.com:443/live/k');
-    expect(mod.localPlaybackUrl('http://127.0.0.1:8000/live/{key}.flv', 'k')).toBe('http://127.0.0.1:8000/live/k.flv');
+    expect(mod.localPlaybackUrl('http://127.0.0.1:8000/live/{id}.flv', 'p')).toBe('http://127.0.0.1:8000/live/p.flv');
     expect(mod.localPlaybackUrl(null, 'k')).toBeNull();
+  });
+
+  it('refuses a local playback template that would publish the stream key or has no playback id', async () => {
+    const config = await load<{ localIngestConfig(env: Record<string, string>): { playbackUrlTemplate: string | null } }>('_shared/config.ts');
+    const rtmp = { LOCAL_RTMP_URL: 'rtmp://127.0.0.1:1935/live' };
+    expect(config.localIngestConfig({ ...rtmp, LOCAL_PLAYBACK_URL_TEMPLATE: 'http://h/live/{id}/index.m3u8' }).playbackUrlTemplate).toBe('http://h/live/{id}/index.m3u8');
+    expect(config.localIngestConfig(rtmp).playbackUrlTemplate).toBeNull();
+    for (const template of ['http://h/live/{key}/index.m3u8', 'http://h/live/{key}/{id}.m3u8', 'http://h/live/index.m3u8']) {
+      expect(() => config.localIngestConfig({ ...rtmp, LOCAL_PLAYBACK_URL_TEMPLATE: template }), template).toThrow(/never the stream key/);
+    }
   });
 });
 

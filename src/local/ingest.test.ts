@@ -57,7 +57,7 @@ describe('startIngest', () => {
     ingest = await startIngest({ rtmpPort: 0, httpPort: 0 });
     expect(ingest.rtmpBaseUrl).toBe(`rtmp://127.0.0.1:${ingest.rtmpPort}/live`);
     expect(ingest.playbackUrl('show1')).toBe(`http://127.0.0.1:${ingest.httpPort}/live/show1/index.m3u8`);
-    expect(ingest.playbackUrl('{key}')).toBe(`http://127.0.0.1:${ingest.httpPort}/live/{key}/index.m3u8`);
+    expect(ingest.playbackUrl('{id}')).toBe(`http://127.0.0.1:${ingest.httpPort}/live/{id}/index.m3u8`);
 
     publisher = publish(`${ingest.rtmpBaseUrl}/show1`, 10);
     const current = ingest;
@@ -103,6 +103,34 @@ describe('startIngest', () => {
     expect(await canConnect(httpPort)).toBe(false);
     expect(log).not.toHaveBeenCalled(); // silent by default
   });
+
+  it('lets in only the keys authorizePublish knows, and serves each under its playback id, never its key', async () => {
+    const lines: string[] = [];
+    const asked: string[] = [];
+    ingest = await startIngest({
+      rtmpPort: 0,
+      httpPort: 0,
+      log: (m) => lines.push(m),
+      authorizePublish: async (key) => {
+        asked.push(key);
+        return key === 'secret-key' ? 'public-id' : null;
+      },
+    });
+    const current = ingest;
+    const refusedAt = Date.now();
+    const forged = publish(`${ingest.rtmpBaseUrl}/guessed-key`, 10);
+    const code = await new Promise<number | null>((resolve) => forged.once('exit', resolve));
+    expect(code).not.toBe(0);
+    expect(Date.now() - refusedAt).toBeLessThan(6000);
+    expect(current.isPublishing('guessed-key')).toBe(false);
+    expect(lines.some((l) => l.includes('refused a publisher on /live: unknown stream key'))).toBe(true);
+
+    publisher = publish(`${ingest.rtmpBaseUrl}/secret-key`, 10);
+    await waitFor(() => current.isPublishing('secret-key'), 5000);
+    await waitFor(async () => (await fetch(current.playbackUrl('public-id'))).status === 200, 10_000);
+    expect((await fetch(current.playbackUrl('secret-key'))).status).toBe(404);
+    expect(asked).toEqual(['guessed-key', 'secret-key']);
+  }, 30_000);
 
   it('tries a packager that cannot run again after 1 s, then 2 s…, saying so, while the stream goes on', async () => {
     const logs: string[] = [];

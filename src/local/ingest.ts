@@ -2,8 +2,11 @@
  * The local stand-in for Cloudflare Stream's live input: a real RTMP server
  * (npm node-media-server 4) that the encoder publishes to at
  * rtmp://<host>:<rtmpPort>/live/<streamKey>, and HLS playback of each
- * published stream at http://<host>:<httpPort>/live/<streamKey>/index.m3u8
+ * published stream at http://<host>:<httpPort>/live/<playbackId>/index.m3u8
  * (ffmpeg remuxes the RTMP stream into 2 s segments without re-encoding).
+ * `authorizePublish` decides which keys may publish and the playback id each
+ * is played under, so that a playback URL (public) never names a stream key
+ * (which lets its holder publish); the local stack answers from stream_ingests.
  *
  * node-media-server keeps its configuration, sessions and logger in
  * process-wide singletons, so one ingest runs per process at a time.
@@ -31,6 +34,12 @@ export interface IngestOptions {
   ffmpegPath?: string;
   /** Receives the RTMP server's and the HLS packager's log lines (info and above); silent by default. */
   log?: (message: string) => void;
+  /**
+   * Whether a stream key may publish: its playback id (the name HLS serves it under), or null to
+   * refuse it (the publisher is disconnected). Without it every key publishes and plays under
+   * its own name, which suits a test's or a benchmark's own ingest, never one viewers reach.
+   */
+  authorizePublish?: (streamKey: string) => Promise<string | null>;
 }
 
 export interface Ingest {
@@ -39,12 +48,12 @@ export interface Ingest {
   readonly rtmpPort: number;
   readonly httpPort: number;
   /**
-   * HLS playlist of a stream key, playable with hls.js or any HLS player once
-   * the stream is live. The key is inserted as given, so passing "{key}"
+   * HLS playlist of a playback id, playable with hls.js or any HLS player once
+   * the stream is live. The id is inserted as given, so passing "{id}"
    * yields a URL template.
    */
-  playbackUrl(streamKey: string): string;
-  /** Whether someone is publishing to this stream key right now. */
+  playbackUrl(playbackId: string): string;
+  /** Whether someone is publishing to this stream key right now (and was let in). */
   isPublishing(streamKey: string): boolean;
   /** Closes both servers, ends every session and packager, removes temporary files. Idempotent. */
   stop(): Promise<void>;
@@ -65,6 +74,7 @@ interface NmsSession {
   streamApp: string;
   streamName: string;
   streamPath: string;
+  close?: () => void;
 }
 interface NmsBroadcast {
   publisher: NmsSession | null;
@@ -128,27 +138,48 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
   const packagerFailures = new Map<string, number>();
   /** Streams published and not yet ended; node-media-server ends a stream 30 s after its publisher leaves, so a reconnect resumes it. */
   const publishing = new Set<string>();
+  /** The playback id of each stream key let in. */
+  const playbackIds = new Map<string, string>();
+  const authorizePublish = options.authorizePublish ?? (async (streamKey: string) => streamKey);
   let stopping: Promise<void> | null = null;
 
+  const refuse = (session: NmsSession, why: string): void => {
+    log(`ingest: [warn] refused a publisher on /${session.streamApp}: ${why}`);
+    session.close?.();
+  };
   const onPostPublish = (session: NmsSession): void => {
-    if (session.streamApp !== 'live' || !STREAM_KEY.test(session.streamName)) return;
-    publishing.add(session.streamName);
-    if (hlsEnabled && stopping === null) ensurePackager(session.streamName);
+    if (session.streamApp !== 'live' || !STREAM_KEY.test(session.streamName)) return refuse(session, 'not a stream key');
+    const streamKey = session.streamName;
+    // node-media-server takes the publisher before this answer comes: until it does, nothing is
+    // packaged or reported, and a refused publisher is disconnected.
+    authorizePublish(streamKey).then(
+      (playbackId) => {
+        if (stopping !== null || nmsContext.broadcasts.get(session.streamPath)?.publisher !== session) return;
+        if (playbackId === null) return refuse(session, 'unknown stream key');
+        if (!STREAM_KEY.test(playbackId)) return refuse(session, `unusable playback id "${playbackId}"`);
+        playbackIds.set(streamKey, playbackId);
+        publishing.add(streamKey);
+        if (hlsEnabled) ensurePackager(streamKey);
+      },
+      (error: unknown) => refuse(session, `the stream key could not be checked: ${(error as Error).message}`),
+    );
   };
   const onDonePublish = (session: NmsSession): void => {
     if (session.streamApp !== 'live') return;
     publishing.delete(session.streamName);
+    playbackIds.delete(session.streamName);
     packagerFailures.delete(session.streamName);
     packagers.get(session.streamName)?.stop();
     packagers.delete(session.streamName);
   };
 
   function ensurePackager(streamKey: string): void {
-    if (packagers.has(streamKey)) return;
+    const playbackId = playbackIds.get(streamKey);
+    if (packagers.has(streamKey) || playbackId === undefined) return;
     const packager = startPackager({
       ffmpegPath,
       source: `rtmp://${urlHost(host)}:${rtmpPort}/live/${streamKey}`,
-      dir: path.join(hlsRoot, streamKey),
+      dir: path.join(hlsRoot, playbackId),
       log,
       onExit: (expected) => {
         if (packagers.get(streamKey) !== packager) return;
@@ -208,6 +239,7 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
     await Promise.all([...packagers.values()].map((p) => p.stop()));
     packagers.clear();
     publishing.clear();
+    playbackIds.clear();
     const rtmpClosed = runningNms.rtmpServer.tcpServer ? waitForClose(runningNms.rtmpServer.tcpServer) : Promise.resolve();
     await runningNms.stop();
     await rtmpClosed;
@@ -222,11 +254,11 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
     rtmpBaseUrl,
     rtmpPort,
     httpPort,
-    playbackUrl(streamKey: string): string {
-      return `http://${urlHost(host)}:${httpPort}/live/${streamKey}/index.m3u8`;
+    playbackUrl(playbackId: string): string {
+      return `http://${urlHost(host)}:${httpPort}/live/${playbackId}/index.m3u8`;
     },
     isPublishing(streamKey: string): boolean {
-      return nmsContext.broadcasts.get(`/live/${streamKey}`)?.getPublishStatus() === 'publishing';
+      return publishing.has(streamKey) && nmsContext.broadcasts.get(`/live/${streamKey}`)?.getPublishStatus() === 'publishing';
     },
     stop(): Promise<void> {
       stopping ??= stopAll();
@@ -402,12 +434,12 @@ function serveHls(root: string, req: http.IncomingMessage, res: http.ServerRespo
     return;
   }
   const parts = url.pathname.split('/').filter(Boolean);
-  const [app, streamKey, file] = parts;
-  if (parts.length !== 3 || app !== 'live' || !streamKey || !file || !STREAM_KEY.test(streamKey) || !SEGMENT_FILE.test(file)) {
+  const [app, playbackId, file] = parts;
+  if (parts.length !== 3 || app !== 'live' || !playbackId || !file || !STREAM_KEY.test(playbackId) || !SEGMENT_FILE.test(file)) {
     res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
     return;
   }
-  const filePath = path.join(root, streamKey, file);
+  const filePath = path.join(root, playbackId, file);
   let size: number;
   try {
     size = statSync(filePath).size;

@@ -4,6 +4,7 @@
  * stands in for Cloudflare Stream.
  */
 import { join } from 'node:path';
+import type pg from 'pg';
 import { REPO_ROOT } from './db.js';
 import { startLocalBackend } from './gateway.js';
 import { createRealtimeServer, installRealtimeTriggers } from './realtime/index.js';
@@ -32,7 +33,10 @@ export interface LocalStackOptions {
    * embedded ingest, which then does not start.
    */
   ingestUrl?: string;
-  /** That server's playback URL, with `{key}` for the stream key (viewers get none without it). */
+  /**
+   * That server's playback URL, with `{id}` for the stream's playback id (viewers get none
+   * without it). Never the stream key: playback URLs are public.
+   */
   playbackUrlTemplate?: string;
   /** Extra environment for the edge functions (e.g. Cloudflare secrets). */
   functionsEnv?: Record<string, string>;
@@ -46,13 +50,13 @@ export interface LocalStack {
   dbUrl: string;
   jwtSecret: string;
   rtmpBaseUrl: string;
-  /** Where viewers play a stream key, or null when the ingest has no known playback. */
-  playbackUrl(streamKey: string): string | null;
+  /** Where viewers play a playback id (stream_ingests.playback_id), or null when the ingest has no known playback. */
+  playbackUrl(playbackId: string): string | null;
   stop(): Promise<void>;
 }
 
 /** The RTMP(S) server given in place of the embedded ingest, checked: a clear error for anything else. */
-export function externalIngest(url: string, playbackUrlTemplate?: string): { rtmpBaseUrl: string; playbackUrl: (key: string) => string | null } {
+export function externalIngest(url: string, playbackUrlTemplate?: string): { rtmpBaseUrl: string; playbackUrl: (playbackId: string) => string | null } {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -62,12 +66,15 @@ export function externalIngest(url: string, playbackUrlTemplate?: string): { rtm
   if (parsed.protocol !== 'rtmp:' && parsed.protocol !== 'rtmps:') {
     throw new AppError('invalid_ingest_url', `the ingest URL "${url}" is not RTMP: give rtmp://host:port/app or rtmps://…`);
   }
-  if (playbackUrlTemplate !== undefined && !playbackUrlTemplate.includes('{key}')) {
-    throw new AppError('invalid_playback_template', `the playback URL template "${playbackUrlTemplate}" has no {key} for the stream key`);
+  if (playbackUrlTemplate !== undefined && (playbackUrlTemplate.includes('{key}') || !playbackUrlTemplate.includes('{id}'))) {
+    throw new AppError(
+      'invalid_playback_template',
+      `the playback URL template "${playbackUrlTemplate}" must name the stream's playback id as {id}, and never the stream key ({key}): playback URLs are public`,
+    );
   }
   return {
     rtmpBaseUrl: url.replace(/\/+$/, ''),
-    playbackUrl: (key) => (playbackUrlTemplate ? playbackUrlTemplate.replaceAll('{key}', key) : null),
+    playbackUrl: (playbackId) => (playbackUrlTemplate ? playbackUrlTemplate.replaceAll('{id}', playbackId) : null),
   };
 }
 
@@ -76,7 +83,27 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? 54321;
   const external = opts.ingestUrl ? externalIngest(opts.ingestUrl, opts.playbackUrlTemplate) : null;
-  const ingest = external ?? (await startIngest({ host, rtmpPort: opts.rtmpPort ?? 1935, httpPort: opts.ingestHttpPort ?? 8000, ...(opts.ffmpegPath ? { ffmpegPath: opts.ffmpegPath } : {}) }));
+  // The embedded ingest lets in only the keys start-live stored for a live stream, and plays each
+  // under its playback id. Until the database is up, nothing publishes.
+  let pool: pg.Pool | null = null;
+  const authorizePublish = async (streamKey: string): Promise<string | null> => {
+    if (!pool) return null;
+    const { rows } = await pool.query<{ playback_id: string }>(
+      `select i.playback_id from public.stream_ingests i join public.streams s on s.id = i.stream_id
+        where i.stream_key = $1 and s.status = 'live' and i.playback_id is not null limit 1`,
+      [streamKey],
+    );
+    return rows[0]?.playback_id ?? null;
+  };
+  const ingest =
+    external ??
+    (await startIngest({
+      host,
+      rtmpPort: opts.rtmpPort ?? 1935,
+      httpPort: opts.ingestHttpPort ?? 8000,
+      authorizePublish,
+      ...(opts.ffmpegPath ? { ffmpegPath: opts.ffmpegPath } : {}),
+    }));
   const cleanups: Array<() => Promise<void>> = 'stop' in ingest ? [() => ingest.stop()] : [];
   try {
     // The functions need the gateway's URL and keys, and the gateway needs the
@@ -111,6 +138,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       },
     });
     cleanups.unshift(() => backend.stop());
+    pool = backend.pool;
     const jwtSecret = backend.jwtSecret;
     await installRealtimeTriggers(backend.pool);
     realtime = createRealtimeServer({ pool: backend.pool, jwtSecret, anonKey: backend.anonKey, log });
@@ -122,7 +150,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         SUPABASE_SERVICE_ROLE_KEY: backend.serviceRoleKey,
         SUPABASE_JWT_SECRET: jwtSecret,
         LOCAL_RTMP_URL: ingest.rtmpBaseUrl,
-        ...(ingest.playbackUrl('{key}') ? { LOCAL_PLAYBACK_URL_TEMPLATE: ingest.playbackUrl('{key}')! } : {}),
+        ...(ingest.playbackUrl('{id}') ? { LOCAL_PLAYBACK_URL_TEMPLATE: ingest.playbackUrl('{id}')! } : {}),
         ...opts.functionsEnv,
       },
       log,
@@ -135,7 +163,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       dbUrl: backend.dbUrl,
       jwtSecret,
       rtmpBaseUrl: ingest.rtmpBaseUrl,
-      playbackUrl: (key) => ingest.playbackUrl(key),
+      playbackUrl: (playbackId) => ingest.playbackUrl(playbackId),
       async stop() {
         for (const cleanup of cleanups.splice(0)) await cleanup().catch((err: Error) => log(`stop: ${err.message}`));
       },

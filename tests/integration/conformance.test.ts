@@ -7,12 +7,25 @@
  * same Realtime replies. Everything below goes through supabase-js on the
  * app's own tables; SQL is used only to add two fixture functions.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { AuthApiError, FunctionsHttpError, type RealtimePostgresChangesPayload, type SupabaseClient } from '@supabase/supabase-js';
 import { decodeJwt, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, inbox, sleep, startHarness, subscribe } from './conformance/harness.js';
 
 let h: Harness;
+
+/** ffmpeg publishing a test pattern to `url` for up to `seconds`; resolves with its exit code and how long it ran. */
+function publishFor(url: string, seconds: number): Promise<{ code: number | null; ms: number }> & { child: ChildProcess } {
+  const started = Date.now();
+  const child = spawn(
+    'ffmpeg',
+    ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-f', 'lavfi', '-i', 'testsrc2=s=320x180:r=30', '-t', String(seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-f', 'flv', url],
+    { stdio: 'ignore' },
+  );
+  const done = new Promise<{ code: number | null; ms: number }>((resolve) => child.once('exit', (code) => resolve({ code, ms: Date.now() - started })));
+  return Object.assign(done, { child });
+}
 
 interface User {
   sb: SupabaseClient;
@@ -692,14 +705,42 @@ describe('Edge Functions', () => {
       streamKey: expect.stringMatching(/^[A-Za-z0-9_-]{20,}$/),
       publishUrl: `${h.stack.rtmpBaseUrl}/${data!.ingest.streamKey}`,
     });
-    expect(data!.playbackUrl).toBe(h.stack.playbackUrl(data!.ingest.streamKey));
     expect(data!.stream).toMatchObject({ host_id: host.id, status: 'live', title: 'Conformance live' });
 
     const row = await h.client().from('streams').select('status, started_at').eq('id', data!.stream.id).single();
     expect(row.data?.status).toBe('live');
     expect(row.data?.started_at).not.toBeNull();
-    const key = await host.sb.from('stream_ingests').select('stream_key').eq('stream_id', data!.stream.id).single();
-    expect(key.data).toEqual({ stream_key: data!.ingest.streamKey });
+    const key = await host.sb.from('stream_ingests').select('stream_key, playback_id').eq('stream_id', data!.stream.id).single();
+    expect(key.data).toEqual({ stream_key: data!.ingest.streamKey, playback_id: expect.stringMatching(/^[A-Za-z0-9_-]{24}$/) });
+    expect(data!.playbackUrl).toBe(h.stack.playbackUrl(key.data!.playback_id));
+  });
+
+  it('keeps the stream key out of what viewers read, and lets only stored keys publish to the ingest', async () => {
+    const host = await anonymous('Keyed Host');
+    const { data, error } = await host.sb.functions.invoke<{ stream: { id: string }; ingest: { streamKey: string; publishUrl: string } }>('start-live', { body: {} });
+    expect(error).toBeNull();
+    const { streamKey, publishUrl } = data!.ingest;
+    const audience = await h.client().from('streams').select('playback_url').eq('id', data!.stream.id).single();
+    const playbackUrl = audience.data!.playback_url as string;
+    expect(playbackUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/live\/[A-Za-z0-9_-]{24}\/index\.m3u8$/);
+    expect(playbackUrl).not.toContain(streamKey);
+    expect((await h.client().from('stream_ingests').select('*')).data).toEqual([]);
+
+    // A key start-live never made is disconnected at once.
+    const forged = await publishFor(publishUrl.replace(streamKey, 'made-up-key'), 8);
+    expect(forged.code).not.toBe(0);
+    expect(forged.ms).toBeLessThan(6000);
+
+    // The host's key publishes, and viewers play it under the playback id.
+    const real = publishFor(publishUrl, 10);
+    try {
+      await expect.poll(async () => (await fetch(playbackUrl)).status, { timeout: 15_000, interval: 500 }).toBe(200);
+      expect(await (await fetch(playbackUrl)).text()).toContain('#EXTM3U');
+    } finally {
+      real.child.kill('SIGKILL');
+      await real;
+    }
+    await host.sb.functions.invoke('end-live', { body: { streamId: data!.stream.id } });
   });
 
   it('refuses a malformed body (400), a GET (405) and a caller without a session (401), with an error', async () => {

@@ -17,7 +17,7 @@ import type { StreamRow } from '../../src/shared/domain.js';
 
 const FUNCTIONS_DIR = resolve('supabase/functions');
 const LOCAL_RTMP_URL = 'rtmp://127.0.0.1:1935/live';
-const LOCAL_PLAYBACK_URL_TEMPLATE = 'http://127.0.0.1:8000/live/{key}.flv';
+const LOCAL_PLAYBACK_URL_TEMPLATE = 'http://127.0.0.1:8000/live/{id}.flv';
 const CALL_TOKEN_SECRET = 'call-token-secret-for-the-integration-test';
 
 interface User {
@@ -153,12 +153,17 @@ describe('edge functions through the local gateway', () => {
     expect(ingest.rtmpUrl).toBe(LOCAL_RTMP_URL);
     expect(ingest.streamKey).toMatch(/^[A-Za-z0-9_-]{20,}$/);
     expect(ingest.publishUrl).toBe(`${LOCAL_RTMP_URL}/${ingest.streamKey}`);
-    expect(playbackUrl).toBe(`http://127.0.0.1:8000/live/${ingest.streamKey}.flv`);
+    // Viewers play the stream's own playback id: the URL (public, in streams) never names the key.
+    const own = await host.sb.from('stream_ingests').select('stream_key, playback_id').eq('stream_id', streamId).maybeSingle();
+    const playbackId = (own.data as { playback_id: string }).playback_id;
+    expect(playbackId).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    expect(playbackId).not.toBe(ingest.streamKey);
+    expect(playbackUrl).toBe(`http://127.0.0.1:8000/live/${playbackId}.flv`);
+    expect(playbackUrl).not.toContain(ingest.streamKey);
     expect(stream.playback_url).toBe(playbackUrl);
 
     // The key is the host's secret: readable by the host, by nobody else.
-    const own = await host.sb.from('stream_ingests').select('stream_key').eq('stream_id', streamId).maybeSingle();
-    expect(own.data).toEqual({ stream_key: ingest.streamKey });
+    expect(own.data).toEqual({ stream_key: ingest.streamKey, playback_id: playbackId });
     const other = await stranger.sb.from('stream_ingests').select('stream_key').eq('stream_id', streamId);
     expect(other.data).toEqual([]);
 
@@ -170,6 +175,58 @@ describe('edge functions through the local gateway', () => {
     expect(again.data.stream.id).toBe(streamId);
     expect(again.data.stream.started_at).toBe(stream.started_at);
     expect(again.data.ingest.streamKey).toBe(ingest.streamKey);
+    expect(again.data.playbackUrl).toBe(playbackUrl);
+  });
+
+  it('start-live called twice at once puts one stream live, with one key', async () => {
+    const racer = await signIn('Racing Rae');
+    const calls = await Promise.all([invoke<StartLive>(racer.sb, 'start-live', {}), invoke<StartLive>(racer.sb, 'start-live', {})]);
+    expect(calls.map((c) => c.status)).toEqual([200, 200]);
+    expect(calls[1]!.data.stream.id).toBe(calls[0]!.data.stream.id);
+    expect(calls[1]!.data.ingest.streamKey).toBe(calls[0]!.data.ingest.streamKey);
+    const { rows } = await backend.pool.query('select status from public.streams where host_id = $1', [racer.id]);
+    expect(rows).toEqual([{ status: 'live' }]);
+    const started = await backend.pool.query("select 1 from public.stream_guest_events where user_id = $1 and event_type = 'stream_started'", [racer.id]);
+    expect(started.rows).toHaveLength(1);
+    await invoke(racer.sb, 'end-live', { streamId: calls[0]!.data.stream.id });
+  });
+
+  it('end-live wins over a start-live that chose the stream before it ended', async () => {
+    const host2 = await signIn('Ending Eli');
+    const first = await invoke<StartLive>(host2.sb, 'start-live', {});
+    const ended = first.data.stream.id;
+    // Hold the host's going-live lock, so that start-live has chosen the live stream and waits
+    // to put it live while end-live ends it.
+    const blocker = await backend.pool.connect();
+    try {
+      await blocker.query('begin');
+      await blocker.query('select public.lock_host_going_live($1)', [host2.id]);
+      const claimedBefore = await blocker.query("select id from public.streams where host_id = $1 and status = 'live'", [host2.id]);
+      expect(claimedBefore.rows).toEqual([{ id: ended }]);
+      const starting = invoke<StartLive>(host2.sb, 'start-live', {});
+      await new Promise((r) => setTimeout(r, 300));
+      // end_stream takes the stream row, not the going-live lock: it ends the stream now.
+      const end = await invoke<{ stream: StreamRow }>(host2.sb, 'end-live', { streamId: ended });
+      expect(end.data.stream.status).toBe('ended');
+      await blocker.query('commit');
+      const late = await starting;
+      // start-live claimed a stream only after the lock was released, when the old one had ended:
+      // it puts a new stream live, and the ended one stays ended.
+      expect(late.status).toBe(200);
+      expect(late.data.stream.id).not.toBe(ended);
+      await invoke(host2.sb, 'end-live', { streamId: late.data.stream.id });
+    } finally {
+      blocker.release();
+    }
+    const { rows } = await backend.pool.query('select status from public.streams where id = $1', [ended]);
+    expect(rows).toEqual([{ status: 'ended' }]);
+    // A start-live that chose the stream before end-live ended it cannot put it live again.
+    const key = await backend.pool.query('select rtmp_url, stream_key, playback_id from public.stream_ingests where stream_id = $1', [ended]);
+    const { rtmp_url, stream_key, playback_id } = key.rows[0] as Record<string, string>;
+    await expect(
+      backend.pool.query("select public.go_live($1, $2, 't', 'local', $3, $4, $5, null, null, now())", [ended, host2.id, rtmp_url, stream_key, playback_id]),
+    ).rejects.toThrow('This stream has ended');
+    expect((await backend.pool.query('select status from public.streams where id = $1', [ended])).rows).toEqual([{ status: 'ended' }]);
   });
 
   let sessionId: string;

@@ -32,7 +32,10 @@ export interface CloudflareTurnConfig {
 
 export interface LocalIngestConfig {
   rtmpUrl: string;
-  /** Playback URL with `{key}` standing for the stream key; null when not configured. */
+  /**
+   * Playback URL with `{id}` standing for the stream's playback id; null when not configured.
+   * Playback URLs are public (streams.playback_url), so a template never names the stream key.
+   */
   playbackUrlTemplate: string | null;
 }
 
@@ -110,7 +113,13 @@ export function localIngestConfig(env: Env): LocalIngestConfig {
       'No ingest is configured: set the Cloudflare Stream secrets (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_STREAM_API_TOKEN, CLOUDFLARE_STREAM_CUSTOMER_CODE) or LOCAL_RTMP_URL',
     );
   }
-  return { rtmpUrl: withoutTrailingSlash(rtmpUrl), playbackUrlTemplate: value(env, 'LOCAL_PLAYBACK_URL_TEMPLATE') ?? null };
+  const playbackUrlTemplate = value(env, 'LOCAL_PLAYBACK_URL_TEMPLATE') ?? null;
+  if (playbackUrlTemplate !== null && (playbackUrlTemplate.includes('{key}') || !playbackUrlTemplate.includes('{id}'))) {
+    throw new ConfigError(
+      'LOCAL_PLAYBACK_URL_TEMPLATE must name the playback id as {id} and never the stream key: playback URLs are public, and the key lets anyone publish',
+    );
+  }
+  return { rtmpUrl: withoutTrailingSlash(rtmpUrl), playbackUrlTemplate };
 }
 
 /** The HS256 secret for call tokens: CALL_TOKEN_SECRET, else the project's SUPABASE_JWT_SECRET. */

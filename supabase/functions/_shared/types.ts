@@ -24,6 +24,8 @@ export interface StreamIngestRow {
   stream_id: string;
   rtmp_url: string;
   stream_key: string;
+  /** The name viewers play the local ingest's stream under (never the key); null for Cloudflare. */
+  playback_id: string | null;
 }
 
 export interface CallSessionRow {

@@ -2,7 +2,10 @@
  * start-live: puts the caller's stream on air. Reuses the stream that is already live (the app
  * restarted) or idle (prepared backstage), else creates one; provisions the ingest — a Cloudflare
  * Stream live input when its secrets are set, the local RTMP server otherwise — and stores the
- * stream key where only the host can read it.
+ * stream key where only the host can read it. The local playback URL names the stream's random
+ * playback id, never its key. The choice of stream and going live are two database functions
+ * under one per-host lock (claim_stream_for_live, go_live): parallel calls share one stream and
+ * one key, and an end-live that lands in between wins (409 stream_ended).
  */
 import { z } from 'zod';
 import { createLiveInput } from '../_shared/cloudflare.ts';
@@ -13,7 +16,9 @@ import {
   type LocalIngestConfig,
   localIngestConfig,
 } from '../_shared/config.ts';
-import { maybe, must } from '../_shared/db.ts';
+import type { PostgrestError } from '@supabase/supabase-js';
+import { must } from '../_shared/db.ts';
+import { ConflictError, NotFoundError } from '../_shared/errors.ts';
 import type { FunctionDeps } from '../_shared/deps.ts';
 import { createFunction, type Handler } from '../_shared/http.ts';
 import { displayName, recordEvent } from '../_shared/streams.ts';
@@ -36,8 +41,8 @@ export interface StartLiveResult {
   playbackUrl: string | null;
 }
 
-/** A url-safe random stream key: 144 bits of randomness. */
-export function randomStreamKey(): string {
+/** A url-safe random token (stream keys, playback ids): 144 bits of randomness. */
+export function randomToken(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(18));
   let binary = '';
   for (const b of bytes) binary += String.fromCharCode(b);
@@ -48,8 +53,9 @@ export function publishUrl(rtmpUrl: string, streamKey: string): string {
   return rtmpUrl.endsWith('/') ? `${rtmpUrl}${streamKey}` : `${rtmpUrl}/${streamKey}`;
 }
 
-export function localPlaybackUrl(template: string | null, streamKey: string): string | null {
-  return template ? template.replaceAll('{key}', encodeURIComponent(streamKey)) : null;
+/** The local playback URL of a playback id (`{id}` in the template); never built from a stream key. */
+export function localPlaybackUrl(template: string | null, playbackId: string): string | null {
+  return template ? template.replaceAll('{id}', encodeURIComponent(playbackId)) : null;
 }
 
 function defaultTitle(name: string | null): string {
@@ -68,11 +74,12 @@ export function ingestTarget(env: Env): IngestTarget {
 
 interface Provisioned {
   ingest: IngestInfo;
+  playbackId: string | null;
   liveInputId: string | null;
   playbackUrl: string | null;
 }
 
-/** The ingest for `stream`, reusing `existing` (same provider) so the encoder keeps its key. */
+/** The ingest for `stream`: the local one claimed with it, or Cloudflare's (reused when the stream has one). */
 async function provision(
   target: IngestTarget,
   stream: StreamRow,
@@ -81,12 +88,15 @@ async function provision(
   fetchFn: typeof fetch,
 ): Promise<Provisioned> {
   if (target.provider === 'local') {
-    // The local server's address may change between runs; only the key is kept.
-    const streamKey = existing?.stream_key ?? randomStreamKey();
+    // claim_stream_for_live stored the key and playback id (kept across calls); the local
+    // server's address may change between runs, so its current URL is used.
+    if (!existing?.playback_id) throw new ConflictError('The stream has no local ingest yet: try again');
+    const streamKey = existing.stream_key;
     return {
       ingest: { provider: 'local', rtmpUrl: target.cfg.rtmpUrl, streamKey, publishUrl: publishUrl(target.cfg.rtmpUrl, streamKey) },
+      playbackId: existing.playback_id,
       liveInputId: null,
-      playbackUrl: localPlaybackUrl(target.cfg.playbackUrlTemplate, streamKey),
+      playbackUrl: localPlaybackUrl(target.cfg.playbackUrlTemplate, existing.playback_id),
     };
   }
   if (existing && stream.live_input_id) {
@@ -97,6 +107,7 @@ async function provision(
         streamKey: existing.stream_key,
         publishUrl: publishUrl(existing.rtmp_url, existing.stream_key),
       },
+      playbackId: null,
       liveInputId: stream.live_input_id,
       playbackUrl: stream.playback_url,
     };
@@ -104,9 +115,18 @@ async function provision(
   const input = await createLiveInput(fetchFn, target.cfg, title);
   return {
     ingest: { provider: 'cloudflare', rtmpUrl: input.rtmpsUrl, streamKey: input.streamKey, publishUrl: publishUrl(input.rtmpsUrl, input.streamKey) },
+    playbackId: null,
     liveInputId: input.uid,
     playbackUrl: input.playbackUrl,
   };
+}
+
+/** An RPC's data; the refusals of claim_stream_for_live and go_live (by hint) as 409 and 404. */
+function rpcData<T>(result: { data: T | null; error: PostgrestError | null }, action: string): T {
+  const { error } = result;
+  if (error?.hint === 'stream_ended' || error?.hint === 'already_live') throw new ConflictError(error.message);
+  if (error?.hint === 'stream_not_found') throw new NotFoundError(error.message);
+  return must(result, action);
 }
 
 export function createStartLiveHandler(deps: FunctionDeps): Handler {
@@ -118,73 +138,37 @@ export function createStartLiveHandler(deps: FunctionDeps): Handler {
       const provider = target.provider;
       const name = await displayName(db, user.id);
 
-      const open = must<StreamRow[]>(
-        await db
-          .from('streams')
-          .select('*')
-          .eq('host_id', user.id)
-          .in('status', ['live', 'idle'])
-          .order('created_at', { ascending: false })
-          .limit(20),
-        'read your streams',
+      const claimed = rpcData<{ stream: StreamRow; ingest: StreamIngestRow | null }>(
+        await admin().rpc('claim_stream_for_live', {
+          p_host_id: user.id,
+          p_title: body.title ?? defaultTitle(name),
+          p_provider: provider,
+          ...(target.provider === 'local'
+            ? { p_rtmp_url: target.cfg.rtmpUrl, p_stream_key: randomToken(), p_playback_id: randomToken() }
+            : {}),
+        }),
+        'choose the stream to put live',
       );
-      let stream = open.find((s) => s.status === 'live') ?? open.find((s) => s.status === 'idle') ?? null;
-      const title = body.title ?? (stream?.title || defaultTitle(name));
+      const title = body.title ?? (claimed.stream.title || defaultTitle(name));
+      const provisioned = await provision(target, claimed.stream, claimed.ingest, title, fetch);
 
-      if (!stream) {
-        stream = must<StreamRow>(
-          await admin()
-            .from('streams')
-            .insert({ host_id: user.id, title, status: 'idle', ingest_provider: provider })
-            .select('*')
-            .single(),
-          'create the stream',
-        );
-      }
-
-      // Reuse the stream's ingest when it was made by the same provider: the encoder keeps its key.
-      const existing =
-        stream.ingest_provider === provider
-          ? maybe<StreamIngestRow>(
-              await db.from('stream_ingests').select('*').eq('stream_id', stream.id).maybeSingle(),
-              'read the stream ingest',
-            )
-          : null;
-
-      const provisioned = await provision(target, stream, existing, title, fetch);
-
-      must(
-        await admin()
-          .from('stream_ingests')
-          .upsert(
-            { stream_id: stream.id, rtmp_url: provisioned.ingest.rtmpUrl, stream_key: provisioned.ingest.streamKey },
-            { onConflict: 'stream_id' },
-          )
-          .select('stream_id')
-          .single(),
-        'store the stream ingest',
-      );
-
-      const wasLive = stream.status === 'live';
-      stream = must<StreamRow>(
-        await admin()
-          .from('streams')
-          .update({
-            title,
-            status: 'live',
-            ingest_provider: provider,
-            live_input_id: provisioned.liveInputId,
-            playback_url: provisioned.playbackUrl,
-            started_at: wasLive && stream.started_at ? stream.started_at : now.toISOString(),
-            ended_at: null,
-          })
-          .eq('id', stream.id)
-          .select('*')
-          .single(),
+      const { stream, started } = rpcData<{ stream: StreamRow; started: boolean }>(
+        await admin().rpc('go_live', {
+          p_stream_id: claimed.stream.id,
+          p_host_id: user.id,
+          p_title: title,
+          p_provider: provider,
+          p_rtmp_url: provisioned.ingest.rtmpUrl,
+          p_stream_key: provisioned.ingest.streamKey,
+          p_playback_id: provisioned.playbackId,
+          p_live_input_id: provisioned.liveInputId,
+          p_playback_url: provisioned.playbackUrl,
+          p_started_at: now.toISOString(),
+        }),
         'put the stream live',
       );
 
-      if (!wasLive) {
+      if (started) {
         await recordEvent(
           admin(),
           { streamId: stream.id, userId: user.id, actorId: user.id, type: 'stream_started', displayName: name, metadata: { provider } },
