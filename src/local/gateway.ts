@@ -204,6 +204,9 @@ export async function startLocalBackend(opts: LocalBackendOptions = {}): Promise
     });
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // node:http drops its own error handler from an upgraded socket: without one, a client that
+    // resets the connection before its answer is written kills the process.
+    socket.on('error', () => socket.destroy());
     const url = requestUrl(req.url);
     if (!url) {
       refuseUpgrade(socket, 400, 'invalid_request', BAD_REQUEST_TARGET);
@@ -213,7 +216,7 @@ export async function startLocalBackend(opts: LocalBackendOptions = {}): Promise
     if (realtime && (path === '/realtime/v1/websocket' || path.startsWith('/realtime/v1/websocket/'))) {
       realtime.handleUpgrade(req, socket, head);
     } else {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      refuseUpgrade(socket, 404, 'not_found', `no WebSocket at ${path}`);
     }
   });
   server.on('clientError', (_err, socket) => {

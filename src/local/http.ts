@@ -63,6 +63,8 @@ export const BAD_REQUEST_TARGET = 'the request target is not a valid URL';
 
 /** Answers an upgrade request on its raw socket (no response object exists for it) and closes it. */
 export function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
+  // A client that resets the connection first makes the write fail: that must not go unhandled.
+  if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
   if (!socket.writable) {
     socket.destroy();
     return;

@@ -4,6 +4,7 @@
  * REST subset (filters, order, paging, single, counts, writes, upserts, RPC).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
@@ -350,6 +351,18 @@ describe('request targets that are not URLs', () => {
     }
     const health = await fetch(`${backend.apiUrl}/health`);
     expect(health.status).toBe(200);
+  });
+
+  it('survives upgrade requests whose client resets the connection before the answer', async () => {
+    const { hostname, port } = new URL(backend.apiUrl);
+    for (let i = 0; i < 50; i++) {
+      await new Promise<void>((resolve) => {
+        const socket = net.connect(Number(port), hostname, () => socket.write(rawUpgrade(i % 2 ? '/nope' : '*'), () => (socket.resetAndDestroy(), resolve())));
+        socket.on('error', () => resolve());
+      });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await fetch(`${backend.apiUrl}/health`)).status).toBe(200);
   });
 });
 
