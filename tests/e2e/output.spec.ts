@@ -2,7 +2,7 @@
  * The output format a streamer picks before going live is what the ingest
  * gets: 1080p at 30 fps, then (after ending) 720p at 60 fps, read back from
  * the RTMP stream with ffprobe; the choice is remembered on reload and cannot
- * change while live.
+ * change while live. The host switches microphone while live and is heard.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import type { Browser } from 'playwright-core';
 import { startApp, type RunningApp } from '../support/app';
 import { launchChromium } from '../support/chromium';
 import { hostGoesLive, logConsole } from '../support/flows';
-import { colourClip, frameRate, frameRgb, pixel, probe, recordRtmp } from '../support/media';
+import { colourClip, frameRate, frameRgb, pixel, probe, recordRtmp, volumeStats } from '../support/media';
 
 const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
 const OUT = join(process.cwd(), 'test-results', 'e2e');
@@ -47,7 +47,18 @@ test('the chosen output format reaches the ingest, is remembered, and is locked 
 
   const first = await hostGoesLive(page, app.studioUrl, 'Olive Output', { outputFormat: '1080p30' });
   await expect(page.getByTestId('output-format')).toHaveCount(0);
+  // Another microphone while live: the program's voice comes from it, the old one is let go.
+  const micSelect = page.getByTestId('host-devices').getByTestId('mic-select');
+  await expect(micSelect).not.toHaveValue('');
+  const micIds = await micSelect.locator('option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value).filter(Boolean));
+  const currentMic = await micSelect.inputValue();
+  const target = micIds.find((id) => id !== currentMic);
+  expect(target, 'Chromium lists more than one fake microphone').toBeDefined();
+  await micSelect.selectOption(target!);
+  await expect(micSelect).toHaveValue(target!);
+  await expect(page.getByTestId('action-error')).toHaveCount(0);
   expect(await ingested(first.publishUrl, '1080p30')).toEqual({ width: 1920, height: 1080, fps: 30, hostCamera: true });
+  expect(volumeStats(join(OUT, 'output-1080p30.flv')).max, 'the new microphone is heard in the program').toBeGreaterThan(-50);
   await page.getByTestId('end-live').click();
   await expect(page.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
 

@@ -28,14 +28,26 @@ export function toDeviceError(err: unknown): DeviceError {
   }
 }
 
-export async function openCamera(opts: { width?: number; height?: number; frameRate?: number } = {}): Promise<MediaStream> {
+/**
+ * The host's camera and microphone: the devices given when they are there
+ * (asked for as `ideal`, so a device unplugged since falls back to the
+ * default one), else the defaults.
+ */
+export async function openCamera(
+  opts: { width?: number; height?: number; frameRate?: number; cameraId?: string | null; microphoneId?: string | null } = {},
+): Promise<MediaStream> {
   if (!navigator.mediaDevices?.getUserMedia) {
     throw new DeviceError('device_error', 'This browser cannot capture a camera here (a secure context, https or localhost, is required).');
   }
   try {
     return await navigator.mediaDevices.getUserMedia({
-      video: { width: { ideal: opts.width ?? 1280 }, height: { ideal: opts.height ?? 720 }, frameRate: { ideal: opts.frameRate ?? 30 } },
-      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+      video: {
+        ...(opts.cameraId ? { deviceId: { ideal: opts.cameraId } } : {}),
+        width: { ideal: opts.width ?? HOST_CAMERA.width },
+        height: { ideal: opts.height ?? HOST_CAMERA.height },
+        frameRate: { ideal: opts.frameRate ?? HOST_CAMERA.frameRate },
+      },
+      audio: { ...(opts.microphoneId ? { deviceId: { ideal: opts.microphoneId } } : {}), echoCancellation: true, noiseSuppression: true, autoGainControl: true },
     });
   } catch (err) {
     throw toDeviceError(err);
@@ -59,6 +71,31 @@ export interface DeviceLists {
 
 /** Size of the camera a guest sends: small enough for two shared cores and a phone's uplink. */
 export const GUEST_CAMERA = { width: 640, height: 360, frameRate: 30 } as const;
+/** The host's camera: a tile of the program, which goes out at up to 1080p. */
+export const HOST_CAMERA = { width: 1280, height: 720, frameRate: 30 } as const;
+
+/** Where each role's last chosen devices are kept on this computer. */
+const REMEMBERED_DEVICE: Record<'host' | 'guest', Record<MediaKind, string>> = {
+  host: { video: 'roast.host.cameraId', audio: 'roast.host.microphoneId' },
+  guest: { video: 'roast.guest.cameraId', audio: 'roast.guest.microphoneId' },
+};
+
+/** The camera or microphone chosen last in this role on this computer, if any. */
+export function rememberedDevice(role: 'host' | 'guest', kind: MediaKind): string | null {
+  try {
+    return globalThis.localStorage?.getItem(REMEMBERED_DEVICE[role][kind]) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function rememberDevice(role: 'host' | 'guest', kind: MediaKind, deviceId: string | null): void {
+  try {
+    if (deviceId) globalThis.localStorage?.setItem(REMEMBERED_DEVICE[role][kind], deviceId);
+  } catch {
+    // Storage may be off (private mode): the choice only lasts this visit.
+  }
+}
 
 const KIND_NAMES: Record<MediaKind, { name: string; Name: string }> = {
   audio: { name: 'microphone', Name: 'Microphone' },
@@ -105,10 +142,14 @@ export function microphoneConstraints(deviceId?: string | null): MediaTrackConst
 }
 
 /** Opens one camera or microphone; throws a DeviceError naming it. */
-export async function openDevice(kind: MediaKind, deviceId?: string | null): Promise<MediaStreamTrack> {
+export async function openDevice(
+  kind: MediaKind,
+  deviceId?: string | null,
+  size: { width: number; height: number; frameRate: number } = GUEST_CAMERA,
+): Promise<MediaStreamTrack> {
   const devices = requireMediaDevices();
   try {
-    const stream = await devices.getUserMedia(kind === 'video' ? { video: cameraConstraints(deviceId) } : { audio: microphoneConstraints(deviceId) });
+    const stream = await devices.getUserMedia(kind === 'video' ? { video: cameraConstraints(deviceId, size) } : { audio: microphoneConstraints(deviceId) });
     const track = stream.getTracks()[0];
     if (!track) throw new DeviceError('device_not_found', `No ${KIND_NAMES[kind].name} was found.`);
     return track;

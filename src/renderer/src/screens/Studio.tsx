@@ -7,7 +7,8 @@ import { PanelBoundary } from '../components/PanelBoundary';
 import { GuestSeatGrid, type SeatAction } from '../components/studio/GuestSeatGrid';
 import { InvitePanel } from '../components/studio/InvitePanel';
 import { LayoutPicker } from '../components/studio/LayoutPicker';
-import { openCamera } from '../media/capture';
+import { listDevices, onDevicesChanged, openCamera, rememberedDevice, type DeviceLists, type MediaKind } from '../media/capture';
+import { DevicePicker } from '../components/guest/DevicePicker';
 import { getNativeBridge } from '../native';
 import {
   cancelInvitation,
@@ -60,6 +61,8 @@ function StudioLive({ userId }: { userId: string }) {
   const [title, setTitle] = useState('Roast night');
   const [record, setRecord] = useState<RecordChoice>(savedRecordChoice);
   const outputFormat = useStore((s) => s.outputFormat);
+  const [devices, setDevices] = useState<DeviceLists>({ cameras: [], microphones: [] });
+  const [deviceIds, setDeviceIds] = useState<{ cameraId: string | null; microphoneId: string | null }>({ cameraId: null, microphoneId: null });
   const recordingPath = useStore((s) => s.recordingPath);
   const [actionError, setActionError] = useState<string | null>(null);
   const displayName = useStore((s) => s.displayName);
@@ -90,7 +93,10 @@ function StudioLive({ userId }: { userId: string }) {
     let session: HostSession | null = null;
     (async () => {
       try {
-        const [camera, bridge] = await Promise.all([openCamera(), getNativeBridge()]);
+        const [camera, bridge] = await Promise.all([
+          openCamera({ cameraId: rememberedDevice('host', 'video'), microphoneId: rememberedDevice('host', 'audio') }),
+          getNativeBridge(),
+        ]);
         if (disposed) {
           camera.getTracks().forEach((t) => t.stop());
           return;
@@ -109,6 +115,35 @@ function StudioLive({ userId }: { userId: string }) {
       setSessionReady(false);
     };
   }, [userId, displayName]);
+
+  // The cameras and microphones to choose from, kept current as devices come and go.
+  useEffect(() => {
+    if (!sessionReady) return;
+    let cancelled = false;
+    const refresh = () =>
+      void listDevices()
+        .then((lists) => {
+          if (cancelled) return;
+          setDevices(lists);
+          if (sessionRef.current) setDeviceIds(sessionRef.current.devices());
+        })
+        .catch(() => {});
+    refresh();
+    const off = onDevicesChanged(refresh);
+    return () => {
+      cancelled = true;
+      off();
+    };
+  }, [sessionReady]);
+
+  const chooseDevice = (kind: MediaKind, deviceId: string) =>
+    void act(async () => {
+      try {
+        await sessionRef.current!.switchDevice(kind, deviceId);
+      } finally {
+        if (sessionRef.current) setDeviceIds(sessionRef.current.devices());
+      }
+    });
 
   const goLive = () => void sessionRef.current?.goLive(title, record === 'off' ? null : record).catch(() => {});
   const chooseRecord = (choice: RecordChoice) => {
@@ -198,6 +233,9 @@ function StudioLive({ userId }: { userId: string }) {
               {sharingScreen ? 'Stop sharing' : 'Share screen'}
             </button>
             <LayoutPicker value={layout} onChange={(kind) => sessionRef.current?.setLayout(kind, kind === 'grid' ? null : focusId)} />
+          </div>
+          <div className="host-devices" data-testid="host-devices">
+            <DevicePicker devices={devices} cameraId={deviceIds.cameraId} microphoneId={deviceIds.microphoneId} disabled={!sessionReady} onChoose={chooseDevice} />
           </div>
           <PanelBoundary name="The seat grid">
             <GuestSeatGrid

@@ -20,6 +20,8 @@ import {
   onDevicesChanged,
   openCameraAndMicrophone,
   openDevice,
+  rememberDevice,
+  rememberedDevice,
   stopStream,
   trackDeviceId,
   type DeviceLists,
@@ -60,23 +62,8 @@ class Snapshot<T extends object> {
   }
 }
 
-const STORED_DEVICE: Record<MediaKind, string> = { video: 'roast.guest.cameraId', audio: 'roast.guest.microphoneId' };
-
-function storedDevice(kind: MediaKind): string | null {
-  try {
-    return window.localStorage.getItem(STORED_DEVICE[kind]);
-  } catch {
-    return null;
-  }
-}
-
-function storeDevice(kind: MediaKind, deviceId: string | null): void {
-  try {
-    if (deviceId) window.localStorage.setItem(STORED_DEVICE[kind], deviceId);
-  } catch {
-    // Storage may be off (private mode): the choice only lasts this visit.
-  }
-}
+const storedDevice = (kind: MediaKind) => rememberedDevice('guest', kind);
+const storeDevice = (kind: MediaKind, deviceId: string | null) => rememberDevice('guest', kind, deviceId);
 
 // Device check before joining ---------------------------------------------------------------
 

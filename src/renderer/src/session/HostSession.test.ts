@@ -25,6 +25,9 @@ const h = vi.hoisted(() => {
     programs: [] as Array<{ width: number; height: number; fps: number }>,
     goLiveOptions: null as unknown,
     eventList: [] as unknown[],
+    lastParticipants: [] as Array<{ id: string; stream: MediaStream }>,
+    opened: [] as Array<{ kind: string; deviceId: string }>,
+    openFailure: null as Error | null,
   };
 });
 
@@ -53,7 +56,9 @@ vi.mock('../media/Broadcaster', () => ({
     encoderChoice = null;
     onProblem: ((message: string) => void) | null = null;
     audioLevels = () => ({});
-    setParticipants = () => {};
+    setParticipants = (participants: Array<{ id: string; stream: MediaStream }>) => {
+      h.lastParticipants = participants;
+    };
     setLayout = () => {};
     async goLive(options: unknown) {
       h.goLiveOptions = options;
@@ -115,6 +120,39 @@ vi.mock('../services/liveService', () => ({
   },
 }));
 
+/** A camera or microphone track that knows its device and whether it was stopped. */
+function fakeTrack(kind: 'audio' | 'video', deviceId: string) {
+  return {
+    kind,
+    label: `${kind} ${deviceId}`,
+    enabled: true,
+    readyState: 'live' as MediaStreamTrackState,
+    getSettings: () => ({ deviceId }),
+    stop() {
+      this.readyState = 'ended';
+    },
+  };
+}
+type FakeTrack = ReturnType<typeof fakeTrack>;
+
+/** MediaStream as far as the session uses it (node has none). */
+class FakeStream {
+  constructor(private readonly tracks: FakeTrack[] = []) {}
+  getTracks = () => [...this.tracks];
+  getAudioTracks = () => this.tracks.filter((t) => t.kind === 'audio');
+  getVideoTracks = () => this.tracks.filter((t) => t.kind === 'video');
+}
+vi.stubGlobal('MediaStream', FakeStream);
+
+vi.mock('../media/capture', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../media/capture')>()),
+  openDevice: async (kind: 'audio' | 'video', deviceId: string) => {
+    if (h.openFailure) throw h.openFailure;
+    h.opened.push({ kind, deviceId });
+    return fakeTrack(kind, deviceId);
+  },
+}));
+
 vi.mock('../services/streamGuestService', () => {
   const subscribe = async (_id: string, _onRow: unknown, onRejoin?: () => void) => {
     h.step('subscribe');
@@ -136,8 +174,11 @@ vi.mock('../services/streamGuestService', () => {
 const { HostSession } = await import('./HostSession');
 const { useStore } = await import('../store');
 
+let cameraTracks: FakeTrack[] = [];
+
 function newSession() {
-  const camera = { getAudioTracks: () => [], getVideoTracks: () => [] } as unknown as MediaStream;
+  cameraTracks = [fakeTrack('video', 'cam-a'), fakeTrack('audio', 'mic-a')];
+  const camera = new FakeStream(cameraTracks) as unknown as MediaStream;
   const session = new HostSession({} as HTMLElement, {} as never, 'host', 'Host', camera, () => {});
   return session;
 }
@@ -152,6 +193,9 @@ beforeEach(() => {
   h.seatList = [];
   h.programs.length = 0;
   h.eventList = [];
+  h.opened.length = 0;
+  h.openFailure = null;
+  useStore.setState({ hostMicOn: true, hostCameraOn: true });
   useStore.setState({ seats: [], outputFormat: '720p30' });
   useStore.setState({ phase: 'idle', stream: null, error: null, programProblem: null });
   session = newSession();
@@ -245,6 +289,43 @@ describe('the output format', () => {
     await expect(session.setOutputFormat('720p60')).rejects.toThrow(/cannot change while the broadcast is live/);
     expect(useStore.getState().outputFormat).toBe('720p30');
     expect(h.programs).toHaveLength(1);
+  });
+});
+
+describe("the host's camera and microphone", () => {
+  const hostStream = () => h.lastParticipants.find((p) => p.id === 'host')!.stream as unknown as FakeStream;
+
+  it('switch live: the program takes the new device, muted if the host is muted, and the old one is let go', async () => {
+    await session.goLive('Show');
+    useStore.getState().setProgram({ hostMicOn: false });
+    await session.switchDevice('audio', 'mic-b');
+    const mic = hostStream().getAudioTracks()[0]!;
+    expect(mic.getSettings().deviceId).toBe('mic-b');
+    expect(mic.enabled).toBe(false);
+    expect(cameraTracks[1]!.readyState).toBe('ended');
+    expect(hostStream().getVideoTracks()[0]).toBe(cameraTracks[0]);
+    expect(session.devices()).toEqual({ cameraId: 'cam-a', microphoneId: 'mic-b' });
+  });
+
+  it('one after another, and choosing the device in use opens nothing', async () => {
+    await Promise.all([session.switchDevice('video', 'cam-b'), session.switchDevice('video', 'cam-c'), session.switchDevice('video', 'cam-c')]);
+    expect(h.opened).toEqual([
+      { kind: 'video', deviceId: 'cam-b' },
+      { kind: 'video', deviceId: 'cam-c' },
+    ]);
+    expect(session.devices().cameraId).toBe('cam-c');
+  });
+
+  it('a device that cannot open changes nothing and says why', async () => {
+    h.openFailure = new Error('The camera is in use by another application.');
+    await expect(session.switchDevice('video', 'cam-b')).rejects.toThrow(/in use/);
+    expect(cameraTracks[0]!.readyState).toBe('live');
+    expect(session.devices().cameraId).toBe('cam-a');
+  });
+
+  it('are turned off when the studio closes', () => {
+    session.dispose();
+    expect(cameraTracks.map((t) => t.readyState)).toEqual(['ended', 'ended']);
   });
 });
 

@@ -29,6 +29,7 @@ import type { ProgramLayoutKind } from '../../../shared/layout';
 import { PROGRAM_RETURN, guestUplinkFor, programReturnFor, type SendCap } from '../../../shared/mediaLimits';
 import { activeSeats, useStore } from '../store';
 import { isSeated } from './seatCheck';
+import { HOST_CAMERA, openDevice, rememberDevice, stopStream, trackDeviceId, type MediaKind } from '../media/capture';
 
 /** Source id of the host's shared screen in the program. */
 export const SCREEN_ID = 'screen';
@@ -96,7 +97,7 @@ export class HostSession {
     private readonly bridge: NativeBridge,
     private readonly userId: string,
     private readonly displayName: string,
-    private readonly camera: MediaStream,
+    private camera: MediaStream,
     private readonly log: (message: string) => void = console.info,
   ) {
     // `?compositor=gpu|cpu|auto` picks where the program is composited (auto: the CPU where WebGL is software).
@@ -151,6 +152,47 @@ export class HostSession {
 
   setOwnCamera(on: boolean): void {
     useStore.getState().setProgram({ hostCameraOn: on });
+  }
+
+  /** The camera and microphone the host's own tile and voice come from now (device ids, when the browser says). */
+  devices(): { cameraId: string | null; microphoneId: string | null } {
+    return { cameraId: trackDeviceId(this.camera.getVideoTracks()[0]), microphoneId: trackDeviceId(this.camera.getAudioTracks()[0]) };
+  }
+
+  /** Switches run one after another: two quick choices must not leave a device open. */
+  private deviceOps: Promise<void> = Promise.resolve();
+
+  /**
+   * Switches the host's camera or microphone, live or not: the program's
+   * tile and mix follow, and the guests hear the new microphone. The new
+   * device opens before the old one closes, so a device that cannot open
+   * changes nothing (and says why). Remembered for the next studio.
+   */
+  switchDevice(kind: MediaKind, deviceId: string): Promise<void> {
+    const op = this.deviceOps.then(() => this.switchDeviceNow(kind, deviceId));
+    this.deviceOps = op.catch(() => undefined);
+    return op;
+  }
+
+  private async switchDeviceNow(kind: MediaKind, deviceId: string): Promise<void> {
+    if (this.disposed) return;
+    const old = (kind === 'video' ? this.camera.getVideoTracks() : this.camera.getAudioTracks())[0] ?? null;
+    if (old && old.readyState === 'live' && trackDeviceId(old) === deviceId) return;
+    const track = await openDevice(kind, deviceId, HOST_CAMERA);
+    if (this.disposed) {
+      track.stop();
+      return;
+    }
+    const { hostMicOn, hostCameraOn } = useStore.getState();
+    track.enabled = kind === 'video' ? hostCameraOn : hostMicOn;
+    this.camera = new MediaStream([...this.camera.getTracks().filter((t) => t.kind !== track.kind), track]);
+    rememberDevice('host', kind, trackDeviceId(track) ?? deviceId);
+    this.updateProgram();
+    if (kind === 'audio') {
+      await Promise.all([...this.links.values()].map((link) => link.setTrack('audio', track).catch((e: Error) => this.log(`microphone to a guest: ${e.message}`))));
+    }
+    old?.stop();
+    this.log(`host ${kind === 'video' ? 'camera' : 'microphone'}: ${track.label || deviceId}`);
   }
 
   /** The screen being shared, shown as a source of the program (spotlighted when it starts). */
@@ -701,6 +743,8 @@ export class HostSession {
     this.channels.clear();
     this.callStreamId = null;
     this.programTrack?.stop();
-    this.broadcaster.dispose();
+    void this.broadcaster.dispose();
+    // The session owns the host's camera and microphone from its start (switches replace them): their lights go off with it.
+    stopStream(this.camera);
   }
 }
