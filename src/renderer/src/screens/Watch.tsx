@@ -38,20 +38,25 @@ function useWatchedStream(streamId: string | null) {
     };
     (async () => {
       requireUuid(streamId, 'The stream id in this link');
-      offs.push(
-        await subscribeStream(
-          streamId,
-          (row) => !cancelled && setStream(row),
-          () => void readStream().catch(fail),
-        ),
-      );
-      offs.push(
-        await subscribeEvents(
-          streamId,
-          (row) => !cancelled && setEvents((held) => mergeEvents(held, [row], EVENTS_SHOWN)),
-          () => void readEvents().catch(fail),
-        ),
-      );
+      try {
+        offs.push(
+          await subscribeStream(
+            streamId,
+            (row) => !cancelled && setStream(row),
+            () => void readStream().catch(fail),
+          ),
+        );
+        offs.push(
+          await subscribeEvents(
+            streamId,
+            (row) => !cancelled && setEvents((held) => mergeEvents(held, [row], EVENTS_SHOWN)),
+            () => void readEvents().catch(fail),
+          ),
+        );
+      } catch (err) {
+        // Without live updates the page still shows the stream as it is now; reloading picks up changes.
+        fail(new Error(`${(err as Error).message}. Reload the page to see changes.`));
+      }
       await Promise.all([readStream(), readEvents()]);
     })().catch(fail);
     return () => {
