@@ -1,5 +1,6 @@
 /** Camera and microphone capture with device errors a person can act on. */
 
+import { recall, remember } from '../remembered';
 import { AppError } from '../../../shared/errors';
 
 export type DeviceErrorReason = 'permission_denied' | 'device_not_found' | 'device_in_use' | 'device_error';
@@ -82,19 +83,11 @@ const REMEMBERED_DEVICE: Record<'host' | 'guest', Record<MediaKind, string>> = {
 
 /** The camera or microphone chosen last in this role on this computer, if any. */
 export function rememberedDevice(role: 'host' | 'guest', kind: MediaKind): string | null {
-  try {
-    return globalThis.localStorage?.getItem(REMEMBERED_DEVICE[role][kind]) ?? null;
-  } catch {
-    return null;
-  }
+  return recall(REMEMBERED_DEVICE[role][kind]);
 }
 
 export function rememberDevice(role: 'host' | 'guest', kind: MediaKind, deviceId: string | null): void {
-  try {
-    if (deviceId) globalThis.localStorage?.setItem(REMEMBERED_DEVICE[role][kind], deviceId);
-  } catch {
-    // Storage may be off (private mode): the choice only lasts this visit.
-  }
+  remember(REMEMBERED_DEVICE[role][kind], deviceId);
 }
 
 const KIND_NAMES: Record<MediaKind, { name: string; Name: string }> = {

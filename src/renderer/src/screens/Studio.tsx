@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { LiveHealthBar } from '../components/HealthBar';
+import { recall, remember } from '../remembered';
 import { OUTPUT_FORMATS, OUTPUT_FORMAT_IDS } from '../../../shared/outputFormats';
 import { EventsFeed } from '../components/studio/EventsFeed';
 import { PanelBoundary } from '../components/PanelBoundary';
@@ -49,7 +50,7 @@ type RecordChoice = 'off' | 'mkv' | 'mp4';
 const RECORD_KEY = 'roast.record';
 /** The streamer's last choice of recording, kept on this computer. */
 function savedRecordChoice(): RecordChoice {
-  const saved = typeof localStorage === 'undefined' ? null : localStorage.getItem(RECORD_KEY);
+  const saved = recall(RECORD_KEY);
   return saved === 'mkv' || saved === 'mp4' ? saved : 'off';
 }
 
@@ -148,7 +149,7 @@ function StudioLive({ userId }: { userId: string }) {
   const goLive = () => void sessionRef.current?.goLive(title, record === 'off' ? null : record).catch(() => {});
   const chooseRecord = (choice: RecordChoice) => {
     setRecord(choice);
-    localStorage.setItem(RECORD_KEY, choice);
+    remember(RECORD_KEY, choice);
   };
   const endLive = () => void sessionRef.current?.end().catch((err: Error) => useStore.getState().setBroadcast({ error: err.message }));
 

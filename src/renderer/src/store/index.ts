@@ -5,6 +5,7 @@ import { isSeatUpdate, mergeEvents, type GuestEventRow, type GuestInvitationRow,
 import type { ProgramLayoutKind } from '../../../shared/layout';
 import { DEFAULT_OUTPUT_FORMAT, isOutputFormatId, type OutputFormatId } from '../../../shared/outputFormats';
 import type { LinkQuality } from '../rtc/linkQuality';
+import { recall, remember } from '../remembered';
 
 export interface SessionSlice {
   userId: string | null;
@@ -112,20 +113,8 @@ const OUTPUT_FORMAT_KEY = 'roast.outputFormat';
 
 /** The output format chosen last on this computer, else the default. */
 function rememberedOutputFormat(): OutputFormatId {
-  try {
-    const saved = globalThis.localStorage?.getItem(OUTPUT_FORMAT_KEY);
-    return isOutputFormatId(saved) ? saved : DEFAULT_OUTPUT_FORMAT;
-  } catch {
-    return DEFAULT_OUTPUT_FORMAT;
-  }
-}
-
-function rememberOutputFormat(id: OutputFormatId): void {
-  try {
-    globalThis.localStorage?.setItem(OUTPUT_FORMAT_KEY, id);
-  } catch {
-    // Storage refused (private mode, quota): the choice holds for this session only.
-  }
+  const saved = recall(OUTPUT_FORMAT_KEY);
+  return isOutputFormatId(saved) ? saved : DEFAULT_OUTPUT_FORMAT;
 }
 
 const createProgramSlice: StateCreator<StoreState, [], [], ProgramSlice> = (set) => ({
@@ -136,7 +125,7 @@ const createProgramSlice: StateCreator<StoreState, [], [], ProgramSlice> = (set)
   sharingScreen: false,
   outputFormat: rememberedOutputFormat(),
   setProgram: (patch) => {
-    if (patch.outputFormat) rememberOutputFormat(patch.outputFormat);
+    if (patch.outputFormat) remember(OUTPUT_FORMAT_KEY, patch.outputFormat);
     set(patch);
   },
 });
