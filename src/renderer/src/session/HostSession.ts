@@ -272,7 +272,7 @@ export class HostSession {
           videoBitrateKbps: this.format.videoBitrateKbps,
           record,
         },
-        // Where the renderer encodes, the pictures it sent again are the frames lagged by rendering.
+        // Where the renderer encodes, the pictures it sent again are the output's repeats (frames lagged by rendering are counted where the program's clock runs).
         // Where the renderer encodes, the note says why it was chosen (the session only knows that it muxes).
         (stats) => {
           const choice = this.broadcaster.encoderChoice;
