@@ -483,6 +483,35 @@ describe('EncoderSession → RTMP ingest', () => {
   });
 });
 
+describe('EncoderSession recording', () => {
+  it('keeps an MP4 recording playable when ffmpeg is killed with SIGKILL (as stop does to an ffmpeg stuck on a stalled network)', async () => {
+    const session = new EncoderSession();
+    const recording = path.join(workDir, 'killed.mp4');
+    const source = feed(session);
+    try {
+      await session.start({ url: `${ingest.rtmpBaseUrl}/killed-mp4`, width: W, height: H, fps: FPS, recordPath: recording });
+      await sleep(5000);
+      process.kill(session.pid ?? 0, 'SIGKILL');
+      await waitForState(session, 'reconnecting', 10_000);
+    } finally {
+      source.stop();
+      await session.stop();
+    }
+    const { stdout } = await run(ffprobe, ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', recording], { timeout: 20_000 });
+    const duration = Number(stdout.trim());
+    console.log(`MP4 recording killed after 5 s live: ffprobe reads ${duration.toFixed(2)} s`);
+    expect(duration).toBeGreaterThan(2);
+    const streams = await probeStreams(recording, ['-count_frames']);
+    expect(streams).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ codec_type: 'video', codec_name: 'h264', width: W, height: H }),
+        expect.objectContaining({ codec_type: 'audio', codec_name: 'aac' }),
+      ]),
+    );
+    expect(Number(streams.find((st) => st.codec_type === 'video')?.nb_read_frames)).toBeGreaterThan(2 * FPS);
+  });
+});
+
 // ---- H.264 made by the renderer, as encoder:h264 carries it ----
 
 interface AccessUnit {

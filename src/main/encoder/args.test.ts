@@ -102,9 +102,9 @@ describe('buildFfmpegArgs', () => {
     expect(args).toEqual(expect.arrayContaining(['-flags', '+global_header']));
   });
 
-  it('records MP4 with the index moved to the front, and uses a part path when given', () => {
+  it('records fragmented MP4 (playable when ffmpeg is killed), and uses a part path when given', () => {
     const args = buildFfmpegArgs({ ...opts, recordPath: '/tmp/show.mp4' }, { encoder: 'libx264', recordPath: '/tmp/show-2.mp4' });
-    expect(args.at(-1)).toMatch(/\|\[f=mp4:movflags=\+faststart:onfail=ignore\]\/tmp\/show-2\.mp4$/);
+    expect(args.at(-1)).toMatch(/\|\[f=mp4:movflags=\+frag_keyframe\+empty_moov\+default_base_moof:flush_packets=1:onfail=ignore\]\/tmp\/show-2\.mp4$/);
   });
 
   it('does not record when the override is null', () => {
@@ -186,8 +186,8 @@ describe('encoder flags against this machine’s ffmpeg', () => {
 
 describe('recording helpers', () => {
   it('chooses the container by extension', () => {
-    expect(recordingFormat('/x/a.MP4')).toBe('f=mp4:movflags=+faststart');
-    expect(recordingFormat('/x/a.mov')).toBe('f=mp4:movflags=+faststart');
+    expect(recordingFormat('/x/a.MP4')).toBe('f=mp4:movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1');
+    expect(recordingFormat('/x/a.mov')).toBe('f=mp4:movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1');
     expect(recordingFormat('/x/a.flv')).toBe('f=flv');
     expect(recordingFormat('/x/a.mkv')).toBe('f=matroska');
     expect(recordingFormat('/x.d/noext')).toBe('f=matroska');

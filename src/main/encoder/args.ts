@@ -159,10 +159,22 @@ export function buildFfmpegArgs(opts: EncoderStartOptions, { encoder, recordPath
   return args;
 }
 
-/** Muxer options of the recording, chosen by the file's extension: MP4 (moved index), FLV, or Matroska (survives a crash). */
+/**
+ * Muxer options of the recording, chosen by the file's extension: MP4, FLV,
+ * or Matroska (survives a crash).
+ *
+ * MP4 is fragmented (an empty index up front, then a fragment per keyframe,
+ * each written out to the file at once): an ordinary MP4 keeps its index
+ * (moov) to the end, so an ffmpeg killed while stopping (a stalled network
+ * holds the whole tee, and stop kills it after stopTimeoutMs) or crashing
+ * left a file no player opens. A killed recording now loses at most the
+ * fragment under way (one GOP, 2 s).
+ */
+export const MP4_RECORDING_FORMAT = 'f=mp4:movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1';
+
 export function recordingFormat(file: string): string {
   const ext = extensionOf(file);
-  if (ext === '.mp4' || ext === '.m4v' || ext === '.mov') return 'f=mp4:movflags=+faststart';
+  if (ext === '.mp4' || ext === '.m4v' || ext === '.mov') return MP4_RECORDING_FORMAT;
   if (ext === '.flv') return 'f=flv';
   return 'f=matroska';
 }
