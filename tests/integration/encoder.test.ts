@@ -19,6 +19,7 @@ import { detectEncoder, describeSelection, encoderCandidates } from '../../src/m
 import { EncoderInputError } from '../../src/main/encoder/errors';
 import { resolveFfmpeg, resolveFfprobe } from '../../src/main/encoder/ffmpegPath';
 import { encodeH264Unit, type EncoderState, type EncoderStats } from '../../src/shared/bridge';
+import { freezableProxy } from '../support/freezableProxy';
 import { StereoTone } from '../support/media';
 
 const run = promisify(execFile);
@@ -407,6 +408,42 @@ describe('EncoderSession → RTMP ingest', () => {
     } finally {
       source.stop();
       await session.stop();
+    }
+    expect(states).toEqual(['starting', 'live', 'reconnecting', 'live', 'stopping', 'stopped']);
+  });
+
+  it('reconnects when the ingest hangs (the connection stays open, nothing is read) for 15 s, and publishes again once it answers', async () => {
+    const logs: string[] = [];
+    const states: EncoderState[] = [];
+    const session = new EncoderSession({ log: (m) => logs.push(m) });
+    session.onStats((s) => {
+      if (states.at(-1) !== s.state) states.push(s.state);
+    });
+    const proxy = await freezableProxy(ingest.rtmpPort);
+    const key = 'hung';
+    const url = `rtmp://127.0.0.1:${proxy.port}/live/${key}`;
+    const source = feed(session);
+    try {
+      await session.start({ url, width: W, height: H, fps: FPS });
+      await waitFor('the ingest sees the publisher', () => ingest.isPublishing(key), 15_000);
+      const hungAt = performance.now();
+      proxy.freeze();
+      const reconnecting = await waitForState(session, 'reconnecting', 60_000);
+      console.log(`encoder stall: reconnecting ${((performance.now() - hungAt) / 1000).toFixed(1)} s after the ingest hung (${reconnecting.error})`);
+      expect(reconnecting.error).toMatch(/^ffmpeg stalled: no progress for \d+ s \(the ingest stopped taking the stream\)/);
+      expect(reconnecting.error).not.toContain(key);
+      await sleep(Math.max(0, 15_000 - (performance.now() - hungAt)));
+      proxy.thaw();
+      const live = await waitForState(session, 'live', 60_000);
+      expect(live.restarts).toBeGreaterThanOrEqual(1);
+      expect(live.error).toBeNull();
+      await waitFor('the ingest sees the publisher again', () => ingest.isPublishing(key), 15_000);
+      const streams = await probeStreams(`${ingest.rtmpBaseUrl}/${key}`);
+      expect(streams).toEqual(expect.arrayContaining([expect.objectContaining({ codec_type: 'video', codec_name: 'h264', width: W, height: H })]));
+    } finally {
+      source.stop();
+      await session.stop();
+      await proxy.close();
     }
     expect(states).toEqual(['starting', 'live', 'reconnecting', 'live', 'stopping', 'stopped']);
   });

@@ -695,6 +695,35 @@ describe('EncoderSession reconnect', () => {
     expect(h.session.getStats()).toMatchObject({ framesWritten: 1, framesDroppedNetwork: 2 });
   });
 
+  it('ends a live ffmpeg that stops reporting progress (its output blocked by a hung ingest) and reconnects', async () => {
+    const h = track(harness());
+    await h.startLive();
+    const first = h.child();
+    for (let i = 0; i < 10; i++) {
+      await h.clock.advance(500);
+      first.progress(2 + i * 15); // twice a second, as ffmpeg does
+    }
+    expect(first.kills).toEqual([]);
+    await h.clock.advance(5_980); // the ingest hangs: ffmpeg blocks on its write and reports nothing
+    expect(first.kills).toEqual([]);
+    expect(h.session.getStats().state).toBe('live');
+    await h.clock.advance(20);
+    expect(first.kills).toEqual(['SIGKILL']);
+    await settle();
+    await settle();
+    const why = 'ffmpeg stalled: no progress for 6 s (the ingest stopped taking the stream)';
+    expect(h.session.getStats()).toMatchObject({ state: 'reconnecting', error: why, lastExit: why });
+    expect(h.logs).toContain('encoder: ffmpeg stalled: no progress for 6 s (the ingest stopped taking the stream); ending it to reconnect');
+    await h.clock.advance(1000);
+    expect(h.spawnCalls).toHaveLength(2);
+    // A restarted run that has not gone live yet is the live timeout's business, not the watchdog's.
+    await h.clock.advance(7_000);
+    expect(h.child().kills).toEqual([]);
+    h.child().progress(1);
+    await settle();
+    expect(h.session.getStats()).toMatchObject({ state: 'live', restarts: 1, error: null, lastExit: why });
+  });
+
   it('restarts an ffmpeg that was killed, says so, and shows the new process', async () => {
     const h = track(harness());
     await h.startLive();

@@ -30,6 +30,10 @@
  *   live; `restarts`, `lastExit`); a recording continues in a new part file.
  *   After maxReconnectAttempts restarts in a row that never stayed live for
  *   healthyAfterMs, it gives up with state "error".
+ * - A live ffmpeg that reports no progress for stallTimeoutMs is stuck on its
+ *   output (an ingest that hangs with the connection open: ffmpeg's own
+ *   network timeout only starts once the kernel's buffers are full, and the
+ *   trailer waits for it again); the session ends it and reconnects as above.
  */
 import { spawn as nodeSpawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
@@ -86,6 +90,13 @@ export interface EncoderTiming {
   tickMs: number;
   /** A run live for this long resets the reconnect backoff (ms). */
   healthyAfterMs: number;
+  /**
+   * A live run whose ffmpeg reports no progress for this long is stuck (its
+   * output blocked: an ingest that hangs without closing the connection) and
+   * is ended, so the session reconnects instead of waiting for ffmpeg's own
+   * network timeouts (ms).
+   */
+  stallTimeoutMs: number;
 }
 
 export interface EncoderSessionDeps {
@@ -138,6 +149,7 @@ const DEFAULT_TIMING: EncoderTiming = {
   idleRepeatMs: 250,
   tickMs: 20,
   healthyAfterMs: 10_000,
+  stallTimeoutMs: 6_000,
 };
 
 /** 1 s, 2 s, 4 s, 8 s, then 10 s. */
@@ -207,6 +219,10 @@ interface Run {
   ended: boolean;
   liveTimer: TimerHandle | null;
   exited: Promise<void>;
+  /** now() of ffmpeg's latest progress report (of the spawn before the first). */
+  lastProgressAt: number;
+  /** Set when the session ended the run because it stopped making progress: why. */
+  stalled: string | null;
 }
 
 /** How a run ended: the full sentence, and the short form for "ffmpeg exited unexpectedly (…)". */
@@ -674,6 +690,8 @@ export class EncoderSession {
       exited: new Promise<void>((resolve) => {
         markExited = resolve;
       }),
+      lastProgressAt: this.now(),
+      stalled: null,
     };
     this.run = run;
 
@@ -717,9 +735,11 @@ export class EncoderSession {
     child.on('error', (error) => onEnd({ description: `could not run ${ffmpeg.path}: ${error.message}`, short: `could not run: ${error.message}` }));
     child.on('close', (code, signal) =>
       onEnd(
-        signal
-          ? { description: `ffmpeg was killed by ${signal}`, short: `killed by ${signal}` }
-          : { description: `ffmpeg exited with code ${code}`, short: `exit code ${code}` },
+        run.stalled !== null
+          ? { description: `ffmpeg ${run.stalled}`, short: run.stalled }
+          : signal
+            ? { description: `ffmpeg was killed by ${signal}`, short: `killed by ${signal}` }
+            : { description: `ffmpeg exited with code ${code}`, short: `exit code ${code}` },
       ),
     );
 
@@ -752,6 +772,7 @@ export class EncoderSession {
 
   private onProgress(run: Run, update: ProgressUpdate): void {
     if (this.run !== run) return;
+    run.lastProgressAt = this.now();
     if (update.fps !== null) this.fps = update.fps;
     // N/A (e.g. while teeing into a recording, or before the first packet) stays null: there is no figure.
     this.bitrateKbps = update.bitrateKbps;
@@ -800,8 +821,14 @@ export class EncoderSession {
     }
     if (this.state === 'live' || this.state === 'reconnecting') {
       // The run that was streaming ended: that is the exit to report. A restart that ended before going live is a failed attempt.
-      if (run.live) this.lastExit = `ffmpeg exited unexpectedly (${end.short})`;
-      this.restartAfter(run.live ? `ffmpeg exited unexpectedly (${end.short})` : `the restarted ffmpeg exited before going live (${end.short})`, tail);
+      const what =
+        run.stalled !== null
+          ? `ffmpeg ${run.stalled}`
+          : run.live
+            ? `ffmpeg exited unexpectedly (${end.short})`
+            : `the restarted ffmpeg exited before going live (${end.short})`;
+      if (run.live) this.lastExit = what;
+      this.restartAfter(what, tail);
     }
   }
 
@@ -901,6 +928,12 @@ export class EncoderSession {
   /** Keeps video from standing still and audio from falling behind the media clock. */
   private tick(run: Run): void {
     if (run.ended || this.state === 'stopping') return;
+    if (run.live && run.stalled === null && this.now() - run.lastProgressAt >= this.timing.stallTimeoutMs) {
+      run.stalled = `stalled: no progress for ${Math.round((this.now() - run.lastProgressAt) / 1000)} s (the ingest stopped taking the stream)`;
+      this.log(`encoder: ffmpeg ${run.stalled}; ending it to reconnect`);
+      run.child.kill('SIGKILL');
+      return;
+    }
     const mediaNow = this.mediaNow(run);
     // The renderer's encoder repeats its last picture itself (a copied stream cannot repeat a delta frame).
     if (!run.h264 && !run.awaitingDrain && mediaNow - run.lastWriteMs >= this.timing.idleRepeatMs) {
