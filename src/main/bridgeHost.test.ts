@@ -30,6 +30,7 @@ function fakeEncoder() {
 }
 
 function setup(recordingsDir?: string) {
+  const clock = { t: 0 };
   const encoder = fakeEncoder();
   const emit = vi.fn();
   const log = vi.fn();
@@ -42,9 +43,10 @@ function setup(recordingsDir?: string) {
     chooseEncoder,
     emit,
     log,
+    now: () => clock.t,
     ...(recordingsDir ? { recordingsDir } : {}),
   });
-  return { host, encoder, emit, log };
+  return { host, encoder, emit, log, clock };
 }
 
 const startOpts = { url: 'rtmp://127.0.0.1:1935/live/key', width: 1280, height: 720, fps: 30 };
@@ -102,10 +104,10 @@ describe('BridgeHost', () => {
     expect(second.start).toHaveBeenCalledTimes(1);
     second.emit({ state: 'live' } as EncoderStats);
     second.needKeyframe();
-    expect(emit).toHaveBeenCalledWith('encoder:stats', { state: 'live' });
+    expect(emit).toHaveBeenCalledWith('encoder:stats', { state: 'live', mediaRejected: 0, mediaRejectedLast: null });
     expect(emit).toHaveBeenCalledWith('encoder:keyframe');
     first.emit({ state: 'stopped' } as EncoderStats);
-    expect(emit).not.toHaveBeenCalledWith('encoder:stats', { state: 'stopped' });
+    expect(emit).not.toHaveBeenCalledWith('encoder:stats', expect.objectContaining({ state: 'stopped' }));
   });
 
   describe('overlapping lifecycle requests leave no ffmpeg behind', () => {
@@ -225,7 +227,7 @@ describe('BridgeHost', () => {
     expect(encoder.pushVideo).toHaveBeenCalledWith(expect.any(Uint8Array), 12.5);
     expect(encoder.pushAudio).toHaveBeenCalledTimes(1);
     encoder.emit({ state: 'live' } as EncoderStats);
-    expect(emit).toHaveBeenCalledWith('encoder:stats', { state: 'live' });
+    expect(emit).toHaveBeenCalledWith('encoder:stats', { state: 'live', mediaRejected: 0, mediaRejectedLast: null });
     await host.invoke('encoder:stop', []);
     expect(encoder.stop).toHaveBeenCalled();
     expect(encoder.dispose).toHaveBeenCalled();
@@ -241,6 +243,35 @@ describe('BridgeHost', () => {
     expect(log).toHaveBeenCalledTimes(3);
     host.send('encoder:video', new Uint8Array(4), 2);
     expect(encoder.pushVideo).toHaveBeenCalledTimes(1);
+  });
+
+  it('logs the first malformed messages in full, then one line every 10 s, and passes the count and latest reason on with the stats', async () => {
+    const { host, encoder, log, emit, clock } = setup();
+    await host.invoke('encoder:start', [startOpts]);
+    encoder.pushVideo.mockImplementation(() => {
+      throw new Error('video frame has 4 bytes; a 1280x720 I420 frame has 1382400 bytes');
+    });
+    for (let i = 0; i < 300; i++) {
+      clock.t = i * 33; // a broken renderer, 30 bad frames a second for 10 s
+      host.send('encoder:video', new Uint8Array(4), i);
+    }
+    expect(host.malformedMessages).toBe(300);
+    expect(log.mock.calls.map(([m]) => m)).toEqual([
+      'bridge: dropped a malformed message (1 so far): video frame has 4 bytes; a 1280x720 I420 frame has 1382400 bytes',
+      'bridge: dropped a malformed message (2 so far): video frame has 4 bytes; a 1280x720 I420 frame has 1382400 bytes',
+      'bridge: dropped a malformed message (3 so far): video frame has 4 bytes; a 1280x720 I420 frame has 1382400 bytes',
+    ]);
+    clock.t = 10_066;
+    host.send('encoder:audio', 'text', 1);
+    expect(log).toHaveBeenLastCalledWith(
+      'bridge: dropped 298 more malformed messages since the last report (301 so far); the latest: encoder:audio: payload must be binary',
+    );
+    encoder.emit({ state: 'live' } as EncoderStats);
+    expect(emit).toHaveBeenLastCalledWith('encoder:stats', {
+      state: 'live',
+      mediaRejected: 301,
+      mediaRejectedLast: 'encoder:audio: payload must be binary',
+    });
   });
 
   it('chooses where H.264 is made, forwards renderer H.264 and passes keyframe requests back', async () => {

@@ -51,7 +51,13 @@ export interface BridgeHostDeps {
   /** Where recordings go (see encoder/recordings.ts); without it a recording is refused with a clear error. */
   recordingsDir?: string;
   log?: (message: string) => void;
+  /** Monotonic milliseconds (default performance.now), for spacing out the log of malformed messages. */
+  now?: () => number;
 }
+
+/** The first malformed messages are logged one by one; after these, one summary line per MALFORMED_LOG_EVERY_MS. */
+const MALFORMED_LOGGED_IN_FULL = 3;
+const MALFORMED_LOG_EVERY_MS = 10_000;
 
 function describeZod(err: ZodError): string {
   return err.issues.map((i) => `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`).join('; ');
@@ -62,6 +68,10 @@ export class BridgeHost {
   /** Each encoder's own listeners: a stop still flushing must not take away those of the encoder started after it. */
   private readonly unsubscribes = new Map<EncoderLike, () => void>();
   private badMessages = 0;
+  private lastBadMessage: string | null = null;
+  /** Malformed messages not logged yet, and when the last log line about them was written. */
+  private badUnlogged = 0;
+  private badLoggedAt = -Infinity;
   private disposed = false;
   private disposing: Promise<void> | null = null;
   /**
@@ -131,10 +141,29 @@ export class BridgeHost {
     }
   }
 
-  /** Counts and logs a message that could not be used; the session goes on. */
+  /**
+   * Counts and logs a message that could not be used; the session goes on.
+   * A renderer that keeps sending bad media (30 a second) would flood the
+   * log: after the first few, one line every 10 s says how many more came and
+   * the latest reason. The count and the latest reason travel with the
+   * encoder's stats, so the studio shows them.
+   */
   reportMalformed(message: string): void {
     this.badMessages += 1;
-    this.deps.log?.(`bridge: dropped a malformed message (${this.badMessages} so far): ${message}`);
+    this.lastBadMessage = message;
+    const now = (this.deps.now ?? (() => performance.now()))();
+    if (this.badMessages <= MALFORMED_LOGGED_IN_FULL) {
+      this.badLoggedAt = now;
+      this.deps.log?.(`bridge: dropped a malformed message (${this.badMessages} so far): ${message}`);
+      return;
+    }
+    this.badUnlogged += 1;
+    if (now - this.badLoggedAt < MALFORMED_LOG_EVERY_MS) return;
+    this.deps.log?.(
+      `bridge: dropped ${this.badUnlogged} more malformed message${this.badUnlogged === 1 ? '' : 's'} since the last report (${this.badMessages} so far); the latest: ${message}`,
+    );
+    this.badUnlogged = 0;
+    this.badLoggedAt = now;
   }
 
   get malformedMessages(): number {
@@ -177,7 +206,9 @@ export class BridgeHost {
     const encoder = this.deps.createEncoder();
     this.encoder = encoder;
     this.starting = encoder;
-    const offStats = encoder.onStats((stats) => this.deps.emit('encoder:stats', stats));
+    const offStats = encoder.onStats((stats) =>
+      this.deps.emit('encoder:stats', { ...stats, mediaRejected: this.badMessages, mediaRejectedLast: this.lastBadMessage }),
+    );
     const offKeyframe = encoder.onKeyframeNeeded(() => this.deps.emit('encoder:keyframe'));
     this.unsubscribes.set(encoder, () => {
       offStats();

@@ -82,6 +82,15 @@ export interface EncoderStats {
   /** The last unexpected end of ffmpeg in this session (kept after the restart), e.g. "ffmpeg exited unexpectedly (killed by SIGKILL)". */
   lastExit: string | null;
   error: string | null;
+  /**
+   * Media messages from the renderer the native side could not use (a frame
+   * of the wrong size, a broken header…): each dropped, the stream went on.
+   * Counted where they arrive (the bridge), which adds them to the stats it
+   * passes on; absent where no bridge is in between.
+   */
+  mediaRejected?: number;
+  /** Why the latest of those was refused. */
+  mediaRejectedLast?: string | null;
 }
 
 export interface EncoderStartResult {

@@ -57,6 +57,11 @@ export function HealthBar({
           restarted {stats.restarts}×
         </span>
       ) : null}
+      {stats.mediaRejected ? (
+        <span className="counter warning" data-testid="media-rejected" title={`latest: ${stats.mediaRejectedLast ?? 'unknown'}`}>
+          rejected {stats.mediaRejected} media message{stats.mediaRejected === 1 ? '' : 's'}
+        </span>
+      ) : null}
       {stats.error ? (
         <details className="error-text encoder-error" data-testid="encoder-error" data-state={stats.state}>
           <summary>{errorHeadline(stats.state)}</summary>

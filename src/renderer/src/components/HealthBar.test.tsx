@@ -1,0 +1,45 @@
+import { createElement } from 'react';
+import { renderToStaticMarkup } from 'react-dom/server';
+import { describe, expect, it } from 'vitest';
+import type { EncoderStats } from '../../../shared/bridge';
+import { HealthBar } from './HealthBar';
+
+const live: EncoderStats = {
+  state: 'live',
+  encoder: 'libx264',
+  framesIn: 300,
+  framesWritten: 300,
+  framesRepeated: 0,
+  framesDropped: 0,
+  framesDroppedNetwork: 0,
+  fps: 30,
+  bitrateKbps: 3000,
+  speed: 1,
+  outTimeMs: 10_000,
+  restarts: 0,
+  encoderCpuPercent: 40,
+  encoderNote: null,
+  lastExit: null,
+  error: null,
+};
+
+const render = (stats: EncoderStats): string => renderToStaticMarkup(createElement(HealthBar, { stats, encoder: null, renderMs: 10 }));
+
+describe('HealthBar', () => {
+  it('says how many media messages the native side refused, with the latest reason', () => {
+    expect(render(live)).not.toContain('media-rejected');
+    expect(render({ ...live, mediaRejected: 0, mediaRejectedLast: null })).not.toContain('media-rejected');
+    const html = render({ ...live, mediaRejected: 42, mediaRejectedLast: 'video frame has 4 bytes; a 1280x720 I420 frame has 1382400 bytes' });
+    expect(html).toContain('data-testid="media-rejected"');
+    expect(html).toContain('rejected 42 media messages');
+    expect(html).toContain('title="latest: video frame has 4 bytes; a 1280x720 I420 frame has 1382400 bytes"');
+  });
+
+  it('shows the reconnecting state with the reason a stalled ingest gives', () => {
+    const html = render({ ...live, state: 'reconnecting', error: 'ffmpeg stalled: no progress for 6 s (the ingest stopped taking the stream)' });
+    expect(html).toContain('data-testid="encoder-state"');
+    expect(html).toContain('>reconnecting<');
+    expect(html).toContain('The connection to the ingest was lost: reconnecting by itself, the studio stays live.');
+    expect(html).toContain('ffmpeg stalled: no progress for 6 s');
+  });
+});
