@@ -97,7 +97,7 @@ describe('buildFfmpegArgs', () => {
     expect(args.slice(-3)).toEqual([
       '-f',
       'tee',
-      '[f=flv:onfail=abort:flvflags=no_duration_filesize:rw_timeout=10000000]rtmps://live.cloudflare.com:443/live/abc123|[f=matroska:onfail=ignore]/tmp/show.mkv',
+      '[f=flv:onfail=abort:flvflags=no_duration_filesize:rw_timeout=10000000]rtmps://live.cloudflare.com:443/live/abc123|[f=matroska:flush_packets=1:onfail=ignore]/tmp/show.mkv',
     ]);
     expect(args).toEqual(expect.arrayContaining(['-flags', '+global_header']));
   });
@@ -189,8 +189,8 @@ describe('recording helpers', () => {
     expect(recordingFormat('/x/a.MP4')).toBe('f=mp4:movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1');
     expect(recordingFormat('/x/a.mov')).toBe('f=mp4:movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1');
     expect(recordingFormat('/x/a.flv')).toBe('f=flv');
-    expect(recordingFormat('/x/a.mkv')).toBe('f=matroska');
-    expect(recordingFormat('/x.d/noext')).toBe('f=matroska');
+    expect(recordingFormat('/x/a.mkv')).toBe('f=matroska:flush_packets=1');
+    expect(recordingFormat('/x.d/noext')).toBe('f=matroska:flush_packets=1');
   });
 
   it('numbers the parts after a reconnect', () => {

@@ -169,6 +169,10 @@ export function buildFfmpegArgs(opts: EncoderStartOptions, { encoder, recordPath
  * holds the whole tee, and stop kills it after stopTimeoutMs) or crashing
  * left a file no player opens. A killed recording now loses at most the
  * fragment under way (one GOP, 2 s).
+ *
+ * Matroska needs no index to play; each packet is written out at once too, so
+ * a killed recording keeps up to its last cluster (measured: 3.99 s of 5 s,
+ * 3.42 s when the muxer's buffer was left to fill).
  */
 export const MP4_RECORDING_FORMAT = 'f=mp4:movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1';
 
@@ -176,7 +180,7 @@ export function recordingFormat(file: string): string {
   const ext = extensionOf(file);
   if (ext === '.mp4' || ext === '.m4v' || ext === '.mov') return MP4_RECORDING_FORMAT;
   if (ext === '.flv') return 'f=flv';
-  return 'f=matroska';
+  return 'f=matroska:flush_packets=1';
 }
 
 /**
