@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GUEST_UPLINK, PROGRAM_RETURN, guestUplinkFor, programReturnFor, scaleDownBy } from './mediaLimits';
+import { GUEST_UPLINK, PROGRAM_RETURN, guestUplinkFor, programReturnFor, returnCapForView, scaleDownBy } from './mediaLimits';
 import { gridLayout } from './layout';
 
 describe('send caps', () => {
@@ -41,5 +41,21 @@ describe('send caps', () => {
     expect((programReturnFor(10).maxWidth / 1280) * 1280).toBeGreaterThanOrEqual(guestUplinkFor(10).maxWidth * 1.5);
     // Nine returns stay within what a home uplink sends.
     expect(programReturnFor(10).maxBitrateKbps * 9).toBeLessThanOrEqual(4500);
+  });
+});
+
+describe('returnCapForView', () => {
+  it('leaves the return alone for a guest who keeps up', () => {
+    expect(returnCapForView(PROGRAM_RETURN, 0)).toBe(PROGRAM_RETURN);
+    expect(returnCapForView(PROGRAM_RETURN, 999)).toBe(PROGRAM_RETURN);
+  });
+
+  it('sends a guest whose page is a second or more behind a third of the frames, the bitrate cut alike, the size kept', () => {
+    expect(returnCapForView(PROGRAM_RETURN, 1000)).toEqual({ maxWidth: 640, maxHeight: 360, maxFramerate: 10, maxBitrateKbps: 200 });
+    expect(returnCapForView(programReturnFor(6), 4000)).toEqual({ maxWidth: 640, maxHeight: 360, maxFramerate: 8, maxBitrateKbps: 167 });
+    // Never below 5 frames a second nor 150 kbps; a cap already at 5 stays as it is.
+    expect(returnCapForView(programReturnFor(10), 30_000)).toEqual({ maxWidth: 480, maxHeight: 270, maxFramerate: 5, maxBitrateKbps: 150 });
+    const slow = { maxWidth: 320, maxHeight: 180, maxFramerate: 5, maxBitrateKbps: 100 };
+    expect(returnCapForView(slow, 5000)).toBe(slow);
   });
 });

@@ -48,3 +48,21 @@ export function programReturnFor(people: number): SendCap {
   if (people <= 6) return { ...PROGRAM_RETURN, maxBitrateKbps: 500, maxFramerate: 24 };
   return { maxWidth: 480, maxHeight: 270, maxBitrateKbps: 350, maxFramerate: 15 };
 }
+
+/** A guest's page that shows the program this late (ms) or more is behind (see ViewWatch). */
+export const RETURN_BEHIND_MS = 1000;
+
+/**
+ * The program return to one guest whose page shows it `behindMs` late: a
+ * device that cannot decode what it is sent (a phone, a starved computer)
+ * lets frames pile up in its jitter buffer and falls seconds behind. It then
+ * gets a third of the frames (at least 5 a second) at the same picture size,
+ * with the bitrate cut alike, until it reports that it caught up (0).
+ */
+export function returnCapForView(cap: SendCap, behindMs: number): SendCap {
+  if (behindMs < RETURN_BEHIND_MS) return cap;
+  const maxFramerate = Math.max(5, Math.round(cap.maxFramerate / 3));
+  if (maxFramerate >= cap.maxFramerate) return cap;
+  const maxBitrateKbps = Math.max(150, Math.round((cap.maxBitrateKbps * maxFramerate) / cap.maxFramerate));
+  return { ...cap, maxFramerate, maxBitrateKbps: Math.min(cap.maxBitrateKbps, maxBitrateKbps) };
+}

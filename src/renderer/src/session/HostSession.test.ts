@@ -28,6 +28,10 @@ const h = vi.hoisted(() => {
     lastParticipants: [] as Array<{ id: string; stream: MediaStream }>,
     opened: [] as Array<{ kind: string; deviceId: string }>,
     openFailure: null as Error | null,
+    /** Each guest's signaling handler, as the session subscribed it. */
+    handlers: new Map<string, (msg: unknown) => void>(),
+    /** The caps each guest's link was made with, then set to. */
+    linkCaps: new Map<string, unknown[]>(),
   };
 });
 
@@ -83,13 +87,34 @@ vi.mock('../rtc/signaling', () => ({
     async join(to: { guestId: string; peerId: string }) {
       h.step(`signaling:join ${to.guestId}`);
       return {
-        onMessage: () => () => {},
+        onMessage: (handler: (msg: unknown) => void) => {
+          h.handlers.set(to.guestId, handler);
+          return () => h.handlers.delete(to.guestId);
+        },
         send: async () => {},
         close: async () => {
           h.calls.push(`signaling:close ${to.guestId}`);
         },
       };
     },
+  },
+}));
+
+vi.mock('../rtc/PeerLink', () => ({
+  PeerLink: class {
+    readonly pc = { connectionState: 'new', signalingState: 'stable' };
+    constructor(private readonly opts: { peerId: string; videoCap: unknown }) {
+      h.linkCaps.set(opts.peerId, [opts.videoCap]);
+    }
+    start() {}
+    close() {}
+    async handle() {}
+    resendOffer() {
+      return false;
+    }
+    async setVideoCap(cap: unknown) {
+      h.linkCaps.get(this.opts.peerId)?.push(cap);
+    }
   },
 }));
 
@@ -195,6 +220,8 @@ beforeEach(() => {
   h.eventList = [];
   h.opened.length = 0;
   h.openFailure = null;
+  h.handlers.clear();
+  h.linkCaps.clear();
   useStore.setState({ hostMicOn: true, hostCameraOn: true });
   useStore.setState({ seats: [], outputFormat: '720p30' });
   useStore.setState({ phase: 'idle', stream: null, error: null, programProblem: null });
@@ -469,5 +496,39 @@ describe('sharing the screen', () => {
     pickers[0]!(stream);
     await sharing;
     expect(track.readyState).toBe('ended');
+  });
+});
+
+describe('the program return to a guest whose page falls behind', () => {
+  const seat = (userId: string) =>
+    ({ id: `seat-${userId}`, stream_id: streamRow('live').id, user_id: userId, seat_index: 1, left_at: null, mic_enabled: true, camera_enabled: true, volume: 1 }) as never;
+
+  it('gets a third of the frames while the guest says it is behind, and all of them once it caught up', async () => {
+    await session.goLive('Show');
+    useStore.getState().upsertSeat(seat('guest-a'));
+    await vi.waitFor(() => expect(h.handlers.has('guest-a')).toBe(true));
+    const say = h.handlers.get('guest-a')!;
+    say({ kind: 'hello', from: 'guest-a', to: 'host', call: 'call-1' });
+    await vi.waitFor(() => expect(h.linkCaps.get('guest-a')).toHaveLength(1));
+    const full = { maxWidth: 640, maxHeight: 360, maxBitrateKbps: 600, maxFramerate: 30 };
+    expect(h.linkCaps.get('guest-a')).toEqual([full]);
+
+    say({ kind: 'view', from: 'guest-a', to: 'host', behindMs: 3200 });
+    say({ kind: 'view', from: 'guest-a', to: 'host', behindMs: 5200 }); // still behind: nothing more to change
+    expect(h.linkCaps.get('guest-a')).toEqual([full, { ...full, maxFramerate: 10, maxBitrateKbps: 200 }]);
+    say({ kind: 'view', from: 'guest-a', to: 'host', behindMs: 0 });
+    expect(h.linkCaps.get('guest-a')).toEqual([full, { ...full, maxFramerate: 10, maxBitrateKbps: 200 }, full]);
+    await session.end();
+  });
+
+  it('is made with the cut cap when the guest calls anew while behind', async () => {
+    await session.goLive('Show');
+    useStore.getState().upsertSeat(seat('guest-b'));
+    await vi.waitFor(() => expect(h.handlers.has('guest-b')).toBe(true));
+    const say = h.handlers.get('guest-b')!;
+    say({ kind: 'view', from: 'guest-b', to: 'host', behindMs: 2000 });
+    say({ kind: 'hello', from: 'guest-b', to: 'host', call: 'call-2' });
+    await vi.waitFor(() => expect(h.linkCaps.get('guest-b')).toEqual([{ maxWidth: 640, maxHeight: 360, maxBitrateKbps: 200, maxFramerate: 10 }]));
+    await session.end();
   });
 });

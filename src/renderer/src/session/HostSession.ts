@@ -26,7 +26,7 @@ import {
   subscribeStreamInvitations,
 } from '../services/streamGuestService';
 import type { ProgramLayoutKind } from '../../../shared/layout';
-import { PROGRAM_RETURN, guestUplinkFor, programReturnFor, type SendCap } from '../../../shared/mediaLimits';
+import { PROGRAM_RETURN, guestUplinkFor, programReturnFor, returnCapForView, type SendCap } from '../../../shared/mediaLimits';
 import { activeSeats, useStore } from '../store';
 import { isSeated } from './seatCheck';
 import { HOST_CAMERA, openDevice, rememberDevice, stopStream, trackDeviceId, type MediaKind } from '../media/capture';
@@ -405,7 +405,7 @@ export class HostSession {
     if (msg.kind === 'hello') this.onHello(guestId, msg.call);
     else if (msg.kind === 'bye') this.dropGuest(guestId);
     else if (msg.kind === 'uplink') return;
-    else if (msg.kind === 'view') this.quality.viewReported(guestId, msg.behindMs);
+    else if (msg.kind === 'view') this.onViewReport(guestId, msg.behindMs);
     else void this.links.get(guestId)?.handle(msg).catch((e: Error) => this.log(`signaling: ${e.message}`));
   }
 
@@ -567,7 +567,7 @@ export class HostSession {
       polite: false,
       iceServers: this.iceServers,
       tracks: { video: this.programTrack, audio: this.camera.getAudioTracks()[0] ?? null },
-      videoCap: this.returnCap,
+      videoCap: this.returnCapFor(guestId),
       videoSize: { width: this.broadcaster.width, height: this.broadcaster.height },
       onRemoteStream: (stream) => {
         this.guestStreams.set(guestId, stream);
@@ -606,6 +606,7 @@ export class HostSession {
   private dropGuest(guestId: string): void {
     this.recovery.forget(guestId);
     this.quality.forget(guestId);
+    this.viewBehind.delete(guestId);
     this.links.get(guestId)?.close(false);
     this.links.delete(guestId);
     this.calls.delete(guestId);
@@ -684,11 +685,45 @@ export class HostSession {
     const returnCap = programReturnFor(participants.length);
     if (JSON.stringify(returnCap) !== JSON.stringify(this.returnCap)) {
       this.returnCap = returnCap;
-      for (const link of this.links.values()) void link.setVideoCap(returnCap).catch((e: Error) => this.log(`program return cap: ${e.message}`));
+      for (const guestId of this.links.keys()) this.applyReturnCap(guestId);
     }
   }
 
   private returnCap: SendCap = PROGRAM_RETURN;
+
+  /** How late each guest's page last said it shows the program (ms; absent or 0: keeping up). */
+  private readonly viewBehind = new Map<string, number>();
+
+  /** The program return to one guest: the stage's cap, cut while their page is behind. */
+  private returnCapFor(guestId: string): SendCap {
+    return returnCapForView(this.returnCap, this.viewBehind.get(guestId) ?? 0);
+  }
+
+  private applyReturnCap(guestId: string): void {
+    void this.links
+      .get(guestId)
+      ?.setVideoCap(this.returnCapFor(guestId))
+      .catch((e: Error) => this.log(`program return cap for ${guestId}: ${e.message}`));
+  }
+
+  /**
+   * A guest's page says how late it shows the program. A page that cannot
+   * decode what it is sent falls further behind for as long as it is sent as
+   * much: it gets fewer frames until it says it caught up.
+   */
+  private onViewReport(guestId: string, behindMs: number): void {
+    this.quality.viewReported(guestId, behindMs);
+    const before = this.returnCapFor(guestId);
+    this.viewBehind.set(guestId, behindMs);
+    const after = this.returnCapFor(guestId);
+    if (after.maxFramerate === before.maxFramerate && after.maxBitrateKbps === before.maxBitrateKbps) return;
+    this.log(
+      behindMs > 0
+        ? `program return to ${guestId}: ${after.maxFramerate} fps, ${after.maxBitrateKbps} kbps while their page shows the program ${(behindMs / 1000).toFixed(1)} s late`
+        : `program return to ${guestId}: back to ${after.maxFramerate} fps, ${after.maxBitrateKbps} kbps (their page caught up)`,
+    );
+    this.applyReturnCap(guestId);
+  }
 
   private uplinkCap: SendCap = guestUplinkFor(1);
 
