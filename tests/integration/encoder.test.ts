@@ -528,7 +528,9 @@ describe('EncoderSession recording', () => {
     try {
       await session.start({ url: `${ingest.rtmpBaseUrl}/killed-${ext}`, width: W, height: H, fps: FPS, recordPath: recording });
       await sleep(5000);
-      process.kill(session.pid ?? 0, 'SIGKILL');
+      const pid = session.pid;
+      if (!pid) throw new Error('no ffmpeg is running to kill');
+      process.kill(pid, 'SIGKILL');
       await waitForState(session, 'reconnecting', 10_000);
     } finally {
       source.stop();
