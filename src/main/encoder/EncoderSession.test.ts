@@ -704,7 +704,9 @@ describe('EncoderSession reconnect', () => {
       first.progress(2 + i * 15); // twice a second, as ffmpeg does
     }
     expect(first.kills).toEqual([]);
-    await h.clock.advance(5_980); // the ingest hangs: ffmpeg blocks on its write and reports nothing
+    await h.clock.advance(3_000); // the ingest hangs: ffmpeg's output stands still
+    first.progress(137); // a report whose frame count did not move (ffmpeg 7 goes on reporting) is no progress
+    await h.clock.advance(2_980);
     expect(first.kills).toEqual([]);
     expect(h.session.getStats().state).toBe('live');
     await h.clock.advance(20);

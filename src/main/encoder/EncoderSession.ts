@@ -223,6 +223,9 @@ interface Run {
   lastProgressAt: number;
   /** Set when the session ended the run because it stopped making progress: why. */
   stalled: string | null;
+  /** The highest frame count and output time ffmpeg reported in this run. */
+  lastFrame: number;
+  lastOutTimeMs: number;
 }
 
 /** How a run ended: the full sentence, and the short form for "ffmpeg exited unexpectedly (…)". */
@@ -692,6 +695,8 @@ export class EncoderSession {
       }),
       lastProgressAt: this.now(),
       stalled: null,
+      lastFrame: -1,
+      lastOutTimeMs: -1,
     };
     this.run = run;
 
@@ -772,7 +777,12 @@ export class EncoderSession {
 
   private onProgress(run: Run, update: ProgressUpdate): void {
     if (this.run !== run) return;
-    run.lastProgressAt = this.now();
+    // Progress is output moving on (ffmpeg 7 keeps printing reports while its muxer is blocked).
+    const frame = update.frame ?? -1;
+    const outTime = update.outTimeMs ?? -1;
+    if (frame > run.lastFrame || outTime > run.lastOutTimeMs) run.lastProgressAt = this.now();
+    run.lastFrame = Math.max(run.lastFrame, frame);
+    run.lastOutTimeMs = Math.max(run.lastOutTimeMs, outTime);
     if (update.fps !== null) this.fps = update.fps;
     // N/A (e.g. while teeing into a recording, or before the first packet) stays null: there is no figure.
     this.bitrateKbps = update.bitrateKbps;
