@@ -38,15 +38,21 @@ function useWatchedStream(streamId: string | null) {
     };
     (async () => {
       requireUuid(streamId, 'The stream id in this link');
+      // A subscription that completes after the page left is closed at once (the cleanup has already run).
+      const keep = (off: () => void): void => {
+        if (cancelled) off();
+        else offs.push(off);
+      };
       try {
-        offs.push(
+        keep(
           await subscribeStream(
             streamId,
             (row) => !cancelled && setStream(row),
             () => void readStream().catch(fail),
           ),
         );
-        offs.push(
+        if (cancelled) return;
+        keep(
           await subscribeEvents(
             streamId,
             (row) => !cancelled && setEvents((held) => mergeEvents(held, [row], EVENTS_SHOWN)),
