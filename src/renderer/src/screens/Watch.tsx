@@ -127,6 +127,7 @@ function Player({ src }: { src: string }) {
       } else {
         setNote(null);
         setFailure(step.message);
+        clearTimeout(timer);
         hls.destroy();
       }
     });
