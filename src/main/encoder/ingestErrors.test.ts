@@ -29,6 +29,23 @@ describe("ffmpeg's words about the ingest, for a streamer", () => {
     ).toBe(
       'the ingest at 127.0.0.1:40625 took the connection but no secure (RTMPS) session could be made: check that this address offers RTMPS (usually rtmps://…:443), or use rtmp:// where it only offers RTMP',
     );
+    // A refused key over RTMPS: the secure session closes afterwards, but the key is what to fix.
+    expect(
+      describeIngestFailure([
+        '[rtmps @ 0x1] Server error: Publishing is rejected (auth)',
+        '[tls @ 0x1] IO error: Connection reset by peer',
+      ]),
+    ).toMatch(/refused the stream key/);
+    // A certificate that is not trusted is not "use rtmp://", even when the TLS layer then times out.
+    expect(
+      describeIngestFailure([
+        '[tls @ 0x1] error:0A000086:SSL routines::certificate verify failed',
+        '[tls @ 0x1] IO error: Connection timed out',
+        '[rtmps @ 0x1] Cannot open connection tls://live.example.com:443',
+      ]),
+    ).toMatch(/check the computer's date and time/);
+    // TLS trouble that never reached "Cannot open connection tls://" is not called a plain-RTMP port.
+    expect(describeIngestFailure(['[tls @ 0x1] IO error: Connection timed out'])).toMatch(/did not answer in time/);
     // A connection that never opened stays a timeout, whatever the protocol.
     expect(describeIngestFailure(['[tcp @ 0x1] Connection to tcp://10.0.0.1:443 failed: Connection timed out'])).toMatch(/did not answer in time/);
     expect(describeIngestFailure(['the ingest did not accept the stream within 15000 ms (no progress from ffmpeg: is the RTMP address reachable?)'])).toMatch(

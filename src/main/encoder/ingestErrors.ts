@@ -21,8 +21,19 @@ const RULES: Rule[] = [
     say: (at) => `the ingest's address${at} could not be found: check the network connection and the RTMP address`,
   },
   {
-    // The connection was made, but the TLS layer above it failed or heard nothing back: a server that does not speak TLS there.
-    test: /\[tls @ [^\]]*\][^\n]*(?:pull function|timed out|IO error|handshake|unexpected)/i,
+    // Before any TLS rule: a server that refuses the key may close the secure session, and the key is what to fix.
+    test: /NetStream\.Publish\.(BadName|Denied)|Unauthorized|Authentication|\b40[13]\b|Server error: .*(?:reject|denied|auth)/i,
+    say: () => 'the ingest refused the stream key: start the stream again to get a fresh key, or check the key in the stream settings',
+  },
+  {
+    // The handshake happened and the certificate was not trusted: usually a wrong clock or an intercepting proxy.
+    test: /certificate|verify failed|SSL routines|self[- ]signed|unknown ca\b|expired/i,
+    say: (at) => `a secure (RTMPS) connection to the ingest${at} could not be made: check the computer's date and time, and that the address starts with rtmps:// only where the ingest offers it`,
+  },
+  {
+    // TCP connected, then the TLS layer above it failed or heard nothing back, and ffmpeg gave up opening tls://:
+    // a server that does not speak TLS on that port.
+    test: /\[tls @ [^\]]*\][^\n]*(?:pull function|timed out|IO error|handshake|unexpected)[\s\S]*Cannot open connection tls:\/\//i,
     say: (at) =>
       `the ingest${at} took the connection but no secure (RTMPS) session could be made: check that this address offers RTMPS (usually rtmps://…:443), or use rtmp:// where it only offers RTMP`,
   },
@@ -35,11 +46,7 @@ const RULES: Rule[] = [
     say: (at) => `the ingest${at} cannot be reached from this computer: check the network connection`,
   },
   {
-    test: /NetStream\.Publish\.(BadName|Denied)|Unauthorized|Authentication|\b40[13]\b|Server error: .*(?:reject|denied|auth)/i,
-    say: () => 'the ingest refused the stream key: start the stream again to get a fresh key, or check the key in the stream settings',
-  },
-  {
-    test: /\b(TLS|SSL|certificate|handshake)\b/i,
+    test: /\b(TLS|SSL|handshake)\b/i,
     say: (at) => `a secure (RTMPS) connection to the ingest${at} could not be made: check the computer's date and time, and that the address starts with rtmps:// only where the ingest offers it`,
   },
   {
