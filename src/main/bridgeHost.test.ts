@@ -257,14 +257,14 @@ describe('BridgeHost', () => {
     }
     expect(host.malformedMessages).toBe(300);
     expect(log.mock.calls.map(([m]) => m)).toEqual([
-      'bridge: dropped a malformed message (1 so far): video frame has 4 bytes; a 1280x720 I420 frame has 1382400 bytes',
-      'bridge: dropped a malformed message (2 so far): video frame has 4 bytes; a 1280x720 I420 frame has 1382400 bytes',
-      'bridge: dropped a malformed message (3 so far): video frame has 4 bytes; a 1280x720 I420 frame has 1382400 bytes',
+      'bridge: dropped a malformed media message (1 so far): video frame has 4 bytes; a 1280x720 I420 frame has 1382400 bytes',
+      'bridge: dropped a malformed media message (2 so far): video frame has 4 bytes; a 1280x720 I420 frame has 1382400 bytes',
+      'bridge: dropped a malformed media message (3 so far): video frame has 4 bytes; a 1280x720 I420 frame has 1382400 bytes',
     ]);
     clock.t = 10_066;
     host.send('encoder:audio', 'text', 1);
     expect(log).toHaveBeenLastCalledWith(
-      'bridge: dropped 298 more malformed messages since the last report (301 so far); the latest: encoder:audio: payload must be binary',
+      'bridge: dropped 298 more malformed media messages since the last report (301 so far); the latest: encoder:audio: payload must be binary',
     );
     encoder.emit({ state: 'live' } as EncoderStats);
     expect(emit).toHaveBeenLastCalledWith('encoder:stats', {
@@ -272,6 +272,34 @@ describe('BridgeHost', () => {
       mediaRejected: 301,
       mediaRejectedLast: 'encoder:audio: payload must be binary',
     });
+  });
+
+  it('counts rejected media per broadcast, keeps bad requests apart, and writes the pending summary when the broadcast stops', async () => {
+    const { host, encoder, log, emit, clock } = setup();
+    host.reportBadRequest('request is not JSON');
+    await host.invoke('encoder:start', [startOpts]);
+    for (let i = 0; i < 5; i++) {
+      clock.t = i * 33;
+      host.send('encoder:video', 'not bytes', i);
+    }
+    expect(host.malformedMessages).toBe(5);
+    expect(host.malformedRequests).toBe(1);
+    encoder.emit({ state: 'live' } as EncoderStats);
+    expect(emit).toHaveBeenLastCalledWith('encoder:stats', { state: 'live', mediaRejected: 5, mediaRejectedLast: 'encoder:video: payload must be binary' });
+    log.mockClear();
+    clock.t = 500;
+    await host.invoke('encoder:stop', []);
+    // Two were held back for the next 10 s summary: the stop writes it instead of leaving it for a bad message that may never come.
+    expect(log.mock.calls.map(([m]) => m)).toEqual([
+      'bridge: dropped 2 more malformed media messages since the last report (5 so far); the latest: encoder:video: payload must be binary',
+    ]);
+    // The next broadcast starts from zero; requests were never part of the count.
+    await host.invoke('encoder:start', [startOpts]);
+    encoder.emit({ state: 'live' } as EncoderStats);
+    expect(emit).toHaveBeenLastCalledWith('encoder:stats', { state: 'live', mediaRejected: 0, mediaRejectedLast: null });
+    host.send('encoder:video', 'not bytes', 1);
+    expect(log).toHaveBeenLastCalledWith('bridge: dropped a malformed media message (1 so far): encoder:video: payload must be binary');
+    expect(host.malformedRequests).toBe(1);
   });
 
   it('chooses where H.264 is made, forwards renderer H.264 and passes keyframe requests back', async () => {

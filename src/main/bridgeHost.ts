@@ -59,6 +59,52 @@ export interface BridgeHostDeps {
 const MALFORMED_LOGGED_IN_FULL = 3;
 const MALFORMED_LOG_EVERY_MS = 10_000;
 
+/**
+ * A count of rejected messages of one kind, logged without flooding: the
+ * first few in full, then one line per MALFORMED_LOG_EVERY_MS saying how many
+ * more came and the latest reason; `flush` writes what is still unlogged.
+ */
+class RejectLog {
+  count = 0;
+  last: string | null = null;
+  private unlogged = 0;
+  private loggedAt = -Infinity;
+
+  constructor(
+    private readonly what: string,
+    private readonly log: ((message: string) => void) | undefined,
+  ) {}
+
+  add(reason: string, now: number): void {
+    this.count += 1;
+    this.last = reason;
+    if (this.count <= MALFORMED_LOGGED_IN_FULL) {
+      this.loggedAt = now;
+      this.log?.(`bridge: dropped a malformed ${this.what} (${this.count} so far): ${reason}`);
+      return;
+    }
+    this.unlogged += 1;
+    if (now - this.loggedAt >= MALFORMED_LOG_EVERY_MS) this.flush(now);
+  }
+
+  flush(now: number): void {
+    if (this.unlogged === 0) return;
+    this.log?.(
+      `bridge: dropped ${this.unlogged} more malformed ${this.what}${this.unlogged === 1 ? '' : 's'} since the last report (${this.count} so far); the latest: ${this.last}`,
+    );
+    this.unlogged = 0;
+    this.loggedAt = now;
+  }
+
+  /** Writes what is unlogged, then starts counting from zero. */
+  reset(now: number): void {
+    this.flush(now);
+    this.count = 0;
+    this.last = null;
+    this.loggedAt = -Infinity;
+  }
+}
+
 function describeZod(err: ZodError): string {
   return err.issues.map((i) => `${i.path.length ? i.path.join('.') + ': ' : ''}${i.message}`).join('; ');
 }
@@ -67,11 +113,10 @@ export class BridgeHost {
   private encoder: EncoderLike | null = null;
   /** Each encoder's own listeners: a stop still flushing must not take away those of the encoder started after it. */
   private readonly unsubscribes = new Map<EncoderLike, () => void>();
-  private badMessages = 0;
-  private lastBadMessage: string | null = null;
-  /** Malformed messages not logged yet, and when the last log line about them was written. */
-  private badUnlogged = 0;
-  private badLoggedAt = -Infinity;
+  /** Media messages rejected since the current encoder started (they go with its stats). */
+  private readonly badMedia: RejectLog;
+  /** Requests rejected over the bridge's life (a page's bug, not the broadcast's). */
+  private readonly badRequests: RejectLog;
   private disposed = false;
   private disposing: Promise<void> | null = null;
   /**
@@ -84,7 +129,14 @@ export class BridgeHost {
   /** The encoder whose start is under way (not yet live). */
   private starting: EncoderLike | null = null;
 
-  constructor(private readonly deps: BridgeHostDeps) {}
+  constructor(private readonly deps: BridgeHostDeps) {
+    this.badMedia = new RejectLog('media message', deps.log);
+    this.badRequests = new RejectLog('request', deps.log);
+  }
+
+  private now(): number {
+    return (this.deps.now ?? (() => performance.now()))();
+  }
 
   /** Handles an invoke; rejects with BridgeMessageError for malformed input. */
   async invoke(channel: unknown, args: unknown): Promise<unknown> {
@@ -142,32 +194,29 @@ export class BridgeHost {
   }
 
   /**
-   * Counts and logs a message that could not be used; the session goes on.
-   * A renderer that keeps sending bad media (30 a second) would flood the
+   * Counts and logs a media message that could not be used; the session goes
+   * on. A renderer that keeps sending bad media (30 a second) would flood the
    * log: after the first few, one line every 10 s says how many more came and
-   * the latest reason. The count and the latest reason travel with the
-   * encoder's stats, so the studio shows them.
+   * the latest reason. The count since the encoder started and the latest
+   * reason travel with the encoder's stats, so the studio shows them.
    */
   reportMalformed(message: string): void {
-    this.badMessages += 1;
-    this.lastBadMessage = message;
-    const now = (this.deps.now ?? (() => performance.now()))();
-    if (this.badMessages <= MALFORMED_LOGGED_IN_FULL) {
-      this.badLoggedAt = now;
-      this.deps.log?.(`bridge: dropped a malformed message (${this.badMessages} so far): ${message}`);
-      return;
-    }
-    this.badUnlogged += 1;
-    if (now - this.badLoggedAt < MALFORMED_LOG_EVERY_MS) return;
-    this.deps.log?.(
-      `bridge: dropped ${this.badUnlogged} more malformed message${this.badUnlogged === 1 ? '' : 's'} since the last report (${this.badMessages} so far); the latest: ${message}`,
-    );
-    this.badUnlogged = 0;
-    this.badLoggedAt = now;
+    this.badMedia.add(message, this.now());
   }
 
+  /** Counts and logs a request that could not be handled (logged like media, but not counted with the broadcast's media). */
+  reportBadRequest(message: string): void {
+    this.badRequests.add(message, this.now());
+  }
+
+  /** Media messages rejected since the current (or last) encoder started. */
   get malformedMessages(): number {
-    return this.badMessages;
+    return this.badMedia.count;
+  }
+
+  /** Requests rejected over the bridge's life. */
+  get malformedRequests(): number {
+    return this.badRequests.count;
   }
 
   /**
@@ -206,8 +255,10 @@ export class BridgeHost {
     const encoder = this.deps.createEncoder();
     this.encoder = encoder;
     this.starting = encoder;
+    // Each broadcast counts its own rejected media; what the last one left unlogged is written first.
+    this.badMedia.reset(this.now());
     const offStats = encoder.onStats((stats) =>
-      this.deps.emit('encoder:stats', { ...stats, mediaRejected: this.badMessages, mediaRejectedLast: this.lastBadMessage }),
+      this.deps.emit('encoder:stats', { ...stats, mediaRejected: this.badMedia.count, mediaRejectedLast: this.badMedia.last }),
     );
     const offKeyframe = encoder.onKeyframeNeeded(() => this.deps.emit('encoder:keyframe'));
     this.unsubscribes.set(encoder, () => {
@@ -245,6 +296,9 @@ export class BridgeHost {
     const encoder = this.encoder;
     if (!encoder) return;
     this.encoder = null;
+    // The summary of rejected messages is not left waiting for a next bad message that may never come.
+    this.badMedia.flush(this.now());
+    this.badRequests.flush(this.now());
     try {
       await encoder.stop();
     } finally {
@@ -257,7 +311,11 @@ export class BridgeHost {
     if (!this.disposing) {
       this.disposed = true;
       this.supersede();
-      this.disposing = this.serialize(() => this.stopEncoder());
+      this.disposing = this.serialize(async () => {
+        await this.stopEncoder();
+        this.badMedia.flush(this.now());
+        this.badRequests.flush(this.now());
+      });
     }
     return this.disposing;
   }

@@ -151,13 +151,13 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
         onRequest(data);
       } catch (err) {
         // Nothing a page sends may take the process down.
-        host.reportMalformed(`a request could not be handled: ${(err as Error).message}`);
+        host.reportBadRequest(`a request could not be handled: ${(err as Error).message}`);
       }
     });
     function onRequest(data: RawData): void {
       const request = parseRequest(data);
       if ('error' in request) {
-        host.reportMalformed(request.error);
+        host.reportBadRequest(request.error);
         send({ id: request.id, ok: false, error: { reason: 'bridge_invalid_message', message: request.error } });
         return;
       }
