@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GUEST_UPLINK, PROGRAM_RETURN, guestUplinkFor, programReturnFor, returnCapForView, scaleDownBy } from './mediaLimits';
+import { GUEST_UPLINK, PROGRAM_RETURN, guestUplinkFor, programReturnFor, cutReturnCap, scaleDownBy } from './mediaLimits';
 import { gridLayout } from './layout';
 
 describe('send caps', () => {
@@ -44,18 +44,13 @@ describe('send caps', () => {
   });
 });
 
-describe('returnCapForView', () => {
-  it('leaves the return alone for a guest who keeps up', () => {
-    expect(returnCapForView(PROGRAM_RETURN, 0)).toBe(PROGRAM_RETURN);
-    expect(returnCapForView(PROGRAM_RETURN, 999)).toBe(PROGRAM_RETURN);
-  });
-
-  it('sends a guest whose page is a second or more behind a third of the frames, the bitrate cut alike, the size kept', () => {
-    expect(returnCapForView(PROGRAM_RETURN, 1000)).toEqual({ maxWidth: 640, maxHeight: 360, maxFramerate: 10, maxBitrateKbps: 200 });
-    expect(returnCapForView(programReturnFor(6), 4000)).toEqual({ maxWidth: 640, maxHeight: 360, maxFramerate: 8, maxBitrateKbps: 167 });
+describe('cutReturnCap', () => {
+  it('sends a guest whose page is behind a third of the frames, the bitrate cut alike, the size kept', () => {
+    expect(cutReturnCap(PROGRAM_RETURN)).toEqual({ maxWidth: 640, maxHeight: 360, maxFramerate: 10, maxBitrateKbps: 200 });
+    expect(cutReturnCap(programReturnFor(6))).toEqual({ maxWidth: 640, maxHeight: 360, maxFramerate: 8, maxBitrateKbps: 167 });
     // Never below 5 frames a second nor 150 kbps; a cap already at 5 stays as it is.
-    expect(returnCapForView(programReturnFor(10), 30_000)).toEqual({ maxWidth: 480, maxHeight: 270, maxFramerate: 5, maxBitrateKbps: 150 });
+    expect(cutReturnCap(programReturnFor(10))).toEqual({ maxWidth: 480, maxHeight: 270, maxFramerate: 5, maxBitrateKbps: 150 });
     const slow = { maxWidth: 320, maxHeight: 180, maxFramerate: 5, maxBitrateKbps: 100 };
-    expect(returnCapForView(slow, 5000)).toBe(slow);
+    expect(cutReturnCap(slow)).toBe(slow);
   });
 });

@@ -53,14 +53,13 @@ export function programReturnFor(people: number): SendCap {
 export const RETURN_BEHIND_MS = 1000;
 
 /**
- * The program return to one guest whose page shows it `behindMs` late: a
- * device that cannot decode what it is sent (a phone, a starved computer)
- * lets frames pile up in its jitter buffer and falls seconds behind. It then
- * gets a third of the frames (at least 5 a second) at the same picture size,
- * with the bitrate cut alike, until it reports that it caught up (0).
+ * The program return to one guest whose page shows it late: a device that
+ * cannot decode what it is sent (a phone, a starved computer) lets frames
+ * pile up in its jitter buffer and falls seconds behind. It then gets a third
+ * of the frames (at least 5 a second) at the same picture size, with the
+ * bitrate cut alike (when to cut and give back: rtc/returnCut.ts).
  */
-export function returnCapForView(cap: SendCap, behindMs: number): SendCap {
-  if (behindMs < RETURN_BEHIND_MS) return cap;
+export function cutReturnCap(cap: SendCap): SendCap {
   const maxFramerate = Math.max(5, Math.round(cap.maxFramerate / 3));
   if (maxFramerate >= cap.maxFramerate) return cap;
   const maxBitrateKbps = Math.max(150, Math.round((cap.maxBitrateKbps * maxFramerate) / cap.maxFramerate));

@@ -25,6 +25,8 @@ const h = vi.hoisted(() => {
     programs: [] as Array<{ width: number; height: number; fps: number }>,
     goLiveOptions: null as unknown,
     eventList: [] as unknown[],
+    /** When set, the next listEvents waits for it (once). */
+    eventGate: null as Promise<void> | null,
     lastParticipants: [] as Array<{ id: string; stream: MediaStream }>,
     opened: [] as Array<{ kind: string; deviceId: string }>,
     openFailure: null as Error | null,
@@ -188,7 +190,13 @@ vi.mock('../services/streamGuestService', () => {
   return {
     getProfiles: async () => [],
     listActiveSeats: async () => h.seatList,
-    listEvents: async () => h.eventList,
+    listEvents: async () => {
+      const gate = h.eventGate;
+      h.eventGate = null;
+      const rows = h.eventList;
+      if (gate) await gate;
+      return rows;
+    },
     listStreamInvitations: async () => [],
     subscribeEvents: subscribe,
     subscribeSeats: subscribe,
@@ -374,6 +382,21 @@ describe('ending', () => {
     expect(useStore.getState().events.map((e) => e.event_type)).toContain('stream_ended');
   });
 
+  it("keeps a late read of the ended stream's events out of the next broadcast's feed", async () => {
+    await session.goLive('Show');
+    let release = () => {};
+    h.eventGate = new Promise<void>((resolve) => (release = resolve));
+    h.eventList = [{ id: 42, event_type: 'stream_ended', stream_id: 's', created_at: '2026-12-05T10:00:00Z' }];
+    const ending = session.end();
+    await vi.waitFor(() => expect(useStore.getState().phase).toBe('ended'));
+    h.eventList = [];
+    await session.goLive('Next show');
+    release();
+    await ending;
+    expect(useStore.getState().phase).toBe('live');
+    expect(useStore.getState().events).toEqual([]);
+  });
+
   it('leaves End live to press again when the server does not end the stream, and ends it the second time', async () => {
     await session.goLive('Show');
     h.failures['endLive'] = new Error('Could not end the stream: 502');
@@ -503,7 +526,7 @@ describe('the program return to a guest whose page falls behind', () => {
   const seat = (userId: string) =>
     ({ id: `seat-${userId}`, stream_id: streamRow('live').id, user_id: userId, seat_index: 1, left_at: null, mic_enabled: true, camera_enabled: true, volume: 1 }) as never;
 
-  it('gets a third of the frames while the guest says it is behind, and all of them once it caught up', async () => {
+  it('gets a third of the frames while the guest says it is behind, and all of them once it caught up and the cut stood its hold', async () => {
     await session.goLive('Show');
     useStore.getState().upsertSeat(seat('guest-a'));
     await vi.waitFor(() => expect(h.handlers.has('guest-a')).toBe(true));
@@ -513,11 +536,24 @@ describe('the program return to a guest whose page falls behind', () => {
     const full = { maxWidth: 640, maxHeight: 360, maxBitrateKbps: 600, maxFramerate: 30 };
     expect(h.linkCaps.get('guest-a')).toEqual([full]);
 
-    say({ kind: 'view', from: 'guest-a', to: 'host', behindMs: 3200 });
-    say({ kind: 'view', from: 'guest-a', to: 'host', behindMs: 5200 }); // still behind: nothing more to change
-    expect(h.linkCaps.get('guest-a')).toEqual([full, { ...full, maxFramerate: 10, maxBitrateKbps: 200 }]);
-    say({ kind: 'view', from: 'guest-a', to: 'host', behindMs: 0 });
-    expect(h.linkCaps.get('guest-a')).toEqual([full, { ...full, maxFramerate: 10, maxBitrateKbps: 200 }, full]);
+    const clock = vi.spyOn(performance, 'now').mockReturnValue(1_000);
+    try {
+      say({ kind: 'view', from: 'guest-a', to: 'host', behindMs: 3200 });
+      say({ kind: 'view', from: 'guest-a', to: 'host', behindMs: 5200 }); // still behind: nothing more to change
+      const cut = { ...full, maxFramerate: 10, maxBitrateKbps: 200 };
+      expect(h.linkCaps.get('guest-a')).toEqual([full, cut]);
+      // Caught up 2 s later: the cut stands its hold (10 s) so the page does not swing between the two.
+      clock.mockReturnValue(3_000);
+      say({ kind: 'view', from: 'guest-a', to: 'host', behindMs: 0 });
+      expect(h.linkCaps.get('guest-a')).toEqual([full, cut]);
+      // Behind and caught up again once the hold is over: everything goes back at once.
+      say({ kind: 'view', from: 'guest-a', to: 'host', behindMs: 2000 });
+      clock.mockReturnValue(12_000);
+      say({ kind: 'view', from: 'guest-a', to: 'host', behindMs: 0 });
+      expect(h.linkCaps.get('guest-a')).toEqual([full, cut, full]);
+    } finally {
+      clock.mockRestore();
+    }
     await session.end();
   });
 

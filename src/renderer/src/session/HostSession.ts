@@ -26,7 +26,8 @@ import {
   subscribeStreamInvitations,
 } from '../services/streamGuestService';
 import type { ProgramLayoutKind } from '../../../shared/layout';
-import { PROGRAM_RETURN, guestUplinkFor, programReturnFor, returnCapForView, type SendCap } from '../../../shared/mediaLimits';
+import { PROGRAM_RETURN, cutReturnCap, guestUplinkFor, programReturnFor, type SendCap } from '../../../shared/mediaLimits';
+import { ReturnCut } from '../rtc/returnCut';
 import { activeSeats, useStore } from '../store';
 import { isSeated } from './seatCheck';
 import { HOST_CAMERA, openDevice, rememberDevice, stopStream, trackDeviceId, type MediaKind } from '../media/capture';
@@ -129,7 +130,10 @@ export class HostSession {
       });
     }, 150);
     this.cleanups.push(() => clearInterval(meters));
-    const grading = setInterval(() => void this.quality.tick(), QUALITY_INTERVAL_MS);
+    const grading = setInterval(() => {
+      void this.quality.tick();
+      for (const guestId of this.returnCut.due()) this.returnRestored(guestId);
+    }, QUALITY_INTERVAL_MS);
     this.cleanups.push(() => clearInterval(grading));
     // The program follows the store: seats (mic, camera, volume), names, layout, the host's own switches.
     this.cleanups.push(
@@ -606,7 +610,7 @@ export class HostSession {
   private dropGuest(guestId: string): void {
     this.recovery.forget(guestId);
     this.quality.forget(guestId);
-    this.viewBehind.delete(guestId);
+    this.returnCut.forget(guestId);
     this.links.get(guestId)?.close(false);
     this.links.delete(guestId);
     this.calls.delete(guestId);
@@ -691,12 +695,12 @@ export class HostSession {
 
   private returnCap: SendCap = PROGRAM_RETURN;
 
-  /** How late each guest's page last said it shows the program (ms; absent or 0: keeping up). */
-  private readonly viewBehind = new Map<string, number>();
+  /** When each guest's return is cut and given back (a cut stands a while, longer for a guest who keeps falling behind). */
+  private readonly returnCut = new ReturnCut();
 
   /** The program return to one guest: the stage's cap, cut while their page is behind. */
   private returnCapFor(guestId: string): SendCap {
-    return returnCapForView(this.returnCap, this.viewBehind.get(guestId) ?? 0);
+    return this.returnCut.isCut(guestId) ? cutReturnCap(this.returnCap) : this.returnCap;
   }
 
   private applyReturnCap(guestId: string): void {
@@ -709,19 +713,31 @@ export class HostSession {
   /**
    * A guest's page says how late it shows the program. A page that cannot
    * decode what it is sent falls further behind for as long as it is sent as
-   * much: it gets fewer frames until it says it caught up.
+   * much: it gets fewer frames until it says it caught up and the cut has
+   * stood its hold time (see ReturnCut).
    */
   private onViewReport(guestId: string, behindMs: number): void {
     this.quality.viewReported(guestId, behindMs);
-    const before = this.returnCapFor(guestId);
-    this.viewBehind.set(guestId, behindMs);
-    const after = this.returnCapFor(guestId);
-    if (after.maxFramerate === before.maxFramerate && after.maxBitrateKbps === before.maxBitrateKbps) return;
+    if (!this.returnCut.report(guestId, behindMs)) {
+      if (behindMs === 0 && this.returnCut.isCut(guestId)) {
+        this.log(`program return to ${guestId}: their page caught up; all frames go back once the cut has stood ${Math.round(this.returnCut.holdFor(guestId) / 1000)} s`);
+      }
+      return;
+    }
+    if (!this.returnCut.isCut(guestId)) {
+      this.returnRestored(guestId);
+      return;
+    }
+    const cap = this.returnCapFor(guestId);
     this.log(
-      behindMs > 0
-        ? `program return to ${guestId}: ${after.maxFramerate} fps, ${after.maxBitrateKbps} kbps while their page shows the program ${(behindMs / 1000).toFixed(1)} s late`
-        : `program return to ${guestId}: back to ${after.maxFramerate} fps, ${after.maxBitrateKbps} kbps (their page caught up)`,
+      `program return to ${guestId}: ${cap.maxFramerate} fps, ${cap.maxBitrateKbps} kbps while their page shows the program ${(behindMs / 1000).toFixed(1)} s late (for ${Math.round(this.returnCut.holdFor(guestId) / 1000)} s at least)`,
     );
+    this.applyReturnCap(guestId);
+  }
+
+  private returnRestored(guestId: string): void {
+    const cap = this.returnCapFor(guestId);
+    this.log(`program return to ${guestId}: back to ${cap.maxFramerate} fps, ${cap.maxBitrateKbps} kbps (their page caught up)`);
     this.applyReturnCap(guestId);
   }
 
@@ -756,9 +772,13 @@ export class HostSession {
     }
     store.setBroadcast({ phase: 'ended', error: problems.length > 0 ? `Ended, but ${problems.join('; ')}` : null });
     // The feed's subscription closed with the call: the events of the ending itself (the stream ended, guests left) are read once.
+    // A read that comes back after the next Go live was pressed belongs to the old stream: the new feed does not take it.
     if (stream) {
       await listEvents(stream.id)
-        .then((rows) => useStore.getState().addEvents(rows))
+        .then((rows) => {
+          const now = useStore.getState();
+          if (now.phase === 'ended' && now.stream?.id === stream.id) now.addEvents(rows);
+        })
         .catch((err: Error) => this.log(`events after the end: ${err.message}`));
     }
   }
