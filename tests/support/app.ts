@@ -4,6 +4,7 @@ import { chmodSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureRendererBuilt } from './rendererBuild';
 
 export interface RunningApp {
   studioUrl: string;
@@ -27,6 +28,7 @@ export function freePort(): Promise<number> {
 
 /** `env`: extra environment for the app (e.g. LOCAL_RTMP_URL to publish to the test's own ingest). */
 export async function startApp(timeoutMs = 120_000, env: Record<string, string> = {}): Promise<RunningApp> {
+  ensureRendererBuilt();
   const [api, studio, rtmp, ingestHttp, pg] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const dataDir = mkdtempSync(join(tmpdir(), 'roast-e2e-'));
   // The embedded PostgreSQL runs as its own user when we are root: let it in.
