@@ -302,6 +302,14 @@ describe('BridgeHost', () => {
     expect(host.malformedRequests).toBe(1);
   });
 
+  it('writes the pending summary of rejected messages on a stop even when nothing is live', async () => {
+    const { host, log, clock } = setup();
+    for (let i = 0; i < 4; i++) host.reportBadRequest(`bad request ${i}`);
+    clock.t = 100;
+    await host.invoke('encoder:stop', []);
+    expect(log).toHaveBeenLastCalledWith('bridge: dropped 1 more malformed request since the last report (4 so far); the latest: bad request 3');
+  });
+
   it('chooses where H.264 is made, forwards renderer H.264 and passes keyframe requests back', async () => {
     const { host, encoder, emit } = setup();
     await expect(host.invoke('encoder:choose', [{ rendererH264: true }])).resolves.toMatchObject({ video: 'h264', encoder: 'webcodecs' });

@@ -294,15 +294,14 @@ export class BridgeHost {
 
   private async stopEncoder(): Promise<void> {
     const encoder = this.encoder;
-    if (!encoder) return;
     this.encoder = null;
-    // The summary of rejected messages is not left waiting for a next bad message that may never come.
-    this.badMedia.flush(this.now());
-    this.badRequests.flush(this.now());
     try {
-      await encoder.stop();
+      if (encoder) await encoder.stop();
     } finally {
-      this.release(encoder);
+      if (encoder) this.release(encoder);
+      // The summary of rejected messages (those that came while stopping too) is not left waiting for a next bad message that may never come.
+      this.badMedia.flush(this.now());
+      this.badRequests.flush(this.now());
     }
   }
 
@@ -311,11 +310,7 @@ export class BridgeHost {
     if (!this.disposing) {
       this.disposed = true;
       this.supersede();
-      this.disposing = this.serialize(async () => {
-        await this.stopEncoder();
-        this.badMedia.flush(this.now());
-        this.badRequests.flush(this.now());
-      });
+      this.disposing = this.serialize(() => this.stopEncoder());
     }
     return this.disposing;
   }

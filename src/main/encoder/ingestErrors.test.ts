@@ -44,6 +44,14 @@ describe("ffmpeg's words about the ingest, for a streamer", () => {
         '[rtmps @ 0x1] Cannot open connection tls://live.example.com:443',
       ]),
     ).toMatch(/check the computer's date and time/);
+    // OpenSSL errors that mean plain RTMP answered on that port are not a certificate problem.
+    for (const reason of ['unexpected eof while reading', 'wrong version number', 'packet length too long']) {
+      expect(
+        describeIngestFailure([`[tls @ 0x1] error:0A00010B:SSL routines::${reason}`, '[rtmps @ 0x1] Cannot open connection tls://127.0.0.1:1935']),
+      ).toMatch(/took the connection but no secure \(RTMPS\) session could be made/);
+    }
+    // A key the server calls expired is the key's problem, not the clock's.
+    expect(describeIngestFailure(['[rtmp @ 0x1] Server error: Stream key expired'])).toMatch(/refused the stream key/);
     // TLS trouble that never reached "Cannot open connection tls://" is not called a plain-RTMP port.
     expect(describeIngestFailure(['[tls @ 0x1] IO error: Connection timed out'])).toMatch(/did not answer in time/);
     // A connection that never opened stays a timeout, whatever the protocol.

@@ -22,18 +22,19 @@ const RULES: Rule[] = [
   },
   {
     // Before any TLS rule: a server that refuses the key may close the secure session, and the key is what to fix.
-    test: /NetStream\.Publish\.(BadName|Denied)|Unauthorized|Authentication|\b40[13]\b|Server error: .*(?:reject|denied|auth)/i,
+    test: /NetStream\.Publish\.(BadName|Denied)|Unauthorized|Authentication|\b40[13]\b|Server error: .*(?:reject|denied|auth|expired|invalid)/i,
     say: () => 'the ingest refused the stream key: start the stream again to get a fresh key, or check the key in the stream settings',
   },
   {
     // The handshake happened and the certificate was not trusted: usually a wrong clock or an intercepting proxy.
-    test: /certificate|verify failed|SSL routines|self[- ]signed|unknown ca\b|expired/i,
+    test: /certificate|verify failed|self[- ]signed|unknown ca\b/i,
     say: (at) => `a secure (RTMPS) connection to the ingest${at} could not be made: check the computer's date and time, and that the address starts with rtmps:// only where the ingest offers it`,
   },
   {
     // TCP connected, then the TLS layer above it failed or heard nothing back, and ffmpeg gave up opening tls://:
     // a server that does not speak TLS on that port.
-    test: /\[tls @ [^\]]*\][^\n]*(?:pull function|timed out|IO error|handshake|unexpected)[\s\S]*Cannot open connection tls:\/\//i,
+    // OpenSSL's own words for plain RTMP answering a TLS hello: wrong version number, unexpected eof, packet length too long.
+    test: /\[tls @ [^\]]*\][^\n]*(?:pull function|timed out|IO error|handshake|unexpected|wrong version number|packet length too long|record layer failure)[\s\S]*Cannot open connection tls:\/\//i,
     say: (at) =>
       `the ingest${at} took the connection but no secure (RTMPS) session could be made: check that this address offers RTMPS (usually rtmps://…:443), or use rtmp:// where it only offers RTMP`,
   },

@@ -63,6 +63,26 @@ describe('cutting the program return to a guest who falls behind', () => {
     expect(cut.holdFor('a')).toBe(RETURN_HOLD_MS);
   });
 
+  it("counts a new call as caught up (a reloaded page says nothing until it falls behind), unless the page says it is still behind", () => {
+    const { clock, cut } = setup();
+    expect(cut.newCall('a')).toBe(false); // never cut: nothing to give back
+    cut.report('a', 4000);
+    clock.t = 2000;
+    expect(cut.newCall('a')).toBe(false); // the hold is not over
+    clock.t = RETURN_HOLD_MS;
+    expect(cut.due()).toEqual(['a']);
+    // Cut again; on the new call the page says at once that it is still behind: the cut stays.
+    clock.t += 120_000;
+    cut.report('a', 4000);
+    cut.newCall('a');
+    cut.report('a', 4000);
+    clock.t += RETURN_HOLD_MS;
+    expect(cut.due()).toEqual([]);
+    // A call made after the hold is over gives everything back at once.
+    expect(cut.newCall('a')).toBe(true);
+    expect(cut.isCut('a')).toBe(false);
+  });
+
   it('keeps guests apart and forgets one who left', () => {
     const { cut } = setup();
     cut.report('a', 2000);

@@ -1,6 +1,6 @@
 /**
  * When to cut, and when to give back, the program return to a guest whose
- * page shows it late (see returnCapForView). The guest's page says "behind"
+ * page shows it late (the cut itself: cutReturnCap in shared/mediaLimits). The guest's page says "behind"
  * and "caught up"; acting on each at once would make a page that only keeps
  * up while it is sent less swing between the two caps. So a cut stands for a
  * hold time at least, and a guest who falls behind again soon after getting
@@ -59,6 +59,19 @@ export class ReturnCut {
     if (g.cutAt === null) return false;
     g.caughtUp = true;
     return this.restoreIfDue(g, now);
+  }
+
+  /**
+   * A new call from the guest (their page reloaded, or the link was made
+   * anew). A fresh page says nothing until it falls behind, and a page that
+   * is still behind says so again on the new link: until then it counts as
+   * caught up. Returns whether everything goes back now (the hold being over).
+   */
+  newCall(guestId: string): boolean {
+    const g = this.guests.get(guestId);
+    if (!g || g.cutAt === null) return false;
+    g.caughtUp = true;
+    return this.restoreIfDue(g, this.now());
   }
 
   /** Guests whose hold is over and who said they caught up: everything goes back to them now. */

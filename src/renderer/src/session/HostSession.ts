@@ -504,6 +504,8 @@ export class HostSession {
       this.log(`hello from ${guestId}${call ? ` (call ${call})` : ''}: answering`);
     }
     this.calls.set(guestId, call);
+    // A reloaded page says nothing until it falls behind: a cut stands only until its hold is over, unless the page says it is still behind.
+    if (this.returnCut.newCall(guestId)) this.returnRestored(guestId);
     this.connectGuest(guestId).then(
       (answered) => {
         if (!answered && this.calls.get(guestId) === call) this.calls.delete(guestId);
