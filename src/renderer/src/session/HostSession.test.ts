@@ -557,6 +557,32 @@ describe('the program return to a guest whose page falls behind', () => {
     await session.end();
   });
 
+  it('gives everything back on the grading tick once the hold is over, when the guest caught up during it', async () => {
+    session.dispose();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
+    try {
+      session = newSession();
+      await session.goLive('Show');
+      useStore.getState().upsertSeat(seat('guest-c'));
+      await vi.waitFor(() => expect(h.handlers.has('guest-c')).toBe(true));
+      const say = h.handlers.get('guest-c')!;
+      say({ kind: 'hello', from: 'guest-c', to: 'host', call: 'call-3' });
+      await vi.waitFor(() => expect(h.linkCaps.get('guest-c')).toHaveLength(1));
+      const full = { maxWidth: 640, maxHeight: 360, maxBitrateKbps: 600, maxFramerate: 30 };
+      const cut = { ...full, maxFramerate: 10, maxBitrateKbps: 200 };
+      say({ kind: 'view', from: 'guest-c', to: 'host', behindMs: 3000 });
+      vi.advanceTimersByTime(2_000);
+      say({ kind: 'view', from: 'guest-c', to: 'host', behindMs: 0 }); // caught up during the hold: nothing yet
+      vi.advanceTimersByTime(4_000);
+      expect(h.linkCaps.get('guest-c')).toEqual([full, cut]);
+      vi.advanceTimersByTime(8_000); // the hold (10 s) is over at the next grading tick
+      expect(h.linkCaps.get('guest-c')).toEqual([full, cut, full]);
+      await session.end();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('is made with the cut cap when the guest calls anew while behind', async () => {
     await session.goLive('Show');
     useStore.getState().upsertSeat(seat('guest-b'));
