@@ -526,15 +526,21 @@ describe('the program return to a guest whose page falls behind', () => {
   const seat = (userId: string) =>
     ({ id: `seat-${userId}`, stream_id: streamRow('live').id, user_id: userId, seat_index: 1, left_at: null, mic_enabled: true, camera_enabled: true, volume: 1 }) as never;
 
-  it('gets a third of the frames while the guest says it is behind, and all of them once it caught up and the cut stood its hold', async () => {
+  const full = { maxWidth: 640, maxHeight: 360, maxBitrateKbps: 600, maxFramerate: 30 };
+
+  /** Live, with the guest seated and called: what they say on their channel. */
+  async function liveWithGuest(guestId: string, call: string): Promise<(msg: unknown) => void> {
     await session.goLive('Show');
-    useStore.getState().upsertSeat(seat('guest-a'));
-    await vi.waitFor(() => expect(h.handlers.has('guest-a')).toBe(true));
-    const say = h.handlers.get('guest-a')!;
-    say({ kind: 'hello', from: 'guest-a', to: 'host', call: 'call-1' });
-    await vi.waitFor(() => expect(h.linkCaps.get('guest-a')).toHaveLength(1));
-    const full = { maxWidth: 640, maxHeight: 360, maxBitrateKbps: 600, maxFramerate: 30 };
-    expect(h.linkCaps.get('guest-a')).toEqual([full]);
+    useStore.getState().upsertSeat(seat(guestId));
+    await vi.waitFor(() => expect(h.handlers.has(guestId)).toBe(true));
+    const say = h.handlers.get(guestId)!;
+    say({ kind: 'hello', from: guestId, to: 'host', call });
+    await vi.waitFor(() => expect(h.linkCaps.get(guestId)).toEqual([full]));
+    return say;
+  }
+
+  it('gets a third of the frames while the guest says it is behind, and all of them once it caught up and the cut stood its hold', async () => {
+    const say = await liveWithGuest('guest-a', 'call-1');
 
     const clock = vi.spyOn(performance, 'now').mockReturnValue(1_000);
     try {
@@ -562,13 +568,7 @@ describe('the program return to a guest whose page falls behind', () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
     try {
       session = newSession();
-      await session.goLive('Show');
-      useStore.getState().upsertSeat(seat('guest-c'));
-      await vi.waitFor(() => expect(h.handlers.has('guest-c')).toBe(true));
-      const say = h.handlers.get('guest-c')!;
-      say({ kind: 'hello', from: 'guest-c', to: 'host', call: 'call-3' });
-      await vi.waitFor(() => expect(h.linkCaps.get('guest-c')).toHaveLength(1));
-      const full = { maxWidth: 640, maxHeight: 360, maxBitrateKbps: 600, maxFramerate: 30 };
+      const say = await liveWithGuest('guest-c', 'call-3');
       const cut = { ...full, maxFramerate: 10, maxBitrateKbps: 200 };
       say({ kind: 'view', from: 'guest-c', to: 'host', behindMs: 3000 });
       vi.advanceTimersByTime(2_000);
