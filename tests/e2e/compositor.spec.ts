@@ -159,7 +159,7 @@ test.describe('the program worker', () => {
     expect(none.problems).toEqual([none.error]);
   });
 
-  test('camera streams switched and ended: no VideoFrame left to the garbage collector', async () => {
+  test('camera streams switched and ended: every camera frame the worker received is closed', async () => {
     // A browser of its own whose pages may collect garbage when asked (gc()).
     const gcBrowser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...chromiumFlags(), '--js-flags=--expose-gc'] });
     try {
@@ -169,13 +169,19 @@ test.describe('the program worker', () => {
         page.on('console', (m) => {
           if (/VideoFrame was garbage collected/.test(m.text())) warnings += 1;
         });
+        type Switches = { switched: number; gc: boolean; frames: { received: number; unclosed: number } | null };
         const r = await page.evaluate(
-          (mode) => (window as unknown as { ProgramHarness: { switches: (m: string, s: number, e: number, w: number) => Promise<{ switched: number; gc: boolean }> } }).ProgramHarness.switches(mode, 8, 300, 11_000),
+          (mode) => (window as unknown as { ProgramHarness: { switches: (m: string, s: number, e: number, w: number) => Promise<Switches> } }).ProgramHarness.switches(mode, 8, 300, 11_000),
           mode,
         );
-        console.log(`${mode}: ${r.switched} camera switches, gc() ${r.gc ? 'run' : 'missing'}; VideoFrame GC warnings: ${warnings}`);
+        // Chromium's own warning is printed, not asserted: under load it also fires (about one run in four) for a
+        // frame none of the worker's code ever received — one held inside the browser's stream transfer — and it
+        // stays silent for some frames dropped unclosed. The worker's count is exact for the frames it handles.
+        console.log(`${mode}: ${r.switched} camera switches; frames received ${r.frames?.received}, left unclosed ${r.frames?.unclosed}; Chromium's VideoFrame GC warnings: ${warnings}`);
         expect(r.gc).toBe(true);
-        expect(warnings).toBe(0);
+        expect(r.frames).not.toBeNull();
+        expect(r.frames!.received).toBeGreaterThan(30);
+        expect(r.frames!.unclosed).toBe(0);
         await page.close();
       }
     } finally {

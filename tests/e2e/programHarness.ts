@@ -94,13 +94,12 @@ export async function live(mode: CompositorMode, video: 'i420' | 'h264', seconds
  * Switches the participant's camera off and on every `everyMs` for `seconds`
  * (each switch ends one frame stream and starts another), keeps the program
  * running `settleMs` more, then disposes, collecting garbage where the page
- * may (--js-flags=--expose-gc). Chromium says a VideoFrame was left to the
- * garbage collector on a timer of its own (about every 10 s) in the context
- * that held it, hence the waits: the spec counts what the console says.
+ * may (--js-flags=--expose-gc). Returns the worker's count of the camera
+ * frames it received and those it left unclosed (`auditFrames`).
  */
 export async function switches(mode: CompositorMode, seconds: number, everyMs: number, settleMs: number) {
   const camera = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 } });
-  const broadcaster = new Broadcaster(document.body, fakeBridge('i420', []), 640, 360, 30, () => {}, mode);
+  const broadcaster = new Broadcaster(document.body, fakeBridge('i420', []), 640, 360, 30, () => {}, mode, { auditFrames: true });
   let cameraOn = true;
   let switched = 0;
   for (const end = performance.now() + seconds * 1000; performance.now() < end; switched++) {
@@ -114,5 +113,5 @@ export async function switches(mode: CompositorMode, seconds: number, everyMs: n
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   await pause(settleMs);
-  return { switched, gc: typeof gc === 'function' };
+  return { switched, gc: typeof gc === 'function', frames: broadcaster.frameAudit };
 }

@@ -135,6 +135,8 @@ export class Broadcaster {
   private onFailed: (error: Error) => void = () => {};
   private started = false;
   private disposeDone: Promise<void> | null = null;
+  /** With `auditFrames`: the camera frames the worker received and those it left unclosed, once it disposed. */
+  frameAudit: { received: number; unclosed: number } | null = null;
   private onWorkerDisposed: () => void = () => {};
 
   constructor(
@@ -145,6 +147,7 @@ export class Broadcaster {
     readonly fps = 30,
     private readonly log: (message: string) => void = console.error,
     mode: CompositorMode = 'auto',
+    options: { auditFrames?: boolean } = {},
   ) {
     if (typeof MediaStreamTrackProcessor === 'undefined' || typeof HTMLCanvasElement.prototype.transferControlToOffscreen !== 'function') {
       throw new ProgramError(
@@ -173,7 +176,7 @@ export class Broadcaster {
       if (!this.started) this.failStart(event.message);
       else this.problem(`The program's compositor failed (${event.message}); the program may be frozen. End the stream and go live again.`);
     };
-    this.post({ type: 'init', canvas: offscreen, width, height, fps, pageTimeOrigin: performance.timeOrigin, mode }, [offscreen]);
+    this.post({ type: 'init', canvas: offscreen, width, height, fps, pageTimeOrigin: performance.timeOrigin, mode, auditFrames: options.auditFrames }, [offscreen]);
   }
 
   private post(msg: ToProgramWorker, transfer: Transferable[] = []): void {
@@ -215,6 +218,7 @@ export class Broadcaster {
         this.failStart(msg.message);
         return;
       case 'disposed':
+        this.frameAudit = msg.frames ?? null;
         this.onWorkerDisposed();
         return;
     }

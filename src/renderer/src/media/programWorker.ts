@@ -16,6 +16,7 @@ import type { I420Picture } from './i420';
 import { ENCODER_RESTARTS, ProgramEncoder } from './ProgramEncoder';
 import { OutputSlots } from './outputSlots';
 import { readFrames } from './readFrames';
+import { FrameAudit } from './frameAudit';
 
 /**
  * Where the program is composited: `gpu` — WebGL2 (RGBA textures, I420 made
@@ -26,7 +27,17 @@ import { readFrames } from './readFrames';
 export type CompositorMode = 'auto' | 'gpu' | 'cpu';
 
 export type ToProgramWorker =
-  | { type: 'init'; canvas: OffscreenCanvas; width: number; height: number; fps: number; pageTimeOrigin: number; mode: CompositorMode }
+  | {
+      type: 'init';
+      canvas: OffscreenCanvas;
+      width: number;
+      height: number;
+      fps: number;
+      pageTimeOrigin: number;
+      mode: CompositorMode;
+      /** Count the camera frames received and closed (reported when disposed): a check for tests and diagnostics. */
+      auditFrames?: boolean;
+    }
   /** The source's video as VideoFrames; replaces whatever the source showed. */
   | { type: 'track'; id: string; frames: ReadableStream<VideoFrame> }
   /** A still picture for the source (the avatar tile of a camera-off participant). */
@@ -60,7 +71,7 @@ export type FromProgramWorker =
   /** A program frame (raw I420 or an H.264 unit), when no port was given (the page passes it to the bridge). */
   | { type: 'frame'; kind: 'video' | 'h264'; payload: ArrayBuffer; timestampMs: number }
   /** After 'dispose': everything is let go (GL objects, frames, the streams read), the worker may be terminated. */
-  | { type: 'disposed' };
+  | { type: 'disposed'; frames?: { received: number; unclosed: number } };
 
 /**
  * Where the worker's time goes, in ms since it started (wall time of each
@@ -93,6 +104,10 @@ let cpu: I420Compositor | null = null;
 let preview: OffscreenCanvasRenderingContext2D | null = null;
 let previewDue = false;
 let cpuBusy = false;
+/** The CPU tick running now (dispose waits for its frames to be closed). */
+let cpuTick: Promise<void> = Promise.resolve();
+/** Frames received and closed, when the page asked for the count. */
+let audit: FrameAudit | null = null;
 const pending = new Map<string, VideoFrame>();
 /** The preview as a generated track the page shows in a <video> (CPU compositor), when the page gave one. */
 let previewWriter: WritableStreamDefaultWriter<VideoFrame> | null = null;
@@ -246,6 +261,7 @@ async function readLoop(id: string, reader: ReadableStreamDefaultReader<VideoFra
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
+      audit?.track(value);
       if (readers.get(id) !== reader || (!compositor && !cpu)) {
         // No longer this source's stream: close what still comes until the page ends it (stopReading).
         value.close();
@@ -390,7 +406,7 @@ function feedReturn(picture: VideoFrame, nowMs: number): void {
 
 function tick(): void {
   if (cpu) {
-    void tickCpu();
+    if (!cpuBusy) cpuTick = tickCpu();
     return;
   }
   if (!compositor) return;
@@ -554,6 +570,7 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
           return;
         }
         toPageMs = performance.timeOrigin - msg.pageTimeOrigin;
+        if (msg.auditFrames && !audit) audit = new FrameAudit(VideoFrame.prototype);
         size = { width: msg.width, height: msg.height, fps: msg.fps };
         timer = setInterval(tick, 1000 / msg.fps);
         scope.requestAnimationFrame(present);
@@ -635,7 +652,7 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
         programReturn = null;
         port?.close();
         port = null;
-        void endReading().finally(() => post({ type: 'disposed' }));
+        void Promise.all([endReading(), cpuTick]).finally(() => post({ type: 'disposed', frames: audit?.summary() }));
         return;
     }
   } catch (error) {
