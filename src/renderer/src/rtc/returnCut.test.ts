@@ -71,6 +71,7 @@ describe('cutting the program return to a guest who falls behind', () => {
     expect(cut.newCall('a')).toBe(false); // the hold is not over
     clock.t = RETURN_HOLD_MS;
     expect(cut.due()).toEqual(['a']);
+    expect(cut.restoredBy('a')).toBe('new call');
     // Cut again; on the new call the page says at once that it is still behind: the cut stays.
     clock.t += 120_000;
     cut.report('a', 4000);
@@ -81,6 +82,14 @@ describe('cutting the program return to a guest who falls behind', () => {
     // A call made after the hold is over gives everything back at once.
     expect(cut.newCall('a')).toBe(true);
     expect(cut.isCut('a')).toBe(false);
+    expect(cut.restoredBy('a')).toBe('new call');
+    // Given back because the page said it caught up: that is what is remembered.
+    clock.t += 120_000;
+    cut.report('a', 4000);
+    clock.t += RETURN_HOLD_MS;
+    expect(cut.report('a', 0)).toBe(true);
+    expect(cut.restoredBy('a')).toBe('page');
+    expect(cut.restoredBy('b')).toBeNull();
   });
 
   it('keeps guests apart and forgets one who left', () => {

@@ -15,11 +15,20 @@ export const RETURN_HOLD_MAX_MS = 160_000;
 /** Falling behind again within this long of getting everything back doubles the hold. */
 export const RETURN_RELAPSE_MS = 60_000;
 
+/** What made a cut guest count as caught up: their page said so, or a new call from them. */
+export type CaughtUpBy = 'page' | 'new call';
+
 interface GuestCut {
   /** When the current cut began, or null while the guest gets everything. */
   cutAt: number | null;
-  /** The guest said they caught up while cut: everything goes back once the hold is over. */
-  caughtUp: boolean;
+  /**
+   * The guest counts as caught up while cut — their page said so, or they
+   * called anew — and everything goes back once the hold is over; false while
+   * they are behind.
+   */
+  caughtUp: false | CaughtUpBy;
+  /** Why everything went back last. */
+  restoredBy: CaughtUpBy | null;
   holdMs: number;
   /** When everything went back last. */
   restoredAt: number | null;
@@ -46,7 +55,7 @@ export class ReturnCut {
    */
   report(guestId: string, behindMs: number): boolean {
     const now = this.now();
-    const g = this.guests.get(guestId) ?? { cutAt: null, caughtUp: false, holdMs: RETURN_HOLD_MS, restoredAt: null };
+    const g = this.guests.get(guestId) ?? { cutAt: null, caughtUp: false, restoredBy: null, holdMs: RETURN_HOLD_MS, restoredAt: null };
     this.guests.set(guestId, g);
     if (behindMs >= RETURN_BEHIND_MS) {
       g.caughtUp = false;
@@ -57,7 +66,7 @@ export class ReturnCut {
       return true;
     }
     if (g.cutAt === null) return false;
-    g.caughtUp = true;
+    g.caughtUp = 'page';
     return this.restoreIfDue(g, now);
   }
 
@@ -70,7 +79,7 @@ export class ReturnCut {
   newCall(guestId: string): boolean {
     const g = this.guests.get(guestId);
     if (!g || g.cutAt === null) return false;
-    g.caughtUp = true;
+    g.caughtUp = 'new call';
     return this.restoreIfDue(g, this.now());
   }
 
@@ -82,6 +91,11 @@ export class ReturnCut {
     return restored;
   }
 
+  /** Why everything last went back to this guest (null: it never did). */
+  restoredBy(guestId: string): CaughtUpBy | null {
+    return this.guests.get(guestId)?.restoredBy ?? null;
+  }
+
   /** The guest left: what is known of them goes. */
   forget(guestId: string): void {
     this.guests.delete(guestId);
@@ -90,6 +104,7 @@ export class ReturnCut {
   private restoreIfDue(g: GuestCut, now: number): boolean {
     if (g.cutAt === null || !g.caughtUp || now - g.cutAt < g.holdMs) return false;
     g.cutAt = null;
+    g.restoredBy = g.caughtUp;
     g.caughtUp = false;
     g.restoredAt = now;
     return true;

@@ -25,6 +25,8 @@ const h = vi.hoisted(() => {
     programs: [] as Array<{ width: number; height: number; fps: number }>,
     goLiveOptions: null as unknown,
     eventList: [] as unknown[],
+    /** The id of the stream the next Go live makes (and End live ends). */
+    streamId: '11111111-1111-4111-8111-111111111111',
     /** When set, the next listEvents waits for it (once). */
     eventGate: null as Promise<void> | null,
     lastParticipants: [] as Array<{ id: string; stream: MediaStream }>,
@@ -38,7 +40,7 @@ const h = vi.hoisted(() => {
 });
 
 function streamRow(status: 'live' | 'ended'): StreamRow {
-  return { id: '11111111-1111-4111-8111-111111111111', host_id: 'host', title: 't', status, locked_seats: [] } as unknown as StreamRow;
+  return { id: h.streamId, host_id: 'host', title: 't', status, locked_seats: [] } as unknown as StreamRow;
 }
 
 vi.mock('../media/Broadcaster', () => ({
@@ -209,10 +211,10 @@ const { useStore } = await import('../store');
 
 let cameraTracks: FakeTrack[] = [];
 
-function newSession() {
+function newSession(log: (message: string) => void = () => {}) {
   cameraTracks = [fakeTrack('video', 'cam-a'), fakeTrack('audio', 'mic-a')];
   const camera = new FakeStream(cameraTracks) as unknown as MediaStream;
-  const session = new HostSession({} as HTMLElement, {} as never, 'host', 'Host', camera, () => {});
+  const session = new HostSession({} as HTMLElement, {} as never, 'host', 'Host', camera, log);
   return session;
 }
 
@@ -220,6 +222,7 @@ let session: InstanceType<typeof HostSession>;
 
 beforeEach(() => {
   h.calls.length = 0;
+  h.streamId = '11111111-1111-4111-8111-111111111111';
   for (const k of Object.keys(h.failures)) delete h.failures[k];
   h.subscriptions = 0;
   h.rejoins.length = 0;
@@ -395,6 +398,25 @@ describe('ending', () => {
     await ending;
     expect(useStore.getState().phase).toBe('live');
     expect(useStore.getState().events).toEqual([]);
+  });
+
+  it("keeps a late read of an ended stream's events out of the feed of the next one, ended too", async () => {
+    await session.goLive('Show');
+    let release = () => {};
+    h.eventGate = new Promise<void>((resolve) => (release = resolve));
+    h.eventList = [{ id: 42, event_type: 'stream_ended', stream_id: h.streamId, created_at: '2026-12-05T10:00:00Z' }];
+    const ending = session.end();
+    await vi.waitFor(() => expect(useStore.getState().phase).toBe('ended'));
+    // The next broadcast, on a stream of its own, goes live and ends before the first read comes back.
+    h.streamId = '22222222-2222-4222-8222-222222222222';
+    h.eventList = [{ id: 43, event_type: 'stream_ended', stream_id: h.streamId, created_at: '2026-12-05T11:00:00Z' }];
+    await session.goLive('Next show');
+    await session.end();
+    release();
+    await ending;
+    expect(useStore.getState().phase).toBe('ended');
+    expect(useStore.getState().stream?.id).toBe(h.streamId);
+    expect(useStore.getState().events.map((e) => e.id)).toEqual([43]);
   });
 
   it('leaves End live to press again when the server does not end the stream, and ends it the second time', async () => {
@@ -577,6 +599,27 @@ describe('the program return to a guest whose page falls behind', () => {
       expect(h.linkCaps.get('guest-c')).toEqual([full, cut]);
       vi.advanceTimersByTime(8_000); // the hold (10 s) is over at the next grading tick
       expect(h.linkCaps.get('guest-c')).toEqual([full, cut, full]);
+      await session.end();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('counts a new call during the hold as caught up, and says so when everything goes back', async () => {
+    session.dispose();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
+    const logs: string[] = [];
+    try {
+      session = newSession((m) => logs.push(m));
+      const say = await liveWithGuest('guest-d', 'call-5');
+      const cut = { ...full, maxFramerate: 10, maxBitrateKbps: 200 };
+      say({ kind: 'view', from: 'guest-d', to: 'host', behindMs: 3000 });
+      vi.advanceTimersByTime(2_000);
+      say({ kind: 'hello', from: 'guest-d', to: 'host', call: 'call-6' }); // a reloaded page: nothing said yet
+      await vi.waitFor(() => expect(h.linkCaps.get('guest-d')?.at(-1)).toEqual(cut));
+      vi.advanceTimersByTime(12_000);
+      expect(h.linkCaps.get('guest-d')?.at(-1)).toEqual(full);
+      expect(logs.filter((m) => m.includes('back to'))).toEqual(['program return to guest-d: back to 30 fps, 600 kbps (they called anew: a fresh page)']);
       await session.end();
     } finally {
       vi.useRealTimers();

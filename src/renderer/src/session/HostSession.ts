@@ -739,7 +739,8 @@ export class HostSession {
 
   private returnRestored(guestId: string): void {
     const cap = this.returnCapFor(guestId);
-    this.log(`program return to ${guestId}: back to ${cap.maxFramerate} fps, ${cap.maxBitrateKbps} kbps (their page caught up)`);
+    const why = this.returnCut.restoredBy(guestId) === 'new call' ? 'they called anew: a fresh page' : 'their page caught up';
+    this.log(`program return to ${guestId}: back to ${cap.maxFramerate} fps, ${cap.maxBitrateKbps} kbps (${why})`);
     this.applyReturnCap(guestId);
   }
 
