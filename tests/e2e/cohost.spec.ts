@@ -71,7 +71,10 @@ async function seatOf(host: Page, userId: string): Promise<GuestSeatRow | undefi
 test('host moderates three guests; the program follows', async () => {
   const host = await browsers[0]!.newPage({ viewport: { width: 1280, height: 900 } });
   logConsole(host, 'host');
-  const { publishUrl } = await hostGoesLive(host, app.studioUrl, HOST.name);
+  // The program worker counts the camera frames it receives and closes (checked at the end).
+  const audited = new URL(app.studioUrl); // the query goes before the studio's #/studio route
+  audited.searchParams.set('auditFrames', '1');
+  const { publishUrl } = await hostGoesLive(host, audited.toString(), HOST.name);
 
   const guestPages: Page[] = [];
   const ids: string[] = [];
@@ -179,4 +182,11 @@ test('host moderates three guests; the program follows', async () => {
   // Judge the audio after the first seconds: the ingest starts a recording at the last keyframe,
   // and on a loaded machine the encoder may still be catching up with audio from before the removal.
   expect(bandLevel(after, GUESTS[2]!.tone, 3)).toBeLessThan(bandLevel(after, HOST.tone, 3) - 15);
+
+  // Through joins, a camera turned off and back, a removal: the program worker holds at most a few frames per
+  // source (the newest, one being read, one on its way), however many it received; a leak would pile them up.
+  const pipeline = await appState<{ frameAudit?: { received: number; unclosed: number } | null }>(host, 'pipeline');
+  console.log(`program worker frames: ${JSON.stringify(pipeline.frameAudit)}`);
+  expect(pipeline.frameAudit?.received ?? 0).toBeGreaterThan(0);
+  expect(pipeline.frameAudit!.unclosed).toBeLessThanOrEqual(3 * 4);
 });

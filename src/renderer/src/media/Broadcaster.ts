@@ -135,7 +135,7 @@ export class Broadcaster {
   private onFailed: (error: Error) => void = () => {};
   private started = false;
   private disposeDone: Promise<void> | null = null;
-  /** With `auditFrames`: the camera frames the worker received and those it left unclosed, once it disposed. */
+  /** With `auditFrames`: the camera frames the worker received and those not closed (yet while it runs; left unclosed once it disposed). */
   frameAudit: { received: number; unclosed: number } | null = null;
   private onWorkerDisposed: () => void = () => {};
 
@@ -193,6 +193,7 @@ export class Broadcaster {
         this.outputSlots = msg.outputSlots;
         this.lastRenderMs = msg.renderMs;
         this.busyMs = msg.busyMs;
+        if (msg.frames) this.frameAudit = msg.frames;
         if (msg.copyTimeouts > this.copyTimeouts) this.log(`program: ${msg.copyTimeouts - this.copyTimeouts} camera frame(s) could not be read in time and were skipped`);
         this.copyTimeouts = msg.copyTimeouts;
         if (msg.copyFailures > this.copyFailures) this.log(`program: ${msg.copyFailures - this.copyFailures} camera frame(s) could not be read (${msg.lastCopyError}) and were skipped`);

@@ -67,7 +67,7 @@ export type FromProgramWorker =
   | { type: 'fatal'; message: string }
   | { type: 'error'; reason: string; message: string }
   /** The worker's counters; copyFailures: camera frames whose copy failed (lastCopyError: the last reason). */
-  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; copyTimeouts: number; copyFailures: number; lastCopyError: string; framesRepeated: number; framesLagged: number; outputSlots: number; busyMs: WorkerBusyMs }
+  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; copyTimeouts: number; copyFailures: number; lastCopyError: string; framesRepeated: number; framesLagged: number; outputSlots: number; busyMs: WorkerBusyMs; frames?: { received: number; unclosed: number } }
   /** A program frame (raw I420 or an H.264 unit), when no port was given (the page passes it to the bridge). */
   | { type: 'frame'; kind: 'video' | 'h264'; payload: ArrayBuffer; timestampMs: number }
   /** After 'dispose': everything is let go (GL objects, frames, the streams read), the worker may be terminated. */
@@ -205,7 +205,7 @@ function stopH264(): void {
 
 /** Every fifth tick, the worker's counters to the page (repeats: pictures the H.264 encoder made again). */
 function postStatsNow(): void {
-  if (++ticks % 5 === 0) post({ type: 'stats', ...stats, framesRepeated: h264?.repeated ?? 0, framesLagged: slots?.lagged ?? 0, outputSlots: slots?.slots ?? 0, busyMs: { ...busyMs } });
+  if (++ticks % 5 === 0) post({ type: 'stats', ...stats, framesRepeated: h264?.repeated ?? 0, framesLagged: slots?.lagged ?? 0, outputSlots: slots?.slots ?? 0, busyMs: { ...busyMs }, frames: audit?.summary() });
 }
 
 function fail(error: unknown): void {

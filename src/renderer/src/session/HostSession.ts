@@ -60,6 +60,7 @@ export class HostSession {
   private broadcaster: Broadcaster;
   /** Where the program is composited (`?compositor=`), kept for a program rebuilt in another output format. */
   private readonly compositorMode: CompositorMode;
+  private readonly auditFrames: boolean;
   private format: OutputFormat;
   /** The stream the call is open for, while it is. */
   private callStreamId: string | null = null;
@@ -110,6 +111,8 @@ export class HostSession {
       useStore.getState().setBroadcast({ error: (err as Error).message });
     }
     this.compositorMode = mode;
+    // `?auditFrames=1` (tests, diagnostics): the program worker counts the camera frames it received and closed.
+    this.auditFrames = new URLSearchParams(globalThis.location?.search ?? '').get('auditFrames') === '1';
     this.format = OUTPUT_FORMATS[useStore.getState().outputFormat];
     this.broadcaster = this.makeBroadcaster();
     this.updateProgram();
@@ -126,6 +129,7 @@ export class HostSession {
           workerBusyMs: this.broadcaster.busyMs as Record<string, number> | null,
           outputSlots: this.broadcaster.outputSlots,
           framesLagged: this.broadcaster.framesLagged,
+          frameAudit: this.broadcaster.frameAudit,
         },
       });
     }, 150);
@@ -628,7 +632,7 @@ export class HostSession {
   /** The program in the chosen output format, in the studio's program container. */
   private makeBroadcaster(): Broadcaster {
     const { width, height, fps } = this.format;
-    const broadcaster = new Broadcaster(this.programContainer, this.bridge, width, height, fps, this.log, this.compositorMode);
+    const broadcaster = new Broadcaster(this.programContainer, this.bridge, width, height, fps, this.log, this.compositorMode, { auditFrames: this.auditFrames });
     // What goes wrong with the program while it runs is shown to the streamer, not only logged.
     broadcaster.onProblem = (message) => {
       this.log(`program problem: ${message}`);

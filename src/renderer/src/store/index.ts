@@ -27,6 +27,8 @@ export interface PipelineState {
   framesLagged?: number;
   /** Where the program worker's time went since it started (ms per step), for benchmarks. */
   workerBusyMs?: Record<string, number> | null;
+  /** With the studio's `?auditFrames=1`: camera frames the program worker received, and those not closed yet. */
+  frameAudit?: { received: number; unclosed: number } | null;
 }
 
 export interface BroadcastSlice {
