@@ -15,6 +15,7 @@ import type { ProgramLayoutKind } from '../../../shared/layout';
 import { AudioMixer } from './AudioMixer';
 import { drawAvatarTile } from './avatarTile';
 import { canEncodeH264 } from './ProgramEncoder';
+import type { FrameCount } from './frameAudit';
 import type { CompositorMode, FromProgramWorker, ToProgramWorker, WorkerBusyMs } from './programWorker';
 
 /** Chromium's MediaStreamTrackGenerator: a track fed with VideoFrames (its writable can go to a worker). */
@@ -136,7 +137,7 @@ export class Broadcaster {
   private started = false;
   private disposeDone: Promise<void> | null = null;
   /** With `auditFrames`: the camera frames the worker received and those not closed (yet while it runs; left unclosed once it disposed). */
-  frameAudit: { received: number; unclosed: number } | null = null;
+  frameAudit: FrameCount | null = null;
   private onWorkerDisposed: () => void = () => {};
 
   constructor(

@@ -5,6 +5,12 @@
  * frames that never reach `track()` (still inside a stream when it is
  * cancelled, or inside the browser's own stream transfer) are not counted.
  */
+/** Camera frames received, and those not closed (yet). */
+export interface FrameCount {
+  received: number;
+  unclosed: number;
+}
+
 export class FrameAudit {
   received = 0;
   closed = 0;
@@ -34,7 +40,7 @@ export class FrameAudit {
     return this.received - this.closed;
   }
 
-  summary(): { received: number; unclosed: number } {
+  summary(): FrameCount {
     return { received: this.received, unclosed: this.unclosed };
   }
 }

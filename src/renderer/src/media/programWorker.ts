@@ -16,7 +16,7 @@ import type { I420Picture } from './i420';
 import { ENCODER_RESTARTS, ProgramEncoder } from './ProgramEncoder';
 import { OutputSlots } from './outputSlots';
 import { readFrames } from './readFrames';
-import { FrameAudit } from './frameAudit';
+import { FrameAudit, type FrameCount } from './frameAudit';
 
 /**
  * Where the program is composited: `gpu` — WebGL2 (RGBA textures, I420 made
@@ -35,7 +35,7 @@ export type ToProgramWorker =
       fps: number;
       pageTimeOrigin: number;
       mode: CompositorMode;
-      /** Count the camera frames received and closed (reported when disposed): a check for tests and diagnostics. */
+      /** Count the camera frames received and closed (in the stats and when disposed): a check for tests and diagnostics. */
       auditFrames?: boolean;
     }
   /** The source's video as VideoFrames; replaces whatever the source showed. */
@@ -67,11 +67,11 @@ export type FromProgramWorker =
   | { type: 'fatal'; message: string }
   | { type: 'error'; reason: string; message: string }
   /** The worker's counters; copyFailures: camera frames whose copy failed (lastCopyError: the last reason). */
-  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; copyTimeouts: number; copyFailures: number; lastCopyError: string; framesRepeated: number; framesLagged: number; outputSlots: number; busyMs: WorkerBusyMs; frames?: { received: number; unclosed: number } }
+  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; copyTimeouts: number; copyFailures: number; lastCopyError: string; framesRepeated: number; framesLagged: number; outputSlots: number; busyMs: WorkerBusyMs; frames?: FrameCount }
   /** A program frame (raw I420 or an H.264 unit), when no port was given (the page passes it to the bridge). */
   | { type: 'frame'; kind: 'video' | 'h264'; payload: ArrayBuffer; timestampMs: number }
   /** After 'dispose': everything is let go (GL objects, frames, the streams read), the worker may be terminated. */
-  | { type: 'disposed'; frames?: { received: number; unclosed: number } };
+  | { type: 'disposed'; frames?: FrameCount };
 
 /**
  * Where the worker's time goes, in ms since it started (wall time of each

@@ -4,6 +4,7 @@ import type { EncoderStats } from '../../../shared/bridge';
 import { isSeatUpdate, mergeEvents, type GuestEventRow, type GuestInvitationRow, type GuestSeatRow, type StreamRow } from '../../../shared/domain';
 import type { ProgramLayoutKind } from '../../../shared/layout';
 import { DEFAULT_OUTPUT_FORMAT, isOutputFormatId, type OutputFormatId } from '../../../shared/outputFormats';
+import type { FrameCount } from '../media/frameAudit';
 import type { LinkQuality } from '../rtc/linkQuality';
 import { recall, remember } from '../remembered';
 
@@ -28,7 +29,7 @@ export interface PipelineState {
   /** Where the program worker's time went since it started (ms per step), for benchmarks. */
   workerBusyMs?: Record<string, number> | null;
   /** With the studio's `?auditFrames=1`: camera frames the program worker received, and those not closed yet. */
-  frameAudit?: { received: number; unclosed: number } | null;
+  frameAudit?: FrameCount | null;
 }
 
 export interface BroadcastSlice {
