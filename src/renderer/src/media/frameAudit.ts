@@ -1,3 +1,9 @@
+/** Camera frames received, and those not closed (yet). */
+export interface FrameCount {
+  received: number;
+  unclosed: number;
+}
+
 /**
  * Counts the frames a worker received and how many of them it closed, so a
  * test (or a diagnostic run) can tell whether every frame that reached the
@@ -5,12 +11,6 @@
  * frames that never reach `track()` (still inside a stream when it is
  * cancelled, or inside the browser's own stream transfer) are not counted.
  */
-/** Camera frames received, and those not closed (yet). */
-export interface FrameCount {
-  received: number;
-  unclosed: number;
-}
-
 export class FrameAudit {
   received = 0;
   closed = 0;

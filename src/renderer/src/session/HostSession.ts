@@ -103,16 +103,17 @@ export class HostSession {
     private readonly log: (message: string) => void = console.info,
   ) {
     // `?compositor=gpu|cpu|auto` picks where the program is composited (auto: the CPU where WebGL is software).
+    const params = new URLSearchParams(globalThis.location?.search ?? '');
     let mode: CompositorMode = 'auto';
     try {
-      mode = parseCompositorMode(new URLSearchParams(globalThis.location?.search ?? '').get('compositor'));
+      mode = parseCompositorMode(params.get('compositor'));
     } catch (err) {
       this.log(`${(err as Error).message}; using auto`);
       useStore.getState().setBroadcast({ error: (err as Error).message });
     }
     this.compositorMode = mode;
     // `?auditFrames=1` (tests, diagnostics): the program worker counts the camera frames it received and closed.
-    this.auditFrames = new URLSearchParams(globalThis.location?.search ?? '').get('auditFrames') === '1';
+    this.auditFrames = params.get('auditFrames') === '1';
     this.format = OUTPUT_FORMATS[useStore.getState().outputFormat];
     this.broadcaster = this.makeBroadcaster();
     this.updateProgram();
