@@ -12,7 +12,7 @@ import { gridLayout } from '../../src/shared/layout';
 import type { GuestSeatRow } from '../../src/shared/domain';
 import { startApp, type RunningApp } from '../support/app';
 import { launchChromium } from '../support/chromium';
-import { appState, guestAccepts, guestSignsIn, hostGoesLive, hostInvites, logConsole } from '../support/flows';
+import { appState, guestAccepts, guestSignsIn, hostGoesLive, hostInvites, logConsole, recordHeard } from '../support/flows';
 import { bandLevel, colourClip, frameRgb, patch, recordRtmp, toneClip } from '../support/media';
 
 const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
@@ -56,6 +56,13 @@ function tileCentres(n: number): Array<[number, number]> {
     Math.round(it.rect.x + it.rect.width / 2),
     Math.round(it.rect.y + it.rect.height / 2),
   ]);
+}
+
+/** Four seconds of what a guest's page plays from the host, as a file in the results. */
+async function recordToFile(page: Page, name: string): Promise<string> {
+  const file = join(OUT, name);
+  await recordHeard(page, 'program-view', 4, file);
+  return file;
 }
 
 async function seatAction(host: Page, userId: string, label: string): Promise<void> {
@@ -128,6 +135,15 @@ test('host moderates three guests; the program follows', async () => {
       throw new Error(`${err.message}\nlast tile colours seen by the guest: ${JSON.stringify(seen.map((c) => c.map(Math.round)))}`);
     });
 
+  // What a guest hears: the host and the other guests, not themselves (the host mixes one track per guest).
+  const listener = GUESTS[1]!;
+  const heard = (file: string) => Object.fromEntries([HOST, ...GUESTS].map((p) => [p.name, bandLevel(file, p.tone, 1)]));
+  const heardBefore = heard(await recordToFile(guestPages[1]!, 'heard-by-guest-4.webm'));
+  console.log(`heard by ${listener.name} (dB by tone):`, heardBefore);
+  for (const p of [HOST, GUESTS[0]!, GUESTS[2]!]) expect(heardBefore[p.name], `${p.name} heard by ${listener.name}`).toBeGreaterThan(-70);
+  const others = Math.min(heardBefore[HOST.name]!, heardBefore[GUESTS[0]!.name]!, heardBefore[GUESTS[2]!.name]!);
+  expect(heardBefore[listener.name], 'their own voice sent back').toBeLessThan(others - 15);
+
   // Host actions.
   await seatAction(host, ids[0]!, 'Mute mic');
   await expect.poll(async () => (await seatOf(host, ids[0]!))?.muted_by_host).toBe(true);
@@ -139,6 +155,10 @@ test('host moderates three guests; the program follows', async () => {
   await expect(host.locator(`[data-user="${ids[0]}"]`).getByTestId('mic-state')).toHaveText('muted by host');
   await expect(host.locator(`[data-user="${ids[1]}"]`).getByTestId('camera-state')).toHaveText('cam off by host');
   await expect(host.getByTestId('events')).toContainText('Mia Muted was muted');
+  // A guest the host muted is heard by nobody, not only left out of the program.
+  const heardMuted = heard(await recordToFile(guestPages[1]!, 'heard-by-guest-muted.webm'));
+  console.log(`heard by ${listener.name} after the mute (dB by tone):`, heardMuted);
+  expect(heardMuted[GUESTS[0]!.name], 'the muted guest, heard by another').toBeLessThan(Math.min(heardMuted[HOST.name]!, heardMuted[GUESTS[2]!.name]!) - 15);
 
   // The ingest is a few seconds behind the studio on a busy machine: record until the change shows (bounded).
   const before = join(OUT, 'cohost-4.flv');

@@ -1,4 +1,5 @@
 /** The app's flows as a person performs them, shared by end-to-end tests and benchmarks. */
+import { writeFileSync } from 'node:fs';
 import { expect } from '@playwright/test';
 import type { Page } from 'playwright-core';
 import type { GuestSeatRow } from '../../src/shared/domain';
@@ -103,4 +104,33 @@ export async function callGuestService<T>(page: Page, method: string, ...args: u
 export async function hostSeatOf(host: Page, guestId: string): Promise<GuestSeatRow | null> {
   const seats = await appState<GuestSeatRow[]>(host, 'seats');
   return seats.find((s) => s.user_id === guestId && s.left_at === null) ?? null;
+}
+
+/**
+ * Records `seconds` of the audio a page receives on a media element (its
+ * srcObject's audio track, as the person hears it) into `file` (WebM/Opus).
+ */
+export async function recordHeard(page: Page, testId: string, seconds: number, file: string): Promise<void> {
+  const base64 = await page.$eval(
+    `[data-testid="${testId}"]`,
+    async (el, ms) => {
+      const stream = (el as HTMLMediaElement).srcObject as MediaStream | null;
+      const track = stream?.getAudioTracks()[0];
+      if (!track) throw new Error('the element has no audio track to record');
+      const recorder = new MediaRecorder(new MediaStream([track]), { mimeType: 'audio/webm;codecs=opus' });
+      const chunks: Blob[] = [];
+      recorder.ondataavailable = (e) => chunks.push(e.data);
+      const done = new Promise<void>((resolve) => (recorder.onstop = () => resolve()));
+      recorder.start(500);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      recorder.stop();
+      await done;
+      const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+      let binary = '';
+      for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      return btoa(binary);
+    },
+    seconds * 1000,
+  );
+  writeFileSync(file, Buffer.from(base64, 'base64'));
 }

@@ -36,6 +36,10 @@ const h = vi.hoisted(() => {
     handlers: new Map<string, (msg: unknown) => void>(),
     /** The caps each guest's link was made with, then set to. */
     linkCaps: new Map<string, unknown[]>(),
+    /** Each guest's latest link: what it was given to send, and its remote-stream callback. */
+    links: new Map<string, { audio: unknown; onRemoteStream: (stream: MediaStream) => void }>(),
+    /** The guests' audio mixes the session made: the voices last set, its listeners, whether it was let go. */
+    mixes: [] as Array<{ voices: Array<{ id: string; gain: number }>; listeners: Set<string>; disposed: boolean }>,
   };
 });
 
@@ -104,11 +108,34 @@ vi.mock('../rtc/signaling', () => ({
   },
 }));
 
+vi.mock('../media/MixMinus', () => ({
+  MixMinus: class {
+    private readonly record = { voices: [] as Array<{ id: string; gain: number }>, listeners: new Set<string>(), disposed: false };
+    constructor() {
+      h.mixes.push(this.record);
+    }
+    setVoices(voices: Array<{ id: string; gain: number }>) {
+      this.record.voices = voices.map(({ id, gain }) => ({ id, gain }));
+    }
+    trackFor(listenerId: string) {
+      this.record.listeners.add(listenerId);
+      return { id: `mix-for-${listenerId}` };
+    }
+    removeListener(listenerId: string) {
+      this.record.listeners.delete(listenerId);
+    }
+    async dispose() {
+      this.record.disposed = true;
+    }
+  },
+}));
+
 vi.mock('../rtc/PeerLink', () => ({
   PeerLink: class {
     readonly pc = { connectionState: 'new', signalingState: 'stable' };
-    constructor(private readonly opts: { peerId: string; videoCap: unknown }) {
+    constructor(private readonly opts: { peerId: string; videoCap: unknown; tracks: { audio: unknown }; onRemoteStream: (stream: MediaStream) => void }) {
       h.linkCaps.set(opts.peerId, [opts.videoCap]);
+      h.links.set(opts.peerId, { audio: opts.tracks.audio, onRemoteStream: opts.onRemoteStream });
     }
     start() {}
     close() {}
@@ -233,6 +260,8 @@ beforeEach(() => {
   h.openFailure = null;
   h.handlers.clear();
   h.linkCaps.clear();
+  h.links.clear();
+  h.mixes.length = 0;
   useStore.setState({ hostMicOn: true, hostCameraOn: true });
   useStore.setState({ seats: [], outputFormat: '720p30' });
   useStore.setState({ phase: 'idle', stream: null, error: null, programProblem: null });
@@ -634,6 +663,81 @@ describe('the program return to a guest whose page falls behind', () => {
     say({ kind: 'view', from: 'guest-b', to: 'host', behindMs: 2000 });
     say({ kind: 'hello', from: 'guest-b', to: 'host', call: 'call-2' });
     await vi.waitFor(() => expect(h.linkCaps.get('guest-b')).toEqual([{ maxWidth: 640, maxHeight: 360, maxBitrateKbps: 200, maxFramerate: 10 }]));
+    await session.end();
+  });
+});
+
+describe('what the guests hear', () => {
+  const seat = (userId: string, seatIndex: number, micEnabled = true, volume = 1) =>
+    ({ id: `seat-${userId}`, stream_id: streamRow('live').id, user_id: userId, seat_index: seatIndex, left_at: null, mic_enabled: micEnabled, camera_enabled: true, volume }) as never;
+
+  beforeEach(() => {
+    // The host plays each guest through a media element.
+    vi.stubGlobal(
+      'Audio',
+      class {
+        autoplay = false;
+        srcObject: unknown = null;
+        play = async () => {};
+      },
+    );
+  });
+  afterEach(() => vi.unstubAllGlobals());
+
+  async function seatAndCall(guestId: string, seatIndex: number): Promise<void> {
+    useStore.getState().upsertSeat(seat(guestId, seatIndex));
+    await vi.waitFor(() => expect(h.handlers.has(guestId)).toBe(true));
+    h.handlers.get(guestId)!({ kind: 'hello', from: guestId, to: 'host', call: `call-${guestId}` });
+    await vi.waitFor(() => expect(h.links.has(guestId)).toBe(true));
+    h.links.get(guestId)!.onRemoteStream(new FakeStream([fakeTrack('audio', `${guestId}-mic`)]) as unknown as MediaStream);
+  }
+
+  it("is everyone on stage but themselves, at the program's gains: a muted voice is silent for all, and it ends with the broadcast", async () => {
+    await session.goLive('Show');
+    await seatAndCall('guest-a', 1);
+    await seatAndCall('guest-b', 2);
+    // One mix for the session; each guest's link sends that guest's own track of it.
+    expect(h.mixes).toHaveLength(1);
+    const mix = h.mixes[0]!;
+    expect(h.links.get('guest-a')!.audio).toEqual({ id: 'mix-for-guest-a' });
+    expect(h.links.get('guest-b')!.audio).toEqual({ id: 'mix-for-guest-b' });
+    expect([...mix.listeners].sort()).toEqual(['guest-a', 'guest-b']);
+    expect(mix.voices).toEqual([
+      { id: 'host', gain: 1 },
+      { id: 'guest-a', gain: 1 },
+      { id: 'guest-b', gain: 1 },
+    ]);
+
+    // The host mutes guest-a and turns guest-b down, then mutes their own microphone.
+    useStore.getState().upsertSeat(seat('guest-a', 1, false));
+    useStore.getState().upsertSeat(seat('guest-b', 2, true, 0.5));
+    useStore.getState().setProgram({ hostMicOn: false });
+    await vi.waitFor(() =>
+      expect(mix.voices).toEqual([
+        { id: 'host', gain: 0 },
+        { id: 'guest-a', gain: 0 },
+        { id: 'guest-b', gain: 0.5 },
+      ]),
+    );
+
+    // guest-b leaves: nothing is mixed for them, and their voice is out of guest-a's mix.
+    h.handlers.get('guest-b')!({ kind: 'bye', from: 'guest-b', to: 'host' });
+    await vi.waitFor(() => expect([...mix.listeners]).toEqual(['guest-a']));
+    expect(mix.voices.map((v) => v.id)).toEqual(['host', 'guest-a']);
+
+    await session.end();
+    expect(mix.disposed).toBe(true);
+  });
+
+  it('a guest called anew is sent the same track of the mix', async () => {
+    await session.goLive('Show');
+    await seatAndCall('guest-a', 1);
+    const first = h.links.get('guest-a')!.audio;
+    h.handlers.get('guest-a')!({ kind: 'hello', from: 'guest-a', to: 'host', call: 'call-again' });
+    await vi.waitFor(() => expect(h.links.get('guest-a')!.audio).not.toBeUndefined());
+    await vi.waitFor(() => expect(h.linkCaps.get('guest-a')).toBeDefined());
+    expect(h.links.get('guest-a')!.audio).toEqual(first);
+    expect(h.mixes).toHaveLength(1);
     await session.end();
   });
 });

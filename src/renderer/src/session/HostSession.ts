@@ -6,6 +6,7 @@
 import type { NativeBridge } from '../../../shared/bridge';
 import type { GuestSeatRow } from '../../../shared/domain';
 import { Broadcaster, parseCompositorMode, type Participant } from '../media/Broadcaster';
+import { MixMinus, type Voice } from '../media/MixMinus';
 import type { CompositorMode } from '../media/programWorker';
 import { AppError } from '../../../shared/errors';
 import { OUTPUT_FORMATS, outputFormat, type OutputFormat } from '../../../shared/outputFormats';
@@ -196,10 +197,8 @@ export class HostSession {
     track.enabled = kind === 'video' ? hostCameraOn : hostMicOn;
     this.camera = new MediaStream([...this.camera.getTracks().filter((t) => t.kind !== track.kind), track]);
     rememberDevice('host', kind, trackDeviceId(track) ?? deviceId);
+    // The program and the guests' mix (their tracks stay the same) both take the new device.
     this.updateProgram();
-    if (kind === 'audio') {
-      await Promise.all([...this.links.values()].map((link) => link.setTrack('audio', track).catch((e: Error) => this.log(`microphone to a guest: ${e.message}`))));
-    }
     old?.stop();
     this.log(`host ${kind === 'video' ? 'camera' : 'microphone'}: ${track.label || deviceId}`);
   }
@@ -327,6 +326,8 @@ export class HostSession {
     // Guests hear the call end (bye) before the channels close.
     for (const link of this.links.values()) link.close();
     for (const guestId of [...this.links.keys()]) this.dropGuest(guestId);
+    void this.voices?.dispose();
+    this.voices = null;
     for (const c of this.callCleanups.splice(0).reverse()) c();
     this.callStreamId = null;
     const channels = [...this.channels.values()];
@@ -577,7 +578,7 @@ export class HostSession {
       // The host is the impolite peer: its offers win a collision, the guest's yield.
       polite: false,
       iceServers: this.iceServers,
-      tracks: { video: this.programTrack, audio: this.camera.getAudioTracks()[0] ?? null },
+      tracks: { video: this.programTrack, audio: this.guestHears(guestId) },
       videoCap: this.returnCapFor(guestId),
       videoSize: { width: this.broadcaster.width, height: this.broadcaster.height },
       onRemoteStream: (stream) => {
@@ -599,6 +600,26 @@ export class HostSession {
     link.start();
     this.offeredAt.set(guestId, Date.now());
     return true;
+  }
+
+  /**
+   * What a guest hears: the host and the other guests (not themselves), made
+   * on the host's page because each guest has one link, to the host. Null
+   * where the page cannot mix (no WebAudio): then the guest hears the host's
+   * microphone alone.
+   */
+  private voices: MixMinus | null = null;
+  private voiceList: Voice[] = [];
+  private guestHears(guestId: string): MediaStreamTrack | null {
+    if (!this.voices) {
+      try {
+        this.voices = new MixMinus();
+        this.voices.setVoices(this.voiceList);
+      } catch (err) {
+        this.log(`the guests' audio mix could not start (they hear the host only): ${(err as Error).message}`);
+      }
+    }
+    return this.voices?.trackFor(guestId) ?? this.camera.getAudioTracks()[0] ?? null;
   }
 
   /** The host hears guests through media elements (echo cancellation stays on). */
@@ -623,6 +644,7 @@ export class HostSession {
     this.calls.delete(guestId);
     this.offeredAt.delete(guestId);
     this.guestStreams.delete(guestId);
+    this.voices?.removeListener(guestId);
     const el = this.audioElements.get(guestId);
     if (el) el.srcObject = null;
     this.audioElements.delete(guestId);
@@ -686,6 +708,11 @@ export class HostSession {
       });
     }
     this.broadcaster.setParticipants(participants);
+    // Guests hear everyone the program carries, at the program's gains (the screen has no sound).
+    this.voiceList = participants
+      .filter((p) => p.id !== SCREEN_ID)
+      .map((p) => ({ id: p.id, stream: p.stream, gain: p.micOn === false ? 0 : (p.volume ?? 1) }));
+    this.voices?.setVoices(this.voiceList);
     // Each guest sends no bigger a picture than their tile: less to decode as the stage fills.
     const cap = guestUplinkFor(participants.length);
     if (JSON.stringify(cap) !== JSON.stringify(this.uplinkCap)) {
@@ -806,6 +833,8 @@ export class HostSession {
     this.channels.clear();
     this.callStreamId = null;
     this.programTrack?.stop();
+    void this.voices?.dispose();
+    this.voices = null;
     void this.broadcaster.dispose();
     // The session owns the host's camera and microphone from its start (switches replace them): their lights go off with it.
     stopStream(this.camera);
