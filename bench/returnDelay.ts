@@ -172,6 +172,23 @@ function receiverFigures(page: Page): Promise<string> {
   });
 }
 
+/** The program return as the host sends it, per guest link: temporal layers, frames encoded and the encoder's size. */
+function senderFigures(host: Page): Promise<string[]> {
+  return host.evaluate(async () => {
+    const links = [...((window as unknown as { __roastPeerLinks?: Set<{ pc: RTCPeerConnection }> }).__roastPeerLinks ?? [])].filter((l) => l.pc.connectionState !== 'closed');
+    return Promise.all(
+      links.map(async (link) => {
+        let out = 'no outbound video';
+        (await link.pc.getStats()).forEach((r: Record<string, number | string>) => {
+          if (r.type !== 'outbound-rtp' || r.kind !== 'video') return;
+          out = `${String(r.scalabilityMode ?? 'no layers')}, ${String(r.encoderImplementation ?? '?')}, encoded ${Number(r.framesEncoded ?? 0)}, ${Number(r.frameWidth ?? 0)}x${Number(r.frameHeight ?? 0)}`;
+        });
+        return out;
+      }),
+    );
+  });
+}
+
 /** What the app itself tells of the lag: the guest page's banner, and the host's grade of that guest's link. */
 async function lagShown(host: Page, guest: Page, id: string): Promise<string> {
   const banner = guest.getByTestId('view-behind');
@@ -203,6 +220,7 @@ async function main(): Promise<void> {
     await hostContext.addInitScript({ content: NAME_HELPER });
     await hostContext.addInitScript(installClockCode);
     await hostContext.addInitScript(installClockCamera, { ...CODE, camera: CAMERA });
+    await hostContext.addInitScript({ content: 'globalThis.__roastPeerLinks = new Set();' });
     const host = await hostContext.newPage();
     logConsole(host, 'host');
     host.setDefaultTimeout(120_000);
@@ -233,12 +251,14 @@ async function main(): Promise<void> {
     ]);
     const receivers = await Promise.all(guests.map((g) => receiverFigures(g).catch((e: Error) => `receiver figures unavailable: ${e.message}`)));
     const shown = await Promise.all(guests.map((g, i) => lagShown(host, g, ids[i]!)));
+    const senders = await senderFigures(host).catch((e: Error) => [`sender figures unavailable: ${e.message}`]);
     const summary = [
       describe('studio preview (the composite alone)', preview!),
       ...views.map((v, i) => `${describe(`guest ${i + 1}'s program view`, v)}\n    receiver: ${receivers[i]}\n    shown: ${shown[i]}`),
     ];
     console.log(`\nreturn delay, host + ${guestCount}${backstage ? ', guests backstage' : ', equal priority'} (${seconds} s, readings every 250 ms; goal: the guest view under a second behind)`);
     for (const line of summary) console.log(line);
+    console.log(`program return as sent: ${senders.join(' | ')}`);
     const all = views.flatMap((v) => v.delays);
     if (all.length === 0) throw new Error('no guest view could be read: the code was not found in any program view');
     const s = [...all].sort((a, b) => a - b);

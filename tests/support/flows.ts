@@ -41,7 +41,8 @@ export async function hostGoesLive(
 
 /** A guest signs in on the guest page and returns their user id. */
 export async function guestSignsIn(page: Page, guestUrl: string, name: string): Promise<string> {
-  await page.goto(guestUrl);
+  // On a machine whose cores the pages already on stage fill, loading the app alone can take tens of seconds.
+  await page.goto(guestUrl, { timeout: 90_000 });
   await page.getByTestId('display-name').fill(name);
   await page.getByTestId('sign-in').click();
   const id = (await page.getByTestId('user-id').textContent())!.trim();

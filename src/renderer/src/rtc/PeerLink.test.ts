@@ -39,7 +39,7 @@ interface Call {
  * The host starts a call as HostSession does; the guest takes every offer on
  * a new link as a new call and everything else on its link, as GuestSession does.
  */
-function call(options: { hostTracks: { video: FakeTrack | null; audio: FakeTrack | null }; guestTracks: { video: FakeTrack | null; audio: FakeTrack | null }; latency?: () => number; hostVideoSize?: { width: number; height: number } }): Call {
+function call(options: { hostTracks: { video: FakeTrack | null; audio: FakeTrack | null }; guestTracks: { video: FakeTrack | null; audio: FakeTrack | null }; latency?: () => number; hostVideoSize?: { width: number; height: number }; hostVideoLayers?: 'L1T2' | 'L1T3'; hostPeerConnection?: (c: RTCConfiguration) => FakePeerConnection }): Call {
   const logs: string[] = [];
   const hostStreams: MediaStream[] = [];
   const guestStreams: MediaStream[] = [];
@@ -74,9 +74,10 @@ function call(options: { hostTracks: { video: FakeTrack | null; audio: FakeTrack
     tracks: options.hostTracks as never,
     videoCap: PROGRAM_RETURN,
     videoSize: options.hostVideoSize,
+    videoLayers: options.hostVideoLayers,
     onRemoteStream: (s) => hostStreams.push(s),
     log: (m) => logs.push(`host: ${m}`),
-    createPeerConnection: (c) => new FakePeerConnection(c) as unknown as RTCPeerConnection,
+    createPeerConnection: (c) => (options.hostPeerConnection?.(c) ?? new FakePeerConnection(c)) as unknown as RTCPeerConnection,
   });
   const fake = (link: PeerLink | null) => link?.pc as unknown as FakePeerConnection | undefined;
   return {
@@ -200,6 +201,53 @@ describe('PeerLink negotiation', () => {
     const encoding = c.host.pc.getTransceivers()[0]!.sender.getParameters().encodings[0];
     expect(encoding).toMatchObject({ maxBitrate: 600_000, maxFramerate: 30, scaleResolutionDownBy: 2 });
     expect(c.logs).toEqual([]);
+  });
+
+  it('sends the program in temporal layers when asked, and keeps them through a new cap', async () => {
+    const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: null, audio: new FakeTrack('audio') }, hostVideoLayers: 'L1T3' });
+    await connected(c);
+    const sender = c.host.pc.getTransceivers()[0]!.sender;
+    expect(sender.getParameters().encodings[0]).toMatchObject({ scalabilityMode: 'L1T3', maxFramerate: 30 });
+    await c.host.setVideoCap({ maxWidth: 480, maxHeight: 270, maxBitrateKbps: 350, maxFramerate: 15 });
+    expect(sender.getParameters().encodings[0]).toMatchObject({ scalabilityMode: 'L1T3', maxFramerate: 15 });
+    expect(c.logs).toEqual([]);
+  });
+
+  it('restarts the video from a keyframe by pausing and resuming its encoding, keeping the cap', async () => {
+    const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: null, audio: new FakeTrack('audio') }, hostVideoLayers: 'L1T3' });
+    await connected(c);
+    const sender = c.host.pc.getTransceivers()[0]!.sender as unknown as { setParametersCalls: number; parameters: { encodings: RTCRtpEncodingParameters[] }; setParameters: (p: { encodings: RTCRtpEncodingParameters[] }) => Promise<void> };
+    const seen: Array<boolean | undefined> = [];
+    const setParameters = sender.setParameters.bind(sender);
+    sender.setParameters = async (p) => {
+      seen.push(p.encodings[0]!.active);
+      await setParameters(p);
+    };
+    await c.host.refreshVideo();
+    expect(seen).toEqual([false, true]);
+    expect(sender.parameters.encodings[0]).toMatchObject({ active: true, scalabilityMode: 'L1T3', maxBitrate: 600_000 });
+    expect(c.logs).toEqual([]);
+  });
+
+  it('sends one chain of frames, and says why, where the browser cannot make the layers asked for', async () => {
+    class NoLayers extends FakePeerConnection {
+      override addTransceiver(trackOrKind: Parameters<FakePeerConnection['addTransceiver']>[0], init: RTCRtpTransceiverInit = {}) {
+        if (init.sendEncodings?.some((e) => 'scalabilityMode' in e)) throw new DOMException('scalabilityMode L1T3 is not supported', 'OperationError');
+        return super.addTransceiver(trackOrKind, init);
+      }
+    }
+    const c = call({
+      hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') },
+      guestTracks: { video: null, audio: new FakeTrack('audio') },
+      hostVideoLayers: 'L1T3',
+      hostPeerConnection: (config) => new NoLayers(config),
+    });
+    await connected(c);
+    expect(kinds(c.guestStreams.at(-1))).toEqual(['audio', 'video']);
+    const encoding = c.host.pc.getTransceivers()[0]!.sender.getParameters().encodings[0]!;
+    expect(encoding).toMatchObject({ maxBitrate: 600_000, maxFramerate: 30 });
+    expect('scalabilityMode' in encoding).toBe(false);
+    expect(c.logs).toEqual([expect.stringMatching(/^host: temporal layers L1T3 \(.*\): .*not supported/)]);
   });
 
   it("caps a program track that does not know its size yet by the size it was given (a generated track before its first frame)", async () => {

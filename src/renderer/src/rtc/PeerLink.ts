@@ -44,6 +44,14 @@ export interface PeerLinkOptions {
   tracks?: LocalTracks;
   /** Caps what we send on video (size, bitrate, frame rate). */
   videoCap?: SendCap;
+  /**
+   * Temporal layers for the video we send (e.g. 'L1T3'), where the browser's
+   * encoder can make them: a receiver too slow to decode every frame then
+   * skips frames of the upper layers and stays current, where a single chain
+   * of frames (each needing the one before) would queue for its decoder and
+   * fall further and further behind.
+   */
+  videoLayers?: 'L1T2' | 'L1T3';
   /** The size of the video we send, for the cap while the track's settings do not say it yet (a generated track before its first frame). */
   videoSize?: { width: number; height: number };
   /** Called with the remote media whenever a track arrives (a new stream object each time). */
@@ -289,7 +297,24 @@ export class PeerLink {
   private sendEncodings(kind: TrackKind, track: MediaStreamTrack | null): RTCRtpEncodingParameters[] | undefined {
     const cap = this.opts.videoCap;
     if (kind !== 'video' || !cap) return undefined;
-    return [{ maxBitrate: cap.maxBitrateKbps * 1000, maxFramerate: cap.maxFramerate, scaleResolutionDownBy: this.scaleFor(track, cap) }];
+    const encoding: RTCRtpEncodingParameters & { scalabilityMode?: string } = { maxBitrate: cap.maxBitrateKbps * 1000, maxFramerate: cap.maxFramerate, scaleResolutionDownBy: this.scaleFor(track, cap) };
+    if (this.opts.videoLayers && !this.layersRefused) encoding.scalabilityMode = this.opts.videoLayers;
+    return [encoding];
+  }
+
+  /** The browser refused the temporal layers asked for: the video goes as one chain of frames. */
+  private layersRefused = false;
+
+  /** A sending transceiver with our encodings; layers the browser cannot make are dropped (and said) rather than failing the call. */
+  private addSendTransceiver(kind: TrackKind, track: MediaStreamTrack, direction: RTCRtpTransceiverDirection): void {
+    try {
+      this.pc.addTransceiver(track, { direction, sendEncodings: this.sendEncodings(kind, track) });
+    } catch (err) {
+      if (kind !== 'video' || !this.opts.videoLayers || this.layersRefused) throw err;
+      this.layersRefused = true;
+      this.fail(`temporal layers ${this.opts.videoLayers}`, err);
+      this.pc.addTransceiver(track, { direction, sendEncodings: this.sendEncodings(kind, track) });
+    }
   }
 
   /**
@@ -299,7 +324,7 @@ export class PeerLink {
    */
   start(): void {
     const { video, audio } = this.local;
-    if (video) this.pc.addTransceiver(video, { direction: 'sendonly', sendEncodings: this.sendEncodings('video', video) });
+    if (video) this.addSendTransceiver('video', video, 'sendonly');
     this.pc.addTransceiver(audio ?? 'audio', { direction: audio ? 'sendrecv' : 'recvonly' });
     this.pc.addTransceiver('video', { direction: 'recvonly' });
   }
@@ -427,7 +452,7 @@ export class PeerLink {
       if (track) this.startSending(transceiver, kind);
     } else if (track && (this.pc.remoteDescription || this.pc.localDescription)) {
       // Nowhere to send this kind yet (the call started without it): a new m-line.
-      this.pc.addTransceiver(track, { direction: kind === 'audio' ? 'sendrecv' : 'sendonly', sendEncodings: this.sendEncodings(kind, track) });
+      this.addSendTransceiver(kind, track, kind === 'audio' ? 'sendrecv' : 'sendonly');
     }
     // Before the first description, the track is sent once the call's offer arrives (bindLocalTracks).
     if (kind === 'video') await this.applyVideoCap();
@@ -437,6 +462,29 @@ export class PeerLink {
   setVideoCap(cap: SendCap): Promise<void> {
     this.opts.videoCap = cap;
     return this.applyVideoCap();
+  }
+
+  /**
+   * Makes the video we send start again from a keyframe: its encoding paused
+   * and resumed (a page has no other way to ask its encoder for one). A
+   * receiver whose frames queue for its decoder drops what came before a
+   * keyframe once it is late, and shows the present again.
+   */
+  refreshVideo(): Promise<void> {
+    const run = this.caps.then(async () => {
+      const sender = this.sendTransceiver('video')?.sender;
+      if (this.closed || !sender?.track) return;
+      const params = sender.getParameters();
+      const encoding = params.encodings?.[0];
+      if (!encoding || encoding.active === false) return;
+      encoding.active = false;
+      await sender.setParameters(params);
+      const again = sender.getParameters();
+      if (again.encodings?.[0]) again.encodings[0].active = true;
+      await sender.setParameters(again);
+    });
+    this.caps = run.catch((err: unknown) => this.fail('video refresh', err));
+    return this.caps;
   }
 
   /** Caps what we send on video (size, bitrate, frame rate) without renegotiating. */

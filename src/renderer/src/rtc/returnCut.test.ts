@@ -24,6 +24,20 @@ describe('cutting the program return to a guest who falls behind', () => {
     expect(cut.due()).toEqual([]);
   });
 
+  it('counts a guest as behind from the cut until their page or a new call says they caught up', () => {
+    const { cut } = setup();
+    cut.report('a', 3000);
+    cut.report('b', 3000);
+    cut.report('c', 0);
+    expect(cut.behind()).toEqual(['a', 'b']);
+    cut.report('a', 0); // caught up, still cut for the hold: no longer behind
+    cut.newCall('b');
+    expect(cut.behind()).toEqual([]);
+    expect(cut.isCut('a') && cut.isCut('b')).toBe(true);
+    cut.report('b', 4000);
+    expect(cut.behind()).toEqual(['b']);
+  });
+
   it('gives back at once when the guest says it caught up after the hold', () => {
     const { clock, cut } = setup();
     cut.report('a', 2000);

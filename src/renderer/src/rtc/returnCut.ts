@@ -91,6 +91,11 @@ export class ReturnCut {
     return restored;
   }
 
+  /** Guests cut whose page has not said it caught up since: still behind, as far as the host knows. */
+  behind(): string[] {
+    return [...this.guests].filter(([, g]) => g.cutAt !== null && !g.caughtUp).map(([guestId]) => guestId);
+  }
+
   /** Why everything last went back to this guest (null: it never did). */
   restoredBy(guestId: string): CaughtUpBy | null {
     return this.guests.get(guestId)?.restoredBy ?? null;

@@ -39,6 +39,8 @@ const h = vi.hoisted(() => {
     /** Each guest's latest link: what it was given to send, and its remote-stream callback. */
     links: new Map<string, { audio: unknown; onRemoteStream: (stream: MediaStream) => void }>(),
     /** The guests' audio mixes the session made: the voices last set, its listeners, whether it was let go. */
+    /** Guests whose program return was made to start again from a keyframe, in order. */
+    refreshes: [] as string[],
     mixes: [] as Array<{ voices: Array<{ id: string; gain: number }>; listeners: Set<string>; disposed: boolean }>,
   };
 });
@@ -145,6 +147,9 @@ vi.mock('../rtc/PeerLink', () => ({
     }
     async setVideoCap(cap: unknown) {
       h.linkCaps.get(this.opts.peerId)?.push(cap);
+    }
+    async refreshVideo() {
+      h.refreshes.push(this.opts.peerId);
     }
   },
 }));
@@ -262,6 +267,7 @@ beforeEach(() => {
   h.linkCaps.clear();
   h.links.clear();
   h.mixes.length = 0;
+  h.refreshes.length = 0;
   useStore.setState({ hostMicOn: true, hostCameraOn: true });
   useStore.setState({ seats: [], outputFormat: '720p30' });
   useStore.setState({ phase: 'idle', stream: null, error: null, programProblem: null });
@@ -628,6 +634,26 @@ describe('the program return to a guest whose page falls behind', () => {
       expect(h.linkCaps.get('guest-c')).toEqual([full, cut]);
       vi.advanceTimersByTime(8_000); // the hold (10 s) is over at the next grading tick
       expect(h.linkCaps.get('guest-c')).toEqual([full, cut, full]);
+      await session.end();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('sends a guest still behind a keyframe on each grading tick, and stops once their page caught up', async () => {
+    session.dispose();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
+    try {
+      session = newSession();
+      const say = await liveWithGuest('guest-e', 'call-7');
+      vi.advanceTimersByTime(4_000);
+      expect(h.refreshes).toEqual([]);
+      say({ kind: 'view', from: 'guest-e', to: 'host', behindMs: 30_000 });
+      vi.advanceTimersByTime(8_000);
+      expect(h.refreshes).toEqual(['guest-e', 'guest-e']);
+      say({ kind: 'view', from: 'guest-e', to: 'host', behindMs: 0 });
+      vi.advanceTimersByTime(8_000);
+      expect(h.refreshes).toEqual(['guest-e', 'guest-e']);
       await session.end();
     } finally {
       vi.useRealTimers();

@@ -139,6 +139,8 @@ export class HostSession {
     const grading = setInterval(() => {
       void this.quality.tick();
       for (const guestId of this.returnCut.due()) this.returnRestored(guestId);
+      // A page still behind gets a keyframe each tick: it can drop the frames queued before it.
+      for (const guestId of this.returnCut.behind()) void this.links.get(guestId)?.refreshVideo();
     }, QUALITY_INTERVAL_MS);
     this.cleanups.push(() => clearInterval(grading));
     // The program follows the store: seats (mic, camera, volume), names, layout, the host's own switches.
@@ -580,6 +582,8 @@ export class HostSession {
       iceServers: this.iceServers,
       tracks: { video: this.programTrack, audio: this.guestHears(guestId) },
       videoCap: this.returnCapFor(guestId),
+      // A guest page too busy to decode every frame of the program skips some and stays current.
+      videoLayers: 'L1T3',
       videoSize: { width: this.broadcaster.width, height: this.broadcaster.height },
       onRemoteStream: (stream) => {
         this.guestStreams.set(guestId, stream);
@@ -764,7 +768,7 @@ export class HostSession {
     }
     const cap = this.returnCapFor(guestId);
     this.log(
-      `program return to ${guestId}: ${cap.maxFramerate} fps, ${cap.maxBitrateKbps} kbps while their page shows the program ${(behindMs / 1000).toFixed(1)} s late (for ${Math.round(this.returnCut.holdFor(guestId) / 1000)} s at least)`,
+      `program return to ${guestId}: ${cap.maxFramerate} fps, ${cap.maxBitrateKbps} kbps while their page shows the program ${(behindMs / 1000).toFixed(1)} s late (for ${Math.round(this.returnCut.holdFor(guestId) / 1000)} s at least; a keyframe every ${QUALITY_INTERVAL_MS / 1000} s until it catches up)`,
     );
     this.applyReturnCap(guestId);
   }
