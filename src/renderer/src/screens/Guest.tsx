@@ -349,7 +349,7 @@ function GuestStage({ stage }: { stage: Stage }) {
               className="g-big primary g-tap-sound"
               onClick={() => void programRef.current?.play().then(() => setNeedsTap(false), () => {})}
             >
-              Tap to hear the stream
+              Tap to hear the host and the other guests
             </button>
           ) : null}
         </div>
