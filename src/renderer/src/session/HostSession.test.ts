@@ -38,9 +38,13 @@ const h = vi.hoisted(() => {
     linkCaps: new Map<string, unknown[]>(),
     /** Each guest's latest link: what it was given to send, and its remote-stream callback. */
     links: new Map<string, { audio: unknown; onRemoteStream: (stream: MediaStream) => void }>(),
-    /** The guests' audio mixes the session made: the voices last set, its listeners, whether it was let go. */
     /** Guests whose program return was made to start again from a keyframe, in order. */
     refreshes: [] as string[],
+    /** Audio tracks set on a link after it was made: guest and the track's device, in order. */
+    audioSets: [] as Array<{ guestId: string; track: string | null }>,
+    /** Making a mix throws this (a page without WebAudio). */
+    mixFailure: null as Error | null,
+    /** The guests' audio mixes the session made: the voices last set, its listeners, whether it was let go. */
     mixes: [] as Array<{ voices: Array<{ id: string; gain: number }>; listeners: Set<string>; disposed: boolean }>,
   };
 });
@@ -114,6 +118,7 @@ vi.mock('../media/MixMinus', () => ({
   MixMinus: class {
     private readonly record = { voices: [] as Array<{ id: string; gain: number }>, listeners: new Set<string>(), disposed: false };
     constructor() {
+      if (h.mixFailure) throw h.mixFailure;
       h.mixes.push(this.record);
     }
     setVoices(voices: Array<{ id: string; gain: number }>) {
@@ -150,6 +155,9 @@ vi.mock('../rtc/PeerLink', () => ({
     }
     async refreshVideo() {
       h.refreshes.push(this.opts.peerId);
+    }
+    async setTrack(kind: string, track: { getSettings(): { deviceId: string } } | null) {
+      if (kind === 'audio') h.audioSets.push({ guestId: this.opts.peerId, track: track?.getSettings().deviceId ?? null });
     }
   },
 }));
@@ -203,7 +211,8 @@ class FakeStream {
   getAudioTracks = () => this.tracks.filter((t) => t.kind === 'audio');
   getVideoTracks = () => this.tracks.filter((t) => t.kind === 'video');
 }
-vi.stubGlobal('MediaStream', FakeStream);
+// Set outright, not stubbed: the tests that stub a global and undo it keep this one.
+Object.assign(globalThis, { MediaStream: FakeStream });
 
 vi.mock('../media/capture', async (importOriginal) => ({
   ...(await importOriginal<typeof import('../media/capture')>()),
@@ -267,6 +276,8 @@ beforeEach(() => {
   h.linkCaps.clear();
   h.links.clear();
   h.mixes.length = 0;
+  h.mixFailure = null;
+  h.audioSets.length = 0;
   h.refreshes.length = 0;
   useStore.setState({ hostMicOn: true, hostCameraOn: true });
   useStore.setState({ seats: [], outputFormat: '720p30' });
@@ -753,6 +764,40 @@ describe('what the guests hear', () => {
 
     await session.end();
     expect(mix.disposed).toBe(true);
+  });
+
+  it('where the page cannot mix, guests hear the host\'s microphone, a new one too, and the mix is tried once', async () => {
+    const logs: string[] = [];
+    session.dispose();
+    session = newSession((m) => logs.push(m));
+    h.mixFailure = new Error('no AudioContext');
+    await session.goLive('Show');
+    await seatAndCall('guest-a', 1);
+    await seatAndCall('guest-b', 2);
+    const mic = (h.links.get('guest-a')!.audio as ReturnType<typeof fakeTrack>).getSettings().deviceId;
+    expect((h.links.get('guest-b')!.audio as ReturnType<typeof fakeTrack>).getSettings().deviceId).toBe(mic);
+
+    await session.switchDevice('audio', 'mic-b');
+    expect(h.audioSets.sort((x, y) => x.guestId.localeCompare(y.guestId))).toEqual([
+      { guestId: 'guest-a', track: 'mic-b' },
+      { guestId: 'guest-b', track: 'mic-b' },
+    ]);
+
+    // A guest calling anew gets the new microphone, and the failed mix is not tried again.
+    h.handlers.get('guest-a')!({ kind: 'hello', from: 'guest-a', to: 'host', call: 'call-again' });
+    await vi.waitFor(() => expect((h.links.get('guest-a')!.audio as ReturnType<typeof fakeTrack>).getSettings().deviceId).toBe('mic-b'));
+    expect(h.mixes).toHaveLength(0);
+    expect(logs.filter((m) => m.includes('could not start'))).toEqual(["the guests' audio mix could not start (they hear the host only): no AudioContext"]);
+    await session.end();
+  });
+
+  it('with a mix, a new microphone reaches the guests through it: no link changes its track', async () => {
+    await session.goLive('Show');
+    await seatAndCall('guest-a', 1);
+    await session.switchDevice('audio', 'mic-b');
+    expect(h.audioSets).toEqual([]);
+    expect(h.links.get('guest-a')!.audio).toEqual({ id: 'mix-for-guest-a' });
+    await session.end();
   });
 
   it('a guest called anew is sent the same track of the mix', async () => {

@@ -201,6 +201,12 @@ export class HostSession {
     rememberDevice('host', kind, trackDeviceId(track) ?? deviceId);
     // The program and the guests' mix (their tracks stay the same) both take the new device.
     this.updateProgram();
+    if (kind === 'audio' && !this.voices) {
+      // Without a mix the guests hear the microphone itself, so each link sends the new one.
+      for (const [guestId, link] of this.links) {
+        void link.setTrack('audio', track).catch((e: Error) => this.log(`microphone to ${guestId}: ${e.message}`));
+      }
+    }
     old?.stop();
     this.log(`host ${kind === 'video' ? 'camera' : 'microphone'}: ${track.label || deviceId}`);
   }
@@ -613,13 +619,16 @@ export class HostSession {
    * microphone alone.
    */
   private voices: MixMinus | null = null;
+  /** The mix could not start on this page: it is not tried again, and guests get the host's microphone. */
+  private voicesFailed = false;
   private voiceList: Voice[] = [];
   private guestHears(guestId: string): MediaStreamTrack | null {
-    if (!this.voices) {
+    if (!this.voices && !this.voicesFailed) {
       try {
         this.voices = new MixMinus();
         this.voices.setVoices(this.voiceList);
       } catch (err) {
+        this.voicesFailed = true;
         this.log(`the guests' audio mix could not start (they hear the host only): ${(err as Error).message}`);
       }
     }
