@@ -1,7 +1,23 @@
-import { useEffect, useState } from 'react';
-import { Studio } from './screens/Studio';
-import { Guest } from './screens/Guest';
-import { Watch } from './screens/Watch';
+import { Suspense, lazy, useEffect, useState, type ReactNode } from 'react';
+
+// Each page loads its own code: a guest's phone does not download and parse the studio (compositor, encoder) or the player.
+const Studio = lazy(() => import('./screens/Studio').then((m) => ({ default: m.Studio })));
+const Guest = lazy(() => import('./screens/Guest').then((m) => ({ default: m.Guest })));
+const Watch = lazy(() => import('./screens/Watch').then((m) => ({ default: m.Watch })));
+
+function Loading({ children }: { children: ReactNode }) {
+  return (
+    <Suspense
+      fallback={
+        <main className="home" aria-busy="true">
+          <p>Loading…</p>
+        </main>
+      }
+    >
+      {children}
+    </Suspense>
+  );
+}
 
 function useHashRoute(): string {
   const [route, setRoute] = useState(() => window.location.hash.replace(/^#\/?/, '').split('?')[0] ?? '');
@@ -15,9 +31,24 @@ function useHashRoute(): string {
 
 export function App() {
   const route = useHashRoute();
-  if (route === 'studio') return <Studio />;
-  if (route === 'guest') return <Guest />;
-  if (route === 'watch') return <Watch />;
+  if (route === 'studio')
+    return (
+      <Loading>
+        <Studio />
+      </Loading>
+    );
+  if (route === 'guest')
+    return (
+      <Loading>
+        <Guest />
+      </Loading>
+    );
+  if (route === 'watch')
+    return (
+      <Loading>
+        <Watch />
+      </Loading>
+    );
   return (
     <main className="home">
       <h1>
