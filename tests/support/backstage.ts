@@ -34,13 +34,20 @@ export class Backstage {
     this.groupLowered = setAutogroupNice(guestBrowserRoot, GUESTS_GROUP_NICE);
   }
 
+  /** The renderer processes of the guests' browser now (a page opened since has its own among them). */
+  renderers(): number[] {
+    return chromiumRenderers(this.guestBrowserRoot);
+  }
+
   /**
-   * The guests who joined are on stage: every renderer of the guests' browser
-   * not lowered yet is lowered now. Returns how many renderers were.
+   * The guests who joined are on stage: their renderers (`pids`, as found
+   * with `renderers()` around opening their pages), or without `pids` every
+   * renderer of the guests' browser not lowered yet, are lowered now. Returns
+   * how many renderers were.
    */
-  onStage(): number {
+  onStage(pids?: readonly number[]): number {
     let count = 0;
-    for (const pid of chromiumRenderers(this.guestBrowserRoot)) {
+    for (const pid of pids ?? chromiumRenderers(this.guestBrowserRoot)) {
       if (this.lowered.has(pid)) continue;
       this.lowered.add(pid);
       if (reniceProcess(pid, ON_STAGE_NICE) > 0) count += 1;
