@@ -30,7 +30,7 @@
  * that took the most of it; build the renderer unminified to read their names
  * (`npx vite build --config vite.renderer.config.ts --minify false`).
  *
- *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--compositor cpu,gpu] [--encoder auto|libx264|webcodecs,...] [--guest-nice 0,10,backstage] [--light-guests] [--profile] [--smoke]
+ *   npx tsx bench/hostChain.ts [--guests 3] [--seconds 20] [--compositor cpu,gpu] [--encoder auto|libx264|webcodecs,...] [--guest-nice 0,10,backstage] [--return-pace on,off] [--light-guests] [--profile] [--smoke]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -64,6 +64,9 @@ const seconds = opt('seconds', smoke ? 4 : 20);
 const modesArg = args.indexOf('--compositor');
 const modes = (modesArg >= 0 ? args[modesArg + 1]! : smoke ? 'auto' : 'cpu,gpu').split(',');
 for (const m of modes) if (!['auto', 'cpu', 'gpu'].includes(m)) throw new Error(`--compositor takes auto, cpu or gpu (comma-separated), got "${m}"`);
+const paceArg = args.indexOf('--return-pace');
+const paces = (paceArg >= 0 ? args[paceArg + 1]! : 'on').split(',');
+for (const p of paces) if (!['on', 'off'].includes(p)) throw new Error(`--return-pace takes on or off (comma-separated), got "${p}"`);
 const encodersArg = args.indexOf('--encoder');
 const encoders = (encodersArg >= 0 ? args[encodersArg + 1]! : 'auto').split(',');
 for (const e of encoders) if (!['auto', 'libx264', 'webcodecs'].includes(e)) throw new Error(`--encoder takes auto, libx264 or webcodecs (comma-separated), got "${e}"`);
@@ -87,10 +90,10 @@ function countFrames(file: string, filter: string): number {
 const hostClip = clip('host-pattern', 'testsrc2=s=640x360:r=30:d=4');
 const guestClip = clip('guest-pattern', 'testsrc=s=320x180:r=15:d=4');
 const summary: string[] = [];
-for (const mode of modes) for (const encoder of encoders) for (const nice of nices) await run(mode, encoder, nice);
+for (const mode of modes) for (const encoder of encoders) for (const nice of nices) for (const pace of paces) await run(mode, encoder, nice, pace);
 if (summary.length > 1) console.log(`\nside by side:\n${summary.join('\n')}`);
 
-async function run(mode: string, encoder: string, guestNice: GuestPriority): Promise<void> {
+async function run(mode: string, encoder: string, guestNice: GuestPriority, returnPace: string): Promise<void> {
 // The app reads ROAST_ENCODER when the host goes live (auto: unset).
 if (encoder === 'auto') delete process.env.ROAST_ENCODER;
 else process.env.ROAST_ENCODER = encoder;
@@ -100,10 +103,18 @@ const guestBrowser = await launchChromium(guestClip);
 try {
   const host = await hostBrowser.newPage({ viewport: { width: 1280, height: 800 } });
   logConsole(host, 'host');
+  // When the studio gives the guests' returns fewer frames so the broadcast keeps its pictures (rtc/returnPace.ts).
+  const paceSteps: string[] = [];
+  host.on('console', (m) => {
+    if (!m.text().startsWith('program returns:')) return;
+    paceSteps.push(`${new Date().toISOString().slice(11, 19)} ${m.text()}`);
+    console.log(`[host] ${m.text()}`);
+  });
   // The studio page on a full machine answers slowly too (with six guests on, an invitation waited > 30 s for it).
   host.setDefaultTimeout(120_000);
   const studio = new URL(app.studioUrl);
   studio.searchParams.set('compositor', mode);
+  studio.searchParams.set('returnPace', returnPace);
   const { publishUrl } = await hostGoesLive(host, studio.toString(), 'Bench Host');
   const hostTree = chromiumRootByFlag(`--use-file-for-fake-video-capture=${hostClip}`);
   // Memory after the page's garbage is collected (garbage is not what a guest costs), by process type.
@@ -222,6 +233,8 @@ try {
     guests,
     guestNice,
     lightGuests,
+    returnPace,
+    returnPaceSteps: paceSteps,
     seconds: +duration.toFixed(1),
     outputFrames: totalFrames,
     newFramesPerSecond: +newFps.toFixed(1),
@@ -241,7 +254,7 @@ try {
   };
   console.log(JSON.stringify(result));
   const setting = `${guestNice ? ` (guests ${guestNice === 'backstage' ? 'backstage' : `at nice ${guestNice}`}${lightGuests ? ', light cameras' : ''})` : lightGuests ? ' (light guest cameras)' : ''}`;
-  summary.push(`${pipelineAfter.compositor.padEnd(4)} ${pipelineAfter.encoder.padEnd(9)} host + ${guests}${setting}: ${newFps.toFixed(1).padStart(5)} new frames/s, render ${pipelineAfter.renderMs.toFixed(1)} ms, ${perGuestMb.toFixed(1)} MB per guest`);
+  summary.push(`${pipelineAfter.compositor.padEnd(4)} ${pipelineAfter.encoder.padEnd(9)} host + ${guests}${setting}, return pace ${returnPace}: ${newFps.toFixed(1).padStart(5)} new frames/s, render ${pipelineAfter.renderMs.toFixed(1)} ms, ${perGuestMb.toFixed(1)} MB per guest`);
   console.log(`\n[${pipelineAfter.compositor} compositor, ${pipelineAfter.encoder}] host + ${guests}${setting}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${totalFrames} output frames in ${duration.toFixed(1)} s)`);
   console.log(`renderer pipeline per second: ${Object.entries(pipelineRate).map(([k, v]) => `${k} ${v}`).join(', ')}; render ${pipelineAfter.renderMs.toFixed(1)} ms`);
   console.log(`program worker, ms per second by step: ${Object.entries(workerBusy).map(([k, v]) => `${k} ${v}`).join(', ')}`);

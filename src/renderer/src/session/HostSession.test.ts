@@ -44,6 +44,8 @@ const h = vi.hoisted(() => {
     audioSets: [] as Array<{ guestId: string; track: string | null }>,
     /** Making a mix throws this (a page without WebAudio). */
     mixFailure: null as Error | null,
+    /** The latest program (the broadcaster the session made): its counters are set by tests. */
+    broadcaster: null as { framesSent: number } | null,
     /** The guests' audio mixes the session made: the voices last set, its listeners, whether it was let go. */
     mixes: [] as Array<{ voices: Array<{ id: string; gain: number }>; listeners: Set<string>; disposed: boolean }>,
   };
@@ -64,6 +66,7 @@ vi.mock('../media/Broadcaster', () => ({
       readonly fps: number,
     ) {
       h.programs.push({ width, height, fps });
+      h.broadcaster = this;
     }
     framesSent = 0;
     framesSkipped = 0;
@@ -686,6 +689,60 @@ describe('the program return to a guest whose page falls behind', () => {
       vi.advanceTimersByTime(12_000);
       expect(h.linkCaps.get('guest-d')?.at(-1)).toEqual(full);
       expect(logs.filter((m) => m.includes('back to'))).toEqual(['program return to guest-d: back to 30 fps, 600 kbps (they called anew: a fresh page)']);
+      await session.end();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('yields frames while the broadcast is short of new pictures, and gets them back once it keeps up', async () => {
+    session.dispose();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
+    const logs: string[] = [];
+    try {
+      session = newSession((m) => logs.push(m));
+      await liveWithGuest('guest-f', 'call-8');
+      const makes = async (perSecond: number) => {
+        h.broadcaster!.framesSent += perSecond * 4;
+        vi.advanceTimersByTime(4_000);
+      };
+      await makes(12); // the first tick only takes note
+      expect(h.linkCaps.get('guest-f')).toEqual([full]);
+      await makes(12);
+      await makes(13);
+      expect(h.linkCaps.get('guest-f')).toEqual([full, { ...full, maxFramerate: 20 }, { ...full, maxFramerate: 15 }]);
+      await makes(0); // a stall is not a busy host: nothing changes
+      for (let i = 0; i < 3; i++) await makes(29);
+      expect(h.linkCaps.get('guest-f')?.at(-1)).toEqual({ ...full, maxFramerate: 20 });
+      for (let i = 0; i < 3; i++) await makes(29);
+      expect(h.linkCaps.get('guest-f')?.at(-1)).toEqual(full);
+      expect(logs.filter((m) => m.startsWith('program returns:'))).toEqual([
+        'program returns: 20 fps at most while the broadcast makes 12.0 new pictures a second of 30 (the broadcast comes first)',
+        'program returns: 15 fps at most while the broadcast makes 13.0 new pictures a second of 30 (the broadcast comes first)',
+        'program returns: up to 20 fps (the broadcast keeps up: 29.0 new pictures a second of 30)',
+        'program returns: every frame again (the broadcast keeps up: 29.0 new pictures a second of 30)',
+      ]);
+      await session.end();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('paces a guest whose return is cut no higher than the cut', async () => {
+    session.dispose();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
+    try {
+      session = newSession();
+      const say = await liveWithGuest('guest-g', 'call-9');
+      say({ kind: 'view', from: 'guest-g', to: 'host', behindMs: 3000 });
+      const cut = { ...full, maxFramerate: 10, maxBitrateKbps: 200 };
+      expect(h.linkCaps.get('guest-g')).toEqual([full, cut]);
+      for (let i = 0; i < 3; i++) {
+        h.broadcaster!.framesSent += 40;
+        vi.advanceTimersByTime(4_000);
+      }
+      // The pace (20, then 15) is above the cut's 10 fps: the cut stands as it was.
+      expect(h.linkCaps.get('guest-g')?.at(-1)).toEqual(cut);
       await session.end();
     } finally {
       vi.useRealTimers();

@@ -29,6 +29,7 @@ import {
 import type { ProgramLayoutKind } from '../../../shared/layout';
 import { PROGRAM_RETURN, cutReturnCap, guestUplinkFor, programReturnFor, type SendCap } from '../../../shared/mediaLimits';
 import { ReturnCut } from '../rtc/returnCut';
+import { ReturnPace } from '../rtc/returnPace';
 import { activeSeats, useStore } from '../store';
 import { isSeated } from './seatCheck';
 import { HOST_CAMERA, openDevice, rememberDevice, stopStream, trackDeviceId, type MediaKind } from '../media/capture';
@@ -115,6 +116,8 @@ export class HostSession {
     this.compositorMode = mode;
     // `?auditFrames=1` (tests, diagnostics): the program worker counts the camera frames it received and closed.
     this.auditFrames = params.get('auditFrames') === '1';
+    // `?returnPace=off` (benchmarks, diagnostics): the returns keep every frame however short of pictures the broadcast is.
+    this.pacing = params.get('returnPace') !== 'off';
     this.format = OUTPUT_FORMATS[useStore.getState().outputFormat];
     this.broadcaster = this.makeBroadcaster();
     this.updateProgram();
@@ -137,6 +140,7 @@ export class HostSession {
     }, 150);
     this.cleanups.push(() => clearInterval(meters));
     const grading = setInterval(() => {
+      this.pacePrograms();
       void this.quality.tick();
       for (const guestId of this.returnCut.due()) this.returnRestored(guestId);
       // A page still behind gets a keyframe each tick: it can drop the frames queued before it.
@@ -336,6 +340,9 @@ export class HostSession {
     for (const guestId of [...this.links.keys()]) this.dropGuest(guestId);
     void this.voices?.dispose();
     this.voices = null;
+    // The next broadcast starts with every frame for the returns.
+    this.pace.reset();
+    this.paceMark = null;
     for (const c of this.callCleanups.splice(0).reverse()) c();
     this.callStreamId = null;
     const channels = [...this.channels.values()];
@@ -745,9 +752,48 @@ export class HostSession {
   /** When each guest's return is cut and given back (a cut stands a while, longer for a guest who keeps falling behind). */
   private readonly returnCut = new ReturnCut();
 
-  /** The program return to one guest: the stage's cap, cut while their page is behind. */
+  /** The returns' frame rate while the broadcast is short of new pictures (the broadcast comes first). */
+  private readonly pace = new ReturnPace();
+  private readonly pacing: boolean;
+  /** The broadcast's count of new pictures at the last grading tick, while live. */
+  private paceMark: { at: number; sent: number } | null = null;
+
+  /** On each grading tick: the returns yield frames while the broadcast makes too few new pictures, and get them back once it keeps up. */
+  private pacePrograms(): void {
+    if (!this.pacing) return;
+    const now = performance.now();
+    const sent = this.broadcaster.framesSent;
+    let changed = false;
+    let perSecond: number | null = null;
+    const before = this.pace.ceiling;
+    if (useStore.getState().phase !== 'live') {
+      this.paceMark = null;
+      changed = this.pace.reset();
+    } else {
+      if (this.paceMark && now > this.paceMark.at && sent >= this.paceMark.sent) {
+        perSecond = ((sent - this.paceMark.sent) * 1000) / (now - this.paceMark.at);
+        changed = this.pace.check(perSecond, this.format.fps);
+      }
+      this.paceMark = { at: now, sent };
+    }
+    if (!changed) return;
+    const ceiling = this.pace.ceiling;
+    const making = perSecond === null ? '' : `${perSecond.toFixed(1)} new pictures a second of ${this.format.fps}`;
+    this.log(
+      ceiling === null
+        ? `program returns: every frame again (${perSecond === null ? 'the broadcast ended' : `the broadcast keeps up: ${making}`})`
+        : before === null || ceiling < before
+          ? `program returns: ${ceiling} fps at most while the broadcast makes ${making} (the broadcast comes first)`
+          : `program returns: up to ${ceiling} fps (the broadcast keeps up: ${making})`,
+    );
+    for (const guestId of this.links.keys()) this.applyReturnCap(guestId);
+  }
+
+  /** The program return to one guest: the stage's cap, cut while their page is behind, paced while the broadcast is short of pictures. */
   private returnCapFor(guestId: string): SendCap {
-    return this.returnCut.isCut(guestId) ? cutReturnCap(this.returnCap) : this.returnCap;
+    const cap = this.returnCut.isCut(guestId) ? cutReturnCap(this.returnCap) : this.returnCap;
+    const ceiling = this.pace.ceiling;
+    return ceiling !== null && ceiling < cap.maxFramerate ? { ...cap, maxFramerate: ceiling } : cap;
   }
 
   private applyReturnCap(guestId: string): void {
