@@ -102,6 +102,18 @@ const hostBrowser = await launchChromium(hostClip);
 const guestBrowser = await launchChromium(guestClip);
 try {
   const host = await hostBrowser.newPage({ viewport: { width: 1280, height: 800 } });
+  // The host's camera tracks, kept for their counters (MediaStreamTrack.stats: frames the camera delivered and discarded).
+  await host.addInitScript(() => {
+    const devices = navigator.mediaDevices;
+    const original = devices.getUserMedia.bind(devices);
+    const kept: MediaStreamTrack[] = [];
+    (window as unknown as { __benchCameras: MediaStreamTrack[] }).__benchCameras = kept;
+    devices.getUserMedia = async (constraints?: MediaStreamConstraints) => {
+      const stream = await original(constraints);
+      kept.push(...stream.getVideoTracks());
+      return stream;
+    };
+  });
   logConsole(host, 'host');
   // When the studio gives the guests' returns fewer frames so the broadcast keeps its pictures (rtc/returnPace.ts).
   const paceSteps: string[] = [];
@@ -166,7 +178,15 @@ try {
   if (profile) await startProfile(cdp);
   // Read right before the recording: the per-second rates cover the recording alone (read before the 3 s of
   // renicing, they counted 18 s of frames over 15 s: 37 frames a second at 30 fps).
+  /** The live host camera's counters (the newest track: the one the program shows), or null where the browser has none. */
+  const cameraFrames = () =>
+    host.evaluate(() => {
+      const tracks = (window as unknown as { __benchCameras?: MediaStreamTrack[] }).__benchCameras ?? [];
+      const live = tracks.filter((t) => t.readyState === 'live').at(-1) as (MediaStreamTrack & { stats?: { deliveredFrames: number; discardedFrames: number } }) | undefined;
+      return live?.stats ? { delivered: live.stats.deliveredFrames, discarded: live.stats.discardedFrames } : null;
+    });
   const pipelineBefore = await pipelineNow();
+  const cameraBefore = await cameraFrames();
   const started = Date.now();
   await recordRtmp(publishUrl, recording, seconds);
   const elapsed = (Date.now() - started) / 1000;
@@ -192,6 +212,12 @@ try {
     }
   });
   const pipelineAfter = await pipelineNow();
+  const cameraAfter = await cameraFrames();
+  /** The host's camera during the recording, frames a second: delivered to the page, and discarded by the browser. */
+  const hostCamera =
+    cameraBefore && cameraAfter
+      ? { delivered: +((cameraAfter.delivered - cameraBefore.delivered) / elapsed).toFixed(1), discarded: +((cameraAfter.discarded - cameraBefore.discarded) / elapsed).toFixed(1) }
+      : null;
   const pipelineRate = Object.fromEntries(
     (['framesSent', 'framesSkipped', 'bridgeDropped', 'framesIn', 'framesWritten'] as const).map((k) => [k, +((pipelineAfter[k]! - pipelineBefore[k]!) / elapsed).toFixed(1)]),
   );
@@ -235,6 +261,7 @@ try {
     lightGuests,
     returnPace,
     returnPaceSteps: paceSteps,
+    hostCameraPerSecond: hostCamera,
     seconds: +duration.toFixed(1),
     outputFrames: totalFrames,
     newFramesPerSecond: +newFps.toFixed(1),
@@ -256,6 +283,7 @@ try {
   const setting = `${guestNice ? ` (guests ${guestNice === 'backstage' ? 'backstage' : `at nice ${guestNice}`}${lightGuests ? ', light cameras' : ''})` : lightGuests ? ' (light guest cameras)' : ''}`;
   summary.push(`${pipelineAfter.compositor.padEnd(4)} ${pipelineAfter.encoder.padEnd(9)} host + ${guests}${setting}, return pace ${returnPace}: ${newFps.toFixed(1).padStart(5)} new frames/s, render ${pipelineAfter.renderMs.toFixed(1)} ms, ${perGuestMb.toFixed(1)} MB per guest`);
   console.log(`\n[${pipelineAfter.compositor} compositor, ${pipelineAfter.encoder}] host + ${guests}${setting}: ${newFps.toFixed(1)} new frames/s reaching the ingest (of ${totalFrames} output frames in ${duration.toFixed(1)} s)`);
+  console.log(`host camera per second: ${hostCamera ? `${hostCamera.delivered} frames delivered, ${hostCamera.discarded} discarded` : 'no counters (MediaStreamTrack.stats missing)'}`);
   console.log(`renderer pipeline per second: ${Object.entries(pipelineRate).map(([k, v]) => `${k} ${v}`).join(', ')}; render ${pipelineAfter.renderMs.toFixed(1)} ms`);
   console.log(`program worker, ms per second by step: ${Object.entries(workerBusy).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   console.log(`host browser memory (PSS) per added guest: ${perGuestMb.toFixed(1)} MB (${memory.map((m) => Math.round(m)).join(' → ')} MB)${perFurtherGuestMb === null ? '' : `; each guest after the first: ${perFurtherGuestMb.toFixed(1)} MB`}`);
