@@ -101,6 +101,23 @@ async function expectThumbSized(page: Page, testId: string): Promise<void> {
   expect(box!.y + box!.height).toBeLessThanOrEqual(844);
 }
 
+test("a guest page whose code cannot load says so, and a reload brings it", async () => {
+  const context = await guestBrowser.newContext(PHONE);
+  const page = await context.newPage();
+  // The guest page's own part of the code fails to arrive (a dropped connection, or an update that removed it).
+  await page.route(/\/assets\/Guest-[^/]+\.js$/, (route) => route.abort('connectionreset'));
+  await page.goto(app.guestUrl);
+  const error = page.getByTestId('page-error');
+  await expect(error).toBeVisible({ timeout: 30_000 });
+  await expect(error).toContainText('The guest page could not load');
+  await expectNoSidewaysScroll(page);
+  await page.screenshot({ path: join(SHOTS, 'guest-page-error.png') });
+  await page.unroute(/\/assets\/Guest-[^/]+\.js$/);
+  await error.getByRole('button', { name: 'Reload' }).tap();
+  await expect(page.getByTestId('sign-in')).toBeVisible({ timeout: 30_000 });
+  await context.close();
+});
+
 test('a guest who refused camera access is told so and can still answer the invitation', async () => {
   const { context, page: guest } = await phoneGuest({ denyMedia: true });
   const guestId = await guestSignsIn(guest, app.guestUrl, 'Dana Denied');

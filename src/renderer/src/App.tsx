@@ -1,21 +1,25 @@
 import { Suspense, lazy, useEffect, useState, type ReactNode } from 'react';
+import { PageBoundary } from './components/PageBoundary';
 
 // Each page loads its own code: a guest's phone does not download and parse the studio (compositor, encoder) or the player.
 const Studio = lazy(() => import('./screens/Studio').then((m) => ({ default: m.Studio })));
 const Guest = lazy(() => import('./screens/Guest').then((m) => ({ default: m.Guest })));
 const Watch = lazy(() => import('./screens/Watch').then((m) => ({ default: m.Watch })));
 
-function Loading({ children }: { children: ReactNode }) {
+/** A page's code loading, then the page; a page that cannot load says so (PageBoundary). */
+function Loading({ name, children }: { name: string; children: ReactNode }) {
   return (
-    <Suspense
-      fallback={
-        <main className="home" aria-busy="true">
-          <p>Loading…</p>
-        </main>
-      }
-    >
-      {children}
-    </Suspense>
+    <PageBoundary name={name}>
+      <Suspense
+        fallback={
+          <main className="home" aria-busy="true">
+            <p>Loading…</p>
+          </main>
+        }
+      >
+        {children}
+      </Suspense>
+    </PageBoundary>
   );
 }
 
@@ -33,19 +37,19 @@ export function App() {
   const route = useHashRoute();
   if (route === 'studio')
     return (
-      <Loading>
+      <Loading name="the studio">
         <Studio />
       </Loading>
     );
   if (route === 'guest')
     return (
-      <Loading>
+      <Loading name="the guest page">
         <Guest />
       </Loading>
     );
   if (route === 'watch')
     return (
-      <Loading>
+      <Loading name="the viewer page">
         <Watch />
       </Loading>
     );

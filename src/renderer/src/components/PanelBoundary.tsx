@@ -5,7 +5,8 @@
  * broadcast go on. Without it React unmounts the whole page, and with it the
  * host's session — ending a live stream over a display glitch.
  */
-import { Component, type ErrorInfo, type ReactNode } from 'react';
+import type { ReactNode } from 'react';
+import { ErrorBoundary } from './ErrorBoundary';
 
 interface Props {
   /** What the panel is, for the message ("the seat grid"). */
@@ -13,28 +14,23 @@ interface Props {
   children: ReactNode;
 }
 
-export class PanelBoundary extends Component<Props, { error: Error | null }> {
-  override state: { error: Error | null } = { error: null };
+export function PanelBoundary({ name, children }: Props) {
+  return (
+    <ErrorBoundary what={`${name} failed to display`} fallback={(error, clear) => <PanelError name={name} error={error} clear={clear} />}>
+      {children}
+    </ErrorBoundary>
+  );
+}
 
-  static getDerivedStateFromError(error: Error): { error: Error } {
-    return { error };
-  }
-
-  override componentDidCatch(error: Error, info: ErrorInfo): void {
-    console.error(`${this.props.name} failed to display: ${error.message}${info.componentStack ?? ''}`);
-  }
-
-  override render(): ReactNode {
-    if (!this.state.error) return this.props.children;
-    return (
-      <div className="card error-text" role="alert" data-testid="panel-error">
-        <p>
-          {this.props.name} could not be shown ({this.state.error.message}). The broadcast is not affected.
-        </p>
-        <button type="button" onClick={() => this.setState({ error: null })}>
-          Show it again
-        </button>
-      </div>
-    );
-  }
+function PanelError({ name, error, clear }: { name: string; error: Error; clear: () => void }) {
+  return (
+    <div className="card error-text" role="alert" data-testid="panel-error">
+      <p>
+        {name} could not be shown ({error.message}). The broadcast is not affected.
+      </p>
+      <button type="button" onClick={clear}>
+        Show it again
+      </button>
+    </div>
+  );
 }
