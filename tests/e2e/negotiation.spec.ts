@@ -248,7 +248,9 @@ test.describe('perfect negotiation in the app', () => {
     expect(after.host.id).toBe(linkId);
     expect(after.guest.transceivers).toEqual(['video:recvonly', 'audio:sendrecv', 'video:sendonly']);
     expect(after.guest.sendEncoding).toMatchObject({ maxBitrate: 500_000, maxFramerate: 30 });
-    expect(after.host.sendEncoding).toMatchObject({ maxBitrate: 600_000, maxFramerate: 30 });
+    expect(after.host.sendEncoding).toMatchObject({ maxBitrate: 600_000 });
+    // 30 fps, or fewer while the broadcast on a busy machine makes too few new pictures (the returns yield: rtc/returnPace.ts).
+    expect([30, 20, 15, 10]).toContain(after.host.sendEncoding?.maxFramerate);
 
     await expect(stage).toHaveAttribute('data-link', 'connected');
     await expect(seat.getByTestId('link-state')).toHaveText('connected');

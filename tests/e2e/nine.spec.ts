@@ -39,8 +39,17 @@ let hostBrowser: Browser;
 let guestBrowser: Browser;
 let backstage: Backstage;
 
-// The heaviest spec: 4.5–5.1 minutes on two cores since the guests sign in before the show (7–16 before). A late guest
-// joining a full machine has taken minutes (one 384 s, with its invitation sent again): the test gets 15.
+/**
+ * The heaviest spec, run with ROAST_HEAVY=1: 3.7–5.1 minutes on two cores since the guests sign in before the show
+ * (7–16 before), but not yet steady enough for `npm test` — of four runs one failed (a starved guest's link stayed failed
+ * for the check's 2 minutes), and with it the suite ran 21 minutes, over its budget.
+ */
+const SKIP = process.env.ROAST_HEAVY !== '1';
+const WHY = 'host + 9 guests skipped: set ROAST_HEAVY=1 to run it (4–7 min on two cores; one run in four failed; README, host + 9)';
+test.skip(SKIP, WHY);
+if (SKIP) console.log(`nine.spec: ${WHY}`);
+
+// A late guest joining a full machine has taken minutes (one 384 s, with its invitation sent again): the test gets 15.
 test.setTimeout(15 * 60_000);
 
 test.beforeAll(async () => {

@@ -2,19 +2,21 @@
  * The broadcast comes first. The host encodes the program once for the
  * stream and once more for each guest (their program return): on a host
  * short of CPU the returns take time the stream's own pictures need. While
- * the program makes clearly fewer new pictures a second than its frame rate,
- * the returns get fewer frames (a ceiling on their frame rate, one step at a
- * time, down to a floor); once the program has kept up for a while, the
- * ceiling goes up a step again. A stall (no new picture at all) is a broken
- * pipeline, not a busy host, and changes nothing.
+ * the broadcast misses a clear share of its output slots — slots its clock
+ * did not get to in time (frames lagged by rendering) and pictures the
+ * encoder had no room for (skipped) — the returns get fewer frames (a
+ * ceiling on their frame rate, one step at a time, down to a floor); once it
+ * has kept up for a while, the ceiling goes up a step again. Slow cameras
+ * are not a busy host: a 15 fps webcam makes fewer new pictures, but misses
+ * no slot. No slot at all (a stall) changes nothing either.
  */
 
 /** The return's frame-rate ceilings, highest first; null: no ceiling. */
 export const RETURN_PACE_STEPS: readonly number[] = [20, 15, 10];
-/** The program is behind below this share of its frame rate... */
-export const PACE_BEHIND_SHARE = 0.8;
-/** ...and keeping up from this share on. */
-export const PACE_KEEPING_UP_SHARE = 0.9;
+/** The broadcast is behind when it misses more than this share of its slots... */
+export const PACE_BEHIND_MISSED = 0.2;
+/** ...and keeping up when it misses this share or less. */
+export const PACE_KEEPING_UP_MISSED = 0.1;
 /** Checks in a row the program must keep up before the ceiling goes up a step. */
 export const PACE_UP_AFTER = 3;
 
@@ -29,18 +31,19 @@ export class ReturnPace {
   }
 
   /**
-   * The program made `newPerSecond` new pictures a second since the last
-   * check, against its `fps`. Returns whether the ceiling changed.
+   * Since the last check the broadcast had `slots` output slots and missed
+   * `missed` of them (lagged or skipped). Returns whether the ceiling changed.
    */
-  check(newPerSecond: number, fps: number): boolean {
-    if (!(fps > 0) || !(newPerSecond > 0)) return false;
-    if (newPerSecond < fps * PACE_BEHIND_SHARE) {
+  check(missed: number, slots: number): boolean {
+    if (!(slots > 0) || !(missed >= 0)) return false;
+    const share = Math.min(1, missed / slots);
+    if (share > PACE_BEHIND_MISSED) {
       this.keptUp = 0;
       if (this.step >= RETURN_PACE_STEPS.length - 1) return false;
       this.step += 1;
       return true;
     }
-    if (newPerSecond >= fps * PACE_KEEPING_UP_SHARE && this.step >= 0) {
+    if (share <= PACE_KEEPING_UP_MISSED && this.step >= 0) {
       this.keptUp += 1;
       if (this.keptUp < PACE_UP_AFTER) return false;
       this.keptUp = 0;

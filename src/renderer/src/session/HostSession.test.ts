@@ -45,7 +45,7 @@ const h = vi.hoisted(() => {
     /** Making a mix throws this (a page without WebAudio). */
     mixFailure: null as Error | null,
     /** The latest program (the broadcaster the session made): its counters are set by tests. */
-    broadcaster: null as { framesSent: number } | null,
+    broadcaster: null as { outputSlots: number; framesLagged: number; framesSkipped: number } | null,
     /** The guests' audio mixes the session made: the voices last set, its listeners, whether it was let go. */
     mixes: [] as Array<{ voices: Array<{ id: string; gain: number }>; listeners: Set<string>; disposed: boolean }>,
   };
@@ -70,6 +70,8 @@ vi.mock('../media/Broadcaster', () => ({
     }
     framesSent = 0;
     framesSkipped = 0;
+    framesLagged = 0;
+    outputSlots = 0;
     framesRepeated = 0;
     lastRenderMs = 0;
     busyMs = null;
@@ -695,33 +697,55 @@ describe('the program return to a guest whose page falls behind', () => {
     }
   });
 
-  it('yields frames while the broadcast is short of new pictures, and gets them back once it keeps up', async () => {
+  it('yields frames while the broadcast misses its slots, and gets them back once it keeps up', async () => {
     session.dispose();
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
     const logs: string[] = [];
     try {
       session = newSession((m) => logs.push(m));
       await liveWithGuest('guest-f', 'call-8');
-      const makes = async (perSecond: number) => {
-        h.broadcaster!.framesSent += perSecond * 4;
+      /** One grading tick (4 s at 30 fps: 120 slots) in which the broadcast lagged and skipped these many. */
+      const tick = async (lagged: number, skipped = 0) => {
+        const b = h.broadcaster!;
+        b.outputSlots += 120;
+        b.framesLagged += lagged;
+        b.framesSkipped += skipped;
         vi.advanceTimersByTime(4_000);
       };
-      await makes(12); // the first tick only takes note
+      await tick(60); // the first tick only takes note
       expect(h.linkCaps.get('guest-f')).toEqual([full]);
-      await makes(12);
-      await makes(13);
+      await tick(48, 12);
+      await tick(40);
       expect(h.linkCaps.get('guest-f')).toEqual([full, { ...full, maxFramerate: 20 }, { ...full, maxFramerate: 15 }]);
-      await makes(0); // a stall is not a busy host: nothing changes
-      for (let i = 0; i < 3; i++) await makes(29);
+      vi.advanceTimersByTime(4_000); // a stall (no slot served): nothing changes
+      for (let i = 0; i < 3; i++) await tick(3);
       expect(h.linkCaps.get('guest-f')?.at(-1)).toEqual({ ...full, maxFramerate: 20 });
-      for (let i = 0; i < 3; i++) await makes(29);
+      for (let i = 0; i < 3; i++) await tick(0);
       expect(h.linkCaps.get('guest-f')?.at(-1)).toEqual(full);
       expect(logs.filter((m) => m.startsWith('program returns:'))).toEqual([
-        'program returns: 20 fps at most while the broadcast makes 12.0 new pictures a second of 30 (the broadcast comes first)',
-        'program returns: 15 fps at most while the broadcast makes 13.0 new pictures a second of 30 (the broadcast comes first)',
-        'program returns: up to 20 fps (the broadcast keeps up: 29.0 new pictures a second of 30)',
-        'program returns: every frame again (the broadcast keeps up: 29.0 new pictures a second of 30)',
+        'program returns: 20 fps at most while the broadcast missed 50 % of its 30 pictures a second (the broadcast comes first)',
+        'program returns: 15 fps at most while the broadcast missed 33 % of its 30 pictures a second (the broadcast comes first)',
+        'program returns: up to 20 fps (the broadcast keeps up: missed 3 % of its 30 pictures a second)',
+        'program returns: every frame again (the broadcast keeps up: missed 0 % of its 30 pictures a second)',
       ]);
+      await session.end();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('leaves the returns alone when the cameras give few new pictures but no slot is missed', async () => {
+    session.dispose();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
+    try {
+      session = newSession();
+      await liveWithGuest('guest-h', 'call-10');
+      for (let i = 0; i < 4; i++) {
+        // A 15 fps webcam: half the slots repeat the picture before, none is lagged or skipped.
+        h.broadcaster!.outputSlots += 120;
+        vi.advanceTimersByTime(4_000);
+      }
+      expect(h.linkCaps.get('guest-h')).toEqual([full]);
       await session.end();
     } finally {
       vi.useRealTimers();
@@ -738,7 +762,8 @@ describe('the program return to a guest whose page falls behind', () => {
       const cut = { ...full, maxFramerate: 10, maxBitrateKbps: 200 };
       expect(h.linkCaps.get('guest-g')).toEqual([full, cut]);
       for (let i = 0; i < 3; i++) {
-        h.broadcaster!.framesSent += 40;
+        h.broadcaster!.outputSlots += 120;
+        h.broadcaster!.framesLagged += 60;
         vi.advanceTimersByTime(4_000);
       }
       // The pace (20, then 15) is above the cut's 10 fps: the cut stands as it was.

@@ -755,36 +755,37 @@ export class HostSession {
   /** The returns' frame rate while the broadcast is short of new pictures (the broadcast comes first). */
   private readonly pace = new ReturnPace();
   private readonly pacing: boolean;
-  /** The broadcast's count of new pictures at the last grading tick, while live. */
-  private paceMark: { at: number; sent: number } | null = null;
+  /** The broadcast's slot counters at the last grading tick, while live. */
+  private paceMark: { slots: number; missed: number } | null = null;
 
-  /** On each grading tick: the returns yield frames while the broadcast makes too few new pictures, and get them back once it keeps up. */
+  /** On each grading tick: the returns yield frames while the broadcast misses its slots, and get them back once it keeps up. */
   private pacePrograms(): void {
     if (!this.pacing) return;
-    const now = performance.now();
-    const sent = this.broadcaster.framesSent;
+    const mark = { slots: this.broadcaster.outputSlots, missed: this.broadcaster.framesLagged + this.broadcaster.framesSkipped };
     let changed = false;
-    let perSecond: number | null = null;
+    let missedShare: number | null = null;
     const before = this.pace.ceiling;
     if (useStore.getState().phase !== 'live') {
       this.paceMark = null;
       changed = this.pace.reset();
     } else {
-      if (this.paceMark && now > this.paceMark.at && sent >= this.paceMark.sent) {
-        perSecond = ((sent - this.paceMark.sent) * 1000) / (now - this.paceMark.at);
-        changed = this.pace.check(perSecond, this.format.fps);
+      const last = this.paceMark;
+      // A new program (another output format) counts from zero again: that tick only takes note.
+      if (last && mark.slots > last.slots && mark.missed >= last.missed) {
+        missedShare = (mark.missed - last.missed) / (mark.slots - last.slots);
+        changed = this.pace.check(mark.missed - last.missed, mark.slots - last.slots);
       }
-      this.paceMark = { at: now, sent };
+      this.paceMark = mark;
     }
     if (!changed) return;
     const ceiling = this.pace.ceiling;
-    const making = perSecond === null ? '' : `${perSecond.toFixed(1)} new pictures a second of ${this.format.fps}`;
+    const missing = missedShare === null ? '' : `missed ${Math.round(missedShare * 100)} % of its ${this.format.fps} pictures a second`;
     this.log(
       ceiling === null
-        ? `program returns: every frame again (${perSecond === null ? 'the broadcast ended' : `the broadcast keeps up: ${making}`})`
+        ? `program returns: every frame again (${missedShare === null ? 'the broadcast ended' : `the broadcast keeps up: ${missing}`})`
         : before === null || ceiling < before
-          ? `program returns: ${ceiling} fps at most while the broadcast makes ${making} (the broadcast comes first)`
-          : `program returns: up to ${ceiling} fps (the broadcast keeps up: ${making})`,
+          ? `program returns: ${ceiling} fps at most while the broadcast ${missing} (the broadcast comes first)`
+          : `program returns: up to ${ceiling} fps (the broadcast keeps up: ${missing})`,
     );
     for (const guestId of this.links.keys()) this.applyReturnCap(guestId);
   }
