@@ -602,6 +602,18 @@ describe('the program return to a guest whose page falls behind', () => {
   const full = { maxWidth: 640, maxHeight: 360, maxBitrateKbps: 600, maxFramerate: 30 };
 
   /** Live, with the guest seated and called: what they say on their channel. */
+  /** Runs `body` with a session made on fake timers (the grading tick, performance.now); real timers come back after. */
+  async function onTheClock(body: () => Promise<void>, log?: (message: string) => void): Promise<void> {
+    session.dispose();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
+    try {
+      session = newSession(log);
+      await body();
+    } finally {
+      vi.useRealTimers();
+    }
+  }
+
   async function liveWithGuest(guestId: string, call: string): Promise<(msg: unknown) => void> {
     await session.goLive('Show');
     useStore.getState().upsertSeat(seat(guestId));
@@ -637,10 +649,7 @@ describe('the program return to a guest whose page falls behind', () => {
   });
 
   it('gives everything back on the grading tick once the hold is over, when the guest caught up during it', async () => {
-    session.dispose();
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
-    try {
-      session = newSession();
+    await onTheClock(async () => {
       const say = await liveWithGuest('guest-c', 'call-3');
       const cut = { ...full, maxFramerate: 10, maxBitrateKbps: 200 };
       say({ kind: 'view', from: 'guest-c', to: 'host', behindMs: 3000 });
@@ -651,16 +660,11 @@ describe('the program return to a guest whose page falls behind', () => {
       vi.advanceTimersByTime(8_000); // the hold (10 s) is over at the next grading tick
       expect(h.linkCaps.get('guest-c')).toEqual([full, cut, full]);
       await session.end();
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it('sends a guest still behind a keyframe on each grading tick, and stops once their page caught up', async () => {
-    session.dispose();
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
-    try {
-      session = newSession();
+    await onTheClock(async () => {
       const say = await liveWithGuest('guest-e', 'call-7');
       vi.advanceTimersByTime(4_000);
       expect(h.refreshes).toEqual([]);
@@ -671,17 +675,12 @@ describe('the program return to a guest whose page falls behind', () => {
       vi.advanceTimersByTime(8_000);
       expect(h.refreshes).toEqual(['guest-e', 'guest-e']);
       await session.end();
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it('counts a new call during the hold as caught up, and says so when everything goes back', async () => {
-    session.dispose();
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
     const logs: string[] = [];
-    try {
-      session = newSession((m) => logs.push(m));
+    await onTheClock(async () => {
       const say = await liveWithGuest('guest-d', 'call-5');
       const cut = { ...full, maxFramerate: 10, maxBitrateKbps: 200 };
       say({ kind: 'view', from: 'guest-d', to: 'host', behindMs: 3000 });
@@ -692,17 +691,12 @@ describe('the program return to a guest whose page falls behind', () => {
       expect(h.linkCaps.get('guest-d')?.at(-1)).toEqual(full);
       expect(logs.filter((m) => m.includes('back to'))).toEqual(['program return to guest-d: back to 30 fps, 600 kbps (they called anew: a fresh page)']);
       await session.end();
-    } finally {
-      vi.useRealTimers();
-    }
+    }, (m) => logs.push(m));
   });
 
   it('yields frames while the broadcast misses its slots, and gets them back once it keeps up', async () => {
-    session.dispose();
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
     const logs: string[] = [];
-    try {
-      session = newSession((m) => logs.push(m));
+    await onTheClock(async () => {
       await liveWithGuest('guest-f', 'call-8');
       /** One grading tick (4 s at 30 fps: 120 slots) in which the broadcast lagged and skipped these many. */
       const tick = async (lagged: number, skipped = 0) => {
@@ -729,16 +723,11 @@ describe('the program return to a guest whose page falls behind', () => {
         'program returns: every frame again (the broadcast keeps up: missed 0 % of its 30 pictures a second)',
       ]);
       await session.end();
-    } finally {
-      vi.useRealTimers();
-    }
+    }, (m) => logs.push(m));
   });
 
   it('leaves the returns alone when the cameras give few new pictures but no slot is missed', async () => {
-    session.dispose();
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
-    try {
-      session = newSession();
+    await onTheClock(async () => {
       await liveWithGuest('guest-h', 'call-10');
       for (let i = 0; i < 4; i++) {
         // A 15 fps webcam: half the slots repeat the picture before, none is lagged or skipped.
@@ -747,16 +736,11 @@ describe('the program return to a guest whose page falls behind', () => {
       }
       expect(h.linkCaps.get('guest-h')).toEqual([full]);
       await session.end();
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it('paces a guest whose return is cut no higher than the cut', async () => {
-    session.dispose();
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
-    try {
-      session = newSession();
+    await onTheClock(async () => {
       const say = await liveWithGuest('guest-g', 'call-9');
       say({ kind: 'view', from: 'guest-g', to: 'host', behindMs: 3000 });
       const cut = { ...full, maxFramerate: 10, maxBitrateKbps: 200 };
@@ -769,9 +753,7 @@ describe('the program return to a guest whose page falls behind', () => {
       // The pace (20, then 15) is above the cut's 10 fps: the cut stands as it was.
       expect(h.linkCaps.get('guest-g')?.at(-1)).toEqual(cut);
       await session.end();
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it('is made with the cut cap when the guest calls anew while behind', async () => {
