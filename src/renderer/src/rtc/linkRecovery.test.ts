@@ -204,6 +204,19 @@ describe('LinkRecovery', () => {
     expect(t.fail()).toEqual({ kind: 'none' });
   });
 
+  it('drops what is pending on reset and recovers again afterwards (the next broadcast)', async () => {
+    const t = setup({ iceRestarts: 0 });
+    expect(t.fail()).toEqual({ kind: 'redial', inMs: 5000, attempt: 1 });
+    t.recovery.reset();
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(t.redials).toEqual([]);
+    // The pauses start over: the next failure is the first new call again, and it is made.
+    expect(t.fail()).toEqual({ kind: 'redial', inMs: 5000, attempt: 1 });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(t.redials).toEqual(['link-1']);
+    t.recovery.dispose();
+  });
+
   it('retries a new call that could not be made', async () => {
     const t = setup({ iceRestarts: 0, failFirstRedials: 1 });
     expect(t.fail()).toEqual({ kind: 'redial', inMs: 5000, attempt: 1 });

@@ -82,10 +82,16 @@ export class LinkRecovery {
     this.clearTimers(peer);
   }
 
-  dispose(): void {
-    this.disposed = true;
+  /** The broadcast ended: nothing pending for anyone, ready for the next one. */
+  reset(): void {
     for (const peer of [...this.redialTimers.keys(), ...this.watchTimers.keys()]) this.clearTimers(peer);
     this.attempts.clear();
+  }
+
+  /** The studio closed: nothing pending, and nothing more is done. */
+  dispose(): void {
+    this.disposed = true;
+    this.reset();
   }
 
   private scheduleRedial(peer: string): RecoveryStep {

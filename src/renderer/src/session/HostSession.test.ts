@@ -37,7 +37,9 @@ const h = vi.hoisted(() => {
     /** The caps each guest's link was made with, then set to. */
     linkCaps: new Map<string, unknown[]>(),
     /** Each guest's latest link: what it was given to send, and its remote-stream callback. */
-    links: new Map<string, { audio: unknown; onRemoteStream: (stream: MediaStream) => void }>(),
+    links: new Map<string, { audio: unknown; onRemoteStream: (stream: MediaStream) => void; onStateChange: (state: RTCPeerConnectionState) => void }>(),
+    /** Guests whose failed link the session restarted ICE on, in order. */
+    iceRestarts: [] as string[],
     /** Guests whose program return was made to start again from a keyframe, in order. */
     refreshes: [] as string[],
     /** Audio tracks set on a link after it was made: guest and the track's device, in order. */
@@ -145,9 +147,23 @@ vi.mock('../media/MixMinus', () => ({
 vi.mock('../rtc/PeerLink', () => ({
   PeerLink: class {
     readonly pc = { connectionState: 'new', signalingState: 'stable' };
-    constructor(private readonly opts: { peerId: string; videoCap: unknown; tracks: { audio: unknown }; onRemoteStream: (stream: MediaStream) => void }) {
+    readonly stats = { iceRestarts: 0 };
+    constructor(
+      private readonly opts: {
+        peerId: string;
+        videoCap: unknown;
+        tracks: { audio: unknown };
+        onRemoteStream: (stream: MediaStream) => void;
+        onStateChange: (state: RTCPeerConnectionState) => void;
+      },
+    ) {
       h.linkCaps.set(opts.peerId, [opts.videoCap]);
-      h.links.set(opts.peerId, { audio: opts.tracks.audio, onRemoteStream: opts.onRemoteStream });
+      h.links.set(opts.peerId, { audio: opts.tracks.audio, onRemoteStream: opts.onRemoteStream, onStateChange: opts.onStateChange });
+    }
+    restartIceAfterFailure() {
+      this.stats.iceRestarts += 1;
+      h.iceRestarts.push(this.opts.peerId);
+      return true;
     }
     start() {}
     close() {}
@@ -280,6 +296,7 @@ beforeEach(() => {
   h.handlers.clear();
   h.linkCaps.clear();
   h.links.clear();
+  h.iceRestarts.length = 0;
   h.mixes.length = 0;
   h.mixFailure = null;
   h.audioSets.length = 0;
@@ -436,6 +453,18 @@ describe('ending', () => {
     expect(useStore.getState().events.map((e) => e.event_type)).toContain('stream_ended');
   });
 
+  it('shows the seats the ending closed as empty, and keeps one the server still holds', async () => {
+    await session.goLive('Show');
+    const seat = (userId: string, index: number) =>
+      ({ id: `seat-${userId}`, stream_id: h.streamId, user_id: userId, seat_index: index, left_at: null, version: 1 }) as never;
+    useStore.getState().upsertSeat(seat('guest-a', 0));
+    useStore.getState().upsertSeat(seat('guest-b', 1));
+    h.seatList = [seat('guest-b', 1)];
+    await session.end();
+    const open = useStore.getState().seats.filter((s) => s.left_at === null).map((s) => s.user_id);
+    expect(open).toEqual(['guest-b']);
+  });
+
   it("keeps a late read of the ended stream's events out of the next broadcast's feed", async () => {
     await session.goLive('Show');
     let release = () => {};
@@ -522,6 +551,43 @@ describe("each guest's signaling channel", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe("a guest's failed link", () => {
+  const seat = (userId: string) =>
+    ({ id: `seat-${userId}`, stream_id: streamRow('live').id, user_id: userId, seat_index: 1, left_at: null, mic_enabled: true, camera_enabled: true, volume: 1 }) as never;
+
+  async function liveWithGuest(guestId: string): Promise<void> {
+    await session.goLive('Show');
+    useStore.getState().upsertSeat(seat(guestId));
+    await vi.waitFor(() => expect(h.handlers.has(guestId)).toBe(true));
+    h.handlers.get(guestId)!({ kind: 'hello', from: guestId, to: 'host', call: 'call-1' });
+    await vi.waitFor(() => expect(h.links.has(guestId)).toBe(true));
+  }
+
+  it('is restarted in the second broadcast of the studio too, and after a failed start', async () => {
+    await liveWithGuest('guest-a');
+    h.links.get('guest-a')!.onStateChange('failed');
+    expect(h.iceRestarts).toEqual(['guest-a']);
+    await session.end();
+
+    h.links.clear();
+    useStore.setState({ seats: [] });
+    await liveWithGuest('guest-a');
+    h.links.get('guest-a')!.onStateChange('failed');
+    expect(h.iceRestarts).toEqual(['guest-a', 'guest-a']);
+    await session.end();
+
+    h.failures['subscribe'] = new Error('Could not subscribe to seats: TIMED_OUT');
+    await expect(session.goLive('Show')).rejects.toThrow(/TIMED_OUT/);
+    delete h.failures['subscribe'];
+    h.links.clear();
+    useStore.setState({ seats: [] });
+    await liveWithGuest('guest-a');
+    h.links.get('guest-a')!.onStateChange('failed');
+    expect(h.iceRestarts).toEqual(['guest-a', 'guest-a', 'guest-a']);
+    await session.end();
   });
 });
 

@@ -334,7 +334,8 @@ export class HostSession {
   private async takeDown(streamId: string | null): Promise<string[]> {
     const problems: string[] = [];
     this.stopped = true;
-    this.recovery.dispose();
+    // Ready for the next broadcast in this studio (dispose() would end recovery for good).
+    this.recovery.reset();
     // Guests hear the call end (bye) before the channels close.
     for (const link of this.links.values()) link.close();
     for (const guestId of [...this.links.keys()]) this.dropGuest(guestId);
@@ -866,15 +867,30 @@ export class HostSession {
       }
     }
     store.setBroadcast({ phase: 'ended', error: problems.length > 0 ? `Ended, but ${problems.join('; ')}` : null });
-    // The feed's subscription closed with the call: the events of the ending itself (the stream ended, guests left) are read once.
-    // A read that comes back after the next Go live was pressed belongs to the old stream: the new feed does not take it.
+    // The subscriptions closed with the call: the events of the ending itself (the stream ended, guests left) are read once,
+    // and so are the seats (ending the stream closes them), so the grid does not show guests on seats that are closed.
+    // A read that comes back after the next Go live was pressed belongs to the old stream: the new studio state does not take it.
     if (stream) {
-      await listEvents(stream.id)
-        .then((rows) => {
-          const now = useStore.getState();
-          if (now.phase === 'ended' && now.stream?.id === stream.id) now.addEvents(rows);
-        })
-        .catch((err: Error) => this.log(`events after the end: ${err.message}`));
+      const current = () => {
+        const now = useStore.getState();
+        return now.phase === 'ended' && now.stream?.id === stream.id ? now : null;
+      };
+      await Promise.all([
+        listEvents(stream.id)
+          .then((rows) => current()?.addEvents(rows))
+          .catch((err: Error) => this.log(`events after the end: ${err.message}`)),
+        listActiveSeats(stream.id)
+          .then((rows) => {
+            const now = current();
+            if (!now) return;
+            const open = new Set(rows.map((s) => s.id));
+            const at = new Date().toISOString();
+            for (const held of activeSeats(now.seats)) {
+              if (!open.has(held.id)) now.upsertSeat({ ...held, left_at: at, version: (held.version ?? 0) + 1 });
+            }
+          })
+          .catch((err: Error) => this.log(`seats after the end: ${err.message}`)),
+      ]);
     }
   }
 
