@@ -111,7 +111,7 @@ function StudioLive({ userId }: { userId: string }) {
     })();
     return () => {
       disposed = true;
-      session?.dispose();
+      void session?.dispose();
       sessionRef.current = null;
       setSessionReady(false);
     };

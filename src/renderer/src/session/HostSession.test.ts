@@ -307,7 +307,9 @@ beforeEach(() => {
   session = newSession();
 });
 
-afterEach(() => session.dispose());
+afterEach(async () => {
+  await session.dispose();
+});
 
 describe('going live', () => {
   it('starts the stream, the encoder and the call, in that order', async () => {
@@ -429,9 +431,45 @@ describe("the host's camera and microphone", () => {
     expect(session.devices().cameraId).toBe('cam-a');
   });
 
-  it('are turned off when the studio closes', () => {
-    session.dispose();
+  it('are turned off when the studio closes', async () => {
+    await session.dispose();
     expect(cameraTracks.map((t) => t.readyState)).toEqual(['ended', 'ended']);
+  });
+});
+
+describe('the studio closing', () => {
+  it('while live ends the broadcast as End live does: nothing keeps publishing, the stream is ended', async () => {
+    await session.goLive('Show');
+    h.calls.length = 0;
+    await session.dispose();
+    expect(h.calls).toEqual(['return track stopped', 'encoder:stop', 'endCallSession', 'endLive', 'dispose']);
+    expect(useStore.getState().phase).toBe('ended');
+    expect(h.subscriptions).toBe(0);
+  });
+
+  it('while going live lets the start finish, then ends it', async () => {
+    const starting = session.goLive('Show');
+    const closing = session.dispose();
+    await starting;
+    await closing;
+    expect(h.calls.slice(h.calls.indexOf('captureProgram'))).toEqual(['captureProgram', 'subscribe', 'subscribe', 'subscribe', 'return track stopped', 'encoder:stop', 'endCallSession', 'endLive', 'dispose']);
+    expect(useStore.getState().phase).toBe('ended');
+  });
+
+  it('when not live only lets go (no stream is ended)', async () => {
+    await session.goLive('Show');
+    await session.end();
+    h.calls.length = 0;
+    await session.dispose();
+    expect(h.calls).toEqual(['dispose']);
+  });
+
+  it('says so when the stream could not be ended', async () => {
+    await session.goLive('Show');
+    h.failures['endLive'] = new Error('network down');
+    await session.dispose();
+    expect(useStore.getState().phase).toBe('error');
+    expect(useStore.getState().error).toMatch(/studio closed while live.*network down.*End live/);
   });
 });
 
@@ -653,7 +691,7 @@ describe('sharing the screen', () => {
 
   it('stops a screen chosen after the studio closed', async () => {
     const sharing = session.startScreenShare();
-    session.dispose();
+    void session.dispose();
     const { track, stream } = screenStream();
     pickers[0]!(stream);
     await sharing;
@@ -670,7 +708,7 @@ describe('the program return to a guest whose page falls behind', () => {
   /** Live, with the guest seated and called: what they say on their channel. */
   /** Runs `body` with a session made on fake timers (the grading tick, performance.now); real timers come back after. */
   async function onTheClock(body: () => Promise<void>, log?: (message: string) => void): Promise<void> {
-    session.dispose();
+    await session.dispose();
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
     try {
       session = newSession(log);
@@ -898,7 +936,7 @@ describe('what the guests hear', () => {
 
   it('where the page cannot mix, guests hear the host\'s microphone, a new one too, and the mix is tried once', async () => {
     const logs: string[] = [];
-    session.dispose();
+    await session.dispose();
     session = newSession((m) => logs.push(m));
     h.mixFailure = new Error('no AudioContext');
     await session.goLive('Show');

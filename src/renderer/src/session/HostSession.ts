@@ -270,7 +270,21 @@ export class HostSession {
    * encoder stops and the stream is ended, so nothing keeps publishing or
    * stays live, and Go live can be pressed again.
    */
-  async goLive(title: string, record: 'mkv' | 'mp4' | null = null): Promise<void> {
+  goLive(title: string, record: 'mkv' | 'mp4' | null = null): Promise<void> {
+    return this.underWay(this.goLiveNow(title, record));
+  }
+
+  /** Go live and End live under way (closing the studio waits for them). */
+  private readonly operations = new Set<Promise<unknown>>();
+
+  private underWay<T>(op: Promise<T>): Promise<T> {
+    this.operations.add(op);
+    const done = () => this.operations.delete(op);
+    op.then(done, done);
+    return op;
+  }
+
+  private async goLiveNow(title: string, record: 'mkv' | 'mp4' | null): Promise<void> {
     const store = useStore.getState();
     if (store.phase === 'starting' || store.phase === 'live' || store.phase === 'ending') {
       throw new Error(`cannot go live while the broadcast is ${store.phase}`);
@@ -852,7 +866,11 @@ export class HostSession {
    * When that last step fails the phase is 'error' with the reason and End
    * live can be pressed again (it only ends the stream then).
    */
-  async end(): Promise<void> {
+  end(): Promise<void> {
+    return this.underWay(this.endNow());
+  }
+
+  private async endNow(): Promise<void> {
     const store = useStore.getState();
     const stream = store.stream;
     store.setBroadcast({ phase: 'ending', error: null });
@@ -897,10 +915,47 @@ export class HostSession {
   /** The stream ended or the studio closed: no new call starts. */
   private stopped = false;
 
-  dispose(): void {
-    this.stopped = true;
+  private closed: Promise<void> | null = null;
+
+  /**
+   * The studio closed. A broadcast it started is not left running without
+   * its program (the encoder publishing nothing, the stream still live for
+   * viewers, guests calling a host who is gone): a Go live or End live under
+   * way finishes first, then a broadcast still on air is taken down and its
+   * stream ended, as End live does. Resolves once everything is let go.
+   */
+  dispose(): Promise<void> {
+    if (this.closed) return this.closed;
     this.disposed = true;
     this.stopScreenShare();
+    this.closed = (async () => {
+      await Promise.allSettled([...this.operations]);
+      // This session's own broadcast (the store may already show the next studio's).
+      const streamId = this.callStreamId;
+      if (streamId) {
+        this.log(`the studio closed while live: ending the broadcast of stream ${streamId}`);
+        await this.takeDown(streamId);
+        await endLive(streamId).then(
+          (row) => {
+            const store = useStore.getState();
+            if (store.stream?.id === streamId) store.setBroadcast({ stream: row, phase: 'ended', error: null });
+          },
+          (e: Error) => {
+            this.log(`the stream could not be ended as the studio closed: ${e.message}`);
+            const store = useStore.getState();
+            if (store.stream?.id === streamId) {
+              store.setBroadcast({ phase: 'error', error: `The studio closed while live and the stream could not be ended: ${e.message}. Press End live.` });
+            }
+          },
+        );
+      }
+      this.release();
+    })();
+    return this.closed;
+  }
+
+  private release(): void {
+    this.stopped = true;
     for (const c of [...this.cleanups.splice(0), ...this.callCleanups.splice(0)]) c();
     this.recovery.dispose();
     for (const link of this.links.values()) link.close();
