@@ -1,4 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -26,15 +27,28 @@ function fakeEncoder() {
   } satisfies EncoderLike;
 }
 
-async function start(encoder = fakeEncoder()) {
+async function start(encoder = fakeEncoder(), log?: (message: string) => void) {
   const dir = mkdtempSync(join(tmpdir(), 'studio-'));
   writeFileSync(join(dir, 'index.html'), '<!doctype html><title>studio</title>');
   server = await startStudioServer({
     rendererDir: dir,
     config: { supabaseUrl: 'http://127.0.0.1:54321', supabaseAnonKey: 'anon' },
     createEncoder: () => encoder,
+    ...(log ? { log } : {}),
   });
   return { server, encoder };
+}
+
+/** Sends raw bytes to the server and resolves with all it answers until it closes the connection. */
+function rawExchange(url: string, request: string | Buffer): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(Number(port), hostname, () => socket.write(request));
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+  });
 }
 
 function connect(url: string, path = '/bridge', headers?: Record<string, string>): Promise<WebSocket> {
@@ -57,6 +71,25 @@ describe('studio server', () => {
     expect(await (await fetch(`${server.url}/some/route`)).text()).toContain('<title>studio</title>');
     const escape = await fetch(`${server.url}/..%2f..%2fetc%2fpasswd`);
     expect(await escape.text()).not.toContain('root:');
+  });
+
+  it('answers a request or a socket upgrade whose target is not a URL with 400, logs it and keeps serving', async () => {
+    const log = vi.fn<(message: string) => void>();
+    const { server } = await start(fakeEncoder(), log);
+    const { host } = new URL(server.url);
+    const plain = await rawExchange(server.url, `GET //[ HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    expect(plain).toMatch(/^HTTP\/1\.1 400 /);
+    const upgrade = await rawExchange(
+      server.url,
+      `GET //[ HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    expect(upgrade).toMatch(/^HTTP\/1\.1 400 /);
+    expect(log).toHaveBeenCalledWith(expect.stringContaining('bad request target'));
+    expect(log.mock.calls.filter(([m]) => m.includes('bad request target'))).toHaveLength(2);
+    expect((await fetch(`${server.url}/config.json`)).status).toBe(200);
+    const ws = await connect(server.url);
+    ws.close();
   });
 
   it("opens the bridge to the studio's own page only: another site's page, or a name rebound to this machine, is refused", async () => {

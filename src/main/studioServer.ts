@@ -66,7 +66,12 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
   const log = opts.log ?? (() => {});
   const config: AppConfig = { ...opts.config, shell: 'browser' };
   const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://studio.local');
+    const url = requestUrl(req.url);
+    if (!url) {
+      log(`studio: bad request target ${JSON.stringify(req.url)}`);
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request target\n');
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405).end();
       return;
@@ -83,7 +88,12 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? MAX_MEDIA_MESSAGE_BYTES });
   server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://studio.local');
+    const url = requestUrl(req.url);
+    if (!url) {
+      log(`studio: bridge socket refused: bad request target ${JSON.stringify(req.url)}`);
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\ncontent-type: text/plain\r\n\r\nbad request target\n', () => socket.destroy());
+      return;
+    }
     const refusal = bridgeRefusal(req.headers.host, req.headers.origin, opts.host);
     if (refusal) {
       log(`studio: bridge socket refused: ${refusal}`);
@@ -193,6 +203,19 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/**
+ * A request's target as a URL, or null when it is not one (`//[` and the
+ * like): anything a client sends is answered, never thrown out of the
+ * server's event handlers, which would end the process mid-show.
+ */
+export function requestUrl(target: string | undefined): URL | null {
+  try {
+    return new URL(target ?? '/', 'http://studio.local');
+  } catch {
+    return null;
+  }
 }
 
 /**
