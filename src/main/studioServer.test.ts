@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -59,6 +59,19 @@ function connect(url: string, path = '/bridge', headers?: Record<string, string>
   });
 }
 
+/** Writes one masked client frame straight to the socket, past the client's own checks (a bad frame the server must survive). */
+function sendRawFrame(ws: WebSocket, opcode: number, payload: Buffer): void {
+  if (payload.length > 125) throw new Error('short frames only');
+  const mask = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+  const masked = Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]!));
+  const frame = Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length]), mask, masked]);
+  (ws as unknown as { _socket: Socket })._socket.write(frame);
+}
+
+function closed(ws: WebSocket): Promise<number> {
+  return new Promise((resolve) => ws.once('close', (code: number) => resolve(code)));
+}
+
 function nextJson(ws: WebSocket): Promise<Record<string, unknown>> {
   return new Promise((resolve) => ws.once('message', (data) => resolve(JSON.parse(data.toString()))));
 }
@@ -90,6 +103,35 @@ describe('studio server', () => {
     expect((await fetch(`${server.url}/config.json`)).status).toBe(200);
     const ws = await connect(server.url);
     ws.close();
+  });
+
+  it('survives a frame ws refuses (text that is not UTF-8, an unknown opcode): that socket closes, the fault is counted as a bad request, the studio goes on', async () => {
+    const log = vi.fn<(message: string) => void>();
+    const { server, encoder } = await start(fakeEncoder(), log);
+    const ws = await connect(server.url, '/bridge?peer=page-1');
+    ws.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [{ url: 'rtmp://127.0.0.1/live/k', width: 640, height: 360, fps: 30 }] }));
+    await nextJson(ws);
+
+    const media = await connect(server.url, '/bridge/media?peer=page-1');
+    const mediaClosed = closed(media);
+    sendRawFrame(media, 0x3, Buffer.from([1, 2, 3]));
+    expect(await mediaClosed).toBe(1002);
+    // The page's control socket and its encoder carry on.
+    ws.send(JSON.stringify({ id: 2, channel: 'app:config', args: [] }));
+    expect(await nextJson(ws)).toMatchObject({ id: 2, ok: true });
+    expect(encoder.stop).not.toHaveBeenCalled();
+
+    const wsClosed = closed(ws);
+    sendRawFrame(ws, 0x1, Buffer.from([0x7b, 0xff, 0xfe, 0x7d]));
+    expect(await wsClosed).toBe(1007);
+    expect(log).toHaveBeenCalledWith(expect.stringMatching(/malformed request.*bridge socket was closed.*WS_ERR_INVALID_UTF8/));
+    expect(log).toHaveBeenCalledWith(expect.stringMatching(/malformed request.*media socket was closed/));
+
+    const again = await connect(server.url);
+    again.send(JSON.stringify({ id: 3, channel: 'app:config', args: [] }));
+    expect(await nextJson(again)).toMatchObject({ id: 3, ok: true });
+    expect((await fetch(`${server.url}/config.json`)).status).toBe(200);
+    again.close();
   });
 
   it("opens the bridge to the studio's own page only: another site's page, or a name rebound to this machine, is refused", async () => {

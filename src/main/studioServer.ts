@@ -87,6 +87,7 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
   });
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? MAX_MEDIA_MESSAGE_BYTES });
+  wss.on('error', (err: Error) => log(`studio: bridge server: ${err.message}`));
   server.on('upgrade', (req, socket, head) => {
     const url = requestUrl(req.url);
     if (!url) {
@@ -132,7 +133,20 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
     }
   }
 
+  /**
+   * A frame ws cannot take (text that is not UTF-8, a message over the size
+   * limit, an unknown opcode) makes the socket emit 'error', then ws closes
+   * it with the matching code. Counted as a bad request; the process and the
+   * other sockets go on.
+   */
+  function onSocketError(ws: WebSocket, host: BridgeHost, which: string): void {
+    ws.on('error', (err: Error & { code?: string }) => {
+      host.reportBadRequest(`the ${which} socket was closed: ${err.message}${err.code ? ` (${err.code})` : ''}`);
+    });
+  }
+
   function bindMediaSocket(ws: WebSocket, host: BridgeHost): void {
+    onSocketError(ws, host, 'media');
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (isBinary) onMedia(host, data);
       else host.reportMalformed('the media socket carries binary media messages only');
@@ -152,6 +166,7 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
     });
     hosts.add(host);
     if (peer) byPeer.set(peer, host);
+    onSocketError(ws, host, 'bridge');
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (isBinary) {
         onMedia(host, data);
