@@ -313,6 +313,29 @@ describe('EncoderSession start', () => {
     expect(h.spawnCalls).toHaveLength(1); // no reconnect for a stream that never started
   });
 
+  it('reads ffmpeg’s stderr by whole lines: a prefix and its message written apart stay one line, and the last line counts without its newline', async () => {
+    const h = track(harness());
+    const started = h.session.start(startOpts);
+    await settle();
+    const c = h.child();
+    // ffmpeg 5.1 against a plain RTMP port, written as ffmpeg writes it: the context prefix, then the message.
+    for (const chunk of [
+      '[tls @ 0x5584] ',
+      'Error in the pull function.\n[tls @ 0x5584] ',
+      'IO error: Connection timed out\n[rtmps',
+      ' @ 0x5584] ',
+      'Cannot open connection tls://127.0.0.1:40625',
+    ]) {
+      c.stderr.write(chunk);
+      await settle();
+    }
+    c.exit(1, null);
+    const error = await started.catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/took the connection but no secure \(RTMPS\) session could be made/);
+    expect(h.logs).toContain('ffmpeg: [tls @ 0x5584] Error in the pull function.');
+    expect(h.logs).toContain('ffmpeg: [rtmps @ 0x5584] Cannot open connection tls://127.0.0.1:40625');
+  });
+
   it('fails with a clear error when no ffmpeg is found', async () => {
     const h = track(
       harness({

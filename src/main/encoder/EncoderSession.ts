@@ -53,6 +53,7 @@ import { buildFfmpegArgs, recordPathForPart, type H264Encoder } from './args';
 import { AudioTimeline } from './audioTimeline';
 import { describeSelection, detectEncoderOnce, type EncoderSelection, type SkippedEncoder } from './detectEncoder';
 import { describeIngestFailure } from './ingestErrors';
+import { LineBuffer } from './lineBuffer';
 import { EncoderInputError, EncoderStartError, EncoderStateError } from './errors';
 import { resolveFfmpeg as defaultResolveFfmpeg, type ResolvedFfmpeg } from './ffmpegPath';
 import { matroskaFrameHeader, matroskaH264Header, matroskaVideoHeader } from './matroska';
@@ -719,20 +720,24 @@ export class EncoderSession {
     child.stdout?.on('data', (chunk: string) => {
       for (const update of run.parser.push(chunk)) this.onProgress(run, update);
     });
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => {
-      for (const line of chunk.split(/\r?\n/)) {
+    // ffmpeg writes a line's "[ctx @ 0x…] " prefix and its message separately: only whole lines are read.
+    const stderrLines = new LineBuffer();
+    const onStderrLines = (lines: readonly string[]): void => {
+      for (const line of lines) {
         const text = redactKey(line.trim(), opts.url);
         if (!text) continue;
         run.stderrTail.push(text);
         if (run.stderrTail.length > STDERR_LINES_KEPT) run.stderrTail.shift();
         this.log(`ffmpeg: ${text}`);
       }
-    });
+    };
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => onStderrLines(stderrLines.push(chunk)));
     let exitedOnce = false;
     const onEnd = (end: RunEnd): void => {
       if (exitedOnce) return;
       exitedOnce = true;
+      onStderrLines(stderrLines.flush());
       run.ended = true;
       markExited();
       this.onRunEnded(run, end);
