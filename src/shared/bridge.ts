@@ -83,6 +83,16 @@ export interface EncoderStats {
   lastExit: string | null;
   error: string | null;
   /**
+   * Why the local recording stopped while the stream goes on (ffmpeg gave up
+   * the recording file: a full disk, a folder that went away…), e.g. "the
+   * recording stopped (/home/me/Videos/show.mkv): No space left on device;
+   * the stream goes on". Set once the recording of this broadcast failed and
+   * kept until the next start, since the file has a gap or ends early; null
+   * while it records, or when no recording was asked for. Absent where the
+   * native side does not report it. The stream itself is not affected.
+   */
+  recordingError?: string | null;
+  /**
    * Media messages from the renderer the native side could not use (a frame
    * of the wrong size, a broken header…): each dropped, the stream went on.
    * Counted where they arrive (the bridge), which adds them to the stats it

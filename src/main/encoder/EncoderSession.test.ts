@@ -705,6 +705,31 @@ describe('EncoderSession reconnect', () => {
     expect(h.session.getStats()).toMatchObject({ framesWritten: 1, framesRepeated: 1 });
   });
 
+  it('says in the stats when ffmpeg gave up the recording and streams on, until the next start', async () => {
+    const h = track(harness());
+    await h.startLive({ ...startOpts, recordPath: '/rec/show.mkv' });
+    expect(h.session.getStats().recordingError).toBeNull();
+    const c = h.child();
+    // As ffmpeg 5.1 writes it: the context prefix and the message apart.
+    c.stderr.write('[tee @ 0x55d1] ');
+    c.stderr.write('Slave muxer #1 failed: No space left on device, continuing with 1/2 slaves.\n');
+    await settle();
+    const expected = 'the recording stopped (/rec/show.mkv): No space left on device; the stream goes on';
+    expect(h.session.getStats()).toMatchObject({ state: 'live', recordingError: expected, error: null });
+    expect(h.stats.at(-1)).toMatchObject({ recordingError: expected });
+    expect(h.logs).toContain(`encoder: ${expected}`);
+    expect(c.kills).toEqual([]);
+    // The stream goes on in the same ffmpeg.
+    h.session.pushVideo(frame(3), h.clock.t);
+    c.progress(5);
+    await settle();
+    expect(h.spawnCalls).toHaveLength(1);
+    expect(h.session.getStats()).toMatchObject({ state: 'live', recordingError: expected });
+    await h.session.stop();
+    await h.startLive({ ...startOpts, recordPath: '/rec/show-again.mkv' });
+    expect(h.session.getStats().recordingError).toBeNull();
+  });
+
   it('counts frames that come while the stream is down as dropped by the network; the newest opens the next run', async () => {
     const h = track(harness());
     await h.startLive();

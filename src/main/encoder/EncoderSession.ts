@@ -28,6 +28,8 @@
  *   crashed or was killed), the session restarts it with backoff (1 s, 2 s,
  *   4 s … 10 s) and says so in the log and stats (`state` reconnecting, then
  *   live; `restarts`, `lastExit`); a recording continues in a new part file.
+ * - A recording ffmpeg gives up (the tee's onfail=ignore: a full disk…) does
+ *   not stop the stream; the stats say why in `recordingError`.
  *   After maxReconnectAttempts restarts in a row that never stayed live for
  *   healthyAfterMs, it gives up with state "error".
  * - A live ffmpeg that reports no progress for stallTimeoutMs is stuck on its
@@ -49,7 +51,7 @@ import {
 import { decodeH264Unit } from '../../shared/bridge';
 import { ValidationError } from '../../shared/errors';
 import { RENDERER_ENCODER } from './chooseEncoder';
-import { buildFfmpegArgs, recordPathForPart, type H264Encoder } from './args';
+import { buildFfmpegArgs, recordPathForPart, teeOutputFailure, type H264Encoder } from './args';
 import { AudioTimeline } from './audioTimeline';
 import { describeSelection, detectEncoderOnce, type EncoderSelection, type SkippedEncoder } from './detectEncoder';
 import { describeIngestFailure } from './ingestErrors';
@@ -298,6 +300,8 @@ export class EncoderSession {
   private speed = 0;
   private outTimeMs = 0;
   private error: string | null = null;
+  /** Why the recording stopped while the stream went on (EncoderStats.recordingError). */
+  private recordingError: string | null = null;
 
   constructor(deps: EncoderSessionDeps = {}) {
     this.spawn = deps.spawn ?? defaultSpawn;
@@ -572,6 +576,7 @@ export class EncoderSession {
       restarts: this.restarts,
       encoderCpuPercent: this.encoderCpuPercent,
       error: this.error,
+      recordingError: this.recordingError,
     };
   }
 
@@ -629,6 +634,7 @@ export class EncoderSession {
     this.speed = 0;
     this.outTimeMs = 0;
     this.error = null;
+    this.recordingError = null;
     this.latestFrame = null;
     this.latestWritten = false;
     const ySize = opts.width * opts.height;
@@ -729,6 +735,8 @@ export class EncoderSession {
         run.stderrTail.push(text);
         if (run.stderrTail.length > STDERR_LINES_KEPT) run.stderrTail.shift();
         this.log(`ffmpeg: ${text}`);
+        const recordingFailure = recordPath !== null ? teeOutputFailure(text) : null;
+        if (recordingFailure !== null) this.onRecordingFailed(recordPath!, recordingFailure);
       }
     };
     child.stderr?.setEncoding('utf8');
@@ -778,6 +786,16 @@ export class EncoderSession {
     if (first === null) this.writeFrame(run, this.blackFrame ?? new Uint8Array(0), 0, 'black');
     else this.writeFrame(run, first, 0, this.latestWritten ? 'repeat' : 'new');
     this.startTicker();
+  }
+
+  /**
+   * ffmpeg gave up the recording and streams on (the tee's onfail=ignore):
+   * the stream is fine, the file stops here, and the studio is told so.
+   */
+  private onRecordingFailed(file: string, reason: string): void {
+    this.recordingError = `the recording stopped (${file}): ${reason}; the stream goes on`;
+    this.log(`encoder: ${this.recordingError}`);
+    this.emitStats();
   }
 
   private onProgress(run: Run, update: ProgressUpdate): void {

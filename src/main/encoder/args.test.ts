@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { EncoderStartOptions } from '../../shared/bridge';
-import { H264_ENCODERS, buildFfmpegArgs, buildTrialEncodeArgs, encoderSpecificArgs, escapeTeeTarget, recordPathForPart, recordingFormat } from './args';
+import { H264_ENCODERS, buildFfmpegArgs, buildTrialEncodeArgs, encoderSpecificArgs, escapeTeeTarget, recordPathForPart, recordingFormat, teeOutputFailure } from './args';
 import { parseEncoderList } from './detectEncoder';
 import { resolveFfmpeg } from './ffmpegPath';
 
@@ -197,6 +197,15 @@ describe('recording helpers', () => {
     expect(recordPathForPart('/r/show.mkv', 0)).toBe('/r/show.mkv');
     expect(recordPathForPart('/r/show.mkv', 1)).toBe('/r/show-2.mkv');
     expect(recordPathForPart('/r/show.v1/take', 2)).toBe('/r/show.v1/take-3');
+  });
+
+  it('reads why the tee gave up the recording from ffmpeg’s line, named by number or in quotes', () => {
+    expect(teeOutputFailure('[tee @ 0x55d1] Slave muxer #1 failed: No space left on device, continuing with 1/2 slaves.')).toBe('No space left on device');
+    expect(teeOutputFailure("[tee @ 0x1] Slave muxer #1 '/rec/my show.mkv' failed: Permission denied, continuing with 1/2 slaves.")).toBe('Permission denied');
+    expect(teeOutputFailure('[tee @ 0x1] Slave "/rec/show.mp4" failed: Input/output error, continuing with 1/2 slaves.')).toBe('Input/output error');
+    expect(teeOutputFailure('[tee @ 0x1] Slave muxer #0 failed, aborting.')).toBeNull();
+    expect(teeOutputFailure('[tee @ 0x1] All tee outputs failed.')).toBeNull();
+    expect(teeOutputFailure('[flv @ 0x1] Failed to update header with correct duration.')).toBeNull();
   });
 
   it('escapes backslashes, quotes and pipes', () => {

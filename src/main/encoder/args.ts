@@ -160,6 +160,18 @@ export function buildFfmpegArgs(opts: EncoderStartOptions, { encoder, recordPath
 }
 
 /**
+ * Why the recording failed, when `line` (of ffmpeg's stderr) says the tee
+ * muxer gave up one of its outputs and carries on with the others, as it
+ * does with the recording (onfail=ignore): "Slave muxer #1 failed: No space
+ * left on device, continuing with 1/2 slaves." (ffmpeg 5.1 to 7; the output
+ * may also be named in quotes). Null for any other line.
+ */
+export function teeOutputFailure(line: string): string | null {
+  const m = /\bSlave(?: muxer)?(?: #\d+)?(?: (?:'[^']*'|"[^"]*"))? failed: (.*?),? continuing with \d+\/\d+ slaves/i.exec(line);
+  return m ? m[1]!.trim() : null;
+}
+
+/**
  * Muxer options of the recording, chosen by the file's extension: MP4, FLV,
  * or Matroska (survives a crash).
  *
