@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { chooseProgramEncoder } from './chooseEncoder';
 import type { EncoderSelection } from './detectEncoder';
-import { EncoderOverrideError } from './errors';
+import { EncoderOverrideError, EncoderUnavailableError } from './errors';
 
 const software: EncoderSelection = {
   encoder: 'libx264',
@@ -11,7 +11,7 @@ const software: EncoderSelection = {
 };
 const nvenc: EncoderSelection = { encoder: 'h264_nvenc', chosenBy: 'trial', skipped: [], listingError: null };
 
-function deps(selection: EncoderSelection, env: NodeJS.ProcessEnv = {}) {
+function deps(selection: EncoderSelection | Error, env: NodeJS.ProcessEnv = {}) {
   const calls: string[] = [];
   return {
     calls,
@@ -20,6 +20,7 @@ function deps(selection: EncoderSelection, env: NodeJS.ProcessEnv = {}) {
       ffmpegPath: () => '/usr/bin/ffmpeg',
       detect: async ({ ffmpegPath }: { ffmpegPath: string }) => {
         calls.push(ffmpegPath);
+        if (selection instanceof Error) throw selection;
         return selection;
       },
     },
@@ -44,6 +45,19 @@ describe('chooseProgramEncoder', () => {
     const choice = await chooseProgramEncoder({ rendererH264: false }, d.deps);
     expect(choice).toMatchObject({ video: 'i420', encoder: 'libx264' });
     expect(choice.note).toContain('the renderer cannot encode H.264');
+  });
+
+  it('lets the renderer encode where no H.264 encoder works in ffmpeg (it only muxes), and says why', async () => {
+    const none = new EncoderUnavailableError('No H.264 encoder works with /usr/bin/ffmpeg (libx264: not in this ffmpeg build)');
+    const choice = await chooseProgramEncoder({ rendererH264: true }, deps(none).deps);
+    expect(choice).toMatchObject({ video: 'h264', encoder: 'webcodecs' });
+    expect(choice.note).toContain('libx264: not in this ffmpeg build');
+    expect(choice.note).toContain('the renderer encodes');
+    // Nothing else can make H.264, or the streamer forced an ffmpeg encoder, or detection broke otherwise: the error stands.
+    await expect(chooseProgramEncoder({ rendererH264: false }, deps(none).deps)).rejects.toBe(none);
+    await expect(chooseProgramEncoder({ rendererH264: true }, deps(none, { ROAST_ENCODER: 'h264_nvenc' }).deps)).rejects.toBe(none);
+    const other = new Error('spawn EACCES');
+    await expect(chooseProgramEncoder({ rendererH264: true }, deps(other).deps)).rejects.toBe(other);
   });
 
   it('follows ROAST_ENCODER: webcodecs without detecting anything, an ffmpeg encoder through detection', async () => {

@@ -9,10 +9,14 @@
  *    and only new pictures are encoded, not the repeats of a constant rate
  *    (bench/hostChain.ts measures both side by side).
  * 4. Else libx264 in ffmpeg.
+ *
+ * An ffmpeg with no working H.264 encoder at all can still carry the
+ * renderer's H.264 (it only muxes it): without ROAST_ENCODER, the renderer
+ * encodes then, and the note says why.
  */
 import type { EncoderChoice, EncoderChooseInput } from '../../shared/bridge';
 import { ENCODER_OVERRIDE_ENV, describeSelection, detectEncoderOnce, skippedSummary, type EncoderSelection } from './detectEncoder';
-import { EncoderOverrideError } from './errors';
+import { EncoderOverrideError, EncoderUnavailableError } from './errors';
 import { resolveFfmpeg } from './ffmpegPath';
 
 /** The name of the renderer's encoder in choices, stats and `ROAST_ENCODER`. */
@@ -37,7 +41,18 @@ export async function chooseProgramEncoder(input: EncoderChooseInput, deps: Choo
   }
   const ffmpegPath = (deps.ffmpegPath ?? (() => resolveFfmpeg().path))();
   const detect = deps.detect ?? detectEncoderOnce;
-  const selection = await detect({ ffmpegPath, env });
+  let selection: EncoderSelection;
+  try {
+    selection = await detect({ ffmpegPath, env });
+  } catch (error) {
+    // A forced ffmpeg encoder that does not work stays an error: the streamer asked for that one.
+    if (!(error instanceof EncoderUnavailableError) || override !== '' || !input.rendererH264) throw error;
+    return {
+      video: 'h264',
+      encoder: RENDERER_ENCODER,
+      note: `no H.264 encoder works in ffmpeg (${error.message}): the renderer encodes, ffmpeg muxes`,
+    };
+  }
   if (selection.encoder !== 'libx264' || override !== '' || !input.rendererH264) {
     const why = !input.rendererH264 && selection.encoder === 'libx264' && override === '' ? '; the renderer cannot encode H.264' : '';
     return { video: 'i420', encoder: selection.encoder, note: `${describeSelection(selection)}${why}` };
