@@ -10,7 +10,7 @@ import { expect, test } from '@playwright/test';
 import { devices, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../support/app';
 import { launchChromium } from '../support/chromium';
-import { callGuestService, guestSignsIn, hostGoesLive, hostInvites, hostSeatOf, logConsole } from '../support/flows';
+import { appState, callGuestService, guestAccepts, guestSignsIn, hostGoesLive, hostInvites, hostSeatOf, logConsole } from '../support/flows';
 import { colourClip } from '../support/media';
 
 const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
@@ -176,6 +176,41 @@ test('a guest without a camera lets one invitation run out, joins on the next wi
 
   await guest.getByTestId('leave').tap();
   await expect(guest.getByTestId('guest-message')).toHaveText(/You left the stage/);
+  await expect.poll(() => hostSeatOf(host, guestId)).toBeNull();
+  await expect.poll(() => liveTracks(guest)).toBe(0);
+  await context.close();
+});
+
+/** The state of the host's link to a guest, as the studio shows it (null: no call). */
+const hostLinkTo = async (guestId: string) => (await appState<Record<string, string | null>>(host, 'links'))[guestId] ?? null;
+
+test('a guest whose page reloads on stage rejoins their seat, or gives it back', async () => {
+  const { context, page: guest } = await phoneGuest();
+  const guestId = await guestSignsIn(guest, app.guestUrl, 'Rae Reload');
+  await hostInvites(host, guestId);
+  await guestAccepts(guest);
+  await expect.poll(() => hostLinkTo(guestId), { timeout: 30_000 }).toBe('connected');
+
+  // The page reloads on stage: it says goodbye (the host drops the call), the seat stays, and the page offers it back.
+  await guest.reload();
+  const held = guest.getByTestId('held-seat');
+  await expect(held).toBeVisible({ timeout: 30_000 });
+  await expect(held).toContainText('Hana Host');
+  await expect(held.getByTestId('prejoin')).toHaveAttribute('data-status', 'ready', { timeout: 15_000 });
+  await expect.poll(() => hostLinkTo(guestId), { timeout: 20_000 }).not.toBe('connected');
+  expect(await hostSeatOf(host, guestId)).not.toBeNull();
+  await guest.screenshot({ path: join(SHOTS, 'guest-held-seat.png') });
+
+  await held.getByTestId('rejoin').tap();
+  await expect(guest.getByTestId('guest-stage')).toHaveAttribute('data-link', 'connected', { timeout: 60_000 });
+  await expect.poll(() => hostLinkTo(guestId), { timeout: 30_000 }).toBe('connected');
+
+  // Reloaded again, the guest gives the seat back instead.
+  await guest.reload();
+  await expect(held).toBeVisible({ timeout: 30_000 });
+  await held.getByTestId('leave-seat').tap();
+  await expect(guest.getByTestId('guest-message')).toHaveText(/You left the stage/);
+  await expect(held).toHaveCount(0);
   await expect.poll(() => hostSeatOf(host, guestId)).toBeNull();
   await expect.poll(() => liveTracks(guest)).toBe(0);
   await context.close();

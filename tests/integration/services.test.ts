@@ -171,6 +171,9 @@ describe('renderer services against the local stack', () => {
     expect(await hostSeats.until((row) => row.id === seat.id)).toMatchObject({ user_id: guest.id, seat_index: 2, left_at: null });
     await hostInvitations.until((row) => row.id === invitation.id && row.status === 'accepted');
     expect((await host.guests.listActiveSeats(stream.id)).map((row) => row.user_id)).toEqual([guest.id]);
+    // A page reloaded on stage finds the seat it holds.
+    expect((await guest.guests.listMyActiveSeats(guest.id)).map((row) => row.id)).toEqual([seat.id]);
+    expect(await second.guests.listMyActiveSeats(second.id)).toEqual([]);
 
     expect((await failure(guest.guests.acceptInvitation(invitation.id))).reason).toBe('invitation_not_pending');
     expect((await failure(host.guests.inviteGuest(stream.id, guest.id))).reason).toBe('already_seated');
@@ -316,6 +319,7 @@ describe('renderer services against the local stack', () => {
     await hostSeats.until((row) => row.user_id === second.id && row.left_at !== null);
     await hostInvitations.until((row) => row.id === open.id && row.status === 'cancelled');
     expect(await host.guests.listActiveSeats(stream.id)).toEqual([]);
+    expect(await second.guests.listMyActiveSeats(second.id)).toEqual([]);
     expect(await host.calls.getActiveCallSession(stream.id)).toBeNull();
     expect((await failure(host.guests.inviteGuest(stream.id, late.id))).reason).toBe('stream_ended');
     expect((await host.guests.listEvents(stream.id, { limit: 1 }))[0]).toMatchObject({ event_type: 'stream_ended', display_name: 'Host Hana' });

@@ -4,7 +4,7 @@
  * switches — and follow what the host does to the seat.
  */
 import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
-import type { GuestInvitationRow } from '../../../shared/domain';
+import type { GuestInvitationRow, GuestSeatRow } from '../../../shared/domain';
 import { GuestControls } from '../components/guest/GuestControls';
 import { InvitationCard } from '../components/guest/InvitationCard';
 import { PreJoin } from '../components/guest/PreJoin';
@@ -12,9 +12,12 @@ import {
   acceptInvitation,
   declineInvitation,
   getProfiles,
+  leaveSeat,
+  listMyActiveSeats,
   listPendingInvitations,
   subscribeInvitations,
 } from '../services/streamGuestService';
+import { getStream } from '../services/liveService';
 import { DeviceCheck, EXIT_MESSAGES, GuestSession, type GuestLinkState } from '../session/GuestSession';
 import { lagInWords } from '../rtc/linkQuality';
 import { useStore } from '../store';
@@ -42,6 +45,12 @@ interface Stage {
   hostName: string | null;
 }
 
+/** A seat the guest still holds in a live stream (the page was reloaded, or closed and opened again, while on stage). */
+interface HeldSeat {
+  seat: GuestSeatRow;
+  hostId: string;
+}
+
 interface Note {
   text: string;
   tone: 'info' | 'error';
@@ -63,6 +72,9 @@ function GuestHome({ userId }: { userId: string }) {
   const acceptingRef = useRef<string | null>(null);
   const [checking, setChecking] = useState(false);
   const [check] = useState(() => new DeviceCheck());
+  const [held, setHeld] = useState<HeldSeat | null>(null);
+  /** False once the page is gone: an accept or rejoin that completes later does not go on stage unseen. */
+  const mountedRef = useRef(true);
 
   const showInvitations = (list: GuestInvitationRow[]) => {
     invitationsRef.current = list;
@@ -99,15 +111,21 @@ function GuestHome({ userId }: { userId: string }) {
       if (row.status === 'expired') setNote({ tone: 'info', text: `The invitation from ${hostLabel(row.host_id)} expired.` });
       else if (row.status === 'cancelled') setNote({ tone: 'info', text: `${hostLabel(row.host_id)} withdrew the invitation.` });
     };
-    subscribeInvitations(userId, onRow)
-      .then((off) => (cancelled ? off() : (unsubscribe = off)))
-      .then(() => listPendingInvitations(userId))
-      .then((rows) => {
+    // The pending invitations as the database lists them: after subscribing, and again when live updates come back
+    // after a drop (an invitation sent meanwhile was not delivered; one held that is no longer pending went away).
+    const relist = () =>
+      listPendingInvitations(userId).then((rows) => {
         if (cancelled) return;
-        const ids = new Set(invitationsRef.current.map((x) => x.id));
-        showInvitations([...invitationsRef.current, ...rows.filter((r) => !ids.has(r.id))].filter((r) => isAlive(r)));
+        const pending = new Set(rows.map((r) => r.id));
+        const held = invitationsRef.current.filter((x) => pending.has(x.id) || x.id === acceptingRef.current);
+        const ids = new Set(held.map((x) => x.id));
+        showInvitations([...held, ...rows.filter((r) => !ids.has(r.id))].filter((r) => isAlive(r) || r.id === acceptingRef.current));
         learnNames(rows);
-      })
+      });
+    const rejoined = () => void relist().catch((err: Error) => !cancelled && setNote({ tone: 'error', text: `Could not read your invitations again: ${err.message}` }));
+    subscribeInvitations(userId, onRow, rejoined)
+      .then((off) => (cancelled ? off() : (unsubscribe = off)))
+      .then(relist)
       .catch((err: Error) => !cancelled && setNote({ tone: 'error', text: err.message }));
     // An invitation whose time ran out goes away with a note, whether or not the database said so yet.
     const timer = setInterval(() => {
@@ -124,21 +142,52 @@ function GuestHome({ userId }: { userId: string }) {
     };
   }, [userId]);
 
+  // A seat still held from before this page loaded (a reload on stage, a tab closed and opened again): offered to rejoin or leave.
+  useEffect(() => {
+    let cancelled = false;
+    void (async () => {
+      for (const seat of await listMyActiveSeats(userId)) {
+        const stream = await getStream(seat.stream_id);
+        if (cancelled || stageRef.current) return;
+        if (stream?.status !== 'live') continue;
+        hostNamesRef.current[stream.host_id] ??= (await getProfiles([stream.host_id]).catch(() => []))[0]?.display_name ?? 'The host';
+        if (cancelled || stageRef.current) return;
+        setHostNames({ ...hostNamesRef.current });
+        setHeld({ seat, hostId: stream.host_id });
+        return;
+      }
+    })().catch((err: Error) => !cancelled && setNote({ tone: 'error', text: `Could not check for a seat you hold: ${err.message}` }));
+    return () => {
+      cancelled = true;
+    };
+  }, [userId]);
+
   // The camera and microphone are open only while there is something to check them for (or they are being
   // handed to the stage: the accepted invitation may leave the list before the stage takes them).
-  const wantPreview = !stage && (invitations.length > 0 || checking || busyId !== null);
+  const wantPreview = !stage && (invitations.length > 0 || held !== null || checking || busyId !== null);
   useEffect(() => {
     if (wantPreview) void check.open();
     else if (!stageRef.current) check.stop();
   }, [wantPreview, check]);
 
-  useEffect(
-    () => () => {
+  useEffect(() => {
+    mountedRef.current = true;
+    // A page closed or reloaded on stage says goodbye (the host drops the call at once, and the seat waits for a rejoin).
+    const onPageHide = () => void stageRef.current?.session.close();
+    // Back to a page kept in the browser's memory after that goodbye: it starts afresh (and finds the seat to rejoin).
+    const onPageShow = (e: PageTransitionEvent) => {
+      if (e.persisted && stageRef.current) window.location.reload();
+    };
+    window.addEventListener('pagehide', onPageHide);
+    window.addEventListener('pageshow', onPageShow);
+    return () => {
+      mountedRef.current = false;
+      window.removeEventListener('pagehide', onPageHide);
+      window.removeEventListener('pageshow', onPageShow);
       check.dispose();
       void stageRef.current?.session.close();
-    },
-    [check],
-  );
+    };
+  }, [check]);
 
   // Back to the waiting view when the stage ends, for whatever reason.
   useEffect(() => {
@@ -163,18 +212,54 @@ function GuestHome({ userId }: { userId: string }) {
     setNote(null);
     try {
       const seat = await acceptInvitation(inv.id);
-      const media = await check.release();
-      const session = new GuestSession({ streamId: seat.stream_id, hostId: inv.host_id, userId, seat, media });
-      const next: Stage = { session, hostName: hostNamesRef.current[inv.host_id] ?? null };
-      stageRef.current = next;
       showInvitations(invitationsRef.current.filter((x) => x.id !== inv.id));
-      setStage(next);
-      // A failure shows on the stage (link `failed`, with the reason and a way to try again).
-      session.start().catch(() => {});
+      await goOnStage(seat, inv.host_id);
     } catch (err) {
       setNote({ tone: 'error', text: (err as Error).message });
     } finally {
       acceptingRef.current = null;
+      setBusyId(null);
+    }
+  };
+
+  /** On stage with a seat the guest holds: the checked camera and microphone go to the call. */
+  const goOnStage = async (seat: GuestSeatRow, hostId: string) => {
+    if (!mountedRef.current) {
+      // The page went away while the seat was being taken: nobody would see this stage, so the seat is given back.
+      await leaveSeat(seat.stream_id).catch(() => {});
+      return;
+    }
+    const media = await check.release();
+    const session = new GuestSession({ streamId: seat.stream_id, hostId, userId, seat, media });
+    const next: Stage = { session, hostName: hostNamesRef.current[hostId] ?? null };
+    stageRef.current = next;
+    setHeld(null);
+    setStage(next);
+    // A failure shows on the stage (link `failed`, with the reason and a way to try again).
+    session.start().catch(() => {});
+  };
+
+  const rejoin = async ({ seat, hostId }: HeldSeat) => {
+    setBusyId(seat.id);
+    setNote(null);
+    try {
+      await goOnStage(seat, hostId);
+    } catch (err) {
+      setNote({ tone: 'error', text: (err as Error).message });
+    } finally {
+      setBusyId(null);
+    }
+  };
+
+  const giveUpSeat = async ({ seat }: HeldSeat) => {
+    setBusyId(seat.id);
+    try {
+      await leaveSeat(seat.stream_id);
+      setHeld(null);
+      setNote({ tone: 'info', text: EXIT_MESSAGES.left });
+    } catch (err) {
+      setNote({ tone: 'error', text: `Could not leave the seat: ${(err as Error).message}` });
+    } finally {
       setBusyId(null);
     }
   };
@@ -203,6 +288,25 @@ function GuestHome({ userId }: { userId: string }) {
             </button>
           </p>
         ) : null}
+        {held ? (
+          <article className="card invitation g-invitation" data-testid="held-seat" aria-label="Your seat on stage">
+            <header className="g-invitation-head">
+              <div>
+                <h2>You are still on stage with {hostNames[held.hostId] ?? 'the host'}</h2>
+                <p className="muted small">Seat {held.seat.seat_index + 1} · the page was closed or reloaded while you were live</p>
+              </div>
+            </header>
+            <PreJoin check={check} />
+            <div className="g-actions">
+              <button type="button" className="primary g-big" onClick={() => void rejoin(held)} disabled={busyId !== null} data-testid="rejoin">
+                {busyId === held.seat.id ? 'Joining…' : 'Rejoin the stage'}
+              </button>
+              <button type="button" className="g-big" onClick={() => void giveUpSeat(held)} disabled={busyId !== null} data-testid="leave-seat">
+                Leave the seat
+              </button>
+            </div>
+          </article>
+        ) : null}
         {invitations.map((inv, i) => (
           <InvitationCard
             key={inv.id}
@@ -212,11 +316,11 @@ function GuestHome({ userId }: { userId: string }) {
             onAccept={() => void accept(inv)}
             onDecline={() => void decline(inv)}
           >
-            {i === 0 ? <PreJoin check={check} /> : null}
+            {i === 0 && !held ? <PreJoin check={check} /> : null}
           </InvitationCard>
         ))}
-        <WaitingCard userId={userId} hasInvitations={invitations.length > 0} checking={checking} onCheck={setChecking} />
-        {checking && invitations.length === 0 ? (
+        <WaitingCard userId={userId} hasInvitations={invitations.length > 0 || held !== null} checking={checking} onCheck={setChecking} />
+        {checking && invitations.length === 0 && !held ? (
           <div className="card">
             <PreJoin check={check} />
           </div>

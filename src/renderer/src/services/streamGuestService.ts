@@ -56,13 +56,15 @@ export interface StreamGuestService {
   setModerator(streamId: string, userId: string, isModerator: boolean): Promise<GuestSeatRow>;
   /** Occupied seats of a stream, by seat index. */
   listActiveSeats(streamId: string): Promise<GuestSeatRow[]>;
+  /** The seats the user still holds, in any stream (a page reloaded on stage finds its seat here). */
+  listMyActiveSeats(userId: string): Promise<GuestSeatRow[]>;
   /** The stream's guest event log, newest first; rows without a stored name get the profile's. */
   listEvents(streamId: string, options?: ListEventsOptions): Promise<GuestEventRow[]>;
   getProfiles(ids: string[]): Promise<Profile[]>;
   /** Users whose display name or username contains the text (case-insensitive), at most 20. */
   searchProfiles(text: string, options?: { limit?: number }): Promise<Profile[]>;
   /** Invitations addressed to the user as they are made, answered, cancelled or expire. */
-  subscribeInvitations(userId: string, onChange: (row: GuestInvitationRow) => void): Promise<Unsubscribe>;
+  subscribeInvitations(userId: string, onChange: (row: GuestInvitationRow) => void, onRejoin?: () => void): Promise<Unsubscribe>;
   /** Invitations of a stream as its host sees them change. */
   subscribeStreamInvitations(streamId: string, onChange: (row: GuestInvitationRow) => void, onRejoin?: () => void): Promise<Unsubscribe>;
   /**
@@ -166,6 +168,17 @@ export function createStreamGuestService(client: SupabaseClient): StreamGuestSer
       return (data ?? []) as GuestSeatRow[];
     },
 
+    async listMyActiveSeats(userId) {
+      const { data, error } = await client
+        .from('stream_guest_seats')
+        .select('*')
+        .eq('user_id', requireUuid(userId, 'user id'))
+        .is('left_at', null)
+        .order('joined_at', { ascending: false });
+      if (error) throw toBackendError('Could not load your seats', error);
+      return (data ?? []) as GuestSeatRow[];
+    },
+
     async listEvents(streamId, options = {}) {
       const limit = Math.min(Math.max(Math.trunc(options.limit ?? EVENT_LIST_LIMIT), 1), 200);
       let query = client.from('stream_guest_events').select('*').eq('stream_id', streamId);
@@ -196,11 +209,12 @@ export function createStreamGuestService(client: SupabaseClient): StreamGuestSer
       return (data ?? []) as Profile[];
     },
 
-    subscribeInvitations: async (userId, onChange) =>
+    subscribeInvitations: async (userId, onChange, onRejoin) =>
       watchTable(client, 'invitations', {
         table: 'stream_guest_invitations',
         filter: `invitee_id=eq.${requireUuid(userId, 'user id')}`,
         onRow: onChange,
+        ...(onRejoin ? { onRejoin } : {}),
       }),
     subscribeStreamInvitations: async (streamId, onChange, onRejoin) =>
       watchTable(client, 'stream-invitations', {
@@ -248,6 +262,7 @@ export const lockSeat = pageMethod(page, 'lockSeat');
 export const unlockSeat = pageMethod(page, 'unlockSeat');
 export const setModerator = pageMethod(page, 'setModerator');
 export const listActiveSeats = pageMethod(page, 'listActiveSeats');
+export const listMyActiveSeats = pageMethod(page, 'listMyActiveSeats');
 export const listEvents = pageMethod(page, 'listEvents');
 export const getProfiles = pageMethod(page, 'getProfiles');
 export const searchProfiles = pageMethod(page, 'searchProfiles');

@@ -40,6 +40,12 @@ const g = vi.hoisted(() => ({
   opened: [] as Array<{ kind: string; deviceId: string | undefined; stopped: () => boolean }>,
   /** Each getUserMedia waits for the test to let it finish, in order. */
   gates: [] as Array<() => void>,
+  /** The active seats the database lists (the guest's own by default). */
+  seats: null as unknown[] | null,
+  /** The stream row getStream reads. */
+  stream: null as { status: string } | null,
+  /** What each subscription was given to call when it comes back after a drop. */
+  rejoins: [] as Array<() => void>,
 }));
 
 vi.mock('../rtc/signaling', () => ({
@@ -75,13 +81,22 @@ vi.mock('../rtc/PeerLink', () => ({
 }));
 
 vi.mock('../services/cloudflareCallsService', () => ({ getActiveCallSession: async () => null, generateCallToken: async () => ({ iceServers: [] }) }));
-vi.mock('../services/liveService', () => ({ getStream: async () => null, subscribeStream: async () => () => {} }));
+vi.mock('../services/liveService', () => ({
+  getStream: async () => g.stream,
+  subscribeStream: async (_id: string, _onRow: unknown, onRejoin?: () => void) => {
+    if (onRejoin) g.rejoins.push(onRejoin);
+    return () => {};
+  },
+}));
 vi.mock('../services/streamGuestService', () => ({
   leaveSeat: async () => ({}),
-  listActiveSeats: async () => [SEAT],
+  listActiveSeats: async () => g.seats ?? [SEAT],
   setMyCamera: async () => ({}),
   setMyMic: async () => ({}),
-  subscribeSeats: async () => () => {},
+  subscribeSeats: async (_id: string, _onRow: unknown, onRejoin?: () => void) => {
+    if (onRejoin) g.rejoins.push(onRejoin);
+    return () => {};
+  },
 }));
 
 const HOST = '00000000-0000-4000-8000-000000000001';
@@ -118,6 +133,9 @@ describe('the guest on stage', () => {
     g.sent.length = 0;
     g.opened.length = 0;
     g.gates.length = 0;
+    g.seats = null;
+    g.stream = null;
+    g.rejoins.length = 0;
     vi.stubGlobal('MediaStream', FakeMediaStream);
     vi.stubGlobal('localStorage', { getItem: () => null, setItem: () => {} });
     vi.stubGlobal('window', { localStorage: { getItem: () => null, setItem: () => {} } });
@@ -165,6 +183,34 @@ describe('the guest on stage', () => {
     session.reconnect();
     expect(session.get().link).toBe('connecting');
     expect(g.sent.at(-1)).toMatchObject({ kind: 'hello' });
+    await session.close();
+  });
+
+  it('after live updates come back from a drop, learns what it missed: a host mute, then its removal', async () => {
+    const session = newSession();
+    await session.start();
+    expect(g.rejoins).toHaveLength(2);
+    // Muted by the host while the page was away: nothing was delivered.
+    g.seats = [{ ...SEAT, muted_by_host: true, version: 2 }];
+    g.rejoins[0]!();
+    await vi.waitFor(() => expect(session.get().micOn).toBe(false));
+    expect(session.get().local.getAudioTracks()[0]!.enabled).toBe(false);
+    expect(session.get().exit).toBeNull();
+    // Removed while away: the seat is no longer listed.
+    g.seats = [];
+    g.stream = { status: 'live' };
+    for (const rejoin of g.rejoins) rejoin();
+    await vi.waitFor(() => expect(session.get().exit).toBe('removed'));
+    await session.close();
+  });
+
+  it('after a drop in which the stream ended, says the stream ended', async () => {
+    const session = newSession();
+    await session.start();
+    g.seats = [];
+    g.stream = { status: 'ended' };
+    g.rejoins[1]!();
+    await vi.waitFor(() => expect(session.get().exit).toBe('stream_ended'));
     await session.close();
   });
 

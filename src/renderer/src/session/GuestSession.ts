@@ -364,21 +364,29 @@ export class GuestSession {
 
   private async follow(): Promise<void> {
     const { streamId, userId } = this.opts;
+    // Changes while live updates were away (a phone between networks) are not delivered: the seat and stream are read again.
+    const rejoined = () => void this.reread('live updates came back after a drop');
     this.keep(
-      await subscribeSeats(streamId, (row) => {
-        if (row.user_id === userId && row.id === this.get().seat.id) void this.onSeat(row);
-      }),
+      await subscribeSeats(
+        streamId,
+        (row) => {
+          if (row.user_id === userId && row.id === this.get().seat.id) void this.onSeat(row);
+        },
+        rejoined,
+      ),
     );
     this.keep(
-      await subscribeStream(streamId, (row) => {
-        if (row.status === 'ended') this.exit('stream_ended');
-      }),
+      await subscribeStream(
+        streamId,
+        (row) => {
+          if (row.status === 'ended') this.exit('stream_ended');
+        },
+        rejoined,
+      ),
     );
     if (this.closed) return;
     // Anything that changed between accepting and subscribing.
-    const mine = (await listActiveSeats(streamId)).find((s) => s.id === this.get().seat.id);
-    if (mine) await this.onSeat(mine);
-    else await this.onSeat({ ...this.get().seat, left_at: new Date().toISOString() });
+    await this.readSeat();
     if (this.closed) return;
 
     const { micOn, cameraOn, seat } = this.get();
@@ -388,6 +396,25 @@ export class GuestSession {
     this.keep(onDevicesChanged(() => void this.refreshDevices()));
     void this.refreshDevices();
     this.following = true;
+  }
+
+  /** The seat as the database has it now; gone from the active seats means closed (removed, or the stream ended). */
+  private async readSeat(): Promise<void> {
+    const mine = (await listActiveSeats(this.opts.streamId)).find((s) => s.id === this.get().seat.id);
+    if (mine) await this.onSeat(mine);
+    else await this.onSeat({ ...this.get().seat, left_at: new Date().toISOString() });
+  }
+
+  /** A re-read of the seat after a drop (several subscriptions rejoin at once: one read serves them). */
+  private rereading: Promise<void> | null = null;
+
+  private reread(why: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.log(`reading the seat again: ${why}`);
+    this.rereading ??= this.readSeat()
+      .catch((err: Error) => this.log(`could not read the seat again: ${err.message}`))
+      .finally(() => (this.rereading = null));
+    return this.rereading;
   }
 
   private async connect(): Promise<void> {
