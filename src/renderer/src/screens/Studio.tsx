@@ -311,6 +311,11 @@ function StudioLive({ userId }: { userId: string }) {
                 {phase === 'ended' ? 'Recording saved to' : 'Recording to'} <code>{recordingPath}</code>
               </p>
             ) : null}
+            {recordingPath && stats?.recordingError ? (
+              <p className="error-text small" role="alert" data-testid="recording-error">
+                {stats.recordingError[0]!.toUpperCase() + stats.recordingError.slice(1)}.
+              </p>
+            ) : null}
             {playbackUrl && stream ? (
               <p className="muted small">
                 Viewers:{' '}
