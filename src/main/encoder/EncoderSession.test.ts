@@ -881,6 +881,61 @@ describe('EncoderSession stop and dispose', () => {
     expect(h.session.getStats().state).toBe('stopped');
   });
 
+  it('ends at once an ffmpeg that is not live yet (still connecting to the ingest, or a restart under way), SIGKILL if SIGTERM is not enough', async () => {
+    const h = track(harness());
+    const starting = h.session.start({ ...startOpts, recordPath: '/rec/show.mkv' }).catch((e: unknown) => e);
+    await settle();
+    h.child().exitOnEndOfInput = false; // blocked in connect(): it reads no input
+    let done = false;
+    const stopped = h.session.stop().then(() => (done = true));
+    await settle();
+    await settle();
+    expect(done).toBe(true);
+    await stopped;
+    expect(h.child().kills).toEqual(['SIGTERM']);
+    expect(await starting).toMatchObject({ reason: 'stopped' });
+    expect(h.session.getStats().state).toBe('stopped');
+    expect(h.clock.pending).toBe(0);
+
+    // A restart that has not gone live yet, whose ffmpeg ignores SIGTERM.
+    await h.startLive();
+    h.child().fail('Broken pipe');
+    await settle();
+    await settle();
+    await h.clock.advance(1000);
+    expect(h.spawnCalls).toHaveLength(3);
+    const restarted = h.child();
+    restarted.exitOnEndOfInput = false;
+    restarted.kill = (signal: NodeJS.Signals = 'SIGTERM') => {
+      restarted.kills.push(signal);
+      if (signal === 'SIGKILL') setImmediate(() => restarted.exit(null, signal));
+      return true;
+    };
+    done = false;
+    const stoppedAgain = h.session.stop().then(() => (done = true));
+    await h.clock.advance(999);
+    expect(restarted.kills).toEqual(['SIGTERM']);
+    expect(done).toBe(false);
+    await h.clock.advance(1);
+    await stoppedAgain;
+    expect(restarted.kills).toEqual(['SIGTERM', 'SIGKILL']);
+    expect(h.session.getStats().state).toBe('stopped');
+  });
+
+  it('lets a live ffmpeg that records finish its files, however long it takes up to the stop timeout', async () => {
+    const h = track(harness());
+    await h.startLive({ ...startOpts, recordPath: '/rec/show.mkv' });
+    h.child().exitOnEndOfInput = false;
+    let done = false;
+    const stopped = h.session.stop().then(() => (done = true));
+    await h.clock.advance(9999);
+    expect(done).toBe(false);
+    expect(h.child().kills).toEqual([]);
+    h.child().exit(0, null);
+    await stopped;
+    expect(h.child().kills).toEqual([]);
+  });
+
   it('cancels a pending reconnect', async () => {
     const h = track(harness());
     await h.startLive();

@@ -87,6 +87,12 @@ export interface EncoderTiming {
   liveTimeoutMs: number;
   /** stop() waits this long for ffmpeg to finish the files before killing it (ms). */
   stopTimeoutMs: number;
+  /**
+   * A run stopped before it went live (ffmpeg still connecting, or a restart
+   * under way) has nothing to finish: it gets SIGTERM at once, and SIGKILL
+   * when it is still there after this long (ms).
+   */
+  killGraceMs: number;
   /** With no new frame for this long, the latest one is written again so ffmpeg's output keeps moving (ms). */
   idleRepeatMs: number;
   /** How often the session checks for idle video and missing audio (ms). */
@@ -149,6 +155,7 @@ const DEFAULT_TIMING: EncoderTiming = {
   statsIntervalMs: 1000,
   liveTimeoutMs: 20_000,
   stopTimeoutMs: 10_000,
+  killGraceMs: 1000,
   idleRepeatMs: 250,
   tickMs: 20,
   healthyAfterMs: 10_000,
@@ -597,7 +604,9 @@ export class EncoderSession {
 
   /**
    * Ends the stream: closes ffmpeg's inputs so it finishes the stream and the
-   * recording, waits for it (kills it after stopTimeoutMs). Idempotent.
+   * recording, waits for it (kills it after stopTimeoutMs). A run that is not
+   * live yet (connecting, or a restart under way) has nothing to finish and
+   * is ended at once (SIGTERM, SIGKILL after killGraceMs). Idempotent.
    */
   stop(): Promise<void> {
     this.stopping ??= this.stopNow();
@@ -927,11 +936,16 @@ export class EncoderSession {
     if (run && !run.ended) {
       run.video.end();
       run.audio.end();
+      // A run that never went live may sit in connect() to an unreachable ingest for its whole network timeout:
+      // nothing of it is on air, nor in a recording (the tee opens the stream first), so it is not waited for.
+      const graceful = run.live || (this.opts?.recordPath !== undefined && (run.lastFrame > 0 || run.lastOutTimeMs > 0));
+      if (!graceful) run.child.kill('SIGTERM');
+      const waitMs = graceful ? this.timing.stopTimeoutMs : this.timing.killGraceMs;
       let killTimer: TimerHandle | null = this.setTimeoutFn(() => {
         killTimer = null;
-        this.log(`encoder: ffmpeg did not finish within ${this.timing.stopTimeoutMs} ms; killing it`);
+        this.log(`encoder: ffmpeg did not finish within ${waitMs} ms; killing it`);
         run.child.kill('SIGKILL');
-      }, this.timing.stopTimeoutMs);
+      }, waitMs);
       await run.exited;
       if (killTimer !== null) this.clearTimeoutFn(killTimer);
     }
