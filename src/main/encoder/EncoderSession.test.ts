@@ -607,6 +607,34 @@ describe('EncoderSession audio', () => {
     expect(missing).toEqual([]);
   });
 
+  it('keeps video in step with audio when video travels faster (ahead of the media clock’s present), and idle repeats take slots of their own', async () => {
+    const h = track(harness({ timing: { idleRepeatMs: 250 } }));
+    await h.startLive();
+    const ffmpeg = h.child();
+    const base = 40_000;
+    for (let i = 0; i < 160; i++) {
+      await h.clock.advance(10);
+      const t = h.clock.t;
+      // Audio: 10 ms chunks arriving 300 ms after capture (each one's value: its capture time / 10, plus 1).
+      if (t >= 310) h.session.pushAudio(audioChunk((t - 310) / 10 + 1), base + t - 310);
+      // Video: a frame every 100 ms, 10 ms after its capture, until 1 s; then the picture stands still.
+      if (t % 100 === 10 && t >= 410 && t <= 1010) h.session.pushVideo(frame((t - 10) / 100), base + t - 10);
+      await settle();
+    }
+    const pcm = new Float32Array(Buffer.concat(ffmpeg.audio.chunks).buffer.slice(0));
+    for (const captured of [400, 700, 1000]) {
+      const video = ffmpeg.frames.find((f) => f.data[0] === captured / 100 && f.timestampMs > 0);
+      const audioMs = (pcm.indexOf(captured / 10 + 1) / 2 / 48_000) * 1000;
+      expect(audioMs).toBeGreaterThan(0);
+      // Less the half frame added for ffmpeg's slotting, the frame sits where the audio captured with it does.
+      expect(Math.abs((video?.timestampMs ?? 0) - 50 - audioMs)).toBeLessThanOrEqual(2);
+    }
+    // The repeats of the still picture come after the last new frame, each in an output slot of its own (100 ms at 10 fps).
+    const slots = ffmpeg.frames.map((f) => Math.floor((f.timestampMs * FPS) / 1000));
+    for (let k = 1; k < slots.length; k++) expect(slots[k]).toBeGreaterThan(slots[k - 1]!);
+    expect(h.session.getStats().framesRepeated).toBeGreaterThan(0);
+  });
+
   it('throws on a chunk that is not whole stereo frames and goes on', async () => {
     const h = track(harness());
     await h.startLive();

@@ -8,8 +8,10 @@
  *   delivery), video is placed with it. Video may travel faster than audio
  *   (its own socket, straight from a worker, while audio passes the page's
  *   main thread): had video taught the clock, every audio chunk would look
- *   late, be replaced by silence and then skipped. Before any audio, video
- *   uses a clock of its own.
+ *   late, be replaced by silence and then skipped. Video that came sooner
+ *   than audio is thus placed ahead of the clock's present (by at most
+ *   MAX_VIDEO_AHEAD_MS), where the audio captured with it will go. Before any
+ *   audio, video uses a clock of its own.
  * - Video: only new frames cross the pipe, each stamped with its capture time
  *   (a Matroska stream, see matroska.ts); ffmpeg makes the constant output
  *   rate itself (`-fps_mode cfr`), repeating a frame when no new one came in
@@ -175,6 +177,14 @@ const STDERR_LINES_KEPT = 20;
  * renderer is asked for that keyframe at once.
  */
 const H264_QUEUE_UNITS = 15;
+/**
+ * How far ahead of the media clock's present a frame may be placed (ms). With
+ * the mapping learnt from audio, video that travels faster than audio belongs
+ * in the future by the difference (audio is placed when it arrives): clamping
+ * it to the present would make it lead audio by that much. Past this bound a
+ * time is not believed (a sender clock that jumped) and the frame goes at the bound.
+ */
+const MAX_VIDEO_AHEAD_MS = 1000;
 /** Audio held in Node's buffer for fd 3 beyond this (bytes) means ffmpeg stopped reading it: further audio is dropped. */
 const MAX_AUDIO_BACKLOG_S = 2;
 
@@ -516,13 +526,13 @@ export class EncoderSession {
 
   /**
    * Writes one H.264 unit; the first of a run is at 0, the rest at their own
-   * time on the media clock (never before the last). Not moved onto a grid of
+   * time on the media clock (never before the last; at most MAX_VIDEO_AHEAD_MS ahead). Not moved onto a grid of
    * the output rate: a sender a little faster than the rate (a 33 ms timer
    * makes 30.3 a second) would push every unit into the next free slot, and
    * video would fall further behind audio by the minute.
    */
   private writeUnit(run: Run, unit: PendingUnit): void {
-    const pts = run.lastPtsMs < 0 ? 0 : Math.max(run.lastPtsMs + 1, Math.round(Math.min(unit.mediaMs, this.mediaNow(run))));
+    const pts = run.lastPtsMs < 0 ? 0 : Math.max(run.lastPtsMs + 1, Math.round(Math.min(unit.mediaMs, this.mediaNow(run) + MAX_VIDEO_AHEAD_MS)));
     run.lastPtsMs = pts;
     run.lastWriteMs = this.mediaNow(run);
     run.video.write(matroskaFrameHeader(pts, unit.data.byteLength, unit.key));
@@ -984,9 +994,11 @@ export class EncoderSession {
     const mediaNow = this.mediaNow(run);
     // The renderer's encoder repeats its last picture itself (a copied stream cannot repeat a delta frame).
     if (!run.h264 && !run.awaitingDrain && mediaNow - run.lastWriteMs >= this.timing.idleRepeatMs) {
+      // In an output slot after the last frame's, which may lie ahead of now (video that travels faster than audio):
+      // in the same slot ffmpeg would drop one of the two, and the output would not move on.
       const latest = this.latestFrame;
-      if (latest === null) this.writeFrame(run, this.blackFrame ?? new Uint8Array(0), mediaNow, 'black');
-      else this.writeFrame(run, latest, mediaNow, this.latestWritten ? 'repeat' : 'new');
+      if (latest === null) this.writeFrame(run, this.blackFrame ?? new Uint8Array(0), mediaNow, 'black', true);
+      else this.writeFrame(run, latest, mediaNow, this.latestWritten ? 'repeat' : 'new', true);
     }
     const silence = run.audioTimeline.fill(mediaNow);
     if (silence > 0) this.writeSilence(run, silence);
@@ -997,14 +1009,17 @@ export class EncoderSession {
    * later ones get half an output frame added: ffmpeg's constant-rate output
    * shows a frame from the last output slot that starts at or before its
    * timestamp, and the half frame makes that the nearest slot (measured with
-   * ffmpeg 5.1: placement error −18…+14 ms instead of −36…0 ms).
+   * ffmpeg 5.1: placement error −18…+14 ms instead of −36…0 ms). A frame
+   * may lie ahead of now (up to MAX_VIDEO_AHEAD_MS): see there. `nextSlot`
+   * puts it in an output slot after the last frame's.
    */
-  private writeFrame(run: Run, frame: Uint8Array, mediaMs: number, kind: 'new' | 'repeat' | 'black'): void {
+  private writeFrame(run: Run, frame: Uint8Array, mediaMs: number, kind: 'new' | 'repeat' | 'black', nextSlot = false): void {
     const opts = this.opts;
     if (!opts) return;
     const mediaNow = this.mediaNow(run);
     const halfSlotMs = 500 / opts.fps;
-    const pts = run.lastPtsMs < 0 ? 0 : Math.max(run.lastPtsMs + 1, Math.round(Math.min(mediaMs, mediaNow) + halfSlotMs));
+    const after = nextSlot ? Math.ceil(1000 / opts.fps) : 1;
+    const pts = run.lastPtsMs < 0 ? 0 : Math.max(run.lastPtsMs + after, Math.round(Math.min(mediaMs, mediaNow + MAX_VIDEO_AHEAD_MS) + halfSlotMs));
     run.lastPtsMs = pts;
     run.lastWriteMs = mediaNow;
     run.video.write(matroskaFrameHeader(pts, frame.byteLength));
