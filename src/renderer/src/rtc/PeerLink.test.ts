@@ -39,7 +39,7 @@ interface Call {
  * The host starts a call as HostSession does; the guest takes every offer on
  * a new link as a new call and everything else on its link, as GuestSession does.
  */
-function call(options: { hostTracks: { video: FakeTrack | null; audio: FakeTrack | null }; guestTracks: { video: FakeTrack | null; audio: FakeTrack | null }; latency?: () => number; hostVideoSize?: { width: number; height: number }; hostVideoLayers?: 'L1T2' | 'L1T3'; hostPeerConnection?: (c: RTCConfiguration) => FakePeerConnection }): Call {
+function call(options: { hostTracks: { video: FakeTrack | null; audio: FakeTrack | null }; guestTracks: { video: FakeTrack | null; audio: FakeTrack | null }; latency?: () => number; hostVideoSize?: { width: number; height: number }; hostVideoLayers?: 'L1T2' | 'L1T3'; hostPeerConnection?: (c: RTCConfiguration) => FakePeerConnection; offerRetryMs?: number }): Call {
   const logs: string[] = [];
   const hostStreams: MediaStream[] = [];
   const guestStreams: MediaStream[] = [];
@@ -61,6 +61,7 @@ function call(options: { hostTracks: { video: FakeTrack | null; audio: FakeTrack
         onRemoteStream: (s) => guestStreams.push(s),
         log: (m) => logs.push(`guest: ${m}`),
         createPeerConnection: (c) => new FakePeerConnection(c) as unknown as RTCPeerConnection,
+        ...(options.offerRetryMs ? { offerRetryMs: options.offerRetryMs } : {}),
       });
     }
     void guest?.handle(msg);
@@ -78,6 +79,7 @@ function call(options: { hostTracks: { video: FakeTrack | null; audio: FakeTrack
     onRemoteStream: (s) => hostStreams.push(s),
     log: (m) => logs.push(`host: ${m}`),
     createPeerConnection: (c) => (options.hostPeerConnection?.(c) ?? new FakePeerConnection(c)) as unknown as RTCPeerConnection,
+    ...(options.offerRetryMs ? { offerRetryMs: options.offerRetryMs } : {}),
   });
   const fake = (link: PeerLink | null) => link?.pc as unknown as FakePeerConnection | undefined;
   return {
@@ -257,7 +259,7 @@ describe('PeerLink negotiation', () => {
     expect(encoding).toMatchObject({ maxBitrate: 600_000, scaleResolutionDownBy: 2 });
   });
 
-  it('an offer lost on the way is sent again when asked, and a copy that arrives twice is answered once', async () => {
+  it('an offer lost on the way is sent again when asked, and a copy that arrives twice is answered with the same answer', async () => {
     const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') } });
     c.toGuest.lose = (m) => m.kind === 'description';
     c.host.start();
@@ -271,11 +273,48 @@ describe('PeerLink negotiation', () => {
     await c.settle();
     expect(c.host.pc.connectionState).toBe('connected');
     expect(c.guest()!.pc.connectionState).toBe('connected');
-    expect(c.host.stats).toMatchObject({ offersSent: 1, offersResent: 2, errors: 0 });
-    expect(c.guest()!.stats).toMatchObject({ answersSent: 1, staleMessages: 1, errors: 0 });
+    // The copy is not negotiated again: the guest sends the answer it made once more, and the host, already stable, drops it.
+    expect(c.host.stats).toMatchObject({ offersSent: 1, offersResent: 2, staleMessages: 1, errors: 0 });
+    expect(c.guest()!.stats).toMatchObject({ answersSent: 2, staleMessages: 1, errors: 0 });
     // Nothing waits for an answer any more: nothing to send again.
     expect(c.host.resendOffer()).toBe(false);
     expect(c.logs).toEqual([]);
+  });
+
+  it('an answer lost on the way: the offer goes again by itself and the copy is answered, on the same link', async () => {
+    const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, offerRetryMs: 100 });
+    let lost = 0;
+    c.toHost.lose = (m) => m.kind === 'description' && m.description.type === 'answer' && lost++ === 0;
+    c.host.start();
+    await c.settle();
+    expect(c.host.pc.connectionState).toBe('connected');
+    const guest = c.guest()!;
+    expect(guest.pc.connectionState).toBe('connected');
+    expect(c.host.stats).toMatchObject({ offersSent: 1, offersResent: 1, errors: 0 });
+    expect(guest.stats).toMatchObject({ answersSent: 2, errors: 0 });
+    expect(c.logs).toEqual([expect.stringMatching(/^host: no answer from \S+ to our offer after 0\.1 s; sending it again \(1\/3\)$/)]);
+  });
+
+  it("a guest's renegotiation offer lost after the call connected (a camera turned on) goes again by itself", async () => {
+    const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: null, audio: new FakeTrack('audio') }, offerRetryMs: 100 });
+    await connected(c);
+    const guest = c.guest()!;
+    let lost = 0;
+    c.toHost.lose = (m) => m.kind === 'description' && m.description.type === 'offer' && lost++ === 0;
+    await guest.setTrack('video', new FakeTrack('video') as never);
+    await c.settle();
+    expect(c.guest()).toBe(guest);
+    expect(guest.stats).toMatchObject({ offersSent: 1, offersResent: 1, errors: 0 });
+    expect(kinds(c.hostStreams.at(-1))).toEqual(['audio', 'video']);
+  });
+
+  it('sends an unanswered offer at most three times more, and not once it is answered or the link closed', async () => {
+    const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: null, audio: new FakeTrack('audio') }, offerRetryMs: 20 });
+    c.toGuest.lose = (m) => m.kind === 'description';
+    c.host.start();
+    await sleep(20 + 40 + 80 + 200);
+    expect(c.host.stats).toMatchObject({ offersSent: 1, offersResent: 3 });
+    c.host.close(false);
   });
 
   it('a camera turned on later is offered by the guest on the same link, capped', async () => {

@@ -61,6 +61,8 @@ export interface PeerLinkOptions {
   log?: (message: string) => void;
   /** Makes the peer connection (unit tests pass a model of one). */
   createPeerConnection?: (config: RTCConfiguration) => RTCPeerConnection;
+  /** An offer still unanswered after this long is sent again, then after twice as long, and so on (OFFER_RETRIES times). */
+  offerRetryMs?: number;
 }
 
 /** What happened on a link, for tests and diagnostics. */
@@ -98,6 +100,15 @@ export function newLinkId(): string {
 
 /** Making an offer takes milliseconds; this long, and the log says so. */
 const SLOW_OFFER_MS = 2000;
+/**
+ * An offer or its answer can be lost on the way (a signaling channel
+ * rejoining, a send that timed out). Unanswered this long, the offer is sent
+ * again (the other side answers a copy with the answer it already made); then
+ * after 10 and 20 s. Before the first answer the host also sends it again when
+ * the guest's hello says it never came.
+ */
+const OFFER_RETRY_MS = 5000;
+const OFFER_RETRIES = 3;
 /**
  * Candidates gathered within this many ms go in one message. Host candidates
  * come all at once (one per address and protocol: four to six here); server
@@ -342,6 +353,7 @@ export class PeerLink {
         // A slow offer is a sign of a starved page: worth a line in the log.
         if (took >= SLOW_OFFER_MS) this.opts.log?.(`offer to ${this.opts.peerId} made in ${(took / 1000).toFixed(1)} s`);
         this.sendDescription(this.pc.localDescription);
+        this.retryOffer(offerKey(this.pc.localDescription.sdp), 1);
       }
     } catch (err) {
       this.fail('offer', err);
@@ -376,10 +388,34 @@ export class PeerLink {
     return true;
   }
 
+  private offerRetryTimer: ReturnType<typeof setTimeout> | null = null;
+
+  /** Sends our offer again while it stays unanswered (see OFFER_RETRY_MS); a newer offer or an answer ends it. */
+  private retryOffer(key: string, attempt: number): void {
+    if (this.offerRetryTimer) clearTimeout(this.offerRetryTimer);
+    this.offerRetryTimer = null;
+    if (attempt > OFFER_RETRIES) return;
+    const waitMs = (this.opts.offerRetryMs ?? OFFER_RETRY_MS) * 2 ** (attempt - 1);
+    this.offerRetryTimer = setTimeout(() => {
+      this.offerRetryTimer = null;
+      const offer = this.pc.localDescription;
+      if (this.closed || this.pc.signalingState !== 'have-local-offer' || offer?.type !== 'offer' || offerKey(offer.sdp) !== key) return;
+      this.opts.log?.(`no answer from ${this.opts.peerId} to our offer after ${(waitMs / 1000).toFixed(1)} s; sending it again (${attempt}/${OFFER_RETRIES})`);
+      this.sendDescription(offer, true);
+      this.retryOffer(key, attempt + 1);
+    }, waitMs);
+  }
+
   private async onDescription(description: RTCSessionDescriptionInit): Promise<void> {
     if (this.closed) return;
-    // The same offer again (sent twice because an earlier copy seemed lost): already answered.
     if (description.type === 'offer' && offerKey(description.sdp) === this.lastOfferKey) {
+      // The same offer again (a copy sent again because our answer seemed lost): answered with the answer already made.
+      this.stats.staleMessages += 1;
+      if (this.pc.signalingState === 'stable' && this.pc.localDescription?.type === 'answer') this.sendDescription(this.pc.localDescription);
+      return;
+    }
+    if (description.type === 'answer' && this.pc.signalingState === 'stable') {
+      // A second copy of an answer already applied (our offer went twice): nothing waits for it.
       this.stats.staleMessages += 1;
       return;
     }
@@ -514,6 +550,7 @@ export class PeerLink {
     testRegistry()?.delete(this);
     if (sayBye) void this.opts.signaling.send({ kind: 'bye', from: this.opts.selfId, to: this.opts.peerId }).catch(() => {});
     if (this.flushTimer) clearTimeout(this.flushTimer);
+    if (this.offerRetryTimer) clearTimeout(this.offerRetryTimer);
     this.outbox.length = 0;
     this.pc.onicecandidate = null;
     this.pc.ontrack = null;
