@@ -9,7 +9,7 @@ import { expect, test } from '@playwright/test';
 import type { Browser, Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../support/app';
 import { launchChromium } from '../support/chromium';
-import { appState, logConsole } from '../support/flows';
+import { appState, invitationShown, logConsole } from '../support/flows';
 import { execFileSync } from 'node:child_process';
 import { FFMPEG, FFPROBE, colourClip, frameRate, frameRgb, pixel, probe, recordRtmp, volumeStats } from '../support/media';
 
@@ -87,13 +87,7 @@ test('host and guest go live end to end', async () => {
   expect(guestId).toMatch(/^[0-9a-f-]{36}$/);
 
   // The host invites the guest by id; the guest sees it live with its countdown.
-  await host.getByTestId('invitee-id').fill(guestId);
-  await host.getByTestId('invite').click();
-  const invitation = guest.getByTestId('invitation');
-  await expect(invitation).toBeVisible({ timeout: 15_000 });
-  const seconds = Number((await invitation.getByTestId('countdown').textContent())!.replace('s', ''));
-  expect(seconds).toBeGreaterThan(10);
-  expect(seconds).toBeLessThanOrEqual(20);
+  const invitation = await invitationShown(host, guest, guestId);
   await invitation.getByTestId('accept').click();
 
   // Both sides connect peer to peer.

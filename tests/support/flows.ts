@@ -55,6 +55,17 @@ export async function hostInvites(host: Page, guestId: string): Promise<void> {
   await host.getByTestId('invite').click();
 }
 
+/** The host invites the guest, whose page shows the invitation with a countdown of the 20 s it has left (a little less: it took a moment to arrive). */
+export async function invitationShown(host: Page, guest: Page, guestId: string) {
+  await hostInvites(host, guestId);
+  const invitation = guest.getByTestId('invitation');
+  await expect(invitation).toBeVisible({ timeout: 15_000 });
+  const seconds = Number((await invitation.getByTestId('countdown').textContent())!.replace('s', ''));
+  expect(seconds).toBeGreaterThan(10);
+  expect(seconds).toBeLessThanOrEqual(20);
+  return invitation;
+}
+
 /** The guest accepts the invitation shown to them and waits until connected to the host. */
 export async function guestAccepts(guest: Page): Promise<void> {
   const invitation = guest.getByTestId('invitation');

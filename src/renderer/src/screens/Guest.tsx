@@ -19,6 +19,7 @@ import {
 } from '../services/streamGuestService';
 import { getStream } from '../services/liveService';
 import { DeviceCheck, EXIT_MESSAGES, GuestSession, type GuestLinkState } from '../session/GuestSession';
+import { ServerClock } from '../session/serverClock';
 import { lagInWords } from '../rtc/linkQuality';
 import { useStore } from '../store';
 import { SignIn } from './SignIn';
@@ -56,7 +57,10 @@ interface Note {
   tone: 'info' | 'error';
 }
 
-const isAlive = (inv: GuestInvitationRow, now = Date.now()) => inv.status === 'pending' && Date.parse(inv.expires_at) > now;
+/** The database's clock as this page sees it (a phone's clock can be off): invitations expire by it. */
+const serverClock = new ServerClock();
+
+const isAlive = (inv: GuestInvitationRow, now = Date.now()) => inv.status === 'pending' && serverClock.local(inv.expires_at) > now;
 
 function GuestHome({ userId }: { userId: string }) {
   const displayName = useStore((s) => s.displayName);
@@ -100,6 +104,8 @@ function GuestHome({ userId }: { userId: string }) {
     };
     const onRow = (row: GuestInvitationRow) => {
       const known = invitationsRef.current.some((x) => x.id === row.id);
+      // A pending invitation arriving live was just made: it tells how far this page's clock is off the database's.
+      if (!known && row.status === 'pending') serverClock.learn(row.created_at);
       const rest = invitationsRef.current.filter((x) => x.id !== row.id);
       if (isAlive(row)) {
         showInvitations([row, ...rest]);
@@ -312,6 +318,7 @@ function GuestHome({ userId }: { userId: string }) {
             key={inv.id}
             invitation={inv}
             hostName={hostNames[inv.host_id] ?? null}
+            expiresAt={serverClock.localIso(inv.expires_at)}
             busy={busyId !== null}
             onAccept={() => void accept(inv)}
             onDecline={() => void decline(inv)}

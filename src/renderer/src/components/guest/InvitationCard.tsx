@@ -6,6 +6,7 @@ import { Countdown, useSecondsLeft } from '../Countdown';
 export function InvitationCard({
   invitation,
   hostName,
+  expiresAt = invitation.expires_at,
   busy,
   onAccept,
   onDecline,
@@ -13,12 +14,14 @@ export function InvitationCard({
 }: {
   invitation: GuestInvitationRow;
   hostName: string | null;
+  /** When it expires on this page's clock (default: the database's expires_at as it is). */
+  expiresAt?: string;
   busy: boolean;
   onAccept: () => void;
   onDecline: () => void;
   children?: ReactNode;
 }) {
-  const left = useSecondsLeft(invitation.expires_at);
+  const left = useSecondsLeft(expiresAt);
   const share = Math.min(1, left / INVITATION_TTL_SECONDS);
   return (
     <article className="card invitation g-invitation" data-testid="invitation" role="dialog" aria-label="Invitation to go live">
@@ -27,7 +30,7 @@ export function InvitationCard({
           <h2>{hostName ? `${hostName} invites you to go live` : 'You are invited to go live'}</h2>
           <p className="muted small">
             {invitation.seat_index !== null ? `Seat ${invitation.seat_index + 1}` : 'The next free seat'} · expires in{' '}
-            <Countdown expiresAt={invitation.expires_at} />
+            <Countdown expiresAt={expiresAt} />
           </p>
         </div>
       </header>

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { ServerClock } from './serverClock';
+
+describe("the database's clock as the page sees it", () => {
+  const made = '2026-12-06T10:00:00.000Z';
+  const expires = '2026-12-06T10:00:20.000Z';
+
+  it("reads the database's times as they are until a fresh row says otherwise", () => {
+    const clock = new ServerClock();
+    expect(clock.local(expires)).toBe(Date.parse(expires));
+  });
+
+  it('leaves a few seconds of delivery alone', () => {
+    const clock = new ServerClock();
+    clock.learn(made, Date.parse(made) + 1500);
+    expect(clock.offset).toBe(0);
+    clock.learn(made, Date.parse(made) - 1000);
+    expect(clock.offset).toBe(0);
+  });
+
+  it('moves the expiry of an invitation onto a page clock that runs 25 s fast, or 30 s slow', () => {
+    const clock = new ServerClock();
+    clock.learn(made, Date.parse(made) + 25_000);
+    expect(clock.local(expires)).toBe(Date.parse(expires) + 25_000);
+    expect(clock.localIso(expires)).toBe('2026-12-06T10:00:45.000Z');
+    clock.learn(made, Date.parse(made) - 30_000);
+    expect(clock.local(expires)).toBe(Date.parse(expires) - 30_000);
+    // Set right again: no correction.
+    clock.learn(made, Date.parse(made) + 300);
+    expect(clock.offset).toBe(0);
+  });
+
+  it('ignores a time it cannot read', () => {
+    const clock = new ServerClock();
+    clock.learn(made, Date.parse(made) + 25_000);
+    clock.learn('not a time');
+    expect(clock.offset).toBe(25_000);
+    expect(clock.localIso('not a time')).toBe('not a time');
+  });
+});

@@ -1,0 +1,39 @@
+/**
+ * The database's clock as the page sees it. An invitation's countdown is the
+ * database's (its expires_at); a phone whose clock runs 20 s fast would read
+ * every invitation as already expired and never show one. Rows the database
+ * has just made (an invitation arriving live) say how far the page's clock
+ * is off: more than SKEW_TOLERANCE_MS either way (delivery takes a moment),
+ * and the page's reading of the database's times is corrected by it. The
+ * database stays the judge of what is in time; this only keeps the page from
+ * hiding or stretching what it shows.
+ */
+export const SKEW_TOLERANCE_MS = 2000;
+
+export class ServerClock {
+  private offsetMs = 0;
+
+  /** How far the page's clock is taken to run ahead of the database's (negative: behind). */
+  get offset(): number {
+    return this.offsetMs;
+  }
+
+  /** A row the database made at `createdAt` arrived (live) at `receivedAt` on the page's clock. */
+  learn(createdAt: string, receivedAt = Date.now()): void {
+    const made = Date.parse(createdAt);
+    if (!Number.isFinite(made)) return;
+    const off = receivedAt - made;
+    this.offsetMs = Math.abs(off) > SKEW_TOLERANCE_MS ? off : 0;
+  }
+
+  /** A database time on the page's clock (ms since the epoch). */
+  local(serverTime: string): number {
+    return Date.parse(serverTime) + this.offsetMs;
+  }
+
+  /** The same, as an ISO string (for countdowns that take one). */
+  localIso(serverTime: string): string {
+    const at = this.local(serverTime);
+    return Number.isFinite(at) ? new Date(at).toISOString() : serverTime;
+  }
+}
