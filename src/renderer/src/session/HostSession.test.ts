@@ -876,14 +876,23 @@ describe('what the guests hear', () => {
   const seat = (userId: string, seatIndex: number, micEnabled = true, volume = 1) =>
     ({ id: `seat-${userId}`, stream_id: streamRow('live').id, user_id: userId, seat_index: seatIndex, left_at: null, mic_enabled: micEnabled, camera_enabled: true, volume }) as never;
 
+  /** The media elements the host plays guests through, in the order made. */
+  const elements: Array<{ srcObject: unknown; muted: boolean; volume: number }> = [];
+
   beforeEach(() => {
+    elements.length = 0;
     // The host plays each guest through a media element.
     vi.stubGlobal(
       'Audio',
       class {
         autoplay = false;
         srcObject: unknown = null;
+        muted = false;
+        volume = 1;
         play = async () => {};
+        constructor() {
+          elements.push(this);
+        }
       },
     );
   });
@@ -932,6 +941,21 @@ describe('what the guests hear', () => {
 
     await session.end();
     expect(mix.disposed).toBe(true);
+  });
+
+  it('the host hears a guest as the program does: silent while muted, at the volume set for them', async () => {
+    await session.goLive('Show');
+    await seatAndCall('guest-a', 1);
+    expect(elements).toHaveLength(1);
+    expect(elements[0]).toMatchObject({ muted: false, volume: 1 });
+    useStore.getState().upsertSeat({ ...(seat('guest-a', 1, false) as object), version: 2 } as never);
+    await vi.waitFor(() => expect(elements[0]).toMatchObject({ muted: true }));
+    useStore.getState().upsertSeat({ ...(seat('guest-a', 1, true, 0.4) as object), version: 3 } as never);
+    await vi.waitFor(() => expect(elements[0]).toMatchObject({ muted: false, volume: 0.4 }));
+    // A volume above full (the program's gain can boost) is as loud as the element goes.
+    useStore.getState().upsertSeat({ ...(seat('guest-a', 1, true, 1.5) as object), version: 4 } as never);
+    await vi.waitFor(() => expect(elements[0]).toMatchObject({ volume: 1 }));
+    await session.end();
   });
 
   it('where the page cannot mix, guests hear the host\'s microphone, a new one too, and the mix is tried once', async () => {

@@ -733,6 +733,12 @@ export class HostSession {
     for (const seat of seats) {
       const stream = this.guestStreams.get(seat.user_id);
       if (!stream) continue;
+      // The host hears a guest as the program carries them: not at all while muted, at the volume set for them.
+      const heard = this.audioElements.get(seat.user_id);
+      if (heard) {
+        heard.muted = !seat.mic_enabled;
+        heard.volume = Math.max(0, Math.min(1, seat.volume ?? 1));
+      }
       participants.push({
         id: seat.user_id,
         label: names[seat.user_id] ?? 'Guest',
