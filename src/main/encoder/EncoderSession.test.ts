@@ -4,6 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeH264Unit, type EncoderStartInput, type EncoderStats } from '../../shared/bridge';
 import { ValidationError } from '../../shared/errors';
 import { EncoderSession, defaultReconnectDelayMs, redactKey, redactUrl, type EncoderSessionDeps, type SpawnEncoder } from './EncoderSession';
+import type { H264Encoder } from './args';
+import type { EncoderSelection } from './detectEncoder';
 import { EncoderInputError, EncoderOverrideError, EncoderStartError, EncoderStateError, FfmpegNotFoundError } from './errors';
 import { readMatroskaFrames, type MatroskaFrame } from './matroska';
 
@@ -878,6 +880,108 @@ describe('EncoderSession reconnect', () => {
 
   it('caps the backoff at 10 s', () => {
     expect([0, 1, 2, 3, 4, 5, 10].map(defaultReconnectDelayMs)).toEqual([1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]);
+  });
+});
+
+/**
+ * An encoder choice as detectEncoderOnce makes it: the first of `candidates`
+ * not marked failed, with the marked ones in its skipped list.
+ */
+function choiceWithFallback(candidates: readonly H264Encoder[]) {
+  const failed = new Map<H264Encoder, string>();
+  const marks: Array<[string, H264Encoder, string]> = [];
+  return {
+    failed,
+    marks,
+    selectEncoder: async (): Promise<EncoderSelection> => {
+      const encoder = candidates.find((c) => !failed.has(c))!;
+      const skipped = [...failed].map(([e, why]) => ({ encoder: e, reason: `failed while streaming: ${why}` }));
+      return { encoder, chosenBy: 'trial', skipped, listingError: null };
+    },
+    markEncoderFailed: (path: string, encoder: H264Encoder, why: string) => {
+      marks.push([path, encoder, why]);
+      failed.set(encoder, why);
+    },
+  };
+}
+
+const NVENC_SESSION_LIMIT = [
+  '[h264_nvenc @ 0x55d0] OpenEncodeSessionEx failed: out of memory (10): (no details)',
+  'Error initializing output stream 0:0 -- Error while opening encoder for output stream #0:0 - maybe incorrect parameters such as bit_rate, rate, width or height',
+].join('\n');
+
+describe('EncoderSession when the hardware encoder fails to open', () => {
+  it('at the start: leaves it out, chooses again (libx264) and starts with that, saying so in the result, the stats and the log', async () => {
+    const choice = choiceWithFallback(['h264_nvenc', 'libx264']);
+    const h = track(harness({ selectEncoder: choice.selectEncoder, markEncoderFailed: choice.markEncoderFailed }));
+    const started = h.session.start(startOpts);
+    await settle();
+    expect(h.spawnCalls[0]?.args).toEqual(expect.arrayContaining(['-c:v', 'h264_nvenc']));
+    h.child().fail(NVENC_SESSION_LIMIT);
+    await settle();
+    await settle();
+    await settle();
+    expect(choice.marks).toEqual([['/opt/ffmpeg', 'h264_nvenc', 'OpenEncodeSessionEx failed: out of memory (10): (no details)']]);
+    expect(h.spawnCalls).toHaveLength(2);
+    expect(h.spawnCalls[1]?.args).toEqual(expect.arrayContaining(['-c:v', 'libx264']));
+    h.child().progress(1);
+    const result = await started;
+    const note = 'first candidate whose trial encode passed; skipped h264_nvenc: failed while streaming: OpenEncodeSessionEx failed: out of memory (10): (no details)';
+    expect(result).toMatchObject({ encoder: 'libx264', encoderNote: note, encoderSkipped: [{ encoder: 'h264_nvenc' }] });
+    expect(h.session.getStats()).toMatchObject({ state: 'live', encoder: 'libx264', encoderNote: note, restarts: 0 });
+    expect(h.logs).toContain(
+      'encoder: h264_nvenc failed to open (OpenEncodeSessionEx failed: out of memory (10): (no details)); it is left out from now on and the encoder is chosen again',
+    );
+    expect(h.logs).toContain(`encoder: chose libx264: ${note}`);
+  });
+
+  it('on a restart: the next attempt chooses again without it instead of spending every restart on it', async () => {
+    const choice = choiceWithFallback(['h264_nvenc', 'libx264']);
+    const h = track(harness({ selectEncoder: choice.selectEncoder, markEncoderFailed: choice.markEncoderFailed }));
+    await h.startLive();
+    expect(h.session.getStats().encoder).toBe('h264_nvenc');
+    h.child().fail('av_interleaved_write_frame(): Broken pipe');
+    await settle();
+    await settle();
+    expect(choice.marks).toEqual([]); // a live run that ended is not the encoder's failure
+    await h.clock.advance(1000);
+    expect(h.spawnCalls[1]?.args).toEqual(expect.arrayContaining(['-c:v', 'h264_nvenc']));
+    h.child().fail(NVENC_SESSION_LIMIT);
+    await settle();
+    await settle();
+    expect(choice.marks.map((m) => m[1])).toEqual(['h264_nvenc']);
+    expect(h.session.getStats()).toMatchObject({ state: 'reconnecting', error: expect.stringMatching(/OpenEncodeSessionEx failed/) });
+    await h.clock.advance(2000);
+    await settle();
+    expect(h.spawnCalls).toHaveLength(3);
+    expect(h.spawnCalls[2]?.args).toEqual(expect.arrayContaining(['-c:v', 'libx264']));
+    h.child().progress(1);
+    await settle();
+    expect(h.session.getStats()).toMatchObject({ state: 'live', encoder: 'libx264', encoderNote: expect.stringContaining('skipped h264_nvenc: failed while streaming') });
+  });
+
+  it('fails the start with why when the encoder chosen again is the same one (ROAST_ENCODER)', async () => {
+    const marks: string[] = [];
+    const h = track(harness({ selectEncoder: async () => 'h264_nvenc', markEncoderFailed: (_p, encoder) => marks.push(encoder) }));
+    const failed = h.session.start(startOpts).catch((e: unknown) => e);
+    await settle();
+    h.child().fail(NVENC_SESSION_LIMIT);
+    const error = await failed;
+    expect(error).toBeInstanceOf(EncoderStartError);
+    expect((error as Error).message).toMatch(/h264_nvenc failed to open, and it is the only encoder that may be used/);
+    expect(marks).toEqual(['h264_nvenc']);
+    expect(h.spawnCalls).toHaveLength(1);
+  });
+
+  it('does not blame the encoder for an ingest that refused the stream', async () => {
+    const choice = choiceWithFallback(['h264_nvenc', 'libx264']);
+    const h = track(harness({ selectEncoder: choice.selectEncoder, markEncoderFailed: choice.markEncoderFailed }));
+    const failed = h.session.start(startOpts).catch((e: unknown) => e);
+    await settle();
+    h.child().fail('[tcp @ 0x1] Connection to tcp://127.0.0.1:1935 failed: Connection refused');
+    expect(await failed).toBeInstanceOf(EncoderStartError);
+    expect(choice.marks).toEqual([]);
+    expect(h.spawnCalls).toHaveLength(1);
   });
 });
 

@@ -26,6 +26,11 @@
  * - Encoder: chosen by detectEncoder (ROAST_ENCODER, else the platform's
  *   hardware encoders by trial encode, else libx264); the choice and why the
  *   others were skipped are logged and carried in the start result and stats.
+ *   A hardware encoder that passed its trial but fails to open in a run that
+ *   has not gone live (its error lines name it: an NVENC session limit used
+ *   up by another program, a driver updated meanwhile) is marked failed for
+ *   the process and the encoder is chosen again without it: at once while
+ *   starting, before the next attempt while reconnecting.
  * - If ffmpeg exits after the stream went live (the ingest dropped it, it
  *   crashed or was killed), the session restarts it with backoff (1 s, 2 s,
  *   4 s … 10 s) and says so in the log and stats (`state` reconnecting, then
@@ -55,7 +60,14 @@ import { ValidationError } from '../../shared/errors';
 import { RENDERER_ENCODER } from './chooseEncoder';
 import { buildFfmpegArgs, recordPathForPart, teeOutputFailure, type H264Encoder } from './args';
 import { AudioTimeline } from './audioTimeline';
-import { describeSelection, detectEncoderOnce, type EncoderSelection, type SkippedEncoder } from './detectEncoder';
+import {
+  describeSelection,
+  detectEncoderOnce,
+  hardwareEncoderFailure,
+  markEncoderFailed,
+  type EncoderSelection,
+  type SkippedEncoder,
+} from './detectEncoder';
 import { describeIngestFailure } from './ingestErrors';
 import { LineBuffer } from './lineBuffer';
 import { EncoderInputError, EncoderStartError, EncoderStateError } from './errors';
@@ -129,6 +141,11 @@ export interface EncoderSessionDeps {
   selectEncoder?: (ffmpegPath: string) => Promise<H264Encoder | EncoderSelection>;
   /** Delay before reconnect attempt `attempt` (0-based). */
   reconnectDelayMs?: (attempt: number) => number;
+  /**
+   * Marks a hardware encoder that failed to open in a run, so the next
+   * selectEncoder passes over it; default: markEncoderFailed (for the process).
+   */
+  markEncoderFailed?: (ffmpegPath: string, encoder: H264Encoder, why: string) => void;
   /** Restarts in a row (none staying live for healthyAfterMs) before the session gives up. Default 20. */
   maxReconnectAttempts?: number;
   timing?: Partial<EncoderTiming>;
@@ -255,7 +272,7 @@ interface RunEnd {
 }
 
 interface StartWaiter {
-  resolve: (result: EncoderStartResult) => void;
+  resolve: (result: EncoderSessionStartResult) => void;
   reject: (error: Error) => void;
 }
 
@@ -270,6 +287,7 @@ export class EncoderSession {
   private readonly clearTimeoutFn: (handle: TimerHandle) => void;
   private readonly resolveFfmpegFn: () => ResolvedFfmpeg;
   private readonly selectEncoder: (ffmpegPath: string) => Promise<H264Encoder | EncoderSelection>;
+  private readonly markEncoderFailed: (ffmpegPath: string, encoder: H264Encoder, why: string) => void;
   private readonly reconnectDelayMs: (attempt: number) => number;
   private readonly maxReconnectAttempts: number;
   private readonly timing: EncoderTiming;
@@ -285,6 +303,8 @@ export class EncoderSession {
   private encoder: H264Encoder | typeof RENDERER_ENCODER | null = null;
   private encoderNote: string | null = null;
   private startResult: EncoderSessionStartResult | null = null;
+  /** Set when the encoder failed to open in a run: the next attempt chooses again first. */
+  private chooseEncoderAgain = false;
   private run: Run | null = null;
   private part = 0;
   private reconnectAttempt = 0;
@@ -329,6 +349,7 @@ export class EncoderSession {
     this.clearTimeoutFn = deps.clearTimeout ?? ((handle) => clearTimeout(handle as NodeJS.Timeout));
     this.resolveFfmpegFn = deps.resolveFfmpeg ?? (() => defaultResolveFfmpeg());
     this.selectEncoder = deps.selectEncoder ?? ((ffmpegPath) => detectEncoderOnce({ ffmpegPath }));
+    this.markEncoderFailed = deps.markEncoderFailed ?? markEncoderFailed;
     this.reconnectDelayMs = deps.reconnectDelayMs ?? defaultReconnectDelayMs;
     this.maxReconnectAttempts = deps.maxReconnectAttempts ?? DEFAULT_MAX_RECONNECT_ATTEMPTS;
     this.timing = { ...DEFAULT_TIMING, ...deps.timing };
@@ -394,12 +415,12 @@ export class EncoderSession {
       encoderSkipped: selection?.skipped ?? [],
     };
     this.startResult = result;
-    const started = new Promise<EncoderStartResult>((resolve, reject) => {
+    const started = new Promise<EncoderSessionStartResult>((resolve, reject) => {
       this.startWaiter = { resolve, reject };
     });
     this.spawnRun();
-    await started;
-    return result;
+    // The encoder may have been chosen again on the way (the first one failed to open).
+    return started;
   }
 
   /** Process id of the running ffmpeg; null while none runs (before the start, between restarts, after the stop). */
@@ -648,6 +669,7 @@ export class EncoderSession {
     this.lastExit = null;
     this.encoderNote = null;
     this.startResult = null;
+    this.chooseEncoderAgain = false;
     this.fps = 0;
     this.bitrateKbps = 0;
     this.speed = 0;
@@ -864,6 +886,17 @@ export class EncoderSession {
     const tail = run.stderrTail.length > 0 ? `: ${run.stderrTail.slice(-5).join(' | ')}` : '';
     if (this.state === 'stopping') return;
     if (run.live && run.liveSince !== null && this.now() - run.liveSince >= this.timing.healthyAfterMs) this.reconnectAttempt = 0;
+    const encoder = this.encoder;
+    const encoderFailed = !run.live && encoder !== null && encoder !== RENDERER_ENCODER ? hardwareEncoderFailure(encoder, run.stderrTail) : null;
+    if (encoderFailed !== null && encoder !== null && encoder !== RENDERER_ENCODER && this.ffmpeg) {
+      this.markEncoderFailed(this.ffmpeg.path, encoder, encoderFailed);
+      this.chooseEncoderAgain = true;
+      this.log(`encoder: ${encoder} failed to open (${encoderFailed}); it is left out from now on and the encoder is chosen again`);
+      if (this.state === 'starting') {
+        void this.retryStartWithoutEncoder(encoder, `${end.description}${tail}`);
+        return;
+      }
+    }
     if (this.state === 'starting') {
       // The sentence a streamer can act on first; ffmpeg's own lines after it, on the next line.
       const why = describeIngestFailure(run.stderrTail);
@@ -882,6 +915,46 @@ export class EncoderSession {
       if (run.live) this.lastExit = what;
       this.restartAfter(what, tail);
     }
+  }
+
+  /**
+   * The start's run failed because `failed` would not open: chooses again
+   * (without it) and starts a new run; a choice that comes back with the
+   * same encoder, or none, fails the start with why.
+   */
+  private async retryStartWithoutEncoder(failed: H264Encoder, runEnd: string): Promise<void> {
+    const chosen = await this.chooseEncoder();
+    if (this.state !== 'starting') return;
+    if (typeof chosen !== 'string') this.fail(`${runEnd}\n${failed} failed to open, and no other encoder could be chosen: ${chosen.error}`);
+    else if (chosen === failed) this.fail(`${runEnd}\n${failed} failed to open, and it is the only encoder that may be used`);
+    else this.spawnRun();
+  }
+
+  /**
+   * Chooses the encoder again (after one failed to open): the new choice goes
+   * into the stats, the note and the start result, and the log. Returns the
+   * encoder, or why none could be chosen.
+   */
+  private async chooseEncoder(): Promise<H264Encoder | { error: string }> {
+    this.chooseEncoderAgain = false;
+    const ffmpeg = this.ffmpeg;
+    if (!ffmpeg) return { error: 'no ffmpeg' };
+    let selected: H264Encoder | EncoderSelection;
+    try {
+      selected = await this.selectEncoder(ffmpeg.path);
+    } catch (error) {
+      this.chooseEncoderAgain = true;
+      return { error: (error as Error).message };
+    }
+    const encoder = typeof selected === 'string' ? selected : selected.encoder;
+    if (this.state !== 'starting' && this.state !== 'reconnecting') return encoder;
+    const previous = this.encoder;
+    this.encoder = encoder;
+    this.encoderNote = typeof selected === 'string' ? `chosen again after ${previous ?? 'the encoder'} failed to open` : describeSelection(selected);
+    if (this.startResult) this.startResult = { ...this.startResult, encoder, encoderNote: this.encoderNote, encoderSkipped: typeof selected === 'string' ? [] : selected.skipped };
+    this.log(`encoder: chose ${encoder}: ${this.encoderNote}`);
+    this.emitStats();
+    return encoder;
   }
 
   private onRunFailed(message: string): void {
@@ -915,7 +988,15 @@ export class EncoderSession {
       if (this.state !== 'reconnecting') return;
       this.restarts += 1;
       this.part += 1;
-      this.spawnRun();
+      if (!this.chooseEncoderAgain) {
+        this.spawnRun();
+        return;
+      }
+      void this.chooseEncoder().then((chosen) => {
+        if (this.state !== 'reconnecting') return;
+        if (typeof chosen === 'string') this.spawnRun();
+        else this.restartAfter('the encoder could not be chosen again', `: ${chosen.error}`);
+      });
     }, delay);
   }
 

@@ -1,12 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { H264_ENCODERS } from './args';
+import { H264_ENCODERS, type H264Encoder } from './args';
 import {
   describeSelection,
   detectEncoder,
   detectEncoderOnce,
   encoderCandidates,
+  hardwareEncoderFailure,
+  markEncoderFailed,
   parseEncoderList,
   parseOverride,
   tellingLine,
@@ -278,6 +280,66 @@ describe('detectEncoderOnce', () => {
     const second = await detectEncoderOnce(options);
     expect(second).toBe(first);
     expect(calls.length).toBe(runs);
+  });
+});
+
+describe('an encoder that fails while streaming', () => {
+  it('is left out of the next detection for that ffmpeg, which falls back down the list and says why', async () => {
+    const calls: string[][] = [];
+    const ffmpegPath = `/x/ffmpeg-${Math.random()}`;
+    const spawn = fakeSpawn({ h264_nvenc: { code: 0 }, libx264: { code: 0 } }, calls);
+    const options = { ffmpegPath, candidates: ['h264_nvenc', 'libx264'] as const, env: {}, spawn };
+    expect((await detectEncoderOnce(options)).encoder).toBe('h264_nvenc');
+    markEncoderFailed(ffmpegPath, 'h264_nvenc', 'OpenEncodeSessionEx failed: out of memory (10)');
+    calls.length = 0;
+    const again = await detectEncoderOnce(options);
+    expect(again).toMatchObject({ encoder: 'libx264', skipped: [{ encoder: 'h264_nvenc', reason: 'failed while streaming: OpenEncodeSessionEx failed: out of memory (10)' }] });
+    expect(trialed(calls)).toEqual(['libx264']); // no new trial of the encoder that failed
+    expect(describeSelection(again)).toContain('skipped h264_nvenc: failed while streaming: OpenEncodeSessionEx failed: out of memory (10)');
+    // Another ffmpeg binary is not affected.
+    expect((await detectEncoderOnce({ ...options, ffmpegPath: `${ffmpegPath}-other` })).encoder).toBe('h264_nvenc');
+  });
+
+  it('still gets its trial when ROAST_ENCODER names it (no silent fallback)', async () => {
+    const calls: string[][] = [];
+    const ffmpegPath = `/x/ffmpeg-${Math.random()}`;
+    const spawn = fakeSpawn({ h264_nvenc: { code: 0 }, libx264: { code: 0 } }, calls);
+    const options = { ffmpegPath, env: { ROAST_ENCODER: 'h264_nvenc' }, spawn };
+    await detectEncoderOnce(options);
+    markEncoderFailed(ffmpegPath, 'h264_nvenc', 'Cannot load libcuda.so.1');
+    calls.length = 0;
+    expect((await detectEncoderOnce(options)).encoder).toBe('h264_nvenc');
+    expect(trialed(calls)).toEqual(['h264_nvenc']);
+  });
+});
+
+describe('hardwareEncoderFailure', () => {
+  // ffmpeg's error lines of a run that ended before going live, and what they say about the encoder.
+  const cases: Array<[string, H264Encoder, string[], string | null]> = [
+    [
+      'NVENC session limit, ffmpeg 5.1: the encoder’s own last line',
+      'h264_nvenc',
+      [
+        '[h264_nvenc @ 0x55d0] OpenEncodeSessionEx failed: out of memory (10): (no details)',
+        '[h264_nvenc @ 0x55d0] No capable devices found',
+        'Error initializing output stream 0:0 -- Error while opening encoder for output stream #0:0 - maybe incorrect parameters such as bit_rate, rate, width or height',
+      ],
+      'No capable devices found',
+    ],
+    [
+      'ffmpeg 7: the encoder’s line over its output stream’s',
+      'h264_nvenc',
+      ['[h264_nvenc @ 0x5] Cannot load libnvidia-encode.so.1', '[vost#0:0/h264_nvenc @ 0x6] Error while opening encoder - maybe incorrect parameters'],
+      'Cannot load libnvidia-encode.so.1',
+    ],
+    ['ffmpeg 7, output stream only', 'h264_qsv', ['[vost#0:0/h264_qsv @ 0x6] Error while opening encoder'], 'Error while opening encoder'],
+    ['no prefix', 'h264_nvenc', ['Cannot load libcuda.so.1'], 'Cannot load libcuda.so.1'],
+    ['an ingest that refused the stream', 'h264_nvenc', ['[tcp @ 0x1] Connection to tcp://127.0.0.1:1935 failed: Connection refused'], null],
+    ['another encoder’s line', 'h264_nvenc', ['[h264_vaapi @ 0x1] No usable encoding profile found'], null],
+    ['libx264, which has nothing to fall back to', 'libx264', ['[libx264 @ 0x1] Error while opening encoder'], null],
+  ];
+  it.each(cases)('%s', (_what, encoder, lines, why) => {
+    expect(hardwareEncoderFailure(encoder, lines)).toBe(why);
   });
 });
 

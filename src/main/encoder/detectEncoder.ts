@@ -52,6 +52,13 @@ export interface DetectEncoderOptions {
   spawn?: SpawnTrial;
   /** A trial (or the encoder listing) that takes longer than this counts as failed. */
   timeoutMs?: number;
+  /**
+   * Candidates left out without a trial, each with why: encoders that failed
+   * while streaming (see markEncoderFailed). Not applied to ROAST_ENCODER's
+   * encoder, which gets its trial (and fails clearly) as ever.
+   * Default for detectEncoderOnce: the ones marked for this ffmpeg.
+   */
+  failed?: ReadonlyMap<H264Encoder, string>;
 }
 
 export interface TrialResult {
@@ -193,6 +200,11 @@ export async function detectEncoder(options: DetectEncoderOptions): Promise<Enco
   const candidates = options.candidates ?? encoderCandidates(options.platform);
   const skipped: SkippedEncoder[] = [];
   for (const encoder of candidates) {
+    const failedWith = options.failed?.get(encoder);
+    if (failedWith !== undefined) {
+      skipped.push({ encoder, reason: `failed while streaming: ${failedWith}` });
+      continue;
+    }
     if (listed !== null && !listed.has(encoder)) {
       skipped.push({ encoder, reason: 'not in this ffmpeg build' });
       continue;
@@ -249,22 +261,71 @@ export function tellingLine(text: string): string {
 }
 
 const detected = new Map<string, Promise<EncoderSelection>>();
+/** Per ffmpeg binary: the encoders that failed while streaming, each with why. */
+const failedEncoders = new Map<string, Map<H264Encoder, string>>();
 
 /**
  * detectEncoder, once per ffmpeg binary and ROAST_ENCODER value for the life
  * of the process (the trials cost about two seconds on two cores); a failed
- * detection is not kept, so the next start tries again.
+ * detection is not kept, so the next start tries again, nor is a choice whose
+ * encoder later failed while streaming (markEncoderFailed): the next detection
+ * passes over that encoder.
  */
 export function detectEncoderOnce(options: DetectEncoderOptions): Promise<EncoderSelection> {
   const env = options.env ?? process.env;
   const key = `${options.ffmpegPath}\u0000${env[ENCODER_OVERRIDE_ENV]?.trim() ?? ''}\u0000${options.platform ?? process.platform}\u0000${(options.candidates ?? []).join(',')}`;
   let selection = detected.get(key);
   if (!selection) {
-    selection = detectEncoder(options);
+    selection = detectEncoder({ ...options, failed: options.failed ?? failedEncoders.get(options.ffmpegPath) });
     detected.set(key, selection);
     selection.catch(() => {
       if (detected.get(key) === selection) detected.delete(key);
     });
   }
   return selection;
+}
+
+/**
+ * `encoder` of `ffmpegPath` passed its trial but then failed to open in a real
+ * run (an NVENC session limit another program used up, a driver updated under
+ * the running app): detectEncoderOnce forgets its choices for that binary and
+ * passes over `encoder` from now on, for the life of the process, saying
+ * `why` in the skipped list.
+ */
+export function markEncoderFailed(ffmpegPath: string, encoder: H264Encoder, why: string): void {
+  let failed = failedEncoders.get(ffmpegPath);
+  if (!failed) {
+    failed = new Map();
+    failedEncoders.set(ffmpegPath, failed);
+  }
+  failed.set(encoder, why);
+  for (const key of [...detected.keys()]) if (key.startsWith(`${ffmpegPath}\u0000`)) detected.delete(key);
+}
+
+/** Messages with which a hardware encoder fails to open, whichever component logs them. */
+const ENCODER_OPEN_FAILURES = [
+  /Cannot load (?:libcuda|libnvidia-encode|nvcuda|nvEncodeAPI)/i,
+  /OpenEncodeSessionEx failed/i,
+  /No (?:NVENC )?capable devices found/i,
+  /Error while opening encoder/i,
+];
+
+/**
+ * Why the hardware `encoder` failed to open, when ffmpeg's error lines of a
+ * run that ended before going live say so: the encoder's own line
+ * ("[h264_nvenc @ 0x…] OpenEncodeSessionEx failed: out of memory (10)",
+ * ffmpeg 7: "[vost#0:0/h264_nvenc @ 0x…] …", without the prefix), else a
+ * line that names a failed encoder open; null
+ * for anything else (an ingest that refused the stream) and for libx264,
+ * which has nothing to fall back to.
+ */
+export function hardwareEncoderFailure(encoder: H264Encoder, stderrLines: readonly string[]): string | null {
+  if (encoder === 'libx264') return null;
+  // The encoder's own context ("h264_nvenc @ 0x…") says why; ffmpeg 7's output stream ("vost#0:0/h264_nvenc @ 0x…") only that it failed.
+  const context = (line: string): string => /^\[([^\]]*)\]/.exec(line)?.[1] ?? '';
+  const own = stderrLines.filter((line) => context(line).startsWith(`${encoder} @`));
+  const stream = stderrLines.filter((line) => context(line).split('/').at(-1)?.startsWith(`${encoder} @`));
+  if (own.length > 0 || stream.length > 0) return tellingLine((own.length > 0 ? own : stream).join('\n'));
+  const named = stderrLines.filter((line) => ENCODER_OPEN_FAILURES.some((re) => re.test(line)));
+  return named.length > 0 ? tellingLine(named.join('\n')) : null;
 }
