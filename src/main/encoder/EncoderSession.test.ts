@@ -1223,6 +1223,71 @@ describe('EncoderSession with H.264 from the renderer', () => {
     expect(h.session.getStats().state).toBe('live');
   });
 
+  /** Half a second of the renderer's H.264 (a unit every 100 ms), ffmpeg reporting progress as it muxes. */
+  async function flowingVideo(h: ReturnType<typeof harness>, frameCount: number, progress = true): Promise<void> {
+    for (let i = 0; i < 5; i++) {
+      await h.clock.advance(100);
+      h.session.pushH264(h264Unit(false, 7), h.clock.t);
+      if (progress) h.child().progress(frameCount + i);
+    }
+  }
+
+  it('says it is the renderer’s encoder that stopped sending video, not the ingest, finishes ffmpeg and starts again when video comes, without spending restarts', async () => {
+    const h = track(harness({ maxReconnectAttempts: 1 }));
+    let keyframes = 0;
+    h.session.onKeyframeNeeded(() => (keyframes += 1));
+    await liveOnH264(h);
+    for (let outage = 1; outage <= 2; outage++) {
+      const c = h.child();
+      await flowingVideo(h, 2);
+      // The renderer's encoder gives up: no more units, and ffmpeg's output stands still (the muxer holds audio back for video).
+      await h.clock.advance(5_980);
+      expect(h.session.getStats().state).toBe('live');
+      await h.clock.advance(20);
+      await settle();
+      expect(c.kills).toEqual([]); // its inputs were closed: it finished the stream and the files
+      expect(c.exited).toBe(true);
+      const stats = h.session.getStats();
+      expect(stats).toMatchObject({ state: 'reconnecting', error: "no video from the renderer's encoder for 6 s; the stream goes on when it sends video again" });
+      expect(stats.lastExit).toBe("ffmpeg was finished: no video from the renderer's encoder for 6 s");
+      expect(h.logs.join('\n')).not.toMatch(/ingest stopped taking the stream/);
+      // No restart is spent while there is no video to send: it waits.
+      const spawned = h.spawnCalls.length;
+      await h.clock.advance(60_000);
+      expect(h.spawnCalls).toHaveLength(spawned);
+      expect(h.session.getStats()).toMatchObject({ state: 'reconnecting', error: expect.stringMatching(/for 66 s/) });
+      // Video again: a new run, opened by a keyframe.
+      const asked = keyframes;
+      h.session.pushH264(h264Unit(false, 8), h.clock.t);
+      expect(h.spawnCalls).toHaveLength(spawned + 1);
+      expect(keyframes).toBe(asked + 1);
+      h.session.pushH264(h264Unit(true, 9), h.clock.t + 33);
+      h.child().progress(1);
+      await settle();
+      expect(h.child().frames.map((f) => [f.timestampMs, f.key, f.data[0]])).toEqual([[0, true, 9]]);
+      expect(h.session.getStats()).toMatchObject({ state: 'live', error: null, restarts: outage });
+    }
+    // Stopped while it waits for video: nothing left to end.
+    await h.clock.advance(6_000);
+    await settle();
+    expect(h.session.getStats().state).toBe('reconnecting');
+    await h.session.stop();
+    expect(h.session.getStats()).toMatchObject({ state: 'stopped', error: expect.stringMatching(/^no video from the renderer's encoder for 6 s/) });
+    h.session.pushH264(h264Unit(true, 9), h.clock.t);
+    expect(h.spawnCalls).toHaveLength(3);
+  });
+
+  it('still ends an ffmpeg whose ingest stopped taking the stream while the renderer’s video comes', async () => {
+    const h = track(harness());
+    await liveOnH264(h);
+    const c = h.child();
+    await flowingVideo(h, 2);
+    for (let i = 0; i < 12; i++) await flowingVideo(h, 0, false); // 6 s of video, no progress
+    expect(c.kills).toEqual(['SIGKILL']);
+    await settle();
+    expect(h.session.getStats()).toMatchObject({ state: 'reconnecting', error: 'ffmpeg stalled: no progress for 6 s (the ingest stopped taking the stream)' });
+  });
+
   it('refuses malformed units and the wrong kind of video with clear errors, and goes on', async () => {
     const h = track(harness());
     await liveOnH264(h);

@@ -43,6 +43,12 @@
  *   output (an ingest that hangs with the connection open: ffmpeg's own
  *   network timeout only starts once the kernel's buffers are full, and the
  *   trailer waits for it again); the session ends it and reconnects as above.
+ * - H.264 from the renderer that stops coming (its encoder gave up) for
+ *   stallTimeoutMs stops the stream too (a copied stream cannot be padded, and
+ *   the muxer holds audio back for it): that is not the ingest's fault, so
+ *   the session finishes ffmpeg (its files closed), says so in the stats'
+ *   `error` ("no video from the renderer's encoder for N s"), and starts a
+ *   new run when video comes again, without spending reconnect attempts.
  */
 import { spawn as nodeSpawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
@@ -260,6 +266,8 @@ interface Run {
   lastProgressAt: number;
   /** Set when the session ended the run because it stopped making progress: why. */
   stalled: string | null;
+  /** Set when the session finished the run because the renderer's H.264 stopped coming. */
+  noVideo: boolean;
   /** The highest frame count and output time ffmpeg reported in this run. */
   lastFrame: number;
   lastOutTimeMs: number;
@@ -305,6 +313,10 @@ export class EncoderSession {
   private startResult: EncoderSessionStartResult | null = null;
   /** Set when the encoder failed to open in a run: the next attempt chooses again first. */
   private chooseEncoderAgain = false;
+  /** now() when the renderer's last H.264 unit came (the start, before the first). */
+  private lastVideoAt = 0;
+  /** Set while no run is kept because the renderer's H.264 stopped: the next unit starts one. */
+  private awaitingVideo = false;
   private run: Run | null = null;
   private part = 0;
   private reconnectAttempt = 0;
@@ -488,8 +500,10 @@ export class EncoderSession {
     }
     if (!Number.isFinite(timestampMs)) throw new EncoderInputError('invalid_video_frame', 'video frame timestamp must be a finite number');
     this.framesIn += 1;
+    this.lastVideoAt = this.now();
+    if (this.awaitingVideo && this.run === null && this.state === 'reconnecting') this.resumeWithVideo();
     const run = this.run;
-    if (!run || run.ended || !run.h264) {
+    if (!run || run.ended || !run.h264 || run.noVideo) {
       if (this.state === 'reconnecting') this.framesDroppedNetwork += 1;
       return;
     }
@@ -613,7 +627,7 @@ export class EncoderSession {
       outTimeMs: this.outTimeMs,
       restarts: this.restarts,
       encoderCpuPercent: this.encoderCpuPercent,
-      error: this.error,
+      error: this.awaitingVideo ? this.noVideoMessage() : this.error,
       recordingError: this.recordingError,
     };
   }
@@ -670,6 +684,8 @@ export class EncoderSession {
     this.encoderNote = null;
     this.startResult = null;
     this.chooseEncoderAgain = false;
+    this.lastVideoAt = this.now();
+    this.awaitingVideo = false;
     this.fps = 0;
     this.bitrateKbps = 0;
     this.speed = 0;
@@ -743,6 +759,7 @@ export class EncoderSession {
       }),
       lastProgressAt: this.now(),
       stalled: null,
+      noVideo: false,
       lastFrame: -1,
       lastOutTimeMs: -1,
     };
@@ -886,6 +903,14 @@ export class EncoderSession {
     const tail = run.stderrTail.length > 0 ? `: ${run.stderrTail.slice(-5).join(' | ')}` : '';
     if (this.state === 'stopping') return;
     if (run.live && run.liveSince !== null && this.now() - run.liveSince >= this.timing.healthyAfterMs) this.reconnectAttempt = 0;
+    if (run.noVideo && (this.state === 'live' || this.state === 'reconnecting')) {
+      // Not the ingest's failure: no attempt is spent; the renderer's next unit starts a run.
+      if (run.live) this.lastExit = `ffmpeg was finished: ${this.noVideoFor()}`;
+      this.awaitingVideo = true;
+      this.setState('reconnecting');
+      this.emitStats();
+      return;
+    }
     const encoder = this.encoder;
     const encoderFailed = !run.live && encoder !== null && encoder !== RENDERER_ENCODER ? hardwareEncoderFailure(encoder, run.stderrTail) : null;
     if (encoderFailed !== null && encoder !== null && encoder !== RENDERER_ENCODER && this.ffmpeg) {
@@ -957,6 +982,49 @@ export class EncoderSession {
     return encoder;
   }
 
+  /** "no video from the renderer's encoder for N s", N counted from its last unit. */
+  private noVideoFor(): string {
+    return `no video from the renderer's encoder for ${Math.round((this.now() - this.lastVideoAt) / 1000)} s`;
+  }
+
+  private noVideoMessage(): string {
+    return `${this.noVideoFor()}; the stream goes on when it sends video again`;
+  }
+
+  /**
+   * The renderer's H.264 stopped coming: ffmpeg gets the end of its inputs,
+   * so it finishes the stream and the recording with what it has (killed
+   * when it has not exited after stopTimeoutMs), and the session waits for video.
+   */
+  private finishForMissingVideo(run: Run): void {
+    run.noVideo = true;
+    this.log(`encoder: ${this.noVideoMessage()}; finishing ffmpeg until then`);
+    this.error = this.noVideoMessage();
+    this.finishRun(run, this.timing.stopTimeoutMs);
+  }
+
+  /** Closes ffmpeg's inputs so it finishes its files and exits; SIGKILL when it is still there after waitMs. */
+  private finishRun(run: Run, waitMs: number): void {
+    run.video.end();
+    run.audio.end();
+    const killTimer = this.setTimeoutFn(() => {
+      if (run.ended) return;
+      this.log(`encoder: ffmpeg did not finish within ${waitMs} ms; killing it`);
+      run.child.kill('SIGKILL');
+    }, waitMs);
+    void run.exited.then(() => this.clearTimeoutFn(killTimer));
+  }
+
+  /** The renderer sends video again after it stopped: a new run (which asks for a keyframe to open with). */
+  private resumeWithVideo(): void {
+    this.awaitingVideo = false;
+    this.error = null;
+    this.log("encoder: video from the renderer's encoder came again; starting ffmpeg");
+    this.restarts += 1;
+    this.part += 1;
+    this.spawnRun();
+  }
+
   private onRunFailed(message: string): void {
     if (this.state === 'starting') this.fail(message);
     else if (this.state === 'live' || this.state === 'reconnecting') this.restartAfter('ffmpeg could not be restarted', `: ${message}`);
@@ -1016,6 +1084,7 @@ export class EncoderSession {
       if (this.state !== 'idle') this.setState('stopped');
       return;
     }
+    this.awaitingVideo = false;
     this.setState('stopping');
     if (this.reconnectTimer !== null) this.clearTimeoutFn(this.reconnectTimer);
     this.reconnectTimer = null;
@@ -1065,7 +1134,11 @@ export class EncoderSession {
 
   /** Keeps video from standing still and audio from falling behind the media clock. */
   private tick(run: Run): void {
-    if (run.ended || this.state === 'stopping') return;
+    if (run.ended || run.noVideo || this.state === 'stopping') return;
+    if (run.h264 && this.state !== 'starting' && this.now() - this.lastVideoAt >= this.timing.stallTimeoutMs) {
+      this.finishForMissingVideo(run);
+      return;
+    }
     if (run.live && run.stalled === null && this.now() - run.lastProgressAt >= this.timing.stallTimeoutMs) {
       run.stalled = `stalled: no progress for ${Math.round((this.now() - run.lastProgressAt) / 1000)} s (the ingest stopped taking the stream)`;
       this.log(`encoder: ffmpeg ${run.stalled}; ending it to reconnect`);
