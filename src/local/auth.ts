@@ -8,6 +8,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type pg from 'pg';
+import { inTransaction } from './dbClient.js';
 import { AppError } from '../shared/errors.js';
 import { BodyError, bearerToken, readJson, sendEmpty, sendJson } from './http.js';
 import { type JwtClaims, JwtError, signJwt, verifyJwt } from './jwt.js';
@@ -148,24 +149,8 @@ export function createAuthHandler(opts: AuthOptions): AuthHandler {
   const ttl = opts.accessTokenTtlSeconds ?? 3600;
   const reuseSeconds = opts.refreshReuseSeconds ?? 10;
 
-  async function tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await opts.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('begin');
-      try {
-        const result = await fn(client);
-        await client.query('commit');
-        return result;
-      } catch (err) {
-        await client.query('rollback').catch((e: Error) => {
-          broken = e;
-        });
-        throw err;
-      }
-    } finally {
-      client.release(broken);
-    }
+  function tx<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(opts.pool, fn);
   }
 
   async function newRefreshToken(client: pg.PoolClient, userId: string, sessionId: string, parent: string | null): Promise<string> {

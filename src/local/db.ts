@@ -12,6 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { AppError } from '../shared/errors.js';
+import { withClient } from './dbClient.js';
 import { LOCAL_SQL_DIR, REPO_ROOT } from './paths.js';
 
 export { REPO_ROOT };
@@ -122,8 +123,7 @@ export async function startDatabase(opts: StartDatabaseOptions = {}): Promise<Da
 
 /** Bootstrap then migrations, under an advisory lock. Returns the versions applied now. */
 export async function prepareSchema(pool: pg.Pool, migrationsDir: string): Promise<string[]> {
-  const client = await pool.connect();
-  try {
+  return withClient(pool, async (client) => {
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
       await applyBootstrap(client);
@@ -131,9 +131,7 @@ export async function prepareSchema(pool: pg.Pool, migrationsDir: string): Promi
     } finally {
       await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     }
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export async function applyBootstrap(client: pg.ClientBase): Promise<void> {

@@ -146,6 +146,8 @@ export async function startLocalBackend(opts: LocalBackendOptions = {}): Promise
     ephemeral: opts.ephemeralDb,
     migrationsDir: opts.migrationsDir,
   });
+  // A connection lost by the pool (idle, or while a request held it) is discarded; it is said here.
+  db.pool.on('error', (err) => log(`database: connection lost: ${err.message}`));
   const jwtSecret = opts.jwtSecret ?? (await storedJwtSecret(db.pool).catch(async (err: Error) => {
     await db.stop();
     throw new AppError('jwt_secret', `could not read or make the backend's JWT secret: ${err.message}`);

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { SignJWT, jwtVerify, errors } from 'jose';
 import type pg from 'pg';
+import { inTransaction } from './dbClient.js';
 
 /**
  * The backend's own JWT secret, kept in its database (`roast_local.settings`,
@@ -11,24 +12,16 @@ import type pg from 'pg';
  * the gateway on 127.0.0.1. JWT_SECRET (the `jwtSecret` option) overrides it.
  */
 export async function storedJwtSecret(pool: pg.Pool): Promise<string> {
-  const client = await pool.connect();
-  try {
-    // Processes sharing one database make it once, in turn.
-    await client.query('begin');
+  // Processes sharing one database make it once, in turn.
+  return inTransaction(pool, async (client) => {
     await client.query("select pg_advisory_xact_lock(hashtext('roast_local.settings'))");
     await client.query('create schema if not exists roast_local');
     await client.query('revoke all on schema roast_local from public');
     await client.query('create table if not exists roast_local.settings (name text primary key, value text not null)');
     await client.query("insert into roast_local.settings (name, value) values ('jwt_secret', $1) on conflict (name) do nothing", [randomBytes(32).toString('base64url')]);
     const { rows } = await client.query<{ value: string }>("select value from roast_local.settings where name = 'jwt_secret'");
-    await client.query('commit');
     return rows[0]!.value;
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export interface JwtClaims {

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type pg from 'pg';
 import { BodyError, bearerToken, headerList, headerValue, readJson, sendEmpty, sendJson, sendJsonText } from './http.js';
 import { type JwtClaims, JwtError, verifyJwt } from './jwt.js';
+import { inTransaction } from './dbClient.js';
 import { type Catalog, type FunctionInfo, SchemaCache, type TableInfo } from './rest/catalog.js';
 import { PostgrestError, parseError, toPostgrestError } from './rest/errors.js';
 import { type ParsedQuery, emptyNode, parseQuery } from './rest/parse.js';
@@ -141,11 +142,9 @@ export function createRestHandler(opts: RestOptions): RestHandler {
     rollback: boolean,
     decide: (row: ResultRow) => void,
   ): Promise<ResultRow> {
-    const client = await opts.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query(readOnly ? 'begin isolation level read committed read only' : 'begin');
-      try {
+    return inTransaction(
+      opts.pool,
+      async (client) => {
         await client.query(
           `select set_config('role', $1, true), set_config('request.jwt.claims', $2, true),
                   set_config('request.jwt.claim.sub', $3, true), set_config('request.jwt.claim.role', $4, true),
@@ -167,17 +166,10 @@ export function createRestHandler(opts: RestOptions): RestHandler {
         const result = await client.query<ResultRow>(sql.text, sql.values);
         const row = result.rows[0] ?? { body: null, page_total: 0 };
         decide(row);
-        await client.query(rollback ? 'rollback' : 'commit');
         return row;
-      } catch (err) {
-        await client.query('rollback').catch((e: Error) => {
-          broken = e;
-        });
-        throw err;
-      }
-    } finally {
-      client.release(broken);
-    }
+      },
+      { begin: readOnly ? 'begin isolation level read committed read only' : 'begin', end: rollback ? 'rollback' : 'commit' },
+    );
   }
 
   async function withCatalog<T>(fn: (catalog: Catalog) => Promise<T>): Promise<T> {

@@ -1,5 +1,6 @@
 /** Tokens and caller-scoped SQL: what the database lets a JWT's owner see and do. */
 import type pg from 'pg';
+import { inTransaction } from '../dbClient.js';
 import { JwtError, verifyJwt, type JwtClaims } from '../jwt.js';
 import { RealtimeError } from './errors.js';
 
@@ -28,28 +29,15 @@ function pgCode(err: unknown): string | undefined {
  * `request.jwt.claims` set locally, as PostgREST does. The transaction is rolled
  * back: these are checks, they never write.
  */
-export async function asCaller<T>(pool: pg.Pool, claims: JwtClaims, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('begin');
-    try {
-      await client.query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)", [
-        claims.role,
-        JSON.stringify(claims),
-      ]);
-      return await fn(client);
-    } finally {
-      await client.query('rollback').catch((err: Error) => {
-        broken = err;
-      });
-    }
-  } catch (err) {
-    if (!pgCode(err)) broken = err as Error;
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+export function asCaller<T>(pool: pg.Pool, claims: JwtClaims, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(
+    pool,
+    async (client) => {
+      await client.query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)", [claims.role, JSON.stringify(claims)]);
+      return fn(client);
+    },
+    { end: 'rollback' },
+  );
 }
 
 /**

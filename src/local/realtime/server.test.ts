@@ -24,6 +24,8 @@ function poolWithoutTopicFunction(): pg.Pool {
       return { rows: [], rowCount: 0 };
     },
     release() {},
+    on() {},
+    removeListener() {},
   };
   return { connect: async () => client } as unknown as pg.Pool;
 }

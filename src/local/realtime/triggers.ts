@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type pg from 'pg';
+import { inTransaction } from '../dbClient.js';
 import { RealtimeError } from './errors.js';
 import { LOCAL_SQL_DIR } from '../paths.js';
 
@@ -32,18 +33,11 @@ export async function readRealtimeSql(path?: string): Promise<string> {
  */
 export async function installRealtimeTriggers(pool: pg.Pool, sqlPath?: string): Promise<void> {
   const sql = await readRealtimeSql(sqlPath);
-  const client = await pool.connect();
-  let broken: Error | undefined;
   try {
-    await client.query('begin');
-    await client.query(sql);
-    await client.query('commit');
-  } catch (err) {
-    await client.query('rollback').catch((e: Error) => {
-      broken = e;
+    await inTransaction(pool, async (client) => {
+      await client.query(sql);
     });
+  } catch (err) {
     throw new RealtimeError('database_error', `installing the realtime triggers failed: ${(err as Error).message}`);
-  } finally {
-    client.release(broken);
   }
 }
