@@ -7,6 +7,7 @@
  * The test runs its own RTMP server (the app publishes to it through
  * LOCAL_RTMP_URL), so it can stop and restart it.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
@@ -118,4 +119,45 @@ test('the ingest stops for 10 s and comes back: the same session reconnects and 
   await recordRtmp(publishUrl, recording, 3);
   const streams = probe(recording);
   expect(streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+});
+
+/**
+ * Cuts every TCP connection to the studio server on 127.0.0.1 (`ss -K`, as a
+ * network drop or a restarted network service would): the bridge's sockets
+ * go, and the native side stops the encoder with them. Null when done, else
+ * why it cannot be done here.
+ */
+function cutStudioConnections(studioUrl: string): string | null {
+  const port = new URL(studioUrl).port;
+  const run = spawnSync('ss', ['-K', 'dst', '127.0.0.1', 'dport', '=', port], { encoding: 'utf8' });
+  if (run.error) return `ss is not available (${run.error.message}); install iproute2`;
+  if (run.status !== 0) return `ss -K failed (${run.status}): ${run.stderr.trim()}`;
+  return null;
+}
+
+test("the studio's connection to the encoder drops mid-show: the stream starts again by itself and the studio says so", async () => {
+  const host = await browser.newPage();
+  logConsole(host, 'host');
+  const { publishUrl } = await hostGoesLive(host, app.studioUrl, 'Cora Cut');
+  const key = publishUrl.slice(ingest.rtmpBaseUrl.length + 1);
+  await expect.poll(() => ingest.isPublishing(key), { timeout: 30_000 }).toBe(true);
+  await expect(host.getByTestId('encoder-state')).toHaveText('live');
+
+  const why = cutStudioConnections(app.studioUrl);
+  test.skip(why !== null, `cannot cut the studio's connections here: ${why}`);
+  const problem = host.getByTestId('program-problem');
+  await expect(problem).toContainText(/connection to the studio's encoder closed.*starting it again/i, { timeout: 15_000 });
+  await expect(problem).toContainText(/came back: the stream started again/, { timeout: 60_000 });
+  await expect.poll(() => ingest.isPublishing(key), { timeout: 30_000 }).toBe(true);
+  await expect(host.getByTestId('phase')).toHaveText('LIVE');
+  await expect(host.getByTestId('encoder-state')).toHaveText('live', { timeout: 30_000 });
+  await host.screenshot({ path: join(OUT, 'studio-encoder-connection-back.png') });
+
+  // What a viewer's player reads after it: H.264 and AAC on the same stream key.
+  const recording = join(OUT, 'after-bridge-drop.flv');
+  await recordRtmp(publishUrl, recording, 3);
+  expect(probe(recording).map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+  await host.getByTestId('end-live').click();
+  await expect(host.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
+  await host.close();
 });

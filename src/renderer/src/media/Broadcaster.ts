@@ -9,7 +9,7 @@
  * frames to the bridge — directly to the bridge's worker when it offers a
  * port. The page only tells the worker what changed.
  */
-import type { EncoderChoice, EncoderStartResult, EncoderStats, NativeBridge } from '../../../shared/bridge';
+import type { EncoderChoice, EncoderStartInput, EncoderStartResult, EncoderStats, NativeBridge } from '../../../shared/bridge';
 import { AppError } from '../../../shared/errors';
 import type { ProgramLayoutKind } from '../../../shared/layout';
 import { AudioMixer } from './AudioMixer';
@@ -68,6 +68,15 @@ interface PortBridge extends NativeBridge {
   mediaPort(): MessagePort;
 }
 const hasMediaPort = (bridge: NativeBridge): bridge is PortBridge => typeof (bridge as Partial<PortBridge>).mediaPort === 'function';
+
+/** A bridge whose connection can close under a show and be opened again by the next request (the browser studio's WebSocket). */
+interface ClosableBridge extends NativeBridge {
+  onClosed(listener: (error: Error) => void): () => void;
+}
+const isClosable = (bridge: NativeBridge): bridge is ClosableBridge => typeof (bridge as Partial<ClosableBridge>).onClosed === 'function';
+
+/** Attempts to start the encoder again after its connection closed mid-show, and the pause before each (the first at once). */
+export const BRIDGE_RESTART_DELAYS_MS = [0, 1000, 2000, 4000, 8000];
 
 export class Broadcaster {
   /** The program preview; the worker draws into it (GPU compositor). */
@@ -389,18 +398,19 @@ export class Broadcaster {
       this.live = true;
       this.startWorkerOutput('h264', videoBitrateKbps);
     }
+    const startOptions: EncoderStartInput = {
+      url: opts.publishUrl,
+      width: opts.width,
+      height: opts.height,
+      fps: opts.fps,
+      videoBitrateKbps,
+      audioBitrateKbps: 128,
+      video: choice.video,
+      ...(opts.record ? { record: opts.record } : {}),
+    };
     let result: EncoderStartResult;
     try {
-      result = await this.bridge.invoke('encoder:start', {
-        url: opts.publishUrl,
-        width: opts.width,
-        height: opts.height,
-        fps: opts.fps,
-        videoBitrateKbps,
-        audioBitrateKbps: 128,
-        video: choice.video,
-        ...(opts.record ? { record: opts.record } : {}),
-      });
+      result = await this.bridge.invoke('encoder:start', startOptions);
     } catch (err) {
       this.live = false;
       this.post({ type: 'live', on: false });
@@ -409,6 +419,9 @@ export class Broadcaster {
       throw err;
     }
     this.unsubscribeStats = this.bridge.on('encoder:stats', onStats);
+    this.startOptions = startOptions;
+    this.unsubscribeClosed?.();
+    this.unsubscribeClosed = isClosable(this.bridge) ? this.bridge.onClosed((error) => void this.restartAfterBridgeLoss(error)) : null;
     try {
       const mixer = new AudioMixer();
       this.mixer = mixer;
@@ -444,7 +457,49 @@ export class Broadcaster {
     }
   }
 
+  /** What the encoder was started with, while live (the same start is made again after a bridge loss). */
+  private startOptions: EncoderStartInput | null = null;
+  private unsubscribeClosed: (() => void) | null = null;
+  private restarting = false;
+
+  /**
+   * The bridge's connection closed mid-show (the browser studio's socket: the
+   * native side stops the encoder with it). The program, its audio and the
+   * media ports are all still here, so the encoder is started again with the
+   * same options as soon as the bridge opens again (each request reopens it),
+   * a few times with growing pauses; the streamer is told either way. With
+   * the renderer encoding, the new run asks for a keyframe as any start does.
+   */
+  private async restartAfterBridgeLoss(error: Error): Promise<void> {
+    if (!this.live || this.restarting || !this.startOptions) return;
+    this.restarting = true;
+    const options = this.startOptions;
+    this.problem(`${error.message.replace(/\.$/, '')}: the stream stopped; starting it again`);
+    let last = '';
+    try {
+      for (const delayMs of BRIDGE_RESTART_DELAYS_MS) {
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+        if (!this.live || this.startOptions !== options) return;
+        try {
+          const result = await this.bridge.invoke('encoder:start', options);
+          this.log(`encoder started again after its connection closed (${result.encoder})`);
+          this.problem('The connection to the encoder came back: the stream started again');
+          return;
+        } catch (err) {
+          last = (err as Error).message;
+          this.log(`encoder restart after its connection closed failed: ${last}`);
+        }
+      }
+      this.problem(`The stream could not be started again after the connection to the encoder closed (${last}). End live, then go live again`);
+    } finally {
+      this.restarting = false;
+    }
+  }
+
   async stop(): Promise<void> {
+    this.startOptions = null;
+    this.unsubscribeClosed?.();
+    this.unsubscribeClosed = null;
     this.live = false;
     this.post({ type: 'live', on: false });
     this.unsubscribeKeyframe?.();
@@ -472,6 +527,9 @@ export class Broadcaster {
     this.post({ type: 'dispose' });
     this.disposed = true;
     this.live = false;
+    this.startOptions = null;
+    this.unsubscribeClosed?.();
+    this.unsubscribeClosed = null;
     void this.mixer?.dispose();
     this.mixer = null;
     const worker = this.worker;
