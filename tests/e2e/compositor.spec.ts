@@ -191,6 +191,22 @@ test.describe('the program worker', () => {
   });
 
   for (const mode of ['gpu', 'cpu'] as const) {
+    test(`${mode} compositor, live twice: the second show sends no picture of the first`, async () => {
+      const page = await harnessPage();
+      const r = (await page.evaluate(
+        (mode) => (window as unknown as { ProgramHarness: { liveTwice: (m: string, v: string, s: number) => Promise<unknown> } }).ProgramHarness.liveTwice(mode, 'i420', 2),
+        mode,
+      )) as { compositor: { mode: string }; firstShow: number; secondShow: number; earlier: number };
+      console.log(`${mode} live twice: ${JSON.stringify(r)}`);
+      expect(r.compositor.mode).toBe(mode);
+      expect(r.firstShow).toBeGreaterThan(5);
+      expect(r.secondShow).toBeGreaterThan(5);
+      expect(r.earlier).toBe(0);
+      await page.close();
+    });
+  }
+
+  for (const mode of ['gpu', 'cpu'] as const) {
     test(`${mode} compositor, H.264 made here: increasing times and a keyframe first`, async () => {
       const page = await harnessPage();
       const r = (await page.evaluate(

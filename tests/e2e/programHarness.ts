@@ -91,6 +91,32 @@ export async function live(mode: CompositorMode, video: 'i420' | 'h264', seconds
 }
 
 /**
+ * Goes live twice with the same Broadcaster (End live, then Go live again, as
+ * the studio does): the frames the second show sends, and how many of them
+ * were made before it began (pictures of the first show left in flight).
+ */
+export async function liveTwice(mode: CompositorMode, video: 'i420' | 'h264', seconds: number) {
+  const sent: SentFrame[] = [];
+  const camera = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 } });
+  const broadcaster = new Broadcaster(document.body, fakeBridge(video, sent), 640, 360, 30, () => {}, mode);
+  broadcaster.setParticipants([{ id: 'host', label: 'Host', stream: camera }]);
+  const options = { publishUrl: 'rtmp://127.0.0.1/live/test', width: 640, height: 360, fps: 30 };
+  await broadcaster.goLive(options, () => {});
+  await pause(seconds * 1000);
+  await broadcaster.stop();
+  await pause(500);
+  const firstShow = sent.length;
+  const secondStart = performance.now();
+  await broadcaster.goLive(options, () => {});
+  await pause(seconds * 1000);
+  await broadcaster.stop();
+  await broadcaster.dispose();
+  for (const t of camera.getTracks()) t.stop();
+  const second = sent.slice(firstShow);
+  return { compositor: broadcaster.compositor, firstShow, secondShow: second.length, earlier: second.filter((f) => f.timestampMs < secondStart).length };
+}
+
+/**
  * Switches the participant's camera off and on every `everyMs` for `seconds`
  * (each switch ends one frame stream and starts another), keeps the program
  * running `settleMs` more, then disposes, collecting garbage where the page

@@ -123,6 +123,8 @@ let timer: ReturnType<typeof setInterval> | null = null;
 /** Converts this worker's clock to the page's (audio chunks carry page times). */
 let toPageMs = 0;
 let live = false;
+/** When the current go-live began (page clock): a readback begun before it belongs to an earlier show and is not sent. */
+let liveFromMs = 0;
 let port: MessagePort | null = null;
 let layout: { kind: ProgramLayoutKind; order: string[]; focusId: string | null } = { kind: 'grid', order: [], focusId: null };
 const readers = new Map<string, ReadableStreamDefaultReader<VideoFrame>>();
@@ -418,6 +420,7 @@ function tick(): void {
   if (fresh) timed('compose', () => compositor!.compose());
   if (live) {
     for (const { frame, timestampMs } of compositor.collect((n) => new Uint8Array(n))) {
+      if (timestampMs < liveFromMs) continue;
       deliver(frame, timestampMs, () => frame.buffer as ArrayBuffer);
     }
     if (fresh && !compositor.beginReadback(started + toPageMs)) {
@@ -618,6 +621,7 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
         cpu?.invalidate();
         return;
       case 'live':
+        if (msg.on && !live) liveFromMs = performance.now() + toPageMs;
         live = msg.on;
         slots = msg.on ? new OutputSlots(1000 / size.fps) : slots;
         if (msg.port) port = msg.port;
