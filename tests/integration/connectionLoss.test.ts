@@ -1,16 +1,21 @@
 /**
  * The local backend when PostgreSQL connections die under it (a backend
  * terminated, the server restarted): the process carries on, the request that
- * held the connection gets a clear error, and the next one works.
+ * held the connection gets a clear error, and the next one works; Realtime
+ * subscribers are told to rejoin when changes may have been missed.
  */
-import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+import { createClient, type RealtimeChannel, type SupabaseClient } from '@supabase/supabase-js';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withClient } from '../../src/local/dbClient.js';
 import { type LocalBackend, startLocalBackend } from '../../src/local/gateway.js';
+import { createRealtimeServer, installRealtimeTriggers, type RealtimeServer } from '../../src/local/realtime/index.js';
+import { inbox } from './helpers/inbox';
 
 let backend: LocalBackend;
+let realtime: RealtimeServer | null = null;
+const clients: SupabaseClient[] = [];
 const logs: string[] = [];
 const uncaught: unknown[] = [];
 const onUncaught = (err: unknown): void => {
@@ -20,10 +25,12 @@ const onUncaught = (err: unknown): void => {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function client(key = backend.anonKey): SupabaseClient {
-  return createClient(backend.apiUrl, key, {
+  const sb = createClient(backend.apiUrl, key, {
     auth: { persistSession: false, autoRefreshToken: false },
     realtime: { transport: WebSocket as never },
   });
+  clients.push(sb);
+  return sb;
 }
 
 /** The pid of the backend running a query that contains `marker`, once it runs. */
@@ -46,14 +53,32 @@ async function terminate(pid: number): Promise<void> {
 
 beforeAll(async () => {
   process.on('uncaughtException', onUncaught);
-  backend = await startLocalBackend({ port: 0, ephemeralDb: true, dbPort: 0, log: (m) => logs.push(m) });
+  backend = await startLocalBackend({
+    port: 0,
+    ephemeralDb: true,
+    dbPort: 0,
+    log: (m) => logs.push(m),
+    mounts: {
+      realtime: {
+        handleUpgrade: (req, socket, head) => (realtime ? realtime.handleUpgrade(req, socket, head) : socket.destroy()),
+        handleHttp: async (req, res) => (realtime ? realtime.handleHttp(req, res) : false),
+        close: async () => realtime?.close(),
+      },
+    },
+  });
   await backend.pool.query(`
     create function public.conn_loss_sleep(seconds float8) returns int language sql as $$ select 1 from pg_sleep(seconds) $$;
     grant execute on function public.conn_loss_sleep(float8) to anon;
+    create table public.conn_loss_notes (id bigserial primary key, body text not null);
+    grant select on public.conn_loss_notes to anon;
+    alter publication supabase_realtime add table public.conn_loss_notes;
   `);
+  await installRealtimeTriggers(backend.pool);
+  realtime = createRealtimeServer({ pool: backend.pool, jwtSecret: backend.jwtSecret, anonKey: backend.anonKey, log: (m) => logs.push(m) });
 });
 
 afterAll(async () => {
+  await Promise.allSettled(clients.map((c) => c.removeAllChannels()));
   await backend?.stop();
   process.off('uncaughtException', onUncaught);
 });
@@ -97,5 +122,40 @@ describe('a connection that dies while a request holds it', () => {
     } finally {
       await pool.end();
     }
+  });
+});
+
+describe('the Realtime connection listening for changes dies', () => {
+  it('tells each postgres_changes channel, which rejoins, and delivers the changes made after', async () => {
+    const sb = client();
+    const statuses = inbox<string>();
+    const system = inbox<{ extension: string; status: string; message: string }>();
+    const changes = inbox<{ new: { body: string } }>();
+    const channel: RealtimeChannel = sb
+      .channel('notes')
+      .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'conn_loss_notes' }, (p) => changes.push(p as never))
+      .on('system', {}, (p) => system.push(p));
+    channel.subscribe((status) => statuses.push(status));
+    expect(await statuses.next()).toBe('SUBSCRIBED');
+    expect(await system.next()).toMatchObject({ extension: 'postgres_changes', status: 'ok' });
+    await backend.pool.query("insert into public.conn_loss_notes (body) values ('before')");
+    expect((await changes.next()).new.body).toBe('before');
+
+    const { rows } = await backend.pool.query<{ pid: number }>(
+      "select pid from pg_stat_activity where query ilike 'listen realtime_changes%' and pid <> pg_backend_pid()",
+    );
+    expect(rows).toHaveLength(1);
+    await terminate(rows[0]!.pid);
+
+    expect(await system.next()).toMatchObject({ extension: 'postgres_changes', status: 'error', message: expect.stringMatching(/missed/) });
+    expect(await statuses.next()).toBe('CHANNEL_ERROR');
+    expect(await statuses.next(10_000)).toBe('SUBSCRIBED'); // rejoined by the client itself
+    expect(await system.next()).toMatchObject({ extension: 'postgres_changes', status: 'ok' });
+
+    await backend.pool.query("insert into public.conn_loss_notes (body) values ('after')");
+    expect((await changes.next()).new.body).toBe('after');
+    const { rows: listening } = await backend.pool.query("select pid from pg_stat_activity where query ilike 'listen realtime_changes%'");
+    expect(listening).toHaveLength(1);
+    expect(uncaught).toEqual([]);
   });
 });

@@ -31,6 +31,12 @@ export interface ChangeBinding {
 export interface ChangeListener {
   readonly claims: JwtClaims;
   deliver(payload: Record<string, unknown>): void;
+  /**
+   * Changes may have been missed (the connection listening for them broke):
+   * the listener is no longer subscribed and should join again, then read
+   * what it shows anew.
+   */
+  interrupted(message: string): void;
 }
 
 interface Subscription {
@@ -149,7 +155,7 @@ const TABLE_INFO_SQL = `
 export interface ChangesHubOptions {
   pool: pg.Pool;
   log: (msg: string) => void;
-  /** Delay before listening again after the listening connection broke. */
+  /** Delay between attempts to listen again after the listening connection broke. */
   reconnectDelayMs?: number;
 }
 
@@ -261,20 +267,33 @@ export class ChangesHub {
     this.client = client;
   }
 
+  /**
+   * The listening connection broke: whatever changed until it listens again
+   * is never announced. Every subscriber is told and dropped (its channel
+   * rejoins and re-reads, as with hosted Realtime), and listening starts again
+   * at once, then every `reconnectDelayMs` until it works.
+   */
   private lost(client: pg.PoolClient, err: Error): void {
     if (this.client !== client) return;
     this.client = null;
-    this.log(`realtime: the connection listening for changes broke (${err.message}); listening again`);
+    client.removeAllListeners('notification');
     client.release(err);
+    const dropped = [...this.listeners.keys()];
+    this.listeners.clear();
+    this.log(
+      `realtime: the connection listening for changes broke (${err.message}); listening again, ${dropped.length} subscription(s) told to rejoin`,
+    );
+    const message = `Lost the database connection listening for changes (${err.message}): changes may have been missed; rejoin`;
+    for (const listener of dropped) listener.interrupted(message);
     const retry = (): void => {
       this.reconnectTimer = null;
-      if (this.closed || this.listeners.size === 0) return;
+      if (this.closed) return;
       this.ensureListening().catch((e: Error) => {
         this.log(`realtime: ${e.message}`);
         if (!this.closed) this.reconnectTimer = setTimeout(retry, this.reconnectDelayMs);
       });
     };
-    this.reconnectTimer = setTimeout(retry, this.reconnectDelayMs);
+    retry();
   }
 
   /** Columns, their types and the primary key of a table; null if there is no such table. */

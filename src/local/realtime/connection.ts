@@ -257,6 +257,7 @@ export class Connection implements Subscriber {
           },
           deliver: (changePayload) =>
             this.sendMessage({ joinRef: ch.joinRef, ref: null, topic: ch.topic, event: 'postgres_changes', payload: changePayload }),
+          interrupted: (message) => this.enqueue(() => this.fail(ch, message)),
         };
         ids = await this.ctx.changes.subscribe(listener, bindings);
         ch.listener = listener;
@@ -302,6 +303,19 @@ export class Connection implements Subscriber {
     this.ctx.log(`realtime: connection ${this.id}: closing ${ch.topic}: ${message}`);
     this.systemMessage(ch, 'system', 'error', message);
     this.removeChannel(ch, true);
+  }
+
+  /**
+   * The channel broke on the server side (its change feed was interrupted): a
+   * system error message, then `phx_error`, on which the client rejoins by
+   * itself, as when a hosted Realtime channel fails.
+   */
+  private fail(ch: JoinedChannel, message: string): void {
+    if (this.joined.get(ch.topic) !== ch) return;
+    this.ctx.log(`realtime: connection ${this.id}: ${ch.topic} fails: ${message}`);
+    this.systemMessage(ch, 'postgres_changes', 'error', message);
+    this.removeChannel(ch, false);
+    this.sendMessage({ joinRef: ch.joinRef, ref: ch.joinRef, topic: ch.topic, event: 'phx_error', payload: {} });
   }
 
   private scheduleExpiry(ch: JoinedChannel): void {
