@@ -1,6 +1,7 @@
 // Captures the program mix as interleaved stereo f32 PCM in fixed-size chunks
 // and posts each chunk (transferred, not copied) to the main thread — or,
-// once the page routes them ({ type: 'route', port, offsetMs }), straight to
+// once the page routes them ({ type: 'route', port, offsetMs }, then
+// { type: 'offset', offsetMs } as the page re-measures it), straight to
 // the bridge's worker as media messages stamped on the page's clock, so that
 // fifty chunks a second do not wait on a busy page.
 const CHUNK_FRAMES = 960; // 20 ms at 48 kHz
@@ -14,6 +15,8 @@ class PcmCapture extends AudioWorkletProcessor {
     this.port.onmessage = (event) => {
       const msg = event.data;
       if (msg && msg.type === 'route' && msg.port) this.route = { port: msg.port, offsetMs: msg.offsetMs };
+      // The page measures the clocks' offset again every few seconds (they drift apart over a long show).
+      else if (msg && msg.type === 'offset' && this.route && Number.isFinite(msg.offsetMs)) this.route.offsetMs = msg.offsetMs;
     };
   }
 

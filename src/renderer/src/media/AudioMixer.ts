@@ -3,6 +3,8 @@
  * out 48 kHz interleaved stereo f32 PCM chunks. Only the program (what is
  * encoded) goes through WebAudio; what people hear plays through media elements.
  */
+import { followOffset, measureOffsetMs, REMEASURE_MS } from './audioClock';
+
 export interface PcmChunk {
   pcm: ArrayBuffer;
   /** Capture time of the first sample, on the page's performance clock (ms). */
@@ -52,18 +54,24 @@ export class AudioMixer {
     this.sink = sink;
     if (this.context.state !== 'running') await this.context.resume();
     if (this.disposed) return;
-    // Relate the audio clock to the page clock once, now that it runs; chunks carry audio-clock
-    // frames (their messages wait on the port until this handler is set).
-    // getOutputTimestamp() says when a sample reaches the output; it is rendered (and its
-    // input captured) earlier by the context's buffering: that much is taken off.
-    const ts = this.context.getOutputTimestamp();
-    const aheadMs = ((this.context.baseLatency || 0) + (this.context.outputLatency || 0)) * 1000;
-    const offsetMs = (ts.performanceTime || performance.now()) - (ts.performanceTime ? (ts.contextTime ?? 0) : this.context.currentTime) * 1000 - aheadMs;
+    // Relate the audio clock to the page clock now that it runs, and again every few seconds (the two drift apart
+    // over a long show: audioClock.ts); chunks carry audio-clock frames (their messages wait on the port until this
+    // handler is set).
+    let offsetMs = measureOffsetMs(this.context);
     worklet.port.onmessage = (event: MessageEvent<{ pcm: ArrayBuffer; firstFrame: number }>) => {
       onChunk({ pcm: event.data.pcm, timestampMs: offsetMs + (event.data.firstFrame / 48000) * 1000 });
     };
     if (route) worklet.port.postMessage({ type: 'route', port: route, offsetMs }, [route]);
+    this.clockTimer = setInterval(() => {
+      if (this.disposed || this.context.state !== 'running') return;
+      const next = followOffset(offsetMs, measureOffsetMs(this.context));
+      if (next === offsetMs) return;
+      offsetMs = next;
+      if (route) worklet.port.postMessage({ type: 'offset', offsetMs });
+    }, REMEASURE_MS);
   }
+
+  private clockTimer: ReturnType<typeof setInterval> | null = null;
 
   /** Adds (or replaces) a participant's audio in the program. */
   setInput(id: string, stream: MediaStream, gain = 1): void {
@@ -111,6 +119,8 @@ export class AudioMixer {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    if (this.clockTimer) clearInterval(this.clockTimer);
+    this.clockTimer = null;
     for (const id of [...this.inputs.keys()]) this.removeInput(id);
     if (this.worklet) this.worklet.port.onmessage = null;
     this.worklet?.disconnect();
