@@ -190,6 +190,21 @@ test.describe('the program worker', () => {
     }
   });
 
+  test('raw pictures through a page that is busy for a second: a couple wait there, the rest are skipped, none queue', async () => {
+    const page = await harnessPage();
+    const r = (await page.evaluate(() => (window as unknown as { ProgramHarness: { liveBlocked: (m: string, ms: number) => Promise<unknown> } }).ProgramHarness.liveBlocked('cpu', 1000))) as {
+      madeWhileBlocked: number;
+      skipped: number;
+      after: number;
+    };
+    console.log(`page busy for 1 s: ${JSON.stringify(r)}`);
+    expect(r.madeWhileBlocked).toBeLessThanOrEqual(2);
+    expect(r.skipped).toBeGreaterThan(5);
+    // The pictures go on once the page is free again.
+    expect(r.after).toBeGreaterThan(10);
+    await page.close();
+  });
+
   for (const mode of ['gpu', 'cpu'] as const) {
     test(`${mode} compositor, live twice: the second show sends no picture of the first`, async () => {
       const page = await harnessPage();

@@ -91,6 +91,35 @@ export async function live(mode: CompositorMode, video: 'i420' | 'h264', seconds
 }
 
 /**
+ * Goes live with raw pictures through the page (no media port, as in
+ * Electron) and blocks the page's thread for `blockMs` (a long render or
+ * garbage collection): how many pictures made while it was blocked reached
+ * the bridge afterwards, and how many the worker skipped instead.
+ */
+export async function liveBlocked(mode: CompositorMode, blockMs: number) {
+  const sent: SentFrame[] = [];
+  const camera = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 } });
+  const broadcaster = new Broadcaster(document.body, fakeBridge('i420', sent), 640, 360, 30, () => {}, mode);
+  broadcaster.setParticipants([{ id: 'host', label: 'Host', stream: camera }]);
+  await broadcaster.goLive({ publishUrl: 'rtmp://127.0.0.1/live/test', width: 640, height: 360, fps: 30 }, () => {});
+  await pause(1500);
+  const skippedBefore = broadcaster.framesSkipped;
+  const blockStart = performance.now();
+  while (performance.now() - blockStart < blockMs) {
+    // The page's thread is busy: nothing it is sent is handled meanwhile.
+  }
+  const blockEnd = performance.now();
+  await pause(1500);
+  const skipped = broadcaster.framesSkipped - skippedBefore;
+  await broadcaster.stop();
+  await broadcaster.dispose();
+  for (const t of camera.getTracks()) t.stop();
+  const madeWhileBlocked = sent.filter((f) => f.timestampMs >= blockStart && f.timestampMs < blockEnd).length;
+  const after = sent.filter((f) => f.timestampMs >= blockEnd).length;
+  return { compositor: broadcaster.compositor, madeWhileBlocked, skipped, after };
+}
+
+/**
  * Goes live twice with the same Broadcaster (End live, then Go live again, as
  * the studio does): the frames the second show sends, and how many of them
  * were made before it began (pictures of the first show left in flight).

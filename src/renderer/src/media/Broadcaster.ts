@@ -211,6 +211,8 @@ export class Broadcaster {
         return;
       case 'frame':
         if (this.live) this.bridge.send(msg.kind === 'h264' ? 'encoder:h264' : 'encoder:video', msg.payload, msg.timestampMs);
+        // The worker keeps only a couple of raw pictures waiting on this page: this one has gone on.
+        if (msg.kind === 'video') this.post({ type: 'frameSent' });
         return;
       case 'error':
         this.lastError = msg.message;

@@ -55,6 +55,8 @@ export type ToProgramWorker =
   | { type: 'live'; on: boolean; port?: MessagePort; video?: 'i420' | 'h264'; bitrateKbps?: number }
   /** The native side needs a keyframe (H.264 made here). */
   | { type: 'keyframe' }
+  /** The page handed on a raw picture the worker posted to it (the page path's credit: see PAGE_FRAMES_IN_FLIGHT). */
+  | { type: 'frameSent' }
   | { type: 'dispose' };
 
 export type FromProgramWorker =
@@ -126,6 +128,14 @@ let live = false;
 /** When the current go-live began (page clock): a readback begun before it belongs to an earlier show and is not sent. */
 let liveFromMs = 0;
 let port: MessagePort | null = null;
+/**
+ * Without a port (Electron: the page hands media to IPC), raw pictures go
+ * through the page, whose thread can be busy for hundreds of ms (a render, a
+ * garbage collection): at most this many wait there, and a newer picture is
+ * skipped (counted) rather than queued behind them — 1.4 MB each at 720p.
+ */
+const PAGE_FRAMES_IN_FLIGHT = 2;
+let pageFramesInFlight = 0;
 let layout: { kind: ProgramLayoutKind; order: string[]; focusId: string | null } = { kind: 'grid', order: [], focusId: null };
 const readers = new Map<string, ReadableStreamDefaultReader<VideoFrame>>();
 const bitmaps = new Map<string, ImageBitmap>();
@@ -170,6 +180,11 @@ function deliver(picture: Uint8Array, timestampMs: number, owned: () => ArrayBuf
     else stats.framesSkipped += 1;
     return;
   }
+  if (!port && pageFramesInFlight >= PAGE_FRAMES_IN_FLIGHT) {
+    stats.framesSkipped += 1;
+    return;
+  }
+  if (!port) pageFramesInFlight += 1;
   sendMedia('video', owned(), timestampMs);
   stats.framesSent += 1;
 }
@@ -621,7 +636,10 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
         cpu?.invalidate();
         return;
       case 'live':
-        if (msg.on && !live) liveFromMs = performance.now() + toPageMs;
+        if (msg.on && !live) {
+          liveFromMs = performance.now() + toPageMs;
+          pageFramesInFlight = 0;
+        }
         live = msg.on;
         slots = msg.on ? new OutputSlots(1000 / size.fps) : slots;
         if (msg.port) port = msg.port;
@@ -636,6 +654,9 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
           port?.close();
           port = null;
         }
+        return;
+      case 'frameSent':
+        pageFramesInFlight = Math.max(0, pageFramesInFlight - 1);
         return;
       case 'keyframe':
         h264?.requestKeyframe();
