@@ -72,10 +72,16 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Validates the `postgres_changes` list of a join; a RealtimeError (`invalid_join`/`invalid_filter`) otherwise. */
-export function parseBindings(value: unknown): ChangeBinding[] {
+/**
+ * Validates the `postgres_changes` list of a join (at most `max` bindings); a
+ * RealtimeError (`invalid_join`, `invalid_filter`, `too_many_bindings`) otherwise.
+ */
+export function parseBindings(value: unknown, max = Number.POSITIVE_INFINITY): ChangeBinding[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw new RealtimeError('invalid_join', 'config.postgres_changes must be a list');
+  if (value.length > max) {
+    throw new RealtimeError('too_many_bindings', `Too many postgres_changes bindings: ${value.length} in one join, at most ${max}`);
+  }
   return value.map((raw, i): ChangeBinding => {
     if (!isObject(raw)) throw new RealtimeError('invalid_join', `postgres_changes[${i}] must be an object`);
     const { event, schema, table, filter, select } = raw;
@@ -185,9 +191,14 @@ export class ChangesHub {
    */
   async subscribe(listener: ChangeListener, bindings: ChangeBinding[]): Promise<number[]> {
     if (bindings.length === 0) return [];
-    for (const binding of bindings) {
-      if (binding.table === undefined || binding.table === '*' || binding.schema === '*') continue;
-      const info = await this.describe(binding.schema, binding.table, true);
+    // Each table once, however many bindings name it.
+    const named = bindings.filter((b) => b.table !== undefined && b.table !== '*' && b.schema !== '*');
+    const tables = new Map(named.map((b) => [`${b.schema}.${b.table!}`, { schema: b.schema, table: b.table! }]));
+    const infos = new Map(
+      await Promise.all([...tables].map(async ([key, t]) => [key, await this.describe(t.schema, t.table, true)] as const)),
+    );
+    for (const binding of named) {
+      const info = infos.get(`${binding.schema}.${binding.table!}`);
       if (!info) {
         throw new RealtimeError(
           'unknown_table',

@@ -22,6 +22,12 @@ export interface ConnectionContext {
   idleTimeoutMs: number;
   /** Closes a connection whose unsent output grows past this many bytes. */
   maxBufferedBytes: number;
+  /** Channels one connection may have joined at once (hosted Realtime: 100). */
+  maxChannels: number;
+  /** postgres_changes bindings one join may carry. */
+  maxBindingsPerJoin: number;
+  /** Closes a connection with more frames than this received and not yet handled. */
+  maxWaitingFrames: number;
 }
 
 interface JoinedChannel extends Member {
@@ -70,6 +76,8 @@ export class Connection implements Subscriber {
   readonly id = nextConnectionId++;
   private readonly joined = new Map<string, JoinedChannel>();
   private queue: Promise<void> = Promise.resolve();
+  /** Frames received and not yet handled (a broadcast until it went out). */
+  private waiting = 0;
   private closed = false;
   private readonly idleTimer: NodeJS.Timeout;
 
@@ -154,7 +162,24 @@ export class Connection implements Subscriber {
       this.ctx.log(`realtime: connection ${this.id}: ignored a frame: ${reasonOf(err)}`);
       return;
     }
-    this.enqueue(() => this.dispatch(msg), msg);
+    if (this.waiting >= this.ctx.maxWaitingFrames) {
+      this.ctx.log(`realtime: connection ${this.id} sent more than ${this.ctx.maxWaitingFrames} frames that wait to be handled; closing it`);
+      this.close(1008, `too many messages waiting: more than ${this.ctx.maxWaitingFrames} sent and not yet handled`);
+      return;
+    }
+    this.waiting += 1;
+    const handled = (): void => {
+      this.waiting -= 1;
+    };
+    this.enqueue(async () => {
+      let running: Promise<void> | undefined;
+      try {
+        running = (await this.dispatch(msg))?.running;
+      } finally {
+        if (running) void running.then(handled);
+        else handled();
+      }
+    }, msg);
   }
 
   private enqueue(task: () => Promise<void> | void, msg?: PhoenixMessage): void {
@@ -171,7 +196,8 @@ export class Connection implements Subscriber {
     this.sendMessage({ joinRef: msg.joinRef, ref: msg.ref, topic: msg.topic, event: 'phx_reply', payload: { status, response } });
   }
 
-  private async dispatch(msg: PhoenixMessage): Promise<void> {
+  /** Handles a frame; a broadcast waiting for the channel's earlier ones is handed back as `running`. */
+  private async dispatch(msg: PhoenixMessage): Promise<{ running: Promise<void> } | void> {
     if (this.closed) return;
     if (msg.topic === 'phoenix') {
       if (msg.event === 'heartbeat') this.reply(msg, 'ok', {});
@@ -194,7 +220,7 @@ export class Connection implements Subscriber {
       case 'broadcast': {
         const next = ch.writes.then(() => this.broadcast(ch, msg));
         ch.writes = next.catch((err: unknown) => this.ctx.log(`realtime: connection ${this.id}: broadcast failed: ${reasonOf(err)}`));
-        return;
+        return { running: ch.writes };
       }
       case 'presence':
         return this.presence(ch, msg);
@@ -217,7 +243,7 @@ export class Connection implements Subscriber {
       if (!isObject(config)) throw new RealtimeError('invalid_join', 'config must be an object');
       const broadcast = isObject(config.broadcast) ? config.broadcast : {};
       const presence = isObject(config.presence) ? config.presence : {};
-      const bindings = parseBindings(config.postgres_changes);
+      const bindings = parseBindings(config.postgres_changes, this.ctx.maxBindingsPerJoin);
       const isPrivate = config.private === true;
       const presenceKey = typeof presence.key === 'string' || typeof presence.key === 'number' ? String(presence.key) : '';
       const subTopic = msg.topic.slice(TOPIC_PREFIX.length);
@@ -226,6 +252,9 @@ export class Connection implements Subscriber {
       const claims = await this.ctx.verify(token);
 
       const previous = this.joined.get(msg.topic);
+      if (!previous && this.joined.size >= this.ctx.maxChannels) {
+        throw new RealtimeError('too_many_channels', `Too many channels: one connection may join at most ${this.ctx.maxChannels}`);
+      }
       if (previous) this.removeChannel(previous, true);
 
       if (isPrivate && !(await topicAllowed(this.ctx.pool, claims, subTopic))) throw unauthorizedTopic(subTopic, 'read from');

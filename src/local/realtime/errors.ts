@@ -4,6 +4,8 @@ export type RealtimeErrorReason =
   | 'frame_too_large'
   | 'invalid_filter'
   | 'invalid_join'
+  | 'too_many_channels'
+  | 'too_many_bindings'
   | 'invalid_token'
   | 'token_expired'
   | 'unauthorized'

@@ -32,6 +32,12 @@ export interface RealtimeServerOptions {
   idleTimeoutMs?: number;
   /** Largest accepted WebSocket frame. Default 1 MiB. */
   maxPayloadBytes?: number;
+  /** Channels one connection may have joined at once. Default 100, as hosted Realtime. */
+  maxChannelsPerConnection?: number;
+  /** postgres_changes bindings one join may carry. Default 100. */
+  maxBindingsPerJoin?: number;
+  /** A connection with more frames than this received and not yet handled is closed. Default 1000. */
+  maxWaitingFrames?: number;
 }
 
 export interface RealtimeServer {
@@ -70,6 +76,9 @@ export function createRealtimeServer(opts: RealtimeServerOptions): RealtimeServe
     log,
     idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
     maxBufferedBytes: 16 * 1024 * 1024,
+    maxChannels: opts.maxChannelsPerConnection ?? 100,
+    maxBindingsPerJoin: opts.maxBindingsPerJoin ?? 100,
+    maxWaitingFrames: opts.maxWaitingFrames ?? 1000,
   };
 
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {

@@ -1,7 +1,8 @@
 /**
  * The server with raw WebSocket frames (what supabase-js never sends) and a
  * stand-in pool: malformed input, unmatched topics, protocol versions and the
- * refusal of private channels when the database lacks their function.
+ * refusal of private channels when the database lacks their function; the
+ * limits of one connection.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,14 +11,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { rawExchange, rawUpgrade } from '../../../tests/support/rawHttp.js';
 import { makeApiKeys } from '../jwt.js';
-import { createRealtimeServer, type RealtimeServer } from './index.js';
+import { createRealtimeServer, type RealtimeServer, type RealtimeServerOptions } from './index.js';
 
 const SECRET = 'unit-test-secret-with-at-least-32-characters!';
 
-/** A pool whose database has no public.realtime_topic_allowed. */
-function poolWithoutTopicFunction(): pg.Pool {
+/** A pool whose database has no public.realtime_topic_allowed; with `stall`, that check answers once it resolves. */
+function poolWithoutTopicFunction(stall?: Promise<void>): pg.Pool {
   const client = {
     async query(sql: string) {
+      if (stall && sql.includes('realtime_topic_allowed')) await stall;
       if (sql.includes('realtime_topic_allowed')) {
         throw Object.assign(new Error('function public.realtime_topic_allowed(unknown) does not exist'), { code: '42883' });
       }
@@ -37,10 +39,10 @@ let anonKey: string;
 let logs: string[];
 const sockets: WebSocket[] = [];
 
-beforeEach(async () => {
+async function start(opts: Partial<RealtimeServerOptions> = {}): Promise<void> {
   logs = [];
   anonKey = (await makeApiKeys(SECRET)).anonKey;
-  server = createRealtimeServer({ pool: poolWithoutTopicFunction(), jwtSecret: SECRET, anonKey, log: (m) => logs.push(m) });
+  server = createRealtimeServer({ pool: poolWithoutTopicFunction(), jwtSecret: SECRET, anonKey, log: (m) => logs.push(m), ...opts });
   http = createServer((req, res) => {
     void server.handleHttp(req, res).then((handled) => {
       if (!handled) res.writeHead(404).end('not realtime');
@@ -49,13 +51,22 @@ beforeEach(async () => {
   http.on('upgrade', (req, socket, head) => server.handleUpgrade(req, socket, head));
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   base = `127.0.0.1:${(http.address() as AddressInfo).port}`;
-});
+}
 
-afterEach(async () => {
+async function stop(): Promise<void> {
   for (const ws of sockets.splice(0)) ws.terminate();
   await server.close();
   await new Promise<void>((resolve) => http.close(() => resolve()));
-});
+}
+
+/** The server of the test, made anew with these options. */
+async function restart(opts: Partial<RealtimeServerOptions>): Promise<void> {
+  await stop();
+  await start(opts);
+}
+
+beforeEach(() => start());
+afterEach(() => stop());
 
 interface Peer {
   ws: WebSocket;
@@ -197,5 +208,76 @@ describe('realtime server, raw frames', () => {
     await Promise.all([server.close(), server.close()]);
     expect(await closed).toBe(1001);
     expect(await upgradeStatus(`/realtime/v1/websocket?apikey=${anonKey}`)).toBe(503);
+  });
+});
+
+describe('limits of one connection', () => {
+  const join = (peer: Peer, ref: number, config: Record<string, unknown> = {}): void =>
+    peer.send([String(ref), String(ref), `realtime:room-${ref}`, 'phx_join', { config }]);
+  /** The reply refusing that join. */
+  const refusal = (ref: number, reason: string): unknown[] => [
+    String(ref),
+    String(ref),
+    `realtime:room-${ref}`,
+    'phx_reply',
+    { status: 'error', response: { reason } },
+  ];
+
+  it('joins at most 100 channels; joining one of them again still works', async () => {
+    const peer = await connect('2.0.0');
+    for (let i = 1; i <= 100; i++) join(peer, i);
+    for (let i = 1; i <= 100; i++) expect(await peer.next()).toMatchObject([String(i), String(i), `realtime:room-${i}`, 'phx_reply', { status: 'ok' }]);
+    join(peer, 101);
+    expect(await peer.next()).toEqual(refusal(101, 'Too many channels: one connection may join at most 100'));
+    peer.send(['102', '102', 'realtime:room-7', 'phx_join', { config: {} }]); // the same topic again
+    expect(await peer.next()).toMatchObject(['7', '7', 'realtime:room-7', 'phx_close', {}]);
+    expect(await peer.next()).toMatchObject(['102', '102', 'realtime:room-7', 'phx_reply', { status: 'ok' }]);
+    peer.send(['7', '103', 'realtime:room-8', 'phx_leave', {}]);
+    peer.send(['8', '104', 'realtime:room-8', 'phx_leave', {}]);
+    expect(await peer.next()).toMatchObject(['7', '103', 'realtime:room-8', 'phx_reply', { status: 'error' }]);
+    expect(await peer.next()).toMatchObject(['8', '104', 'realtime:room-8', 'phx_reply', { status: 'ok' }]);
+    join(peer, 105); // a place was freed
+    expect(await peer.next()).toMatchObject(['105', '105', 'realtime:room-105', 'phx_reply', { status: 'ok' }]);
+  });
+
+  it('refuses a join with more than 100 postgres_changes bindings', async () => {
+    const peer = await connect('2.0.0');
+    const binding = { event: '*', schema: 'public', table: 'notes' };
+    join(peer, 1, { postgres_changes: Array(101).fill(binding) });
+    expect(await peer.next()).toEqual(refusal(1, 'Too many postgres_changes bindings: 101 in one join, at most 100'));
+  });
+
+  it('closes a connection that sends more frames than wait to be handled, saying why', async () => {
+    let answer = (): void => undefined;
+    const stall = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    await restart({ pool: poolWithoutTopicFunction(stall), maxWaitingFrames: 20 });
+    try {
+      const peer = await connect('2.0.0');
+      const closed = new Promise<[number, string]>((resolve) => peer.ws.once('close', (code, reason) => resolve([code, reason.toString()])));
+      // A private join whose check does not answer holds the frames behind it.
+      peer.send(['1', '1', 'realtime:private-room', 'phx_join', { config: { private: true } }]);
+      for (let i = 0; i < 25; i++) peer.send([null, String(i + 2), 'phoenix', 'heartbeat', {}]);
+      expect(await closed).toEqual([1008, 'too many messages waiting: more than 20 sent and not yet handled']);
+      expect(logs.some((l) => l.includes('more than 20 frames'))).toBe(true);
+    } finally {
+      answer();
+    }
+  });
+
+  it('keeps serving a connection whose frames are handled as they come', async () => {
+    await restart({ maxWaitingFrames: 5 });
+    const peer = await connect('2.0.0');
+    for (let i = 0; i < 30; i++) {
+      peer.send([null, String(i), 'phoenix', 'heartbeat', {}]);
+      expect(await peer.next()).toEqual([null, String(i), 'phoenix', 'phx_reply', { status: 'ok', response: {} }]);
+    }
+    join(peer, 1, { broadcast: { ack: true } });
+    expect(await peer.next()).toMatchObject(['1', '1', 'realtime:room-1', 'phx_reply', { status: 'ok' }]);
+    for (let i = 0; i < 30; i++) {
+      peer.send(['1', `b${i}`, 'realtime:room-1', 'broadcast', { type: 'broadcast', event: 'x', payload: {} }]);
+      expect(await peer.next()).toEqual(['1', `b${i}`, 'realtime:room-1', 'phx_reply', { status: 'ok', response: {} }]);
+    }
   });
 });
