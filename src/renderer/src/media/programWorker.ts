@@ -15,7 +15,7 @@ import { bitmapPicture, framePicture, PROGRAM_COLOR_SPACE, type FrameScratch } f
 import type { I420Picture } from './i420';
 import { ENCODER_RESTARTS, ProgramEncoder } from './ProgramEncoder';
 import { OutputSlots } from './outputSlots';
-import { readFrames } from './readFrames';
+import { SourceReads } from './readFrames';
 import { FrameAudit, type FrameCount } from './frameAudit';
 
 /**
@@ -120,7 +120,12 @@ let previewWriter: WritableStreamDefaultWriter<VideoFrame> | null = null;
  * more time a picture than composing it, and each copy was a fresh allocation.
  */
 let programReturn: { writer: WritableStreamDefaultWriter<VideoFrame>; intervalMs: number; lastMs: number } | null = null;
-const scratch = new Map<string, FrameScratch>();
+/**
+ * Two staging areas per source, used in turn: a read may now still be under
+ * way while the tick composes (SourceReads), so it never writes into the
+ * buffer of the picture being composed.
+ */
+const scratch = new Map<string, { pair: [FrameScratch, FrameScratch]; next: 0 | 1 }>();
 let timer: ReturnType<typeof setInterval> | null = null;
 /** Converts this worker's clock to the page's (audio chunks carry page times). */
 let toPageMs = 0;
@@ -299,26 +304,27 @@ async function readLoop(id: string, reader: ReadableStreamDefaultReader<VideoFra
 }
 
 /**
- * Reads each source's new frame into its picture (closing the frames). A
- * copy that fails or never settles (given up after COPY_TIMEOUT_MS) skips
- * only that source, which keeps the picture it had; it is counted.
+ * Reads each source's new frame into its picture (closing the frames), one
+ * read per source at a time. A copy that fails or never settles (given up
+ * after COPY_TIMEOUT_MS) skips only that source, which keeps the picture it
+ * had; it is counted. A tick waits for its reads at most a frame interval: a
+ * slower one finishes in the background and its picture is used next tick.
  */
-async function readNewFrames(frames: ReadonlyArray<readonly [string, VideoFrame]>): Promise<void> {
-  const outcomes = await readFrames(
-    frames,
-    async (id, frame) => {
-      if (!cpu?.hasSource(id)) return null;
-      let s = scratch.get(id);
-      if (!s) scratch.set(id, (s = {}));
-      return framePicture(frame, s);
-    },
-    (id, picture, frame) => {
-      if (picture) cpu?.setPicture(id, picture, frame.displayWidth, frame.displayHeight);
-    },
-    COPY_TIMEOUT_MS,
-  );
-  for (const [id, result] of outcomes) {
-    if (result.outcome === 'read') continue;
+const reads = new SourceReads<VideoFrame, I420Picture | null>(
+  async (id, frame) => {
+    if (!cpu?.hasSource(id)) return null;
+    let slot = scratch.get(id);
+    if (!slot) scratch.set(id, (slot = { pair: [{}, {}], next: 0 }));
+    const s = slot.pair[slot.next];
+    slot.next = slot.next === 0 ? 1 : 0;
+    return framePicture(frame, s);
+  },
+  (id, picture, frame) => {
+    if (picture) cpu?.setPicture(id, picture, frame.displayWidth, frame.displayHeight);
+  },
+  COPY_TIMEOUT_MS,
+  (id, result) => {
+    if (result.outcome === 'read') return;
     if (result.outcome === 'timeout') stats.copyTimeouts += 1;
     else {
       stats.copyFailures += 1;
@@ -326,8 +332,8 @@ async function readNewFrames(frames: ReadonlyArray<readonly [string, VideoFrame]
     }
     // A late or broken copy may still write into (or have half-written) the staging buffers: the next frame gets new ones.
     scratch.delete(id);
-  }
-}
+  },
+);
 
 /** The CPU path's tick: read the new frames' planes, redraw what changed, hand the I420 on. */
 async function tickCpu(): Promise<void> {
@@ -337,11 +343,12 @@ async function tickCpu(): Promise<void> {
   if (live && slots && !slots.serve(started)) return;
   cpuBusy = true;
   try {
-    // Every new frame's planes are read at once: one wait for all sources, not one after another.
-    const frames = [...pending];
-    pending.clear();
+    // Every new frame's planes are read at once: one wait for all sources, not one after another, and at most a
+    // frame interval long. A source still being read keeps its newest frame waiting for the next tick.
+    const frames = [...pending].filter(([id]) => !reads.busy(id));
+    for (const [id] of frames) pending.delete(id);
     const copyStarted = performance.now();
-    await readNewFrames(frames);
+    await reads.start(frames, 1000 / size.fps);
     busyMs.copy += performance.now() - copyStarted;
     if (!cpu) return;
     const c = cpu;

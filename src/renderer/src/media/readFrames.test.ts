@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { readFrames } from './readFrames';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { readFrames, SourceReads, type FrameReadOutcome } from './readFrames';
 
 class Frame {
   closed = false;
@@ -52,5 +52,60 @@ describe('readFrames', () => {
     expect(outcomes.get('stuck')).toEqual({ outcome: 'timeout' });
     expect(outcomes.get('bad')?.outcome).toBe('failed');
     expect(frames.every(([, f]) => f.closed)).toBe(true);
+  });
+});
+
+describe('SourceReads', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("a slow copy delays only its own source's picture, not the tick: the tick goes on after its wait, the picture lands later", async () => {
+    vi.useFakeTimers();
+    const used: string[] = [];
+    const outcomes: Array<[string, FrameReadOutcome]> = [];
+    const reads = new SourceReads<Frame, string>(
+      (id, frame) => new Promise((resolve) => setTimeout(() => resolve(`${frame.label} picture`), id === 'slow' ? 400 : 5)),
+      (id, picture) => used.push(`${id}: ${picture}`),
+      1000,
+      (id, outcome) => outcomes.push([id, outcome]),
+    );
+    const slow = new Frame('slow');
+    let tickDone = false;
+    const tick = reads.start([['host', new Frame('host')], ['slow', slow]], 33).then(() => (tickDone = true));
+    await vi.advanceTimersByTimeAsync(33);
+    expect(tickDone).toBe(true);
+    await tick;
+    expect(used).toEqual(['host: host picture']);
+    // The slow source is still being read: its next frame waits; the other source reads on.
+    expect(reads.busy('slow')).toBe(true);
+    expect(reads.busy('host')).toBe(false);
+    expect(slow.closed).toBe(false);
+    await vi.advanceTimersByTimeAsync(400);
+    expect(used).toEqual(['host: host picture', 'slow: slow picture']);
+    expect(reads.busy('slow')).toBe(false);
+    expect(slow.closed).toBe(true);
+    expect(outcomes.map(([id, o]) => `${id} ${o.outcome}`)).toEqual(['host read', 'slow read']);
+  });
+
+  it('waits for nothing when every read settles at once, and gives up a stuck read after the timeout', async () => {
+    vi.useFakeTimers();
+    const outcomes: string[] = [];
+    const reads = new SourceReads<Frame, string>(
+      (id) => (id === 'stuck' ? new Promise<string>(() => {}) : Promise.resolve('ok')),
+      () => {},
+      1000,
+      (id, outcome) => outcomes.push(`${id} ${outcome.outcome}`),
+    );
+    let done = false;
+    void reads.start([['host', new Frame('host')]], 33).then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(done).toBe(true);
+    const stuck = new Frame('stuck');
+    void reads.start([['stuck', stuck]], 33);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(outcomes).toEqual(['host read', 'stuck timeout']);
+    expect(stuck.closed).toBe(true);
+    expect(reads.busy('stuck')).toBe(false);
   });
 });

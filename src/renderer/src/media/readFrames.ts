@@ -1,8 +1,10 @@
 /**
  * How the CPU compositor's tick reads its sources' new frames: all at once
  * (one wait for every source, not one after another), each on its own — a
- * copy that fails or never settles costs only its source's picture this tick
- * (the source keeps the picture it had), never the others'.
+ * copy that fails or never settles costs only its source's picture (the
+ * source keeps the picture it had), never the others', and never the
+ * program's timing: the tick waits for its reads at most a frame interval
+ * (`SourceReads`), and a slow read finishes in the background.
  */
 
 /** What became of one source's frame: read and used, given up after the timeout, or failed (the error). */
@@ -44,4 +46,45 @@ export async function readFrames<F extends { close(): void }, T>(
     }),
   );
   return outcomes;
+}
+
+/**
+ * Reads that outlive a tick. Each source has at most one read in flight (a
+ * newer frame of a source still being read waits for the next tick); a tick
+ * waits for the reads it started only up to `waitMs`, then composes with the
+ * pictures it has, and a slower read lands whenever it settles (its picture
+ * is used then, for the next tick).
+ */
+export class SourceReads<F extends { close(): void }, T> {
+  private readonly reading = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly read: (id: string, frame: F) => Promise<T>,
+    private readonly use: (id: string, result: T, frame: F) => void,
+    private readonly timeoutMs: number,
+    /** Every read's outcome, when it settles (read, given up, failed). */
+    private readonly onOutcome: (id: string, outcome: FrameReadOutcome) => void,
+  ) {}
+
+  /** Whether a read of this source is still under way (its next frame waits). */
+  busy(id: string): boolean {
+    return this.reading.has(id);
+  }
+
+  /** Starts a read of each frame (of sources not busy); resolves once all of them settled, or after `waitMs`. */
+  async start(frames: ReadonlyArray<readonly [string, F]>, waitMs: number): Promise<void> {
+    const reads = frames.map(([id, frame]) => {
+      const settled = readFrames([[id, frame]], this.read, this.use, this.timeoutMs)
+        .then((outcomes) => {
+          for (const [source, outcome] of outcomes) this.onOutcome(source, outcome);
+        })
+        .finally(() => this.reading.delete(id));
+      this.reading.set(id, settled);
+      return settled;
+    });
+    if (reads.length === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.all(reads), new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
+  }
 }
