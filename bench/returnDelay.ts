@@ -12,7 +12,7 @@
  * (tests/support/backstage.ts: the guests' browser below the host's, the
  * guests on stage below the one joining).
  *
- *   npx tsx bench/returnDelay.ts [--guests 1] [--seconds 20] [--backstage] [--smoke]
+ *   npx tsx bench/returnDelay.ts [--guests 1] [--seconds 20] [--backstage] [--return-pace on|off] [--smoke]
  */
 import type { Page } from 'playwright-core';
 import { startApp } from '../tests/support/app';
@@ -32,6 +32,10 @@ const opt = (name: string, fallback: number) => {
 };
 const smoke = args.includes('--smoke');
 const backstaged = args.includes('--backstage');
+// Whether the studio paces the guests' returns while the broadcast misses its slots (rtc/returnPace.ts); on by default.
+const paceArg = args.indexOf('--return-pace');
+const returnPace = paceArg >= 0 ? (args[paceArg + 1] ?? '') : 'on';
+if (returnPace !== 'on' && returnPace !== 'off') throw new Error(`--return-pace takes on or off, got "${returnPace}"`);
 const guestCount = opt('guests', 1);
 const seconds = opt('seconds', smoke ? 5 : 20);
 if (!Number.isInteger(guestCount) || guestCount < 1 || guestCount > 9) throw new Error(`--guests must be 1 to 9, got ${args[args.indexOf('--guests') + 1]}`);
@@ -224,7 +228,9 @@ async function main(): Promise<void> {
     const host = await hostContext.newPage();
     logConsole(host, 'host');
     host.setDefaultTimeout(120_000);
-    await hostGoesLive(host, app.studioUrl, 'Clock Host');
+    const studioUrl = new URL(app.studioUrl);
+    studioUrl.searchParams.set('returnPace', returnPace);
+    await hostGoesLive(host, studioUrl.toString(), 'Clock Host');
     const guests: Page[] = [];
     const ids: string[] = [];
     for (let i = 0; i < guestCount; i++) {
@@ -256,7 +262,7 @@ async function main(): Promise<void> {
       describe('studio preview (the composite alone)', preview!),
       ...views.map((v, i) => `${describe(`guest ${i + 1}'s program view`, v)}\n    receiver: ${receivers[i]}\n    shown: ${shown[i]}`),
     ];
-    console.log(`\nreturn delay, host + ${guestCount}${backstage ? ', guests backstage' : ', equal priority'} (${seconds} s, readings every 250 ms; goal: the guest view under a second behind)`);
+    console.log(`\nreturn delay, host + ${guestCount}${backstage ? ', guests backstage' : ', equal priority'}, return pace ${returnPace} (${seconds} s, readings every 250 ms; goal: the guest view under a second behind)`);
     for (const line of summary) console.log(line);
     console.log(`program return as sent: ${senders.join(' | ')}`);
     const all = views.flatMap((v) => v.delays);
