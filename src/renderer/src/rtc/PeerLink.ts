@@ -104,10 +104,11 @@ const SLOW_OFFER_MS = 2000;
  * An offer or its answer can be lost on the way (a signaling channel
  * rejoining, a send that timed out). Unanswered this long, the offer is sent
  * again (the other side answers a copy with the answer it already made); then
- * after 10 and 20 s. Before the first answer the host also sends it again when
- * the guest's hello says it never came.
+ * after 20 and 40 s. Not sooner: a page starved of CPU can take seconds to
+ * answer, and every copy is more work for it. Before the first answer the
+ * host also sends it again when the guest's hello says it never came.
  */
-const OFFER_RETRY_MS = 5000;
+const OFFER_RETRY_MS = 10_000;
 const OFFER_RETRIES = 3;
 /**
  * Candidates gathered within this many ms go in one message. Host candidates
