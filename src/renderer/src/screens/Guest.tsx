@@ -117,15 +117,14 @@ function GuestHome({ userId }: { userId: string }) {
       if (row.status === 'expired') setNote({ tone: 'info', text: `The invitation from ${hostLabel(row.host_id)} expired.` });
       else if (row.status === 'cancelled') setNote({ tone: 'info', text: `${hostLabel(row.host_id)} withdrew the invitation.` });
     };
-    // The pending invitations as the database lists them: after subscribing, and again when live updates come back
-    // after a drop (an invitation sent meanwhile was not delivered; one held that is no longer pending went away).
+    // The pending invitations as the database lists them, added to those held: after subscribing, and again when live
+    // updates come back after a drop (an invitation sent meanwhile was not delivered). One held stays even when the list
+    // does not have it: it may have arrived live after the list was read; it goes when it expires (the timer below).
     const relist = () =>
       listPendingInvitations(userId).then((rows) => {
         if (cancelled) return;
-        const pending = new Set(rows.map((r) => r.id));
-        const held = invitationsRef.current.filter((x) => pending.has(x.id) || x.id === acceptingRef.current);
-        const ids = new Set(held.map((x) => x.id));
-        showInvitations([...held, ...rows.filter((r) => !ids.has(r.id))].filter((r) => isAlive(r) || r.id === acceptingRef.current));
+        const ids = new Set(invitationsRef.current.map((x) => x.id));
+        showInvitations([...invitationsRef.current, ...rows.filter((r) => !ids.has(r.id))].filter((r) => isAlive(r) || r.id === acceptingRef.current));
         learnNames(rows);
       });
     const rejoined = () => void relist().catch((err: Error) => !cancelled && setNote({ tone: 'error', text: `Could not read your invitations again: ${err.message}` }));
