@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { EncoderSession } from './encoder/EncoderSession.js';
+import { createProgramOutputs } from './encoder/ProgramOutputs.js';
 import { ffmpegForIngest } from './encoder/ffmpegPath.js';
 import { defaultRecordingsDir } from './encoder/recordings.js';
 import { startStudioServer, type StudioServer } from './studioServer.js';
@@ -66,7 +66,7 @@ export async function startBrowserStudio(opts: BrowserStudioOptions = {}): Promi
     const studio = await startStudioServer({
       rendererDir,
       config: { supabaseUrl, supabaseAnonKey },
-      createEncoder: () => new EncoderSession({ log }),
+      createEncoder: () => createProgramOutputs(log),
       recordingsDir: defaultRecordingsDir(),
       port: opts.studioPort,
       log,

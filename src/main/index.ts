@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../shared/bridge.js';
 import { bindIpc } from './ipc.js';
-import { EncoderSession } from './encoder/EncoderSession.js';
+import { createProgramOutputs } from './encoder/ProgramOutputs.js';
 import { startLocalStack, type LocalStack } from '../local/stack.js';
 import { ffmpegForIngest } from './encoder/ffmpegPath.js';
 
@@ -85,7 +85,7 @@ async function createWindow(): Promise<void> {
   const unbind = bindIpc({
     webContents: win.webContents,
     config: () => ({ ...config, shell: 'electron' }),
-    createEncoder: () => new EncoderSession({ log }),
+    createEncoder: () => createProgramOutputs(log),
     recordingsDir: process.env.ROAST_RECORDINGS_DIR || join(app.getPath('videos'), 'Roast Live Studio'),
     log,
   });

@@ -2,21 +2,22 @@
  * The ingest goes away mid-stream: the RTMP server stops for 10 s and comes
  * back on the same address. The studio keeps its session (no restart, the
  * broadcast stays live), shows the encoder reconnecting, then live again, and
- * the same stream key is published once more — read back with ffprobe.
+ * the same stream key is published once more — read back with ffprobe. The
+ * local recording of that show goes on through the outage, in one file.
  *
  * The test runs its own RTMP server (the app publishes to it through
  * LOCAL_RTMP_URL), so it can stop and restart it.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import type { Browser } from 'playwright-core';
 import { startIngest, type Ingest } from '../../src/local/ingest';
 import { freePort, startApp, type RunningApp } from '../support/app';
 import { launchChromium } from '../support/chromium';
 import { appState, hostGoesLive, logConsole } from '../support/flows';
-import { colourClip, probe, recordRtmp } from '../support/media';
+import { FFPROBE, colourClip, probe, recordRtmp } from '../support/media';
 
 const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
 const OUT = join(process.cwd(), 'test-results', 'e2e');
@@ -75,10 +76,12 @@ test('a go-live the ingest refuses is undone (no stream left live) and works onc
   await host.close();
 });
 
-test('the ingest stops for 10 s and comes back: the same session reconnects and publishes again', async () => {
+test('the ingest stops for 10 s and comes back: the same session reconnects and publishes again; the recording never stops', async () => {
   const host = await browser.newPage();
   logConsole(host, 'host');
-  const { publishUrl } = await hostGoesLive(host, app.studioUrl, 'Olga Outage');
+  const { publishUrl } = await hostGoesLive(host, app.studioUrl, 'Olga Outage', { record: 'mkv' });
+  const liveAt = Date.now();
+  const recordingFile = (await host.getByTestId('recording').locator('code').textContent())!;
   expect(publishUrl.startsWith(`${ingest.rtmpBaseUrl}/`)).toBe(true);
   const key = publishUrl.slice(ingest.rtmpBaseUrl.length + 1);
   await expect.poll(() => ingest.isPublishing(key), { timeout: 30_000 }).toBe(true);
@@ -119,7 +122,32 @@ test('the ingest stops for 10 s and comes back: the same session reconnects and 
   await recordRtmp(publishUrl, recording, 3);
   const streams = probe(recording);
   expect(streams.map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
+
+  // The copy on the computer went on through the outage: one file, no part after it, pictures all along.
+  await host.getByTestId('end-live').click();
+  await expect(host.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
+  const shownS = (Date.now() - liveAt) / 1000;
+  // A restarted ffmpeg would have written a part of its own ("… -2.mkv", "… -3.mkv"…).
+  const base = basename(recordingFile, '.mkv');
+  expect(readdirSync(dirname(recordingFile)).filter((f) => f.startsWith(`${base}-`))).toEqual([]);
+  const times = videoPacketTimes(recordingFile);
+  const longestGap = Math.max(...times.slice(1).map((t, i) => t - times[i]!));
+  const span = times.at(-1)! - times[0]!;
+  console.log(`outage: the recording holds ${span.toFixed(1)} s of ${shownS.toFixed(1)} s live, ${times.length} pictures, longest gap ${(longestGap * 1000).toFixed(0)} ms`);
+  expect(span).toBeGreaterThan(OUTAGE_MS / 1000 + 5);
+  expect(longestGap).toBeLessThan(1);
+  expect(probe(recordingFile).map((s) => s.codec_name).sort()).toEqual(['aac', 'h264']);
 });
+
+/** The times (s) of a file's video packets, in order. */
+function videoPacketTimes(file: string): number[] {
+  const run = spawnSync(FFPROBE, ['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file], {
+    encoding: 'utf8',
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  if (run.status !== 0) throw new Error(`ffprobe could not read ${file}: ${run.stderr}`);
+  return run.stdout.split('\n').filter(Boolean).map(Number).sort((a, b) => a - b);
+}
 
 /**
  * Cuts every TCP connection to the studio server on 127.0.0.1 (`ss -K`, as a

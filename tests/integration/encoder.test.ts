@@ -8,7 +8,7 @@
  * (no GPU) it has to end at libx264.
  */
 import { execFile, spawn as nodeSpawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +17,7 @@ import { startIngest, type Ingest } from '../../src/local/ingest';
 import { EncoderSession, type EncoderSessionStats, type SpawnEncoder } from '../../src/main/encoder/EncoderSession';
 import { detectEncoder, describeSelection, encoderCandidates } from '../../src/main/encoder/detectEncoder';
 import { EncoderInputError } from '../../src/main/encoder/errors';
+import { createProgramOutputs } from '../../src/main/encoder/ProgramOutputs';
 import { resolveFfmpeg, resolveFfprobe } from '../../src/main/encoder/ffmpegPath';
 import { encodeH264Unit, type EncoderState, type EncoderStats } from '../../src/shared/bridge';
 import { freezableProxy } from '../support/freezableProxy';
@@ -614,15 +615,19 @@ function annexBToAvc(stream: Uint8Array): { units: AccessUnit[]; avcC: Uint8Arra
   return { units, avcC };
 }
 
+/** 6 s of what a Baseline WebCodecs encoder makes (no B-frames, a keyframe every 2 s), as access units. */
+async function rendererH264(w: number, h: number, name: string): Promise<{ units: AccessUnit[]; avcC: Uint8Array }> {
+  const file = path.join(workDir, name);
+  await run(ffmpeg, ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=s=${w}x${h}:r=30:d=6`, '-c:v', 'libx264', '-profile:v', 'baseline',
+    '-x264-params', 'keyint=60:min-keyint=60:scenecut=0:aud=1', '-bsf:v', 'h264_mp4toannexb', '-f', 'h264', file]);
+  return annexBToAvc(new Uint8Array(readFileSync(file)));
+}
+
 describe('EncoderSession → RTMP ingest with H.264 from the renderer', () => {
   it('muxes the renderer’s H.264 at 30 fps with AAC, and opens a restarted ffmpeg on the keyframe it asks for', async () => {
     const w = 640;
     const h = 360;
-    const file = path.join(workDir, 'renderer.h264');
-    // What a Baseline WebCodecs encoder makes: no B-frames, a keyframe every 2 s.
-    await run(ffmpeg, ['-v', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=s=${w}x${h}:r=30:d=6`, '-c:v', 'libx264', '-profile:v', 'baseline',
-      '-x264-params', 'keyint=60:min-keyint=60:scenecut=0:aud=1', '-bsf:v', 'h264_mp4toannexb', '-f', 'h264', file]);
-    const { units, avcC } = annexBToAvc(new Uint8Array(readFileSync(file)));
+    const { units, avcC } = await rendererH264(w, h, 'renderer.h264');
     expect(units.filter((u) => u.key)).toHaveLength(3);
 
     const logs: string[] = [];
@@ -673,4 +678,88 @@ describe('EncoderSession → RTMP ingest with H.264 from the renderer', () => {
       await session.stop();
     }
   });
+});
+
+describe('ProgramOutputs: the recording in a process of its own', () => {
+  it('goes on without a gap while the ingest hangs and the stream reconnects', async () => {
+    const w = 640;
+    const h = 360;
+    const { units, avcC } = await rendererH264(w, h, 'outputs.h264');
+    const logs: string[] = [];
+    const outputs = createProgramOutputs((m) => logs.push(m));
+    const streamStates: EncoderState[] = [];
+    const recordingErrors: Array<string | null> = [];
+    outputs.onStats((s) => {
+      if (streamStates.at(-1) !== s.state) streamStates.push(s.state);
+      recordingErrors.push(s.recordingError ?? null);
+    });
+    let next = 0;
+    outputs.onKeyframeNeeded(() => {
+      next = units.findIndex((u, i) => i >= next && u.key);
+      if (next < 0) next = 0;
+    });
+    const origin = performance.now();
+    let samples = 0;
+    const tone = new StereoTone(RATE);
+    const video = setInterval(() => {
+      const unit = units[next % units.length]!;
+      next = (next + 1) % units.length;
+      outputs.pushH264(encodeH264Unit({ key: unit.key, config: unit.key ? avcC : null, data: unit.data }), performance.now());
+    }, 1000 / 30);
+    const audio = setInterval(() => {
+      const due = Math.floor(((performance.now() - origin) * RATE) / 1000) - samples;
+      if (due <= 0) return;
+      const pcm = new Float32Array(due * 2);
+      tone.fill(pcm, 0);
+      outputs.pushAudio(new Uint8Array(pcm.buffer), origin + (samples * 1000) / RATE);
+      samples += due;
+    }, 10);
+    const proxy = await freezableProxy(ingest.rtmpPort);
+    const key = 'outputs';
+    const recording = path.join(workDir, 'outputs.mkv');
+    let startedAt = 0;
+    let stoppedAt = 0;
+    try {
+      await outputs.start({ url: `rtmp://127.0.0.1:${proxy.port}/live/${key}`, width: w, height: h, fps: 30, video: 'h264', recordPath: recording });
+      startedAt = performance.now();
+      await waitFor('the ingest sees the publisher', () => ingest.isPublishing(key), 15_000);
+      await sleep(2000);
+      const hungAt = performance.now();
+      proxy.freeze();
+      await waitFor('the stream reconnects', () => outputs.getStats()?.state === 'reconnecting', 60_000);
+      await sleep(Math.max(0, 10_000 - (performance.now() - hungAt)));
+      proxy.thaw();
+      await waitFor('the stream is live again', () => outputs.getStats()?.state === 'live', 60_000);
+      await sleep(2000);
+    } finally {
+      clearInterval(video);
+      clearInterval(audio);
+      stoppedAt = performance.now();
+      await outputs.stop();
+      outputs.dispose();
+      await proxy.close();
+    }
+    expect(streamStates).toEqual(['starting', 'live', 'reconnecting', 'live', 'stopping', 'stopped']);
+    expect(recordingErrors.filter((e) => e !== null)).toEqual([]);
+    // One file, no second part: the recording's ffmpeg never stopped.
+    expect(readdirSync(workDir).filter((f) => f.startsWith('outputs') && f.endsWith('.mkv'))).toEqual(['outputs.mkv']);
+    const { stdout } = await run(ffprobe, ['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', recording], {
+      timeout: 20_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const times = stdout.split('\n').filter(Boolean).map(Number).sort((a, b) => a - b);
+    const longestGap = Math.max(...times.slice(1).map((t, i) => t - times[i]!));
+    const span = times.at(-1)! - times[0]!;
+    const shown = (stoppedAt - startedAt) / 1000;
+    console.log(`recording through a 10 s ingest hang: ${span.toFixed(1)} s of video for ${shown.toFixed(1)} s live, ${times.length} pictures, longest gap ${(longestGap * 1000).toFixed(0)} ms`);
+    expect(longestGap).toBeLessThan(0.5);
+    expect(span).toBeGreaterThan(shown - 2);
+    const streams = await probeStreams(recording);
+    expect(streams).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ codec_type: 'video', codec_name: 'h264', width: w, height: h }),
+        expect.objectContaining({ codec_type: 'audio', codec_name: 'aac' }),
+      ]),
+    );
+  }, 150_000);
 });

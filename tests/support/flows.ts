@@ -25,13 +25,14 @@ export async function hostGoesLive(
   page: Page,
   studioUrl: string,
   name: string,
-  { outputFormat }: { outputFormat?: string } = {},
+  { outputFormat, record }: { outputFormat?: string; record?: 'mkv' | 'mp4' } = {},
 ): Promise<{ publishUrl: string; streamId: string }> {
   await page.goto(studioUrl);
   await page.getByTestId('display-name').fill(name);
   await page.getByTestId('sign-in').click();
   await expect(page.getByTestId('go-live')).toBeEnabled({ timeout: 30_000 });
   if (outputFormat) await page.getByTestId('output-format').selectOption(outputFormat);
+  if (record) await page.getByTestId('record').selectOption(record);
   await page.getByTestId('go-live').click();
   await expect(page.getByTestId('phase')).toHaveText('LIVE', { timeout: 60_000 });
   const publishUrl = await appState<string>(page, 'publishTarget');

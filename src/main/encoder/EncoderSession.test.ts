@@ -1303,3 +1303,27 @@ describe('EncoderSession with H.264 from the renderer', () => {
     expect(() => raw.session.pushH264(h264Unit(true, 1), 10)).toThrow(/takes raw I420 frames/);
   });
 });
+
+describe('EncoderSession writing only the recording (output "recording")', () => {
+  it('needs a file, writes it alone in numbered parts, and speaks of the recording, not the ingest', async () => {
+    const h = track(harness({ output: 'recording', selectEncoder: async () => Promise.reject(new Error('must not choose an encoder')) }));
+    await expect(h.session.start(h264Opts)).rejects.toThrow(/a recording session needs recordPath/);
+    const started = h.session.start({ ...h264Opts, recordPath: '/rec/show.mp4' });
+    await settle();
+    const args = h.spawnCalls[0]!.args;
+    expect(args.slice(-3)).toEqual(['-f', 'mp4', '/rec/show.mp4']);
+    expect(args.join(' ')).not.toMatch(/secretkey|tee|rw_timeout/);
+    h.session.pushH264(h264Unit(true, 1), 0);
+    h.child().progress(1);
+    await started;
+    // Its ffmpeg stops making progress (a disk that hangs): ended and started again on the next part.
+    for (let t = 0; t < 7000; t += 500) {
+      await h.clock.advance(500);
+      h.session.pushH264(h264Unit(false, 2), t + 500);
+    }
+    expect(h.session.getStats()).toMatchObject({ state: 'reconnecting', error: expect.stringMatching(/\(the recording stopped being written\)$/) });
+    await settle();
+    await h.clock.advance(1000);
+    expect(h.spawnCalls[1]!.args.at(-1)).toBe('/rec/show-2.mp4');
+  });
+});

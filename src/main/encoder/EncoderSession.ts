@@ -156,6 +156,14 @@ export interface EncoderSessionDeps {
   maxReconnectAttempts?: number;
   timing?: Partial<EncoderTiming>;
   log?: (message: string) => void;
+  /**
+   * "stream" (the default): the run publishes to the options' url, teed into
+   * the recording when there is one. "recording": the run writes only the
+   * options' recordPath (required then), on the same clock and with the same
+   * restarts (a new part file each), so that a stream that stalls or
+   * reconnects never holds the file back (see ProgramOutputs).
+   */
+  output?: 'stream' | 'recording';
 }
 
 /**
@@ -300,6 +308,7 @@ export class EncoderSession {
   private readonly maxReconnectAttempts: number;
   private readonly timing: EncoderTiming;
   private readonly log: (message: string) => void;
+  private readonly output: 'stream' | 'recording';
 
   private readonly sampleCpu: (pid: number) => Promise<number | null>;
   private encoderCpuPercent: number | null = null;
@@ -367,6 +376,7 @@ export class EncoderSession {
     this.timing = { ...DEFAULT_TIMING, ...deps.timing };
     this.log = deps.log ?? (() => undefined);
     this.sampleCpu = deps.sampleCpu ?? sampleProcessCpu;
+    this.output = deps.output ?? 'stream';
   }
 
   /**
@@ -389,6 +399,7 @@ export class EncoderSession {
       throw new ValidationError(`encoder options: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ')}`);
     }
     const opts: EncoderStartOptions = recordPath ? { ...parsed.data, recordPath } : parsed.data;
+    if (this.output === 'recording' && !recordPath) throw new ValidationError('encoder options: a recording session needs recordPath');
     this.resetForStart(opts);
     this.setState('starting');
     this.statsTimer = this.setIntervalFn(() => {
@@ -716,7 +727,11 @@ export class EncoderSession {
     const encoder = this.encoder;
     if (!opts || !ffmpeg || !encoder) return;
     const recordPath = opts.recordPath ? recordPathForPart(opts.recordPath, this.part) : null;
-    const args = buildFfmpegArgs(opts, { encoder: encoder === RENDERER_ENCODER ? null : encoder, recordPath });
+    const args = buildFfmpegArgs(opts, {
+      encoder: encoder === RENDERER_ENCODER ? null : encoder,
+      recordPath,
+      target: this.output === 'recording' ? 'file' : 'stream',
+    });
     let child: EncoderProcess;
     try {
       child = this.spawn(ffmpeg.path, args, { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
@@ -793,7 +808,7 @@ export class EncoderSession {
         run.stderrTail.push(text);
         if (run.stderrTail.length > STDERR_LINES_KEPT) run.stderrTail.shift();
         this.log(`ffmpeg: ${text}`);
-        const recordingFailure = recordPath !== null ? teeOutputFailure(text) : null;
+        const recordingFailure = recordPath !== null && this.output === 'stream' ? teeOutputFailure(text) : null;
         if (recordingFailure !== null) this.onRecordingFailed(recordPath!, recordingFailure);
       }
     };
@@ -826,7 +841,9 @@ export class EncoderSession {
         run.stderrTail.push(
           run.h264 && !run.h264.headerWritten
             ? `no keyframe came from the renderer's H.264 encoder within ${this.timing.liveTimeoutMs} ms`
-            : `the ingest did not accept the stream within ${this.timing.liveTimeoutMs} ms (no progress from ffmpeg: is the RTMP address reachable?)`,
+            : this.output === 'recording'
+              ? `ffmpeg did not start writing the recording within ${this.timing.liveTimeoutMs} ms`
+              : `the ingest did not accept the stream within ${this.timing.liveTimeoutMs} ms (no progress from ffmpeg: is the RTMP address reachable?)`,
         );
         child.kill('SIGKILL');
       }
@@ -924,7 +941,7 @@ export class EncoderSession {
     }
     if (this.state === 'starting') {
       // The sentence a streamer can act on first; ffmpeg's own lines after it, on the next line.
-      const why = describeIngestFailure(run.stderrTail);
+      const why = this.output === 'stream' ? describeIngestFailure(run.stderrTail) : null;
       this.fail(`${why ? `${why}.
 ` : ''}${end.description}${tail}`);
       return;
@@ -1140,7 +1157,8 @@ export class EncoderSession {
       return;
     }
     if (run.live && run.stalled === null && this.now() - run.lastProgressAt >= this.timing.stallTimeoutMs) {
-      run.stalled = `stalled: no progress for ${Math.round((this.now() - run.lastProgressAt) / 1000)} s (the ingest stopped taking the stream)`;
+      const blocked = this.output === 'recording' ? 'the recording stopped being written' : 'the ingest stopped taking the stream';
+      run.stalled = `stalled: no progress for ${Math.round((this.now() - run.lastProgressAt) / 1000)} s (${blocked})`;
       this.log(`encoder: ffmpeg ${run.stalled}; ending it to reconnect`);
       run.child.kill('SIGKILL');
       return;

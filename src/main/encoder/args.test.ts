@@ -112,6 +112,21 @@ describe('buildFfmpegArgs', () => {
     expect(args.slice(-2)).toEqual(['flv', opts.url]);
   });
 
+  it('writes only the recording for a file run: H.264 copied, no network options, the muxer by extension', () => {
+    const mp4 = buildFfmpegArgs({ ...opts, video: 'h264', recordPath: '/tmp/show.mp4' }, { encoder: null, recordPath: '/tmp/show-3.mp4', target: 'file' });
+    expect(mp4.slice(-7)).toEqual(['-movflags', '+frag_keyframe+empty_moov+default_base_moof', '-flush_packets', '1', '-f', 'mp4', '/tmp/show-3.mp4']);
+    expect(valueOf(mp4, '-c:v')).toBe('copy');
+    expect(mp4).not.toContain(opts.url);
+    expect(mp4.join(' ')).not.toMatch(/rw_timeout|tee|flvflags/);
+    const mkv = buildFfmpegArgs({ ...opts, video: 'h264', recordPath: "/tmp/it's|mine.mkv" }, { encoder: null, target: 'file' });
+    expect(mkv.slice(-5)).toEqual(['-flush_packets', '1', '-f', 'matroska', "/tmp/it's|mine.mkv"]);
+    expect(valueOf(mkv, '-progress')).toBe('pipe:1');
+  });
+
+  it('refuses a file run without a file', () => {
+    expect(() => buildFfmpegArgs({ ...opts, video: 'h264' }, { encoder: null, target: 'file' })).toThrow(/needs a file/);
+  });
+
   it('escapes tee separators in paths', () => {
     const args = buildFfmpegArgs({ ...opts, recordPath: "C:\\shows\\it's|mine.mkv" }, { encoder: 'libx264' });
     expect(args.at(-1)).toContain("]C:\\\\shows\\\\it\\'s\\|mine.mkv");

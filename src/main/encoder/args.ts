@@ -8,7 +8,8 @@
  * Output: H.264 + AAC in FLV to the RTMP(S) ingest with Cloudflare Stream's
  * settings (constant frame rate made by ffmpeg, CBR, no B-frames, closed GOP,
  * a keyframe every 2 s by time), optionally teed into a local recording, and
- * machine-readable progress on stdout (pipe:1).
+ * machine-readable progress on stdout (pipe:1). A "file" run writes only the
+ * recording (the renderer's H.264 recorded by a process of its own).
  */
 import type { EncoderStartOptions } from '../../shared/bridge';
 
@@ -107,10 +108,17 @@ export interface BuildArgsOptions {
   encoder: H264Encoder | null;
   /** Overrides opts.recordPath (e.g. the numbered part after a reconnect); null disables recording. */
   recordPath?: string | null;
+  /**
+   * Where the run writes: "stream" (the default) to opts.url, teed into the
+   * recording when there is one; "file" only to the recording (a process of
+   * its own, so that the network's trouble never holds the file back).
+   */
+  target?: 'stream' | 'file';
 }
 
 /** The full ffmpeg argument list (without the binary) for one encoder run. */
-export function buildFfmpegArgs(opts: EncoderStartOptions, { encoder, recordPath = opts.recordPath ?? null }: BuildArgsOptions): string[] {
+export function buildFfmpegArgs(opts: EncoderStartOptions, { encoder, recordPath = opts.recordPath ?? null, target = 'stream' }: BuildArgsOptions): string[] {
+  if (target === 'file' && recordPath === null) throw new RangeError('a recording run needs a file to write');
   const copy = opts.video === 'h264';
   if (!copy && encoder === null) throw new RangeError('raw frames need an ffmpeg encoder');
   const profile = copy ? null : PROFILES[encoder!];
@@ -148,7 +156,9 @@ export function buildFfmpegArgs(opts: EncoderStartOptions, { encoder, recordPath
   args.push('-c:a', 'aac', '-b:a', `${opts.audioBitrateKbps}k`, '-ar', String(opts.sampleRate), '-ac', String(opts.channels));
   args.push('-progress', 'pipe:1');
 
-  if (recordPath === null) {
+  if (target === 'file') {
+    args.push(...recordingOutputArgs(recordPath!), recordPath!);
+  } else if (recordPath === null) {
     args.push('-rw_timeout', String(NETWORK_TIMEOUT_US), '-flvflags', 'no_duration_filesize', '-f', 'flv', opts.url);
   } else {
     // The stream's failure must end ffmpeg (so the session reconnects); a failing recording must not end the stream.
@@ -186,13 +196,29 @@ export function teeOutputFailure(line: string): string | null {
  * a killed recording keeps up to its last cluster (measured: 3.99 s of 5 s,
  * 3.42 s when the muxer's buffer was left to fill).
  */
-export const MP4_RECORDING_FORMAT = 'f=mp4:movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1';
+const MP4_OPTIONS: ReadonlyArray<readonly [string, string]> = [
+  ['movflags', '+frag_keyframe+empty_moov+default_base_moof'],
+  ['flush_packets', '1'],
+];
+const MATROSKA_OPTIONS: ReadonlyArray<readonly [string, string]> = [['flush_packets', '1']];
 
-export function recordingFormat(file: string): string {
+function recordingMuxer(file: string): { format: string; options: ReadonlyArray<readonly [string, string]> } {
   const ext = extensionOf(file);
-  if (ext === '.mp4' || ext === '.m4v' || ext === '.mov') return MP4_RECORDING_FORMAT;
-  if (ext === '.flv') return 'f=flv';
-  return 'f=matroska:flush_packets=1';
+  if (ext === '.mp4' || ext === '.m4v' || ext === '.mov') return { format: 'mp4', options: MP4_OPTIONS };
+  if (ext === '.flv') return { format: 'flv', options: [] };
+  return { format: 'matroska', options: MATROSKA_OPTIONS };
+}
+
+/** The recording's muxer and options as a tee target's prefix, e.g. "f=matroska:flush_packets=1". */
+export function recordingFormat(file: string): string {
+  const { format, options } = recordingMuxer(file);
+  return [`f=${format}`, ...options.map(([name, value]) => `${name}=${value}`)].join(':');
+}
+
+/** The same as output options of ffmpeg's own (before the file name), for a run that writes only the recording. */
+export function recordingOutputArgs(file: string): string[] {
+  const { format, options } = recordingMuxer(file);
+  return [...options.flatMap(([name, value]) => [`-${name}`, value]), '-f', format];
 }
 
 /**

@@ -1,0 +1,194 @@
+import { describe, expect, it, vi } from 'vitest';
+import type { EncoderStartInput, EncoderStats } from '../../shared/bridge';
+import type { EncoderSessionStartResult } from './EncoderSession';
+import { ProgramOutputs, type OutputSession } from './ProgramOutputs';
+
+const RESULT: EncoderSessionStartResult = { encoder: 'webcodecs', ffmpegPath: '/usr/bin/ffmpeg', ffmpegSource: 'PATH', encoderNote: null, encoderSkipped: [] };
+
+function stats(over: Partial<EncoderStats> = {}): EncoderStats {
+  return {
+    state: 'live',
+    encoder: 'webcodecs',
+    framesIn: 0,
+    framesWritten: 0,
+    framesRepeated: 0,
+    framesDropped: 0,
+    framesDroppedNetwork: 0,
+    fps: 30,
+    bitrateKbps: 3000,
+    speed: 1,
+    outTimeMs: 0,
+    restarts: 0,
+    encoderCpuPercent: 4,
+    error: null,
+    recordingError: null,
+    ...over,
+  } as EncoderStats;
+}
+
+/** A session that records what it was given and plays the states a test sets. */
+class FakeSession implements OutputSession {
+  started: Array<EncoderStartInput & { recordPath?: string }> = [];
+  h264: number[] = [];
+  audio: number[] = [];
+  video: number[] = [];
+  stopped = 0;
+  disposed = 0;
+  current = stats({ state: 'idle' });
+  startResult: Promise<EncoderSessionStartResult> = Promise.resolve(RESULT);
+  private readonly statsListeners = new Set<(s: EncoderStats) => void>();
+  private readonly keyframeListeners = new Set<() => void>();
+
+  start(opts: EncoderStartInput & { recordPath?: string }): Promise<EncoderSessionStartResult> {
+    this.started.push(opts);
+    return this.startResult;
+  }
+  pushVideo(_i420: Uint8Array, t: number): void {
+    this.video.push(t);
+  }
+  pushAudio(_pcm: Uint8Array, t: number): void {
+    this.audio.push(t);
+  }
+  pushH264(unit: Uint8Array, t: number): void {
+    if (unit.byteLength === 0) throw new Error('empty unit');
+    this.h264.push(t);
+  }
+  stop(): Promise<void> {
+    this.stopped += 1;
+    return Promise.resolve();
+  }
+  dispose(): void {
+    this.disposed += 1;
+  }
+  getStats(): EncoderStats {
+    return this.current;
+  }
+  onStats(listener: (s: EncoderStats) => void): () => void {
+    this.statsListeners.add(listener);
+    return () => this.statsListeners.delete(listener);
+  }
+  onKeyframeNeeded(listener: () => void): () => void {
+    this.keyframeListeners.add(listener);
+    return () => this.keyframeListeners.delete(listener);
+  }
+  /** Sets the stats and emits them, as a session does on a change or its timer. */
+  emit(over: Partial<EncoderStats>): void {
+    this.current = stats(over);
+    for (const l of [...this.statsListeners]) l(this.current);
+  }
+  askKeyframe(): void {
+    for (const l of [...this.keyframeListeners]) l();
+  }
+}
+
+function setup(prepare: (output: 'stream' | 'recording', session: FakeSession) => void = () => undefined) {
+  const sessions: Record<'stream' | 'recording', FakeSession[]> = { stream: [], recording: [] };
+  const removed: string[] = [];
+  const outputs = new ProgramOutputs({
+    createSession: (output) => {
+      const s = new FakeSession();
+      prepare(output, s);
+      sessions[output].push(s);
+      return s;
+    },
+    removeFile: async (file) => {
+      removed.push(file);
+    },
+  });
+  return { outputs, sessions, removed };
+}
+
+const OPTS = { url: 'rtmp://127.0.0.1/live/key', width: 1280, height: 720, fps: 30 };
+
+describe('ProgramOutputs', () => {
+  it('records raw frames through the stream’s own ffmpeg (one encode), with no second session', async () => {
+    const { outputs, sessions } = setup();
+    await outputs.start({ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' });
+    expect(sessions.recording).toHaveLength(0);
+    expect(sessions.stream[0]!.started).toEqual([{ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' }]);
+    outputs.pushVideo(new Uint8Array(4), 5);
+    expect(sessions.stream[0]!.video).toEqual([5]);
+  });
+
+  it('gives the renderer’s H.264 recording an ffmpeg of its own: the stream has no file, both get every unit and chunk', async () => {
+    const { outputs, sessions } = setup();
+    const result = await outputs.start({ ...OPTS, video: 'h264', recordPath: '/rec/show.mp4' });
+    expect(result).toEqual(RESULT);
+    const [stream] = sessions.stream;
+    const [recording] = sessions.recording;
+    expect(stream!.started).toEqual([{ ...OPTS, video: 'h264' }]);
+    expect(recording!.started).toEqual([{ ...OPTS, video: 'h264', recordPath: '/rec/show.mp4' }]);
+    outputs.pushH264(new Uint8Array(8), 10);
+    outputs.pushAudio(new Uint8Array(8), 11);
+    expect([stream!.h264, recording!.h264, stream!.audio, recording!.audio]).toEqual([[10], [10], [11], [11]]);
+    // A unit the stream refuses is refused once, to the caller.
+    expect(() => outputs.pushH264(new Uint8Array(0), 12)).toThrow('empty unit');
+    expect(recording!.h264).toEqual([10]);
+
+    const keyframes = vi.fn();
+    outputs.onKeyframeNeeded(keyframes);
+    stream!.askKeyframe();
+    recording!.askKeyframe();
+    expect(keyframes).toHaveBeenCalledTimes(2);
+
+    await outputs.stop();
+    expect([stream!.stopped, recording!.stopped]).toEqual([1, 1]);
+    outputs.dispose();
+    expect([stream!.disposed, recording!.disposed]).toEqual([1, 1]);
+  });
+
+  it('shows the stream’s stats, with the recording’s trouble in recordingError and both processes’ CPU', async () => {
+    const { outputs, sessions } = setup();
+    const seen: EncoderStats[] = [];
+    outputs.onStats((s) => seen.push(s));
+    await outputs.start({ ...OPTS, video: 'h264', recordPath: '/rec/show.mkv' });
+    const [stream] = sessions.stream;
+    const [recording] = sessions.recording;
+    recording!.current = stats({ encoderCpuPercent: 1 });
+    stream!.emit({ state: 'reconnecting', error: 'ffmpeg stalled', encoderCpuPercent: 3 });
+    expect(seen.at(-1)).toMatchObject({ state: 'reconnecting', error: 'ffmpeg stalled', recordingError: null, encoderCpuPercent: 4 });
+
+    // The recording's own stats go out only when its trouble changes.
+    recording!.emit({ state: 'live', encoderCpuPercent: 1 });
+    expect(seen).toHaveLength(1);
+    recording!.emit({ state: 'reconnecting', error: 'ffmpeg exited unexpectedly (killed by SIGKILL)' });
+    expect(seen).toHaveLength(2);
+    expect(seen.at(-1)!.recordingError).toBe(
+      "the recording's ffmpeg is restarting (/rec/show.mkv, the next part in a new file): ffmpeg exited unexpectedly (killed by SIGKILL)",
+    );
+    recording!.emit({ state: 'reconnecting', error: 'ffmpeg exited unexpectedly (killed by SIGKILL)' });
+    expect(seen).toHaveLength(2);
+    recording!.emit({ state: 'live' });
+    expect(seen.at(-1)!.recordingError).toBeNull();
+    recording!.emit({ state: 'error', error: 'No space left on device' });
+    expect(seen.at(-1)!.recordingError).toBe('the recording stopped (/rec/show.mkv): No space left on device; the stream goes on');
+    expect(seen.at(-1)!.state).toBe('reconnecting');
+  });
+
+  it('goes live when the recording cannot start, and says so', async () => {
+    const { outputs, sessions } = setup((output, session) => {
+      if (output === 'recording') session.startResult = Promise.reject(new Error('The stream did not start: Permission denied'));
+    });
+    const seen: EncoderStats[] = [];
+    outputs.onStats((s) => seen.push(s));
+    const pending = outputs.start({ ...OPTS, video: 'h264', recordPath: '/rec/show.mkv' });
+    sessions.recording[0]!.emit({ state: 'error', error: '/rec/show.mkv: Permission denied' });
+    await expect(pending).resolves.toEqual(RESULT);
+    expect(seen.at(-1)!.recordingError).toBe('the recording stopped (/rec/show.mkv): /rec/show.mkv: Permission denied; the stream goes on');
+  });
+
+  it('ends the recording and removes its file when the stream does not go live', async () => {
+    const { outputs, sessions, removed } = setup((output, session) => {
+      if (output === 'stream') session.startResult = Promise.reject(new Error('The stream did not start: Connection refused'));
+    });
+    await expect(outputs.start({ ...OPTS, video: 'h264', recordPath: '/rec/show.mkv' })).rejects.toThrow('Connection refused');
+    expect(sessions.recording[0]!.stopped).toBe(1);
+    expect(removed).toEqual(['/rec/show.mkv']);
+  });
+
+  it('refuses a second start (outputs are made per broadcast)', async () => {
+    const { outputs } = setup();
+    await outputs.start({ ...OPTS, video: 'h264' });
+    await expect(outputs.start({ ...OPTS, video: 'h264' })).rejects.toThrow(/started already/);
+  });
+});

@@ -1,0 +1,205 @@
+/**
+ * The program's outputs: the stream, and the local recording when one is asked for.
+ *
+ * When the renderer encodes the H.264 (video "h264"), ffmpeg only muxes, so
+ * the recording gets an ffmpeg of its own (an EncoderSession whose output is
+ * the file): the same units and PCM go to both. An ingest that stalls,
+ * refuses the stream or is gone for minutes then costs the recording
+ * nothing: the stream's ffmpeg reconnects on its own while the file goes on.
+ * With one ffmpeg teeing both (as before), a blocked network write held the
+ * recording too, and nothing was recorded while the stream was down.
+ *
+ * When ffmpeg encodes raw frames (video "i420"), a second process would
+ * encode everything twice; the stream's ffmpeg tees into the recording then,
+ * as EncoderSession does by itself, and the recording shares its reconnects.
+ *
+ * What the studio sees: the stream's stats, with `recordingError` saying when
+ * the recording's own ffmpeg failed or is restarting (its next part file), and
+ * `encoderCpuPercent` counting both processes. A recording that cannot start
+ * does not stop the stream from going live; a stream that cannot go live ends
+ * the recording, and the file of that failed start is removed.
+ */
+import { unlink } from 'node:fs/promises';
+import type { EncoderStartInput, EncoderStats } from '../../shared/bridge';
+import { EncoderSession, type EncoderSessionStartResult } from './EncoderSession';
+
+/** What ProgramOutputs needs of each of its sessions (EncoderSession fits). */
+export interface OutputSession {
+  start(opts: EncoderStartInput & { recordPath?: string }): Promise<EncoderSessionStartResult>;
+  pushVideo(i420: Uint8Array, timestampMs: number): void;
+  pushAudio(pcm: Uint8Array, timestampMs: number): void;
+  pushH264(unit: Uint8Array, timestampMs: number): void;
+  stop(): Promise<void>;
+  onStats(listener: (stats: EncoderStats) => void): () => void;
+  getStats(): EncoderStats;
+  onKeyframeNeeded(listener: () => void): () => void;
+  dispose(): void;
+}
+
+export interface ProgramOutputsDeps {
+  /** Makes the stream's session, or the recording's own (output "recording": it writes only opts.recordPath). */
+  createSession: (output: 'stream' | 'recording') => OutputSession;
+  log?: (message: string) => void;
+  /** Removes a file (the recording of a start that failed); default fs.unlink. */
+  removeFile?: (file: string) => Promise<void>;
+}
+
+export class ProgramOutputs {
+  private stream: OutputSession | null = null;
+  private recording: OutputSession | null = null;
+  private recordPath: string | null = null;
+  private readonly listeners = new Set<(stats: EncoderStats) => void>();
+  private readonly keyframeListeners = new Set<() => void>();
+  private readonly unsubscribes: Array<() => void> = [];
+  /** The recording's problem as last emitted: the recording's own stats go out only when it changes. */
+  private lastRecordingProblem: string | null = null;
+  private readonly log: (message: string) => void;
+  private readonly removeFile: (file: string) => Promise<void>;
+
+  constructor(private readonly deps: ProgramOutputsDeps) {
+    this.log = deps.log ?? (() => undefined);
+    this.removeFile = deps.removeFile ?? ((file) => unlink(file));
+  }
+
+  async start(opts: EncoderStartInput & { recordPath?: string }): Promise<EncoderSessionStartResult> {
+    if (this.stream) throw new Error('these outputs were started already; make new ones');
+    const { recordPath, ...streamOpts } = opts;
+    const stream = this.deps.createSession('stream');
+    this.stream = stream;
+    this.watch(stream, () => this.emitStats());
+    if (!recordPath || opts.video !== 'h264') return stream.start(opts);
+
+    const recording = this.deps.createSession('recording');
+    this.recording = recording;
+    this.recordPath = recordPath;
+    this.watch(recording, () => {
+      const problem = this.recordingProblem(recording.getStats());
+      if (problem === this.lastRecordingProblem) return;
+      this.lastRecordingProblem = problem;
+      this.log(`recording: ${problem ?? `${recordPath} is being written again`}`);
+      this.emitStats();
+    });
+    const recordingStarted = recording.start({ ...streamOpts, recordPath }).then(
+      () => undefined,
+      // Its stats say so (state "error"); the stream goes on without it.
+      (error: unknown) => this.log(`recording: could not start ${recordPath}: ${(error as Error).message}`),
+    );
+    try {
+      return await stream.start(streamOpts);
+    } catch (error) {
+      await recording.stop().catch(() => undefined);
+      await recordingStarted;
+      await this.removeFile(recordPath).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  pushVideo(i420: Uint8Array, timestampMs: number): void {
+    this.stream?.pushVideo(i420, timestampMs);
+  }
+
+  pushAudio(pcm: Uint8Array, timestampMs: number): void {
+    this.stream?.pushAudio(pcm, timestampMs);
+    // The same chunk was checked by the stream's session: a second error would say the same.
+    this.quietly(() => this.recording?.pushAudio(pcm, timestampMs));
+  }
+
+  pushH264(unit: Uint8Array, timestampMs: number): void {
+    this.stream?.pushH264(unit, timestampMs);
+    this.quietly(() => this.recording?.pushH264(unit, timestampMs));
+  }
+
+  stop(): Promise<void> {
+    return Promise.all([this.stream?.stop(), this.recording?.stop()]).then(() => undefined);
+  }
+
+  dispose(): void {
+    this.stream?.dispose();
+    this.recording?.dispose();
+    for (const off of this.unsubscribes.splice(0)) off();
+    this.listeners.clear();
+    this.keyframeListeners.clear();
+  }
+
+  onStats(listener: (stats: EncoderStats) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Either session asking for a keyframe asks the renderer (one encoder feeds both). */
+  onKeyframeNeeded(listener: () => void): () => void {
+    this.keyframeListeners.add(listener);
+    return () => {
+      this.keyframeListeners.delete(listener);
+    };
+  }
+
+  getStats(): EncoderStats | null {
+    const stream = this.stream?.getStats();
+    if (!stream) return null;
+    const recording = this.recording?.getStats();
+    if (!recording) return stream;
+    const cpu = stream.encoderCpuPercent !== null && recording.encoderCpuPercent !== null ? stream.encoderCpuPercent + recording.encoderCpuPercent : stream.encoderCpuPercent;
+    return { ...stream, encoderCpuPercent: cpu, recordingError: this.recordingProblem(recording) };
+  }
+
+  private recordingProblem(recording: EncoderStats): string | null {
+    const file = this.recordPath ?? 'the recording';
+    if (recording.state === 'error') return `the recording stopped (${file}): ${recording.error ?? 'its ffmpeg gave up'}; the stream goes on`;
+    if (recording.state === 'reconnecting' && recording.error !== null) {
+      return `the recording's ffmpeg is restarting (${file}, the next part in a new file): ${recording.error}`;
+    }
+    return null;
+  }
+
+  private watch(session: OutputSession, onStats: () => void): void {
+    this.unsubscribes.push(
+      session.onStats(onStats),
+      session.onKeyframeNeeded(() => {
+        for (const listener of [...this.keyframeListeners]) {
+          try {
+            listener();
+          } catch (error) {
+            this.log(`encoder: a keyframe listener threw: ${(error as Error).message}`);
+          }
+        }
+      }),
+    );
+  }
+
+  private emitStats(): void {
+    const stats = this.getStats();
+    if (!stats) return;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(stats);
+      } catch (error) {
+        this.log(`encoder: a stats listener threw: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private quietly(push: () => void): void {
+    try {
+      push();
+    } catch {
+      // The stream's session threw for the same input already (or will not: a recording-only problem shows in its stats).
+    }
+  }
+}
+
+/** Restarts in a row of the recording's own ffmpeg before it gives up (a full disk fails every new part at once). */
+export const RECORDING_MAX_RESTARTS = 5;
+
+/** The outputs as the app runs them: EncoderSessions with ffmpeg, the recording's lines marked in the log. */
+export function createProgramOutputs(log: (message: string) => void): ProgramOutputs {
+  return new ProgramOutputs({
+    createSession: (output) =>
+      output === 'stream'
+        ? new EncoderSession({ log })
+        : new EncoderSession({ log: (message) => log(`recording ${message}`), output, maxReconnectAttempts: RECORDING_MAX_RESTARTS }),
+    log,
+  });
+}
