@@ -72,6 +72,12 @@ beforeAll(async () => {
     create table public.conn_loss_notes (id bigserial primary key, body text not null);
     grant select on public.conn_loss_notes to anon;
     alter publication supabase_realtime add table public.conn_loss_notes;
+    -- A policy that never answers in time: every row's check sleeps for ten minutes.
+    create table public.conn_loss_stuck (id bigserial primary key, body text not null);
+    alter table public.conn_loss_stuck enable row level security;
+    create policy stuck on public.conn_loss_stuck for select to anon using (public.conn_loss_sleep(600) = 1);
+    grant select on public.conn_loss_stuck to anon;
+    alter publication supabase_realtime add table public.conn_loss_stuck;
   `);
   await installRealtimeTriggers(backend.pool);
   realtime = createRealtimeServer({ pool: backend.pool, jwtSecret: backend.jwtSecret, anonKey: backend.anonKey, log: (m) => logs.push(m) });
@@ -158,4 +164,28 @@ describe('the Realtime connection listening for changes dies', () => {
     expect(listening).toHaveLength(1);
     expect(uncaught).toEqual([]);
   });
+});
+
+// Last in the file: it closes the Realtime server.
+describe('a Realtime check that never answers', () => {
+  it('fails after its statement timeout: the change is not delivered, and the server still shuts down', async () => {
+    const sb = client();
+    const statuses = inbox<string>();
+    const changes = inbox<unknown>();
+    sb.channel('stuck')
+      .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'conn_loss_stuck' }, (p) => changes.push(p))
+      .subscribe((status) => statuses.push(status));
+    expect(await statuses.next()).toBe('SUBSCRIBED');
+    await backend.pool.query("insert into public.conn_loss_stuck (body) values ('never seen')");
+    // The subscriber's visibility check is running (and would for ten minutes).
+    await backendRunning('conn_loss_stuck');
+    const server = realtime!;
+    realtime = null;
+    // Without a timeout this waits for the check; the test's own timeout ends it first.
+    await server.close();
+    const line = logs.find((l) => l.includes('visibility check on public.conn_loss_stuck failed'));
+    expect(line).toMatch(/statement timeout/);
+    expect(changes.items).toEqual([]);
+    expect(uncaught).toEqual([]);
+  }, 30_000);
 });

@@ -25,15 +25,25 @@ function pgCode(err: unknown): string | undefined {
 }
 
 /**
+ * How long one check may run (ms). A policy that never answers (a lock held
+ * elsewhere, a slow function) fails its check instead of holding the
+ * delivery of every change behind it, and the server's shutdown with it.
+ */
+export const CHECK_TIMEOUT_MS = 5000;
+
+/**
  * Runs `fn` in a transaction as the token's owner: `role` from the claims and
- * `request.jwt.claims` set locally, as PostgREST does. The transaction is rolled
- * back: these are checks, they never write.
+ * `request.jwt.claims` set locally, as PostgREST does, and CHECK_TIMEOUT_MS as
+ * its statement timeout. The transaction is rolled back: these are checks, they never write.
  */
 export function asCaller<T>(pool: pg.Pool, claims: JwtClaims, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   return inTransaction(
     pool,
     async (client) => {
-      await client.query("select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)", [claims.role, JSON.stringify(claims)]);
+      await client.query(
+        "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true), set_config('statement_timeout', $3, true)",
+        [claims.role, JSON.stringify(claims), `${CHECK_TIMEOUT_MS}ms`],
+      );
       return fn(client);
     },
     { end: 'rollback' },
