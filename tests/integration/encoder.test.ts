@@ -17,7 +17,7 @@ import { startIngest, type Ingest } from '../../src/local/ingest';
 import { EncoderSession, type EncoderSessionStats, type SpawnEncoder } from '../../src/main/encoder/EncoderSession';
 import { detectEncoder, describeSelection, encoderCandidates } from '../../src/main/encoder/detectEncoder';
 import { EncoderInputError } from '../../src/main/encoder/errors';
-import { createProgramOutputs } from '../../src/main/encoder/ProgramOutputs';
+import { ProgramOutputs, createProgramOutputs } from '../../src/main/encoder/ProgramOutputs';
 import { resolveFfmpeg, resolveFfprobe } from '../../src/main/encoder/ffmpegPath';
 import { encodeH264Unit, type EncoderState, type EncoderStats } from '../../src/shared/bridge';
 import { freezableProxy } from '../support/freezableProxy';
@@ -101,7 +101,7 @@ interface Feed {
  * chunks of PCM: silence until the flash, then a 440 Hz tone. With no flash
  * asked for, the tone plays from the start.
  */
-function feed(session: EncoderSession, { toneFromStart = true } = {}): Feed {
+function feed(session: Pick<EncoderSession, 'pushVideo' | 'pushAudio'>, { toneFromStart = true } = {}): Feed {
   const base = splitFrame();
   const origin = performance.now();
   const interval = irregularIntervals();
@@ -761,5 +761,51 @@ describe('ProgramOutputs: the recording in a process of its own', () => {
         expect.objectContaining({ codec_type: 'audio', codec_name: 'aac' }),
       ]),
     );
+  }, 150_000);
+});
+
+describe('ProgramOutputs with raw frames encoded twice (as with a hardware encoder; libx264 stands in here)', () => {
+  it('records in a session of its own that keeps going while the stream reconnects', async () => {
+    const logs: string[] = [];
+    const outputs = new ProgramOutputs({
+      createSession: (output) => new EncoderSession({ output, selectEncoder: async () => 'libx264', log: (m) => logs.push(`${output} ${m}`) }),
+      rawEncodedOnHardware: async () => true,
+    });
+    const streamStates: EncoderState[] = [];
+    outputs.onStats((s) => {
+      if (streamStates.at(-1) !== s.state) streamStates.push(s.state);
+    });
+    const proxy = await freezableProxy(ingest.rtmpPort);
+    const recording = path.join(workDir, 'raw-outputs.mp4');
+    const source = feed(outputs);
+    let startedAt = 0;
+    let stoppedAt = 0;
+    try {
+      await outputs.start({ url: `rtmp://127.0.0.1:${proxy.port}/live/raw-outputs`, width: W, height: H, fps: FPS, recordPath: recording });
+      startedAt = performance.now();
+      await sleep(2000);
+      proxy.freeze();
+      await waitFor('the stream reconnects', () => outputs.getStats()?.state === 'reconnecting', 60_000);
+      proxy.thaw();
+      await waitFor('the stream is live again', () => outputs.getStats()?.state === 'live', 60_000);
+      await sleep(1000);
+    } finally {
+      source.stop();
+      stoppedAt = performance.now();
+      await outputs.stop();
+      outputs.dispose();
+      await proxy.close();
+    }
+    expect(streamStates).toEqual(['starting', 'live', 'reconnecting', 'live', 'stopping', 'stopped']);
+    expect(readdirSync(workDir).filter((f) => f.startsWith('raw-outputs'))).toEqual(['raw-outputs.mp4']);
+    // Two encoders, each given every frame: the recording's made its own constant rate from them.
+    const streams = await probeStreams(recording, ['-count_frames']);
+    const video = streams.find((st) => st.codec_type === 'video');
+    expect(video).toMatchObject({ codec_name: 'h264', width: W, height: H, r_frame_rate: '30/1' });
+    const seconds = Number(video!.nb_read_frames) / FPS;
+    const shown = (stoppedAt - startedAt) / 1000;
+    console.log(`raw recording through a stream reconnect: ${seconds.toFixed(1)} s of video for ${shown.toFixed(1)} s live`);
+    expect(seconds).toBeGreaterThan(shown - 2);
+    expect(streams).toEqual(expect.arrayContaining([expect.objectContaining({ codec_type: 'audio', codec_name: 'aac' })]));
   }, 150_000);
 });

@@ -81,7 +81,7 @@ class FakeSession implements OutputSession {
   }
 }
 
-function setup(prepare: (output: 'stream' | 'recording', session: FakeSession) => void = () => undefined) {
+function setup(prepare: (output: 'stream' | 'recording', session: FakeSession) => void = () => undefined, rawEncodedOnHardware?: () => Promise<boolean>) {
   const sessions: Record<'stream' | 'recording', FakeSession[]> = { stream: [], recording: [] };
   const removed: string[] = [];
   const outputs = new ProgramOutputs({
@@ -94,6 +94,7 @@ function setup(prepare: (output: 'stream' | 'recording', session: FakeSession) =
     removeFile: async (file) => {
       removed.push(file);
     },
+    ...(rawEncodedOnHardware ? { rawEncodedOnHardware } : {}),
   });
   return { outputs, sessions, removed };
 }
@@ -108,6 +109,20 @@ describe('ProgramOutputs', () => {
     expect(sessions.stream[0]!.started).toEqual([{ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' }]);
     outputs.pushVideo(new Uint8Array(4), 5);
     expect(sessions.stream[0]!.video).toEqual([5]);
+  });
+
+  it('gives raw frames a recording session of its own when they are encoded on hardware; not when that cannot be told', async () => {
+    const hw = setup(undefined, async () => true);
+    await hw.outputs.start({ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' });
+    expect(hw.sessions.stream[0]!.started).toEqual([{ ...OPTS, video: 'i420' }]);
+    expect(hw.sessions.recording[0]!.started).toEqual([{ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' }]);
+    hw.outputs.pushVideo(new Uint8Array(4), 7);
+    expect([hw.sessions.stream[0]!.video, hw.sessions.recording[0]!.video]).toEqual([[7], [7]]);
+
+    const unknown = setup(undefined, async () => Promise.reject(new Error('no ffmpeg')));
+    await unknown.outputs.start({ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' });
+    expect(unknown.sessions.recording).toHaveLength(0);
+    expect(unknown.sessions.stream[0]!.started[0]!.recordPath).toBe('/rec/show.mkv');
   });
 
   it('gives the renderer’s H.264 recording an ffmpeg of its own: the stream has no file, both get every unit and chunk', async () => {

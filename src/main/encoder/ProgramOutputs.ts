@@ -9,9 +9,13 @@
  * With one ffmpeg teeing both (as before), a blocked network write held the
  * recording too, and nothing was recorded while the stream was down.
  *
- * When ffmpeg encodes raw frames (video "i420"), a second process would
- * encode everything twice; the stream's ffmpeg tees into the recording then,
- * as EncoderSession does by itself, and the recording shares its reconnects.
+ * When ffmpeg encodes raw frames (video "i420") with a hardware encoder
+ * (NVENC, Quick Sync, VideoToolbox…), the recording gets its own session as
+ * well: the GPU encodes the picture a second time at little cost, and the
+ * raw frames cross one more pipe. With libx264 a second encode would double
+ * the heaviest work on the machine, so the stream's ffmpeg tees into the
+ * recording instead (EncoderSession does that by itself), and the recording
+ * shares the stream's reconnects.
  *
  * What the studio sees: the stream's stats, with `recordingError` saying when
  * the recording's own ffmpeg failed or is restarting (its next part file), and
@@ -22,6 +26,8 @@
 import { unlink } from 'node:fs/promises';
 import type { EncoderStartInput, EncoderStats } from '../../shared/bridge';
 import { EncoderSession, type EncoderSessionStartResult } from './EncoderSession';
+import { detectEncoderOnce } from './detectEncoder';
+import { resolveFfmpeg } from './ffmpegPath';
 
 /** What ProgramOutputs needs of each of its sessions (EncoderSession fits). */
 export interface OutputSession {
@@ -39,6 +45,11 @@ export interface OutputSession {
 export interface ProgramOutputsDeps {
   /** Makes the stream's session, or the recording's own (output "recording": it writes only opts.recordPath). */
   createSession: (output: 'stream' | 'recording') => OutputSession;
+  /**
+   * Whether raw frames (video "i420") are encoded on hardware, so that the
+   * recording may have an encoder of its own; false when unknown. Default: never.
+   */
+  rawEncodedOnHardware?: () => Promise<boolean>;
   log?: (message: string) => void;
   /** Removes a file (the recording of a start that failed); default fs.unlink. */
   removeFile?: (file: string) => Promise<void>;
@@ -64,10 +75,11 @@ export class ProgramOutputs {
   async start(opts: EncoderStartInput & { recordPath?: string }): Promise<EncoderSessionStartResult> {
     if (this.stream) throw new Error('these outputs were started already; make new ones');
     const { recordPath, ...streamOpts } = opts;
+    const separate = Boolean(recordPath) && (opts.video === 'h264' || (await this.rawOnHardware()));
     const stream = this.deps.createSession('stream');
     this.stream = stream;
     this.watch(stream, () => this.emitStats());
-    if (!recordPath || opts.video !== 'h264') return stream.start(opts);
+    if (!separate || !recordPath) return stream.start(opts);
 
     const recording = this.deps.createSession('recording');
     this.recording = recording;
@@ -96,6 +108,8 @@ export class ProgramOutputs {
 
   pushVideo(i420: Uint8Array, timestampMs: number): void {
     this.stream?.pushVideo(i420, timestampMs);
+    // Neither session changes the bytes it keeps: one frame serves both.
+    this.quietly(() => this.recording?.pushVideo(i420, timestampMs));
   }
 
   pushAudio(pcm: Uint8Array, timestampMs: number): void {
@@ -181,6 +195,15 @@ export class ProgramOutputs {
     }
   }
 
+  private async rawOnHardware(): Promise<boolean> {
+    try {
+      return (await this.deps.rawEncodedOnHardware?.()) ?? false;
+    } catch (error) {
+      this.log(`recording: could not tell whether the encoder is hardware (${(error as Error).message}); the stream's ffmpeg records`);
+      return false;
+    }
+  }
+
   private quietly(push: () => void): void {
     try {
       push();
@@ -200,6 +223,8 @@ export function createProgramOutputs(log: (message: string) => void): ProgramOut
       output === 'stream'
         ? new EncoderSession({ log })
         : new EncoderSession({ log: (message) => log(`recording ${message}`), output, maxReconnectAttempts: RECORDING_MAX_RESTARTS }),
+    // The same choice the stream's session makes (detectEncoderOnce keeps it for the process).
+    rawEncodedOnHardware: async () => (await detectEncoderOnce({ ffmpegPath: resolveFfmpeg().path })).encoder !== 'libx264',
     log,
   });
 }
