@@ -1325,5 +1325,16 @@ describe('EncoderSession writing only the recording (output "recording")', () =>
     await settle();
     await h.clock.advance(1000);
     expect(h.spawnCalls[1]!.args.at(-1)).toBe('/rec/show-2.mp4');
+    expect(h.session.recordedParts()).toEqual(['/rec/show.mp4', '/rec/show-2.mp4']);
+    h.session.pushH264(h264Unit(true, 3), 8000);
+    h.child().progress(1);
+    await settle();
+    expect(h.logs).toContainEqual(expect.stringMatching(/^encoder: ffmpeg was restarted and the recording is being written again/));
+    // A recording not wanted (its stream did not go live) is ended at once, not finished.
+    const stopped = h.session.stop({ now: true });
+    await settle();
+    expect(h.child().kills).toEqual(['SIGTERM']);
+    h.child().exit(null, 'SIGTERM');
+    await stopped;
   });
 });

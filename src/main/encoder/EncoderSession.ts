@@ -184,6 +184,9 @@ export interface EncoderSessionStartResult extends EncoderStartResult {
 
 export const DEFAULT_MAX_RECONNECT_ATTEMPTS = 20;
 
+/** How the stats' error begins while the renderer's H.264 has stopped coming (the run is finished until it comes again). */
+export const NO_VIDEO_FROM_RENDERER = "no video from the renderer's encoder";
+
 const DEFAULT_TIMING: EncoderTiming = {
   statsIntervalMs: 1000,
   liveTimeoutMs: 20_000,
@@ -446,6 +449,12 @@ export class EncoderSession {
     return started;
   }
 
+  /** The recording files this session's runs were given so far (part 0, then "-2", "-3"…); none without a recording. */
+  recordedParts(): string[] {
+    const file = this.opts?.recordPath;
+    return file ? Array.from({ length: this.part + 1 }, (_, i) => recordPathForPart(file, i)) : [];
+  }
+
   /** Process id of the running ffmpeg; null while none runs (before the start, between restarts, after the stop). */
   get pid(): number | null {
     const run = this.run;
@@ -664,8 +673,8 @@ export class EncoderSession {
    * live yet (connecting, or a restart under way) has nothing to finish and
    * is ended at once (SIGTERM, SIGKILL after killGraceMs). Idempotent.
    */
-  stop(): Promise<void> {
-    this.stopping ??= this.stopNow();
+  stop({ now = false }: { now?: boolean } = {}): Promise<void> {
+    this.stopping ??= this.stopNow(now);
     return this.stopping;
   }
 
@@ -895,7 +904,8 @@ export class EncoderSession {
       run.liveTimer = null;
       this.error = null;
       if (this.state === 'reconnecting') {
-        this.log(`encoder: ffmpeg was restarted and the stream is live again (restart ${this.restarts}; before it: ${this.lastExit ?? 'unknown'})`);
+        const what = this.output === 'recording' ? 'the recording is being written again' : 'the stream is live again';
+        this.log(`encoder: ffmpeg was restarted and ${what} (restart ${this.restarts}; before it: ${this.lastExit ?? 'unknown'})`);
       }
       if (this.state === 'starting' || this.state === 'reconnecting') this.setState('live');
       const waiter = this.startWaiter;
@@ -1001,11 +1011,11 @@ export class EncoderSession {
 
   /** "no video from the renderer's encoder for N s", N counted from its last unit. */
   private noVideoFor(): string {
-    return `no video from the renderer's encoder for ${Math.round((this.now() - this.lastVideoAt) / 1000)} s`;
+    return `${NO_VIDEO_FROM_RENDERER} for ${Math.round((this.now() - this.lastVideoAt) / 1000)} s`;
   }
 
   private noVideoMessage(): string {
-    return `${this.noVideoFor()}; the stream goes on when it sends video again`;
+    return `${this.noVideoFor()}; the ${this.output} goes on when it sends video again`;
   }
 
   /**
@@ -1092,10 +1102,11 @@ export class EncoderSession {
     this.setState('error');
     const waiter = this.startWaiter;
     this.startWaiter = null;
-    waiter?.reject(new EncoderStartError('ffmpeg_exited', `The stream did not start: ${message}`));
+    waiter?.reject(new EncoderStartError('ffmpeg_exited', `The ${this.output} did not start: ${message}`));
   }
 
-  private async stopNow(): Promise<void> {
+  /** `now`: what ffmpeg wrote is not wanted (a recording being discarded), so it is not waited for. */
+  private async stopNow(now: boolean): Promise<void> {
     if (this.state === 'idle' || this.state === 'stopped' || this.state === 'error') {
       this.clearStatsTimer();
       if (this.state !== 'idle') this.setState('stopped');
@@ -1115,7 +1126,7 @@ export class EncoderSession {
       run.audio.end();
       // A run that never went live may sit in connect() to an unreachable ingest for its whole network timeout:
       // nothing of it is on air, nor in a recording (the tee opens the stream first), so it is not waited for.
-      const graceful = run.live || (this.opts?.recordPath !== undefined && (run.lastFrame > 0 || run.lastOutTimeMs > 0));
+      const graceful = !now && (run.live || (this.opts?.recordPath !== undefined && (run.lastFrame > 0 || run.lastOutTimeMs > 0)));
       if (!graceful) run.child.kill('SIGTERM');
       const waitMs = graceful ? this.timing.stopTimeoutMs : this.timing.killGraceMs;
       let killTimer: TimerHandle | null = this.setTimeoutFn(() => {

@@ -33,7 +33,10 @@ class FakeSession implements OutputSession {
   audio: number[] = [];
   video: number[] = [];
   stopped = 0;
+  stoppedNow = 0;
   disposed = 0;
+  encoder: string | undefined;
+  parts: string[] = [];
   current = stats({ state: 'idle' });
   startResult: Promise<EncoderSessionStartResult> = Promise.resolve(RESULT);
   private readonly statsListeners = new Set<(s: EncoderStats) => void>();
@@ -53,9 +56,13 @@ class FakeSession implements OutputSession {
     if (unit.byteLength === 0) throw new Error('empty unit');
     this.h264.push(t);
   }
-  stop(): Promise<void> {
+  stop(opts: { now?: boolean } = {}): Promise<void> {
     this.stopped += 1;
+    if (opts.now) this.stoppedNow += 1;
     return Promise.resolve();
+  }
+  recordedParts(): string[] {
+    return this.parts;
   }
   dispose(): void {
     this.disposed += 1;
@@ -84,9 +91,28 @@ class FakeSession implements OutputSession {
 function setup(prepare: (output: 'stream' | 'recording', session: FakeSession) => void = () => undefined, rawEncodedOnHardware?: () => Promise<boolean>) {
   const sessions: Record<'stream' | 'recording', FakeSession[]> = { stream: [], recording: [] };
   const removed: string[] = [];
+  const clock = { now: 0, timers: [] as Array<{ at: number; fn: () => void }> };
+  const advance = (ms: number): void => {
+    clock.now += ms;
+    for (const t of clock.timers.filter((t) => t.at <= clock.now)) {
+      clock.timers.splice(clock.timers.indexOf(t), 1);
+      t.fn();
+    }
+  };
   const outputs = new ProgramOutputs({
-    createSession: (output) => {
+    now: () => clock.now,
+    setTimeout: (fn, ms) => {
+      const t = { at: clock.now + ms, fn };
+      clock.timers.push(t);
+      return t;
+    },
+    clearTimeout: (t) => {
+      const i = clock.timers.indexOf(t as never);
+      if (i >= 0) clock.timers.splice(i, 1);
+    },
+    createSession: (output, encoder) => {
       const s = new FakeSession();
+      s.encoder = encoder;
       prepare(output, s);
       sessions[output].push(s);
       return s;
@@ -96,8 +122,10 @@ function setup(prepare: (output: 'stream' | 'recording', session: FakeSession) =
     },
     ...(rawEncodedOnHardware ? { rawEncodedOnHardware } : {}),
   });
-  return { outputs, sessions, removed };
+  return { outputs, sessions, removed, advance };
 }
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 const OPTS = { url: 'rtmp://127.0.0.1/live/key', width: 1280, height: 720, fps: 30 };
 
@@ -112,10 +140,19 @@ describe('ProgramOutputs', () => {
   });
 
   it('gives raw frames a recording session of its own when they are encoded on hardware; not when that cannot be told', async () => {
-    const hw = setup(undefined, async () => true);
-    await hw.outputs.start({ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' });
+    let streamLive: (r: EncoderSessionStartResult) => void = () => undefined;
+    const hw = setup((output, session) => {
+      if (output === 'stream') session.startResult = new Promise((resolve) => (streamLive = resolve));
+    }, async () => true);
+    const started = hw.outputs.start({ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' });
+    await settle();
     expect(hw.sessions.stream[0]!.started).toEqual([{ ...OPTS, video: 'i420' }]);
+    // The recording starts once the stream is live, with the encoder the stream opened (a GPU with one session left gives it to the stream).
+    expect(hw.sessions.recording).toHaveLength(0);
+    streamLive({ ...RESULT, encoder: 'h264_nvenc' });
+    await started;
     expect(hw.sessions.recording[0]!.started).toEqual([{ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' }]);
+    expect(hw.sessions.recording[0]!.encoder).toBe('h264_nvenc');
     hw.outputs.pushVideo(new Uint8Array(4), 7);
     expect([hw.sessions.stream[0]!.video, hw.sessions.recording[0]!.video]).toEqual([[7], [7]]);
 
@@ -126,7 +163,7 @@ describe('ProgramOutputs', () => {
   });
 
   it('gives the renderer’s H.264 recording an ffmpeg of its own: the stream has no file, both get every unit and chunk', async () => {
-    const { outputs, sessions } = setup();
+    const { outputs, sessions, advance } = setup();
     const result = await outputs.start({ ...OPTS, video: 'h264', recordPath: '/rec/show.mp4' });
     expect(result).toEqual(RESULT);
     const [stream] = sessions.stream;
@@ -144,6 +181,14 @@ describe('ProgramOutputs', () => {
     outputs.onKeyframeNeeded(keyframes);
     stream!.askKeyframe();
     recording!.askKeyframe();
+    stream!.askKeyframe();
+    // At most one request a second reaches the renderer; one that came sooner goes when the second is up.
+    expect(keyframes).toHaveBeenCalledTimes(1);
+    advance(999);
+    expect(keyframes).toHaveBeenCalledTimes(1);
+    advance(1);
+    expect(keyframes).toHaveBeenCalledTimes(2);
+    advance(5000);
     expect(keyframes).toHaveBeenCalledTimes(2);
 
     await outputs.stop();
@@ -175,6 +220,9 @@ describe('ProgramOutputs', () => {
     expect(seen).toHaveLength(2);
     recording!.emit({ state: 'live' });
     expect(seen.at(-1)!.recordingError).toBeNull();
+    // The renderer's video stopped: both sessions wait for it, and the stream's own error says so.
+    recording!.emit({ state: 'reconnecting', error: "no video from the renderer's encoder for 7 s; the recording goes on when it sends video again" });
+    expect(seen.at(-1)!.recordingError).toBeNull();
     recording!.emit({ state: 'error', error: 'No space left on device' });
     expect(seen.at(-1)!.recordingError).toBe('the recording stopped (/rec/show.mkv): No space left on device; the stream goes on');
     expect(seen.at(-1)!.state).toBe('reconnecting');
@@ -195,10 +243,23 @@ describe('ProgramOutputs', () => {
   it('ends the recording and removes its file when the stream does not go live', async () => {
     const { outputs, sessions, removed } = setup((output, session) => {
       if (output === 'stream') session.startResult = Promise.reject(new Error('The stream did not start: Connection refused'));
+      else session.parts = ['/rec/show.mkv', '/rec/show-2.mkv'];
     });
     await expect(outputs.start({ ...OPTS, video: 'h264', recordPath: '/rec/show.mkv' })).rejects.toThrow('Connection refused');
-    expect(sessions.recording[0]!.stopped).toBe(1);
-    expect(removed).toEqual(['/rec/show.mkv']);
+    // Not finished (its files are not wanted): ended at once, every part removed.
+    expect(sessions.recording[0]!.stoppedNow).toBe(1);
+    expect(removed).toEqual(['/rec/show.mkv', '/rec/show-2.mkv']);
+  });
+
+  it('starts nothing when stopped while it looks at the encoder', async () => {
+    let answer: (hw: boolean) => void = () => undefined;
+    const { outputs, sessions } = setup(undefined, () => new Promise((resolve) => (answer = resolve)));
+    const started = outputs.start({ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' });
+    await outputs.stop();
+    answer(true);
+    await expect(started).rejects.toThrow(/stopped before it started/);
+    expect(sessions.stream).toHaveLength(0);
+    expect(sessions.recording).toHaveLength(0);
   });
 
   it('refuses a second start (outputs are made per broadcast)', async () => {

@@ -3,30 +3,35 @@
  *
  * When the renderer encodes the H.264 (video "h264"), ffmpeg only muxes, so
  * the recording gets an ffmpeg of its own (an EncoderSession whose output is
- * the file): the same units and PCM go to both. An ingest that stalls,
- * refuses the stream or is gone for minutes then costs the recording
- * nothing: the stream's ffmpeg reconnects on its own while the file goes on.
- * With one ffmpeg teeing both (as before), a blocked network write held the
+ * the file): the same units and PCM go to both, from the start. An ingest
+ * that stalls, refuses the stream or is gone for minutes then costs the
+ * recording nothing: the stream's ffmpeg reconnects on its own while the file
+ * goes on. With one ffmpeg teeing both, a blocked network write held the
  * recording too, and nothing was recorded while the stream was down.
  *
  * When ffmpeg encodes raw frames (video "i420") with a hardware encoder
  * (NVENC, Quick Sync, VideoToolbox…), the recording gets its own session as
  * well: the GPU encodes the picture a second time at little cost, and the
- * raw frames cross one more pipe. With libx264 a second encode would double
- * the heaviest work on the machine, so the stream's ffmpeg tees into the
- * recording instead (EncoderSession does that by itself), and the recording
- * shares the stream's reconnects.
+ * raw frames cross one more pipe. It starts once the stream is live, with the
+ * encoder the stream opened (never choosing again, never marking one failed
+ * for the process: a hardware encoder with one session left goes to the
+ * stream). With libx264 a second encode would double the heaviest work on
+ * the machine, so the stream's ffmpeg tees into the recording instead
+ * (EncoderSession does that by itself), and the recording shares the
+ * stream's reconnects.
  *
  * What the studio sees: the stream's stats, with `recordingError` saying when
  * the recording's own ffmpeg failed or is restarting (its next part file), and
  * `encoderCpuPercent` counting both processes. A recording that cannot start
  * does not stop the stream from going live; a stream that cannot go live ends
- * the recording, and the file of that failed start is removed.
+ * the recording at once, and its files are removed.
  */
 import { unlink } from 'node:fs/promises';
 import type { EncoderStartInput, EncoderStats } from '../../shared/bridge';
-import { EncoderSession, type EncoderSessionStartResult } from './EncoderSession';
+import { EncoderSession, NO_VIDEO_FROM_RENDERER, type EncoderSessionStartResult } from './EncoderSession';
+import { isH264Encoder, type H264Encoder } from './args';
 import { detectEncoderOnce } from './detectEncoder';
+import { EncoderStartError } from './errors';
 import { resolveFfmpeg } from './ffmpegPath';
 
 /** What ProgramOutputs needs of each of its sessions (EncoderSession fits). */
@@ -35,16 +40,23 @@ export interface OutputSession {
   pushVideo(i420: Uint8Array, timestampMs: number): void;
   pushAudio(pcm: Uint8Array, timestampMs: number): void;
   pushH264(unit: Uint8Array, timestampMs: number): void;
-  stop(): Promise<void>;
+  /** `now`: what ffmpeg wrote is not wanted, so it is ended without finishing its files. */
+  stop(opts?: { now?: boolean }): Promise<void>;
   onStats(listener: (stats: EncoderStats) => void): () => void;
   getStats(): EncoderStats;
   onKeyframeNeeded(listener: () => void): () => void;
+  /** The recording files the session's runs were given so far. */
+  recordedParts(): string[];
   dispose(): void;
 }
 
 export interface ProgramOutputsDeps {
-  /** Makes the stream's session, or the recording's own (output "recording": it writes only opts.recordPath). */
-  createSession: (output: 'stream' | 'recording') => OutputSession;
+  /**
+   * Makes the stream's session, or the recording's own (output "recording":
+   * it writes only opts.recordPath). `encoder`, for the recording of raw
+   * frames: the encoder the stream opened, to be used as it is.
+   */
+  createSession: (output: 'stream' | 'recording', encoder?: H264Encoder) => OutputSession;
   /**
    * Whether raw frames (video "i420") are encoded on hardware, so that the
    * recording may have an encoder of its own; false when unknown. Default: never.
@@ -53,55 +65,65 @@ export interface ProgramOutputsDeps {
   log?: (message: string) => void;
   /** Removes a file (the recording of a start that failed); default fs.unlink. */
   removeFile?: (file: string) => Promise<void>;
+  setTimeout?: (fn: () => void, ms: number) => unknown;
+  clearTimeout?: (handle: unknown) => void;
+  now?: () => number;
 }
+
+/**
+ * Keyframe requests reach the renderer at most this often (ms); one that
+ * comes sooner is kept until then. A stream whose ingest blocks asks again
+ * each time its queue overflows, and every keyframe lands in the recording too.
+ */
+export const KEYFRAME_REQUEST_GAP_MS = 1000;
 
 export class ProgramOutputs {
   private stream: OutputSession | null = null;
   private recording: OutputSession | null = null;
   private recordPath: string | null = null;
+  private stopped = false;
   private readonly listeners = new Set<(stats: EncoderStats) => void>();
   private readonly keyframeListeners = new Set<() => void>();
   private readonly unsubscribes: Array<() => void> = [];
   /** The recording's problem as last emitted: the recording's own stats go out only when it changes. */
   private lastRecordingProblem: string | null = null;
+  private lastKeyframeRequestAt = -Infinity;
+  private keyframeTimer: unknown = null;
   private readonly log: (message: string) => void;
   private readonly removeFile: (file: string) => Promise<void>;
+  private readonly setTimeoutFn: (fn: () => void, ms: number) => unknown;
+  private readonly clearTimeoutFn: (handle: unknown) => void;
+  private readonly now: () => number;
 
   constructor(private readonly deps: ProgramOutputsDeps) {
     this.log = deps.log ?? (() => undefined);
     this.removeFile = deps.removeFile ?? ((file) => unlink(file));
+    this.setTimeoutFn = deps.setTimeout ?? ((fn, ms) => setTimeout(fn, ms));
+    this.clearTimeoutFn = deps.clearTimeout ?? ((handle) => clearTimeout(handle as NodeJS.Timeout));
+    this.now = deps.now ?? (() => performance.now());
   }
 
   async start(opts: EncoderStartInput & { recordPath?: string }): Promise<EncoderSessionStartResult> {
-    if (this.stream) throw new Error('these outputs were started already; make new ones');
+    if (this.stream || this.stopped) throw new Error('these outputs were started already; make new ones');
     const { recordPath, ...streamOpts } = opts;
-    const separate = Boolean(recordPath) && (opts.video === 'h264' || (await this.rawOnHardware()));
+    const separate = recordPath ? (opts.video === 'h264' ? 'from-start' : (await this.rawOnHardware()) ? 'once-live' : null) : null;
+    // stop() or dispose() may have come while the encoder was being looked at.
+    if (this.stopped) throw new EncoderStartError('stopped', 'the encoder was stopped before it started');
     const stream = this.deps.createSession('stream');
     this.stream = stream;
     this.watch(stream, () => this.emitStats());
     if (!separate || !recordPath) return stream.start(opts);
-
-    const recording = this.deps.createSession('recording');
-    this.recording = recording;
     this.recordPath = recordPath;
-    this.watch(recording, () => {
-      const problem = this.recordingProblem(recording.getStats());
-      if (problem === this.lastRecordingProblem) return;
-      this.lastRecordingProblem = problem;
-      this.log(`recording: ${problem ?? `${recordPath} is being written again`}`);
-      this.emitStats();
-    });
-    const recordingStarted = recording.start({ ...streamOpts, recordPath }).then(
-      () => undefined,
-      // Its stats say so (state "error"); the stream goes on without it.
-      (error: unknown) => this.log(`recording: could not start ${recordPath}: ${(error as Error).message}`),
-    );
+    if (separate === 'once-live') {
+      const result = await stream.start(streamOpts);
+      if (!this.stopped && isH264Encoder(result.encoder)) void this.startRecording({ ...streamOpts, recordPath }, result.encoder);
+      return result;
+    }
+    const recordingStarted = this.startRecording({ ...streamOpts, recordPath });
     try {
       return await stream.start(streamOpts);
     } catch (error) {
-      await recording.stop().catch(() => undefined);
-      await recordingStarted;
-      await this.removeFile(recordPath).catch(() => undefined);
+      await this.discardRecording(recordingStarted);
       throw error;
     }
   }
@@ -124,10 +146,14 @@ export class ProgramOutputs {
   }
 
   stop(): Promise<void> {
+    this.stopped = true;
+    this.clearKeyframeTimer();
     return Promise.all([this.stream?.stop(), this.recording?.stop()]).then(() => undefined);
   }
 
   dispose(): void {
+    this.stopped = true;
+    this.clearKeyframeTimer();
     this.stream?.dispose();
     this.recording?.dispose();
     for (const off of this.unsubscribes.splice(0)) off();
@@ -142,7 +168,7 @@ export class ProgramOutputs {
     };
   }
 
-  /** Either session asking for a keyframe asks the renderer (one encoder feeds both). */
+  /** Either session asking for a keyframe asks the renderer (one encoder feeds both), at most every KEYFRAME_REQUEST_GAP_MS. */
   onKeyframeNeeded(listener: () => void): () => void {
     this.keyframeListeners.add(listener);
     return () => {
@@ -159,8 +185,41 @@ export class ProgramOutputs {
     return { ...stream, encoderCpuPercent: cpu, recordingError: this.recordingProblem(recording) };
   }
 
+  /** Starts the recording's own session; a failure leaves the stream alone (the stats say it). */
+  private startRecording(opts: EncoderStartInput & { recordPath: string }, encoder?: H264Encoder): Promise<void> {
+    const recording = this.deps.createSession('recording', encoder);
+    this.recording = recording;
+    this.watch(recording, () => {
+      const stats = recording.getStats();
+      const problem = this.recordingProblem(stats);
+      if (problem === this.lastRecordingProblem) return;
+      const recovered = this.lastRecordingProblem !== null && stats.state === 'live';
+      this.lastRecordingProblem = problem;
+      if (problem !== null) this.log(`recording: ${problem}`);
+      else if (recovered) this.log(`recording: ${opts.recordPath} goes on, in its next part file`);
+      this.emitStats();
+    });
+    return recording.start(opts).then(
+      () => undefined,
+      (error: unknown) => this.log(`recording: ${(error as Error).message}`),
+    );
+  }
+
+  /** The stream did not go live: the recording is ended without finishing its files, and they are removed. */
+  private async discardRecording(started: Promise<void>): Promise<void> {
+    const recording = this.recording;
+    if (!recording) return;
+    await recording.stop({ now: true }).catch(() => undefined);
+    await started;
+    for (const file of recording.recordedParts()) {
+      await this.removeFile(file).catch(() => undefined);
+    }
+  }
+
   private recordingProblem(recording: EncoderStats): string | null {
     const file = this.recordPath ?? 'the recording';
+    // No video from the renderer stops both alike: the stream's own error says so.
+    if (recording.error?.startsWith(NO_VIDEO_FROM_RENDERER)) return null;
     if (recording.state === 'error') return `the recording stopped (${file}): ${recording.error ?? 'its ffmpeg gave up'}; the stream goes on`;
     if (recording.state === 'reconnecting' && recording.error !== null) {
       return `the recording's ffmpeg is restarting (${file}, the next part in a new file): ${recording.error}`;
@@ -171,16 +230,37 @@ export class ProgramOutputs {
   private watch(session: OutputSession, onStats: () => void): void {
     this.unsubscribes.push(
       session.onStats(onStats),
-      session.onKeyframeNeeded(() => {
-        for (const listener of [...this.keyframeListeners]) {
-          try {
-            listener();
-          } catch (error) {
-            this.log(`encoder: a keyframe listener threw: ${(error as Error).message}`);
-          }
-        }
-      }),
+      session.onKeyframeNeeded(() => this.requestKeyframe()),
     );
+  }
+
+  private requestKeyframe(): void {
+    if (this.keyframeTimer !== null || this.stopped) return;
+    const wait = this.lastKeyframeRequestAt + KEYFRAME_REQUEST_GAP_MS - this.now();
+    if (wait <= 0) {
+      this.sendKeyframeRequest();
+      return;
+    }
+    this.keyframeTimer = this.setTimeoutFn(() => {
+      this.keyframeTimer = null;
+      if (!this.stopped) this.sendKeyframeRequest();
+    }, wait);
+  }
+
+  private sendKeyframeRequest(): void {
+    this.lastKeyframeRequestAt = this.now();
+    for (const listener of [...this.keyframeListeners]) {
+      try {
+        listener();
+      } catch (error) {
+        this.log(`encoder: a keyframe listener threw: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private clearKeyframeTimer(): void {
+    if (this.keyframeTimer !== null) this.clearTimeoutFn(this.keyframeTimer);
+    this.keyframeTimer = null;
   }
 
   private emitStats(): void {
@@ -219,10 +299,16 @@ export const RECORDING_MAX_RESTARTS = 5;
 /** The outputs as the app runs them: EncoderSessions with ffmpeg, the recording's lines marked in the log. */
 export function createProgramOutputs(log: (message: string) => void): ProgramOutputs {
   return new ProgramOutputs({
-    createSession: (output) =>
+    createSession: (output, encoder) =>
       output === 'stream'
         ? new EncoderSession({ log })
-        : new EncoderSession({ log: (message) => log(`recording ${message}`), output, maxReconnectAttempts: RECORDING_MAX_RESTARTS }),
+        : new EncoderSession({
+            log: (message) => log(`recording ${message}`),
+            output,
+            maxReconnectAttempts: RECORDING_MAX_RESTARTS,
+            // The stream's encoder as it is: the recording neither chooses again nor marks one failed for the process.
+            ...(encoder ? { selectEncoder: async () => encoder, markEncoderFailed: () => undefined } : {}),
+          }),
     // The same choice the stream's session makes (detectEncoderOnce keeps it for the process).
     rawEncodedOnHardware: async () => (await detectEncoderOnce({ ffmpegPath: resolveFfmpeg().path })).encoder !== 'libx264',
     log,
