@@ -86,6 +86,19 @@ test('host and guest go live end to end', async () => {
   const guestId = (await guest.getByTestId('user-id').textContent())!.trim();
   expect(guestId).toMatch(/^[0-9a-f-]{36}$/);
 
+  // By name: a name nobody has is said so; the guest's name finds them, and a double click invites once. Cancelled, it
+  // shows as such.
+  await host.getByTestId('invitee-id').fill('Nobody Here');
+  await host.getByTestId('invite').click();
+  await expect(host.getByRole('alert')).toContainText('Nobody called “Nobody Here” was found');
+  await host.getByTestId('invitee-id').fill('Gus Gu');
+  await host.getByRole('button', { name: 'Invite Gus Guest' }).dblclick();
+  const rows = host.getByTestId('invitations').locator('li');
+  await expect(rows).toHaveCount(1);
+  await expect(rows.first()).toHaveAttribute('data-status', 'pending');
+  await host.getByRole('button', { name: 'Cancel the invitation to Gus Guest' }).click();
+  await expect(rows.first()).toHaveAttribute('data-status', 'cancelled');
+
   // The host invites the guest by id; the guest sees it live with its countdown.
   const invitation = await invitationShown(host, guest, guestId);
   await invitation.getByTestId('accept').click();

@@ -189,3 +189,25 @@ test("the studio's connection to the encoder drops mid-show: the stream starts a
   await expect(host.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
   await host.close();
 });
+
+test('the studio page reloaded (or closed) while live ends its stream: nothing is left on air', async () => {
+  const host = await browser.newPage();
+  logConsole(host, 'host');
+  const { publishUrl, streamId } = await hostGoesLive(host, app.studioUrl, 'Rory Reload');
+  const key = publishUrl.slice(ingest.rtmpBaseUrl.length + 1);
+  await expect.poll(() => ingest.isPublishing(key), { timeout: 30_000 }).toBe(true);
+  // A reload unmounts nothing: the page going away is all the studio hears of it.
+  await host.reload();
+  const configUrl = new URL('config.json', app.studioUrl.split('#')[0]);
+  const config = (await (await fetch(configUrl)).json()) as { supabaseUrl: string; supabaseAnonKey: string };
+  const status = async (): Promise<string | undefined> => {
+    const res = await fetch(`${config.supabaseUrl}/rest/v1/streams?id=eq.${streamId}&select=status`, { headers: { apikey: config.supabaseAnonKey } });
+    return ((await res.json()) as Array<{ status: string }>)[0]?.status;
+  };
+  await expect.poll(status, { timeout: 20_000 }).toBe('ended');
+  await expect.poll(() => ingest.isPublishing(key), { timeout: 20_000 }).toBe(false);
+  // The reloaded studio (still signed in: the tab keeps its session) starts afresh, ready to go live again.
+  await expect(host.getByTestId('go-live')).toBeEnabled({ timeout: 30_000 });
+  await expect(host.getByTestId('phase')).not.toHaveText('LIVE');
+  await host.close();
+});

@@ -399,16 +399,23 @@ function GuestStage({ stage }: { stage: Stage }) {
     if (selfRef.current) selfRef.current.srcObject = state.local;
   }, [state.local]);
 
-  // Keep a phone's screen on while on stage.
+  // Keep a phone's screen on while on stage. The browser lets the lock go whenever the page is hidden (another app, the
+  // lock screen): it is asked for again each time the page is shown.
   useEffect(() => {
     let lock: WakeLockSentinel | null = null;
     let released = false;
-    navigator.wakeLock
-      ?.request('screen')
-      .then((l) => (released ? void l.release() : (lock = l)))
-      .catch(() => {});
+    const acquire = () => {
+      if (released || document.visibilityState !== 'visible' || (lock && !lock.released)) return;
+      navigator.wakeLock
+        ?.request('screen')
+        .then((l) => (released ? void l.release() : (lock = l)))
+        .catch(() => {});
+    };
+    acquire();
+    document.addEventListener('visibilitychange', acquire);
     return () => {
       released = true;
+      document.removeEventListener('visibilitychange', acquire);
       void lock?.release().catch(() => {});
     };
   }, []);

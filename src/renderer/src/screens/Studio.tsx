@@ -58,6 +58,8 @@ function StudioLive({ userId }: { userId: string }) {
   const programRef = useRef<HTMLDivElement>(null);
   const sessionRef = useRef<HostSession | null>(null);
   const [deviceError, setDeviceError] = useState<string | null>(null);
+  /** Bumped by "Try again" after the camera or the encoder could not start: the studio starts again. */
+  const [startAttempt, setStartAttempt] = useState(0);
   const [sessionReady, setSessionReady] = useState(false);
   const [title, setTitle] = useState('Roast night');
   const [record, setRecord] = useState<RecordChoice>(savedRecordChoice);
@@ -92,12 +94,19 @@ function StudioLive({ userId }: { userId: string }) {
   useEffect(() => {
     let disposed = false;
     let session: HostSession | null = null;
+    // A closed tab or window, or a reload, unmounts nothing: the stream is ended as the page goes (see pageHidden).
+    const onPageHide = () => session?.pageHidden();
+    window.addEventListener('pagehide', onPageHide);
+    setDeviceError(null);
     (async () => {
       try {
-        const [camera, bridge] = await Promise.all([
-          openCamera({ cameraId: rememberedDevice('host', 'video'), microphoneId: rememberedDevice('host', 'audio') }),
-          getNativeBridge(),
-        ]);
+        const opened = openCamera({ cameraId: rememberedDevice('host', 'video'), microphoneId: rememberedDevice('host', 'audio') });
+        const bridgeReady = getNativeBridge().catch(async (err: unknown) => {
+          // The camera that did open is let go: its light does not stay on behind an error.
+          (await opened.catch(() => null))?.getTracks().forEach((t) => t.stop());
+          throw err;
+        });
+        const [camera, bridge] = await Promise.all([opened, bridgeReady]);
         if (disposed) {
           camera.getTracks().forEach((t) => t.stop());
           return;
@@ -111,11 +120,12 @@ function StudioLive({ userId }: { userId: string }) {
     })();
     return () => {
       disposed = true;
+      window.removeEventListener('pagehide', onPageHide);
       void session?.dispose();
       sessionRef.current = null;
       setSessionReady(false);
     };
-  }, [userId, displayName]);
+  }, [userId, displayName, startAttempt]);
 
   // The cameras and microphones to choose from, kept current as devices come and go.
   useEffect(() => {
@@ -212,9 +222,12 @@ function StudioLive({ userId }: { userId: string }) {
           <div className="program">
             <div ref={programRef} className="program-canvas" />
             {deviceError ? (
-              <p className="error-text overlay" role="alert">
-                {deviceError}
-              </p>
+              <div className="error-text overlay" role="alert" data-testid="device-error">
+                <p>{deviceError}</p>
+                <button type="button" onClick={() => setStartAttempt((n) => n + 1)} data-testid="device-retry">
+                  Try again
+                </button>
+              </div>
             ) : null}
           </div>
           <div className="row wrap controls">

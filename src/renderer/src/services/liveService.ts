@@ -3,6 +3,7 @@ import type { SupabaseClient } from '@supabase/supabase-js';
 import type { StreamRow } from '../../../shared/domain';
 import { functionError, toBackendError } from './errors';
 import { requireUuid, watchTable, type Unsubscribe } from './realtime';
+import { loadConfig } from '../config';
 import { pageMethod, pageService } from './supabase';
 
 export interface IngestInfo {
@@ -27,9 +28,23 @@ export interface LiveService {
   getStream(streamId: string): Promise<StreamRow | null>;
   /** Changes of the stream row (status, locked seats, playback URL). */
   subscribeStream(streamId: string, onChange: (row: StreamRow) => void, onRejoin?: () => void): Promise<Unsubscribe>;
+  /**
+   * Prepares, while the page lives, the end of the stream for the moment the
+   * page goes away (a closed tab or window, a reload): `fire` sends end-live
+   * as a request the browser completes after the page is gone (keepalive),
+   * with the session's current token. Nothing async is left for that moment.
+   */
+  prepareEndOnUnload(streamId: string): Promise<UnloadEnder>;
 }
 
-export function createLiveService(client: SupabaseClient): LiveService {
+export interface UnloadEnder {
+  /** Sends end-live now (once). */
+  fire(): void;
+  /** Stops following the session's token. */
+  dispose(): void;
+}
+
+export function createLiveService(client: SupabaseClient, functionsUrl?: string, anonKey?: string): LiveService {
   return {
     async startLive(title) {
       const { data, error } = await client.functions.invoke<StartLiveResult>('start-live', { body: title === undefined ? {} : { title } });
@@ -49,6 +64,31 @@ export function createLiveService(client: SupabaseClient): LiveService {
       return (data as StreamRow | null) ?? null;
     },
 
+    async prepareEndOnUnload(streamId) {
+      requireUuid(streamId, 'stream id');
+      if (!functionsUrl || !anonKey) throw new Error('ending the stream as the page goes away needs the functions URL and the anon key');
+      let token = (await client.auth.getSession()).data.session?.access_token ?? null;
+      const { data } = client.auth.onAuthStateChange((_event, session) => {
+        token = session?.access_token ?? null;
+      });
+      let fired = false;
+      return {
+        fire() {
+          if (fired || !token) return;
+          fired = true;
+          void fetch(`${functionsUrl}/end-live`, {
+            method: 'POST',
+            keepalive: true,
+            headers: { Authorization: `Bearer ${token}`, apikey: anonKey, 'Content-Type': 'application/json' },
+            body: JSON.stringify({ streamId }),
+          }).catch(() => undefined);
+        },
+        dispose() {
+          data.subscription.unsubscribe();
+        },
+      };
+    },
+
     subscribeStream: async (streamId, onChange, onRejoin) =>
       watchTable(client, 'stream', {
         table: 'streams',
@@ -60,9 +100,13 @@ export function createLiveService(client: SupabaseClient): LiveService {
   };
 }
 
-const page = pageService(createLiveService);
+// The client was made from this config (see getSupabase): it is loaded already.
+const page = pageService<LiveService>((client) =>
+  loadConfig().then((config) => createLiveService(client, `${config.supabaseUrl.replace(/\/+$/, '')}/functions/v1`, config.supabaseAnonKey)),
+);
 
 export const startLive = pageMethod(page, 'startLive');
 export const endLive = pageMethod(page, 'endLive');
 export const getStream = pageMethod(page, 'getStream');
 export const subscribeStream = pageMethod(page, 'subscribeStream');
+export const prepareEndOnUnload = pageMethod(page, 'prepareEndOnUnload');

@@ -123,18 +123,16 @@ export function createStreamGuestService(client: SupabaseClient): StreamGuestSer
     acceptInvitation: (invitationId) => rpc('accept_invitation', { p_invitation_id: invitationId }, 'Could not join'),
     declineInvitation: (invitationId) => rpc('decline_invitation', { p_invitation_id: invitationId }, 'Could not decline'),
 
+    // list_invitations marks the stale ones expired by the database's clock: what is still pending is open. This
+    // page's own clock is not asked (a phone's may run seconds off); its countdown is the caller's (serverClock).
     async listPendingInvitations(userId) {
-      const now = Date.now();
-      return (await listInvitations(null)).filter(
-        (row) => row.invitee_id === userId && row.status === 'pending' && Date.parse(row.expires_at) > now,
-      );
+      return (await listInvitations(null)).filter((row) => row.invitee_id === userId && row.status === 'pending');
     },
 
     async listStreamInvitations(streamId, options = {}) {
       const rows = await listInvitations(streamId);
       if (!options.pendingOnly) return rows;
-      const now = Date.now();
-      return rows.filter((row) => row.status === 'pending' && Date.parse(row.expires_at) > now);
+      return rows.filter((row) => row.status === 'pending');
     },
 
     leaveSeat: (streamId) => rpc('leave_seat', { p_stream_id: streamId }, 'Could not leave'),

@@ -30,7 +30,7 @@ export function getSupabase(): Promise<SupabaseClient> {
 }
 
 /** A service made once, on first use, over the page's client. */
-export function pageService<S>(factory: (client: SupabaseClient) => S): () => Promise<S> {
+export function pageService<S>(factory: (client: SupabaseClient) => S | Promise<S>): () => Promise<S> {
   let service: Promise<S> | null = null;
   return () => {
     if (!service) {

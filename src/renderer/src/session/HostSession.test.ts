@@ -50,8 +50,12 @@ const h = vi.hoisted(() => {
     broadcaster: null as { outputSlots: number; framesLagged: number; framesSkipped: number } | null,
     /** The guests' audio mixes the session made: the voices last set, its listeners, whether it was let go. */
     mixes: [] as Array<{ voices: Array<{ id: string; gain: number }>; listeners: Set<string>; disposed: boolean }>,
+    /** The ends prepared for a page that goes away: for which stream, whether sent, whether let go. */
+    unloadEnders: [] as Array<{ streamId: string; fired: number; disposed: boolean }>,
   };
 });
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 function streamRow(status: 'live' | 'ended'): StreamRow {
   return { id: h.streamId, host_id: 'host', title: 't', status, locked_seats: [] } as unknown as StreamRow;
@@ -204,6 +208,18 @@ vi.mock('../services/liveService', () => ({
     return streamRow('ended');
   },
   getStream: async () => streamRow('live'),
+  prepareEndOnUnload: async (streamId: string) => {
+    const ender = { streamId, fired: 0, disposed: false };
+    h.unloadEnders.push(ender);
+    return {
+      fire: () => {
+        ender.fired += 1;
+      },
+      dispose: () => {
+        ender.disposed = true;
+      },
+    };
+  },
   subscribeStream: async () => {
     h.subscriptions += 1;
     return () => (h.subscriptions -= 1);
@@ -292,6 +308,7 @@ beforeEach(() => {
   h.programs.length = 0;
   h.eventList = [];
   h.opened.length = 0;
+  h.unloadEnders.length = 0;
   h.openFailure = null;
   h.handlers.clear();
   h.linkCaps.clear();
@@ -462,6 +479,32 @@ describe('the studio closing', () => {
     h.calls.length = 0;
     await session.dispose();
     expect(h.calls).toEqual(['dispose']);
+  });
+
+  it('as the page goes away while live (a closed tab, a reload), sends the end of the stream the browser completes alone', async () => {
+    await session.goLive('Show');
+    await settle();
+    expect(h.unloadEnders).toEqual([{ streamId: h.streamId, fired: 0, disposed: false }]);
+    session.pageHidden();
+    expect(h.unloadEnders[0]!.fired).toBe(1);
+  });
+
+  it('as the page goes away when not live, sends nothing: the end prepared for the last broadcast went with it', async () => {
+    await session.goLive('Show');
+    await settle();
+    await session.end();
+    expect(h.unloadEnders[0]!.disposed).toBe(true);
+    session.pageHidden();
+    expect(h.unloadEnders[0]!.fired).toBe(0);
+  });
+
+  it('does not keep an end prepared for a start that failed meanwhile', async () => {
+    h.failures['captureProgram'] = new Error('no encoder');
+    await expect(session.goLive('Show')).rejects.toThrow('no encoder');
+    await settle();
+    expect(h.unloadEnders.map((e) => e.disposed)).toEqual([true]);
+    session.pageHidden();
+    expect(h.unloadEnders[0]!.fired).toBe(0);
   });
 
   it('says so when the stream could not be ended', async () => {

@@ -16,7 +16,7 @@ import { PeerLink } from '../rtc/PeerLink';
 import { SignalingChannel } from '../rtc/signaling';
 import type { SignalMessage } from '../../../shared/signaling';
 import { createCallSession, endCallSession, generateCallToken } from '../services/cloudflareCallsService';
-import { endLive, getStream, startLive, subscribeStream } from '../services/liveService';
+import { endLive, getStream, prepareEndOnUnload, startLive, subscribeStream, type UnloadEnder } from '../services/liveService';
 import {
   getProfiles,
   listActiveSeats,
@@ -296,6 +296,7 @@ export class HostSession {
     try {
       const live = await startLive(title);
       streamId = live.stream.id;
+      this.prepareUnloadEnd(streamId);
       store.setBroadcast({ stream: live.stream, publishTarget: live.ingest.publishUrl, playbackUrl: live.playbackUrl });
       const started = await this.broadcaster.goLive(
         {
@@ -360,6 +361,9 @@ export class HostSession {
     this.paceMark = null;
     for (const c of this.callCleanups.splice(0).reverse()) c();
     this.callStreamId = null;
+    this.takeDowns += 1;
+    this.unloadEnder?.dispose();
+    this.unloadEnder = null;
     const channels = [...this.channels.values()];
     this.channels.clear();
     await Promise.all(channels.map((c) => c.close().catch((e: Error) => this.log(`signaling close: ${e.message}`))));
@@ -387,7 +391,18 @@ export class HostSession {
     this.callStreamId = streamId;
     const rejoined = () => void this.relist(streamId, 'live updates came back after a drop');
     this.callCleanups.push(await subscribeSeats(streamId, (seat) => this.onSeat(seat), rejoined));
-    this.callCleanups.push(await subscribeStreamInvitations(streamId, (inv) => useStore.getState().upsertInvitation(inv), rejoined));
+    this.callCleanups.push(
+      await subscribeStreamInvitations(
+        streamId,
+        (inv) => {
+          const store = useStore.getState();
+          store.upsertInvitation(inv);
+          // The invitation's line names the guest invited, not an id.
+          if (!(inv.invitee_id in store.names)) void this.loadNames([inv.invitee_id]);
+        },
+        rejoined,
+      ),
+    );
     this.callCleanups.push(await subscribeEvents(streamId, (event) => useStore.getState().addEvents([event]), rejoined));
     this.callCleanups.push(await subscribeStream(streamId, (stream) => useStore.getState().setBroadcast({ stream }), rejoined));
     await this.relist(streamId);
@@ -892,7 +907,8 @@ export class HostSession {
     }
     store.setBroadcast({ phase: 'ended', error: problems.length > 0 ? `Ended, but ${problems.join('; ')}` : null });
     // The subscriptions closed with the call: the events of the ending itself (the stream ended, guests left) are read once,
-    // and so are the seats (ending the stream closes them), so the grid does not show guests on seats that are closed.
+    // and so are the seats (ending the stream closes them), so the grid does not show guests on seats that are closed,
+    // and the invitations (it cancels those still open).
     // A read that comes back after the next Go live was pressed belongs to the old stream: the new studio state does not take it.
     if (stream) {
       const current = () => {
@@ -914,12 +930,52 @@ export class HostSession {
             }
           })
           .catch((err: Error) => this.log(`seats after the end: ${err.message}`)),
+        // Ending the stream cancels the invitations still open: they no longer count down or offer Cancel.
+        listStreamInvitations(stream.id)
+          .then((rows) => {
+            const now = current();
+            for (const inv of [...rows].reverse()) now?.upsertInvitation(inv);
+          })
+          .catch((err: Error) => this.log(`invitations after the end: ${err.message}`)),
       ]);
     }
   }
 
   /** The stream ended or the studio closed: no new call starts. */
   private stopped = false;
+
+  /** Ends the stream of the broadcast under way if the page goes away (see pageHidden). */
+  private unloadEnder: UnloadEnder | null = null;
+  /** Counts take-downs: an ender prepared for a broadcast taken down meanwhile is not kept. */
+  private takeDowns = 0;
+
+  private prepareUnloadEnd(streamId: string): void {
+    const broadcast = this.takeDowns;
+    void prepareEndOnUnload(streamId).then(
+      (ender) => {
+        // The broadcast may have been taken down meanwhile (a failed start, End live).
+        if (broadcast === this.takeDowns && !this.disposed) {
+          this.unloadEnder?.dispose();
+          this.unloadEnder = ender;
+        } else ender.dispose();
+      },
+      (err: Error) => this.log(`the stream could not be prepared to end with the page: ${err.message}`),
+    );
+  }
+
+  /**
+   * The page is going away (a closed tab or window, a reload) while this
+   * studio may be live: nothing async finishes now, so the stream is ended by
+   * a request the browser completes on its own, and the rest is taken down as
+   * far as it gets. The encoder stops with the page's connection to it.
+   */
+  pageHidden(): void {
+    if (this.unloadEnder) {
+      this.log('the page is going away while live: ending the stream');
+      this.unloadEnder.fire();
+    }
+    void this.dispose();
+  }
 
   private closed: Promise<void> | null = null;
 

@@ -76,22 +76,36 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
   const tiles = seatTiles(seats, lockedSeats);
   const occupied = tiles.filter((t) => t.seat).length;
   const { cols } = gridShape(Math.min(10, occupied + 1));
-  const [menu, setMenu] = useState<{ tile: SeatTile; x: number; y: number } | null>(null);
+  /** The seat whose menu is open, and who sat there then: the menu shows the seat as it is now, and goes when they leave. */
+  const [menu, setMenu] = useState<{ index: number; userId: string | null; x: number; y: number } | null>(null);
   const longPress = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const menuTile = menu ? tiles.find((t) => t.index === menu.index) : undefined;
+  const menuStale = !!menu && (disabled || !menuTile || (menuTile.seat?.user_id ?? null) !== menu.userId);
+
+  useEffect(() => {
+    if (menuStale) setMenu(null);
+  }, [menuStale]);
 
   useEffect(() => {
     if (!menu) return;
+    // A click outside or Escape closes it; other keys (Tab, Enter, the volume's arrows) work inside it.
     const close = () => setMenu(null);
+    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && close();
     window.addEventListener('click', close);
-    window.addEventListener('keydown', close);
+    window.addEventListener('keydown', onKey);
     return () => {
       window.removeEventListener('click', close);
-      window.removeEventListener('keydown', close);
+      window.removeEventListener('keydown', onKey);
     };
   }, [menu]);
 
+  const cancelLongPress = () => {
+    if (longPress.current) clearTimeout(longPress.current);
+    longPress.current = null;
+  };
+
   const open = (tile: SeatTile, x: number, y: number) => {
-    if (!disabled) setMenu({ tile, x, y });
+    if (!disabled) setMenu({ index: tile.index, userId: tile.seat?.user_id ?? null, x, y });
   };
 
   return (
@@ -132,9 +146,13 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
                 }}
                 onTouchStart={(e) => {
                   const t = e.touches[0]!;
+                  cancelLongPress();
                   longPress.current = setTimeout(() => open(tile, t.clientX, t.clientY), 500);
                 }}
-                onTouchEnd={() => longPress.current && clearTimeout(longPress.current)}
+                // A finger that scrolls or lifts is not a long press.
+                onTouchMove={cancelLongPress}
+                onTouchCancel={cancelLongPress}
+                onTouchEnd={cancelLongPress}
               >
                 <span className="seat-no">{tile.index + 1}</span>
                 {seat ? (
@@ -166,9 +184,9 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
             );
           })}
       </div>
-      {menu ? (
+      {menu && menuTile && !menuStale ? (
         <SeatMenu
-          tile={menu.tile}
+          tile={menuTile}
           x={menu.x}
           y={menu.y}
           onAction={(action) => {
@@ -195,10 +213,13 @@ function SeatMenu({ tile, x, y, onAction }: { tile: SeatTile; x: number; y: numb
     items.push(['Remove from stage', { kind: 'remove', userId }]);
   }
   items.push(tile.locked ? ['Unlock seat', { kind: 'unlock', seatIndex: tile.index }] : ['Lock seat', { kind: 'lock', seatIndex: tile.index }]);
+  // The keyboard starts in the menu, on its first item.
+  const first = useRef<HTMLButtonElement>(null);
+  useEffect(() => first.current?.focus(), []);
   return (
     <div className="context-menu" role="menu" style={{ left: Math.min(x, window.innerWidth - 220), top: Math.min(y, window.innerHeight - 320) }} onClick={(e) => e.stopPropagation()} data-testid="seat-menu">
-      {items.map(([label, action]) => (
-        <button key={label} role="menuitem" type="button" onClick={() => onAction(action)} className={action.kind === 'remove' ? 'danger' : ''}>
+      {items.map(([label, action], i) => (
+        <button key={label} ref={i === 0 ? first : undefined} role="menuitem" type="button" onClick={() => onAction(action)} className={action.kind === 'remove' ? 'danger' : ''}>
           {label}
         </button>
       ))}

@@ -17,20 +17,24 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Invite by name (profile search) or by user id; pending invitations with their countdown, and what became of the others. */
 export function InvitePanel({ enabled, invitations, names, hostId, search, invite, cancel }: Props) {
   const [text, setText] = useState('');
-  const [results, setResults] = useState<Profile[]>([]);
+  /** The search's answer and the words it answers: results for what is no longer typed are not offered. */
+  const [found, setFound] = useState<{ query: string; profiles: Profile[] }>({ query: '', profiles: [] });
   const [error, setError] = useState<string | null>(null);
+  /** An invite or cancel under way: the buttons wait for it (a double click would invite twice). */
+  const [busy, setBusy] = useState(false);
   const query = text.trim();
+  const results = found.query === query ? found.profiles : [];
 
   useEffect(() => {
     if (!enabled || query.length < 2 || UUID.test(query)) {
       // Same state when already empty: no extra render.
-      setResults((current) => (current.length === 0 ? current : []));
+      setFound((current) => (current.profiles.length === 0 ? current : { query: '', profiles: [] }));
       return;
     }
     let cancelled = false;
     const timer = setTimeout(() => {
       search(query)
-        .then((rows) => !cancelled && setResults(rows.filter((p) => p.id !== hostId)))
+        .then((rows) => !cancelled && setFound({ query, profiles: rows.filter((p) => p.id !== hostId) }))
         .catch((err: Error) => !cancelled && setError(err.message));
     }, 200);
     return () => {
@@ -39,15 +43,27 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
     };
   }, [query, enabled, search, hostId]);
 
-  const run = async (action: () => Promise<void>) => {
+  const run = async (action: () => Promise<void>, clear = true) => {
+    if (busy) return;
+    setBusy(true);
     setError(null);
     try {
       await action();
-      setText('');
-      setResults([]);
+      if (clear) {
+        setText('');
+        setFound({ query: '', profiles: [] });
+      }
     } catch (err) {
       setError((err as Error).message);
+    } finally {
+      setBusy(false);
     }
+  };
+  // A name whose search found nobody (or has not answered yet) says so instead of doing nothing.
+  const submit = () => {
+    if (UUID.test(query)) void run(() => invite(query));
+    else if (results[0]) void run(() => invite(results[0]!.id));
+    else setError(query.length < 2 ? 'Type at least two letters of a name, or a user id.' : `Nobody called “${query}” was found (yet): check the name, or paste their user id.`);
   };
 
   return (
@@ -57,8 +73,7 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
         className="row"
         onSubmit={(e) => {
           e.preventDefault();
-          if (UUID.test(query)) void run(() => invite(query));
-          else if (results[0]) void run(() => invite(results[0]!.id));
+          submit();
         }}
       >
         <input
@@ -69,7 +84,7 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
           data-testid="invitee-id"
           aria-label="Guest name or user id"
         />
-        <button disabled={!enabled || !query} data-testid="invite">
+        <button disabled={!enabled || !query || busy} data-testid="invite">
           Invite
         </button>
       </form>
@@ -80,7 +95,7 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
               <span>
                 {p.display_name ?? p.username ?? 'Guest'} <code className="small">{p.id.slice(0, 8)}</code>
               </span>
-              <button type="button" onClick={() => void run(() => invite(p.id))}>
+              <button type="button" onClick={() => void run(() => invite(p.id))} disabled={busy} aria-label={`Invite ${p.display_name ?? p.username ?? 'Guest'}`}>
                 Invite
               </button>
             </li>
@@ -94,7 +109,13 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
       ) : null}
       <ul className="list" data-testid="invitations">
         {invitations.slice(0, 6).map((inv) => (
-          <InvitationLine key={inv.id} invitation={inv} name={names[inv.invitee_id] ?? inv.invitee_id.slice(0, 8)} onCancel={() => void run(() => cancel(inv.id))} />
+          <InvitationLine
+            key={inv.id}
+            invitation={inv}
+            name={names[inv.invitee_id] ?? inv.invitee_id.slice(0, 8)}
+            busy={busy}
+            onCancel={() => void run(() => cancel(inv.id), false)}
+          />
         ))}
       </ul>
     </div>
@@ -102,7 +123,7 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
 }
 
 /** One invitation; a pending one whose 20 s ran out shows as expired (the database treats it so too). */
-function InvitationLine({ invitation, name, onCancel }: { invitation: GuestInvitationRow; name: string; onCancel: () => void }) {
+function InvitationLine({ invitation, name, busy, onCancel }: { invitation: GuestInvitationRow; name: string; busy: boolean; onCancel: () => void }) {
   const left = useSecondsLeft(invitation.expires_at);
   const status = invitation.status === 'pending' && left === 0 ? 'expired' : invitation.status;
   return (
@@ -113,7 +134,7 @@ function InvitationLine({ invitation, name, onCancel }: { invitation: GuestInvit
       {status === 'pending' ? (
         <span className="row">
           <Countdown expiresAt={invitation.expires_at} />
-          <button type="button" onClick={onCancel} data-testid="cancel-invitation">
+          <button type="button" onClick={onCancel} disabled={busy} data-testid="cancel-invitation" aria-label={`Cancel the invitation to ${name}`}>
             Cancel
           </button>
         </span>
