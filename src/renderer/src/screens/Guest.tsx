@@ -77,6 +77,8 @@ function GuestHome({ userId }: { userId: string }) {
   const [checking, setChecking] = useState(false);
   const [check] = useState(() => new DeviceCheck());
   const [held, setHeld] = useState<HeldSeat | null>(null);
+  /** Bumped to look for a held seat again (a leave that could not give the seat up). */
+  const [seatCheck, setSeatCheck] = useState(0);
   /** False once the page is gone: an accept or rejoin that completes later does not go on stage unseen. */
   const mountedRef = useRef(true);
 
@@ -165,7 +167,7 @@ function GuestHome({ userId }: { userId: string }) {
     return () => {
       cancelled = true;
     };
-  }, [userId]);
+  }, [userId, seatCheck]);
 
   // The camera and microphone are open only while there is something to check them for (or they are being
   // handed to the stage: the accepted invitation may leave the list before the stage takes them).
@@ -204,8 +206,11 @@ function GuestHome({ userId }: { userId: string }) {
       stageRef.current = null;
       setStage(null);
       setChecking(false);
-      if (state.exit === 'left' && state.notice) setNote({ tone: 'error', text: `${EXIT_MESSAGES.left} ${state.notice}` });
-      else setNote({ tone: state.exit === 'left' ? 'info' : 'error', text: EXIT_MESSAGES[state.exit] });
+      if (state.exit === 'left' && state.notice) {
+        // The seat could not be given up (the request failed): it is still the guest's, offered again below.
+        setNote({ tone: 'error', text: `You left the stage, but your seat could not be given up (${state.notice}): rejoin, or leave it below.` });
+        setSeatCheck((n) => n + 1);
+      } else setNote({ tone: state.exit === 'left' ? 'info' : 'error', text: EXIT_MESSAGES[state.exit] });
     };
     onChange();
     return session.subscribe(onChange);
@@ -263,7 +268,11 @@ function GuestHome({ userId }: { userId: string }) {
       setHeld(null);
       setNote({ tone: 'info', text: EXIT_MESSAGES.left });
     } catch (err) {
-      setNote({ tone: 'error', text: `Could not leave the seat: ${(err as Error).message}` });
+      if ((err as { reason?: string }).reason === 'not_seated') {
+        // The seat went meanwhile (the host removed the guest, or the stream ended): there is nothing left to leave.
+        setHeld(null);
+        setNote({ tone: 'info', text: 'That seat is no longer yours: the host took it back, or the stream ended.' });
+      } else setNote({ tone: 'error', text: `Could not leave the seat: ${(err as Error).message}` });
     } finally {
       setBusyId(null);
     }
