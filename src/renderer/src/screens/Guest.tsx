@@ -15,6 +15,7 @@ import {
   leaveSeat,
   listMyActiveSeats,
   listPendingInvitations,
+  readServerClock,
   subscribeInvitations,
 } from '../services/streamGuestService';
 import { getStream } from '../services/liveService';
@@ -130,8 +131,14 @@ function GuestHome({ userId }: { userId: string }) {
         learnNames(rows);
       });
     const rejoined = () => void relist().catch((err: Error) => !cancelled && setNote({ tone: 'error', text: `Could not read your invitations again: ${err.message}` }));
+    // The database's clock first: a page just loaded on a phone whose clock is off has no live row to learn it from,
+    // and would take the invitations listed for expired. Without an answer the page's own clock is used.
+    const clockRead = readServerClock()
+      .then(({ serverTime, sentAt, receivedAt }) => serverClock.learnFromRead(serverTime, sentAt, receivedAt))
+      .catch(() => undefined);
     subscribeInvitations(userId, onRow, rejoined)
       .then((off) => (cancelled ? off() : (unsubscribe = off)))
+      .then(() => clockRead)
       .then(relist)
       .catch((err: Error) => !cancelled && setNote({ tone: 'error', text: err.message }));
     // An invitation whose time ran out goes away with a note, whether or not the database said so yet.

@@ -58,6 +58,11 @@ export interface StreamGuestService {
   listActiveSeats(streamId: string): Promise<GuestSeatRow[]>;
   /** The seats the user still holds, in any stream (a page reloaded on stage finds its seat here). */
   listMyActiveSeats(userId: string): Promise<GuestSeatRow[]>;
+  /**
+   * The database's clock, read now: its time, and when the request left and
+   * its answer came on the page's clock (the time lies in between).
+   */
+  readServerClock(): Promise<{ serverTime: string; sentAt: number; receivedAt: number }>;
   /** The stream's guest event log, newest first; rows without a stored name get the profile's. */
   listEvents(streamId: string, options?: ListEventsOptions): Promise<GuestEventRow[]>;
   getProfiles(ids: string[]): Promise<Profile[]>;
@@ -177,6 +182,12 @@ export function createStreamGuestService(client: SupabaseClient): StreamGuestSer
       return (data ?? []) as GuestSeatRow[];
     },
 
+    async readServerClock() {
+      const sentAt = Date.now();
+      const serverTime = await rpc<string>('server_now', {}, 'Could not read the server clock');
+      return { serverTime, sentAt, receivedAt: Date.now() };
+    },
+
     async listEvents(streamId, options = {}) {
       const limit = Math.min(Math.max(Math.trunc(options.limit ?? EVENT_LIST_LIMIT), 1), 200);
       let query = client.from('stream_guest_events').select('*').eq('stream_id', streamId);
@@ -261,6 +272,7 @@ export const unlockSeat = pageMethod(page, 'unlockSeat');
 export const setModerator = pageMethod(page, 'setModerator');
 export const listActiveSeats = pageMethod(page, 'listActiveSeats');
 export const listMyActiveSeats = pageMethod(page, 'listMyActiveSeats');
+export const readServerClock = pageMethod(page, 'readServerClock');
 export const listEvents = pageMethod(page, 'listEvents');
 export const getProfiles = pageMethod(page, 'getProfiles');
 export const searchProfiles = pageMethod(page, 'searchProfiles');

@@ -10,6 +10,19 @@ describe("the database's clock as the page sees it", () => {
     expect(clock.local(expires)).toBe(Date.parse(expires));
   });
 
+  it("learns from a direct read of the database's clock, taking the middle of the round trip", () => {
+    const clock = new ServerClock();
+    const at = Date.parse(made);
+    clock.learnFromRead(made, at + 24_000, at + 26_000);
+    expect(clock.offset).toBe(25_000);
+    clock.learnFromRead(made, at - 500, at + 900);
+    expect(clock.offset).toBe(0);
+    // An answer that makes no sense changes nothing.
+    clock.learnFromRead('not a time', at, at + 10);
+    clock.learnFromRead(made, at + 10, at);
+    expect(clock.offset).toBe(0);
+  });
+
   it('leaves a few seconds of delivery alone', () => {
     const clock = new ServerClock();
     clock.learn(made, Date.parse(made) + 1500);

@@ -4,7 +4,8 @@
  * every invitation as already expired and never show one. Rows the database
  * has just made (an invitation arriving live) say how far the page's clock
  * is off: more than SKEW_TOLERANCE_MS either way (delivery takes a moment),
- * and the page's reading of the database's times is corrected by it. The
+ * and the page's reading of the database's times is corrected by it. A page
+ * just loaded reads the database's clock once (`server_now`) instead. The
  * database stays the judge of what is in time; this only keeps the page from
  * hiding or stretching what it shows.
  */
@@ -23,6 +24,19 @@ export class ServerClock {
     const made = Date.parse(createdAt);
     if (!Number.isFinite(made)) return;
     const off = receivedAt - made;
+    this.offsetMs = Math.abs(off) > SKEW_TOLERANCE_MS ? off : 0;
+  }
+
+  /**
+   * The database's clock read directly (`server_now`): it said `serverTime`
+   * between `sentAt` and `receivedAt` on the page's clock, so the midpoint is
+   * taken (a slow answer's error is half its round trip). A page that has no
+   * live row to learn from (just loaded) learns from this.
+   */
+  learnFromRead(serverTime: string, sentAt: number, receivedAt: number): void {
+    const at = Date.parse(serverTime);
+    if (!Number.isFinite(at) || !(receivedAt >= sentAt)) return;
+    const off = (sentAt + receivedAt) / 2 - at;
     this.offsetMs = Math.abs(off) > SKEW_TOLERANCE_MS ? off : 0;
   }
 
