@@ -1,29 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { EncoderStartInput, EncoderStats } from '../../shared/bridge';
 import type { EncoderSessionStartResult } from './EncoderSession';
+import { liveEncoderStats } from '../../../tests/support/encoderStats';
 import { ProgramOutputs, type OutputSession } from './ProgramOutputs';
 
 const RESULT: EncoderSessionStartResult = { encoder: 'webcodecs', ffmpegPath: '/usr/bin/ffmpeg', ffmpegSource: 'PATH', encoderNote: null, encoderSkipped: [] };
 
 function stats(over: Partial<EncoderStats> = {}): EncoderStats {
-  return {
-    state: 'live',
-    encoder: 'webcodecs',
-    framesIn: 0,
-    framesWritten: 0,
-    framesRepeated: 0,
-    framesDropped: 0,
-    framesDroppedNetwork: 0,
-    fps: 30,
-    bitrateKbps: 3000,
-    speed: 1,
-    outTimeMs: 0,
-    restarts: 0,
-    encoderCpuPercent: 4,
-    error: null,
-    recordingError: null,
-    ...over,
-  } as EncoderStats;
+  return liveEncoderStats({ encoder: 'webcodecs', encoderCpuPercent: 4, outTimeMs: 0, framesIn: 0, framesWritten: 0, recordingError: null, ...over });
 }
 
 /** A session that records what it was given and plays the states a test sets. */

@@ -2,26 +2,10 @@ import { createElement } from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
 import type { EncoderStats } from '../../../shared/bridge';
+import { liveEncoderStats } from '../../../../tests/support/encoderStats';
 import { HealthBar } from './HealthBar';
 
-const live: EncoderStats = {
-  state: 'live',
-  encoder: 'libx264',
-  framesIn: 300,
-  framesWritten: 300,
-  framesRepeated: 0,
-  framesDropped: 0,
-  framesDroppedNetwork: 0,
-  fps: 30,
-  bitrateKbps: 3000,
-  speed: 1,
-  outTimeMs: 10_000,
-  restarts: 0,
-  encoderCpuPercent: 40,
-  encoderNote: null,
-  lastExit: null,
-  error: null,
-};
+const live: EncoderStats = liveEncoderStats();
 
 const render = (stats: EncoderStats): string => renderToStaticMarkup(createElement(HealthBar, { stats, encoder: null, renderMs: 10 }));
 
