@@ -3,6 +3,8 @@
  * gets: 1080p at 30 fps, then (after ending) 720p at 60 fps, read back from
  * the RTMP stream with ffprobe; the choice is remembered on reload and cannot
  * change while live. The host switches microphone while live and is heard.
+ * A host without a camera goes live on the microphone with the avatar tile,
+ * and a camera connected mid-show is picked and shown.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,6 +32,8 @@ test.afterAll(async () => {
   await app?.stop();
 });
 
+const isGreen = ([r, g, b]: [number, number, number]) => r < 100 && g > 120 && b < 110;
+
 /** What the ingest gets: size, frame rate, and whether the host's camera (green) fills the middle of the picture. */
 async function ingested(publishUrl: string, name: string) {
   const file = join(OUT, `output-${name}.flv`);
@@ -37,8 +41,15 @@ async function ingested(publishUrl: string, name: string) {
   const video = probe(file).find((s) => s.codec_type === 'video');
   const width = video?.width ?? 0;
   const height = video?.height ?? 0;
-  const [r, g, b] = pixel(frameRgb(file, 3, width, height), width, width / 2, height / 2);
-  return { width, height, fps: frameRate(video?.avg_frame_rate), hostCamera: r! < 100 && g! > 120 && b! < 110 };
+  const rgb = frameRgb(file, 3, width, height);
+  return {
+    width,
+    height,
+    fps: frameRate(video?.avg_frame_rate),
+    hostCamera: isGreen(pixel(rgb, width, width / 2, height / 2)),
+    /** Near the corner: the camera's green, or the avatar tile's dark background. */
+    corner: pixel(rgb, width, 40, 40),
+  };
 }
 
 test('the chosen output format reaches the ingest, is remembered, and is locked while live', async () => {
@@ -57,7 +68,7 @@ test('the chosen output format reaches the ingest, is remembered, and is locked 
   await micSelect.selectOption(target!);
   await expect(micSelect).toHaveValue(target!);
   await expect(page.getByTestId('action-error')).toHaveCount(0);
-  expect(await ingested(first.publishUrl, '1080p30')).toEqual({ width: 1920, height: 1080, fps: 30, hostCamera: true });
+  expect(await ingested(first.publishUrl, '1080p30')).toMatchObject({ width: 1920, height: 1080, fps: 30, hostCamera: true });
   expect(volumeStats(join(OUT, 'output-1080p30.flv')).max, 'the new microphone is heard in the program').toBeGreaterThan(-50);
   await page.getByTestId('end-live').click();
   await expect(page.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
@@ -70,11 +81,63 @@ test('the chosen output format reaches the ingest, is remembered, and is locked 
   await page.getByTestId('go-live').click();
   await expect(page.getByTestId('phase')).toHaveText('LIVE', { timeout: 60_000 });
   const publishUrl = await page.evaluate(() => (window as unknown as { __roast: { getState: () => { publishTarget: string } } }).__roast.getState().publishTarget);
-  expect(await ingested(publishUrl, '720p60')).toEqual({ width: 1280, height: 720, fps: 60, hostCamera: true });
+  expect(await ingested(publishUrl, '720p60')).toMatchObject({ width: 1280, height: 720, fps: 60, hostCamera: true });
   await page.getByTestId('end-live').click();
   await expect(page.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
 
   // Remembered on this computer.
   await page.reload();
   await expect(page.getByTestId('output-format')).toHaveValue('720p60', { timeout: 30_000 });
+});
+
+test('a host without a camera goes live on the microphone with the avatar tile, and picks a camera connected mid-show', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  // No camera until the test "connects" one: getUserMedia finds no video device while the flag is set.
+  await context.addInitScript(() => {
+    const w = window as unknown as { __noCamera: boolean };
+    w.__noCamera = true;
+    const media = navigator.mediaDevices;
+    if (!media) return;
+    const original = media.getUserMedia.bind(media);
+    media.getUserMedia = async (constraints) => {
+      if (w.__noCamera && constraints?.video) throw new DOMException('Requested device not found', 'NotFoundError');
+      return original(constraints);
+    };
+  });
+  const page = await context.newPage();
+  logConsole(page, 'host');
+  try {
+    const { publishUrl } = await hostGoesLive(page, app.studioUrl, 'Nadia Nocam');
+    const missing = page.getByTestId('host-device-missing');
+    await expect(missing).toHaveAttribute('data-kind', 'video');
+    await expect(missing).toHaveText('No camera was found: your tile shows your name instead. Connect one and pick it below.');
+    await expect(page.getByTestId('host-camera')).toBeDisabled();
+    await expect(page.getByTestId('host-mic')).toBeEnabled();
+    await expect(page.getByTestId('seat-host').locator('.icons')).toHaveText('miccam off');
+    await page.screenshot({ path: join(OUT, 'studio-no-camera.png') });
+
+    const without = await ingested(publishUrl, 'no-camera');
+    expect(without.hostCamera, 'no camera picture in the program').toBe(false);
+    expect(Math.max(...without.corner), "the avatar tile's dark background").toBeLessThan(70);
+    expect(volumeStats(join(OUT, 'output-no-camera.flv')).max, "the host's microphone is heard").toBeGreaterThan(-50);
+
+    // A camera is connected: the streamer picks it, the notice goes, the program shows it.
+    await page.evaluate(() => ((window as unknown as { __noCamera: boolean }).__noCamera = false));
+    const cameraSelect = page.getByTestId('host-devices').getByTestId('camera-select');
+    const cameraId = await cameraSelect.locator('option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value).find(Boolean));
+    expect(cameraId, 'Chromium lists a fake camera').toBeTruthy();
+    await cameraSelect.selectOption(cameraId!);
+    await expect(missing).toHaveCount(0);
+    await expect(page.getByTestId('host-camera')).toBeEnabled();
+    await expect(page.getByTestId('seat-host').locator('.icons')).toHaveText('miccam');
+    await expect(page.getByTestId('action-error')).toHaveCount(0);
+    const withCamera = await ingested(publishUrl, 'camera-connected');
+    expect(withCamera.hostCamera, 'the camera picked mid-show is in the program').toBe(true);
+    expect(isGreen(withCamera.corner)).toBe(true);
+
+    await page.getByTestId('end-live').click();
+    await expect(page.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
+  } finally {
+    await context.close();
+  }
 });

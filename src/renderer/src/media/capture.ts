@@ -32,27 +32,14 @@ export function toDeviceError(err: unknown): DeviceError {
 /**
  * The host's camera and microphone: the devices given when they are there
  * (asked for as `ideal`, so a device unplugged since falls back to the
- * default one), else the defaults.
+ * default one), else the defaults. A host with only one of the two still gets
+ * it (the errors say what is missing); throws only when neither opens.
  */
-export async function openCamera(
-  opts: { width?: number; height?: number; frameRate?: number; cameraId?: string | null; microphoneId?: string | null } = {},
-): Promise<MediaStream> {
-  if (!navigator.mediaDevices?.getUserMedia) {
-    throw new DeviceError('device_error', 'This browser cannot capture a camera here (a secure context, https or localhost, is required).');
-  }
-  try {
-    return await navigator.mediaDevices.getUserMedia({
-      video: {
-        ...(opts.cameraId ? { deviceId: { ideal: opts.cameraId } } : {}),
-        width: { ideal: opts.width ?? HOST_CAMERA.width },
-        height: { ideal: opts.height ?? HOST_CAMERA.height },
-        frameRate: { ideal: opts.frameRate ?? HOST_CAMERA.frameRate },
-      },
-      audio: { ...(opts.microphoneId ? { deviceId: { ideal: opts.microphoneId } } : {}), echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-    });
-  } catch (err) {
-    throw toDeviceError(err);
-  }
+export async function openHostMedia(opts: { cameraId?: string | null; microphoneId?: string | null } = {}): Promise<OpenedMedia> {
+  const media = await openCameraAndMicrophone({ ...opts, size: HOST_CAMERA, match: 'ideal' });
+  if (media.stream.getTracks().length > 0) return media;
+  const [problem] = describeDeviceErrors(media.errors);
+  throw new DeviceError(problem?.reason ?? 'device_error', problem?.message ?? 'Neither a camera nor a microphone could be started.');
 }
 
 // Device choice and switching ----------------------------------------------------------------
@@ -112,6 +99,32 @@ export function toKindDeviceError(kind: MediaKind, err: unknown): DeviceError {
   }
 }
 
+const HOST_WITHOUT: Record<MediaKind, string> = {
+  video: 'your tile shows your name instead',
+  audio: 'nobody hears you',
+};
+
+/**
+ * What the studio says when the host has no camera or no microphone: what
+ * happened, what the show does without it, and what to do. `ended` is a
+ * device that stopped mid-show (unplugged, or taken by another application).
+ */
+export function hostDeviceMessage(kind: MediaKind, problem: DeviceError | 'ended'): string {
+  const { name, Name } = KIND_NAMES[kind];
+  const without = HOST_WITHOUT[kind];
+  if (problem === 'ended') return `The ${name} stopped (unplugged, or taken by another application): ${without}. Pick a ${name} below.`;
+  switch (problem.reason) {
+    case 'permission_denied':
+      return `${Name} access was denied: ${without}. Allow the ${name} in the browser or system settings, then pick it below.`;
+    case 'device_not_found':
+      return `No ${name} was found: ${without}. Connect one and pick it below.`;
+    case 'device_in_use':
+      return `The ${name} is in use by another application: ${without}. Close it, then pick the ${name} below.`;
+    default:
+      return `${problem.message.replace(/\.$/, '')}: ${without}. Pick a ${name} below to try again.`;
+  }
+}
+
 function requireMediaDevices(): MediaDevices {
   if (!navigator.mediaDevices?.getUserMedia) {
     throw new DeviceError('device_error', 'This browser cannot use a camera or microphone here (a secure context, https or localhost, is required).');
@@ -119,10 +132,23 @@ function requireMediaDevices(): MediaDevices {
   return navigator.mediaDevices;
 }
 
+/** The size and rate a camera is asked for. */
+export type CameraSize = { width: number; height: number; frameRate: number };
+
+/**
+ * How a chosen device is asked for: `exact` (that device or an error, when a
+ * person picks it) or `ideal` (that device if it is there, else the default).
+ */
+export type DeviceMatch = 'exact' | 'ideal';
+
+function deviceIdConstraint(deviceId: string | null | undefined, match: DeviceMatch): MediaTrackConstraints {
+  return deviceId ? { deviceId: { [match]: deviceId } } : {};
+}
+
 /** Constraints for a camera (a given one, or the default) at the guest size. */
-export function cameraConstraints(deviceId?: string | null, size: { width: number; height: number; frameRate: number } = GUEST_CAMERA): MediaTrackConstraints {
+export function cameraConstraints(deviceId?: string | null, size: CameraSize = GUEST_CAMERA, match: DeviceMatch = 'exact'): MediaTrackConstraints {
   return {
-    ...(deviceId ? { deviceId: { exact: deviceId } } : {}),
+    ...deviceIdConstraint(deviceId, match),
     width: { ideal: size.width },
     height: { ideal: size.height },
     frameRate: { ideal: size.frameRate },
@@ -130,19 +156,15 @@ export function cameraConstraints(deviceId?: string | null, size: { width: numbe
 }
 
 /** Constraints for a microphone (a given one, or the default) with the voice processing a call needs. */
-export function microphoneConstraints(deviceId?: string | null): MediaTrackConstraints {
-  return { ...(deviceId ? { deviceId: { exact: deviceId } } : {}), echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+export function microphoneConstraints(deviceId?: string | null, match: DeviceMatch = 'exact'): MediaTrackConstraints {
+  return { ...deviceIdConstraint(deviceId, match), echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 }
 
 /** Opens one camera or microphone; throws a DeviceError naming it. */
-export async function openDevice(
-  kind: MediaKind,
-  deviceId?: string | null,
-  size: { width: number; height: number; frameRate: number } = GUEST_CAMERA,
-): Promise<MediaStreamTrack> {
+export async function openDevice(kind: MediaKind, deviceId?: string | null, size: CameraSize = GUEST_CAMERA, match: DeviceMatch = 'exact'): Promise<MediaStreamTrack> {
   const devices = requireMediaDevices();
   try {
-    const stream = await devices.getUserMedia(kind === 'video' ? { video: cameraConstraints(deviceId, size) } : { audio: microphoneConstraints(deviceId) });
+    const stream = await devices.getUserMedia(kind === 'video' ? { video: cameraConstraints(deviceId, size, match) } : { audio: microphoneConstraints(deviceId, match) });
     const track = stream.getTracks()[0];
     if (!track) throw new DeviceError('device_not_found', `No ${KIND_NAMES[kind].name} was found.`);
     return track;
@@ -163,9 +185,13 @@ export interface OpenedMedia {
  * fails, each alone, so that a guest without a camera (or who refused only the
  * camera) still gets the other. Never throws: failures come back per kind.
  */
-export async function openCameraAndMicrophone(want: { cameraId?: string | null; microphoneId?: string | null; video?: boolean; audio?: boolean } = {}): Promise<OpenedMedia> {
+export async function openCameraAndMicrophone(
+  want: { cameraId?: string | null; microphoneId?: string | null; video?: boolean; audio?: boolean; size?: CameraSize; match?: DeviceMatch } = {},
+): Promise<OpenedMedia> {
   const video = want.video ?? true;
   const audio = want.audio ?? true;
+  const size = want.size ?? GUEST_CAMERA;
+  const match = want.match ?? 'exact';
   const errors: OpenedMedia['errors'] = {};
   let devices: MediaDevices;
   try {
@@ -177,7 +203,7 @@ export async function openCameraAndMicrophone(want: { cameraId?: string | null; 
   }
   if (video && audio) {
     try {
-      const stream = await devices.getUserMedia({ video: cameraConstraints(want.cameraId), audio: microphoneConstraints(want.microphoneId) });
+      const stream = await devices.getUserMedia({ video: cameraConstraints(want.cameraId, size, match), audio: microphoneConstraints(want.microphoneId, match) });
       return { stream, errors };
     } catch {
       // Try each alone below: one of them may still work.
@@ -191,7 +217,7 @@ export async function openCameraAndMicrophone(want: { cameraId?: string | null; 
   for (const [kind, wanted, deviceId] of kinds) {
     if (!wanted) continue;
     try {
-      stream.addTrack(await openDevice(kind, deviceId));
+      stream.addTrack(await openDevice(kind, deviceId, size, match));
     } catch (err) {
       errors[kind] = err as DeviceError;
     }

@@ -8,7 +8,7 @@ import { PanelBoundary } from '../components/PanelBoundary';
 import { GuestSeatGrid, type SeatAction } from '../components/studio/GuestSeatGrid';
 import { InvitePanel } from '../components/studio/InvitePanel';
 import { LayoutPicker } from '../components/studio/LayoutPicker';
-import { listDevices, onDevicesChanged, openCamera, rememberedDevice, type DeviceLists, type MediaKind } from '../media/capture';
+import { hostDeviceMessage, listDevices, onDevicesChanged, openHostMedia, rememberedDevice, type DeviceLists, type MediaKind } from '../media/capture';
 import { DevicePicker } from '../components/guest/DevicePicker';
 import { getNativeBridge } from '../native';
 import {
@@ -83,6 +83,7 @@ function StudioLive({ userId }: { userId: string }) {
   const { layout, focusId, hostMicOn, hostCameraOn, sharingScreen } = useStore(
     useShallow((s) => ({ layout: s.layout, focusId: s.focusId, hostMicOn: s.hostMicOn, hostCameraOn: s.hostCameraOn, sharingScreen: s.sharingScreen })),
   );
+  const hostDeviceProblems = useStore((s) => s.hostDeviceProblems);
   const seats = useStore(useShallow((s) => activeSeats(s.seats)));
   const invitations = useStore((s) => s.invitations);
   const events = useStore((s) => s.events);
@@ -100,17 +101,24 @@ function StudioLive({ userId }: { userId: string }) {
     setDeviceError(null);
     (async () => {
       try {
-        const opened = openCamera({ cameraId: rememberedDevice('host', 'video'), microphoneId: rememberedDevice('host', 'audio') });
+        // A camera or a microphone alone is enough to go live: what is missing is said, and can be picked later.
+        const opened = openHostMedia({ cameraId: rememberedDevice('host', 'video'), microphoneId: rememberedDevice('host', 'audio') });
         const bridgeReady = getNativeBridge().catch(async (err: unknown) => {
           // The camera that did open is let go: its light does not stay on behind an error.
-          (await opened.catch(() => null))?.getTracks().forEach((t) => t.stop());
+          (await opened.catch(() => null))?.stream.getTracks().forEach((t) => t.stop());
           throw err;
         });
-        const [camera, bridge] = await Promise.all([opened, bridgeReady]);
+        const [{ stream: camera, errors }, bridge] = await Promise.all([opened, bridgeReady]);
         if (disposed) {
           camera.getTracks().forEach((t) => t.stop());
           return;
         }
+        const problems: Partial<Record<MediaKind, string>> = {};
+        for (const kind of ['video', 'audio'] as const) {
+          const problem = errors[kind];
+          if (problem) problems[kind] = hostDeviceMessage(kind, problem);
+        }
+        useStore.getState().setProgram({ hostDeviceProblems: problems });
         session = new HostSession(programRef.current!, bridge, userId, displayName, camera);
         sessionRef.current = session;
         setSessionReady(true);
@@ -124,6 +132,7 @@ function StudioLive({ userId }: { userId: string }) {
       void session?.dispose();
       sessionRef.current = null;
       setSessionReady(false);
+      useStore.getState().setProgram({ hostDeviceProblems: {} });
     };
   }, [userId, displayName, startAttempt]);
 
@@ -231,12 +240,14 @@ function StudioLive({ userId }: { userId: string }) {
             ) : null}
           </div>
           <div className="row wrap controls">
-            <button type="button" onClick={() => sessionRef.current?.setOwnMic(!hostMicOn)} aria-pressed={!hostMicOn} data-testid="host-mic">
-              {hostMicOn ? 'Mute me' : 'Unmute me'}
-            </button>
-            <button type="button" onClick={() => sessionRef.current?.setOwnCamera(!hostCameraOn)} aria-pressed={!hostCameraOn} data-testid="host-camera">
-              {hostCameraOn ? 'Camera off' : 'Camera on'}
-            </button>
+            <OwnDeviceButton on={hostMicOn} problem={hostDeviceProblems.audio} labels={['Mute me', 'Unmute me']} onToggle={(on) => sessionRef.current?.setOwnMic(on)} testId="host-mic" />
+            <OwnDeviceButton
+              on={hostCameraOn}
+              problem={hostDeviceProblems.video}
+              labels={['Camera off', 'Camera on']}
+              onToggle={(on) => sessionRef.current?.setOwnCamera(on)}
+              testId="host-camera"
+            />
             <button
               type="button"
               onClick={() => (sharingScreen ? sessionRef.current?.stopScreenShare() : void act(() => sessionRef.current!.startScreenShare()))}
@@ -248,14 +259,21 @@ function StudioLive({ userId }: { userId: string }) {
             </button>
             <LayoutPicker value={layout} onChange={(kind) => sessionRef.current?.setLayout(kind, kind === 'grid' ? null : focusId)} />
           </div>
+          {(['video', 'audio'] as const).map((kind) =>
+            hostDeviceProblems[kind] ? (
+              <p key={kind} className="warn-text device-notice" role="status" data-testid="host-device-missing" data-kind={kind}>
+                {hostDeviceProblems[kind]}
+              </p>
+            ) : null,
+          )}
           <div className="host-devices" data-testid="host-devices">
             <DevicePicker devices={devices} cameraId={deviceIds.cameraId} microphoneId={deviceIds.microphoneId} disabled={!sessionReady} onChoose={chooseDevice} />
           </div>
           <PanelBoundary name="The seat grid">
             <GuestSeatGrid
               hostName={displayName}
-              hostMicOn={hostMicOn}
-              hostCameraOn={hostCameraOn}
+              hostMicOn={hostMicOn && !hostDeviceProblems.audio}
+              hostCameraOn={hostCameraOn && !hostDeviceProblems.video}
               seats={seats}
               lockedSeats={stream?.locked_seats ?? []}
               names={names}
@@ -398,5 +416,26 @@ function ErrorWithDetails({ text }: { text: string }) {
         </details>
       ) : null}
     </div>
+  );
+}
+
+/** The host's own mic or camera switch: pressed while off, unusable (saying why) without the device. */
+function OwnDeviceButton({
+  on,
+  problem,
+  labels,
+  onToggle,
+  testId,
+}: {
+  on: boolean;
+  problem: string | undefined;
+  labels: [whenOn: string, whenOff: string];
+  onToggle: (on: boolean) => void;
+  testId: string;
+}) {
+  return (
+    <button type="button" onClick={() => onToggle(!on)} aria-pressed={!on} disabled={!!problem} title={problem} data-testid={testId}>
+      {on ? labels[0] : labels[1]}
+    </button>
   );
 }

@@ -29,7 +29,7 @@ const h = vi.hoisted(() => {
     streamId: '11111111-1111-4111-8111-111111111111',
     /** When set, the next listEvents waits for it (once). */
     eventGate: null as Promise<void> | null,
-    lastParticipants: [] as Array<{ id: string; stream: MediaStream }>,
+    lastParticipants: [] as Array<{ id: string; stream: MediaStream; cameraOn?: boolean }>,
     opened: [] as Array<{ kind: string; deviceId: string }>,
     openFailure: null as Error | null,
     /** Each guest's signaling handler, as the session subscribed it. */
@@ -228,14 +228,23 @@ vi.mock('../services/liveService', () => ({
 
 /** A camera or microphone track that knows its device and whether it was stopped. */
 function fakeTrack(kind: 'audio' | 'video', deviceId: string) {
+  const ended = new Set<() => void>();
   return {
     kind,
     label: `${kind} ${deviceId}`,
     enabled: true,
     readyState: 'live' as MediaStreamTrackState,
     getSettings: () => ({ deviceId }),
+    addEventListener(type: string, listener: () => void) {
+      if (type === 'ended') ended.add(listener);
+    },
     stop() {
       this.readyState = 'ended';
+    },
+    /** The device going away by itself (unplugged): unlike stop(), this is announced. */
+    unplug() {
+      this.readyState = 'ended';
+      for (const listener of ended) listener();
     },
   };
 }
@@ -289,8 +298,8 @@ const { useStore } = await import('../store');
 
 let cameraTracks: FakeTrack[] = [];
 
-function newSession(log: (message: string) => void = () => {}) {
-  cameraTracks = [fakeTrack('video', 'cam-a'), fakeTrack('audio', 'mic-a')];
+function newSession(log: (message: string) => void = () => {}, kinds: Array<'audio' | 'video'> = ['video', 'audio']) {
+  cameraTracks = kinds.map((kind) => fakeTrack(kind, kind === 'video' ? 'cam-a' : 'mic-a'));
   const camera = new FakeStream(cameraTracks) as unknown as MediaStream;
   const session = new HostSession({} as HTMLElement, {} as never, 'host', 'Host', camera, log);
   return session;
@@ -318,7 +327,7 @@ beforeEach(() => {
   h.mixFailure = null;
   h.audioSets.length = 0;
   h.refreshes.length = 0;
-  useStore.setState({ hostMicOn: true, hostCameraOn: true });
+  useStore.setState({ hostMicOn: true, hostCameraOn: true, hostDeviceProblems: {} });
   useStore.setState({ seats: [], outputFormat: '720p30' });
   useStore.setState({ phase: 'idle', stream: null, error: null, programProblem: null });
   session = newSession();
@@ -451,6 +460,41 @@ describe("the host's camera and microphone", () => {
   it('are turned off when the studio closes', async () => {
     await session.dispose();
     expect(cameraTracks.map((t) => t.readyState)).toEqual(['ended', 'ended']);
+  });
+
+  const hostTile = () => h.lastParticipants.find((p) => p.id === 'host')!;
+
+  it('without a camera, the host goes live on the microphone with the avatar tile, and a camera picked later is shown', async () => {
+    await session.dispose();
+    session = newSession(() => {}, ['audio']);
+    expect(hostTile().cameraOn).toBe(false);
+    useStore.getState().setProgram({ hostDeviceProblems: { video: 'No camera was found.' } });
+    await session.goLive('Show');
+    expect(useStore.getState().phase).toBe('live');
+    await session.switchDevice('video', 'cam-b');
+    expect(hostTile().cameraOn).toBe(true);
+    expect(hostStream().getVideoTracks()[0]!.getSettings().deviceId).toBe('cam-b');
+    expect(hostStream().getAudioTracks()[0]).toBe(cameraTracks[0]);
+    expect(useStore.getState().hostDeviceProblems).toEqual({});
+  });
+
+  it('a camera that stops by itself is said so, and the tile shows the avatar, not its last picture', async () => {
+    const log: string[] = [];
+    await session.dispose();
+    session = newSession((m) => log.push(m));
+    await session.goLive('Show');
+    expect(hostTile().cameraOn).toBe(true);
+    cameraTracks[0]!.unplug();
+    expect(hostTile().cameraOn).toBe(false);
+    expect(useStore.getState().hostDeviceProblems.video).toMatch(/^The camera stopped .*your tile shows your name instead\. Pick a camera below\.$/);
+    expect(useStore.getState().hostDeviceProblems.audio).toBeUndefined();
+    expect(log.some((m) => m.startsWith('host camera stopped'))).toBe(true);
+    // A camera switched away from is stopped by the session: that is not a device going away.
+    await session.switchDevice('video', 'cam-b');
+    expect(useStore.getState().hostDeviceProblems).toEqual({});
+    await session.switchDevice('video', 'cam-c');
+    expect(useStore.getState().hostDeviceProblems).toEqual({});
+    expect(hostTile().cameraOn).toBe(true);
   });
 });
 

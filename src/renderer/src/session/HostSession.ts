@@ -32,7 +32,7 @@ import { ReturnCut } from '../rtc/returnCut';
 import { ReturnPace } from '../rtc/returnPace';
 import { activeSeats, useStore } from '../store';
 import { isSeated } from './seatCheck';
-import { HOST_CAMERA, openDevice, rememberDevice, stopStream, trackDeviceId, type MediaKind } from '../media/capture';
+import { HOST_CAMERA, hostDeviceMessage, openDevice, rememberDevice, stopStream, trackDeviceId, type MediaKind } from '../media/capture';
 
 /** Source id of the host's shared screen in the program. */
 export const SCREEN_ID = 'screen';
@@ -121,6 +121,7 @@ export class HostSession {
     this.format = OUTPUT_FORMATS[useStore.getState().outputFormat];
     this.broadcaster = this.makeBroadcaster();
     this.updateProgram();
+    for (const track of camera.getTracks()) this.watchDevice(track);
     const meters = setInterval(() => {
       useStore.getState().setMeters({
         levels: this.broadcaster.audioLevels(),
@@ -170,6 +171,31 @@ export class HostSession {
     useStore.getState().setProgram({ hostCameraOn: on });
   }
 
+  /**
+   * A camera or microphone that stops by itself (unplugged, taken by another
+   * application) is said so in the studio, and the host's tile shows the
+   * avatar instead of the camera's last picture.
+   */
+  private watchDevice(track: MediaStreamTrack): void {
+    track.addEventListener('ended', () => {
+      const kind = track.kind as MediaKind;
+      const current = kind === 'video' ? this.camera.getVideoTracks() : this.camera.getAudioTracks();
+      if (this.disposed || !current.includes(track)) return;
+      this.log(`host ${kind === 'video' ? 'camera' : 'microphone'} stopped: ${track.label}`);
+      this.setDeviceProblem(kind, hostDeviceMessage(kind, 'ended'));
+      this.updateProgram();
+    });
+  }
+
+  private setDeviceProblem(kind: MediaKind, message: string | null): void {
+    const { hostDeviceProblems } = useStore.getState();
+    if ((hostDeviceProblems[kind] ?? null) === message) return;
+    const next = { ...hostDeviceProblems };
+    if (message) next[kind] = message;
+    else delete next[kind];
+    useStore.getState().setProgram({ hostDeviceProblems: next });
+  }
+
   /** The camera and microphone the host's own tile and voice come from now (device ids, when the browser says). */
   devices(): { cameraId: string | null; microphoneId: string | null } {
     return { cameraId: trackDeviceId(this.camera.getVideoTracks()[0]), microphoneId: trackDeviceId(this.camera.getAudioTracks()[0]) };
@@ -203,6 +229,8 @@ export class HostSession {
     track.enabled = kind === 'video' ? hostCameraOn : hostMicOn;
     this.camera = new MediaStream([...this.camera.getTracks().filter((t) => t.kind !== track.kind), track]);
     rememberDevice('host', kind, trackDeviceId(track) ?? deviceId);
+    this.watchDevice(track);
+    this.setDeviceProblem(kind, null);
     // The program and the guests' mix (their tracks stay the same) both take the new device.
     this.updateProgram();
     if (kind === 'audio' && !this.voices) {
@@ -740,7 +768,8 @@ export class HostSession {
   private updateProgram(): void {
     const { names, hostMicOn, hostCameraOn } = useStore.getState();
     const participants: Participant[] = [
-      { id: this.userId, label: this.displayName, stream: this.camera, micOn: hostMicOn, cameraOn: hostCameraOn },
+      // Without a camera (none, or it stopped) the host's tile is the avatar, not a blank or frozen picture.
+      { id: this.userId, label: this.displayName, stream: this.camera, micOn: hostMicOn, cameraOn: hostCameraOn && this.camera.getVideoTracks().some((t) => t.readyState === 'live') },
     ];
     if (this.screen) participants.push({ id: SCREEN_ID, label: 'Screen', stream: this.screen, micOn: false });
     const seats = activeSeats(useStore.getState().seats);

@@ -63,9 +63,11 @@ export interface ProgramSlice {
   hostMicOn: boolean;
   hostCameraOn: boolean;
   sharingScreen: boolean;
+  /** Why the host has no camera or no microphone now (a message a person can act on), per kind. */
+  hostDeviceProblems: Partial<Record<'audio' | 'video', string>>;
   /** The output format of the next go-live (remembered on this computer). */
   outputFormat: OutputFormatId;
-  setProgram: (patch: Partial<Pick<ProgramSlice, 'layout' | 'focusId' | 'hostMicOn' | 'hostCameraOn' | 'sharingScreen' | 'outputFormat'>>) => void;
+  setProgram: (patch: Partial<Pick<ProgramSlice, 'layout' | 'focusId' | 'hostMicOn' | 'hostCameraOn' | 'sharingScreen' | 'hostDeviceProblems' | 'outputFormat'>>) => void;
 }
 
 export interface GuestsSlice {
@@ -126,6 +128,7 @@ const createProgramSlice: StateCreator<StoreState, [], [], ProgramSlice> = (set)
   hostMicOn: true,
   hostCameraOn: true,
   sharingScreen: false,
+  hostDeviceProblems: {},
   outputFormat: rememberedOutputFormat(),
   setProgram: (patch) => {
     if (patch.outputFormat) remember(OUTPUT_FORMAT_KEY, patch.outputFormat);
