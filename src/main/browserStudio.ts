@@ -10,6 +10,7 @@ import { ffmpegForIngest } from './encoder/ffmpegPath.js';
 import { defaultRecordingsDir } from './encoder/recordings.js';
 import { startStudioServer, type StudioServer } from './studioServer.js';
 import { startLocalStack, type LocalStack } from '../local/stack.js';
+import { webAppUrlFromEnv } from '../shared/appLinks.js';
 
 export interface BrowserStudioOptions {
   rendererDir?: string;
@@ -41,6 +42,8 @@ export async function startBrowserStudio(opts: BrowserStudioOptions = {}): Promi
   if (!existsSync(resolve(rendererDir, 'index.html'))) {
     throw new Error(`the renderer is not built (${rendererDir}/index.html is missing): run npm run build:renderer`);
   }
+  // Checked before anything starts: a mistyped address is said at once.
+  const configuredWebApp = webAppUrlFromEnv(process.env).webAppUrl;
   let stack: LocalStack | null = null;
   let supabaseUrl = process.env.SUPABASE_URL;
   let supabaseAnonKey = process.env.SUPABASE_ANON_KEY;
@@ -63,15 +66,16 @@ export async function startBrowserStudio(opts: BrowserStudioOptions = {}): Promi
     supabaseAnonKey = stack.anonKey;
   }
   try {
+    const webAppUrl = configuredWebApp ?? (stack ? `${stack.apiUrl}/app/` : undefined);
     const studio = await startStudioServer({
       rendererDir,
-      config: { supabaseUrl, supabaseAnonKey },
+      config: { supabaseUrl, supabaseAnonKey, ...(webAppUrl ? { webAppUrl } : {}) },
       createEncoder: () => createProgramOutputs(log),
       recordingsDir: defaultRecordingsDir(),
       port: opts.studioPort,
       log,
     });
-    const guestBase = stack ? `${stack.apiUrl}/app/` : `${studio.url}/`;
+    const guestBase = webAppUrl ?? `${studio.url}/`;
     return {
       studioUrl: `${studio.url}/#/studio`,
       guestUrl: `${guestBase}#/guest`,

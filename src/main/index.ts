@@ -7,6 +7,7 @@ import { app, BrowserWindow, desktopCapturer, session, shell } from 'electron';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../shared/bridge.js';
+import { webAppUrlFromEnv } from '../shared/appLinks.js';
 import { bindIpc } from './ipc.js';
 import { createProgramOutputs } from './encoder/ProgramOutputs.js';
 import { startLocalStack, type LocalStack } from '../local/stack.js';
@@ -19,7 +20,7 @@ let stack: LocalStack | null = null;
 async function resolveConfig(): Promise<Omit<AppConfig, 'shell'>> {
   const url = process.env.SUPABASE_URL;
   const key = process.env.SUPABASE_ANON_KEY;
-  if (url && key) return { supabaseUrl: url, supabaseAnonKey: key };
+  if (url && key) return { supabaseUrl: url, supabaseAnonKey: key, ...webAppUrlFromEnv(process.env) };
   stack = await startLocalStack({
     dataDir: join(app.getPath('userData'), 'local-backend'),
     staticDir: join(here, '../renderer'),
@@ -29,7 +30,7 @@ async function resolveConfig(): Promise<Omit<AppConfig, 'shell'>> {
     log,
   });
   log(`local backend at ${stack.apiUrl}; guests join at ${stack.apiUrl}/app/#/guest`);
-  return { supabaseUrl: stack.apiUrl, supabaseAnonKey: stack.anonKey };
+  return { supabaseUrl: stack.apiUrl, supabaseAnonKey: stack.anonKey, webAppUrl: webAppUrlFromEnv(process.env).webAppUrl ?? `${stack.apiUrl}/app/` };
 }
 
 function contentSecurityPolicy(supabaseUrl: string): string {
@@ -91,8 +92,9 @@ async function createWindow(): Promise<void> {
   });
   win.on('closed', () => void unbind());
   win.once('ready-to-show', () => win.show());
+  // Links for guests and viewers (the web app: the local backend's is http) open in the system browser.
   win.webContents.setWindowOpenHandler(({ url }) => {
-    if (/^https:\/\//.test(url)) void shell.openExternal(url);
+    if (/^https?:\/\//.test(url)) void shell.openExternal(url);
     return { action: 'deny' };
   });
   win.webContents.on('will-navigate', (event) => event.preventDefault());

@@ -118,6 +118,12 @@ export interface AppConfig {
   supabaseAnonKey: string;
   /** "electron" or "browser": which binding of the bridge is in use. */
   shell: 'electron' | 'browser';
+  /**
+   * Where guests and viewers open the app in their browsers (ends with `/`):
+   * the studio's guest and watch links start here. Absent where nobody said
+   * (a cloud backend without `ROAST_WEB_APP_URL`); the links are then relative.
+   */
+  webAppUrl?: string;
 }
 
 /**

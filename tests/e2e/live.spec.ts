@@ -158,7 +158,11 @@ test('host and guest go live end to end', async () => {
   const streamRow = await appState<{ id: string }>(host, 'stream');
   const viewer = await guestBrowser.newPage();
   logConsole(viewer, 'viewer');
-  await viewer.goto(app.guestUrl.replace('#/guest', `#/watch?stream=${streamRow.id}`));
+  // The studio's links are the web app's own addresses (they open from the desktop app too, and can be shared).
+  const watchUrl = app.guestUrl.replace('#/guest', `#/watch?stream=${streamRow.id}`);
+  expect(await host.getByTestId('watch-link').getAttribute('href')).toBe(watchUrl);
+  expect(await host.getByTestId('guest-link').getAttribute('href')).toBe(app.guestUrl);
+  await viewer.goto(watchUrl);
   await expect(viewer.getByTestId('events')).toContainText('Gus Guest joined the stage');
   await expect(viewer.getByTestId('stream-status')).toHaveText('LIVE');
   await expect

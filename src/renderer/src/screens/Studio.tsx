@@ -29,6 +29,8 @@ import { HostSession } from '../session/HostSession';
 import type { GuestSeatRow, StreamRow } from '../../../shared/domain';
 import { activeSeats, useStore } from '../store';
 import { SignIn } from './SignIn';
+import { loadConfig } from '../config';
+import { guestPageLink, watchPageLink } from '../../../shared/appLinks';
 import { useRestoreSession } from './useRestoreSession';
 
 export function Studio() {
@@ -91,6 +93,17 @@ function StudioLive({ userId }: { userId: string }) {
   const names = useStore((s) => s.names);
   const compositor = useStore(useShallow((s) => ({ mode: s.pipeline.compositor, renderer: s.pipeline.glRenderer })));
   const live = phase === 'live';
+  /** Where guests and viewers open the app: the links below start there (relative where nobody said). */
+  const [webAppUrl, setWebAppUrl] = useState<string | undefined>(undefined);
+  useEffect(() => {
+    let cancelled = false;
+    loadConfig()
+      .then((config) => !cancelled && setWebAppUrl(config.webAppUrl))
+      .catch(() => {});
+    return () => {
+      cancelled = true;
+    };
+  }, []);
 
   useEffect(() => {
     let disposed = false;
@@ -350,12 +363,18 @@ function StudioLive({ userId }: { userId: string }) {
             {playbackUrl && stream ? (
               <p className="muted small">
                 Viewers:{' '}
-                <a href={`#/watch?stream=${stream.id}`} target="_blank" rel="noreferrer" data-testid="watch-link">
+                <a href={watchPageLink(webAppUrl, stream.id)} target="_blank" rel="noreferrer" data-testid="watch-link">
                   watch page
                 </a>{' '}
                 · <code>{playbackUrl}</code>
               </p>
             ) : null}
+            <p className="muted small">
+              Guests join at{' '}
+              <a href={guestPageLink(webAppUrl)} target="_blank" rel="noreferrer" data-testid="guest-link">
+                the guest page
+              </a>
+            </p>
             <PanelBoundary name="Stream health">
               <LiveHealthBar stats={stats} encoder={encoder} compositor={compositor} fps={OUTPUT_FORMATS[outputFormat].fps} />
             </PanelBoundary>
