@@ -230,6 +230,17 @@ test('a guest whose page reloads on stage rejoins their seat, or gives it back',
   await expect(held).toHaveCount(0);
   await expect.poll(() => hostSeatOf(host, guestId)).toBeNull();
   await expect.poll(() => liveTracks(guest)).toBe(0);
+
+  // On stage again, reloaded, and the host removes the guest while the page offers the seat back: the offer goes, with why.
+  await hostInvites(host, guestId);
+  await guestAccepts(guest);
+  await expect.poll(() => hostLinkTo(guestId), { timeout: 30_000 }).toBe('connected');
+  await guest.reload();
+  await expect(held).toBeVisible({ timeout: 30_000 });
+  await callGuestService(host, 'removeGuest', streamId, guestId);
+  await expect(held).toHaveCount(0, { timeout: 15_000 });
+  await expect(guest.getByTestId('guest-message')).toHaveText(/You were removed from the stage/);
+  await expect.poll(() => liveTracks(guest)).toBe(0);
   await context.close();
 });
 

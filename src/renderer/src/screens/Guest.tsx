@@ -13,12 +13,14 @@ import {
   declineInvitation,
   getProfiles,
   leaveSeat,
+  listActiveSeats,
   listMyActiveSeats,
   listPendingInvitations,
   readServerClock,
   subscribeInvitations,
+  subscribeSeats,
 } from '../services/streamGuestService';
-import { getStream } from '../services/liveService';
+import { getStream, subscribeStream } from '../services/liveService';
 import { DeviceCheck, EXIT_MESSAGES, GuestSession, type GuestLinkState } from '../session/GuestSession';
 import { ServerClock } from '../session/serverClock';
 import { lagInWords } from '../rtc/linkQuality';
@@ -80,6 +82,8 @@ function GuestHome({ userId }: { userId: string }) {
   const [held, setHeld] = useState<HeldSeat | null>(null);
   /** Bumped to look for a held seat again (a leave that could not give the seat up). */
   const [seatCheck, setSeatCheck] = useState(0);
+  /** The held seat the guest is giving up: its closing is their own doing, not the host's. */
+  const leavingSeatRef = useRef<string | null>(null);
   /** False once the page is gone: an accept or rejoin that completes later does not go on stage unseen. */
   const mountedRef = useRef(true);
 
@@ -176,6 +180,45 @@ function GuestHome({ userId }: { userId: string }) {
     };
   }, [userId, seatCheck]);
 
+  // The held seat follows the database while it is offered: a removal by the host, or the stream's end, takes it away
+  // with a note (the card would otherwise offer a seat that is gone).
+  const heldSeatId = held?.seat.id ?? null;
+  const heldStreamId = held?.seat.stream_id ?? null;
+  useEffect(() => {
+    if (!heldSeatId || !heldStreamId) return;
+    let cancelled = false;
+    const offs: Array<() => void> = [];
+    const gone = (exit: 'removed' | 'stream_ended') => {
+      // The guest's own "Leave the seat" closes the row too: that says so itself.
+      if (cancelled || leavingSeatRef.current === heldSeatId) return;
+      cancelled = true;
+      setHeld(null);
+      setNote({ tone: 'info', text: EXIT_MESSAGES[exit] });
+    };
+    const closed = async (row: GuestSeatRow | undefined) => {
+      if (row && row.left_at === null) return;
+      if (row?.removed_by) return gone('removed');
+      const stream = await getStream(heldStreamId);
+      gone(stream?.status === 'ended' ? 'stream_ended' : 'removed');
+    };
+    // Read again after subscribing, and when live updates come back after a drop: a change meanwhile was not delivered.
+    const reread = () =>
+      void listActiveSeats(heldStreamId)
+        .then((rows) => closed(rows.find((r) => r.id === heldSeatId)))
+        .catch(() => {});
+    const keep = (off: () => void) => (cancelled ? off() : offs.push(off));
+    void Promise.all([
+      subscribeSeats(heldStreamId, (row) => void (row.id === heldSeatId && closed(row).catch(() => {})), reread).then(keep),
+      subscribeStream(heldStreamId, (row) => row.status === 'ended' && gone('stream_ended'), reread).then(keep),
+    ])
+      .then(reread)
+      .catch(() => {});
+    return () => {
+      cancelled = true;
+      for (const off of offs.splice(0)) off();
+    };
+  }, [heldSeatId, heldStreamId]);
+
   // The camera and microphone are open only while there is something to check them for (or they are being
   // handed to the stage: the accepted invitation may leave the list before the stage takes them).
   const wantPreview = !stage && (invitations.length > 0 || held !== null || checking || busyId !== null);
@@ -270,6 +313,7 @@ function GuestHome({ userId }: { userId: string }) {
 
   const giveUpSeat = async ({ seat }: HeldSeat) => {
     setBusyId(seat.id);
+    leavingSeatRef.current = seat.id;
     try {
       await leaveSeat(seat.stream_id);
       setHeld(null);
@@ -281,6 +325,7 @@ function GuestHome({ userId }: { userId: string }) {
         setNote({ tone: 'info', text: 'That seat is no longer yours: the host took it back, or the stream ended.' });
       } else setNote({ tone: 'error', text: `Could not leave the seat: ${(err as Error).message}` });
     } finally {
+      leavingSeatRef.current = null;
       setBusyId(null);
     }
   };
