@@ -204,6 +204,21 @@ describe('the guest on stage', () => {
     await session.close();
   });
 
+  it("on the host's bye, reads its seat at once: removed, it leaves; still seated (the host's page reloaded), it stays", async () => {
+    const session = newSession();
+    await session.start();
+    g.listener!({ kind: 'bye', from: HOST, to: GUEST });
+    await vi.waitFor(() => expect(session.get().link).toBe('closed'));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(session.get().exit).toBeNull();
+    // Removed: the bye comes before the guest's own copy of the seat row, which never arrives here.
+    g.seats = [];
+    g.stream = { status: 'live' };
+    g.listener!({ kind: 'bye', from: HOST, to: GUEST });
+    await vi.waitFor(() => expect(session.get().exit).toBe('removed'));
+    await session.close();
+  });
+
   it('after a drop in which the stream ended, says the stream ended', async () => {
     const session = newSession();
     await session.start();

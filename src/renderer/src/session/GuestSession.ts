@@ -641,6 +641,9 @@ export class GuestSession {
     this.endLink();
     this.link = null;
     this.snapshot.set({ link: 'closed', program: null });
+    // The host says bye when it removes the guest or ends the stream, and when its page goes: the seat says which,
+    // at once, whether or not its own change has arrived yet.
+    void this.reread('the host said bye');
     if (this.rejoinTimer) clearTimeout(this.rejoinTimer);
     this.rejoinTimer = setTimeout(() => {
       this.rejoinTimer = null;

@@ -170,7 +170,9 @@ vi.mock('../rtc/PeerLink', () => ({
       return true;
     }
     start() {}
-    close() {}
+    close(sayBye = true) {
+      h.calls.push(`link:close ${this.opts.peerId}${sayBye ? ' with bye' : ''}`);
+    }
     async handle() {}
     resendOffer() {
       return false;
@@ -658,6 +660,25 @@ describe("each guest's signaling channel", () => {
     await vi.waitFor(() => expect(h.calls).toContain('signaling:close guest-a'));
     await session.end();
     expect(h.calls.filter((c) => c.startsWith('signaling:close'))).toEqual(['signaling:close guest-a', 'signaling:close guest-b']);
+  });
+
+  it('tells a guest taken off the stage (bye) before their channel closes; a guest who said bye is not told', async () => {
+    await session.goLive('Show');
+    for (const guestId of ['guest-a', 'guest-b']) {
+      useStore.getState().upsertSeat(seat(guestId));
+      await vi.waitFor(() => expect(h.handlers.has(guestId)).toBe(true));
+      h.handlers.get(guestId)!({ kind: 'hello', from: guestId, to: 'host', call: 'call-1' });
+      await vi.waitFor(() => expect(h.links.has(guestId)).toBe(true));
+    }
+    h.calls.length = 0;
+    // The host removes guest-a: the row comes back closed.
+    session.applySeat({ ...(seat('guest-a', new Date().toISOString()) as object), removed_by: 'host', version: 2 } as never);
+    await vi.waitFor(() => expect(h.calls).toContain('signaling:close guest-a'));
+    expect(h.calls.filter((c) => c.endsWith('guest-a') || c.endsWith('guest-a with bye'))).toEqual(['link:close guest-a with bye', 'signaling:close guest-a']);
+    // guest-b's page goes away (it says bye): the host lets the call go without answering.
+    h.handlers.get('guest-b')!({ kind: 'bye', from: 'guest-b', to: 'host' });
+    expect(h.calls).toContain('link:close guest-b');
+    expect(h.calls).not.toContain('link:close guest-b with bye');
   });
 
   it('is joined again after a refusal, while the guest is seated', async () => {

@@ -4,7 +4,7 @@
  * seat and invitation updates from the database.
  */
 import type { NativeBridge } from '../../../shared/bridge';
-import type { GuestSeatRow } from '../../../shared/domain';
+import { isSeatUpdate, type GuestSeatRow } from '../../../shared/domain';
 import { Broadcaster, parseCompositorMode, type Participant } from '../media/Broadcaster';
 import { MixMinus, type Voice } from '../media/MixMinus';
 import type { CompositorMode } from '../media/programWorker';
@@ -531,8 +531,11 @@ export class HostSession {
   }
 
   private onSeat(seat: GuestSeatRow): void {
+    // A guest taken off (removed, or gone) is told first, while their signaling channel is still open: their page
+    // leaves the call at once instead of waiting for the link to fail or for its own copy of the seat row.
+    const closed = seat.left_at !== null && isSeatUpdate(useStore.getState().seats.find((s) => s.id === seat.id), seat);
+    if (closed) this.dropGuest(seat.user_id, { sayBye: true });
     useStore.getState().upsertSeat(seat);
-    if (seat.left_at !== null) this.dropGuest(seat.user_id);
     void this.loadNames([seat.user_id]);
   }
 
@@ -713,11 +716,11 @@ export class HostSession {
     void el.play().catch(() => {});
   }
 
-  private dropGuest(guestId: string): void {
+  private dropGuest(guestId: string, { sayBye = false } = {}): void {
     this.recovery.forget(guestId);
     this.quality.forget(guestId);
     this.returnCut.forget(guestId);
-    this.links.get(guestId)?.close(false);
+    this.links.get(guestId)?.close(sayBye);
     this.links.delete(guestId);
     this.calls.delete(guestId);
     this.offeredAt.delete(guestId);
