@@ -527,6 +527,33 @@ describe('EncoderSession video timing', () => {
     expect(h.session.getStats()).toMatchObject({ state: 'live', framesRepeated: 25, framesDropped: 4 });
   });
 
+  it("shows the frames a second of the last seconds, not ffmpeg's average since its start: a stall reads 0", async () => {
+    const h = track(harness());
+    await h.startLive(); // ffmpeg reported frame 1, and says fps=30.00 in every report
+    expect(h.session.getStats().fps).toBe(30);
+    await h.clock.advance(500);
+    h.child().progress(46); // a burst: 45 frames in half a second
+    await settle();
+    expect(h.session.getStats().fps).toBe(30);
+    await h.clock.advance(500);
+    h.child().progress(61);
+    await settle();
+    expect(h.session.getStats().fps).toBe(60);
+    for (let i = 0; i < 4; i++) {
+      await h.clock.advance(500);
+      h.child().progress(61 + (i + 1) * 15);
+      await settle();
+    }
+    expect(h.session.getStats().fps).toBe(30);
+    // The output stops: ffmpeg keeps reporting its average, the studio sees the stall.
+    for (let i = 0; i < 5; i++) {
+      await h.clock.advance(500);
+      h.child().progress(121);
+      await settle();
+    }
+    expect(h.session.getStats().fps).toBe(0);
+  });
+
   it('reports a bitrate ffmpeg gives as N/A as null', async () => {
     const h = track(harness());
     await h.startLive();

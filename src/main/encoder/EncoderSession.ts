@@ -79,7 +79,7 @@ import { LineBuffer } from './lineBuffer';
 import { EncoderInputError, EncoderStartError, EncoderStateError } from './errors';
 import { resolveFfmpeg as defaultResolveFfmpeg, type ResolvedFfmpeg } from './ffmpegPath';
 import { matroskaFrameHeader, matroskaH264Header, matroskaVideoHeader } from './matroska';
-import { ProgressParser, type ProgressUpdate } from './progress';
+import { OutputRate, ProgressParser, type ProgressUpdate } from './progress';
 import { SenderClock } from './senderClock';
 
 /** The part of a child process the session uses; node's ChildProcess fits. */
@@ -248,6 +248,8 @@ interface Run {
   readonly video: Writable;
   readonly audio: Writable;
   readonly parser: ProgressParser;
+  /** Frames a second put out now, from the progress reports of this run. */
+  readonly outputRate: OutputRate;
   /** Renderer clock → this run's media clock, learnt from audio, used for video too. */
   readonly clock: SenderClock;
   /** The same for video until the first audio arrives. */
@@ -762,6 +764,7 @@ export class EncoderSession {
       video,
       audio,
       parser: new ProgressParser(),
+      outputRate: new OutputRate(),
       clock,
       videoClock: new SenderClock(),
       audioTimeline: new AudioTimeline({ sampleRate: opts.sampleRate, clock }),
@@ -890,7 +893,11 @@ export class EncoderSession {
     if (frame > run.lastFrame || outTime > run.lastOutTimeMs) run.lastProgressAt = this.now();
     run.lastFrame = Math.max(run.lastFrame, frame);
     run.lastOutTimeMs = Math.max(run.lastOutTimeMs, outTime);
-    if (update.fps !== null) this.fps = update.fps;
+    if (update.frame !== null) run.outputRate.add(this.now(), update.frame);
+    // The rate of the last seconds; ffmpeg's average since its start only until there is one.
+    const rate = run.outputRate.perSecond();
+    if (rate !== null) this.fps = rate;
+    else if (update.fps !== null) this.fps = update.fps;
     // N/A (e.g. while teeing into a recording, or before the first packet) stays null: there is no figure.
     this.bitrateKbps = update.bitrateKbps;
     if (update.dupFrames !== null) run.ffmpegRepeated = update.dupFrames;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProgressParser } from './progress';
+import { OutputRate, ProgressParser } from './progress';
 
 // A block as ffmpeg 5.1 writes it with -progress.
 const BLOCK = [
@@ -81,5 +81,42 @@ describe('ProgressParser', () => {
     parser.push('frame=1');
     parser.reset();
     expect(parser.push('0\nprogress=continue\n')[0]?.frame).toBe(null);
+  });
+});
+
+describe('OutputRate', () => {
+  it('gives nothing until the reports span about a second', () => {
+    const rate = new OutputRate();
+    rate.add(0, 0);
+    rate.add(500, 25);
+    expect(rate.perSecond()).toBeNull();
+    rate.add(1000, 40);
+    expect(rate.perSecond()).toBe(40);
+  });
+
+  it('is the rate of the last two seconds: a burst at the start (ffmpeg filling its first slots) passes', () => {
+    const rate = new OutputRate();
+    // 50 frames in the first half second, then 30 a second.
+    rate.add(0, 0);
+    rate.add(500, 50);
+    for (let t = 1000; t <= 4000; t += 500) rate.add(t, 50 + ((t - 500) / 1000) * 30);
+    expect(rate.perSecond()).toBe(30);
+  });
+
+  it('shows a stall at once, where an average since the start would not', () => {
+    const rate = new OutputRate();
+    for (let t = 0; t <= 60_000; t += 500) rate.add(t, (t / 1000) * 30);
+    for (let t = 60_500; t <= 62_000; t += 500) rate.add(t, 1800);
+    expect(rate.perSecond()).toBe(0);
+  });
+
+  it('starts over when the counter goes back (ffmpeg restarted)', () => {
+    const rate = new OutputRate();
+    rate.add(0, 0);
+    rate.add(1000, 30);
+    rate.add(1500, 5);
+    expect(rate.perSecond()).toBeNull();
+    rate.add(2500, 35);
+    expect(rate.perSecond()).toBe(30);
   });
 });

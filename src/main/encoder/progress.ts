@@ -101,3 +101,35 @@ function outTime(block: ReadonlyMap<string, string>): number | null {
   if (hms[1]) return 0;
   return (Number(hms[2]) * 3600 + Number(hms[3]) * 60 + Number(hms[4])) * 1000;
 }
+
+/** How far back the output rate looks: long enough to smooth ffmpeg's half-second reports, short enough to show a stall. */
+export const OUTPUT_RATE_WINDOW_MS = 2000;
+/** The shortest span a rate is given for: one report apart is too noisy. */
+const OUTPUT_RATE_MIN_SPAN_MS = 900;
+
+/**
+ * Frames a second ffmpeg is putting out now, from its frame counter over the
+ * last two seconds. ffmpeg's own `fps=` is the average since it started, which
+ * reads high for a while after a start that fills the first slots at once (50
+ * at a 30 fps output) and hides a stall behind the minutes before it.
+ */
+export class OutputRate {
+  private samples: Array<{ at: number; frame: number }> = [];
+
+  /** A progress report: ffmpeg's frame counter at `at` (ms). A counter that went back (a new run) starts over. */
+  add(at: number, frame: number): void {
+    const last = this.samples.at(-1);
+    if (last && (frame < last.frame || at < last.at)) this.samples = [];
+    this.samples.push({ at, frame });
+    // Keep one sample at or before the window's start, so the span covers the whole window.
+    while (this.samples.length > 2 && this.samples[1]!.at <= at - OUTPUT_RATE_WINDOW_MS) this.samples.shift();
+  }
+
+  /** Frames a second over the window, or null until the reports span enough time. */
+  perSecond(): number | null {
+    const first = this.samples[0];
+    const last = this.samples.at(-1);
+    if (!first || !last || last.at - first.at < OUTPUT_RATE_MIN_SPAN_MS) return null;
+    return Math.round(((last.frame - first.frame) * 10_000) / (last.at - first.at)) / 10;
+  }
+}
