@@ -105,8 +105,20 @@ export class FakeTrack {
   getSettings(): MediaTrackSettings {
     return this.kind === 'video' ? { ...this.size } : {};
   }
+  private readonly endedListeners = new Set<() => void>();
   stop(): void {
     this.readyState = 'ended';
+  }
+  addEventListener(type: string, listener: () => void): void {
+    if (type === 'ended') this.endedListeners.add(listener);
+  }
+  removeEventListener(type: string, listener: () => void): void {
+    if (type === 'ended') this.endedListeners.delete(listener);
+  }
+  /** The device going away by itself (unplugged, taken by another application): unlike stop(), announced. */
+  unplug(): void {
+    this.readyState = 'ended';
+    for (const listener of [...this.endedListeners]) listener();
   }
 }
 

@@ -46,6 +46,8 @@ const g = vi.hoisted(() => ({
   stream: null as { status: string } | null,
   /** What each subscription was given to call when it comes back after a drop. */
   rejoins: [] as Array<() => void>,
+  /** What the guest told the database of their switches, in order. */
+  saved: [] as string[],
 }));
 
 vi.mock('../rtc/signaling', () => ({
@@ -91,8 +93,8 @@ vi.mock('../services/liveService', () => ({
 vi.mock('../services/streamGuestService', () => ({
   leaveSeat: async () => ({}),
   listActiveSeats: async () => g.seats ?? [SEAT],
-  setMyCamera: async () => ({}),
-  setMyMic: async () => ({}),
+  setMyCamera: async (_id: string, on: boolean) => void g.saved.push(`camera ${on ? 'on' : 'off'}`),
+  setMyMic: async (_id: string, on: boolean) => void g.saved.push(`mic ${on ? 'on' : 'off'}`),
   subscribeSeats: async (_id: string, _onRow: unknown, onRejoin?: () => void) => {
     if (onRejoin) g.rejoins.push(onRejoin);
     return () => {};
@@ -136,6 +138,7 @@ describe('the guest on stage', () => {
     g.seats = null;
     g.stream = null;
     g.rejoins.length = 0;
+    g.saved.length = 0;
     vi.stubGlobal('MediaStream', FakeMediaStream);
     vi.stubGlobal('localStorage', { getItem: () => null, setItem: () => {} });
     vi.stubGlobal('window', { localStorage: { getItem: () => null, setItem: () => {} } });
@@ -216,6 +219,34 @@ describe('the guest on stage', () => {
     g.stream = { status: 'live' };
     g.listener!({ kind: 'bye', from: HOST, to: GUEST });
     await vi.waitFor(() => expect(session.get().exit).toBe('removed'));
+    await session.close();
+  });
+
+  it('a camera that stops by itself is turned off, the host told, the guest told why; turning it on opens one again', async () => {
+    const session = newSession();
+    await session.start();
+    const camera = session.get().local.getVideoTracks()[0] as unknown as DeviceTrack;
+    camera.unplug();
+    expect(session.get().cameraOn).toBe(false);
+    expect(session.get().notice).toBe(
+      'Your camera stopped (unplugged, or taken by another application) and is off now. Turn it on again when it is back, or choose another camera and turn it on.',
+    );
+    await vi.waitFor(() => expect(g.saved).toEqual(['camera off']));
+    expect(session.get().micOn).toBe(true);
+    // Back on: a camera is opened again (the default one here).
+    const on = session.setCamera(true);
+    await vi.waitFor(() => expect(g.gates).toHaveLength(1));
+    g.gates.shift()!();
+    await on;
+    expect(session.get().cameraOn).toBe(true);
+    expect(session.get().notice).toBeNull();
+    expect(session.get().local.getVideoTracks()).toHaveLength(1);
+    expect(session.get().local.getVideoTracks()[0]!.readyState).toBe('live');
+    expect(g.saved).toEqual(['camera off', 'camera on']);
+    // A camera the session itself let go (a switch) is not a device that stopped.
+    const second = session.get().local.getVideoTracks()[0] as unknown as DeviceTrack;
+    second.stop();
+    expect(session.get().cameraOn).toBe(true);
     await session.close();
   });
 

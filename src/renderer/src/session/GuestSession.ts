@@ -330,6 +330,28 @@ export class GuestSession {
     this.get = this.snapshot.get;
     this.subscribe = this.snapshot.subscribe;
     this.applyTracks();
+    for (const track of stream.getTracks()) this.watchDevice(track);
+  }
+
+  /**
+   * A camera or microphone that stops by itself on stage (unplugged, taken by
+   * another application): its switch goes off, the host is told as for a
+   * switch turned off (the tile shows the avatar), and the guest is told why
+   * and what to do.
+   */
+  private watchDevice(track: MediaStreamTrack): void {
+    track.addEventListener('ended', () => {
+      if (this.closed || !this.get().local.getTracks().includes(track)) return;
+      const kind = track.kind as MediaKind;
+      const name = kind === 'audio' ? 'microphone' : 'camera';
+      this.log(`${name} stopped: ${track.label}`);
+      this.snapshot.set({
+        [kind === 'audio' ? 'micOn' : 'cameraOn']: false,
+        notice: `Your ${name} stopped (unplugged, or taken by another application) and is off now. Turn it on again when it is back, or choose another ${name} and turn it on.`,
+      });
+      this.applyTracks();
+      void (kind === 'audio' ? setMyMic : setMyCamera)(this.opts.streamId, false).catch((err: Error) => this.notice(err.message));
+    });
   }
 
   private log(message: string): void {
@@ -809,6 +831,7 @@ export class GuestSession {
     // Whatever of this kind the stream held is let go (a camera left open would stay on, its light too).
     const replaced = local.getTracks().filter((t) => t.kind === kind && t !== track);
     const next = new MediaStream(track ? [...others, track] : others);
+    if (track && !local.getTracks().includes(track)) this.watchDevice(track);
     this.snapshot.set({
       local: next,
       ...(kind === 'video' ? { cameraId: trackDeviceId(track) } : { microphoneId: trackDeviceId(track) }),
