@@ -18,9 +18,11 @@ const log = (message: string) => console.log(`[studio] ${message}`);
 let stack: LocalStack | null = null;
 
 async function resolveConfig(): Promise<Omit<AppConfig, 'shell'>> {
+  // Checked before anything starts: a mistyped address is said at once, with no backend left to stop.
+  const configuredWebApp = webAppUrlFromEnv(process.env);
   const url = process.env.SUPABASE_URL;
   const key = process.env.SUPABASE_ANON_KEY;
-  if (url && key) return { supabaseUrl: url, supabaseAnonKey: key, ...webAppUrlFromEnv(process.env) };
+  if (url && key) return { supabaseUrl: url, supabaseAnonKey: key, ...configuredWebApp };
   stack = await startLocalStack({
     dataDir: join(app.getPath('userData'), 'local-backend'),
     staticDir: join(here, '../renderer'),
@@ -30,7 +32,7 @@ async function resolveConfig(): Promise<Omit<AppConfig, 'shell'>> {
     log,
   });
   log(`local backend at ${stack.apiUrl}; guests join at ${stack.apiUrl}/app/#/guest`);
-  return { supabaseUrl: stack.apiUrl, supabaseAnonKey: stack.anonKey, webAppUrl: webAppUrlFromEnv(process.env).webAppUrl ?? `${stack.apiUrl}/app/` };
+  return { supabaseUrl: stack.apiUrl, supabaseAnonKey: stack.anonKey, webAppUrl: configuredWebApp.webAppUrl ?? `${stack.apiUrl}/app/` };
 }
 
 function contentSecurityPolicy(supabaseUrl: string): string {

@@ -4,7 +4,7 @@
  * the RTMP stream with ffprobe; the choice is remembered on reload and cannot
  * change while live. The host switches microphone while live and is heard.
  * A host without a camera goes live on the microphone with the avatar tile,
- * and a camera connected mid-show is picked and shown.
+ * and a camera connected mid-show is taken ("Try again") and shown.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -90,7 +90,7 @@ test('the chosen output format reaches the ingest, is remembered, and is locked 
   await expect(page.getByTestId('output-format')).toHaveValue('720p60', { timeout: 30_000 });
 });
 
-test('a host without a camera goes live on the microphone with the avatar tile, and picks a camera connected mid-show', async () => {
+test('a host without a camera goes live on the microphone with the avatar tile, and takes a camera connected mid-show', async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   // No camera until the test "connects" one: getUserMedia finds no video device while the flag is set.
   await context.addInitScript(() => {
@@ -110,7 +110,7 @@ test('a host without a camera goes live on the microphone with the avatar tile, 
     const { publishUrl } = await hostGoesLive(page, app.studioUrl, 'Nadia Nocam');
     const missing = page.getByTestId('host-device-missing');
     await expect(missing).toHaveAttribute('data-kind', 'video');
-    await expect(missing).toHaveText('No camera was found: your tile shows your name instead. Connect one and pick it below.');
+    await expect(missing.getByTestId('host-device-message')).toHaveText('No camera was found: your tile shows your name instead. Connect one, then try again or pick it below.');
     await expect(page.getByTestId('host-camera')).toBeDisabled();
     await expect(page.getByTestId('host-mic')).toBeEnabled();
     await expect(page.getByTestId('seat-host').locator('.icons')).toHaveText('miccam off');
@@ -121,13 +121,16 @@ test('a host without a camera goes live on the microphone with the avatar tile, 
     expect(Math.max(...without.corner), "the avatar tile's dark background").toBeLessThan(70);
     expect(volumeStats(join(OUT, 'output-no-camera.flv')).max, "the host's microphone is heard").toBeGreaterThan(-50);
 
-    // A camera is connected: the streamer picks it, the notice goes, the program shows it.
+    // "Try again" while there is still no camera: it says why, the show goes on.
+    await missing.getByTestId('host-device-retry').click();
+    await expect(page.getByTestId('action-error')).toHaveText(/No camera was found/);
+    await expect(page.getByTestId('phase')).toHaveText('LIVE');
+
+    // A camera is connected: "Try again" takes it, the notice goes, the picker shows it, the program shows it.
     await page.evaluate(() => ((window as unknown as { __noCamera: boolean }).__noCamera = false));
-    const cameraSelect = page.getByTestId('host-devices').getByTestId('camera-select');
-    const cameraId = await cameraSelect.locator('option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value).find(Boolean));
-    expect(cameraId, 'Chromium lists a fake camera').toBeTruthy();
-    await cameraSelect.selectOption(cameraId!);
+    await missing.getByTestId('host-device-retry').click();
     await expect(missing).toHaveCount(0);
+    await expect(page.getByTestId('host-devices').getByTestId('camera-select')).not.toHaveValue('');
     await expect(page.getByTestId('host-camera')).toBeEnabled();
     await expect(page.getByTestId('seat-host').locator('.icons')).toHaveText('miccam');
     await expect(page.getByTestId('action-error')).toHaveCount(0);

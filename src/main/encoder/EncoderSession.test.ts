@@ -552,6 +552,15 @@ describe('EncoderSession video timing', () => {
       await settle();
     }
     expect(h.session.getStats().fps).toBe(0);
+    // Going again, then ffmpeg stops reporting altogether (a network write that blocks): the rate falls all the same.
+    for (let i = 0; i < 4; i++) {
+      await h.clock.advance(500);
+      h.child().progress(121 + (i + 1) * 15);
+      await settle();
+    }
+    expect(h.session.getStats().fps).toBe(30);
+    await h.clock.advance(2500);
+    expect(h.session.getStats().fps).toBe(0);
   });
 
   it('reports a bitrate ffmpeg gives as N/A as null', async () => {

@@ -643,7 +643,7 @@ export class EncoderSession {
       framesRepeated: this.repeatsWritten + this.ffmpegRepeatedBefore + (run?.ffmpegRepeated ?? 0),
       framesDropped: this.framesSkipped + this.ffmpegDroppedBefore + (run?.ffmpegDropped ?? 0),
       framesDroppedNetwork: this.framesDroppedNetwork,
-      fps: this.fps,
+      fps: this.currentFps(),
       bitrateKbps: this.bitrateKbps,
       speed: this.speed,
       outTimeMs: this.outTimeMs,
@@ -652,6 +652,11 @@ export class EncoderSession {
       error: this.awaitingVideo ? this.noVideoMessage() : this.error,
       recordingError: this.recordingError,
     };
+  }
+
+  /** Frames a second put out over the last seconds, as of now (0 while ffmpeg stopped reporting). */
+  private currentFps(): number {
+    return this.run?.outputRate.perSecond(this.now()) ?? this.fps;
   }
 
   /** Samples ffmpeg's CPU for the next stats (never throws: unknown stays null). */
@@ -894,10 +899,8 @@ export class EncoderSession {
     run.lastFrame = Math.max(run.lastFrame, frame);
     run.lastOutTimeMs = Math.max(run.lastOutTimeMs, outTime);
     if (update.frame !== null) run.outputRate.add(this.now(), update.frame);
-    // The rate of the last seconds; ffmpeg's average since its start only until there is one.
-    const rate = run.outputRate.perSecond();
-    if (rate !== null) this.fps = rate;
-    else if (update.fps !== null) this.fps = update.fps;
+    // Until the reports span a second, ffmpeg's own average since its start (see currentFps).
+    if (update.fps !== null) this.fps = update.fps;
     // N/A (e.g. while teeing into a recording, or before the first packet) stays null: there is no figure.
     this.bitrateKbps = update.bitrateKbps;
     if (update.dupFrames !== null) run.ffmpegRepeated = update.dupFrames;

@@ -110,6 +110,14 @@ describe('OutputRate', () => {
     expect(rate.perSecond()).toBe(0);
   });
 
+  it('falls to 0 when the reports stop coming (ffmpeg blocked on the network stops reporting too)', () => {
+    const rate = new OutputRate();
+    for (let t = 0; t <= 10_000; t += 500) rate.add(t, (t / 1000) * 30);
+    expect(rate.perSecond(10_000)).toBe(30);
+    expect(rate.perSecond(11_000)).toBe(15);
+    expect(rate.perSecond(13_000)).toBe(0);
+  });
+
   it('starts over when the counter goes back (ffmpeg restarted)', () => {
     const rate = new OutputRate();
     rate.add(0, 0);

@@ -125,11 +125,20 @@ export class OutputRate {
     while (this.samples.length > 2 && this.samples[1]!.at <= at - OUTPUT_RATE_WINDOW_MS) this.samples.shift();
   }
 
-  /** Frames a second over the window, or null until the reports span enough time. */
-  perSecond(): number | null {
-    const first = this.samples[0];
+  /**
+   * Frames a second over the window ending `now` (the last report when not
+   * given), or null until the reports span enough time. Reports that stopped
+   * coming (ffmpeg blocked on a network write stops reporting too) count as a
+   * counter that did not move: the rate falls to 0 instead of holding.
+   */
+  perSecond(now?: number): number | null {
     const last = this.samples.at(-1);
-    if (!first || !last || last.at - first.at < OUTPUT_RATE_MIN_SPAN_MS) return null;
-    return Math.round(((last.frame - first.frame) * 10_000) / (last.at - first.at)) / 10;
+    if (!last) return null;
+    const end = Math.max(now ?? last.at, last.at);
+    // The newest report at or before the window's start, else the oldest kept.
+    let start = this.samples[0]!;
+    for (const sample of this.samples) if (sample.at <= end - OUTPUT_RATE_WINDOW_MS) start = sample;
+    if (end - start.at < OUTPUT_RATE_MIN_SPAN_MS) return null;
+    return Math.round(((last.frame - start.frame) * 10_000) / (end - start.at)) / 10;
   }
 }

@@ -95,16 +95,16 @@ describe('openHostMedia', () => {
 
 describe('hostDeviceMessage', () => {
   it('says what happened, what the show does without the device, and what to do', () => {
-    expect(hostDeviceMessage('video', new DeviceError('device_not_found', 'x'))).toBe('No camera was found: your tile shows your name instead. Connect one and pick it below.');
+    expect(hostDeviceMessage('video', new DeviceError('device_not_found', 'x'))).toBe('No camera was found: your tile shows your name instead. Connect one, then try again or pick it below.');
     expect(hostDeviceMessage('audio', new DeviceError('permission_denied', 'x'))).toBe(
-      'Microphone access was denied: nobody hears you. Allow the microphone in the browser or system settings, then pick it below.',
+      'Microphone access was denied: nobody hears you. Allow the microphone in the browser or system settings, then try again.',
     );
     expect(hostDeviceMessage('audio', new DeviceError('device_in_use', 'x'))).toBe(
-      'The microphone is in use by another application: nobody hears you. Close it, then pick the microphone below.',
+      'The microphone is in use by another application: nobody hears you. Close it, then try again.',
     );
     expect(hostDeviceMessage('video', new DeviceError('device_error', 'Could not start the camera: boom.'))).toBe(
-      'Could not start the camera: boom: your tile shows your name instead. Pick a camera below to try again.',
+      'Could not start the camera: boom: your tile shows your name instead. Try again, or pick another camera below.',
     );
-    expect(hostDeviceMessage('audio', 'ended')).toBe('The microphone stopped (unplugged, or taken by another application): nobody hears you. Pick a microphone below.');
+    expect(hostDeviceMessage('audio', 'ended')).toBe('The microphone stopped (unplugged, or taken by another application): nobody hears you. Try again when it is back, or pick another microphone below.');
   });
 });

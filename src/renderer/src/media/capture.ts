@@ -112,16 +112,16 @@ const HOST_WITHOUT: Record<MediaKind, string> = {
 export function hostDeviceMessage(kind: MediaKind, problem: DeviceError | 'ended'): string {
   const { name, Name } = KIND_NAMES[kind];
   const without = HOST_WITHOUT[kind];
-  if (problem === 'ended') return `The ${name} stopped (unplugged, or taken by another application): ${without}. Pick a ${name} below.`;
+  if (problem === 'ended') return `The ${name} stopped (unplugged, or taken by another application): ${without}. Try again when it is back, or pick another ${name} below.`;
   switch (problem.reason) {
     case 'permission_denied':
-      return `${Name} access was denied: ${without}. Allow the ${name} in the browser or system settings, then pick it below.`;
+      return `${Name} access was denied: ${without}. Allow the ${name} in the browser or system settings, then try again.`;
     case 'device_not_found':
-      return `No ${name} was found: ${without}. Connect one and pick it below.`;
+      return `No ${name} was found: ${without}. Connect one, then try again or pick it below.`;
     case 'device_in_use':
-      return `The ${name} is in use by another application: ${without}. Close it, then pick the ${name} below.`;
+      return `The ${name} is in use by another application: ${without}. Close it, then try again.`;
     default:
-      return `${problem.message.replace(/\.$/, '')}: ${without}. Pick a ${name} below to try again.`;
+      return `${problem.message.replace(/\.$/, '')}: ${without}. Try again, or pick another ${name} below.`;
   }
 }
 

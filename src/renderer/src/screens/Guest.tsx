@@ -23,6 +23,7 @@ import {
 import { getStream, subscribeStream } from '../services/liveService';
 import { DeviceCheck, EXIT_MESSAGES, GuestSession, type GuestLinkState } from '../session/GuestSession';
 import { ServerClock } from '../session/serverClock';
+import { stopStream } from '../media/capture';
 import { lagInWords } from '../rtc/linkQuality';
 import { useStore } from '../store';
 import { SignIn } from './SignIn';
@@ -82,6 +83,8 @@ function GuestHome({ userId }: { userId: string }) {
   const [held, setHeld] = useState<HeldSeat | null>(null);
   /** Bumped to look for a held seat again (a leave that could not give the seat up). */
   const [seatCheck, setSeatCheck] = useState(0);
+  /** A held seat that went while offered (removed, or the stream ended): a rejoin on its way stops. */
+  const goneSeatRef = useRef<string | null>(null);
   /** The held seat the guest is giving up: its closing is their own doing, not the host's. */
   const leavingSeatRef = useRef<string | null>(null);
   /** False once the page is gone: an accept or rejoin that completes later does not go on stage unseen. */
@@ -192,13 +195,16 @@ function GuestHome({ userId }: { userId: string }) {
       // The guest's own "Leave the seat" closes the row too: that says so itself.
       if (cancelled || leavingSeatRef.current === heldSeatId) return;
       cancelled = true;
+      // A rejoin on its way (waiting for the camera) must not go on stage with the seat that is gone.
+      goneSeatRef.current = heldSeatId;
       setHeld(null);
       setNote({ tone: 'info', text: EXIT_MESSAGES[exit] });
     };
     const closed = async (row: GuestSeatRow | undefined) => {
       if (row && row.left_at === null) return;
       if (row?.removed_by) return gone('removed');
-      const stream = await getStream(heldStreamId);
+      // The seat is gone either way; without the stream's row it was most likely the host's doing.
+      const stream = await getStream(heldStreamId).catch(() => null);
       gone(stream?.status === 'ended' ? 'stream_ended' : 'removed');
     };
     // Read again after subscribing, and when live updates come back after a drop: a change meanwhile was not delivered.
@@ -212,7 +218,10 @@ function GuestHome({ userId }: { userId: string }) {
       subscribeStream(heldStreamId, (row) => row.status === 'ended' && gone('stream_ended'), reread).then(keep),
     ])
       .then(reread)
-      .catch(() => {});
+      .catch(
+        (err: Error) =>
+          !cancelled && setNote({ tone: 'error', text: `Could not follow your seat (${err.message}): rejoin or leave it to find out whether it is still yours.` }),
+      );
     return () => {
       cancelled = true;
       for (const off of offs.splice(0)) off();
@@ -290,6 +299,11 @@ function GuestHome({ userId }: { userId: string }) {
       return;
     }
     const media = await check.release();
+    if (goneSeatRef.current === seat.id) {
+      // The held seat went (removed, or the stream ended) while the camera was being handed over: the note says so.
+      stopStream(media.stream);
+      return;
+    }
     const session = new GuestSession({ streamId: seat.stream_id, hostId, userId, seat, media });
     const next: Stage = { session, hostName: hostNamesRef.current[hostId] ?? null };
     stageRef.current = next;

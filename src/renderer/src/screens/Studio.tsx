@@ -93,12 +93,15 @@ function StudioLive({ userId }: { userId: string }) {
   const names = useStore((s) => s.names);
   const compositor = useStore(useShallow((s) => ({ mode: s.pipeline.compositor, renderer: s.pipeline.glRenderer })));
   const live = phase === 'live';
-  /** Where guests and viewers open the app: the links below start there (relative where nobody said). */
-  const [webAppUrl, setWebAppUrl] = useState<string | undefined>(undefined);
+  /**
+   * Where guests and viewers open the app: the links below start there
+   * (relative where nobody said, which only the browser studio can open).
+   */
+  const [appLinks, setAppLinks] = useState<{ webAppUrl?: string; canOpen: boolean }>({ canOpen: true });
   useEffect(() => {
     let cancelled = false;
     loadConfig()
-      .then((config) => !cancelled && setWebAppUrl(config.webAppUrl))
+      .then((config) => !cancelled && setAppLinks({ webAppUrl: config.webAppUrl, canOpen: !!config.webAppUrl || config.shell === 'browser' }))
       .catch(() => {});
     return () => {
       cancelled = true;
@@ -168,6 +171,19 @@ function StudioLive({ userId }: { userId: string }) {
       off();
     };
   }, [sessionReady]);
+
+  // A device that went missing or came back: the picker shows what is in use now (a stopped one can be picked again).
+  useEffect(() => {
+    if (!sessionReady || !sessionRef.current) return;
+    setDeviceIds(sessionRef.current.devices());
+    let cancelled = false;
+    void listDevices()
+      .then((lists) => !cancelled && setDevices(lists))
+      .catch(() => {});
+    return () => {
+      cancelled = true;
+    };
+  }, [hostDeviceProblems, sessionReady]);
 
   const chooseDevice = (kind: MediaKind, deviceId: string) =>
     void act(async () => {
@@ -275,7 +291,10 @@ function StudioLive({ userId }: { userId: string }) {
           {(['video', 'audio'] as const).map((kind) =>
             hostDeviceProblems[kind] ? (
               <p key={kind} className="warn-text device-notice" role="status" data-testid="host-device-missing" data-kind={kind}>
-                {hostDeviceProblems[kind]}
+                <span data-testid="host-device-message">{hostDeviceProblems[kind]}</span>{' '}
+                <button type="button" className="link-button" onClick={() => void act(() => sessionRef.current!.reopenDevice(kind))} disabled={!sessionReady} data-testid="host-device-retry">
+                  Try again
+                </button>
               </p>
             ) : null,
           )}
@@ -363,18 +382,26 @@ function StudioLive({ userId }: { userId: string }) {
             {playbackUrl && stream ? (
               <p className="muted small">
                 Viewers:{' '}
-                <a href={watchPageLink(webAppUrl, stream.id)} target="_blank" rel="noreferrer" data-testid="watch-link">
-                  watch page
-                </a>{' '}
+                {appLinks.canOpen ? (
+                  <a href={watchPageLink(appLinks.webAppUrl, stream.id)} target="_blank" rel="noreferrer" data-testid="watch-link">
+                    watch page
+                  </a>
+                ) : null}{' '}
                 · <code>{playbackUrl}</code>
               </p>
             ) : null}
-            <p className="muted small">
-              Guests join at{' '}
-              <a href={guestPageLink(webAppUrl)} target="_blank" rel="noreferrer" data-testid="guest-link">
-                the guest page
-              </a>
-            </p>
+            {appLinks.canOpen ? (
+              <p className="muted small">
+                Guests join at{' '}
+                <a href={guestPageLink(appLinks.webAppUrl)} target="_blank" rel="noreferrer" data-testid="guest-link">
+                  the guest page
+                </a>
+              </p>
+            ) : (
+              <p className="muted small" data-testid="links-unset">
+                Links for guests and viewers appear once ROAST_WEB_APP_URL says where the web app is served.
+              </p>
+            )}
             <PanelBoundary name="Stream health">
               <LiveHealthBar stats={stats} encoder={encoder} compositor={compositor} fps={OUTPUT_FORMATS[outputFormat].fps} />
             </PanelBoundary>

@@ -665,7 +665,9 @@ export class GuestSession {
     this.snapshot.set({ link: 'closed', program: null });
     // The host says bye when it removes the guest or ends the stream, and when its page goes: the seat says which,
     // at once, whether or not its own change has arrived yet.
-    void this.reread('the host said bye');
+    // A read of its own: one already on its way (live updates that came back) may have listed the seat before the removal.
+    this.log('reading the seat again: the host said bye');
+    void this.readSeat().catch((err: Error) => this.log(`could not read the seat again: ${err.message}`));
     if (this.rejoinTimer) clearTimeout(this.rejoinTimer);
     this.rejoinTimer = setTimeout(() => {
       this.rejoinTimer = null;

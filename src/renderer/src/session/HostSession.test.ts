@@ -30,8 +30,12 @@ const h = vi.hoisted(() => {
     /** When set, the next listEvents waits for it (once). */
     eventGate: null as Promise<void> | null,
     lastParticipants: [] as Array<{ id: string; stream: MediaStream; cameraOn?: boolean }>,
-    opened: [] as Array<{ kind: string; deviceId: string }>,
+    opened: [] as Array<{ kind: string; deviceId: string | null }>,
     openFailure: null as Error | null,
+    /** Opening this device id fails (a remembered device unplugged since). */
+    openFailureFor: null as string | null,
+    /** The devices "remembered on this computer" per kind. */
+    remembered: {} as Record<string, string | undefined>,
     /** Each guest's signaling handler, as the session subscribed it. */
     handlers: new Map<string, (msg: unknown) => void>(),
     /** The caps each guest's link was made with, then set to. */
@@ -229,7 +233,7 @@ vi.mock('../services/liveService', () => ({
 }));
 
 /** A camera or microphone track that knows its device and whether it was stopped. */
-function fakeTrack(kind: 'audio' | 'video', deviceId: string) {
+function fakeTrack(kind: 'audio' | 'video', deviceId: string | null) {
   const ended = new Set<() => void>();
   return {
     kind,
@@ -264,8 +268,11 @@ Object.assign(globalThis, { MediaStream: FakeStream });
 
 vi.mock('../media/capture', async (importOriginal) => ({
   ...(await importOriginal<typeof import('../media/capture')>()),
-  openDevice: async (kind: 'audio' | 'video', deviceId: string) => {
+  rememberedDevice: (_role: string, kind: string) => h.remembered[kind] ?? null,
+  rememberDevice: () => {},
+  openDevice: async (kind: 'audio' | 'video', deviceId: string | null) => {
     if (h.openFailure) throw h.openFailure;
+    if (h.openFailureFor !== null && deviceId === h.openFailureFor) throw new Error(`${deviceId} is gone`);
     h.opened.push({ kind, deviceId });
     return fakeTrack(kind, deviceId);
   },
@@ -321,6 +328,8 @@ beforeEach(() => {
   h.opened.length = 0;
   h.unloadEnders.length = 0;
   h.openFailure = null;
+  h.openFailureFor = null;
+  h.remembered = {};
   h.handlers.clear();
   h.linkCaps.clear();
   h.links.clear();
@@ -488,15 +497,36 @@ describe("the host's camera and microphone", () => {
     expect(hostTile().cameraOn).toBe(true);
     cameraTracks[0]!.unplug();
     expect(hostTile().cameraOn).toBe(false);
-    expect(useStore.getState().hostDeviceProblems.video).toMatch(/^The camera stopped .*your tile shows your name instead\. Pick a camera below\.$/);
+    expect(useStore.getState().hostDeviceProblems.video).toMatch(/^The camera stopped .*your tile shows your name instead\. Try again when it is back, or pick another camera below\.$/);
     expect(useStore.getState().hostDeviceProblems.audio).toBeUndefined();
     expect(log.some((m) => m.startsWith('host camera stopped'))).toBe(true);
-    // A camera switched away from is stopped by the session: that is not a device going away.
+    // The stopped camera is not the one in use: the picker offers it again.
+    expect(session.devices().cameraId).toBeNull();
+    // Picked again (or another): the problem goes.
     await session.switchDevice('video', 'cam-b');
     expect(useStore.getState().hostDeviceProblems).toEqual({});
+    const camB = hostStream().getVideoTracks()[0] as unknown as FakeTrack;
     await session.switchDevice('video', 'cam-c');
+    // A camera switched away from that then ends (its device unplugged later) is not the host's problem any more.
+    camB.unplug();
     expect(useStore.getState().hostDeviceProblems).toEqual({});
     expect(hostTile().cameraOn).toBe(true);
+  });
+
+  it('"Try again" opens the camera chosen last, else the default one', async () => {
+    await session.goLive('Show');
+    cameraTracks[0]!.unplug();
+    h.remembered.video = 'cam-gone';
+    h.openFailureFor = 'cam-gone';
+    await session.reopenDevice('video');
+    expect(h.opened).toEqual([{ kind: 'video', deviceId: null }]);
+    expect(useStore.getState().hostDeviceProblems).toEqual({});
+    expect(hostTile().cameraOn).toBe(true);
+    // Nothing opens: it says why, and the problem stays for the next try.
+    useStore.getState().setProgram({ hostDeviceProblems: { audio: 'The microphone stopped.' } });
+    h.openFailure = new Error('No microphone was found.');
+    await expect(session.reopenDevice('audio')).rejects.toThrow('No microphone was found.');
+    expect(useStore.getState().hostDeviceProblems).toEqual({ audio: 'The microphone stopped.' });
   });
 });
 

@@ -32,7 +32,7 @@ import { ReturnCut } from '../rtc/returnCut';
 import { ReturnPace } from '../rtc/returnPace';
 import { activeSeats, useStore } from '../store';
 import { isSeated } from './seatCheck';
-import { HOST_CAMERA, hostDeviceMessage, openDevice, rememberDevice, stopStream, trackDeviceId, type MediaKind } from '../media/capture';
+import { HOST_CAMERA, hostDeviceMessage, openDevice, rememberDevice, rememberedDevice, stopStream, trackDeviceId, type MediaKind } from '../media/capture';
 
 /** Source id of the host's shared screen in the program. */
 export const SCREEN_ID = 'screen';
@@ -198,7 +198,25 @@ export class HostSession {
 
   /** The camera and microphone the host's own tile and voice come from now (device ids, when the browser says). */
   devices(): { cameraId: string | null; microphoneId: string | null } {
-    return { cameraId: trackDeviceId(this.camera.getVideoTracks()[0]), microphoneId: trackDeviceId(this.camera.getAudioTracks()[0]) };
+    // A device that stopped is not the one in use: the picker offers it again.
+    const live = (tracks: MediaStreamTrack[]) => tracks.find((t) => t.readyState === 'live');
+    return { cameraId: trackDeviceId(live(this.camera.getVideoTracks())), microphoneId: trackDeviceId(live(this.camera.getAudioTracks())) };
+  }
+
+  /**
+   * Opens a camera or microphone again after it was missing or stopped (the
+   * studio's "Try again"): the one chosen last on this computer if it opens,
+   * else the default one. Says why when neither does.
+   */
+  reopenDevice(kind: MediaKind): Promise<void> {
+    return this.queued(async () => {
+      if (this.disposed) return;
+      const remembered = rememberedDevice('host', kind);
+      const track = remembered
+        ? await openDevice(kind, remembered, HOST_CAMERA).catch(() => openDevice(kind, null, HOST_CAMERA))
+        : await openDevice(kind, null, HOST_CAMERA);
+      this.takeDevice(kind, track, remembered);
+    });
   }
 
   /** Switches run one after another: two quick choices must not leave a device open. */
@@ -211,7 +229,12 @@ export class HostSession {
    * changes nothing (and says why). Remembered for the next studio.
    */
   switchDevice(kind: MediaKind, deviceId: string): Promise<void> {
-    const op = this.deviceOps.then(() => this.switchDeviceNow(kind, deviceId));
+    return this.queued(() => this.switchDeviceNow(kind, deviceId));
+  }
+
+  /** Runs a device change after the ones before it. */
+  private queued(work: () => Promise<void>): Promise<void> {
+    const op = this.deviceOps.then(work);
     this.deviceOps = op.catch(() => undefined);
     return op;
   }
@@ -221,10 +244,16 @@ export class HostSession {
     const old = (kind === 'video' ? this.camera.getVideoTracks() : this.camera.getAudioTracks())[0] ?? null;
     if (old && old.readyState === 'live' && trackDeviceId(old) === deviceId) return;
     const track = await openDevice(kind, deviceId, HOST_CAMERA);
+    this.takeDevice(kind, track, deviceId);
+  }
+
+  /** The host's tile, voice and the guests' mix take a newly opened device; the one before is let go. */
+  private takeDevice(kind: MediaKind, track: MediaStreamTrack, deviceId: string | null): void {
     if (this.disposed) {
       track.stop();
       return;
     }
+    const old = (kind === 'video' ? this.camera.getVideoTracks() : this.camera.getAudioTracks())[0] ?? null;
     const { hostMicOn, hostCameraOn } = useStore.getState();
     track.enabled = kind === 'video' ? hostCameraOn : hostMicOn;
     this.camera = new MediaStream([...this.camera.getTracks().filter((t) => t.kind !== track.kind), track]);
