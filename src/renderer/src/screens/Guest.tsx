@@ -21,7 +21,7 @@ import {
   subscribeSeats,
 } from '../services/streamGuestService';
 import { getStream, subscribeStream } from '../services/liveService';
-import { DeviceCheck, EXIT_MESSAGES, GuestSession, type GuestLinkState } from '../session/GuestSession';
+import { DeviceCheck, EXIT_MESSAGES, GuestSession, whySeatClosed, type GuestLinkState } from '../session/GuestSession';
 import { ServerClock } from '../session/serverClock';
 import { stopStream } from '../media/capture';
 import { lagInWords } from '../rtc/linkQuality';
@@ -202,10 +202,7 @@ function GuestHome({ userId }: { userId: string }) {
     };
     const closed = async (row: GuestSeatRow | undefined) => {
       if (row && row.left_at === null) return;
-      if (row?.removed_by) return gone('removed');
-      // The seat is gone either way; without the stream's row it was most likely the host's doing.
-      const stream = await getStream(heldStreamId).catch(() => null);
-      gone(stream?.status === 'ended' ? 'stream_ended' : 'removed');
+      gone(await whySeatClosed(row, heldStreamId));
     };
     // Read again after subscribing, and when live updates come back after a drop: a change meanwhile was not delivered.
     const reread = () =>

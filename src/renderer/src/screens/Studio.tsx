@@ -152,7 +152,7 @@ function StudioLive({ userId }: { userId: string }) {
     };
   }, [userId, displayName, startAttempt]);
 
-  // The cameras and microphones to choose from, kept current as devices come and go.
+  // The cameras and microphones to choose from, kept current as devices come and go (and as one stops or comes back).
   useEffect(() => {
     if (!sessionReady) return;
     let cancelled = false;
@@ -170,20 +170,7 @@ function StudioLive({ userId }: { userId: string }) {
       cancelled = true;
       off();
     };
-  }, [sessionReady]);
-
-  // A device that went missing or came back: the picker shows what is in use now (a stopped one can be picked again).
-  useEffect(() => {
-    if (!sessionReady || !sessionRef.current) return;
-    setDeviceIds(sessionRef.current.devices());
-    let cancelled = false;
-    void listDevices()
-      .then((lists) => !cancelled && setDevices(lists))
-      .catch(() => {});
-    return () => {
-      cancelled = true;
-    };
-  }, [hostDeviceProblems, sessionReady]);
+  }, [sessionReady, hostDeviceProblems]);
 
   const chooseDevice = (kind: MediaKind, deviceId: string) =>
     void act(async () => {

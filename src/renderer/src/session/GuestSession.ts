@@ -290,6 +290,17 @@ const REJOIN_DELAY_MS = 3000;
 /** How often the guest's page looks at how long the program's frames wait for its decoder (see watchView). */
 const VIEW_WATCH_MS = 4000;
 
+/**
+ * Why a guest's seat closed when the guest did not leave: the host removed
+ * them (the row names a remover), else the stream ended (its row is updated
+ * in the same change) or the host took them off.
+ */
+export async function whySeatClosed(row: Pick<GuestSeatRow, 'removed_by'> | undefined, streamId: string): Promise<'removed' | 'stream_ended'> {
+  if (row?.removed_by) return 'removed';
+  const stream = await getStream(streamId).catch(() => null);
+  return stream?.status === 'ended' ? 'stream_ended' : 'removed';
+}
+
 export class GuestSession {
   private readonly snapshot: Snapshot<GuestStageState>;
   private signaling: SignalingChannel | null = null;
@@ -705,13 +716,7 @@ export class GuestSession {
     if (row.id === this.get().seat.id && !isSeatUpdate(this.get().seat, row)) return;
     if (row.left_at !== null) {
       if (this.leaving) return;
-      if ((row as { removed_by?: string | null }).removed_by) {
-        this.exit('removed');
-        return;
-      }
-      // Closed without a remover: the host ended the stream (its row is updated first), or took us off.
-      const stream = await getStream(this.opts.streamId).catch(() => null);
-      this.exit(stream?.status === 'ended' ? 'stream_ended' : 'removed');
+      this.exit(await whySeatClosed(row, this.opts.streamId));
       return;
     }
     const patch: Partial<GuestStageState> = { seat: row };
