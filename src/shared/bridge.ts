@@ -68,8 +68,12 @@ export interface EncoderStats {
   framesDropped: number;
   /** Frames dropped by the network: frames that came while the stream was down and reconnecting. */
   framesDroppedNetwork: number;
-  /** Output frame rate reported by ffmpeg. */
-  fps: number;
+  /**
+   * Output frames a second over the last two seconds, from ffmpeg's frame
+   * counter; null while a new ffmpeg's reports span less than a second (its
+   * first readings are an average since its start: 0, or a burst).
+   */
+  fps: number | null;
   /** Output bitrate reported by ffmpeg; null when it reports none (N/A, e.g. while also recording). */
   bitrateKbps: number | null;
   speed: number;

@@ -358,7 +358,6 @@ export class EncoderSession {
   private framesDroppedNetwork = 0;
   private restarts = 0;
   private lastExit: string | null = null;
-  private fps = 0;
   private bitrateKbps: number | null = 0;
   private speed = 0;
   private outTimeMs = 0;
@@ -654,9 +653,12 @@ export class EncoderSession {
     };
   }
 
-  /** Frames a second put out over the last seconds, as of now (0 while ffmpeg stopped reporting). */
-  private currentFps(): number {
-    return this.run?.outputRate.perSecond(this.now()) ?? this.fps;
+  /**
+   * Frames a second put out over the last seconds, as of now (0 while ffmpeg
+   * stopped reporting); null until a running ffmpeg's reports span a second.
+   */
+  private currentFps(): number | null {
+    return this.run ? this.run.outputRate.perSecond(this.now()) : 0;
   }
 
   /** Samples ffmpeg's CPU for the next stats (never throws: unknown stays null). */
@@ -713,7 +715,6 @@ export class EncoderSession {
     this.chooseEncoderAgain = false;
     this.lastVideoAt = this.now();
     this.awaitingVideo = false;
-    this.fps = 0;
     this.bitrateKbps = 0;
     this.speed = 0;
     this.outTimeMs = 0;
@@ -899,8 +900,6 @@ export class EncoderSession {
     run.lastFrame = Math.max(run.lastFrame, frame);
     run.lastOutTimeMs = Math.max(run.lastOutTimeMs, outTime);
     if (update.frame !== null) run.outputRate.add(this.now(), update.frame);
-    // Until the reports span a second, ffmpeg's own average since its start (see currentFps).
-    if (update.fps !== null) this.fps = update.fps;
     // N/A (e.g. while teeing into a recording, or before the first packet) stays null: there is no figure.
     this.bitrateKbps = update.bitrateKbps;
     if (update.dupFrames !== null) run.ffmpegRepeated = update.dupFrames;
@@ -934,7 +933,6 @@ export class EncoderSession {
     run.pending = null;
     if (run.h264) run.h264.queue = [];
     this.stopTicker();
-    this.fps = 0;
     this.bitrateKbps = 0;
     this.speed = 0;
     const tail = run.stderrTail.length > 0 ? `: ${run.stderrTail.slice(-5).join(' | ')}` : '';

@@ -114,6 +114,8 @@ describe('OutputRate', () => {
     const rate = new OutputRate();
     for (let t = 0; t <= 10_000; t += 500) rate.add(t, (t / 1000) * 30);
     expect(rate.perSecond(10_000)).toBe(30);
+    // Between two reports the rate is the one up to the last (not 30 frames over 2.4 s).
+    expect(rate.perSecond(10_400)).toBe(30);
     expect(rate.perSecond(11_000)).toBe(15);
     expect(rate.perSecond(13_000)).toBe(0);
   });

@@ -106,6 +106,12 @@ function outTime(block: ReadonlyMap<string, string>): number | null {
 export const OUTPUT_RATE_WINDOW_MS = 2000;
 /** The shortest span a rate is given for: one report apart is too noisy. */
 const OUTPUT_RATE_MIN_SPAN_MS = 900;
+/**
+ * ffmpeg reports every 0.5 s (its default -stats_period): until a report is
+ * this late, the rate is the one up to the last report. Counting the time
+ * since it as frameless read a steady 30 fps as 23–30, by when the stats were read.
+ */
+const OUTPUT_RATE_REPORT_GRACE_MS = 750;
 
 /**
  * Frames a second ffmpeg is putting out now, from its frame counter over the
@@ -128,13 +134,14 @@ export class OutputRate {
   /**
    * Frames a second over the window ending `now` (the last report when not
    * given), or null until the reports span enough time. Reports that stopped
-   * coming (ffmpeg blocked on a network write stops reporting too) count as a
-   * counter that did not move: the rate falls to 0 instead of holding.
+   * coming (ffmpeg blocked on a network write stops reporting too) count, once
+   * one is overdue, as a counter that did not move: the rate falls to 0
+   * instead of holding.
    */
   perSecond(now?: number): number | null {
     const last = this.samples.at(-1);
     if (!last) return null;
-    const end = Math.max(now ?? last.at, last.at);
+    const end = now !== undefined && now - last.at > OUTPUT_RATE_REPORT_GRACE_MS ? now : last.at;
     // The newest report at or before the window's start, else the oldest kept.
     let start = this.samples[0]!;
     for (const sample of this.samples) if (sample.at <= end - OUTPUT_RATE_WINDOW_MS) start = sample;

@@ -26,4 +26,9 @@ describe('HealthBar', () => {
     expect(html).toContain('The connection to the ingest was lost: reconnecting by itself, the studio stays live.');
     expect(html).toContain('ffmpeg stalled: no progress for 6 s');
   });
+
+  it('shows the output rate, and a dash while a new encoder has no rate of its own yet', () => {
+    expect(render({ ...live, fps: 29.6 })).toMatch(/data-testid="output-fps">30 fps</);
+    expect(render({ ...live, fps: null })).toMatch(/data-testid="output-fps">— fps</);
+  });
 });

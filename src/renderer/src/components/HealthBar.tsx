@@ -38,7 +38,9 @@ export function HealthBar({
         {encoder ?? stats.encoder ?? '—'}
       </span>
       <span title="encoder CPU, % of one core">cpu {stats.encoderCpuPercent === null ? '—' : `${stats.encoderCpuPercent}%`}</span>
-      <span>{stats.fps.toFixed(0)} fps</span>
+      <span title="output frames a second over the last two seconds" data-testid="output-fps">
+        {stats.fps === null ? '—' : stats.fps.toFixed(0)} fps
+      </span>
       <span>{stats.bitrateKbps === null ? '—' : stats.bitrateKbps.toFixed(0)} kbps</span>
       <Counter label="lagged" title="frames lagged by rendering: output frames the program did not make in time (a picture that did not change is not lag)" c={health.laggedByRendering} />
       <Counter label="skipped" title="frames skipped by encoding lag" c={health.skippedByEncoding} />
