@@ -22,13 +22,33 @@ test.describe('Electron studio', () => {
       expect(prefs).toEqual({ sandbox: true, contextIsolation: true, nodeIntegration: false });
       expect(await window.evaluate(() => typeof (window as unknown as { require?: unknown }).require)).toBe('undefined');
       expect(await window.evaluate(() => Object.keys((window as unknown as { nativeBridge: object }).nativeBridge).sort())).toEqual(['invoke', 'on', 'send']);
-      // window.open is denied.
+      // Links go to the user's own browser (recorded here instead), never into a window of the app.
+      await app.evaluate(({ shell }) => {
+        const opened: string[] = [];
+        Object.assign(globalThis, { __roastOpened: opened });
+        shell.openExternal = async (url: string) => {
+          opened.push(url);
+        };
+      });
+      const opened = () => app.evaluate(() => (globalThis as unknown as { __roastOpened: string[] }).__roastOpened);
+      // window.open never makes a window; what is not a web address is not opened at all.
+      expect(await window.evaluate(() => globalThis.open('file:///etc/passwd') === null)).toBe(true);
       expect(await window.evaluate(() => globalThis.open('https://example.invalid/') === null)).toBe(true);
+      await expect.poll(opened).toEqual(['https://example.invalid/']);
       await window.getByTestId('display-name').fill('Electron Host');
       await window.getByTestId('sign-in').click();
       await expect(window.getByTestId('go-live')).toBeEnabled({ timeout: 30_000 });
       await window.getByTestId('go-live').click();
       await expect(window.getByTestId('phase')).toHaveText('LIVE', { timeout: 60_000 });
+      // The studio's links point at the web app the local backend serves, and open in the browser.
+      const watch = await window.getByTestId('watch-link').getAttribute('href');
+      expect(watch).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/app\/#\/watch\?stream=[0-9a-f-]{36}$/);
+      const guestPage = await window.getByTestId('guest-link').getAttribute('href');
+      expect(guestPage).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/app\/#\/guest$/);
+      await window.getByTestId('watch-link').click();
+      await window.getByTestId('guest-link').click();
+      await expect.poll(opened).toEqual(['https://example.invalid/', watch, guestPage]);
+      expect(app.windows()).toHaveLength(1);
       await window.getByTestId('end-live').click();
       await expect(window.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
     } finally {
