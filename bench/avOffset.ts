@@ -50,6 +50,8 @@ const FPS = 30;
 /** 300 ms: under load the program reads back only a few frames a second, and a shorter flash can fall between them. */
 const FLASH_FRAMES = 9;
 const BEEP_MS = 100;
+/** A beep onset counts after this much quiet before it (so the beep's tail and echoes are not onsets). */
+const BEEP_QUIET_MS = 300;
 const GOAL_MS = 40;
 /** Linux reports process start times in clock ticks of 1/100 s. */
 const TICKS_PER_SECOND = 100;
@@ -115,7 +117,7 @@ function measureRecording(file: string) {
   const windows = audioLevels(file, 48);
   const finite = windows.map((w) => w.db).filter((db) => Number.isFinite(db));
   const beepDb = finite.length ? Math.max(...finite) : -Infinity;
-  const beeps = beepDb > -40 ? risingEdges(windows.map((w) => ({ t: w.t, v: w.db })), beepDb - 12, 300) : [];
+  const beeps = beepDb > -40 ? risingEdges(windows.map((w) => ({ t: w.t, v: w.db })), beepDb - 12, BEEP_QUIET_MS) : [];
   return {
     flashes,
     beeps,
@@ -342,7 +344,8 @@ function summarise(atS: number, file: string, watch: SourceWatch, spawnedAtMs: n
   // A stream event belongs to the page event from 1.4 s before it to 0.6 s after it (one period: the
   // window is the same for both kinds, and a mix whose clock falls behind stamps audio early).
   const toStream = spawnedAtMs === null ? null : (pageMs: number) => pageMs + watch.timeOrigin - spawnedAtMs;
-  const matchLag = (streamTimes: number[], pageTimes: number[]) => {
+  // `leadMs`: how far into the recording an event can first be found (a beep needs the quiet before it recorded too).
+  const matchLag = (streamTimes: number[], pageTimes: number[], leadMs: number) => {
     const mapped = toStream === null ? [] : pageTimes.map(toStream);
     const matches = streamTimes.flatMap((s) => {
       const p = mapped.find((x) => s - x > -0.3 * PERIOD_MS && s - x <= 0.7 * PERIOD_MS);
@@ -351,11 +354,11 @@ function summarise(atS: number, file: string, watch: SourceWatch, spawnedAtMs: n
     const lagMs = median(matches.map((m) => m.lag));
     // Page events whose place in the stream lies inside the recording but that are not there (lost or cut by the pipeline).
     const expectedUntil = m.lastMs - (lagMs ?? 0) - 200;
-    const missing = mapped.filter((p) => p >= m.firstMs + 100 && p <= expectedUntil && !matches.some((x) => x.page === p)).length;
+    const missing = mapped.filter((p) => p >= m.firstMs + leadMs && p <= expectedUntil && !matches.some((x) => x.page === p)).length;
     return { lagMs, missing };
   };
-  const videoMatch = matchLag(m.flashes, watch.flashes);
-  const audioMatch = matchLag(m.beeps, watch.beeps);
+  const videoMatch = matchLag(m.flashes, watch.flashes, 100);
+  const audioMatch = matchLag(m.beeps, watch.beeps, BEEP_QUIET_MS + 100);
   const videoLagMs = videoMatch.lagMs;
   const audioLagMs = audioMatch.lagMs;
 
