@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OutputSlots } from './outputSlots';
+import { OutputSlots, RENDER_TIME_TICKS, RenderTimes } from './outputSlots';
 
 const FRAME = 1000 / 30;
 
@@ -25,5 +25,31 @@ describe('frames lagged by rendering (OutputSlots)', () => {
 
   it('refuses a frame duration that is not positive', () => {
     expect(() => new OutputSlots(0)).toThrow(/positive/);
+  });
+});
+
+describe('render time per frame (RenderTimes)', () => {
+  it('is the mean of the last ticks, so a tick with nothing new does not read as 0', () => {
+    const r = new RenderTimes();
+    expect(r.mean()).toBe(0);
+    // One tick in two composes (8 ms), the other finds nothing new (0.1 ms).
+    for (let i = 0; i < 100; i++) r.add(i % 2 === 0 ? 8 : 0.1);
+    expect(r.mean()).toBeCloseTo(4.05, 5);
+  });
+
+  it('forgets ticks older than its window', () => {
+    const r = new RenderTimes();
+    for (let i = 0; i < RENDER_TIME_TICKS; i++) r.add(30);
+    for (let i = 0; i < RENDER_TIME_TICKS; i++) r.add(2);
+    expect(r.mean()).toBe(2);
+  });
+
+  it('ignores a time that is not one and refuses a window that is not a whole number of ticks', () => {
+    const r = new RenderTimes(2);
+    r.add(Number.NaN);
+    r.add(-1);
+    r.add(4);
+    expect(r.mean()).toBe(4);
+    expect(() => new RenderTimes(0)).toThrow(/whole number/);
   });
 });

@@ -40,3 +40,35 @@ export class OutputSlots {
     return true;
   }
 }
+
+/** How many ticks the render time is averaged over: a second at 30 fps. */
+export const RENDER_TIME_TICKS = 30;
+
+/**
+ * Render time per frame as OBS shows it: the average of the program clock's
+ * last ticks, each from its start to the end of its work (composing, reading
+ * back, handing the picture on). A single tick's time swings between the one
+ * that composed and the one that found nothing new (well under a millisecond),
+ * so the health bar read 0.0 or a spike depending on which tick was last.
+ */
+export class RenderTimes {
+  private readonly times: number[] = [];
+  private next = 0;
+
+  constructor(private readonly size = RENDER_TIME_TICKS) {
+    if (!Number.isInteger(size) || size < 1) throw new RangeError(`the window must be a whole number of ticks, got ${size}`);
+  }
+
+  add(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) return;
+    if (this.times.length < this.size) this.times.push(ms);
+    else this.times[this.next] = ms;
+    this.next = (this.next + 1) % this.size;
+  }
+
+  /** The mean of the ticks kept (0 before the first). */
+  mean(): number {
+    if (this.times.length === 0) return 0;
+    return this.times.reduce((sum, ms) => sum + ms, 0) / this.times.length;
+  }
+}

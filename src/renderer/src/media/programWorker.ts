@@ -14,7 +14,7 @@ import { I420Compositor } from './I420Compositor';
 import { bitmapPicture, framePicture, PROGRAM_COLOR_SPACE, type FrameScratch } from './framePicture';
 import type { I420Picture } from './i420';
 import { ENCODER_RESTARTS, ProgramEncoder } from './ProgramEncoder';
-import { OutputSlots } from './outputSlots';
+import { OutputSlots, RenderTimes } from './outputSlots';
 import { SourceReads } from './readFrames';
 import { FrameAudit, type FrameCount } from './frameAudit';
 
@@ -150,6 +150,12 @@ function releaseBitmap(id: string): void {
   bitmaps.delete(id);
 }
 const stats = { renderMs: 0, framesSent: 0, framesSkipped: 0, copyTimeouts: 0, copyFailures: 0, lastCopyError: '' };
+/** The render time the stats give: the average of the last second of ticks (see RenderTimes). */
+let renderTimes = new RenderTimes();
+function recordRenderTime(ms: number): number {
+  renderTimes.add(ms);
+  return renderTimes.mean();
+}
 const busyMs: WorkerBusyMs = { copy: 0, compose: 0, programReturn: 0, deliver: 0, preview: 0 };
 /** Runs `step`, adding its time to `busyMs[key]`. */
 function timed<T>(key: keyof WorkerBusyMs, step: () => T): T {
@@ -374,7 +380,7 @@ async function tickCpu(): Promise<void> {
     fail(error);
   } finally {
     cpuBusy = false;
-    stats.renderMs = performance.now() - started;
+    stats.renderMs = recordRenderTime(performance.now() - started);
     postStatsNow();
   }
 }
@@ -453,7 +459,7 @@ function tick(): void {
     // unless a newer one is still being read back, which would then come with an earlier time than the repeat.
     if (!fresh && compositor.readbacksInFlight === 0) h264?.repeat(started + toPageMs);
   }
-  stats.renderMs = performance.now() - started;
+  stats.renderMs = recordRenderTime(performance.now() - started);
   postStatsNow();
 }
 
@@ -649,6 +655,7 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
         }
         live = msg.on;
         slots = msg.on ? new OutputSlots(1000 / size.fps) : slots;
+        if (msg.on) renderTimes = new RenderTimes();
         if (msg.port) port = msg.port;
         if (msg.on && msg.video === 'h264') {
           startH264(msg.bitrateKbps ?? 3000);
