@@ -149,13 +149,9 @@ function releaseBitmap(id: string): void {
   bitmaps.get(id)?.close();
   bitmaps.delete(id);
 }
-const stats = { renderMs: 0, framesSent: 0, framesSkipped: 0, copyTimeouts: 0, copyFailures: 0, lastCopyError: '' };
-/** The render time the stats give: the average of the last second of ticks (see RenderTimes). */
+const stats = { framesSent: 0, framesSkipped: 0, copyTimeouts: 0, copyFailures: 0, lastCopyError: '' };
+/** Each tick's time; the stats give their average over the last second (see RenderTimes). */
 let renderTimes = new RenderTimes();
-function recordRenderTime(ms: number): number {
-  renderTimes.add(ms);
-  return renderTimes.mean();
-}
 const busyMs: WorkerBusyMs = { copy: 0, compose: 0, programReturn: 0, deliver: 0, preview: 0 };
 /** Runs `step`, adding its time to `busyMs[key]`. */
 function timed<T>(key: keyof WorkerBusyMs, step: () => T): T {
@@ -233,7 +229,7 @@ function stopH264(): void {
 
 /** Every fifth tick, the worker's counters to the page (repeats: pictures the H.264 encoder made again). */
 function postStatsNow(): void {
-  if (++ticks % 5 === 0) post({ type: 'stats', ...stats, framesRepeated: h264?.repeated ?? 0, framesLagged: slots?.lagged ?? 0, outputSlots: slots?.slots ?? 0, busyMs: { ...busyMs }, frames: audit?.summary() });
+  if (++ticks % 5 === 0) post({ type: 'stats', ...stats, renderMs: renderTimes.mean(), framesRepeated: h264?.repeated ?? 0, framesLagged: slots?.lagged ?? 0, outputSlots: slots?.slots ?? 0, busyMs: { ...busyMs }, frames: audit?.summary() });
 }
 
 function fail(error: unknown): void {
@@ -380,7 +376,7 @@ async function tickCpu(): Promise<void> {
     fail(error);
   } finally {
     cpuBusy = false;
-    stats.renderMs = recordRenderTime(performance.now() - started);
+    renderTimes.add(performance.now() - started);
     postStatsNow();
   }
 }
@@ -459,7 +455,7 @@ function tick(): void {
     // unless a newer one is still being read back, which would then come with an earlier time than the repeat.
     if (!fresh && compositor.readbacksInFlight === 0) h264?.repeat(started + toPageMs);
   }
-  stats.renderMs = recordRenderTime(performance.now() - started);
+  renderTimes.add(performance.now() - started);
   postStatsNow();
 }
 
