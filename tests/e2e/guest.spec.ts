@@ -132,6 +132,9 @@ test('a guest who refused camera access is told so and can still answer the invi
   await expect(error).toHaveAttribute('data-kinds', 'video audio');
   await expect(error).toHaveText(/^Camera and microphone access was denied\. Allow both for this site/);
   await expect(invitation.getByTestId('device-retry')).toBeVisible();
+  // Both kinds refused: another camera or microphone would be refused too, so none is offered.
+  await expect(invitation.getByTestId('camera-select')).toHaveCount(0);
+  await expect(invitation.getByTestId('mic-select')).toHaveCount(0);
   await expect(invitation.getByTestId('accept')).toBeEnabled();
   await expectNoSidewaysScroll(guest);
   await guest.screenshot({ path: join(SHOTS, 'guest-denied.png') });

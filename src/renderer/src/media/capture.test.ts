@@ -4,7 +4,7 @@
  * clear error; devices are asked for as `ideal` at the host's size.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeviceError, hostDeviceMessage, HOST_CAMERA, openHostMedia } from './capture';
+import { DeviceError, hostDeviceMessage, HOST_CAMERA, openHostMedia, pickableKinds } from './capture';
 
 interface FakeTrack {
   kind: 'audio' | 'video';
@@ -106,5 +106,18 @@ describe('hostDeviceMessage', () => {
       'Could not start the camera: boom: your tile shows your name instead. Try again, or pick another camera below.',
     );
     expect(hostDeviceMessage('audio', 'ended')).toBe('The microphone stopped (unplugged, or taken by another application): nobody hears you. Try again when it is back, or pick another microphone below.');
+  });
+});
+
+describe('pickableKinds', () => {
+  it('offers every device with no problem, or with problems other than a refusal', () => {
+    expect(pickableKinds([])).toEqual(['video', 'audio']);
+    expect(pickableKinds([{ kinds: ['video'], reason: 'device_not_found' }, { kinds: ['audio'], reason: 'device_in_use' }])).toEqual(['video', 'audio']);
+  });
+
+  it('leaves out only the kind the browser refuses', () => {
+    expect(pickableKinds([{ kinds: ['video'], reason: 'permission_denied' }])).toEqual(['audio']);
+    expect(pickableKinds([{ kinds: ['audio'], reason: 'permission_denied' }, { kinds: ['video'], reason: 'device_not_found' }])).toEqual(['video']);
+    expect(pickableKinds([{ kinds: ['video', 'audio'], reason: 'permission_denied' }])).toEqual([]);
   });
 });

@@ -281,3 +281,9 @@ export function describeDeviceErrors(errors: Partial<Record<MediaKind, DeviceErr
   if (audio) problems.push({ kinds: ['audio'], reason: audio.reason, message: audio.message });
   return problems;
 }
+
+/** The kinds of device worth offering a choice of: those the browser does not refuse (another device of a refused kind is refused too). */
+export function pickableKinds(problems: ReadonlyArray<Pick<DeviceProblem, 'kinds' | 'reason'>>): MediaKind[] {
+  const refused = new Set(problems.filter((p) => p.reason === 'permission_denied').flatMap((p) => p.kinds));
+  return (['video', 'audio'] as const).filter((kind) => !refused.has(kind));
+}

@@ -65,6 +65,8 @@ interface Note {
 const serverClock = new ServerClock();
 
 const isAlive = (inv: GuestInvitationRow, now = Date.now()) => inv.status === 'pending' && serverClock.local(inv.expires_at) > now;
+/** Why the database refuses an invitation for good: answering it again could not work. */
+const FINAL_ACCEPT_REFUSALS = new Set(['invitation_expired', 'invitation_not_pending', 'invitation_not_found', 'stream_ended', 'removed_from_stream']);
 
 function GuestHome({ userId }: { userId: string }) {
   const displayName = useStore((s) => s.displayName);
@@ -262,9 +264,9 @@ function GuestHome({ userId }: { userId: string }) {
       stageRef.current = null;
       setStage(null);
       setChecking(false);
-      if (state.exit === 'left' && state.notice) {
+      if (state.exit === 'left' && state.leaveError) {
         // The seat could not be given up (the request failed): it is still the guest's, offered again below.
-        setNote({ tone: 'error', text: `You left the stage, but your seat could not be given up (${state.notice}): rejoin, or leave it below.` });
+        setNote({ tone: 'error', text: `You left the stage, but your seat could not be given up (${state.leaveError}): rejoin, or leave it below.` });
         setSeatCheck((n) => n + 1);
       } else setNote({ tone: state.exit === 'left' ? 'info' : 'error', text: EXIT_MESSAGES[state.exit] });
     };
@@ -281,6 +283,8 @@ function GuestHome({ userId }: { userId: string }) {
       showInvitations(invitationsRef.current.filter((x) => x.id !== inv.id));
       await goOnStage(seat, inv.host_id);
     } catch (err) {
+      // An invitation that can no longer be accepted goes; one refused for now (seats full) stays for another try.
+      if (FINAL_ACCEPT_REFUSALS.has((err as { reason?: string }).reason ?? '')) showInvitations(invitationsRef.current.filter((x) => x.id !== inv.id));
       setNote({ tone: 'error', text: (err as Error).message });
     } finally {
       acceptingRef.current = null;
@@ -343,7 +347,13 @@ function GuestHome({ userId }: { userId: string }) {
 
   const decline = async (inv: GuestInvitationRow) => {
     showInvitations(invitationsRef.current.filter((x) => x.id !== inv.id));
-    await declineInvitation(inv.id).catch((err: Error) => setNote({ tone: 'error', text: err.message }));
+    await declineInvitation(inv.id).catch((err: Error & { reason?: string }) => {
+      // Still open for the host (the request failed): the invitation comes back, to decline again or accept.
+      if (!FINAL_ACCEPT_REFUSALS.has(err.reason ?? '') && isAlive(inv, Date.now()) && !invitationsRef.current.some((x) => x.id === inv.id)) {
+        showInvitations([...invitationsRef.current, inv]);
+        setNote({ tone: 'error', text: `${err.message}: the invitation is still open.` });
+      } else setNote({ tone: 'error', text: err.message });
+    });
   };
 
   if (stage) return <GuestStage stage={stage} />;
@@ -390,7 +400,8 @@ function GuestHome({ userId }: { userId: string }) {
             invitation={inv}
             hostName={hostNames[inv.host_id] ?? null}
             expiresAt={serverClock.localIso(inv.expires_at)}
-            busy={busyId !== null}
+            busy={busyId === inv.id}
+            disabled={busyId !== null}
             onAccept={() => void accept(inv)}
             onDecline={() => void decline(inv)}
           >

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeMediaStream, FakeTrack } from '../rtc/fakePeerConnection';
-import { GuestSession, keepWaiting, offerKind } from './GuestSession';
+import { GuestSession, keepWaiting, LEAVE_TIMEOUT_MS, offerKind } from './GuestSession';
 
 describe("the guest's connection watchdog", () => {
   it('waits for a link still connecting, up to a minute after the offer', () => {
@@ -48,6 +48,8 @@ const g = vi.hoisted(() => ({
   rejoins: [] as Array<() => void>,
   /** What the guest told the database of their switches, in order. */
   saved: [] as string[],
+  /** How the database answers a leave (freed at once by default). */
+  leave: null as null | (() => Promise<unknown>),
 }));
 
 vi.mock('../rtc/signaling', () => ({
@@ -91,7 +93,7 @@ vi.mock('../services/liveService', () => ({
   },
 }));
 vi.mock('../services/streamGuestService', () => ({
-  leaveSeat: async () => ({}),
+  leaveSeat: async () => (g.leave ? g.leave() : {}),
   listActiveSeats: async () => g.seats ?? [SEAT],
   setMyCamera: async (_id: string, on: boolean) => void g.saved.push(`camera ${on ? 'on' : 'off'}`),
   setMyMic: async (_id: string, on: boolean) => void g.saved.push(`mic ${on ? 'on' : 'off'}`),
@@ -139,6 +141,7 @@ describe('the guest on stage', () => {
     g.stream = null;
     g.rejoins.length = 0;
     g.saved.length = 0;
+    g.leave = null;
     vi.stubGlobal('MediaStream', FakeMediaStream);
     vi.stubGlobal('localStorage', { getItem: () => null, setItem: () => {} });
     vi.stubGlobal('window', { localStorage: { getItem: () => null, setItem: () => {} } });
@@ -278,5 +281,53 @@ describe('the guest on stage', () => {
       ['cam-2', false],
     ]);
     await session.close();
+  });
+  it('a leave with a notice on screen is a plain leave: the notice is not taken for a seat still held', async () => {
+    const session = newSession();
+    await session.start();
+    // A notice from earlier (a refused switch) still on screen.
+    (session as unknown as { notice(m: string): void }).notice('The host muted your microphone.');
+    await session.leave();
+    expect(session.get().exit).toBe('left');
+    expect(session.get().leaveError).toBeNull();
+  });
+
+  it('leaving stops the camera and the microphone at once, before the database answers', async () => {
+    const session = newSession();
+    await session.start();
+    let free!: () => void;
+    g.leave = () => new Promise((resolve) => (free = () => resolve({})));
+    const tracks = session.get().local.getTracks();
+    const left = session.leave();
+    expect(tracks.map((t) => t.readyState)).toEqual(['ended', 'ended']);
+    expect(session.get().exit).toBeNull();
+    // A second tap changes nothing.
+    await session.leave();
+    free();
+    await left;
+    expect(session.get().exit).toBe('left');
+    expect(session.get().leaveError).toBeNull();
+  });
+
+  it('a leave the database refuses or never answers says the seat is still held', async () => {
+    let session = newSession();
+    await session.start();
+    g.leave = async () => {
+      throw new Error('Could not leave: network error');
+    };
+    await session.leave();
+    expect(session.get()).toMatchObject({ exit: 'left', leaveError: 'Could not leave: network error' });
+
+    vi.useFakeTimers();
+    session = newSession();
+    await session.start();
+    g.leave = () => new Promise(() => {});
+    const left = session.leave();
+    await vi.advanceTimersByTimeAsync(LEAVE_TIMEOUT_MS - 1);
+    expect(session.get().exit).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
+    await left;
+    expect(session.get()).toMatchObject({ exit: 'left', leaveError: `the server did not answer in ${LEAVE_TIMEOUT_MS / 1000} s` });
+    expect(session.get().local.getTracks().every((t) => t.readyState === 'ended')).toBe(true);
   });
 });

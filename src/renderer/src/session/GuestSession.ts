@@ -242,6 +242,8 @@ export interface GuestStageState {
   exit: StageExit | null;
   /** A problem worth telling the guest about (a refused switch, a failed device). */
   notice: string | null;
+  /** Set with exit 'left' when the seat could not be given up (the request failed or timed out): it is still held. */
+  leaveError: string | null;
   /** How far behind this page shows the program (ms; 0: keeping up), from its frames' wait for the decoder. */
   viewBehindMs: number;
 }
@@ -258,6 +260,8 @@ export interface GuestSessionOptions {
 }
 
 const HELLO_INTERVAL_MS = 2000;
+/** How long a leave waits for the database to free the seat before it says the seat is still held. */
+export const LEAVE_TIMEOUT_MS = 10_000;
 /** How long an answered call may take to connect before the guest calls again, and how often it does so alone. */
 const CONNECT_TIMEOUT_MS = 20_000;
 /** How long a link still connecting (ICE checks under way) is given before the guest calls again. */
@@ -336,6 +340,7 @@ export class GuestSession {
       devices: { cameras: [], microphones: [] },
       exit: null,
       notice: null,
+      leaveError: null,
       viewBehindMs: 0,
     });
     this.get = this.snapshot.get;
@@ -856,16 +861,28 @@ export class GuestSession {
     if (!this.closed) this.snapshot.set({ devices });
   }
 
-  /** The guest leaves their seat. */
+  /**
+   * The guest leaves their seat. Off the air at once: the camera and the
+   * microphone stop before the seat is given up, which a slow network can
+   * take seconds to confirm (given up after LEAVE_TIMEOUT_MS). A seat that
+   * could not be given up is said in `leaveError`.
+   */
   async leave(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.leaving) return;
     this.leaving = true;
+    stopStream(this.get().local);
     let failure: string | null = null;
-    await leaveSeat(this.opts.streamId).catch((err: Error) => {
-      failure = err.message;
-    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      leaveSeat(this.opts.streamId),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`the server did not answer in ${LEAVE_TIMEOUT_MS / 1000} s`)), LEAVE_TIMEOUT_MS))),
+    ])
+      .catch((err: Error) => {
+        failure = err.message;
+      })
+      .finally(() => clearTimeout(timer));
+    if (failure) this.snapshot.set({ leaveError: failure });
     this.exit('left');
-    if (failure) this.snapshot.set({ notice: failure });
   }
 
   private exit(why: StageExit): void {

@@ -6,12 +6,15 @@ export function DevicePicker({
   cameraId,
   microphoneId,
   disabled = false,
+  kinds = ['video', 'audio'],
   onChoose,
 }: {
   devices: DeviceLists;
   cameraId: string | null;
   microphoneId: string | null;
   disabled?: boolean;
+  /** Which devices can be chosen (a kind the browser refuses has nothing to choose from). */
+  kinds?: readonly MediaKind[];
   onChoose: (kind: MediaKind, deviceId: string) => void;
 }) {
   const rows: Array<{ kind: MediaKind; label: string; none: string; list: DeviceLists['cameras']; value: string | null; testId: string }> = [
@@ -20,7 +23,7 @@ export function DevicePicker({
   ];
   return (
     <div className="g-devices">
-      {rows.map((row) => (
+      {rows.filter((row) => kinds.includes(row.kind)).map((row) => (
         <label key={row.kind} className="g-field">
           {row.label}
           <select

@@ -8,6 +8,7 @@ export function InvitationCard({
   hostName,
   expiresAt = invitation.expires_at,
   busy,
+  disabled = busy,
   onAccept,
   onDecline,
   children,
@@ -16,7 +17,10 @@ export function InvitationCard({
   hostName: string | null;
   /** When it expires on this page's clock (default: the database's expires_at as it is). */
   expiresAt?: string;
+  /** This invitation is being accepted. */
   busy: boolean;
+  /** Its buttons wait (this or another invitation or seat is being answered). */
+  disabled?: boolean;
   onAccept: () => void;
   onDecline: () => void;
   children?: ReactNode;
@@ -39,10 +43,10 @@ export function InvitationCard({
       </div>
       {children}
       <div className="g-actions">
-        <button type="button" className="primary g-big" onClick={onAccept} disabled={left === 0 || busy} data-testid="accept">
+        <button type="button" className="primary g-big" onClick={onAccept} disabled={left === 0 || disabled} data-testid="accept">
           {busy ? 'Joining…' : 'Accept & join'}
         </button>
-        <button type="button" className="g-big" onClick={onDecline} disabled={busy} data-testid="decline">
+        <button type="button" className="g-big" onClick={onDecline} disabled={disabled} data-testid="decline">
           Decline
         </button>
       </div>

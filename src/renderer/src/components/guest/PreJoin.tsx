@@ -1,6 +1,6 @@
 /** The check before going on stage: preview, device choice, microphone level, and what to do when a device fails. */
 import { useEffect, useRef, useSyncExternalStore } from 'react';
-import { describeDeviceErrors } from '../../media/capture';
+import { describeDeviceErrors, pickableKinds } from '../../media/capture';
 import type { DeviceCheck } from '../../session/GuestSession';
 import { DevicePicker } from './DevicePicker';
 import { CameraIcon, MicIcon } from './icons';
@@ -22,8 +22,8 @@ export function PreJoin({ check }: { check: DeviceCheck }) {
   const cover =
     state.status === 'opening' ? 'Starting your camera…' : !videoTrack ? 'No camera' : !state.cameraOn ? 'Your camera is off' : null;
   const problems = describeDeviceErrors(state.errors);
-  // Another device cannot help when the browser refuses them all.
-  const pickersHelp = !problems.some((p) => p.reason === 'permission_denied');
+  // Another device cannot help where the browser refuses that kind: the other kind can still be chosen.
+  const pickable = pickableKinds(problems);
   const noMedia = state.status === 'ready' && !videoTrack && !audioTrack;
 
   return (
@@ -81,11 +81,12 @@ export function PreJoin({ check }: { check: DeviceCheck }) {
         </p>
       ) : null}
 
-      {pickersHelp ? (
+      {pickable.length > 0 ? (
         <DevicePicker
           devices={state.devices}
           cameraId={state.cameraId}
           microphoneId={state.microphoneId}
+          kinds={pickable}
           disabled={state.status !== 'ready'}
           onChoose={(kind, deviceId) => void check.choose(kind, deviceId)}
         />
