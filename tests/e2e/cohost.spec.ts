@@ -186,6 +186,20 @@ test('host moderates three guests; the program follows', async () => {
 
   await host.screenshot({ path: join(OUT, 'studio-4-guests.png'), fullPage: true });
 
+  // A volume slider dragged through several values: the seat keeps the one it stopped at.
+  await host.locator(`[data-testid^="seat-"][data-user="${ids[2]}"]`).click();
+  await host.getByTestId('seat-menu').getByTestId('volume').evaluate((input: HTMLInputElement) => {
+    const setValue = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')!.set!;
+    for (const v of ['0.3', '1.2', '0.9', '1.8', '0.5']) {
+      setValue.call(input, v);
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    }
+  });
+  await host.keyboard.press('Escape');
+  await expect.poll(async () => (await seatOf(host, ids[2]!))?.volume).toBe(0.5);
+  await host.waitForTimeout(1000);
+  expect((await seatOf(host, ids[2]!))?.volume, 'no older request lands after the last').toBe(0.5);
+
   // Removal: the guest's tile and audio leave the program.
   await seatAction(host, ids[2]!, 'Remove from stage');
   await expect(host.locator(`[data-user="${ids[2]}"]`)).toHaveCount(0);

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { LiveHealthBar } from '../components/HealthBar';
 import { recall, remember } from '../remembered';
@@ -26,6 +26,7 @@ import {
   unmuteGuest,
 } from '../services/streamGuestService';
 import { HostSession } from '../session/HostSession';
+import { latestOnly } from '../services/latestOnly';
 import type { GuestSeatRow, StreamRow } from '../../../shared/domain';
 import { activeSeats, useStore } from '../store';
 import { SignIn } from './SignIn';
@@ -181,7 +182,7 @@ function StudioLive({ userId }: { userId: string }) {
       }
     });
 
-  const goLive = () => void sessionRef.current?.goLive(title, record === 'off' ? null : record).catch(() => {});
+  const goLive = () => void sessionRef.current?.goLive(title.trim(), record === 'off' ? null : record).catch(() => {});
   const chooseRecord = (choice: RecordChoice) => {
     setRecord(choice);
     remember(RECORD_KEY, choice);
@@ -196,6 +197,15 @@ function StudioLive({ userId }: { userId: string }) {
       setActionError((err as Error).message);
     }
   };
+
+  // A dragged volume slider: one request at a time per guest, the latest value last (see latestOnly).
+  const sendVolume = useMemo(
+    () =>
+      latestOnly((userId: string, { streamId, volume }: { streamId: string; volume: number }) =>
+        setGuestVolume(streamId, userId, volume).then((row) => void sessionRef.current?.applySeat(row)),
+      ),
+    [],
+  );
 
   const onSeatAction = (a: SeatAction) => {
     if (!stream) return;
@@ -219,7 +229,7 @@ function StudioLive({ userId }: { userId: string }) {
       case 'revoke-moderator':
         return void seat(setModerator(id, a.userId, false));
       case 'volume':
-        return void seat(setGuestVolume(id, a.userId, a.volume));
+        return void act(() => sendVolume(a.userId, { streamId: id, volume: a.volume }));
       case 'lock':
         return void locks(lockSeat(id, a.seatIndex));
       case 'unlock':
@@ -340,7 +350,7 @@ function StudioLive({ userId }: { userId: string }) {
                     ))}
                   </select>
                 </label>
-                <button className="primary" onClick={goLive} disabled={!!deviceError || !sessionReady} data-testid="go-live">
+                <button className="primary" onClick={goLive} disabled={!!deviceError || !sessionReady || !title.trim()} title={title.trim() ? undefined : 'Give the stream a title first'} data-testid="go-live">
                   {sessionReady || deviceError ? 'Go live' : 'Starting camera…'}
                 </button>
                 {phase === 'error' && stream?.status === 'live' ? (

@@ -72,6 +72,16 @@ function Quality({ userId }: { userId: string }) {
   );
 }
 
+/**
+ * Where a seat's menu opens: at the pointer, or — opened from the keyboard
+ * (Enter, Space, the context-menu key: no pointer position) — over the seat.
+ */
+function menuPoint(e: { clientX: number; clientY: number; detail: number; currentTarget: Element }): [number, number] {
+  if (e.detail > 0 || e.clientX !== 0 || e.clientY !== 0) return [e.clientX, e.clientY];
+  const r = e.currentTarget.getBoundingClientRect();
+  return [Math.round(r.left + r.width / 2), Math.round(r.top + r.height / 2)];
+}
+
 export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats, lockedSeats, names, links, disabled, onAction }: Props) {
   const tiles = seatTiles(seats, lockedSeats);
   const occupied = tiles.filter((t) => t.seat).length;
@@ -137,12 +147,12 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
                 aria-label={seat ? `Seat ${tile.index + 1}: ${name}` : `Seat ${tile.index + 1}: ${tile.locked ? 'locked' : 'empty'}`}
                 onClick={(e) => {
                   e.stopPropagation();
-                  open(tile, e.clientX, e.clientY);
+                  open(tile, ...menuPoint(e));
                 }}
                 onContextMenu={(e) => {
                   e.preventDefault();
                   e.stopPropagation();
-                  open(tile, e.clientX, e.clientY);
+                  open(tile, ...menuPoint(e));
                 }}
                 onTouchStart={(e) => {
                   const t = e.touches[0]!;

@@ -14,6 +14,26 @@ interface Props {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+const nameOf = (p: Profile) => p.display_name ?? p.username ?? 'Guest';
+
+/**
+ * Who the Invite button (or Enter) invites for what is typed: a user id as
+ * it is; a name only when it designates one person — the only match, or the
+ * only one whose name or username is exactly what is typed. Display names are
+ * not unique: with several matches the host picks one in the list. A name
+ * whose search found nobody (or has not answered yet) says so.
+ */
+export function pickInvitee(query: string, results: readonly Profile[]): { id: string } | { error: string } {
+  if (UUID.test(query)) return { id: query };
+  if (query.length < 2) return { error: 'Type at least two letters of a name, or a user id.' };
+  if (results.length === 0) return { error: `Nobody called “${query}” was found (yet): check the name, or paste their user id.` };
+  if (results.length === 1) return { id: results[0]!.id };
+  const wanted = query.toLowerCase();
+  const exact = results.filter((p) => p.display_name?.toLowerCase() === wanted || p.username?.toLowerCase() === wanted);
+  if (exact.length === 1) return { id: exact[0]!.id };
+  return { error: `${exact.length > 1 ? exact.length : results.length} people match “${query}”: choose one in the list below (each shows the start of their id).` };
+}
+
 /** Invite by name (profile search) or by user id; pending invitations with their countdown, and what became of the others. */
 export function InvitePanel({ enabled, invitations, names, hostId, search, invite, cancel }: Props) {
   const [text, setText] = useState('');
@@ -59,11 +79,10 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
       setBusy(false);
     }
   };
-  // A name whose search found nobody (or has not answered yet) says so instead of doing nothing.
   const submit = () => {
-    if (UUID.test(query)) void run(() => invite(query));
-    else if (results[0]) void run(() => invite(results[0]!.id));
-    else setError(query.length < 2 ? 'Type at least two letters of a name, or a user id.' : `Nobody called “${query}” was found (yet): check the name, or paste their user id.`);
+    const pick = pickInvitee(query, results);
+    if ('id' in pick) void run(() => invite(pick.id));
+    else setError(pick.error);
   };
 
   return (
@@ -93,9 +112,9 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
           {results.map((p) => (
             <li key={p.id}>
               <span>
-                {p.display_name ?? p.username ?? 'Guest'} <code className="small">{p.id.slice(0, 8)}</code>
+                {nameOf(p)} <code className="small">{p.id.slice(0, 8)}</code>
               </span>
-              <button type="button" onClick={() => void run(() => invite(p.id))} disabled={busy} aria-label={`Invite ${p.display_name ?? p.username ?? 'Guest'}`}>
+              <button type="button" onClick={() => void run(() => invite(p.id))} disabled={busy} aria-label={`Invite ${nameOf(p)}`}>
                 Invite
               </button>
             </li>

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import type { Profile } from '../../../../shared/domain';
+import { pickInvitee } from './InvitePanel';
+
+const person = (id: string, display_name: string | null, username: string | null = null): Profile => ({ id, display_name, username, avatar_url: null, created_at: '2026-01-01T00:00:00Z' });
+const ID = '0f8fad5b-d9cb-469f-a165-70867728950e';
+
+describe('pickInvitee', () => {
+  it('takes a user id as it is, whatever the search found', () => {
+    expect(pickInvitee(ID, [person('x', 'Al')])).toEqual({ id: ID });
+  });
+
+  it('takes the only match of a name', () => {
+    expect(pickInvitee('Gus Gu', [person('g', 'Gus Guest')])).toEqual({ id: 'g' });
+  });
+
+  it('with several matches, invites nobody unless one is exactly the name typed', () => {
+    const als = [person('a1', 'Alice'), person('a2', 'Alan'), person('a3', 'Al', 'al_k')];
+    expect(pickInvitee('Al', als)).toEqual({ id: 'a3' });
+    expect(pickInvitee('al_k', als)).toEqual({ id: 'a3' });
+    const noExact = pickInvitee('Ali', [person('a1', 'Alice'), person('a4', 'Alinta')]);
+    expect(noExact).toEqual({ error: expect.stringMatching(/^2 people match “Ali”: choose one in the list/) });
+    const twins = pickInvitee('Sam', [person('s1', 'Sam'), person('s2', 'Sam'), person('s3', 'Samir')]);
+    expect(twins).toEqual({ error: expect.stringMatching(/^2 people match “Sam”/) });
+  });
+
+  it('says why nothing was invited for a short or unknown name', () => {
+    expect(pickInvitee('A', [])).toEqual({ error: 'Type at least two letters of a name, or a user id.' });
+    expect(pickInvitee('Nobody Here', [])).toEqual({ error: expect.stringContaining('Nobody called “Nobody Here” was found') });
+  });
+});
