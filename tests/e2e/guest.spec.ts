@@ -157,6 +157,9 @@ test('a guest without a camera lets one invitation run out, joins on the next wi
   await expect(invitation).toHaveCount(0, { timeout: 25_000 });
   await expect(guest.getByTestId('guest-message')).toHaveText(/The invitation from Hana Host expired/);
   await expect.poll(() => liveTracks(guest)).toBe(0);
+  // The studio's feed says so by itself, not only at the next invite.
+  await expect(host.getByTestId('events')).toContainText("Mo Mic didn't answer the invitation in time", { timeout: 15_000 });
+  await expect(host.getByTestId('invitations').locator('li').first()).toHaveAttribute('data-status', 'expired');
 
   await hostInvites(host, guestId);
   await expect(invitation).toBeVisible({ timeout: 15_000 });

@@ -27,6 +27,7 @@ import {
 } from '../services/streamGuestService';
 import { HostSession } from '../session/HostSession';
 import { latestOnly } from '../services/latestOnly';
+import { ServerClock } from '../session/serverClock';
 import type { GuestSeatRow, StreamRow } from '../../../shared/domain';
 import { activeSeats, useStore } from '../store';
 import { SignIn } from './SignIn';
@@ -51,6 +52,8 @@ export function Studio() {
 
 type RecordChoice = 'off' | 'mkv' | 'mp4';
 const RECORD_KEY = 'roast.record';
+/** The database's clock as the studio sees it, learnt from each invitation's answer: the countdowns end when the database's do. */
+const studioClock = new ServerClock();
 /** The streamer's last choice of recording, kept on this computer. */
 function savedRecordChoice(): RecordChoice {
   const saved = recall(RECORD_KEY);
@@ -412,9 +415,14 @@ function StudioLive({ userId }: { userId: string }) {
               search={searchProfiles}
               invite={async (inviteeId) => {
                 if (!stream) return;
+                const sentAt = Date.now();
                 const invitation = await inviteGuest(stream.id, inviteeId);
+                // The database made it between the request and the answer: its clock against this computer's.
+                studioClock.learnFromRead(invitation.created_at, sentAt, Date.now());
                 useStore.getState().upsertInvitation(invitation);
               }}
+              localTime={(t) => studioClock.localIso(t)}
+              onRanOut={(id) => void sessionRef.current?.invitationRanOut(id)}
               cancel={async (invitationId) => {
                 useStore.getState().upsertInvitation(await cancelInvitation(invitationId));
               }}

@@ -3,18 +3,27 @@ import { DeviceCheck } from './GuestSession';
 import { FakeMediaStream, FakeTrack } from '../rtc/fakePeerConnection';
 
 let opened = 0;
+/** When set, each getUserMedia waits for the test to call it (once). */
+let gate: Promise<void> | null = null;
+const tracksOpened: FakeTrack[] = [];
 
 beforeEach(() => {
   opened = 0;
+  gate = null;
+  tracksOpened.length = 0;
   vi.stubGlobal('MediaStream', FakeMediaStream);
   vi.stubGlobal('window', { localStorage: { getItem: () => null, setItem: () => {} } });
   vi.stubGlobal('navigator', {
     mediaDevices: {
       getUserMedia: async (c: MediaStreamConstraints) => {
         opened += 1;
+        const wait = gate;
+        gate = null;
+        if (wait) await wait;
         const tracks: FakeTrack[] = [];
         if (c.video) tracks.push(new FakeTrack('video'));
         if (c.audio) tracks.push(new FakeTrack('audio'));
+        tracksOpened.push(...tracks);
         return new FakeMediaStream(tracks);
       },
       enumerateDevices: async () => [],
@@ -58,6 +67,40 @@ describe('DeviceCheck', () => {
     const joining = await check.release();
     expect(joining.cameraOn).toBe(false);
     expect(joining.stream.getVideoTracks()[0]!.enabled).toBe(false);
+    check.dispose();
+  });
+
+  it('a guest who accepts during a camera switch joins with the new camera, not the stopped one', async () => {
+    const check = new DeviceCheck();
+    await check.open();
+    const before = check.get().stream!.getVideoTracks()[0]!;
+    let letOpen!: () => void;
+    gate = new Promise((resolve) => (letOpen = resolve));
+    const switching = check.choose('video', 'cam-2');
+    const joining = check.release();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    letOpen();
+    await switching;
+    const media = await joining;
+    const camera = media.stream.getVideoTracks()[0]!;
+    expect(before.readyState).toBe('ended');
+    expect(camera).not.toBe(before);
+    expect(camera.readyState).toBe('live');
+    check.dispose();
+  });
+
+  it('a switch that ends after the check closed lets its device go', async () => {
+    const check = new DeviceCheck();
+    await check.open();
+    let letOpen!: () => void;
+    gate = new Promise((resolve) => (letOpen = resolve));
+    const switching = check.choose('video', 'cam-2');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    check.stop();
+    letOpen();
+    await switching;
+    expect(check.get().stream).toBeNull();
+    expect(tracksOpened.filter((t) => t.readyState === 'live')).toEqual([]);
     check.dispose();
   });
 });

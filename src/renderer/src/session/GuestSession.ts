@@ -158,16 +158,36 @@ export class DeviceCheck {
     stream.getAudioTracks().forEach((t) => (t.enabled = micOn));
   }
 
-  /** Switches to another camera or microphone: that device is opened anew. */
-  async choose(kind: MediaKind, deviceId: string): Promise<void> {
+  /**
+   * Switches to another camera or microphone: that device is opened anew.
+   * Switches run one after another; joining (release) waits for the one under
+   * way, and a switch that ends after the check was handed over or closed
+   * lets its device go.
+   */
+  choose(kind: MediaKind, deviceId: string): Promise<void> {
+    const run = this.switching.then(() => this.switchDevice(kind, deviceId));
+    this.switching = run.catch(() => {});
+    return run;
+  }
+
+  private switching: Promise<void> = Promise.resolve();
+
+  private async switchDevice(kind: MediaKind, deviceId: string): Promise<void> {
     await this.opening;
+    const generation = this.generation;
     const state = this.snapshot.get();
+    if (state.status !== 'ready') return;
     const current = state.stream ?? new MediaStream();
     const old = kind === 'video' ? current.getVideoTracks()[0] : current.getAudioTracks()[0];
     // Phones cannot open two cameras at once: let go of the old one first.
     if (kind === 'video') old?.stop();
     try {
       const track = await openDevice(kind, deviceId);
+      if (generation !== this.generation) {
+        // Handed over or closed meanwhile: this device is nobody's.
+        track.stop();
+        return;
+      }
       if (kind === 'audio') old?.stop();
       const tracks = current.getTracks().filter((t) => t !== old);
       const stream = new MediaStream([...tracks, track]);
@@ -177,6 +197,7 @@ export class DeviceCheck {
       this.snapshot.set({ stream, errors, ...(kind === 'video' ? { cameraId: deviceId } : { microphoneId: deviceId }) });
       await this.refreshDevices();
     } catch (err) {
+      if (generation !== this.generation) return;
       const stream = kind === 'video' ? new MediaStream(current.getTracks().filter((t) => t !== old)) : current;
       this.snapshot.set({ stream, errors: { ...state.errors, [kind]: err as DeviceError } });
     }
@@ -199,6 +220,9 @@ export class DeviceCheck {
    * first: the guest joins with them, never with nothing.
    */
   async release(): Promise<JoiningMedia> {
+    await this.open();
+    // A device switch under way ends first: the stage gets the new device, not the one it stopped.
+    await this.switching;
     await this.open();
     const { stream, cameraOn, micOn } = this.snapshot.get();
     const joining: JoiningMedia = { stream: stream ?? new MediaStream(), cameraOn, micOn };

@@ -56,6 +56,9 @@ const h = vi.hoisted(() => {
     mixes: [] as Array<{ voices: Array<{ id: string; gain: number }>; listeners: Set<string>; disposed: boolean }>,
     /** The ends prepared for a page that goes away: for which stream, whether sent, whether let go. */
     unloadEnders: [] as Array<{ streamId: string; fired: number; disposed: boolean }>,
+    /** What each read of the stream's invitations returns, in turn (then nothing). */
+    invitationLists: [] as unknown[][],
+    invitationReads: 0,
   };
 });
 
@@ -295,14 +298,17 @@ vi.mock('../services/streamGuestService', () => {
       if (gate) await gate;
       return rows;
     },
-    listStreamInvitations: async () => [],
+    listStreamInvitations: async () => {
+      h.invitationReads += 1;
+      return h.invitationLists.shift() ?? [];
+    },
     subscribeEvents: subscribe,
     subscribeSeats: subscribe,
     subscribeStreamInvitations: subscribe,
   };
 });
 
-const { HostSession } = await import('./HostSession');
+const { HostSession, EXPIRY_CHECK_MS, EXPIRY_CHECKS } = await import('./HostSession');
 const { useStore } = await import('../store');
 
 let cameraTracks: FakeTrack[] = [];
@@ -338,6 +344,8 @@ beforeEach(() => {
   h.mixFailure = null;
   h.audioSets.length = 0;
   h.refreshes.length = 0;
+  h.invitationLists.length = 0;
+  h.invitationReads = 0;
   useStore.setState({ hostMicOn: true, hostCameraOn: true, hostDeviceProblems: {} });
   useStore.setState({ seats: [], outputFormat: '720p30' });
   useStore.setState({ phase: 'idle', stream: null, error: null, programProblem: null });
@@ -764,6 +772,50 @@ describe("a guest's failed link", () => {
     h.links.get('guest-a')!.onStateChange('failed');
     expect(h.iceRestarts).toEqual(['guest-a', 'guest-a', 'guest-a']);
     await session.end();
+  });
+});
+
+describe('an invitation that ran out in the studio', () => {
+  const invitation = (status: string) =>
+    ({ id: 'inv-1', stream_id: h.streamId, host_id: 'host', invitee_id: 'guest-a', invited_by: 'host', seat_index: null, status, created_at: '2026-01-01T00:00:00Z', expires_at: '2026-01-01T00:00:20Z', responded_at: null }) as never;
+
+  afterEach(() => vi.useRealTimers());
+
+  it('asks the database, which marks it expired: the studio shows its row as the database has it', async () => {
+    await session.goLive('Show');
+    vi.useFakeTimers();
+    const reads = h.invitationReads;
+    h.invitationLists.push([invitation('expired')]);
+    const done = session.invitationRanOut('inv-1');
+    // A second report of the same countdown while the first is under way asks nothing more.
+    void session.invitationRanOut('inv-1');
+    await vi.advanceTimersByTimeAsync(EXPIRY_CHECK_MS);
+    await done;
+    expect(h.invitationReads - reads).toBe(1);
+    expect(useStore.getState().invitations.find((i) => i.id === 'inv-1')).toMatchObject({ status: 'expired' });
+  });
+
+  it('asks again while the database still has it pending (its clock a moment behind), a bounded number of times', async () => {
+    const log: string[] = [];
+    await session.dispose();
+    session = newSession((m) => log.push(m));
+    await session.goLive('Show');
+    vi.useFakeTimers();
+    const reads = h.invitationReads;
+    for (let i = 0; i < EXPIRY_CHECKS + 2; i++) h.invitationLists.push([invitation('pending')]);
+    const done = session.invitationRanOut('inv-1');
+    await vi.advanceTimersByTimeAsync(EXPIRY_CHECK_MS * (EXPIRY_CHECKS + 2));
+    await done;
+    expect(h.invitationReads - reads).toBe(EXPIRY_CHECKS);
+    expect(log.some((m) => /still open in the database after 3 checks/.test(m))).toBe(true);
+  });
+
+  it('asks nothing once the stream has ended', async () => {
+    await session.goLive('Show');
+    await session.end();
+    const reads = h.invitationReads;
+    await session.invitationRanOut('inv-1');
+    expect(h.invitationReads).toBe(reads);
   });
 });
 

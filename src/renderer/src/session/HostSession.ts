@@ -55,6 +55,9 @@ const RECOVERY_CONNECT_MS = 45_000;
 /** How often each guest's connection is graded for their tile (one getStats per link). */
 const QUALITY_INTERVAL_MS = 4000;
 /** A guest's signaling channel that cannot be joined is tried again after 2, 4, 8… s, up to 30 s, while they are seated. */
+/** After a pending invitation's countdown ran out here: how long before the database is asked, and how many times at most. */
+export const EXPIRY_CHECK_MS = 1500;
+export const EXPIRY_CHECKS = 3;
 const CHANNEL_RETRY_BASE_MS = 2000;
 const CHANNEL_RETRY_MAX_MS = 30_000;
 
@@ -66,6 +69,8 @@ export class HostSession {
   private format: OutputFormat;
   /** The stream the call is open for, while it is. */
   private callStreamId: string | null = null;
+  /** Invitations whose countdown ran out, being confirmed with the database (invitationRanOut). */
+  private readonly expiring = new Set<string>();
   /** One signaling channel per seated guest (only the host and that guest can speak on it). */
   private readonly channels = new Map<string, SignalingChannel>();
   /** Guests whose channel is being joined. */
@@ -467,6 +472,36 @@ export class HostSession {
 
   /** A re-read of the rows is running (several subscriptions rejoin at once after a drop: one read serves them). */
   private relisting: Promise<void> | null = null;
+
+  /**
+   * A pending invitation's countdown ran out in the studio. The database
+   * marks an invitation expired, and logs it for the activity feed, when it
+   * is next asked about the stream's invitations: they are read, which does
+   * that, EXPIRY_CHECK_MS later (the database's clock may be a moment behind
+   * this one), and again while the row is still pending, at most
+   * EXPIRY_CHECKS times. Otherwise "didn't answer in time" would wait for the
+   * next invite, accept or end, stamped with that later time.
+   */
+  async invitationRanOut(invitationId: string): Promise<void> {
+    const streamId = this.callStreamId;
+    if (!streamId || this.expiring.has(invitationId)) return;
+    this.expiring.add(invitationId);
+    try {
+      for (let check = 0; check < EXPIRY_CHECKS; check++) {
+        await new Promise((resolve) => setTimeout(resolve, EXPIRY_CHECK_MS));
+        if (this.callStreamId !== streamId) return;
+        const rows = await listStreamInvitations(streamId);
+        if (this.callStreamId !== streamId) return;
+        for (const inv of [...rows].reverse()) useStore.getState().upsertInvitation(inv);
+        if (rows.find((r) => r.id === invitationId)?.status !== 'pending') return;
+      }
+      this.log(`invitation ${invitationId} ran out here but is still open in the database after ${EXPIRY_CHECKS} checks`);
+    } catch (err) {
+      this.log(`invitation ${invitationId} ran out; reading the invitations failed: ${(err as Error).message}`);
+    } finally {
+      this.expiring.delete(invitationId);
+    }
+  }
 
   /**
    * Reads the seats, invitations, events and stream row again: after the

@@ -50,4 +50,22 @@ describe("the database's clock as the page sees it", () => {
     expect(clock.offset).toBe(25_000);
     expect(clock.localIso('not a time')).toBe('not a time');
   });
+
+  it('after a direct read, takes a row delivered late for a late delivery, not for a page clock that runs fast', () => {
+    const clock = new ServerClock();
+    const at = Date.parse(made);
+    clock.learnFromRead(made, at - 100, at + 100);
+    expect(clock.offset).toBe(0);
+    // Delivered 3.5 s after it was made (a slow network): the countdown keeps the database's end.
+    clock.learn(made, at + 3500);
+    expect(clock.offset).toBe(0);
+    expect(clock.local(expires)).toBe(Date.parse(expires));
+    // A row that arrives "before" it was made by the read's clock: the page's clock was set back since.
+    clock.learn(made, at - 30_000);
+    expect(clock.offset).toBe(-30_000);
+    // A page clock found 25 s fast by the read stays corrected through late rows.
+    clock.learnFromRead(made, at + 24_900, at + 25_100);
+    clock.learn(made, at + 28_000);
+    expect(clock.offset).toBe(25_000);
+  });
 });

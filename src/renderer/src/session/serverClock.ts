@@ -7,23 +7,35 @@
  * and the page's reading of the database's times is corrected by it. A page
  * just loaded reads the database's clock once (`server_now`) instead. The
  * database stays the judge of what is in time; this only keeps the page from
- * hiding or stretching what it shows.
+ * hiding or stretching what it shows. After a direct read, a live row only
+ * bounds the offset (its delivery took a while).
  */
 export const SKEW_TOLERANCE_MS = 2000;
 
 export class ServerClock {
   private offsetMs = 0;
+  /** The offset the last direct read gave (null before one). */
+  private readMs: number | null = null;
 
   /** How far the page's clock is taken to run ahead of the database's (negative: behind). */
   get offset(): number {
     return this.offsetMs;
   }
 
-  /** A row the database made at `createdAt` arrived (live) at `receivedAt` on the page's clock. */
+  /**
+   * A row the database made at `createdAt` arrived (live) at `receivedAt` on
+   * the page's clock. Its delivery took some time, so it says only that the
+   * page's clock runs at most `receivedAt − createdAt` ahead. After a direct
+   * read of the database's clock, that read stands unless the row proves it
+   * too far ahead (the page's clock set back since): a row delivered seconds
+   * late on a slow network is not taken for a page clock that runs fast, which
+   * would stretch the countdown past the invitation's real end.
+   */
   learn(createdAt: string, receivedAt = Date.now()): void {
     const made = Date.parse(createdAt);
     if (!Number.isFinite(made)) return;
-    const off = receivedAt - made;
+    const atMost = receivedAt - made;
+    const off = this.readMs === null ? atMost : Math.min(this.readMs, atMost);
     this.offsetMs = Math.abs(off) > SKEW_TOLERANCE_MS ? off : 0;
   }
 
@@ -37,6 +49,7 @@ export class ServerClock {
     const at = Date.parse(serverTime);
     if (!Number.isFinite(at) || !(receivedAt >= sentAt)) return;
     const off = (sentAt + receivedAt) / 2 - at;
+    this.readMs = off;
     this.offsetMs = Math.abs(off) > SKEW_TOLERANCE_MS ? off : 0;
   }
 

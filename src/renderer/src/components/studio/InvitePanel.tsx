@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { GuestInvitationRow, Profile } from '../../../../shared/domain';
 import { Countdown, useSecondsLeft } from '../Countdown';
 
@@ -10,6 +10,10 @@ interface Props {
   search: (text: string) => Promise<Profile[]>;
   invite: (userId: string) => Promise<void>;
   cancel: (invitationId: string) => Promise<void>;
+  /** A pending invitation's countdown ran out here (the database is to be told). */
+  onRanOut?: (invitationId: string) => void;
+  /** A database time on this page's clock (the studio's correction, see ServerClock); as it is by default. */
+  localTime?: (serverTime: string) => string;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -35,7 +39,7 @@ export function pickInvitee(query: string, results: readonly Profile[]): { id: s
 }
 
 /** Invite by name (profile search) or by user id; pending invitations with their countdown, and what became of the others. */
-export function InvitePanel({ enabled, invitations, names, hostId, search, invite, cancel }: Props) {
+export function InvitePanel({ enabled, invitations, names, hostId, search, invite, cancel, onRanOut, localTime = (t) => t }: Props) {
   const [text, setText] = useState('');
   /** The search's answer and the words it answers: results for what is no longer typed are not offered. */
   const [found, setFound] = useState<{ query: string; profiles: Profile[] }>({ query: '', profiles: [] });
@@ -132,8 +136,10 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
             key={inv.id}
             invitation={inv}
             name={names[inv.invitee_id] ?? inv.invitee_id.slice(0, 8)}
+            expiresAt={localTime(inv.expires_at)}
             busy={busy}
             onCancel={() => void run(() => cancel(inv.id), false)}
+            onRanOut={onRanOut ? () => onRanOut(inv.id) : undefined}
           />
         ))}
       </ul>
@@ -142,9 +148,29 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
 }
 
 /** One invitation; a pending one whose 20 s ran out shows as expired (the database treats it so too). */
-function InvitationLine({ invitation, name, busy, onCancel }: { invitation: GuestInvitationRow; name: string; busy: boolean; onCancel: () => void }) {
-  const left = useSecondsLeft(invitation.expires_at);
-  const status = invitation.status === 'pending' && left === 0 ? 'expired' : invitation.status;
+function InvitationLine({
+  invitation,
+  name,
+  expiresAt,
+  busy,
+  onCancel,
+  onRanOut,
+}: {
+  invitation: GuestInvitationRow;
+  name: string;
+  expiresAt: string;
+  busy: boolean;
+  onCancel: () => void;
+  onRanOut?: () => void;
+}) {
+  const left = useSecondsLeft(expiresAt);
+  const ranOut = invitation.status === 'pending' && left === 0;
+  const status = ranOut ? 'expired' : invitation.status;
+  const ranOutRef = useRef(onRanOut);
+  ranOutRef.current = onRanOut;
+  useEffect(() => {
+    if (ranOut) ranOutRef.current?.();
+  }, [ranOut]);
   return (
     <li data-status={status}>
       <span>
@@ -152,7 +178,7 @@ function InvitationLine({ invitation, name, busy, onCancel }: { invitation: Gues
       </span>
       {status === 'pending' ? (
         <span className="row">
-          <Countdown expiresAt={invitation.expires_at} />
+          <Countdown expiresAt={expiresAt} />
           <button type="button" onClick={onCancel} disabled={busy} data-testid="cancel-invitation" aria-label={`Cancel the invitation to ${name}`}>
             Cancel
           </button>
