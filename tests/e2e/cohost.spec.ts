@@ -217,6 +217,27 @@ test('host moderates three guests; the program follows', async () => {
   // and on a loaded machine the encoder may still be catching up with audio from before the removal.
   expect(bandLevel(after, GUESTS[2]!.tone, 3)).toBeLessThan(bandLevel(after, HOST.tone, 3) - 15);
 
+  // A moderator: the host makes Cam Off one; their page lists the other guest on stage and moderates them.
+  await seatAction(host, ids[1]!, 'Make moderator');
+  const moderatorPage = guestPages[1]!;
+  const panel = moderatorPage.getByTestId('moderator-panel');
+  await expect(panel).toBeVisible({ timeout: 15_000 });
+  const mia = panel.locator(`[data-testid="moderated-guest"][data-user="${ids[0]}"]`);
+  await expect(mia).toContainText(GUESTS[0]!.name);
+  await expect(mia.getByTestId('moderated-state')).toContainText('muted');
+  await expect(panel.getByTestId('moderated-guest')).toHaveCount(1);
+  await moderatorPage.screenshot({ path: join(OUT, 'guest-moderator.png'), fullPage: true });
+  await mia.getByRole('button', { name: `Release the microphone of ${GUESTS[0]!.name}` }).click();
+  await expect.poll(async () => (await seatOf(host, ids[0]!))?.muted_by_host).toBe(false);
+  await expect(host.getByTestId('events')).toContainText(`${GUESTS[0]!.name}’s microphone was released by ${GUESTS[1]!.name}`);
+  await expect(guestPages[0]!.getByTestId('host-muted')).toHaveCount(0);
+  await mia.getByRole('button', { name: `Remove ${GUESTS[0]!.name} from the stage` }).click();
+  await expect(host.locator(`[data-user="${ids[0]}"]`)).toHaveCount(0);
+  await expect(guestPages[0]!.getByTestId('guest-message')).toContainText('You were removed from the stage', { timeout: 15_000 });
+  await expect(panel.getByTestId('moderated-guest')).toHaveCount(0);
+  await seatAction(host, ids[1]!, 'Revoke moderator');
+  await expect(panel).toHaveCount(0, { timeout: 15_000 });
+
   // Through joins, a camera turned off and back, a removal: the program worker holds at most a few frames per
   // source (the newest, one being read, one on its way), however many it received; a leak would pile them up.
   const pipeline = await appState<{ frameAudit?: { received: number; unclosed: number } | null }>(host, 'pipeline');

@@ -7,6 +7,7 @@ import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import type { GuestInvitationRow, GuestSeatRow } from '../../../shared/domain';
 import { GuestControls } from '../components/guest/GuestControls';
 import { InvitationCard } from '../components/guest/InvitationCard';
+import { ModeratorPanel } from '../components/guest/ModeratorPanel';
 import { PreJoin } from '../components/guest/PreJoin';
 import {
   acceptInvitation,
@@ -117,7 +118,16 @@ function GuestHome({ userId }: { userId: string }) {
     const onRow = (row: GuestInvitationRow) => {
       const known = invitationsRef.current.some((x) => x.id === row.id);
       // A pending invitation arriving live was just made: it tells how far this page's clock is off the database's.
-      if (!known && row.status === 'pending') serverClock.learn(row.created_at);
+      // One that disagrees with the last reading (a late delivery, or the clock set since) has the clock read again.
+      if (!known && row.status === 'pending' && serverClock.learn(row.created_at)) {
+        void readServerClock()
+          .then(({ serverTime, sentAt, receivedAt }) => {
+            serverClock.learnFromRead(serverTime, sentAt, receivedAt);
+            // The countdowns follow the corrected clock.
+            if (!cancelled) showInvitations([...invitationsRef.current]);
+          })
+          .catch(() => undefined);
+      }
       const rest = invitationsRef.current.filter((x) => x.id !== row.id);
       if (isAlive(row)) {
         showInvitations([row, ...rest]);
@@ -508,6 +518,26 @@ function GuestStage({ stage }: { stage: Stage }) {
     void session.leave();
   };
 
+  // A moderator's list shows the other guests by name (looked up once each).
+  const moderator = state.seat.is_moderator;
+  const [names, setNames] = useState<Record<string, string>>({});
+  const otherIds = state.others.map((s) => s.user_id).join(',');
+  useEffect(() => {
+    if (!moderator || otherIds === '') return;
+    const unknown = otherIds.split(',').filter((id) => !(id in names));
+    if (unknown.length === 0) return;
+    let cancelled = false;
+    void getProfiles(unknown)
+      .then((profiles) => {
+        if (cancelled) return;
+        setNames((known) => ({ ...known, ...Object.fromEntries(profiles.map((p) => [p.id, p.display_name ?? p.username ?? 'Guest'])) }));
+      })
+      .catch(() => {});
+    return () => {
+      cancelled = true;
+    };
+  }, [moderator, otherIds, names]);
+
   const cameraShown = state.cameraOn && !state.seat.camera_disabled_by_host && state.local.getVideoTracks().length > 0;
   const connected = state.link === 'connected';
 
@@ -560,6 +590,7 @@ function GuestStage({ stage }: { stage: Stage }) {
         </div>
       </section>
 
+      <div className="g-middle">
       <div className="g-status">
         {state.seat.muted_by_host ? (
           <p className="g-banner" role="status" data-testid="host-muted">
@@ -585,6 +616,9 @@ function GuestStage({ stage }: { stage: Stage }) {
             </button>
           </p>
         ) : null}
+      </div>
+
+      {moderator ? <ModeratorPanel others={state.others} names={names} onAction={(action, userId) => session.moderate(action, userId)} /> : null}
       </div>
 
       <GuestControls state={state} session={session} onLeave={leave} leaving={leaving} />

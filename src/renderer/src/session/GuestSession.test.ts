@@ -50,6 +50,10 @@ const g = vi.hoisted(() => ({
   saved: [] as string[],
   /** How the database answers a leave (freed at once by default). */
   leave: null as null | (() => Promise<unknown>),
+  /** The seat subscription's row handler. */
+  seatRow: null as null | ((row: unknown) => void),
+  /** What a moderator's actions asked of the database, in order. */
+  moderated: [] as string[],
 }));
 
 vi.mock('../rtc/signaling', () => ({
@@ -97,10 +101,30 @@ vi.mock('../services/streamGuestService', () => ({
   listActiveSeats: async () => g.seats ?? [SEAT],
   setMyCamera: async (_id: string, on: boolean) => void g.saved.push(`camera ${on ? 'on' : 'off'}`),
   setMyMic: async (_id: string, on: boolean) => void g.saved.push(`mic ${on ? 'on' : 'off'}`),
-  subscribeSeats: async (_id: string, _onRow: unknown, onRejoin?: () => void) => {
+  subscribeSeats: async (_id: string, onRow: (row: unknown) => void, onRejoin?: () => void) => {
+    g.seatRow = onRow;
     if (onRejoin) g.rejoins.push(onRejoin);
     return () => {};
   },
+  ...Object.fromEntries(
+    (
+      [
+        ['muteGuest', { muted_by_host: true }],
+        ['unmuteGuest', { muted_by_host: false }],
+        ['disableGuestCamera', { camera_disabled_by_host: true }],
+        ['enableGuestCamera', { camera_disabled_by_host: false }],
+        ['removeGuest', { left_at: '2026-01-01T00:00:00Z' }],
+      ] as const
+    ).map(([name, patch]) => [
+      name,
+      async (_stream: string, userId: string) => {
+        g.moderated.push(`${name} ${userId}`);
+        const seat = ((g.seats ?? []) as Array<{ user_id: string; version: number }>).find((x) => x.user_id === userId)!;
+        if (userId.endsWith('moderator')) throw new Error('Only the host can moderate a moderator');
+        return { ...seat, ...patch, version: seat.version + 1 };
+      },
+    ]),
+  ),
 }));
 
 const HOST = '00000000-0000-4000-8000-000000000001';
@@ -142,6 +166,8 @@ describe('the guest on stage', () => {
     g.rejoins.length = 0;
     g.saved.length = 0;
     g.leave = null;
+    g.seatRow = null;
+    g.moderated.length = 0;
     vi.stubGlobal('MediaStream', FakeMediaStream);
     vi.stubGlobal('localStorage', { getItem: () => null, setItem: () => {} });
     vi.stubGlobal('window', { localStorage: { getItem: () => null, setItem: () => {} } });
@@ -329,5 +355,28 @@ describe('the guest on stage', () => {
     await left;
     expect(session.get()).toMatchObject({ exit: 'left', leaveError: `the server did not answer in ${LEAVE_TIMEOUT_MS / 1000} s` });
     expect(session.get().local.getTracks().every((t) => t.readyState === 'ended')).toBe(true);
+  });
+  it("follows the other guests on stage, and a moderator's action shows at once", async () => {
+    const other = (n: number, patch: Record<string, unknown> = {}) => ({ ...SEAT, id: `seat-of-${n}`, user_id: `guest-${n}`, seat_index: n, version: 1, ...patch });
+    g.seats = [SEAT, other(3), other(1), other(2, { user_id: 'guest-moderator', is_moderator: true })];
+    const session = newSession();
+    await session.start();
+    expect(session.get().others.map((s) => s.user_id)).toEqual(['guest-1', 'guest-moderator', 'guest-3']);
+    // Guest 3 leaves; guest 4 takes a seat; an older copy of guest 1's seat changes nothing.
+    g.seatRow!(other(3, { left_at: '2026-01-01T00:00:00Z', version: 2 }));
+    g.seatRow!(other(4));
+    g.seatRow!(other(1, { muted_by_host: true, version: 0 }));
+    expect(session.get().others.map((s) => s.user_id)).toEqual(['guest-1', 'guest-moderator', 'guest-4']);
+    expect(session.get().others[0]!.muted_by_host).toBe(false);
+
+    await session.moderate('mute', 'guest-1');
+    expect(session.get().others[0]).toMatchObject({ user_id: 'guest-1', muted_by_host: true, version: 2 });
+    await expect(session.moderate('remove', 'guest-moderator')).rejects.toThrow(/Only the host/);
+    await session.moderate('remove', 'guest-1');
+    expect(session.get().others.map((s) => s.user_id)).toEqual(['guest-moderator', 'guest-4']);
+    expect(g.moderated).toEqual(['muteGuest guest-1', 'removeGuest guest-moderator', 'removeGuest guest-1']);
+    // The guest's own seat is never among the others.
+    expect(session.get().others.some((s) => s.id === SEAT.id)).toBe(false);
+    await session.close();
   });
 });

@@ -34,7 +34,18 @@ import type { SignalMessage } from '../../../shared/signaling';
 import { generateCallToken, getActiveCallSession } from '../services/cloudflareCallsService';
 import { BackendError } from '../services/errors';
 import { getStream, subscribeStream } from '../services/liveService';
-import { leaveSeat, listActiveSeats, setMyCamera, setMyMic, subscribeSeats } from '../services/streamGuestService';
+import {
+  disableGuestCamera,
+  enableGuestCamera,
+  leaveSeat,
+  listActiveSeats,
+  muteGuest,
+  removeGuest,
+  setMyCamera,
+  setMyMic,
+  subscribeSeats,
+  unmuteGuest,
+} from '../services/streamGuestService';
 
 export type GuestLinkState = 'connecting' | RTCPeerConnectionState;
 
@@ -270,7 +281,12 @@ export interface GuestStageState {
   leaveError: string | null;
   /** How far behind this page shows the program (ms; 0: keeping up), from its frames' wait for the decoder. */
   viewBehindMs: number;
+  /** The other guests on stage (their active seats, in seat order): a moderator's page moderates them. */
+  others: GuestSeatRow[];
 }
+
+/** What a moderator does to another guest (the host's seat-menu actions a moderator may take). */
+export type ModeratorAction = 'mute' | 'unmute' | 'camera-off' | 'camera-release' | 'remove';
 
 export interface GuestSessionOptions {
   streamId: string;
@@ -366,6 +382,7 @@ export class GuestSession {
       notice: null,
       leaveError: null,
       viewBehindMs: 0,
+      others: [],
     });
     this.get = this.snapshot.get;
     this.subscribe = this.snapshot.subscribe;
@@ -433,6 +450,7 @@ export class GuestSession {
         streamId,
         (row) => {
           if (row.user_id === userId && row.id === this.get().seat.id) void this.onSeat(row);
+          else this.onOtherSeat(row);
         },
         rejoined,
       ),
@@ -462,7 +480,10 @@ export class GuestSession {
 
   /** The seat as the database has it now; gone from the active seats means closed (removed, or the stream ended). */
   private async readSeat(): Promise<void> {
-    const mine = (await listActiveSeats(this.opts.streamId)).find((s) => s.id === this.get().seat.id);
+    const seats = await listActiveSeats(this.opts.streamId);
+    if (this.closed) return;
+    const mine = seats.find((s) => s.id === this.get().seat.id);
+    this.snapshot.set({ others: seats.filter((s) => s.id !== this.get().seat.id).sort((a, b) => a.seat_index - b.seat_index) });
     if (mine) await this.onSeat(mine);
     else await this.onSeat({ ...this.get().seat, left_at: new Date().toISOString() });
   }
@@ -737,6 +758,27 @@ export class GuestSession {
     this.snapshot.set({ link: 'connecting', notice: null });
     if (this.following && this.signaling) this.sayHello();
     else void this.start().catch((err: Error) => this.log(`reconnect: ${err.message}`));
+  }
+
+  /** Another guest's seat changed (taken, switched, left): the list a moderator works from follows. */
+  private onOtherSeat(row: GuestSeatRow): void {
+    if (this.closed || row.id === this.get().seat.id) return;
+    const others = this.get().others;
+    const held = others.find((s) => s.id === row.id);
+    if (held && !isSeatUpdate(held, row)) return;
+    const rest = others.filter((s) => s.id !== row.id);
+    this.snapshot.set({ others: row.left_at === null ? [...rest, row].sort((a, b) => a.seat_index - b.seat_index) : rest });
+  }
+
+  /**
+   * A moderator's action on another guest on stage; the changed seat shows at
+   * once. The database decides who may: only a moderator, and not on another
+   * moderator. Throws its refusal, said plainly.
+   */
+  async moderate(action: ModeratorAction, userId: string): Promise<void> {
+    const { streamId } = this.opts;
+    const act = { mute: muteGuest, unmute: unmuteGuest, 'camera-off': disableGuestCamera, 'camera-release': enableGuestCamera, remove: removeGuest }[action];
+    this.onOtherSeat(await act(streamId, userId));
   }
 
   private async onSeat(row: GuestSeatRow): Promise<void> {

@@ -51,21 +51,24 @@ describe("the database's clock as the page sees it", () => {
     expect(clock.localIso('not a time')).toBe('not a time');
   });
 
-  it('after a direct read, takes a row delivered late for a late delivery, not for a page clock that runs fast', () => {
+  it('after a direct read, a row that disagrees asks for another read, which settles a late delivery and a clock set since', () => {
     const clock = new ServerClock();
     const at = Date.parse(made);
     clock.learnFromRead(made, at - 100, at + 100);
+    // A row delivered within the tolerance of the read agrees: nothing to ask.
+    expect(clock.learn(made, at + 1500)).toBe(false);
     expect(clock.offset).toBe(0);
-    // Delivered 3.5 s after it was made (a slow network): the countdown keeps the database's end.
-    clock.learn(made, at + 3500);
+    // Delivered 3.5 s after it was made (a slow network): another read is asked for, and says the clock is right.
+    expect(clock.learn(made, at + 3500)).toBe(true);
+    clock.learnFromRead(made, at - 50, at + 50);
     expect(clock.offset).toBe(0);
     expect(clock.local(expires)).toBe(Date.parse(expires));
-    // A row that arrives "before" it was made by the read's clock: the page's clock was set back since.
-    clock.learn(made, at - 30_000);
-    expect(clock.offset).toBe(-30_000);
-    // A page clock found 25 s fast by the read stays corrected through late rows.
+    // The phone's clock set 25 s ahead since: the row is taken at once, and the next read confirms it.
+    expect(clock.learn(made, at + 25_300)).toBe(true);
+    expect(clock.offset).toBe(25_300);
     clock.learnFromRead(made, at + 24_900, at + 25_100);
-    clock.learn(made, at + 28_000);
+    expect(clock.offset).toBe(25_000);
+    expect(clock.learn(made, at + 25_400)).toBe(false);
     expect(clock.offset).toBe(25_000);
   });
 });

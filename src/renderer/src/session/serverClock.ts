@@ -7,8 +7,9 @@
  * and the page's reading of the database's times is corrected by it. A page
  * just loaded reads the database's clock once (`server_now`) instead. The
  * database stays the judge of what is in time; this only keeps the page from
- * hiding or stretching what it shows. After a direct read, a live row only
- * bounds the offset (its delivery took a while).
+ * hiding or stretching what it shows. A live row that disagrees with the
+ * last read asks for another read: a late delivery and a clock set since look
+ * alike in one row.
  */
 export const SKEW_TOLERANCE_MS = 2000;
 
@@ -25,18 +26,21 @@ export class ServerClock {
   /**
    * A row the database made at `createdAt` arrived (live) at `receivedAt` on
    * the page's clock. Its delivery took some time, so it says only that the
-   * page's clock runs at most `receivedAt − createdAt` ahead. After a direct
-   * read of the database's clock, that read stands unless the row proves it
-   * too far ahead (the page's clock set back since): a row delivered seconds
-   * late on a slow network is not taken for a page clock that runs fast, which
-   * would stretch the countdown past the invitation's real end.
+   * page's clock runs at most `receivedAt − createdAt` ahead. True when the
+   * row disagrees with the last direct read (or there was none): the page
+   * should read the database's clock again (learnFromRead). Until then the
+   * row's offset is taken, as without a read. A row delivered seconds late on
+   * a slow network would otherwise stretch the countdown past the
+   * invitation's real end, and a phone clock set since the read would
+   * hide or stretch it the other way.
    */
-  learn(createdAt: string, receivedAt = Date.now()): void {
+  learn(createdAt: string, receivedAt = Date.now()): boolean {
     const made = Date.parse(createdAt);
-    if (!Number.isFinite(made)) return;
+    if (!Number.isFinite(made)) return false;
     const atMost = receivedAt - made;
-    const off = this.readMs === null ? atMost : Math.min(this.readMs, atMost);
-    this.offsetMs = Math.abs(off) > SKEW_TOLERANCE_MS ? off : 0;
+    if (this.readMs !== null && Math.abs(atMost - this.readMs) <= SKEW_TOLERANCE_MS) return false;
+    this.offsetMs = Math.abs(atMost) > SKEW_TOLERANCE_MS ? atMost : 0;
+    return this.readMs !== null || this.offsetMs !== 0;
   }
 
   /**
