@@ -591,34 +591,34 @@ function GuestStage({ stage }: { stage: Stage }) {
       </section>
 
       <div className="g-middle">
-      <div className="g-status">
-        {state.seat.muted_by_host ? (
-          <p className="g-banner" role="status" data-testid="host-muted">
-            The host muted your microphone. You can unmute once they allow it.
-          </p>
-        ) : null}
-        {state.seat.camera_disabled_by_host ? (
-          <p className="g-banner" role="status" data-testid="host-camera-off">
-            The host turned your camera off. You can turn it on once they allow it.
-          </p>
-        ) : null}
-        {connected && state.viewBehindMs > 0 ? (
-          <p className="g-banner" role="status" data-testid="view-behind">
-            Your view of the show runs {lagInWords(state.viewBehindMs)} behind: this device is too busy to show the video as it comes. Closing other apps or
-            tabs can help.
-          </p>
-        ) : null}
-        {state.notice ? (
-          <p className="g-note error" role="alert" data-testid="stage-notice">
-            {state.notice}
-            <button type="button" className="g-link" aria-label="Dismiss" onClick={() => session.clearNotice()}>
-              ✕
-            </button>
-          </p>
-        ) : null}
-      </div>
+        <div className="g-status">
+          {state.seat.muted_by_host ? (
+            <p className="g-banner" role="status" data-testid="host-muted">
+              The host muted your microphone. You can unmute once they allow it.
+            </p>
+          ) : null}
+          {state.seat.camera_disabled_by_host ? (
+            <p className="g-banner" role="status" data-testid="host-camera-off">
+              The host turned your camera off. You can turn it on once they allow it.
+            </p>
+          ) : null}
+          {connected && state.viewBehindMs > 0 ? (
+            <p className="g-banner" role="status" data-testid="view-behind">
+              Your view of the show runs {lagInWords(state.viewBehindMs)} behind: this device is too busy to show the video as it comes. Closing other apps or
+              tabs can help.
+            </p>
+          ) : null}
+          {state.notice ? (
+            <p className="g-note error" role="alert" data-testid="stage-notice">
+              {state.notice}
+              <button type="button" className="g-link" aria-label="Dismiss" onClick={() => session.clearNotice()}>
+                ✕
+              </button>
+            </p>
+          ) : null}
+        </div>
 
-      {moderator ? <ModeratorPanel others={state.others} names={names} onAction={(action, userId) => session.moderate(action, userId)} /> : null}
+        {moderator ? <ModeratorPanel others={state.others} names={names} onAction={(action, userId) => session.moderate(action, userId)} /> : null}
       </div>
 
       <GuestControls state={state} session={session} onLeave={leave} leaving={leaving} />

@@ -231,7 +231,6 @@ export class DeviceCheck {
    * first: the guest joins with them, never with nothing.
    */
   async release(): Promise<JoiningMedia> {
-    await this.open();
     // A device switch under way ends first: the stage gets the new device, not the one it stopped.
     await this.switching;
     await this.open();
@@ -483,7 +482,10 @@ export class GuestSession {
     const seats = await listActiveSeats(this.opts.streamId);
     if (this.closed) return;
     const mine = seats.find((s) => s.id === this.get().seat.id);
-    this.snapshot.set({ others: seats.filter((s) => s.id !== this.get().seat.id).sort((a, b) => a.seat_index - b.seat_index) });
+    // The list may have been read before a change delivered meanwhile: the newer copy of each seat stays.
+    const held = new Map(this.get().others.map((s) => [s.id, s]));
+    const others = seats.filter((s) => s.id !== this.get().seat.id).map((s) => (isSeatUpdate(held.get(s.id), s) ? s : held.get(s.id)!));
+    this.snapshot.set({ others: others.sort((a, b) => a.seat_index - b.seat_index) });
     if (mine) await this.onSeat(mine);
     else await this.onSeat({ ...this.get().seat, left_at: new Date().toISOString() });
   }
