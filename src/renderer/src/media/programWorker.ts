@@ -15,7 +15,7 @@ import { bitmapPicture, framePicture, PROGRAM_COLOR_SPACE, type FrameScratch } f
 import type { I420Picture } from './i420';
 import { ENCODER_RESTARTS, ProgramEncoder } from './ProgramEncoder';
 import { OutputSlots, RenderTimes } from './outputSlots';
-import { SourceReads } from './readFrames';
+import { FrameQueues, SourceReads } from './readFrames';
 import { FrameAudit, type FrameCount } from './frameAudit';
 
 /**
@@ -110,7 +110,15 @@ let cpuBusy = false;
 let cpuTick: Promise<void> = Promise.resolve();
 /** Frames received and closed, when the page asked for the count. */
 let audit: FrameAudit | null = null;
-const pending = new Map<string, VideoFrame>();
+/**
+ * Frames a source may have waiting for the CPU path's tick: two, so a frame
+ * that arrives bunched up with the next one (within one tick) is shown on the
+ * next tick rather than replaced unseen, at the cost of at most one frame of
+ * extra wait.
+ */
+const QUEUED_FRAMES = 2;
+/** Each source's frames waiting for the CPU path's tick, oldest first (see FrameQueues). */
+const pending = new FrameQueues<VideoFrame>(QUEUED_FRAMES);
 /** The preview as a generated track the page shows in a <video> (CPU compositor), when the page gave one. */
 let previewWriter: WritableStreamDefaultWriter<VideoFrame> | null = null;
 /**
@@ -292,8 +300,7 @@ async function readLoop(id: string, reader: ReadableStreamDefaultReader<VideoFra
         continue;
       }
       if (cpu) {
-        pending.get(id)?.close();
-        pending.set(id, value);
+        pending.push(id, value);
       } else {
         compositor!.pushFrame(id, value);
       }
@@ -347,8 +354,7 @@ async function tickCpu(): Promise<void> {
   try {
     // Every new frame's planes are read at once: one wait for all sources, not one after another, and at most a
     // frame interval long. A source still being read keeps its newest frame waiting for the next tick.
-    const frames = [...pending].filter(([id]) => !reads.busy(id));
-    for (const [id] of frames) pending.delete(id);
+    const frames = pending.take((id) => reads.busy(id));
     const copyStarted = performance.now();
     await reads.start(frames, 1000 / size.fps);
     busyMs.copy += performance.now() - copyStarted;
@@ -578,8 +584,7 @@ function onContextLost(canvas: OffscreenCanvas): void {
 
 function dropSource(id: string): void {
   stopReading(id);
-  pending.get(id)?.close();
-  pending.delete(id);
+  pending.drop(id);
   scratch.delete(id);
 }
 
@@ -675,7 +680,7 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
         stopH264();
         if (timer) clearInterval(timer);
         timer = null;
-        for (const id of [...readers.keys(), ...pending.keys()]) dropSource(id);
+        for (const id of [...readers.keys(), ...pending.ids()]) dropSource(id);
         compositor?.dispose();
         for (const id of [...bitmaps.keys()]) releaseBitmap(id);
         compositor = null;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { readFrames, SourceReads, type FrameReadOutcome } from './readFrames';
+import { FrameQueues, readFrames, SourceReads, type FrameReadOutcome } from './readFrames';
 
 class Frame {
   closed = false;
@@ -107,5 +107,43 @@ describe('SourceReads', () => {
     expect(outcomes).toEqual(['host read', 'stuck timeout']);
     expect(stuck.closed).toBe(true);
     expect(reads.busy('stuck')).toBe(false);
+  });
+});
+
+describe('FrameQueues', () => {
+  const frame = (label: string) => new Frame(label);
+
+  it('gives each source its oldest frame per take: two frames bunched up between two ticks are both shown', () => {
+    const q = new FrameQueues<Frame>();
+    const a1 = frame('a1');
+    const a2 = frame('a2');
+    const b1 = frame('b1');
+    q.push('a', a1);
+    q.push('a', a2);
+    q.push('b', b1);
+    expect(q.take().map(([id, f]) => [id, f.label])).toEqual([['a', 'a1'], ['b', 'b1']]);
+    expect(q.take().map(([id, f]) => [id, f.label])).toEqual([['a', 'a2']]);
+    expect(q.take()).toEqual([]);
+    expect([a1, a2, b1].some((f) => f.closed)).toBe(false);
+  });
+
+  it('closes the oldest of a source that comes faster than it is taken, and holds back a source still being read', () => {
+    const q = new FrameQueues<Frame>(2);
+    const frames = ['1', '2', '3', '4'].map(frame);
+    for (const f of frames) q.push('a', f);
+    expect(frames.map((f) => f.closed)).toEqual([true, true, false, false]);
+    expect(q.size).toBe(2);
+    expect(q.take(() => true)).toEqual([]);
+    expect(q.take()[0]![1].label).toBe('3');
+  });
+
+  it('closes what a dropped source still had', () => {
+    const q = new FrameQueues<Frame>();
+    const f = frame('x');
+    q.push('a', f);
+    q.drop('a');
+    expect(f.closed).toBe(true);
+    expect(q.ids()).toEqual([]);
+    expect(() => new FrameQueues(0)).toThrow(RangeError);
   });
 });

@@ -88,3 +88,54 @@ export class SourceReads<F extends { close(): void }, T> {
     clearTimeout(timer);
   }
 }
+
+/**
+ * Each source's frames waiting for the program's clock, oldest first, at most
+ * `depth` per source (the oldest is closed when one more comes). A tick takes
+ * each source's oldest frame, so two frames that arrive within one tick (a
+ * camera's frames bunched up on their way by a busy machine) are shown on two
+ * ticks instead of the first being replaced unseen; a source faster than the
+ * clock loses its oldest frames, and waits at most `depth` frames.
+ */
+export class FrameQueues<F extends { close(): void }> {
+  private readonly queues = new Map<string, F[]>();
+
+  constructor(private readonly depth = 2) {
+    if (!Number.isInteger(depth) || depth < 1) throw new RangeError(`a queue holds at least one frame, got ${depth}`);
+  }
+
+  push(id: string, frame: F): void {
+    let queue = this.queues.get(id);
+    if (!queue) this.queues.set(id, (queue = []));
+    queue.push(frame);
+    while (queue.length > this.depth) queue.shift()!.close();
+  }
+
+  /** Takes the oldest frame of each source that has one, except those `wait` holds back (their frames stay queued). */
+  take(wait: (id: string) => boolean = () => false): Array<[string, F]> {
+    const taken: Array<[string, F]> = [];
+    for (const [id, queue] of this.queues) {
+      if (queue.length === 0 || wait(id)) continue;
+      taken.push([id, queue.shift()!]);
+    }
+    return taken;
+  }
+
+  /** Closes and forgets the source's frames. */
+  drop(id: string): void {
+    for (const frame of this.queues.get(id) ?? []) frame.close();
+    this.queues.delete(id);
+  }
+
+  /** The sources with a queue (empty or not). */
+  ids(): string[] {
+    return [...this.queues.keys()];
+  }
+
+  /** Frames waiting, all sources together. */
+  get size(): number {
+    let n = 0;
+    for (const queue of this.queues.values()) n += queue.length;
+    return n;
+  }
+}
