@@ -7,7 +7,9 @@ import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import type { GuestInvitationRow, GuestSeatRow } from '../../../shared/domain';
 import { GuestControls } from '../components/guest/GuestControls';
 import { InvitationCard } from '../components/guest/InvitationCard';
+import { ModeratorInvites } from '../components/guest/ModeratorInvites';
 import { ModeratorPanel } from '../components/guest/ModeratorPanel';
+import { useProfileNames } from '../components/guest/useProfileNames';
 import { PreJoin } from '../components/guest/PreJoin';
 import {
   acceptInvitation,
@@ -518,25 +520,9 @@ function GuestStage({ stage }: { stage: Stage }) {
     void session.leave();
   };
 
-  // A moderator's list shows the other guests by name (looked up once each).
+  // A moderator's list shows the other guests by name.
   const moderator = state.seat.is_moderator;
-  const [names, setNames] = useState<Record<string, string>>({});
-  const otherIds = state.others.map((s) => s.user_id).join(',');
-  useEffect(() => {
-    if (!moderator || otherIds === '') return;
-    const unknown = otherIds.split(',').filter((id) => !(id in names));
-    if (unknown.length === 0) return;
-    let cancelled = false;
-    void getProfiles(unknown)
-      .then((profiles) => {
-        if (cancelled) return;
-        setNames((known) => ({ ...known, ...Object.fromEntries(profiles.map((p) => [p.id, p.display_name ?? p.username ?? 'Guest'])) }));
-      })
-      .catch(() => {});
-    return () => {
-      cancelled = true;
-    };
-  }, [moderator, otherIds, names]);
+  const names = useProfileNames(moderator ? state.others.map((s) => s.user_id) : []);
 
   const cameraShown = state.cameraOn && !state.seat.camera_disabled_by_host && state.local.getVideoTracks().length > 0;
   const connected = state.link === 'connected';
@@ -618,7 +604,11 @@ function GuestStage({ stage }: { stage: Stage }) {
           ) : null}
         </div>
 
-        {moderator ? <ModeratorPanel others={state.others} names={names} onAction={(action, userId) => session.moderate(action, userId)} /> : null}
+        {moderator ? (
+          <ModeratorPanel others={state.others} names={names} onAction={(action, userId) => session.moderate(action, userId)}>
+            <ModeratorInvites streamId={session.streamId} hostId={session.hostId} localTime={(t) => serverClock.localIso(t)} />
+          </ModeratorPanel>
+        ) : null}
       </div>
 
       <GuestControls state={state} session={session} onLeave={leave} leaving={leaving} />

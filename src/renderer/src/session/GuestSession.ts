@@ -365,6 +365,14 @@ export class GuestSession {
   readonly get: () => GuestStageState;
   readonly subscribe: (listener: () => void) => () => void;
 
+  /** The stream this guest is on, and its host. */
+  get streamId(): string {
+    return this.opts.streamId;
+  }
+  get hostId(): string {
+    return this.opts.hostId;
+  }
+
   constructor(private readonly opts: GuestSessionOptions) {
     const { stream, cameraOn, micOn } = opts.media;
     this.snapshot = new Snapshot<GuestStageState>({

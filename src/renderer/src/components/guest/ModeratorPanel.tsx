@@ -4,7 +4,7 @@
  * camera off or release it, remove from the stage). Another moderator is
  * listed without actions: only the host moderates moderators.
  */
-import { useState } from 'react';
+import { useState, type ReactNode } from 'react';
 import type { GuestSeatRow } from '../../../../shared/domain';
 import type { ModeratorAction } from '../../session/GuestSession';
 
@@ -12,10 +12,13 @@ export function ModeratorPanel({
   others,
   names,
   onAction,
+  children,
 }: {
   others: GuestSeatRow[];
   names: Record<string, string>;
   onAction: (action: ModeratorAction, userId: string) => Promise<void>;
+  /** More a moderator can do (inviting), under the list. */
+  children?: ReactNode;
 }) {
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -31,7 +34,7 @@ export function ModeratorPanel({
   return (
     <section className="g-moderate" aria-label="Moderate the stage" data-testid="moderator-panel">
       <h2>You are a moderator</h2>
-      <p className="muted small">The host made you one: you can mute, turn off the camera of, or remove the other guests.</p>
+      <p className="muted small">The host made you one: you can invite guests, and mute, turn off the camera of, or remove the other guests.</p>
       {others.length === 0 ? <p className="muted small">No other guest is on stage.</p> : null}
       <ul>
         {others.map((seat) => {
@@ -74,6 +77,7 @@ export function ModeratorPanel({
           {error}
         </p>
       ) : null}
+      {children}
     </section>
   );
 }
