@@ -94,6 +94,19 @@ describe('ProgramEncoder timestamps', () => {
     expect(times).toEqual([1000, 1066, 1100]);
   });
 
+  it('says it is saturated exactly when a picture pushed now would be skipped', () => {
+    const { encoder, current } = makeEncoder({ ms: 0 });
+    expect(encoder.saturated).toBe(false);
+    current().encodeQueueSize = 3;
+    expect(encoder.saturated).toBe(true);
+    expect(encoder.push(picture(), 10)).toBe(false);
+    current().encodeQueueSize = 2;
+    expect(encoder.saturated).toBe(false);
+    expect(encoder.push(picture(), 20)).toBe(true);
+    encoder.close();
+    expect(encoder.saturated).toBe(false);
+  });
+
   it('repeats the newest picture pushed, even one that came too late to be encoded itself', () => {
     const { encoder, current } = makeEncoder({ ms: 0 });
     const first = picture();

@@ -170,6 +170,11 @@ export class ProgramEncoder {
     this.opts.onRestart?.(new ProgramEncoderError('program_encoder_restarted', cause), this.restarts.used);
   }
 
+  /** Whether a picture pushed now would be skipped because the encoder is still busy with earlier ones. */
+  get saturated(): boolean {
+    return !this.closed && this.encoder.state === 'configured' && this.encoder.encodeQueueSize > MAX_QUEUE;
+  }
+
   /** The next picture is a keyframe (the native side asked for one). */
   requestKeyframe(): void {
     this.keyNow = true;

@@ -350,6 +350,13 @@ async function tickCpu(): Promise<void> {
   const started = performance.now();
   // A second tick in a slot already served (the timer catching up): nothing it made would reach the output.
   if (live && slots && !slots.serve(started)) return;
+  if (live && h264?.saturated) {
+    // The encoder still holds as many pictures as it may: one made now would be skipped there. The frames wait for
+    // the next tick instead (FrameQueues), and the time composing it would take is left to the encoder.
+    stats.framesSkipped += 1;
+    postStatsNow();
+    return;
+  }
   cpuBusy = true;
   try {
     // Every new frame's planes are read at once: one wait for all sources, not one after another, and at most a
