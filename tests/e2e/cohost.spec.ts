@@ -225,6 +225,8 @@ test('host moderates three guests; the program follows', async () => {
   const mia = panel.locator(`[data-testid="moderated-guest"][data-user="${ids[0]}"]`);
   await expect(mia).toContainText(GUESTS[0]!.name);
   await expect(mia.getByTestId('moderated-state')).toContainText('muted');
+  // With a moderator on stage, Mia's page no longer says it was the host who muted her: the seat does not say who.
+  await expect(guestPages[0]!.getByTestId('host-muted')).toContainText('The host or a moderator muted your microphone');
   await expect(panel.getByTestId('moderated-guest')).toHaveCount(1);
   await moderatorPage.screenshot({ path: join(OUT, 'guest-moderator.png'), fullPage: true });
   await mia.getByRole('button', { name: `Release the microphone of ${GUESTS[0]!.name}` }).click();

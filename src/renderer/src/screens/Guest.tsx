@@ -524,6 +524,9 @@ function GuestStage({ stage }: { stage: Stage }) {
   const moderator = state.seat.is_moderator;
   const names = useProfileNames(moderator ? state.others.map((s) => s.user_id) : []);
 
+  // The seat does not say who switched it off: with a moderator on stage, it may have been them.
+  const whoModerates = state.others.some((s) => s.is_moderator) ? 'The host or a moderator' : 'The host';
+
   const cameraShown = state.cameraOn && !state.seat.camera_disabled_by_host && state.local.getVideoTracks().length > 0;
   const connected = state.link === 'connected';
 
@@ -580,12 +583,12 @@ function GuestStage({ stage }: { stage: Stage }) {
         <div className="g-status">
           {state.seat.muted_by_host ? (
             <p className="g-banner" role="status" data-testid="host-muted">
-              The host muted your microphone. You can unmute once they allow it.
+              {whoModerates} muted your microphone. You can unmute once they allow it.
             </p>
           ) : null}
           {state.seat.camera_disabled_by_host ? (
             <p className="g-banner" role="status" data-testid="host-camera-off">
-              The host turned your camera off. You can turn it on once they allow it.
+              {whoModerates} turned your camera off. You can turn it on once they allow it.
             </p>
           ) : null}
           {connected && state.viewBehindMs > 0 ? (
