@@ -1,7 +1,7 @@
 /**
  * A setting changed many times in a row (a slider dragged) sent one request at
- * a time, latest value first: a value given while a request is under way
- * waits, and a newer one replaces it. The last value given is the last one
+ * a time: a value given while a request is under way waits, and a newer one
+ * replaces it. The last value given is the last one
  * sent, so the stored setting ends where the control stopped, whatever order
  * concurrent requests would have landed in. Each key (a guest) has its own
  * queue.
