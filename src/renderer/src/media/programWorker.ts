@@ -360,7 +360,7 @@ async function tickCpu(): Promise<void> {
   cpuBusy = true;
   try {
     // Every new frame's planes are read at once: one wait for all sources, not one after another, and at most a
-    // frame interval long. A source still being read keeps its newest frame waiting for the next tick.
+    // frame interval long. A source still being read keeps its frames waiting for the next tick.
     const frames = pending.take((id) => reads.busy(id));
     const copyStarted = performance.now();
     await reads.start(frames, 1000 / size.fps);
