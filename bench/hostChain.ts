@@ -244,7 +244,9 @@ try {
   // ffmpeg (and re-encodes of the same picture, which differ by noise) are not counted as new.
   // The recording's length in 30 fps slots, whether the stream is constant-rate (ffmpeg's encoder) or not (a copied stream).
   const totalFrames = countFrames(recording, `fps=30,${crop}`);
-  const newFrames = countFrames(recording, `${crop},mpdecimate`);
+  // Numbered afresh after mpdecimate: kept frames closer than the null muxer's 1/30 s time base
+  // would share a timestamp (a copied stream's are in ms), which ffmpeg reports as an error each time.
+  const newFrames = countFrames(recording, `${crop},mpdecimate,setpts=N/30/TB`);
   const duration = totalFrames / 30;
   const newFps = newFrames / Math.max(1, duration);
   const memory = memorySteps.map((m) => m.total);
