@@ -12,26 +12,17 @@
  * instead of the embedded ingest) with LOCAL_PLAYBACK_URL_TEMPLATE (its
  * playback, `{id}` for the stream's playback id), LOG=1 (request log lines).
  */
+import { portFromEnv } from './env.js';
 import { startLocalStack } from './stack.js';
-
-function intFromEnv(name: string): number | undefined {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return undefined;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0 || value > 65535) {
-    throw new Error(`${name} must be a port number, got "${raw}"`);
-  }
-  return value;
-}
 
 async function main(): Promise<void> {
   const verbose = process.env.LOG === '1';
   const backend = await startLocalStack({
-    port: intFromEnv('API_PORT'),
-    rtmpPort: intFromEnv('RTMP_PORT'),
-    ingestHttpPort: intFromEnv('INGEST_HTTP_PORT'),
+    port: portFromEnv('API_PORT'),
+    rtmpPort: portFromEnv('RTMP_PORT'),
+    ingestHttpPort: portFromEnv('INGEST_HTTP_PORT'),
     host: process.env.API_HOST || undefined,
-    dbPort: intFromEnv('DB_PORT'),
+    dbPort: portFromEnv('DB_PORT'),
     dataDir: process.env.DATA_DIR || undefined,
     databaseUrl: process.env.DATABASE_URL || undefined,
     jwtSecret: process.env.JWT_SECRET || undefined,

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { AppError } from '../shared/errors.js';
 import { withClient } from './dbClient.js';
-import { LOCAL_SQL_DIR, REPO_ROOT } from './paths.js';
+import { LOCAL_SQL_DIR, REPO_ROOT, outsideArchive } from './paths.js';
 
 export { REPO_ROOT };
 
@@ -220,7 +220,7 @@ async function postgresBinaries(): Promise<Binaries> {
   try {
     const mod = (await import(pkg)) as Partial<Binaries>;
     if (!mod.initdb || !mod.postgres) throw new Error(`${pkg} does not export initdb and postgres`);
-    return { initdb: mod.initdb, postgres: mod.postgres };
+    return { initdb: outsideArchive(mod.initdb), postgres: outsideArchive(mod.postgres) };
   } catch (err) {
     throw new DatabaseError('start_failed', `no embedded PostgreSQL for ${process.platform}-${process.arch} (${pkg}): ${(err as Error).message}`, {
       cause: err,

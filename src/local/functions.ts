@@ -20,7 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AppError } from '../shared/errors.js';
 import { BodyError, MAX_BODY_BYTES, readBody, requestUrl } from './http.js';
-import { FUNCTIONS_HOST_SCRIPT, REPO_ROOT } from './paths.js';
+import { FUNCTIONS_HOST_SCRIPT, REPO_ROOT, outsideArchive } from './paths.js';
 
 export interface FunctionsRuntimeOptions {
   /** The folder holding one sub-folder per function (`supabase/functions`). */
@@ -201,7 +201,7 @@ export function resolveDenoBinary(resolvePackage: (id: string) => string = creat
   for (const pkg of ['deno', denoPlatformPackage(process.platform, process.arch)]) {
     if (!pkg) continue;
     try {
-      candidates.push(join(dirname(resolvePackage(`${pkg}/package.json`)), exe));
+      candidates.push(outsideArchive(join(dirname(resolvePackage(`${pkg}/package.json`)), exe)));
     } catch {
       // not installed: try the next one
     }

@@ -17,6 +17,8 @@ export interface LocalStackOptions {
   host?: string;
   /** PostgreSQL data folder (embedded server). */
   dataDir?: string;
+  /** Deno's cache for the edge functions (`.data/deno` in the repository by default; the packaged app's own folder is read-only). */
+  denoDir?: string;
   /** Port of the embedded PostgreSQL (default 54322; 0 picks a free one). */
   dbPort?: number;
   databaseUrl?: string;
@@ -144,6 +146,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     realtime = createRealtimeServer({ pool: backend.pool, jwtSecret, anonKey: backend.anonKey, log });
     functions = createFunctionsRuntime({
       functionsDir: join(REPO_ROOT, 'supabase', 'functions'),
+      ...(opts.denoDir ? { denoDir: opts.denoDir } : {}),
       env: {
         SUPABASE_URL: backend.apiUrl,
         SUPABASE_ANON_KEY: backend.anonKey,

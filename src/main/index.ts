@@ -10,6 +10,7 @@ import type { AppConfig } from '../shared/bridge.js';
 import { webAppUrlFromEnv } from '../shared/appLinks.js';
 import { bindIpc } from './ipc.js';
 import { createProgramOutputs } from './encoder/ProgramOutputs.js';
+import { portFromEnv } from '../local/env.js';
 import { startLocalStack, type LocalStack } from '../local/stack.js';
 import { ffmpegForIngest } from './encoder/ffmpegPath.js';
 
@@ -23,8 +24,15 @@ async function resolveConfig(): Promise<Omit<AppConfig, 'shell'>> {
   const url = process.env.SUPABASE_URL;
   const key = process.env.SUPABASE_ANON_KEY;
   if (url && key) return { supabaseUrl: url, supabaseAnonKey: key, ...configuredWebApp };
+  // The same settings as the browser studio's `npm start`; the data lives with the app's other data by default.
   stack = await startLocalStack({
-    dataDir: join(app.getPath('userData'), 'local-backend'),
+    dataDir: process.env.DATA_DIR || join(app.getPath('userData'), 'local-backend'),
+    databaseUrl: process.env.DATABASE_URL || undefined,
+    port: portFromEnv('API_PORT'),
+    dbPort: portFromEnv('DB_PORT'),
+    rtmpPort: portFromEnv('RTMP_PORT'),
+    ingestHttpPort: portFromEnv('INGEST_HTTP_PORT'),
+    denoDir: join(app.getPath('userData'), 'deno'),
     staticDir: join(here, '../renderer'),
     ingestUrl: process.env.LOCAL_RTMP_URL || undefined,
     playbackUrlTemplate: process.env.LOCAL_PLAYBACK_URL_TEMPLATE || undefined,

@@ -6,6 +6,7 @@
  *   --no-build     do not rebuild the renderer first
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { portFromEnv } from '../local/env.js';
 import { startBrowserStudio } from './browserStudio.js';
 import { findElectronBinary } from './electronBinary.js';
 
@@ -31,14 +32,14 @@ async function main(): Promise<void> {
   }
   if (!args.has('--no-build')) run('npx', ['vite', 'build', '--config', 'vite.renderer.config.ts', '--logLevel', 'warn']);
   const studio = await startBrowserStudio({
-    studioPort: Number(process.env.STUDIO_PORT ?? 5190),
-    backendPort: process.env.API_PORT ? Number(process.env.API_PORT) : undefined,
-    rtmpPort: process.env.RTMP_PORT ? Number(process.env.RTMP_PORT) : undefined,
-    ingestHttpPort: process.env.INGEST_HTTP_PORT ? Number(process.env.INGEST_HTTP_PORT) : undefined,
+    studioPort: portFromEnv('STUDIO_PORT') ?? 5190,
+    backendPort: portFromEnv('API_PORT'),
+    rtmpPort: portFromEnv('RTMP_PORT'),
+    ingestHttpPort: portFromEnv('INGEST_HTTP_PORT'),
     ingestUrl: process.env.LOCAL_RTMP_URL || undefined,
     playbackUrlTemplate: process.env.LOCAL_PLAYBACK_URL_TEMPLATE || undefined,
     dataDir: process.env.DATA_DIR || undefined,
-    dbPort: process.env.DB_PORT ? Number(process.env.DB_PORT) : undefined,
+    dbPort: portFromEnv('DB_PORT'),
   });
   console.log(`STUDIO_URL=${studio.studioUrl}`);
   console.log(`GUEST_URL=${studio.guestUrl}`);

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FfmpegNotFoundError } from './errors';
+import { outsideArchive } from '../../local/paths';
 import { findOnPath, resolveFfmpeg, resolveFfprobe, type ResolveDeps } from './ffmpegPath';
 
 function deps(files: string[], env: Record<string, string | undefined>, staticModule?: unknown): ResolveDeps {
@@ -35,6 +36,20 @@ describe('resolveFfmpeg', () => {
   it('uses ffmpeg-static when the module loads and its file exists', () => {
     const d = deps(['/static/ffmpeg', '/usr/bin/ffmpeg'], { PATH: '/usr/bin' }, '/static/ffmpeg');
     expect(resolveFfmpeg(d)).toEqual({ path: '/static/ffmpeg', source: 'ffmpeg-static' });
+  });
+
+  it('runs the packaged app’s ffmpeg-static from beside the archive, where it is unpacked', () => {
+    const inArchive = '/opt/Roast Live Studio/resources/app.asar/node_modules/ffmpeg-static/ffmpeg';
+    const unpacked = '/opt/Roast Live Studio/resources/app.asar.unpacked/node_modules/ffmpeg-static/ffmpeg';
+    // Electron's file checks accept the path inside the archive, but nothing can be started from there.
+    const d = deps([inArchive, unpacked, '/usr/bin/ffmpeg'], { PATH: '/usr/bin' }, inArchive);
+    expect(resolveFfmpeg(d)).toEqual({ path: unpacked, source: 'ffmpeg-static' });
+    const windows = 'C:\\Program Files\\Roast\\resources\\app.asar\\node_modules\\ffmpeg-static\\ffmpeg.exe';
+    expect(outsideArchive(windows)).toBe('C:\\Program Files\\Roast\\resources\\app.asar.unpacked\\node_modules\\ffmpeg-static\\ffmpeg.exe');
+    expect(outsideArchive('/opt/Roast/resources/app.asar')).toBe('/opt/Roast/resources/app.asar.unpacked');
+    expect(outsideArchive('/home/me/app.asarx/ffmpeg')).toBe('/home/me/app.asarx/ffmpeg');
+    // Without the unpacked copy, ffmpeg on PATH is used.
+    expect(resolveFfmpeg(deps([inArchive, '/usr/bin/ffmpeg'], { PATH: '/usr/bin' }, inArchive))).toEqual({ path: '/usr/bin/ffmpeg', source: 'PATH' });
   });
 
   it('accepts an ES-module shaped ffmpeg-static export', () => {

@@ -7,6 +7,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { EncoderStartResult } from '../../shared/bridge';
+import { outsideArchive } from '../../local/paths';
 import { FfmpegNotFoundError } from './errors';
 
 export type FfmpegSource = EncoderStartResult['ffmpegSource'];
@@ -111,13 +112,14 @@ function staticModulePath(loadModule: (name: string) => unknown, name: string): 
   } catch {
     return null;
   }
-  if (typeof loaded === 'string' && loaded.length > 0) return loaded;
+  if (typeof loaded === 'string' && loaded.length > 0) return outsideArchive(loaded);
   if (typeof loaded === 'object' && loaded !== null) {
     const candidate = (loaded as { default?: unknown; path?: unknown }).default ?? (loaded as { path?: unknown }).path;
-    if (typeof candidate === 'string' && candidate.length > 0) return candidate;
+    if (typeof candidate === 'string' && candidate.length > 0) return outsideArchive(candidate);
   }
   return null;
 }
+
 
 export function findOnPath(
   name: string,
