@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSeatUpdate, mergeEvents, type GuestEventRow, type GuestSeatRow } from './domain';
+import { isSeatUpdate, laterStreamRow, mergeEvents, type GuestEventRow, type GuestSeatRow, type StreamRow } from './domain';
 
 const event = (id: number, name = `e${id}`) => ({ id, display_name: name }) as unknown as GuestEventRow;
 
@@ -23,5 +23,36 @@ describe('isSeatUpdate', () => {
     expect(isSeatUpdate(seat(2), seat(2))).toBe(true);
     expect(isSeatUpdate(seat(2), seat(3))).toBe(true);
     expect(isSeatUpdate(seat(3), seat(2))).toBe(false);
+  });
+});
+
+describe('laterStreamRow', () => {
+  const row = (status: StreamRow['status'], title = 'Show', id = 's1'): StreamRow => ({
+    id,
+    host_id: 'h',
+    title,
+    status,
+    ingest_provider: 'local',
+    live_input_id: null,
+    playback_url: status === 'live' ? 'http://ingest/p.m3u8' : null,
+    locked_seats: [],
+    started_at: null,
+    ended_at: null,
+    created_at: '2026-12-06T00:00:00Z',
+  });
+
+  it('keeps a live change when a read sent before it answers afterwards with the older status', () => {
+    expect(laterStreamRow(row('live'), row('idle')).status).toBe('live');
+    expect(laterStreamRow(row('ended'), row('live')).status).toBe('ended');
+  });
+
+  it('takes a row that moves the stream forward or changes it within its phase', () => {
+    expect(laterStreamRow(row('idle'), row('live')).status).toBe('live');
+    expect(laterStreamRow(row('live'), row('live', 'New title')).title).toBe('New title');
+    expect(laterStreamRow(null, row('ended')).status).toBe('ended');
+  });
+
+  it('takes another stream’s row as it is', () => {
+    expect(laterStreamRow(row('ended'), row('idle', 'Other', 's2')).id).toBe('s2');
   });
 });

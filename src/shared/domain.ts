@@ -102,6 +102,19 @@ export interface GuestEventRow {
   created_at: string;
 }
 
+const STREAM_PHASES: readonly StreamStatus[] = ['idle', 'live', 'ended'];
+
+/**
+ * The later of two readings of a stream's row, when a read and a live change
+ * may arrive in either order: a stream only moves forward (idle, live, ended),
+ * so a row whose status is behind the one held is an older reading and is
+ * not taken. Otherwise the row that came last wins.
+ */
+export function laterStreamRow(held: StreamRow | null, row: StreamRow): StreamRow {
+  if (!held || held.id !== row.id) return row;
+  return STREAM_PHASES.indexOf(row.status) < STREAM_PHASES.indexOf(held.status) ? held : row;
+}
+
 /** Event rows from a list and from live changes, in any order: newest first, each once, at most `keep`. */
 export function mergeEvents(held: readonly GuestEventRow[], rows: readonly GuestEventRow[], keep: number): GuestEventRow[] {
   const byId = new Map(held.map((e) => [e.id, e]));

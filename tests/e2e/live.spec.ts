@@ -206,6 +206,14 @@ test('host and guest go live end to end', async () => {
   await expect(viewer.getByTestId('watch-waiting')).toHaveText('This stream has ended.', { timeout: 15_000 });
   await expect(viewer.getByTestId('player')).toHaveCount(0);
   await expect(viewer.getByTestId('events')).toContainText('ended the stream');
+  // Another stream in the same tab's link is another page: nothing of this one's status or feed stays.
+  await viewer.evaluate(() => (window.location.hash = '#/watch?stream=00000000-0000-4000-8000-000000000000'));
+  await expect(viewer.getByTestId('watch-error')).toContainText('This stream does not exist');
+  await expect(viewer.getByTestId('stream-status')).toHaveCount(0);
+  await expect(viewer.getByTestId('events')).not.toContainText('Gus Guest');
+  await viewer.evaluate((id) => (window.location.hash = `#/watch?stream=${id}`), streamRow.id);
+  await expect(viewer.getByTestId('watch-waiting')).toHaveText('This stream has ended.');
+  await expect(viewer.getByTestId('watch-error')).toHaveCount(0);
   // The recording was flushed with the stop: the whole show, H.264 and AAC as the ingest got it.
   await expect(host.getByTestId('recording')).toContainText('Recording saved to');
   const recorded = probe(recordingPath);

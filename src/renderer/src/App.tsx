@@ -23,18 +23,20 @@ function Loading({ name, children }: { name: string; children: ReactNode }) {
   );
 }
 
-function useHashRoute(): string {
-  const [route, setRoute] = useState(() => window.location.hash.replace(/^#\/?/, '').split('?')[0] ?? '');
+/** The page named in the address's hash (`#/watch?stream=…` → `watch`), and the hash's query. */
+function useHashRoute(): { route: string; query: URLSearchParams } {
+  const [hash, setHash] = useState(() => window.location.hash);
   useEffect(() => {
-    const onHash = () => setRoute(window.location.hash.replace(/^#\/?/, '').split('?')[0] ?? '');
+    const onHash = () => setHash(window.location.hash);
     window.addEventListener('hashchange', onHash);
     return () => window.removeEventListener('hashchange', onHash);
   }, []);
-  return route;
+  const [path = '', query = ''] = hash.replace(/^#\/?/, '').split('?');
+  return { route: path, query: new URLSearchParams(query) };
 }
 
 export function App() {
-  const route = useHashRoute();
+  const { route, query } = useHashRoute();
   if (route === 'studio')
     return (
       <Loading name="the studio">
@@ -50,7 +52,8 @@ export function App() {
   if (route === 'watch')
     return (
       <Loading name="the viewer page">
-        <Watch />
+        {/* Another stream in the link is another page: nothing of the last one's state or feed is kept. */}
+        <Watch key={query.get('stream') ?? ''} streamId={query.get('stream')} />
       </Loading>
     );
   return (

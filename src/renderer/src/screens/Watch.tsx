@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import Hls, { ErrorTypes, Events } from 'hls.js';
-import { mergeEvents, type GuestEventRow, type StreamRow } from '../../../shared/domain';
+import { laterStreamRow, mergeEvents, type GuestEventRow, type StreamRow } from '../../../shared/domain';
 import { EventsFeed } from '../components/studio/EventsFeed';
 import { getStream, subscribeStream } from '../services/liveService';
 import { listEvents, subscribeEvents } from '../services/streamGuestService';
@@ -27,7 +27,8 @@ function useWatchedStream(streamId: string | null) {
       const row = await getStream(streamId);
       if (cancelled) return;
       if (!row) throw new Error('This stream does not exist (it may have been deleted).');
-      setStream(row);
+      // A read answered after a live change is older than it: the change stays.
+      setStream((held) => laterStreamRow(held, row));
     };
     const readEvents = async () => {
       const rows = await listEvents(streamId, { limit: EVENTS_SHOWN });
@@ -47,7 +48,7 @@ function useWatchedStream(streamId: string | null) {
         keep(
           await subscribeStream(
             streamId,
-            (row) => !cancelled && setStream(row),
+            (row) => !cancelled && setStream((held) => laterStreamRow(held, row)),
             () => void readStream().catch(fail),
           ),
         );
@@ -160,8 +161,7 @@ function Player({ src }: { src: string }) {
 }
 
 /** The viewer page: the stream from the ingest (HLS) while it is live, and the stream's guest events. */
-export function Watch() {
-  const streamId = new URLSearchParams(window.location.hash.split('?')[1] ?? '').get('stream');
+export function Watch({ streamId }: { streamId: string | null }) {
   const { stream, events, error } = useWatchedStream(streamId);
   const waiting = stream ? statusMessage(stream.status) : null;
 

@@ -6,6 +6,7 @@ import { watchTable } from './realtime';
 function fakeClient() {
   let status: ((s: string, err?: Error) => void) | null = null;
   let removed = 0;
+  const options: unknown[] = [];
   const channel = {
     on: () => channel,
     subscribe: (cb: (s: string, err?: Error) => void) => {
@@ -15,13 +16,16 @@ function fakeClient() {
   };
   const client = {
     realtime: { setAuth: async () => {} },
-    channel: () => channel,
+    channel: (_topic: string, opts?: unknown) => {
+      options.push(opts);
+      return channel;
+    },
     removeChannel: async () => {
       removed += 1;
       return 'ok';
     },
   } as unknown as SupabaseClient;
-  return { client, status: (s: string, err?: Error) => status!(s, err), removed: () => removed };
+  return { client, status: (s: string, err?: Error) => status!(s, err), removed: () => removed, options };
 }
 
 describe('a table watch', () => {
@@ -41,6 +45,16 @@ describe('a table watch', () => {
     fake.status('SUBSCRIBED');
     expect(rejoins).toBe(1);
     expect(fake.removed()).toBe(1);
+  });
+
+  it('asks the server to confirm only once the row-change feed runs (hosted Realtime confirms the join earlier otherwise)', async () => {
+    const fake = fakeClient();
+    const watching = watchTable(fake.client, 'stream', { table: 'streams', filter: 'id=eq.x', onRow: () => {} });
+    await Promise.resolve();
+    await Promise.resolve();
+    fake.status('SUBSCRIBED');
+    (await watching)();
+    expect(fake.options).toEqual([{ config: { postgres_changes_options: { wait: true } } }]);
   });
 
   it('fails with a clear error when the first subscription is refused', async () => {

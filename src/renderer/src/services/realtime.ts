@@ -35,14 +35,20 @@ let sequence = 0;
 /**
  * Subscribes to a table's row changes and resolves once the server confirmed
  * the subscription, so no change made after that is missed. Each call gets its
- * own channel (supabase-js shares channels by topic name).
+ * own channel (supabase-js shares channels by topic name). Hosted Realtime
+ * confirms a join before its row-change feed is running unless asked to wait
+ * for it (`postgres_changes_options.wait`): without that, a change in the
+ * first seconds — the host going live just after a viewer opened the page —
+ * would be lost. The local server sets the feed up before it answers.
  */
 export async function watchTable<Row>(client: SupabaseClient, label: string, watch: TableWatch<Row>): Promise<Unsubscribe> {
   const events = watch.events ?? ['INSERT', 'UPDATE'];
   // The join must carry the signed-in user's token: RLS decides which rows they see.
   await client.realtime.setAuth();
   sequence += 1;
-  const channel: RealtimeChannel = client.channel(`${label}:${sequence}:${Math.random().toString(36).slice(2, 8)}`);
+  const channel: RealtimeChannel = client.channel(`${label}:${sequence}:${Math.random().toString(36).slice(2, 8)}`, {
+    config: { postgres_changes_options: { wait: true } },
+  });
   channel.on('postgres_changes', { event: '*', schema: 'public', table: watch.table, filter: watch.filter }, (payload) => {
     const event = payload.eventType;
     if (event === 'DELETE' || !events.includes(event)) return;
