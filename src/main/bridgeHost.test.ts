@@ -302,6 +302,17 @@ describe('BridgeHost', () => {
     expect(host.malformedRequests).toBe(1);
   });
 
+  it('counts and logs a request refused as malformed (unknown channel, bad options), not only one that was not JSON', async () => {
+    const { host, log } = setup();
+    await expect(host.invoke('encoder:explode', [])).rejects.toThrow('unknown channel "encoder:explode"');
+    await expect(host.invoke('encoder:start', [{ ...startOpts, width: -5 }])).rejects.toThrow(/encoder:start: width/);
+    expect(host.malformedRequests).toBe(2);
+    expect(log).toHaveBeenCalledWith('bridge: dropped a malformed request (1 so far): unknown channel "encoder:explode"');
+    // A well-formed request adds nothing.
+    await host.invoke('encoder:stop', []);
+    expect(host.malformedRequests).toBe(2);
+  });
+
   it('writes the pending summary of rejected messages on a stop even when nothing is live', async () => {
     const { host, log, clock } = setup();
     for (let i = 0; i < 4; i++) host.reportBadRequest(`bad request ${i}`);

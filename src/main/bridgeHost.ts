@@ -138,8 +138,17 @@ export class BridgeHost {
     return (this.deps.now ?? (() => performance.now()))();
   }
 
-  /** Handles an invoke; rejects with BridgeMessageError for malformed input. */
+  /** Handles an invoke; rejects with BridgeMessageError for malformed input, which is counted and logged as a bad request. */
   async invoke(channel: unknown, args: unknown): Promise<unknown> {
+    try {
+      return await this.handle(channel, args);
+    } catch (err) {
+      if (err instanceof BridgeMessageError) this.reportBadRequest(err.message);
+      throw err;
+    }
+  }
+
+  private async handle(channel: unknown, args: unknown): Promise<unknown> {
     if (typeof channel !== 'string' || !(INVOKE_CHANNELS as readonly string[]).includes(channel)) {
       throw new BridgeMessageError(`unknown channel ${JSON.stringify(channel)}`);
     }
