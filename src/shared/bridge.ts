@@ -66,8 +66,18 @@ export interface EncoderStats {
    * RTMP (TCP) it holds ffmpeg back like a slow encoder does.
    */
   framesDropped: number;
-  /** Frames dropped by the network: frames that came while the stream was down and reconnecting. */
+  /**
+   * Frames dropped by the network: frames that could not go out because the
+   * stream was down (reconnecting, a restarted ffmpeg still connecting to the
+   * ingest). Frames before the stream first went up are not counted.
+   */
   framesDroppedNetwork: number;
+  /**
+   * Audio (ms) dropped because ffmpeg left it unread for over 2 s (its
+   * output blocked), since the start. Absent where the native side does not
+   * report it.
+   */
+  audioDroppedMs?: number;
   /**
    * Output frames a second over the last two seconds, from ffmpeg's frame
    * counter; null while a new ffmpeg's reports span less than a second (its

@@ -603,6 +603,31 @@ describe('EncoderSession audio', () => {
     expect(audio.bytes).toBe(100 * 480 * 8); // contiguous: no silence inserted, nothing trimmed
   });
 
+  it('drops audio ffmpeg leaves unread for over 2 s, counts it in the stats, and logs it once when it starts and once when it ends', async () => {
+    const h = track(harness());
+    await h.startLive();
+    const audio = h.child().audio;
+    audio.blocked = true; // ffmpeg stops reading fd 3
+    for (let i = 0; i < 400; i++) {
+      h.session.pushAudio(audioChunk(0.5), i * 10);
+      await h.clock.advance(10);
+    }
+    const chunkBytes = 480 * 8;
+    const written = audio.writableLength / chunkBytes;
+    expect(written).toBe(201); // 2 s waiting (and the chunk that went past it), nothing more
+    const dropped = (400 - written) * 10;
+    expect(h.session.getStats().audioDroppedMs).toBe(dropped);
+    const dropLogs = h.logs.filter((l) => /audio/.test(l));
+    expect(dropLogs).toEqual(['encoder: ffmpeg has left over 2 s of audio unread; dropping audio until it reads again']);
+
+    audio.release();
+    await settle();
+    h.session.pushAudio(audioChunk(0.5), 4000);
+    expect(h.logs.filter((l) => /audio/.test(l)).slice(1)).toEqual([`encoder: ffmpeg reads audio again; ${dropped} ms of audio were dropped since it stopped reading`]);
+    expect(h.session.getStats().audioDroppedMs).toBe(dropped);
+    expect(audio.bytes).toBeGreaterThan(written * chunkBytes); // the gap is silence, then the audio goes on
+  });
+
   it('puts audio and video captured at the same time at the same media time: one origin, one clock', async () => {
     const h = track(harness());
     await h.startLive();
@@ -809,6 +834,46 @@ describe('EncoderSession reconnect', () => {
     await h.clock.advance(1000);
     expect(h.child().frames[0]?.data[0]).toBe(23);
     expect(h.session.getStats()).toMatchObject({ framesWritten: 1, framesDroppedNetwork: 2 });
+  });
+
+  it('counts frames ffmpeg cannot take while a restart connects as dropped by the network, and as encoding lag once live; none before the stream first went up', async () => {
+    const h = track(harness());
+    /** Ten frames 20 ms apart into a stdin that takes nothing: the first is on its way, 2…9 are replaced, the 10th waits. */
+    const pushIntoBlockedStdin = async (ffmpeg: FakeFfmpeg): Promise<void> => {
+      ffmpeg.stdin.blocked = true;
+      for (let i = 1; i <= 10; i++) {
+        await h.clock.advance(20);
+        h.session.pushVideo(frame(i), h.clock.t);
+      }
+    };
+    // The first go-live: ffmpeg is connecting to the ingest and reads no more video meanwhile; the stream has not begun.
+    const started = h.session.start(startOpts);
+    await settle();
+    await pushIntoBlockedStdin(h.child());
+    expect(h.session.getStats()).toMatchObject({ state: 'starting', framesDropped: 0, framesDroppedNetwork: 0 });
+    h.child().stdin.release();
+    await settle();
+    h.child().progress(1);
+    await started;
+
+    // The ingest drops the stream; the restarted ffmpeg is connecting again.
+    h.child().exit(null, 'SIGKILL');
+    await settle();
+    await h.clock.advance(1000);
+    expect(h.spawnCalls).toHaveLength(2);
+    const restarted = h.child();
+    await pushIntoBlockedStdin(restarted);
+    expect(h.session.getStats()).toMatchObject({ state: 'reconnecting', framesDropped: 0, framesDroppedNetwork: 8 });
+
+    // Live again: a stdin that pushes back now is ffmpeg not keeping up.
+    restarted.stdin.release();
+    await settle();
+    await settle();
+    restarted.progress(1);
+    await settle();
+    expect(h.session.getStats().state).toBe('live');
+    await pushIntoBlockedStdin(restarted);
+    expect(h.session.getStats()).toMatchObject({ framesDropped: 8, framesDroppedNetwork: 8 });
   });
 
   it('ends a live ffmpeg that stops reporting progress (its output blocked by a hung ingest) and reconnects', async () => {
@@ -1038,6 +1103,26 @@ describe('EncoderSession stop and dispose', () => {
     expect(h.session.getStats().state).toBe('stopped');
     expect(h.stats.map((s) => s.state).slice(-2)).toEqual(['stopping', 'stopped']);
     expect(h.clock.pending).toBe(0); // no timer left behind
+  });
+
+  it('hands ffmpeg the frame still waiting for its stdin before closing it', async () => {
+    const h = track(harness());
+    await h.startLive();
+    const ffmpeg = h.child();
+    ffmpeg.stdin.blocked = true;
+    h.session.pushVideo(frame(1), 100); // on its way: stdin pushes back
+    h.session.pushVideo(frame(2), 200); // waits for stdin
+    let done = false;
+    const stopped = h.session.stop().then(() => (done = true));
+    await settle();
+    expect(ffmpeg.stdin.writableEnded).toBe(false);
+    expect(done).toBe(false);
+    ffmpeg.stdin.release();
+    await stopped;
+    expect(ffmpeg.frames.map((f) => f.data[0])).toEqual([16, 1, 2]);
+    expect(ffmpeg.stdin.writableEnded).toBe(true);
+    expect(h.session.getStats()).toMatchObject({ state: 'stopped', framesIn: 2, framesWritten: 2, framesDropped: 0 });
+    expect(h.clock.pending).toBe(0);
   });
 
   it('kills ffmpeg when it does not finish in time', async () => {
@@ -1339,6 +1424,125 @@ describe('EncoderSession with H.264 from the renderer', () => {
     const raw = track(harness());
     await raw.startLive();
     expect(() => raw.session.pushH264(h264Unit(true, 1), 10)).toThrow(/takes raw I420 frames/);
+  });
+});
+
+describe('EncoderSession with H.264 from the renderer: nothing lost uncounted', () => {
+  /** Blocks ffmpeg's stdin with one big unit (byte value 2) and queues `count` small ones behind it (10, 11…). */
+  function queueBehindBlockedStdin(h: ReturnType<typeof harness>, count: number): FakePipe {
+    const pipe = h.child().stdin;
+    pipe.blocked = true;
+    h.session.pushH264(h264Unit(false, 2, 64 * 1024), 100);
+    for (let i = 0; i < count; i++) h.session.pushH264(h264Unit(false, 10 + i), 133 + i * 33);
+    return pipe;
+  }
+
+  it('a clean stop hands ffmpeg the units still queued before closing its stdin', async () => {
+    const h = track(harness());
+    await liveOnH264(h);
+    const ffmpeg = h.child();
+    const pipe = queueBehindBlockedStdin(h, 10);
+    let done = false;
+    const stopped = h.session.stop().then(() => (done = true));
+    await settle();
+    expect(pipe.writableEnded).toBe(false);
+    expect(done).toBe(false);
+    pipe.release();
+    await stopped;
+    expect(ffmpeg.frames.map((f) => f.data[0])).toEqual([1, 2, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    expect(pipe.writableEnded).toBe(true);
+    expect(ffmpeg.kills).toEqual([]);
+    expect(h.session.getStats()).toMatchObject({ state: 'stopped', framesIn: 12, framesWritten: 12, framesDropped: 0, framesDroppedNetwork: 0 });
+    expect(h.clock.pending).toBe(0);
+  });
+
+  it('a clean stop waits at most flushTimeoutMs for stdin: what ffmpeg did not take is dropped and counted', async () => {
+    const h = track(harness({ timing: { flushTimeoutMs: 500, stopTimeoutMs: 3000 } }));
+    await liveOnH264(h);
+    const ffmpeg = h.child();
+    const pipe = queueBehindBlockedStdin(h, 5);
+    const stopped = h.session.stop();
+    await h.clock.advance(499);
+    expect(pipe.writableEnded).toBe(false);
+    await h.clock.advance(1);
+    expect(pipe.writableEnded).toBe(true);
+    expect(h.session.getStats()).toMatchObject({ framesWritten: 2, framesDropped: 5 });
+    expect(h.logs).toContain('encoder: ffmpeg did not take the last 5 video frames within 500 ms; dropped');
+    // An ffmpeg that reads nothing is still killed after the stop timeout.
+    await h.clock.advance(3000);
+    await stopped;
+    expect(ffmpeg.kills).toEqual(['SIGKILL']);
+    expect(h.session.getStats()).toMatchObject({ state: 'stopped', framesDropped: 5 });
+  });
+
+  it('counts the units queued when ffmpeg dies, and the delta frames before a run’s first keyframe, as dropped by the network', async () => {
+    const h = track(harness({ reconnectDelayMs: () => 100 }));
+    await liveOnH264(h);
+    queueBehindBlockedStdin(h, 4);
+    h.child().exit(1, null);
+    await settle();
+    expect(h.session.getStats()).toMatchObject({ state: 'reconnecting', framesDropped: 0, framesDroppedNetwork: 4 });
+    await h.clock.advance(150);
+    expect(h.children).toHaveLength(2);
+    // The restarted run waits for a keyframe: the deltas before it cannot be decoded and are discarded, counted.
+    h.session.pushH264(h264Unit(false, 3), 160);
+    h.session.pushH264(h264Unit(false, 4), 190);
+    expect(h.child().stdin.bytes).toBe(0);
+    expect(h.session.getStats().framesDroppedNetwork).toBe(6);
+    h.session.pushH264(h264Unit(true, 5), 220);
+    h.child().progress(1);
+    await settle();
+    const stats = h.session.getStats();
+    expect(stats).toMatchObject({ state: 'live', framesIn: 9, framesWritten: 3, framesDropped: 0, framesDroppedNetwork: 6 });
+    expect(stats.framesWritten + stats.framesDropped + stats.framesDroppedNetwork).toBe(stats.framesIn);
+  });
+
+  it('starts a new run when a keyframe brings another decoder configuration (avcC); the same one changes nothing', async () => {
+    const AVCC2 = Uint8Array.from([1, 0x42, 0xc0, 0x28, 0xff, 0xe1, 0, 4, 0x67, 0x42, 0xc0, 0x28, 1, 0, 2, 0x68, 0xee]);
+    const keyframeWith = (config: Uint8Array, fill: number): Uint8Array => encodeH264Unit({ key: true, config, data: new Uint8Array(64).fill(fill) });
+    const latin1 = (bytes: Uint8Array | Buffer[]): string => (Array.isArray(bytes) ? Buffer.concat(bytes) : Buffer.from(bytes)).toString('latin1');
+    const h = track(harness({ reconnectDelayMs: () => 5000 }));
+    let keyframes = 0;
+    h.session.onKeyframeNeeded(() => (keyframes += 1));
+    const started = h.session.start({ ...h264Opts, recordPath: '/rec/show.mkv' });
+    await settle();
+    h.session.pushH264(h264Unit(true, 1), 0);
+    h.child().progress(1);
+    await started;
+    const first = h.child();
+
+    // A keyframe with the run's own avcC is just a keyframe.
+    h.session.pushH264(keyframeWith(AVCC, 2), 100);
+    expect(h.spawnCalls).toHaveLength(1);
+    expect(first.frames.map((f) => [f.key, f.data[0]])).toEqual([
+      [true, 1],
+      [true, 2],
+    ]);
+
+    // Another avcC: ffmpeg would go on with the old one, so this run is finished (its files closed) and a new one starts.
+    h.session.pushH264(keyframeWith(AVCC2, 3), 200);
+    const why = "the renderer's H.264 encoder changed its decoder configuration (avcC)";
+    expect(h.logs).toContain(`encoder: ${why}; finishing ffmpeg and starting a new one with it`);
+    expect(first.stdin.writableEnded).toBe(true);
+    expect(first.audio.writableEnded).toBe(true);
+    expect(first.frames.map((f) => f.data[0])).toEqual([1, 2]);
+    expect(latin1(first.stdin.chunks)).not.toContain(latin1(AVCC2));
+    await settle();
+    await settle();
+    expect(first.exited).toBe(true);
+    expect(first.kills).toEqual([]);
+    // At once, not after the reconnect backoff, and on the next part of the recording.
+    expect(h.spawnCalls).toHaveLength(2);
+    expect(h.spawnCalls[1]?.args.at(-1)).toMatch(/show-2\.mkv$/);
+    expect(keyframes).toBe(2);
+    h.session.pushH264(keyframeWith(AVCC2, 4), 300);
+    const second = h.child();
+    expect(latin1(second.stdin.chunks)).toContain(latin1(AVCC2));
+    expect(second.frames.map((f) => [f.timestampMs, f.key, f.data[0]])).toEqual([[0, true, 4]]);
+    second.progress(1);
+    await settle();
+    expect(h.session.getStats()).toMatchObject({ state: 'live', restarts: 1, lastExit: `ffmpeg was finished: ${why}`, framesDroppedNetwork: 1 });
+    expect(h.stats.map((s) => s.state).filter((s, i, all) => s !== all[i - 1])).toEqual(['starting', 'live', 'reconnecting', 'live']);
   });
 });
 

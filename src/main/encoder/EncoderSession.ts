@@ -20,8 +20,17 @@
  *   `idleRepeatMs` the latest is written again so the stream never stalls.
  *   At most one frame is in flight: while stdin is back-pressured, a newer
  *   frame replaces the waiting one (the replaced one is dropped and counted).
+ * - Every frame that came in and will not reach the output is counted: as
+ *   skipped by encoding lag while the run is live, as dropped by the network
+ *   while it is not (see countLost).
  * - Audio: written to fd 3 as it comes, never waiting on video. Its place on the
  *   media clock comes from AudioTimeline; silence fills in when none arrives.
+ *   Audio that ffmpeg leaves unread for over MAX_AUDIO_BACKLOG_S is dropped,
+ *   counted (`audioDroppedMs`) and logged once at the start and once at the
+ *   end of each such stretch.
+ * - A clean stop hands ffmpeg the video still waiting for its stdin before
+ *   closing it (at most flushTimeoutMs; what is left then is counted), so the
+ *   stream and the recording end with video as long as their audio.
  * - Stats from ffmpeg's -progress output plus the counters, about once a second.
  * - Encoder: chosen by detectEncoder (ROAST_ENCODER, else the platform's
  *   hardware encoders by trial encode, else libx264); the choice and why the
@@ -49,6 +58,11 @@
  *   the session finishes ffmpeg (its files closed), says so in the stats'
  *   `error` ("no video from the renderer's encoder for N s"), and starts a
  *   new run when video comes again, without spending reconnect attempts.
+ * - A keyframe from the renderer whose decoder configuration (avcC) differs
+ *   from the run's (its encoder was rebuilt with other settings) cannot go
+ *   into the running ffmpeg: the header with the avcC is read once. The run
+ *   is finished (its files closed) and a new one starts as soon as it has
+ *   exited, opened by the next keyframe, without spending reconnect attempts.
  */
 import { spawn as nodeSpawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
@@ -126,6 +140,12 @@ export interface EncoderTiming {
    * network timeouts (ms).
    */
   stallTimeoutMs: number;
+  /**
+   * A clean stop (or a run finished for a new one) waits at most this long
+   * for ffmpeg's stdin to take the video still waiting for it before closing
+   * it; what it has not taken by then is dropped and counted (ms).
+   */
+  flushTimeoutMs: number;
 }
 
 export interface EncoderSessionDeps {
@@ -196,6 +216,7 @@ const DEFAULT_TIMING: EncoderTiming = {
   tickMs: 20,
   healthyAfterMs: 10_000,
   stallTimeoutMs: 6_000,
+  flushTimeoutMs: 1000,
 };
 
 /** 1 s, 2 s, 4 s, 8 s, then 10 s. */
@@ -219,7 +240,7 @@ const H264_QUEUE_UNITS = 15;
  * time is not believed (a sender clock that jumped) and the frame goes at the bound.
  */
 const MAX_VIDEO_AHEAD_MS = 1000;
-/** Audio held in Node's buffer for fd 3 beyond this (bytes) means ffmpeg stopped reading it: further audio is dropped. */
+/** Audio held in Node's buffer for fd 3 beyond this (seconds of it) means ffmpeg stopped reading it: further audio is dropped. */
 const MAX_AUDIO_BACKLOG_S = 2;
 
 /** A frame waiting for stdin to drain, with its capture time on the run's media clock. */
@@ -238,6 +259,8 @@ interface PendingUnit {
 interface H264Run {
   /** The stream's header went out, with the first keyframe's avcC. */
   headerWritten: boolean;
+  /** That avcC: a keyframe with another one needs a new run. */
+  config: Uint8Array | null;
   /** Units lost (back-pressure, a restart): nothing is written until the next keyframe. */
   waitingForKey: boolean;
   queue: PendingUnit[];
@@ -281,6 +304,14 @@ interface Run {
   stalled: string | null;
   /** Set when the session finished the run because the renderer's H.264 stopped coming. */
   noVideo: boolean;
+  /** Set when the session finished the run for a new one (the renderer's H.264 changed its avcC): why. */
+  superseded: string | null;
+  /** Called by the drain handler once no video waits for stdin any more (set while a stop hands it the rest). */
+  onFlushed: (() => void) | null;
+  /** The handing over of the video still waiting, before stdin is closed (see flushVideo). */
+  flushing: Promise<void> | null;
+  /** Audio frames dropped since ffmpeg stopped reading fd 3 (0 while it reads). */
+  audioDropped: number;
   /** The highest frame count and output time ffmpeg reported in this run. */
   lastFrame: number;
   lastOutTimeMs: number;
@@ -356,6 +387,8 @@ export class EncoderSession {
   private ffmpegRepeatedBefore = 0;
   private ffmpegDroppedBefore = 0;
   private framesDroppedNetwork = 0;
+  /** Audio frames (samples per channel) dropped because ffmpeg left fd 3 unread. */
+  private audioDroppedFrames = 0;
   private restarts = 0;
   private lastExit: string | null = null;
   private bitrateKbps: number | null = 0;
@@ -484,7 +517,7 @@ export class EncoderSession {
     const run = this.run;
     if (!run || run.ended) {
       // No ffmpeg to take it: the stream is down (reconnecting) or not up yet. The latest frame opens the next run.
-      if (this.latestFrame !== null && !this.latestWritten && this.state === 'reconnecting') this.framesDroppedNetwork += 1;
+      if (this.latestFrame !== null && !this.latestWritten) this.countLost(null, 1);
       this.latestFrame = i420;
       this.latestWritten = false;
       return;
@@ -494,7 +527,7 @@ export class EncoderSession {
     this.latestFrame = i420;
     this.latestWritten = false;
     if (run.awaitingDrain) {
-      if (run.pending) this.framesSkipped += 1;
+      if (run.pending) this.countLost(run, 1);
       run.pending = { frame: i420, mediaMs };
       return;
     }
@@ -524,26 +557,38 @@ export class EncoderSession {
     this.lastVideoAt = this.now();
     if (this.awaitingVideo && this.run === null && this.state === 'reconnecting') this.resumeWithVideo();
     const run = this.run;
-    if (!run || run.ended || !run.h264 || run.noVideo) {
-      if (this.state === 'reconnecting') this.framesDroppedNetwork += 1;
+    if (!run || run.ended || !run.h264 || run.noVideo || run.superseded !== null) {
+      this.countLost(null, 1);
       return;
     }
     const h = run.h264;
     if (!h.headerWritten) {
-      // Nothing decodes before a keyframe: the run waits for one (it asked for it when it started).
-      if (!unit.key) return;
+      // Nothing decodes before a keyframe: the run waits for one (it asked for it when it started); what comes before it is lost.
+      if (!unit.key) {
+        this.countLost(run, 1);
+        return;
+      }
       run.video.write(matroskaH264Header(opts.width, opts.height, unit.config!, opts.fps));
       h.headerWritten = true;
+      h.config = unit.config;
       h.waitingForKey = false;
       // The first picture opens the stream at media time 0, with the audio.
       this.writeUnit(run, { data: unit.data, mediaMs: 0, key: true });
+      return;
+    }
+    if (unit.key && h.config !== null && unit.config !== null && !sameBytes(unit.config, h.config)) {
+      // The renderer rebuilt its encoder with other settings: ffmpeg reads the avcC once, with the header, and would
+      // go on decoding the new pictures with the old one. This unit is lost with what comes until the new run is up,
+      // as in a reconnect (the new run asks for a keyframe: the deltas after this one have no run to go to).
+      this.supersedeRun(run, "the renderer's H.264 encoder changed its decoder configuration (avcC)");
+      this.countLost(null, 1);
       return;
     }
     const offset = run.clock.offsetMs;
     const mediaMs = offset !== null ? timestampMs + offset : run.videoClock.place(timestampMs, 0, this.mediaNow(run));
     if (h.waitingForKey) {
       if (!unit.key) {
-        this.framesSkipped += 1;
+        this.countLost(run, 1);
         return;
       }
       h.waitingForKey = false;
@@ -555,7 +600,7 @@ export class EncoderSession {
     }
     h.queue.push(pending);
     if (h.queue.length > H264_QUEUE_UNITS) {
-      this.framesSkipped += h.queue.length;
+      this.countLost(run, h.queue.length);
       h.queue = [];
       h.waitingForKey = true;
       this.requestKeyframe();
@@ -578,6 +623,99 @@ export class EncoderSession {
         this.log(`encoder: a keyframe listener threw: ${(error as Error).message}`);
       }
     }
+  }
+
+  /**
+   * Counts `frames` video frames that came in and will never reach the
+   * output. A run that is live (publishing) and does not take them is not
+   * keeping up: skipped by encoding lag. Without a live run after the
+   * stream went up, the ingest or ffmpeg died and a restarted ffmpeg is
+   * still connecting (or none runs yet between restarts): dropped by the
+   * network; counting them as encoding lag would send the streamer looking
+   * at the encoder. Before the first go-live connected, the stream has not
+   * begun and nothing of it is lost: frames then are not counted (as OBS
+   * counts an output's frames from its start).
+   */
+  private countLost(run: Run | null, frames: number): void {
+    if (run !== null && run.live) this.framesSkipped += frames;
+    else if (this.state !== 'starting') this.framesDroppedNetwork += frames;
+  }
+
+  /**
+   * The run cannot take what comes next (`why`): it is finished (its files
+   * closed, the video already waiting for it handed over first) and a new
+   * run starts as soon as it has exited (see onRunEnded): one ffmpeg at a
+   * time, since an ingest may refuse a second publisher on the same key.
+   * While it finishes, nothing goes out: the state says reconnecting.
+   */
+  private supersedeRun(run: Run, why: string): void {
+    run.superseded = why;
+    this.log(`encoder: ${why}; finishing ffmpeg and starting a new one with it`);
+    if (this.state === 'live') this.setState('reconnecting');
+    this.finishRun(run, this.timing.stopTimeoutMs);
+  }
+
+  /** Video waiting for the run's stdin: H.264 units queued, or the raw frame that came last. */
+  private waitingVideo(run: Run): number {
+    return run.h264 ? run.h264.queue.length : run.pending ? 1 : 0;
+  }
+
+  /**
+   * Writes the video waiting for stdin (queued units in order, until stdin
+   * pushes back again; or the raw frame that came last), also while a stop
+   * hands ffmpeg the rest; never once stdin is closed.
+   */
+  private writeWaitingVideo(run: Run): void {
+    if (this.run !== run || run.ended || run.video.writableEnded) return;
+    if (run.h264) {
+      const queue = run.h264.queue;
+      while (queue.length > 0 && !run.awaitingDrain) this.writeUnit(run, queue.shift()!);
+    } else if (run.pending && !run.awaitingDrain) {
+      const pending = run.pending;
+      run.pending = null;
+      this.writeFrame(run, pending.frame, pending.mediaMs, 'new');
+    }
+    if (run.onFlushed && this.waitingVideo(run) === 0) run.onFlushed();
+  }
+
+  /**
+   * Before ffmpeg's stdin is closed (a clean stop, a run finished for a new
+   * one): the video still waiting for it goes in as stdin takes it, so the
+   * stream and the recording end with video as long as their audio, which
+   * never waits. Bounded by flushTimeoutMs (an ffmpeg that does not read:
+   * a hung ingest); what it did not take by then is dropped and counted.
+   * One flush a run: a stop while the run is being finished waits for the same.
+   */
+  private flushVideo(run: Run): Promise<void> {
+    run.flushing ??= this.handOverWaitingVideo(run);
+    return run.flushing;
+  }
+
+  private async handOverWaitingVideo(run: Run): Promise<void> {
+    this.writeWaitingVideo(run);
+    if (run.ended || this.waitingVideo(run) === 0) return;
+    await new Promise<void>((resolve) => {
+      let timer: TimerHandle | null = null;
+      const done = (): void => {
+        if (timer !== null) this.clearTimeoutFn(timer);
+        timer = null;
+        run.onFlushed = null;
+        resolve();
+      };
+      timer = this.setTimeoutFn(() => {
+        timer = null;
+        done();
+      }, this.timing.flushTimeoutMs);
+      run.onFlushed = done;
+      void run.exited.then(done);
+    });
+    // An ffmpeg that exited meanwhile took the rest with it: onRunEnded counted that.
+    const left = run.ended ? 0 : this.waitingVideo(run);
+    if (left === 0) return;
+    this.framesSkipped += left;
+    run.pending = null;
+    if (run.h264) run.h264.queue = [];
+    this.log(`encoder: ffmpeg did not take the last ${left} video frame${left === 1 ? '' : 's'} within ${this.timing.flushTimeoutMs} ms; dropped`);
   }
 
   /**
@@ -613,12 +751,30 @@ export class EncoderSession {
     }
     if (!Number.isFinite(timestampMs)) throw new EncoderInputError('invalid_audio_chunk', 'audio timestamp must be a finite number');
     const run = this.run;
-    if (!run || run.ended || pcm.byteLength === 0) return;
+    // A run whose inputs were closed (being finished) takes no more audio.
+    if (!run || run.ended || run.audio.writableEnded || pcm.byteLength === 0) return;
     const frames = pcm.byteLength / bytesPerFrame;
     const placement = run.audioTimeline.place(timestampMs, frames, this.mediaNow(run));
     if (placement.silenceFrames > 0) this.writeSilence(run, placement.silenceFrames);
     const keep = frames - placement.skipFrames;
-    if (keep > 0) this.writeAudio(run, placement.skipFrames === 0 ? pcm : pcm.subarray(placement.skipFrames * bytesPerFrame), keep);
+    if (keep > 0 && !this.writeAudio(run, placement.skipFrames === 0 ? pcm : pcm.subarray(placement.skipFrames * bytesPerFrame), keep)) {
+      this.dropAudio(run, keep);
+    }
+  }
+
+  /** Counts audio that ffmpeg left unread; the log says so when it starts (once, not each chunk) and when it ends. */
+  private dropAudio(run: Run, frames: number): void {
+    if (run.audioDropped === 0) this.log(`encoder: ffmpeg has left over ${MAX_AUDIO_BACKLOG_S} s of audio unread; dropping audio until it reads again`);
+    run.audioDropped += frames;
+    this.audioDroppedFrames += frames;
+  }
+
+  /** The end of a stretch of dropped audio (ffmpeg reads again, or it ended): how much of it went, in the log. */
+  private endAudioDrop(run: Run, how: string): void {
+    if (run.audioDropped === 0) return;
+    const ms = Math.round((run.audioDropped * 1000) / (this.opts?.sampleRate ?? 48_000));
+    run.audioDropped = 0;
+    this.log(`encoder: ${how}; ${ms} ms of audio were dropped since it stopped reading`);
   }
 
   /** Registers a stats listener; returns its unsubscribe. */
@@ -642,6 +798,7 @@ export class EncoderSession {
       framesRepeated: this.repeatsWritten + this.ffmpegRepeatedBefore + (run?.ffmpegRepeated ?? 0),
       framesDropped: this.framesSkipped + this.ffmpegDroppedBefore + (run?.ffmpegDropped ?? 0),
       framesDroppedNetwork: this.framesDroppedNetwork,
+      audioDroppedMs: Math.round((this.audioDroppedFrames * 1000) / (this.opts?.sampleRate ?? 48_000)),
       fps: this.currentFps(),
       bitrateKbps: this.bitrateKbps,
       speed: this.speed,
@@ -708,6 +865,7 @@ export class EncoderSession {
     this.ffmpegRepeatedBefore = 0;
     this.ffmpegDroppedBefore = 0;
     this.framesDroppedNetwork = 0;
+    this.audioDroppedFrames = 0;
     this.restarts = 0;
     this.lastExit = null;
     this.encoderNote = null;
@@ -780,7 +938,7 @@ export class EncoderSession {
       lastWriteMs: 0,
       awaitingDrain: false,
       pending: null,
-      h264: opts.video === 'h264' ? { headerWritten: false, waitingForKey: true, queue: [] } : null,
+      h264: opts.video === 'h264' ? { headerWritten: false, config: null, waitingForKey: true, queue: [] } : null,
       ffmpegRepeated: 0,
       ffmpegDropped: 0,
       live: false,
@@ -793,6 +951,10 @@ export class EncoderSession {
       lastProgressAt: this.now(),
       stalled: null,
       noVideo: false,
+      superseded: null,
+      onFlushed: null,
+      flushing: null,
+      audioDropped: 0,
       lastFrame: -1,
       lastOutTimeMs: -1,
     };
@@ -803,15 +965,7 @@ export class EncoderSession {
     audio.on('error', () => undefined);
     video.on('drain', () => {
       run.awaitingDrain = false;
-      if (run.h264) {
-        // Queued units go in order, until stdin pushes back again.
-        const queue = run.h264.queue;
-        while (queue.length > 0 && !run.awaitingDrain && this.run === run && !run.ended && this.state !== 'stopping') this.writeUnit(run, queue.shift()!);
-        return;
-      }
-      const pending = run.pending;
-      run.pending = null;
-      if (pending && this.run === run && !run.ended && this.state !== 'stopping') this.writeFrame(run, pending.frame, pending.mediaMs, 'new');
+      this.writeWaitingVideo(run);
     });
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', (chunk: string) => {
@@ -930,14 +1084,28 @@ export class EncoderSession {
     this.run = null;
     this.ffmpegRepeatedBefore += run.ffmpegRepeated;
     this.ffmpegDroppedBefore += run.ffmpegDropped;
+    // Video ffmpeg never took is lost with it: with the stream (it goes down), or at a stop that was handing it over.
+    // A raw frame that waited is the latest, which opens the next run: lost only when there is none.
+    const lost = (run.h264 ? run.h264.queue.length : 0) + (run.pending && this.state === 'stopping' ? 1 : 0);
+    if (this.state === 'stopping') this.framesSkipped += lost;
+    else this.framesDroppedNetwork += lost;
     run.pending = null;
     if (run.h264) run.h264.queue = [];
+    this.endAudioDrop(run, 'ffmpeg ended');
     this.stopTicker();
     this.bitrateKbps = 0;
     this.speed = 0;
     const tail = run.stderrTail.length > 0 ? `: ${run.stderrTail.slice(-5).join(' | ')}` : '';
     if (this.state === 'stopping') return;
     if (run.live && run.liveSince !== null && this.now() - run.liveSince >= this.timing.healthyAfterMs) this.reconnectAttempt = 0;
+    if (run.superseded !== null && (this.state === 'starting' || this.state === 'live' || this.state === 'reconnecting')) {
+      // Finished on purpose, for a new run: started at once, without spending a reconnect attempt.
+      this.lastExit = `ffmpeg was finished: ${run.superseded}`;
+      this.restarts += 1;
+      this.part += 1;
+      this.spawnRun();
+      return;
+    }
     if (run.noVideo && (this.state === 'live' || this.state === 'reconnecting')) {
       // Not the ingest's failure: no attempt is spent; the renderer's next unit starts a run.
       if (run.live) this.lastExit = `ffmpeg was finished: ${this.noVideoFor()}`;
@@ -1038,16 +1206,25 @@ export class EncoderSession {
     this.finishRun(run, this.timing.stopTimeoutMs);
   }
 
-  /** Closes ffmpeg's inputs so it finishes its files and exits; SIGKILL when it is still there after waitMs. */
+  /**
+   * Closes ffmpeg's inputs (after handing it the video still waiting, see
+   * flushVideo) so it finishes its files and exits; SIGKILL when it is still
+   * there after waitMs.
+   */
   private finishRun(run: Run, waitMs: number): void {
-    run.video.end();
-    run.audio.end();
-    const killTimer = this.setTimeoutFn(() => {
-      if (run.ended) return;
-      this.log(`encoder: ffmpeg did not finish within ${waitMs} ms; killing it`);
-      run.child.kill('SIGKILL');
-    }, waitMs);
-    void run.exited.then(() => this.clearTimeoutFn(killTimer));
+    const close = (): void => {
+      run.video.end();
+      run.audio.end();
+      const killTimer = this.setTimeoutFn(() => {
+        if (run.ended) return;
+        this.log(`encoder: ffmpeg did not finish within ${waitMs} ms; killing it`);
+        run.child.kill('SIGKILL');
+      }, waitMs);
+      void run.exited.then(() => this.clearTimeoutFn(killTimer));
+    };
+    this.writeWaitingVideo(run);
+    if (this.waitingVideo(run) === 0 && run.flushing === null) close();
+    else void this.flushVideo(run).then(close);
   }
 
   /** The renderer sends video again after it stopped: a new run (which asks for a keyframe to open with). */
@@ -1130,11 +1307,13 @@ export class EncoderSession {
     this.stopTicker();
     const run = this.run;
     if (run && !run.ended) {
-      run.video.end();
-      run.audio.end();
       // A run that never went live may sit in connect() to an unreachable ingest for its whole network timeout:
       // nothing of it is on air, nor in a recording (the tee opens the stream first), so it is not waited for.
       const graceful = !now && (run.live || (this.opts?.recordPath !== undefined && (run.lastFrame > 0 || run.lastOutTimeMs > 0)));
+      // What ffmpeg is to finish with includes the video still waiting for its stdin.
+      if (graceful && (this.waitingVideo(run) > 0 || run.flushing !== null)) await this.flushVideo(run);
+      run.video.end();
+      run.audio.end();
       if (!graceful) run.child.kill('SIGTERM');
       const waitMs = graceful ? this.timing.stopTimeoutMs : this.timing.killGraceMs;
       let killTimer: TimerHandle | null = this.setTimeoutFn(() => {
@@ -1170,7 +1349,7 @@ export class EncoderSession {
 
   /** Keeps video from standing still and audio from falling behind the media clock. */
   private tick(run: Run): void {
-    if (run.ended || run.noVideo || this.state === 'stopping') return;
+    if (run.ended || run.noVideo || run.superseded !== null || this.state === 'stopping') return;
     if (run.h264 && this.state !== 'starting' && this.now() - this.lastVideoAt >= this.timing.stallTimeoutMs) {
       this.finishForMissingVideo(run);
       return;
@@ -1235,6 +1414,7 @@ export class EncoderSession {
     const opts = this.opts;
     if (!opts) return false;
     if (run.audio.writableLength > MAX_AUDIO_BACKLOG_S * opts.sampleRate * 4 * opts.channels) return false;
+    this.endAudioDrop(run, 'ffmpeg reads audio again');
     run.audio.write(bytes);
     run.audioTimeline.commit(frames);
     return true;
@@ -1273,6 +1453,11 @@ async function sampleProcessCpu(pid: number): Promise<number | null> {
 
 function isWritable(stream: Readable | Writable | null | undefined): stream is Writable {
   return stream !== null && stream !== undefined && typeof (stream as Writable).write === 'function' && typeof (stream as Writable).end === 'function';
+}
+
+/** Whether two byte arrays hold the same bytes (an avcC against the run's). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
 }
 
 /** The URL without its last path segment (the stream key is a secret). */

@@ -64,6 +64,11 @@ export function HealthBar({
           rejected {stats.mediaRejected} media message{stats.mediaRejected === 1 ? '' : 's'}
         </span>
       ) : null}
+      {stats.audioDroppedMs ? (
+        <span className="counter warning" data-testid="audio-dropped" title="audio the encoder left unread for over 2 s (its output blocked), dropped">
+          audio dropped {(stats.audioDroppedMs / 1000).toFixed(1)} s
+        </span>
+      ) : null}
       {stats.error ? (
         <details className="error-text encoder-error" data-testid="encoder-error" data-state={stats.state}>
           <summary>{errorHeadline(stats.state)}</summary>
