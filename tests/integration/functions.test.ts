@@ -363,9 +363,18 @@ const CF = {
  * Cloudflare's Stream, Calls and TURN endpoints as documented: it answers only requests of the
  * documented method, path, bearer token and body, and a 4xx in Cloudflare's error shape otherwise.
  */
-async function startCloudflareDouble(): Promise<{ url: string; requests: Recorded[]; close(): Promise<void> }> {
+interface CloudflareDouble {
+  url: string;
+  requests: Recorded[];
+  /** How long the double takes to create a live input (a slow Cloudflare lets two calls overlap). */
+  inputDelayMs: number;
+  close(): Promise<void>;
+}
+
+async function startCloudflareDouble(): Promise<CloudflareDouble> {
   const requests: Recorded[] = [];
   let inputs = 0;
+  const liveInputs = new Set<string>();
   const reply = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
@@ -385,6 +394,12 @@ async function startCloudflareDouble(): Promise<{ url: string; requests: Recorde
       }
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       requests.push({ method: req.method ?? '', path, authorization: req.headers.authorization, contentType: req.headers['content-type'], body });
+      const inputPath = new RegExp(`^/client/v4/accounts/${CF.accountId}/stream/live_inputs/([^/]+)$`).exec(path);
+      if (req.method === 'DELETE' && inputPath) {
+        if (req.headers.authorization !== `Bearer ${CF.streamToken}`) return refuse(res, 401, 'Authentication error');
+        if (!liveInputs.delete(inputPath[1]!)) return refuse(res, 404, 'live input not found');
+        return reply(res, 200, {});
+      }
       if (req.method !== 'POST') return refuse(res, 405, 'method not allowed');
 
       if (path === `/client/v4/accounts/${CF.accountId}/stream/live_inputs`) {
@@ -396,7 +411,8 @@ async function startCloudflareDouble(): Promise<{ url: string; requests: Recorde
         }
         inputs += 1;
         const uid = `liveinput${inputs}`.padEnd(32, '0');
-        return reply(res, 201, {
+        liveInputs.add(uid);
+        return void setTimeout(() => reply(res, 201, {
           success: true,
           errors: [],
           messages: [],
@@ -410,7 +426,7 @@ async function startCloudflareDouble(): Promise<{ url: string; requests: Recorde
             meta: b.meta,
             recording: b.recording,
           },
-        });
+        }), double.inputDelayMs);
       }
       if (path === `/v1/apps/${CF.appId}/sessions/new`) {
         if (req.headers.authorization !== `Bearer ${CF.appSecret}`) return reply(res, 401, { errorCode: 'unauthorized', errorDescription: 'bad app secret' });
@@ -431,15 +447,17 @@ async function startCloudflareDouble(): Promise<{ url: string; requests: Recorde
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const { port } = server.address() as { port: number };
-  return {
+  const double: CloudflareDouble = {
     url: `http://127.0.0.1:${port}`,
     requests,
+    inputDelayMs: 0,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
+  return double;
 }
 
 describe('edge functions with Cloudflare secrets', () => {
-  let cloudflare: Awaited<ReturnType<typeof startCloudflareDouble>>;
+  let cloudflare: CloudflareDouble;
   let cfRuntime: FunctionsRuntime;
   let host: User;
   let guest: User;
@@ -502,6 +520,85 @@ describe('edge functions with Cloudflare secrets', () => {
     expect(cloudflare.requests).toHaveLength(1);
   });
 
+  const liveInputCreations = () =>
+    cloudflare.requests.filter((r) => r.method === 'POST' && r.path === `/client/v4/accounts/${CF.accountId}/stream/live_inputs`);
+  const liveInputDeletions = () => cloudflare.requests.filter((r) => r.method === 'DELETE');
+
+  it('start-live called twice at once creates one live input and answers one key', async () => {
+    const racer = await signIn('Cloud Racer');
+    cloudflare.requests.length = 0;
+    // Cloudflare takes a while, so the second call arrives while the first waits for its input.
+    cloudflare.inputDelayMs = 400;
+    let calls: { status: number; data: StartLive; error?: string }[];
+    try {
+      calls = await Promise.all([invoke<StartLive>(racer.sb, 'start-live', {}), invoke<StartLive>(racer.sb, 'start-live', {})]);
+    } finally {
+      cloudflare.inputDelayMs = 0;
+    }
+    expect(calls.map((c) => c.status)).toEqual([200, 200]);
+    expect(liveInputCreations()).toHaveLength(1);
+    expect(liveInputDeletions()).toEqual([]);
+    const [a, b] = calls.map((c) => c.data);
+    expect(b!.stream.id).toBe(a!.stream.id);
+    expect(b!.ingest).toEqual(a!.ingest);
+    expect(b!.playbackUrl).toBe(a!.playbackUrl);
+    // What viewers watch is the input both callers publish to.
+    const { rows } = await backend.pool.query(
+      'select s.status, s.live_input_id, s.playback_url, i.stream_key from public.streams s join public.stream_ingests i on i.stream_id = s.id where s.host_id = $1',
+      [racer.id],
+    );
+    expect(rows).toEqual([{ status: 'live', live_input_id: a!.stream.live_input_id, playback_url: a!.playbackUrl, stream_key: a!.ingest.streamKey }]);
+    const started = await backend.pool.query("select 1 from public.stream_guest_events where user_id = $1 and event_type = 'stream_started'", [racer.id]);
+    expect(started.rows).toHaveLength(1);
+    await invoke(racer.sb, 'end-live', { streamId: a!.stream.id });
+  });
+
+  it('start-live deletes the live input it made in vain: a stalled call taken over, a stream ended meanwhile', async () => {
+    const slow = await signIn('Cloud Slowpoke');
+    cloudflare.requests.length = 0;
+    cloudflare.inputDelayMs = 1_000;
+    try {
+      // The first call reserves the stream's input and waits on Cloudflare; its reservation is
+      // then made to look abandoned, so the second call takes it over and makes an input too.
+      const first = invoke<StartLive>(slow.sb, 'start-live', {});
+      await expect.poll(() => liveInputCreations().length, { timeout: 5_000 }).toBe(1);
+      const reserved = await backend.pool.query(
+        "update public.live_input_reservations r set reserved_at = now() - interval '1 hour' from public.streams s where s.id = r.stream_id and s.host_id = $1 returning r.stream_id",
+        [slow.id],
+      );
+      expect(reserved.rows).toHaveLength(1);
+      const second = invoke<StartLive>(slow.sb, 'start-live', {});
+      const [a, b] = await Promise.all([first, second]);
+      expect([a.status, b.status]).toEqual([200, 200]);
+      expect(liveInputCreations()).toHaveLength(2);
+      // The first input stored is kept; the other is deleted, and both callers publish to the kept one.
+      expect(b.data.ingest).toEqual(a.data.ingest);
+      const kept = a.data.stream.live_input_id!;
+      expect(b.data.stream.live_input_id).toBe(kept);
+      expect(a.data.ingest.streamKey).toBe(`key${kept}`);
+      const deletions = liveInputDeletions();
+      expect(deletions).toHaveLength(1);
+      expect(deletions[0]).toMatchObject({ authorization: `Bearer ${CF.streamToken}` });
+      const deleted = deletions[0]!.path.split('/').pop();
+      expect(deletions[0]!.path).toBe(`/client/v4/accounts/${CF.accountId}/stream/live_inputs/${deleted}`);
+      expect(deleted).toMatch(/^liveinput\d+0*$/);
+      expect(deleted).not.toBe(kept);
+      await invoke(slow.sb, 'end-live', { streamId: a.data.stream.id });
+
+      // A stream ended while its input was being made: start-live answers 409 and deletes the input.
+      cloudflare.requests.length = 0;
+      const late = invoke<StartLive>(slow.sb, 'start-live', {});
+      await expect.poll(() => liveInputCreations().length, { timeout: 5_000 }).toBe(1);
+      const { rows } = await backend.pool.query("select id from public.streams where host_id = $1 and status <> 'ended'", [slow.id]);
+      expect(rows).toHaveLength(1);
+      expect((await invoke(slow.sb, 'end-live', { streamId: rows[0].id })).status).toBe(200);
+      expect(await late).toMatchObject({ status: 409, error: 'This stream has ended' });
+      expect(liveInputDeletions()).toHaveLength(1);
+    } finally {
+      cloudflare.inputDelayMs = 0;
+    }
+  });
+
   it('opens a Calls session, and issues tokens signed with CALL_TOKEN_SECRET with TURN servers', async () => {
     const { data: streams } = await host.sb.from('streams').select('id').eq('host_id', host.id).eq('status', 'live');
     const streamId = (streams as { id: string }[])[0]!.id;
@@ -535,5 +632,69 @@ describe('edge functions with Cloudflare secrets', () => {
     const { payload } = await jwtVerify(issued.data.token, new TextEncoder().encode(CALL_TOKEN_SECRET), { audience: 'roast-live-call' });
     expect(payload).toMatchObject({ sub: guest.id, sid: created.data.sessionId, stream_id: streamId, role: 'guest' });
     await expect(jwtVerify(issued.data.token, new TextEncoder().encode(backend.jwtSecret))).rejects.toThrow();
+  });
+});
+
+// ------------------------------------------------------------- misconfiguration
+
+describe('edge functions with a misconfigured environment', () => {
+  let badRuntime: FunctionsRuntime;
+  let host: User;
+  const someId = '00000000-0000-4000-8000-000000000001';
+
+  beforeAll(async () => {
+    badRuntime = createFunctionsRuntime({
+      functionsDir: FUNCTIONS_DIR,
+      env: runtimeEnv({
+        // Too short for HS256, and API bases without their scheme: each is the operator's to fix.
+        CALL_TOKEN_SECRET: 'only-twenty-chars-ok',
+        CLOUDFLARE_ACCOUNT_ID: CF.accountId,
+        CLOUDFLARE_STREAM_API_TOKEN: CF.streamToken,
+        CLOUDFLARE_STREAM_CUSTOMER_CODE: CF.customerCode,
+        CLOUDFLARE_API_BASE: 'api.cloudflare.com/client/v4',
+        CLOUDFLARE_CALLS_APP_ID: CF.appId,
+        CLOUDFLARE_CALLS_APP_SECRET: CF.appSecret,
+        CLOUDFLARE_CALLS_API_BASE: 'rtc.live.cloudflare.com/v1',
+      }),
+      log: (line) => logs.push(line),
+    });
+    await badRuntime.start();
+    functions = badRuntime;
+    host = await signIn('Misconfigured Mo');
+  });
+
+  afterAll(async () => {
+    functions = localRuntime;
+    await badRuntime?.stop();
+  });
+
+  it('answers 500 naming CALL_TOKEN_SECRET when it is shorter than 32 characters', async () => {
+    // A stream and call session the host may join, so that nothing but the secret stands in the way.
+    const prepared = await host.sb.from('streams').insert({ host_id: host.id, status: 'idle' }).select('id').single();
+    expect(prepared.error).toBeNull();
+    const streamId = (prepared.data as { id: string }).id;
+    const session = await backend.pool.query("insert into public.call_sessions (stream_id, host_id, provider) values ($1, $2, 'p2p') returning id", [
+      streamId,
+      host.id,
+    ]);
+    const res = await invoke(host.sb, 'generate-call-token', { streamId, sessionId: session.rows[0].id });
+    expect(res.status).toBe(500);
+    expect(res.error).toContain('CALL_TOKEN_SECRET');
+    expect(res.error).toContain('at least 32 characters');
+    expect(res.error).not.toContain('only-twenty-chars-ok');
+  });
+
+  it('answers 500 naming a Cloudflare API base that is not an http(s) URL', async () => {
+    const other = await signIn('Misconfigured Max');
+    const started = await invoke(other.sb, 'start-live', {});
+    expect(started.status).toBe(500);
+    expect(started.error).toContain('CLOUDFLARE_API_BASE');
+    // Refused before anything was written.
+    const { rows } = await backend.pool.query('select 1 from public.streams where host_id = $1', [other.id]);
+    expect(rows).toHaveLength(0);
+
+    const session = await invoke(host.sb, 'create-call-session', { streamId: someId });
+    expect(session.status).toBe(500);
+    expect(session.error).toContain('CLOUDFLARE_CALLS_API_BASE');
   });
 });

@@ -3,11 +3,11 @@
  * Whoever relays the call (the host's signaling, the Calls proxy) verifies them with the same secret.
  */
 import { errors, jwtVerify, SignJWT } from 'jose';
+import { MIN_CALL_TOKEN_SECRET_LENGTH } from './config.ts';
 
+export { MIN_CALL_TOKEN_SECRET_LENGTH };
 export const CALL_TOKEN_AUDIENCE = 'roast-live-call';
 export const CALL_TOKEN_TTL_SECONDS = 600;
-/** HS256 needs a key at least as long as its output (RFC 7518 §3.2). */
-export const MIN_CALL_TOKEN_SECRET_LENGTH = 32;
 
 export type CallRole = 'host' | 'guest';
 

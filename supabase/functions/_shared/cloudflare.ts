@@ -16,12 +16,13 @@ async function call(
   url: string,
   token: string,
   body: unknown,
+  method: 'POST' | 'DELETE' = 'POST',
 ): Promise<{ status: number; json: unknown }> {
   const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res: Response;
   try {
-    res = await fetchFn(url, { method: 'POST', headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    res = await fetchFn(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (err) {
     throw new UpstreamError(`${service} is unreachable: ${(err as Error).message}`);
   }
@@ -89,6 +90,15 @@ export async function createLiveInput(fetchFn: Fetch, cfg: CloudflareStreamConfi
     streamKey: result.rtmps.streamKey,
     playbackUrl: cloudflarePlaybackUrl(cfg.customerCode, result.uid),
   };
+}
+
+/**
+ * `DELETE /accounts/{account}/stream/live_inputs/{uid}`: for an input made in vain, which nobody
+ * publishes to (another call's input was stored first, or the stream ended meanwhile).
+ */
+export async function deleteLiveInput(fetchFn: Fetch, cfg: CloudflareStreamConfig, uid: string): Promise<void> {
+  const url = `${cfg.apiBase}/accounts/${encodeURIComponent(cfg.accountId)}/stream/live_inputs/${encodeURIComponent(uid)}`;
+  await call(fetchFn, 'Cloudflare Stream', url, cfg.apiToken, undefined, 'DELETE');
 }
 
 // ----------------------------------------------------------------- Calls

@@ -55,6 +55,21 @@ function withoutTrailingSlash(url: string): string {
 }
 
 /**
+ * A URL setting, checked here: an address without its scheme (`api.cloudflare.com/…`) would
+ * otherwise fail later inside a client, as a vague 500 or a 502 that blames the service.
+ */
+function httpUrl(name: string, url: string): string {
+  let protocol: string | null = null;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    // Not a URL at all: refused below.
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') throw new ConfigError(`${name} must be an http:// or https:// URL`);
+  return withoutTrailingSlash(url);
+}
+
+/**
  * The secrets of one Cloudflare service: null when none is set, the values when all are,
  * and a ConfigError naming the missing ones otherwise.
  */
@@ -81,7 +96,7 @@ export function supabaseConfig(env: Env): SupabaseConfig {
     .filter(([, v]) => v === undefined)
     .map(([name]) => name);
   if (!url || !anonKey || !serviceRoleKey) throw new ConfigError(`Function environment lacks ${missing.join(', ')}`);
-  return { url: withoutTrailingSlash(url), anonKey, serviceRoleKey };
+  return { url: httpUrl('SUPABASE_URL', url), anonKey, serviceRoleKey };
 }
 
 export function cloudflareStreamConfig(env: Env): CloudflareStreamConfig | null {
@@ -91,19 +106,19 @@ export function cloudflareStreamConfig(env: Env): CloudflareStreamConfig | null 
     customerCode: 'CLOUDFLARE_STREAM_CUSTOMER_CODE',
   });
   if (!secrets) return null;
-  return { ...secrets, apiBase: withoutTrailingSlash(value(env, 'CLOUDFLARE_API_BASE') ?? CLOUDFLARE_API_BASE) };
+  return { ...secrets, apiBase: httpUrl('CLOUDFLARE_API_BASE', value(env, 'CLOUDFLARE_API_BASE') ?? CLOUDFLARE_API_BASE) };
 }
 
 export function cloudflareCallsConfig(env: Env): CloudflareCallsConfig | null {
   const secrets = group(env, 'Cloudflare Calls', { appId: 'CLOUDFLARE_CALLS_APP_ID', appSecret: 'CLOUDFLARE_CALLS_APP_SECRET' });
   if (!secrets) return null;
-  return { ...secrets, apiBase: withoutTrailingSlash(value(env, 'CLOUDFLARE_CALLS_API_BASE') ?? CLOUDFLARE_CALLS_API_BASE) };
+  return { ...secrets, apiBase: httpUrl('CLOUDFLARE_CALLS_API_BASE', value(env, 'CLOUDFLARE_CALLS_API_BASE') ?? CLOUDFLARE_CALLS_API_BASE) };
 }
 
 export function cloudflareTurnConfig(env: Env): CloudflareTurnConfig | null {
   const secrets = group(env, 'Cloudflare TURN', { keyId: 'CLOUDFLARE_TURN_KEY_ID', apiToken: 'CLOUDFLARE_TURN_KEY_API_TOKEN' });
   if (!secrets) return null;
-  return { ...secrets, apiBase: withoutTrailingSlash(value(env, 'CLOUDFLARE_CALLS_API_BASE') ?? CLOUDFLARE_CALLS_API_BASE) };
+  return { ...secrets, apiBase: httpUrl('CLOUDFLARE_CALLS_API_BASE', value(env, 'CLOUDFLARE_CALLS_API_BASE') ?? CLOUDFLARE_CALLS_API_BASE) };
 }
 
 export function localIngestConfig(env: Env): LocalIngestConfig {
@@ -122,9 +137,31 @@ export function localIngestConfig(env: Env): LocalIngestConfig {
   return { rtmpUrl: withoutTrailingSlash(rtmpUrl), playbackUrlTemplate };
 }
 
+/** HS256 needs a key at least as long as its output (RFC 7518 §3.2). */
+export const MIN_CALL_TOKEN_SECRET_LENGTH = 32;
+
 /** The HS256 secret for call tokens: CALL_TOKEN_SECRET, else the project's SUPABASE_JWT_SECRET. */
 export function callTokenSecret(env: Env): string {
   const secret = value(env, 'CALL_TOKEN_SECRET') ?? value(env, 'SUPABASE_JWT_SECRET');
-  if (!secret) throw new ConfigError('No call token secret: set CALL_TOKEN_SECRET (or SUPABASE_JWT_SECRET)');
+  if (!secret) {
+    throw new ConfigError(
+      `No call token secret: set CALL_TOKEN_SECRET (at least ${MIN_CALL_TOKEN_SECRET_LENGTH} characters), or SUPABASE_JWT_SECRET stands in for it`,
+    );
+  }
   return secret;
+}
+
+/**
+ * The call-token secret a function signs with. One too short for HS256 is a ConfigError that
+ * names the setting to fix, so the caller gets that 500 instead of an anonymous failure while signing.
+ */
+export function callTokenSigningSecret(env: Env): string {
+  const secret = callTokenSecret(env);
+  if (secret.length >= MIN_CALL_TOKEN_SECRET_LENGTH) return secret;
+  if (value(env, 'CALL_TOKEN_SECRET') !== undefined) {
+    throw new ConfigError(`CALL_TOKEN_SECRET is too short: it needs at least ${MIN_CALL_TOKEN_SECRET_LENGTH} characters`);
+  }
+  throw new ConfigError(
+    `CALL_TOKEN_SECRET is not set and SUPABASE_JWT_SECRET, which stands in for it, is too short: set CALL_TOKEN_SECRET to at least ${MIN_CALL_TOKEN_SECRET_LENGTH} characters`,
+  );
 }

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { type CallRole, signCallToken } from '../_shared/callToken.ts';
 import { generateIceServers } from '../_shared/cloudflare.ts';
-import { callTokenSecret, cloudflareTurnConfig } from '../_shared/config.ts';
+import { callTokenSigningSecret, cloudflareTurnConfig } from '../_shared/config.ts';
 import { maybe } from '../_shared/db.ts';
 import type { FunctionDeps } from '../_shared/deps.ts';
 import { ForbiddenError, NotFoundError } from '../_shared/errors.ts';
@@ -15,7 +15,11 @@ import { createFunction, type Handler, uuidField } from '../_shared/http.ts';
 import { loadStream } from '../_shared/streams.ts';
 import type { CallSessionRow, IceServer } from '../_shared/types.ts';
 
-/** How long TURN credentials last: a call outlives its 10-minute token. */
+/**
+ * How long TURN credentials last. A relayed call keeps refreshing its allocation with the
+ * credentials it started with, and TURN servers may refuse a refresh once they expired, so they
+ * must outlast the longest show, not the 10-minute token that admits a guest to the call.
+ */
 export const ICE_CREDENTIALS_TTL_SECONDS = 86_400;
 
 export const generateCallTokenBody = z.strictObject({
@@ -35,7 +39,7 @@ export function createGenerateCallTokenHandler(deps: FunctionDeps): Handler {
     name: 'generate-call-token',
     body: generateCallTokenBody,
     run: async ({ body, user, db, admin, env, fetch, now }): Promise<GenerateCallTokenResult> => {
-      const secret = callTokenSecret(env);
+      const secret = callTokenSigningSecret(env);
       const turn = cloudflareTurnConfig(env);
       const stream = await loadStream(db, body.streamId);
 

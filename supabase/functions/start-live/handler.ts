@@ -5,10 +5,12 @@
  * stream key where only the host can read it. The local playback URL names the stream's random
  * playback id, never its key. The choice of stream and going live are two database functions
  * under one per-host lock (claim_stream_for_live, go_live): parallel calls share one stream and
- * one key, and an end-live that lands in between wins (409 stream_ended).
+ * one key, and an end-live that lands in between wins (409 stream_ended). A Cloudflare live input
+ * is made by one call: the first to find none reserves it in the database, the others wait until
+ * it is stored and answer the same input (see the live_input_reservations migration).
  */
 import { z } from 'zod';
-import { createLiveInput } from '../_shared/cloudflare.ts';
+import { createLiveInput, deleteLiveInput } from '../_shared/cloudflare.ts';
 import {
   type CloudflareStreamConfig,
   cloudflareStreamConfig,
@@ -25,6 +27,14 @@ import { displayName, recordEvent } from '../_shared/streams.ts';
 import type { IngestInfo, StreamIngestRow, StreamRow } from '../_shared/types.ts';
 
 export const MAX_TITLE_LENGTH = 120;
+/** How often a call waiting for another call's live input asks the database again. */
+export const LIVE_INPUT_POLL_MS = 200;
+/**
+ * How long a call waits for another call's live input. The database hands a reservation on once
+ * it is 30 s old (its call died or hangs), so the waiter normally gets the input or the
+ * reservation well before this.
+ */
+export const LIVE_INPUT_WAIT_MS = 40_000;
 
 export const startLiveBody = z.strictObject({
   title: z
@@ -77,6 +87,26 @@ interface Provisioned {
   playbackId: string | null;
   liveInputId: string | null;
   playbackUrl: string | null;
+  /** A Cloudflare live input made by this call (not yet stored for the stream). */
+  created: boolean;
+}
+
+/** What claim_stream_for_live answers. */
+interface Claimed {
+  stream: StreamRow;
+  ingest: StreamIngestRow | null;
+  /** Set when this call is to make the stream's Cloudflare live input. */
+  reservation: string | null;
+  /** Another call is making the stream's Cloudflare live input. */
+  pending: boolean;
+}
+
+function cloudflareIngest(row: StreamIngestRow): IngestInfo {
+  return { provider: 'cloudflare', rtmpUrl: row.rtmp_url, streamKey: row.stream_key, publishUrl: publishUrl(row.rtmp_url, row.stream_key) };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** The ingest for `stream`: the local one claimed with it, or Cloudflare's (reused when the stream has one). */
@@ -97,20 +127,11 @@ async function provision(
       playbackId: existing.playback_id,
       liveInputId: null,
       playbackUrl: localPlaybackUrl(target.cfg.playbackUrlTemplate, existing.playback_id),
+      created: false,
     };
   }
   if (existing && stream.live_input_id) {
-    return {
-      ingest: {
-        provider: 'cloudflare',
-        rtmpUrl: existing.rtmp_url,
-        streamKey: existing.stream_key,
-        publishUrl: publishUrl(existing.rtmp_url, existing.stream_key),
-      },
-      playbackId: null,
-      liveInputId: stream.live_input_id,
-      playbackUrl: stream.playback_url,
-    };
+    return { ingest: cloudflareIngest(existing), playbackId: null, liveInputId: stream.live_input_id, playbackUrl: stream.playback_url, created: false };
   }
   const input = await createLiveInput(fetchFn, target.cfg, title);
   return {
@@ -118,6 +139,7 @@ async function provision(
     playbackId: null,
     liveInputId: input.uid,
     playbackUrl: input.playbackUrl,
+    created: true,
   };
 }
 
@@ -138,35 +160,84 @@ export function createStartLiveHandler(deps: FunctionDeps): Handler {
       const provider = target.provider;
       const name = await displayName(db, user.id);
 
-      const claimed = rpcData<{ stream: StreamRow; ingest: StreamIngestRow | null }>(
-        await admin().rpc('claim_stream_for_live', {
-          p_host_id: user.id,
-          p_title: body.title ?? defaultTitle(name),
-          p_provider: provider,
-          ...(target.provider === 'local'
-            ? { p_rtmp_url: target.cfg.rtmpUrl, p_stream_key: randomToken(), p_playback_id: randomToken() }
-            : {}),
-        }),
-        'choose the stream to put live',
-      );
-      const title = body.title ?? (claimed.stream.title || defaultTitle(name));
-      const provisioned = await provision(target, claimed.stream, claimed.ingest, title, fetch);
+      const claim = async () =>
+        rpcData<Claimed>(
+          await admin().rpc('claim_stream_for_live', {
+            p_host_id: user.id,
+            p_title: body.title ?? defaultTitle(name),
+            p_provider: provider,
+            ...(target.provider === 'local'
+              ? { p_rtmp_url: target.cfg.rtmpUrl, p_stream_key: randomToken(), p_playback_id: randomToken() }
+              : {}),
+          }),
+          'choose the stream to put live',
+        );
+      // While another call makes the stream's Cloudflare live input, wait until go_live has stored
+      // it (this call then answers the same input), or until its reservation passes to this call.
+      let claimed = await claim();
+      const waitUntil = Date.now() + LIVE_INPUT_WAIT_MS;
+      while (claimed.pending) {
+        if (Date.now() >= waitUntil) throw new ConflictError("Another start-live is still making the stream's live input: try again");
+        await sleep(LIVE_INPUT_POLL_MS);
+        claimed = await claim();
+      }
 
-      const { stream, started } = rpcData<{ stream: StreamRow; started: boolean }>(
-        await admin().rpc('go_live', {
-          p_stream_id: claimed.stream.id,
-          p_host_id: user.id,
-          p_title: title,
-          p_provider: provider,
-          p_rtmp_url: provisioned.ingest.rtmpUrl,
-          p_stream_key: provisioned.ingest.streamKey,
-          p_playback_id: provisioned.playbackId,
-          p_live_input_id: provisioned.liveInputId,
-          p_playback_url: provisioned.playbackUrl,
-          p_started_at: now.toISOString(),
-        }),
-        'put the stream live',
-      );
+      // A call that cannot make or store its input gives its reservation up at once, so a waiting
+      // call makes one instead of waiting for the reservation to be abandoned.
+      const release = async () => {
+        if (!claimed.reservation) return;
+        const { error } = await admin().rpc('release_live_input_reservation', { p_stream_id: claimed.stream.id, p_token: claimed.reservation });
+        if (error) log(`could not release the live input reservation of stream ${claimed.stream.id}: ${error.message}`);
+      };
+      // A live input nobody will publish to is deleted; failing that, it is only logged, since the
+      // caller's answer does not depend on it.
+      const discard = async (uid: string) => {
+        if (target.provider !== 'cloudflare') return;
+        await deleteLiveInput(fetch, target.cfg, uid).catch((err: Error) => log(`could not delete unused live input ${uid}: ${err.message}`));
+      };
+
+      const title = body.title ?? (claimed.stream.title || defaultTitle(name));
+      let provisioned: Provisioned;
+      try {
+        provisioned = await provision(target, claimed.stream, claimed.ingest, title, fetch);
+      } catch (err) {
+        await release();
+        throw err;
+      }
+
+      let live: { stream: StreamRow; ingest: StreamIngestRow | null; started: boolean };
+      try {
+        live = rpcData<{ stream: StreamRow; ingest: StreamIngestRow | null; started: boolean }>(
+          await admin().rpc('go_live', {
+            p_stream_id: claimed.stream.id,
+            p_host_id: user.id,
+            p_title: title,
+            p_provider: provider,
+            p_rtmp_url: provisioned.ingest.rtmpUrl,
+            p_stream_key: provisioned.ingest.streamKey,
+            p_playback_id: provisioned.playbackId,
+            p_live_input_id: provisioned.liveInputId,
+            p_playback_url: provisioned.playbackUrl,
+            p_started_at: now.toISOString(),
+          }),
+          'put the stream live',
+        );
+      } catch (err) {
+        // The stream ended meanwhile (409), or the database failed: the new input is of no use.
+        if (provisioned.created && provisioned.liveInputId) await discard(provisioned.liveInputId);
+        await release();
+        throw err;
+      }
+      const { stream, started } = live;
+
+      let { ingest, playbackUrl } = provisioned;
+      if (provisioned.created && provisioned.liveInputId && stream.live_input_id !== provisioned.liveInputId && live.ingest) {
+        // Another call's input was stored first (this call's reservation had been handed on as
+        // abandoned): both callers publish to that one, and this call's input goes.
+        await discard(provisioned.liveInputId);
+        ingest = cloudflareIngest(live.ingest);
+        playbackUrl = stream.playback_url;
+      }
 
       if (started) {
         await recordEvent(
@@ -175,7 +246,7 @@ export function createStartLiveHandler(deps: FunctionDeps): Handler {
           log,
         );
       }
-      return { stream, ingest: provisioned.ingest, playbackUrl: provisioned.playbackUrl };
+      return { stream, ingest, playbackUrl };
     },
   });
 }
