@@ -29,6 +29,7 @@ interface StartLive {
   stream: StreamRow;
   ingest: { provider: 'local' | 'cloudflare'; rtmpUrl: string; streamKey: string; publishUrl: string };
   playbackUrl: string | null;
+  resumed: boolean;
 }
 
 let backend: LocalBackend;
@@ -176,6 +177,9 @@ describe('edge functions through the local gateway', () => {
     expect(again.data.stream.started_at).toBe(stream.started_at);
     expect(again.data.ingest.streamKey).toBe(ingest.streamKey);
     expect(again.data.playbackUrl).toBe(playbackUrl);
+    // The studio that resumed it knows it was on air already (another studio may be publishing it).
+    expect(first.data.resumed).toBe(false);
+    expect(again.data.resumed).toBe(true);
   });
 
   it('start-live called twice at once puts one stream live, with one key', async () => {
@@ -184,6 +188,8 @@ describe('edge functions through the local gateway', () => {
     expect(calls.map((c) => c.status)).toEqual([200, 200]);
     expect(calls[1]!.data.stream.id).toBe(calls[0]!.data.stream.id);
     expect(calls[1]!.data.ingest.streamKey).toBe(calls[0]!.data.ingest.streamKey);
+    // One of the two put it live; the other found it live.
+    expect(calls.map((c) => c.data.resumed).sort()).toEqual([false, true]);
     const { rows } = await backend.pool.query('select status from public.streams where host_id = $1', [racer.id]);
     expect(rows).toEqual([{ status: 'live' }]);
     const started = await backend.pool.query("select 1 from public.stream_guest_events where user_id = $1 and event_type = 'stream_started'", [racer.id]);

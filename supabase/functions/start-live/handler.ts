@@ -49,6 +49,8 @@ export interface StartLiveResult {
   stream: StreamRow;
   ingest: IngestInfo;
   playbackUrl: string | null;
+  /** The stream was live before this call (another studio of the host's, or one that closed without ending it). */
+  resumed: boolean;
 }
 
 /** A url-safe random token (stream keys, playback ids): 144 bits of randomness. */
@@ -246,7 +248,7 @@ export function createStartLiveHandler(deps: FunctionDeps): Handler {
           log,
         );
       }
-      return { stream, ingest, playbackUrl };
+      return { stream, ingest, playbackUrl, resumed: !started };
     },
   });
 }

@@ -17,6 +17,8 @@ export interface StartLiveResult {
   stream: StreamRow;
   ingest: IngestInfo;
   playbackUrl: string | null;
+  /** The stream was live before this Go live: another studio of the host's, or one that closed without ending it. */
+  resumed?: boolean;
 }
 
 export interface LiveService {

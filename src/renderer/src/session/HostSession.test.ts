@@ -25,6 +25,8 @@ const h = vi.hoisted(() => {
     programs: [] as Array<{ width: number; height: number; fps: number }>,
     goLiveOptions: null as unknown,
     eventList: [] as unknown[],
+    /** start-live answers that the stream was live before (another studio's show). */
+    resumed: false,
     /** The id of the stream the next Go live makes (and End live ends). */
     streamId: '11111111-1111-4111-8111-111111111111',
     /** When set, the next listEvents waits for it (once). */
@@ -210,7 +212,7 @@ vi.mock('../services/cloudflareCallsService', () => ({
 vi.mock('../services/liveService', () => ({
   startLive: async () => {
     h.step('startLive');
-    return { stream: streamRow('live'), ingest: { publishUrl: 'rtmp://127.0.0.1/live/k' }, playbackUrl: null };
+    return { stream: streamRow('live'), ingest: { publishUrl: 'rtmp://127.0.0.1/live/k' }, playbackUrl: null, resumed: h.resumed };
   },
   endLive: async () => {
     h.step('endLive');
@@ -324,6 +326,7 @@ let session: InstanceType<typeof HostSession>;
 
 beforeEach(() => {
   h.calls.length = 0;
+  h.resumed = false;
   h.streamId = '11111111-1111-4111-8111-111111111111';
   for (const k of Object.keys(h.failures)) delete h.failures[k];
   h.subscriptions = 0;
@@ -393,6 +396,22 @@ describe('going live', () => {
     expect(state.phase).toBe('error');
     expect(state.error).toMatch(/ingest did not take the stream.*could not be ended.*press End live/);
     expect(state.stream?.status).toBe('live');
+  });
+
+  it('leaves a stream that was live before its Go live (another studio may be on air with it) live when the start fails', async () => {
+    h.resumed = true;
+    h.failures['encoder:start'] = new Error('the ingest did not take the stream');
+    await expect(session.goLive('Show')).rejects.toThrow(/ingest/);
+    expect(h.calls).toContain('encoder:stop');
+    expect(h.calls).not.toContain('endLive');
+    const state = useStore.getState();
+    expect(state.phase).toBe('error');
+    expect(state.error).toMatch(/ingest did not take the stream.*already live before.*stays live: press End live/);
+    expect(state.stream?.status).toBe('live');
+    // Nothing ends it when this page goes away either.
+    expect(h.unloadEnders.every((e) => e.disposed || e.fired === 0)).toBe(true);
+    session.pageHidden();
+    expect(h.unloadEnders.some((e) => e.fired > 0)).toBe(false);
   });
 
   it('refuses a second go-live while one is starting', async () => {

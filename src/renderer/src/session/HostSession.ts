@@ -355,9 +355,11 @@ export class HostSession {
     // The seats, invitations and links shown are this broadcast's.
     useStore.setState({ seats: [], invitations: [], events: [], links: {}, quality: {} });
     let streamId: string | null = null;
+    let resumed = false;
     try {
       const live = await startLive(title);
       streamId = live.stream.id;
+      resumed = live.resumed === true;
       this.prepareUnloadEnd(streamId);
       store.setBroadcast({ stream: live.stream, publishTarget: live.ingest.publishUrl, playbackUrl: live.playbackUrl });
       const started = await this.broadcaster.goLive(
@@ -384,7 +386,9 @@ export class HostSession {
       const message = (err as Error).message;
       this.log(`go live failed: ${message}; undoing the start`);
       const left = await this.takeDown(streamId);
-      const ended = !streamId
+      // A stream that was live before this Go live may be another studio's show: it is not this failure's to end.
+      const kept = resumed ? ['the stream was already live before (in another studio, or one that closed without ending it), so it stays live: press End live to end it'] : [];
+      const ended = !streamId || resumed
         ? null
         : await endLive(streamId).then(
             (row) => {
@@ -393,7 +397,7 @@ export class HostSession {
             },
             (e: Error) => e.message,
           );
-      const notes = [...left, ...(ended ? [`the stream could not be ended (${ended}); press End live`] : [])];
+      const notes = [...left, ...kept, ...(ended ? [`the stream could not be ended (${ended}); press End live`] : [])];
       // The first line is the headline (details follow on the next lines): what was undone goes with it.
       const [headline, ...details] = message.split('\n');
       const shown = notes.length > 0 ? `${headline} (and ${notes.join('; ')})` : headline;
