@@ -190,6 +190,14 @@ test("the studio's connection to the encoder drops mid-show: the stream starts a
   await host.close();
 });
 
+/** The stream's status as anyone may read it (the backend's REST API, with the app's anon key). */
+async function streamStatus(streamId: string): Promise<string | undefined> {
+  const configUrl = new URL('config.json', app.studioUrl.split('#')[0]);
+  const config = (await (await fetch(configUrl)).json()) as { supabaseUrl: string; supabaseAnonKey: string };
+  const res = await fetch(`${config.supabaseUrl}/rest/v1/streams?id=eq.${streamId}&select=status`, { headers: { apikey: config.supabaseAnonKey } });
+  return ((await res.json()) as Array<{ status: string }>)[0]?.status;
+}
+
 test('the studio page reloaded (or closed) while live ends its stream: nothing is left on air', async () => {
   const host = await browser.newPage();
   logConsole(host, 'host');
@@ -198,16 +206,41 @@ test('the studio page reloaded (or closed) while live ends its stream: nothing i
   await expect.poll(() => ingest.isPublishing(key), { timeout: 30_000 }).toBe(true);
   // A reload unmounts nothing: the page going away is all the studio hears of it.
   await host.reload();
-  const configUrl = new URL('config.json', app.studioUrl.split('#')[0]);
-  const config = (await (await fetch(configUrl)).json()) as { supabaseUrl: string; supabaseAnonKey: string };
-  const status = async (): Promise<string | undefined> => {
-    const res = await fetch(`${config.supabaseUrl}/rest/v1/streams?id=eq.${streamId}&select=status`, { headers: { apikey: config.supabaseAnonKey } });
-    return ((await res.json()) as Array<{ status: string }>)[0]?.status;
-  };
+  const status = () => streamStatus(streamId);
   await expect.poll(status, { timeout: 20_000 }).toBe('ended');
   await expect.poll(() => ingest.isPublishing(key), { timeout: 20_000 }).toBe(false);
   // The reloaded studio (still signed in: the tab keeps its session) starts afresh, ready to go live again.
   await expect(host.getByTestId('go-live')).toBeEnabled({ timeout: 30_000 });
   await expect(host.getByTestId('phase')).not.toHaveText('LIVE');
   await host.close();
+});
+
+test('a studio that crashed while live leaves its stream live: the next studio says so and ends it', async () => {
+  const host = await browser.newPage();
+  logConsole(host, 'host');
+  const { publishUrl, streamId } = await hostGoesLive(host, app.studioUrl, 'Cora Crash');
+  const key = publishUrl.slice(ingest.rtmpBaseUrl.length + 1);
+  await expect.poll(() => ingest.isPublishing(key), { timeout: 30_000 }).toBe(true);
+  const status = () => streamStatus(streamId);
+  // The host's session, as a tab opened again on this computer would still have it (a restored tab keeps its storage).
+  const saved = await host.evaluate(() => JSON.stringify(Object.entries(sessionStorage)));
+  // The renderer crashes: no pagehide, nothing ends the stream. The encoder stops with the page's bridge.
+  const cdp = await host.context().newCDPSession(host);
+  void cdp.send('Page.crash').catch(() => {});
+  await expect.poll(() => ingest.isPublishing(key), { timeout: 20_000 }).toBe(false);
+  expect(await status()).toBe('live');
+  // The studio opened again (the same signed-in tab storage) finds the stream still live and offers to end it.
+  const again = await browser.newPage();
+  logConsole(again, 'host again');
+  await again.addInitScript((entries) => {
+    for (const [k, v] of JSON.parse(entries) as Array<[string, string]>) sessionStorage.setItem(k, v);
+  }, saved);
+  await again.goto(app.studioUrl);
+  await expect(again.getByTestId('still-live')).toContainText('“Roast night” is still live', { timeout: 30_000 });
+  await again.screenshot({ path: join(OUT, 'studio-still-live.png') });
+  await again.getByTestId('still-live-end').click();
+  await expect(again.getByTestId('still-live')).toHaveCount(0);
+  expect(await status()).toBe('ended');
+  await again.close();
+  await host.close().catch(() => {});
 });

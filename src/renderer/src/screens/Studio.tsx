@@ -8,6 +8,7 @@ import { PanelBoundary } from '../components/PanelBoundary';
 import { GuestSeatGrid, type SeatAction } from '../components/studio/GuestSeatGrid';
 import { InvitePanel } from '../components/studio/InvitePanel';
 import { LayoutPicker } from '../components/studio/LayoutPicker';
+import { StillLive } from '../components/studio/StillLive';
 import { hostDeviceMessage, listDevices, onDevicesChanged, openHostMedia, rememberedDevice, type DeviceLists, type MediaKind } from '../media/capture';
 import { DevicePicker } from '../components/guest/DevicePicker';
 import { getNativeBridge } from '../native';
@@ -367,6 +368,8 @@ function StudioLive({ userId }: { userId: string }) {
                 End live
               </button>
             )}
+            {/* In the error phase a stream of this studio's that stays live has End live above. */}
+            <StillLive userId={userId} phase={phase} ownStreamId={phase === 'error' && stream?.status === 'live' ? stream.id : null} />
             {error ? <ErrorWithDetails text={error} /> : null}
             {programProblem ? <ProgramProblem problem={programProblem} onDismiss={() => useStore.getState().setBroadcast({ programProblem: null })} /> : null}
             {recordingPath ? (

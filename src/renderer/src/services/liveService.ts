@@ -28,6 +28,8 @@ export interface LiveService {
   endLive(streamId: string): Promise<StreamRow>;
   /** The stream, or null when there is none with that id. */
   getStream(streamId: string): Promise<StreamRow | null>;
+  /** The host's streams that are live now, newest first (one, unless the database was changed by hand). */
+  listLiveStreams(hostId: string): Promise<StreamRow[]>;
   /** Changes of the stream row (status, locked seats, playback URL). */
   subscribeStream(streamId: string, onChange: (row: StreamRow) => void, onRejoin?: () => void): Promise<Unsubscribe>;
   /**
@@ -64,6 +66,13 @@ export function createLiveService(client: SupabaseClient, functionsUrl?: string,
       const { data, error } = await client.from('streams').select('*').eq('id', streamId).maybeSingle();
       if (error) throw toBackendError('Could not load the stream', error);
       return (data as StreamRow | null) ?? null;
+    },
+
+    async listLiveStreams(hostId) {
+      requireUuid(hostId, 'host id');
+      const { data, error } = await client.from('streams').select('*').eq('host_id', hostId).eq('status', 'live').order('started_at', { ascending: false });
+      if (error) throw toBackendError('Could not look for your live streams', error);
+      return (data as StreamRow[] | null) ?? [];
     },
 
     async prepareEndOnUnload(streamId) {
@@ -110,5 +119,6 @@ const page = pageService<LiveService>((client) =>
 export const startLive = pageMethod(page, 'startLive');
 export const endLive = pageMethod(page, 'endLive');
 export const getStream = pageMethod(page, 'getStream');
+export const listLiveStreams = pageMethod(page, 'listLiveStreams');
 export const subscribeStream = pageMethod(page, 'subscribeStream');
 export const prepareEndOnUnload = pageMethod(page, 'prepareEndOnUnload');
