@@ -138,6 +138,15 @@ test('a host without a camera goes live on the microphone with the avatar tile, 
     expect(withCamera.hostCamera, 'the camera picked mid-show is in the program').toBe(true);
     expect(isGreen(withCamera.corner)).toBe(true);
 
+    // Camera off shows the avatar; on again, the camera's picture comes back (not a black tile).
+    await page.getByTestId('host-camera').click();
+    await expect(page.getByTestId('seat-host').locator('.icons')).toHaveText('miccam off');
+    expect((await ingested(publishUrl, 'camera-off')).hostCamera, 'camera off: the avatar').toBe(false);
+    await page.getByTestId('host-camera').click();
+    await expect(page.getByTestId('seat-host').locator('.icons')).toHaveText('miccam');
+    const onAgain = await ingested(publishUrl, 'camera-on-again');
+    expect(onAgain.hostCamera, 'camera on again: its picture is back in the program').toBe(true);
+
     await page.getByTestId('end-live').click();
     await expect(page.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
   } finally {

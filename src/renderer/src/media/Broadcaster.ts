@@ -345,6 +345,9 @@ export class Broadcaster {
       this.post({ type: 'remove', id: p.id });
     } else if (want.startsWith('track:')) {
       const read = track!.clone();
+      // A copy keeps the original's enabled flag: one made from a camera switched off a moment ago would read black frames.
+      // The program shows the avatar while a camera is off, so the copy it reads is always on.
+      read.enabled = true;
       this.readTracks.set(p.id, read);
       const frames = new MediaStreamTrackProcessor!({ track: read, maxBufferSize: 1 }).readable;
       this.post({ type: 'track', id: p.id, frames }, [frames as unknown as Transferable]);

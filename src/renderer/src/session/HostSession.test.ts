@@ -32,6 +32,8 @@ const h = vi.hoisted(() => {
     /** When set, the next listEvents waits for it (once). */
     eventGate: null as Promise<void> | null,
     lastParticipants: [] as Array<{ id: string; stream: MediaStream; cameraOn?: boolean }>,
+    /** Each time the program was given the host's camera as on: whether its track was enabled then. */
+    hostCameraEnabledWhenShown: [] as boolean[],
     opened: [] as Array<{ kind: string; deviceId: string | null }>,
     openFailure: null as Error | null,
     /** Opening this device id fails (a remembered device unplugged since). */
@@ -96,6 +98,9 @@ vi.mock('../media/Broadcaster', () => ({
     audioLevels = () => ({});
     setParticipants = (participants: Array<{ id: string; stream: MediaStream }>) => {
       h.lastParticipants = participants;
+      // What the program's copy of the host's camera would carry when made now (a copy keeps the enabled flag).
+      const host = participants.find((p) => p.id === 'host') as { stream: MediaStream; cameraOn?: boolean } | undefined;
+      if (host?.cameraOn) h.hostCameraEnabledWhenShown.push(host.stream.getVideoTracks()[0]?.enabled ?? false);
     };
     setLayout = () => {};
     async goLive(options: unknown) {
@@ -514,6 +519,17 @@ describe("the host's camera and microphone", () => {
     expect(hostStream().getVideoTracks()[0]!.getSettings().deviceId).toBe('cam-b');
     expect(hostStream().getAudioTracks()[0]).toBe(cameraTracks[0]);
     expect(useStore.getState().hostDeviceProblems).toEqual({});
+  });
+
+  it('the camera turned off and on again is enabled before the program reads it again', async () => {
+    await session.goLive('Show');
+    session.setOwnCamera(false);
+    expect(hostTile().cameraOn).toBe(false);
+    expect(hostStream().getVideoTracks()[0]!.enabled).toBe(false);
+    h.hostCameraEnabledWhenShown.length = 0;
+    session.setOwnCamera(true);
+    expect(hostTile().cameraOn).toBe(true);
+    expect(h.hostCameraEnabledWhenShown).toEqual([true]);
   });
 
   it('a camera that stops by itself is said so, and the tile shows the avatar, not its last picture', async () => {

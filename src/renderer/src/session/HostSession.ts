@@ -156,13 +156,14 @@ export class HostSession {
     // The program follows the store: seats (mic, camera, volume), names, layout, the host's own switches.
     this.cleanups.push(
       useStore.subscribe((state, prev) => {
+        // The host's own switches first: the program reads the camera (a copy of its track keeps its enabled flag).
+        if (state.hostMicOn !== prev.hostMicOn) for (const t of this.camera.getAudioTracks()) t.enabled = state.hostMicOn;
+        if (state.hostCameraOn !== prev.hostCameraOn) for (const t of this.camera.getVideoTracks()) t.enabled = state.hostCameraOn;
         if (state.seats !== prev.seats || state.names !== prev.names || state.hostMicOn !== prev.hostMicOn || state.hostCameraOn !== prev.hostCameraOn) {
           this.updateProgram();
         }
         if (state.seats !== prev.seats) this.syncChannels();
         if (state.layout !== prev.layout || state.focusId !== prev.focusId) this.broadcaster.setLayout(state.layout, state.focusId);
-        if (state.hostMicOn !== prev.hostMicOn) for (const t of this.camera.getAudioTracks()) t.enabled = state.hostMicOn;
-        if (state.hostCameraOn !== prev.hostCameraOn) for (const t of this.camera.getVideoTracks()) t.enabled = state.hostCameraOn;
       }),
     );
   }
