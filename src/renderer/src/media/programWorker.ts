@@ -590,6 +590,7 @@ function onContextLost(canvas: OffscreenCanvas): void {
 }
 
 function dropSource(id: string): void {
+  reads.replaced(id);
   stopReading(id);
   pending.drop(id);
   scratch.delete(id);

@@ -110,6 +110,33 @@ describe('SourceReads', () => {
   });
 });
 
+describe('SourceReads, a source replaced while its frame is read', () => {
+  it('does not let the late picture cover the new one (a camera turned off: its avatar stays)', async () => {
+    let land: (picture: string) => void = () => {};
+    const shown = new Map<string, string>();
+    const reads = new SourceReads<Frame, string>(
+      () => new Promise((resolve) => (land = resolve)),
+      (id, picture) => shown.set(id, picture),
+      1000,
+      () => {},
+    );
+    const frame = new Frame('camera');
+    const reading = reads.start([['g', frame]], 0);
+    // The camera goes off while its frame is being copied: the avatar goes up.
+    reads.replaced('g');
+    shown.set('g', 'avatar');
+    land('camera picture');
+    await reading;
+    await vi.waitFor(() => expect(frame.closed).toBe(true));
+    expect(shown.get('g')).toBe('avatar');
+    // The source's next read (its new stream) is used as before.
+    const next = reads.start([['g', new Frame('camera again')]], 0);
+    land('camera again picture');
+    await next;
+    await vi.waitFor(() => expect(shown.get('g')).toBe('camera again picture'));
+  });
+});
+
 describe('FrameQueues', () => {
   const frame = (label: string) => new Frame(label);
 

@@ -57,6 +57,8 @@ export async function readFrames<F extends { close(): void }, T>(
  */
 export class SourceReads<F extends { close(): void }, T> {
   private readonly reading = new Map<string, Promise<void>>();
+  /** Bumped when a source is replaced or removed (see replaced). */
+  private readonly versions = new Map<string, number>();
 
   constructor(
     private readonly read: (id: string, frame: F) => Promise<T>,
@@ -71,10 +73,23 @@ export class SourceReads<F extends { close(): void }, T> {
     return this.reading.has(id);
   }
 
+  /**
+   * The source was replaced (a camera turned off: its avatar is up now) or
+   * removed: a read of it still under way lands nowhere, or its picture
+   * would cover the new one for good.
+   */
+  replaced(id: string): void {
+    this.versions.set(id, (this.versions.get(id) ?? 0) + 1);
+  }
+
   /** Starts a read of each frame (of sources not busy); resolves once all of them settled, or after `waitMs`. */
   async start(frames: ReadonlyArray<readonly [string, F]>, waitMs: number): Promise<void> {
     const reads = frames.map(([id, frame]) => {
-      const settled = readFrames([[id, frame]], this.read, this.use, this.timeoutMs)
+      const version = this.versions.get(id) ?? 0;
+      const use = (source: string, result: T, read: F) => {
+        if ((this.versions.get(source) ?? 0) === version) this.use(source, result, read);
+      };
+      const settled = readFrames([[id, frame]], this.read, use, this.timeoutMs)
         .then((outcomes) => {
           for (const [source, outcome] of outcomes) this.onOutcome(source, outcome);
         })
