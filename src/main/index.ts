@@ -91,6 +91,8 @@ async function createWindow(): Promise<void> {
       contextIsolation: true,
       nodeIntegration: false,
       webSecurity: true,
+      // A studio minimised or behind another window is still on air: its timers and animation frames keep their pace.
+      backgroundThrottling: false,
     },
   });
   const unbind = bindIpc({

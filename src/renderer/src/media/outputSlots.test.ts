@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OutputSlots, RENDER_TIME_TICKS, RenderTimes } from './outputSlots';
+import { ANIMATION_STALL_MS, OutputSlots, PresentFallback, RENDER_TIME_TICKS, RenderTimes } from './outputSlots';
 
 const FRAME = 1000 / 30;
 
@@ -51,5 +51,24 @@ describe('render time per frame (RenderTimes)', () => {
     r.add(4);
     expect(r.mean()).toBe(4);
     expect(() => new RenderTimes(0)).toThrow(/whole number/);
+  });
+});
+
+describe('PresentFallback', () => {
+  it('leaves presenting to animation frames while they come, and has the tick present once they stop (a hidden page)', () => {
+    const fallback = new PresentFallback();
+    // Before the first animation frame the tick presents.
+    expect(fallback.dueAtTick(0)).toBe(true);
+    fallback.presented(10);
+    expect(fallback.dueAtTick(43)).toBe(false);
+    fallback.presented(26);
+    expect(fallback.dueAtTick(76)).toBe(false);
+    // The page is hidden: no animation frame for ANIMATION_STALL_MS.
+    expect(fallback.dueAtTick(26 + ANIMATION_STALL_MS - 1)).toBe(false);
+    expect(fallback.dueAtTick(26 + ANIMATION_STALL_MS)).toBe(true);
+    expect(fallback.dueAtTick(26 + ANIMATION_STALL_MS + 33)).toBe(true);
+    // Shown again: animation frames take over.
+    fallback.presented(1000);
+    expect(fallback.dueAtTick(1033)).toBe(false);
   });
 });

@@ -72,3 +72,33 @@ export class RenderTimes {
     return this.times.reduce((sum, ms) => sum + ms, 0) / this.times.length;
   }
 }
+
+/**
+ * How long without an animation frame means the page stopped giving them: a
+ * hidden tab or a minimised window (Chromium pauses a worker canvas's
+ * animation frames then).
+ */
+export const ANIMATION_STALL_MS = 250;
+
+/**
+ * Whether the program's canvas must be presented from the clock's tick. It is
+ * presented on animation frames while the page gives them (a commit from the
+ * tick would wait for the page's frame); when they stop, the guests' program
+ * return, captured from that canvas, would freeze with them, so the tick
+ * presents it instead until they come back.
+ */
+export class PresentFallback {
+  private lastFrameAt: number | null = null;
+
+  /** An animation frame presented the canvas. */
+  presented(now: number): void {
+    this.lastFrameAt = now;
+  }
+
+  /** At a tick: true when the tick should present (no animation frame for ANIMATION_STALL_MS, or none yet). */
+  dueAtTick(now: number): boolean {
+    if (this.lastFrameAt !== null && now - this.lastFrameAt < ANIMATION_STALL_MS) return false;
+    this.lastFrameAt = null;
+    return true;
+  }
+}

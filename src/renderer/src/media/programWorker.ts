@@ -14,7 +14,7 @@ import { I420Compositor } from './I420Compositor';
 import { bitmapPicture, framePicture, PROGRAM_COLOR_SPACE, type FrameScratch } from './framePicture';
 import type { I420Picture } from './i420';
 import { ENCODER_RESTARTS, ProgramEncoder } from './ProgramEncoder';
-import { OutputSlots, RenderTimes } from './outputSlots';
+import { OutputSlots, PresentFallback, RenderTimes } from './outputSlots';
 import { FrameQueues, SourceReads } from './readFrames';
 import { FrameAudit, type FrameCount } from './frameAudit';
 
@@ -160,6 +160,8 @@ function releaseBitmap(id: string): void {
 const stats = { framesSent: 0, framesSkipped: 0, copyTimeouts: 0, copyFailures: 0, lastCopyError: '' };
 /** Each tick's time; the stats give their average over the last second (see RenderTimes). */
 let renderTimes = new RenderTimes();
+/** Whether the GPU path's tick presents the canvas (animation frames stopped: a hidden page). */
+const presentFallback = new PresentFallback();
 const busyMs: WorkerBusyMs = { copy: 0, compose: 0, programReturn: 0, deliver: 0, preview: 0 };
 /** Runs `step`, adding its time to `busyMs[key]`. */
 function timed<T>(key: keyof WorkerBusyMs, step: () => T): T {
@@ -455,6 +457,8 @@ function tick(): void {
   compositor.setScene(programLayout(layout.kind, sources, compositor.width, compositor.height, layout.focusId));
   const fresh = compositor.hasChanges;
   if (fresh) timed('compose', () => compositor!.compose());
+  // A hidden page gives no animation frames: the canvas the guests' program return is captured from is presented here.
+  if (fresh && presentFallback.dueAtTick(performance.now())) compositor.present();
   if (live) {
     for (const { frame, timestampMs } of compositor.collect((n) => new Uint8Array(n))) {
       if (timestampMs < liveFromMs) continue;
@@ -493,6 +497,7 @@ function present(): void {
     }
   } else if (compositor) {
     compositor.present();
+    presentFallback.presented(performance.now());
   } else {
     return;
   }
