@@ -785,6 +785,29 @@ describe("a guest's failed link", () => {
     await vi.waitFor(() => expect(h.links.has(guestId)).toBe(true));
   }
 
+  it('shows the guest’s avatar in the program while it recovers, not their last picture frozen', async () => {
+    await liveWithGuest('guest-a');
+    const tile = () => h.lastParticipants.find((p) => p.id === 'guest-a');
+    // The host hears each guest through a media element.
+    vi.stubGlobal('Audio', class {
+      srcObject: unknown = null;
+      muted = false;
+      volume = 1;
+      play = async () => {};
+    });
+    h.links.get('guest-a')!.onRemoteStream(new FakeStream([fakeTrack('video', 'cam-g')]) as unknown as MediaStream);
+    h.links.get('guest-a')!.onStateChange('connected');
+    expect(tile()?.cameraOn).toBe(true);
+    h.links.get('guest-a')!.onStateChange('failed');
+    expect(tile()?.cameraOn).toBe(false);
+    h.links.get('guest-a')!.onStateChange('connecting');
+    expect(tile()?.cameraOn).toBe(false);
+    h.links.get('guest-a')!.onStateChange('connected');
+    expect(tile()?.cameraOn).toBe(true);
+    await session.end();
+    vi.unstubAllGlobals();
+  });
+
   it('is restarted in the second broadcast of the studio too, and after a failed start', async () => {
     await liveWithGuest('guest-a');
     h.links.get('guest-a')!.onStateChange('failed');

@@ -678,6 +678,20 @@ export class HostSession {
    * growing pauses for as long as the guest is seated (LinkRecovery). A guest
    * whose side failed too calls anew, which replaces the link anyway.
    */
+  /**
+   * Guests whose link failed and has not connected again: the program shows
+   * their avatar while the link recovers (it may take minutes), not the last
+   * picture that came through, frozen.
+   */
+  private readonly unreachable = new Set<string>();
+
+  private setUnreachable(guestId: string, lost: boolean): void {
+    if (this.unreachable.has(guestId) === lost) return;
+    if (lost) this.unreachable.add(guestId);
+    else this.unreachable.delete(guestId);
+    this.updateProgram();
+  }
+
   private onLinkFailed(guestId: string, link: PeerLink): void {
     const step = this.recovery.failed(guestId, link);
     if (step.kind === 'ice-restart') this.log(`link to ${guestId} failed; restarting ICE (restart ${step.restart} on this link)`);
@@ -735,8 +749,13 @@ export class HostSession {
       },
       onStateChange: (state) => {
         useStore.getState().setLink(guestId, state);
-        if (state === 'failed') this.onLinkFailed(guestId, link);
-        else if (state === 'connected' && this.links.get(guestId) === link) this.recovery.connected(guestId);
+        if (state === 'failed') {
+          this.onLinkFailed(guestId, link);
+          this.setUnreachable(guestId, true);
+        } else if (state === 'connected' && this.links.get(guestId) === link) {
+          this.recovery.connected(guestId);
+          this.setUnreachable(guestId, false);
+        }
       },
       log: this.log,
     });
@@ -794,6 +813,7 @@ export class HostSession {
     this.calls.delete(guestId);
     this.offeredAt.delete(guestId);
     this.guestStreams.delete(guestId);
+    this.unreachable.delete(guestId);
     this.voices?.removeListener(guestId);
     const el = this.audioElements.get(guestId);
     if (el) el.srcObject = null;
@@ -860,7 +880,7 @@ export class HostSession {
         label: names[seat.user_id] ?? 'Guest',
         stream,
         micOn: seat.mic_enabled,
-        cameraOn: seat.camera_enabled,
+        cameraOn: seat.camera_enabled && !this.unreachable.has(seat.user_id),
         volume: seat.volume,
       });
     }
