@@ -5,7 +5,7 @@
  * (fakePeerConnection.ts); tests/e2e/negotiation.spec.ts runs the same links on
  * real ones in Chromium.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GUEST_UPLINK, PROGRAM_RETURN } from '../../../shared/mediaLimits';
 import { parseSignal, type SignalMessage } from '../../../shared/signaling';
 import { FakeMediaStream, FakePeerConnection, FakeTrack, SignalWire, writeSdp, type FakeTransceiver } from './fakePeerConnection';
@@ -293,6 +293,23 @@ describe('PeerLink negotiation', () => {
     expect(c.host.stats).toMatchObject({ offersSent: 1, offersResent: 1, errors: 0 });
     expect(guest.stats).toMatchObject({ answersSent: 2, errors: 0 });
     expect(c.logs).toEqual([expect.stringMatching(/^host: no answer from \S+ to our offer after 0\.1 s; sending it again \(1\/3\)$/)]);
+  });
+
+  it('an answer lost while the guest makes an offer of its own (a camera turned on): the copy of the offer still gets the answer, and both converge', async () => {
+    const c = call({ hostTracks: { video: new FakeTrack('video'), audio: new FakeTrack('audio') }, guestTracks: { video: null, audio: new FakeTrack('audio') }, offerRetryMs: 100 });
+    let lost = 0;
+    c.toHost.lose = (m) => m.kind === 'description' && m.description.type === 'answer' && lost++ === 0;
+    c.host.start();
+    await vi.waitFor(() => expect(c.guest()?.stats.answersSent).toBe(1));
+    const guest = c.guest()!;
+    // Before the host sends its offer again, the guest offers its camera: the host, still waiting for an answer, ignores it.
+    await guest.setTrack('video', new FakeTrack('video') as never);
+    await c.settle();
+    expect(c.guest()).toBe(guest);
+    expect(c.host.pc.connectionState).toBe('connected');
+    expect(c.host.stats.offersIgnored).toBeGreaterThanOrEqual(1);
+    expect(kinds(c.hostStreams.at(-1))).toEqual(['audio', 'video']);
+    expect(guest.stats).toMatchObject({ answersSent: 2, errors: 0 });
   });
 
   it("a guest's renegotiation offer lost after the call connected (a camera turned on) goes again by itself", async () => {

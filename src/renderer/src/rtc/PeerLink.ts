@@ -410,9 +410,12 @@ export class PeerLink {
   private async onDescription(description: RTCSessionDescriptionInit): Promise<void> {
     if (this.closed) return;
     if (description.type === 'offer' && offerKey(description.sdp) === this.lastOfferKey) {
-      // The same offer again (a copy sent again because our answer seemed lost): answered with the answer already made.
+      // The same offer again (a copy sent again because our answer seemed lost): answered with the answer already made —
+      // also when we have made an offer of our own since (a camera turned on): the other side, still waiting for that
+      // answer, ignores our offer until it has it.
       this.stats.staleMessages += 1;
-      if (this.pc.signalingState === 'stable' && this.pc.localDescription?.type === 'answer') this.sendDescription(this.pc.localDescription);
+      const answer = this.pc.signalingState === 'stable' ? this.pc.localDescription : this.pc.currentLocalDescription;
+      if (answer?.type === 'answer' && offerKey(this.pc.remoteDescription?.sdp) === this.lastOfferKey) this.sendDescription(answer);
       return;
     }
     if (description.type === 'answer' && this.pc.signalingState === 'stable') {

@@ -211,6 +211,10 @@ export class FakePeerConnection {
   connectionState: RTCPeerConnectionState = 'new';
   localDescription: RTCSessionDescriptionInit | null = null;
   remoteDescription: RTCSessionDescriptionInit | null = null;
+  /** Our side of the last completed negotiation (what stable last had), as in RTCPeerConnection. */
+  get currentLocalDescription(): RTCSessionDescriptionInit | null {
+    return this.stableLocal;
+  }
   onicecandidate: ((event: { candidate: { toJSON(): RTCIceCandidateInit } | null }) => void) | null = null;
   ontrack: ((event: { track: FakeTrack; transceiver: FakeTransceiver }) => void) | null = null;
   onconnectionstatechange: (() => void) | null = null;
