@@ -54,6 +54,8 @@ const g = vi.hoisted(() => ({
   seatRow: null as null | ((row: unknown) => void),
   /** What a moderator's actions asked of the database, in order. */
   moderated: [] as string[],
+  /** When set, the link refuses a new track (closed during the switch, say). */
+  setTrackFailure: null as Error | null,
 }));
 
 vi.mock('../rtc/signaling', () => ({
@@ -82,7 +84,9 @@ vi.mock('../rtc/PeerLink', () => ({
       this.id = opts.linkId;
     }
     async handle() {}
-    async setTrack() {}
+    async setTrack() {
+      if (g.setTrackFailure) throw g.setTrackFailure;
+    }
     async setVideoCap() {}
     close() {}
   },
@@ -308,6 +312,23 @@ describe('the guest on stage', () => {
     ]);
     await session.close();
   });
+  it('a microphone switch the link refuses still lets the old microphone go', async () => {
+    const session = newSession();
+    await session.start();
+    g.listener!({ kind: 'description', from: HOST, to: GUEST, link: 'link-1', description: { type: 'offer', sdp: 'v=0' } });
+    await vi.waitFor(() => expect(session.get().link).toBe('connecting'));
+    const oldMic = session.get().local.getAudioTracks()[0]!;
+    g.setTrackFailure = new Error('the link closed');
+    const switching = session.switchDevice('audio', 'mic-2');
+    await vi.waitFor(() => expect(g.gates).toHaveLength(1));
+    g.gates.shift()!();
+    await switching.catch(() => {});
+    g.setTrackFailure = null;
+    expect(oldMic.readyState).toBe('ended');
+    expect(session.get().local.getAudioTracks().map((t) => t.readyState)).toEqual(['live']);
+    await session.close();
+  });
+
   it('a leave with a notice on screen is a plain leave: the notice is not taken for a seat still held', async () => {
     const session = newSession();
     await session.start();

@@ -927,9 +927,13 @@ export class GuestSession {
     this.applyTracks();
     // On the call: the same transceiver when the kind is already sent, otherwise the guest offers it (no new call).
     // Between calls, the next call's answer takes the track from the state.
-    await this.link?.setTrack(kind, track);
-    for (const t of replaced) t.stop();
-    void this.refreshDevices();
+    try {
+      await this.link?.setTrack(kind, track);
+    } finally {
+      // The state holds the new track either way: what it replaced is let go even when the link refused it.
+      for (const t of replaced) t.stop();
+      void this.refreshDevices();
+    }
   }
 
   private async refreshDevices(): Promise<void> {
