@@ -319,16 +319,16 @@ describe('REST (PostgREST as postgrest-js calls it)', () => {
       .from('streams')
       .insert(
         [
-          { host_id: host.id, title: 'bulk a', ingest_provider: 'cloudflare' },
+          { host_id: host.id, title: 'bulk a', locked_seats: [3] },
           { host_id: host.id, title: 'bulk b' },
         ],
         { defaultToNull: false },
       )
-      .select('title, status, ingest_provider');
+      .select('title, status, locked_seats');
     expect(withDefault.status).toBe(201);
     expect(withDefault.data).toEqual([
-      { title: 'bulk a', status: 'idle', ingest_provider: 'cloudflare' },
-      { title: 'bulk b', status: 'idle', ingest_provider: 'local' },
+      { title: 'bulk a', status: 'idle', locked_seats: [3] },
+      { title: 'bulk b', status: 'idle', locked_seats: [] },
     ]);
   });
 

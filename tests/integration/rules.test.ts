@@ -190,6 +190,12 @@ const forbidden: Forbidden[] = [
     refused: { code: '42501', hint: 'camera_disabled_by_host', message: /only the host can release it/, status: 403 },
   },
   {
+    name: 'a moderator turns up the volume the host set on them',
+    setup: (s) => step(moderate(s.host, s, s.mod, { p_volume: 0 }), 'the host turns the moderator down'),
+    act: (s) => moderate(s.mod, s, s.mod, { p_volume: 2 }),
+    refused: { code: '42501', hint: 'volume_by_host', message: /set by the host/, status: 403 },
+  },
+  {
     name: 'a stranger switches media with no seat',
     act: (s) => myMedia(s.stranger, s, { mic: false }),
     refused: { code: 'P0001', hint: 'not_seated' },
@@ -204,6 +210,26 @@ const forbidden: Forbidden[] = [
     },
     act: (s, ctx) => accept(s.fan, ctx.invitationId ?? ''),
     refused: { code: 'P0001', hint: 'invitation_expired', message: /^This invitation has expired$/, status: 400 },
+  },
+  {
+    name: "accepting a moderator's invitation after the host dismissed them",
+    setup: async (s) => {
+      const ctx = { invitationId: must(await invite(s.mod, s.streamId, s.fan), 'the moderator invites the fan').id };
+      await step(setModerator(s.host, s, s.mod, false), 'dismiss the moderator');
+      return ctx;
+    },
+    act: (s, ctx) => accept(s.fan, ctx.invitationId ?? ''),
+    refused: { code: 'P0001', hint: 'inviter_not_manager', message: /no longer moderates this stream/, status: 400 },
+  },
+  {
+    name: "accepting a moderator's invitation after the host removed them",
+    setup: async (s) => {
+      const ctx = { invitationId: must(await invite(s.mod, s.streamId, s.fan), 'the moderator invites the fan').id };
+      await step(removeGuest(s.host, s, s.mod), 'remove the moderator');
+      return ctx;
+    },
+    act: (s, ctx) => accept(s.fan, ctx.invitationId ?? ''),
+    refused: { code: 'P0001', hint: 'inviter_not_manager', message: /no longer moderates this stream/, status: 400 },
   },
   {
     name: "accepting someone else's invitation",
@@ -453,6 +479,16 @@ const forbidden: Forbidden[] = [
     name: 'a client creating a stream with a playback address of its own',
     act: (s) => s.host.sb.from('streams').insert({ host_id: s.host.id, title: 'forged playback', playback_url: 'https://elsewhere.example/live.m3u8' }),
     refused: { code: '42501', hint: 'ingest_managed', message: /set by start-live/, status: 403 },
+  },
+  {
+    name: 'a client creating a stream on an ingest of its choice',
+    act: (s) => s.host.sb.from('streams').insert({ host_id: s.host.id, title: 'forged provider', ingest_provider: 'cloudflare' }),
+    refused: { code: '42501', hint: 'ingest_managed', message: /set by start-live/, status: 403 },
+  },
+  {
+    name: "the host moving the stream's creation time (which decides the idle stream start-live takes)",
+    act: (s) => s.host.sb.from('streams').update({ created_at: '2099-01-01T00:00:00Z' }).eq('id', s.streamId),
+    refused: { code: '42501', hint: 'stream_identity', message: /keeps the time it was made/, status: 403 },
   },
   {
     name: "the host pointing the stream's playback elsewhere by a direct update",
@@ -963,3 +999,23 @@ describe("the host's own stream row", () => {
     expect(renamed.data).toEqual({ title: 'renamed' });
   });
 });
+
+describe('what a client cannot choose', () => {
+  it('a stream a client makes gets the time it is made, whatever the client sent', async () => {
+    const host = await t.signIn('Host Early');
+    const made = await host.sb.from('streams').insert({ host_id: host.id, title: 'backdated', created_at: '2099-01-01T00:00:00Z' }).select('created_at').single();
+    expect(made.error).toBeNull();
+    const { rows } = await t.pool.query<{ now: Date }>('select now() as now');
+    expect(Math.abs(new Date((made.data as { created_at: string }).created_at).getTime() - rows[0]!.now.getTime())).toBeLessThan(60_000);
+  });
+
+  it('a new account without a display name is not shown by its e-mail address', async () => {
+    const email = `jane.q.doe+${Date.now()}@corp.example`;
+    const up = await t.anon().auth.signUp({ email, password: 'a-password-of-some-length' });
+    expect(up.error).toBeNull();
+    const { rows } = await t.pool.query<{ display_name: string }>('select display_name from public.profiles where id = $1', [up.data.user!.id]);
+    expect(rows[0]!.display_name).toBe(`Guest-${up.data.user!.id.slice(0, 4)}`);
+    expect(rows[0]!.display_name).not.toContain('jane');
+  });
+});
+

@@ -69,7 +69,7 @@ const serverClock = new ServerClock();
 
 const isAlive = (inv: GuestInvitationRow, now = Date.now()) => inv.status === 'pending' && serverClock.local(inv.expires_at) > now;
 /** Why the database refuses an invitation for good: answering it again could not work. */
-const FINAL_ACCEPT_REFUSALS = new Set(['invitation_expired', 'invitation_not_pending', 'invitation_not_found', 'stream_ended', 'removed_from_stream']);
+const FINAL_ACCEPT_REFUSALS = new Set(['invitation_expired', 'invitation_not_pending', 'invitation_not_found', 'stream_ended', 'removed_from_stream', 'inviter_not_manager']);
 
 function GuestHome({ userId }: { userId: string }) {
   const displayName = useStore((s) => s.displayName);
