@@ -317,10 +317,13 @@ export function createAuthHandler(opts: AuthOptions): AuthHandler {
       throw new AuthApiError(403, 'bad_jwt', `invalid JWT: ${detail}`);
     }
     if (typeof claims.sub !== 'string' || claims.sub === '') throw new AuthApiError(403, 'bad_jwt', 'invalid claim: missing sub claim');
-    if (typeof claims.session_id === 'string') {
-      const s = await opts.pool.query('select 1 from auth.sessions where id = $1 and user_id = $2', [claims.session_id, claims.sub]);
-      if (!s.rowCount) throw new AuthApiError(403, 'session_not_found', 'Session from session_id claim in JWT does not exist');
+    // Only a session's own access token speaks for its user here: another token signed with the same secret (a call
+    // token for the media, made for another audience) must not read or change the account, nor outlive a logout.
+    if (claims.aud !== 'authenticated' || claims.role !== 'authenticated' || typeof claims.session_id !== 'string') {
+      throw new AuthApiError(403, 'bad_jwt', 'invalid JWT: not an access token of a signed-in session');
     }
+    const s = await opts.pool.query('select 1 from auth.sessions where id = $1 and user_id = $2', [claims.session_id, claims.sub]);
+    if (!s.rowCount) throw new AuthApiError(403, 'session_not_found', 'Session from session_id claim in JWT does not exist');
     const { rows } = await opts.pool.query<UserRow>(`select ${USER_COLUMNS} from auth.users where id = $1 and deleted_at is null`, [claims.sub]);
     const user = rows[0];
     if (!user) throw new AuthApiError(403, 'user_not_found', 'User from sub claim in JWT does not exist');

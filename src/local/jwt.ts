@@ -76,3 +76,6 @@ export async function makeApiKeys(secret: string): Promise<{ anonKey: string; se
   ]);
   return { anonKey, serviceRoleKey };
 }
+
+/** The roles a token may carry to reach the database through the API (REST, Realtime). */
+export const API_ROLES = ['anon', 'authenticated', 'service_role'] as const;

@@ -6,14 +6,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type pg from 'pg';
 import { BodyError, bearerToken, headerList, headerValue, readJson, sendEmpty, sendJson, sendJsonText } from './http.js';
-import { type JwtClaims, JwtError, verifyJwt } from './jwt.js';
+import { API_ROLES, type JwtClaims, JwtError, verifyJwt } from './jwt.js';
 import { inTransaction } from './dbClient.js';
 import { type Catalog, type FunctionInfo, SchemaCache, type TableInfo } from './rest/catalog.js';
 import { PostgrestError, parseError, toPostgrestError } from './rest/errors.js';
 import { type ParsedQuery, emptyNode, parseQuery } from './rest/parse.js';
 import { argValue, buildDelete, buildInsert, buildRead, buildRpc, buildUpdate, chooseFunction, type SqlQuery } from './rest/sql.js';
 
-export const API_ROLES = ['anon', 'authenticated', 'service_role'] as const;
+export { API_ROLES };
 
 export interface RestOptions {
   pool: pg.Pool;

@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import type pg from 'pg';
+import { randomBytes } from 'node:crypto';
 import { REPO_ROOT } from './db.js';
 import { startLocalBackend } from './gateway.js';
 import { createRealtimeServer, installRealtimeTriggers } from './realtime/index.js';
@@ -152,6 +153,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         SUPABASE_ANON_KEY: backend.anonKey,
         SUPABASE_SERVICE_ROLE_KEY: backend.serviceRoleKey,
         SUPABASE_JWT_SECRET: jwtSecret,
+        // Call tokens get a key of their own, as on hosted Supabase: none of them can pass for a session's token.
+        CALL_TOKEN_SECRET: randomBytes(32).toString('hex'),
         LOCAL_RTMP_URL: ingest.rtmpBaseUrl,
         ...(ingest.playbackUrl('{id}') ? { LOCAL_PLAYBACK_URL_TEMPLATE: ingest.playbackUrl('{id}')! } : {}),
         ...opts.functionsEnv,

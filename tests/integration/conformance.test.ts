@@ -119,6 +119,27 @@ describe('auth (GoTrue)', () => {
     expect(weak.error).toMatchObject({ status: 422, code: 'weak_password', name: 'AuthWeakPasswordError' });
   });
 
+  it('takes only a session’s own access token for the account: a token for another audience reads and changes nothing', async () => {
+    const email = freshEmail('call');
+    const up = await h.client().auth.signUp({ email, password: PASSWORD });
+    expect(up.error).toBeNull();
+    const userId = up.data.user!.id;
+    // Signed with the same secret, as a call token is where no call-token secret of its own is set.
+    const callToken = await new SignJWT({ sub: userId, role: 'guest', aud: 'roast-live-call' })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(new TextEncoder().encode(h.stack.jwtSecret));
+    const headers = { apikey: h.stack.anonKey, Authorization: `Bearer ${callToken}`, 'content-type': 'application/json' };
+    const read = await fetch(`${h.stack.apiUrl}/auth/v1/user`, { headers });
+    expect(read.status).toBe(403);
+    expect(await read.json()).toMatchObject({ code: 'bad_jwt' });
+    const change = await fetch(`${h.stack.apiUrl}/auth/v1/user`, { method: 'PUT', headers, body: JSON.stringify({ password: 'taken-over-password' }) });
+    expect(change.status).toBe(403);
+    const signIn = await h.client().auth.signInWithPassword({ email, password: 'taken-over-password' });
+    expect(signIn.error).toMatchObject({ code: 'invalid_credentials' });
+  });
+
   it('refreshes, reads and updates the user, and after sign-out the refresh token is dead', async () => {
     const email = freshEmail('cycle');
     const sb = h.client();

@@ -240,6 +240,59 @@ describe('presence', () => {
   });
 });
 
+/** A raw Phoenix socket (JSON, vsn 1.0.0) whose replies the test reads by ref. */
+async function rawSocket(token: string): Promise<{ send(msg: string): void; reply(ref: string): Promise<{ status: string; response: unknown }>; close(): Promise<void> }> {
+  const ws = new WebSocket(`${apiUrl.replace('http', 'ws')}/realtime/v1/websocket?apikey=${token}&vsn=1.0.0`);
+  const replies = new Map<string, { status: string; response: unknown }>();
+  ws.on('message', (data) => {
+    const msg = JSON.parse(String(data)) as { event: string; ref: string | null; payload: { status: string; response: unknown } };
+    if (msg.event === 'phx_reply' && msg.ref) replies.set(msg.ref, msg.payload);
+  });
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  return {
+    send: (msg) => ws.send(msg),
+    async reply(ref) {
+      for (let i = 0; i < 100 && !replies.has(ref); i++) await sleep(20);
+      const r = replies.get(ref);
+      if (!r) throw new Error(`no reply to ${ref}`);
+      return r;
+    },
+    close: () => new Promise<void>((resolve) => (ws.readyState === WebSocket.CLOSED ? resolve() : ws.once('close', () => resolve()).close())),
+  };
+}
+
+describe('what a client sends that cannot be passed on', () => {
+  it('a presence or broadcast nested too deep to send on is refused where it comes in, and the server lives on', async () => {
+    const deep = `${'{"x":'.repeat(20_000)}1${'}'.repeat(20_000)}`;
+    const a = await rawSocket(anonKey);
+    a.send('{"topic":"realtime:deep-room","event":"phx_join","payload":{"config":{"presence":{"key":"a","enabled":true}}},"ref":"1","join_ref":"1"}');
+    expect((await a.reply('1')).status).toBe('ok');
+    a.send(`{"topic":"realtime:deep-room","event":"presence","payload":{"type":"presence","event":"track","payload":${deep}},"ref":"2","join_ref":"1"}`);
+    expect(await a.reply('2')).toMatchObject({ status: 'error', response: { reason: expect.stringMatching(/nested too deep/) } });
+    a.send(`{"topic":"realtime:deep-room","event":"broadcast","payload":{"type":"broadcast","event":"x","payload":${deep}},"ref":"3","join_ref":"1"}`);
+    expect(await a.reply('3')).toMatchObject({ status: 'error', response: { reason: expect.stringMatching(/nested too deep/) } });
+    const big = JSON.stringify({ blob: 'x'.repeat(70_000) });
+    a.send(`{"topic":"realtime:deep-room","event":"presence","payload":{"type":"presence","event":"track","payload":${big}},"ref":"4","join_ref":"1"}`);
+    expect(await a.reply('4')).toMatchObject({ status: 'error', response: { reason: expect.stringMatching(/over 65536 bytes/) } });
+    // Another member joins, and the first leaves: nothing it sent is passed on, nothing breaks.
+    const b = await rawSocket(anonKey);
+    b.send('{"topic":"realtime:deep-room","event":"phx_join","payload":{"config":{"presence":{"key":"b","enabled":true}}},"ref":"1","join_ref":"1"}');
+    expect((await b.reply('1')).status).toBe('ok');
+    await a.close();
+    const c = await client(host.token);
+    await subscribe(c.channel('after-the-deep-room'));
+    await b.close();
+  });
+
+  it('a token made for another audience (a call token, role guest) opens no channel', async () => {
+    const callToken = await signJwt({ sub: guest.id, role: 'guest', aud: 'roast-live-call' }, SECRET, 600);
+    const s = await rawSocket(anonKey);
+    s.send(`{"topic":"realtime:guest-room","event":"phx_join","payload":{"config":{},"access_token":"${callToken}"},"ref":"1","join_ref":"1"}`);
+    expect(await s.reply('1')).toMatchObject({ status: 'error', response: { reason: expect.stringMatching(/role "guest" is not one of anon, authenticated, service_role/) } });
+    await s.close();
+  });
+});
+
 describe('private channels', () => {
   it('lets the host and the seated guest in, refuses others, and keeps public and private apart', async () => {
     const hostClient = await client(host.token);

@@ -1,7 +1,7 @@
 /** Tokens and caller-scoped SQL: what the database lets a JWT's owner see and do. */
 import type pg from 'pg';
 import { inTransaction } from '../dbClient.js';
-import { JwtError, verifyJwt, type JwtClaims } from '../jwt.js';
+import { API_ROLES, JwtError, verifyJwt, type JwtClaims } from '../jwt.js';
 import { RealtimeError } from './errors.js';
 
 export type { JwtClaims };
@@ -9,14 +9,20 @@ export type { JwtClaims };
 /** Verifies an HS256 token; a RealtimeError with reason `invalid_token` or `token_expired` otherwise. */
 export async function verifyToken(token: unknown, secret: string): Promise<JwtClaims> {
   if (typeof token !== 'string' || token === '') throw new RealtimeError('invalid_token', 'a JWT is required');
+  let claims: JwtClaims;
   try {
-    return await verifyJwt(token, secret);
+    claims = await verifyJwt(token, secret);
   } catch (err) {
     if (err instanceof JwtError && err.reason === 'jwt_expired') {
       throw new RealtimeError('token_expired', 'Token has expired');
     }
     throw new RealtimeError('invalid_token', `Invalid token: ${(err as Error).message}`);
   }
+  // The API's roles only: a token made for another audience (a call token) is no key to the database's rows.
+  if (!(API_ROLES as readonly string[]).includes(String(claims.role))) {
+    throw new RealtimeError('invalid_token', `Invalid token: role "${String(claims.role)}" is not one of ${API_ROLES.join(', ')}`);
+  }
+  return claims;
 }
 
 function pgCode(err: unknown): string | undefined {

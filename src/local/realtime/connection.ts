@@ -55,6 +55,22 @@ const SLOW_WRITE_CHECK_MS = 1_000;
 
 const TOPIC_PREFIX = 'realtime:';
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The largest presence meta a member may track (bytes of JSON): nine pages' worth of presence, not a store. */
+export const MAX_PRESENCE_BYTES = 64 * 1024;
+
+/**
+ * The JSON of a payload a client sent, or why it cannot be passed on. It was
+ * parsed from the client's frame, but a value nested deep enough parses and
+ * then overflows the stack when it is turned back into JSON for the others:
+ * it is refused here, where it comes in, not thrown later in a send.
+ */
+function jsonOf(value: unknown): { text: string } | { error: string } {
+  try {
+    return { text: JSON.stringify(value) ?? 'null' };
+  } catch {
+    return { error: 'the payload cannot be sent on as JSON (nested too deep)' };
+  }
+}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
@@ -99,7 +115,16 @@ export class Connection implements Subscriber {
   }
 
   sendMessage(msg: PhoenixMessage): void {
-    if (this.writable()) this.ws.send(encodeMessage(msg, this.vsn));
+    if (!this.writable()) return;
+    let frame: ReturnType<typeof encodeMessage>;
+    try {
+      frame = encodeMessage(msg, this.vsn);
+    } catch (err) {
+      // Nothing one client sent may take the server down: the message is dropped, and said.
+      this.ctx.log(`realtime: connection ${this.id}: a ${msg.event} on ${msg.topic} could not be encoded (${(err as Error).message}); dropped`);
+      return;
+    }
+    this.ws.send(frame);
   }
 
   sendBinary(data: Uint8Array): void {
@@ -425,6 +450,13 @@ export class Connection implements Subscriber {
       this.reply(msg, 'error', { reason: 'a broadcast needs {type: "broadcast", event, payload}' });
       return;
     }
+    if (!(p.payload instanceof Uint8Array)) {
+      const json = jsonOf(p.payload);
+      if ('error' in json) {
+        this.reply(msg, 'error', { reason: json.error });
+        return;
+      }
+    }
     if (!(await this.mayWrite(ch, msg))) return;
     const body: BroadcastBody = p.payload instanceof Uint8Array ? { encoding: 'binary', bytes: p.payload } : { encoding: 'json', value: p.payload };
     const extra: Record<string, unknown> = {};
@@ -439,6 +471,11 @@ export class Connection implements Subscriber {
       const meta = p.payload === undefined || p.payload === null ? {} : p.payload;
       if (!isObject(meta)) {
         this.reply(msg, 'error', { reason: 'presence payload must be an object' });
+        return;
+      }
+      const json = jsonOf(meta);
+      if ('error' in json || json.text.length > MAX_PRESENCE_BYTES) {
+        this.reply(msg, 'error', { reason: 'error' in json ? json.error : `presence payload is over ${MAX_PRESENCE_BYTES} bytes of JSON` });
         return;
       }
       if (!(await this.mayWrite(ch, msg))) return;
