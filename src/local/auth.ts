@@ -437,13 +437,15 @@ export function createAuthHandler(opts: AuthOptions): AuthHandler {
     } catch (err) {
       let e: AuthApiError;
       if (err instanceof AuthApiError) e = err;
+      else if (err instanceof BodyError && err.reason === 'body_too_large') e = new AuthApiError(413, 'request_too_large', err.message);
       else if (err instanceof BodyError) e = new AuthApiError(400, 'bad_json', `Could not parse request body as JSON: ${err.message}`);
       else e = new AuthApiError(500, 'unexpected_failure', (err as Error).message);
       if (res.headersSent) {
         res.destroy();
         return;
       }
-      sendJson(res, e.status, { code: e.reason, msg: e.message, ...e.extra }, headers);
+      // The rest of a body too large is not read: the connection goes with it (as on REST).
+      sendJson(res, e.status, { code: e.reason, msg: e.message, ...e.extra }, e.status === 413 ? { ...headers, connection: 'close' } : headers);
     }
   }
 

@@ -312,6 +312,15 @@ describe('rest', () => {
     });
     expect(huge.status).toBe(413);
     expect(huge.headers.get('connection')).toBe('close');
+    // Auth alike.
+    const hugeSignUp = await fetch(`${backend.apiUrl}/auth/v1/signup`, {
+      method: 'POST',
+      headers: { apikey: backend.anonKey, 'content-type': 'application/json' },
+      body: Buffer.alloc(11 * 1024 * 1024, 32),
+    });
+    expect(hugeSignUp.status).toBe(413);
+    expect(hugeSignUp.headers.get('connection')).toBe('close');
+    expect(await hugeSignUp.json()).toMatchObject({ code: 'request_too_large' });
 
     const preflight = await fetch(`${backend.apiUrl}/rest/v1/streams`, {
       method: 'OPTIONS',
