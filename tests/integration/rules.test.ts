@@ -46,6 +46,7 @@ interface Outcome {
 /** What a case's setup hands to its action. */
 interface Ctx {
   invitationId?: string;
+  hostInvitationId?: string;
   other?: Scene;
 }
 
@@ -76,6 +77,14 @@ const setModerator = (by: TestUser, s: Scene, target: TestUser, on: boolean) =>
   by.sb.rpc('set_moderator', { p_stream_id: s.streamId, p_user_id: target.id, p_is_moderator: on });
 const lockSeat = (by: TestUser, s: Scene, seatIndex: number, locked: boolean) =>
   by.sb.rpc('set_seat_locked', { p_stream_id: s.streamId, p_seat_index: seatIndex, p_locked: locked });
+/** Status of the context's invitations: `mod` is invitationId, `host` hostInvitationId. */
+async function invitationStatuses(ctx: Ctx): Promise<Record<string, string | undefined>> {
+  const { rows } = await t.pool.query<{ id: string; status: string }>('select id, status from public.stream_guest_invitations where id = any($1)', [
+    [ctx.invitationId, ctx.hostInvitationId].filter(Boolean),
+  ]);
+  const of = (id?: string): string | undefined => rows.find((r) => r.id === id)?.status;
+  return { mod: of(ctx.invitationId), ...(ctx.hostInvitationId ? { host: of(ctx.hostInvitationId) } : {}) };
+}
 const removeGuest = (by: TestUser, s: Scene, target: TestUser) => by.sb.rpc('remove_guest', { p_stream_id: s.streamId, p_user_id: target.id });
 const myMedia = (u: TestUser, s: Scene, media: { mic?: boolean; camera?: boolean }) =>
   u.sb.rpc('set_my_media', { p_stream_id: s.streamId, p_mic_enabled: media.mic ?? null, p_camera_enabled: media.camera ?? null });
@@ -219,7 +228,8 @@ const forbidden: Forbidden[] = [
       return ctx;
     },
     act: (s, ctx) => accept(s.fan, ctx.invitationId ?? ''),
-    refused: { code: 'P0001', hint: 'inviter_not_manager', message: /no longer moderates this stream/, status: 400 },
+    // Cancelled when they stopped moderating (the accept would also refuse it as inviter_not_manager).
+    refused: { code: 'P0001', hint: 'invitation_not_pending', message: /no longer open \(cancelled\)/, status: 400 },
   },
   {
     name: "accepting a moderator's invitation after the host removed them",
@@ -229,7 +239,8 @@ const forbidden: Forbidden[] = [
       return ctx;
     },
     act: (s, ctx) => accept(s.fan, ctx.invitationId ?? ''),
-    refused: { code: 'P0001', hint: 'inviter_not_manager', message: /no longer moderates this stream/, status: 400 },
+    // Cancelled when they stopped moderating (the accept would also refuse it as inviter_not_manager).
+    refused: { code: 'P0001', hint: 'invitation_not_pending', message: /no longer open \(cancelled\)/, status: 400 },
   },
   {
     name: "accepting someone else's invitation",
@@ -607,6 +618,39 @@ const allowed: Allowed[] = [
     setup: inviteFan,
     act: (s, ctx) => s.mod.sb.rpc('cancel_invitation', { p_invitation_id: ctx.invitationId }),
     events: [{ type: 'invitation_cancelled', user: 'fan', actor: 'mod', metadata: { by: 'moderator' } }],
+  },
+  {
+    name: "dismissing a moderator cancels their open invitations, and only theirs",
+    setup: async (s) => ({
+      invitationId: must(await invite(s.mod, s.streamId, s.fan), 'the moderator invites the fan').id,
+      hostInvitationId: must(await invite(s.host, s.streamId, s.stranger), 'the host invites the stranger').id,
+    }),
+    act: (s) => setModerator(s.host, s, s.mod, false),
+    events: [
+      { type: 'invitation_cancelled', user: 'fan', actor: 'host', metadata: { by: 'host', reason: 'inviter_not_manager' } },
+      { type: 'moderator_removed', user: 'mod', actor: 'host' },
+    ],
+    check: async (_s, ctx) => expect(await invitationStatuses(ctx)).toEqual({ mod: 'cancelled', host: 'pending' }),
+  },
+  {
+    name: "removing a moderator cancels their open invitations",
+    setup: async (s) => ({ invitationId: must(await invite(s.mod, s.streamId, s.fan), 'the moderator invites the fan').id }),
+    act: (s) => removeGuest(s.host, s, s.mod),
+    events: [
+      { type: 'invitation_cancelled', user: 'fan', actor: 'host', metadata: { by: 'host', reason: 'inviter_not_manager' } },
+      { type: 'removed', user: 'mod', actor: 'host', seat: 1 },
+    ],
+    check: async (_s, ctx) => expect((await invitationStatuses(ctx)).mod).toBe('cancelled'),
+  },
+  {
+    name: "a moderator leaving the stage cancels their open invitations",
+    setup: async (s) => ({ invitationId: must(await invite(s.mod, s.streamId, s.fan), 'the moderator invites the fan').id }),
+    act: (s) => s.mod.sb.rpc('leave_seat', { p_stream_id: s.streamId }),
+    events: [
+      { type: 'invitation_cancelled', user: 'fan', actor: 'mod', metadata: { by: 'moderator', reason: 'inviter_not_manager' } },
+      { type: 'left_live', user: 'mod', actor: 'mod', seat: 1 },
+    ],
+    check: async (_s, ctx) => expect((await invitationStatuses(ctx)).mod).toBe('cancelled'),
   },
   {
     name: 'declining too late records the expiry',
