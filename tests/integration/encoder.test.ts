@@ -764,12 +764,61 @@ describe('ProgramOutputs: the recording in a process of its own', () => {
   }, 150_000);
 });
 
+describe('ProgramOutputs when the hardware encoder that was chosen does not open', () => {
+  it('streams and records with one libx264 (the stream’s ffmpeg tees the file), not two', async () => {
+    // h264_vaapi is listed by Debian's ffmpeg and cannot open here (no GPU): the trial's pass is played by selectEncoder.
+    const failed = new Set<string>();
+    const spawned: string[][] = [];
+    const spawn: SpawnEncoder = (command, args, options) => {
+      spawned.push([...args]);
+      return nodeSpawn(command, args, options);
+    };
+    const logs: string[] = [];
+    const outputs = new ProgramOutputs({
+      createSession: (output, encoder, teeRecording) =>
+        new EncoderSession({
+          output,
+          spawn,
+          log: (m) => logs.push(`${output} ${m}`),
+          selectEncoder: async () => encoder ?? (failed.has('h264_vaapi') ? 'libx264' : 'h264_vaapi'),
+          markEncoderFailed: (_path, e) => failed.add(e),
+          ...(teeRecording ? { teeRecording } : {}),
+        }),
+      rawEncodedOnHardware: async () => true,
+      log: (m) => logs.push(m),
+    });
+    const recording = path.join(workDir, 'fallback-outputs.mkv');
+    const source = feed(outputs);
+    let result;
+    try {
+      result = await outputs.start({ url: `rtmp://127.0.0.1:${ingest.rtmpPort}/live/fallback-outputs`, width: W, height: H, fps: FPS, recordPath: recording });
+      await sleep(2500);
+    } finally {
+      source.stop();
+      await outputs.stop();
+      outputs.dispose();
+    }
+    expect(result.encoder).toBe('libx264');
+    // Two ffmpeg runs in all: the h264_vaapi that would not open, then one libx264 that streams and records.
+    expect(spawned.map((args) => args[args.indexOf('-c:v') + 1])).toEqual(['h264_vaapi', 'libx264']);
+    expect(spawned[0]!.join(' ')).not.toContain('fallback-outputs.mkv');
+    expect(spawned[1]!.at(-1)).toContain('fallback-outputs.mkv');
+    expect(logs).toContain("recording: libx264 opened for the stream instead of a hardware encoder; the stream's ffmpeg records (one encode)");
+    expect(readdirSync(workDir).filter((f) => f.startsWith('fallback-outputs'))).toEqual(['fallback-outputs.mkv']);
+    const video = (await probeStreams(recording, ['-count_frames'])).find((st) => st.codec_type === 'video');
+    expect(video).toMatchObject({ codec_name: 'h264', width: W, height: H });
+    expect(Number(video!.nb_read_frames)).toBeGreaterThan(FPS);
+  }, 60_000);
+});
+
 describe('ProgramOutputs with raw frames encoded twice (as with a hardware encoder; libx264 stands in here)', () => {
   it('records in a session of its own that keeps going while the stream reconnects', async () => {
     const logs: string[] = [];
     const outputs = new ProgramOutputs({
-      createSession: (output) => new EncoderSession({ output, selectEncoder: async () => 'libx264', log: (m) => logs.push(`${output} ${m}`) }),
+      createSession: (output, _encoder, teeRecording) =>
+        new EncoderSession({ output, selectEncoder: async () => 'libx264', log: (m) => logs.push(`${output} ${m}`), ...(teeRecording ? { teeRecording } : {}) }),
       rawEncodedOnHardware: async () => true,
+      isHardware: () => true,
     });
     const streamStates: EncoderState[] = [];
     outputs.onStats((s) => {

@@ -1038,6 +1038,25 @@ describe('EncoderSession when the hardware encoder fails to open', () => {
     expect(h.logs).toContain(`encoder: chose libx264: ${note}`);
   });
 
+  it('records only in runs whose encoder teeRecording accepts: the libx264 run that took over from a failed GPU tees the file', async () => {
+    const choice = choiceWithFallback(['h264_nvenc', 'libx264']);
+    const teeRecording = (encoder: string): boolean => encoder === 'libx264';
+    const h = track(harness({ selectEncoder: choice.selectEncoder, markEncoderFailed: choice.markEncoderFailed, teeRecording }));
+    const started = h.session.start({ ...startOpts, recordPath: '/rec/show.mkv' });
+    await settle();
+    expect(h.spawnCalls[0]?.args.join(' ')).not.toContain('/rec/show');
+    expect(h.session.recordedParts()).toEqual([]);
+    h.child().fail(NVENC_SESSION_LIMIT);
+    await settle();
+    await settle();
+    await settle();
+    expect(h.spawnCalls[1]?.args).toEqual(expect.arrayContaining(['-c:v', 'libx264']));
+    expect(h.spawnCalls[1]?.args.at(-1)).toMatch(/\]\/rec\/show\.mkv$/);
+    h.child().progress(1);
+    await started;
+    expect(h.session.recordedParts()).toEqual(['/rec/show.mkv']);
+  });
+
   it('on a restart: the next attempt chooses again without it instead of spending every restart on it', async () => {
     const choice = choiceWithFallback(['h264_nvenc', 'libx264']);
     const h = track(harness({ selectEncoder: choice.selectEncoder, markEncoderFailed: choice.markEncoderFailed }));

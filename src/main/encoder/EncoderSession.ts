@@ -184,6 +184,13 @@ export interface EncoderSessionDeps {
    * reconnects never holds the file back (see ProgramOutputs).
    */
   output?: 'stream' | 'recording';
+  /**
+   * For output "stream" with a recordPath: whether a run with this encoder
+   * tees into the recording (default: every run). ProgramOutputs uses it to
+   * record through the stream's ffmpeg only when the encoder that opened is
+   * not a hardware one (a hardware encoder's recording gets its own session).
+   */
+  teeRecording?: (encoder: string) => boolean;
 }
 
 /**
@@ -345,6 +352,9 @@ export class EncoderSession {
   private readonly timing: EncoderTiming;
   private readonly log: (message: string) => void;
   private readonly output: 'stream' | 'recording';
+  private readonly teeRecording: (encoder: string) => boolean;
+  /** The recording files runs were given, in order (a run that did not record gave none). */
+  private recordFiles: string[] = [];
 
   private readonly sampleCpu: (pid: number) => Promise<number | null>;
   private encoderCpuPercent: number | null = null;
@@ -414,6 +424,7 @@ export class EncoderSession {
     this.log = deps.log ?? (() => undefined);
     this.sampleCpu = deps.sampleCpu ?? sampleProcessCpu;
     this.output = deps.output ?? 'stream';
+    this.teeRecording = deps.teeRecording ?? (() => true);
   }
 
   /**
@@ -485,8 +496,7 @@ export class EncoderSession {
 
   /** The recording files this session's runs were given so far (part 0, then "-2", "-3"…); none without a recording. */
   recordedParts(): string[] {
-    const file = this.opts?.recordPath;
-    return file ? Array.from({ length: this.part + 1 }, (_, i) => recordPathForPart(file, i)) : [];
+    return [...this.recordFiles];
   }
 
   /** Process id of the running ffmpeg; null while none runs (before the start, between restarts, after the stop). */
@@ -857,6 +867,7 @@ export class EncoderSession {
     this.opts = opts;
     this.stopping = null;
     this.part = 0;
+    this.recordFiles = [];
     this.reconnectAttempt = 0;
     this.framesIn = 0;
     this.framesWritten = 0;
@@ -901,7 +912,9 @@ export class EncoderSession {
     const ffmpeg = this.ffmpeg;
     const encoder = this.encoder;
     if (!opts || !ffmpeg || !encoder) return;
-    const recordPath = opts.recordPath ? recordPathForPart(opts.recordPath, this.part) : null;
+    const records = opts.recordPath !== undefined && (this.output === 'recording' || this.teeRecording(encoder));
+    const recordPath = records && opts.recordPath ? recordPathForPart(opts.recordPath, this.part) : null;
+    if (recordPath !== null && !this.recordFiles.includes(recordPath)) this.recordFiles.push(recordPath);
     const args = buildFfmpegArgs(opts, {
       encoder: encoder === RENDERER_ENCODER ? null : encoder,
       recordPath,

@@ -20,6 +20,7 @@ class FakeSession implements OutputSession {
   stoppedNow = 0;
   disposed = 0;
   encoder: string | undefined;
+  teeRecording: ((encoder: string) => boolean) | undefined;
   parts: string[] = [];
   current = stats({ state: 'idle' });
   startResult: Promise<EncoderSessionStartResult> = Promise.resolve(RESULT);
@@ -72,7 +73,11 @@ class FakeSession implements OutputSession {
   }
 }
 
-function setup(prepare: (output: 'stream' | 'recording', session: FakeSession) => void = () => undefined, rawEncodedOnHardware?: () => Promise<boolean>) {
+function setup(
+  prepare: (output: 'stream' | 'recording', session: FakeSession) => void = () => undefined,
+  rawEncodedOnHardware?: () => Promise<boolean>,
+  log?: (message: string) => void,
+) {
   const sessions: Record<'stream' | 'recording', FakeSession[]> = { stream: [], recording: [] };
   const removed: string[] = [];
   const clock = { now: 0, timers: [] as Array<{ at: number; fn: () => void }> };
@@ -94,9 +99,10 @@ function setup(prepare: (output: 'stream' | 'recording', session: FakeSession) =
       const i = clock.timers.indexOf(t as never);
       if (i >= 0) clock.timers.splice(i, 1);
     },
-    createSession: (output, encoder) => {
+    createSession: (output, encoder, teeRecording) => {
       const s = new FakeSession();
       s.encoder = encoder;
+      s.teeRecording = teeRecording;
       prepare(output, s);
       sessions[output].push(s);
       return s;
@@ -105,6 +111,7 @@ function setup(prepare: (output: 'stream' | 'recording', session: FakeSession) =
       removed.push(file);
     },
     ...(rawEncodedOnHardware ? { rawEncodedOnHardware } : {}),
+    ...(log ? { log } : {}),
   });
   return { outputs, sessions, removed, advance };
 }
@@ -130,7 +137,10 @@ describe('ProgramOutputs', () => {
     }, async () => true);
     const started = hw.outputs.start({ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' });
     await settle();
-    expect(hw.sessions.stream[0]!.started).toEqual([{ ...OPTS, video: 'i420' }]);
+    // The stream is given the recording too, but its hardware runs do not record it.
+    expect(hw.sessions.stream[0]!.started).toEqual([{ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' }]);
+    const tee = hw.sessions.stream[0]!.teeRecording!;
+    expect([tee('h264_nvenc'), tee('h264_vaapi'), tee('libx264')]).toEqual([false, false, true]);
     // The recording starts once the stream is live, with the encoder the stream opened (a GPU with one session left gives it to the stream).
     expect(hw.sessions.recording).toHaveLength(0);
     streamLive({ ...RESULT, encoder: 'h264_nvenc' });
@@ -139,11 +149,42 @@ describe('ProgramOutputs', () => {
     expect(hw.sessions.recording[0]!.encoder).toBe('h264_nvenc');
     hw.outputs.pushVideo(new Uint8Array(4), 7);
     expect([hw.sessions.stream[0]!.video, hw.sessions.recording[0]!.video]).toEqual([[7], [7]]);
+    // A later run of the stream on libx264 (the GPU failed mid-show) does not record: the recording has its session.
+    expect(tee('libx264')).toBe(false);
 
     const unknown = setup(undefined, async () => Promise.reject(new Error('no ffmpeg')));
     await unknown.outputs.start({ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' });
     expect(unknown.sessions.recording).toHaveLength(0);
     expect(unknown.sessions.stream[0]!.started[0]!.recordPath).toBe('/rec/show.mkv');
+  });
+
+  it('records through the stream’s ffmpeg when the hardware encoder that passed its trial did not open for the stream (one encode, not two)', async () => {
+    const logs: string[] = [];
+    const fallback = setup(
+      (output, session) => {
+        if (output === 'stream') session.startResult = Promise.resolve({ ...RESULT, encoder: 'libx264' });
+      },
+      async () => true,
+      (m) => logs.push(m),
+    );
+    await fallback.outputs.start({ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' });
+    await settle();
+    expect(fallback.sessions.recording).toHaveLength(0);
+    const [stream] = fallback.sessions.stream;
+    expect(stream!.started).toEqual([{ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' }]);
+    // Its libx264 runs record, now and after restarts.
+    expect(stream!.teeRecording!('libx264')).toBe(true);
+    expect(logs).toContain("recording: libx264 opened for the stream instead of a hardware encoder; the stream's ffmpeg records (one encode)");
+  });
+
+  it('removes the recording the stream’s ffmpeg was teeing when the stream does not go live', async () => {
+    const { outputs, removed } = setup((output, session) => {
+      if (output !== 'stream') return;
+      session.startResult = Promise.reject(new Error('The stream did not start: Connection refused'));
+      session.parts = ['/rec/show.mkv'];
+    });
+    await expect(outputs.start({ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' })).rejects.toThrow('Connection refused');
+    expect(removed).toEqual(['/rec/show.mkv']);
   });
 
   it('gives the renderer’s H.264 recording an ffmpeg of its own: the stream has no file, both get every unit and chunk', async () => {

@@ -18,7 +18,11 @@
  * stream). With libx264 a second encode would double the heaviest work on
  * the machine, so the stream's ffmpeg tees into the recording instead
  * (EncoderSession does that by itself), and the recording shares the
- * stream's reconnects.
+ * stream's reconnects. A hardware encoder that passed its trial but would
+ * not open for the stream leaves the stream on libx264: the stream's ffmpeg
+ * was given the recording too, and tees it from its first run whose
+ * encoder is not a hardware one (EncoderSession's teeRecording), so the
+ * picture is still encoded once.
  *
  * What the studio sees: the stream's stats, with `recordingError` saying when
  * the recording's own ffmpeg failed or is restarting (its next part file), and
@@ -55,13 +59,17 @@ export interface ProgramOutputsDeps {
    * Makes the stream's session, or the recording's own (output "recording":
    * it writes only opts.recordPath). `encoder`, for the recording of raw
    * frames: the encoder the stream opened, to be used as it is.
+   * `teeRecording`, for the stream: which of its runs record (by the run's
+   * encoder), when it is given the recording and a hardware encoder may take it over.
    */
-  createSession: (output: 'stream' | 'recording', encoder?: H264Encoder) => OutputSession;
+  createSession: (output: 'stream' | 'recording', encoder?: H264Encoder, teeRecording?: (encoder: string) => boolean) => OutputSession;
   /**
    * Whether raw frames (video "i420") are encoded on hardware, so that the
    * recording may have an encoder of its own; false when unknown. Default: never.
    */
   rawEncodedOnHardware?: () => Promise<boolean>;
+  /** Whether an encoder the stream opened runs on hardware; default isHardwareEncoder (every one but libx264). */
+  isHardware?: (encoder: string) => boolean;
   log?: (message: string) => void;
   /** Removes a file (the recording of a start that failed); default fs.unlink. */
   removeFile?: (file: string) => Promise<void>;
@@ -109,14 +117,19 @@ export class ProgramOutputs {
     const separate = recordPath ? (opts.video === 'h264' ? 'from-start' : (await this.rawOnHardware()) ? 'once-live' : null) : null;
     // stop() or dispose() may have come while the encoder was being looked at.
     if (this.stopped) throw new EncoderStartError('stopped', 'the encoder was stopped before it started');
-    const stream = this.deps.createSession('stream');
+    // Once a recording session of its own exists, the stream's runs never record (their part files would clash).
+    const isHardware = this.deps.isHardware ?? isHardwareEncoder;
+    const teeRecording = separate === 'once-live' ? (encoder: string) => this.recording === null && !isHardware(encoder) : undefined;
+    const stream = this.deps.createSession('stream', undefined, teeRecording);
     this.stream = stream;
     this.watch(stream, () => this.emitStats());
-    if (!separate || !recordPath) return stream.start(opts);
+    if (!separate || !recordPath) return this.startStream(stream, opts);
     this.recordPath = recordPath;
     if (separate === 'once-live') {
-      const result = await stream.start(streamOpts);
-      if (!this.stopped && isH264Encoder(result.encoder)) void this.startRecording({ ...streamOpts, recordPath }, result.encoder);
+      const result = await this.startStream(stream, opts);
+      if (this.stopped) return result;
+      if (isH264Encoder(result.encoder) && isHardware(result.encoder)) void this.startRecording({ ...streamOpts, recordPath }, result.encoder);
+      else this.log(`recording: ${result.encoder} opened for the stream instead of a hardware encoder; the stream's ffmpeg records (one encode)`);
       return result;
     }
     const recordingStarted = this.startRecording({ ...streamOpts, recordPath });
@@ -183,6 +196,16 @@ export class ProgramOutputs {
     if (!recording) return stream;
     const cpu = stream.encoderCpuPercent !== null && recording.encoderCpuPercent !== null ? stream.encoderCpuPercent + recording.encoderCpuPercent : stream.encoderCpuPercent;
     return { ...stream, encoderCpuPercent: cpu, recordingError: this.recordingProblem(recording) };
+  }
+
+  /** Starts the stream's session; when it does not go live, the recording it was teeing is removed. */
+  private async startStream(stream: OutputSession, opts: EncoderStartInput & { recordPath?: string }): Promise<EncoderSessionStartResult> {
+    try {
+      return await stream.start(opts);
+    } catch (error) {
+      for (const file of stream.recordedParts()) await this.removeFile(file).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** Starts the recording's own session; a failure leaves the stream alone (the stats say it). */
@@ -296,12 +319,17 @@ export class ProgramOutputs {
 /** Restarts in a row of the recording's own ffmpeg before it gives up (a full disk fails every new part at once). */
 export const RECORDING_MAX_RESTARTS = 5;
 
+/** An ffmpeg encoder that runs on a GPU or media engine (every H.264 encoder but libx264). */
+export function isHardwareEncoder(encoder: string): encoder is H264Encoder {
+  return isH264Encoder(encoder) && encoder !== 'libx264';
+}
+
 /** The outputs as the app runs them: EncoderSessions with ffmpeg, the recording's lines marked in the log. */
 export function createProgramOutputs(log: (message: string) => void): ProgramOutputs {
   return new ProgramOutputs({
-    createSession: (output, encoder) =>
+    createSession: (output, encoder, teeRecording) =>
       output === 'stream'
-        ? new EncoderSession({ log })
+        ? new EncoderSession({ log, ...(teeRecording ? { teeRecording } : {}) })
         : new EncoderSession({
             log: (message) => log(`recording ${message}`),
             output,

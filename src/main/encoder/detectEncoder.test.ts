@@ -336,6 +336,19 @@ describe('hardwareEncoderFailure', () => {
     ['no prefix', 'h264_nvenc', ['Cannot load libcuda.so.1'], 'Cannot load libcuda.so.1'],
     ['an ingest that refused the stream', 'h264_nvenc', ['[tcp @ 0x1] Connection to tcp://127.0.0.1:1935 failed: Connection refused'], null],
     ['another encoder’s line', 'h264_nvenc', ['[h264_vaapi @ 0x1] No usable encoding profile found'], null],
+    [
+      'the VAAPI device would not open (ffmpeg ends before any encoder opens)',
+      'h264_vaapi',
+      [
+        '[AVHWDeviceContext @ 0x55be] No VA display found for device /dev/dri/renderD128.',
+        'Device creation failed: -22.',
+        "Failed to set value '/dev/dri/renderD128' for option 'vaapi_device': Invalid argument",
+        'Error parsing global options: Invalid argument',
+      ],
+      'No VA display found for device /dev/dri/renderD128',
+    ],
+    ['Quick Sync’s session would not open', 'h264_qsv', ['Error creating a MFX session: -9.'], 'Error creating a MFX session: -9'],
+    ['a VAAPI device failure does not blame NVENC', 'h264_nvenc', ['[AVHWDeviceContext @ 0x1] No VA display found for device /dev/dri/renderD128.', 'Device creation failed: -22.'], null],
     ['libx264, which has nothing to fall back to', 'libx264', ['[libx264 @ 0x1] Error while opening encoder'], null],
   ];
   it.each(cases)('%s', (_what, encoder, lines, why) => {

@@ -311,11 +311,21 @@ const ENCODER_OPEN_FAILURES = [
 ];
 
 /**
+ * Lines of an encoder's device that would not open (ffmpeg stops before any
+ * encoder does): only an encoder that uses that device is to blame.
+ */
+const DEVICE_OPEN_FAILURES: Readonly<Partial<Record<H264Encoder, readonly RegExp[]>>> = {
+  h264_vaapi: [/No VA display found/i, /Failed to initiali[sz]e VAAPI/i, /for option 'vaapi_device'/i, /Device creation failed/i],
+  h264_qsv: [/Error (?:creating|initializing) an? (?:internal )?MFX session/i, /for option '(?:qsv_device|init_hw_device)'/i, /Device creation failed/i],
+};
+
+/**
  * Why the hardware `encoder` failed to open, when ffmpeg's error lines of a
  * run that ended before going live say so: the encoder's own line
  * ("[h264_nvenc @ 0x…] OpenEncodeSessionEx failed: out of memory (10)",
  * ffmpeg 7: "[vost#0:0/h264_nvenc @ 0x…] …", without the prefix), else a
- * line that names a failed encoder open; null
+ * line that names a failed encoder open, or the encoder's device (VAAPI, Quick
+ * Sync) that would not open; null
  * for anything else (an ingest that refused the stream) and for libx264,
  * which has nothing to fall back to.
  */
@@ -326,6 +336,7 @@ export function hardwareEncoderFailure(encoder: H264Encoder, stderrLines: readon
   const own = stderrLines.filter((line) => context(line).startsWith(`${encoder} @`));
   const stream = stderrLines.filter((line) => context(line).split('/').at(-1)?.startsWith(`${encoder} @`));
   if (own.length > 0 || stream.length > 0) return tellingLine((own.length > 0 ? own : stream).join('\n'));
-  const named = stderrLines.filter((line) => ENCODER_OPEN_FAILURES.some((re) => re.test(line)));
+  const failures = [...ENCODER_OPEN_FAILURES, ...(DEVICE_OPEN_FAILURES[encoder] ?? [])];
+  const named = stderrLines.filter((line) => failures.some((re) => re.test(line)));
   return named.length > 0 ? tellingLine(named.join('\n')) : null;
 }
