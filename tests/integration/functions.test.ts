@@ -374,6 +374,10 @@ interface CloudflareDouble {
   requests: Recorded[];
   /** How long the double takes to create a live input (a slow Cloudflare lets two calls overlap). */
   inputDelayMs: number;
+  /** TURN usernames issued, and whether each was revoked. */
+  turnIssued: Map<string, 'valid' | 'revoked'>;
+  /** Revocations answer 500 while set. */
+  failRevoke: boolean;
   close(): Promise<void>;
 }
 
@@ -381,6 +385,7 @@ async function startCloudflareDouble(): Promise<CloudflareDouble> {
   const requests: Recorded[] = [];
   let inputs = 0;
   const liveInputs = new Set<string>();
+  const turnIssued = new Map<string, 'valid' | 'revoked'>();
   const reply = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
@@ -441,12 +446,23 @@ async function startCloudflareDouble(): Promise<CloudflareDouble> {
       if (path === `/v1/turn/keys/${CF.turnKeyId}/credentials/generate-ice-servers`) {
         if (req.headers.authorization !== `Bearer ${CF.turnToken}`) return reply(res, 401, { error: 'bad token' });
         if (typeof (body as { ttl?: unknown } | undefined)?.ttl !== 'number') return reply(res, 400, { error: 'ttl is required' });
+        const username = `turn-user-${turnIssued.size + 1}`;
+        turnIssued.set(username, 'valid');
         return reply(res, 201, {
           iceServers: [
             { urls: ['stun:stun.cloudflare.com:3478'] },
-            { urls: ['turn:turn.cloudflare.com:3478?transport=udp', 'turns:turn.cloudflare.com:443?transport=tcp'], username: 'turn-user', credential: 'turn-pass' },
+            { urls: ['turn:turn.cloudflare.com:3478?transport=udp', 'turns:turn.cloudflare.com:443?transport=tcp'], username, credential: 'turn-pass' },
           ],
         });
+      }
+      const revokePath = new RegExp(`^/v1/turn/keys/${CF.turnKeyId}/credentials/([^/]+)/revoke$`).exec(path);
+      if (revokePath) {
+        if (req.headers.authorization !== `Bearer ${CF.turnToken}`) return reply(res, 401, { error: 'bad token' });
+        const username = decodeURIComponent(revokePath[1]!);
+        if (double.failRevoke) return refuse(res, 500, 'internal error');
+        if (!turnIssued.has(username)) return refuse(res, 404, 'credential not found');
+        turnIssued.set(username, 'revoked');
+        return reply(res, 200, {});
       }
       return refuse(res, 404, `no route for ${path}`);
     });
@@ -457,6 +473,8 @@ async function startCloudflareDouble(): Promise<CloudflareDouble> {
     url: `http://127.0.0.1:${port}`,
     requests,
     inputDelayMs: 0,
+    turnIssued,
+    failRevoke: false,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
   return double;
@@ -626,7 +644,7 @@ describe('edge functions with Cloudflare secrets', () => {
     expect(issued.status).toBe(200);
     expect(issued.data.iceServers).toEqual([
       { urls: ['stun:stun.cloudflare.com:3478'] },
-      { urls: ['turn:turn.cloudflare.com:3478?transport=udp', 'turns:turn.cloudflare.com:443?transport=tcp'], username: 'turn-user', credential: 'turn-pass' },
+      { urls: ['turn:turn.cloudflare.com:3478?transport=udp', 'turns:turn.cloudflare.com:443?transport=tcp'], username: expect.stringMatching(/^turn-user-\d+$/), credential: 'turn-pass' },
     ]);
     expect(cloudflare.requests[1]).toEqual({
       method: 'POST',
@@ -638,6 +656,59 @@ describe('edge functions with Cloudflare secrets', () => {
     const { payload } = await jwtVerify(issued.data.token, new TextEncoder().encode(CALL_TOKEN_SECRET), { audience: 'roast-live-call' });
     expect(payload).toMatchObject({ sub: guest.id, sid: created.data.sessionId, stream_id: streamId, role: 'guest' });
     await expect(jwtVerify(issued.data.token, new TextEncoder().encode(backend.jwtSecret))).rejects.toThrow();
+  });
+  it('revokes a removed guest’s TURN credentials, and every one of a call that ends or a stream taken off air', async () => {
+    const [h, a, b] = await Promise.all([signIn('Turn Host'), signIn('Turn Guest A'), signIn('Turn Guest B')]);
+    const started = await invoke<StartLive>(h.sb, 'start-live', { title: 'Relayed roast' });
+    const streamId = started.data.stream.id;
+    const session = (await invoke<{ sessionId: string }>(h.sb, 'create-call-session', { streamId })).data.sessionId;
+    await seatGuest(h, streamId, a);
+    await seatGuest(h, streamId, b);
+    const turnUser = async (u: User): Promise<string> => {
+      const issued = await invoke<{ iceServers: Array<{ username?: string }> }>(u.sb, 'generate-call-token', { streamId, sessionId: session });
+      expect(issued.status).toBe(200);
+      return issued.data.iceServers.find((x) => x.username)!.username!;
+    };
+    const [hostUser, aUser, aUser2, bUser] = [await turnUser(h), await turnUser(a), await turnUser(a), await turnUser(b)];
+    const { rows } = await backend.pool.query(
+      'select username, user_id, expires_at - issued_at as ttl from public.call_turn_credentials where call_session_id = $1 order by issued_at, username',
+      [session],
+    );
+    expect(rows.map((r) => [r.username, r.user_id])).toEqual([[hostUser, h.id], [aUser, a.id], [aUser2, a.id], [bUser, b.id]]);
+    // Clients cannot read them.
+    expect((await a.sb.from('call_turn_credentials').select('username')).data ?? []).toEqual([]);
+
+    // Only the host, and only for a guest who no longer holds a seat.
+    expect(await invoke(a.sb, 'end-call-session', { sessionId: session, userId: b.id })).toMatchObject({ status: 403 });
+    expect(await invoke(h.sb, 'end-call-session', { sessionId: session, userId: a.id })).toMatchObject({ status: 409, error: 'That guest still holds a seat: remove them from the stage first' });
+    expect(await invoke(h.sb, 'end-call-session', { sessionId: session, userId: h.id })).toMatchObject({ status: 400 });
+    expect(cloudflare.turnIssued.get(aUser)).toBe('valid');
+
+    // The host removes A: A's two credentials are revoked, the call goes on for the others.
+    expect((await h.sb.rpc('remove_guest', { p_stream_id: streamId, p_user_id: a.id })).error).toBeNull();
+    const removed = await invoke(h.sb, 'end-call-session', { sessionId: session, userId: a.id });
+    expect(removed).toMatchObject({ status: 200, data: { sessionId: session, endedAt: null, credentialsRevoked: 2, credentialsNotRevoked: 0 } });
+    expect([aUser, aUser2, bUser, hostUser].map((u) => cloudflare.turnIssued.get(u))).toEqual(['revoked', 'revoked', 'valid', 'valid']);
+    const revokes = cloudflare.requests.filter((r) => r.path.endsWith('/revoke'));
+    expect(revokes.map((r) => [r.method, r.path, r.authorization])).toEqual([
+      ['POST', `/v1/turn/keys/${CF.turnKeyId}/credentials/${aUser}/revoke`, `Bearer ${CF.turnToken}`],
+      ['POST', `/v1/turn/keys/${CF.turnKeyId}/credentials/${aUser2}/revoke`, `Bearer ${CF.turnToken}`],
+    ]);
+    // Again: nothing left to revoke.
+    expect(await invoke(h.sb, 'end-call-session', { sessionId: session, userId: a.id })).toMatchObject({ data: { credentialsRevoked: 0 } });
+
+    // The stream goes off air while the TURN service fails: the stream ends, the failure is logged, the credentials stay open.
+    cloudflare.failRevoke = true;
+    try {
+      expect((await invoke(h.sb, 'end-live', { streamId })).status).toBe(200);
+    } finally {
+      cloudflare.failRevoke = false;
+    }
+    expect(logs.some((l) => l.includes('could not revoke TURN credential'))).toBe(true);
+    expect(cloudflare.turnIssued.get(bUser)).toBe('valid');
+    // Ending the (already ended) call tries again, and revokes what was left.
+    expect(await invoke(h.sb, 'end-call-session', { sessionId: session })).toMatchObject({ status: 200, data: { credentialsRevoked: 2, credentialsNotRevoked: 0 } });
+    expect([bUser, hostUser].map((u) => cloudflare.turnIssued.get(u))).toEqual(['revoked', 'revoked']);
   });
 });
 

@@ -33,7 +33,7 @@ async function call(
   } catch {
     if (res.ok) throw new UpstreamError(`${service} answered ${res.status} with a body that is not JSON`);
   }
-  if (!res.ok) throw new UpstreamError(`${service} refused the request (${res.status}): ${describeFailure(json, text)}`);
+  if (!res.ok) throw new UpstreamError(`${service} refused the request (${res.status}): ${describeFailure(json, text)}`, res.status);
   return { status: res.status, json };
 }
 
@@ -135,4 +135,18 @@ export async function generateIceServers(fetchFn: Fetch, cfg: CloudflareTurnConf
     if (s.credential !== undefined) out.credential = s.credential;
     return out;
   });
+}
+
+/**
+ * `POST /turn/keys/{keyId}/credentials/{username}/revoke`: the credential stops working before its
+ * TTL runs out. A credential the service no longer knows (expired, revoked already) is done too.
+ */
+export async function revokeTurnCredential(fetchFn: Fetch, cfg: CloudflareTurnConfig, username: string): Promise<void> {
+  const url = `${cfg.apiBase}/turn/keys/${encodeURIComponent(cfg.keyId)}/credentials/${encodeURIComponent(username)}/revoke`;
+  try {
+    await call(fetchFn, 'Cloudflare TURN', url, cfg.apiToken, undefined);
+  } catch (error) {
+    if (error instanceof UpstreamError && error.upstreamStatus === 404) return;
+    throw error;
+  }
 }

@@ -72,7 +72,8 @@ export class ConflictError extends FunctionError {
 
 /** A Cloudflare API (or another service the function calls) failed. */
 export class UpstreamError extends FunctionError {
-  constructor(message: string) {
+  /** `upstreamStatus`: the HTTP status the service answered, when it answered one. */
+  constructor(message: string, readonly upstreamStatus: number | null = null) {
     super('upstream_failed', message);
     this.name = 'UpstreamError';
   }

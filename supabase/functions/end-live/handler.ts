@@ -1,14 +1,16 @@
 /**
  * end-live: takes the host's stream off air. Marks it ended, closes the guests' seats, cancels
  * pending invitations and ends the stream's call sessions, atomically (`end_stream` in the
- * database). Calling it again is harmless. A Cloudflare live input is left as it is: Stream ends the broadcast
+ * database), then revokes the TURN credentials handed out for its calls. Calling it again is harmless. A Cloudflare live input is left as it is: Stream ends the broadcast
  * when the encoder disconnects, and the recording stays available.
  */
 import { z } from 'zod';
-import { must } from '../_shared/db.ts';
+import { cloudflareTurnConfig } from '../_shared/config.ts';
+import { maybe, must } from '../_shared/db.ts';
 import type { FunctionDeps } from '../_shared/deps.ts';
 import { createFunction, type Handler, uuidField } from '../_shared/http.ts';
 import { loadHostedStream } from '../_shared/streams.ts';
+import { revokeTurnCredentials } from '../_shared/turnCredentials.ts';
 import type { StreamRow } from '../_shared/types.ts';
 
 export const endLiveBody = z.strictObject({ streamId: uuidField('streamId') });
@@ -21,12 +23,15 @@ export function createEndLiveHandler(deps: FunctionDeps): Handler {
   return createFunction(deps, {
     name: 'end-live',
     body: endLiveBody,
-    run: async ({ body, user, db }): Promise<EndLiveResult> => {
+    run: async ({ body, user, db, admin, env, fetch, now, log }): Promise<EndLiveResult> => {
       // Only the host may end it: checked here for a clear 403/404, and again by the database.
       await loadHostedStream(db, body.streamId, user.id, 'end it');
       // One transaction in the database (as the caller, so the same rules apply): the stream,
       // its seats, pending invitations and call sessions end together, with one stream_ended event.
       const stream = must<StreamRow>(await db.rpc('end_stream', { p_stream_id: body.streamId }).single(), 'end the stream');
+      // Then the TURN credentials of its calls stop working (a failure is logged: the stream has ended).
+      const sessions = maybe<Array<{ id: string }>>(await admin().from('call_sessions').select('id').eq('stream_id', stream.id), 'read the call sessions') ?? [];
+      await revokeTurnCredentials(admin(), fetch, cloudflareTurnConfig(env), { callSessionIds: sessions.map((s) => s.id) }, now, log);
       return { stream };
     },
   });

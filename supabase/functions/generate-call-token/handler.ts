@@ -2,7 +2,8 @@
  * generate-call-token: admits the host or a guest who holds a seat on the stream to one of its
  * call sessions. Answers a short-lived call token (see _shared/callToken.ts) and the ICE servers
  * to use: Cloudflare TURN credentials when its secrets are set, none otherwise (on one machine
- * or one network, host candidates connect).
+ * or one network, host candidates connect). The TURN credentials are recorded, to be revoked by
+ * end-call-session and end-live.
  */
 import { z } from 'zod';
 import { type CallRole, signCallToken } from '../_shared/callToken.ts';
@@ -13,6 +14,7 @@ import type { FunctionDeps } from '../_shared/deps.ts';
 import { ForbiddenError, NotFoundError } from '../_shared/errors.ts';
 import { createFunction, type Handler, uuidField } from '../_shared/http.ts';
 import { loadStream } from '../_shared/streams.ts';
+import { recordTurnCredentials } from '../_shared/turnCredentials.ts';
 import type { CallSessionRow, IceServer } from '../_shared/types.ts';
 
 /**
@@ -75,6 +77,8 @@ export function createGenerateCallTokenHandler(deps: FunctionDeps): Handler {
         signCallToken({ userId: user.id, sessionId: session.id, streamId: stream.id, role }, secret, now),
         turn ? generateIceServers(fetch, turn, ICE_CREDENTIALS_TTL_SECONDS) : Promise.resolve<IceServer[]>([]),
       ]);
+      // Kept so that they can be revoked when this participant is removed or the call ends.
+      await recordTurnCredentials(admin(), iceServers, { callSessionId: session.id, streamId: stream.id, userId: user.id }, new Date(now.getTime() + ICE_CREDENTIALS_TTL_SECONDS * 1000));
       return { token: signed.token, expiresAt: signed.expiresAt.toISOString(), role, iceServers };
     },
   });

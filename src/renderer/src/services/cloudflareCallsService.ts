@@ -27,6 +27,8 @@ export interface CloudflareCallsService {
   generateCallToken(streamId: string, sessionId: string): Promise<CallToken>;
   /** The host closes the call. */
   endCallSession(sessionId: string): Promise<void>;
+  /** The host ends one former guest's part in the call: the TURN credentials they were given stop working. */
+  endCallAccess(sessionId: string, userId: string): Promise<void>;
   /** The stream's open call, as the host or a seated guest sees it; null when there is none. */
   getActiveCallSession(streamId: string): Promise<CallSession | null>;
 }
@@ -48,6 +50,11 @@ export function createCloudflareCallsService(client: SupabaseClient): Cloudflare
     async endCallSession(sessionId) {
       const { error } = await client.functions.invoke('end-call-session', { body: { sessionId } });
       if (error) throw await functionError('Could not close the call', error, { 403: 'not_host' });
+    },
+
+    async endCallAccess(sessionId, userId) {
+      const { error } = await client.functions.invoke('end-call-session', { body: { sessionId, userId } });
+      if (error) throw await functionError('Could not end the guest’s access to the call', error, { 403: 'not_host', 409: 'conflict' });
     },
 
     async getActiveCallSession(streamId) {
@@ -72,4 +79,5 @@ const page = pageService(createCloudflareCallsService);
 export const createCallSession = pageMethod(page, 'createCallSession');
 export const generateCallToken = pageMethod(page, 'generateCallToken');
 export const endCallSession = pageMethod(page, 'endCallSession');
+export const endCallAccess = pageMethod(page, 'endCallAccess');
 export const getActiveCallSession = pageMethod(page, 'getActiveCallSession');

@@ -63,6 +63,8 @@ const h = vi.hoisted(() => {
     /** What each read of the stream's invitations returns, in turn (then nothing). */
     invitationLists: [] as unknown[][],
     invitationReads: 0,
+    /** The ICE servers the host's call token comes with. */
+    iceServers: [] as RTCIceServer[],
   };
 });
 
@@ -208,9 +210,12 @@ vi.mock('../services/cloudflareCallsService', () => ({
     h.step('createCallSession');
     return { sessionId: 'call-1' };
   },
-  generateCallToken: async () => ({ iceServers: [] }),
+  generateCallToken: async () => ({ iceServers: h.iceServers }),
   endCallSession: async () => {
     h.step('endCallSession');
+  },
+  endCallAccess: async (sessionId: string, userId: string) => {
+    h.step(`endCallAccess ${sessionId} ${userId}`);
   },
 }));
 
@@ -752,6 +757,29 @@ describe("each guest's signaling channel", () => {
     h.handlers.get('guest-b')!({ kind: 'bye', from: 'guest-b', to: 'host' });
     expect(h.calls).toContain('link:close guest-b');
     expect(h.calls).not.toContain('link:close guest-b with bye');
+  });
+
+  it("ends a guest's TURN access when they leave the stage, where the call has TURN credentials", async () => {
+    h.iceServers = [{ urls: 'turn:turn.example:3478', username: 'u1', credential: 'c1' }];
+    try {
+      await session.goLive('Show');
+      useStore.getState().upsertSeat(seat('guest-a'));
+      await vi.waitFor(() => expect(h.handlers.has('guest-a')).toBe(true));
+      h.calls.length = 0;
+      session.applySeat({ ...(seat('guest-a', new Date().toISOString()) as object), removed_by: 'host', version: 2 } as never);
+      await vi.waitFor(() => expect(h.calls).toContain('endCallAccess call-1 guest-a'));
+    } finally {
+      h.iceServers = [];
+    }
+  });
+
+  it('asks nothing of the backend when a guest leaves a call without TURN credentials (peers on one network)', async () => {
+    await session.goLive('Show');
+    useStore.getState().upsertSeat(seat('guest-a'));
+    await vi.waitFor(() => expect(h.handlers.has('guest-a')).toBe(true));
+    session.applySeat({ ...(seat('guest-a', new Date().toISOString()) as object), removed_by: 'host', version: 2 } as never);
+    await vi.waitFor(() => expect(h.calls).toContain('signaling:close guest-a'));
+    expect(h.calls.some((c) => c.startsWith('endCallAccess'))).toBe(false);
   });
 
   it('is joined again after a refusal, while the guest is seated', async () => {

@@ -15,7 +15,7 @@ import { QualityMonitor } from '../rtc/linkQuality';
 import { PeerLink } from '../rtc/PeerLink';
 import { SignalingChannel } from '../rtc/signaling';
 import type { SignalMessage } from '../../../shared/signaling';
-import { createCallSession, endCallSession, generateCallToken } from '../services/cloudflareCallsService';
+import { createCallSession, endCallAccess, endCallSession, generateCallToken } from '../services/cloudflareCallsService';
 import { endLive, getStream, prepareEndOnUnload, startLive, subscribeStream, type UnloadEnder } from '../services/liveService';
 import {
   getProfiles,
@@ -603,9 +603,23 @@ export class HostSession {
     // A guest taken off (removed, or gone) is told first, while their signaling channel is still open: their page
     // leaves the call at once instead of waiting for the link to fail or for its own copy of the seat row.
     const closed = seat.left_at !== null && isSeatUpdate(useStore.getState().seats.find((s) => s.id === seat.id), seat);
-    if (closed) this.dropGuest(seat.user_id, { sayBye: true });
+    if (closed) {
+      this.dropGuest(seat.user_id, { sayBye: true });
+      this.endRelayAccess(seat.user_id);
+    }
     useStore.getState().upsertSeat(seat);
     void this.loadNames([seat.user_id]);
+  }
+
+  /**
+   * A guest off the stage (removed, or gone) no longer needs the TURN credentials their call
+   * token came with, which last a day: the backend revokes them. Only where the call has TURN
+   * servers with credentials (the host's own token says so); a failure is logged.
+   */
+  private endRelayAccess(guestId: string): void {
+    const sessionId = this.callSessionId;
+    if (!sessionId || !this.iceServers.some((server) => server.username)) return;
+    void endCallAccess(sessionId, guestId).catch((e: Error) => this.log(`end call access of ${guestId}: ${e.message}`));
   }
 
   private async loadNames(ids: string[]): Promise<void> {
