@@ -121,21 +121,63 @@ describe('connectWsBridge', () => {
 });
 
 describe('getNativeBridge', () => {
-  it('forgets a bridge whose socket closed: the next call connects anew', async () => {
+  async function freshModule() {
     vi.stubGlobal('window', { location: { href: 'http://127.0.0.1:5173/studio' } });
     vi.resetModules();
-    const { getNativeBridge } = await import('./index');
+    return import('./index');
+  }
+
+  it('keeps one bridge (one worker) for the page: a socket that closed is opened again by it, not by a new worker', async () => {
+    const { getNativeBridge } = await freshModule();
     const first = getNativeBridge();
     expect(getNativeBridge()).toBe(first);
     const worker = FakeWorker.made.at(-1)!;
     expect(worker.posted[0]).toEqual({ type: 'connect', url: 'ws://127.0.0.1:5173/bridge' });
     worker.emit({ type: 'open' });
+    const bridge = await first;
+    await flush();
+    await expect(getNativeBridge()).resolves.toBe(bridge);
+
+    // The studio server went away: the studio opened again asks for the bridge, which connects again.
+    worker.emit({ type: 'closed', code: 1006, reason: '' });
+    const again = getNativeBridge();
+    await flush();
+    expect(worker.connects()).toBe(2);
+    worker.emit({ type: 'open' });
+    await expect(again).resolves.toBe(bridge);
+    expect(FakeWorker.made).toHaveLength(1);
+
+    // Unreachable now: the call says so (the studio shows it), and the same bridge tries again on the next one.
+    worker.emit({ type: 'closed', code: 1006, reason: '' });
+    const unreachable = getNativeBridge();
+    await flush();
+    worker.emit({ type: 'error', message: 'cannot reach the studio bridge at ws://127.0.0.1:5173/bridge' });
+    await expect(unreachable).rejects.toThrow(/could not be opened again: cannot reach the studio bridge/);
+    const later = getNativeBridge();
+    await flush();
+    worker.emit({ type: 'open' });
+    await expect(later).resolves.toBe(bridge);
+    expect(FakeWorker.made).toHaveLength(1);
+    expect(worker.terminated).toBe(false);
+  });
+
+  it('replaces a bridge whose worker failed, and one whose first connection failed', async () => {
+    const { getNativeBridge } = await freshModule();
+    const refused = getNativeBridge();
+    FakeWorker.made.at(-1)!.emit({ type: 'error', message: 'cannot reach the studio bridge' });
+    await expect(refused).rejects.toThrow('cannot reach the studio bridge');
+    await flush();
+    const first = getNativeBridge();
+    expect(FakeWorker.made).toHaveLength(2);
+    const worker = FakeWorker.made.at(-1)!;
+    worker.emit({ type: 'open' });
     await first;
     await flush();
-    expect(getNativeBridge()).toBe(first);
-    worker.emit({ type: 'closed', code: 1006, reason: '' });
+    worker.onerror?.({ message: 'out of memory' } as ErrorEvent);
+    expect(worker.terminated).toBe(true);
     const second = getNativeBridge();
-    expect(second).not.toBe(first);
-    expect(FakeWorker.made).toHaveLength(2);
+    expect(FakeWorker.made).toHaveLength(3);
+    FakeWorker.made.at(-1)!.emit({ type: 'open' });
+    await expect(second).resolves.not.toBe(await first);
   });
 });

@@ -22,6 +22,13 @@ export interface WsBridge extends NativeBridge {
   mediaPort(): MessagePort;
   /** Calls `listener` each time the socket closes (not on close()); returns its unsubscribe. */
   onClosed(listener: (error: BridgeError) => void): () => void;
+  /**
+   * Resolves once the socket is open, opening it again if it closed; rejects with why it
+   * cannot be (`broken` is then set when no connection can ever be made again).
+   */
+  ensureConnected(): Promise<void>;
+  /** The worker failed or close() was called: this bridge is done for. */
+  readonly broken: boolean;
   close(): void;
 }
 
@@ -104,6 +111,7 @@ export function connectWsBridge(url: string): Promise<WsBridge> {
     worker.onerror = (event) => {
       broken = new BridgeError('bridge_worker', `The studio's encoder cannot be reached: the bridge worker failed (${event.message}).`);
       lost(broken);
+      worker.terminate();
     };
 
     /** Opens the socket again for a request, once however many requests wait for it. */
@@ -120,6 +128,13 @@ export function connectWsBridge(url: string): Promise<WsBridge> {
       dropped,
       get connected() {
         return open;
+      },
+      get broken() {
+        return broken !== null;
+      },
+      async ensureConnected() {
+        if (broken) throw broken;
+        if (!open) await reopen();
       },
       async invoke(channel, ...args) {
         if (broken) throw broken;
