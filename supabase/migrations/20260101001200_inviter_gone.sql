@@ -18,6 +18,10 @@ begin
   if new.is_moderator and new.left_at is null then
     return null;
   end if;
+  -- The stream ending closes every seat: end_stream cancels the invitations itself, in its one event.
+  if exists (select 1 from public.streams s where s.id = new.stream_id and s.status = 'ended') then
+    return null;
+  end if;
   -- Still a manager another way (the host seated on their own stream, or a
   -- second open seat): the invitations stand.
   if public.is_stream_manager(new.stream_id, new.user_id) then

@@ -378,6 +378,8 @@ interface CloudflareDouble {
   turnIssued: Map<string, 'valid' | 'revoked'>;
   /** Revocations answer 500 while set. */
   failRevoke: boolean;
+  /** How long the double takes to make TURN credentials. */
+  turnDelayMs: number;
   close(): Promise<void>;
 }
 
@@ -448,12 +450,12 @@ async function startCloudflareDouble(): Promise<CloudflareDouble> {
         if (typeof (body as { ttl?: unknown } | undefined)?.ttl !== 'number') return reply(res, 400, { error: 'ttl is required' });
         const username = `turn-user-${turnIssued.size + 1}`;
         turnIssued.set(username, 'valid');
-        return reply(res, 201, {
+        return void setTimeout(() => reply(res, 201, {
           iceServers: [
             { urls: ['stun:stun.cloudflare.com:3478'] },
             { urls: ['turn:turn.cloudflare.com:3478?transport=udp', 'turns:turn.cloudflare.com:443?transport=tcp'], username, credential: 'turn-pass' },
           ],
-        });
+        }), double.turnDelayMs);
       }
       const revokePath = new RegExp(`^/v1/turn/keys/${CF.turnKeyId}/credentials/([^/]+)/revoke$`).exec(path);
       if (revokePath) {
@@ -475,6 +477,7 @@ async function startCloudflareDouble(): Promise<CloudflareDouble> {
     inputDelayMs: 0,
     turnIssued,
     failRevoke: false,
+    turnDelayMs: 0,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
   return double;
@@ -678,9 +681,9 @@ describe('edge functions with Cloudflare secrets', () => {
     // Clients cannot read them.
     expect((await a.sb.from('call_turn_credentials').select('username')).data ?? []).toEqual([]);
 
-    // Only the host, and only for a guest who no longer holds a seat.
+    // Only the host; a guest still on their seat keeps what the seat was given.
     expect(await invoke(a.sb, 'end-call-session', { sessionId: session, userId: b.id })).toMatchObject({ status: 403 });
-    expect(await invoke(h.sb, 'end-call-session', { sessionId: session, userId: a.id })).toMatchObject({ status: 409, error: 'That guest still holds a seat: remove them from the stage first' });
+    expect(await invoke(h.sb, 'end-call-session', { sessionId: session, userId: a.id })).toMatchObject({ status: 200, data: { credentialsRevoked: 0 } });
     expect(await invoke(h.sb, 'end-call-session', { sessionId: session, userId: h.id })).toMatchObject({ status: 400 });
     expect(cloudflare.turnIssued.get(aUser)).toBe('valid');
 
@@ -696,6 +699,24 @@ describe('edge functions with Cloudflare secrets', () => {
     ]);
     // Again: nothing left to revoke.
     expect(await invoke(h.sb, 'end-call-session', { sessionId: session, userId: a.id })).toMatchObject({ data: { credentialsRevoked: 0 } });
+
+    // Seated again: what the old seat got is gone, the new seat's credential stands even when the host's request comes late.
+    await seatGuest(h, streamId, a);
+    const aUser3 = await turnUser(a);
+    expect(await invoke(h.sb, 'end-call-session', { sessionId: session, userId: a.id })).toMatchObject({ data: { credentialsRevoked: 0 } });
+    expect(cloudflare.turnIssued.get(aUser3)).toBe('valid');
+
+    // Removed while the credentials were being made: the token is refused and what was made is revoked at once.
+    cloudflare.turnDelayMs = 800;
+    const joining = invoke(a.sb, 'generate-call-token', { streamId, sessionId: session });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await h.sb.rpc('remove_guest', { p_stream_id: streamId, p_user_id: a.id })).error).toBeNull();
+    expect(await invoke(h.sb, 'end-call-session', { sessionId: session, userId: a.id })).toMatchObject({ data: { credentialsRevoked: 1 } });
+    cloudflare.turnDelayMs = 0;
+    expect(await joining).toMatchObject({ status: 403, error: 'You left the stage (or the call ended) while joining the call' });
+    const late = [...cloudflare.turnIssued.keys()].at(-1)!;
+    expect(cloudflare.turnIssued.get(late)).toBe('revoked');
+    expect(cloudflare.turnIssued.get(aUser3)).toBe('revoked');
 
     // The stream goes off air while the TURN service fails: the stream ends, the failure is logged, the credentials stay open.
     cloudflare.failRevoke = true;

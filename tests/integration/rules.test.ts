@@ -814,6 +814,13 @@ const allowed: Allowed[] = [
       expect(again.error).toBeNull();
     },
   },
+  {
+    name: "the host ends the stream with a moderator's invitation open: one stream_ended event counts it",
+    setup: async (s) => ({ invitationId: must(await invite(s.mod, s.streamId, s.fan), 'the moderator invites the fan').id }),
+    act: (s) => s.host.sb.rpc('end_stream', { p_stream_id: s.streamId }),
+    events: [{ type: 'stream_ended', user: 'host', actor: 'host', metadata: { seatsClosed: 2, invitationsCancelled: 1, callSessionsEnded: 0 } }],
+    check: async (_s, ctx) => expect((await invitationStatuses(ctx)).mod).toBe('cancelled'),
+  },
 ];
 
 describe('allowed counterparts succeed and log the event with display names', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { EncoderStartInput, EncoderStats } from '../../shared/bridge';
 import type { EncoderSessionStartResult } from './EncoderSession';
 import { liveEncoderStats } from '../../../tests/support/encoderStats';
+import { EncoderStartError } from './errors';
 import { ProgramOutputs, type OutputSession } from './ProgramOutputs';
 
 const RESULT: EncoderSessionStartResult = { encoder: 'webcodecs', ffmpegPath: '/usr/bin/ffmpeg', ffmpegSource: 'PATH', encoderNote: null, encoderSkipped: [] };
@@ -178,13 +179,26 @@ describe('ProgramOutputs', () => {
   });
 
   it('removes the recording the stream’s ffmpeg was teeing when the stream does not go live', async () => {
-    const { outputs, removed } = setup((output, session) => {
+    const { outputs, sessions, removed } = setup((output, session) => {
       if (output !== 'stream') return;
       session.startResult = Promise.reject(new Error('The stream did not start: Connection refused'));
       session.parts = ['/rec/show.mkv'];
     });
     await expect(outputs.start({ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' })).rejects.toThrow('Connection refused');
+    // Its ffmpeg is ended before the file goes.
+    expect(sessions.stream[0]!.stoppedNow).toBe(1);
     expect(removed).toEqual(['/rec/show.mkv']);
+  });
+
+  it('keeps the teed recording of a start the streamer stopped (the session finishes what it recorded)', async () => {
+    const { outputs, sessions, removed } = setup((output, session) => {
+      if (output !== 'stream') return;
+      session.startResult = Promise.reject(new EncoderStartError('stopped', 'the encoder was stopped before the stream went live'));
+      session.parts = ['/rec/show.mkv'];
+    });
+    await expect(outputs.start({ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' })).rejects.toThrow('stopped before');
+    expect(sessions.stream[0]!.stoppedNow).toBe(0);
+    expect(removed).toEqual([]);
   });
 
   it('gives the renderer’s H.264 recording an ffmpeg of its own: the stream has no file, both get every unit and chunk', async () => {

@@ -198,12 +198,19 @@ export class ProgramOutputs {
     return { ...stream, encoderCpuPercent: cpu, recordingError: this.recordingProblem(recording) };
   }
 
-  /** Starts the stream's session; when it does not go live, the recording it was teeing is removed. */
+  /**
+   * Starts the stream's session. When it fails to go live by itself, its ffmpeg is ended first
+   * and the recording it was teeing is removed; a start the streamer stopped keeps what the
+   * session finished (it lets a run that recorded frames close its file).
+   */
   private async startStream(stream: OutputSession, opts: EncoderStartInput & { recordPath?: string }): Promise<EncoderSessionStartResult> {
     try {
       return await stream.start(opts);
     } catch (error) {
-      for (const file of stream.recordedParts()) await this.removeFile(file).catch(() => undefined);
+      if (!(error instanceof EncoderStartError && error.reason === 'stopped')) {
+        await stream.stop({ now: true }).catch(() => undefined);
+        for (const file of stream.recordedParts()) await this.removeFile(file).catch(() => undefined);
+      }
       throw error;
     }
   }

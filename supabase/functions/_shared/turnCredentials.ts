@@ -1,16 +1,34 @@
 /**
  * TURN credentials handed out with call tokens (table call_turn_credentials): recorded when
- * generate-call-token issues them, revoked at Cloudflare when the participant is removed, the
- * call ends or the stream goes off air. They last 24 h (see ICE_CREDENTIALS_TTL_SECONDS), so a
+ * generate-call-token issues them, revoked at Cloudflare when the participant leaves the stage,
+ * the call ends or the stream goes off air. They last 24 h (see ICE_CREDENTIALS_TTL_SECONDS), so a
  * guest who was removed would otherwise keep relaying through the account's TURN service.
  */
 import type { SupabaseClient } from '@supabase/supabase-js';
 import { revokeTurnCredential } from './cloudflare.ts';
-import type { CloudflareTurnConfig } from './config.ts';
-import { maybe } from './db.ts';
+import { type CloudflareTurnConfig, cloudflareTurnConfig, type Env } from './config.ts';
 import type { IceServer } from './types.ts';
 
 type Fetch = typeof fetch;
+
+/** How long one revocation may take before it counts as failed (ms). */
+export const REVOKE_TIMEOUT_MS = 5000;
+/** Revocations in flight at once. */
+export const REVOKE_CONCURRENCY = 8;
+
+/**
+ * The TURN settings for revoking, after the caller's own work is done: settings that no longer
+ * hold together are logged (nothing can be revoked then) rather than failing a request whose
+ * stream or call has already ended.
+ */
+export function turnConfigForRevoking(env: Env, log: (message: string) => void): CloudflareTurnConfig | null {
+  try {
+    return cloudflareTurnConfig(env);
+  } catch (error) {
+    log(`TURN credentials cannot be revoked: ${(error as Error).message}`);
+    return null;
+  }
+}
 
 export interface IssuedTo {
   callSessionId: string;
@@ -18,10 +36,24 @@ export interface IssuedTo {
   userId: string;
 }
 
-/** Records the usernames of the TURN entries of `iceServers` (STUN entries have none). */
-export async function recordTurnCredentials(admin: SupabaseClient, iceServers: readonly IceServer[], to: IssuedTo, expiresAt: Date): Promise<number> {
-  const usernames = [...new Set(iceServers.map((s) => s.username).filter((u): u is string => typeof u === 'string' && u.length > 0))];
-  if (usernames.length === 0) return 0;
+/** The usernames of the TURN entries of `iceServers` (STUN entries have none). */
+export function turnUsernames(iceServers: readonly IceServer[]): string[] {
+  return [...new Set(iceServers.map((s) => s.username).filter((u): u is string => typeof u === 'string' && u.length > 0))];
+}
+
+/**
+ * Records the TURN usernames of `iceServers`, issued at `issuedAt` (the request's time: a
+ * participant's credentials count as issued before anything that happens while the request runs).
+ */
+export async function recordTurnCredentials(
+  admin: SupabaseClient,
+  iceServers: readonly IceServer[],
+  to: IssuedTo,
+  issuedAt: Date,
+  expiresAt: Date,
+): Promise<string[]> {
+  const usernames = turnUsernames(iceServers);
+  if (usernames.length === 0) return [];
   // A username seen before (an answer that repeats one) is kept as first recorded.
   const { error } = await admin.from('call_turn_credentials').upsert(
     usernames.map((username) => ({
@@ -29,12 +61,13 @@ export async function recordTurnCredentials(admin: SupabaseClient, iceServers: r
       call_session_id: to.callSessionId,
       stream_id: to.streamId,
       user_id: to.userId,
+      issued_at: issuedAt.toISOString(),
       expires_at: expiresAt.toISOString(),
     })),
     { onConflict: 'username', ignoreDuplicates: true },
   );
   if (error) throw new Error(`could not record the TURN credentials: ${error.message}`);
-  return usernames.length;
+  return usernames;
 }
 
 export interface RevokeWhich {
@@ -48,14 +81,14 @@ export interface RevokeWhich {
 
 export interface RevokeOutcome {
   revoked: number;
-  /** Credentials the service would not revoke (they stay recorded as open, for a later try). */
+  /** Credentials that could not be revoked (they stay recorded as open, for a later try). */
   failed: number;
 }
 
 /**
- * Revokes the open (not revoked, not expired) credentials of the sessions, one request each,
- * and marks them revoked. A failure to revoke one is logged and counted, never thrown: the
- * caller's own work (ending a call, a stream) is done whatever the TURN service says.
+ * Revokes the open (not revoked, not expired) credentials of the sessions and marks them
+ * revoked. Never throws: a failure (the TURN service, the database) is logged and counted, since
+ * the caller's own work (ending a call, a stream) is done whatever happens here.
  */
 export async function revokeTurnCredentials(
   admin: SupabaseClient,
@@ -74,25 +107,44 @@ export async function revokeTurnCredentials(
     .gt('expires_at', now.toISOString());
   if (which.userId) query = query.eq('user_id', which.userId);
   if (which.issuedBefore) query = query.lte('issued_at', which.issuedBefore);
-  const rows = maybe<Array<{ username: string }>>(await query, 'read the TURN credentials') ?? [];
-  if (rows.length === 0) return { revoked: 0, failed: 0 };
-  if (!turn) {
-    log(`${rows.length} TURN credential(s) cannot be revoked: the Cloudflare TURN settings are gone; they expire on their own`);
-    return { revoked: 0, failed: rows.length };
+  const { data, error } = await query;
+  if (error) {
+    log(`could not read the TURN credentials to revoke: ${error.message}`);
+    return { revoked: 0, failed: 0 };
   }
-  let revoked = 0;
-  let failed = 0;
-  for (const { username } of rows) {
+  return revokeUsernames(admin, fetchFn, turn, (data as Array<{ username: string }>).map((r) => r.username), now, log);
+}
+
+/** Revokes these credentials, REVOKE_CONCURRENCY at a time, each within REVOKE_TIMEOUT_MS; never throws. */
+export async function revokeUsernames(
+  admin: SupabaseClient,
+  fetchFn: Fetch,
+  turn: CloudflareTurnConfig | null,
+  usernames: readonly string[],
+  now: Date,
+  log: (message: string) => void,
+): Promise<RevokeOutcome> {
+  if (usernames.length === 0) return { revoked: 0, failed: 0 };
+  if (!turn) {
+    log(`${usernames.length} TURN credential(s) cannot be revoked: the Cloudflare TURN settings are gone; they expire on their own`);
+    return { revoked: 0, failed: usernames.length };
+  }
+  const timed: Fetch = (input, init) => fetchFn(input, { ...init, signal: AbortSignal.timeout(REVOKE_TIMEOUT_MS) });
+  const outcome: RevokeOutcome = { revoked: 0, failed: 0 };
+  const revokeOne = async (username: string) => {
     try {
-      await revokeTurnCredential(fetchFn, turn, username);
+      await revokeTurnCredential(timed, turn, username);
     } catch (error) {
-      failed += 1;
+      outcome.failed += 1;
       log(`could not revoke TURN credential ${username.slice(0, 8)}…: ${(error as Error).message}`);
-      continue;
+      return;
     }
+    outcome.revoked += 1;
     const { error } = await admin.from('call_turn_credentials').update({ revoked_at: now.toISOString() }).eq('username', username);
     if (error) log(`revoked TURN credential ${username.slice(0, 8)}… but could not mark it: ${error.message}`);
-    revoked += 1;
+  };
+  for (let i = 0; i < usernames.length; i += REVOKE_CONCURRENCY) {
+    await Promise.all(usernames.slice(i, i + REVOKE_CONCURRENCY).map(revokeOne));
   }
-  return { revoked, failed };
+  return outcome;
 }

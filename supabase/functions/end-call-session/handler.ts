@@ -3,17 +3,16 @@
  * longer issued, and the TURN credentials handed out for it are revoked. Ending a session that
  * has already ended answers its original end time (and revokes what is still open).
  *
- * With `userId`, the host ends one participant's part in the call instead: a guest they removed
- * from the stage has their TURN credentials revoked (the call goes on for everyone else). The
- * guest must no longer hold a seat: a seated guest would only be handed new ones.
+ * With `userId`, the host ends one former guest's part in the call instead: the TURN credentials
+ * issued to them before their last seat closed are revoked (the call goes on for everyone else). A
+ * guest who is seated again keeps what their present seat was given.
  */
 import { z } from 'zod';
-import { cloudflareTurnConfig } from '../_shared/config.ts';
 import { maybe, must } from '../_shared/db.ts';
 import type { FunctionDeps } from '../_shared/deps.ts';
-import { BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '../_shared/errors.ts';
+import { BadRequestError, ForbiddenError, NotFoundError } from '../_shared/errors.ts';
 import { createFunction, type Handler, uuidField } from '../_shared/http.ts';
-import { revokeTurnCredentials } from '../_shared/turnCredentials.ts';
+import { revokeTurnCredentials, turnConfigForRevoking } from '../_shared/turnCredentials.ts';
 import type { CallSessionRow } from '../_shared/types.ts';
 
 export const endCallSessionBody = z.strictObject({ sessionId: uuidField('sessionId'), userId: uuidField('userId').optional() });
@@ -40,18 +39,18 @@ export function createEndCallSessionHandler(deps: FunctionDeps): Handler {
       if (!session) throw new NotFoundError(`Call session ${body.sessionId} not found`);
       if (session.host_id !== user.id) throw new ForbiddenError('Only the host can end this call session');
       const revoke = (only: { userId?: string; issuedBefore?: string } = {}) =>
-        revokeTurnCredentials(admin(), fetch, cloudflareTurnConfig(env), { callSessionIds: [session.id], ...only }, now, log);
+        revokeTurnCredentials(admin(), fetch, turnConfigForRevoking(env, log), { callSessionIds: [session.id], ...only }, now, log);
 
       if (body.userId) {
         if (body.userId === session.host_id) throw new BadRequestError('userId is the host: the host leaves the call by ending it (leave out userId)');
-        const seats = maybe<Array<{ left_at: string | null }>>(
-          await admin().from('stream_guest_seats').select('left_at').eq('stream_id', session.stream_id).eq('user_id', body.userId),
+        const seats = maybe<Array<{ joined_at: string; left_at: string | null }>>(
+          await admin().from('stream_guest_seats').select('joined_at, left_at').eq('stream_id', session.stream_id).eq('user_id', body.userId),
           'read the guest’s seats',
         ) ?? [];
-        if (seats.some((seat) => seat.left_at === null)) throw new ConflictError('That guest still holds a seat: remove them from the stage first');
-        // Only what was issued while they held a seat: a guest seated again since has theirs.
-        const lastLeft = seats.map((seat) => seat.left_at!).sort().at(-1);
-        const outcome = lastLeft ? await revoke({ userId: body.userId, issuedBefore: lastLeft }) : { revoked: 0, failed: 0 };
+        // What was issued before their last seat closed; a guest seated again since keeps what this seat got.
+        const current = seats.find((seat) => seat.left_at === null);
+        const before = current ? current.joined_at : seats.map((seat) => seat.left_at!).sort((a, b) => Date.parse(a) - Date.parse(b)).at(-1);
+        const outcome = before ? await revoke({ userId: body.userId, issuedBefore: before }) : { revoked: 0, failed: 0 };
         return { sessionId: session.id, endedAt: null, credentialsRevoked: outcome.revoked, credentialsNotRevoked: outcome.failed };
       }
 

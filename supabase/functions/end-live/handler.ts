@@ -5,12 +5,11 @@
  * when the encoder disconnects, and the recording stays available.
  */
 import { z } from 'zod';
-import { cloudflareTurnConfig } from '../_shared/config.ts';
-import { maybe, must } from '../_shared/db.ts';
+import { must } from '../_shared/db.ts';
 import type { FunctionDeps } from '../_shared/deps.ts';
 import { createFunction, type Handler, uuidField } from '../_shared/http.ts';
 import { loadHostedStream } from '../_shared/streams.ts';
-import { revokeTurnCredentials } from '../_shared/turnCredentials.ts';
+import { revokeTurnCredentials, turnConfigForRevoking } from '../_shared/turnCredentials.ts';
 import type { StreamRow } from '../_shared/types.ts';
 
 export const endLiveBody = z.strictObject({ streamId: uuidField('streamId') });
@@ -30,8 +29,9 @@ export function createEndLiveHandler(deps: FunctionDeps): Handler {
       // its seats, pending invitations and call sessions end together, with one stream_ended event.
       const stream = must<StreamRow>(await db.rpc('end_stream', { p_stream_id: body.streamId }).single(), 'end the stream');
       // Then the TURN credentials of its calls stop working (a failure is logged: the stream has ended).
-      const sessions = maybe<Array<{ id: string }>>(await admin().from('call_sessions').select('id').eq('stream_id', stream.id), 'read the call sessions') ?? [];
-      await revokeTurnCredentials(admin(), fetch, cloudflareTurnConfig(env), { callSessionIds: sessions.map((s) => s.id) }, now, log);
+      const sessions = await admin().from('call_sessions').select('id').eq('stream_id', stream.id);
+      if (sessions.error) log(`could not read the call sessions of stream ${stream.id} to revoke their TURN credentials: ${sessions.error.message}`);
+      else await revokeTurnCredentials(admin(), fetch, turnConfigForRevoking(env, log), { callSessionIds: (sessions.data as Array<{ id: string }>).map((s) => s.id) }, now, log);
       return { stream };
     },
   });

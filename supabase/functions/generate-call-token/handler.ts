@@ -5,6 +5,7 @@
  * or one network, host candidates connect). The TURN credentials are recorded, to be revoked by
  * end-call-session and end-live.
  */
+import type { SupabaseClient } from '@supabase/supabase-js';
 import { z } from 'zod';
 import { type CallRole, signCallToken } from '../_shared/callToken.ts';
 import { generateIceServers } from '../_shared/cloudflare.ts';
@@ -14,7 +15,7 @@ import type { FunctionDeps } from '../_shared/deps.ts';
 import { ForbiddenError, NotFoundError } from '../_shared/errors.ts';
 import { createFunction, type Handler, uuidField } from '../_shared/http.ts';
 import { loadStream } from '../_shared/streams.ts';
-import { recordTurnCredentials } from '../_shared/turnCredentials.ts';
+import { recordTurnCredentials, revokeUsernames } from '../_shared/turnCredentials.ts';
 import type { CallSessionRow, IceServer } from '../_shared/types.ts';
 
 /**
@@ -40,7 +41,7 @@ export function createGenerateCallTokenHandler(deps: FunctionDeps): Handler {
   return createFunction(deps, {
     name: 'generate-call-token',
     body: generateCallTokenBody,
-    run: async ({ body, user, db, admin, env, fetch, now }): Promise<GenerateCallTokenResult> => {
+    run: async ({ body, user, db, admin, env, fetch, now, log }): Promise<GenerateCallTokenResult> => {
       const secret = callTokenSigningSecret(env);
       const turn = cloudflareTurnConfig(env);
       const stream = await loadStream(db, body.streamId);
@@ -77,9 +78,33 @@ export function createGenerateCallTokenHandler(deps: FunctionDeps): Handler {
         signCallToken({ userId: user.id, sessionId: session.id, streamId: stream.id, role }, secret, now),
         turn ? generateIceServers(fetch, turn, ICE_CREDENTIALS_TTL_SECONDS) : Promise.resolve<IceServer[]>([]),
       ]);
-      // Kept so that they can be revoked when this participant is removed or the call ends.
-      await recordTurnCredentials(admin(), iceServers, { callSessionId: session.id, streamId: stream.id, userId: user.id }, new Date(now.getTime() + ICE_CREDENTIALS_TTL_SECONDS * 1000));
+      // Kept so that they can be revoked when this participant leaves the stage or the call ends.
+      const issued = await recordTurnCredentials(
+        admin(),
+        iceServers,
+        { callSessionId: session.id, streamId: stream.id, userId: user.id },
+        now,
+        new Date(now.getTime() + ICE_CREDENTIALS_TTL_SECONDS * 1000),
+      );
+      // Removed, or the call ended, while the credentials were being made: whoever revoked what was
+      // recorded then did not see these, so they are revoked here and the token is not handed out.
+      if (issued.length > 0 && !(await stillAdmitted(admin(), role, stream.id, session.id, user.id))) {
+        await revokeUsernames(admin(), fetch, turn, issued, now, log);
+        throw new ForbiddenError('You left the stage (or the call ended) while joining the call');
+      }
       return { token: signed.token, expiresAt: signed.expiresAt.toISOString(), role, iceServers };
     },
   });
+}
+
+/** Whether the participant still holds their place: a guest their seat, and the call is open. */
+async function stillAdmitted(admin: SupabaseClient, role: CallRole, streamId: string, sessionId: string, userId: string): Promise<boolean> {
+  const session = maybe<{ ended_at: string | null }>(await admin.from('call_sessions').select('ended_at').eq('id', sessionId).maybeSingle(), 'read the call session');
+  if (!session || session.ended_at) return false;
+  if (role === 'host') return true;
+  const seats = maybe<Array<{ id: string }>>(
+    await admin.from('stream_guest_seats').select('id').eq('stream_id', streamId).eq('user_id', userId).is('left_at', null).limit(1),
+    'read your seat',
+  );
+  return (seats ?? []).length > 0;
 }
