@@ -284,6 +284,29 @@ describe('what a client sends that cannot be passed on', () => {
     await b.close();
   });
 
+  it('one connection holds at most 256 KiB of presence across its channels; a channel left gives its share back', async () => {
+    const a = await rawSocket(anonKey);
+    const meta = JSON.stringify({ blob: 'x'.repeat(60_000) });
+    for (let i = 1; i <= 5; i++) {
+      a.send(`{"topic":"realtime:presence-heap-${i}","event":"phx_join","payload":{"config":{"presence":{"key":"a","enabled":true}}},"ref":"j${i}","join_ref":"j${i}"}`);
+      expect((await a.reply(`j${i}`)).status).toBe('ok');
+    }
+    for (let i = 1; i <= 4; i++) {
+      a.send(`{"topic":"realtime:presence-heap-${i}","event":"presence","payload":{"type":"presence","event":"track","payload":${meta}},"ref":"t${i}","join_ref":"j${i}"}`);
+      expect((await a.reply(`t${i}`)).status).toBe('ok');
+    }
+    // The same channel tracked again replaces its own share.
+    a.send(`{"topic":"realtime:presence-heap-4","event":"presence","payload":{"type":"presence","event":"track","payload":${meta}},"ref":"again","join_ref":"j4"}`);
+    expect((await a.reply('again')).status).toBe('ok');
+    a.send(`{"topic":"realtime:presence-heap-5","event":"presence","payload":{"type":"presence","event":"track","payload":${meta}},"ref":"t5","join_ref":"j5"}`);
+    expect(await a.reply('t5')).toMatchObject({ status: 'error', response: { reason: expect.stringMatching(/over 262144 bytes of JSON across its channels/) } });
+    a.send('{"topic":"realtime:presence-heap-1","event":"phx_leave","payload":{},"ref":"l1","join_ref":"j1"}');
+    expect((await a.reply('l1')).status).toBe('ok');
+    a.send(`{"topic":"realtime:presence-heap-5","event":"presence","payload":{"type":"presence","event":"track","payload":${meta}},"ref":"t5b","join_ref":"j5"}`);
+    expect((await a.reply('t5b')).status).toBe('ok');
+    await a.close();
+  });
+
   it('a token made for another audience (a call token, role guest) opens no channel', async () => {
     const callToken = await signJwt({ sub: guest.id, role: 'guest', aud: 'roast-live-call' }, SECRET, 600);
     const s = await rawSocket(anonKey);

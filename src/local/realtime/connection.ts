@@ -57,6 +57,8 @@ const TOPIC_PREFIX = 'realtime:';
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** The largest presence meta a member may track (bytes of JSON): nine pages' worth of presence, not a store. */
 export const MAX_PRESENCE_BYTES = 64 * 1024;
+/** All the presence one connection may hold across its channels (bytes of JSON). */
+export const MAX_CONNECTION_PRESENCE_BYTES = 256 * 1024;
 
 /**
  * The JSON of a payload a client sent, or why it cannot be passed on. It was
@@ -91,6 +93,8 @@ let nextConnectionId = 1;
 export class Connection implements Subscriber {
   readonly id = nextConnectionId++;
   private readonly joined = new Map<string, JoinedChannel>();
+  /** The size of the presence each channel holds (bytes of JSON), against MAX_CONNECTION_PRESENCE_BYTES. */
+  private readonly presenceBytes = new Map<JoinedChannel, number>();
   private queue: Promise<void> = Promise.resolve();
   /** Frames received and not yet handled (a broadcast until it went out). */
   private waiting = 0;
@@ -347,6 +351,7 @@ export class Connection implements Subscriber {
     if (ch.expiryTimer) clearTimeout(ch.expiryTimer);
     ch.expiryTimer = null;
     if (ch.listener) this.ctx.changes.unsubscribe(ch.listener);
+    this.presenceBytes.delete(ch);
     this.ctx.registry.remove(ch);
     if (notify) this.sendMessage({ joinRef: ch.joinRef, ref: ch.joinRef, topic: ch.topic, event: 'phx_close', payload: {} });
   }
@@ -478,10 +483,19 @@ export class Connection implements Subscriber {
         this.reply(msg, 'error', { reason: 'error' in json ? json.error : `presence payload is over ${MAX_PRESENCE_BYTES} bytes of JSON` });
         return;
       }
+      let held = json.text.length;
+      for (const [other, bytes] of this.presenceBytes) if (other !== ch) held += bytes;
+      if (held > MAX_CONNECTION_PRESENCE_BYTES) {
+        this.reply(msg, 'error', { reason: `presence on this connection would be over ${MAX_CONNECTION_PRESENCE_BYTES} bytes of JSON across its channels` });
+        return;
+      }
       if (!(await this.mayWrite(ch, msg))) return;
+      if (this.joined.get(ch.topic) !== ch) return;
+      this.presenceBytes.set(ch, json.text.length);
       this.ctx.registry.track(ch, meta);
       this.reply(msg, 'ok', {});
     } else if (p.event === 'untrack') {
+      this.presenceBytes.delete(ch);
       this.ctx.registry.untrack(ch);
       this.reply(msg, 'ok', {});
     } else {
