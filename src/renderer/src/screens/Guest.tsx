@@ -296,8 +296,11 @@ function GuestHome({ userId }: { userId: string }) {
       await goOnStage(seat, inv.host_id);
     } catch (err) {
       // An invitation that can no longer be accepted goes; one refused for now (seats full) stays for another try.
-      if (FINAL_ACCEPT_REFUSALS.has((err as { reason?: string }).reason ?? '')) showInvitations(invitationsRef.current.filter((x) => x.id !== inv.id));
+      const reason = (err as { reason?: string }).reason ?? '';
+      if (FINAL_ACCEPT_REFUSALS.has(reason)) showInvitations(invitationsRef.current.filter((x) => x.id !== inv.id));
       setNote({ tone: 'error', text: (err as Error).message });
+      // The seat may be ours even so (the answer was lost on the way, or the stage failed after it): look, so it is offered to rejoin or leave.
+      if (!FINAL_ACCEPT_REFUSALS.has(reason) || reason === 'already_seated') setSeatCheck((n) => n + 1);
     } finally {
       acceptingRef.current = null;
       setBusyId(null);

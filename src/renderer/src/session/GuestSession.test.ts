@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeMediaStream, FakeTrack } from '../rtc/fakePeerConnection';
+import { BackendError } from '../services/errors';
 import { GuestSession, keepWaiting, LEAVE_TIMEOUT_MS, offerKind } from './GuestSession';
 
 describe("the guest's connection watchdog", () => {
@@ -377,6 +378,46 @@ describe('the guest on stage', () => {
     expect(session.get()).toMatchObject({ exit: 'left', leaveError: `the server did not answer in ${LEAVE_TIMEOUT_MS / 1000} s` });
     expect(session.get().local.getTracks().every((t) => t.readyState === 'ended')).toBe(true);
   });
+  it('a leave that finds the seat already closed (the stream ended as the guest tapped Leave) says the stream ended, not that a seat is held', async () => {
+    let session = newSession();
+    await session.start();
+    g.leave = async () => {
+      throw new BackendError('not_seated', 'You do not hold a seat on this stream');
+    };
+    g.stream = { status: 'ended' };
+    await session.leave();
+    expect(session.get()).toMatchObject({ exit: 'stream_ended', leaveError: null });
+    // Removed instead: the guest left, as they asked, and nothing is said to be held.
+    session = newSession();
+    await session.start();
+    g.stream = { status: 'live' };
+    await session.leave();
+    expect(session.get()).toMatchObject({ exit: 'left', leaveError: null });
+  });
+
+  it('a host mute that lands while the microphone opens wins: the switch stays off', async () => {
+    const session = newSession();
+    await session.start();
+    // The guest has no microphone yet (it stopped), and turns it on: the device takes a while to open.
+    const mic = session.get().local.getAudioTracks()[0] as unknown as DeviceTrack;
+    mic.unplug();
+    await vi.waitFor(() => expect(g.saved).toContain('mic off'));
+    const on = session.setMic(true);
+    await vi.waitFor(() => expect(g.gates).toHaveLength(1));
+    // Meanwhile the host mutes them.
+    g.seatRow!({ ...SEAT, muted_by_host: true, mic_enabled: false, version: 5 });
+    await vi.waitFor(() => expect(session.get().seat.muted_by_host).toBe(true));
+    g.gates.shift()!();
+    await on;
+    expect(session.get().micOn).toBe(false);
+    expect(session.get().local.getAudioTracks().every((t) => !t.enabled)).toBe(true);
+    // Released later: still off until the guest turns it on.
+    g.seatRow!({ ...SEAT, muted_by_host: false, mic_enabled: false, version: 6 });
+    await vi.waitFor(() => expect(session.get().seat.muted_by_host).toBe(false));
+    expect(session.get().micOn).toBe(false);
+    await session.close();
+  });
+
   it("follows the other guests on stage, and a moderator's action shows at once", async () => {
     const other = (n: number, patch: Record<string, unknown> = {}) => ({ ...SEAT, id: `seat-of-${n}`, user_id: `guest-${n}`, seat_index: n, version: 1, ...patch });
     g.seats = [SEAT, other(3), other(1), other(2, { user_id: 'guest-moderator', is_moderator: true })];

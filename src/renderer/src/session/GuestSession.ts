@@ -448,29 +448,39 @@ export class GuestSession {
     }
   }
 
+  /** Which of follow()'s subscriptions are in place: a follow() tried again after a failure makes only the missing ones. */
+  private readonly followed = new Set<'seats' | 'stream' | 'online'>();
+
   private async follow(): Promise<void> {
     const { streamId, userId } = this.opts;
     // Changes while live updates were away (a phone between networks) are not delivered: the seat and stream are read again.
-    const rejoined = () => void this.reread('live updates came back after a drop');
-    this.keep(
-      await subscribeSeats(
-        streamId,
-        (row) => {
-          if (row.user_id === userId && row.id === this.get().seat.id) void this.onSeat(row);
-          else this.onOtherSeat(row);
-        },
-        rejoined,
-      ),
-    );
-    this.keep(
-      await subscribeStream(
-        streamId,
-        (row) => {
-          if (row.status === 'ended') this.exit('stream_ended');
-        },
-        rejoined,
-      ),
-    );
+    // A link that gave up meanwhile (its automatic calls spent while the network was away) is called again too.
+    const rejoined = () => void this.reread('live updates came back after a drop').then(() => this.callAgainIfGaveUp('live updates came back'));
+    if (!this.followed.has('seats')) {
+      this.keep(
+        await subscribeSeats(
+          streamId,
+          (row) => {
+            if (row.user_id === userId && row.id === this.get().seat.id) void this.onSeat(row);
+            else this.onOtherSeat(row);
+          },
+          rejoined,
+        ),
+      );
+      this.followed.add('seats');
+    }
+    if (!this.followed.has('stream')) {
+      this.keep(
+        await subscribeStream(
+          streamId,
+          (row) => {
+            if (row.status === 'ended') this.exit('stream_ended');
+          },
+          rejoined,
+        ),
+      );
+      this.followed.add('stream');
+    }
     if (this.closed) return;
     // Anything that changed between accepting and subscribing.
     await this.readSeat();
@@ -482,7 +492,20 @@ export class GuestSession {
 
     this.keep(onDevicesChanged(() => void this.refreshDevices()));
     void this.refreshDevices();
+    if (typeof window !== 'undefined' && typeof window.addEventListener === 'function' && !this.followed.has('online')) {
+      const online = () => this.callAgainIfGaveUp('the network came back');
+      window.addEventListener('online', online);
+      this.keep(() => window.removeEventListener('online', online));
+      this.followed.add('online');
+    }
     this.following = true;
+  }
+
+  /** After a long drop the automatic calls are spent and the link reads failed: the network is back, so call again. */
+  private callAgainIfGaveUp(why: string): void {
+    if (this.closed || this.leaving || this.get().link !== 'failed' || this.watchdog) return;
+    this.log(`calling the host again: ${why}`);
+    this.reconnect();
   }
 
   /** The seat as the database has it now; gone from the active seats means closed (removed, or the stream ended). */
@@ -837,7 +860,7 @@ export class GuestSession {
   }
 
   private async setMedia(kind: MediaKind, on: boolean): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.leaving) return;
     const { streamId } = this.opts;
     const save = kind === 'audio' ? setMyMic : setMyCamera;
     const key = kind === 'audio' ? 'micOn' : 'cameraOn';
@@ -849,8 +872,18 @@ export class GuestSession {
       return;
     }
     try {
-      await save(streamId, true);
+      const saved = await save(streamId, true);
       if (!this.hasTrack(kind)) await this.openMissing(kind);
+      if (this.closed || this.leaving) return;
+      // The host may have turned it off while the device opened (a permission prompt can take a while):
+      // a newer seat that says off wins, or the guest would look live while the host's page mutes them.
+      const held = this.get().seat;
+      const seat = saved && (saved.version ?? 0) >= (held.version ?? 0) ? saved : held;
+      const off = kind === 'audio' ? seat.muted_by_host || !seat.mic_enabled : seat.camera_disabled_by_host || !seat.camera_enabled;
+      if (off) {
+        this.applyTracks();
+        return;
+      }
       this.snapshot.set({ [key]: true });
       this.applyTracks();
     } catch (err) {
@@ -884,7 +917,7 @@ export class GuestSession {
   }
 
   private async switchDeviceNow(kind: MediaKind, deviceId: string): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.leaving) return;
     this.notice(null);
     const local = this.get().local;
     const old = (kind === 'video' ? local.getVideoTracks() : local.getAudioTracks())[0] ?? null;
@@ -898,7 +931,15 @@ export class GuestSession {
       if (kind === 'video' && old) {
         const back = await openDevice('video', trackDeviceId(old)).catch(() => null);
         if (back) await this.putTrack('video', back);
-        else await this.putTrack('video', null);
+        else {
+          await this.putTrack('video', null);
+          // No camera at all now: the switch and the seat say off, so the host shows the avatar, not a frozen picture.
+          if (this.get().cameraOn && !this.closed) {
+            this.snapshot.set({ cameraOn: false });
+            this.applyTracks();
+            void setMyCamera(this.opts.streamId, false).catch((e: Error) => this.notice(e.message));
+          }
+        }
       }
       this.notice((err as Error).message);
       throw err;
@@ -910,7 +951,8 @@ export class GuestSession {
 
   /** Replaces (or removes) the local track of a kind, on the wire and in the state. */
   private async putTrack(kind: MediaKind, track: MediaStreamTrack | null): Promise<void> {
-    if (this.closed) {
+    // Leaving is off the air at once: a device that opens meanwhile is not sent.
+    if (this.closed || this.leaving) {
       track?.stop();
       return;
     }
@@ -952,15 +994,22 @@ export class GuestSession {
     this.leaving = true;
     stopStream(this.get().local);
     let failure: string | null = null;
+    let gone = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       leaveSeat(this.opts.streamId),
       new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`the server did not answer in ${LEAVE_TIMEOUT_MS / 1000} s`)), LEAVE_TIMEOUT_MS))),
     ])
       .catch((err: Error) => {
-        failure = err.message;
+        // The seat was closed already (the host removed them, or ended the stream, as they tapped Leave): nothing is held.
+        if (err instanceof BackendError && err.reason === 'not_seated') gone = true;
+        else failure = err.message;
       })
       .finally(() => clearTimeout(timer));
+    if (gone && (await whySeatClosed(undefined, this.opts.streamId)) === 'stream_ended') {
+      this.exit('stream_ended');
+      return;
+    }
     if (failure) this.snapshot.set({ leaveError: failure });
     this.exit('left');
   }

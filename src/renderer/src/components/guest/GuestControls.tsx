@@ -30,7 +30,7 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
             devices={state.devices}
             cameraId={state.cameraId}
             microphoneId={state.microphoneId}
-            disabled={busy === 'device'}
+            disabled={busy === 'device' || leaving}
             onChoose={(kind, deviceId) => run('device', () => session.switchDevice(kind, deviceId))}
           />
           <button type="button" className="g-big" onClick={() => setShowDevices(false)}>
@@ -43,7 +43,7 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
           type="button"
           className={`g-control ${mic}`}
           aria-pressed={mic !== 'on'}
-          disabled={busy === 'mic'}
+          disabled={busy === 'mic' || leaving}
           onClick={() => run('mic', () => session.setMic(mic !== 'on'))}
           data-testid="mic-toggle"
           data-state={mic}
@@ -56,7 +56,7 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
           type="button"
           className={`g-control ${camera}`}
           aria-pressed={camera !== 'on'}
-          disabled={busy === 'camera'}
+          disabled={busy === 'camera' || leaving}
           onClick={() => run('camera', () => session.setCamera(camera !== 'on'))}
           data-testid="camera-toggle"
           data-state={camera}
@@ -69,6 +69,7 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
           className={showDevices ? 'g-control active' : 'g-control'}
           aria-expanded={showDevices}
           onClick={() => setShowDevices(!showDevices)}
+          disabled={leaving}
           data-testid="devices-toggle"
         >
           <DevicesIcon />
