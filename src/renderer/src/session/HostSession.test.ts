@@ -65,6 +65,8 @@ const h = vi.hoisted(() => {
     invitationReads: 0,
     /** The ICE servers the host's call token comes with. */
     iceServers: [] as RTCIceServer[],
+    /** The stream subscription's row handler. */
+    streamRow: null as null | ((row: unknown) => void),
   };
 });
 
@@ -241,8 +243,9 @@ vi.mock('../services/liveService', () => ({
       },
     };
   },
-  subscribeStream: async () => {
+  subscribeStream: async (_id: string, onRow: (row: unknown) => void) => {
     h.subscriptions += 1;
+    h.streamRow = onRow;
     return () => (h.subscriptions -= 1);
   },
 }));
@@ -721,6 +724,37 @@ describe('ending', () => {
     await session.end();
     expect(useStore.getState().phase).toBe('ended');
     expect(useStore.getState().error).toMatch(/encoder did not stop cleanly: ffmpeg did not exit/);
+  });
+});
+
+describe('reading the rows again after live updates come back', () => {
+  it('closes a seat that was left unseen, not one that came in while the read ran', async () => {
+    await session.goLive('Show');
+    const seat = (userId: string, index: number) =>
+      ({ id: `seat-${userId}`, stream_id: h.streamId, user_id: userId, seat_index: index, left_at: null, version: 1 }) as never;
+    session.applySeat(seat('guest-a', 0));
+    let release = () => {};
+    h.eventGate = new Promise<void>((resolve) => (release = resolve));
+    h.seatList = [];
+    h.rejoins.at(-1)!();
+    // guest-b takes a seat while the read is under way: the list read before it does not have them.
+    await settle();
+    session.applySeat(seat('guest-b', 1));
+    release();
+    await vi.waitFor(() => expect(useStore.getState().seats.find((x) => x.user_id === 'guest-a')?.left_at).toEqual(expect.any(String)));
+    expect(useStore.getState().seats.find((x) => x.user_id === 'guest-b')?.left_at).toBeNull();
+  });
+});
+
+describe('a stream ended elsewhere', () => {
+  it('takes the broadcast here down without ending it again, and says why', async () => {
+    await session.goLive('Show');
+    h.calls.length = 0;
+    h.streamRow!(streamRow('ended'));
+    await vi.waitFor(() => expect(useStore.getState().phase).toBe('ended'));
+    await vi.waitFor(() => expect(useStore.getState().error).toMatch(/ended elsewhere/));
+    expect(h.calls).toContain('encoder:stop');
+    expect(h.calls).not.toContain('endLive');
   });
 });
 

@@ -4,7 +4,7 @@
  * seat and invitation updates from the database.
  */
 import type { NativeBridge } from '../../../shared/bridge';
-import { isSeatUpdate, type GuestSeatRow } from '../../../shared/domain';
+import { isSeatUpdate, type GuestSeatRow, type StreamRow } from '../../../shared/domain';
 import { Broadcaster, parseCompositorMode, type Participant } from '../media/Broadcaster';
 import { MixMinus, type Voice } from '../media/MixMinus';
 import type { CompositorMode } from '../media/programWorker';
@@ -352,7 +352,8 @@ export class HostSession {
     if (store.phase === 'starting' || store.phase === 'live' || store.phase === 'ending') {
       throw new Error(`cannot go live while the broadcast is ${store.phase}`);
     }
-    store.setBroadcast({ phase: 'starting', error: null, recordingPath: null, programProblem: null });
+    // Nothing of the last broadcast is shown as this one's: its health, encoder and links.
+    store.setBroadcast({ phase: 'starting', error: null, recordingPath: null, programProblem: null, stats: null, encoder: null, playbackUrl: null, publishTarget: null });
     // The seats, invitations and links shown are this broadcast's.
     useStore.setState({ seats: [], invitations: [], events: [], links: {}, quality: {} });
     let streamId: string | null = null;
@@ -471,8 +472,28 @@ export class HostSession {
       ),
     );
     this.callCleanups.push(await subscribeEvents(streamId, (event) => useStore.getState().addEvents([event]), rejoined));
-    this.callCleanups.push(await subscribeStream(streamId, (stream) => useStore.getState().setBroadcast({ stream }), rejoined));
+    this.callCleanups.push(await subscribeStream(streamId, (stream) => this.onStreamRow(streamId, stream), rejoined));
     await this.relist(streamId);
+  }
+
+  /**
+   * The stream's row changed. Ended while this studio is live (End live in another studio, or "End it" in a
+   * studio opened again): the broadcast here is taken down too, and the studio says why, instead of
+   * publishing to a stream that is over while showing LIVE.
+   */
+  private onStreamRow(streamId: string, stream: StreamRow): void {
+    const store = useStore.getState();
+    store.setBroadcast({ stream });
+    if (stream.status !== 'ended' || this.callStreamId !== streamId || store.phase !== 'live') return;
+    this.log(`stream ${streamId} was ended elsewhere; taking the broadcast down`);
+    void this.end()
+      .then(() => {
+        const now = useStore.getState();
+        if (now.phase === 'ended' && now.stream?.id === streamId) {
+          now.setBroadcast({ error: ['This stream was ended elsewhere (another studio, or its End it), so the broadcast here stopped.', now.error].filter(Boolean).join(' ') });
+        }
+      })
+      .catch((err: Error) => this.log(`taking down a stream ended elsewhere: ${err.message}`));
   }
 
   /** A re-read of the rows is running (several subscriptions rejoin at once after a drop: one read serves them). */
@@ -517,6 +538,7 @@ export class HostSession {
   private async relist(streamId: string, why?: string): Promise<void> {
     if (this.relisting) return this.relisting;
     if (why) this.log(`reading the stream's seats and invitations again: ${why}`);
+    const heldBefore = new Set(activeSeats(useStore.getState().seats).map((seat) => seat.id));
     this.relisting = (async () => {
       const [seats, invitations, events, stream] = await Promise.all([
         listActiveSeats(streamId),
@@ -527,14 +549,15 @@ export class HostSession {
       if (this.callStreamId !== streamId) return;
       const store = useStore.getState();
       const taken = new Set(seats.map((s) => s.id));
+      // Only a seat held before the read began can have been left unseen: one that came in while it ran is newer than the list.
       for (const held of activeSeats(store.seats)) {
-        if (!taken.has(held.id)) this.onSeat({ ...held, left_at: new Date().toISOString(), version: (held.version ?? 0) + 1 });
+        if (heldBefore.has(held.id) && !taken.has(held.id)) this.onSeat({ ...held, left_at: new Date().toISOString(), version: (held.version ?? 0) + 1 });
       }
       for (const seat of seats) store.upsertSeat(seat);
       this.syncChannels();
       for (const inv of invitations.reverse()) store.upsertInvitation(inv);
       store.addEvents(events);
-      if (stream) store.setBroadcast({ stream });
+      if (stream) this.onStreamRow(streamId, stream);
       void this.loadNames([...seats.map((s) => s.user_id), ...invitations.map((i) => i.invitee_id)]);
     })();
     try {
@@ -1035,7 +1058,8 @@ export class HostSession {
       try {
         store.setBroadcast({ stream: await endLive(stream.id) });
       } catch (err) {
-        const message = `The broadcast stopped, but the stream could not be ended on the server: ${(err as Error).message}. Press End live again.`;
+        const also = problems.length > 0 ? ` Also: ${problems.join('; ')}.` : '';
+        const message = `The broadcast stopped, but the stream could not be ended on the server: ${(err as Error).message}. Press End live again.${also}`;
         store.setBroadcast({ phase: 'error', error: message });
         throw new Error(message);
       }

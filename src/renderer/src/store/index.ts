@@ -158,8 +158,13 @@ const createGuestsSlice: StateCreator<StoreState, [], [], GuestsSlice> = (set) =
         : s,
     ),
   addEvents: (rows) => set((s) => ({ events: mergeEvents(s.events, rows, EVENTS_KEPT) })),
+  // An invitation is decided once (accepted, declined, cancelled, expired): a pending copy read before the answer arrived changes nothing.
   upsertInvitation: (invitation) =>
-    set((s) => ({ invitations: [invitation, ...s.invitations.filter((x) => x.id !== invitation.id)] })),
+    set((s) =>
+      invitation.status === 'pending' && s.invitations.some((x) => x.id === invitation.id && x.status !== 'pending')
+        ? s
+        : { invitations: [invitation, ...s.invitations.filter((x) => x.id !== invitation.id)] },
+    ),
   setLink: (userId, state) =>
     set((s) => {
       const links = { ...s.links };

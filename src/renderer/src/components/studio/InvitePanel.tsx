@@ -44,6 +44,8 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
   /** The search's answer and the words it answers: results for what is no longer typed are not offered. */
   const [found, setFound] = useState<{ query: string; profiles: Profile[] }>({ query: '', profiles: [] });
   const [error, setError] = useState<string | null>(null);
+  /** Why the last search failed (the network, the server), until a search works again: not the same as "nobody found". */
+  const [searchError, setSearchError] = useState<string | null>(null);
   /** An invite or cancel under way: the buttons wait for it (a double click would invite twice). */
   const [busy, setBusy] = useState(false);
   const query = text.trim();
@@ -58,8 +60,12 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
     let cancelled = false;
     const timer = setTimeout(() => {
       search(query)
-        .then((rows) => !cancelled && setFound({ query, profiles: rows.filter((p) => p.id !== hostId) }))
-        .catch((err: Error) => !cancelled && setError(err.message));
+        .then((rows) => {
+          if (cancelled) return;
+          setSearchError(null);
+          setFound({ query, profiles: rows.filter((p) => p.id !== hostId) });
+        })
+        .catch((err: Error) => !cancelled && setSearchError(err.message));
     }, 200);
     return () => {
       cancelled = true;
@@ -86,7 +92,8 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
   const submit = () => {
     const pick = pickInvitee(query, results);
     if ('id' in pick) void run(() => invite(pick.id));
-    else setError(pick.error);
+    // A search that failed is not "nobody by that name": say what failed.
+    else setError(searchError && results.length === 0 && query.length >= 2 ? searchError : pick.error);
   };
 
   return (
@@ -125,9 +132,9 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
           ))}
         </ul>
       ) : null}
-      {error ? (
+      {error ?? searchError ? (
         <p className="error-text" role="alert">
-          {error}
+          {error ?? searchError}
         </p>
       ) : null}
       <ul className="list" data-testid="invitations">
