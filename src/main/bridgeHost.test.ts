@@ -110,6 +110,25 @@ describe('BridgeHost', () => {
     expect(emit).not.toHaveBeenCalledWith('encoder:stats', expect.objectContaining({ state: 'stopped' }));
   });
 
+  it('a bridge that follows a closed one starts its encoder only once the closed one has stopped (one publisher per key)', async () => {
+    const old = fakeEncoder();
+    let release!: () => void;
+    old.stop.mockImplementation(() => new Promise<void>((r) => (release = r)));
+    const config = () => ({ supabaseUrl: 'x', supabaseAnonKey: 'y', shell: 'browser' as const });
+    const before = new BridgeHost({ config, createEncoder: () => old, emit: vi.fn() });
+    await before.invoke('encoder:start', [startOpts]);
+    // The page's socket dropped: the old bridge is disposed (its ffmpeg finishing its files), the page reconnects at once.
+    const closing = before.dispose();
+    const next = fakeEncoder();
+    const after = new BridgeHost({ config, createEncoder: () => next, emit: vi.fn(), previousStopped: () => closing });
+    const starting = after.invoke('encoder:start', [startOpts]);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(next.start).not.toHaveBeenCalled();
+    release();
+    await starting;
+    expect(next.start).toHaveBeenCalledTimes(1);
+  });
+
   describe('overlapping lifecycle requests leave no ffmpeg behind', () => {
     /** Encoders that model a running ffmpeg: running from start() until stop(); start() resolves once "live", rejects if stopped first. */
     function lifecycle(recordingsDir?: string) {

@@ -53,6 +53,13 @@ export interface BridgeHostDeps {
   log?: (message: string) => void;
   /** Monotonic milliseconds (default performance.now), for spacing out the log of malformed messages. */
   now?: () => number;
+  /**
+   * Resolves once the encoders of bridges that closed before this one have stopped. A page whose
+   * socket dropped reconnects at once with a new bridge: its ffmpeg must not publish to the stream
+   * key while the old one (finishing its files, up to its stop timeout) still does, since an ingest
+   * may refuse a second publisher.
+   */
+  previousStopped?: () => Promise<void>;
 }
 
 /** The first malformed messages are logged one by one; after these, one summary line per MALFORMED_LOG_EVERY_MS. */
@@ -254,6 +261,10 @@ export class BridgeHost {
     if (superseded()) throw supersededError();
     await this.stopEncoder();
     if (superseded()) throw supersededError();
+    if (this.deps.previousStopped) {
+      await this.deps.previousStopped();
+      if (superseded()) throw supersededError();
+    }
     const { record, ...rest } = opts;
     let recordPath: string | undefined;
     if (record) {

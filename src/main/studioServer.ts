@@ -153,6 +153,9 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
     });
   }
 
+  /** Bridges whose socket closed, while their encoder stops (see BridgeHostDeps.previousStopped). */
+  const closing = new Set<Promise<void>>();
+
   function bindSocket(ws: WebSocket, peer: string | null): void {
     const send = (msg: BridgeWireReply | BridgeWireEvent) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
@@ -162,6 +165,7 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
       createEncoder: opts.createEncoder,
       emit: (channel, ...args) => send({ event: channel, args }),
       log,
+      previousStopped: () => Promise.all([...closing]).then(() => undefined),
       ...(opts.recordingsDir ? { recordingsDir: opts.recordingsDir } : {}),
     });
     hosts.add(host);
@@ -195,7 +199,9 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
     ws.on('close', () => {
       hosts.delete(host);
       if (peer && byPeer.get(peer) === host) byPeer.delete(peer);
-      host.dispose().catch((err: Error) => log(`studio: ${err.message}`));
+      const stopped = host.dispose().catch((err: Error) => log(`studio: ${err.message}`));
+      closing.add(stopped);
+      void stopped.finally(() => closing.delete(stopped));
     });
   }
 

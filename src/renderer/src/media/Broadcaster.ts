@@ -136,6 +136,8 @@ export class Broadcaster {
    * message again within PROBLEM_REPEAT_MS is not repeated.
    */
   onProblem: ((message: string) => void) | null = null;
+  /** The recording goes on in another file (the encoder was started again after its connection closed). */
+  onRecordingFile: ((file: string) => void) | null = null;
   private lastProblem = { message: '', atMs: Number.NEGATIVE_INFINITY };
   /** Where the program is composited, once the worker has chosen, and the WebGL renderer it saw. */
   compositor: { mode: 'gpu' | 'cpu'; renderer: string } | null = null;
@@ -488,7 +490,9 @@ export class Broadcaster {
         try {
           const result = await this.bridge.invoke('encoder:start', options);
           this.log(`encoder started again after its connection closed (${result.encoder})`);
-          this.problem('The connection to the encoder came back: the stream started again');
+          const file = result.recordingPath ?? null;
+          if (file) this.onRecordingFile?.(file);
+          this.problem(`The connection to the encoder came back: the stream started again${file ? `; the recording goes on in ${file}` : ''}`);
           return;
         } catch (err) {
           last = (err as Error).message;

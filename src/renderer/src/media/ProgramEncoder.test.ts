@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decodeH264Unit } from '../../../shared/bridge';
-import { ENCODER_RESTARTS, ProgramEncoder, RestartBudget } from './ProgramEncoder';
+import { ENCODER_RESTARTS, ProgramEncoder, RestartBudget, STALL_MS } from './ProgramEncoder';
 
 /** A VideoFrame stand-in: remembers its time and whether it was closed. */
 class FakeFrame {
@@ -105,6 +105,36 @@ describe('ProgramEncoder timestamps', () => {
     expect(encoder.push(picture(), 20)).toBe(true);
     encoder.close();
     expect(encoder.saturated).toBe(false);
+  });
+
+  it('rebuilds an encoder that holds pictures and gives nothing for STALL_MS (hung, with no error), within the restart budget', () => {
+    const clock = { ms: 0 };
+    const { encoder, current, restarts } = makeEncoder(clock);
+    const hung = current();
+    expect(encoder.push(picture(), 10)).toBe(true);
+    hung.encodeQueueSize = 3;
+    clock.ms = STALL_MS;
+    expect(encoder.saturated).toBe(true);
+    expect(restarts).toEqual([]);
+    clock.ms = STALL_MS + 1;
+    // Asked again past the limit: a new encoder takes over, and opens on a keyframe.
+    expect(encoder.saturated).toBe(false);
+    expect(current()).not.toBe(hung);
+    expect(hung.state).toBe('closed');
+    expect(restarts).toEqual([{ message: `the program's H.264 encoder failed: it gave nothing for ${STALL_MS / 1000} s with 3 pictures waiting (hung)`, restarts: 1 }]);
+    expect(encoder.push(picture(), 20)).toBe(true);
+    expect(current().encoded[0]!.keyFrame).toBe(true);
+  });
+
+  it('counts a repeat only when it was encoded', () => {
+    const { encoder, current } = makeEncoder({ ms: 0 });
+    encoder.push(picture(), 1000);
+    current().encodeQueueSize = 3;
+    encoder.repeat(1066);
+    expect(encoder.repeated).toBe(0);
+    current().encodeQueueSize = 0;
+    encoder.repeat(1100);
+    expect(encoder.repeated).toBe(1);
   });
 
   it('repeats the newest picture pushed, even one that came too late to be encoded itself', () => {

@@ -25,6 +25,8 @@ export class ProgramEncoderError extends AppError {}
 export const KEYFRAME_INTERVAL_MS = 2000;
 /** Frames that may wait inside the encoder before a new picture is skipped (counted). */
 const MAX_QUEUE = 2;
+/** An encoder holding pictures that gives nothing for this long (ms) has hung, and is rebuilt. */
+export const STALL_MS = 5000;
 /**
  * How often a failed encoder is rebuilt before the program's video gives up:
  * an encoder that keeps failing (a broken driver) would otherwise restart
@@ -119,13 +121,39 @@ export class ProgramEncoder {
   /** Capture time of the last picture encoded (page clock). */
   private lastEncodedMs = Number.NEGATIVE_INFINITY;
   private closed = false;
+  /** When the encoder last gave a unit, or was found with nothing waiting (ms, opts.now). */
+  private lastProgressAt: number;
   /** Pictures encoded again because nothing new came (frames lagged by rendering). */
   repeated = 0;
   /** Pictures not encoded because their capture time was not after the last one encoded. */
   outOfOrder = 0;
 
   constructor(private readonly opts: ProgramEncoderOptions) {
+    this.lastProgressAt = this.now();
     this.encoder = this.makeEncoder();
+  }
+
+  private now(): number {
+    return (this.opts.now ?? (() => performance.now()))();
+  }
+
+  /**
+   * An encoder that holds pictures and gives nothing for STALL_MS has hung (a GPU or codec process
+   * that stopped answering raises no error): it is rebuilt as a failed one would be, within the
+   * same restart budget, instead of every later picture being skipped until the show is ended.
+   */
+  private rebuildIfStalled(): void {
+    if (this.closed || this.encoder.state !== 'configured') return;
+    const now = this.now();
+    if (this.encoder.encodeQueueSize === 0) {
+      this.lastProgressAt = now;
+      return;
+    }
+    if (now - this.lastProgressAt > STALL_MS) {
+      const waiting = this.encoder.encodeQueueSize;
+      this.lastProgressAt = now;
+      this.failed(new Error(`it gave nothing for ${STALL_MS / 1000} s with ${waiting} pictures waiting (hung)`));
+    }
   }
 
   /** A configured VideoEncoder whose output and errors are heard only while it is the current one. */
@@ -150,7 +178,7 @@ export class ProgramEncoder {
   private failed(error: Error): void {
     if (this.closed) return;
     const cause = `the program's H.264 encoder failed: ${error.message}`;
-    if (!this.restarts.take((this.opts.now ?? (() => performance.now()))())) {
+    if (!this.restarts.take(this.now())) {
       this.close();
       this.opts.onError(
         new ProgramEncoderError('program_encoder_gave_up', `${cause} (it failed ${ENCODER_RESTARTS.max + 1} times within ${ENCODER_RESTARTS.windowMs / 1000} s)`),
@@ -172,6 +200,7 @@ export class ProgramEncoder {
 
   /** Whether a picture pushed now would be skipped because the encoder is still busy with earlier ones. */
   get saturated(): boolean {
+    this.rebuildIfStalled();
     return !this.closed && this.encoder.state === 'configured' && this.encoder.encodeQueueSize > MAX_QUEUE;
   }
 
@@ -197,8 +226,7 @@ export class ProgramEncoder {
   repeat(timestampMs: number): void {
     // At most the output rate: a timer that ticks a little fast must not make more pictures than the stream has slots.
     if (!this.lastPicture || timestampMs - this.lastEncodedMs < 1000 / this.opts.fps - 4) return;
-    this.repeated += 1;
-    this.encode(this.lastPicture, timestampMs);
+    if (this.encode(this.lastPicture, timestampMs)) this.repeated += 1;
   }
 
   /**
@@ -208,6 +236,7 @@ export class ProgramEncoder {
    * repeat was encoded carries an earlier time).
    */
   private encode(data: Uint8Array, timestampMs: number, given?: VideoFrame): boolean {
+    this.rebuildIfStalled();
     if (this.closed || this.encoder.state !== 'configured' || this.encoder.encodeQueueSize > MAX_QUEUE) return false;
     if (timestampMs <= this.lastEncodedMs) {
       this.outOfOrder += 1;
@@ -239,6 +268,7 @@ export class ProgramEncoder {
   }
 
   private onChunk(chunk: EncodedVideoChunk, meta: EncodedVideoChunkMetadata | undefined): void {
+    this.lastProgressAt = this.now();
     const description = meta?.decoderConfig?.description;
     if (description) {
       const view = ArrayBuffer.isView(description)

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { followOffset, MAX_STEP_MS, measureOffsetMs } from './audioClock';
 
 describe("the program audio's clock offset", () => {
@@ -33,5 +33,20 @@ describe("the program audio's clock offset", () => {
       currentTime: 3.05,
     } as unknown as AudioContext;
     expect(measureOffsetMs(context)).toBeCloseTo(5000 - 3000 - 40, 6);
+  });
+
+  it('before the device has called back, takes now minus the block rendered now, with no buffering taken off twice', () => {
+    vi.spyOn(performance, 'now').mockReturnValue(8000);
+    try {
+      const context = {
+        getOutputTimestamp: () => ({ performanceTime: 0, contextTime: 0 }),
+        baseLatency: 0.01,
+        outputLatency: 0.03,
+        currentTime: 3.05,
+      } as unknown as AudioContext;
+      expect(measureOffsetMs(context)).toBeCloseTo(8000 - 3050, 6);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 });

@@ -23,9 +23,13 @@ export function followOffset(currentMs: number, measuredMs: number, maxStepMs = 
  * Page clock minus audio clock (ms) for the context now: getOutputTimestamp()
  * says when a sample reaches the output; it is rendered (and its input
  * captured) earlier by the context's buffering, so that much is taken off.
+ * Before the device has called back (no performanceTime yet), currentTime is
+ * the block being rendered now: now minus it is the offset already, with no
+ * buffering to take off.
  */
 export function measureOffsetMs(context: AudioContext): number {
   const ts = context.getOutputTimestamp();
+  if (!ts.performanceTime) return performance.now() - context.currentTime * 1000;
   const aheadMs = ((context.baseLatency || 0) + (context.outputLatency || 0)) * 1000;
-  return (ts.performanceTime || performance.now()) - (ts.performanceTime ? (ts.contextTime ?? 0) : context.currentTime) * 1000 - aheadMs;
+  return ts.performanceTime - (ts.contextTime ?? 0) * 1000 - aheadMs;
 }

@@ -60,12 +60,19 @@ function sendMedia(kind: MediaKind, payload: ArrayBuffer, timestampMs: number): 
   const video = kind !== 'audio';
   const own = video && videoWs?.readyState === WebSocket.OPEN;
   const socket = own ? videoWs! : ws;
-  if (socket?.readyState !== WebSocket.OPEN) return;
+  const drop = () => {
+    dropped[kind === 'audio' ? 'audio' : 'video'] += 1;
+    post({ type: 'dropped', ...dropped });
+  };
+  // The socket closed (the studio server went away): what comes until it opens again is lost, and counted.
+  if (socket?.readyState !== WebSocket.OPEN) {
+    drop();
+    return;
+  }
   const shared = !videoWs || videoWs.readyState !== WebSocket.OPEN;
   const backlog = kind === 'audio' ? AUDIO_BACKLOG_BYTES + (shared ? SHARED_VIDEO_BACKLOG_BYTES : 0) : kind === 'h264' ? H264_BACKLOG_BYTES : own ? VIDEO_BACKLOG_BYTES : SHARED_VIDEO_BACKLOG_BYTES;
   if (socket.bufferedAmount > backlog) {
-    dropped[kind === 'audio' ? 'audio' : 'video'] += 1;
-    post({ type: 'dropped', ...dropped });
+    drop();
     return;
   }
   socket.send(encodeMediaMessage(MEDIA_KIND[kind], timestampMs, payload));

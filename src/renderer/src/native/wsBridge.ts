@@ -14,7 +14,7 @@ export class BridgeError extends AppError {}
 export const BRIDGE_CLOSED_MESSAGE = "the connection to the studio's encoder closed";
 
 export interface WsBridge extends NativeBridge {
-  /** Media messages not sent because the socket was still busy with earlier ones. */
+  /** Media messages not sent because the socket was still busy with earlier ones, or closed. */
   readonly dropped: { video: number; audio: number };
   /** False from when the socket closed until a request has opened it again. */
   readonly connected: boolean;

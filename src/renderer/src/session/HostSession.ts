@@ -868,6 +868,11 @@ export class HostSession {
       this.log(`program problem: ${message}`);
       useStore.getState().setBroadcast({ programProblem: { message, atMs: Date.now() } });
     };
+    // Every file of the show is named where the studio says where it records.
+    broadcaster.onRecordingFile = (file) => {
+      const held = useStore.getState().recordingPath;
+      useStore.getState().setBroadcast({ recordingPath: held && held !== file ? `${held}, then ${file}` : file });
+    };
     return broadcaster;
   }
 
