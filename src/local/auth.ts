@@ -261,7 +261,18 @@ export function createAuthHandler(opts: AuthOptions): AuthHandler {
   async function refreshGrant(body: Record<string, unknown>): Promise<Record<string, unknown>> {
     const token = optionalString(body, 'refresh_token');
     if (token === undefined) throw new AuthApiError(400, 'validation_failed', 'refresh_token required');
-    return tx(async (client) => {
+    let reusedSession: string | null = null;
+    try {
+      return await refreshInTx(token, (id) => (reusedSession = id));
+    } catch (err) {
+      if (reusedSession) await opts.pool.query('delete from auth.sessions where id = $1', [reusedSession]);
+      throw err;
+    }
+  }
+
+  function refreshInTx(token: string, reused: (sessionId: string) => void): Promise<Record<string, unknown>> {
+    let reusedSession: string | null = null;
+    const done = tx(async (client) => {
       const { rows } = await client.query<{
         token: string;
         revoked: boolean;
@@ -282,6 +293,7 @@ export function createAuthHandler(opts: AuthOptions): AuthHandler {
       const userRows = await client.query<UserRow>(`select ${USER_COLUMNS} from auth.users where id = $1 and deleted_at is null`, [rt.user_id]);
       const user = userRows.rows[0];
       if (!user) throw new AuthApiError(400, 'refresh_token_not_found', 'Invalid Refresh Token: Refresh Token Not Found');
+      if (user.banned_until && user.banned_until.getTime() > Date.now()) throw new AuthApiError(400, 'user_banned', 'User is banned');
       let next: string;
       if (rt.revoked) {
         const withinReuse = Date.now() - rt.updated_at.getTime() <= reuseSeconds * 1000;
@@ -291,8 +303,9 @@ export function createAuthHandler(opts: AuthOptions): AuthHandler {
         );
         const current = active.rows[0]?.token;
         if (!withinReuse || !current) {
-          // A reused old token: the token family may have leaked, so the session ends.
-          await client.query('delete from auth.sessions where id = $1', [rt.session_id]);
+          // A reused old token: the token family may have leaked, so the session ends. Committed on its own
+          // (the error below rolls this transaction back), before the refusal is answered.
+          reusedSession = rt.session_id;
           throw new AuthApiError(400, 'refresh_token_already_used', 'Invalid Refresh Token: Already Used');
         }
         next = current;
@@ -302,6 +315,10 @@ export function createAuthHandler(opts: AuthOptions): AuthHandler {
       }
       await client.query('update auth.sessions set refreshed_at = now(), updated_at = now() where id = $1', [rt.session_id]);
       return sessionAnswer(user, rt.session_id, rt.session_created, next);
+    });
+    return done.catch((err: unknown) => {
+      if (reusedSession) reused(reusedSession);
+      throw err;
     });
   }
 
@@ -331,7 +348,7 @@ export function createAuthHandler(opts: AuthOptions): AuthHandler {
   }
 
   async function updateUser(req: IncomingMessage, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const { user } = await currentUser(req);
+    const { claims, user } = await currentUser(req);
     const data = body.data === undefined ? undefined : asObject(body.data, 'data');
     const emailRaw = optionalString(body, 'email');
     const passwordRaw = optionalString(body, 'password');
@@ -346,6 +363,8 @@ export function createAuthHandler(opts: AuthOptions): AuthHandler {
       if (passwordRaw !== undefined) {
         values.push(checkPassword(passwordRaw));
         sets.push(`encrypted_password = extensions.crypt($${values.length}, extensions.gen_salt('bf', 10))`);
+        // As GoTrue does: a new password signs out every other session (a stolen refresh token dies with the old password).
+        await client.query('delete from auth.sessions where user_id = $1 and id <> $2', [user.id, claims.session_id]);
       }
       if (emailRaw !== undefined) {
         const email = checkEmail(emailRaw);

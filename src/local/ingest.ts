@@ -159,7 +159,15 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
         if (!STREAM_KEY.test(playbackId)) return refuse(session, `unusable playback id "${playbackId}"`);
         playbackIds.set(streamKey, playbackId);
         publishing.add(streamKey);
-        if (hlsEnabled) ensurePackager(streamKey);
+        // A packager that cannot start (a full disk, a folder it may not write) must not take the process down:
+        // the stream is still taken, without viewers' HLS, and the log says why.
+        if (hlsEnabled) {
+          try {
+            ensurePackager(streamKey);
+          } catch (error) {
+            log(`ingest: the HLS packager for ${playbackId} could not start: ${(error as Error).message}`);
+          }
+        }
       },
       (error: unknown) => refuse(session, `the stream key could not be checked: ${(error as Error).message}`),
     );

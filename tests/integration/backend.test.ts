@@ -118,6 +118,37 @@ describe('auth', () => {
   });
 });
 
+describe('auth sessions that must end', () => {
+  it('an old refresh token used again after the reuse window ends its session for good (the token may have leaked)', async () => {
+    const email = `reuse-${Date.now()}@example.com`;
+    expect((await client().auth.signUp({ email, password: 'secret-pass' })).error).toBeNull();
+    const sb = client();
+    const first = (await sb.auth.signInWithPassword({ email, password: 'secret-pass' })).data.session!.refresh_token;
+    const second = (await sb.auth.refreshSession()).data.session!.refresh_token;
+    await backend.pool.query("update auth.refresh_tokens set updated_at = now() - interval '1 minute' where token = $1", [first]);
+    const reused = await client().auth.refreshSession({ refresh_token: first });
+    expect(reused.error?.code).toBe('refresh_token_already_used');
+    // Whoever holds the newer token is signed out too.
+    const after = await client().auth.refreshSession({ refresh_token: second });
+    expect(after.error?.code).toBe('refresh_token_not_found');
+  });
+
+  it('a new password signs out every other session; a banned user cannot refresh', async () => {
+    const email = `pw-${Date.now()}@example.com`;
+    expect((await client().auth.signUp({ email, password: 'secret-pass' })).error).toBeNull();
+    const here = client();
+    const there = client();
+    const hereIn = await here.auth.signInWithPassword({ email, password: 'secret-pass' });
+    const thereRefresh = (await there.auth.signInWithPassword({ email, password: 'secret-pass' })).data.session!.refresh_token;
+    expect((await here.auth.updateUser({ password: 'another-pass' })).error).toBeNull();
+    expect((await client().auth.refreshSession({ refresh_token: thereRefresh })).error?.code).toBe('refresh_token_not_found');
+    const hereRefreshed = await here.auth.refreshSession();
+    expect(hereRefreshed.error).toBeNull();
+    await backend.pool.query("update auth.users set banned_until = now() + interval '1 day' where id = $1", [hereIn.data.user!.id]);
+    expect((await client().auth.refreshSession({ refresh_token: hereRefreshed.data.session!.refresh_token })).error?.code).toBe('user_banned');
+  });
+});
+
 describe('rest', () => {
   let host: { sb: SupabaseClient; id: string };
   let other: { sb: SupabaseClient; id: string };

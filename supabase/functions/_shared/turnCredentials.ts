@@ -15,6 +15,9 @@ type Fetch = typeof fetch;
 export const REVOKE_TIMEOUT_MS = 5000;
 /** Revocations in flight at once. */
 export const REVOKE_CONCURRENCY = 8;
+/** Credentials read per page (hosted PostgREST answers at most 1000 rows), and pages at most per call. */
+const REVOKE_PAGE = 500;
+const REVOKE_MAX_PAGES = 20;
 
 /**
  * The TURN settings for revoking, after the caller's own work is done: settings that no longer
@@ -71,8 +74,9 @@ export async function recordTurnCredentials(
 }
 
 export interface RevokeWhich {
-  /** The call sessions whose credentials go. */
-  callSessionIds: readonly string[];
+  /** The call sessions whose credentials go; or, with `streamId`, every call of that stream. */
+  callSessionIds?: readonly string[];
+  streamId?: string;
   /** Only this participant's; every participant's when absent. */
   userId?: string;
   /** Only those issued before this time (ISO). */
@@ -98,21 +102,26 @@ export async function revokeTurnCredentials(
   now: Date,
   log: (message: string) => void,
 ): Promise<RevokeOutcome> {
-  if (which.callSessionIds.length === 0) return { revoked: 0, failed: 0 };
-  let query = admin
-    .from('call_turn_credentials')
-    .select('username')
-    .in('call_session_id', [...which.callSessionIds])
-    .is('revoked_at', null)
-    .gt('expires_at', now.toISOString());
-  if (which.userId) query = query.eq('user_id', which.userId);
-  if (which.issuedBefore) query = query.lte('issued_at', which.issuedBefore);
-  const { data, error } = await query;
-  if (error) {
-    log(`could not read the TURN credentials to revoke: ${error.message}`);
-    return { revoked: 0, failed: 0 };
+  if (!which.streamId && (which.callSessionIds ?? []).length === 0) return { revoked: 0, failed: 0 };
+  const total: RevokeOutcome = { revoked: 0, failed: 0 };
+  // Page by page (a read answers at most REVOKE_PAGE rows): until none is left open, or a page revokes none.
+  for (let page = 0; page < REVOKE_MAX_PAGES; page++) {
+    let query = admin.from('call_turn_credentials').select('username').is('revoked_at', null).gt('expires_at', now.toISOString());
+    query = which.streamId ? query.eq('stream_id', which.streamId) : query.in('call_session_id', [...(which.callSessionIds ?? [])]);
+    if (which.userId) query = query.eq('user_id', which.userId);
+    if (which.issuedBefore) query = query.lte('issued_at', which.issuedBefore);
+    const { data, error } = await query.order('username').limit(REVOKE_PAGE);
+    if (error) {
+      log(`could not read the TURN credentials to revoke: ${error.message}`);
+      return total;
+    }
+    const usernames = (data as Array<{ username: string }>).map((r) => r.username);
+    const outcome = await revokeUsernames(admin, fetchFn, turn, usernames, now, log);
+    total.revoked += outcome.revoked;
+    total.failed += outcome.failed;
+    if (usernames.length < REVOKE_PAGE || outcome.revoked === 0) break;
   }
-  return revokeUsernames(admin, fetchFn, turn, (data as Array<{ username: string }>).map((r) => r.username), now, log);
+  return total;
 }
 
 /** Revokes these credentials, REVOKE_CONCURRENCY at a time, each within REVOKE_TIMEOUT_MS; never throws. */

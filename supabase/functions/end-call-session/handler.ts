@@ -38,8 +38,7 @@ export function createEndCallSessionHandler(deps: FunctionDeps): Handler {
       );
       if (!session) throw new NotFoundError(`Call session ${body.sessionId} not found`);
       if (session.host_id !== user.id) throw new ForbiddenError('Only the host can end this call session');
-      const revoke = (only: { userId?: string; issuedBefore?: string } = {}) =>
-        revokeTurnCredentials(admin(), fetch, turnConfigForRevoking(env, log), { callSessionIds: [session.id], ...only }, now, log);
+      const revoke = () => revokeTurnCredentials(admin(), fetch, turnConfigForRevoking(env, log), { callSessionIds: [session.id] }, now, log);
 
       if (body.userId) {
         if (body.userId === session.host_id) throw new BadRequestError('userId is the host: the host leaves the call by ending it (leave out userId)');
@@ -50,7 +49,10 @@ export function createEndCallSessionHandler(deps: FunctionDeps): Handler {
         // What was issued before their last seat closed; a guest seated again since keeps what this seat got.
         const current = seats.find((seat) => seat.left_at === null);
         const before = current ? current.joined_at : seats.map((seat) => seat.left_at!).sort((a, b) => Date.parse(a) - Date.parse(b)).at(-1);
-        const outcome = before ? await revoke({ userId: body.userId, issuedBefore: before }) : { revoked: 0, failed: 0 };
+        // Every call of the stream: a studio reloaded mid-show opened a new call while the old one stayed open.
+        const outcome = before
+          ? await revokeTurnCredentials(admin(), fetch, turnConfigForRevoking(env, log), { streamId: session.stream_id, userId: body.userId, issuedBefore: before }, now, log)
+          : { revoked: 0, failed: 0 };
         return { sessionId: session.id, endedAt: null, credentialsRevoked: outcome.revoked, credentialsNotRevoked: outcome.failed };
       }
 

@@ -29,9 +29,7 @@ export function createEndLiveHandler(deps: FunctionDeps): Handler {
       // its seats, pending invitations and call sessions end together, with one stream_ended event.
       const stream = must<StreamRow>(await db.rpc('end_stream', { p_stream_id: body.streamId }).single(), 'end the stream');
       // Then the TURN credentials of its calls stop working (a failure is logged: the stream has ended).
-      const sessions = await admin().from('call_sessions').select('id').eq('stream_id', stream.id);
-      if (sessions.error) log(`could not read the call sessions of stream ${stream.id} to revoke their TURN credentials: ${sessions.error.message}`);
-      else await revokeTurnCredentials(admin(), fetch, turnConfigForRevoking(env, log), { callSessionIds: (sessions.data as Array<{ id: string }>).map((s) => s.id) }, now, log);
+      await revokeTurnCredentials(admin(), fetch, turnConfigForRevoking(env, log), { streamId: stream.id }, now, log);
       return { stream };
     },
   });

@@ -619,6 +619,9 @@ export class HostSession {
       }
     } finally {
       this.joining.delete(guestId);
+      // Given up for an old call (End live, then Go live again while it waited to retry): the new call's channel
+      // with this guest, held back meanwhile, is opened now.
+      if (this.callStreamId !== null && this.callStreamId !== streamId) this.syncChannels();
     }
   }
 
