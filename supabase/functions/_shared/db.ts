@@ -7,7 +7,11 @@ interface Result<T> {
   error: PostgrestError | null;
 }
 
-/** Maps a PostgREST error to a status: RLS refusals are 403, unique violations 409, the rest 500. */
+/**
+ * Maps a PostgREST error to a status: RLS refusals are 403, unique violations 409, a database
+ * function's "not found" (PT404) 404 and its refusal by a rule (P0001, e.g. the stream has ended)
+ * 409 with its own message; the rest 500.
+ */
 export function databaseError(action: string, error: PostgrestError): FunctionError {
   const detail = error.message || error.code || 'unknown error';
   switch (error.code) {
@@ -17,6 +21,10 @@ export function databaseError(action: string, error: PostgrestError): FunctionEr
       return new NotFoundError(`Nothing found to ${action}`);
     case '23505':
       return new ConflictError(`Could not ${action}: ${detail}`);
+    case 'PT404':
+      return new NotFoundError(detail);
+    case 'P0001':
+      return new ConflictError(detail);
     default:
       return new FunctionError('internal', `Could not ${action}: ${detail}`);
   }
