@@ -261,18 +261,9 @@ export function createAuthHandler(opts: AuthOptions): AuthHandler {
   async function refreshGrant(body: Record<string, unknown>): Promise<Record<string, unknown>> {
     const token = optionalString(body, 'refresh_token');
     if (token === undefined) throw new AuthApiError(400, 'validation_failed', 'refresh_token required');
+    // Set when an old token is used again: its session is deleted after the refusal rolled the transaction back.
     let reusedSession: string | null = null;
-    try {
-      return await refreshInTx(token, (id) => (reusedSession = id));
-    } catch (err) {
-      if (reusedSession) await opts.pool.query('delete from auth.sessions where id = $1', [reusedSession]);
-      throw err;
-    }
-  }
-
-  function refreshInTx(token: string, reused: (sessionId: string) => void): Promise<Record<string, unknown>> {
-    let reusedSession: string | null = null;
-    const done = tx(async (client) => {
+    const refreshed = tx(async (client) => {
       const { rows } = await client.query<{
         token: string;
         revoked: boolean;
@@ -316,10 +307,12 @@ export function createAuthHandler(opts: AuthOptions): AuthHandler {
       await client.query('update auth.sessions set refreshed_at = now(), updated_at = now() where id = $1', [rt.session_id]);
       return sessionAnswer(user, rt.session_id, rt.session_created, next);
     });
-    return done.catch((err: unknown) => {
-      if (reusedSession) reused(reusedSession);
+    try {
+      return await refreshed;
+    } catch (err) {
+      if (reusedSession) await opts.pool.query('delete from auth.sessions where id = $1', [reusedSession]);
       throw err;
-    });
+    }
   }
 
   /** The caller's verified claims and current user row. */
