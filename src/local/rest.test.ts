@@ -243,7 +243,7 @@ describe('SQL builder', () => {
       `with _f as materialized (select * from "public"."invite_guest"("p_stream_id" => $1, "p_invitee_id" => $2)) select (json_agg(_r) -> 0)::text as body, count(*)::int as page_total from (select _t."id" as "id" from _f as _t) as _r`,
     );
     const scalar = buildRpc(catalog, topicFn, new Map([['p_topic', 't']]), q(''), out);
-    expect(scalar.text).toBe(`select to_json("public"."topic_allowed"("p_topic" => $1))::text as body, 1 as page_total`);
+    expect(scalar.text).toBe(`select coalesce(to_json("public"."topic_allowed"("p_topic" => $1))::text, 'null') as body, 1 as page_total`);
     expect(pgrst(() => buildRpc(catalog, topicFn, new Map(), q('a=eq.1'), out)).code).toBe('PGRST100');
     expect(pgrst(() => chooseFunction(catalog, 'invite_guest', ['p_stream_id'])).code).toBe('PGRST202');
     expect(pgrst(() => chooseFunction(catalog, 'nope', [])).status).toBe(404);
@@ -272,5 +272,12 @@ describe('errors', () => {
   it('keeps the database error fields', () => {
     const pgErr = Object.assign(new Error('nope'), { code: 'P0001', detail: 'd', hint: 'h' });
     expect(toPostgrestError(pgErr, 'authenticated').toBody()).toEqual({ code: 'P0001', message: 'nope', details: 'd', hint: 'h' });
+  });
+
+  it('reads a socket error as the connection failing, not as a SQLSTATE', () => {
+    const socketErr = Object.assign(new Error('write EPIPE'), { code: 'EPIPE', errno: -32, syscall: 'write' });
+    const err = toPostgrestError(socketErr, 'authenticated');
+    expect(err.status).toBe(503);
+    expect(err.toBody()).toEqual({ code: 'PGRST000', message: 'Database connection error', details: 'write EPIPE', hint: null });
   });
 });

@@ -45,12 +45,14 @@ const freshEmail = (tag: string): string => `${tag}-${Date.now()}-${++emailCount
 
 beforeAll(async () => {
   h = await startHarness();
-  // Two fixture RPCs over the app's tables: a set-returning one (as the caller, so RLS applies) and a void one.
+  // Fixture RPCs: a set-returning one over the app's tables (as the caller, so RLS applies), a void one, a scalar that answers NULL.
   await h.sql(`
     create function public.conformance_streams_by_status(p_status text) returns setof public.streams
       language sql stable as $$ select * from public.streams where status = p_status $$;
     create function public.conformance_noop(p_value int) returns void
       language sql as $$ select $$;
+    create function public.conformance_nothing(p_value int) returns int
+      language sql stable as $$ select null::int $$;
   `);
 });
 
@@ -410,6 +412,8 @@ describe('REST (PostgREST as postgrest-js calls it)', () => {
     expect(scalar).toMatchObject({ status: 200, data: true, error: null });
     const viaGet = await other.sb.rpc('realtime_topic_allowed', { p_topic: topic }, { get: true });
     expect(viaGet).toMatchObject({ status: 200, data: false });
+    const nothing = await host.sb.rpc('conformance_nothing', { p_value: 1 });
+    expect(nothing).toMatchObject({ status: 200, data: null, error: null });
 
     const composite = await host.sb.rpc('invite_guest', { p_stream_id: ids[T.alpha], p_invitee_id: other.id, p_seat_index: 2 });
     expect(composite.status).toBe(200);

@@ -49,8 +49,16 @@ interface PgErrorLike {
   hint?: string;
 }
 
+/**
+ * An error the database server sent (it carries a SQLSTATE). A socket's error
+ * has a code too (EPIPE, EPERM, EBUSY are five capitals), but also a syscall
+ * or an errno: that is the connection failing, not the database refusing.
+ */
 function isPgError(err: unknown): err is PgErrorLike {
-  return err instanceof Error && typeof (err as PgErrorLike).code === 'string' && /^[0-9A-Z]{5}$/.test((err as PgErrorLike).code ?? '');
+  if (!(err instanceof Error)) return false;
+  const e = err as PgErrorLike & { syscall?: unknown; errno?: unknown };
+  if (e.syscall !== undefined || e.errno !== undefined) return false;
+  return typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code);
 }
 
 /** HTTP status PostgREST answers for a SQLSTATE. */
@@ -106,5 +114,9 @@ export function toPostgrestError(err: unknown, role: string): PostgrestError {
     });
   }
   const message = err instanceof Error ? err.message : String(err);
+  // The connection to the database failed (a socket error): PostgREST answers 503 for that, worth a retry.
+  if (err instanceof Error && ((err as { syscall?: unknown }).syscall !== undefined || (err as { errno?: unknown }).errno !== undefined)) {
+    return new PostgrestError(503, 'PGRST000', 'Database connection error', { details: message, cause: err });
+  }
   return new PostgrestError(500, 'PGRST000', 'Database connection error', { details: message, cause: err });
 }

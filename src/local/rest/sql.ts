@@ -494,7 +494,8 @@ export function buildRpc(catalog: Catalog, fn: FunctionInfo, args: Map<string, u
       return { text: `select ''::text as body, 0 as page_total from (select ${call}) as _x`, values: b.values, isVoid: true };
     }
     if (!fn.returnsSet) {
-      return { text: `select to_json(${call})::text as body, 1 as page_total`, values: b.values, isVoid: false };
+      // A scalar NULL is the JSON null (PostgREST answers `null`), not an empty list.
+      return { text: `select coalesce(to_json(${call})::text, 'null') as body, 1 as page_total`, values: b.values, isVoid: false };
     }
     const paging = pagingSql(b, root.limit, root.offset);
     const count = opts.count ? `, (select count(*) from _f)::bigint as total` : '';
