@@ -4,7 +4,7 @@
  * Cloudflare's Stream, Calls and TURN HTTP APIs are played by a double on 127.0.0.1 that checks
  * each request against the documented shape.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, request as httpRequest, type Server, type ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { createClient, FunctionsHttpError, type SupabaseClient } from '@supabase/supabase-js';
 import { jwtVerify } from 'jose';
@@ -251,6 +251,31 @@ describe('edge functions through the local gateway', () => {
     expect(rows).toEqual([{ host_id: host.id, provider: 'p2p', cf_session_id: null, ended_at: null }]);
   });
 
+  it('opens no call session on a stream that ended while the session was being made', async () => {
+    const racer = await signIn('Call Racer');
+    const started = await invoke<StartLive>(racer.sb, 'start-live', {});
+    const racing = started.data.stream.id;
+    // An end_stream under way holds the stream's row: create-call-session has read the stream
+    // live, and its insert waits for the end to commit, then sees the stream ended.
+    const ending = await backend.pool.connect();
+    try {
+      await ending.query('begin');
+      await ending.query('select 1 from public.streams where id = $1 for update', [racing]);
+      await ending.query("update public.streams set status = 'ended', ended_at = now() where id = $1", [racing]);
+      const creating = invoke(racer.sb, 'create-call-session', { streamId: racing });
+      await expect
+        .poll(async () => (await backend.pool.query("select 1 from pg_stat_activity where wait_event_type = 'Lock' and query ilike '%call_sessions%'")).rowCount, { timeout: 5_000 })
+        .toBe(1);
+      await ending.query('commit');
+      expect(await creating).toMatchObject({ status: 409, error: 'This stream has ended' });
+    } finally {
+      ending.release();
+    }
+    expect((await backend.pool.query('select 1 from public.call_sessions where stream_id = $1', [racing])).rows).toEqual([]);
+    // After it has ended, the same answer at once.
+    expect(await invoke(racer.sb, 'create-call-session', { streamId: racing })).toMatchObject({ status: 409 });
+  });
+
   it('gives call tokens to the host and seated guests only, carrying the right claims', async () => {
     expect(await invoke(guest.sb, 'generate-call-token', { streamId, sessionId })).toMatchObject({
       status: 403,
@@ -483,17 +508,67 @@ async function startCloudflareDouble(): Promise<CloudflareDouble> {
   return double;
 }
 
+/**
+ * The local backend's API behind a proxy that can lose one answer: the request reaches the
+ * backend and is carried out, then the connection closes instead of answering (a network that
+ * failed after the database committed).
+ */
+interface LosingProxy {
+  url: string;
+  /** The path whose answers are lost while set. */
+  loseAnswersOf: string | null;
+  lost: number;
+  close(): Promise<void>;
+}
+
+async function startLosingProxy(target: string): Promise<LosingProxy> {
+  const to = new URL(target);
+  const server = createServer((req, res) => {
+    const upstream = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      if (proxy.loseAnswersOf !== null && new URL(req.url ?? '/', 'http://x').pathname === proxy.loseAnswersOf) {
+        answer.resume();
+        answer.once('end', () => {
+          proxy.lost += 1;
+          req.socket.destroy();
+        });
+        return;
+      }
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as { port: number };
+  const proxy: LosingProxy = {
+    url: `http://127.0.0.1:${port}`,
+    loseAnswersOf: null,
+    lost: 0,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+  return proxy;
+}
+
 describe('edge functions with Cloudflare secrets', () => {
   let cloudflare: CloudflareDouble;
   let cfRuntime: FunctionsRuntime;
+  /** The functions reach the backend through it. */
+  let api: LosingProxy;
   let host: User;
   let guest: User;
 
   beforeAll(async () => {
     cloudflare = await startCloudflareDouble();
+    api = await startLosingProxy(backend.apiUrl);
     cfRuntime = createFunctionsRuntime({
       functionsDir: FUNCTIONS_DIR,
       env: runtimeEnv({
+        SUPABASE_URL: api.url,
         CALL_TOKEN_SECRET,
         CLOUDFLARE_API_BASE: `${cloudflare.url}/client/v4`,
         CLOUDFLARE_CALLS_API_BASE: `${cloudflare.url}/v1`,
@@ -516,6 +591,7 @@ describe('edge functions with Cloudflare secrets', () => {
     functions = localRuntime;
     await cfRuntime?.stop();
     await cloudflare?.close();
+    await api?.close();
   });
 
   it('start-live creates a Stream live input with the documented request and answers its RTMPS ingest', async () => {
@@ -624,6 +700,69 @@ describe('edge functions with Cloudflare secrets', () => {
     } finally {
       cloudflare.inputDelayMs = 0;
     }
+  });
+
+  it('start-live waiting for another call’s live input answers 409 when the stream ends meanwhile, and nothing goes live', async () => {
+    const waiter = await signIn('Cloud Waiter');
+    cloudflare.requests.length = 0;
+    cloudflare.inputDelayMs = 1_500;
+    try {
+      // The first call makes the input (slowly); the second finds it pending and waits.
+      const first = invoke<StartLive>(waiter.sb, 'start-live', {});
+      await expect.poll(() => liveInputCreations().length, { timeout: 5_000 }).toBe(1);
+      const { rows } = await backend.pool.query("select id from public.streams where host_id = $1 and status <> 'ended'", [waiter.id]);
+      expect(rows).toHaveLength(1);
+      const streamId = rows[0].id as string;
+      const second = invoke<StartLive>(waiter.sb, 'start-live', {});
+      await expect.poll(() => logs.some((l) => l.includes(`stream ${streamId}: waiting for another start-live's live input`)), { timeout: 5_000 }).toBe(true);
+      // The host ends the stream while both calls are under way: neither may put a stream live.
+      expect((await invoke(waiter.sb, 'end-live', { streamId })).status).toBe(200);
+      const [a, b] = await Promise.all([first, second]);
+      expect(a).toMatchObject({ status: 409, error: 'This stream has ended' });
+      expect(b).toMatchObject({ status: 409, error: 'This stream has ended' });
+      const live = await backend.pool.query("select id from public.streams where host_id = $1 and status = 'live'", [waiter.id]);
+      expect(live.rows).toEqual([]);
+      // The one input made was of no use and is deleted; no reservation is left behind.
+      expect(liveInputCreations()).toHaveLength(1);
+      expect(liveInputDeletions()).toHaveLength(1);
+      const reservations = await backend.pool.query(
+        'select 1 from public.live_input_reservations r join public.streams s on s.id = r.stream_id where s.host_id = $1',
+        [waiter.id],
+      );
+      expect(reservations.rows).toEqual([]);
+    } finally {
+      cloudflare.inputDelayMs = 0;
+    }
+  });
+
+  it('start-live keeps the live input go_live stored when the answer was lost on the way, and the next call resumes it', async () => {
+    const unlucky = await signIn('Cloud Unlucky');
+    cloudflare.requests.length = 0;
+    api.loseAnswersOf = '/rest/v1/rpc/go_live';
+    const lostBefore = api.lost;
+    let failed: Awaited<ReturnType<typeof invoke<StartLive>>>;
+    try {
+      failed = await invoke<StartLive>(unlucky.sb, 'start-live', {});
+    } finally {
+      api.loseAnswersOf = null;
+    }
+    // (The HTTP client may send the call again on a fresh connection: that answer is lost too.)
+    expect(api.lost).toBeGreaterThan(lostBefore);
+    expect(failed.status).toBe(500);
+    // go_live committed: the stream publishes to the input made, which must not be deleted.
+    expect(liveInputCreations()).toHaveLength(1);
+    expect(liveInputDeletions()).toEqual([]);
+    const { rows } = await backend.pool.query("select id, live_input_id from public.streams where host_id = $1 and status = 'live'", [unlucky.id]);
+    expect(rows).toHaveLength(1);
+    const uid = rows[0].live_input_id as string;
+    expect(uid).toMatch(/^liveinput\d+0*$/);
+    // The studio's retry resumes the stream with that input, and makes none.
+    const retried = await invoke<StartLive>(unlucky.sb, 'start-live', {});
+    expect(retried.status).toBe(200);
+    expect(retried.data).toMatchObject({ resumed: true, stream: { id: rows[0].id, live_input_id: uid } });
+    expect(retried.data.ingest.streamKey).toBe(`key${uid}`);
+    expect(liveInputCreations()).toHaveLength(1);
+    await invoke(unlucky.sb, 'end-live', { streamId: rows[0].id });
   });
 
   it('opens a Calls session, and issues tokens signed with CALL_TOKEN_SECRET with TURN servers', async () => {

@@ -1,7 +1,8 @@
 /**
  * create-call-session: opens a call for the host's stream — a Cloudflare Calls SFU session when
  * its secrets are set, otherwise a peer-to-peer call with the host as the hub. Guests join it
- * with tokens from generate-call-token.
+ * with tokens from generate-call-token. A stream that ends while the session is being made gets
+ * no session (409): the database refuses the insert (the call_session_guard migration).
  */
 import { z } from 'zod';
 import { createCallsSession } from '../_shared/cloudflare.ts';

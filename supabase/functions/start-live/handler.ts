@@ -7,7 +7,9 @@
  * under one per-host lock (claim_stream_for_live, go_live): parallel calls share one stream and
  * one key, and an end-live that lands in between wins (409 stream_ended). A Cloudflare live input
  * is made by one call: the first to find none reserves it in the database, the others wait until
- * it is stored and answer the same input (see the live_input_reservations migration).
+ * it is stored and answer the same input (see the live_input_reservations migration); a waiting
+ * call whose stream ends meanwhile answers 409 as well. An input is deleted only when the stream
+ * is known not to publish to it: when go_live's answer is lost, the stored input is kept.
  */
 import { z } from 'zod';
 import { createLiveInput, deleteLiveInput } from '../_shared/cloudflare.ts';
@@ -177,11 +179,23 @@ export function createStartLiveHandler(deps: FunctionDeps): Handler {
       // While another call makes the stream's Cloudflare live input, wait until go_live has stored
       // it (this call then answers the same input), or until its reservation passes to this call.
       let claimed = await claim();
+      const waitedFor = claimed.stream.id;
+      if (claimed.pending) log(`stream ${waitedFor}: waiting for another start-live's live input`);
       const waitUntil = Date.now() + LIVE_INPUT_WAIT_MS;
       while (claimed.pending) {
         if (Date.now() >= waitUntil) throw new ConflictError("Another start-live is still making the stream's live input: try again");
         await sleep(LIVE_INPUT_POLL_MS);
         claimed = await claim();
+        if (claimed.stream.id !== waitedFor) {
+          // The stream this call waited for ended meanwhile (the claim then picks another): the
+          // end-live wins, as it does over a call that claimed the stream before it ended. The
+          // other stream stays idle for the next start-live.
+          if (claimed.reservation) {
+            const { error } = await admin().rpc('release_live_input_reservation', { p_stream_id: claimed.stream.id, p_token: claimed.reservation });
+            if (error) log(`could not release the live input reservation of stream ${claimed.stream.id}: ${error.message}`);
+          }
+          throw new ConflictError('This stream has ended');
+        }
       }
 
       // A call that cannot make or store its input gives its reservation up at once, so a waiting
@@ -196,6 +210,17 @@ export function createStartLiveHandler(deps: FunctionDeps): Handler {
       const discard = async (uid: string) => {
         if (target.provider !== 'cloudflare') return;
         await deleteLiveInput(fetch, target.cfg, uid).catch((err: Error) => log(`could not delete unused live input ${uid}: ${err.message}`));
+      };
+
+      // Whether `uid` is the live input stored for the stream. When that cannot be read, it is
+      // taken for stored: an input left unused costs less than the stream's own input deleted.
+      const isStored = async (streamId: string, uid: string): Promise<boolean> => {
+        const { data, error } = await admin().from('streams').select('live_input_id').eq('id', streamId).maybeSingle();
+        if (error) {
+          log(`could not read the live input of stream ${streamId}, so ${uid} is kept: ${error.message}`);
+          return true;
+        }
+        return (data as { live_input_id: string | null } | null)?.live_input_id === uid;
       };
 
       const title = body.title ?? (claimed.stream.title || defaultTitle(name));
@@ -225,8 +250,12 @@ export function createStartLiveHandler(deps: FunctionDeps): Handler {
           'put the stream live',
         );
       } catch (err) {
-        // The stream ended meanwhile (409), or the database failed: the new input is of no use.
-        if (provisioned.created && provisioned.liveInputId) await discard(provisioned.liveInputId);
+        // The stream ended meanwhile (409), or the database failed: the new input is of no use,
+        // unless go_live stored it all the same (its answer was lost after the commit): then the
+        // stream publishes to it, and the next start-live answers it.
+        if (provisioned.created && provisioned.liveInputId && !(await isStored(claimed.stream.id, provisioned.liveInputId))) {
+          await discard(provisioned.liveInputId);
+        }
         await release();
         throw err;
       }
