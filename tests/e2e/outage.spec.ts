@@ -76,6 +76,34 @@ test('a go-live the ingest refuses is undone (no stream left live) and works onc
   await host.close();
 });
 
+test('a go-live whose read of the seats never gets an answer fails after its time limit and is undone, instead of hanging', async () => {
+  const host = await browser.newPage();
+  logConsole(host, 'host');
+  await host.goto(app.studioUrl);
+  await host.getByTestId('display-name').fill('Hana Hung');
+  await host.getByTestId('sign-in').click();
+  await expect(host.getByTestId('go-live')).toBeEnabled({ timeout: 30_000 });
+  // The backend takes the request for the stream's seats and never answers it.
+  const held: Array<() => Promise<void>> = [];
+  await host.route('**/rest/v1/stream_guest_seats?**', (route) => void held.push(() => route.abort().catch(() => {})));
+  await host.getByTestId('go-live').click();
+  await expect(host.getByTestId('phase')).toHaveText('starting');
+  await expect(host.getByTestId('phase')).toHaveText('error', { timeout: 60_000 });
+  // Asked once: a request that hung is not sent again (which would hold Go live four times as long).
+  expect(held).toHaveLength(1);
+  await expect(host.getByTestId('broadcast-error')).toContainText('the backend did not answer GET /rest/v1/stream_guest_seats within 20 s');
+  // Undone: the stream ended, nothing publishes, and Go live can be pressed again.
+  expect((await appState<{ status: string }>(host, 'stream')).status).toBe('ended');
+  await expect(host.getByTestId('end-live')).toHaveCount(0);
+  await host.unroute('**/rest/v1/stream_guest_seats?**');
+  for (const release of held) await release();
+  await host.getByTestId('go-live').click();
+  await expect(host.getByTestId('phase')).toHaveText('LIVE', { timeout: 60_000 });
+  await host.getByTestId('end-live').click();
+  await expect(host.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
+  await host.close();
+});
+
 test('the ingest stops for 10 s and comes back: the same session reconnects and publishes again; the recording never stops', async () => {
   const host = await browser.newPage();
   logConsole(host, 'host');

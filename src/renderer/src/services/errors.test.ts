@@ -1,4 +1,5 @@
 import { FunctionsFetchError, FunctionsHttpError, FunctionsRelayError } from '@supabase/supabase-js';
+import { RequestTimeoutError } from './timedFetch';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../../shared/errors';
 import { authError, BackendError, databaseReason, functionError, toBackendError } from './errors';
@@ -78,5 +79,15 @@ describe('edge-function errors', () => {
     expect((await functionError('x', new FunctionsRelayError({}))).reason).toBe('upstream_failed');
     expect((await functionError('x', new Error('boom'))).reason).toBe('backend_error');
     expect((await functionError('x', null)).reason).toBe('empty_response');
+  });
+
+  it('say a function that did not answer in time timed out, and which', async () => {
+    const timeout = new RequestTimeoutError('the backend did not answer POST /functions/v1/start-live within 60 s');
+    const err = await functionError('Could not go live', new FunctionsFetchError(timeout));
+    expect(err.reason).toBe('network_error');
+    expect(err.message).toBe('Could not go live: the backend did not answer POST /functions/v1/start-live within 60 s');
+    expect((await functionError('Could not go live', new FunctionsFetchError(new TypeError('fetch failed')))).message).toBe(
+      'Could not go live: the backend could not be reached',
+    );
   });
 });

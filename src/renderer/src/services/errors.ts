@@ -157,7 +157,10 @@ export async function functionError(context: string, error: unknown, statusReaso
     return new BackendError(reason, `${context}: ${detail || `HTTP ${status}`}`, { status, cause: error });
   }
   if (name === 'FunctionsFetchError') {
-    return new BackendError('network_error', `${context}: the backend could not be reached`, { cause: error });
+    // A request past its time limit (timedFetch) says so, rather than "could not be reached".
+    const cause = (error as { context?: unknown }).context;
+    const timedOut = cause instanceof Error && cause.name === 'TimeoutError';
+    return new BackendError('network_error', `${context}: ${timedOut ? cause.message : 'the backend could not be reached'}`, { cause: error });
   }
   if (name === 'FunctionsRelayError') {
     return new BackendError('upstream_failed', `${context}: the function could not be reached`, { cause: error });

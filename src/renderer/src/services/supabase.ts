@@ -5,6 +5,7 @@
  */
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { loadConfig } from '../config';
+import { timedFetch } from './timedFetch';
 
 export { BackendError, functionError, toBackendError } from './errors';
 
@@ -19,6 +20,8 @@ export function getSupabase(): Promise<SupabaseClient> {
     client = loadConfig().then((config) =>
       createClient(config.supabaseUrl, config.supabaseAnonKey, {
         auth: { storage: window.sessionStorage, persistSession: true, autoRefreshToken: true },
+        // No request waits for good on a backend that does not answer.
+        global: { fetch: timedFetch(fetch.bind(globalThis)) },
       }),
     );
     // A failed start (config unreachable) may be retried by the next caller.
