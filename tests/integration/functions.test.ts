@@ -870,6 +870,33 @@ describe('edge functions with Cloudflare secrets', () => {
     expect(await invoke(h.sb, 'end-call-session', { sessionId: session })).toMatchObject({ status: 200, data: { credentialsRevoked: 2, credentialsNotRevoked: 0 } });
     expect([bUser, hostUser].map((u) => cloudflare.turnIssued.get(u))).toEqual(['revoked', 'revoked']);
   });
+
+  it('keeps a participant’s credentials of their three latest token requests in a call, and revokes older ones', async () => {
+    const [h, g] = await Promise.all([signIn('Loop Host'), signIn('Loop Guest')]);
+    const streamId = (await invoke<StartLive>(h.sb, 'start-live', {})).data.stream.id;
+    const session = (await invoke<{ sessionId: string }>(h.sb, 'create-call-session', { streamId })).data.sessionId;
+    await seatGuest(h, streamId, g);
+    const turnUser = async (u: User): Promise<string> => {
+      const issued = await invoke<{ iceServers: Array<{ username?: string }> }>(u.sb, 'generate-call-token', { streamId, sessionId: session });
+      expect(issued.status).toBe(200);
+      return issued.data.iceServers.find((x) => x.username)!.username!;
+    };
+    const hostUser = await turnUser(h);
+    // The guest asks five times (rejoins, or a client in a loop): each answer works, the oldest two stop working.
+    const guestUsers: string[] = [];
+    for (let i = 0; i < 5; i++) guestUsers.push(await turnUser(g));
+    expect(guestUsers.map((u) => cloudflare.turnIssued.get(u))).toEqual(['revoked', 'revoked', 'valid', 'valid', 'valid']);
+    expect(cloudflare.turnIssued.get(hostUser)).toBe('valid');
+    const { rows } = await backend.pool.query(
+      'select username, revoked_at is not null as revoked from public.call_turn_credentials where call_session_id = $1 and user_id = $2 order by issued_at',
+      [session, g.id],
+    );
+    expect(rows).toEqual(guestUsers.map((username, i) => ({ username, revoked: i < 2 })));
+    // Leaving the stage revokes the three left.
+    expect((await g.sb.rpc('leave_seat', { p_stream_id: streamId })).error).toBeNull();
+    expect(await invoke(h.sb, 'end-call-session', { sessionId: session, userId: g.id })).toMatchObject({ data: { credentialsRevoked: 3 } });
+    await invoke(h.sb, 'end-live', { streamId });
+  });
 });
 
 // ------------------------------------------------------------- misconfiguration

@@ -124,6 +124,53 @@ export async function revokeTurnCredentials(
   return total;
 }
 
+/**
+ * How many of a participant's latest token requests in one call keep their credentials. Each
+ * (re)join makes a new peer connection with the credentials that came with its token, so older
+ * ones serve nobody; keeping a few covers a rejoin that overlaps the one before it. Without this,
+ * a participant asking for tokens in a loop would hold any number of 24-hour credentials.
+ */
+export const KEEP_LATEST_REQUESTS = 3;
+/** Credentials read at most when looking for superseded ones. */
+const SUPERSEDED_READ = 200;
+
+/**
+ * Revokes the participant's open credentials in this call that came with requests older than
+ * their KEEP_LATEST_REQUESTS latest. Never throws (a failure is logged; the token is still good).
+ */
+export async function revokeSuperseded(
+  admin: SupabaseClient,
+  fetchFn: Fetch,
+  turn: CloudflareTurnConfig | null,
+  to: Pick<IssuedTo, 'callSessionId' | 'userId'>,
+  now: Date,
+  log: (message: string) => void,
+): Promise<RevokeOutcome> {
+  const { data, error } = await admin
+    .from('call_turn_credentials')
+    .select('username, issued_at')
+    .eq('call_session_id', to.callSessionId)
+    .eq('user_id', to.userId)
+    .is('revoked_at', null)
+    .gt('expires_at', now.toISOString())
+    .order('issued_at', { ascending: false })
+    .order('username')
+    .limit(SUPERSEDED_READ);
+  if (error) {
+    log(`could not read the TURN credentials a new token supersedes: ${error.message}`);
+    return { revoked: 0, failed: 0 };
+  }
+  const rows = data as Array<{ username: string; issued_at: string }>;
+  // One request's credentials share its time: the latest KEEP_LATEST_REQUESTS times stay.
+  const kept = new Set<number>();
+  for (const row of rows) {
+    if (kept.size >= KEEP_LATEST_REQUESTS) break;
+    kept.add(Date.parse(row.issued_at));
+  }
+  const superseded = rows.filter((r) => !kept.has(Date.parse(r.issued_at))).map((r) => r.username);
+  return revokeUsernames(admin, fetchFn, turn, superseded, now, log);
+}
+
 /** Revokes these credentials, REVOKE_CONCURRENCY at a time, each within REVOKE_TIMEOUT_MS; never throws. */
 export async function revokeUsernames(
   admin: SupabaseClient,

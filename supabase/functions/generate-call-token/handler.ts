@@ -3,7 +3,8 @@
  * call sessions. Answers a short-lived call token (see _shared/callToken.ts) and the ICE servers
  * to use: Cloudflare TURN credentials when its secrets are set, none otherwise (on one machine
  * or one network, host candidates connect). The TURN credentials are recorded, to be revoked by
- * end-call-session and end-live.
+ * end-call-session and end-live; a participant's credentials older than their three latest
+ * requests in the call are revoked at once (each rejoin uses the new ones).
  */
 import type { SupabaseClient } from '@supabase/supabase-js';
 import { z } from 'zod';
@@ -15,7 +16,7 @@ import type { FunctionDeps } from '../_shared/deps.ts';
 import { ForbiddenError, NotFoundError } from '../_shared/errors.ts';
 import { createFunction, type Handler, uuidField } from '../_shared/http.ts';
 import { loadStream } from '../_shared/streams.ts';
-import { recordTurnCredentials, revokeUsernames } from '../_shared/turnCredentials.ts';
+import { recordTurnCredentials, revokeSuperseded, revokeUsernames } from '../_shared/turnCredentials.ts';
 import type { CallSessionRow, IceServer } from '../_shared/types.ts';
 
 /**
@@ -92,6 +93,8 @@ export function createGenerateCallTokenHandler(deps: FunctionDeps): Handler {
         await revokeUsernames(admin(), fetch, turn, issued, now, log);
         throw new ForbiddenError('You left the stage (or the call ended) while joining the call');
       }
+      // A participant holds the credentials of their few latest requests in this call, not of every one.
+      if (issued.length > 0) await revokeSuperseded(admin(), fetch, turn, { callSessionId: session.id, userId: user.id }, now, log);
       return { token: signed.token, expiresAt: signed.expiresAt.toISOString(), role, iceServers };
     },
   });
