@@ -403,7 +403,7 @@ function summarise(atS: number, file: string, watch: SourceWatch, spawnedAtMs: n
     },
     /** During the recording, per second: frames read back and sent by the renderer, readbacks skipped, frames dropped by the bridge. */
     pipelinePerSecond: { framesSent: round(delta('framesSent') / seconds), framesSkipped: round(delta('framesSkipped') / seconds), bridgeDropped: round(delta('bridgeDropped') / seconds) },
-    encoder: { state: stats.state ?? null, fps: num('fps'), speed: num('speed'), framesWritten: num('framesWritten'), framesRepeated: num('framesRepeated'), framesDropped: num('framesDropped'), restarts: num('restarts') },
+    encoder: { state: stats.state ?? null, fps: num('fps'), speed: num('speed'), framesWritten: num('framesWritten'), framesRepeated: num('framesRepeated'), framesDropped: num('framesDropped'), restarts: num('restarts'), audioFilledMs: num('audioFilledMs'), audioTrimmedMs: num('audioTrimmedMs'), audioDroppedMs: num('audioDroppedMs') },
     loadAverage: loadAverage.map((l) => round(l, 2)),
   };
 }

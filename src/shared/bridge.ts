@@ -79,6 +79,14 @@ export interface EncoderStats {
    */
   audioDroppedMs?: number;
   /**
+   * Audio (ms) the encoder filled with silence because the program's audio
+   * came late or not at all, once it had started (before the first chunk the
+   * silence is no gap), since the start. Absent where not reported.
+   */
+  audioFilledMs?: number;
+  /** Audio (ms) trimmed because it came after its place in the stream was written, since the start. */
+  audioTrimmedMs?: number;
+  /**
    * Output frames a second over the last two seconds, from ffmpeg's frame
    * counter; null while a new ffmpeg's reports span less than a second (its
    * first readings are an average since its start: 0, or a burst).

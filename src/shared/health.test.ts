@@ -26,6 +26,17 @@ describe('broadcastHealth', () => {
     expect(broadcastHealth({ ...base, framesWritten: 10 }, 13, 60).render.level).toBe('warn');
   });
 
+  it('counts audio filled with silence or trimmed as a share of the output duration', () => {
+    // 3000 frames at 30 fps: 100 s of output. 0.5 s filled + 0.6 s trimmed = 1.1 %.
+    const h = broadcastHealth({ ...base, framesWritten: 3000, audioFilledMs: 500, audioTrimmedMs: 600 }, 5, 30);
+    expect(h.audioRepaired.count).toBe(1100);
+    expect(h.audioRepaired.percent).toBeCloseTo(1.1);
+    expect(h.audioRepaired.level).toBe('warn');
+    expect(h.level).toBe('warn');
+    expect(broadcastHealth({ ...base, framesWritten: 3000, audioFilledMs: 5000 }, 5, 30).audioRepaired.level).toBe('error');
+    expect(broadcastHealth({ ...base, framesWritten: 3000 }, 5, 30).audioRepaired).toEqual({ count: 0, percent: 0, level: 'ok' });
+  });
+
   it('reports 0 % before any frame', () => {
     expect(broadcastHealth(base, 0, 30).laggedByRendering).toEqual({ count: 0, percent: 0, level: 'ok' });
   });

@@ -2,7 +2,10 @@
  * Broadcast health as OBS reports it: frames lagged by rendering, frames
  * skipped by encoding lag, frames dropped by the network — each a share of
  * the output frames, warning at 1 % and error at 5 % — and render time per
- * frame against the frame budget (warning above 75 %).
+ * frame against the frame budget (warning above 75 %). Audio the encoder had
+ * to repair (silence for audio that came late or not at all, audio trimmed
+ * because it came after its place) is a share of the output's duration, with
+ * the same thresholds.
  */
 import type { EncoderStats } from './bridge';
 
@@ -19,6 +22,8 @@ export interface BroadcastHealth {
   skippedByEncoding: HealthCounter;
   droppedByNetwork: HealthCounter;
   render: { ms: number; budgetMs: number; percentOfBudget: number; level: HealthLevel };
+  /** Audio filled with silence or trimmed, in ms (count) and as a share of the output's duration. */
+  audioRepaired: HealthCounter;
   level: HealthLevel;
 }
 
@@ -49,7 +54,7 @@ export interface RenderingSlots {
  * (which also count a picture that did not change).
  */
 export function broadcastHealth(
-  stats: Pick<EncoderStats, 'framesWritten' | 'framesRepeated' | 'framesDropped' | 'framesDroppedNetwork'>,
+  stats: Pick<EncoderStats, 'framesWritten' | 'framesRepeated' | 'framesDropped' | 'framesDroppedNetwork' | 'audioFilledMs' | 'audioTrimmedMs'>,
   renderMs: number,
   fps: number,
   rendering?: RenderingSlots,
@@ -65,8 +70,9 @@ export function broadcastHealth(
     skippedByEncoding: counter(stats.framesDropped, attempted),
     droppedByNetwork: counter(stats.framesDroppedNetwork, attempted),
     render,
+    audioRepaired: counter((stats.audioFilledMs ?? 0) + (stats.audioTrimmedMs ?? 0), fps > 0 ? (output * 1000) / fps : 0),
   };
-  const level = [result.laggedByRendering, result.skippedByEncoding, result.droppedByNetwork, render].reduce<HealthLevel>(
+  const level = [result.laggedByRendering, result.skippedByEncoding, result.droppedByNetwork, render, result.audioRepaired].reduce<HealthLevel>(
     (worst, c) => (rank[c.level] > rank[worst] ? c.level : worst),
     'ok',
   );

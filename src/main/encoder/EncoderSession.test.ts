@@ -628,6 +628,33 @@ describe('EncoderSession audio', () => {
     expect(audio.bytes).toBeGreaterThan(written * chunkBytes); // the gap is silence, then the audio goes on
   });
 
+  it('counts the silence that stood in for late audio and the late audio trimmed, not the silence before audio started', async () => {
+    const h = track(harness());
+    await h.startLive();
+    const base = 40_000;
+    // Before the program's first chunk the silence written is no gap.
+    await h.clock.advance(1000);
+    expect(h.session.getStats()).toMatchObject({ audioFilledMs: 0, audioTrimmedMs: 0 });
+    const send = (i: number) => h.session.pushAudio(audioChunk(0.25), base + i * 10);
+    let i = 0;
+    for (; i < 100; i++) {
+      send(i);
+      await h.clock.advance(10);
+    }
+    expect(h.session.getStats()).toMatchObject({ audioFilledMs: 0, audioTrimmedMs: 0 });
+    // Delivery stalls for 400 ms: silence fills in; then the 40 held chunks arrive at once, their place already written.
+    await h.clock.advance(400);
+    const filled = h.session.getStats().audioFilledMs!;
+    expect(filled).toBeGreaterThan(200);
+    expect(filled).toBeLessThanOrEqual(400);
+    for (let k = 0; k < 40; k++) send(i++);
+    const { audioFilledMs, audioTrimmedMs } = h.session.getStats();
+    expect(audioFilledMs).toBe(filled);
+    // The late chunks lose the part silence already took (less the placement's tolerance).
+    expect(audioTrimmedMs).toBeGreaterThan(filled - 60);
+    expect(audioTrimmedMs).toBeLessThanOrEqual(filled);
+  });
+
   it('puts audio and video captured at the same time at the same media time: one origin, one clock', async () => {
     const h = track(harness());
     await h.startLive();

@@ -27,7 +27,10 @@
  *   media clock comes from AudioTimeline; silence fills in when none arrives.
  *   Audio that ffmpeg leaves unread for over MAX_AUDIO_BACKLOG_S is dropped,
  *   counted (`audioDroppedMs`) and logged once at the start and once at the
- *   end of each such stretch.
+ *   end of each such stretch. Once audio has started, the silence written for
+ *   audio that came late or not at all, and the audio trimmed because it came
+ *   after its place was written, are counted too (`audioFilledMs`,
+ *   `audioTrimmedMs`): each is a click or a gap a viewer hears.
  * - A clean stop hands ffmpeg the video still waiting for its stdin before
  *   closing it (at most flushTimeoutMs; what is left then is counted), so the
  *   stream and the recording end with video as long as their audio.
@@ -319,6 +322,8 @@ interface Run {
   flushing: Promise<void> | null;
   /** Audio frames dropped since ffmpeg stopped reading fd 3 (0 while it reads). */
   audioDropped: number;
+  /** A chunk of audio came in this run: silence written after that fills a gap (before it, there is no audio yet). */
+  audioSeen: boolean;
   /** The highest frame count and output time ffmpeg reported in this run. */
   lastFrame: number;
   lastOutTimeMs: number;
@@ -399,6 +404,10 @@ export class EncoderSession {
   private framesDroppedNetwork = 0;
   /** Audio frames (samples per channel) dropped because ffmpeg left fd 3 unread. */
   private audioDroppedFrames = 0;
+  /** Audio frames of silence written where the program's audio came late or not at all (after it had started). */
+  private audioFilledFrames = 0;
+  /** Audio frames trimmed because they overlapped what was already written (they came too late). */
+  private audioTrimmedFrames = 0;
   private restarts = 0;
   private lastExit: string | null = null;
   private bitrateKbps: number | null = 0;
@@ -766,6 +775,8 @@ export class EncoderSession {
     const frames = pcm.byteLength / bytesPerFrame;
     const placement = run.audioTimeline.place(timestampMs, frames, this.mediaNow(run));
     if (placement.silenceFrames > 0) this.writeSilence(run, placement.silenceFrames);
+    this.audioTrimmedFrames += placement.skipFrames;
+    run.audioSeen = true;
     const keep = frames - placement.skipFrames;
     if (keep > 0 && !this.writeAudio(run, placement.skipFrames === 0 ? pcm : pcm.subarray(placement.skipFrames * bytesPerFrame), keep)) {
       this.dropAudio(run, keep);
@@ -808,7 +819,9 @@ export class EncoderSession {
       framesRepeated: this.repeatsWritten + this.ffmpegRepeatedBefore + (run?.ffmpegRepeated ?? 0),
       framesDropped: this.framesSkipped + this.ffmpegDroppedBefore + (run?.ffmpegDropped ?? 0),
       framesDroppedNetwork: this.framesDroppedNetwork,
-      audioDroppedMs: Math.round((this.audioDroppedFrames * 1000) / (this.opts?.sampleRate ?? 48_000)),
+      audioDroppedMs: this.framesToMs(this.audioDroppedFrames),
+      audioFilledMs: this.framesToMs(this.audioFilledFrames),
+      audioTrimmedMs: this.framesToMs(this.audioTrimmedFrames),
       fps: this.currentFps(),
       bitrateKbps: this.bitrateKbps,
       speed: this.speed,
@@ -818,6 +831,10 @@ export class EncoderSession {
       error: this.awaitingVideo ? this.noVideoMessage() : this.error,
       recordingError: this.recordingError,
     };
+  }
+
+  private framesToMs(frames: number): number {
+    return Math.round((frames * 1000) / (this.opts?.sampleRate ?? 48_000));
   }
 
   /**
@@ -877,6 +894,8 @@ export class EncoderSession {
     this.ffmpegDroppedBefore = 0;
     this.framesDroppedNetwork = 0;
     this.audioDroppedFrames = 0;
+    this.audioFilledFrames = 0;
+    this.audioTrimmedFrames = 0;
     this.restarts = 0;
     this.lastExit = null;
     this.encoderNote = null;
@@ -968,6 +987,7 @@ export class EncoderSession {
       onFlushed: null,
       flushing: null,
       audioDropped: 0,
+      audioSeen: false,
       lastFrame: -1,
       lastOutTimeMs: -1,
     };
@@ -1418,6 +1438,8 @@ export class EncoderSession {
     while (left > 0) {
       const n = Math.min(left, this.silence.byteLength / bytesPerFrame);
       if (!this.writeAudio(run, this.silence.subarray(0, n * bytesPerFrame), n)) return;
+      // Once the program's audio has started, silence stands in for audio that did not come in time.
+      if (run.audioSeen) this.audioFilledFrames += n;
       left -= n;
     }
   }

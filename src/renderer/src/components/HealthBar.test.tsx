@@ -19,6 +19,14 @@ describe('HealthBar', () => {
     expect(html).toContain('title="latest: video frame has 4 bytes; a 1280x720 I420 frame has 1382400 bytes"');
   });
 
+  it('shows the audio the encoder had to repair, with what it was made of', () => {
+    expect(render(live)).not.toContain('audio-repaired');
+    const html = render({ ...live, audioFilledMs: 1200, audioTrimmedMs: 300 });
+    expect(html).toContain('data-testid="audio-repaired"');
+    expect(html).toContain('audio gaps 1.5 s');
+    expect(html).toContain('1.2 s of silence where the program&#x27;s audio came late or not at all, 0.3 s trimmed because it came after its place');
+  });
+
   it('shows the reconnecting state with the reason a stalled ingest gives', () => {
     const html = render({ ...live, state: 'reconnecting', error: 'ffmpeg stalled: no progress for 6 s (the ingest stopped taking the stream)' });
     expect(html).toContain('data-testid="encoder-state"');

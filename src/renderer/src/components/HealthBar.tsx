@@ -64,6 +64,15 @@ export function HealthBar({
           rejected {stats.mediaRejected} media message{stats.mediaRejected === 1 ? '' : 's'}
         </span>
       ) : null}
+      {health.audioRepaired.count > 0 ? (
+        <span
+          className={`counter ${health.audioRepaired.level}`}
+          data-testid="audio-repaired"
+          title={`audio the encoder had to repair: ${((stats.audioFilledMs ?? 0) / 1000).toFixed(1)} s of silence where the program's audio came late or not at all, ${((stats.audioTrimmedMs ?? 0) / 1000).toFixed(1)} s trimmed because it came after its place`}
+        >
+          audio gaps {(health.audioRepaired.count / 1000).toFixed(1)} s ({health.audioRepaired.percent.toFixed(1)}%)
+        </span>
+      ) : null}
       {stats.audioDroppedMs ? (
         <span className="counter warning" data-testid="audio-dropped" title="audio the encoder left unread for over 2 s (its output blocked), dropped">
           audio dropped {(stats.audioDroppedMs / 1000).toFixed(1)} s
