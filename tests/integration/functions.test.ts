@@ -871,6 +871,53 @@ describe('edge functions with Cloudflare secrets', () => {
     expect([bUser, hostUser].map((u) => cloudflare.turnIssued.get(u))).toEqual(['revoked', 'revoked']);
   });
 
+  it('keeps a host’s three newest calls open: opening a fourth ends the oldest and revokes its TURN credentials', async () => {
+    const h = await signIn('Many Calls Host');
+    const streamId = (await invoke<StartLive>(h.sb, 'start-live', {})).data.stream.id;
+    const open = async () => {
+      const created = await invoke<{ sessionId: string }>(h.sb, 'create-call-session', { streamId });
+      expect(created.status).toBe(200);
+      const token = await invoke<{ iceServers: Array<{ username?: string }> }>(h.sb, 'generate-call-token', { streamId, sessionId: created.data.sessionId });
+      return { id: created.data.sessionId, turn: token.data.iceServers.find((x) => x.username)!.username! };
+    };
+    const calls = [await open(), await open(), await open()];
+    expect(calls.map((c) => cloudflare.turnIssued.get(c.turn))).toEqual(['valid', 'valid', 'valid']);
+    calls.push(await open());
+    const { rows } = await backend.pool.query('select id, ended_at is not null as ended from public.call_sessions where host_id = $1 order by created_at', [h.id]);
+    expect(rows).toEqual(calls.map((c, i) => ({ id: c.id, ended: i === 0 })));
+    expect(calls.map((c) => cloudflare.turnIssued.get(c.turn))).toEqual(['revoked', 'valid', 'valid', 'valid']);
+    // The oldest call admits nobody any more; the newest is the one guests find.
+    expect(await invoke(h.sb, 'generate-call-token', { streamId, sessionId: calls[0]!.id })).toMatchObject({ status: 404 });
+    await invoke(h.sb, 'end-live', { streamId });
+  });
+
+  it('revokes TURN credentials it could not record, and says why the token failed', async () => {
+    const [h, g] = await Promise.all([signIn('Unrecorded Host'), signIn('Unrecorded Guest')]);
+    const streamId = (await invoke<StartLive>(h.sb, 'start-live', {})).data.stream.id;
+    const session = (await invoke<{ sessionId: string }>(h.sb, 'create-call-session', { streamId })).data.sessionId;
+    await seatGuest(h, streamId, g);
+    // The database refuses the record (a full disk, a lost connection…).
+    await backend.pool.query(`
+      create function public.refuse_turn_records() returns trigger language plpgsql as $$
+      begin raise exception 'disk full' using errcode = '53100'; end $$;
+      create trigger refuse_turn_records before insert on public.call_turn_credentials for each row execute function public.refuse_turn_records();
+    `);
+    const before = cloudflare.turnIssued.size;
+    let res: Awaited<ReturnType<typeof invoke>>;
+    try {
+      res = await invoke(g.sb, 'generate-call-token', { streamId, sessionId: session });
+    } finally {
+      await backend.pool.query('drop trigger refuse_turn_records on public.call_turn_credentials; drop function public.refuse_turn_records();');
+    }
+    expect(res.status).toBe(500);
+    expect(res.error).toMatch(/^Could not join the call: could not record the TURN credentials: disk full/);
+    // What Cloudflare made for the failed request no longer works.
+    const made = [...cloudflare.turnIssued.entries()].slice(before);
+    expect(made).toHaveLength(1);
+    expect(made[0]![1]).toBe('revoked');
+    await invoke(h.sb, 'end-live', { streamId });
+  });
+
   it('keeps a participant’s credentials of their three latest token requests in a call, and revokes older ones', async () => {
     const [h, g] = await Promise.all([signIn('Loop Host'), signIn('Loop Guest')]);
     const streamId = (await invoke<StartLive>(h.sb, 'start-live', {})).data.stream.id;

@@ -522,6 +522,12 @@ const forbidden: Forbidden[] = [
     refused: { code: '23514' },
   },
   {
+    name: 'the host sending null for the locked seats (it would have unlocked them all)',
+    setup: (s) => step(s.host.sb.from('streams').update({ locked_seats: [1, 4] }).eq('id', s.streamId), 'lock two seats'),
+    act: (s) => s.host.sb.from('streams').update({ locked_seats: null }).eq('id', s.streamId),
+    refused: { code: '22004', hint: 'invalid_argument', message: /locked_seats must be a list of seat numbers/, status: 400 },
+  },
+  {
     name: 'the host locking a seat of an ended stream by a direct update',
     setup: (s) => step(s.host.sb.rpc('end_stream', { p_stream_id: s.streamId }), 'end'),
     act: (s) => s.host.sb.from('streams').update({ locked_seats: [3] }).eq('id', s.streamId),

@@ -13,10 +13,10 @@ import { generateIceServers } from '../_shared/cloudflare.ts';
 import { callTokenSigningSecret, cloudflareTurnConfig } from '../_shared/config.ts';
 import { maybe } from '../_shared/db.ts';
 import type { FunctionDeps } from '../_shared/deps.ts';
-import { ForbiddenError, NotFoundError } from '../_shared/errors.ts';
+import { ForbiddenError, FunctionError, NotFoundError } from '../_shared/errors.ts';
 import { createFunction, type Handler, uuidField } from '../_shared/http.ts';
 import { loadStream } from '../_shared/streams.ts';
-import { recordTurnCredentials, revokeSuperseded, revokeUsernames } from '../_shared/turnCredentials.ts';
+import { recordTurnCredentials, revokeSuperseded, revokeUsernames, turnUsernames } from '../_shared/turnCredentials.ts';
 import type { CallSessionRow, IceServer } from '../_shared/types.ts';
 
 /**
@@ -80,16 +80,24 @@ export function createGenerateCallTokenHandler(deps: FunctionDeps): Handler {
         turn ? generateIceServers(fetch, turn, ICE_CREDENTIALS_TTL_SECONDS) : Promise.resolve<IceServer[]>([]),
       ]);
       // Kept so that they can be revoked when this participant leaves the stage or the call ends.
-      const issued = await recordTurnCredentials(
-        admin(),
-        iceServers,
-        { callSessionId: session.id, streamId: stream.id, userId: user.id },
-        now,
-        new Date(now.getTime() + ICE_CREDENTIALS_TTL_SECONDS * 1000),
-      );
-      // Removed, or the call ended, while the credentials were being made: whoever revoked what was
-      // recorded then did not see these, so they are revoked here and the token is not handed out.
-      if (issued.length > 0 && !(await stillAdmitted(admin(), role, stream.id, session.id, user.id))) {
+      // Credentials that cannot be recorded could never be revoked: they are revoked now instead.
+      let issued: string[];
+      try {
+        issued = await recordTurnCredentials(
+          admin(),
+          iceServers,
+          { callSessionId: session.id, streamId: stream.id, userId: user.id },
+          now,
+          new Date(now.getTime() + ICE_CREDENTIALS_TTL_SECONDS * 1000),
+        );
+      } catch (err) {
+        await revokeUsernames(admin(), fetch, turn, turnUsernames(iceServers), now, log);
+        throw new FunctionError('internal', `Could not join the call: ${(err as Error).message}`);
+      }
+      // Removed, or the call ended, while the token was being made: no token for a place no longer
+      // held, and credentials made meanwhile (whoever revoked what was recorded then did not see
+      // these) are revoked here.
+      if (!(await stillAdmitted(admin(), role, stream.id, session.id, user.id))) {
         await revokeUsernames(admin(), fetch, turn, issued, now, log);
         throw new ForbiddenError('You left the stage (or the call ended) while joining the call');
       }

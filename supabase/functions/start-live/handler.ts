@@ -21,7 +21,7 @@ import {
   localIngestConfig,
 } from '../_shared/config.ts';
 import type { PostgrestError } from '@supabase/supabase-js';
-import { must } from '../_shared/db.ts';
+import { maybe, must } from '../_shared/db.ts';
 import { ConflictError, NotFoundError } from '../_shared/errors.ts';
 import type { FunctionDeps } from '../_shared/deps.ts';
 import { createFunction, type Handler } from '../_shared/http.ts';
@@ -176,6 +176,11 @@ export function createStartLiveHandler(deps: FunctionDeps): Handler {
           }),
           'choose the stream to put live',
         );
+      // Whether a stream has ended (a claim may pick another stream for other reasons: a newer idle one).
+      const streamEnded = async (streamId: string): Promise<boolean> => {
+        const row = maybe<{ status: string }>(await admin().from('streams').select('status').eq('id', streamId).maybeSingle(), 'read the stream');
+        return row === null || row.status === 'ended';
+      };
       // While another call makes the stream's Cloudflare live input, wait until go_live has stored
       // it (this call then answers the same input), or until its reservation passes to this call.
       let claimed = await claim();
@@ -186,8 +191,8 @@ export function createStartLiveHandler(deps: FunctionDeps): Handler {
         if (Date.now() >= waitUntil) throw new ConflictError("Another start-live is still making the stream's live input: try again");
         await sleep(LIVE_INPUT_POLL_MS);
         claimed = await claim();
-        if (claimed.stream.id !== waitedFor) {
-          // The stream this call waited for ended meanwhile (the claim then picks another): the
+        if (claimed.stream.id !== waitedFor && (await streamEnded(waitedFor))) {
+          // The stream this call waited for ended meanwhile (the claim then picked another): the
           // end-live wins, as it does over a call that claimed the stream before it ended. The
           // other stream stays idle for the next start-live.
           if (claimed.reservation) {
