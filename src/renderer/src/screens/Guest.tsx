@@ -315,6 +315,12 @@ function GuestHome({ userId }: { userId: string }) {
       return;
     }
     const media = await check.release();
+    if (!mountedRef.current) {
+      // The page went away while the devices were being handed over: nothing is left capturing, and the seat is given back.
+      stopStream(media.stream);
+      await leaveSeat(seat.stream_id).catch(() => {});
+      return;
+    }
     if (goneSeatRef.current === seat.id) {
       // The held seat went (removed, or the stream ended) while the camera was being handed over: the note says so.
       stopStream(media.stream);

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { SupabaseClient } from '@supabase/supabase-js';
 import { watchTable } from './realtime';
 
@@ -65,5 +65,85 @@ describe('a table watch', () => {
     fake.status('CHANNEL_ERROR', new Error('Unauthorized'));
     await expect(watching).rejects.toThrow(/Live updates of stream_guest_seats are unavailable: Unauthorized/);
     expect(fake.removed()).toBe(1);
+  });
+});
+
+/** A client that makes a new channel each time, each with its own status callback and row listener. */
+function channelsClient() {
+  const made: Array<{ status: (s: string, err?: Error) => void; row: (payload: unknown) => void; removed: boolean }> = [];
+  let tokens = 0;
+  const client = {
+    realtime: {
+      setAuth: async () => {
+        tokens += 1;
+      },
+    },
+    channel: () => {
+      const entry = { status: (_s: string) => {}, row: (_p: unknown) => {}, removed: false };
+      const channel = {
+        entry,
+        on: (_type: string, _filter: unknown, cb: (payload: unknown) => void) => {
+          entry.row = cb;
+          return channel;
+        },
+        subscribe: (cb: (s: string, err?: Error) => void) => {
+          entry.status = cb;
+          return channel;
+        },
+      };
+      made.push(entry);
+      return channel;
+    },
+    removeChannel: async (channel: { entry: { removed: boolean } }) => {
+      channel.entry.removed = true;
+      return 'ok';
+    },
+  } as unknown as SupabaseClient;
+  return { client, made, tokens: () => tokens };
+}
+
+describe('a table watch the server closes', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('is opened again with the current token, with growing pauses, and says changes were missed', async () => {
+    vi.useFakeTimers();
+    const fake = channelsClient();
+    const rows: unknown[] = [];
+    let rejoins = 0;
+    const watching = watchTable<{ id: number }>(fake.client, 'seats', {
+      table: 'stream_guest_seats',
+      filter: 'stream_id=eq.x',
+      onRow: (row) => rows.push(row),
+      onRejoin: () => (rejoins += 1),
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    fake.made[0]!.status('SUBSCRIBED');
+    const unsubscribe = await watching;
+    // The server closes the channel (its token expired): the client would not rejoin it.
+    fake.made[0]!.status('CLOSED');
+    expect(fake.made[0]!.removed).toBe(true);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(fake.made).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fake.made).toHaveLength(2);
+    expect(fake.tokens()).toBe(2);
+    // Refused this time (the token is being refreshed): tried again after a longer pause.
+    fake.made[1]!.status('CHANNEL_ERROR', new Error('Unauthorized'));
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(fake.made).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fake.made).toHaveLength(3);
+    fake.made[2]!.status('SUBSCRIBED');
+    expect(rejoins).toBe(1);
+    fake.made[2]!.row({ eventType: 'UPDATE', new: { id: 7 } });
+    expect(rows).toEqual([{ id: 7 }]);
+    unsubscribe();
+    expect(fake.made[2]!.removed).toBe(true);
+    // Nothing opens again once the caller stopped.
+    fake.made[2]!.status('CLOSED');
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(fake.made).toHaveLength(3);
   });
 });

@@ -32,6 +32,9 @@ export function requireUuid(value: string, what: string): string {
 
 let sequence = 0;
 
+/** Pauses before opening again a subscription the server closed: growing, at most the last. */
+export const REOPEN_DELAYS_MS = [1000, 2000, 5000, 10_000, 30_000];
+
 /**
  * Subscribes to a table's row changes and resolves once the server confirmed
  * the subscription, so no change made after that is missed. Each call gets its
@@ -40,45 +43,92 @@ let sequence = 0;
  * for it (`postgres_changes_options.wait`): without that, a change in the
  * first seconds — the host going live just after a viewer opened the page —
  * would be lost. The local server sets the feed up before it answers.
+ *
+ * A subscription that drops (socket lost) is rejoined by the client itself.
+ * One the server closes (its token expired while the page was hidden and did
+ * not refresh it; a check of a new token failed) is over for the client: it is
+ * opened again here, on a new channel with the current token, with growing
+ * pauses until it is confirmed, and `onRejoin` says that changes were missed.
  */
 export async function watchTable<Row>(client: SupabaseClient, label: string, watch: TableWatch<Row>): Promise<Unsubscribe> {
   const events = watch.events ?? ['INSERT', 'UPDATE'];
-  // The join must carry the signed-in user's token: RLS decides which rows they see.
-  await client.realtime.setAuth();
-  sequence += 1;
-  const channel: RealtimeChannel = client.channel(`${label}:${sequence}:${Math.random().toString(36).slice(2, 8)}`, {
-    config: { postgres_changes_options: { wait: true } },
-  });
-  channel.on('postgres_changes', { event: '*', schema: 'public', table: watch.table, filter: watch.filter }, (payload) => {
-    const event = payload.eventType;
-    if (event === 'DELETE' || !events.includes(event)) return;
-    watch.onRow(payload.new as Row, event);
-  });
   let removed = false;
+  let current: RealtimeChannel | null = null;
+  let reopenTimer: ReturnType<typeof setTimeout> | null = null;
+  let reopenAttempt = 0;
+
   const unsubscribe: Unsubscribe = () => {
     if (removed) return;
     removed = true;
-    void client.removeChannel(channel);
+    if (reopenTimer) clearTimeout(reopenTimer);
+    reopenTimer = null;
+    if (current) void client.removeChannel(current);
+    current = null;
   };
-  let confirmed = false;
-  await new Promise<void>((resolve, reject) => {
-    channel.subscribe((status, err) => {
-      if (status === 'SUBSCRIBED') {
-        if (confirmed && !removed) watch.onRejoin?.();
-        confirmed = true;
-        resolve();
-        return;
-      }
-      // After a confirmed subscription the client rejoins by itself; before it, this is a failure.
-      if (!confirmed && (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT' || status === 'CLOSED')) {
-        unsubscribe();
-        reject(
-          new BackendError('realtime_unavailable', `Live updates of ${watch.table} are unavailable: ${err?.message ?? status.toLowerCase()}`, {
-            cause: err,
-          }),
-        );
-      }
+
+  /** Opens a channel; resolves when the server confirms it (the first time), rejects when it refuses that. */
+  const open = async (again: boolean): Promise<void> => {
+    // The join must carry the signed-in user's token: RLS decides which rows they see.
+    await client.realtime.setAuth();
+    if (removed) return;
+    sequence += 1;
+    const channel: RealtimeChannel = client.channel(`${label}:${sequence}:${Math.random().toString(36).slice(2, 8)}`, {
+      config: { postgres_changes_options: { wait: true } },
     });
-  });
+    current = channel;
+    channel.on('postgres_changes', { event: '*', schema: 'public', table: watch.table, filter: watch.filter }, (payload) => {
+      const event = payload.eventType;
+      if (event === 'DELETE' || !events.includes(event)) return;
+      watch.onRow(payload.new as Row, event);
+    });
+    let confirmed = false;
+    await new Promise<void>((resolve, reject) => {
+      channel.subscribe((status, err) => {
+        if (removed || current !== channel) return;
+        if (status === 'SUBSCRIBED') {
+          if (confirmed || again) watch.onRejoin?.();
+          confirmed = true;
+          reopenAttempt = 0;
+          resolve();
+          return;
+        }
+        if (confirmed) {
+          // After a confirmed subscription the client rejoins by itself, unless the server closed the channel.
+          if (status === 'CLOSED') reopenLater();
+          return;
+        }
+        if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT' || status === 'CLOSED') {
+          void client.removeChannel(channel);
+          current = null;
+          reject(
+            new BackendError('realtime_unavailable', `Live updates of ${watch.table} are unavailable: ${err?.message ?? status.toLowerCase()}`, {
+              cause: err,
+            }),
+          );
+        }
+      });
+    });
+  };
+
+  const reopenLater = (): void => {
+    if (removed || reopenTimer) return;
+    const closed = current;
+    current = null;
+    if (closed) void client.removeChannel(closed);
+    const delay = REOPEN_DELAYS_MS[Math.min(reopenAttempt, REOPEN_DELAYS_MS.length - 1)]!;
+    reopenAttempt += 1;
+    reopenTimer = setTimeout(() => {
+      reopenTimer = null;
+      if (removed) return;
+      open(true).catch(() => reopenLater());
+    }, delay);
+  };
+
+  try {
+    await open(false);
+  } catch (err) {
+    unsubscribe();
+    throw err;
+  }
   return unsubscribe;
 }

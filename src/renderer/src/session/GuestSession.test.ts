@@ -37,6 +37,12 @@ describe("the guest's reading of the host's offers", () => {
  */
 const g = vi.hoisted(() => ({
   listener: null as ((msg: unknown) => void) | null,
+  /** The channel's "closed by the server" callback, and how many channels were joined. */
+  dead: null as (() => void) | null,
+  joins: 0,
+  /** The host's open call (its number), and the calls tokens were asked for, in order. */
+  callsOpened: 1,
+  tokens: [] as string[],
   sent: [] as Array<{ kind: string; call?: string }>,
   opened: [] as Array<{ kind: string; deviceId: string | undefined; stopped: () => boolean }>,
   /** Each getUserMedia waits for the test to let it finish, in order. */
@@ -62,10 +68,15 @@ const g = vi.hoisted(() => ({
 vi.mock('../rtc/signaling', () => ({
   SignalingChannel: {
     async join() {
+      g.joins += 1;
       return {
         onMessage: (l: (msg: unknown) => void) => {
           g.listener = l;
           return () => (g.listener = null);
+        },
+        onDead: (l: () => void) => {
+          g.dead = l;
+          return () => (g.dead = null);
         },
         send: async (msg: { kind: string; call?: string }) => {
           g.sent.push(msg);
@@ -93,7 +104,13 @@ vi.mock('../rtc/PeerLink', () => ({
   },
 }));
 
-vi.mock('../services/cloudflareCallsService', () => ({ getActiveCallSession: async () => null, generateCallToken: async () => ({ iceServers: [] }) }));
+vi.mock('../services/cloudflareCallsService', () => ({
+  getActiveCallSession: async () => ({ sessionId: `call-${g.callsOpened}` }),
+  generateCallToken: async (_streamId: string, sessionId: string) => {
+    g.tokens.push(sessionId);
+    return { iceServers: [{ urls: 'turn:turn.example:3478', username: `user-${g.tokens.length}`, credential: 'c' }] };
+  },
+}));
 vi.mock('../services/liveService', () => ({
   getStream: async () => g.stream,
   subscribeStream: async (_id: string, _onRow: unknown, onRejoin?: () => void) => {
@@ -163,6 +180,10 @@ function newSession() {
 describe('the guest on stage', () => {
   beforeEach(() => {
     g.listener = null;
+    g.dead = null;
+    g.joins = 0;
+    g.callsOpened = 1;
+    g.tokens.length = 0;
     g.sent.length = 0;
     g.opened.length = 0;
     g.gates.length = 0;
@@ -220,6 +241,51 @@ describe('the guest on stage', () => {
     session.reconnect();
     expect(session.get().link).toBe('connecting');
     expect(g.sent.at(-1)).toMatchObject({ kind: 'hello' });
+    await session.close();
+  });
+
+  it('joins a new channel when the server closes the one it has, and calls the host on it', async () => {
+    const session = newSession();
+    await session.start();
+    expect(g.joins).toBe(1);
+    const hellos = () => g.sent.filter((m) => m.kind === 'hello').length;
+    expect(hellos()).toBe(1);
+    g.dead!();
+    await vi.waitFor(() => expect(g.joins).toBe(2));
+    await vi.waitFor(() => expect(hellos()).toBe(2));
+    expect(session.get().link).toBe('connecting');
+    await session.close();
+  });
+
+  it('asks for the open call’s ICE servers again with each new call (the host may have opened a new call, the old credentials revoked)', async () => {
+    const session = newSession();
+    await session.start();
+    expect(g.tokens).toEqual(['call-1']);
+    // The host's call was taken down and opened anew; the guest's link failed meanwhile and "Try again" is tapped.
+    g.callsOpened = 2;
+    const hellos = g.sent.filter((m) => m.kind === 'hello').length;
+    session.reconnect();
+    await vi.waitFor(() => expect(g.sent.filter((m) => m.kind === 'hello').length).toBe(hellos + 1));
+    expect(g.tokens).toEqual(['call-1', 'call-2']);
+    await session.close();
+  });
+
+  it('"Try again" while an automatic call waits to start places one call, not two', async () => {
+    vi.useFakeTimers();
+    const session = newSession();
+    await session.start();
+    g.listener!({ kind: 'description', from: HOST, to: GUEST, link: 'link-1', description: { type: 'offer', sdp: 'v=0' } });
+    await vi.advanceTimersByTimeAsync(20_000);
+    // The link made no progress: an automatic call is scheduled. The guest taps Try again meanwhile.
+    const before = g.sent.filter((m) => m.kind === 'hello').length;
+    session.reconnect();
+    await vi.advanceTimersByTimeAsync(0);
+    const afterTap = g.sent.filter((m) => m.kind === 'hello').length;
+    expect(afterTap).toBe(before + 1);
+    await vi.advanceTimersByTimeAsync(5_000);
+    // Only the hello's own repeats follow: no second call with a new id.
+    const calls = new Set(g.sent.filter((m) => m.kind === 'hello').slice(before).map((m) => m.call));
+    expect(calls.size).toBe(1);
     await session.close();
   });
 

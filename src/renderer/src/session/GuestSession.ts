@@ -433,7 +433,15 @@ export class GuestSession {
    * and calls the host. On failure the link reads `failed`; `reconnect()`
    * takes it up again.
    */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    // One start at a time: a second (Try again while an automatic call starts) shares it.
+    this.starting ??= this.startNow().finally(() => (this.starting = null));
+    return this.starting;
+  }
+
+  private starting: Promise<void> | null = null;
+
+  private async startNow(): Promise<void> {
     try {
       if (!this.following) await this.follow();
       if (!this.signaling) await this.connect();
@@ -535,16 +543,26 @@ export class GuestSession {
 
   private async connect(): Promise<void> {
     const { streamId, userId, hostId } = this.opts;
-    const call = await getActiveCallSession(streamId);
-    this.iceServers = call ? (await generateCallToken(streamId, call.sessionId)).iceServers : [];
+    await this.fetchIceServers();
     if (this.closed) return;
-    this.signaling = await SignalingChannel.join({ streamId, guestId: userId, selfId: userId, peerId: hostId }, (m) => this.log(m));
+    const signaling = await SignalingChannel.join({ streamId, guestId: userId, selfId: userId, peerId: hostId }, (m) => this.log(m));
+    this.signaling = signaling;
     if (this.closed) {
-      void this.signaling.close();
+      void signaling.close();
       return;
     }
+    // Closed by the server (a token that expired while the page was hidden): a new channel, and the host called again on it.
     this.keep(
-      this.signaling.onMessage((msg) => {
+      signaling.onDead(() => {
+        if (this.signaling !== signaling || this.closed || this.leaving) return;
+        this.log('the server closed the signaling channel; joining it again');
+        this.signaling = null;
+        void signaling.close();
+        this.callAgain();
+      }),
+    );
+    this.keep(
+      signaling.onMessage((msg) => {
         if (msg.from !== hostId) return;
         if (msg.kind === 'bye') this.onBye();
         else if (msg.kind === 'uplink') {
@@ -560,11 +578,16 @@ export class GuestSession {
         }
       }),
     );
-    const viewTimer = setInterval(() => void this.watchView(), VIEW_WATCH_MS);
-    this.keep(() => clearInterval(viewTimer));
+    // One watch, however many times the channel was joined.
+    if (!this.viewTimer) {
+      const viewTimer = setInterval(() => void this.watchView(), VIEW_WATCH_MS);
+      this.viewTimer = viewTimer;
+      this.keep(() => clearInterval(viewTimer));
+    }
     this.sayHello();
   }
 
+  private viewTimer: ReturnType<typeof setInterval> | null = null;
   private readonly viewWatch = new ViewWatch();
   private watchedLink: PeerLink | null = null;
 
@@ -781,16 +804,36 @@ export class GuestSession {
     this.callAgain();
   }
 
+  /**
+   * The ICE servers of the stream's open call, with this guest's TURN
+   * credentials: none when no call is open. Asked again for each new call, since
+   * the host may have opened a new call meanwhile and the old credentials may
+   * have been revoked with theirs.
+   */
+  private async fetchIceServers(): Promise<void> {
+    const { streamId } = this.opts;
+    const call = await getActiveCallSession(streamId);
+    this.iceServers = call ? (await generateCallToken(streamId, call.sessionId)).iceServers : [];
+  }
+
   /** Calls the host again after the connection failed (or could not start). */
   private callAgain(): void {
     if (this.closed) return;
+    // An automatic call already scheduled is this one.
+    this.clearWatchdog();
     this.endLink();
     this.link = null;
     // A new call: the host answers it even if it took up (and lost) the last one.
     this.call = null;
     this.snapshot.set({ link: 'connecting', notice: null });
-    if (this.following && this.signaling) this.sayHello();
-    else void this.start().catch((err: Error) => this.log(`reconnect: ${err.message}`));
+    if (this.following && this.signaling) {
+      const signaling = this.signaling;
+      void this.fetchIceServers()
+        .catch((err: Error) => this.log(`could not renew the call's ICE servers (the last ones are used): ${err.message}`))
+        .then(() => {
+          if (!this.closed && this.signaling === signaling && !this.link) this.sayHello();
+        });
+    } else void this.start().catch((err: Error) => this.log(`reconnect: ${err.message}`));
   }
 
   /** Another guest's seat changed (taken, switched, left): the list a moderator works from follows. */

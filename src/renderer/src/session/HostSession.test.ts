@@ -27,6 +27,8 @@ const h = vi.hoisted(() => {
     eventList: [] as unknown[],
     /** start-live answers that the stream was live before (another studio's show). */
     resumed: false,
+    /** The stream's status getStream reads. */
+    streamStatus: 'live' as 'live' | 'ended',
     /** The id of the stream the next Go live makes (and End live ends). */
     streamId: '11111111-1111-4111-8111-111111111111',
     /** When set, the next listEvents waits for it (once). */
@@ -42,6 +44,8 @@ const h = vi.hoisted(() => {
     remembered: {} as Record<string, string | undefined>,
     /** Each guest's signaling handler, as the session subscribed it. */
     handlers: new Map<string, (msg: unknown) => void>(),
+    /** Each guest's channel's "closed by the server" callback. */
+    dead: new Map<string, () => void>(),
     /** The caps each guest's link was made with, then set to. */
     linkCaps: new Map<string, unknown[]>(),
     /** Each guest's latest link: what it was given to send, and its remote-stream callback. */
@@ -133,6 +137,10 @@ vi.mock('../rtc/signaling', () => ({
         onMessage: (handler: (msg: unknown) => void) => {
           h.handlers.set(to.guestId, handler);
           return () => h.handlers.delete(to.guestId);
+        },
+        onDead: (listener: () => void) => {
+          h.dead.set(to.guestId, listener);
+          return () => h.dead.delete(to.guestId);
         },
         send: async () => {},
         close: async () => {
@@ -230,7 +238,7 @@ vi.mock('../services/liveService', () => ({
     h.step('endLive');
     return streamRow('ended');
   },
-  getStream: async () => streamRow('live'),
+  getStream: async () => streamRow(h.streamStatus),
   prepareEndOnUnload: async (streamId: string) => {
     const ender = { streamId, fired: 0, disposed: false };
     h.unloadEnders.push(ender);
@@ -340,6 +348,7 @@ let session: InstanceType<typeof HostSession>;
 beforeEach(() => {
   h.calls.length = 0;
   h.resumed = false;
+  h.streamStatus = 'live';
   h.streamId = '11111111-1111-4111-8111-111111111111';
   for (const k of Object.keys(h.failures)) delete h.failures[k];
   h.subscriptions = 0;
@@ -758,6 +767,15 @@ describe('a stream ended elsewhere', () => {
   });
 });
 
+describe('a stream ended elsewhere while going live', () => {
+  it('fails the start and undoes it instead of showing LIVE', async () => {
+    h.streamStatus = 'ended';
+    await expect(session.goLive('Show')).rejects.toThrow(/ended elsewhere .* while going live/);
+    expect(useStore.getState().phase).toBe('error');
+    expect(h.calls).toContain('encoder:stop');
+  });
+});
+
 describe("each guest's signaling channel", () => {
   const seat = (userId: string, leftAt: string | null = null) =>
     ({ id: `seat-${userId}`, stream_id: streamRow('live').id, user_id: userId, seat_index: 1, left_at: leftAt, mic_enabled: true, camera_enabled: true, volume: 1 }) as never;
@@ -832,6 +850,25 @@ describe("each guest's signaling channel", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe("a guest's channel the server closes", () => {
+  const seat = (userId: string) =>
+    ({ id: `seat-${userId}`, stream_id: streamRow('live').id, user_id: userId, seat_index: 1, left_at: null, mic_enabled: true, camera_enabled: true, volume: 1 }) as never;
+
+  it('is left and joined anew while the guest is seated, and their hello is heard on the new one', async () => {
+    await session.goLive('Show');
+    useStore.getState().upsertSeat(seat('guest-a'));
+    await vi.waitFor(() => expect(h.dead.has('guest-a')).toBe(true));
+    const firstHandler = h.handlers.get('guest-a');
+    h.dead.get('guest-a')!();
+    await vi.waitFor(() => expect(h.calls.filter((c) => c === 'signaling:join guest-a')).toHaveLength(2));
+    expect(h.calls).toContain('signaling:close guest-a');
+    await vi.waitFor(() => expect(h.handlers.get('guest-a')).not.toBe(firstHandler));
+    h.handlers.get('guest-a')!({ kind: 'hello', from: 'guest-a', to: 'host', call: 'call-1' });
+    await vi.waitFor(() => expect(h.links.has('guest-a')).toBe(true));
+    await session.end();
   });
 });
 

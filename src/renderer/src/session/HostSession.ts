@@ -383,6 +383,10 @@ export class HostSession {
       );
       store.setBroadcast({ encoder: started.encoder, recordingPath: started.recordingPath ?? null });
       await this.openCall(live.stream.id);
+      // Ended elsewhere (another studio's End live) while this start was under way: nothing here may show LIVE.
+      if (useStore.getState().stream?.status === 'ended') {
+        throw new Error('The stream was ended elsewhere (another studio, or its End it) while going live.');
+      }
       store.setBroadcast({ phase: 'live' });
     } catch (err) {
       const message = (err as Error).message;
@@ -497,7 +501,7 @@ export class HostSession {
   }
 
   /** A re-read of the rows is running (several subscriptions rejoin at once after a drop: one read serves them). */
-  private relisting: Promise<void> | null = null;
+  private relisting: { streamId: string; read: Promise<void> } | null = null;
 
   /**
    * A pending invitation's countdown ran out in the studio. The database
@@ -536,15 +540,16 @@ export class HostSession {
    * held as taken that the list no longer has was left meanwhile.
    */
   private async relist(streamId: string, why?: string): Promise<void> {
-    if (this.relisting) return this.relisting;
+    // A read under way serves only its own stream: one for the last broadcast's stream (hung, after End live and Go live) does not.
+    if (this.relisting?.streamId === streamId) return this.relisting.read;
     if (why) this.log(`reading the stream's seats and invitations again: ${why}`);
     const heldBefore = new Set(activeSeats(useStore.getState().seats).map((seat) => seat.id));
-    this.relisting = (async () => {
+    const read = (async () => {
       const [seats, invitations, events, stream] = await Promise.all([
         listActiveSeats(streamId),
         listStreamInvitations(streamId),
         listEvents(streamId),
-        why ? getStream(streamId) : Promise.resolve(null),
+        getStream(streamId),
       ]);
       if (this.callStreamId !== streamId) return;
       const store = useStore.getState();
@@ -560,13 +565,14 @@ export class HostSession {
       if (stream) this.onStreamRow(streamId, stream);
       void this.loadNames([...seats.map((s) => s.user_id), ...invitations.map((i) => i.invitee_id)]);
     })();
+    this.relisting = { streamId, read };
     try {
-      await this.relisting;
+      await read;
     } catch (err) {
       if (!why) throw err;
       this.log(`could not read the stream's rows again: ${(err as Error).message}`);
     } finally {
-      this.relisting = null;
+      if (this.relisting?.read === read) this.relisting = null;
     }
   }
 
@@ -609,6 +615,14 @@ export class HostSession {
             return;
           }
           channel.onMessage((msg) => this.onSignal(guestId, msg));
+          // Closed by the server (a token that expired while the page was hidden): joined anew while the guest is seated.
+          channel.onDead(() => {
+            if (this.channels.get(guestId) !== channel) return;
+            this.log(`signaling with ${guestId}: the server closed the channel; joining it again`);
+            this.channels.delete(guestId);
+            void channel.close();
+            this.syncChannels();
+          });
           this.channels.set(guestId, channel);
           return;
         } catch (err) {
