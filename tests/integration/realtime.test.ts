@@ -14,6 +14,7 @@ import { freePort, startDatabase, type Database } from '../../src/local/db.js';
 import { makeApiKeys, signJwt } from '../../src/local/jwt.js';
 import { createRealtimeServer, installRealtimeTriggers, type RealtimeServer } from '../../src/local/realtime/index.js';
 import { inbox } from './helpers/inbox';
+import { watchTable } from '../../src/renderer/src/services/realtime';
 
 const SECRET = 'realtime-test-secret-with-at-least-32-characters';
 
@@ -399,6 +400,36 @@ describe('private channels', () => {
     expect(await statuses.next()).toBe('SUBSCRIBED');
     expect((await system.next(5000)).message).toBe('Token has expired');
     expect(await statuses.next()).toBe('CLOSED');
+  });
+});
+
+describe('a table watch of the app', () => {
+  it('is opened again with a fresh token when the server closes it for an expired one, and reports the gap', async () => {
+    // The first token runs out in 2 s (a page hidden too long to refresh it); the next the client asks for is good.
+    const tokens = [await userToken(host.id, 2), host.token];
+    const c = createClient(apiUrl, anonKey, {
+      auth: { persistSession: false, autoRefreshToken: false },
+      accessToken: async () => (tokens.length > 1 ? tokens.shift()! : tokens[0]!),
+      realtime: { transport: WebSocket as never },
+    });
+    clients.push(c);
+    const rows = inbox<{ body: string }>();
+    let rejoins = 0;
+    const stop = await watchTable<{ body: string }>(c, 'notes-watch', {
+      table: 'rt_notes',
+      filter: `owner=eq.${host.id}`,
+      events: ['INSERT'],
+      onRow: (row) => rows.push(row),
+      onRejoin: () => (rejoins += 1),
+    });
+    try {
+      await expect.poll(() => logs.some((l) => l.includes('Token has expired') && l.includes('notes-watch')), { timeout: 10_000 }).toBe(true);
+      await expect.poll(() => rejoins, { timeout: 10_000 }).toBe(1);
+      await db.pool.query('insert into public.rt_notes (owner, body) values ($1, $2)', [host.id, 'after the gap']);
+      expect(await rows.next(5000)).toMatchObject({ body: 'after the gap' });
+    } finally {
+      stop();
+    }
   });
 });
 
