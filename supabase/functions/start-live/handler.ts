@@ -184,6 +184,13 @@ export function createStartLiveHandler(deps: FunctionDeps): Handler {
       // While another call makes the stream's Cloudflare live input, wait until go_live has stored
       // it (this call then answers the same input), or until its reservation passes to this call.
       let claimed = await claim();
+      // A call that cannot make or store its input gives its reservation up at once, so a waiting
+      // call makes one instead of waiting for the reservation to be abandoned.
+      const release = async () => {
+        if (!claimed.reservation) return;
+        const { error } = await admin().rpc('release_live_input_reservation', { p_stream_id: claimed.stream.id, p_token: claimed.reservation });
+        if (error) log(`could not release the live input reservation of stream ${claimed.stream.id}: ${error.message}`);
+      };
       const waitedFor = claimed.stream.id;
       if (claimed.pending) log(`stream ${waitedFor}: waiting for another start-live's live input`);
       const waitUntil = Date.now() + LIVE_INPUT_WAIT_MS;
@@ -195,21 +202,11 @@ export function createStartLiveHandler(deps: FunctionDeps): Handler {
           // The stream this call waited for ended meanwhile (the claim then picked another): the
           // end-live wins, as it does over a call that claimed the stream before it ended. The
           // other stream stays idle for the next start-live.
-          if (claimed.reservation) {
-            const { error } = await admin().rpc('release_live_input_reservation', { p_stream_id: claimed.stream.id, p_token: claimed.reservation });
-            if (error) log(`could not release the live input reservation of stream ${claimed.stream.id}: ${error.message}`);
-          }
+          await release();
           throw new ConflictError('This stream has ended');
         }
       }
 
-      // A call that cannot make or store its input gives its reservation up at once, so a waiting
-      // call makes one instead of waiting for the reservation to be abandoned.
-      const release = async () => {
-        if (!claimed.reservation) return;
-        const { error } = await admin().rpc('release_live_input_reservation', { p_stream_id: claimed.stream.id, p_token: claimed.reservation });
-        if (error) log(`could not release the live input reservation of stream ${claimed.stream.id}: ${error.message}`);
-      };
       // A live input nobody will publish to is deleted; failing that, it is only logged, since the
       // caller's answer does not depend on it.
       const discard = async (uid: string) => {
