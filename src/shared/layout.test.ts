@@ -13,12 +13,13 @@ describe('gridShape', () => {
     [7, 3, 3],
     [9, 3, 3],
     [10, 3, 4],
+    [11, 3, 4],
   ])('%i participants → %ix%i', (n, rows, cols) => {
     expect(gridShape(n)).toEqual({ rows, cols });
   });
 
   it('refuses impossible counts', () => {
-    expect(() => gridShape(11)).toThrow(/at most 10/);
+    expect(() => gridShape(12)).toThrow(/at most 11 sources/);
     expect(() => gridShape(-1)).toThrow(RangeError);
     expect(() => gridShape(1.5)).toThrow(RangeError);
   });
@@ -80,6 +81,16 @@ describe('programLayout', () => {
 
   it('grid is the even grid', () => {
     expect(programLayout('grid', four, 1280, 720)).toEqual(gridLayout(four, 1280, 720));
+  });
+
+  it('grid takes the host, nine guests and a shared screen: eleven tiles in 3x4, none overlapping', () => {
+    const eleven = [s('screen'), s('host'), ...Array.from({ length: 9 }, (_, i) => s(`g${i}`))];
+    const items = programLayout('grid', eleven, 1280, 720, 'screen');
+    expect(items).toHaveLength(11);
+    expect(items[0]!.sourceId).toBe('screen');
+    expect(items.slice(0, 4).map((i) => i.rect.width)).toEqual([320, 320, 320, 320]);
+    const area = items.reduce((sum, i) => sum + i.rect.width * i.rect.height, 0);
+    expect(area).toBe((1280 * 720 * 11) / 12);
   });
 
   it('side-by-side shows the focus and the next one in two halves', () => {

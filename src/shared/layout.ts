@@ -23,10 +23,13 @@ export interface SceneItem {
   visible: boolean;
 }
 
-/** Rows x columns for n participants: 1x1, 1x2, 2x2, 2x3, 3x3. */
+/** Most sources a program shows: the host, nine guests and a shared screen. */
+export const MAX_PROGRAM_SOURCES = 11;
+
+/** Rows x columns for n sources: 1x1, 1x2, 2x2, 2x3, 3x3, then 3x4 (ten people, or nine and a shared screen). */
 export function gridShape(count: number): { rows: number; cols: number } {
   if (!Number.isInteger(count) || count < 0) throw new RangeError(`participant count must be a non-negative integer, got ${count}`);
-  if (count > 10) throw new RangeError(`at most 10 participants (host + 9 guests), got ${count}`);
+  if (count > MAX_PROGRAM_SOURCES) throw new RangeError(`at most ${MAX_PROGRAM_SOURCES} sources (host + 9 guests + a shared screen), got ${count}`);
   if (count <= 1) return { rows: 1, cols: 1 };
   if (count === 2) return { rows: 1, cols: 2 };
   if (count <= 4) return { rows: 2, cols: 2 };

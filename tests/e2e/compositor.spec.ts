@@ -206,6 +206,21 @@ test.describe('the program worker', () => {
   });
 
   for (const mode of ['gpu', 'cpu'] as const) {
+    test(`${mode} compositor, raw pictures of a still program (camera off): the first goes out at once, not black until something changes`, async () => {
+      const page = await harnessPage();
+      const r = (await page.evaluate(
+        (mode) => (window as unknown as { ProgramHarness: { liveStill: (m: string, s: number) => Promise<unknown> } }).ProgramHarness.liveStill(mode, 2),
+        mode,
+      )) as { compositor: { mode: string }; frames: number; firstAfterMs: number | null };
+      console.log(`${mode} still program: ${JSON.stringify(r)}`);
+      expect(r.compositor.mode).toBe(mode);
+      expect(r.frames).toBeGreaterThan(0);
+      expect(r.firstAfterMs).not.toBeNull();
+      await page.close();
+    });
+  }
+
+  for (const mode of ['gpu', 'cpu'] as const) {
     test(`${mode} compositor, live twice: the second show sends no picture of the first`, async () => {
       const page = await harnessPage();
       const r = (await page.evaluate(

@@ -91,6 +91,28 @@ export async function live(mode: CompositorMode, video: 'i420' | 'h264', seconds
 }
 
 /**
+ * Goes live with raw pictures while the program is still (the one
+ * participant's camera off: their avatar tile, which never changes): how many
+ * pictures reached the bridge in `seconds`. A session starts black until it
+ * gets one, so the first must come at once, not when something changes.
+ */
+export async function liveStill(mode: CompositorMode, seconds: number) {
+  const sent: SentFrame[] = [];
+  const camera = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 } });
+  const broadcaster = new Broadcaster(document.body, fakeBridge('i420', sent), 640, 360, 30, () => {}, mode);
+  broadcaster.setParticipants([{ id: 'host', label: 'Host', stream: camera, cameraOn: false }]);
+  // The avatar is drawn before the show, as in a studio where the host sat with the camera off.
+  await pause(1000);
+  const started = performance.now();
+  await broadcaster.goLive({ publishUrl: 'rtmp://127.0.0.1/live/test', width: 640, height: 360, fps: 30 }, () => {});
+  await pause(seconds * 1000);
+  await broadcaster.stop();
+  await broadcaster.dispose();
+  for (const t of camera.getTracks()) t.stop();
+  return { compositor: broadcaster.compositor, frames: sent.length, firstAfterMs: sent.length > 0 ? Math.round(sent[0]!.timestampMs - started) : null };
+}
+
+/**
  * Goes live with raw pictures through the page (no media port, as in
  * Electron) and blocks the page's thread for `blockMs` (a long render or
  * garbage collection): how many pictures made while it was blocked reached

@@ -490,6 +490,8 @@ export class Broadcaster {
         try {
           const result = await this.bridge.invoke('encoder:start', options);
           this.log(`encoder started again after its connection closed (${result.encoder})`);
+          // The new session has no picture yet: a still program would stay black there until something changed.
+          this.post({ type: 'keyframe' });
           const file = result.recordingPath ?? null;
           if (file) this.onRecordingFile?.(file);
           this.problem(`The connection to the encoder came back: the stream started again${file ? `; the recording goes on in ${file}` : ''}`);

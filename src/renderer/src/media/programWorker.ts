@@ -53,7 +53,7 @@ export type ToProgramWorker =
    * encoder: raw I420 frames, or (`h264`) H.264 encoded here at `bitrateKbps`.
    */
   | { type: 'live'; on: boolean; port?: MessagePort; video?: 'i420' | 'h264'; bitrateKbps?: number }
-  /** The native side needs a keyframe (H.264 made here). */
+  /** The native side started anew: it needs a keyframe (H.264 made here), and the current picture drawn again (raw frames: a new session starts black). */
   | { type: 'keyframe' }
   /** The page handed on a raw picture the worker posted to it (the page path's credit: see PAGE_FRAMES_IN_FLIGHT). */
   | { type: 'frameSent' }
@@ -445,7 +445,21 @@ function feedReturn(picture: VideoFrame, nowMs: number): void {
   });
 }
 
+/** The last error a tick threw, posted once (not thirty times a second); cleared by a tick that works. */
+let tickError: string | null = null;
+
 function tick(): void {
+  try {
+    tickNow();
+    tickError = null;
+  } catch (err) {
+    const message = (err as Error)?.message ?? String(err);
+    if (message !== tickError) fail(err);
+    tickError = message;
+  }
+}
+
+function tickNow(): void {
   if (cpu) {
     if (!cpuBusy) cpuTick = tickCpu();
     return;
@@ -671,9 +685,10 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
         slots = msg.on ? new OutputSlots(1000 / size.fps) : slots;
         if (msg.on) renderTimes = new RenderTimes();
         if (msg.port) port = msg.port;
-        if (msg.on && msg.video === 'h264') {
-          startH264(msg.bitrateKbps ?? 3000);
-          // The first picture goes out now, whatever the sources do.
+        if (msg.on && msg.video === 'h264') startH264(msg.bitrateKbps ?? 3000);
+        if (msg.on) {
+          // The first picture goes out now, whatever the sources do: a program of still pictures (avatars, a camera
+          // off) would otherwise send none, and the stream would stay black until something changed.
           cpu?.invalidate();
           compositor?.invalidate();
         }
@@ -688,6 +703,8 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
         return;
       case 'keyframe':
         h264?.requestKeyframe();
+        cpu?.invalidate();
+        compositor?.invalidate();
         return;
       case 'dispose':
         stopH264();
