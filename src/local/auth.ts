@@ -115,6 +115,8 @@ function optionalString(body: Record<string, unknown>, key: string): string | un
   const v = body[key];
   if (v === undefined || v === null || v === '') return undefined;
   if (typeof v !== 'string') throw new AuthApiError(400, 'validation_failed', `${key} must be a string`);
+  // PostgreSQL text cannot hold a NUL character: refused here, as invalid input, not failed in the database.
+  if (v.includes('\u0000')) throw new AuthApiError(400, 'validation_failed', `${key} must not contain a NUL character`);
   return v;
 }
 
@@ -451,7 +453,10 @@ export function createAuthHandler(opts: AuthOptions): AuthHandler {
       if (err instanceof AuthApiError) e = err;
       else if (err instanceof BodyError && err.reason === 'body_too_large') e = new AuthApiError(413, 'request_too_large', err.message);
       else if (err instanceof BodyError) e = new AuthApiError(400, 'bad_json', `Could not parse request body as JSON: ${err.message}`);
-      else e = new AuthApiError(500, 'unexpected_failure', (err as Error).message);
+      else if (/^22/.test(String((err as { code?: unknown }).code ?? ''))) {
+        // The database refused a value of the request (SQLSTATE class 22, data exception): bad input, not a failure.
+        e = new AuthApiError(400, 'validation_failed', `A value in the request is not valid: ${(err as Error).message}`);
+      } else e = new AuthApiError(500, 'unexpected_failure', (err as Error).message);
       if (res.headersSent) {
         res.destroy();
         return;

@@ -10,6 +10,9 @@ import { API_ROLES, type JwtClaims, JwtError, verifyJwt } from './jwt.js';
 import { inTransaction } from './dbClient.js';
 import { type Catalog, type FunctionInfo, SchemaCache, type TableInfo } from './rest/catalog.js';
 import { PostgrestError, parseError, toPostgrestError } from './rest/errors.js';
+
+/** Rows a read answers at most (supabase/config.toml's `max_rows`, as the hosted API applies it). */
+export const MAX_ROWS = 1000;
 import { type ParsedQuery, emptyNode, parseQuery } from './rest/parse.js';
 import { argValue, buildDelete, buildInsert, buildRead, buildRpc, buildUpdate, chooseFunction, type SqlQuery } from './rest/sql.js';
 
@@ -197,6 +200,8 @@ export function createRestHandler(opts: RestOptions): RestHandler {
       root.offset = (root.offset ?? 0) + range.offset;
       if (range.limit !== undefined) root.limit = root.limit === undefined ? range.limit : Math.min(root.limit, range.limit);
     }
+    // At most MAX_ROWS a read, as the hosted API answers (its max_rows): a client pages past them.
+    root.limit = root.limit === undefined ? MAX_ROWS : Math.min(root.limit, MAX_ROWS);
     return root.offset ?? 0;
   }
 

@@ -53,6 +53,8 @@ beforeAll(async () => {
       language sql as $$ select $$;
     create function public.conformance_nothing(p_value int) returns int
       language sql stable as $$ select null::int $$;
+    create function public.conformance_words(p_count int) returns setof text
+      language sql stable as $$ select 'word ' || g from generate_series(1, p_count) as g $$;
   `);
 });
 
@@ -119,6 +121,9 @@ describe('auth (GoTrue)', () => {
     expect(again.error).toMatchObject({ status: 422, code: 'user_already_exists' });
     const weak = await h.client().auth.signUp({ email: freshEmail('weak'), password: '123' });
     expect(weak.error).toMatchObject({ status: 422, code: 'weak_password', name: 'AuthWeakPasswordError' });
+    // A NUL character (which the database cannot store) is bad input: 400, not a server failure.
+    const nul = await h.client().auth.signInWithPassword({ email: `a\u0000${email}`, password: PASSWORD });
+    expect(nul.error).toMatchObject({ status: 400, code: 'validation_failed', message: 'email must not contain a NUL character' });
   });
 
   it('takes only a session’s own access token for the account: a token for another audience reads and changes nothing', async () => {
@@ -430,6 +435,19 @@ describe('REST (PostgREST as postgrest-js calls it)', () => {
     expect(setHead).toMatchObject({ data: null, count: 1, error: null });
     const oneOfSet = await h.client().rpc('conformance_streams_by_status', { p_status: 'ended' }).eq('host_id', host.id).select('title').single();
     expect(oneOfSet.data).toEqual({ title: T.gamma });
+
+    // Reads answer at most 1000 rows (max_rows), counted in full; the rest is a page away.
+    const many = await host.sb.rpc('conformance_words', { p_count: 1005 }, { count: 'exact' });
+    expect(many).toMatchObject({ status: 206, count: 1005 });
+    expect(many.data).toHaveLength(1000);
+    const rest = await host.sb.rpc('conformance_words', { p_count: 1005 }).range(1000, 1999);
+    expect(rest.data).toEqual(['word 1001', 'word 1002', 'word 1003', 'word 1004', 'word 1005']);
+    const words = await host.sb.rpc('conformance_words', { p_count: 2 });
+    expect(words).toMatchObject({ status: 200, data: ['word 1', 'word 2'] });
+    const oneWord = await host.sb.rpc('conformance_words', { p_count: 1 }).single();
+    expect(oneWord).toMatchObject({ status: 200, data: 'word 1', error: null });
+    const twoForOne = await host.sb.rpc('conformance_words', { p_count: 2 }).single();
+    expect(twoForOne).toMatchObject({ status: 406, error: { code: 'PGRST116' } });
 
     const voided = await host.sb.rpc('conformance_noop', { p_value: 1 });
     expect(voided).toMatchObject({ status: 204, data: null, error: null });

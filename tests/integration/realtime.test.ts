@@ -199,6 +199,18 @@ describe('broadcast', () => {
     });
     expect(bad.status).toBe(401);
     expect(await bad.json()).toMatchObject({ reason: 'invalid_token' });
+
+    // A payload nested too deep to pass on: refused as a whole, nobody gets a part of the batch.
+    const deep = `${'['.repeat(50_000)}${']'.repeat(50_000)}`;
+    const nested = await fetch(`${apiUrl}/realtime/v1/api/broadcast`, {
+      method: 'POST',
+      headers: { apikey: anonKey, 'content-type': 'application/json' },
+      body: `{"messages":[{"topic":"rest-room","event":"note","payload":{"first":true}},{"topic":"rest-room","event":"note","payload":${deep}}]}`,
+    });
+    expect(nested.status).toBe(400);
+    expect(await nested.json()).toMatchObject({ reason: 'invalid_request', error: 'messages[1].payload cannot be sent on as JSON (nested too deep)' });
+    await sleep(200);
+    expect(got.items).toEqual([]);
   });
 });
 

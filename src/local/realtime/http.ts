@@ -150,6 +150,16 @@ export async function handleBroadcastHttp(req: IncomingMessage, res: ServerRespo
       outgoing = batchMessages(parseJsonBody(body));
     }
 
+    // A payload nested deep enough parses, then overflows the stack when it is turned back into JSON for the
+    // subscribers: refused here, before anything is delivered, not thrown half-way through the deliveries.
+    outgoing.forEach((o, i) => {
+      if (o.msg.body.encoding !== 'json') return;
+      try {
+        JSON.stringify(o.msg.body.value);
+      } catch {
+        throw new RealtimeError('invalid_request', `messages[${i}].payload cannot be sent on as JSON (nested too deep)`);
+      }
+    });
     const checked = new Map<string, boolean>();
     for (const o of outgoing) {
       if (!o.isPrivate) continue;

@@ -499,7 +499,9 @@ export function buildRpc(catalog: Catalog, fn: FunctionInfo, args: Map<string, u
     }
     const paging = pagingSql(b, root.limit, root.offset);
     const count = opts.count ? `, (select count(*) from _f)::bigint as total` : '';
-    const text = `with _f as materialized (select ${ROOT}._v from ${call} as ${ROOT}(_v)) select coalesce(json_agg(_r._v), '[]'::json)::text as body, count(*)::int as page_total${count} from (select _v from _f${paging}) as _r`;
+    // Asked for one object (Accept: application/vnd.pgrst.object+json): the one value, not a list of it.
+    const body = opts.singular ? `(json_agg(_r._v) -> 0)::text` : `coalesce(json_agg(_r._v), '[]'::json)::text`;
+    const text = `with _f as materialized (select ${ROOT}._v from ${call} as ${ROOT}(_v)) select ${body} as body, count(*)::int as page_total${count} from (select _v from _f${paging}) as _r`;
     return { text, values: b.values, isVoid: false };
   }
 

@@ -301,10 +301,13 @@ async function readLoop(id: string, reader: ReadableStreamDefaultReader<VideoFra
         value.close();
         continue;
       }
-      if (cpu) {
-        pending.push(id, value);
-      } else {
-        compositor!.pushFrame(id, value);
+      try {
+        if (cpu) pending.push(id, value);
+        else compositor!.pushFrame(id, value);
+      } catch (err) {
+        // Not taken (a frame the compositor cannot use): it is closed here, the source reads on, and the page is told.
+        value.close();
+        fail(err);
       }
     }
   } catch {
