@@ -221,14 +221,18 @@ export class Broadcaster {
         this.log(`program: ${msg.message}`);
         this.problem(msg.message);
         return;
-      case 'ready':
+      case 'ready': {
         // Again when the compositor changed while running (a GPU context that was lost).
+        const changed = this.started && this.compositor !== null && this.compositor.mode !== msg.mode;
         this.started = true;
         this.compositor = { mode: msg.mode, renderer: msg.renderer };
+        // A track captured from the old compositor (the GPU one's canvas) gets no more pictures: its users take a new one.
+        if (changed) this.onCompositorChanged?.(this.compositor);
         if (msg.mode === 'cpu' && !this.previewVideo) this.showPreviewAsVideo();
         this.onReady(this.compositor);
         this.log(`program compositor: ${msg.mode === 'cpu' ? 'CPU (I420)' : 'GPU (WebGL2)'} — WebGL renderer: ${msg.renderer}${msg.note ? ` (${msg.note})` : ''}`);
         return;
+      }
       case 'fatal':
         this.failStart(msg.message);
         return;
@@ -255,6 +259,9 @@ export class Broadcaster {
     this.lastProblem = { message, atMs: now };
     this.onProblem?.(message);
   }
+
+  /** The compositor changed while running (a lost GPU context): a program track captured before shows nothing new (see captureProgram). */
+  onCompositorChanged?: (compositor: { mode: 'gpu' | 'cpu'; renderer: string }) => void;
 
   /** Program audio level per participant (dBFS), empty until live. */
   audioLevels(): Record<string, number> {
@@ -467,7 +474,8 @@ export class Broadcaster {
   /** What the encoder was started with, while live (the same start is made again after a bridge loss). */
   private startOptions: EncoderStartInput | null = null;
   private unsubscribeClosed: (() => void) | null = null;
-  private restarting = false;
+  /** The show whose encoder is being started again (one restart loop a show: a loop left from the last show does not block this one's). */
+  private restarting: EncoderStartInput | null = null;
 
   /**
    * The bridge's connection closed mid-show (the browser studio's socket: the
@@ -478,9 +486,9 @@ export class Broadcaster {
    * the renderer encoding, the new run asks for a keyframe as any start does.
    */
   private async restartAfterBridgeLoss(error: Error): Promise<void> {
-    if (!this.live || this.restarting || !this.startOptions) return;
-    this.restarting = true;
+    if (!this.live || !this.startOptions || this.restarting === this.startOptions) return;
     const options = this.startOptions;
+    this.restarting = options;
     this.problem(`${error.message.replace(/\.$/, '')}: the stream stopped; starting it again`);
     let last = '';
     try {
@@ -503,7 +511,7 @@ export class Broadcaster {
       }
       this.problem(`The stream could not be started again after the connection to the encoder closed (${last}). End live, then go live again`);
     } finally {
-      this.restarting = false;
+      if (this.restarting === options) this.restarting = null;
     }
   }
 

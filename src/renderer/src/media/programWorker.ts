@@ -683,6 +683,8 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
         if (msg.on && !live) {
           liveFromMs = performance.now() + toPageMs;
           pageFramesInFlight = 0;
+          // Each show's counters start at zero, as its output slots and lagged frames do.
+          Object.assign(stats, { framesSent: 0, framesSkipped: 0, copyTimeouts: 0, copyFailures: 0, lastCopyError: '' });
         }
         live = msg.on;
         slots = msg.on ? new OutputSlots(1000 / size.fps) : slots;

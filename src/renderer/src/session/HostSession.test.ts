@@ -56,6 +56,8 @@ const h = vi.hoisted(() => {
     refreshes: [] as string[],
     /** Audio tracks set on a link after it was made: guest and the track's device, in order. */
     audioSets: [] as Array<{ guestId: string; track: string | null }>,
+    /** Program tracks set on a link after it was made: guest and the track's number, in order. */
+    videoSets: [] as Array<{ guestId: string; track: number | null }>,
     /** Making a mix throws this (a page without WebAudio). */
     mixFailure: null as Error | null,
     /** The latest program (the broadcaster the session made): its counters are set by tests. */
@@ -103,6 +105,8 @@ vi.mock('../media/Broadcaster', () => ({
     compositor = null;
     encoderChoice = null;
     onProblem: ((message: string) => void) | null = null;
+    onCompositorChanged: ((c: unknown) => void) | null = null;
+    captures = 0;
     audioLevels = () => ({});
     setParticipants = (participants: Array<{ id: string; stream: MediaStream }>) => {
       h.lastParticipants = participants;
@@ -118,7 +122,8 @@ vi.mock('../media/Broadcaster', () => ({
     }
     async captureProgram() {
       h.step('captureProgram');
-      return { stop: () => h.calls.push('return track stopped') };
+      const n = ++this.captures;
+      return { n, stop: () => h.calls.push(n === 1 ? 'return track stopped' : `return track ${n} stopped`) };
     }
     async stop() {
       h.step('encoder:stop');
@@ -211,6 +216,7 @@ vi.mock('../rtc/PeerLink', () => ({
     }
     async setTrack(kind: string, track: { getSettings(): { deviceId: string } } | null) {
       if (kind === 'audio') h.audioSets.push({ guestId: this.opts.peerId, track: track?.getSettings().deviceId ?? null });
+      if (kind === 'video') h.videoSets.push({ guestId: this.opts.peerId, track: (track as unknown as { n?: number } | null)?.n ?? null });
     }
   },
 }));
@@ -368,6 +374,7 @@ beforeEach(() => {
   h.mixes.length = 0;
   h.mixFailure = null;
   h.audioSets.length = 0;
+  h.videoSets.length = 0;
   h.refreshes.length = 0;
   h.invitationLists.length = 0;
   h.invitationReads = 0;
@@ -850,6 +857,27 @@ describe("each guest's signaling channel", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('a compositor that gives way while live (a lost GPU context)', () => {
+  it('gives every guest the program return of the new compositor and stops the old track', async () => {
+    await session.goLive('Show');
+    for (const guestId of ['guest-a', 'guest-b']) {
+      useStore.getState().upsertSeat({ id: `seat-${guestId}`, stream_id: streamRow('live').id, user_id: guestId, seat_index: 1, left_at: null, mic_enabled: true, camera_enabled: true, volume: 1 } as never);
+      await vi.waitFor(() => expect(h.handlers.has(guestId)).toBe(true));
+      h.handlers.get(guestId)!({ kind: 'hello', from: guestId, to: 'host', call: `call-${guestId}` });
+      await vi.waitFor(() => expect(h.links.has(guestId)).toBe(true));
+    }
+    (h.broadcaster as unknown as { onCompositorChanged: (c: unknown) => void }).onCompositorChanged({ mode: 'cpu', renderer: 'x' });
+    await vi.waitFor(() => expect(h.videoSets).toHaveLength(2));
+    expect(h.videoSets.sort((x, y) => x.guestId.localeCompare(y.guestId))).toEqual([
+      { guestId: 'guest-a', track: 2 },
+      { guestId: 'guest-b', track: 2 },
+    ]);
+    await vi.waitFor(() => expect(h.calls).toContain('return track stopped'));
+    await session.end();
+    expect(h.calls).toContain('return track 2 stopped');
   });
 });
 

@@ -876,6 +876,25 @@ export class HostSession {
     this.updateProgram();
   }
 
+  /** A new program track for the guests' return, on every link, in place of one that no longer gets pictures. */
+  private async recaptureProgram(broadcaster: Broadcaster): Promise<void> {
+    if (!this.programTrack || this.broadcaster !== broadcaster) return;
+    try {
+      const track = await broadcaster.captureProgram();
+      if (!this.programTrack || this.broadcaster !== broadcaster || this.stopped) {
+        track?.stop();
+        return;
+      }
+      const old = this.programTrack;
+      this.programTrack = track;
+      await Promise.all([...this.links.values()].map((link) => link.setTrack('video', track).catch((e: Error) => this.log(`program return: ${e.message}`))));
+      old.stop();
+      this.log('the program return now comes from the new compositor');
+    } catch (err) {
+      this.log(`could not capture the program again for the guests: ${(err as Error).message}`);
+    }
+  }
+
   /** The program in the chosen output format, in the studio's program container. */
   private makeBroadcaster(): Broadcaster {
     const { width, height, fps } = this.format;
@@ -885,6 +904,8 @@ export class HostSession {
       this.log(`program problem: ${message}`);
       useStore.getState().setBroadcast({ programProblem: { message, atMs: Date.now() } });
     };
+    // The guests' program return was captured from the compositor that gave way: they get the new one's.
+    broadcaster.onCompositorChanged = () => void this.recaptureProgram(broadcaster);
     // Every file of the show is named where the studio says where it records.
     broadcaster.onRecordingFile = (file) => {
       const held = useStore.getState().recordingPath;
