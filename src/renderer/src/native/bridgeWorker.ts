@@ -47,8 +47,19 @@ const AUDIO_BACKLOG_BYTES = 48_000 * 2 * 4 * 1.5;
  * H.264 units go on the media socket too, but are never dropped here short of
  * a stalled socket: a lost delta frame spoils every picture up to the next
  * keyframe (the encoder session copes with back-pressure itself, by keyframe).
+ * Sharing the control socket (no media socket), they may leave no more there
+ * than raw video would: requests and audio must not wait behind seconds of
+ * video. Once a unit is dropped, the units up to the next keyframe are dropped
+ * too (each would decode against a picture that never came).
  */
 const H264_BACKLOG_BYTES = 16 * 1024 * 1024;
+/** An H.264 unit was dropped: the rest of its group of pictures goes too, up to the next keyframe. */
+let h264Broken = false;
+
+function isKeyUnit(payload: ArrayBuffer): boolean {
+  // The unit's first byte holds its flags (bit 0: keyframe), see encodeH264Unit.
+  return payload.byteLength > 0 && (new Uint8Array(payload, 0, 1)[0]! & 1) === 1;
+}
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 let ws: WebSocket | null = null;
@@ -66,12 +77,23 @@ function sendMedia(kind: MediaKind, payload: ArrayBuffer, timestampMs: number): 
   };
   // The socket closed (the studio server went away): what comes until it opens again is lost, and counted.
   if (socket?.readyState !== WebSocket.OPEN) {
+    // The next session starts from a keyframe anyway.
+    if (kind === 'h264') h264Broken = true;
     drop();
     return;
   }
   const shared = !videoWs || videoWs.readyState !== WebSocket.OPEN;
-  const backlog = kind === 'audio' ? AUDIO_BACKLOG_BYTES + (shared ? SHARED_VIDEO_BACKLOG_BYTES : 0) : kind === 'h264' ? H264_BACKLOG_BYTES : own ? VIDEO_BACKLOG_BYTES : SHARED_VIDEO_BACKLOG_BYTES;
+  const backlog =
+    kind === 'audio' ? AUDIO_BACKLOG_BYTES + (shared ? SHARED_VIDEO_BACKLOG_BYTES : 0) : kind === 'h264' && own ? H264_BACKLOG_BYTES : own ? VIDEO_BACKLOG_BYTES : SHARED_VIDEO_BACKLOG_BYTES;
+  if (kind === 'h264') {
+    if (h264Broken && !isKeyUnit(payload)) {
+      drop();
+      return;
+    }
+    h264Broken = false;
+  }
   if (socket.bufferedAmount > backlog) {
+    if (kind === 'h264') h264Broken = true;
     drop();
     return;
   }
