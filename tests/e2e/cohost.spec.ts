@@ -199,6 +199,15 @@ test('host moderates three guests; the program follows', async () => {
   await expect.poll(async () => (await seatOf(host, ids[2]!))?.volume).toBe(0.5);
   await host.waitForTimeout(1000);
   expect((await seatOf(host, ids[2]!))?.volume, 'no older request lands after the last').toBe(0.5);
+  // Escape gives the keyboard back to the tile; another guest's menu shows that guest's own volume.
+  const tileOf = (id: string) => host.locator(`[data-testid^="seat-"][data-user="${id}"]`);
+  await expect(tileOf(ids[2]!)).toBeFocused();
+  await tileOf(ids[2]!).click();
+  await expect(host.getByTestId('seat-menu').getByTestId('volume')).toHaveValue('0.5');
+  await tileOf(ids[1]!).click();
+  await expect(host.getByTestId('seat-menu').getByTestId('volume')).toHaveValue('1');
+  await host.keyboard.press('Escape');
+  await expect(tileOf(ids[1]!)).toBeFocused();
 
   // Removal: the guest's tile and audio leave the program.
   await seatAction(host, ids[2]!, 'Remove from stage');

@@ -134,6 +134,9 @@ function GuestHome({ userId }: { userId: string }) {
       if (isAlive(row)) {
         showInvitations([row, ...rest]);
         learnNames([row]);
+        // Invited again by the same host (the old invitation was replaced, and said expired a moment ago): the new card says it all.
+        const expired = `The invitation from ${hostLabel(row.host_id)} expired.`;
+        setNote((n) => (n?.text === expired ? null : n));
         return;
       }
       if (!known) return;

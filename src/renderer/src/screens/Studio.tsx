@@ -19,6 +19,7 @@ import {
   inviteGuest,
   lockSeat,
   muteGuest,
+  readServerClock,
   removeGuest,
   searchProfiles,
   setGuestVolume,
@@ -87,6 +88,10 @@ function StudioLive({ userId }: { userId: string }) {
       programProblem: s.programProblem,
     })),
   );
+  // A new broadcast starts without the last one's failed actions on screen.
+  useEffect(() => {
+    if (phase === 'starting') setActionError(null);
+  }, [phase]);
   const { layout, focusId, hostMicOn, hostCameraOn, sharingScreen } = useStore(
     useShallow((s) => ({ layout: s.layout, focusId: s.focusId, hostMicOn: s.hostMicOn, hostCameraOn: s.hostCameraOn, sharingScreen: s.sharingScreen })),
   );
@@ -156,6 +161,14 @@ function StudioLive({ userId }: { userId: string }) {
       useStore.getState().setProgram({ hostDeviceProblems: {} });
     };
   }, [userId, displayName, startAttempt]);
+
+  // The database's clock, read once: invitations count down by it (a moderator's invitation may come before any of the
+  // host's own answers teach it). Without an answer the page's own clock is used.
+  useEffect(() => {
+    void readServerClock()
+      .then(({ serverTime, sentAt, receivedAt }) => studioClock.learnFromRead(serverTime, sentAt, receivedAt))
+      .catch(() => undefined);
+  }, []);
 
   // The cameras and microphones to choose from, kept current as devices come and go (and as one stops or comes back).
   useEffect(() => {

@@ -17,7 +17,10 @@ const EVENTS_SHOWN = 50;
 function useWatchedStream(streamId: string | null) {
   const [stream, setStream] = useState<StreamRow | null>(null);
   const [events, setEvents] = useState<GuestEventRow[]>([]);
+  /** Why the page cannot follow the stream (no id, live updates refused): stays. */
   const [error, setError] = useState<string | null>(streamId ? null : 'No stream given: open this page with #/watch?stream=<id>.');
+  /** Why the last read failed: cleared by a read that works. */
+  const [readError, setReadError] = useState<string | null>(null);
 
   useEffect(() => {
     if (!streamId) return;
@@ -29,13 +32,19 @@ function useWatchedStream(streamId: string | null) {
       if (!row) throw new Error('This stream does not exist (it may have been deleted).');
       // A read answered after a live change is older than it: the change stays.
       setStream((held) => laterStreamRow(held, row));
+      setReadError(null);
     };
     const readEvents = async () => {
       const rows = await listEvents(streamId, { limit: EVENTS_SHOWN });
-      if (!cancelled) setEvents((held) => mergeEvents(held, rows, EVENTS_SHOWN));
+      if (cancelled) return;
+      setEvents((held) => mergeEvents(held, rows, EVENTS_SHOWN));
+      setReadError(null);
     };
     const fail = (err: Error) => {
       if (!cancelled) setError(err.message);
+    };
+    const readFailed = (err: Error) => {
+      if (!cancelled) setReadError(err.message);
     };
     (async () => {
       requireUuid(streamId, 'The stream id in this link');
@@ -49,7 +58,7 @@ function useWatchedStream(streamId: string | null) {
           await subscribeStream(
             streamId,
             (row) => !cancelled && setStream((held) => laterStreamRow(held, row)),
-            () => void readStream().catch(fail),
+            () => void readStream().catch(readFailed),
           ),
         );
         if (cancelled) return;
@@ -57,7 +66,7 @@ function useWatchedStream(streamId: string | null) {
           await subscribeEvents(
             streamId,
             (row) => !cancelled && setEvents((held) => mergeEvents(held, [row], EVENTS_SHOWN)),
-            () => void readEvents().catch(fail),
+            () => void readEvents().catch(readFailed),
           ),
         );
       } catch (err) {
@@ -72,7 +81,7 @@ function useWatchedStream(streamId: string | null) {
     };
   }, [streamId]);
 
-  return { stream, events, error };
+  return { stream, events, error: error ?? readError };
 }
 
 /**
@@ -96,8 +105,41 @@ function Player({ src }: { src: string }) {
     if (!video) return;
     if (!Hls.isSupported()) {
       if (video.canPlayType('application/vnd.apple.mpegurl')) {
+        // The browser plays HLS itself (Safari, iOS): a playlist not there yet (the stream just went live) or an ingest
+        // that dropped fails the element, which is loaded again with growing pauses, as hls.js's network errors are.
+        let recovery = freshRecovery();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const onError = () => {
+          const code = video.error?.code;
+          const kind: PlaybackFailure = code === MediaError.MEDIA_ERR_DECODE ? 'media' : code === MediaError.MEDIA_ERR_SRC_NOT_SUPPORTED || code === MediaError.MEDIA_ERR_NETWORK ? 'network' : 'other';
+          const next = nextRecovery(kind, recovery, performance.now(), video.error?.message || `media error ${code ?? 'unknown'}`);
+          recovery = next.state;
+          const { step } = next;
+          if (step.action === 'give-up') {
+            setNote(null);
+            setFailure(step.message);
+            return;
+          }
+          setNote(step.note);
+          clearTimeout(timer);
+          timer = setTimeout(() => {
+            video.src = src;
+            video.load();
+          }, step.action === 'reload' ? step.delayMs : 0);
+        };
+        const onPlaying = () => {
+          recovery = { ...recovery, networkFailures: 0 };
+          setNote(null);
+        };
+        video.addEventListener('error', onError);
+        video.addEventListener('playing', onPlaying);
         video.src = src;
-        return () => video.removeAttribute('src');
+        return () => {
+          clearTimeout(timer);
+          video.removeEventListener('error', onError);
+          video.removeEventListener('playing', onPlaying);
+          video.removeAttribute('src');
+        };
       }
       setFailure('This browser cannot play HLS streams.');
       return;

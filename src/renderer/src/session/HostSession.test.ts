@@ -881,6 +881,25 @@ describe('a compositor that gives way while live (a lost GPU context)', () => {
   });
 });
 
+describe('a guest whose page says goodbye and keeps the seat', () => {
+  it('is shown away, not connecting, until they call again', async () => {
+    await session.goLive('Show');
+    useStore.getState().upsertSeat({ id: 'seat-guest-a', stream_id: streamRow('live').id, user_id: 'guest-a', seat_index: 1, left_at: null, mic_enabled: true, camera_enabled: true, volume: 1 } as never);
+    await vi.waitFor(() => expect(h.handlers.has('guest-a')).toBe(true));
+    h.handlers.get('guest-a')!({ kind: 'hello', from: 'guest-a', to: 'host', call: 'call-1' });
+    await vi.waitFor(() => expect(h.links.has('guest-a')).toBe(true));
+    h.links.get('guest-a')!.onStateChange('connected');
+    h.handlers.get('guest-a')!({ kind: 'bye', from: 'guest-a', to: 'host' });
+    expect(useStore.getState().links['guest-a']).toBe('away');
+    // They come back: a new call, and the tile follows its link again.
+    h.handlers.get('guest-a')!({ kind: 'hello', from: 'guest-a', to: 'host', call: 'call-2' });
+    await vi.waitFor(() => expect(h.links.get('guest-a')).toBeTruthy());
+    h.links.get('guest-a')!.onStateChange('connecting');
+    await vi.waitFor(() => expect(useStore.getState().links['guest-a']).toBe('connecting'));
+    await session.end();
+  });
+});
+
 describe("a guest's channel the server closes", () => {
   const seat = (userId: string) =>
     ({ id: `seat-${userId}`, stream_id: streamRow('live').id, user_id: userId, seat_index: 1, left_at: null, mic_enabled: true, camera_enabled: true, volume: 1 }) as never;

@@ -584,7 +584,11 @@ export class HostSession {
   /** What a guest sent on their channel (its `from` is theirs: no one else can send there). */
   private onSignal(guestId: string, msg: SignalMessage): void {
     if (msg.kind === 'hello') this.onHello(guestId, msg.call);
-    else if (msg.kind === 'bye') this.dropGuest(guestId);
+    else if (msg.kind === 'bye') {
+      this.dropGuest(guestId);
+      // Their page closed (or left the call) and keeps the seat: the tile says so, rather than "connecting" for a call nobody makes.
+      if (this.seatedNow(guestId)) useStore.getState().setLink(guestId, 'away');
+    }
     else if (msg.kind === 'uplink') return;
     else if (msg.kind === 'view') this.onViewReport(guestId, msg.behindMs);
     else void this.links.get(guestId)?.handle(msg).catch((e: Error) => this.log(`signaling: ${e.message}`));

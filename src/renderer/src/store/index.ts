@@ -8,6 +8,9 @@ import type { FrameCount } from '../media/frameAudit';
 import type { LinkQuality } from '../rtc/linkQuality';
 import { recall, remember } from '../remembered';
 
+/** A seated guest's link as the studio shows it; `away`: their page said goodbye (closed or left the call) and keeps the seat. */
+export type SeatLinkState = RTCPeerConnectionState | 'away';
+
 export interface SessionSlice {
   userId: string | null;
   displayName: string;
@@ -75,7 +78,7 @@ export interface GuestsSlice {
   events: GuestEventRow[];
   invitations: GuestInvitationRow[];
   /** Peer connection state per guest user id. */
-  links: Record<string, RTCPeerConnectionState>;
+  links: Record<string, SeatLinkState>;
   /** Connection quality per guest user id, while their link is connected and graded. */
   quality: Record<string, LinkQuality>;
   names: Record<string, string>;
@@ -85,7 +88,7 @@ export interface GuestsSlice {
   upsertSeat: (seat: GuestSeatRow) => void;
   addEvents: (rows: GuestEventRow[]) => void;
   upsertInvitation: (invitation: GuestInvitationRow) => void;
-  setLink: (userId: string, state: RTCPeerConnectionState | null) => void;
+  setLink: (userId: string, state: SeatLinkState | null) => void;
   setQuality: (userId: string, quality: LinkQuality | null) => void;
   setNames: (names: Record<string, string>) => void;
 }

@@ -40,6 +40,7 @@ describe('describeEvent', () => {
   it('words the other events as sentences', () => {
     expect(line(event('invitation_cancelled'))).toBe('Gus’s invitation was cancelled');
     expect(line(event('invitation_expired'))).toBe("Gus didn't answer the invitation in time");
+    expect(line(event('invitation_expired', { invitation_id: 'i', replaced: true }))).toBe('Gus was invited again (the earlier invitation was replaced)');
     expect(line(event('seat_locked', {}, { user_id: null, display_name: null, seat_index: 8 }))).toBe('Hana locked seat 9');
     expect(line(event('removed'))).toBe('Gus was removed from the stage');
   });

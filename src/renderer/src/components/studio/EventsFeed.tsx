@@ -48,6 +48,10 @@ export function describeEvent(e: GuestEventRow): { name: string; rest: string } 
     case 'camera_on':
       if (self) return { name, rest: ' turned their camera on' };
       return { name, rest: m.camera_enabled === false ? `’s camera was released by ${byWhom(e)}: they can turn it on` : `’s camera was turned on by ${byWhom(e)}` };
+    case 'invitation_expired':
+      // Invited again before answering: the old invitation gave way to the new one, nobody let it run out.
+      if (m.replaced === true) return { name, rest: ' was invited again (the earlier invitation was replaced)' };
+      return { name, rest: TEXT.invitation_expired! };
     case 'seat_locked':
     case 'seat_unlocked': {
       const verb = e.event_type === 'seat_locked' ? 'locked' : 'unlocked';

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'react';
 import { SEAT_COUNT, type GuestSeatRow } from '../../../../shared/domain';
 import { gridShape } from '../../../../shared/layout';
 import { describeQuality } from '../../rtc/linkQuality';
-import { useStore } from '../../store';
+import { type SeatLinkState, useStore } from '../../store';
 
 export type SeatAction =
   | { kind: 'mute' | 'unmute' | 'camera-off' | 'camera-release' | 'remove' | 'make-moderator' | 'revoke-moderator'; userId: string }
@@ -31,7 +31,7 @@ interface Props {
   seats: GuestSeatRow[];
   lockedSeats: number[];
   names: Record<string, string>;
-  links: Record<string, RTCPeerConnectionState>;
+  links: Record<string, SeatLinkState>;
   hostId: string;
   disabled: boolean;
   onAction: (action: SeatAction) => void;
@@ -89,6 +89,12 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
   /** The seat whose menu is open, and who sat there then: the menu shows the seat as it is now, and goes when they leave. */
   const [menu, setMenu] = useState<{ index: number; userId: string | null; x: number; y: number } | null>(null);
   const longPress = useRef<ReturnType<typeof setTimeout> | null>(null);
+  /** What had the focus when the menu opened (its tile): the keyboard goes back there when the menu closes by key or action. */
+  const opener = useRef<HTMLElement | null>(null);
+  const closeToOpener = () => {
+    setMenu(null);
+    opener.current?.focus();
+  };
   const menuTile = menu ? tiles.find((t) => t.index === menu.index) : undefined;
   const menuStale = !!menu && (disabled || !menuTile || (menuTile.seat?.user_id ?? null) !== menu.userId);
 
@@ -100,7 +106,7 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
     if (!menu) return;
     // A click outside or Escape closes it; other keys (Tab, Enter, the volume's arrows) work inside it.
     const close = () => setMenu(null);
-    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && close();
+    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && closeToOpener();
     window.addEventListener('click', close);
     window.addEventListener('keydown', onKey);
     return () => {
@@ -115,7 +121,9 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
   };
 
   const open = (tile: SeatTile, x: number, y: number) => {
-    if (!disabled) setMenu({ index: tile.index, userId: tile.seat?.user_id ?? null, x, y });
+    if (disabled) return;
+    opener.current = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    setMenu({ index: tile.index, userId: tile.seat?.user_id ?? null, x, y });
   };
 
   return (
@@ -180,8 +188,8 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
                       </span>
                     </span>
                     <span className="quality-line">
-                      <span className={`quality q-${link}`} data-testid="link-state">
-                        {link}
+                      <span className={`quality q-${link}`} data-testid="link-state" title={link === 'away' ? 'Their page closed or left the call; the seat is kept until they come back or are removed' : undefined}>
+                        {link === 'away' ? 'away (page closed)' : link}
                       </span>
                       {link === 'connected' ? <Quality userId={seat.user_id} /> : null}
                     </span>
@@ -196,12 +204,14 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
       </div>
       {menu && menuTile && !menuStale ? (
         <SeatMenu
+          // One menu per guest: another guest's menu starts from their own volume, not the slider as the last one left it.
+          key={`${menu.index}:${menu.userId ?? ''}`}
           tile={menuTile}
           x={menu.x}
           y={menu.y}
           onAction={(action) => {
             onAction(action);
-            if (action.kind !== 'volume') setMenu(null);
+            if (action.kind !== 'volume') closeToOpener();
           }}
         />
       ) : null}

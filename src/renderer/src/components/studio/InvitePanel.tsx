@@ -53,8 +53,9 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
 
   useEffect(() => {
     if (!enabled || query.length < 2 || UUID.test(query)) {
-      // Same state when already empty: no extra render.
+      // Same state when already empty: no extra render. No search applies, so no failed one is shown either.
       setFound((current) => (current.profiles.length === 0 ? current : { query: '', profiles: [] }));
+      setSearchError(null);
       return;
     }
     let cancelled = false;
@@ -72,6 +73,11 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
       clearTimeout(timer);
     };
   }, [query, enabled, search, hostId]);
+
+  // A broadcast that ends (or starts) takes the last one's failures with it.
+  useEffect(() => {
+    setError(null);
+  }, [enabled]);
 
   const run = async (action: () => Promise<void>, clear = true) => {
     if (busy) return;
