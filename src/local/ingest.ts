@@ -75,6 +75,8 @@ interface NmsSession {
   streamName: string;
   streamPath: string;
   close?: () => void;
+  /** The publisher's connection (node-media-server's close() only half-closes it). */
+  socket?: net.Socket;
 }
 interface NmsBroadcast {
   publisher: NmsSession | null;
@@ -145,7 +147,9 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
 
   const refuse = (session: NmsSession, why: string): void => {
     log(`ingest: [warn] refused a publisher on /${session.streamApp}: ${why}`);
-    session.close?.();
+    // Cut off, not half-closed: a publisher that went on sending would keep the path (and fill its cache) until it hung up.
+    if (session.socket) session.socket.destroy();
+    else session.close?.();
   };
   const onPostPublish = (session: NmsSession): void => {
     if (session.streamApp !== 'live' || !STREAM_KEY.test(session.streamName)) return refuse(session, 'not a stream key');
@@ -199,7 +203,13 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
           const delayMs = Math.min(30_000, 1000 * 2 ** (failures - 1));
           if (failures > 1) log(`ingest: the HLS packager of ${streamKey} stopped ${failures} times in a row; trying again in ${delayMs / 1000} s`);
           const retry = setTimeout(() => {
-            if (publishing.has(streamKey) && stopping === null) ensurePackager(streamKey);
+            if (!publishing.has(streamKey) || stopping !== null) return;
+            // A packager that cannot start (mkdir, spawn) is logged: the retry runs in a timer, where a throw would end the process.
+            try {
+              ensurePackager(streamKey);
+            } catch (err) {
+              log(`ingest: [warn] the HLS packager of ${streamKey} could not start again: ${(err as Error).message}`);
+            }
           }, delayMs);
           retry.unref();
         }

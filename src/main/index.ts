@@ -102,7 +102,12 @@ async function createWindow(): Promise<void> {
     recordingsDir: process.env.ROAST_RECORDINGS_DIR || join(app.getPath('videos'), 'Roast Live Studio'),
     log,
   });
-  win.on('closed', () => void unbind());
+  // The window's encoder stops when it closes (ffmpeg finishing the stream and the recording): quitting waits for it.
+  win.on('closed', () => {
+    const stopped = unbind().catch((err: Error) => log(`encoder stop at window close: ${err.message}`));
+    unbinding.add(stopped);
+    void stopped.finally(() => unbinding.delete(stopped));
+  });
   win.once('ready-to-show', () => win.show());
   // Links for guests and viewers (the web app: the local backend's is http) open in the system browser.
   win.webContents.setWindowOpenHandler(({ url }) => {
@@ -121,10 +126,15 @@ app.whenReady().then(createWindow).catch((err: Error) => {
   app.exit(1);
 });
 app.on('window-all-closed', () => app.quit());
+/** Encoders of closed windows still stopping (ffmpeg finishing its files). */
+const unbinding = new Set<Promise<void>>();
 app.on('will-quit', (event) => {
-  if (!stack) return;
+  if (!stack && unbinding.size === 0) return;
   event.preventDefault();
   const s = stack;
   stack = null;
-  void s.stop().finally(() => app.quit());
+  // The encoders first (their ffmpeg publishes to the local ingest and finishes the recording), then the local backend.
+  void Promise.all([...unbinding])
+    .then(() => s?.stop())
+    .finally(() => app.quit());
 });

@@ -149,6 +149,37 @@ describe('studio server', () => {
     expect(bridgeRefusal(undefined, undefined)).toBe('no Host header');
   });
 
+  it('cuts off a refused upgrade even when the client keeps its side open, and lives through a reset on it', async () => {
+    const { server } = await start();
+    const own = new URL(server.url);
+    const raw = (origin: string) =>
+      new Promise<{ socket: Socket; answer: Promise<string>; ended: Promise<void> }>((resolve) => {
+        // allowHalfOpen: this client never ends its side by itself, as a hostile one would not.
+        const socket = tcpConnect({ host: own.hostname, port: Number(own.port), allowHalfOpen: true }, () => {
+          socket.write(
+            `GET /bridge HTTP/1.1\r\nHost: ${own.host}\r\nOrigin: ${origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+          );
+          let text = '';
+          const answer = new Promise<string>((done) => socket.on('data', (d: Buffer) => done((text += d.toString()))));
+          const ended = new Promise<void>((done) => socket.on('end', () => done()));
+          socket.on('error', () => {});
+          resolve({ socket, answer, ended });
+        });
+      });
+    const first = await raw('https://evil.example');
+    expect(await first.answer).toMatch(/^HTTP\/1.1 403/);
+    await first.ended;
+    // A client that resets a refused upgrade does not take the process down.
+    const second = await raw('https://evil.example');
+    expect(await second.answer).toMatch(/^HTTP\/1.1 403/);
+    second.socket.resetAndDestroy();
+    const ws = await connect(server.url, '/bridge', { origin: own.origin });
+    ws.close();
+    // The refused connection the client still holds open is not the server's any more: closing the server ends.
+    await server.close();
+    first.socket.destroy();
+  });
+
   it('invokes over JSON and streams media as binary messages', async () => {
     const { server, encoder } = await start();
     const ws = await connect(server.url);

@@ -86,9 +86,17 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
     });
   });
 
+  /** Set by close(): no new bridge socket is taken after it. */
+  let closed = false;
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? MAX_MEDIA_MESSAGE_BYTES });
   wss.on('error', (err: Error) => log(`studio: bridge server: ${err.message}`));
   server.on('upgrade', (req, socket, head) => {
+    // Past the upgrade the HTTP server no longer hears this socket's errors: a reset would end the process.
+    socket.on('error', () => socket.destroy());
+    if (closed) {
+      socket.destroy();
+      return;
+    }
     const url = requestUrl(req.url);
     if (!url) {
       log(`studio: bridge socket refused: bad request target ${JSON.stringify(req.url)}`);
@@ -98,7 +106,7 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
     const refusal = bridgeRefusal(req.headers.host, req.headers.origin, opts.host);
     if (refusal) {
       log(`studio: bridge socket refused: ${refusal}`);
-      socket.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\ncontent-type: text/plain\r\n\r\n${refusal}\n`);
+      socket.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\ncontent-type: text/plain\r\n\r\n${refusal}\n`, () => socket.destroy());
       return;
     }
     if (url.pathname === '/bridge') {
@@ -110,7 +118,7 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
       // audio and requests on the first socket never wait behind large frames.
       const host = byPeer.get(url.searchParams.get('peer') ?? '');
       if (!host) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n', () => socket.destroy());
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => bindMediaSocket(ws, host));
@@ -211,14 +219,14 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
   });
   const { port } = server.address() as AddressInfo;
   const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
-  let closed = false;
   return {
     url,
     server,
     async close() {
       if (closed) return;
       closed = true;
-      await Promise.all([...hosts].map((h) => h.dispose()));
+      // Bridges whose socket closed just before are still stopping their encoder (ffmpeg finishing the files): waited for too.
+      await Promise.all([...[...hosts].map((h) => h.dispose()), ...closing]);
       for (const client of wss.clients) client.terminate();
       wss.close();
       await new Promise<void>((r) => server.close(() => r()));

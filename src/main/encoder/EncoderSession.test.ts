@@ -850,6 +850,25 @@ describe('EncoderSession reconnect', () => {
     expect(h.session.getStats().recordingError).toBeNull();
   });
 
+  it('clears the recording warning once a restarted ffmpeg records again, into its new part', async () => {
+    const h = track(harness());
+    await h.startLive({ ...startOpts, recordPath: '/rec/show.mkv' });
+    h.child().stderr.write('[tee @ 0x55d1] Slave muxer #1 failed: No space left on device, continuing with 1/2 slaves.\n');
+    await settle();
+    expect(h.session.getStats().recordingError).toMatch(/the recording stopped/);
+    // The ingest drops; the restarted ffmpeg records again, in show-2.mkv.
+    h.child().fail('Broken pipe');
+    await settle();
+    await settle();
+    await h.clock.advance(1000);
+    expect(h.spawnCalls[1]?.args.at(-1)).toMatch(/\]\/rec\/show-2\.mkv$/);
+    expect(h.session.getStats().recordingError).toMatch(/the recording stopped/);
+    h.child().progress(1);
+    await settle();
+    expect(h.session.getStats()).toMatchObject({ state: 'live', recordingError: null });
+    expect(h.logs).toContain('encoder: recording again, in /rec/show-2.mkv');
+  });
+
   it('counts frames that come while the stream is down as dropped by the network; the newest opens the next run', async () => {
     const h = track(harness());
     await h.startLive();

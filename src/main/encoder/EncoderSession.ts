@@ -324,6 +324,8 @@ interface Run {
   audioDropped: number;
   /** A chunk of audio came in this run: silence written after that fills a gap (before it, there is no audio yet). */
   audioSeen: boolean;
+  /** The file this run records to, if it records (a new part after a restart). */
+  readonly recordPath: string | null;
   /** The highest frame count and output time ffmpeg reported in this run. */
   lastFrame: number;
   lastOutTimeMs: number;
@@ -988,6 +990,7 @@ export class EncoderSession {
       flushing: null,
       audioDropped: 0,
       audioSeen: false,
+      recordPath,
       lastFrame: -1,
       lastOutTimeMs: -1,
     };
@@ -1102,6 +1105,11 @@ export class EncoderSession {
       if (this.state === 'reconnecting') {
         const what = this.output === 'recording' ? 'the recording is being written again' : 'the stream is live again';
         this.log(`encoder: ffmpeg was restarted and ${what} (restart ${this.restarts}; before it: ${this.lastExit ?? 'unknown'})`);
+      }
+      // A run that records again (a new part after a restart) ends what a failed recording said: the file goes on.
+      if (run.recordPath !== null && this.recordingError !== null) {
+        this.log(`encoder: recording again, in ${run.recordPath}`);
+        this.recordingError = null;
       }
       if (this.state === 'starting' || this.state === 'reconnecting') this.setState('live');
       const waiter = this.startWaiter;

@@ -290,6 +290,16 @@ describe('ProgramOutputs', () => {
     expect(removed).toEqual(['/rec/show.mkv', '/rec/show-2.mkv']);
   });
 
+  it('keeps the recording of its own ffmpeg when the streamer stopped the start (the files are finished, not removed)', async () => {
+    const { outputs, sessions, removed } = setup((output, session) => {
+      if (output === 'stream') session.startResult = Promise.reject(new EncoderStartError('stopped', 'the encoder was stopped before the stream went live'));
+      else session.parts = ['/rec/show.mkv'];
+    });
+    await expect(outputs.start({ ...OPTS, video: 'h264', recordPath: '/rec/show.mkv' })).rejects.toThrow('stopped before');
+    expect(sessions.recording[0]!.stoppedNow).toBe(0);
+    expect(removed).toEqual([]);
+  });
+
   it('starts nothing when stopped while it looks at the encoder', async () => {
     let answer: (hw: boolean) => void = () => undefined;
     const { outputs, sessions } = setup(undefined, () => new Promise((resolve) => (answer = resolve)));

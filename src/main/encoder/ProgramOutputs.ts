@@ -136,7 +136,8 @@ export class ProgramOutputs {
     try {
       return await stream.start(streamOpts);
     } catch (error) {
-      await this.discardRecording(recordingStarted);
+      // A start the streamer stopped keeps what was recorded (stop() finishes the recording), as the teed one does.
+      if (!(error instanceof EncoderStartError && error.reason === 'stopped')) await this.discardRecording(recordingStarted);
       throw error;
     }
   }

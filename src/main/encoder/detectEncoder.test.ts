@@ -64,14 +64,21 @@ function fakeSpawn(trials: Partial<Record<string, FakeResult>>, calls: string[][
       stdout: new PassThrough(),
       stderr: new PassThrough(),
       kill: (_signal?: NodeJS.Signals) => {
-        setImmediate(() => child.emit('exit', null, 'SIGKILL'));
+        setImmediate(() => {
+          child.emit('exit', null, 'SIGKILL');
+          child.emit('close', null, 'SIGKILL');
+        });
         return true;
       },
     });
+    // As Node may order them: the process exits before the last of its output is read, then the streams close.
     setImmediate(() => {
-      if (result.stdout) child.stdout.write(result.stdout);
-      if (result.stderr) child.stderr.write(result.stderr);
-      if (result.code !== null) setImmediate(() => child.emit('exit', result.code, null));
+      if (result.code !== null) child.emit('exit', result.code, null);
+      setImmediate(() => {
+        if (result.stdout) child.stdout.write(result.stdout);
+        if (result.stderr) child.stderr.write(result.stderr);
+        if (result.code !== null) setImmediate(() => child.emit('close', result.code, null));
+      });
     });
     return child as unknown as TrialProcess;
   };

@@ -20,7 +20,8 @@ export interface TrialProcess {
   stdout: NodeJS.ReadableStream | null;
   stderr: NodeJS.ReadableStream | null;
   kill(signal?: NodeJS.Signals): boolean;
-  on(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  /** After the process exited and its output was read to the end ('exit' may come before the last of stdout). */
+  on(event: 'close', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
@@ -128,7 +129,8 @@ function runFfmpeg(ffmpegPath: string, args: readonly string[], spawn: SpawnTria
       if (stderr.length < 8192) stderr += chunk.toString();
     });
     child.on('error', (error) => finish(false, error.message));
-    child.on('exit', (code, signal) => finish(code === 0, code === 0 ? '' : stderr || `ffmpeg exited with code ${code ?? signal}`));
+    // 'close', not 'exit': the encoder listing is read to its end (a cut listing would skip the hardware encoders after libx264).
+    child.on('close', (code, signal) => finish(code === 0, code === 0 ? '' : stderr || `ffmpeg exited with code ${code ?? signal}`));
   });
 }
 
