@@ -206,6 +206,14 @@ test('host moderates three guests; the program follows', async () => {
   await expect(host.getByTestId('seat-menu').getByTestId('volume')).toHaveValue('0.5');
   await tileOf(ids[1]!).click();
   await expect(host.getByTestId('seat-menu').getByTestId('volume')).toHaveValue('1');
+  // The arrow keys walk the menu's items, round at the ends.
+  const items = host.getByTestId('seat-menu').getByRole('menuitem');
+  await expect(items.first()).toBeFocused();
+  await host.keyboard.press('ArrowDown');
+  await expect(items.nth(1)).toBeFocused();
+  await host.keyboard.press('ArrowUp');
+  await host.keyboard.press('ArrowUp');
+  await expect(items.last()).toBeFocused();
   await host.keyboard.press('Escape');
   await expect(tileOf(ids[1]!)).toBeFocused();
 

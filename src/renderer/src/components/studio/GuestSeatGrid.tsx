@@ -237,7 +237,23 @@ function SeatMenu({ tile, x, y, onAction }: { tile: SeatTile; x: number; y: numb
   const first = useRef<HTMLButtonElement>(null);
   useEffect(() => first.current?.focus(), []);
   return (
-    <div className="context-menu" role="menu" style={{ left: Math.min(x, window.innerWidth - 220), top: Math.min(y, window.innerHeight - 320) }} onClick={(e) => e.stopPropagation()} data-testid="seat-menu">
+    <div
+      className="context-menu"
+      role="menu"
+      style={{ left: Math.min(x, window.innerWidth - 220), top: Math.min(y, window.innerHeight - 320) }}
+      onClick={(e) => e.stopPropagation()}
+      onKeyDown={(e) => {
+        // Arrow keys move between the menu's items, as in any menu (Tab still reaches the volume).
+        if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
+        const entries = [...e.currentTarget.querySelectorAll<HTMLElement>('[role="menuitem"]')];
+        if (entries.length === 0) return;
+        e.preventDefault();
+        const at = entries.indexOf(document.activeElement as HTMLElement);
+        const next = e.key === 'ArrowDown' ? (at + 1) % entries.length : (at <= 0 ? entries.length : at) - 1;
+        entries[next]!.focus();
+      }}
+      data-testid="seat-menu"
+    >
       {items.map(([label, action], i) => (
         <button key={label} ref={i === 0 ? first : undefined} role="menuitem" type="button" onClick={() => onAction(action)} className={action.kind === 'remove' ? 'danger' : ''}>
           {label}
