@@ -27,8 +27,9 @@ describe('broadcastHealth', () => {
   });
 
   it('counts audio filled with silence or trimmed as a share of the output duration', () => {
-    // 3000 frames at 30 fps: 100 s of output. 0.5 s filled + 0.6 s trimmed = 1.1 %.
-    const h = broadcastHealth({ ...base, framesWritten: 3000, audioFilledMs: 500, audioTrimmedMs: 600 }, 5, 30);
+    // 3000 frames at 30 fps: 100 s of output. Late audio is both filled (1.1 s of silence) and trimmed (0.6 s of it came
+    // after all): the sound was disturbed 1.1 s, 1.1 %, not the sum.
+    const h = broadcastHealth({ ...base, framesWritten: 3000, audioFilledMs: 1100, audioTrimmedMs: 600 }, 5, 30);
     expect(h.audioRepaired.count).toBe(1100);
     expect(h.audioRepaired.percent).toBeCloseTo(1.1);
     expect(h.audioRepaired.level).toBe('warn');

@@ -22,7 +22,7 @@ export interface BroadcastHealth {
   skippedByEncoding: HealthCounter;
   droppedByNetwork: HealthCounter;
   render: { ms: number; budgetMs: number; percentOfBudget: number; level: HealthLevel };
-  /** Audio filled with silence or trimmed, in ms (count) and as a share of the output's duration. */
+  /** Audio disturbed (the larger of the silence filled in and the late audio trimmed), in ms (count) and as a share of the output's duration. */
   audioRepaired: HealthCounter;
   level: HealthLevel;
 }
@@ -70,7 +70,9 @@ export function broadcastHealth(
     skippedByEncoding: counter(stats.framesDropped, attempted),
     droppedByNetwork: counter(stats.framesDroppedNetwork, attempted),
     render,
-    audioRepaired: counter((stats.audioFilledMs ?? 0) + (stats.audioTrimmedMs ?? 0), fps > 0 ? (output * 1000) / fps : 0),
+    // Audio that came late is usually counted twice, as the silence written in its place and as the audio then trimmed:
+    // the larger of the two is the time the program's sound was disturbed.
+    audioRepaired: counter(Math.max(stats.audioFilledMs ?? 0, stats.audioTrimmedMs ?? 0), fps > 0 ? (output * 1000) / fps : 0),
   };
   const level = [result.laggedByRendering, result.skippedByEncoding, result.droppedByNetwork, render, result.audioRepaired].reduce<HealthLevel>(
     (worst, c) => (rank[c.level] > rank[worst] ? c.level : worst),

@@ -23,7 +23,7 @@ describe('HealthBar', () => {
     expect(render(live)).not.toContain('audio-repaired');
     const html = render({ ...live, audioFilledMs: 1200, audioTrimmedMs: 300 });
     expect(html).toContain('data-testid="audio-repaired"');
-    expect(html).toContain('audio gaps 1.5 s');
+    expect(html).toContain('audio gaps 1.2 s');
     expect(html).toContain('1.2 s of silence where the program&#x27;s audio came late or not at all, 0.3 s trimmed because it came after its place');
   });
 
