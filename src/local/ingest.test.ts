@@ -1,4 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -142,6 +143,35 @@ describe('startIngest', () => {
     expect(logs.filter((l) => l.includes('could not run /nonexistent/ffmpeg')).length).toBeLessThanOrEqual(3);
     expect(current.isPublishing('show2')).toBe(true);
   }, 20_000);
+
+  it('starts again a packager that hangs (its playlist stands still), and the playlist moves on', async () => {
+    const logs: string[] = [];
+    ingest = await startIngest({ rtmpPort: 0, httpPort: 0, log: (m) => logs.push(m), packagerStallMs: 6000 });
+    const current = ingest;
+    publisher = publish(`${ingest.rtmpBaseUrl}/stuck`, 20);
+    await waitFor(async () => (await fetch(current.playbackUrl('stuck'))).status === 200, 10_000);
+    // The packager is the ffmpeg reading this ingest's stream: stopped (SIGSTOP) as a hung process would be.
+    const source = `${current.rtmpBaseUrl}/stuck`;
+    const pid = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .find((d) => {
+        try {
+          // Reading it (`-i <stream>`): the publisher names the same URL as its output.
+          const args = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+          return args[args.indexOf(source) - 1] === '-i';
+        } catch {
+          return false;
+        }
+      });
+    expect(pid, 'the packager reading the stream').toBeDefined();
+    process.kill(Number(pid), 'SIGSTOP');
+    const playlistAt = async () => (await fetch(current.playbackUrl('stuck'))).text();
+    await waitFor(() => logs.some((l) => l.includes(`HLS packager for rtmp://`) && l.includes('made no playlist for')), 10_000);
+    // Another packager takes over: the playlist names new segments again.
+    const before = await playlistAt();
+    await waitFor(async () => (await playlistAt()) !== before, 20_000);
+    expect(current.isPublishing('stuck')).toBe(true);
+  }, 40_000);
 
   it('reports a port in use as an error instead of exiting, and can start again afterwards', async () => {
     const blocker = net.createServer();

@@ -40,6 +40,12 @@ export interface IngestOptions {
    * its own name, which suits a test's or a benchmark's own ingest, never one viewers reach.
    */
   authorizePublish?: (streamKey: string) => Promise<string | null>;
+  /**
+   * An HLS packager whose playlist has not changed for this long (ms) is taken for stuck (a
+   * blocked disk, a process that hangs) and started again: stuck, it stops reading the stream,
+   * which then queues in this process without limit. Default 20 s (a segment is 2 s).
+   */
+  packagerStallMs?: number;
 }
 
 export interface Ingest {
@@ -193,6 +199,7 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
       source: `rtmp://${urlHost(host)}:${rtmpPort}/live/${streamKey}`,
       dir: path.join(hlsRoot, playbackId),
       log,
+      stallMs: options.packagerStallMs ?? 20_000,
       onExit: (expected) => {
         if (packagers.get(streamKey) !== packager) return;
         packagers.delete(streamKey);
@@ -379,8 +386,10 @@ function startPackager(args: {
   dir: string;
   log: (message: string) => void;
   onExit: (expected: boolean) => void;
+  stallMs: number;
 }): Packager {
   mkdirSync(args.dir, { recursive: true });
+  const playlist = path.join(args.dir, 'index.m3u8');
   const child: ChildProcess = nodeSpawn(
     args.ffmpegPath,
     [
@@ -402,11 +411,26 @@ function startPackager(args: {
       'delete_segments+append_list+independent_segments+omit_endlist',
       '-hls_segment_filename',
       path.join(args.dir, 'segment-%d.ts'),
-      path.join(args.dir, 'index.m3u8'),
+      playlist,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let expected = false;
+  // A packager whose playlist stands still is killed: its exit (not expected) starts another, as any failure does.
+  const startedAt = Date.now();
+  const watchdog = setInterval(() => {
+    let changedAt = startedAt;
+    try {
+      changedAt = Math.max(startedAt, statSync(playlist).mtimeMs);
+    } catch {
+      // No playlist yet: counted from the start.
+    }
+    if (Date.now() - changedAt <= args.stallMs || expected) return;
+    args.log(`ingest: [warn] HLS packager for ${args.source} made no playlist for ${Math.round((Date.now() - changedAt) / 1000)} s; starting it again`);
+    clearInterval(watchdog);
+    child.kill('SIGKILL');
+  }, Math.min(5000, Math.max(250, args.stallMs / 4)));
+  watchdog.unref();
   const exited = new Promise<void>((resolve) => {
     child.once('error', (error) => {
       args.log(`ingest: [warn] HLS packager for ${args.source} could not run ${args.ffmpegPath}: ${error.message}`);
@@ -417,7 +441,10 @@ function startPackager(args: {
       resolve();
     });
   });
-  void exited.then(() => args.onExit(expected));
+  void exited.then(() => {
+    clearInterval(watchdog);
+    args.onExit(expected);
+  });
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (text: string) => {
     for (const line of text.split('\n')) if (line.trim()) args.log(`ingest: [hls] ${line.trim()}`);
