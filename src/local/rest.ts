@@ -322,11 +322,25 @@ export function createRestHandler(opts: RestOptions): RestHandler {
     answerRead(req, res, result.row, result.offset, accept.singular, prefer.count);
   }
 
-  async function openApi(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * The API's description, as PostgREST gives it: the tables and functions the caller's role may
+   * use, not every one of the schema (service-role-only tables, functions whose EXECUTE was revoked).
+   */
+  async function openApi(req: IncomingMessage, res: ServerResponse, role: string): Promise<void> {
     const catalog = await cache.get();
+    const { rows } = await opts.pool.query<{ kind: 'table' | 'function'; name: string }>(
+      `select 'table' as kind, c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = $1 and c.relname = any($2::text[])
+          and (has_table_privilege($3, c.oid, 'SELECT') or has_table_privilege($3, c.oid, 'INSERT')
+            or has_table_privilege($3, c.oid, 'UPDATE') or has_table_privilege($3, c.oid, 'DELETE'))
+       union
+       select distinct 'function', p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+        where n.nspname = $1 and p.proname = any($4::text[]) and has_function_privilege($3, p.oid, 'EXECUTE')`,
+      [schema, [...catalog.tables.keys()], role, [...catalog.functions.keys()]],
+    );
     const paths: Record<string, object> = {};
-    for (const name of [...catalog.tables.keys()].sort()) paths[`/${name}`] = {};
-    for (const name of [...catalog.functions.keys()].sort()) paths[`/rpc/${name}`] = {};
+    for (const r of rows.filter((x) => x.kind === 'table').sort((a, b) => a.name.localeCompare(b.name))) paths[`/${r.name}`] = {};
+    for (const r of rows.filter((x) => x.kind === 'function').sort((a, b) => a.name.localeCompare(b.name))) paths[`/rpc/${r.name}`] = {};
     sendJsonText(req, res, 200, JSON.stringify({ swagger: '2.0', info: { title: 'Roast Live Studio REST', version: '1' }, basePath: '/', paths }));
   }
 
@@ -346,7 +360,7 @@ export function createRestHandler(opts: RestOptions): RestHandler {
       const segments = path.split('/').filter(Boolean).map(decodePathSegment);
       if (segments.length === 0) {
         if (!readish) throw new PostgrestError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
-        await openApi(req, res);
+        await openApi(req, res, role);
         return;
       }
       if (segments[0] === 'rpc' && segments.length === 2 && segments[1]) {

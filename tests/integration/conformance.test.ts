@@ -453,6 +453,20 @@ describe('REST (PostgREST as postgrest-js calls it)', () => {
     expect(voided).toMatchObject({ status: 204, data: null, error: null });
   });
 
+  it('describes at its root only the tables and functions the caller may use', async () => {
+    const describe_ = async (key: string) => {
+      const res = await fetch(`${h.stack.apiUrl}/rest/v1/`, { headers: { apikey: key, Authorization: `Bearer ${key}` } });
+      expect(res.status).toBe(200);
+      return Object.keys(((await res.json()) as { paths: Record<string, unknown> }).paths);
+    };
+    const anon = await describe_(h.stack.anonKey);
+    expect(anon).toEqual(expect.arrayContaining(['/streams', '/stream_guest_events', '/rpc/server_now']));
+    for (const hidden of ['/call_turn_credentials', '/live_input_reservations', '/rpc/release_live_input_reservation', '/rpc/claim_stream_for_live']) {
+      expect(anon).not.toContain(hidden);
+    }
+    expect(await describe_(h.stack.serviceRoleKey)).toEqual(expect.arrayContaining(['/call_turn_credentials', '/rpc/release_live_input_reservation']));
+  });
+
   it('refuses expired and forged tokens with PostgREST\'s 401 codes', async () => {
     const claims = { sub: host.id, role: 'authenticated', aud: 'authenticated' };
     const now = Math.floor(Date.now() / 1000);
