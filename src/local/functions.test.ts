@@ -8,6 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
+  bearerToken,
   buildImportMap,
   createFunctionsRuntime,
   denoArgs,
@@ -15,10 +16,41 @@ import {
   forwardRequestHeaders,
   forwardResponseHeaders,
   FunctionsRuntimeError,
+  type FunctionsRuntimeOptions,
   isFunctionName,
   resolveDenoBinary,
   upstreamPath,
+  verifyJwtSettings,
 } from './functions.js';
+import { signJwt } from './jwt.js';
+
+/**
+ * A functions folder with the named functions, a runtime over it without Deno (a request that gets
+ * past the proxy's own checks is answered 503) behind an HTTP server; `done()` removes it all.
+ */
+async function proxyWithoutDeno(names: string[], options: Partial<FunctionsRuntimeOptions> = {}, config?: string) {
+  const dir = await mkdtemp(join(tmpdir(), 'roast-fn-'));
+  for (const name of names) {
+    await mkdir(join(dir, name));
+    await writeFile(join(dir, name, 'index.ts'), 'Deno.serve(() => new Response("ok"));\n');
+  }
+  const configPath = join(dir, 'config.toml');
+  if (config !== undefined) await writeFile(configPath, config);
+  const resolved = { ...options, ...(options.verifyJwt ? { verifyJwt: { ...options.verifyJwt, configPath } } : {}) };
+  const runtime = createFunctionsRuntime({ functionsDir: dir, env: {}, denoPath: join(dir, 'no-deno'), log: () => undefined, ...resolved });
+  const server = createServer((req, res) => void runtime.handle(req, res, (req.url ?? '').split('/')[3] ?? ''));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    runtime,
+    port,
+    async done() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await runtime.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 describe('functions runtime: routing and proxying', () => {
   it('accepts function folder names only', () => {
@@ -121,15 +153,61 @@ describe('functions runtime: routing and proxying', () => {
     }
   });
 
+  it('reads verify_jwt per function from config.toml: on unless set false, and a typo is an error, not an open function', () => {
+    const required = verifyJwtSettings('[functions.a]\nverify_jwt = false\n[functions.b]\nverify_jwt = true\n[functions.c]\n', 'cfg.toml');
+    expect([required('a'), required('b'), required('c'), required('unlisted')]).toEqual([false, true, true, true]);
+    expect(verifyJwtSettings(null)('any')).toBe(true);
+    expect(() => verifyJwtSettings('[functions.a]\nverify_jwt = "false"\n', 'cfg.toml')).toThrow('cfg.toml: functions.a.verify_jwt must be true or false, not "false"');
+    expect(() => verifyJwtSettings('[functions.a\n', 'cfg.toml')).toThrow(/cfg.toml is not valid TOML/);
+    expect(() => verifyJwtSettings('functions = 3\n', 'cfg.toml')).toThrow('cfg.toml: [functions] must be a table');
+  });
+
+  it('takes the bearer token of an Authorization header only', () => {
+    expect(bearerToken('Bearer abc.def.ghi')).toBe('abc.def.ghi');
+    expect(bearerToken('bearer   abc ')).toBe('abc');
+    expect(bearerToken(['Bearer x', 'Bearer y'])).toBe('x');
+    for (const header of [undefined, '', 'Bearer', 'Bearer ', 'Basic abc', 'Bearer a b']) expect(bearerToken(header)).toBeNull();
+  });
+
+  it('answers 401 as the hosted gateway does for a function with verify_jwt on, before Deno; lets a valid JWT and an open function through', async () => {
+    const secret = 'a-jwt-secret-of-at-least-32-characters!!';
+    const proxy = await proxyWithoutDeno(['closed', 'open'], { verifyJwt: { secret } }, '[functions.open]\nverify_jwt = false\n');
+    const call = async (name: string, authorization?: string) => {
+      const res = await fetch(`http://127.0.0.1:${proxy.port}/functions/v1/${name}`, { method: 'POST', body: '{}', headers: authorization ? { authorization } : {} });
+      return { status: res.status, body: (await res.json()) as unknown };
+    };
+    try {
+      const anon = await signJwt({ role: 'anon' }, secret, 60);
+      const user = await signJwt({ role: 'authenticated', sub: USER_ID }, secret, 60);
+      const expired = await signJwt({ role: 'authenticated', sub: USER_ID, iat: Math.floor(Date.now() / 1000) - 120 }, secret, -60);
+      const forged = await signJwt({ role: 'service_role' }, 'another-secret-of-at-least-32-characters!', 60);
+      expect(await call('closed')).toEqual({ status: 401, body: { code: 401, message: 'Missing authorization header' } });
+      expect(await call('closed', 'Basic abc')).toEqual({ status: 401, body: { code: 401, message: 'Missing authorization header' } });
+      for (const token of [expired, forged, 'not-a-jwt']) {
+        expect(await call('closed', `Bearer ${token}`)).toEqual({ status: 401, body: { code: 401, message: 'Invalid JWT' } });
+      }
+      for (const token of [anon, user]) expect((await call('closed', `Bearer ${token}`)).status).toBe(503);
+      expect((await call('open')).status).toBe(503);
+    } finally {
+      await proxy.done();
+    }
+  });
+
+  it('fails to start, and refuses every request, when config.toml cannot be read as settings', async () => {
+    const proxy = await proxyWithoutDeno(['fn'], { verifyJwt: { secret: 'x'.repeat(32) } }, '[functions.fn]\nverify_jwt = 0\n');
+    try {
+      await expect(proxy.runtime.start()).rejects.toThrow('functions.fn.verify_jwt must be true or false, not 0');
+      const res = await fetch(`http://127.0.0.1:${proxy.port}/functions/v1/fn`, { method: 'POST', body: '{}' });
+      expect(res.status).toBe(500);
+      expect(((await res.json()) as { error: string }).error).toContain('verify_jwt must be true or false');
+    } finally {
+      await proxy.done();
+    }
+  });
+
   it('refuses a body over the limit with 413 before Deno is asked for anything, by Content-Length or by the bytes read', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'roast-fn-limit-'));
-    await mkdir(join(dir, 'echo'));
-    await writeFile(join(dir, 'echo', 'index.ts'), 'Deno.serve(() => new Response("ok"));\n');
-    // No Deno: a request that got past the body check is answered 503.
-    const runtime = createFunctionsRuntime({ functionsDir: dir, env: {}, denoPath: join(dir, 'no-deno'), maxBodyBytes: 1024, log: () => undefined });
-    const server = createServer((req, res) => void runtime.handle(req, res, 'echo'));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
+    const proxy = await proxyWithoutDeno(['echo'], { maxBodyBytes: 1024 });
+    const port = proxy.port;
     const post = (headers: Record<string, string>, chunks: Buffer[]): Promise<{ status: number; body: string }> =>
       new Promise((resolve, reject) => {
         const req = request({ host: '127.0.0.1', port, path: '/functions/v1/echo', method: 'POST', headers }, (res) => {
@@ -154,9 +232,7 @@ describe('functions runtime: routing and proxying', () => {
       const small = await post({ 'content-type': 'application/json' }, [Buffer.from('{}')]);
       expect(small.status).toBe(503);
     } finally {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await runtime.stop();
-      await rm(dir, { recursive: true, force: true });
+      await proxy.done();
     }
   });
 });

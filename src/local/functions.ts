@@ -18,8 +18,10 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parse as parseToml } from 'smol-toml';
 import { AppError } from '../shared/errors.js';
 import { BodyError, MAX_BODY_BYTES, readBody, requestUrl } from './http.js';
+import { verifyJwt } from './jwt.js';
 import { FUNCTIONS_HOST_SCRIPT, REPO_ROOT, outsideArchive } from './paths.js';
 
 export interface FunctionsRuntimeOptions {
@@ -38,6 +40,14 @@ export interface FunctionsRuntimeOptions {
   requestTimeoutMs?: number;
   /** Largest request body the proxy takes (413 beyond); the gateway's MAX_BODY_BYTES by default. */
   maxBodyBytes?: number;
+  /**
+   * The gateway's JWT check, as hosted Supabase makes it before a function runs: with the
+   * project's JWT secret, a function whose `verify_jwt` is on (the default; `[functions.<name>]`
+   * in `configPath`, the project's `supabase/config.toml`) is reached only with
+   * `Authorization: Bearer <a JWT signed with it>` (any role: the anon key passes, as hosted).
+   * Without it, every request reaches the functions, which check the caller themselves.
+   */
+  verifyJwt?: { secret: string; configPath?: string };
 }
 
 export interface FunctionsRuntime {
@@ -130,6 +140,47 @@ export function forwardResponseHeaders(headers: Headers): Record<string, string 
   const cookies = headers.getSetCookie();
   if (cookies.length > 0) out['set-cookie'] = cookies;
   return out;
+}
+
+/**
+ * Which functions the gateway opens only to a valid JWT, from the text of `supabase/config.toml`:
+ * `[functions.<name>] verify_jwt = false` opens one to anyone; every other function (and every
+ * function when there is no file) needs a JWT, as with the Supabase CLI and hosted projects.
+ * Throws a FunctionsRuntimeError naming the problem when the file is not valid TOML or a
+ * `verify_jwt` is not a boolean: a typo must not open a function.
+ */
+export function verifyJwtSettings(configText: string | null, configPath = 'config.toml'): (name: string) => boolean {
+  if (configText === null) return () => true;
+  let parsed: unknown;
+  try {
+    parsed = parseToml(configText);
+  } catch (err) {
+    throw new FunctionsRuntimeError('bad_function_config', `${configPath} is not valid TOML: ${(err as Error).message}`, { cause: err });
+  }
+  const open = new Set<string>();
+  const functions = (parsed as { functions?: unknown }).functions;
+  if (functions !== undefined && (typeof functions !== 'object' || functions === null || Array.isArray(functions))) {
+    throw new FunctionsRuntimeError('bad_function_config', `${configPath}: [functions] must be a table`);
+  }
+  for (const [name, settings] of Object.entries((functions ?? {}) as Record<string, unknown>)) {
+    if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
+      throw new FunctionsRuntimeError('bad_function_config', `${configPath}: [functions.${name}] must be a table`);
+    }
+    const value = (settings as { verify_jwt?: unknown }).verify_jwt;
+    if (value === undefined) continue;
+    if (typeof value !== 'boolean') {
+      throw new FunctionsRuntimeError('bad_function_config', `${configPath}: functions.${name}.verify_jwt must be true or false, not ${JSON.stringify(value)}`);
+    }
+    if (!value) open.add(name);
+  }
+  return (name) => !open.has(name);
+}
+
+/** The bearer token of an Authorization header, or null (no header, another scheme, nothing after it). */
+export function bearerToken(header: string | string[] | undefined): string | null {
+  const value = Array.isArray(header) ? header[0] : header;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(value ?? '');
+  return match ? match[1]! : null;
 }
 
 export interface ImportMap {
@@ -415,9 +466,35 @@ export function createFunctionsRuntime(opts: FunctionsRuntimeOptions): Functions
     return names;
   }
 
+  let needsJwt: Promise<(name: string) => boolean> | null = null;
+  /** Read once; a config that cannot be read or parsed fails start() and every request, never opens a function. */
+  function jwtRequired(): Promise<(name: string) => boolean> {
+    if (!opts.verifyJwt) return Promise.resolve(() => false);
+    const configPath = opts.verifyJwt.configPath;
+    needsJwt ??= (configPath ? readFile(configPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw new FunctionsRuntimeError('bad_function_config', `could not read ${configPath}: ${err.message}`, { cause: err });
+    }) : Promise.resolve(null)).then((text) => verifyJwtSettings(text, configPath));
+    return needsJwt;
+  }
+
+  /** The gateway's answer to a request the function's verify_jwt refuses, or null to go on (hosted Supabase's bodies). */
+  async function refusedJwt(req: IncomingMessage, name: string): Promise<{ status: number; body: object } | null> {
+    if (!opts.verifyJwt || !(await jwtRequired())(name)) return null;
+    const token = bearerToken(req.headers.authorization);
+    if (token === null) return { status: 401, body: { code: 401, message: 'Missing authorization header' } };
+    try {
+      await verifyJwt(token, opts.verifyJwt.secret);
+      return null;
+    } catch {
+      return { status: 401, body: { code: 401, message: 'Invalid JWT' } };
+    }
+  }
+
   return {
     async start() {
       stopped = false;
+      await jwtRequired();
       await ensureRunning();
     },
 
@@ -443,6 +520,17 @@ export function createFunctionsRuntime(opts: FunctionsRuntimeOptions): Functions
         } else {
           sendJson(res, 400, { error: `Could not read the request body: ${(err as Error).message}` });
         }
+        return;
+      }
+      let refused: { status: number; body: object } | null;
+      try {
+        refused = await refusedJwt(req, name);
+      } catch (err) {
+        sendJson(res, 500, { error: `The edge functions' settings are not usable: ${(err as Error).message}` });
+        return;
+      }
+      if (refused) {
+        sendJson(res, refused.status, refused.body);
         return;
       }
       let run: Running;

@@ -147,6 +147,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     realtime = createRealtimeServer({ pool: backend.pool, jwtSecret, anonKey: backend.anonKey, log });
     functions = createFunctionsRuntime({
       functionsDir: join(REPO_ROOT, 'supabase', 'functions'),
+      // As hosted: a function with verify_jwt on (config.toml) is reached only with a JWT of this project.
+      verifyJwt: { secret: jwtSecret, configPath: join(REPO_ROOT, 'supabase', 'config.toml') },
       ...(opts.denoDir ? { denoDir: opts.denoDir } : {}),
       env: {
         SUPABASE_URL: backend.apiUrl,

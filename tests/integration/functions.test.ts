@@ -5,7 +5,7 @@
  * each request against the documented shape.
  */
 import { createServer, type IncomingMessage, request as httpRequest, type Server, type ServerResponse } from 'node:http';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createClient, FunctionsHttpError, type SupabaseClient } from '@supabase/supabase-js';
 import { jwtVerify } from 'jose';
 import WebSocket from 'ws';
@@ -90,7 +90,13 @@ beforeAll(async () => {
     dbPort: await freePort(),
     mounts: { functions: { handle: (req, res, name) => functions.handle(req, res, name), stop: async () => {} } },
   });
-  localRuntime = createFunctionsRuntime({ functionsDir: FUNCTIONS_DIR, env: runtimeEnv(), log: (line) => logs.push(line) });
+  localRuntime = createFunctionsRuntime({
+    functionsDir: FUNCTIONS_DIR,
+    env: runtimeEnv(),
+    // The project's config.toml, as the local stack reads it.
+    verifyJwt: { secret: backend.jwtSecret, configPath: join(FUNCTIONS_DIR, '..', 'config.toml') },
+    log: (line) => logs.push(line),
+  });
   functions = localRuntime;
   await localRuntime.start();
 });
@@ -115,9 +121,21 @@ describe('edge functions through the local gateway', () => {
     expect(anonymous.status).toBe(401);
     expect(anonymous.error).toMatch(/access token/i);
 
+    // verify_jwt (config.toml): the gateway answers before the function, as hosted, without a JWT of the project...
     const raw = await fetch(`${backend.apiUrl}/functions/v1/start-live`, { method: 'POST', body: '{}' });
     expect(raw.status).toBe(401);
-    expect(await raw.json()).toEqual({ error: 'Missing Authorization header: sign in and send the access token' });
+    expect(await raw.json()).toEqual({ code: 401, message: 'Missing authorization header' });
+    const forged = await fetch(`${backend.apiUrl}/functions/v1/start-live`, {
+      method: 'POST',
+      body: '{}',
+      headers: { authorization: `Bearer ${backend.anonKey.slice(0, -4)}AAAA` },
+    });
+    expect(forged.status).toBe(401);
+    expect(await forged.json()).toEqual({ code: 401, message: 'Invalid JWT' });
+    // ...and the anon key passes it (it is a JWT of the project), to be refused by the function itself.
+    const anonKey = await fetch(`${backend.apiUrl}/functions/v1/start-live`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${backend.anonKey}` } });
+    expect(anonKey.status).toBe(401);
+    expect(((await anonKey.json()) as { error: string }).error).toMatch(/access token/i);
 
     const missing = await invoke(host.sb, 'no-such-function', {});
     expect(missing).toMatchObject({ status: 404, error: 'Function "no-such-function" not found' });
