@@ -6,7 +6,8 @@
  * on SIGINT/SIGTERM.
  *
  * Environment: API_PORT (54321), API_HOST (127.0.0.1), DB_PORT (54322),
- * DATA_DIR (.data/postgres), DATABASE_URL (use that server instead),
+ * DATA_DIR (.data/postgres), DATABASE_URL (use that server instead), API_DATABASE_URL (how
+ * the API logs in as `authenticator` there, when that role has a password of its own),
  * JWT_SECRET, STATIC_DIR (web app served at /app/), RTMP_PORT (1935),
  * INGEST_HTTP_PORT (8000), LOCAL_RTMP_URL (publish to that RTMP(S) server
  * instead of the embedded ingest) with LOCAL_PLAYBACK_URL_TEMPLATE (its
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
     dbPort: portFromEnv('DB_PORT'),
     dataDir: process.env.DATA_DIR || undefined,
     databaseUrl: process.env.DATABASE_URL || undefined,
+    apiDatabaseUrl: process.env.API_DATABASE_URL || undefined,
     jwtSecret: process.env.JWT_SECRET || undefined,
     staticDir: process.env.STATIC_DIR || undefined,
     ingestUrl: process.env.LOCAL_RTMP_URL || undefined,

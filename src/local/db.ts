@@ -4,7 +4,7 @@
  * database and migrated with `supabase/migrations/*.sql`.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { access, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,9 @@ import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { AppError } from '../shared/errors.js';
-import { withClient } from './dbClient.js';
+import { inTransaction, withClient } from './dbClient.js';
+import { lockSettings } from './jwt.js';
+import { parse as parseConnectionString } from 'pg-connection-string';
 import { LOCAL_SQL_DIR, REPO_ROOT, outsideArchive } from './paths.js';
 
 export { REPO_ROOT };
@@ -40,6 +42,8 @@ export class DatabaseError extends AppError {
 export interface StartDatabaseOptions {
   /** Use this server instead of an embedded one (e.g. from DATABASE_URL). */
   databaseUrl?: string;
+  /** How the API's connections log in (API_DATABASE_URL), when the authenticator role's password is not this backend's. */
+  apiDatabaseUrl?: string;
   /** Data directory of the embedded server; default `.data/postgres` in the repository. */
   dataDir?: string;
   /** Port of the embedded server; default 54322, 0 picks a free one. */
@@ -54,7 +58,15 @@ export interface StartDatabaseOptions {
 
 export interface Database {
   url: string;
+  /** Connections of the server's own superuser: migrations, the auth service, Realtime's change feed. */
   pool: pg.Pool;
+  /**
+   * Connections of API_ROLE, for what runs as an API caller (REST, Realtime's checks), as hosted
+   * PostgREST connects: a login with no privilege of its own that can only SET ROLE to anon,
+   * authenticated or service_role. A statement that tried to change role otherwise (`reset
+   * role`, `set role postgres`) gets a permission error, not the superuser.
+   */
+  apiPool: pg.Pool;
   /** Data directory when embedded, null for an external server. */
   dataDir: string | null;
   /** Versions applied by this start (already-applied ones are skipped). */
@@ -97,8 +109,10 @@ export async function startDatabase(opts: StartDatabaseOptions = {}): Promise<Da
   pool.on('error', (err) => log(`pool: ${err.message}`));
 
   let appliedMigrations: string[] = [];
+  let apiPool: pg.Pool;
   try {
     appliedMigrations = await prepareSchema(pool, opts.migrationsDir ?? DEFAULT_MIGRATIONS_DIR);
+    apiPool = await openApiPool(pool, url, { ...(opts.apiDatabaseUrl ? { apiDatabaseUrl: opts.apiDatabaseUrl } : {}), ...(opts.poolSize ? { poolSize: opts.poolSize } : {}), log });
   } catch (err) {
     await pool.end().catch(() => undefined);
     await embedded?.stop().catch(() => undefined);
@@ -109,16 +123,80 @@ export async function startDatabase(opts: StartDatabaseOptions = {}): Promise<Da
   return {
     url,
     pool,
+    apiPool,
     dataDir: embedded?.dataDir ?? null,
     appliedMigrations,
     stop() {
       stopping ??= (async () => {
-        await pool.end().catch(() => undefined);
+        await Promise.all([pool.end().catch(() => undefined), apiPool.end().catch(() => undefined)]);
         await embedded?.stop();
       })();
       return stopping;
     },
   };
+}
+
+/** The role the API's connections log in as (bootstrap.sql makes it, granted the API's three roles). */
+export const API_ROLE = 'authenticator';
+const API_PASSWORD_SETTING = 'authenticator_password';
+
+/**
+ * How the API's connections log in: `apiDatabaseUrl` when given (API_DATABASE_URL: a server
+ * whose authenticator has a password of its own, e.g. another Supabase stack's), else the
+ * server's connection with API_ROLE's name and a password this backend keeps in
+ * `roast_local.settings`. That password is set on the role only when the role has none (as the
+ * bootstrap makes it): a password someone else gave it is never replaced, since their services
+ * log in with it; that case is an error that says to give API_DATABASE_URL.
+ */
+export async function apiRoleConfig(pool: pg.Pool, url: string, apiDatabaseUrl?: string): Promise<pg.PoolConfig> {
+  if (apiDatabaseUrl) return { connectionString: apiDatabaseUrl };
+  const password = await inTransaction(pool, async (client) => {
+    await lockSettings(client);
+    const stored = await client.query<{ value: string }>('select value from roast_local.settings where name = $1', [API_PASSWORD_SETTING]);
+    if (stored.rows[0]) return stored.rows[0].value;
+    // pg_authid is the superuser's to read; a server where it cannot be read is one whose roles are not ours to change.
+    const role = await client
+      .query<{ has_password: boolean }>('select rolpassword is not null as has_password from pg_authid where rolname = $1', [API_ROLE])
+      .catch(() => null);
+    if (!role || role.rows[0]?.has_password !== false) {
+      throw new DatabaseError(
+        'bootstrap_failed',
+        `the ${API_ROLE} role of this database has a password this backend does not know (or the role cannot be read): give API_DATABASE_URL, a URL that logs in as ${API_ROLE}`,
+      );
+    }
+    const made = randomBytes(24).toString('hex');
+    await client.query('insert into roast_local.settings (name, value) values ($1, $2)', [API_PASSWORD_SETTING, made]);
+    await client.query(`alter role ${API_ROLE} with login noinherit password ${client.escapeLiteral(made)}`);
+    return made;
+  });
+  // The server's own URL, parsed as pg parses it (socket paths, query parameters), with the role's credentials.
+  const { user: _user, password: _password, ...server } = parseConnectionString(url);
+  return { ...(server as pg.PoolConfig), user: API_ROLE, password };
+}
+
+/**
+ * Opens the API's pool and checks that it logs in as a role without privileges of its own: a
+ * configuration that would give the API the superuser, or that cannot log in, fails the start
+ * with the reason instead of every later request.
+ */
+export async function openApiPool(pool: pg.Pool, url: string, opts: { apiDatabaseUrl?: string; poolSize?: number; log: (line: string) => void }): Promise<pg.Pool> {
+  let config: pg.PoolConfig;
+  try {
+    config = await apiRoleConfig(pool, url, opts.apiDatabaseUrl);
+  } catch (err) {
+    if (err instanceof DatabaseError) throw err;
+    throw new DatabaseError('bootstrap_failed', `could not prepare the ${API_ROLE} role for the API's connections: ${(err as Error).message}`, { cause: err });
+  }
+  const apiPool = new pg.Pool({ ...config, max: opts.poolSize ?? 10 });
+  apiPool.on('error', (err) => opts.log(`pool (${API_ROLE}): ${err.message}`));
+  try {
+    const { rows } = await apiPool.query<{ who: string; su: string }>("select session_user as who, current_setting('is_superuser') as su");
+    if (rows[0]?.su !== 'off') throw new Error(`it logs in as ${rows[0]?.who ?? 'an unknown role'}, a superuser: the API must not`);
+  } catch (err) {
+    await apiPool.end().catch(() => undefined);
+    throw new DatabaseError('bootstrap_failed', `the API's connections (${API_ROLE}) cannot be used: ${(err as Error).message}`, { cause: err });
+  }
+  return apiPool;
 }
 
 /** Bootstrap then migrations, under an advisory lock. Returns the versions applied now. */

@@ -44,6 +44,7 @@ async function proxyWithoutDeno(names: string[], options: Partial<FunctionsRunti
   return {
     runtime,
     port,
+    dir,
     async done() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await runtime.stop();
@@ -200,6 +201,10 @@ describe('functions runtime: routing and proxying', () => {
       const res = await fetch(`http://127.0.0.1:${proxy.port}/functions/v1/fn`, { method: 'POST', body: '{}' });
       expect(res.status).toBe(500);
       expect(((await res.json()) as { error: string }).error).toContain('verify_jwt must be true or false');
+      // Fixed, it is read again: the check answers.
+      await writeFile(join(proxy.dir, 'config.toml'), '[functions.fn]\nverify_jwt = true\n');
+      const fixed = await fetch(`http://127.0.0.1:${proxy.port}/functions/v1/fn`, { method: 'POST', body: '{}' });
+      expect(fixed.status).toBe(401);
     } finally {
       await proxy.done();
     }

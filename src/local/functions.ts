@@ -474,7 +474,13 @@ export function createFunctionsRuntime(opts: FunctionsRuntimeOptions): Functions
     needsJwt ??= (configPath ? readFile(configPath, 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return null;
       throw new FunctionsRuntimeError('bad_function_config', `could not read ${configPath}: ${err.message}`, { cause: err });
-    }) : Promise.resolve(null)).then((text) => verifyJwtSettings(text, configPath));
+    }) : Promise.resolve(null))
+      .then((text) => verifyJwtSettings(text, configPath))
+      .catch((err: unknown) => {
+        // Read again next time: the file may be fixed, or the read may have failed for a moment.
+        needsJwt = null;
+        throw err;
+      });
     return needsJwt;
   }
 
@@ -507,6 +513,21 @@ export function createFunctionsRuntime(opts: FunctionsRuntimeOptions): Functions
         sendJson(res, 503, { error: 'The edge functions runtime is stopped' });
         return;
       }
+      // The gateway's JWT check comes first, as hosted: a caller without one is not read further.
+      let refused: { status: number; body: object } | null;
+      try {
+        refused = await refusedJwt(req, name);
+      } catch (err) {
+        res.setHeader('connection', 'close');
+        sendJson(res, 500, { error: `The edge functions' settings are not usable: ${(err as Error).message}` });
+        return;
+      }
+      if (refused) {
+        // Its body is left unread: the connection closes rather than reading it.
+        res.setHeader('connection', 'close');
+        sendJson(res, refused.status, refused.body);
+        return;
+      }
       // The body is read (and bounded) before Deno is asked for anything: no function sees a request
       // whose body the proxy would have had to hold in memory whole.
       let body: Buffer | undefined;
@@ -520,17 +541,6 @@ export function createFunctionsRuntime(opts: FunctionsRuntimeOptions): Functions
         } else {
           sendJson(res, 400, { error: `Could not read the request body: ${(err as Error).message}` });
         }
-        return;
-      }
-      let refused: { status: number; body: object } | null;
-      try {
-        refused = await refusedJwt(req, name);
-      } catch (err) {
-        sendJson(res, 500, { error: `The edge functions' settings are not usable: ${(err as Error).message}` });
-        return;
-      }
-      if (refused) {
-        sendJson(res, refused.status, refused.body);
         return;
       }
       let run: Running;

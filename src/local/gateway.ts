@@ -42,6 +42,8 @@ export interface LocalBackendOptions {
   ephemeralDb?: boolean;
   /** Use this PostgreSQL server instead of the embedded one. */
   databaseUrl?: string;
+  /** How REST and Realtime's checks log in when the server's authenticator role has a password of its own (API_DATABASE_URL). */
+  apiDatabaseUrl?: string;
   migrationsDir?: string;
   jwtSecret?: string;
   /** Built web app served under `/app/`. */
@@ -56,7 +58,10 @@ export interface LocalBackend {
   serviceRoleKey: string;
   dbUrl: string;
   jwtSecret: string;
+  /** The database superuser's connections. */
   pool: pg.Pool;
+  /** The authenticator role's connections, for what runs as an API caller (Database.apiPool). */
+  apiPool: pg.Pool;
   server: Server;
   stop(): Promise<void>;
 }
@@ -141,6 +146,7 @@ export async function startLocalBackend(opts: LocalBackendOptions = {}): Promise
   const host = opts.host ?? '127.0.0.1';
   const db = await startDatabase({
     databaseUrl: opts.databaseUrl,
+    ...(opts.apiDatabaseUrl ? { apiDatabaseUrl: opts.apiDatabaseUrl } : {}),
     dataDir: opts.dataDir ?? (opts.ephemeralDb ? undefined : DEFAULT_DATA_DIR),
     port: opts.dbPort,
     ephemeral: opts.ephemeralDb,
@@ -148,6 +154,7 @@ export async function startLocalBackend(opts: LocalBackendOptions = {}): Promise
   });
   // A connection lost by the pool (idle, or while a request held it) is discarded; it is said here.
   db.pool.on('error', (err) => log(`database: connection lost: ${err.message}`));
+  db.apiPool.on('error', (err) => log(`database: connection lost (API): ${err.message}`));
   const jwtSecret = opts.jwtSecret ?? (await storedJwtSecret(db.pool).catch(async (err: Error) => {
     await db.stop();
     throw new AppError('jwt_secret', `could not read or make the backend's JWT secret: ${err.message}`);
@@ -155,7 +162,8 @@ export async function startLocalBackend(opts: LocalBackendOptions = {}): Promise
   const { anonKey, serviceRoleKey } = await makeApiKeys(jwtSecret);
   let apiUrl = '';
   const auth = createAuthHandler({ pool: db.pool, jwtSecret, issuer: () => `${apiUrl}/auth/v1` });
-  const rest = createRestHandler({ pool: db.pool, jwtSecret });
+  // As hosted PostgREST: connections of the authenticator role, which can only become the caller's role.
+  const rest = createRestHandler({ pool: db.apiPool, jwtSecret });
   const realtime = opts.mounts?.realtime;
   const functions = opts.mounts?.functions;
 
@@ -251,6 +259,7 @@ export async function startLocalBackend(opts: LocalBackendOptions = {}): Promise
     dbUrl: db.url,
     jwtSecret,
     pool: db.pool,
+    apiPool: db.apiPool,
     server,
     stop() {
       stopping ??= (async () => {

@@ -12,14 +12,26 @@ import { inTransaction } from './dbClient.js';
  * the gateway on 127.0.0.1. JWT_SECRET (the `jwtSecret` option) overrides it.
  */
 export async function storedJwtSecret(pool: pg.Pool): Promise<string> {
-  // Processes sharing one database make it once, in turn.
+  return storedSetting(pool, 'jwt_secret', () => randomBytes(32).toString('base64url'));
+}
+
+/** `roast_local.settings`, made if missing, locked for the transaction: processes sharing one database take turns. */
+export async function lockSettings(client: pg.PoolClient): Promise<void> {
+  await client.query("select pg_advisory_xact_lock(hashtext('roast_local.settings'))");
+  await client.query('create schema if not exists roast_local');
+  await client.query('revoke all on schema roast_local from public');
+  await client.query('create table if not exists roast_local.settings (name text primary key, value text not null)');
+}
+
+/**
+ * A setting of the backend kept in `roast_local.settings` (a schema the API's roles cannot
+ * use): `make()` gives its value the first time; processes sharing one database make it once.
+ */
+export async function storedSetting(pool: pg.Pool, name: string, make: () => string): Promise<string> {
   return inTransaction(pool, async (client) => {
-    await client.query("select pg_advisory_xact_lock(hashtext('roast_local.settings'))");
-    await client.query('create schema if not exists roast_local');
-    await client.query('revoke all on schema roast_local from public');
-    await client.query('create table if not exists roast_local.settings (name text primary key, value text not null)');
-    await client.query("insert into roast_local.settings (name, value) values ('jwt_secret', $1) on conflict (name) do nothing", [randomBytes(32).toString('base64url')]);
-    const { rows } = await client.query<{ value: string }>("select value from roast_local.settings where name = 'jwt_secret'");
+    await lockSettings(client);
+    await client.query('insert into roast_local.settings (name, value) values ($1, $2) on conflict (name) do nothing', [name, make()]);
+    const { rows } = await client.query<{ value: string }>('select value from roast_local.settings where name = $1', [name]);
     return rows[0]!.value;
   });
 }

@@ -23,6 +23,8 @@ export interface LocalStackOptions {
   /** Port of the embedded PostgreSQL (default 54322; 0 picks a free one). */
   dbPort?: number;
   databaseUrl?: string;
+  /** How REST and Realtime's checks log in as the authenticator role, when its password is not this backend's (API_DATABASE_URL). */
+  apiDatabaseUrl?: string;
   jwtSecret?: string;
   /** The ffmpeg the ingest's HLS packager runs (the app passes the one its encoder resolved); FFMPEG_PATH or `ffmpeg` otherwise. */
   ffmpegPath?: string;
@@ -119,6 +121,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       dataDir: opts.dataDir,
       dbPort: opts.dbPort,
       databaseUrl: opts.databaseUrl,
+      ...(opts.apiDatabaseUrl ? { apiDatabaseUrl: opts.apiDatabaseUrl } : {}),
       log,
       ...(opts.jwtSecret ? { jwtSecret: opts.jwtSecret } : {}),
       staticDir: opts.staticDir,
@@ -144,7 +147,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     pool = backend.pool;
     const jwtSecret = backend.jwtSecret;
     await installRealtimeTriggers(backend.pool);
-    realtime = createRealtimeServer({ pool: backend.pool, jwtSecret, anonKey: backend.anonKey, log });
+    realtime = createRealtimeServer({ pool: backend.pool, callerPool: backend.apiPool, jwtSecret, anonKey: backend.anonKey, log });
     functions = createFunctionsRuntime({
       functionsDir: join(REPO_ROOT, 'supabase', 'functions'),
       // As hosted: a function with verify_jwt on (config.toml) is reached only with a JWT of this project.

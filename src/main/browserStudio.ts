@@ -57,6 +57,7 @@ export async function startBrowserStudio(opts: BrowserStudioOptions = {}): Promi
       dataDir: opts.dataDir,
       dbPort: opts.dbPort,
       databaseUrl: process.env.DATABASE_URL,
+      apiDatabaseUrl: process.env.API_DATABASE_URL || undefined,
       staticDir: rendererDir,
       // The viewers' HLS comes from the same ffmpeg the encoder uses (FFMPEG_PATH, ffmpeg-static, PATH).
       ffmpegPath: ffmpegForIngest(log),

@@ -28,6 +28,7 @@ async function resolveConfig(): Promise<Omit<AppConfig, 'shell'>> {
   stack = await startLocalStack({
     dataDir: process.env.DATA_DIR || join(app.getPath('userData'), 'local-backend'),
     databaseUrl: process.env.DATABASE_URL || undefined,
+    apiDatabaseUrl: process.env.API_DATABASE_URL || undefined,
     port: portFromEnv('API_PORT'),
     dbPort: portFromEnv('DB_PORT'),
     rtmpPort: portFromEnv('RTMP_PORT'),

@@ -170,6 +170,30 @@ describe('rest', () => {
     ids.push(...(data ?? []).map((r) => r.id as string));
   });
 
+  it('runs requests on connections of the authenticator role, which can become only the API roles', async () => {
+    // A read goes through the API pool...
+    const read = await client().from('streams').select('id').eq('host_id', host.id);
+    expect(read.error).toBeNull();
+    const { rows: seen } = await backend.pool.query<{ n: string }>("select count(*) as n from pg_stat_activity where usename = 'authenticator' and datname = current_database()");
+    expect(Number(seen[0]!.n)).toBeGreaterThan(0);
+    // ...whose login has no privilege of its own: no superuser to fall back to.
+    const api = await backend.apiPool.connect();
+    try {
+      const { rows } = await api.query<{ who: string; su: string }>("select session_user as who, current_setting('is_superuser') as su");
+      expect(rows[0]).toEqual({ who: 'authenticator', su: 'off' });
+      await api.query('begin');
+      await api.query("select set_config('role', 'service_role', true)");
+      await api.query('reset role');
+      await expect(api.query('select count(*) from public.stream_ingests')).rejects.toMatchObject({ code: '42501' });
+      await api.query('rollback');
+      await expect(api.query('set role postgres')).rejects.toMatchObject({ code: '42501' });
+      await expect(api.query('set session authorization postgres')).rejects.toMatchObject({ code: '42501' });
+    } finally {
+      await api.query('rollback').catch(() => undefined);
+      api.release();
+    }
+  });
+
   it('selects with filters, order, limit and offset', async () => {
     const sb = client();
     const live = await sb.from('streams').select('title,status').eq('host_id', host.id).eq('status', 'live');
@@ -407,6 +431,37 @@ describe('request targets that are not URLs', () => {
 });
 
 describe('an existing database (DATABASE_URL)', () => {
+  it('never replaces a password the authenticator role already has: without API_DATABASE_URL the start says so; with it, it works', async () => {
+    // Roles belong to the server: a second database on it finds authenticator with this backend's password, which it does not know.
+    const name = `roast_other_${Date.now()}`;
+    await backend.pool.query(`create database ${name}`);
+    const first = new URL(backend.dbUrl);
+    // A URL new URL() cannot take apart the same way (host and port as parameters), as pg reads it.
+    const otherUrl = `postgresql://${first.username}:${first.password}@/${name}?host=${first.hostname}&port=${first.port}`;
+    const before = await backend.pool.query<{ p: string | null }>("select rolpassword as p from pg_authid where rolname = 'authenticator'");
+    try {
+      await expect(startLocalBackend({ port: 0, databaseUrl: otherUrl })).rejects.toThrow(/authenticator role of this database has a password this backend does not know.*API_DATABASE_URL/);
+      const after = await backend.pool.query<{ p: string | null }>("select rolpassword as p from pg_authid where rolname = 'authenticator'");
+      expect(after.rows[0]!.p).toBe(before.rows[0]!.p);
+      // A superuser given as the API's login is refused too.
+      await expect(startLocalBackend({ port: 0, databaseUrl: otherUrl, apiDatabaseUrl: otherUrl })).rejects.toThrow(/a superuser: the API must not/);
+
+      const stored = await backend.pool.query<{ value: string }>("select value from roast_local.settings where name = 'authenticator_password'");
+      const apiUrl = `postgresql://authenticator:${stored.rows[0]!.value}@${first.host}/${name}`;
+      const other = await startLocalBackend({ port: 0, databaseUrl: otherUrl, apiDatabaseUrl: apiUrl });
+      try {
+        const res = await fetch(`${other.apiUrl}/rest/v1/streams?select=id&limit=1`, { headers: { apikey: other.anonKey, authorization: `Bearer ${other.anonKey}` } });
+        expect(res.status).toBe(200);
+        const who = await other.apiPool.query<{ who: string }>('select session_user as who');
+        expect(who.rows[0]!.who).toBe('authenticator');
+      } finally {
+        await other.stop();
+      }
+    } finally {
+      await backend.pool.query(`drop database if exists ${name} with (force)`);
+    }
+  });
+
   it('bootstraps idempotently, skips applied migrations and serves the same data', async () => {
     const second = await startLocalBackend({ port: 0, databaseUrl: backend.dbUrl });
     try {

@@ -889,6 +889,31 @@ describe('edge functions with Cloudflare secrets', () => {
     expect([bUser, hostUser].map((u) => cloudflare.turnIssued.get(u))).toEqual(['revoked', 'revoked']);
   });
 
+  it('revokes the TURN credentials of a deleted account, and of a deleted host’s calls, at the next revoking call', async () => {
+    const [h, a, other] = await Promise.all([signIn('Deleted Host'), signIn('Deleted Guest'), signIn('Other Host')]);
+    const streamId = (await invoke<StartLive>(h.sb, 'start-live', {})).data.stream.id;
+    const session = (await invoke<{ sessionId: string }>(h.sb, 'create-call-session', { streamId })).data.sessionId;
+    await seatGuest(h, streamId, a);
+    const turnUser = async (u: User): Promise<string> =>
+      (await invoke<{ iceServers: Array<{ username?: string }> }>(u.sb, 'generate-call-token', { streamId, sessionId: session })).data.iceServers.find((x) => x.username)!.username!;
+    const [hostUser, guestUser] = [await turnUser(h), await turnUser(a)];
+
+    // The guest's account is deleted (the dashboard, the admin API): the credential stays recorded, linked to nobody.
+    await backend.pool.query('delete from auth.users where id = $1', [a.id]);
+    const left = await backend.pool.query('select user_id, revoked_at from public.call_turn_credentials where username = $1', [guestUser]);
+    expect(left.rows).toEqual([{ user_id: null, revoked_at: null }]);
+    // Then the host's: the stream and its call go, and the host's credential with them.
+    await backend.pool.query('delete from auth.users where id = $1', [h.id]);
+    expect(cloudflare.turnIssued.get(guestUser)).toBe('valid');
+
+    // Another host's show ends: its revocation sweeps the orphans too, and forgets them once revoked.
+    const otherStream = (await invoke<StartLive>(other.sb, 'start-live', {})).data.stream.id;
+    expect(await invoke(other.sb, 'end-live', { streamId: otherStream })).toMatchObject({ status: 200 });
+    expect([hostUser, guestUser].map((u) => cloudflare.turnIssued.get(u))).toEqual(['revoked', 'revoked']);
+    const rows = await backend.pool.query('select username from public.call_turn_credentials where username = any($1)', [[hostUser, guestUser]]);
+    expect(rows.rows).toEqual([]);
+  });
+
   it('keeps a host’s three newest calls open: opening a fourth ends the oldest and revokes its TURN credentials', async () => {
     const h = await signIn('Many Calls Host');
     const streamId = (await invoke<StartLive>(h.sb, 'start-live', {})).data.stream.id;

@@ -159,7 +159,10 @@ const TABLE_INFO_SQL = `
   order by a.attnum`;
 
 export interface ChangesHubOptions {
+  /** Listens for changes and reads the changed rows: connections that see every row. */
   pool: pg.Pool;
+  /** Where each subscriber's RLS check runs as them (asCaller); `pool` by default. */
+  callerPool?: pg.Pool;
   log: (msg: string) => void;
   /** Delay between attempts to listen again after the listening connection broke. */
   reconnectDelayMs?: number;
@@ -167,6 +170,7 @@ export interface ChangesHubOptions {
 
 export class ChangesHub {
   private readonly pool: pg.Pool;
+  private readonly callerPool: pg.Pool;
   private readonly log: (msg: string) => void;
   private readonly reconnectDelayMs: number;
   private readonly listeners = new Map<ChangeListener, Subscription[]>();
@@ -180,6 +184,7 @@ export class ChangesHub {
 
   constructor(opts: ChangesHubOptions) {
     this.pool = opts.pool;
+    this.callerPool = opts.callerPool ?? opts.pool;
     this.log = opts.log;
     this.reconnectDelayMs = opts.reconnectDelayMs ?? 1000;
   }
@@ -433,7 +438,7 @@ export class ChangesHub {
     const where = info.primaryKey.map((c, i) => `${quoteIdent(c)} = $${i + 1}`).join(' and ');
     const sql = `select 1 from ${quoteIdent(info.schema)}.${quoteIdent(info.table)} where ${where} limit 1`;
     try {
-      return await asCaller(this.pool, claims, async (client) => (await client.query(sql, pkValues)).rowCount === 1);
+      return await asCaller(this.callerPool, claims, async (client) => (await client.query(sql, pkValues)).rowCount === 1);
     } catch (err) {
       const code = (err as { code?: string }).code;
       // Permission denied or an unknown role: simply not visible.

@@ -13,6 +13,7 @@ import { RealtimeError } from './errors.js';
 import { decodeFrame, encodeMessage, type BroadcastBody, type PhoenixMessage, type Vsn } from './serializer.js';
 
 export interface ConnectionContext {
+  /** Where the checks run as the caller (connections that can only become the caller's role). */
   pool: pg.Pool;
   registry: ChannelRegistry;
   changes: ChangesHub;

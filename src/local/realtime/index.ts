@@ -24,7 +24,13 @@ export { RealtimeError, type RealtimeErrorReason } from './errors.js';
 export const WEBSOCKET_PATH = '/realtime/v1/websocket';
 
 export interface RealtimeServerOptions {
+  /** The change feed's connections: they read every changed row (the database superuser's). */
   pool: pg.Pool;
+  /**
+   * Where the checks run as the caller (private topics, each subscriber's RLS on a change):
+   * connections that can only become the caller's role, the authenticator's. `pool` by default.
+   */
+  callerPool?: pg.Pool;
   jwtSecret: string;
   anonKey: string;
   log?: (msg: string) => void;
@@ -55,7 +61,8 @@ export function createRealtimeServer(opts: RealtimeServerOptions): RealtimeServe
   const log = opts.log ?? (() => undefined);
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? 1024 * 1024, perMessageDeflate: false });
   const registry = new ChannelRegistry(log);
-  const changes = new ChangesHub({ pool: opts.pool, log });
+  const callerPool = opts.callerPool ?? opts.pool;
+  const changes = new ChangesHub({ pool: opts.pool, callerPool, log });
   const connections = new Set<Connection>();
   let closing: Promise<void> | null = null;
 
@@ -69,7 +76,7 @@ export function createRealtimeServer(opts: RealtimeServerOptions): RealtimeServe
   };
 
   const ctx: ConnectionContext = {
-    pool: opts.pool,
+    pool: callerPool,
     registry,
     changes,
     verify,
@@ -121,7 +128,7 @@ export function createRealtimeServer(opts: RealtimeServerOptions): RealtimeServe
   }
 
   async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    return handleBroadcastHttp(req, res, { pool: opts.pool, registry, verify, log });
+    return handleBroadcastHttp(req, res, { pool: callerPool, registry, verify, log });
   }
 
   function close(): Promise<void> {

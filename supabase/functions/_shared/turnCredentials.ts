@@ -121,7 +121,53 @@ export async function revokeTurnCredentials(
     total.failed += outcome.failed;
     if (usernames.length < REVOKE_PAGE || outcome.revoked === 0) break;
   }
+  await revokeOrphaned(admin, fetchFn, turn, now, log);
   return total;
+}
+
+/**
+ * Orphaned credentials revoked at most per call of revokeOrphaned: two rounds of
+ * REVOKE_CONCURRENCY, so a slow TURN service adds at most 2 x REVOKE_TIMEOUT_MS to the
+ * function that sweeps (never generate-call-token: a guest's join does not wait for it).
+ */
+export const ORPHANS_PER_SWEEP = 2 * REVOKE_CONCURRENCY;
+/** A credential whose call, stream or participant was deleted (an account deleted with them). */
+const ORPHANED = 'call_session_id.is.null,stream_id.is.null,user_id.is.null';
+
+/**
+ * Revokes credentials whose account, stream or call was deleted (their links set to null,
+ * migration 20260101001600): nobody ends that call any more, so the functions that end calls sweep
+ * a few of them (end-live, end-call-session, create-call-session). Revoked or expired orphans are then forgotten. Never throws (logged); not
+ * counted in the caller's outcome, which is about the call it was asked for.
+ */
+export async function revokeOrphaned(
+  admin: SupabaseClient,
+  fetchFn: Fetch,
+  turn: CloudflareTurnConfig | null,
+  now: Date,
+  log: (message: string) => void,
+): Promise<RevokeOutcome> {
+  // Without the TURN settings nothing can be revoked: the orphans wait for them, or expire.
+  if (!turn) return { revoked: 0, failed: 0 };
+  const { data, error } = await admin
+    .from('call_turn_credentials')
+    .select('username')
+    .or(ORPHANED)
+    .is('revoked_at', null)
+    .gt('expires_at', now.toISOString())
+    // The longest-lived first: those are the ones worth revoking.
+    .order('expires_at', { ascending: false })
+    .limit(ORPHANS_PER_SWEEP);
+  if (error) {
+    log(`could not read the TURN credentials of deleted accounts: ${error.message}`);
+    return { revoked: 0, failed: 0 };
+  }
+  const outcome = await revokeUsernames(admin, fetchFn, turn, (data as Array<{ username: string }>).map((r) => r.username), now, log);
+  const table = () => admin.from('call_turn_credentials').delete().or(ORPHANED);
+  for (const forget of await Promise.all([table().not('revoked_at', 'is', null), table().lte('expires_at', now.toISOString())])) {
+    if (forget.error) log(`could not forget the revoked or expired TURN credentials of deleted accounts: ${forget.error.message}`);
+  }
+  return outcome;
 }
 
 /**
