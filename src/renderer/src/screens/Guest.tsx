@@ -293,9 +293,11 @@ function GuestHome({ userId }: { userId: string }) {
     setBusyId(inv.id);
     acceptingRef.current = inv.id;
     setNote(null);
+    let accepted = false;
     try {
       const seat = await acceptInvitation(inv.id);
-      showInvitations(invitationsRef.current.filter((x) => x.id !== inv.id));
+      accepted = true;
+      // The card stays, "Joining…", while the devices are handed over (a permission prompt can take a while).
       await goOnStage(seat, inv.host_id);
     } catch (err) {
       // An invitation that can no longer be accepted goes; one refused for now (seats full) stays for another try.
@@ -305,6 +307,7 @@ function GuestHome({ userId }: { userId: string }) {
       // The seat may be ours even so (the answer was lost on the way, or the stage failed after it): look, so it is offered to rejoin or leave.
       if (!FINAL_ACCEPT_REFUSALS.has(reason) || reason === 'already_seated') setSeatCheck((n) => n + 1);
     } finally {
+      if (accepted) showInvitations(invitationsRef.current.filter((x) => x.id !== inv.id));
       acceptingRef.current = null;
       setBusyId(null);
     }
@@ -565,7 +568,7 @@ function GuestStage({ stage }: { stage: Stage }) {
               {state.link === 'failed' ? (
                 <>
                   <p>Could not reach the host.</p>
-                  <button type="button" className="g-big primary" onClick={() => session.reconnect()} data-testid="reconnect">
+                  <button type="button" className="g-big primary" onClick={() => session.reconnect()} disabled={leaving} data-testid="reconnect">
                     Try again
                   </button>
                 </>

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeMediaStream, FakeTrack } from '../rtc/fakePeerConnection';
 import { BackendError } from '../services/errors';
-import { GuestSession, keepWaiting, LEAVE_TIMEOUT_MS, offerKind } from './GuestSession';
+import { DeviceCheck, GuestSession, keepWaiting, LEAVE_TIMEOUT_MS, offerKind } from './GuestSession';
 
 describe("the guest's connection watchdog", () => {
   it('waits for a link still connecting, up to a minute after the offer', () => {
@@ -165,8 +165,7 @@ class DeviceTrack extends FakeTrack {
   }
 }
 
-function newSession() {
-  const stream = new FakeMediaStream([new DeviceTrack('video', 'cam-0'), new DeviceTrack('audio', 'mic-0')]);
+function newSession(stream = new FakeMediaStream([new DeviceTrack('video', 'cam-0'), new DeviceTrack('audio', 'mic-0')])) {
   return new GuestSession({
     streamId: 'stream-1',
     hostId: HOST,
@@ -461,6 +460,70 @@ describe('the guest on stage', () => {
     expect(session.get()).toMatchObject({ exit: 'left', leaveError: null });
   });
 
+  it('a seat that says the microphone or camera is off (the page reloaded after muting) turns the switch off: what the guest sees is what the host sends', async () => {
+    g.seats = [{ ...SEAT, mic_enabled: false, camera_enabled: false, version: 4 }];
+    const session = newSession();
+    expect(session.get().micOn).toBe(true);
+    await session.start();
+    expect(session.get()).toMatchObject({ micOn: false, cameraOn: false });
+    expect(session.get().local.getTracks().every((t) => !t.enabled)).toBe(true);
+    // Nothing was told to the database: it already says off.
+    expect(g.saved).toEqual([]);
+    // The guest turns it on (the database saves it), then a change missed while the updates were down comes in.
+    const saves = await import('../services/streamGuestService');
+    const spy = vi.spyOn(saves, 'setMyMic').mockResolvedValueOnce({ ...SEAT, mic_enabled: true, camera_enabled: false, version: 5 } as never);
+    await session.setMic(true);
+    expect(session.get().micOn).toBe(true);
+    spy.mockRestore();
+    g.seatRow!({ ...SEAT, mic_enabled: false, camera_enabled: false, version: 7 });
+    await vi.waitFor(() => expect(session.get().micOn).toBe(false));
+    await session.close();
+  });
+
+  it('a copy of the seat from before the guest’s own switch, arriving after it, does not turn the switch back', async () => {
+    const session = newSession();
+    await session.start();
+    // The database answers the switch with the seat it saved (version 3); the copy of version 2 comes later.
+    const saves = await import('../services/streamGuestService');
+    const spy = vi.spyOn(saves, 'setMyMic').mockResolvedValueOnce({ ...SEAT, mic_enabled: true, version: 3 } as never);
+    await session.setMic(true);
+    g.seatRow!({ ...SEAT, mic_enabled: false, version: 2 });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(session.get().micOn).toBe(true);
+    spy.mockRestore();
+    await session.close();
+  });
+
+  it('a device that stopped before the stage took it over starts off', () => {
+    const mic = new DeviceTrack('audio', 'mic-0');
+    mic.unplug();
+    const session = newSession(new FakeMediaStream([new DeviceTrack('video', 'cam-0'), mic]));
+    expect(session.get()).toMatchObject({ micOn: false, cameraOn: true });
+    void session.close();
+  });
+
+  it('after Leave, a microphone turned on just before opens no device and calls nobody', async () => {
+    const session = newSession();
+    await session.start();
+    const mic = session.get().local.getAudioTracks()[0] as unknown as DeviceTrack;
+    mic.unplug();
+    await vi.waitFor(() => expect(g.saved).toContain('mic off'));
+    let answer: () => void = () => {};
+    const saves = await import('../services/streamGuestService');
+    const spy = vi.spyOn(saves, 'setMyMic').mockImplementationOnce(() => new Promise((resolve) => (answer = () => resolve({ ...SEAT, version: 2 } as never))));
+    const on = session.setMic(true);
+    const hellos = g.sent.filter((m) => m.kind === 'hello').length;
+    const leaving = session.leave();
+    answer();
+    await on;
+    await leaving;
+    session.reconnect();
+    expect(g.gates).toHaveLength(0);
+    expect(g.opened).toHaveLength(0);
+    expect(g.sent.filter((m) => m.kind === 'hello')).toHaveLength(hellos);
+    spy.mockRestore();
+  });
+
   it('a host mute that lands while the microphone opens wins: the switch stays off', async () => {
     const session = newSession();
     await session.start();
@@ -506,5 +569,35 @@ describe('the guest on stage', () => {
     // The guest's own seat is never among the others.
     expect(session.get().others.some((s) => s.id === SEAT.id)).toBe(false);
     await session.close();
+  });
+});
+
+describe("the guest's device check", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('a device that stops while the preview shows it leaves the preview with the reason, not a black picture', async () => {
+    vi.stubGlobal('MediaStream', FakeMediaStream);
+    vi.stubGlobal('localStorage', { getItem: () => null, setItem: () => {} });
+    vi.stubGlobal('window', { localStorage: { getItem: () => null, setItem: () => {} } });
+    vi.stubGlobal('navigator', {
+      mediaDevices: {
+        getUserMedia: async () => new FakeMediaStream([new DeviceTrack('video', 'cam-0'), new DeviceTrack('audio', 'mic-0')]),
+        enumerateDevices: async () => [],
+        addEventListener: () => {},
+        removeEventListener: () => {},
+      },
+    });
+    const check = new DeviceCheck();
+    await check.open();
+    expect(check.get().status).toBe('ready');
+    const camera = check.get().stream!.getVideoTracks()[0] as unknown as DeviceTrack;
+    camera.unplug();
+    expect(check.get().stream!.getVideoTracks()).toHaveLength(0);
+    expect(check.get().stream!.getAudioTracks()).toHaveLength(1);
+    expect(check.get().errors.video?.message).toMatch(/Your camera stopped \(unplugged, or taken by another application\)/);
+    // Joining then starts with the camera off.
+    const media = await check.release();
+    expect(media.stream.getVideoTracks()).toHaveLength(0);
+    check.dispose();
   });
 });

@@ -140,6 +140,7 @@ export class DeviceCheck {
         return;
       }
       this.applyEnabled(media.stream);
+      media.stream.getTracks().forEach((t) => this.watchEnded(t));
       this.snapshot.set({
         status: 'ready',
         stream: media.stream,
@@ -150,6 +151,24 @@ export class DeviceCheck {
       await this.refreshDevices();
     })();
     return this.opening;
+  }
+
+  /**
+   * A device that stops while the preview shows it (unplugged, taken by another application)
+   * leaves the preview with the reason, as one that could not open: never a black preview
+   * that looks fine, nor a stage that starts with a dead microphone.
+   */
+  private watchEnded(track: MediaStreamTrack): void {
+    track.addEventListener('ended', () => {
+      const state = this.snapshot.get();
+      if (state.status !== 'ready' || !state.stream?.getTracks().includes(track)) return;
+      const kind = track.kind as MediaKind;
+      const name = kind === 'audio' ? 'microphone' : 'camera';
+      this.snapshot.set({
+        stream: new MediaStream(state.stream.getTracks().filter((t) => t !== track)),
+        errors: { ...state.errors, [kind]: new DeviceError('device_error', `Your ${name} stopped (unplugged, or taken by another application). Plug it in again and try again, or choose another ${name}.`) },
+      });
+    });
   }
 
   /** Tries again after the guest fixed a permission or plugged a device in. */
@@ -203,6 +222,7 @@ export class DeviceCheck {
       const tracks = current.getTracks().filter((t) => t !== old);
       const stream = new MediaStream([...tracks, track]);
       this.applyEnabled(stream);
+      this.watchEnded(track);
       storeDevice(kind, trackDeviceId(track) ?? deviceId);
       const { [kind]: _fixed, ...errors } = state.errors;
       this.snapshot.set({ stream, errors, ...(kind === 'video' ? { cameraId: deviceId } : { microphoneId: deviceId }) });
@@ -380,8 +400,9 @@ export class GuestSession {
       seat: opts.seat,
       local: stream,
       program: null,
-      micOn: micOn && stream.getAudioTracks().length > 0,
-      cameraOn: cameraOn && stream.getVideoTracks().length > 0,
+      // A device that stopped before the stage took it over (unplugged while the invitation showed) is off.
+      micOn: micOn && stream.getAudioTracks().some((t) => t.readyState === 'live'),
+      cameraOn: cameraOn && stream.getVideoTracks().some((t) => t.readyState === 'live'),
       cameraId: trackDeviceId(stream.getVideoTracks()[0]),
       microphoneId: trackDeviceId(stream.getAudioTracks()[0]),
       devices: { cameras: [], microphones: [] },
@@ -693,7 +714,7 @@ export class GuestSession {
   /** Calls the host again by itself, a few times, before leaving it to the guest's "Try again". */
   private retrySoon(delayMs: number): void {
     this.clearWatchdog();
-    if (this.closed) return;
+    if (this.closed || this.leaving) return;
     if (this.autoRetries >= AUTO_RETRIES) {
       // Out of automatic calls: the page says so and shows "Try again" (it must not stay "Connecting…").
       this.log(`connection to the host not established after ${AUTO_RETRIES} calls again; leaving it to the guest`);
@@ -705,7 +726,7 @@ export class GuestSession {
     this.log(`connection to the host not established; calling again (${this.autoRetries}/${AUTO_RETRIES})`);
     this.watchdog = setTimeout(() => {
       this.watchdog = null;
-      if (!this.closed && this.get().link !== 'connected') this.callAgain();
+      if (!this.closed && !this.leaving && this.get().link !== 'connected') this.callAgain();
     }, delayMs);
   }
 
@@ -818,7 +839,8 @@ export class GuestSession {
 
   /** Calls the host again after the connection failed (or could not start). */
   private callAgain(): void {
-    if (this.closed) return;
+    // Leaving: no new call, nor a hello to a host that is being told goodbye.
+    if (this.closed || this.leaving) return;
     // An automatic call already scheduled is this one.
     this.clearWatchdog();
     this.endLink();
@@ -870,6 +892,11 @@ export class GuestSession {
     // What the host turns off is off here at once; what they release stays off until the guest turns it on.
     if (row.muted_by_host) patch.micOn = false;
     if (row.camera_disabled_by_host) patch.cameraOn = false;
+    // The seat says what the host's page sends: a switch that reads on while the seat says off (a page
+    // reloaded after muting, a change missed while the updates were down) would have the guest talk to
+    // nobody. Unless the guest's own change is on its way, the switch follows the seat.
+    if (!row.mic_enabled && this.saving.audio === 0) patch.micOn = false;
+    if (!row.camera_enabled && this.saving.video === 0) patch.cameraOn = false;
     this.snapshot.set(patch);
     this.applyTracks();
   }
@@ -902,8 +929,20 @@ export class GuestSession {
     await this.setMedia('video', on);
   }
 
+  /** The guest's own switch changes on their way to the database, per kind (onSeat leaves the switch alone meanwhile). */
+  private readonly saving: Record<MediaKind, number> = { audio: 0, video: 0 };
+
   private async setMedia(kind: MediaKind, on: boolean): Promise<void> {
     if (this.closed || this.leaving) return;
+    this.saving[kind] += 1;
+    try {
+      await this.setMediaNow(kind, on);
+    } finally {
+      this.saving[kind] -= 1;
+    }
+  }
+
+  private async setMediaNow(kind: MediaKind, on: boolean): Promise<void> {
     const { streamId } = this.opts;
     const save = kind === 'audio' ? setMyMic : setMyCamera;
     const key = kind === 'audio' ? 'micOn' : 'cameraOn';
@@ -911,11 +950,16 @@ export class GuestSession {
     if (!on) {
       this.snapshot.set({ [key]: false });
       this.applyTracks();
-      await save(streamId, false).catch((err: Error) => this.notice(err.message));
+      const saved = await save(streamId, false).catch((err: Error) => this.notice(err.message));
+      if (saved) this.keepSavedSeat(saved);
       return;
     }
     try {
       const saved = await save(streamId, true);
+      // The seat as saved: a copy from before it (an earlier switch's) arriving late is then older and changes nothing.
+      if (saved) this.keepSavedSeat(saved);
+      // Left meanwhile: every track was stopped, and no device opens again.
+      if (this.closed || this.leaving) return;
       if (!this.hasTrack(kind)) await this.openMissing(kind);
       if (this.closed || this.leaving) return;
       // The host may have turned it off while the device opened (a permission prompt can take a while):
@@ -935,6 +979,11 @@ export class GuestSession {
       if (err instanceof DeviceError) await save(streamId, false).catch(() => {});
       throw err;
     }
+  }
+
+  private keepSavedSeat(saved: GuestSeatRow): void {
+    if (this.closed || saved.id !== this.get().seat.id || !isSeatUpdate(this.get().seat, saved)) return;
+    this.snapshot.set({ seat: saved });
   }
 
   private hasTrack(kind: MediaKind): boolean {
