@@ -221,3 +221,31 @@ test('host and guest go live end to end', async () => {
   const recordedSeconds = Number(execFileSync(FFPROBE, ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', recordingPath]).toString());
   expect(recordedSeconds).toBeGreaterThan(10);
 });
+
+test('a browser that cannot composite the program says so, and its camera and microphone are let go, also after Try again', async () => {
+  const page = await hostBrowser.newPage();
+  logConsole(page, 'host');
+  // As Firefox or Safari: no MediaStreamTrackProcessor. Every track the page opens is kept to look at.
+  await page.addInitScript(() => {
+    delete (window as { MediaStreamTrackProcessor?: unknown }).MediaStreamTrackProcessor;
+    const opened: MediaStreamTrack[] = [];
+    (window as unknown as { openedTracks: MediaStreamTrack[] }).openedTracks = opened;
+    const getUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+    navigator.mediaDevices.getUserMedia = async (constraints) => {
+      const stream = await getUserMedia(constraints);
+      opened.push(...stream.getTracks());
+      return stream;
+    };
+  });
+  await page.goto(app.studioUrl);
+  await page.getByTestId('display-name').fill('Firefox Fan');
+  await page.getByTestId('sign-in').click();
+  const liveTracks = () => page.evaluate(() => (window as unknown as { openedTracks: MediaStreamTrack[] }).openedTracks.map((t) => t.readyState));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    await expect(page.getByTestId('device-error')).toContainText('This browser cannot composite the program');
+    await expect.poll(liveTracks).toContain('ended');
+    expect(await liveTracks()).not.toContain('live');
+    await page.getByTestId('device-retry').click();
+  }
+  await page.close();
+});

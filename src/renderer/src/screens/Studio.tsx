@@ -126,6 +126,7 @@ function StudioLive({ userId }: { userId: string }) {
     window.addEventListener('pagehide', onPageHide);
     setDeviceError(null);
     (async () => {
+      let camera: MediaStream | null = null;
       try {
         // A camera or a microphone alone is enough to go live: what is missing is said, and can be picked later.
         const opened = openHostMedia({ cameraId: rememberedDevice('host', 'video'), microphoneId: rememberedDevice('host', 'audio') });
@@ -134,7 +135,9 @@ function StudioLive({ userId }: { userId: string }) {
           (await opened.catch(() => null))?.stream.getTracks().forEach((t) => t.stop());
           throw err;
         });
-        const [{ stream: camera, errors }, bridge] = await Promise.all([opened, bridgeReady]);
+        const [media, bridge] = await Promise.all([opened, bridgeReady]);
+        camera = media.stream;
+        const errors = media.errors;
         if (disposed) {
           camera.getTracks().forEach((t) => t.stop());
           return;
@@ -149,6 +152,8 @@ function StudioLive({ userId }: { userId: string }) {
         sessionRef.current = session;
         setSessionReady(true);
       } catch (err) {
+        // No session took the camera (a browser that cannot composite, say): its light does not stay on behind the error.
+        if (!session) camera?.getTracks().forEach((t) => t.stop());
         setDeviceError((err as Error).message);
       }
     })();

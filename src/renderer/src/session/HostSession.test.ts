@@ -49,7 +49,14 @@ const h = vi.hoisted(() => {
     /** The caps each guest's link was made with, then set to. */
     linkCaps: new Map<string, unknown[]>(),
     /** Each guest's latest link: what it was given to send, and its remote-stream callback. */
-    links: new Map<string, { audio: unknown; onRemoteStream: (stream: MediaStream) => void; onStateChange: (state: RTCPeerConnectionState) => void }>(),
+    links: new Map<
+      string,
+      { audio: unknown; onRemoteStream: (stream: MediaStream) => void; onStateChange: (state: RTCPeerConnectionState) => void; signaling: { send(msg: { kind: string }): Promise<void> } }
+    >(),
+    /** The layouts the program was given, in order. */
+    layouts: [] as string[],
+    /** Channels joined so far, per guest (each channel's sends are recorded with its number). */
+    joined: new Map<string, number>(),
     /** Guests whose failed link the session restarted ICE on, in order. */
     iceRestarts: [] as string[],
     /** Guests whose program return was made to start again from a keyframe, in order. */
@@ -114,7 +121,9 @@ vi.mock('../media/Broadcaster', () => ({
       const host = participants.find((p) => p.id === 'host') as { stream: MediaStream; cameraOn?: boolean } | undefined;
       if (host?.cameraOn) h.hostCameraEnabledWhenShown.push(host.stream.getVideoTracks()[0]?.enabled ?? false);
     };
-    setLayout = () => {};
+    setLayout = (layout: string, focusId: string | null) => {
+      h.layouts.push(`${layout} ${focusId ?? '-'}`);
+    };
     async goLive(options: unknown) {
       h.goLiveOptions = options;
       h.step('encoder:start');
@@ -138,6 +147,8 @@ vi.mock('../rtc/signaling', () => ({
   SignalingChannel: {
     async join(to: { guestId: string; peerId: string }) {
       h.step(`signaling:join ${to.guestId}`);
+      const n = (h.joined.get(to.guestId) ?? 0) + 1;
+      h.joined.set(to.guestId, n);
       return {
         onMessage: (handler: (msg: unknown) => void) => {
           h.handlers.set(to.guestId, handler);
@@ -147,7 +158,9 @@ vi.mock('../rtc/signaling', () => ({
           h.dead.set(to.guestId, listener);
           return () => h.dead.delete(to.guestId);
         },
-        send: async () => {},
+        send: async (msg: { kind: string }) => {
+          h.calls.push(`send ${msg.kind} to ${to.guestId} on channel ${n}`);
+        },
         close: async () => {
           h.calls.push(`signaling:close ${to.guestId}`);
         },
@@ -190,10 +203,11 @@ vi.mock('../rtc/PeerLink', () => ({
         tracks: { audio: unknown };
         onRemoteStream: (stream: MediaStream) => void;
         onStateChange: (state: RTCPeerConnectionState) => void;
+        signaling: { send(msg: { kind: string }): Promise<void> };
       },
     ) {
       h.linkCaps.set(opts.peerId, [opts.videoCap]);
-      h.links.set(opts.peerId, { audio: opts.tracks.audio, onRemoteStream: opts.onRemoteStream, onStateChange: opts.onStateChange });
+      h.links.set(opts.peerId, { audio: opts.tracks.audio, onRemoteStream: opts.onRemoteStream, onStateChange: opts.onStateChange, signaling: opts.signaling });
     }
     restartIceAfterFailure() {
       this.stats.iceRestarts += 1;
@@ -370,6 +384,8 @@ beforeEach(() => {
   h.handlers.clear();
   h.linkCaps.clear();
   h.links.clear();
+  h.joined.clear();
+  h.layouts.length = 0;
   h.iceRestarts.length = 0;
   h.mixes.length = 0;
   h.mixFailure = null;
@@ -465,6 +481,20 @@ describe("the program's problems", () => {
     await session.end();
     await session.goLive('Show');
     expect(useStore.getState().programProblem).toBeNull();
+  });
+});
+
+describe('the layout', () => {
+  it('a studio opened again starts its program in the layout the picker shows', async () => {
+    await session.dispose();
+    useStore.getState().setProgram({ layout: 'pip', focusId: 'guest-a' });
+    try {
+      h.layouts.length = 0;
+      session = newSession();
+      expect(h.layouts).toEqual(['pip guest-a']);
+    } finally {
+      useStore.getState().setProgram({ layout: 'grid', focusId: null });
+    }
   });
 });
 
@@ -816,6 +846,20 @@ describe("each guest's signaling channel", () => {
     h.handlers.get('guest-b')!({ kind: 'bye', from: 'guest-b', to: 'host' });
     expect(h.calls).toContain('link:close guest-b');
     expect(h.calls).not.toContain('link:close guest-b with bye');
+  });
+
+  it('a link goes on signaling through the channel joined anew after the server closed the one it started on', async () => {
+    await session.goLive('Show');
+    useStore.getState().upsertSeat(seat('guest-a'));
+    await vi.waitFor(() => expect(h.handlers.has('guest-a')).toBe(true));
+    h.handlers.get('guest-a')!({ kind: 'hello', from: 'guest-a', to: 'host', call: 'call-1' });
+    await vi.waitFor(() => expect(h.links.has('guest-a')).toBe(true));
+    h.dead.get('guest-a')!();
+    await vi.waitFor(() => expect(h.joined.get('guest-a')).toBe(2));
+    h.calls.length = 0;
+    // The link's next message (an answer, an ICE restart's offer) reaches the guest on the new channel.
+    await h.links.get('guest-a')!.signaling.send({ kind: 'description' });
+    expect(h.calls).toEqual(['send description to guest-a on channel 2']);
   });
 
   it("ends a guest's TURN access when they leave the stage, where the call has TURN credentials", async () => {

@@ -12,7 +12,7 @@ import { AppError } from '../../../shared/errors';
 import { OUTPUT_FORMATS, outputFormat, type OutputFormat } from '../../../shared/outputFormats';
 import { LinkRecovery } from '../rtc/linkRecovery';
 import { QualityMonitor } from '../rtc/linkQuality';
-import { PeerLink } from '../rtc/PeerLink';
+import { PeerLink, type SignalSender } from '../rtc/PeerLink';
 import { SignalingChannel } from '../rtc/signaling';
 import type { SignalMessage } from '../../../shared/signaling';
 import { createCallSession, endCallAccess, endCallSession, generateCallToken } from '../services/cloudflareCallsService';
@@ -788,8 +788,11 @@ export class HostSession {
       return false;
     }
     this.links.get(guestId)?.close(false);
+    // Through the guest's channel of the moment: one the server closed is joined anew (onDead) while the
+    // call goes on, and the link's answers, ICE restarts and bye must go on the new one, not into the old.
+    const sender: SignalSender = { send: (msg) => (this.channels.get(guestId) ?? signaling).send(msg) };
     const link = new PeerLink({
-      signaling,
+      signaling: sender,
       selfId: this.userId,
       peerId: guestId,
       // The host is the impolite peer: its offers win a collision, the guest's yield.
@@ -915,6 +918,9 @@ export class HostSession {
       const held = useStore.getState().recordingPath;
       useStore.getState().setBroadcast({ recordingPath: held && held !== file ? `${held}, then ${file}` : file });
     };
+    // The layout the studio shows (the store outlives a studio closed and opened again): the program starts in it.
+    const { layout, focusId } = useStore.getState();
+    broadcaster.setLayout(layout, focusId);
     return broadcaster;
   }
 
@@ -934,8 +940,6 @@ export class HostSession {
     const previous = this.broadcaster;
     this.format = format;
     this.broadcaster = this.makeBroadcaster();
-    const { layout, focusId } = useStore.getState();
-    this.broadcaster.setLayout(layout, focusId);
     this.updateProgram();
     this.log(`output format: ${format.label} (${format.videoBitrateKbps} kbps)`);
     await previous.dispose();
