@@ -305,3 +305,6 @@ export function decodeH264Unit(bytes: Uint8Array): H264Unit {
 export type BridgeWireRequest = { id: number; channel: InvokeChannel; args: unknown[] };
 export type BridgeWireReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: { reason: string; message: string } };
 export type BridgeWireEvent = { event: EventChannel; args: unknown[] };
+
+/** How an encoder's error begins when the renderer's H.264 stopped coming (the ingest is not the cause then). */
+export const NO_VIDEO_FROM_RENDERER = "no video from the renderer's encoder";

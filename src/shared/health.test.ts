@@ -55,4 +55,11 @@ describe('frames lagged by rendering where the program clock counts them', () =>
     const h = broadcastHealth({ ...base, framesWritten: 2000 }, 1, 30, { slots: 2000, lagged: 200 });
     expect(h.laggedByRendering).toEqual({ count: 200, percent: 10, level: 'error' });
   });
+
+  it('counts what the renderer skipped for a backed-up encoder or bridge as skipped by encoding lag, in the frames attempted', () => {
+    const h = broadcastHealth({ ...base, framesWritten: 950, framesDropped: 10 }, 1, 30, { slots: 1000, lagged: 0, skipped: 40 });
+    expect(h.skippedByEncoding.count).toBe(50);
+    expect(h.skippedByEncoding.percent).toBeCloseTo(5);
+    expect(h.skippedByEncoding.level).toBe('error');
+  });
 });

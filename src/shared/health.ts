@@ -46,6 +46,12 @@ const rank: Record<HealthLevel, number> = { ok: 0, warn: 1, error: 2 };
 export interface RenderingSlots {
   slots: number;
   lagged: number;
+  /**
+   * Pictures the renderer's side skipped because what comes after it could not take them (its
+   * H.264 encoder full, the bridge's socket backed up): frames skipped by encoding lag too,
+   * though the native encoder never saw them.
+   */
+  skipped?: number;
 }
 
 /**
@@ -61,13 +67,14 @@ export function broadcastHealth(
 ): BroadcastHealth {
   // Every output frame is either a new one or a repeat; drops never reach the output.
   const output = stats.framesWritten + stats.framesRepeated;
-  const attempted = output + stats.framesDropped + stats.framesDroppedNetwork;
+  const skippedBefore = rendering?.skipped ?? 0;
+  const attempted = output + stats.framesDropped + stats.framesDroppedNetwork + skippedBefore;
   const budgetMs = 1000 / fps;
   const share = budgetMs > 0 ? renderMs / budgetMs : 0;
   const render = { ms: renderMs, budgetMs, percentOfBudget: share * 100, level: (share > RENDER_WARN_SHARE ? 'warn' : 'ok') as HealthLevel };
   const result = {
     laggedByRendering: rendering ? counter(rendering.lagged, rendering.slots) : counter(stats.framesRepeated, output),
-    skippedByEncoding: counter(stats.framesDropped, attempted),
+    skippedByEncoding: counter(stats.framesDropped + skippedBefore, attempted),
     droppedByNetwork: counter(stats.framesDroppedNetwork, attempted),
     render,
     // Audio that came late is usually counted twice, as the silence written in its place and as the audio then trimmed:

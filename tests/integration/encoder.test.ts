@@ -477,6 +477,8 @@ describe('EncoderSession → RTMP ingest', () => {
       expect(() => session.pushAudio(new Uint8Array(6), performance.now())).toThrow(
         new EncoderInputError('invalid_audio_chunk', 'audio chunk has 6 bytes; interleaved stereo f32 PCM comes in multiples of 8 bytes'),
       );
+      // Samples that are not audio (NaN): ffmpeg's AAC encoder would stop at them; refused before ffmpeg sees them.
+      expect(() => session.pushAudio(new Uint8Array(new Float32Array(960).fill(Number.NaN).buffer), performance.now())).toThrow(/a sample that is not a number/);
       const written = session.getStats().framesWritten;
       await sleep(1000);
       const goingOn = session.getStats();

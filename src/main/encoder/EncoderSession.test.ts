@@ -727,7 +727,7 @@ describe('EncoderSession audio', () => {
     expect(h.session.getStats().framesRepeated).toBeGreaterThan(0);
   });
 
-  it('throws on a chunk that is not whole stereo frames and goes on', async () => {
+  it('throws on a chunk that is not whole stereo frames, or whose samples are not audio, and goes on', async () => {
     const h = track(harness());
     await h.startLive();
     expect(() => h.session.pushAudio(new Uint8Array(12), 0)).toThrow(EncoderInputError);
@@ -735,8 +735,23 @@ describe('EncoderSession audio', () => {
       'audio chunk has 12 bytes; interleaved stereo f32 PCM comes in multiples of 8 bytes',
     );
     expect(() => h.session.pushAudio(new Uint8Array(16), Number.POSITIVE_INFINITY)).toThrow('audio timestamp must be a finite number');
-    h.session.pushAudio(new Uint8Array(16), 0);
+    // Samples that are not audio would stop ffmpeg's AAC encoder: refused, at any alignment in the message.
+    const samples = (values: number[], offset = 0) => {
+      const bytes = new Uint8Array(offset + values.length * 4);
+      const view = new DataView(bytes.buffer);
+      values.forEach((v, i) => view.setFloat32(offset + i * 4, v, true));
+      return bytes.subarray(offset);
+    };
+    expect(() => h.session.pushAudio(samples([0.1, 0.2, Number.NaN, 0]), 0)).toThrow(
+      "audio chunk has a sample that is not a number (sample 2); the program's audio is f32 PCM around [-1, 1] (at most ±256)",
+    );
+    expect(() => h.session.pushAudio(samples([0, Number.NEGATIVE_INFINITY], 1), 0)).toThrow('a sample that is infinite (sample 1)');
+    expect(() => h.session.pushAudio(samples([32767, 0]), 0)).toThrow('out of range (3.28e+4)');
+    expect(h.child().audio.bytes).toBe(0);
+    h.session.pushAudio(samples([1.5, -1, 0.25, 0], 3), 0);
     expect(h.child().audio.bytes).toBe(16);
+    h.session.pushAudio(new Uint8Array(16), 0);
+    expect(h.child().audio.bytes).toBe(32);
     expect(h.session.getStats()).toMatchObject({ state: 'live', error: null, restarts: 0 });
     expect(h.spawnCalls).toHaveLength(1);
   });

@@ -67,6 +67,7 @@
  *   is finished (its files closed) and a new one starts as soon as it has
  *   exited, opened by the next keyframe, without spending reconnect attempts.
  */
+import { NO_VIDEO_FROM_RENDERER } from '../../shared/bridge';
 import { spawn as nodeSpawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import pidusage from 'pidusage';
@@ -215,7 +216,7 @@ export interface EncoderSessionStartResult extends EncoderStartResult {
 export const DEFAULT_MAX_RECONNECT_ATTEMPTS = 20;
 
 /** How the stats' error begins while the renderer's H.264 has stopped coming (the run is finished until it comes again). */
-export const NO_VIDEO_FROM_RENDERER = "no video from the renderer's encoder";
+export { NO_VIDEO_FROM_RENDERER };
 
 const DEFAULT_TIMING: EncoderTiming = {
   statsIntervalMs: 1000,
@@ -343,6 +344,21 @@ interface StartWaiter {
 }
 
 const defaultSpawn: SpawnEncoder = (command, args, options) => nodeSpawn(command, [...args], options);
+
+/** Samples beyond this are not audio (int16 values read as f32, garbage): ±256 is +48 dBFS, past any mix's gain. */
+export const MAX_SAMPLE_MAGNITUDE = 256;
+
+/** The first f32 sample of `pcm` (little-endian, any alignment) that is not finite or is beyond MAX_SAMPLE_MAGNITUDE. */
+export function firstBadSample(pcm: Uint8Array): { index: number; what: string } | null {
+  const view = new DataView(pcm.buffer, pcm.byteOffset, pcm.byteLength);
+  for (let i = 0, offset = 0; offset + 4 <= pcm.byteLength; i++, offset += 4) {
+    const v = view.getFloat32(offset, true);
+    if (Number.isNaN(v)) return { index: i, what: 'not a number' };
+    if (!Number.isFinite(v)) return { index: i, what: 'infinite' };
+    if (Math.abs(v) > MAX_SAMPLE_MAGNITUDE) return { index: i, what: `out of range (${v.toExponential(2)})` };
+  }
+  return null;
+}
 
 export class EncoderSession {
   private readonly spawn: SpawnEncoder;
@@ -771,6 +787,14 @@ export class EncoderSession {
       );
     }
     if (!Number.isFinite(timestampMs)) throw new EncoderInputError('invalid_audio_chunk', 'audio timestamp must be a finite number');
+    const bad = firstBadSample(pcm);
+    if (bad !== null) {
+      // ffmpeg's AAC encoder stops at such input ("Input contains (near) NaN/+-Inf"): the chunk goes, the stream stays.
+      throw new EncoderInputError(
+        'invalid_audio_chunk',
+        `audio chunk has a sample that is ${bad.what} (sample ${bad.index}); the program's audio is f32 PCM around [-1, 1] (at most ±${MAX_SAMPLE_MAGNITUDE})`,
+      );
+    }
     const run = this.run;
     // A run whose inputs were closed (being finished) takes no more audio.
     if (!run || run.ended || run.audio.writableEnded || pcm.byteLength === 0) return;

@@ -35,6 +35,14 @@ describe('HealthBar', () => {
     expect(html).toContain('ffmpeg stalled: no progress for 6 s');
   });
 
+  it('does not blame the ingest when the studio’s picture stopped coming, or ffmpeg itself stopped', () => {
+    const quiet = render({ ...live, state: 'reconnecting', error: "no video from the renderer's encoder for 6 s; the stream goes on when it sends video again" });
+    expect(quiet).toContain('The studio&#x27;s picture stopped reaching the encoder: the stream waits for it and goes on by itself.');
+    expect(quiet).not.toContain('The connection to the ingest was lost');
+    const crashed = render({ ...live, state: 'reconnecting', error: 'ffmpeg exited unexpectedly (killed by SIGKILL)' });
+    expect(crashed).toContain('The encoder stopped: it is being started again, the studio stays live.');
+  });
+
   it('shows the output rate, and a dash while a new encoder has no rate of its own yet', () => {
     expect(render({ ...live, fps: 29.6 })).toMatch(/data-testid="output-fps">30 fps</);
     expect(render({ ...live, fps: null })).toMatch(/data-testid="output-fps">— fps</);

@@ -1,4 +1,4 @@
-import type { EncoderStats } from '../../../shared/bridge';
+import { NO_VIDEO_FROM_RENDERER, type EncoderStats } from '../../../shared/bridge';
 import { broadcastHealth, type HealthCounter, type RenderingSlots } from '../../../shared/health';
 import { useStore } from '../store';
 
@@ -80,7 +80,7 @@ export function HealthBar({
       ) : null}
       {stats.error ? (
         <details className="error-text encoder-error" data-testid="encoder-error" data-state={stats.state}>
-          <summary>{errorHeadline(stats.state)}</summary>
+          <summary>{errorHeadline(stats.state, stats.error)}</summary>
           {stats.error}
         </details>
       ) : null}
@@ -89,7 +89,12 @@ export function HealthBar({
 }
 
 /** What a streamer needs to know first; ffmpeg's own words follow under it. */
-function errorHeadline(state: EncoderStats['state']): string {
+function errorHeadline(state: EncoderStats['state'], error: string): string {
+  // Not every wait is the ingest's: the studio's own picture may have stopped, or ffmpeg itself.
+  if (state === 'reconnecting' && error.startsWith(NO_VIDEO_FROM_RENDERER)) {
+    return "The studio's picture stopped reaching the encoder: the stream waits for it and goes on by itself.";
+  }
+  if (state === 'reconnecting' && error.startsWith('ffmpeg exited unexpectedly')) return 'The encoder stopped: it is being started again, the studio stays live.';
   if (state === 'reconnecting') return 'The connection to the ingest was lost: reconnecting by itself, the studio stays live.';
   if (state === 'error') return 'The stream stopped and could not be restarted.';
   return 'The encoder reported a problem.';
@@ -100,5 +105,6 @@ export function LiveHealthBar(props: Omit<Parameters<typeof HealthBar>[0], 'rend
   const renderMs = useStore((s) => Math.round(s.renderMs));
   const slots = useStore((s) => s.pipeline.outputSlots ?? 0);
   const lagged = useStore((s) => s.pipeline.framesLagged ?? 0);
-  return <HealthBar {...props} renderMs={renderMs} {...(slots > 0 ? { rendering: { slots, lagged } } : {})} />;
+  const skipped = useStore((s) => s.pipeline.framesSkipped + (s.pipeline.bridgeDroppedThisShow ?? 0));
+  return <HealthBar {...props} renderMs={renderMs} {...(slots > 0 ? { rendering: { slots, lagged, skipped } } : {})} />;
 }

@@ -432,7 +432,8 @@ function GuestHome({ userId }: { userId: string }) {
             onAccept={() => void accept(inv)}
             onDecline={() => void decline(inv)}
           >
-            {i === 0 && !held ? <PreJoin check={check} /> : null}
+            {/* Accepted, the preview goes: the devices are being handed to the stage ("Joining…"). */}
+            {i === 0 && !held && busyId !== inv.id ? <PreJoin check={check} /> : null}
           </InvitationCard>
         ))}
         <WaitingCard userId={userId} hasInvitations={invitations.length > 0 || held !== null} checking={checking} onCheck={setChecking} />

@@ -103,4 +103,19 @@ describe('DeviceCheck', () => {
     expect(tracksOpened.filter((t) => t.readyState === 'live')).toEqual([]);
     check.dispose();
   });
+
+  it('a device that stops while the preview shows it leaves the preview with the reason, not a black picture', async () => {
+    const check = new DeviceCheck();
+    await check.open();
+    expect(check.get().status).toBe('ready');
+    const camera = check.get().stream!.getVideoTracks()[0] as unknown as FakeTrack;
+    camera.unplug();
+    expect(check.get().stream!.getVideoTracks()).toHaveLength(0);
+    expect(check.get().stream!.getAudioTracks()).toHaveLength(1);
+    expect(check.get().errors.video?.message).toMatch(/Your camera stopped \(unplugged, or taken by another application\)/);
+    // Joining then starts with the camera off.
+    const media = await check.release();
+    expect(media.stream.getVideoTracks()).toHaveLength(0);
+    check.dispose();
+  });
 });

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeMediaStream, FakeTrack } from '../rtc/fakePeerConnection';
 import { BackendError } from '../services/errors';
-import { DeviceCheck, GuestSession, keepWaiting, LEAVE_TIMEOUT_MS, offerKind } from './GuestSession';
+import { GuestSession, keepWaiting, LEAVE_TIMEOUT_MS, offerKind } from './GuestSession';
 
 describe("the guest's connection watchdog", () => {
   it('waits for a link still connecting, up to a minute after the offer', () => {
@@ -569,35 +569,5 @@ describe('the guest on stage', () => {
     // The guest's own seat is never among the others.
     expect(session.get().others.some((s) => s.id === SEAT.id)).toBe(false);
     await session.close();
-  });
-});
-
-describe("the guest's device check", () => {
-  afterEach(() => vi.unstubAllGlobals());
-
-  it('a device that stops while the preview shows it leaves the preview with the reason, not a black picture', async () => {
-    vi.stubGlobal('MediaStream', FakeMediaStream);
-    vi.stubGlobal('localStorage', { getItem: () => null, setItem: () => {} });
-    vi.stubGlobal('window', { localStorage: { getItem: () => null, setItem: () => {} } });
-    vi.stubGlobal('navigator', {
-      mediaDevices: {
-        getUserMedia: async () => new FakeMediaStream([new DeviceTrack('video', 'cam-0'), new DeviceTrack('audio', 'mic-0')]),
-        enumerateDevices: async () => [],
-        addEventListener: () => {},
-        removeEventListener: () => {},
-      },
-    });
-    const check = new DeviceCheck();
-    await check.open();
-    expect(check.get().status).toBe('ready');
-    const camera = check.get().stream!.getVideoTracks()[0] as unknown as DeviceTrack;
-    camera.unplug();
-    expect(check.get().stream!.getVideoTracks()).toHaveLength(0);
-    expect(check.get().stream!.getAudioTracks()).toHaveLength(1);
-    expect(check.get().errors.video?.message).toMatch(/Your camera stopped \(unplugged, or taken by another application\)/);
-    // Joining then starts with the camera off.
-    const media = await check.release();
-    expect(media.stream.getVideoTracks()).toHaveLength(0);
-    check.dispose();
   });
 });

@@ -164,6 +164,7 @@ export class DeviceCheck {
       if (state.status !== 'ready' || !state.stream?.getTracks().includes(track)) return;
       const kind = track.kind as MediaKind;
       const name = kind === 'audio' ? 'microphone' : 'camera';
+      console.info(`[guest] ${name} stopped in the preview: ${track.label}`);
       this.snapshot.set({
         stream: new MediaStream(state.stream.getTracks().filter((t) => t !== track)),
         errors: { ...state.errors, [kind]: new DeviceError('device_error', `Your ${name} stopped (unplugged, or taken by another application). Plug it in again and try again, or choose another ${name}.`) },

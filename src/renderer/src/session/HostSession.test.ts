@@ -24,6 +24,8 @@ const h = vi.hoisted(() => {
     seatList: [] as unknown[],
     programs: [] as Array<{ width: number; height: number; fps: number }>,
     goLiveOptions: null as unknown,
+    /** The encoder's stats listener the session gave the broadcaster. */
+    onStats: null as ((stats: Record<string, unknown>) => void) | null,
     eventList: [] as unknown[],
     /** start-live answers that the stream was live before (another studio's show). */
     resumed: false,
@@ -124,8 +126,9 @@ vi.mock('../media/Broadcaster', () => ({
     setLayout = (layout: string, focusId: string | null) => {
       h.layouts.push(`${layout} ${focusId ?? '-'}`);
     };
-    async goLive(options: unknown) {
+    async goLive(options: unknown, onStats?: (stats: Record<string, unknown>) => void) {
       h.goLiveOptions = options;
+      h.onStats = onStats ?? null;
       h.step('encoder:start');
       return { encoder: 'libx264', recordingPath: null };
     }
@@ -481,6 +484,21 @@ describe("the program's problems", () => {
     await session.end();
     await session.goLive('Show');
     expect(useStore.getState().programProblem).toBeNull();
+  });
+});
+
+describe('the health counters', () => {
+  it('count the renderer’s repeated pictures once, as repeats (the session counts them as units written), and the bridge’s drops of this show only', async () => {
+    const bridge = { dropped: { video: 7 } };
+    await session.dispose();
+    session = new HostSession({} as HTMLElement, bridge as never, 'host', 'Host', new FakeStream([fakeTrack('video', 'cam-a')]) as unknown as MediaStream, () => {});
+    await session.goLive('Show');
+    const broadcaster = h.broadcaster as unknown as { framesRepeated: number };
+    broadcaster.framesRepeated = 20;
+    h.onStats!({ state: 'live', framesWritten: 100, framesRepeated: 5, framesDropped: 0, framesDroppedNetwork: 0 });
+    expect(useStore.getState().stats).toMatchObject({ framesWritten: 80, framesRepeated: 25 });
+    bridge.dropped.video = 12;
+    await vi.waitFor(() => expect(useStore.getState().pipeline.bridgeDroppedThisShow).toBe(5));
   });
 });
 

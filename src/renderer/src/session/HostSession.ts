@@ -134,7 +134,8 @@ export class HostSession {
         pipeline: {
           framesSent: this.broadcaster.framesSent,
           framesSkipped: this.broadcaster.framesSkipped,
-          bridgeDropped: (bridge as { dropped?: { video: number } }).dropped?.video ?? 0,
+          bridgeDropped: this.bridgeDropped(),
+          bridgeDroppedThisShow: this.bridgeDropped() - this.bridgeDroppedAtLive,
           compositor: this.broadcaster.compositor?.mode ?? null,
           glRenderer: this.broadcaster.compositor?.renderer ?? null,
           workerBusyMs: this.broadcaster.busyMs as Record<string, number> | null,
@@ -347,6 +348,13 @@ export class HostSession {
     return op;
   }
 
+  /** Video frames the bridge dropped, backed up, since it opened (the browser studio's bridge counts them). */
+  private bridgeDropped(): number {
+    return (this.bridge as { dropped?: { video: number } }).dropped?.video ?? 0;
+  }
+
+  private bridgeDroppedAtLive = 0;
+
   private async goLiveNow(title: string, record: 'mkv' | 'mp4' | null): Promise<void> {
     const store = useStore.getState();
     if (store.phase === 'starting' || store.phase === 'live' || store.phase === 'ending') {
@@ -356,6 +364,7 @@ export class HostSession {
     store.setBroadcast({ phase: 'starting', error: null, recordingPath: null, programProblem: null, stats: null, encoder: null, playbackUrl: null, publishTarget: null });
     // The seats, invitations and links shown are this broadcast's.
     useStore.setState({ seats: [], invitations: [], events: [], links: {}, quality: {} });
+    this.bridgeDroppedAtLive = this.bridgeDropped();
     let streamId: string | null = null;
     let resumed = false;
     try {
@@ -378,7 +387,12 @@ export class HostSession {
         (stats) => {
           const choice = this.broadcaster.encoderChoice;
           const encoderNote = choice?.video === 'h264' ? `${choice.note} (ffmpeg's CPU is the muxing alone)` : stats.encoderNote;
-          useStore.getState().setBroadcast({ stats: { ...stats, encoderNote, framesRepeated: stats.framesRepeated + this.broadcaster.framesRepeated } });
+          // The renderer's repeats reach the session as units like any other, counted in framesWritten: moved to the
+          // repeats, not counted twice (the output is the new pictures and the repeats).
+          const repeats = this.broadcaster.framesRepeated;
+          useStore.getState().setBroadcast({
+            stats: { ...stats, encoderNote, framesWritten: Math.max(0, stats.framesWritten - repeats), framesRepeated: stats.framesRepeated + repeats },
+          });
         },
       );
       store.setBroadcast({ encoder: started.encoder, recordingPath: started.recordingPath ?? null });

@@ -23,6 +23,8 @@ export interface PipelineState {
   framesSent: number;
   framesSkipped: number;
   bridgeDropped: number;
+  /** Of those, the ones since this broadcast went live (the bridge outlives a show). */
+  bridgeDroppedThisShow?: number;
   /** 'gpu' (WebGL2) or 'cpu' (I420 compositor), once chosen. */
   compositor: 'gpu' | 'cpu' | null;
   glRenderer: string | null;
