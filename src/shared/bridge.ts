@@ -297,8 +297,43 @@ export function decodeH264Unit(bytes: Uint8Array): H264Unit {
   if (key && configLength === 0) throw new Error('h264 keyframe without its decoder configuration (avcC)');
   if (!key && configLength > 0) throw new Error('h264 delta frame with a decoder configuration');
   const config = key ? bytes.subarray(H264_UNIT_HEADER_BYTES, dataStart) : null;
-  if (config && (config[0] !== 1 || config.byteLength < 7)) throw new Error('h264 decoder configuration is not an avcC record (version 1)');
+  if (config) {
+    const problem = avcCProblem(config);
+    if (problem) throw new Error(`h264 decoder configuration is not a usable avcC record: ${problem}`);
+  }
   return { key, config, data: bytes.subarray(dataStart) };
+}
+
+/**
+ * What is wrong with an AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3.1), or null: version
+ * 1, at least one SPS (NAL type 7) and one PPS (type 8), every length inside the record. A damaged
+ * one would otherwise pass for a new encoder configuration and restart ffmpeg (its header is read once).
+ */
+export function avcCProblem(config: Uint8Array): string | null {
+  if (config.byteLength < 7) return `${config.byteLength} bytes is too short`;
+  if (config[0] !== 1) return `version ${config[0]}, not 1`;
+  let at = 5;
+  const sets = (count: number, nalType: number, name: string): string | null => {
+    for (let i = 0; i < count; i++) {
+      if (at + 2 > config.byteLength) return `${name} ${i + 1} of ${count} has no length`;
+      const length = (config[at]! << 8) | config[at + 1]!;
+      at += 2;
+      if (length === 0 || at + length > config.byteLength) return `${name} ${i + 1} of ${count} (${length} bytes) does not fit`;
+      if ((config[at]! & 0x1f) !== nalType) return `${name} ${i + 1} is a NAL unit of type ${config[at]! & 0x1f}, not ${nalType}`;
+      at += length;
+    }
+    return null;
+  };
+  const spsCount = config[5]! & 0x1f;
+  if (spsCount === 0) return 'no SPS';
+  at = 6;
+  const spsProblem = sets(spsCount, 7, 'SPS');
+  if (spsProblem) return spsProblem;
+  if (at >= config.byteLength) return 'no PPS count';
+  const ppsCount = config[at]!;
+  at += 1;
+  if (ppsCount === 0) return 'no PPS';
+  return sets(ppsCount, 8, 'PPS');
 }
 
 /** JSON messages of the WebSocket binding. */
