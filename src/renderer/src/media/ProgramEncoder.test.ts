@@ -40,7 +40,7 @@ class FakeEncoder {
     const { timestampUs, keyFrame } = this.encoded[n]!;
     const bytes = new Uint8Array([0, 0, 0, 1, keyFrame ? 0x65 : 0x41]);
     const chunk = { type: keyFrame ? 'key' : 'delta', timestamp: timestampUs, byteLength: bytes.byteLength, copyTo: (d: Uint8Array) => d.set(bytes) };
-    this.init.output(chunk, keyFrame && withConfig ? { decoderConfig: { description: new Uint8Array([1, 0x42, 0xe0, 0x1f, 0xff, 0xe0, 0]) } } : undefined);
+    this.init.output(chunk, keyFrame && withConfig ? { decoderConfig: { description: new Uint8Array([1, 0x42, 0xe0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x42, 0xe0, 0x1f, 1, 0, 2, 0x68, 0xce]) } } : undefined);
   }
   /** The encoder dies, as WebCodecs reports it: closed first, then the error callback. */
   die(message = 'GPU process went away'): void {

@@ -38,7 +38,7 @@ afterAll(() => {
 });
 
 const unit = (key: boolean, n: number): ArrayBuffer => {
-  const bytes = encodeH264Unit({ key, config: key ? new Uint8Array([1, 0x64, 0, 0x1f, 0xff, 0xe1, 0]) : null, data: new Uint8Array([n, 0, 0]) });
+  const bytes = encodeH264Unit({ key, config: key ? new Uint8Array([1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1f, 1, 0, 2, 0x68, 0xce]) : null, data: new Uint8Array([n, 0, 0]) });
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 };
 
