@@ -105,7 +105,7 @@ describe('studio server', () => {
     ws.close();
   });
 
-  it('survives a frame ws refuses (text that is not UTF-8, an unknown opcode): that socket closes, the fault is counted as a bad request, the studio goes on', async () => {
+  it('survives a frame ws refuses (an unknown opcode): that socket closes, the fault is counted as a bad request, the studio goes on; text that is not UTF-8 is a malformed request, not a reason to close', async () => {
     const log = vi.fn<(message: string) => void>();
     const { server, encoder } = await start(fakeEncoder(), log);
     const ws = await connect(server.url, '/bridge?peer=page-1');
@@ -121,11 +121,17 @@ describe('studio server', () => {
     expect(await nextJson(ws)).toMatchObject({ id: 2, ok: true });
     expect(encoder.stop).not.toHaveBeenCalled();
 
-    const wsClosed = closed(ws);
     sendRawFrame(ws, 0x1, Buffer.from([0x7b, 0xff, 0xfe, 0x7d]));
-    expect(await wsClosed).toBe(1007);
-    expect(log).toHaveBeenCalledWith(expect.stringMatching(/malformed request.*bridge socket was closed.*WS_ERR_INVALID_UTF8/));
+    expect(await nextJson(ws)).toEqual({ id: -1, ok: false, error: { reason: 'bridge_invalid_message', message: 'message is not JSON' } });
+    ws.send(JSON.stringify({ id: 4, channel: 'app:config', args: [] }));
+    expect(await nextJson(ws)).toMatchObject({ id: 4, ok: true });
+    expect(encoder.stop).not.toHaveBeenCalled();
     expect(log).toHaveBeenCalledWith(expect.stringMatching(/malformed request.*media socket was closed/));
+
+    const wsClosed = closed(ws);
+    sendRawFrame(ws, 0x3, Buffer.from([1]));
+    expect(await wsClosed).toBe(1002);
+    expect(log).toHaveBeenCalledWith(expect.stringMatching(/malformed request.*bridge socket was closed/));
 
     const again = await connect(server.url);
     again.send(JSON.stringify({ id: 3, channel: 'app:config', args: [] }));

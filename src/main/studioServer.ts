@@ -88,7 +88,9 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
 
   /** Set by close(): no new bridge socket is taken after it. */
   let closed = false;
-  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? MAX_MEDIA_MESSAGE_BYTES });
+  // Text that is not UTF-8 is not a reason to close the page's bridge (and stop its stream): it reaches the request
+  // parser as it is, which refuses it as a malformed request, and the socket goes on.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? MAX_MEDIA_MESSAGE_BYTES, skipUTF8Validation: true });
   wss.on('error', (err: Error) => log(`studio: bridge server: ${err.message}`));
   server.on('upgrade', (req, socket, head) => {
     // Past the upgrade the HTTP server no longer hears this socket's errors: a reset would end the process.
@@ -142,8 +144,8 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
   }
 
   /**
-   * A frame ws cannot take (text that is not UTF-8, a message over the size
-   * limit, an unknown opcode) makes the socket emit 'error', then ws closes
+   * A frame ws cannot take (a message over the size limit, an unknown
+   * opcode) makes the socket emit 'error', then ws closes
    * it with the matching code. Counted as a bad request; the process and the
    * other sockets go on.
    */
