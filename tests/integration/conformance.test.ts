@@ -660,7 +660,8 @@ describe('Realtime', () => {
     const host = await anonymous('Changes Host');
     const guest = await anonymous('Changes Guest');
     const stranger = await anonymous('Changes Stranger');
-    const prepared = await host.sb.from('streams').insert({ host_id: host.id, title: 'changes' }).select('id').single();
+    // Live (the service side makes streams live): only a live stream invites.
+    const prepared = await h.client(h.stack.serviceRoleKey).from('streams').insert({ host_id: host.id, title: 'changes', status: 'live' }).select('id').single();
     const streamId = prepared.data!.id as string;
 
     type Change = RealtimePostgresChangesPayload<Record<string, unknown>>;

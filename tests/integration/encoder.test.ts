@@ -531,6 +531,10 @@ describe('EncoderSession recording', () => {
     try {
       await session.start({ url: `${ingest.rtmpBaseUrl}/killed-${ext}`, width: W, height: H, fps: FPS, recordPath: recording });
       await sleep(5000);
+      // ffmpeg teeing into the file says bitrate=N/A: the figure comes from the file, near the stream's CBR.
+      const bitrate = session.getStats().bitrateKbps;
+      console.log(`${ext} recording: output bitrate ${bitrate} kbps from the file`);
+      expect(bitrate).toBeGreaterThan(0);
       const pid = session.pid;
       if (!pid) throw new Error('no ffmpeg is running to kill');
       process.kill(pid, 'SIGKILL');

@@ -269,6 +269,16 @@ describe('edge functions through the local gateway', () => {
     expect(rows).toEqual([{ host_id: host.id, provider: 'p2p', cf_session_id: null, ended_at: null }]);
   });
 
+  it('opens a call on a live stream only (a call hands out TURN credentials)', async () => {
+    // A host of their own: start-live would take up this idle stream as the next one of `host`.
+    const early = await signIn('Early Caller');
+    const idle = await early.sb.from('streams').insert({ host_id: early.id, title: 'not yet' }).select('id').single();
+    const idleId = (idle.data as { id: string }).id;
+    const refused = await invoke(early.sb, 'create-call-session', { streamId: idleId });
+    expect(refused).toMatchObject({ status: 409, error: `Stream ${idleId} is not live: go live before opening its call` });
+    expect((await backend.pool.query('select 1 from public.call_sessions where stream_id = $1', [idleId])).rows).toEqual([]);
+  });
+
   it('opens no call session on a stream that ended while the session was being made', async () => {
     const racer = await signIn('Call Racer');
     const started = await invoke<StartLive>(racer.sb, 'start-live', {});
@@ -1023,10 +1033,11 @@ describe('edge functions with a misconfigured environment', () => {
   });
 
   it('answers 500 naming CALL_TOKEN_SECRET when it is shorter than 32 characters', async () => {
-    // A stream and call session the host may join, so that nothing but the secret stands in the way.
+    // A live stream and call session the host may join, so that nothing but the secret stands in the way.
     const prepared = await host.sb.from('streams').insert({ host_id: host.id, status: 'idle' }).select('id').single();
     expect(prepared.error).toBeNull();
     const streamId = (prepared.data as { id: string }).id;
+    await backend.pool.query("update public.streams set status = 'live', started_at = now() where id = $1", [streamId]);
     const session = await backend.pool.query("insert into public.call_sessions (stream_id, host_id, provider) values ($1, $2, 'p2p') returning id", [
       streamId,
       host.id,

@@ -1076,3 +1076,52 @@ describe('what a client cannot choose', () => {
   });
 });
 
+describe('limits against abuse', () => {
+  it('a stream that is not live invites nobody', async () => {
+    const host = await t.signIn('Idle Inviter');
+    const target = await t.signIn('Idle Target');
+    const streamId = await newStream(t, host, 'idle');
+    const refused = await invite(host, streamId, target);
+    expect(refused.error).toMatchObject({ hint: 'stream_not_live', message: 'Go live before inviting guests' });
+    const { rows } = await t.pool.query('select 1 from public.stream_guest_invitations where stream_id = $1', [streamId]);
+    expect(rows).toEqual([]);
+  });
+
+  it('one person sends at most max_invitations_per_minute() invitations a minute', async () => {
+    const host = await t.signIn('Busy Inviter');
+    const target = await t.signIn('Spammed Sam');
+    const streamId = await newStream(t, host);
+    const { rows } = await t.pool.query<{ n: number }>('select public.max_invitations_per_minute() as n');
+    const limit = rows[0]!.n;
+    for (let i = 0; i < limit; i++) must(await invite(host, streamId, target), `invitation ${i + 1}`);
+    const refused = await invite(host, streamId, target);
+    expect(refused.error).toMatchObject({ hint: 'too_many_invitations' });
+    // A minute later, the host invites again.
+    await t.pool.query("update public.stream_guest_invitations set created_at = created_at - interval '61 seconds', expires_at = expires_at - interval '61 seconds', responded_at = responded_at - interval '61 seconds' where invited_by = $1", [host.id]);
+    must(await invite(host, streamId, target), 'an invitation a minute later');
+  });
+
+  it('a call opens on a live stream only', async () => {
+    const host = await t.signIn('Idle Caller');
+    const streamId = await newStream(t, host, 'idle');
+    await expect(
+      t.pool.query("insert into public.call_sessions (stream_id, host_id, provider) values ($1, $2, 'p2p')", [streamId, host.id]),
+    ).rejects.toMatchObject({ hint: 'stream_not_live' });
+  });
+
+  it('names and titles have a length limit; a long name from sign-up is cut, not refused', async () => {
+    const user = await t.signIn('Long Name');
+    const huge = 'x'.repeat(10_000);
+    const named = await user.sb.from('profiles').update({ display_name: huge }).eq('id', user.id);
+    expect(named.error).toMatchObject({ code: '23514' });
+    expect(named.error?.message).toContain('profiles_display_name_length');
+    const streamId = await newStream(t, user, 'idle');
+    const titled = await user.sb.from('streams').update({ title: huge }).eq('id', streamId);
+    expect(titled.error).toMatchObject({ code: '23514' });
+    const up = await t.anon().auth.signInAnonymously({ options: { data: { display_name: `  ${'y'.repeat(200)}  ` } } });
+    expect(up.error).toBeNull();
+    const { rows } = await t.pool.query<{ display_name: string }>('select display_name from public.profiles where id = $1', [up.data.user!.id]);
+    expect(rows[0]!.display_name).toBe('y'.repeat(60));
+  });
+});
+

@@ -572,6 +572,19 @@ describe('EncoderSession video timing', () => {
     await settle();
     expect(h.session.getStats().bitrateKbps).toBeNull();
   });
+
+  it('where ffmpeg tees into a recording (its bitrate N/A), gives the output bitrate from the recording’s size over the output’s time', async () => {
+    const sizes: string[] = [];
+    const h = track(harness({ fileSize: async (path) => (sizes.push(path), 750_000) }));
+    await h.startLive({ ...startOpts, recordPath: '/rec/show.mkv' });
+    h.child().stdout.write('frame=60\nfps=30.00\nbitrate=N/A\ntotal_size=N/A\nout_time_us=2000000\nspeed=1.00x\nprogress=continue\n');
+    await settle();
+    h.child().stdout.write('frame=61\nfps=30.00\nbitrate=N/A\ntotal_size=N/A\nout_time_us=2033000\nspeed=1.00x\nprogress=continue\n');
+    await settle();
+    expect(sizes.at(-1)).toBe('/rec/show.mkv');
+    // 750 000 bytes in 2 s: 3000 kbps.
+    expect(h.session.getStats().bitrateKbps).toBe(3000);
+  });
 });
 
 describe('EncoderSession audio', () => {

@@ -69,6 +69,7 @@
  */
 import { NO_VIDEO_FROM_RENDERER } from '../../shared/bridge';
 import { spawn as nodeSpawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import pidusage from 'pidusage';
 import {
@@ -158,6 +159,8 @@ export interface EncoderSessionDeps {
   sampleCpu?: (pid: number) => Promise<number | null>;
   /** Monotonic milliseconds. */
   now?: () => number;
+  /** The size of a file in bytes, or null when it cannot be read (default: fs.stat). */
+  fileSize?: (path: string) => Promise<number | null>;
   setInterval?: (fn: () => void, ms: number) => TimerHandle;
   clearInterval?: (handle: TimerHandle) => void;
   setTimeout?: (fn: () => void, ms: number) => TimerHandle;
@@ -327,6 +330,8 @@ interface Run {
   audioSeen: boolean;
   /** The file this run records to, if it records (a new part after a restart). */
   readonly recordPath: string | null;
+  /** The output's average bitrate from the recording's size, where ffmpeg gives none (it tees); null until read. */
+  teeBitrateKbps: number | null;
   /** The highest frame count and output time ffmpeg reported in this run. */
   lastFrame: number;
   lastOutTimeMs: number;
@@ -380,6 +385,7 @@ export class EncoderSession {
   private recordFiles: string[] = [];
 
   private readonly sampleCpu: (pid: number) => Promise<number | null>;
+  private readonly fileSize: (path: string) => Promise<number | null>;
   private encoderCpuPercent: number | null = null;
   private readonly listeners = new Set<(stats: EncoderSessionStats) => void>();
   private readonly keyframeListeners = new Set<() => void>();
@@ -450,6 +456,7 @@ export class EncoderSession {
     this.timing = { ...DEFAULT_TIMING, ...deps.timing };
     this.log = deps.log ?? (() => undefined);
     this.sampleCpu = deps.sampleCpu ?? sampleProcessCpu;
+    this.fileSize = deps.fileSize ?? ((path) => stat(path).then((st) => st.size, () => null));
     this.output = deps.output ?? 'stream';
     this.teeRecording = deps.teeRecording ?? (() => true);
   }
@@ -1015,6 +1022,7 @@ export class EncoderSession {
       audioDropped: 0,
       audioSeen: false,
       recordPath,
+      teeBitrateKbps: null,
       lastFrame: -1,
       lastOutTimeMs: -1,
     };
@@ -1114,8 +1122,19 @@ export class EncoderSession {
     run.lastFrame = Math.max(run.lastFrame, frame);
     run.lastOutTimeMs = Math.max(run.lastOutTimeMs, outTime);
     if (update.frame !== null) run.outputRate.add(this.now(), update.frame);
-    // N/A (e.g. while teeing into a recording, or before the first packet) stays null: there is no figure.
+    // N/A before the first packet stays null: there is no figure. ffmpeg says N/A for the whole run when it tees
+    // into a recording: the file gets the same packets the stream does, so its size over the output's time is
+    // the same average ffmpeg would give (total size / out time), container overhead aside.
     this.bitrateKbps = update.bitrateKbps;
+    const outMs = update.outTimeMs;
+    if (update.bitrateKbps === null && run.recordPath !== null && this.output === 'stream' && outMs !== null && outMs > 0) {
+      this.bitrateKbps = run.teeBitrateKbps;
+      void this.fileSize(run.recordPath).then((bytes) => {
+        if (this.run !== run || bytes === null || bytes <= 0) return;
+        // bits per millisecond are kilobits per second.
+        run.teeBitrateKbps = Math.round((bytes * 8) / outMs);
+      });
+    }
     if (update.dupFrames !== null) run.ffmpegRepeated = update.dupFrames;
     if (update.dropFrames !== null) run.ffmpegDropped = update.dropFrames;
     if (update.speed !== null) this.speed = update.speed;

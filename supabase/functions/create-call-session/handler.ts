@@ -42,6 +42,8 @@ export function createCreateCallSessionHandler(deps: FunctionDeps): Handler {
       const calls = cloudflareCallsConfig(env);
       const stream = await loadHostedStream(db, body.streamId, user.id, 'open its call');
       if (stream.status === 'ended') throw new ConflictError(`Stream ${stream.id} has ended`);
+      // A call hands out TURN credentials: only a show on air opens one (asked before Cloudflare is).
+      if (stream.status !== 'live') throw new ConflictError(`Stream ${stream.id} is not live: go live before opening its call`);
 
       const provider: CallProvider = calls ? 'cloudflare' : 'p2p';
       const cfSessionId = calls ? await createCallsSession(fetch, calls) : null;

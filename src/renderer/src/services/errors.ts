@@ -13,6 +13,8 @@ export const DATABASE_REASONS = [
   'not_host',
   'stream_not_found',
   'stream_ended',
+  'stream_not_live',
+  'too_many_invitations',
   'invitee_not_found',
   'invitee_is_host',
   'invalid_seat',
