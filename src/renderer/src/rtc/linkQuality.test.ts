@@ -187,6 +187,26 @@ describe('QualityMonitor', () => {
     expect(published).toHaveLength(3);
   });
 
+  it('keeps nothing of a guest dropped while their counters were being read', async () => {
+    const { links, published, monitor, link } = setup();
+    links.set('guest-a', link('link-1'));
+    let answer!: (c: LinkCounters) => void;
+    const slow = new QualityMonitor({
+      links: () => links.entries(),
+      publish: (id, q) => published.push([id, q]),
+      read: () => new Promise<LinkCounters>((resolve) => (answer = resolve)),
+    });
+    const round = slow.tick();
+    links.delete('guest-a');
+    slow.forget('guest-a');
+    answer(reading({ at: 0 }));
+    await round;
+    // Nothing of them is held (a guest who never comes back would otherwise stay for the whole show).
+    expect((slow as unknown as { prev: Map<string, unknown> }).prev.size).toBe(0);
+    expect(published).toEqual([]);
+    void monitor;
+  });
+
   it('does not overlap rounds, and a reading that fails is logged and skipped', async () => {
     const log = vi.fn();
     let release!: () => void;

@@ -272,6 +272,8 @@ export class QualityMonitor {
           return null;
         });
         if (!counters) continue;
+        // Dropped (or its link replaced) while its counters were being read: nothing of it is kept or shown.
+        if (new Map(this.opts.links()).get(guestId) !== link) continue;
         const before = this.prev.get(guestId);
         this.prev.set(guestId, { link: link.id, counters });
         // A new link's counters start from zero: no interval is read across two links.

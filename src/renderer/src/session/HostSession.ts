@@ -689,8 +689,8 @@ export class HostSession {
   private readonly calls = new Map<string, string | undefined>();
   /** When each guest's link was started or its offer last sent again (ms). */
   private readonly offeredAt = new Map<string, number>();
-  /** Calls whose repeated hellos found no offer to send yet (logged once each). */
-  private readonly slowOffers = new Set<string>();
+  /** Per guest, the call whose repeated hellos found no offer to send yet (logged once a call; one entry a guest). */
+  private readonly slowOffers = new Map<string, string>();
 
   /**
    * A guest says hello until an offer reaches it, so a busy host gets several
@@ -711,13 +711,13 @@ export class HostSession {
           if (link.resendOffer()) {
             this.offeredAt.set(guestId, Date.now());
             this.log(`hello from ${guestId} again on call ${call}: our offer has not reached them; sending it again`);
-          } else if (!this.slowOffers.has(call)) {
+          } else if (this.slowOffers.get(guestId) !== call) {
             // Said once per call: the offer is still being made (a starved page can take many seconds).
-            this.slowOffers.add(call);
+            this.slowOffers.set(guestId, call);
             this.log(`hello from ${guestId} again on call ${call}: no offer to send yet (link ${state ?? 'not made'}, signaling ${link.pc.signalingState})`);
           }
-        } else if (!link && !this.slowOffers.has(call)) {
-          this.slowOffers.add(call);
+        } else if (!link && this.slowOffers.get(guestId) !== call) {
+          this.slowOffers.set(guestId, call);
           this.log(`hello from ${guestId} again on call ${call}: still checking their seat`);
         }
         return;
@@ -887,6 +887,7 @@ export class HostSession {
     this.links.delete(guestId);
     this.calls.delete(guestId);
     this.offeredAt.delete(guestId);
+    this.slowOffers.delete(guestId);
     this.guestStreams.delete(guestId);
     this.unreachable.delete(guestId);
     this.voices?.removeListener(guestId);
