@@ -122,7 +122,10 @@ describe('studio server', () => {
     expect(encoder.stop).not.toHaveBeenCalled();
 
     sendRawFrame(ws, 0x1, Buffer.from([0x7b, 0xff, 0xfe, 0x7d]));
-    expect(await nextJson(ws)).toEqual({ id: -1, ok: false, error: { reason: 'bridge_invalid_message', message: 'message is not JSON' } });
+    expect(await nextJson(ws)).toEqual({ id: -1, ok: false, error: { reason: 'bridge_invalid_message', message: 'message is not UTF-8 text' } });
+    // Bad bytes inside a JSON string too: refused, not run with U+FFFD in their place.
+    sendRawFrame(ws, 0x1, Buffer.concat([Buffer.from('{"id":9,"channel":"app:config","args":["'), Buffer.from([0xc3, 0x28]), Buffer.from('"]}')]));
+    expect(await nextJson(ws)).toMatchObject({ id: -1, ok: false, error: { message: 'message is not UTF-8 text' } });
     ws.send(JSON.stringify({ id: 4, channel: 'app:config', args: [] }));
     expect(await nextJson(ws)).toMatchObject({ id: 4, ok: true });
     expect(encoder.stop).not.toHaveBeenCalled();

@@ -89,7 +89,7 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
   /** Set by close(): no new bridge socket is taken after it. */
   let closed = false;
   // Text that is not UTF-8 is not a reason to close the page's bridge (and stop its stream): it reaches the request
-  // parser as it is, which refuses it as a malformed request, and the socket goes on.
+  // parser as bytes, which refuses it as a malformed request (parseRequest), and the socket goes on.
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? MAX_MEDIA_MESSAGE_BYTES, skipUTF8Validation: true });
   wss.on('error', (err: Error) => log(`studio: bridge server: ${err.message}`));
   server.on('upgrade', (req, socket, head) => {
@@ -254,10 +254,19 @@ export function requestUrl(target: string | undefined): URL | null {
  * (the channel and arguments are checked by BridgeHost.invoke), or why it is
  * not one, with its id when it had a usable one (else -1) for the reply.
  */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 export function parseRequest(data: RawData | string): { id: number; channel: string; args: unknown } | { id: number; error: string } {
+  let text: string;
+  try {
+    // ws leaves the UTF-8 check to this (skipUTF8Validation): bad bytes are refused here, not turned into U+FFFD.
+    text = typeof data === 'string' ? data : strictUtf8.decode(Array.isArray(data) ? Buffer.concat(data) : new Uint8Array(data));
+  } catch {
+    return { id: -1, error: 'message is not UTF-8 text' };
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(data.toString());
+    parsed = JSON.parse(text);
   } catch {
     return { id: -1, error: 'message is not JSON' };
   }

@@ -2,9 +2,9 @@
 -- (the dashboard, the admin API) deletes its profile, its streams and their
 -- calls; the credentials recorded for them used to go with them, unrevoked,
 -- and stayed good at Cloudflare for up to 24 h. Now their links are set to
--- null instead, and the functions that revoke credentials (end-live,
--- end-call-session, create-call-session, generate-call-token) also revoke
--- such orphans, then forget them once revoked or expired.
+-- null instead, and the functions that end calls (end-live, end-call-session,
+-- and create-call-session when it ends a host's older calls) also revoke a
+-- few such orphans each time, then forget them once revoked or expired.
 
 alter table public.call_turn_credentials
   alter column call_session_id drop not null,

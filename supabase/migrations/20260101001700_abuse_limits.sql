@@ -71,7 +71,10 @@ create trigger stream_guest_invitations_rate
 
 -- Lengths. Rows made before the limits are cut to them first.
 update public.profiles set display_name = left(display_name, 60) where char_length(display_name) > 60;
-update public.profiles set username = left(username, 40) where char_length(username) > 40;
+-- A username is unique: cut, it keeps the start of its own id, so two long ones that begin alike do not collide.
+update public.profiles set username = left(username, 31) || '-' || left(id::text, 8) where char_length(username) > 40;
+-- No real image address is that long (a picture inlined as a data: URL): the profile shows its initials instead.
+update public.profiles set avatar_url = null where char_length(avatar_url) > 2048;
 update public.streams set title = left(title, 120) where char_length(title) > 120;
 
 alter table public.profiles

@@ -41,6 +41,9 @@ describe('HealthBar', () => {
     expect(quiet).not.toContain('The connection to the ingest was lost');
     const crashed = render({ ...live, state: 'reconnecting', error: 'ffmpeg exited unexpectedly (killed by SIGKILL)' });
     expect(crashed).toContain('The encoder stopped: it is being started again, the studio stays live.');
+    // An exit with a code is ffmpeg's answer to an ingest that dropped the connection.
+    const dropped = render({ ...live, state: 'reconnecting', error: 'ffmpeg exited unexpectedly (code 1): Connection reset by peer' });
+    expect(dropped).toContain('The connection to the ingest was lost');
   });
 
   it('shows the output rate, and a dash while a new encoder has no rate of its own yet', () => {

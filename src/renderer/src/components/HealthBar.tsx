@@ -94,7 +94,9 @@ function errorHeadline(state: EncoderStats['state'], error: string): string {
   if (state === 'reconnecting' && error.startsWith(NO_VIDEO_FROM_RENDERER)) {
     return "The studio's picture stopped reaching the encoder: the stream waits for it and goes on by itself.";
   }
-  if (state === 'reconnecting' && error.startsWith('ffmpeg exited unexpectedly')) return 'The encoder stopped: it is being started again, the studio stays live.';
+  // Killed by a signal (a crash, the system out of memory): the encoder itself. An exit with a code is what ffmpeg
+  // does when the ingest drops the connection: the ingest's, below.
+  if (state === 'reconnecting' && error.startsWith('ffmpeg exited unexpectedly (killed by')) return 'The encoder stopped: it is being started again, the studio stays live.';
   if (state === 'reconnecting') return 'The connection to the ingest was lost: reconnecting by itself, the studio stays live.';
   if (state === 'error') return 'The stream stopped and could not be restarted.';
   return 'The encoder reported a problem.';
@@ -105,6 +107,7 @@ export function LiveHealthBar(props: Omit<Parameters<typeof HealthBar>[0], 'rend
   const renderMs = useStore((s) => Math.round(s.renderMs));
   const slots = useStore((s) => s.pipeline.outputSlots ?? 0);
   const lagged = useStore((s) => s.pipeline.framesLagged ?? 0);
-  const skipped = useStore((s) => s.pipeline.framesSkipped + (s.pipeline.bridgeDroppedThisShow ?? 0));
+  // Skipped for the encoder or the bridge; a GPU readback that could not start is rendering behind, not encoding.
+  const skipped = useStore((s) => s.pipeline.framesSkipped - (s.pipeline.readbacksSkipped ?? 0) + (s.pipeline.bridgeDroppedThisShow ?? 0));
   return <HealthBar {...props} renderMs={renderMs} {...(slots > 0 ? { rendering: { slots, lagged, skipped } } : {})} />;
 }

@@ -112,6 +112,8 @@ export class Broadcaster {
   private disposed = false;
   framesSent = 0;
   framesSkipped = 0;
+  /** Of framesSkipped, the slots whose GPU readback could not start (rendering fell behind, not the encoder). */
+  readbacksSkipped = 0;
   /** Pictures the renderer's H.264 encoder sent again because nothing new came (frames lagged by rendering). */
   framesRepeated = 0;
   /** Slots of the output rate since going live, and those the program's clock did not serve in time (frames lagged by rendering). */
@@ -200,6 +202,7 @@ export class Broadcaster {
       case 'stats':
         this.framesSent = msg.framesSent;
         this.framesSkipped = msg.framesSkipped;
+        this.readbacksSkipped = msg.readbacksSkipped;
         this.framesRepeated = msg.framesRepeated;
         this.framesLagged = msg.framesLagged;
         this.outputSlots = msg.outputSlots;

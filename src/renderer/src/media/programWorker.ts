@@ -69,7 +69,7 @@ export type FromProgramWorker =
   | { type: 'fatal'; message: string }
   | { type: 'error'; reason: string; message: string }
   /** The worker's counters; copyFailures: camera frames whose copy failed (lastCopyError: the last reason). */
-  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; copyTimeouts: number; copyFailures: number; lastCopyError: string; framesRepeated: number; framesLagged: number; outputSlots: number; busyMs: WorkerBusyMs; frames?: FrameCount }
+  | { type: 'stats'; renderMs: number; framesSent: number; framesSkipped: number; readbacksSkipped: number; copyTimeouts: number; copyFailures: number; lastCopyError: string; framesRepeated: number; framesLagged: number; outputSlots: number; busyMs: WorkerBusyMs; frames?: FrameCount }
   /** A program frame (raw I420 or an H.264 unit), when no port was given (the page passes it to the bridge). */
   | { type: 'frame'; kind: 'video' | 'h264'; payload: ArrayBuffer; timestampMs: number }
   /** After 'dispose': everything is let go (GL objects, frames, the streams read), the worker may be terminated. */
@@ -157,7 +157,8 @@ function releaseBitmap(id: string): void {
   bitmaps.get(id)?.close();
   bitmaps.delete(id);
 }
-const stats = { framesSent: 0, framesSkipped: 0, copyTimeouts: 0, copyFailures: 0, lastCopyError: '' };
+/** framesSkipped: slots with no picture for the encoder; readbacksSkipped, of those, the GPU's readbacks all in flight (rendering, not encoding, fell behind). */
+const stats = { framesSent: 0, framesSkipped: 0, readbacksSkipped: 0, copyTimeouts: 0, copyFailures: 0, lastCopyError: '' };
 /** Each tick's time; the stats give their average over the last second (see RenderTimes). */
 let renderTimes = new RenderTimes();
 /** Whether the GPU path's tick presents the canvas (animation frames stopped: a hidden page). */
@@ -483,6 +484,7 @@ function tickNow(): void {
     }
     if (fresh && !compositor.beginReadback(started + toPageMs)) {
       stats.framesSkipped += 1;
+      stats.readbacksSkipped += 1;
       compositor.invalidate();
     }
     // Nothing new (no source has a new frame, same layout): the H.264 encoder makes the last picture again —
@@ -684,7 +686,7 @@ scope.onmessage = (event: MessageEvent<ToProgramWorker>) => {
           liveFromMs = performance.now() + toPageMs;
           pageFramesInFlight = 0;
           // Each show's counters start at zero, as its output slots and lagged frames do.
-          Object.assign(stats, { framesSent: 0, framesSkipped: 0, copyTimeouts: 0, copyFailures: 0, lastCopyError: '' });
+          Object.assign(stats, { framesSent: 0, framesSkipped: 0, readbacksSkipped: 0, copyTimeouts: 0, copyFailures: 0, lastCopyError: '' });
         }
         live = msg.on;
         slots = msg.on ? new OutputSlots(1000 / size.fps) : slots;

@@ -134,6 +134,7 @@ export class HostSession {
         pipeline: {
           framesSent: this.broadcaster.framesSent,
           framesSkipped: this.broadcaster.framesSkipped,
+          readbacksSkipped: this.broadcaster.readbacksSkipped,
           bridgeDropped: this.bridgeDropped(),
           bridgeDroppedThisShow: this.bridgeDropped() - this.bridgeDroppedAtLive,
           compositor: this.broadcaster.compositor?.mode ?? null,

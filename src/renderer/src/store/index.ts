@@ -22,6 +22,8 @@ export type BroadcastPhase = 'idle' | 'starting' | 'live' | 'ending' | 'ended' |
 export interface PipelineState {
   framesSent: number;
   framesSkipped: number;
+  /** Of those, skipped because the GPU's readbacks were all in flight (rendering behind, not encoding). */
+  readbacksSkipped?: number;
   bridgeDropped: number;
   /** Of those, the ones since this broadcast went live (the bridge outlives a show). */
   bridgeDroppedThisShow?: number;
