@@ -67,6 +67,12 @@ export interface EncoderStats {
    */
   framesDropped: number;
   /**
+   * Of framesDropped, the frames ffmpeg itself dropped (two in one output
+   * slot): they were written to it, so framesWritten counts them too. Absent
+   * where the native side does not report it.
+   */
+  framesDroppedInFfmpeg?: number;
+  /**
    * Frames dropped by the network: frames that could not go out because the
    * stream was down (reconnecting, a restarted ffmpeg still connecting to the
    * ingest). Frames before the stream first went up are not counted.

@@ -62,4 +62,10 @@ describe('frames lagged by rendering where the program clock counts them', () =>
     expect(h.skippedByEncoding.percent).toBeCloseTo(5);
     expect(h.skippedByEncoding.level).toBe('error');
   });
+
+  it('takes the frames ffmpeg dropped out of the frames written: they never reached the output, and count once, as skipped', () => {
+    const h = broadcastHealth({ ...base, framesWritten: 1000, framesDropped: 50, framesDroppedInFfmpeg: 50 }, 1, 30);
+    expect(h.skippedByEncoding.count).toBe(50);
+    expect(h.skippedByEncoding.percent).toBeCloseTo(5);
+  });
 });

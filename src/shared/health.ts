@@ -60,13 +60,14 @@ export interface RenderingSlots {
  * (which also count a picture that did not change).
  */
 export function broadcastHealth(
-  stats: Pick<EncoderStats, 'framesWritten' | 'framesRepeated' | 'framesDropped' | 'framesDroppedNetwork' | 'audioFilledMs' | 'audioTrimmedMs'>,
+  stats: Pick<EncoderStats, 'framesWritten' | 'framesRepeated' | 'framesDropped' | 'framesDroppedInFfmpeg' | 'framesDroppedNetwork' | 'audioFilledMs' | 'audioTrimmedMs'>,
   renderMs: number,
   fps: number,
   rendering?: RenderingSlots,
 ): BroadcastHealth {
-  // Every output frame is either a new one or a repeat; drops never reach the output.
-  const output = stats.framesWritten + stats.framesRepeated;
+  // Every output frame is either a new one or a repeat; drops never reach the output (those ffmpeg dropped
+  // were written to it, and are taken out of the new ones here, else counted twice).
+  const output = Math.max(0, stats.framesWritten - (stats.framesDroppedInFfmpeg ?? 0)) + stats.framesRepeated;
   const skippedBefore = rendering?.skipped ?? 0;
   const attempted = output + stats.framesDropped + stats.framesDroppedNetwork + skippedBefore;
   const budgetMs = 1000 / fps;

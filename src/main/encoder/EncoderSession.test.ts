@@ -515,7 +515,7 @@ describe('EncoderSession video timing', () => {
     await h.startLive();
     h.child().progress(40, 'dup_frames=12\ndrop_frames=3\n');
     await settle();
-    expect(h.session.getStats()).toMatchObject({ framesRepeated: 12, framesDropped: 3 });
+    expect(h.session.getStats()).toMatchObject({ framesRepeated: 12, framesDropped: 3, framesDroppedInFfmpeg: 3 });
     h.child().progress(70, 'dup_frames=20\ndrop_frames=3\n'); // ffmpeg's counts are totals of its run
     await settle();
     expect(h.session.getStats()).toMatchObject({ framesRepeated: 20, framesDropped: 3 });
@@ -525,7 +525,7 @@ describe('EncoderSession video timing', () => {
     await h.clock.advance(1000);
     h.child().progress(10, 'dup_frames=5\ndrop_frames=1\n');
     await settle();
-    expect(h.session.getStats()).toMatchObject({ state: 'live', framesRepeated: 25, framesDropped: 4 });
+    expect(h.session.getStats()).toMatchObject({ state: 'live', framesRepeated: 25, framesDropped: 4, framesDroppedInFfmpeg: 4 });
   });
 
   it("shows the frames a second of the last seconds, not ffmpeg's average since its start: a stall reads 0", async () => {

@@ -851,6 +851,7 @@ export class EncoderSession {
       framesWritten: this.framesWritten,
       framesRepeated: this.repeatsWritten + this.ffmpegRepeatedBefore + (run?.ffmpegRepeated ?? 0),
       framesDropped: this.framesSkipped + this.ffmpegDroppedBefore + (run?.ffmpegDropped ?? 0),
+      framesDroppedInFfmpeg: this.ffmpegDroppedBefore + (run?.ffmpegDropped ?? 0),
       framesDroppedNetwork: this.framesDroppedNetwork,
       audioDroppedMs: this.framesToMs(this.audioDroppedFrames),
       audioFilledMs: this.framesToMs(this.audioFilledFrames),
