@@ -52,6 +52,30 @@ function setup(recordingsDir?: string) {
 const startOpts = { url: 'rtmp://127.0.0.1:1935/live/key', width: 1280, height: 720, fps: 30 };
 
 describe('BridgeHost', () => {
+  it('answers encoder:resume with the running encoder\'s start (after a start under way is done), and null once stopped, failed or disposed', async () => {
+    const { host, encoder } = setup();
+    expect(await host.invoke('encoder:resume', [])).toBeNull();
+    expect(host.live).toBe(false);
+    const starting = host.invoke('encoder:start', [startOpts]);
+    // Asked while the start is under way: answered once it is live.
+    await expect(host.invoke('encoder:resume', [])).resolves.toMatchObject({ encoder: 'libx264', recordingPath: null });
+    await starting;
+    expect(host.live).toBe(true);
+    await expect(host.invoke('encoder:resume', [1])).rejects.toThrow('encoder:resume takes no arguments');
+    await host.invoke('encoder:stop', []);
+    expect(host.live).toBe(false);
+    expect(await host.invoke('encoder:resume', [])).toBeNull();
+
+    encoder.start.mockRejectedValueOnce(new Error('ingest refused'));
+    await expect(host.invoke('encoder:start', [startOpts])).rejects.toThrow('ingest refused');
+    expect(await host.invoke('encoder:resume', [])).toBeNull();
+    await host.invoke('encoder:start', [startOpts]);
+    expect(host.live).toBe(true);
+    await host.dispose();
+    expect(host.live).toBe(false);
+    expect(await host.invoke('encoder:resume', [])).toBeNull();
+  });
+
   it("records where the native side says: a new file in the recordings folder, never a path from the page", async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'rec-')), 'Recordings');
     const { host, encoder } = setup(dir);

@@ -135,6 +135,8 @@ export class BridgeHost {
   private generation = 0;
   /** The encoder whose start is under way (not yet live). */
   private starting: EncoderLike | null = null;
+  /** The encoder that started and has not been stopped since, with what its start answered. */
+  private running: { encoder: EncoderLike; result: EncoderStartResult } | null = null;
 
   constructor(private readonly deps: BridgeHostDeps) {
     this.badMedia = new RejectLog('media message', deps.log);
@@ -181,6 +183,10 @@ export class BridgeHost {
         this.supersede();
         await this.serialize(() => this.stopEncoder());
         return undefined;
+      case 'encoder:resume':
+        if (args.length !== 0) throw new BridgeMessageError('encoder:resume takes no arguments');
+        // After the starts and stops asked before it: a start under way answers with its result once live.
+        return this.serialize(async () => (this.running && this.running.encoder === this.encoder && !this.disposed ? this.running.result : null));
       default:
         throw new BridgeMessageError(`unhandled channel ${channel}`);
     }
@@ -223,6 +229,11 @@ export class BridgeHost {
   /** Counts and logs a request that could not be handled (logged like media, but not counted with the broadcast's media). */
   reportBadRequest(message: string): void {
     this.badRequests.add(message, this.now());
+  }
+
+  /** An encoder started by this bridge runs (started, not stopped since, the bridge not disposed). */
+  get live(): boolean {
+    return !this.disposed && this.running !== null && this.running.encoder === this.encoder;
   }
 
   /** Media messages rejected since the current (or last) encoder started. */
@@ -289,7 +300,9 @@ export class BridgeHost {
       const result = await encoder.start(recordPath ? { ...rest, recordPath } : rest);
       if (superseded()) throw supersededError();
       if (recordPath) this.deps.log?.(`recording the program to ${recordPath}`);
-      return { ...result, recordingPath: recordPath ?? null };
+      const started = { ...result, recordingPath: recordPath ?? null };
+      this.running = { encoder, result: started };
+      return started;
     } catch (err) {
       // Nothing of a start that failed or gave way keeps running: its ffmpeg has ended before the next request runs.
       if (this.encoder === encoder) this.encoder = null;
@@ -315,6 +328,7 @@ export class BridgeHost {
   private async stopEncoder(): Promise<void> {
     const encoder = this.encoder;
     this.encoder = null;
+    this.running = null;
     try {
       if (encoder) await encoder.stop();
     } finally {

@@ -27,14 +27,16 @@ function fakeEncoder() {
   } satisfies EncoderLike;
 }
 
-async function start(encoder = fakeEncoder(), log?: (message: string) => void) {
+async function start<E extends EncoderLike = ReturnType<typeof fakeEncoder>>(encoder: E = fakeEncoder() as unknown as E, log?: (message: string) => void, more: { maxPayloadBytes?: number; reattachGraceMs?: number; createEncoder?: () => EncoderLike } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'studio-'));
   writeFileSync(join(dir, 'index.html'), '<!doctype html><title>studio</title>');
   server = await startStudioServer({
     rendererDir: dir,
     config: { supabaseUrl: 'http://127.0.0.1:54321', supabaseAnonKey: 'anon' },
-    createEncoder: () => encoder,
+    createEncoder: more.createEncoder ?? (() => encoder),
     ...(log ? { log } : {}),
+    ...(more.maxPayloadBytes ? { maxPayloadBytes: more.maxPayloadBytes } : {}),
+    ...(more.reattachGraceMs ? { reattachGraceMs: more.reattachGraceMs } : {}),
   });
   return { server, encoder };
 }
@@ -244,5 +246,153 @@ describe('studio server', () => {
     ws.send(JSON.stringify({ id: 6, channel: 'app:config', args: [] }));
     expect(await nextJson(ws)).toMatchObject({ id: 6, ok: true });
     ws.close();
+  });
+
+  describe('a page whose bridge socket drops mid-show', () => {
+    const START = { url: 'rtmp://127.0.0.1/live/k', width: 640, height: 360, fps: 30 };
+    const STUDIO = '3f0c1b9e-5d2a-4c4e-9a51-0d8f6a2b7c10';
+
+    /** An encoder whose stats listeners the test can call, and whose start and stop it can see. */
+    function statsEncoder() {
+      const listeners = new Set<(stats: never) => void>();
+      const encoder = {
+        ...fakeEncoder(),
+        onStats: (l: (stats: never) => void) => {
+          listeners.add(l);
+          return () => listeners.delete(l);
+        },
+      };
+      return { encoder, emitStats: (stats: object) => listeners.forEach((l) => l(stats as never)) };
+    }
+
+    it('keeps its encoder when the socket is cut (a message over the limit): the page comes back under its studio id and goes on with it', async () => {
+      const log = vi.fn<(message: string) => void>();
+      const { encoder, emitStats } = statsEncoder();
+      const { server } = await start(encoder, log, { maxPayloadBytes: 64 * 1024 });
+      const first = await connect(server.url, `/bridge?peer=p1&studio=${STUDIO}`);
+      first.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
+      expect(await nextJson(first)).toMatchObject({ id: 1, ok: true });
+
+      const cut = closed(first);
+      first.send(new Uint8Array(65 * 1024));
+      expect(await cut).toBe(1009);
+      expect(log).toHaveBeenCalledWith(expect.stringMatching(/closed during its broadcast \(code \d+\): the stream goes on for up to 10 s/));
+
+      const again = await connect(server.url, `/bridge?peer=p2&studio=${STUDIO}`);
+      again.send(JSON.stringify({ id: 2, channel: 'encoder:resume', args: [] }));
+      expect(await nextJson(again)).toMatchObject({ id: 2, ok: true, result: { encoder: 'libx264', recordingPath: null } });
+      expect(log).toHaveBeenCalledWith('studio: the studio page came back to its bridge: its stream goes on');
+      expect(encoder.start).toHaveBeenCalledTimes(1);
+      expect(encoder.stop).not.toHaveBeenCalled();
+
+      // Its media socket (the new connection's peer id) feeds the same encoder, and the encoder's events reach the new socket.
+      const media = await connect(server.url, '/bridge/media?peer=p2');
+      media.send(encodeMediaMessage(MEDIA_KIND.video, 90, new Uint8Array(4096)));
+      await expect.poll(() => encoder.pushVideo.mock.calls.length).toBe(1);
+      await expect(connect(server.url, '/bridge/media?peer=p1')).rejects.toThrow(/404/);
+      const event = nextJson(again);
+      emitStats({ state: 'live' });
+      expect(await event).toEqual({ event: 'encoder:stats', args: [expect.objectContaining({ state: 'live' })] });
+
+      // Closed by the page itself: the stream stops at once.
+      const gone = closed(again);
+      again.close();
+      await gone;
+      await expect.poll(() => encoder.stop.mock.calls.length).toBe(1);
+      media.close();
+    });
+
+    it('stops the stream when the page does not come back in time; a page coming back later starts afresh', async () => {
+      const log = vi.fn<(message: string) => void>();
+      const { server, encoder } = await start(fakeEncoder(), log, { reattachGraceMs: 150 });
+      const first = await connect(server.url, `/bridge?peer=p1&studio=${STUDIO}`);
+      first.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
+      await nextJson(first);
+      const cut = closed(first);
+      first.terminate();
+      expect(await cut).toBe(1006);
+      expect(encoder.stop).not.toHaveBeenCalled();
+      await expect.poll(() => encoder.stop.mock.calls.length).toBe(1);
+      expect(log).toHaveBeenCalledWith(expect.stringMatching(/did not come back to its bridge within 0 s: its stream stops/));
+
+      const late = await connect(server.url, `/bridge?peer=p2&studio=${STUDIO}`);
+      late.send(JSON.stringify({ id: 2, channel: 'encoder:resume', args: [] }));
+      expect(await nextJson(late)).toEqual({ id: 2, ok: true, result: null });
+      late.close();
+    });
+
+    it('does not wait for a page that let its bridge go on purpose, nor for one that was not live, nor for a socket without a studio id', async () => {
+      const { server, encoder } = await start(fakeEncoder(), undefined, { reattachGraceMs: 60_000 });
+      // Closed by the page (no code): stopped at once.
+      const deliberate = await connect(server.url, `/bridge?peer=p1&studio=${STUDIO}`);
+      deliberate.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
+      await nextJson(deliberate);
+      deliberate.close();
+      await expect.poll(() => encoder.stop.mock.calls.length).toBe(1);
+
+      // No studio id: nothing can come back to it.
+      const anonymous = await connect(server.url, '/bridge?peer=p2');
+      anonymous.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
+      await nextJson(anonymous);
+      anonymous.terminate();
+      await expect.poll(() => encoder.stop.mock.calls.length).toBe(2);
+
+      // A studio id that is not one (too short) is ignored the same way.
+      const odd = await connect(server.url, '/bridge?peer=p3&studio=x');
+      odd.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
+      await nextJson(odd);
+      odd.terminate();
+      await expect.poll(() => encoder.stop.mock.calls.length).toBe(3);
+
+      // Not live: nothing to keep; the page coming back finds nothing to resume.
+      const idle = await connect(server.url, `/bridge?peer=p4&studio=${STUDIO}`);
+      idle.terminate();
+      const back = await connect(server.url, `/bridge?peer=p5&studio=${STUDIO}`);
+      back.send(JSON.stringify({ id: 2, channel: 'encoder:resume', args: [] }));
+      expect(await nextJson(back)).toEqual({ id: 2, ok: true, result: null });
+      back.close();
+    });
+
+    it("ends a broadcast waiting for its page before another page's stream starts, so two never publish at once", async () => {
+      const order: string[] = [];
+      const made = [fakeEncoder(), fakeEncoder()];
+      made.forEach((e, i) => {
+        e.start.mockImplementation(async () => {
+          order.push(`start ${i}`);
+          return { encoder: 'libx264', ffmpegPath: '/usr/bin/ffmpeg', ffmpegSource: 'PATH' as const };
+        });
+        e.stop.mockImplementation(async () => {
+          order.push(`stop ${i}`);
+        });
+      });
+      let n = 0;
+      const { server } = await start(undefined, undefined, { reattachGraceMs: 60_000, createEncoder: () => made[n++]! });
+      const a = await connect(server.url, `/bridge?peer=a&studio=${STUDIO}`);
+      a.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
+      await nextJson(a);
+      const cut = closed(a);
+      a.terminate();
+      await cut;
+      const b = await connect(server.url, '/bridge?peer=b&studio=7d1e2f3a-0000-4000-8000-000000000001');
+      b.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
+      expect(await nextJson(b)).toMatchObject({ id: 1, ok: true });
+      expect(order).toEqual(['start 0', 'stop 0', 'start 1']);
+      b.close();
+    });
+
+    it('a newer connection of the same page takes over from one still open', async () => {
+      const { server, encoder } = await start(fakeEncoder(), undefined, { reattachGraceMs: 60_000 });
+      const a = await connect(server.url, `/bridge?peer=a&studio=${STUDIO}`);
+      a.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
+      await nextJson(a);
+      const aClosed = closed(a);
+      const b = await connect(server.url, `/bridge?peer=b&studio=${STUDIO}`);
+      await aClosed;
+      b.send(JSON.stringify({ id: 2, channel: 'encoder:resume', args: [] }));
+      expect(await nextJson(b)).toMatchObject({ id: 2, ok: true, result: { encoder: 'libx264' } });
+      expect(encoder.stop).not.toHaveBeenCalled();
+      b.close();
+      await expect.poll(() => encoder.stop.mock.calls.length).toBe(1);
+    });
   });
 });

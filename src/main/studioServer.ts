@@ -27,6 +27,12 @@ export interface StudioServerOptions {
   maxPayloadBytes?: number;
   /** Where recordings of the program go (encoder/recordings.ts); none: recording is refused. */
   recordingsDir?: string;
+  /**
+   * How long a studio page's broadcast outlives its bridge socket when that socket drops mid-show
+   * (REATTACH_GRACE_MS by default): the page's bridge comes back under the same studio id within it
+   * and goes on with the same encoder (the same ingest connection and recording).
+   */
+  reattachGraceMs?: number;
 }
 
 export interface StudioServer {
@@ -37,6 +43,20 @@ export interface StudioServer {
 
 /** The largest frame the bridge's schema allows (3840x2160 I420) with room for its header: a socket that carries it. */
 const MAX_MEDIA_MESSAGE_BYTES = 3840 * 2160 * 1.5 + 64 * 1024;
+
+/**
+ * A broadcast whose bridge socket dropped without the page closing it (the server refused a message
+ * on it, the connection broke) is kept this long for the page to come back. The page's bridge
+ * reconnects at once; ten seconds cover a busy machine, and an encoder fed nothing meanwhile repeats
+ * its last picture (raw video) or finishes its run after its stall timeout (the renderer's H.264).
+ */
+export const REATTACH_GRACE_MS = 10_000;
+
+/** Close codes by which a page let its bridge go on purpose (a close without a code, a page unloaded): its broadcast ends at once. */
+const DELIBERATE_CLOSE_CODES = new Set([1000, 1001, 1005]);
+
+/** A studio id is the page bridge's random UUID; anything else is not one (and gets no reattach). */
+const STUDIO_ID = /^[A-Za-z0-9-]{8,64}$/;
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -112,7 +132,8 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
       return;
     }
     if (url.pathname === '/bridge') {
-      wss.handleUpgrade(req, socket, head, (ws) => bindSocket(ws, url.searchParams.get('peer')));
+      const studio = url.searchParams.get('studio');
+      wss.handleUpgrade(req, socket, head, (ws) => bindSocket(ws, url.searchParams.get('peer'), studio && STUDIO_ID.test(studio) ? studio : null));
       return;
     }
     if (url.pathname === '/bridge/media') {
@@ -165,20 +186,82 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
 
   /** Bridges whose socket closed, while their encoder stops (see BridgeHostDeps.previousStopped). */
   const closing = new Set<Promise<void>>();
+  const graceMs = opts.reattachGraceMs ?? REATTACH_GRACE_MS;
 
-  function bindSocket(ws: WebSocket, peer: string | null): void {
+  /**
+   * One studio page's bridge: its BridgeHost (and encoder) and the control socket that carries it
+   * now. A page's bridge names itself with a studio id; a socket that opens under the id of an
+   * attachment takes it over, so a page whose socket dropped mid-show goes on with its encoder.
+   */
+  interface Attachment {
+    studio: string | null;
+    host: BridgeHost;
+    ws: WebSocket | null;
+    peer: string | null;
+    /** Set while the broadcast waits for its page to come back. */
+    grace: ReturnType<typeof setTimeout> | null;
+  }
+  const byStudio = new Map<string, Attachment>();
+  /** Sockets another socket of the same page took over: their close ends nothing. */
+  const replaced = new WeakSet<WebSocket>();
+
+  /** The attachment's page is gone for good: its encoder stops (flushing its files). */
+  function finish(att: Attachment): void {
+    if (att.grace) clearTimeout(att.grace);
+    att.grace = null;
+    if (att.studio && byStudio.get(att.studio) === att) byStudio.delete(att.studio);
+    if (att.peer && byPeer.get(att.peer) === att.host) byPeer.delete(att.peer);
+    hosts.delete(att.host);
+    const stopped = att.host.dispose().catch((err: Error) => log(`studio: ${err.message}`));
+    closing.add(stopped);
+    void stopped.finally(() => closing.delete(stopped));
+  }
+
+  function bindSocket(ws: WebSocket, peer: string | null, studio: string | null): void {
     const send = (msg: BridgeWireReply | BridgeWireEvent) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
     };
-    const host = new BridgeHost({
-      config: () => config,
-      createEncoder: opts.createEncoder,
-      emit: (channel, ...args) => send({ event: channel, args }),
-      log,
-      previousStopped: () => Promise.all([...closing]).then(() => undefined),
-      ...(opts.recordingsDir ? { recordingsDir: opts.recordingsDir } : {}),
-    });
-    hosts.add(host);
+    let att = studio ? byStudio.get(studio) : undefined;
+    if (att) {
+      if (att.grace) {
+        clearTimeout(att.grace);
+        att.grace = null;
+        log(`studio: the studio page came back to its bridge${att.host.live ? ': its stream goes on' : ''}`);
+      }
+      const before = att.ws;
+      if (before) {
+        // The same page opened a new connection: it takes over from the old one.
+        replaced.add(before);
+        before.terminate();
+      }
+      if (att.peer && byPeer.get(att.peer) === att.host) byPeer.delete(att.peer);
+    } else {
+      const made: Attachment = { studio, host: undefined as unknown as BridgeHost, ws: null, peer: null, grace: null };
+      made.host = new BridgeHost({
+        config: () => config,
+        createEncoder: opts.createEncoder,
+        // Events go to whichever socket carries the page now.
+        emit: (channel, ...args) => {
+          const to = made.ws;
+          if (to && to.readyState === to.OPEN) to.send(JSON.stringify({ event: channel, args } satisfies BridgeWireEvent));
+        },
+        log,
+        previousStopped: () => {
+          // A page starting a stream is not coming back to another's: a broadcast waiting for its page ends now,
+          // so two ffmpegs never publish at once (an ingest may refuse a second publisher).
+          for (const other of [...byStudio.values()]) if (other !== made && other.ws === null) finish(other);
+          return Promise.all([...closing]).then(() => undefined);
+        },
+        ...(opts.recordingsDir ? { recordingsDir: opts.recordingsDir } : {}),
+      });
+      att = made;
+      hosts.add(made.host);
+      if (studio) byStudio.set(studio, made);
+    }
+    const current = att;
+    const host = current.host;
+    current.ws = ws;
+    current.peer = peer;
     if (peer) byPeer.set(peer, host);
     onSocketError(ws, host, 'bridge');
     ws.on('message', (data: RawData, isBinary: boolean) => {
@@ -206,12 +289,20 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
         (err) => send({ id, ok: false, error: errorReply(err) }),
       );
     }
-    ws.on('close', () => {
-      hosts.delete(host);
+    ws.on('close', (code: number) => {
+      if (replaced.has(ws) || current.ws !== ws) return;
+      current.ws = null;
       if (peer && byPeer.get(peer) === host) byPeer.delete(peer);
-      const stopped = host.dispose().catch((err: Error) => log(`studio: ${err.message}`));
-      closing.add(stopped);
-      void stopped.finally(() => closing.delete(stopped));
+      if (!closed && current.studio && host.live && !DELIBERATE_CLOSE_CODES.has(code)) {
+        log(`studio: the studio page's bridge socket closed during its broadcast (code ${code}): the stream goes on for up to ${Math.round(graceMs / 1000)} s for the page to come back`);
+        current.grace = setTimeout(() => {
+          current.grace = null;
+          log(`studio: the studio page did not come back to its bridge within ${Math.round(graceMs / 1000)} s: its stream stops`);
+          finish(current);
+        }, graceMs);
+        return;
+      }
+      finish(current);
     });
   }
 
@@ -227,6 +318,8 @@ export async function startStudioServer(opts: StudioServerOptions): Promise<Stud
     async close() {
       if (closed) return;
       closed = true;
+      // Broadcasts waiting for their page end now.
+      for (const att of [...byStudio.values()]) if (att.ws === null) finish(att);
       // Bridges whose socket closed just before are still stopping their encoder (ffmpeg finishing the files): waited for too.
       await Promise.all([...[...hosts].map((h) => h.dispose()), ...closing]);
       for (const client of wss.clients) client.terminate();

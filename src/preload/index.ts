@@ -2,7 +2,7 @@
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
 import type { NativeBridge, InvokeChannel, SendChannel, EventChannel } from '../shared/bridge';
 
-const INVOKE: readonly InvokeChannel[] = ['app:config', 'encoder:choose', 'encoder:start', 'encoder:stop'];
+const INVOKE: readonly InvokeChannel[] = ['app:config', 'encoder:choose', 'encoder:start', 'encoder:stop', 'encoder:resume'];
 const SEND: readonly SendChannel[] = ['encoder:video', 'encoder:audio', 'encoder:h264'];
 const EVENTS: readonly EventChannel[] = ['encoder:stats', 'encoder:keyframe'];
 

@@ -181,6 +181,11 @@ export interface BridgeInvokeMap {
   'encoder:choose': (opts: EncoderChooseInput) => EncoderChoice;
   'encoder:start': (opts: EncoderStartInput) => EncoderStartResult;
   'encoder:stop': () => void;
+  /**
+   * The encoder this bridge started and that still runs (its start's result), or null: a page whose
+   * bridge connection dropped mid-show and came back goes on with it instead of starting a new one.
+   */
+  'encoder:resume': () => EncoderStartResult | null;
 }
 
 /** Fire-and-forget channels from renderer to native. */
@@ -213,7 +218,7 @@ export interface NativeBridge {
   on<C extends EventChannel>(channel: C, listener: (...args: BridgeEventMap[C]) => void): () => void;
 }
 
-export const INVOKE_CHANNELS: readonly InvokeChannel[] = ['app:config', 'encoder:choose', 'encoder:start', 'encoder:stop'];
+export const INVOKE_CHANNELS: readonly InvokeChannel[] = ['app:config', 'encoder:choose', 'encoder:start', 'encoder:stop', 'encoder:resume'];
 export const SEND_CHANNELS: readonly SendChannel[] = ['encoder:video', 'encoder:audio', 'encoder:h264'];
 export const EVENT_CHANNELS: readonly EventChannel[] = ['encoder:stats', 'encoder:keyframe'];
 
@@ -223,6 +228,7 @@ export const invokeArgSchemas: { [C in InvokeChannel]: z.ZodType<Parameters<Brid
   'encoder:choose': z.tuple([encoderChooseSchema]) as unknown as z.ZodType<[EncoderChooseInput]>,
   'encoder:start': z.tuple([encoderStartSchema]) as unknown as z.ZodType<[EncoderStartInput]>,
   'encoder:stop': z.tuple([]) as unknown as z.ZodType<[]>,
+  'encoder:resume': z.tuple([]) as unknown as z.ZodType<[]>,
 };
 
 /**

@@ -481,24 +481,45 @@ export class Broadcaster {
   private restarting: EncoderStartInput | null = null;
 
   /**
-   * The bridge's connection closed mid-show (the browser studio's socket: the
-   * native side stops the encoder with it). The program, its audio and the
-   * media ports are all still here, so the encoder is started again with the
-   * same options as soon as the bridge opens again (each request reopens it),
-   * a few times with growing pauses; the streamer is told either way. With
-   * the renderer encoding, the new run asks for a keyframe as any start does.
+   * The bridge's connection closed mid-show (the browser studio's socket).
+   * The studio server keeps the broadcast for a few seconds for this page to
+   * come back: the first request reopens the connection, and when the
+   * encoder this page started still runs there (`encoder:resume`), the show
+   * goes on with it: the same ingest connection, the same recording. Else
+   * (the server stopped it, or it is another server) the encoder is started
+   * again with the same options, a few times with growing pauses. The
+   * program, its audio and the media ports are all still here; the
+   * streamer is told either way. With the renderer encoding, the encoder
+   * gets a keyframe first (what it had of the group of pictures was lost).
    */
   private async restartAfterBridgeLoss(error: Error): Promise<void> {
     if (!this.live || !this.startOptions || this.restarting === this.startOptions) return;
     const options = this.startOptions;
     this.restarting = options;
-    this.problem(`${error.message.replace(/\.$/, '')}: the stream stopped; starting it again`);
+    this.problem(`${error.message.replace(/\.$/, '')}: connecting to it again`);
     let last = '';
+    let resumable = true;
     try {
       for (const delayMs of BRIDGE_RESTART_DELAYS_MS) {
         if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
         if (!this.live || this.startOptions !== options) return;
         try {
+          if (resumable) {
+            const kept = await this.bridge.invoke('encoder:resume').catch((err: Error & { reason?: string }) => {
+              // A bridge that has no such request (an older native side) starts a new encoder instead.
+              if (err.reason === 'bridge_invalid_message') return null;
+              throw err;
+            });
+            if (!this.live || this.startOptions !== options) return;
+            if (kept) {
+              this.log(`the connection to the encoder came back; its stream went on (${kept.encoder})`);
+              this.post({ type: 'keyframe' });
+              this.problem('The connection to the encoder came back: the stream went on');
+              return;
+            }
+            // Nothing to go on with now: a later attempt starts a new encoder.
+            resumable = false;
+          }
           const result = await this.bridge.invoke('encoder:start', options);
           this.log(`encoder started again after its connection closed (${result.encoder})`);
           // The new session has no picture yet: a still program would stay black there until something changed.

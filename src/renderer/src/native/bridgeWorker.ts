@@ -10,7 +10,8 @@
 import { encodeMediaMessage, MEDIA_KIND, type MediaKind } from '../../../shared/bridge';
 
 export type ToWorker =
-  | { type: 'connect'; url: string }
+  /** `studio`: the page bridge's id, the same on every connection, under which a broadcast outlives a dropped socket. */
+  | { type: 'connect'; url: string; studio: string }
   | { type: 'json'; data: string }
   | { type: 'media'; kind: MediaKind; payload: ArrayBuffer; timestampMs: number }
   /** Another worker (the program compositor) sends media messages straight here through this port. */
@@ -127,6 +128,7 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
       const peer = crypto.randomUUID();
       const control = new URL(msg.url);
       control.searchParams.set('peer', peer);
+      control.searchParams.set('studio', msg.studio);
       const socket = new WebSocket(control);
       socket.binaryType = 'arraybuffer';
       ws = socket;

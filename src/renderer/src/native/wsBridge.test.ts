@@ -132,7 +132,7 @@ describe('getNativeBridge', () => {
     const first = getNativeBridge();
     expect(getNativeBridge()).toBe(first);
     const worker = FakeWorker.made.at(-1)!;
-    expect(worker.posted[0]).toEqual({ type: 'connect', url: 'ws://127.0.0.1:5173/bridge' });
+    expect(worker.posted[0]).toEqual({ type: 'connect', url: 'ws://127.0.0.1:5173/bridge', studio: expect.stringMatching(/^[0-9a-f-]{36}$/) });
     worker.emit({ type: 'open' });
     const bridge = await first;
     await flush();
@@ -143,6 +143,9 @@ describe('getNativeBridge', () => {
     const again = getNativeBridge();
     await flush();
     expect(worker.connects()).toBe(2);
+    // Under the same studio id: the server keeps a stream this page started for it to come back to.
+    const ids = worker.posted.filter((m) => m.type === 'connect').map((m) => (m as { studio: string }).studio);
+    expect(new Set(ids).size).toBe(1);
     worker.emit({ type: 'open' });
     await expect(again).resolves.toBe(bridge);
     expect(FakeWorker.made).toHaveLength(1);

@@ -56,6 +56,8 @@ export function connectWsBridge(url: string): Promise<WsBridge> {
     const listeners = new Map<string, Set<(...args: unknown[]) => void>>();
     const closedListeners = new Set<(error: BridgeError) => void>();
     const dropped = { video: 0, audio: 0 };
+    /** Names this bridge to the studio server on each connection: a stream it started outlives a dropped socket for a while. */
+    const studio = crypto.randomUUID();
     const post = (msg: ToWorker, transfer: Transferable[] = []) => worker.postMessage(msg, transfer);
 
     /** The socket is gone: every request waiting on it fails, and whoever listens hears it. */
@@ -72,7 +74,7 @@ export function connectWsBridge(url: string): Promise<WsBridge> {
     const connect = (): Promise<void> =>
       new Promise<void>((res, rej) => {
         connecting = { resolve: res, reject: rej };
-        post({ type: 'connect', url });
+        post({ type: 'connect', url, studio });
       });
 
     worker.onmessage = (event: MessageEvent<FromWorker>) => {
