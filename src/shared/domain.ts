@@ -57,6 +57,10 @@ export interface GuestSeatRow {
   camera_enabled: boolean;
   muted_by_host: boolean;
   camera_disabled_by_host: boolean;
+  /** Who turned muted_by_host on: a mute the host turned on is lifted by the host only. */
+  mic_muted_by: string | null;
+  /** Who turned camera_disabled_by_host on (see mic_muted_by). */
+  camera_disabled_by: string | null;
   is_moderator: boolean;
   volume: number;
   call_session_id: string | null;

@@ -241,12 +241,21 @@ test('host moderates three guests; the program follows', async () => {
   await expect(panel).toBeVisible({ timeout: 15_000 });
   const mia = panel.locator(`[data-testid="moderated-guest"][data-user="${ids[0]}"]`);
   await expect(mia).toContainText(GUESTS[0]!.name);
-  await expect(mia.getByTestId('moderated-state')).toContainText('muted');
-  // With a moderator on stage, Mia's page no longer says it was the host who muted her: the seat does not say who.
-  await expect(guestPages[0]!.getByTestId('host-muted')).toContainText('The host or a moderator muted your microphone');
+  // The host muted Mia: the moderator sees it as the host's, and cannot release it; Mia's page says who muted her.
+  await expect(mia.getByTestId('moderated-state')).toContainText('muted by the host');
+  const releaseMia = mia.getByRole('button', { name: `Release the microphone of ${GUESTS[0]!.name}` });
+  await expect(releaseMia).toBeDisabled();
+  await expect(releaseMia).toHaveAttribute('title', 'The host muted this microphone: only the host can release it');
+  await expect(guestPages[0]!.getByTestId('host-muted')).toContainText('The host muted your microphone');
   await expect(panel.getByTestId('moderated-guest')).toHaveCount(1);
   await moderatorPage.screenshot({ path: join(OUT, 'guest-moderator.png'), fullPage: true });
-  await mia.getByRole('button', { name: `Release the microphone of ${GUESTS[0]!.name}` }).click();
+  // The host releases it; a mute the moderator puts on is the moderator's to release.
+  await seatAction(host, ids[0]!, 'Release mic');
+  await expect(guestPages[0]!.getByTestId('host-muted')).toHaveCount(0);
+  await mia.getByRole('button', { name: `Mute ${GUESTS[0]!.name}` }).click();
+  await expect(guestPages[0]!.getByTestId('host-muted')).toContainText('A moderator muted your microphone');
+  await expect(mia.getByTestId('moderated-state')).toContainText('muted by a moderator');
+  await releaseMia.click();
   await expect.poll(async () => (await seatOf(host, ids[0]!))?.muted_by_host).toBe(false);
   await expect(host.getByTestId('events')).toContainText(`${GUESTS[0]!.name}’s microphone was released by ${GUESTS[1]!.name}`);
   await expect(guestPages[0]!.getByTestId('host-muted')).toHaveCount(0);

@@ -199,6 +199,18 @@ const forbidden: Forbidden[] = [
     refused: { code: '42501', hint: 'camera_disabled_by_host', message: /only the host can release it/, status: 403 },
   },
   {
+    name: "a moderator releases the host's mute on a guest",
+    setup: (s) => step(moderate(s.host, s, s.guest, { p_muted: true }), 'the host mutes the guest'),
+    act: (s) => moderate(s.mod, s, s.guest, { p_muted: false }),
+    refused: { code: '42501', hint: 'muted_by_host', message: /^The host muted this microphone: only the host can release it$/, status: 403 },
+  },
+  {
+    name: "a moderator turns a guest's camera back on after the host turned it off",
+    setup: (s) => step(moderate(s.host, s, s.guest, { p_camera_disabled: true }), 'the host turns the camera off'),
+    act: (s) => moderate(s.mod, s, s.guest, { p_camera_disabled: false }),
+    refused: { code: '42501', hint: 'camera_disabled_by_host', message: /^The host turned this camera off: only the host can release it$/, status: 403 },
+  },
+  {
     name: 'a moderator turns up the volume the host set on them',
     setup: (s) => step(moderate(s.host, s, s.mod, { p_volume: 0 }), 'the host turns the moderator down'),
     act: (s) => moderate(s.mod, s, s.mod, { p_volume: 2 }),
@@ -698,13 +710,30 @@ const allowed: Allowed[] = [
     name: 'the host mutes a guest',
     act: (s) => moderate(s.host, s, s.guest, { p_muted: true }),
     events: [{ type: 'muted_mic', user: 'guest', actor: 'host', metadata: { by: 'host', mic_enabled: false, muted_by_host: true } }],
-    check: async (_s, _c, data) => expect(data).toMatchObject({ muted_by_host: true, mic_enabled: false }),
+    check: async (s, _c, data) => expect(data).toMatchObject({ muted_by_host: true, mic_enabled: false, mic_muted_by: s.host.id }),
+  },
+  {
+    name: "the host releases a moderator's mute; the moderator's own mute is theirs to release too",
+    setup: (s) => step(moderate(s.mod, s, s.guest, { p_muted: true }), 'the moderator mutes the guest'),
+    act: async (s) => {
+      must(await moderate(s.host, s, s.guest, { p_muted: false }), 'the host releases it');
+      must(await moderate(s.mod, s, s.guest, { p_muted: true }), 'the moderator mutes again');
+      // Muting an already muted guest (the host changing their volume) takes nothing from the moderator's mute.
+      must(await moderate(s.host, s, s.guest, { p_volume: 0.5 }), 'the host sets the volume');
+      return moderate(s.mod, s, s.guest, { p_muted: false });
+    },
+    events: [
+      { type: 'unmuted_mic', user: 'guest', actor: 'host', metadata: { by: 'host', muted_by_host: false } },
+      { type: 'muted_mic', user: 'guest', actor: 'mod', metadata: { by: 'moderator', muted_by_host: true } },
+      { type: 'unmuted_mic', user: 'guest', actor: 'mod', metadata: { by: 'moderator', muted_by_host: false } },
+    ],
+    check: async (_s, _c, data) => expect(data).toMatchObject({ muted_by_host: false, mic_muted_by: null }),
   },
   {
     name: "a moderator turns a guest's camera off",
     act: (s) => moderate(s.mod, s, s.guest, { p_camera_disabled: true }),
     events: [{ type: 'camera_off', user: 'guest', actor: 'mod', metadata: { by: 'moderator', camera_disabled_by_host: true } }],
-    check: async (_s, _c, data) => expect(data).toMatchObject({ camera_disabled_by_host: true, camera_enabled: false }),
+    check: async (s, _c, data) => expect(data).toMatchObject({ camera_disabled_by_host: true, camera_enabled: false, camera_disabled_by: s.mod.id }),
   },
   {
     name: 'the host releases a mute, then the guest unmutes',
@@ -719,8 +748,8 @@ const allowed: Allowed[] = [
     ],
   },
   {
-    name: 'a moderator releases the camera, then the guest turns it on',
-    setup: (s) => step(moderate(s.host, s, s.guest, { p_camera_disabled: true }), 'camera off'),
+    name: "a moderator releases the camera a moderator turned off, then the guest turns it on",
+    setup: (s) => step(moderate(s.mod, s, s.guest, { p_camera_disabled: true }), 'camera off'),
     act: async (s) => {
       must(await moderate(s.mod, s, s.guest, { p_camera_disabled: false }), 'release');
       return myMedia(s.guest, s, { camera: true });

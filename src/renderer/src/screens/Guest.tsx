@@ -540,8 +540,9 @@ function GuestStage({ stage }: { stage: Stage }) {
   const moderator = state.seat.is_moderator;
   const names = useProfileNames(moderator ? state.others.map((s) => s.user_id) : []);
 
-  // The seat does not say who switched it off: with a moderator on stage, it may have been them.
-  const whoModerates = state.others.some((s) => s.is_moderator) ? 'The host or a moderator' : 'The host';
+  // The seat says who switched it off (the host's switch only the host releases); one set by the service names nobody.
+  const whoSwitched = (by: string | null): string =>
+    by === session.hostId ? 'The host' : by ? 'A moderator' : state.others.some((s) => s.is_moderator) ? 'The host or a moderator' : 'The host';
 
   const cameraShown = state.cameraOn && !state.seat.camera_disabled_by_host && state.local.getVideoTracks().length > 0;
   const connected = state.link === 'connected';
@@ -599,12 +600,12 @@ function GuestStage({ stage }: { stage: Stage }) {
         <div className="g-status">
           {state.seat.muted_by_host ? (
             <p className="g-banner" role="status" data-testid="host-muted">
-              {whoModerates} muted your microphone. You can unmute once they allow it.
+              {whoSwitched(state.seat.mic_muted_by)} muted your microphone. You can unmute once they allow it.
             </p>
           ) : null}
           {state.seat.camera_disabled_by_host ? (
             <p className="g-banner" role="status" data-testid="host-camera-off">
-              {whoModerates} turned your camera off. You can turn it on once they allow it.
+              {whoSwitched(state.seat.camera_disabled_by)} turned your camera off. You can turn it on once they allow it.
             </p>
           ) : null}
           {connected && state.viewBehindMs > 0 ? (
@@ -624,7 +625,7 @@ function GuestStage({ stage }: { stage: Stage }) {
         </div>
 
         {moderator ? (
-          <ModeratorPanel others={state.others} names={names} onAction={(action, userId) => session.moderate(action, userId)}>
+          <ModeratorPanel others={state.others} names={names} hostId={session.hostId} onAction={(action, userId) => session.moderate(action, userId)}>
             <ModeratorInvites streamId={session.streamId} hostId={session.hostId} localTime={(t) => serverClock.localIso(t)} />
           </ModeratorPanel>
         ) : null}
