@@ -655,6 +655,33 @@ describe('edge functions with Cloudflare secrets', () => {
     cloudflare.requests.filter((r) => r.method === 'POST' && r.path === `/client/v4/accounts/${CF.accountId}/stream/live_inputs`);
   const liveInputDeletions = () => cloudflare.requests.filter((r) => r.method === 'DELETE');
 
+  it('end-live deletes the stream\'s live input (its recording stays); a second end-live deletes nothing; a refused deletion is logged, the stream ends all the same', async () => {
+    const ender = await signIn('Cloud Ender');
+    cloudflare.requests.length = 0;
+    const started = await invoke<StartLive>(ender.sb, 'start-live', {});
+    expect(started.status).toBe(200);
+    const uid = started.data.stream.live_input_id!;
+    expect(await invoke(ender.sb, 'end-live', { streamId: started.data.stream.id })).toMatchObject({ status: 200, data: { stream: { status: 'ended' } } });
+    expect(liveInputDeletions()).toEqual([
+      expect.objectContaining({ method: 'DELETE', path: `/client/v4/accounts/${CF.accountId}/stream/live_inputs/${uid}`, authorization: `Bearer ${CF.streamToken}` }),
+    ]);
+    expect((await invoke(ender.sb, 'end-live', { streamId: started.data.stream.id })).status).toBe(200);
+    expect(liveInputDeletions()).toHaveLength(1);
+
+    // Cloudflare refuses the deletion (the input is already gone there): logged, and the stream is ended.
+    const next = await invoke<StartLive>(ender.sb, 'start-live', {});
+    const nextUid = next.data.stream.live_input_id!;
+    expect(nextUid).not.toBe(uid);
+    const gone = await fetch(`${cloudflare.url}/client/v4/accounts/${CF.accountId}/stream/live_inputs/${nextUid}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${CF.streamToken}` },
+    });
+    expect(gone.status).toBe(200);
+    const ended = await invoke<{ stream: StreamRow }>(ender.sb, 'end-live', { streamId: next.data.stream.id });
+    expect(ended).toMatchObject({ status: 200, data: { stream: { status: 'ended' } } });
+    expect(logs).toContainEqual(expect.stringContaining(`could not delete the live input ${nextUid} of ended stream ${next.data.stream.id}`));
+  });
+
   it('start-live called twice at once creates one live input and answers one key', async () => {
     const racer = await signIn('Cloud Racer');
     cloudflare.requests.length = 0;
