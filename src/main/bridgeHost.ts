@@ -137,6 +137,8 @@ export class BridgeHost {
   private starting: EncoderLike | null = null;
   /** The encoder that started and has not been stopped since, with what its start answered. */
   private running: { encoder: EncoderLike; result: EncoderStartResult } | null = null;
+  /** The latest stats the current encoder emitted (what they go out as), for a page that comes back to it. */
+  private lastStats: { encoder: EncoderLike; stats: EncoderStats } | null = null;
 
   constructor(private readonly deps: BridgeHostDeps) {
     this.badMedia = new RejectLog('media message', deps.log);
@@ -186,7 +188,12 @@ export class BridgeHost {
       case 'encoder:resume':
         if (args.length !== 0) throw new BridgeMessageError('encoder:resume takes no arguments');
         // After the starts and stops asked before it: a start under way answers with its result once live.
-        return this.serialize(async () => (this.running && this.running.encoder === this.encoder && !this.disposed ? this.running.result : null));
+        return this.serialize(async () => {
+          if (!this.live || !this.running) return null;
+          // The page missed what the encoder said while it was away: the latest stats go to it again.
+          if (this.lastStats?.encoder === this.running.encoder) this.deps.emit('encoder:stats', this.lastStats.stats);
+          return this.running.result;
+        });
       default:
         throw new BridgeMessageError(`unhandled channel ${channel}`);
     }
@@ -231,9 +238,15 @@ export class BridgeHost {
     this.badRequests.add(message, this.now());
   }
 
-  /** An encoder started by this bridge runs (started, not stopped since, the bridge not disposed). */
+  /**
+   * An encoder started by this bridge runs: started, not stopped since, the bridge not disposed,
+   * and not given up by itself (its latest stats say 'error' or 'stopped': a page coming back to
+   * it starts a new one instead).
+   */
   get live(): boolean {
-    return !this.disposed && this.running !== null && this.running.encoder === this.encoder;
+    if (this.disposed || this.running === null || this.running.encoder !== this.encoder) return false;
+    const state = this.lastStats?.encoder === this.running.encoder ? this.lastStats.stats.state : null;
+    return state !== 'error' && state !== 'stopped';
   }
 
   /** Media messages rejected since the current (or last) encoder started. */
@@ -288,9 +301,11 @@ export class BridgeHost {
     this.starting = encoder;
     // Each broadcast counts its own rejected media; what the last one left unlogged is written first.
     this.badMedia.reset(this.now());
-    const offStats = encoder.onStats((stats) =>
-      this.deps.emit('encoder:stats', { ...stats, mediaRejected: this.badMedia.count, mediaRejectedLast: this.badMedia.last }),
-    );
+    const offStats = encoder.onStats((stats) => {
+      const out = { ...stats, mediaRejected: this.badMedia.count, mediaRejectedLast: this.badMedia.last };
+      this.lastStats = { encoder, stats: out };
+      this.deps.emit('encoder:stats', out);
+    });
     const offKeyframe = encoder.onKeyframeNeeded(() => this.deps.emit('encoder:keyframe'));
     this.unsubscribes.set(encoder, () => {
       offStats();

@@ -276,7 +276,7 @@ describe('studio server', () => {
       const cut = closed(first);
       first.send(new Uint8Array(65 * 1024));
       expect(await cut).toBe(1009);
-      expect(log).toHaveBeenCalledWith(expect.stringMatching(/closed during its broadcast \(code \d+\): the stream goes on for up to 10 s/));
+      expect(log).toHaveBeenCalledWith(expect.stringMatching(/closed during its broadcast \(code \d+\): the stream goes on for up to 5 s/));
 
       const again = await connect(server.url, `/bridge?peer=p2&studio=${STUDIO}`);
       again.send(JSON.stringify({ id: 2, channel: 'encoder:resume', args: [] }));
@@ -378,6 +378,50 @@ describe('studio server', () => {
       expect(await nextJson(b)).toMatchObject({ id: 1, ok: true });
       expect(order).toEqual(['start 0', 'stop 0', 'start 1']);
       b.close();
+    });
+
+    it('does not resume an encoder that gave up while its page was away; the page hears the latest stats when it resumes one', async () => {
+      const { encoder, emitStats } = statsEncoder();
+      const { server } = await start(encoder, undefined, { reattachGraceMs: 60_000 });
+      const a = await connect(server.url, `/bridge?peer=a&studio=${STUDIO}`);
+      a.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
+      await nextJson(a);
+      a.terminate();
+      // Said while nobody listened: the page coming back hears it on resuming.
+      await new Promise((r) => setTimeout(r, 50));
+      emitStats({ state: 'reconnecting', framesWritten: 7 });
+      const b = await connect(server.url, `/bridge?peer=b&studio=${STUDIO}`);
+      const heard: Array<Record<string, unknown>> = [];
+      b.on('message', (data) => heard.push(JSON.parse(data.toString())));
+      b.send(JSON.stringify({ id: 2, channel: 'encoder:resume', args: [] }));
+      await expect.poll(() => heard.find((m) => m.id === 2)).toMatchObject({ ok: true, result: { encoder: 'libx264' } });
+      expect(heard[0]).toEqual({ event: 'encoder:stats', args: [expect.objectContaining({ state: 'reconnecting', framesWritten: 7 })] });
+
+      // The encoder gives up (its restarts used up) while the page is away again: nothing to resume.
+      const bClosed = closed(b);
+      b.terminate();
+      await bClosed;
+      emitStats({ state: 'error' });
+      const c = await connect(server.url, `/bridge?peer=c&studio=${STUDIO}`);
+      c.send(JSON.stringify({ id: 3, channel: 'encoder:resume', args: [] }));
+      expect(await nextJson(c)).toEqual({ id: 3, ok: true, result: null });
+      c.close();
+    });
+
+    it('stops a broadcast waiting for its page once when the studio server closes', async () => {
+      const { server, encoder } = await start(fakeEncoder(), undefined, { reattachGraceMs: 300 });
+      const a = await connect(server.url, `/bridge?peer=a&studio=${STUDIO}`);
+      a.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
+      await nextJson(a);
+      const cut = closed(a);
+      a.terminate();
+      await cut;
+      await new Promise((r) => setTimeout(r, 50));
+      await server.close();
+      expect(encoder.stop).toHaveBeenCalledTimes(1);
+      // The wait's timer was cleared with it: nothing stops the encoder a second time.
+      await new Promise((r) => setTimeout(r, 400));
+      expect(encoder.stop).toHaveBeenCalledTimes(1);
     });
 
     it('a newer connection of the same page takes over from one still open', async () => {

@@ -47,10 +47,11 @@ const MAX_MEDIA_MESSAGE_BYTES = 3840 * 2160 * 1.5 + 64 * 1024;
 /**
  * A broadcast whose bridge socket dropped without the page closing it (the server refused a message
  * on it, the connection broke) is kept this long for the page to come back. The page's bridge
- * reconnects at once; ten seconds cover a busy machine, and an encoder fed nothing meanwhile repeats
- * its last picture (raw video) or finishes its run after its stall timeout (the renderer's H.264).
+ * reconnects at once (milliseconds); an encoder fed nothing meanwhile repeats its last picture (raw
+ * video), and one fed the renderer's H.264 ends its ffmpeg run after its stall timeout (6 s), so the
+ * wait stays below that: a page that comes back finds the same run, or none.
  */
-export const REATTACH_GRACE_MS = 10_000;
+export const REATTACH_GRACE_MS = 5_000;
 
 /** Close codes by which a page let its bridge go on purpose (a close without a code, a page unloaded): its broadcast ends at once. */
 const DELIBERATE_CLOSE_CODES = new Set([1000, 1001, 1005]);

@@ -211,8 +211,10 @@ test("the studio's connection to the encoder drops mid-show: the page comes back
     await expect(problem).toContainText(/came back: the stream went on/, { timeout: 30_000 });
     await expect(host.getByTestId('phase')).toHaveText('LIVE');
     await expect(host.getByTestId('encoder-state')).toHaveText('live', { timeout: 30_000 });
-    // Past the server's wait for the page: the encoder it kept is the page's again, not stopped at the end of the wait.
-    await host.waitForTimeout(11_000);
+    expect(app.output()).toContain("studio: the studio page came back to its bridge: its stream goes on");
+    // Past the server's wait for the page (REATTACH_GRACE_MS, 5 s): the encoder it kept is the page's again, not
+    // stopped at the end of the wait.
+    await host.waitForTimeout(6_000);
   } finally {
     clearInterval(watch);
   }
@@ -229,6 +231,11 @@ test("the studio's connection to the encoder drops mid-show: the page comes back
   await host.close();
 });
 
+/** How many times the studio server has kept a broadcast waiting for its page to come back. */
+function waitsForPage(): number {
+  return app.output().split('\n').filter((line) => line.includes('bridge socket closed during its broadcast')).length;
+}
+
 /** The stream's status as anyone may read it (the backend's REST API, with the app's anon key). */
 async function streamStatus(streamId: string): Promise<string | undefined> {
   const configUrl = new URL('config.json', app.studioUrl.split('#')[0]);
@@ -243,12 +250,15 @@ test('the studio page reloaded (or closed) while live ends its stream: nothing i
   const { publishUrl, streamId } = await hostGoesLive(host, app.studioUrl, 'Rory Reload');
   const key = publishUrl.slice(ingest.rtmpBaseUrl.length + 1);
   await expect.poll(() => ingest.isPublishing(key), { timeout: 30_000 }).toBe(true);
+  const waitedBefore = waitsForPage();
   // A reload unmounts nothing: the page going away is all the studio hears of it.
   await host.reload();
   const status = () => streamStatus(streamId);
   await expect.poll(status, { timeout: 20_000 }).toBe('ended');
-  // A page that goes away closes its bridge saying so (1001): the stream stops without waiting for it to come back.
   await expect.poll(() => ingest.isPublishing(key), { timeout: 20_000 }).toBe(false);
+  // A page that goes away closes its bridge saying so: the studio server stopped the stream at once, without waiting
+  // for the page to come back as it does for a socket that merely dropped.
+  expect(waitsForPage()).toBe(waitedBefore);
   // The reloaded studio (still signed in: the tab keeps its session) starts afresh, ready to go live again.
   await expect(host.getByTestId('go-live')).toBeEnabled({ timeout: 30_000 });
   await expect(host.getByTestId('phase')).not.toHaveText('LIVE');

@@ -14,6 +14,7 @@ import { AppError } from '../../../shared/errors';
 import type { ProgramLayoutKind } from '../../../shared/layout';
 import { AudioMixer } from './AudioMixer';
 import { drawAvatarTile } from './avatarTile';
+import { reconnectEncoder } from './encoderReconnect';
 import { canEncodeH264 } from './ProgramEncoder';
 import type { FrameCount } from './frameAudit';
 import type { CompositorMode, FromProgramWorker, ToProgramWorker, WorkerBusyMs } from './programWorker';
@@ -76,7 +77,6 @@ interface ClosableBridge extends NativeBridge {
 const isClosable = (bridge: NativeBridge): bridge is ClosableBridge => typeof (bridge as Partial<ClosableBridge>).onClosed === 'function';
 
 /** Attempts to start the encoder again after its connection closed mid-show, and the pause before each (the first at once). */
-export const BRIDGE_RESTART_DELAYS_MS = [0, 1000, 2000, 4000, 8000];
 
 export class Broadcaster {
   /** The program preview; the worker draws into it (GPU compositor). */
@@ -487,8 +487,8 @@ export class Broadcaster {
    * encoder this page started still runs there (`encoder:resume`), the show
    * goes on with it: the same ingest connection, the same recording. Else
    * (the server stopped it, or it is another server) the encoder is started
-   * again with the same options, a few times with growing pauses. The
-   * program, its audio and the media ports are all still here; the
+   * again with the same options, a few times with growing pauses
+   * (encoderReconnect.ts). The program, its audio and the media ports are all still here; the
    * streamer is told either way. With the renderer encoding, the encoder
    * gets a keyframe first (what it had of the group of pictures was lost).
    */
@@ -497,43 +497,30 @@ export class Broadcaster {
     const options = this.startOptions;
     this.restarting = options;
     this.problem(`${error.message.replace(/\.$/, '')}: connecting to it again`);
-    let last = '';
-    let resumable = true;
     try {
-      for (const delayMs of BRIDGE_RESTART_DELAYS_MS) {
-        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
-        if (!this.live || this.startOptions !== options) return;
-        try {
-          if (resumable) {
-            const kept = await this.bridge.invoke('encoder:resume').catch((err: Error & { reason?: string }) => {
-              // A bridge that has no such request (an older native side) starts a new encoder instead.
-              if (err.reason === 'bridge_invalid_message') return null;
-              throw err;
-            });
-            if (!this.live || this.startOptions !== options) return;
-            if (kept) {
-              this.log(`the connection to the encoder came back; its stream went on (${kept.encoder})`);
-              this.post({ type: 'keyframe' });
-              this.problem('The connection to the encoder came back: the stream went on');
-              return;
-            }
-            // Nothing to go on with now: a later attempt starts a new encoder.
-            resumable = false;
-          }
-          const result = await this.bridge.invoke('encoder:start', options);
-          this.log(`encoder started again after its connection closed (${result.encoder})`);
-          // The new session has no picture yet: a still program would stay black there until something changed.
-          this.post({ type: 'keyframe' });
-          const file = result.recordingPath ?? null;
-          if (file) this.onRecordingFile?.(file);
-          this.problem(`The connection to the encoder came back: the stream started again${file ? `; the recording goes on in ${file}` : ''}`);
-          return;
-        } catch (err) {
-          last = (err as Error).message;
-          this.log(`encoder restart after its connection closed failed: ${last}`);
-        }
+      const outcome = await reconnectEncoder({
+        bridge: this.bridge,
+        options,
+        wanted: () => this.live && this.startOptions === options,
+        log: (m) => this.log(m),
+      });
+      if (outcome.kind === 'cancelled') return;
+      if (outcome.kind === 'failed') {
+        this.problem(`The stream could not be started again after the connection to the encoder closed (${outcome.last}). End live, then go live again`);
+        return;
       }
-      this.problem(`The stream could not be started again after the connection to the encoder closed (${last}). End live, then go live again`);
+      // The encoder has no usable picture from before (a new run, or H.264 units lost on the way): a still program
+      // would stay black or broken there until something changed.
+      this.post({ type: 'keyframe' });
+      if (outcome.kind === 'resumed') {
+        this.log(`the connection to the encoder came back; its stream went on (${outcome.result.encoder})`);
+        this.problem('The connection to the encoder came back: the stream went on');
+        return;
+      }
+      this.log(`encoder started again after its connection closed (${outcome.result.encoder})`);
+      const file = outcome.result.recordingPath ?? null;
+      if (file) this.onRecordingFile?.(file);
+      this.problem(`The connection to the encoder came back: the stream started again${file ? `; the recording goes on in ${file}` : ''}`);
     } finally {
       if (this.restarting === options) this.restarting = null;
     }

@@ -16,7 +16,9 @@ export type ToWorker =
   | { type: 'media'; kind: MediaKind; payload: ArrayBuffer; timestampMs: number }
   /** Another worker (the program compositor) sends media messages straight here through this port. */
   | { type: 'port'; port: MessagePort }
-  | { type: 'close' };
+  | { type: 'close' }
+  /** The page is going away: the sockets close saying so (1000), and the studio stops the stream at once. */
+  | { type: 'leave' };
 
 export type FromWorker =
   | { type: 'open' }
@@ -164,13 +166,16 @@ scope.onmessage = (event: MessageEvent<ToWorker>) => {
     case 'close':
       closeSockets();
       return;
+    case 'leave':
+      closeSockets(1000, 'the studio page closed');
+      return;
   }
 };
 
-function closeSockets(): void {
+function closeSockets(code?: number, reason?: string): void {
   const [control, media] = [ws, videoWs];
   ws = null;
   videoWs = null;
-  media?.close();
-  control?.close();
+  media?.close(code, reason);
+  control?.close(code, reason);
 }

@@ -48,6 +48,17 @@ afterEach(() => {
 });
 
 describe('connectWsBridge', () => {
+  it('closes its sockets saying so when the page goes away, so the studio stops the stream at once', async () => {
+    const pagehide: Array<() => void> = [];
+    vi.stubGlobal('addEventListener', (type: string, listener: () => void) => {
+      if (type === 'pagehide') pagehide.push(listener);
+    });
+    const { worker } = await connected();
+    expect(pagehide).toHaveLength(1);
+    pagehide[0]!();
+    expect(worker.posted.at(-1)).toEqual({ type: 'leave' });
+  });
+
   it('answers a request with its reply', async () => {
     const { bridge, worker } = await connected();
     const reply = bridge.invoke('encoder:stop');

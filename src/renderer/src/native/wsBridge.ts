@@ -176,6 +176,13 @@ export function connectWsBridge(url: string): Promise<WsBridge> {
       },
     };
 
+    // A page going away (closed, reloaded) closes its sockets saying so: the studio server stops the stream at once
+    // instead of waiting for the page to come back, as it does for a socket that merely dropped. (Left to the browser,
+    // the close code of a worker's socket torn down with its page is not to be relied on.)
+    globalThis.addEventListener?.('pagehide', () => {
+      if (!broken) post({ type: 'leave' });
+    });
+
     connect().then(
       () => resolve(bridge),
       (error: BridgeError) => {
