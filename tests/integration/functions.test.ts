@@ -431,6 +431,8 @@ interface CloudflareDouble {
   turnIssued: Map<string, 'valid' | 'revoked'>;
   /** Revocations answer 500 while set. */
   failRevoke: boolean;
+  /** Live input deletions answer 500 while set. */
+  failInputDelete: boolean;
   /** How long the double takes to make TURN credentials. */
   turnDelayMs: number;
   close(): Promise<void>;
@@ -463,6 +465,7 @@ async function startCloudflareDouble(): Promise<CloudflareDouble> {
       const inputPath = new RegExp(`^/client/v4/accounts/${CF.accountId}/stream/live_inputs/([^/]+)$`).exec(path);
       if (req.method === 'DELETE' && inputPath) {
         if (req.headers.authorization !== `Bearer ${CF.streamToken}`) return refuse(res, 401, 'Authentication error');
+        if (double.failInputDelete) return refuse(res, 500, 'internal error');
         if (!liveInputs.delete(inputPath[1]!)) return refuse(res, 404, 'live input not found');
         return reply(res, 200, {});
       }
@@ -530,6 +533,7 @@ async function startCloudflareDouble(): Promise<CloudflareDouble> {
     inputDelayMs: 0,
     turnIssued,
     failRevoke: false,
+    failInputDelete: false,
     turnDelayMs: 0,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
@@ -655,31 +659,57 @@ describe('edge functions with Cloudflare secrets', () => {
     cloudflare.requests.filter((r) => r.method === 'POST' && r.path === `/client/v4/accounts/${CF.accountId}/stream/live_inputs`);
   const liveInputDeletions = () => cloudflare.requests.filter((r) => r.method === 'DELETE');
 
-  it('end-live deletes the stream\'s live input (its recording stays); a second end-live deletes nothing; a refused deletion is logged, the stream ends all the same', async () => {
+  it("end-live deletes the stream's live input and forgets it; one whose deletion failed is deleted by the next end-live; one already gone is forgotten", async () => {
     const ender = await signIn('Cloud Ender');
+    const inputOf = async (streamId: string) =>
+      (await backend.pool.query<{ live_input_id: string | null }>('select live_input_id from public.streams where id = $1', [streamId])).rows[0]!.live_input_id;
     cloudflare.requests.length = 0;
-    const started = await invoke<StartLive>(ender.sb, 'start-live', {});
-    expect(started.status).toBe(200);
-    const uid = started.data.stream.live_input_id!;
-    expect(await invoke(ender.sb, 'end-live', { streamId: started.data.stream.id })).toMatchObject({ status: 200, data: { stream: { status: 'ended' } } });
+    const first = await invoke<StartLive>(ender.sb, 'start-live', {});
+    expect(first.status).toBe(200);
+    const uid = first.data.stream.live_input_id!;
+    const ended = await invoke<{ stream: StreamRow }>(ender.sb, 'end-live', { streamId: first.data.stream.id });
+    expect(ended).toMatchObject({ status: 200, data: { stream: { status: 'ended' } } });
     expect(liveInputDeletions()).toEqual([
       expect.objectContaining({ method: 'DELETE', path: `/client/v4/accounts/${CF.accountId}/stream/live_inputs/${uid}`, authorization: `Bearer ${CF.streamToken}` }),
     ]);
-    expect((await invoke(ender.sb, 'end-live', { streamId: started.data.stream.id })).status).toBe(200);
+    expect(await inputOf(first.data.stream.id)).toBeNull();
+    // Again: nothing left to delete.
+    expect((await invoke(ender.sb, 'end-live', { streamId: first.data.stream.id })).status).toBe(200);
     expect(liveInputDeletions()).toHaveLength(1);
 
-    // Cloudflare refuses the deletion (the input is already gone there): logged, and the stream is ended.
-    const next = await invoke<StartLive>(ender.sb, 'start-live', {});
-    const nextUid = next.data.stream.live_input_id!;
-    expect(nextUid).not.toBe(uid);
-    const gone = await fetch(`${cloudflare.url}/client/v4/accounts/${CF.accountId}/stream/live_inputs/${nextUid}`, {
+    // Cloudflare fails the deletion: the stream ends all the same, the input is kept on record, and the next end-live deletes it.
+    const second = await invoke<StartLive>(ender.sb, 'start-live', {});
+    const secondUid = second.data.stream.live_input_id!;
+    cloudflare.failInputDelete = true;
+    try {
+      expect(await invoke<{ stream: StreamRow }>(ender.sb, 'end-live', { streamId: second.data.stream.id })).toMatchObject({
+        status: 200,
+        data: { stream: { status: 'ended' } },
+      });
+    } finally {
+      cloudflare.failInputDelete = false;
+    }
+    expect(logs).toContainEqual(expect.stringContaining(`could not delete the live input ${secondUid} of ended stream ${second.data.stream.id}`));
+    expect(await inputOf(second.data.stream.id)).toBe(secondUid);
+    const third = await invoke<StartLive>(ender.sb, 'start-live', {});
+    const thirdUid = third.data.stream.live_input_id!;
+    cloudflare.requests.length = 0;
+    expect((await invoke(ender.sb, 'end-live', { streamId: third.data.stream.id })).status).toBe(200);
+    expect(liveInputDeletions().map((r) => r.path.split('/').pop()).sort()).toEqual([secondUid, thirdUid].sort());
+    expect(await inputOf(second.data.stream.id)).toBeNull();
+    expect(await inputOf(third.data.stream.id)).toBeNull();
+
+    // An input Cloudflare no longer has (deleted by hand): forgotten without an error.
+    const fourth = await invoke<StartLive>(ender.sb, 'start-live', {});
+    const fourthUid = fourth.data.stream.live_input_id!;
+    const byHand = await fetch(`${cloudflare.url}/client/v4/accounts/${CF.accountId}/stream/live_inputs/${fourthUid}`, {
       method: 'DELETE',
       headers: { authorization: `Bearer ${CF.streamToken}` },
     });
-    expect(gone.status).toBe(200);
-    const ended = await invoke<{ stream: StreamRow }>(ender.sb, 'end-live', { streamId: next.data.stream.id });
-    expect(ended).toMatchObject({ status: 200, data: { stream: { status: 'ended' } } });
-    expect(logs).toContainEqual(expect.stringContaining(`could not delete the live input ${nextUid} of ended stream ${next.data.stream.id}`));
+    expect(byHand.status).toBe(200);
+    expect((await invoke(ender.sb, 'end-live', { streamId: fourth.data.stream.id })).status).toBe(200);
+    expect(await inputOf(fourth.data.stream.id)).toBeNull();
+    expect(logs.filter((l) => l.includes(fourthUid))).toEqual([]);
   });
 
   it('start-live called twice at once creates one live input and answers one key', async () => {

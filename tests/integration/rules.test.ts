@@ -205,6 +205,17 @@ const forbidden: Forbidden[] = [
     refused: { code: '42501', hint: 'muted_by_host', message: /^The host muted this microphone: only the host can release it$/, status: 403 },
   },
   {
+    name: "a moderator lifts a mute the host put on after a moderator's (the host's now)",
+    setup: async (s) => {
+      await step(moderate(s.mod, s, s.guest, { p_muted: true }), 'the moderator mutes the guest');
+      await step(moderate(s.host, s, s.guest, { p_muted: true }), 'the host mutes the guest too');
+      await step(moderate(s.host, s, s.guest, { p_camera_disabled: true }), 'the host turns the camera off');
+      return {};
+    },
+    act: (s) => moderate(s.mod, s, s.guest, { p_muted: false }),
+    refused: { code: '42501', hint: 'muted_by_host', message: /only the host can release it/, status: 403 },
+  },
+  {
     name: "a moderator turns a guest's camera back on after the host turned it off",
     setup: (s) => step(moderate(s.host, s, s.guest, { p_camera_disabled: true }), 'the host turns the camera off'),
     act: (s) => moderate(s.mod, s, s.guest, { p_camera_disabled: false }),

@@ -2,17 +2,15 @@
  * end-live: takes the host's stream off air. Marks it ended, closes the guests' seats, cancels
  * pending invitations and ends the stream's call sessions, atomically (`end_stream` in the
  * database), then revokes the TURN credentials handed out for its calls and deletes the stream's
- * Cloudflare live input: an ended stream is never put live again (start-live makes a new stream and
- * input), and without this every show would leave an input on the account. Deleting an input keeps
- * the videos recorded from it. A failure of either is logged: the stream has ended all the same.
- * Calling it again is harmless (the input is deleted by the call that ended the stream).
+ * Cloudflare live input, with those of the host's earlier streams whose deletion failed
+ * (`_shared/liveInputs.ts`). A failure of either is logged, within a time limit: the stream has
+ * ended all the same. Calling it again is harmless.
  */
 import { z } from 'zod';
-import { deleteLiveInput } from '../_shared/cloudflare.ts';
-import { cloudflareStreamConfig } from '../_shared/config.ts';
 import { must } from '../_shared/db.ts';
 import type { FunctionDeps } from '../_shared/deps.ts';
 import { createFunction, type Handler, uuidField } from '../_shared/http.ts';
+import { deleteEndedLiveInputs } from '../_shared/liveInputs.ts';
 import { loadHostedStream } from '../_shared/streams.ts';
 import { revokeTurnCredentials, turnConfigForRevoking } from '../_shared/turnCredentials.ts';
 import type { StreamRow } from '../_shared/types.ts';
@@ -29,22 +27,14 @@ export function createEndLiveHandler(deps: FunctionDeps): Handler {
     body: endLiveBody,
     run: async ({ body, user, db, admin, env, fetch, now, log }): Promise<EndLiveResult> => {
       // Only the host may end it: checked here for a clear 403/404, and again by the database.
-      const before = await loadHostedStream(db, body.streamId, user.id, 'end it');
+      await loadHostedStream(db, body.streamId, user.id, 'end it');
       // One transaction in the database (as the caller, so the same rules apply): the stream,
       // its seats, pending invitations and call sessions end together, with one stream_ended event.
       const stream = must<StreamRow>(await db.rpc('end_stream', { p_stream_id: body.streamId }).single(), 'end the stream');
       // Then the TURN credentials of its calls stop working (a failure is logged: the stream has ended).
       await revokeTurnCredentials(admin(), fetch, turnConfigForRevoking(env, log), { streamId: stream.id }, now, log);
-      if (before.status !== 'ended' && stream.ingest_provider === 'cloudflare' && stream.live_input_id) {
-        const uid = stream.live_input_id;
-        try {
-          const cfg = cloudflareStreamConfig(env);
-          if (!cfg) log(`the live input ${uid} of ended stream ${stream.id} is left on Cloudflare: the Cloudflare Stream settings are not set here`);
-          else await deleteLiveInput(fetch, cfg, uid);
-        } catch (err) {
-          log(`could not delete the live input ${uid} of ended stream ${stream.id}: ${(err as Error).message}`);
-        }
-      }
+      // The input goes with the stream (the copy answered keeps its id: which input the stream used).
+      await deleteEndedLiveInputs(admin(), fetch, env, { hostId: user.id, streamId: stream.id }, log);
       return { stream };
     },
   });
