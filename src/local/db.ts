@@ -17,6 +17,12 @@ import { lockSettings } from './jwt.js';
 import { parse as parseConnectionString } from 'pg-connection-string';
 import { LOCAL_SQL_DIR, REPO_ROOT, outsideArchive } from './paths.js';
 
+/**
+ * How long a request waits for a free database connection before it fails with the reason (ms). Without a limit, a
+ * pool taken up by slow requests left the rest (a Realtime join, a REST call) waiting with no answer at all.
+ */
+const POOL_WAIT_MS = 15_000;
+
 export { REPO_ROOT };
 
 const execFileAsync = promisify(execFile);
@@ -104,7 +110,7 @@ export async function startDatabase(opts: StartDatabaseOptions = {}): Promise<Da
     url = embedded.url;
   }
 
-  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10 });
+  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, connectionTimeoutMillis: POOL_WAIT_MS });
   // An idle client losing its connection (server shut down) must not crash the process.
   pool.on('error', (err) => log(`pool: ${err.message}`));
 
@@ -187,7 +193,7 @@ export async function openApiPool(pool: pg.Pool, url: string, opts: { apiDatabas
     if (err instanceof DatabaseError) throw err;
     throw new DatabaseError('bootstrap_failed', `could not prepare the ${API_ROLE} role for the API's connections: ${(err as Error).message}`, { cause: err });
   }
-  const apiPool = new pg.Pool({ ...config, max: opts.poolSize ?? 10 });
+  const apiPool = new pg.Pool({ ...config, max: opts.poolSize ?? 10, connectionTimeoutMillis: POOL_WAIT_MS });
   apiPool.on('error', (err) => opts.log(`pool (${API_ROLE}): ${err.message}`));
   try {
     const { rows } = await apiPool.query<{ who: string; su: string }>("select session_user as who, current_setting('is_superuser') as su");

@@ -126,9 +126,20 @@ function tooLarge(limit: number): BodyError {
   return new BodyError('body_too_large', `request body exceeds ${limit} bytes`);
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A body's text; bytes that are not UTF-8 are refused (`bad_json`), never stored as U+FFFD in their place. */
+export function utf8Text(body: Uint8Array): string {
+  try {
+    return strictUtf8.decode(body);
+  } catch {
+    throw new BodyError('bad_json', 'the request body is not UTF-8 text');
+  }
+}
+
 /** The parsed JSON body; `undefined` when the body is empty. */
 export async function readJson(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<unknown> {
-  const raw = (await readBody(req, limit)).toString('utf8');
+  const raw = utf8Text(await readBody(req, limit));
   if (raw.trim() === '') return undefined;
   try {
     return JSON.parse(raw) as unknown;

@@ -376,6 +376,22 @@ describe('rest', () => {
     expect(hugeSignUp.status).toBe(413);
     expect(hugeSignUp.headers.get('connection')).toBe('close');
     expect(await hugeSignUp.json()).toMatchObject({ code: 'request_too_large' });
+    // A body that is not UTF-8 (Latin-1 from a script) is refused, never stored with U+FFFD in place of its letters.
+    const latin1 = Buffer.from('{"title":"Caf\xe9 roast"}', 'latin1');
+    const notUtf8 = await fetch(`${backend.apiUrl}/rest/v1/streams`, {
+      method: 'POST',
+      headers: { apikey: backend.anonKey, 'content-type': 'application/json' },
+      body: latin1,
+    });
+    expect(notUtf8.status).toBe(400);
+    expect(await notUtf8.json()).toMatchObject({ code: 'PGRST102', details: 'the request body is not UTF-8 text' });
+    const notUtf8SignUp = await fetch(`${backend.apiUrl}/auth/v1/signup`, {
+      method: 'POST',
+      headers: { apikey: backend.anonKey, 'content-type': 'application/json' },
+      body: Buffer.from('{"email":"caf\xe9@example.com","password":"longenough1"}', 'latin1'),
+    });
+    expect(notUtf8SignUp.status).toBe(400);
+    expect(await notUtf8SignUp.json()).toMatchObject({ code: 'bad_json' });
 
     const preflight = await fetch(`${backend.apiUrl}/rest/v1/streams`, {
       method: 'OPTIONS',

@@ -85,3 +85,8 @@ export async function topicAllowed(pool: pg.Pool, claims: JwtClaims, subTopic: s
 export function unauthorizedTopic(subTopic: string, action: 'read from' | 'write to'): RealtimeError {
   return new RealtimeError('unauthorized', `Unauthorized: You do not have permissions to ${action} this Channel topic: ${subTopic}`);
 }
+
+/** Whether a token's claims are past their expiry (a token without `exp` never expires here). */
+export function tokenExpired(claims: JwtClaims): boolean {
+  return typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now();
+}

@@ -64,6 +64,63 @@ describe('ChangesHub.subscribe', () => {
   });
 });
 
+describe('ChangesHub deliveries', () => {
+  it("delivers a change to a subscriber whose token was refreshed while the row's visibility was being checked", async () => {
+    const { pool } = catalogPool();
+    let notify: (msg: { channel: string; payload?: string }) => void = () => undefined;
+    let gate: Promise<void> = Promise.resolve();
+    let open = (): void => undefined;
+    let checking = (): void => undefined;
+    const checked = new Promise<void>((resolve) => {
+      checking = resolve;
+    });
+    // The listening connection hands its notification callback to the test; the visibility check (`select 1 from …`)
+    // finds the row, once the test lets it answer.
+    const client = {
+      on(event: string, cb: (msg: { channel: string; payload?: string }) => void) {
+        if (event === 'notification') notify = cb;
+      },
+      removeListener() {},
+      removeAllListeners() {},
+      async query(sql: string) {
+        if (sql.startsWith('select 1 from')) {
+          checking();
+          await gate;
+          return { rows: [{ '?column?': 1 }], rowCount: 1 };
+        }
+        return { rows: [], rowCount: 0 };
+      },
+      release() {},
+    };
+    (pool as unknown as { connect: () => Promise<unknown> }).connect = async () => client;
+    const hub = new ChangesHub({ pool, log: () => undefined });
+    let claims: Record<string, unknown> = { role: 'authenticated', sub: 'u1', exp: 1000, iat: 1 };
+    const delivered: unknown[] = [];
+    const subscriber: ChangeListener = {
+      get claims() {
+        return claims as never;
+      },
+      deliver: (payload) => delivered.push(payload),
+      interrupted() {},
+    };
+    await hub.subscribe(subscriber, parseBindings([{ event: '*', schema: 'public', table: 'notes' }]));
+    gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    notify({
+      channel: 'realtime_changes',
+      payload: JSON.stringify({ schema: 'public', table: 'notes', type: 'INSERT', commit_timestamp: '2026-12-07T08:00:00Z', record: { id: 1, n: 2 }, pk: { id: 1 } }),
+    });
+    await checked;
+    // The client refreshes its token (a new iat and exp) while the check runs.
+    claims = { role: 'authenticated', sub: 'u1', exp: 5000, iat: 2 };
+    open();
+    await expect.poll(() => delivered.length).toBe(1);
+    expect(delivered[0]).toMatchObject({ data: { type: 'INSERT', record: { id: 1, n: 2 } } });
+    await hub.close();
+  });
+});
+
 describe('parseBindings', () => {
   it('refuses more bindings than allowed', () => {
     const binding = { event: '*', schema: 'public', table: 'notes' };

@@ -387,8 +387,12 @@ export class ChangesHub {
     if (change.type !== 'DELETE' && !noPrimaryKey) {
       const pkValues = info.primaryKey.map((c) => asParam(change.record?.[c]));
       const byIdentity = new Map<string, { claims: JwtClaims; visible: boolean }>();
+      // Each listener's claims as they were when the change came: a token refreshed while the checks run (new iat and
+      // exp) must not make its listener miss the change.
+      const identityOf = new Map<ChangeListener, string>();
       for (const listener of matches.keys()) {
         const identity = JSON.stringify(listener.claims);
+        identityOf.set(listener, identity);
         if (!byIdentity.has(identity)) byIdentity.set(identity, { claims: listener.claims, visible: false });
       }
       await Promise.all(
@@ -396,7 +400,7 @@ export class ChangesHub {
           entry.visible = await this.visible(info!, pkValues, entry.claims);
         }),
       );
-      visibleTo = (listener) => byIdentity.get(JSON.stringify(listener.claims))?.visible === true;
+      visibleTo = (listener) => byIdentity.get(identityOf.get(listener) ?? '')?.visible === true;
     }
 
     for (const [listener, subs] of matches) {

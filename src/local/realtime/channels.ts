@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { JwtClaims } from '../jwt.js';
+import { tokenExpired } from './auth.js';
 import { encodeUserBroadcast, fitsBinaryFrame, type BroadcastBody, type PhoenixMessage, type Vsn } from './serializer.js';
 
 /** One WebSocket connection as the registry sees it. */
@@ -101,6 +102,8 @@ export class ChannelRegistry {
     if (!members) return;
     for (const member of members) {
       if (member === sender && !member.broadcastSelf) continue;
+      // A member whose token expired gets nothing more, even before its channel's closing comes round.
+      if (tokenExpired(member.claims)) continue;
       this.deliverBroadcast(member, msg);
     }
   }

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { WebSocket, type RawData } from 'ws';
-import { topicAllowed, unauthorizedTopic, type JwtClaims } from './auth.js';
+import { tokenExpired, topicAllowed, unauthorizedTopic, type JwtClaims } from './auth.js';
 import type { ChannelRegistry, Member, Subscriber } from './channels.js';
 import { parseBindings, type ChangeListener, type ChangesHub } from './changes.js';
 import { RealtimeError } from './errors.js';
@@ -192,6 +192,13 @@ export class Connection implements Subscriber {
       this.ctx.log(`realtime: connection ${this.id}: ignored a frame: ${reasonOf(err)}`);
       return;
     }
+    // A heartbeat needs nothing from the database: answered at once, never behind a join or a check that waits on it
+    // (the client drops a connection whose heartbeat goes unanswered for 25 s).
+    if (msg.topic === 'phoenix') {
+      if (msg.event === 'heartbeat') this.reply(msg, 'ok', {});
+      else this.reply(msg, 'error', { reason: `unknown event "${msg.event}"` });
+      return;
+    }
     if (this.waiting >= this.ctx.maxWaitingFrames) {
       this.ctx.log(`realtime: connection ${this.id} sent more than ${this.ctx.maxWaitingFrames} frames that wait to be handled; closing it`);
       this.close(1008, `too many messages waiting: more than ${this.ctx.maxWaitingFrames} sent and not yet handled`);
@@ -229,11 +236,6 @@ export class Connection implements Subscriber {
   /** Handles a frame; a broadcast waiting for the channel's earlier ones is handed back as `running`. */
   private async dispatch(msg: PhoenixMessage): Promise<{ running: Promise<void> } | void> {
     if (this.closed) return;
-    if (msg.topic === 'phoenix') {
-      if (msg.event === 'heartbeat') this.reply(msg, 'ok', {});
-      else this.reply(msg, 'error', { reason: `unknown event "${msg.event}"` });
-      return;
-    }
     if (msg.event === 'phx_join') return this.join(msg);
     const ch = this.joined.get(msg.topic);
     if (!ch || (msg.joinRef !== null && msg.joinRef !== ch.joinRef)) {
@@ -314,8 +316,11 @@ export class Connection implements Subscriber {
           get claims() {
             return ch.claims;
           },
-          deliver: (changePayload) =>
-            this.sendMessage({ joinRef: ch.joinRef, ref: null, topic: ch.topic, event: 'postgres_changes', payload: changePayload }),
+          deliver: (changePayload) => {
+            // A token past its expiry gets nothing more, even before its channel's closing comes round.
+            if (tokenExpired(ch.claims)) return;
+            this.sendMessage({ joinRef: ch.joinRef, ref: null, topic: ch.topic, event: 'postgres_changes', payload: changePayload });
+          },
           interrupted: (message) => this.enqueue(() => this.fail(ch, message)),
         };
         ids = await this.ctx.changes.subscribe(listener, bindings);
@@ -384,8 +389,18 @@ export class Connection implements Subscriber {
     const exp = ch.claims.exp;
     if (typeof exp !== 'number') return;
     const ms = exp * 1000 - Date.now();
-    if (ms > MAX_TIMER_MS) return;
-    ch.expiryTimer = setTimeout(() => this.enqueue(() => this.shutdown(ch, 'Token has expired')), Math.max(0, ms));
+    // Beyond what one timer can wait: looked at again then.
+    ch.expiryTimer =
+      ms > MAX_TIMER_MS
+        ? setTimeout(() => this.scheduleExpiry(ch), MAX_TIMER_MS)
+        : setTimeout(
+            () =>
+              this.enqueue(() => {
+                // A token refreshed since the timer fired (the refresh was being checked) keeps its channel.
+                if (tokenExpired(ch.claims)) this.shutdown(ch, 'Token has expired');
+              }),
+            Math.max(0, ms),
+          );
     ch.expiryTimer.unref();
   }
 
@@ -450,6 +465,21 @@ export class Connection implements Subscriber {
     return allowed;
   }
 
+  /**
+   * After a wait (a write check): whether the channel is still this connection's and its token
+   * still good. A message whose channel was left or closed meanwhile goes nowhere; one whose token
+   * expired meanwhile is refused and the channel closed.
+   */
+  private stillJoined(ch: JoinedChannel, msg: PhoenixMessage): boolean {
+    if (this.closed || this.joined.get(ch.topic) !== ch) return false;
+    if (tokenExpired(ch.claims)) {
+      this.reply(msg, 'error', { reason: 'Token has expired' });
+      this.shutdown(ch, 'Token has expired');
+      return false;
+    }
+    return true;
+  }
+
   private async broadcast(ch: JoinedChannel, msg: PhoenixMessage): Promise<void> {
     const p = msg.payload;
     if (!isObject(p) || typeof p.event !== 'string' || p.event === '') {
@@ -464,6 +494,7 @@ export class Connection implements Subscriber {
       }
     }
     if (!(await this.mayWrite(ch, msg))) return;
+    if (!this.stillJoined(ch, msg)) return;
     const body: BroadcastBody = p.payload instanceof Uint8Array ? { encoding: 'binary', bytes: p.payload } : { encoding: 'json', value: p.payload };
     const extra: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(p)) if (!['type', 'event', 'payload', 'meta'].includes(k)) extra[k] = v;
@@ -491,7 +522,7 @@ export class Connection implements Subscriber {
         return;
       }
       if (!(await this.mayWrite(ch, msg))) return;
-      if (this.joined.get(ch.topic) !== ch) return;
+      if (!this.stillJoined(ch, msg)) return;
       this.presenceBytes.set(ch, json.text.length);
       this.ctx.registry.track(ch, meta);
       this.reply(msg, 'ok', {});

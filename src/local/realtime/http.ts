@@ -77,9 +77,17 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 function parseJsonBody(body: Buffer): unknown {
+  let text: string;
   try {
-    return JSON.parse(body.toString('utf8')) as unknown;
+    text = strictUtf8.decode(body);
+  } catch {
+    throw new RealtimeError('invalid_request', 'body is not UTF-8 text');
+  }
+  try {
+    return JSON.parse(text) as unknown;
   } catch (err) {
     throw new RealtimeError('invalid_request', `body is not valid JSON: ${(err as Error).message}`);
   }

@@ -10,7 +10,7 @@ import type pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { rawExchange, rawUpgrade } from '../../../tests/support/rawHttp.js';
-import { makeApiKeys } from '../jwt.js';
+import { makeApiKeys, signJwt } from '../jwt.js';
 import { createRealtimeServer, type RealtimeServer, type RealtimeServerOptions } from './index.js';
 
 const SECRET = 'unit-test-secret-with-at-least-32-characters!';
@@ -100,11 +100,16 @@ async function connect(vsn?: string): Promise<Peer> {
       const ready = received.shift();
       if (ready !== undefined) return Promise.resolve(ready);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no frame arrived')), ms);
-        waiters.push((m) => {
+        const waiter = (m: unknown): void => {
           clearTimeout(timer);
           resolve(m);
-        });
+        };
+        // A wait that timed out takes no later frame away from the next one.
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error('no frame arrived'));
+        }, ms);
+        waiters.push(waiter);
       });
     },
   };
@@ -200,6 +205,13 @@ describe('realtime server, raw frames', () => {
     const bad = await fetch(`http://${base}/realtime/v1/api/broadcast`, { method: 'POST', headers: { apikey: anonKey }, body: '{"messages":[]}' });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ reason: 'invalid_request' });
+    const latin1 = await fetch(`http://${base}/realtime/v1/api/broadcast`, {
+      method: 'POST',
+      headers: { apikey: anonKey, 'content-type': 'application/json' },
+      body: Buffer.from('{"messages":[{"topic":"room","event":"caf\xe9","payload":{}}]}', 'latin1'),
+    });
+    expect(latin1.status).toBe(400);
+    expect(await latin1.json()).toMatchObject({ reason: 'invalid_request', error: 'body is not UTF-8 text' });
   });
 
   it('closes its connections on close(), and close() is idempotent', async () => {
@@ -258,12 +270,86 @@ describe('limits of one connection', () => {
       const closed = new Promise<[number, string]>((resolve) => peer.ws.once('close', (code, reason) => resolve([code, reason.toString()])));
       // A private join whose check does not answer holds the frames behind it.
       peer.send(['1', '1', 'realtime:private-room', 'phx_join', { config: { private: true } }]);
-      for (let i = 0; i < 25; i++) peer.send([null, String(i + 2), 'phoenix', 'heartbeat', {}]);
+      // A heartbeat is answered at once, whatever waits: the client would otherwise drop the connection after 25 s.
+      peer.send([null, 'hb', 'phoenix', 'heartbeat', {}]);
+      expect(await peer.next()).toEqual([null, 'hb', 'phoenix', 'phx_reply', { status: 'ok', response: {} }]);
+      for (let i = 0; i < 25; i++) peer.send([null, String(i + 2), 'realtime:elsewhere', 'phx_leave', {}]);
       expect(await closed).toEqual([1008, 'too many messages waiting: more than 20 sent and not yet handled']);
       expect(logs.some((l) => l.includes('more than 20 frames'))).toBe(true);
     } finally {
       answer();
     }
+  });
+
+  it('sends a broadcast nowhere when its channel was left while its write check ran', async () => {
+    let gate: Promise<void> = Promise.resolve();
+    let open = (): void => undefined;
+    const client = {
+      async query(sql: string) {
+        if (sql.includes('realtime_topic_allowed')) {
+          await gate;
+          return { rows: [{ allowed: true }], rowCount: 1 };
+        }
+        return { rows: [], rowCount: 0 };
+      },
+      release() {},
+      on() {},
+      removeListener() {},
+    };
+    await restart({ pool: { connect: async () => client } as unknown as pg.Pool });
+    const sender = await connect('2.0.0');
+    const other = await connect('2.0.0');
+    sender.send(['1', '1', 'realtime:private-room', 'phx_join', { config: { private: true, broadcast: { ack: true } } }]);
+    expect(await sender.next()).toMatchObject(['1', '1', 'realtime:private-room', 'phx_reply', { status: 'ok' }]);
+    other.send(['1', '1', 'realtime:private-room', 'phx_join', { config: { private: true } }]);
+    expect(await other.next()).toMatchObject(['1', '1', 'realtime:private-room', 'phx_reply', { status: 'ok' }]);
+    // A new token: the next broadcast is checked again, and that check is held.
+    sender.send(['1', '2', 'realtime:private-room', 'access_token', { access_token: anonKey }]);
+    expect(await sender.next()).toMatchObject(['1', '2', 'realtime:private-room', 'phx_reply', { status: 'ok' }]);
+    gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    sender.send(['1', '3', 'realtime:private-room', 'broadcast', { type: 'broadcast', event: 'late', payload: { n: 1 } }]);
+    sender.send(['1', '4', 'realtime:private-room', 'phx_leave', {}]);
+    expect(await sender.next()).toMatchObject(['1', '4', 'realtime:private-room', 'phx_reply', { status: 'ok' }]);
+    open();
+    await expect(other.next(500)).rejects.toThrow('no frame arrived');
+    await expect(sender.next(200)).rejects.toThrow('no frame arrived');
+  });
+
+  it('keeps a channel whose token was refreshed while its expiry came round', async () => {
+    let gate: Promise<void> = Promise.resolve();
+    let open = (): void => undefined;
+    const client = {
+      async query(sql: string) {
+        if (sql.includes('realtime_topic_allowed')) {
+          await gate;
+          return { rows: [{ allowed: true }], rowCount: 1 };
+        }
+        return { rows: [], rowCount: 0 };
+      },
+      release() {},
+      on() {},
+      removeListener() {},
+    };
+    await restart({ pool: { connect: async () => client } as unknown as pg.Pool });
+    const peer = await connect('2.0.0');
+    const shortLived = await signJwt({ role: 'anon' }, SECRET, 1);
+    peer.send(['1', '1', 'realtime:private-room', 'phx_join', { config: { private: true }, access_token: shortLived }]);
+    expect(await peer.next()).toMatchObject(['1', '1', 'realtime:private-room', 'phx_reply', { status: 'ok' }]);
+    // The refresh's check is held past the old token's expiry: the closing queued meanwhile must find the new token.
+    gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    peer.send(['1', '2', 'realtime:private-room', 'access_token', { access_token: await signJwt({ role: 'anon' }, SECRET, 3600) }]);
+    await new Promise((r) => setTimeout(r, 1300));
+    open();
+    expect(await peer.next()).toMatchObject(['1', '2', 'realtime:private-room', 'phx_reply', { status: 'ok' }]);
+    await new Promise((r) => setTimeout(r, 300));
+    // Nothing came in between (a closing would have sent a system message and phx_close first).
+    peer.send([null, '4', 'phoenix', 'heartbeat', {}]);
+    expect(await peer.next()).toEqual([null, '4', 'phoenix', 'phx_reply', { status: 'ok', response: {} }]);
+    expect(logs.filter((l) => l.includes('Token has expired'))).toEqual([]);
   });
 
   it('keeps serving a connection whose frames are handled as they come', async () => {
