@@ -32,6 +32,36 @@ function poolWithoutTopicFunction(stall?: Promise<void>): pg.Pool {
   return { connect: async () => client } as unknown as pg.Pool;
 }
 
+/**
+ * A pool whose topic check allows every topic, answering at once until `hold()`: from then on the
+ * checks wait until the function it returns is called.
+ */
+function gatedPool(): { pool: pg.Pool; hold: () => () => void } {
+  let gate: Promise<void> = Promise.resolve();
+  const client = {
+    async query(sql: string) {
+      if (sql.includes('realtime_topic_allowed')) {
+        await gate;
+        return { rows: [{ allowed: true }], rowCount: 1 };
+      }
+      return { rows: [], rowCount: 0 };
+    },
+    release() {},
+    on() {},
+    removeListener() {},
+  };
+  return {
+    pool: { connect: async () => client } as unknown as pg.Pool,
+    hold: () => {
+      let open = (): void => undefined;
+      gate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      return open;
+    },
+  };
+}
+
 let server: RealtimeServer;
 let http: Server;
 let base: string;
@@ -282,21 +312,8 @@ describe('limits of one connection', () => {
   });
 
   it('sends a broadcast nowhere when its channel was left while its write check ran', async () => {
-    let gate: Promise<void> = Promise.resolve();
-    let open = (): void => undefined;
-    const client = {
-      async query(sql: string) {
-        if (sql.includes('realtime_topic_allowed')) {
-          await gate;
-          return { rows: [{ allowed: true }], rowCount: 1 };
-        }
-        return { rows: [], rowCount: 0 };
-      },
-      release() {},
-      on() {},
-      removeListener() {},
-    };
-    await restart({ pool: { connect: async () => client } as unknown as pg.Pool });
+    const checks = gatedPool();
+    await restart({ pool: checks.pool });
     const sender = await connect('2.0.0');
     const other = await connect('2.0.0');
     sender.send(['1', '1', 'realtime:private-room', 'phx_join', { config: { private: true, broadcast: { ack: true } } }]);
@@ -306,9 +323,7 @@ describe('limits of one connection', () => {
     // A new token: the next broadcast is checked again, and that check is held.
     sender.send(['1', '2', 'realtime:private-room', 'access_token', { access_token: anonKey }]);
     expect(await sender.next()).toMatchObject(['1', '2', 'realtime:private-room', 'phx_reply', { status: 'ok' }]);
-    gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
+    const open = checks.hold();
     sender.send(['1', '3', 'realtime:private-room', 'broadcast', { type: 'broadcast', event: 'late', payload: { n: 1 } }]);
     sender.send(['1', '4', 'realtime:private-room', 'phx_leave', {}]);
     expect(await sender.next()).toMatchObject(['1', '4', 'realtime:private-room', 'phx_reply', { status: 'ok' }]);
@@ -318,29 +333,14 @@ describe('limits of one connection', () => {
   });
 
   it('keeps a channel whose token was refreshed while its expiry came round', async () => {
-    let gate: Promise<void> = Promise.resolve();
-    let open = (): void => undefined;
-    const client = {
-      async query(sql: string) {
-        if (sql.includes('realtime_topic_allowed')) {
-          await gate;
-          return { rows: [{ allowed: true }], rowCount: 1 };
-        }
-        return { rows: [], rowCount: 0 };
-      },
-      release() {},
-      on() {},
-      removeListener() {},
-    };
-    await restart({ pool: { connect: async () => client } as unknown as pg.Pool });
+    const checks = gatedPool();
+    await restart({ pool: checks.pool });
     const peer = await connect('2.0.0');
     const shortLived = await signJwt({ role: 'anon' }, SECRET, 1);
     peer.send(['1', '1', 'realtime:private-room', 'phx_join', { config: { private: true }, access_token: shortLived }]);
     expect(await peer.next()).toMatchObject(['1', '1', 'realtime:private-room', 'phx_reply', { status: 'ok' }]);
     // The refresh's check is held past the old token's expiry: the closing queued meanwhile must find the new token.
-    gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
+    const open = checks.hold();
     peer.send(['1', '2', 'realtime:private-room', 'access_token', { access_token: await signJwt({ role: 'anon' }, SECRET, 3600) }]);
     await new Promise((r) => setTimeout(r, 1300));
     open();
