@@ -10,7 +10,7 @@ import { tokenExpired, topicAllowed, unauthorizedTopic, type JwtClaims } from '.
 import type { ChannelRegistry, Member, Subscriber } from './channels.js';
 import { parseBindings, type ChangeListener, type ChangesHub } from './changes.js';
 import { RealtimeError } from './errors.js';
-import { decodeFrame, encodeMessage, type BroadcastBody, type PhoenixMessage, type Vsn } from './serializer.js';
+import { decodeFrame, encodeMessage, type BroadcastBody, type FrameAddress, type PhoenixMessage, type Vsn } from './serializer.js';
 
 export interface ConnectionContext {
   /** Where the checks run as the caller (connections that can only become the caller's role). */
@@ -190,6 +190,10 @@ export class Connection implements Subscriber {
       msg = decodeFrame(toBuffer(data), isBinary, this.vsn);
     } catch (err) {
       this.ctx.log(`realtime: connection ${this.id}: ignored a frame: ${reasonOf(err)}`);
+      // Where the frame's ref and topic could be read, its sender hears why (a push waiting for its reply would
+      // otherwise time out with no reason).
+      const address = (err as { address?: FrameAddress }).address;
+      if (address) this.sendMessage({ ...address, event: 'phx_reply', payload: { status: 'error', response: { reason: reasonOf(err) } } });
       return;
     }
     // A heartbeat needs nothing from the database: answered at once, never behind a join or a check that waits on it

@@ -38,8 +38,22 @@ const ENCODING_JSON = 1;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8Encoder = new TextEncoder();
 
-function frameError(message: string): RealtimeError {
-  return new RealtimeError('malformed_frame', message);
+/** Where a malformed frame was going, when that much of it could be read: its sender can be answered there. */
+export interface FrameAddress {
+  joinRef: string | null;
+  ref: string;
+  topic: string;
+}
+
+function frameError(message: string, address?: FrameAddress): RealtimeError & { address?: FrameAddress } {
+  const err: RealtimeError & { address?: FrameAddress } = new RealtimeError('malformed_frame', message);
+  if (address) err.address = address;
+  return err;
+}
+
+/** The address of a frame whose ref and topic were read, else undefined (nothing to answer). */
+function addressOf(joinRef: string | null, ref: string | null, topic: unknown): FrameAddress | undefined {
+  return ref !== null && typeof topic === 'string' && topic !== '' ? { joinRef, ref, topic } : undefined;
 }
 
 function refValue(value: unknown, name: string): string | null {
@@ -78,8 +92,9 @@ function decodeJsonFrame(text: string, vsn: Vsn): PhoenixMessage {
     ({ join_ref: joinRef, ref, topic, event, payload } = parsed as Record<string, unknown>);
   }
   if (typeof topic !== 'string' || topic === '') throw frameError('topic must be a non-empty string');
-  if (typeof event !== 'string' || event === '') throw frameError('event must be a non-empty string');
-  return { joinRef: refValue(joinRef, 'join_ref'), ref: refValue(ref, 'ref'), topic, event, payload: payload ?? {} };
+  const refs = { joinRef: refValue(joinRef, 'join_ref'), ref: refValue(ref, 'ref') };
+  if (typeof event !== 'string' || event === '') throw frameError('event must be a non-empty string', addressOf(refs.joinRef, refs.ref, topic));
+  return { ...refs, topic, event, payload: payload ?? {} };
 }
 
 /**
@@ -104,17 +119,26 @@ function decodeUserBroadcastPush(buf: Uint8Array): PhoenixMessage {
   });
   const [joinRef, ref, topic, userEvent, metaText] = fields as [string, string, string, string, string];
   if (topic === '') throw frameError('topic must be a non-empty string');
-  if (userEvent === '') throw frameError('broadcast event must be a non-empty string');
+  // From here the frame's sender can be answered: a refusal goes back to it as the push's reply.
+  const address = addressOf(joinRef === '' ? null : joinRef, ref === '' ? null : ref, topic);
+  const addressed = <T>(read: () => T): T => {
+    try {
+      return read();
+    } catch (err) {
+      throw frameError((err as Error).message, address);
+    }
+  };
+  if (userEvent === '') throw frameError('broadcast event must be a non-empty string', address);
   const rest = buf.subarray(total);
   const payload: Record<string, unknown> = { type: 'broadcast', event: userEvent };
   if (encoding === ENCODING_JSON) {
-    payload.payload = rest.length === 0 ? {} : parseJson(decodeText(rest, 'payload'), 'payload');
+    payload.payload = rest.length === 0 ? {} : addressed(() => parseJson(decodeText(rest, 'payload'), 'payload'));
   } else {
     payload.payload = new Uint8Array(rest);
   }
   if (metaText !== '') {
-    const meta = parseJson(metaText, 'meta');
-    if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw frameError('meta must be a JSON object');
+    const meta = addressed(() => parseJson(metaText, 'meta'));
+    if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw frameError('meta must be a JSON object', address);
     payload.meta = meta;
   }
   return { joinRef: joinRef === '' ? null : joinRef, ref: ref === '' ? null : ref, topic, event: 'broadcast', payload };

@@ -171,6 +171,21 @@ describe('realtime server, raw frames', () => {
     expect(logs.filter((l) => l.includes('ignored a frame'))).toHaveLength(5);
   });
 
+  it('answers a malformed push whose ref and topic could be read with the reason, as its reply', async () => {
+    const peer = await connect('2.0.0');
+    // A binary broadcast push (kind 3) with an empty event: join_ref "1", ref "7", topic "realtime:room".
+    const topic = Buffer.from('realtime:room');
+    peer.ws.send(Buffer.concat([Buffer.from([3, 1, 1, topic.length, 0, 0, 1]), Buffer.from('17'), topic]), { binary: true });
+    expect(await peer.next()).toEqual(['1', '7', 'realtime:room', 'phx_reply', { status: 'error', response: { reason: 'broadcast event must be a non-empty string' } }]);
+    // Its JSON payload is not JSON.
+    const event = Buffer.from('hi');
+    peer.ws.send(Buffer.concat([Buffer.from([3, 1, 1, topic.length, event.length, 0, 1]), Buffer.from('18'), topic, event, Buffer.from('{nope')]), { binary: true });
+    expect(await peer.next()).toMatchObject(['1', '8', 'realtime:room', 'phx_reply', { status: 'error', response: { reason: expect.stringMatching(/payload/) } }]);
+    // A text frame with an empty event.
+    peer.send(['1', '9', 'realtime:room', '', {}]);
+    expect(await peer.next()).toEqual(['1', '9', 'realtime:room', 'phx_reply', { status: 'error', response: { reason: 'event must be a non-empty string' } }]);
+  });
+
   it('answers pushes to topics it has not joined with "unmatched topic"', async () => {
     const peer = await connect('2.0.0');
     peer.send(['1', '3', 'realtime:room', 'broadcast', { type: 'broadcast', event: 'x', payload: {} }]);
