@@ -526,6 +526,16 @@ describe('postgres_changes', () => {
     await expect(
       subscribe(c.channel('nope-3').on('postgres_changes', { event: '*', schema: 'public', table: 'rt_notes', filter: 'body=match.^(a+)+$' }, () => undefined)),
     ).rejects.toThrow(/operator "match" is not supported \(Realtime filters take eq, neq, lt, lte, gt, gte, in\)/);
+    // A value that is not of its column's type is refused, as hosted Realtime does, not left to match nothing.
+    await expect(
+      subscribe(c.channel('nope-4').on('postgres_changes', { event: '*', schema: 'public', table: 'rt_notes', filter: 'owner=eq.not-a-uuid' }, () => undefined)),
+    ).rejects.toThrow(/a filter value is not of its column's type, owner \(uuid\): invalid input syntax for type uuid/);
+    await expect(
+      subscribe(c.channel('nope-5').on('postgres_changes', { event: '*', schema: 'public', table: 'rt_notes', filter: 'n=in.(1,two)' }, () => undefined)),
+    ).rejects.toThrow(/n \(integer\)/);
+    // Values of the column's type subscribe.
+    await subscribe(c.channel('ok-6').on('postgres_changes', { event: '*', schema: 'public', table: 'rt_notes', filter: `owner=eq.${host.id}` }, () => undefined));
+    await subscribe(c.channel('ok-7').on('postgres_changes', { event: '*', schema: 'public', table: 'rt_notes', filter: 'n=in.(1,2)' }, () => undefined));
   });
 });
 

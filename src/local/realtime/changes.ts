@@ -54,6 +54,8 @@ export interface TableInfo {
   table: string;
   columns: Column[];
   types: Map<string, string>;
+  /** Each column's type as SQL names it (`format_type`: quoted and schema-qualified where needed), for casts. */
+  sqlTypes: Map<string, string>;
   primaryKey: string[];
 }
 
@@ -148,7 +150,7 @@ function pick(record: Record<string, unknown>, names: ReadonlySet<string>): Reco
 }
 
 const TABLE_INFO_SQL = `
-  select a.attname as name, t.typname as type,
+  select a.attname as name, t.typname as type, format_type(a.atttypid, a.atttypmod) as sql_type,
          array_position(i.indkey::int2[], a.attnum) as pk_position
   from pg_class c
   join pg_namespace n on n.oid = c.relnamespace
@@ -215,11 +217,37 @@ export class ChangesHub {
           throw new RealtimeError('invalid_filter', `Unable to subscribe to changes: ${binding.schema}.${binding.table} has no column "${cond.column}"`);
         }
       }
+      await this.checkFilterValues(binding, info);
     }
     await this.ensureListening();
     const subs = bindings.map((binding) => ({ id: this.nextId++, binding }));
     this.listeners.set(listener, subs);
     return subs.map((s) => s.id);
+  }
+
+  /**
+   * Each filter value must be a value of its column's type, as hosted Realtime checks at join
+   * (`subscription_check_filters`): `stream_id=eq.not-a-uuid` is refused with the reason instead of
+   * a subscription that can never deliver anything. One query casts them all.
+   */
+  private async checkFilterValues(binding: ChangeBinding, info: TableInfo): Promise<void> {
+    const casts: Array<{ value: string; type: string; column: string }> = [];
+    for (const cond of binding.filter) {
+      const type = info.sqlTypes.get(cond.column);
+      if (!type) continue;
+      for (const value of cond.op === 'in' ? cond.values : [cond.value]) casts.push({ value, type, column: cond.column });
+    }
+    if (casts.length === 0) return;
+    // The type names come from the catalog (format_type quotes them): only the values are parameters.
+    const sql = `select ${casts.map((c, i) => `$${i + 1}::${c.type}`).join(', ')}`;
+    try {
+      await this.pool.query(sql, casts.map((c) => c.value));
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (!code.startsWith('22')) throw new RealtimeError('database_error', `could not check the filter's values: ${(err as Error).message}`);
+      const columns = [...new Set(casts.map((c) => `${c.column} (${c.type})`))].join(', ');
+      throw new RealtimeError('invalid_filter', `Unable to subscribe to changes: a filter value is not of its column's type, ${columns}: ${(err as Error).message}`);
+    }
   }
 
   unsubscribe(listener: ChangeListener): void {
@@ -317,7 +345,7 @@ export class ChangesHub {
     const key = `${schema}.${table}`;
     const cached = this.tables.get(key);
     if (cached && !fresh) return cached;
-    const { rows } = await this.pool.query<{ name: string; type: string; pk_position: number | null }>(TABLE_INFO_SQL, [schema, table]);
+    const { rows } = await this.pool.query<{ name: string; type: string; sql_type?: string; pk_position: number | null }>(TABLE_INFO_SQL, [schema, table]);
     if (rows.length === 0) {
       this.tables.delete(key);
       return null;
@@ -327,6 +355,7 @@ export class ChangesHub {
       table,
       columns: rows.map((r) => ({ name: r.name, type: r.type })),
       types: new Map(rows.map((r) => [r.name, r.type])),
+      sqlTypes: new Map(rows.map((r) => [r.name, r.sql_type ?? r.type])),
       primaryKey: rows
         .filter((r) => r.pk_position !== null)
         .sort((a, b) => (a.pk_position ?? 0) - (b.pk_position ?? 0))
