@@ -254,6 +254,7 @@ test('host moderates three guests; the program follows', async () => {
   await expect(guestPages[0]!.getByTestId('host-muted')).toHaveCount(0);
   await mia.getByRole('button', { name: `Mute ${GUESTS[0]!.name}` }).click();
   await expect(guestPages[0]!.getByTestId('host-muted')).toContainText('A moderator muted your microphone');
+  await expect(guestPages[0]!.getByTestId('mic-toggle')).toContainText('Muted by moderator');
   await expect(mia.getByTestId('moderated-state')).toContainText('muted by a moderator');
   await releaseMia.click();
   await expect.poll(async () => (await seatOf(host, ids[0]!))?.muted_by_host).toBe(false);

@@ -13,6 +13,8 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
   const mic: SwitchState = state.seat.muted_by_host ? 'host' : state.micOn ? 'on' : 'off';
   const camera: SwitchState = state.seat.camera_disabled_by_host ? 'host' : state.cameraOn ? 'on' : 'off';
   const audioTrack = state.local.getAudioTracks()[0] ?? null;
+  // Who turned a switch off, as the seat records it (one set by the service names nobody: the host's, as before).
+  const byWhom = (by: string | null): string => (by && by !== session.hostId ? 'moderator' : 'host');
 
   const run = (what: 'mic' | 'camera' | 'device', action: () => Promise<void>) => {
     setBusy(what);
@@ -49,7 +51,7 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
           data-state={mic}
         >
           <MicIcon off={mic !== 'on'} />
-          <span>{mic === 'host' ? 'Muted by host' : mic === 'on' ? 'Mute' : 'Unmute'}</span>
+          <span>{mic === 'host' ? `Muted by ${byWhom(state.seat.mic_muted_by)}` : mic === 'on' ? 'Mute' : 'Unmute'}</span>
           <MicMeter track={mic === 'on' ? audioTrack : null} compact testId="stage-mic-meter" />
         </button>
         <button
@@ -62,7 +64,7 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
           data-state={camera}
         >
           <CameraIcon off={camera !== 'on'} />
-          <span>{camera === 'host' ? 'Camera off by host' : camera === 'on' ? 'Stop video' : 'Start video'}</span>
+          <span>{camera === 'host' ? `Camera off by ${byWhom(state.seat.camera_disabled_by)}` : camera === 'on' ? 'Stop video' : 'Start video'}</span>
         </button>
         <button
           type="button"
