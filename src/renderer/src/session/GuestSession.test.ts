@@ -480,6 +480,23 @@ describe('the guest on stage', () => {
     await session.close();
   });
 
+  it("says who muted the guest when the database refuses the microphone: the host, or a moderator", async () => {
+    const session = newSession();
+    await session.start();
+    const saves = await import('../services/streamGuestService');
+    const refusal = () => new BackendError('muted_by_host', 'Could not turn your microphone on: The host muted your microphone');
+    const spy = vi.spyOn(saves, 'setMyMic').mockRejectedValueOnce(refusal());
+    g.seatRow!({ ...SEAT, muted_by_host: true, mic_enabled: false, mic_muted_by: HOST, version: 2 } as never);
+    await expect(session.setMic(true)).rejects.toThrow();
+    expect(session.get().notice).toBe('Could not turn your microphone on: The host muted your microphone');
+    g.seatRow!({ ...SEAT, muted_by_host: true, mic_enabled: false, mic_muted_by: 'a-moderator', version: 3 } as never);
+    spy.mockRejectedValueOnce(refusal());
+    await expect(session.setMic(true)).rejects.toThrow();
+    expect(session.get().notice).toBe('Could not turn your microphone on: A moderator muted your microphone');
+    spy.mockRestore();
+    await session.close();
+  });
+
   it('a copy of the seat from before the guest’s own switch, arriving after it, does not turn the switch back', async () => {
     const session = newSession();
     await session.start();

@@ -975,11 +975,22 @@ export class GuestSession {
       this.snapshot.set({ [key]: true });
       this.applyTracks();
     } catch (err) {
-      this.notice(err instanceof BackendError || err instanceof DeviceError ? err.message : String(err));
+      this.notice(err instanceof BackendError ? this.refusalText(err) : err instanceof DeviceError ? err.message : String(err));
       // The database may have said yes before the device failed: keep it in step with what is sent.
       if (err instanceof DeviceError) await save(streamId, false).catch(() => {});
       throw err;
     }
+  }
+
+  /**
+   * The database's refusal, naming who turned the switch off: its text says "the host" for any
+   * host switch, while the seat records whether a moderator did.
+   */
+  private refusalText(err: BackendError): string {
+    const seat = this.get().seat;
+    const by = err.reason === 'muted_by_host' ? seat.mic_muted_by : err.reason === 'camera_disabled_by_host' ? seat.camera_disabled_by : null;
+    if (!by || by === this.opts.hostId) return err.message;
+    return err.message.replace(/The host muted your microphone/, 'A moderator muted your microphone').replace(/The host turned your camera off/, 'A moderator turned your camera off');
   }
 
   private keepSavedSeat(saved: GuestSeatRow): void {
