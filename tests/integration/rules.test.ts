@@ -216,6 +216,16 @@ const forbidden: Forbidden[] = [
     refused: { code: '42501', hint: 'muted_by_host', message: /only the host can release it/, status: 403 },
   },
   {
+    name: "a moderator releases a camera the host turned off after a moderator had (the host's now)",
+    setup: async (s) => {
+      await step(moderate(s.mod, s, s.guest, { p_camera_disabled: true }), 'the moderator turns the camera off');
+      await step(moderate(s.host, s, s.guest, { p_camera_disabled: true }), 'the host turns it off too');
+      return {};
+    },
+    act: (s) => moderate(s.mod, s, s.guest, { p_camera_disabled: false }),
+    refused: { code: '42501', hint: 'camera_disabled_by_host', message: /^The host turned this camera off: only the host can release it$/, status: 403 },
+  },
+  {
     name: "a moderator turns a guest's camera back on after the host turned it off",
     setup: (s) => step(moderate(s.host, s, s.guest, { p_camera_disabled: true }), 'the host turns the camera off'),
     act: (s) => moderate(s.mod, s, s.guest, { p_camera_disabled: false }),

@@ -121,6 +121,46 @@ describe('ChangesHub deliveries', () => {
   });
 });
 
+describe('ChangesHub when the database gives no connection', () => {
+  it("fails the subscriber's channel (so the client reads again) instead of dropping the change as not visible", async () => {
+    const { pool } = catalogPool();
+    let notify: (msg: { channel: string; payload?: string }) => void = () => undefined;
+    const client = {
+      on(event: string, cb: (msg: { channel: string; payload?: string }) => void) {
+        if (event === 'notification') notify = cb;
+      },
+      removeListener() {},
+      removeAllListeners() {},
+      async query() {
+        return { rows: [], rowCount: 0 };
+      },
+      release() {},
+    };
+    (pool as unknown as { connect: () => Promise<unknown> }).connect = async () => client;
+    // The pool the visibility checks use has no connection to give in time (pg's error carries no SQLSTATE).
+    const callerPool = {
+      async connect() {
+        throw new Error('timeout exceeded when trying to connect');
+      },
+    } as unknown as pg.Pool;
+    const logs: string[] = [];
+    const hub = new ChangesHub({ pool, callerPool, log: (m) => logs.push(m) });
+    const interrupted: string[] = [];
+    const delivered: unknown[] = [];
+    const subscriber: ChangeListener = { claims: { role: 'authenticated', sub: 'u1' }, deliver: (p) => delivered.push(p), interrupted: (m) => interrupted.push(m) };
+    await hub.subscribe(subscriber, parseBindings([{ event: '*', schema: 'public', table: 'notes' }]));
+    notify({
+      channel: 'realtime_changes',
+      payload: JSON.stringify({ schema: 'public', table: 'notes', type: 'UPDATE', commit_timestamp: '2026-12-07T08:00:00Z', record: { id: 1, n: 3 }, pk: { id: 1 } }),
+    });
+    await expect.poll(() => interrupted.length).toBe(1);
+    expect(interrupted[0]).toMatch(/could not be checked for this subscriber: the database did not answer in time/);
+    expect(delivered).toEqual([]);
+    expect(hub.listenerCount).toBe(0);
+    await hub.close();
+  });
+});
+
 describe('parseBindings', () => {
   it('refuses more bindings than allowed', () => {
     const binding = { event: '*', schema: 'public', table: 'notes' };

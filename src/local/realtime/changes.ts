@@ -54,7 +54,10 @@ export interface TableInfo {
   table: string;
   columns: Column[];
   types: Map<string, string>;
-  /** Each column's type as SQL names it (`format_type`: quoted and schema-qualified where needed), for casts. */
+  /**
+   * Each column's type as SQL names it (`format_type`: quoted and schema-qualified where needed),
+   * without its length or precision (as hosted Realtime casts filter values: `numeric(5,2)` takes 1000).
+   */
   sqlTypes: Map<string, string>;
   primaryKey: string[];
 }
@@ -150,7 +153,7 @@ function pick(record: Record<string, unknown>, names: ReadonlySet<string>): Reco
 }
 
 const TABLE_INFO_SQL = `
-  select a.attname as name, t.typname as type, format_type(a.atttypid, a.atttypmod) as sql_type,
+  select a.attname as name, t.typname as type, format_type(a.atttypid, null) as sql_type,
          array_position(i.indkey::int2[], a.attnum) as pk_position
   from pg_class c
   join pg_namespace n on n.oid = c.relnamespace
@@ -244,7 +247,8 @@ export class ChangesHub {
       await this.pool.query(sql, casts.map((c) => c.value));
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
-      if (!code.startsWith('22')) throw new RealtimeError('database_error', `could not check the filter's values: ${(err as Error).message}`);
+      // Class 22 (data exceptions) and a domain's CHECK (23514): the value is not one of the type's.
+      if (!code.startsWith('22') && code !== '23514') throw new RealtimeError('database_error', `could not check the filter's values: ${(err as Error).message}`);
       const columns = [...new Set(casts.map((c) => `${c.column} (${c.type})`))].join(', ');
       throw new RealtimeError('invalid_filter', `Unable to subscribe to changes: a filter value is not of its column's type, ${columns}: ${(err as Error).message}`);
     }
@@ -415,7 +419,7 @@ export class ChangesHub {
     let visibleTo: (listener: ChangeListener) => boolean = () => true;
     if (change.type !== 'DELETE' && !noPrimaryKey) {
       const pkValues = info.primaryKey.map((c) => asParam(change.record?.[c]));
-      const byIdentity = new Map<string, { claims: JwtClaims; visible: boolean }>();
+      const byIdentity = new Map<string, { claims: JwtClaims; visible: boolean | null }>();
       // Each listener's claims as they were when the change came: a token refreshed while the checks run (new iat and
       // exp) must not make its listener miss the change.
       const identityOf = new Map<ChangeListener, string>();
@@ -430,6 +434,14 @@ export class ChangesHub {
         }),
       );
       visibleTo = (listener) => byIdentity.get(identityOf.get(listener) ?? '')?.visible === true;
+      // A check that could not be made (no connection to be had in time): the subscriber cannot be told the change,
+      // nor left to think nothing happened. Its channel fails, and the client rejoins and reads again.
+      for (const listener of matches.keys()) {
+        if (this.listeners.has(listener) && byIdentity.get(identityOf.get(listener) ?? '')?.visible === null) {
+          this.listeners.delete(listener);
+          listener.interrupted(`a change on ${info.schema}.${info.table} could not be checked for this subscriber: the database did not answer in time`);
+        }
+      }
     }
 
     for (const [listener, subs] of matches) {
@@ -466,7 +478,8 @@ export class ChangesHub {
   }
 
   /** Whether the claims' owner can select the row with this primary key (RLS and grants). */
-  private async visible(info: TableInfo, pkValues: (string | null)[], claims: JwtClaims): Promise<boolean> {
+  /** Whether the caller may see the row; null when that could not be checked (no connection, no answer). */
+  private async visible(info: TableInfo, pkValues: (string | null)[], claims: JwtClaims): Promise<boolean | null> {
     if (pkValues.some((v) => v === null)) return false;
     const where = info.primaryKey.map((c, i) => `${quoteIdent(c)} = $${i + 1}`).join(' and ');
     const sql = `select 1 from ${quoteIdent(info.schema)}.${quoteIdent(info.table)} where ${where} limit 1`;
@@ -475,10 +488,10 @@ export class ChangesHub {
     } catch (err) {
       const code = (err as { code?: string }).code;
       // Permission denied or an unknown role: simply not visible.
-      if (code !== '42501' && code !== '22023' && code !== '42704') {
-        this.log(`realtime: visibility check on ${info.schema}.${info.table} failed: ${(err as Error).message}`);
-      }
-      return false;
+      if (code === '42501' || code === '22023' || code === '42704') return false;
+      this.log(`realtime: visibility check on ${info.schema}.${info.table} failed: ${(err as Error).message}`);
+      // No SQLSTATE: the check never reached the database (a pool that gave no connection in time, a broken one).
+      return code === undefined ? null : false;
     }
   }
 }

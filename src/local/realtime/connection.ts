@@ -390,6 +390,7 @@ export class Connection implements Subscriber {
   private scheduleExpiry(ch: JoinedChannel): void {
     if (ch.expiryTimer) clearTimeout(ch.expiryTimer);
     ch.expiryTimer = null;
+    if (this.closed || this.joined.get(ch.topic) !== ch) return;
     const exp = ch.claims.exp;
     if (typeof exp !== 'number') return;
     const ms = exp * 1000 - Date.now();
@@ -397,15 +398,19 @@ export class Connection implements Subscriber {
     ch.expiryTimer =
       ms > MAX_TIMER_MS
         ? setTimeout(() => this.scheduleExpiry(ch), MAX_TIMER_MS)
-        : setTimeout(
-            () =>
-              this.enqueue(() => {
-                // A token refreshed since the timer fired (the refresh was being checked) keeps its channel.
-                if (tokenExpired(ch.claims)) this.shutdown(ch, 'Token has expired');
-              }),
-            Math.max(0, ms),
-          );
+        : setTimeout(() => this.enqueue(() => this.expireIfDue(ch)), Math.max(0, ms));
     ch.expiryTimer.unref();
+  }
+
+  /**
+   * Closes a channel whose token has expired, in the connection's order (after a refresh already
+   * on its way). A token refreshed meanwhile keeps its channel; a timer that fired a moment early
+   * (timers may, against the wall clock) is set again.
+   */
+  private expireIfDue(ch: JoinedChannel): void {
+    if (this.closed || this.joined.get(ch.topic) !== ch) return;
+    if (tokenExpired(ch.claims)) this.shutdown(ch, 'Token has expired');
+    else this.scheduleExpiry(ch);
   }
 
   private async refreshToken(ch: JoinedChannel, msg: PhoenixMessage): Promise<void> {
@@ -435,6 +440,8 @@ export class Connection implements Subscriber {
         return;
       }
     }
+    // Left or closed while the token was checked: nothing left to refresh.
+    if (this.closed || this.joined.get(ch.topic) !== ch) return;
     ch.claims = claims;
     ch.token = token;
     ch.writeAuth = null;
@@ -478,7 +485,8 @@ export class Connection implements Subscriber {
     if (this.closed || this.joined.get(ch.topic) !== ch) return false;
     if (tokenExpired(ch.claims)) {
       this.reply(msg, 'error', { reason: 'Token has expired' });
-      this.shutdown(ch, 'Token has expired');
+      // Closed in the connection's order: a refresh already on its way is handled first and keeps the channel.
+      this.enqueue(() => this.expireIfDue(ch));
       return false;
     }
     return true;

@@ -15,6 +15,8 @@ import { UpstreamError } from './errors.ts';
 export const LIVE_INPUT_DELETE_TIMEOUT_MS = 5000;
 /** Inputs of a host's ended streams deleted at most per call (the stream just ended comes first). */
 export const LIVE_INPUTS_PER_SWEEP = 4;
+/** Ended streams with an input read per call, among which the others are picked. */
+const LIVE_INPUTS_READ = 50;
 
 /** The Stream settings, or null (logged) when they are not set or not usable: deleting is then left for later. */
 function streamConfig(env: Env, log: (message: string) => void): CloudflareStreamConfig | null {
@@ -27,17 +29,24 @@ function streamConfig(env: Env, log: (message: string) => void): CloudflareStrea
 }
 
 /**
- * Deletes the live inputs of `hostId`'s ended streams, `streamId`'s first, at most
- * LIVE_INPUTS_PER_SWEEP of them, all at once, each within LIVE_INPUT_DELETE_TIMEOUT_MS. Never
- * throws: what fails is logged and left for the next call. Returns the streams whose input is gone.
+ * Deletes the live inputs of `hostId`'s ended streams, `streamId`'s first (its ingest `provider`
+ * says whether it had one), at most LIVE_INPUTS_PER_SWEEP of them, all at once, each within
+ * LIVE_INPUT_DELETE_TIMEOUT_MS. Never throws: what fails is logged and left for the next call.
+ * Returns the streams whose input is gone.
  */
 export async function deleteEndedLiveInputs(
   admin: SupabaseClient,
   fetchFn: typeof fetch,
   env: Env,
-  target: { hostId: string; streamId: string },
+  target: { hostId: string; streamId: string; provider: string },
   log: (message: string) => void,
 ): Promise<string[]> {
+  // Settings read first: without them (the local ingest) there is nothing to delete, and nothing to read.
+  const cfg = streamConfig(env, log);
+  if (!cfg) {
+    if (target.provider === 'cloudflare') log(`the live input of ended stream ${target.streamId} is left on Cloudflare: the Cloudflare Stream settings are not set here`);
+    return [];
+  }
   const { data, error } = await admin
     .from('streams')
     .select('id, live_input_id')
@@ -45,20 +54,21 @@ export async function deleteEndedLiveInputs(
     .eq('status', 'ended')
     .eq('ingest_provider', 'cloudflare')
     .not('live_input_id', 'is', null)
-    .order('ended_at', { ascending: false })
-    .limit(LIVE_INPUTS_PER_SWEEP + 1);
+    .limit(LIVE_INPUTS_READ);
   if (error) {
     log(`could not read the live inputs of ended streams: ${error.message}`);
     return [];
   }
-  const rows = (data as Array<{ id: string; live_input_id: string }>).sort((a, b) => Number(b.id === target.streamId) - Number(a.id === target.streamId));
-  const batch = rows.slice(0, LIVE_INPUTS_PER_SWEEP);
-  if (batch.length === 0) return [];
-  const cfg = streamConfig(env, log);
-  if (!cfg) {
-    log(`${batch.length} live input(s) of ended streams are left on Cloudflare: the Cloudflare Stream settings are not set here`);
-    return [];
+  const rows = data as Array<{ id: string; live_input_id: string }>;
+  // The stream just ended first; the others (deletions that failed before) in a random order, so a few that always
+  // fail cannot keep the rest from ever being tried.
+  const others = rows.filter((r) => r.id !== target.streamId);
+  for (let i = others.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [others[i], others[j]] = [others[j]!, others[i]!];
   }
+  const batch = [...rows.filter((r) => r.id === target.streamId), ...others].slice(0, LIVE_INPUTS_PER_SWEEP);
+  if (batch.length === 0) return [];
   const timed: typeof fetch = (input, init) => fetchFn(input, { ...init, signal: AbortSignal.timeout(LIVE_INPUT_DELETE_TIMEOUT_MS) });
   const gone: string[] = [];
   await Promise.all(

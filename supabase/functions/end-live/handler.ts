@@ -31,10 +31,12 @@ export function createEndLiveHandler(deps: FunctionDeps): Handler {
       // One transaction in the database (as the caller, so the same rules apply): the stream,
       // its seats, pending invitations and call sessions end together, with one stream_ended event.
       const stream = must<StreamRow>(await db.rpc('end_stream', { p_stream_id: body.streamId }).single(), 'end the stream');
-      // Then the TURN credentials of its calls stop working (a failure is logged: the stream has ended).
-      await revokeTurnCredentials(admin(), fetch, turnConfigForRevoking(env, log), { streamId: stream.id }, now, log);
-      // The input goes with the stream (the copy answered keeps its id: which input the stream used).
-      await deleteEndedLiveInputs(admin(), fetch, env, { hostId: user.id, streamId: stream.id }, log);
+      // Then, side by side (neither throws; a failure is logged: the stream has ended), the TURN credentials of its
+      // calls stop working and its live input goes (the copy answered keeps its id: which input the stream used).
+      await Promise.all([
+        revokeTurnCredentials(admin(), fetch, turnConfigForRevoking(env, log), { streamId: stream.id }, now, log),
+        deleteEndedLiveInputs(admin(), fetch, env, { hostId: user.id, streamId: stream.id, provider: stream.ingest_provider }, log),
+      ]);
       return { stream };
     },
   });
