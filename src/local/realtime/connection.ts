@@ -23,6 +23,8 @@ export interface ConnectionContext {
   idleTimeoutMs: number;
   /** Closes a connection whose unsent output grows past this many bytes. */
   maxBufferedBytes: number;
+  /** Largest message handled; a bigger one (that the socket still took) is refused with a reply. */
+  maxMessageBytes: number;
   /** Channels one connection may have joined at once (hosted Realtime: 100). */
   maxChannels: number;
   /** postgres_changes bindings one join may carry. */
@@ -186,14 +188,20 @@ export class Connection implements Subscriber {
     if (this.closed) return;
     this.idleTimer.refresh();
     let msg: PhoenixMessage;
+    const bytes = toBuffer(data);
     try {
-      msg = decodeFrame(toBuffer(data), isBinary, this.vsn);
+      msg = decodeFrame(bytes, isBinary, this.vsn);
     } catch (err) {
       this.ctx.log(`realtime: connection ${this.id}: ignored a frame: ${reasonOf(err)}`);
       // Where the frame's ref and topic could be read, its sender hears why (a push waiting for its reply would
       // otherwise time out with no reason).
       const address = (err as { address?: FrameAddress }).address;
       if (address) this.sendMessage({ ...address, event: 'phx_reply', payload: { status: 'error', response: { reason: reasonOf(err) } } });
+      return;
+    }
+    if (bytes.length > this.ctx.maxMessageBytes) {
+      this.ctx.log(`realtime: connection ${this.id}: refused a ${bytes.length}-byte message on ${msg.topic}`);
+      this.reply(msg, 'error', { reason: `message of ${bytes.length} bytes is over the ${this.ctx.maxMessageBytes} a message may carry` });
       return;
     }
     // A heartbeat needs nothing from the database: answered at once, never behind a join or a check that waits on it

@@ -36,7 +36,11 @@ export interface RealtimeServerOptions {
   log?: (msg: string) => void;
   /** A connection that sends nothing for this long is closed (clients heartbeat every 25 s). Default 60 s. */
   idleTimeoutMs?: number;
-  /** Largest accepted WebSocket frame. Default 1 MiB. */
+  /**
+   * Largest message a client may send. Default 1 MiB. A bigger one (up to four times this) is
+   * refused with a reply naming the limit, and the connection goes on; past that, the socket
+   * cannot take the frame and closes (1009).
+   */
   maxPayloadBytes?: number;
   /** Channels one connection may have joined at once. Default 100, as hosted Realtime. */
   maxChannelsPerConnection?: number;
@@ -59,7 +63,8 @@ const CLOSE_GRACE_MS = 1000;
 
 export function createRealtimeServer(opts: RealtimeServerOptions): RealtimeServer {
   const log = opts.log ?? (() => undefined);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayloadBytes ?? 1024 * 1024, perMessageDeflate: false });
+  const maxMessageBytes = opts.maxPayloadBytes ?? 1024 * 1024;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: maxMessageBytes * 4, perMessageDeflate: false });
   const registry = new ChannelRegistry(log);
   const callerPool = opts.callerPool ?? opts.pool;
   const changes = new ChangesHub({ pool: opts.pool, callerPool, log });
@@ -83,6 +88,7 @@ export function createRealtimeServer(opts: RealtimeServerOptions): RealtimeServe
     log,
     idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
     maxBufferedBytes: 16 * 1024 * 1024,
+    maxMessageBytes,
     maxChannels: opts.maxChannelsPerConnection ?? 100,
     maxBindingsPerJoin: opts.maxBindingsPerJoin ?? 100,
     maxWaitingFrames: opts.maxWaitingFrames ?? 1000,

@@ -367,6 +367,22 @@ describe('limits of one connection', () => {
     expect(logs.filter((l) => l.includes('Token has expired'))).toEqual([]);
   });
 
+  it('refuses a message over the limit with a reply and goes on; a frame the socket cannot take closes it (1009)', async () => {
+    await restart({ maxPayloadBytes: 1024 });
+    const peer = await connect('2.0.0');
+    join(peer, 1, { broadcast: { ack: true } });
+    expect(await peer.next()).toMatchObject(['1', '1', 'realtime:room-1', 'phx_reply', { status: 'ok' }]);
+    peer.send(['1', 'big', 'realtime:room-1', 'broadcast', { type: 'broadcast', event: 'x', payload: { text: 'a'.repeat(2000) } }]);
+    const reply = (await peer.next()) as [string, string, string, string, { status: string; response: { reason: string } }];
+    expect(reply.slice(0, 4)).toEqual(['1', 'big', 'realtime:room-1', 'phx_reply']);
+    expect(reply[4]).toEqual({ status: 'error', response: { reason: expect.stringMatching(/^message of 20\d\d bytes is over the 1024 a message may carry$/) } });
+    peer.send([null, 'hb', 'phoenix', 'heartbeat', {}]);
+    expect(await peer.next()).toEqual([null, 'hb', 'phoenix', 'phx_reply', { status: 'ok', response: {} }]);
+    const closed = new Promise<number>((resolve) => peer.ws.once('close', (code) => resolve(code)));
+    peer.send(['1', 'huge', 'realtime:room-1', 'broadcast', { type: 'broadcast', event: 'x', payload: { text: 'a'.repeat(5000) } }]);
+    expect(await closed).toBe(1009);
+  });
+
   it('keeps serving a connection whose frames are handled as they come', async () => {
     await restart({ maxWaitingFrames: 5 });
     const peer = await connect('2.0.0');
