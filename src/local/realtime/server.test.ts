@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { rawExchange, rawUpgrade } from '../../../tests/support/rawHttp.js';
 import { makeApiKeys, signJwt } from '../jwt.js';
@@ -381,6 +381,54 @@ describe('limits of one connection', () => {
     const closed = new Promise<number>((resolve) => peer.ws.once('close', (code) => resolve(code)));
     peer.send(['1', 'huge', 'realtime:room-1', 'broadcast', { type: 'broadcast', event: 'x', payload: { text: 'a'.repeat(5000) } }]);
     expect(await closed).toBe(1009);
+  });
+
+  it('closes a channel whose expiry timer fired a moment before the token expired by the clock', async () => {
+    const peer = await connect('2.0.0');
+    const shortLived = await signJwt({ role: 'anon' }, SECRET, 1);
+    peer.send(['1', '1', 'realtime:room-exp', 'phx_join', { config: {}, access_token: shortLived }]);
+    expect(await peer.next()).toMatchObject(['1', '1', 'realtime:room-exp', 'phx_reply', { status: 'ok' }]);
+    // The wall clock steps back 300 ms after the timer was set: when it fires, the token has not expired by the clock yet.
+    const realNow = Date.now.bind(Date);
+    const spy = vi.spyOn(Date, 'now').mockImplementation(() => realNow() - 300);
+    try {
+      const frames: unknown[] = [];
+      for (let i = 0; i < 2; i++) frames.push(await peer.next(3000));
+      expect(frames).toEqual([
+        ['1', null, 'realtime:room-exp', 'system', expect.objectContaining({ status: 'error', message: 'Token has expired' })],
+        ['1', '1', 'realtime:room-exp', 'phx_close', {}],
+      ]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it("delivers to nobody a broadcast whose sender's token expired while its write check ran", async () => {
+    const checks = gatedPool();
+    await restart({ pool: checks.pool });
+    const sender = await connect('2.0.0');
+    const other = await connect('2.0.0');
+    const shortLived = await signJwt({ role: 'anon' }, SECRET, 1);
+    sender.send(['1', '1', 'realtime:private-room', 'phx_join', { config: { private: true, broadcast: { ack: true } }, access_token: shortLived }]);
+    expect(await sender.next()).toMatchObject(['1', '1', 'realtime:private-room', 'phx_reply', { status: 'ok' }]);
+    other.send(['1', '1', 'realtime:private-room', 'phx_join', { config: { private: true } }]);
+    expect(await other.next()).toMatchObject(['1', '1', 'realtime:private-room', 'phx_reply', { status: 'ok' }]);
+    // A refresh makes the next broadcast check its rights again; that check is then held past the token's expiry.
+    sender.send(['1', '2', 'realtime:private-room', 'access_token', { access_token: shortLived }]);
+    expect(await sender.next()).toMatchObject(['1', '2', 'realtime:private-room', 'phx_reply', { status: 'ok' }]);
+    const open = checks.hold();
+    sender.send(['1', '3', 'realtime:private-room', 'broadcast', { type: 'broadcast', event: 'late', payload: {} }]);
+    await new Promise((r) => setTimeout(r, 1300));
+    open();
+    // The sender's channel is closed for its expired token; the broadcast is not acknowledged and reaches nobody.
+    const frames: unknown[] = [];
+    for (let i = 0; i < 2; i++) frames.push(await sender.next(3000));
+    expect(frames).toEqual([
+      ['1', null, 'realtime:private-room', 'system', expect.objectContaining({ message: 'Token has expired' })],
+      ['1', '1', 'realtime:private-room', 'phx_close', {}],
+    ]);
+    await expect(sender.next(300)).rejects.toThrow('no frame arrived');
+    await expect(other.next(300)).rejects.toThrow('no frame arrived');
   });
 
   it('keeps serving a connection whose frames are handled as they come', async () => {
