@@ -433,6 +433,8 @@ interface CloudflareDouble {
   failRevoke: boolean;
   /** Live input deletions answer 500 while set. */
   failInputDelete: boolean;
+  /** How long the double takes to answer a live input deletion. */
+  inputDeleteDelayMs: number;
   /** How long the double takes to make TURN credentials. */
   turnDelayMs: number;
   close(): Promise<void>;
@@ -466,8 +468,9 @@ async function startCloudflareDouble(): Promise<CloudflareDouble> {
       if (req.method === 'DELETE' && inputPath) {
         if (req.headers.authorization !== `Bearer ${CF.streamToken}`) return refuse(res, 401, 'Authentication error');
         if (double.failInputDelete) return refuse(res, 500, 'internal error');
-        if (!liveInputs.delete(inputPath[1]!)) return refuse(res, 404, 'live input not found');
-        return reply(res, 200, {});
+        const answer = () => (liveInputs.delete(inputPath[1]!) ? reply(res, 200, {}) : refuse(res, 404, 'live input not found'));
+        if (double.inputDeleteDelayMs > 0) return void setTimeout(answer, double.inputDeleteDelayMs);
+        return answer();
       }
       if (req.method !== 'POST') return refuse(res, 405, 'method not allowed');
 
@@ -534,6 +537,7 @@ async function startCloudflareDouble(): Promise<CloudflareDouble> {
     turnIssued,
     failRevoke: false,
     failInputDelete: false,
+    inputDeleteDelayMs: 0,
     turnDelayMs: 0,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
@@ -710,7 +714,23 @@ describe('edge functions with Cloudflare secrets', () => {
     expect((await invoke(ender.sb, 'end-live', { streamId: fourth.data.stream.id })).status).toBe(200);
     expect(await inputOf(fourth.data.stream.id)).toBeNull();
     expect(logs.filter((l) => l.includes(fourthUid))).toEqual([]);
-  });
+
+    // Cloudflare hangs: end-live answers after the deletion's time limit (5 s), not with Cloudflare.
+    const fifth = await invoke<StartLive>(ender.sb, 'start-live', {});
+    const fifthUid = fifth.data.stream.live_input_id!;
+    cloudflare.inputDeleteDelayMs = 20_000;
+    const asked = Date.now();
+    try {
+      expect((await invoke(ender.sb, 'end-live', { streamId: fifth.data.stream.id })).status).toBe(200);
+    } finally {
+      cloudflare.inputDeleteDelayMs = 0;
+    }
+    const tookMs = Date.now() - asked;
+    expect(tookMs).toBeGreaterThanOrEqual(4_500);
+    expect(tookMs).toBeLessThan(15_000);
+    expect(logs).toContainEqual(expect.stringContaining(`could not delete the live input ${fifthUid} of ended stream ${fifth.data.stream.id}`));
+    expect(await inputOf(fifth.data.stream.id)).toBe(fifthUid);
+  }, 60_000);
 
   it('start-live called twice at once creates one live input and answers one key', async () => {
     const racer = await signIn('Cloud Racer');
