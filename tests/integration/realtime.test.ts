@@ -536,6 +536,17 @@ describe('postgres_changes', () => {
     // Values of the column's type subscribe.
     await subscribe(c.channel('ok-6').on('postgres_changes', { event: '*', schema: 'public', table: 'rt_notes', filter: `owner=eq.${host.id}` }, () => undefined));
     await subscribe(c.channel('ok-7').on('postgres_changes', { event: '*', schema: 'public', table: 'rt_notes', filter: 'n=in.(1,2)' }, () => undefined));
+    // Cast as hosted does, to the type without its precision (1000 is a numeric, if not a numeric(5,2)); a domain's
+    // check refuses a value as not of the type.
+    await db.pool.query(`
+      create domain public.rt_positive as int check (value > 0);
+      create table public.rt_prices (id bigserial primary key, price numeric(5,2) not null, qty public.rt_positive not null);
+      alter publication supabase_realtime add table public.rt_prices;
+    `);
+    await subscribe(c.channel('ok-8').on('postgres_changes', { event: '*', schema: 'public', table: 'rt_prices', filter: 'price=lt.1000' }, () => undefined));
+    await expect(
+      subscribe(c.channel('nope-9').on('postgres_changes', { event: '*', schema: 'public', table: 'rt_prices', filter: 'qty=eq.-1' }, () => undefined)),
+    ).rejects.toThrow(/a filter value is not of its column's type, qty \(rt_positive\)/);
   });
 });
 
