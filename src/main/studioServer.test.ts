@@ -252,6 +252,14 @@ describe('studio server', () => {
     const START = { url: 'rtmp://127.0.0.1/live/k', width: 640, height: 360, fps: 30 };
     const STUDIO = '3f0c1b9e-5d2a-4c4e-9a51-0d8f6a2b7c10';
 
+    /** A page's control socket under a studio id (STUDIO unless given), whose stream has started. */
+    async function livePage(url: string, peer: string, studio = STUDIO): Promise<WebSocket> {
+      const ws = await connect(url, `/bridge?peer=${peer}&studio=${studio}`);
+      ws.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
+      expect(await nextJson(ws)).toMatchObject({ id: 1, ok: true });
+      return ws;
+    }
+
     /** An encoder whose stats listeners the test can call, and whose start and stop it can see. */
     function statsEncoder() {
       const listeners = new Set<(stats: never) => void>();
@@ -269,9 +277,7 @@ describe('studio server', () => {
       const log = vi.fn<(message: string) => void>();
       const { encoder, emitStats } = statsEncoder();
       const { server } = await start(encoder, log, { maxPayloadBytes: 64 * 1024 });
-      const first = await connect(server.url, `/bridge?peer=p1&studio=${STUDIO}`);
-      first.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
-      expect(await nextJson(first)).toMatchObject({ id: 1, ok: true });
+      const first = await livePage(server.url, 'p1');
 
       const cut = closed(first);
       first.send(new Uint8Array(65 * 1024));
@@ -305,9 +311,7 @@ describe('studio server', () => {
     it('stops the stream when the page does not come back in time; a page coming back later starts afresh', async () => {
       const log = vi.fn<(message: string) => void>();
       const { server, encoder } = await start(fakeEncoder(), log, { reattachGraceMs: 150 });
-      const first = await connect(server.url, `/bridge?peer=p1&studio=${STUDIO}`);
-      first.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
-      await nextJson(first);
+      const first = await livePage(server.url, 'p1');
       const cut = closed(first);
       first.terminate();
       expect(await cut).toBe(1006);
@@ -324,9 +328,7 @@ describe('studio server', () => {
     it('does not wait for a page that let its bridge go on purpose, nor for one that was not live, nor for a socket without a studio id', async () => {
       const { server, encoder } = await start(fakeEncoder(), undefined, { reattachGraceMs: 60_000 });
       // Closed by the page (no code): stopped at once.
-      const deliberate = await connect(server.url, `/bridge?peer=p1&studio=${STUDIO}`);
-      deliberate.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
-      await nextJson(deliberate);
+      const deliberate = await livePage(server.url, 'p1');
       deliberate.close();
       await expect.poll(() => encoder.stop.mock.calls.length).toBe(1);
 
@@ -367,9 +369,7 @@ describe('studio server', () => {
       });
       let n = 0;
       const { server } = await start(undefined, undefined, { reattachGraceMs: 60_000, createEncoder: () => made[n++]! });
-      const a = await connect(server.url, `/bridge?peer=a&studio=${STUDIO}`);
-      a.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
-      await nextJson(a);
+      const a = await livePage(server.url, 'a');
       const cut = closed(a);
       a.terminate();
       await cut;
@@ -383,9 +383,7 @@ describe('studio server', () => {
     it('does not resume an encoder that gave up while its page was away; the page hears the latest stats when it resumes one', async () => {
       const { encoder, emitStats } = statsEncoder();
       const { server } = await start(encoder, undefined, { reattachGraceMs: 60_000 });
-      const a = await connect(server.url, `/bridge?peer=a&studio=${STUDIO}`);
-      a.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
-      await nextJson(a);
+      const a = await livePage(server.url, 'a');
       a.terminate();
       // Said while nobody listened: the page coming back hears it on resuming.
       await new Promise((r) => setTimeout(r, 50));
@@ -410,9 +408,7 @@ describe('studio server', () => {
 
     it('stops a broadcast waiting for its page once when the studio server closes', async () => {
       const { server, encoder } = await start(fakeEncoder(), undefined, { reattachGraceMs: 300 });
-      const a = await connect(server.url, `/bridge?peer=a&studio=${STUDIO}`);
-      a.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
-      await nextJson(a);
+      const a = await livePage(server.url, 'a');
       const cut = closed(a);
       a.terminate();
       await cut;
@@ -426,9 +422,7 @@ describe('studio server', () => {
 
     it('a newer connection of the same page takes over from one still open', async () => {
       const { server, encoder } = await start(fakeEncoder(), undefined, { reattachGraceMs: 60_000 });
-      const a = await connect(server.url, `/bridge?peer=a&studio=${STUDIO}`);
-      a.send(JSON.stringify({ id: 1, channel: 'encoder:start', args: [START] }));
-      await nextJson(a);
+      const a = await livePage(server.url, 'a');
       const aClosed = closed(a);
       const b = await connect(server.url, `/bridge?peer=b&studio=${STUDIO}`);
       await aClosed;
