@@ -1048,6 +1048,43 @@ describe('edge functions with Cloudflare secrets', () => {
     await invoke(h.sb, 'end-live', { streamId });
   });
 
+  it('answers 502 when Cloudflare does not answer within 10 s, and a start-live that failed so leaves the stream startable', async () => {
+    const [h, g, late] = await Promise.all([signIn('Stalled Host'), signIn('Stalled Guest'), signIn('Stalled Starter')]);
+    const streamId = (await invoke<StartLive>(h.sb, 'start-live', {})).data.stream.id;
+    const session = (await invoke<{ sessionId: string }>(h.sb, 'create-call-session', { streamId })).data.sessionId;
+    await seatGuest(h, streamId, g);
+    const recorded = async () =>
+      Number((await backend.pool.query('select count(*) from public.call_turn_credentials where user_id = $1', [g.id])).rows[0].count);
+    // TURN and Stream both hang for longer than the functions wait; the two calls run side by side.
+    cloudflare.turnDelayMs = 13_000;
+    cloudflare.inputDelayMs = 13_000;
+    const began = Date.now();
+    let token: Awaited<ReturnType<typeof invoke>>;
+    let start: Awaited<ReturnType<typeof invoke>>;
+    try {
+      [token, start] = await Promise.all([
+        invoke(g.sb, 'generate-call-token', { streamId, sessionId: session }),
+        invoke(late.sb, 'start-live', { title: 'Stalled roast' }),
+      ]);
+    } finally {
+      cloudflare.turnDelayMs = 0;
+      cloudflare.inputDelayMs = 0;
+    }
+    expect(Date.now() - began).toBeLessThan(13_000);
+    expect(token.status).toBe(502);
+    expect(token.error).toMatch(/Cloudflare TURN did not answer in time/);
+    expect(await recorded()).toBe(0);
+    expect(start.status).toBe(502);
+    expect(start.error).toMatch(/Cloudflare Stream did not answer in time/);
+    // Nothing went live, and the reservation is released: the next start-live goes live at once.
+    const { rows } = await backend.pool.query("select count(*)::int as n from public.streams where host_id = $1 and status = 'live'", [late.id]);
+    expect(rows).toEqual([{ n: 0 }]);
+    const again = await invoke<StartLive>(late.sb, 'start-live', { title: 'Stalled roast' });
+    expect(again.status).toBe(200);
+    expect(again.data.stream.status).toBe('live');
+    await Promise.all([invoke(h.sb, 'end-live', { streamId }), invoke(late.sb, 'end-live', { streamId: again.data.stream.id })]);
+  }, 60_000);
+
   it('keeps a participant’s credentials of their three latest token requests in a call, and revokes older ones', async () => {
     const [h, g] = await Promise.all([signIn('Loop Host'), signIn('Loop Guest')]);
     const streamId = (await invoke<StartLive>(h.sb, 'start-live', {})).data.stream.id;

@@ -10,6 +10,13 @@ import type { IceServer } from './types.ts';
 
 type Fetch = typeof fetch;
 
+/**
+ * How long any Cloudflare call may take before it fails as unanswered. Well inside a live
+ * input's reservation (30 s), so a stalled Stream API cannot outlive it, and inside the client's
+ * 60 s wait for a function; callers that answer sooner (revocations, deletions) set a shorter one.
+ */
+export const CLOUDFLARE_TIMEOUT_MS = 10_000;
+
 async function call(
   fetchFn: Fetch,
   service: string,
@@ -21,12 +28,20 @@ async function call(
   const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res: Response;
+  let text: string;
   try {
-    res = await fetchFn(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    res = await fetchFn(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(CLOUDFLARE_TIMEOUT_MS),
+    });
+    text = await res.text();
   } catch (err) {
+    const name = (err as Error).name;
+    if (name === 'TimeoutError' || name === 'AbortError') throw new UpstreamError(`${service} did not answer in time`);
     throw new UpstreamError(`${service} is unreachable: ${(err as Error).message}`);
   }
-  const text = await res.text();
   let json: unknown = null;
   try {
     json = text ? JSON.parse(text) : null;
