@@ -207,12 +207,18 @@ test('a guest whose phone clock runs 25 s fast still sees the invitation with it
 /** The state of the host's link to a guest, as the studio shows it (null: no call). */
 const hostLinkTo = async (guestId: string) => (await appState<Record<string, string | null>>(host, 'links'))[guestId] ?? null;
 
-test('a guest whose page reloads on stage rejoins their seat, or gives it back', async () => {
-  const { context, page: guest } = await phoneGuest();
-  const guestId = await guestSignsIn(guest, app.guestUrl, 'Rae Reload');
+/** A phone guest signed in, invited, accepted and connected to the host. */
+async function phoneGuestOnStage(name: string): Promise<{ context: BrowserContext; page: Page; guestId: string }> {
+  const { context, page } = await phoneGuest();
+  const guestId = await guestSignsIn(page, app.guestUrl, name);
   await hostInvites(host, guestId);
-  await guestAccepts(guest);
+  await guestAccepts(page);
   await expect.poll(() => hostLinkTo(guestId), { timeout: 30_000 }).toBe('connected');
+  return { context, page, guestId };
+}
+
+test('a guest whose page reloads on stage rejoins their seat, or gives it back', async () => {
+  const { context, page: guest, guestId } = await phoneGuestOnStage('Rae Reload');
 
   // The page reloads on stage: it says goodbye (the host drops the call), the seat stays, and the page offers it back.
   await guest.reload();
@@ -247,6 +253,34 @@ test('a guest whose page reloads on stage rejoins their seat, or gives it back',
   await expect(held).toHaveCount(0, { timeout: 15_000 });
   await expect(guest.getByTestId('guest-message')).toHaveText(/You were removed from the stage/);
   await expect.poll(() => liveTracks(guest)).toBe(0);
+  await context.close();
+});
+
+test('a guest whose Leave cannot give the seat up keeps it offered with the camera off, and gives it up later', async () => {
+  const { context, page: guest, guestId } = await phoneGuestOnStage('Lee Leaving');
+
+  // The network loses the request that gives the seat up.
+  const leaveRpc = /\/rest\/v1\/rpc\/leave_seat/;
+  await guest.route(leaveRpc, (route) => route.abort('connectionreset'));
+  await guest.getByTestId('leave').tap();
+  await expect(guest.getByTestId('guest-message')).toHaveText(/You left the stage, but your seat could not be given up/);
+  const held = guest.getByTestId('held-seat');
+  await expect(held).toBeVisible({ timeout: 15_000 });
+  await expect(held.getByTestId('held-why')).toContainText('you left the stage, but the seat could not be given up');
+  await expect(held.getByTestId('held-devices-off')).toBeVisible();
+  // Leaving turned the camera and microphone off, and the seat offered back does not turn them on again.
+  await expect.poll(() => liveTracks(guest)).toBe(0);
+  await guest.waitForTimeout(2000);
+  expect(await liveTracks(guest)).toBe(0);
+  expect(await hostSeatOf(host, guestId)).not.toBeNull();
+
+  // Back online, the guest gives the seat up.
+  await guest.unroute(leaveRpc);
+  await held.getByTestId('leave-seat').tap();
+  await expect(guest.getByTestId('guest-message')).toHaveText(/You left the stage/);
+  await expect(held).toHaveCount(0);
+  await expect.poll(() => hostSeatOf(host, guestId)).toBeNull();
+  expect(await liveTracks(guest)).toBe(0);
   await context.close();
 });
 

@@ -54,10 +54,20 @@ interface Stage {
 }
 
 /** A seat the guest still holds in a live stream (the page was reloaded, or closed and opened again, while on stage). */
+/** Why the page holds a seat off stage: it says so on the card, and decides whether the camera opens by itself. */
+type HeldWhy = 'reloaded' | 'leave_failed' | 'accepted';
+
 interface HeldSeat {
   seat: GuestSeatRow;
   hostId: string;
+  why: HeldWhy;
 }
+
+const HELD_WHY: Record<HeldWhy, string> = {
+  reloaded: 'the page was closed or reloaded while you were live',
+  leave_failed: 'you left the stage, but the seat could not be given up',
+  accepted: 'the seat is already yours',
+};
 
 interface Note {
   text: string;
@@ -88,6 +98,12 @@ function GuestHome({ userId }: { userId: string }) {
   const [held, setHeld] = useState<HeldSeat | null>(null);
   /** Bumped to look for a held seat again (a leave that could not give the seat up). */
   const [seatCheck, setSeatCheck] = useState(0);
+  /** Why the next look for a held seat is made (a page just loaded finds one left by a reload). */
+  const seatCheckWhyRef = useRef<HeldWhy>('reloaded');
+  const checkSeat = (why: HeldWhy) => {
+    seatCheckWhyRef.current = why;
+    setSeatCheck((n) => n + 1);
+  };
   /** A held seat that went while offered (removed, or the stream ended): a rejoin on its way stops. */
   const goneSeatRef = useRef<string | null>(null);
   /** The held seat the guest is giving up: its closing is their own doing, not the host's. */
@@ -191,7 +207,7 @@ function GuestHome({ userId }: { userId: string }) {
         hostNamesRef.current[stream.host_id] ??= (await getProfiles([stream.host_id]).catch(() => []))[0]?.display_name ?? 'The host';
         if (cancelled || stageRef.current) return;
         setHostNames({ ...hostNamesRef.current });
-        setHeld({ seat, hostId: stream.host_id });
+        setHeld({ seat, hostId: stream.host_id, why: seatCheckWhyRef.current });
         return;
       }
     })().catch((err: Error) => !cancelled && setNote({ tone: 'error', text: `Could not check for a seat you hold: ${err.message}` }));
@@ -243,8 +259,10 @@ function GuestHome({ userId }: { userId: string }) {
   }, [heldSeatId, heldStreamId]);
 
   // The camera and microphone are open only while there is something to check them for (or they are being
-  // handed to the stage: the accepted invitation may leave the list before the stage takes them).
-  const wantPreview = !stage && (invitations.length > 0 || held !== null || checking || busyId !== null);
+  // handed to the stage: the accepted invitation may leave the list before the stage takes them). A seat held after
+  // the guest left the stage opens nothing by itself: they turned their camera off by leaving.
+  const heldWantsPreview = held !== null && held.why !== 'leave_failed';
+  const wantPreview = !stage && (invitations.length > 0 || heldWantsPreview || checking || busyId !== null);
   useEffect(() => {
     if (wantPreview) void check.open();
     else if (!stageRef.current) check.stop();
@@ -282,7 +300,7 @@ function GuestHome({ userId }: { userId: string }) {
       if (state.exit === 'left' && state.leaveError) {
         // The seat could not be given up (the request failed): it is still the guest's, offered again below.
         setNote({ tone: 'error', text: `You left the stage, but your seat could not be given up (${state.leaveError}): rejoin, or leave it below.` });
-        setSeatCheck((n) => n + 1);
+        checkSeat('leave_failed');
       } else setNote({ tone: state.exit === 'left' ? 'info' : 'error', text: EXIT_MESSAGES[state.exit] });
     };
     onChange();
@@ -305,7 +323,7 @@ function GuestHome({ userId }: { userId: string }) {
       if (FINAL_ACCEPT_REFUSALS.has(reason)) showInvitations(invitationsRef.current.filter((x) => x.id !== inv.id));
       setNote({ tone: 'error', text: (err as Error).message });
       // The seat may be ours even so (the answer was lost on the way, or the stage failed after it): look, so it is offered to rejoin or leave.
-      if (!FINAL_ACCEPT_REFUSALS.has(reason) || reason === 'already_seated') setSeatCheck((n) => n + 1);
+      if (!FINAL_ACCEPT_REFUSALS.has(reason) || reason === 'already_seated') checkSeat('accepted');
     } finally {
       if (accepted) showInvitations(invitationsRef.current.filter((x) => x.id !== inv.id));
       acceptingRef.current = null;
@@ -407,10 +425,18 @@ function GuestHome({ userId }: { userId: string }) {
             <header className="g-invitation-head">
               <div>
                 <h2>You are still on stage with {hostNames[held.hostId] ?? 'the host'}</h2>
-                <p className="muted small">Seat {held.seat.seat_index + 1} · the page was closed or reloaded while you were live</p>
+                <p className="muted small" data-testid="held-why">
+                  Seat {held.seat.seat_index + 1} · {HELD_WHY[held.why]}
+                </p>
               </div>
             </header>
-            <PreJoin check={check} />
+            {heldWantsPreview || checking ? (
+              <PreJoin check={check} />
+            ) : (
+              <p className="muted" data-testid="held-devices-off">
+                Your camera and microphone are off. They open when you rejoin.
+              </p>
+            )}
             <div className="g-actions">
               <button type="button" className="primary g-big" onClick={() => void rejoin(held)} disabled={busyId !== null} data-testid="rejoin">
                 {busyId === held.seat.id ? 'Joining…' : 'Rejoin the stage'}
