@@ -284,6 +284,32 @@ test('a guest whose Leave cannot give the seat up keeps it offered with the came
   await context.close();
 });
 
+test('a guest whose live updates cannot start at first is told so, and still gets the invitation', async () => {
+  const { context, page: guest } = await phoneGuest();
+  // The first subscription to the guest's invitations never reaches the server (a weak network): it times out.
+  let dropped = false;
+  await context.routeWebSocket(/\/realtime\/v1\/websocket/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      if (!dropped && typeof message === 'string' && message.includes('phx_join') && message.includes('realtime:invitations:')) {
+        dropped = true;
+        return;
+      }
+      server.send(message);
+    });
+  });
+  const guestId = await guestSignsIn(guest, app.guestUrl, 'Tia Timeout');
+  await expect(guest.getByTestId('guest-message')).toHaveText(/Invitations may arrive late: live updates are unavailable/, { timeout: 30_000 });
+  expect(dropped).toBe(true);
+  await hostInvites(host, guestId);
+  await expect(guest.getByTestId('invitation')).toBeVisible({ timeout: 20_000 });
+  // The subscription holds again: the note goes.
+  await expect(guest.getByTestId('guest-message')).toHaveCount(0, { timeout: 20_000 });
+  await guest.getByTestId('decline').tap();
+  await expect(guest.getByTestId('invitation')).toHaveCount(0);
+  await context.close();
+});
+
 test('a phone guest checks devices, joins with a tap, switches, and follows the host', async () => {
   const { context, page: guest } = await phoneGuest();
   const guestId = await guestSignsIn(guest, app.guestUrl, 'Gus Guest');

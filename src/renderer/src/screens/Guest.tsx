@@ -63,6 +63,10 @@ interface HeldSeat {
   why: HeldWhy;
 }
 
+/** What the page says while live updates of its invitations are down, and how often it reads them meanwhile. */
+const INVITATIONS_LATE = 'Invitations may arrive late: live updates are unavailable';
+const INVITATION_POLL_MS = 5000;
+
 const HELD_WHY: Record<HeldWhy, string> = {
   reloaded: 'the page was closed or reloaded while you were live',
   leave_failed: 'you left the stage, but the seat could not be given up',
@@ -170,13 +174,26 @@ function GuestHome({ userId }: { userId: string }) {
         showInvitations([...invitationsRef.current, ...rows.filter((r) => !ids.has(r.id))].filter((r) => isAlive(r) || r.id === acceptingRef.current));
         learnNames(rows);
       });
-    const rejoined = () => void relist().catch((err: Error) => !cancelled && setNote({ tone: 'error', text: `Could not read your invitations again: ${err.message}` }));
+    // Live updates that could not start are tried again; until they hold, the list is read every few seconds (an
+    // invitation lasts 20 s), and the page says invitations may come late.
+    let poll: ReturnType<typeof setInterval> | null = null;
+    const unavailable = (err: Error) => {
+      if (cancelled) return;
+      setNote({ tone: 'error', text: `${INVITATIONS_LATE} (${err.message}); trying again.` });
+      poll ??= setInterval(() => void relist().catch(() => {}), INVITATION_POLL_MS);
+    };
+    const rejoined = () => {
+      if (poll) clearInterval(poll);
+      poll = null;
+      setNote((n) => (n?.text.startsWith(INVITATIONS_LATE) ? null : n));
+      void relist().catch((err: Error) => !cancelled && setNote({ tone: 'error', text: `Could not read your invitations again: ${err.message}` }));
+    };
     // The database's clock first: a page just loaded on a phone whose clock is off has no live row to learn it from,
     // and would take the invitations listed for expired. Without an answer the page's own clock is used.
     const clockRead = readServerClock()
       .then(({ serverTime, sentAt, receivedAt }) => serverClock.learnFromRead(serverTime, sentAt, receivedAt))
       .catch(() => undefined);
-    subscribeInvitations(userId, onRow, rejoined)
+    subscribeInvitations(userId, onRow, rejoined, unavailable)
       .then((off) => (cancelled ? off() : (unsubscribe = off)))
       .then(() => clockRead)
       .then(relist)
@@ -192,6 +209,7 @@ function GuestHome({ userId }: { userId: string }) {
     return () => {
       cancelled = true;
       clearInterval(timer);
+      if (poll) clearInterval(poll);
       unsubscribe();
     };
   }, [userId]);

@@ -66,6 +66,21 @@ describe('a table watch', () => {
     await expect(watching).rejects.toThrow(/Live updates of stream_guest_seats are unavailable: Unauthorized/);
     expect(fake.removed()).toBe(1);
   });
+
+  it('removes a refused channel once, though removing it reports it closed at once (as supabase-js does)', async () => {
+    const fake = fakeClient();
+    const remove = fake.client.removeChannel.bind(fake.client);
+    (fake.client as unknown as { removeChannel: (c: unknown) => Promise<string> }).removeChannel = (channel) => {
+      fake.status('CLOSED');
+      return remove(channel as never);
+    };
+    const watching = watchTable(fake.client, 'seats', { table: 'stream_guest_seats', filter: 'stream_id=eq.x', onRow: () => {} });
+    await Promise.resolve();
+    await Promise.resolve();
+    fake.status('TIMED_OUT');
+    await expect(watching).rejects.toThrow(/Live updates of stream_guest_seats are unavailable: timed_out/);
+    expect(fake.removed()).toBe(1);
+  });
 });
 
 /** A client that makes a new channel each time, each with its own status callback and row listener. */
@@ -145,5 +160,35 @@ describe('a table watch the server closes', () => {
     fake.made[2]!.status('CLOSED');
     await vi.advanceTimersByTimeAsync(60_000);
     expect(fake.made).toHaveLength(3);
+  });
+
+  it('with onUnavailable, a first subscription that fails is told, resolves, and keeps being tried until it holds', async () => {
+    vi.useFakeTimers();
+    const fake = channelsClient();
+    const failures: string[] = [];
+    let rejoins = 0;
+    const watching = watchTable(fake.client, 'invitations', {
+      table: 'stream_guest_invitations',
+      filter: 'invitee_id=eq.x',
+      onRow: () => {},
+      onRejoin: () => (rejoins += 1),
+      onUnavailable: (err) => failures.push(err.message),
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    fake.made[0]!.status('TIMED_OUT');
+    const unsubscribe = await watching;
+    expect(failures).toEqual(['Live updates of stream_guest_invitations are unavailable: timed_out']);
+    expect(fake.made[0]!.removed).toBe(true);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(fake.made).toHaveLength(2);
+    fake.made[1]!.status('CHANNEL_ERROR', new Error('socket closed'));
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(fake.made).toHaveLength(3);
+    expect(rejoins).toBe(0);
+    fake.made[2]!.status('SUBSCRIBED');
+    expect(rejoins).toBe(1);
+    expect(failures).toHaveLength(1);
+    unsubscribe();
+    expect(fake.made[2]!.removed).toBe(true);
   });
 });

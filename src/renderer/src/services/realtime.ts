@@ -20,6 +20,13 @@ export interface TableWatch<Row> {
    * caller should read the rows again.
    */
   onRejoin?: () => void;
+  /**
+   * When given, a first subscription that fails does not end the watch: the
+   * failure is told here, the watch resolves all the same, and the
+   * subscription is tried again with growing pauses; `onRejoin` says when it
+   * holds (the caller reads the rows then). Without it, the watch rejects.
+   */
+  onUnavailable?: (err: BackendError) => void;
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -98,8 +105,9 @@ export async function watchTable<Row>(client: SupabaseClient, label: string, wat
           return;
         }
         if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT' || status === 'CLOSED') {
-          void client.removeChannel(channel);
+          // Forgotten before it is removed: removing it reports it closed, which must not come back here.
           current = null;
+          void client.removeChannel(channel);
           reject(
             new BackendError('realtime_unavailable', `Live updates of ${watch.table} are unavailable: ${err?.message ?? status.toLowerCase()}`, {
               cause: err,
@@ -127,6 +135,11 @@ export async function watchTable<Row>(client: SupabaseClient, label: string, wat
   try {
     await open(false);
   } catch (err) {
+    if (watch.onUnavailable && err instanceof BackendError && err.reason === 'realtime_unavailable') {
+      watch.onUnavailable(err);
+      reopenLater();
+      return unsubscribe;
+    }
     unsubscribe();
     throw err;
   }

@@ -68,8 +68,16 @@ export interface StreamGuestService {
   getProfiles(ids: string[]): Promise<Profile[]>;
   /** Users whose display name or username contains the text (case-insensitive), at most 20. */
   searchProfiles(text: string, options?: { limit?: number }): Promise<Profile[]>;
-  /** Invitations addressed to the user as they are made, answered, cancelled or expire. */
-  subscribeInvitations(userId: string, onChange: (row: GuestInvitationRow) => void, onRejoin?: () => void): Promise<Unsubscribe>;
+  /**
+   * Invitations addressed to the user as they are made, answered, cancelled or expire. With
+   * `onUnavailable`, live updates that cannot start are told there and tried again (`onRejoin` when they hold).
+   */
+  subscribeInvitations(
+    userId: string,
+    onChange: (row: GuestInvitationRow) => void,
+    onRejoin?: () => void,
+    onUnavailable?: (err: BackendError) => void,
+  ): Promise<Unsubscribe>;
   /** Invitations of a stream as its host sees them change. */
   subscribeStreamInvitations(streamId: string, onChange: (row: GuestInvitationRow) => void, onRejoin?: () => void): Promise<Unsubscribe>;
   /**
@@ -218,12 +226,13 @@ export function createStreamGuestService(client: SupabaseClient): StreamGuestSer
       return (data ?? []) as Profile[];
     },
 
-    subscribeInvitations: async (userId, onChange, onRejoin) =>
+    subscribeInvitations: async (userId, onChange, onRejoin, onUnavailable) =>
       watchTable(client, 'invitations', {
         table: 'stream_guest_invitations',
         filter: `invitee_id=eq.${requireUuid(userId, 'user id')}`,
         onRow: onChange,
         ...(onRejoin ? { onRejoin } : {}),
+        ...(onUnavailable ? { onUnavailable } : {}),
       }),
     subscribeStreamInvitations: async (streamId, onChange, onRejoin) =>
       watchTable(client, 'stream-invitations', {
