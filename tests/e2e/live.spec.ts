@@ -214,6 +214,18 @@ test('host and guest go live end to end', async () => {
   await viewer.evaluate((id) => (window.location.hash = `#/watch?stream=${id}`), streamRow.id);
   await expect(viewer.getByTestId('watch-waiting')).toHaveText('This stream has ended.');
   await expect(viewer.getByTestId('watch-error')).toHaveCount(0);
+  // The network fails as the page opens, for longer than the client's own three retries of a read (1, 2 and 4 s): the
+  // reads of the stream and its events fail, the page says so, and reads again until it works.
+  const reads = /\/rest\/v1\/(streams|stream_guest_events)\?/;
+  let failed = 0;
+  await viewer.route(reads, (route) => (failed++ < 8 ? route.abort('connectionreset') : route.fallback()));
+  await viewer.reload();
+  await expect(viewer.getByTestId('watch-error')).toBeVisible({ timeout: 15_000 });
+  await expect(viewer.getByTestId('watch-waiting')).toHaveText('This stream has ended.', { timeout: 15_000 });
+  await expect(viewer.getByTestId('events')).toContainText('ended the stream');
+  await expect(viewer.getByTestId('watch-error')).toHaveCount(0);
+  expect(failed).toBeGreaterThan(8);
+  await viewer.unroute(reads);
   // The recording was flushed with the stop: the whole show, H.264 and AAC as the ingest got it.
   await expect(host.getByTestId('recording')).toContainText('Recording saved to');
   const recorded = probe(recordingPath);

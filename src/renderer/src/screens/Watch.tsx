@@ -8,6 +8,8 @@ import { requireUuid } from '../services/realtime';
 import { freshRecovery, nextRecovery, statusMessage, type PlaybackFailure } from './watchPlayback';
 
 const EVENTS_SHOWN = 50;
+/** Pauses before a read that failed (a network blip as the page opens) is made again: growing, at most the last. */
+export const READ_RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
 
 /**
  * The stream row and its guest events, kept current: live changes are
@@ -17,34 +19,51 @@ const EVENTS_SHOWN = 50;
 function useWatchedStream(streamId: string | null) {
   const [stream, setStream] = useState<StreamRow | null>(null);
   const [events, setEvents] = useState<GuestEventRow[]>([]);
-  /** Why the page cannot follow the stream (no id, live updates refused): stays. */
+  /** Why the page cannot follow the stream (no id, no such stream, live updates refused): stays. */
   const [error, setError] = useState<string | null>(streamId ? null : 'No stream given: open this page with #/watch?stream=<id>.');
-  /** Why the last read failed: cleared by a read that works. */
-  const [readError, setReadError] = useState<string | null>(null);
+  /** Why the last read of the stream, and of its events, failed: each cleared by a read of its own that works. */
+  const [readErrors, setReadErrors] = useState<{ stream?: string; events?: string }>({});
 
   useEffect(() => {
     if (!streamId) return;
     let cancelled = false;
     const offs: Array<() => void> = [];
+    const timers = new Set<ReturnType<typeof setTimeout>>();
     const readStream = async () => {
       const row = await getStream(streamId);
       if (cancelled) return;
-      if (!row) throw new Error('This stream does not exist (it may have been deleted).');
+      if (!row) {
+        setError('This stream does not exist (it may have been deleted).');
+        return;
+      }
       // A read answered after a live change is older than it: the change stays.
       setStream((held) => laterStreamRow(held, row));
-      setReadError(null);
+      setReadErrors(({ stream: _, ...rest }) => rest);
     };
     const readEvents = async () => {
       const rows = await listEvents(streamId, { limit: EVENTS_SHOWN });
       if (cancelled) return;
       setEvents((held) => mergeEvents(held, rows, EVENTS_SHOWN));
-      setReadError(null);
+      setReadErrors(({ events: _, ...rest }) => rest);
     };
     const fail = (err: Error) => {
       if (!cancelled) setError(err.message);
     };
-    const readFailed = (err: Error) => {
-      if (!cancelled) setReadError(err.message);
+    const readFailed = (what: 'stream' | 'events', err: Error) => {
+      if (!cancelled) setReadErrors((held) => ({ ...held, [what]: err.message }));
+    };
+    // A read that fails is said and made again, with growing pauses, until one works.
+    const reads = { stream: readStream, events: readEvents };
+    const readUntilDone = (what: 'stream' | 'events', attempt = 0): void => {
+      reads[what]().catch((err: Error) => {
+        if (cancelled) return;
+        readFailed(what, err);
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          if (!cancelled) readUntilDone(what, attempt + 1);
+        }, READ_RETRY_MS[Math.min(attempt, READ_RETRY_MS.length - 1)]);
+        timers.add(timer);
+      });
     };
     (async () => {
       requireUuid(streamId, 'The stream id in this link');
@@ -58,7 +77,7 @@ function useWatchedStream(streamId: string | null) {
           await subscribeStream(
             streamId,
             (row) => !cancelled && setStream((held) => laterStreamRow(held, row)),
-            () => void readStream().catch(readFailed),
+            () => readUntilDone('stream'),
           ),
         );
         if (cancelled) return;
@@ -66,22 +85,24 @@ function useWatchedStream(streamId: string | null) {
           await subscribeEvents(
             streamId,
             (row) => !cancelled && setEvents((held) => mergeEvents(held, [row], EVENTS_SHOWN)),
-            () => void readEvents().catch(readFailed),
+            () => readUntilDone('events'),
           ),
         );
       } catch (err) {
         // Without live updates the page still shows the stream as it is now; reloading picks up changes.
         fail(new Error(`${(err as Error).message}. Reload the page to see changes.`));
       }
-      await Promise.all([readStream(), readEvents()]);
+      readUntilDone('stream');
+      readUntilDone('events');
     })().catch(fail);
     return () => {
       cancelled = true;
+      for (const timer of timers) clearTimeout(timer);
       for (const off of offs) off();
     };
   }, [streamId]);
 
-  return { stream, events, error: error ?? readError };
+  return { stream, events, error: error ?? readErrors.stream ?? readErrors.events ?? null };
 }
 
 /**
