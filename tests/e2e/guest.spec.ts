@@ -429,8 +429,20 @@ test('a phone guest checks devices, joins with a tap, switches, and follows the 
   await expect(invitation.getByTestId('prejoin')).toHaveAttribute('data-status', 'ready');
   await invitation.getByTestId('accept').tap();
   await expect(stage).toHaveAttribute('data-link', 'connected', { timeout: 60_000 });
+  // Another guest is invited, and the host withdraws it; invited again, the host ends the stream before they answer.
+  const other = await phoneGuest();
+  const otherId = await guestSignsIn(other.page, app.guestUrl, 'Ola Other');
+  await hostInvites(host, otherId);
+  await expect(other.page.getByTestId('invitation')).toBeVisible({ timeout: 15_000 });
+  await host.getByTestId('cancel-invitation').click();
+  await expect(other.page.getByTestId('guest-message')).toHaveText(/Hana Host withdrew the invitation\./, { timeout: 15_000 });
+  await hostInvites(host, otherId);
+  await expect(other.page.getByTestId('invitation')).toBeVisible({ timeout: 15_000 });
   await host.getByTestId('end-live').click();
   await expect(guest.getByTestId('guest-message')).toHaveText(/The stream has ended/, { timeout: 30_000 });
   await expect.poll(() => liveTracks(guest)).toBe(0);
+  await expect(other.page.getByTestId('guest-message')).toHaveText(/Hana Host's stream has ended: the invitation is void\./, { timeout: 15_000 });
+  await expect(other.page.getByTestId('invitation')).toHaveCount(0);
+  await other.context.close();
   await context.close();
 });

@@ -89,8 +89,9 @@ function GuestHome({ userId }: { userId: string }) {
   const displayName = useStore((s) => s.displayName);
   const [invitations, setInvitations] = useState<GuestInvitationRow[]>([]);
   const invitationsRef = useRef<GuestInvitationRow[]>([]);
-  const [hostNames, setHostNames] = useState<Record<string, string>>({});
-  const hostNamesRef = useRef<Record<string, string>>({});
+  /** Hosts' names by id, as their profiles give them (null: the profile has none). */
+  const [hostNames, setHostNames] = useState<Record<string, string | null>>({});
+  const hostNamesRef = useRef<Record<string, string | null>>({});
   const [stage, setStage] = useState<Stage | null>(null);
   const stageRef = useRef<Stage | null>(null);
   const [note, setNote] = useState<Note | null>(null);
@@ -119,7 +120,16 @@ function GuestHome({ userId }: { userId: string }) {
     invitationsRef.current = list;
     setInvitations(list);
   };
-  const hostLabel = (hostId: string) => hostNamesRef.current[hostId] ?? 'The host';
+  /** The host's name inside a sentence. */
+  const hostLabel = (hostId: string) => hostNamesRef.current[hostId] ?? 'the host';
+  const expiredText = (hostId: string) => `The invitation from ${hostLabel(hostId)} expired.`;
+  /** An invitation ran out: said, unless a refusal of its accept is on screen, whose reason stays (the expiry is added). */
+  const sayExpired = (hostId: string) =>
+    setNote((n) => {
+      const text = expiredText(hostId);
+      if (n?.tone !== 'error') return { tone: 'info', text };
+      return n.text.endsWith(text) ? n : { tone: 'error', text: `${n.text} ${text}` };
+    });
 
   // Invitations as they arrive, change and run out.
   useEffect(() => {
@@ -131,11 +141,23 @@ function GuestHome({ userId }: { userId: string }) {
       void getProfiles(unknown)
         .then((profiles) => {
           const names = { ...hostNamesRef.current };
-          for (const p of profiles) names[p.id] = p.display_name ?? p.username ?? 'The host';
+          for (const p of profiles) names[p.id] = p.display_name ?? p.username ?? null;
           hostNamesRef.current = names;
           if (!cancelled) setHostNames(names);
         })
         .catch(() => {});
+    };
+    // A cancelled invitation: the stream ended (ending a stream cancels its invitations), the moderator who sent it
+    // stopped moderating, or the host withdrew it.
+    const sayWithdrawn = async (row: GuestInvitationRow) => {
+      const stream = await getStream(row.stream_id).catch(() => null);
+      if (cancelled) return;
+      const name = hostNamesRef.current[row.host_id];
+      let text: string;
+      if (stream?.status === 'ended') text = `${name ? `${name}'s stream` : 'The stream'} has ended: the invitation is void.`;
+      else if (row.invited_by && row.invited_by !== row.host_id) text = `The invitation to ${name ? `${name}'s` : 'the'} stream was withdrawn.`;
+      else text = `${name ?? 'The host'} withdrew the invitation.`;
+      setNote({ tone: 'info', text });
     };
     const onRow = (row: GuestInvitationRow) => {
       const known = invitationsRef.current.some((x) => x.id === row.id);
@@ -155,14 +177,14 @@ function GuestHome({ userId }: { userId: string }) {
         showInvitations([row, ...rest]);
         learnNames([row]);
         // Invited again by the same host (the old invitation was replaced, and said expired a moment ago): the new card says it all.
-        const expired = `The invitation from ${hostLabel(row.host_id)} expired.`;
+        const expired = expiredText(row.host_id);
         setNote((n) => (n?.text === expired ? null : n));
         return;
       }
       if (!known) return;
       showInvitations(rest);
-      if (row.status === 'expired') setNote({ tone: 'info', text: `The invitation from ${hostLabel(row.host_id)} expired.` });
-      else if (row.status === 'cancelled') setNote({ tone: 'info', text: `${hostLabel(row.host_id)} withdrew the invitation.` });
+      if (row.status === 'expired') sayExpired(row.host_id);
+      else if (row.status === 'cancelled') void sayWithdrawn(row);
     };
     // The pending invitations as the database lists them, added to those held: after subscribing, and again when live
     // updates come back after a drop (an invitation sent meanwhile was not delivered). One held stays even when the list
@@ -204,7 +226,7 @@ function GuestHome({ userId }: { userId: string }) {
       const expired = invitationsRef.current.filter((inv) => inv.id !== acceptingRef.current && !isAlive(inv, now));
       if (expired.length === 0) return;
       showInvitations(invitationsRef.current.filter((inv) => !expired.includes(inv)));
-      setNote({ tone: 'info', text: `The invitation from ${hostLabel(expired[0]!.host_id)} expired.` });
+      sayExpired(expired[0]!.host_id);
     }, 250);
     return () => {
       cancelled = true;
@@ -222,7 +244,10 @@ function GuestHome({ userId }: { userId: string }) {
         const stream = await getStream(seat.stream_id);
         if (cancelled || stageRef.current) return;
         if (stream?.status !== 'live') continue;
-        hostNamesRef.current[stream.host_id] ??= (await getProfiles([stream.host_id]).catch(() => []))[0]?.display_name ?? 'The host';
+        if (!(stream.host_id in hostNamesRef.current)) {
+          const profile = (await getProfiles([stream.host_id]).catch(() => []))[0];
+          if (profile) hostNamesRef.current[stream.host_id] = profile.display_name ?? profile.username ?? null;
+        }
         if (cancelled || stageRef.current) return;
         setHostNames({ ...hostNamesRef.current });
         setHeld({ seat, hostId: stream.host_id, why: seatCheckWhyRef.current });
