@@ -3,7 +3,7 @@
  * Uses a hosted Supabase project when SUPABASE_URL and SUPABASE_ANON_KEY are
  * set; otherwise starts the embedded local backend.
  */
-import { app, BrowserWindow, desktopCapturer, session, shell } from 'electron';
+import { app, BrowserWindow, desktopCapturer, dialog, session, shell } from 'electron';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../shared/bridge.js';
@@ -13,6 +13,7 @@ import { createProgramOutputs } from './encoder/ProgramOutputs.js';
 import { portFromEnv } from '../local/env.js';
 import { startLocalStack, type LocalStack } from '../local/stack.js';
 import { ffmpegForIngest } from './encoder/ffmpegPath.js';
+import { contentSecurityPolicy } from './csp.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const log = (message: string) => console.log(`[studio] ${message}`);
@@ -44,26 +45,10 @@ async function resolveConfig(): Promise<Omit<AppConfig, 'shell'>> {
   return { supabaseUrl: stack.apiUrl, supabaseAnonKey: stack.anonKey, webAppUrl: configuredWebApp.webAppUrl ?? `${stack.apiUrl}/app/` };
 }
 
-function contentSecurityPolicy(supabaseUrl: string): string {
-  const api = new URL(supabaseUrl);
-  const ws = `${api.protocol === 'https:' ? 'wss' : 'ws'}://${api.host}`;
-  return [
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data: blob:",
-    "media-src 'self' blob: mediastream:",
-    `connect-src 'self' ${api.origin} ${ws}`,
-    "worker-src 'self' blob:",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "frame-ancestors 'none'",
-  ].join('; ');
-}
-
 async function createWindow(): Promise<void> {
   const config = await resolveConfig();
-  const csp = contentSecurityPolicy(config.supabaseUrl);
+  const devUrl = process.env.ELECTRON_RENDERER_URL;
+  const csp = contentSecurityPolicy(config.supabaseUrl, { dev: Boolean(devUrl) });
   session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
     callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [csp] } });
   });
@@ -117,15 +102,32 @@ async function createWindow(): Promise<void> {
   });
   win.webContents.on('will-navigate', (event) => event.preventDefault());
 
-  const devUrl = process.env.ELECTRON_RENDERER_URL;
   if (devUrl) await win.loadURL(`${devUrl}#/studio`);
   else await win.loadFile(join(here, '../renderer/index.html'), { hash: '/studio' });
 }
 
-app.whenReady().then(createWindow).catch((err: Error) => {
-  console.error(`Roast Live Studio could not start: ${err.message}`);
-  app.exit(1);
-});
+// One studio at a time: a second launch would find the local backend's ports taken. It brings the first one forward.
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  app.on('second-instance', () => {
+    const win = BrowserWindow.getAllWindows()[0];
+    if (!win) return;
+    if (win.isMinimized()) win.restore();
+    win.focus();
+  });
+  app
+    .whenReady()
+    .then(createWindow)
+    .catch(async (err: Error) => {
+      // Started from a launcher there is no console to read: the reason is shown in a dialog.
+      console.error(`Roast Live Studio could not start: ${err.message}`);
+      dialog.showErrorBox('Roast Live Studio could not start', err.message);
+      await stack?.stop().catch(() => {});
+      stack = null;
+      app.exit(1);
+    });
+}
 app.on('window-all-closed', () => app.quit());
 /** Encoders of closed windows still stopping (ffmpeg finishing its files). */
 const unbinding = new Set<Promise<void>>();

@@ -5,22 +5,18 @@
  *   --browser      serve the browser studio even if Electron is installed
  *   --no-build     do not rebuild the renderer first
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { portFromEnv } from '../local/env.js';
 import { startBrowserStudio } from './browserStudio.js';
 import { findElectronBinary } from './electronBinary.js';
+import { runPackageBin } from './packageBin.js';
 
 const args = new Set(process.argv.slice(2));
-
-function run(command: string, argv: string[]): void {
-  const result = spawnSync(command, argv, { stdio: 'inherit' });
-  if (result.status !== 0) throw new Error(`${command} ${argv.join(' ')} failed (exit ${result.status})`);
-}
 
 async function main(): Promise<void> {
   const electron = findElectronBinary();
   if ('path' in electron && !args.has('--browser')) {
-    if (!args.has('--no-build')) run('npx', ['electron-vite', 'build']);
+    if (!args.has('--no-build')) runPackageBin('electron-vite', ['build']);
     const child = spawn(electron.path, ['.'], { stdio: 'inherit' });
     child.on('exit', (code) => process.exit(code ?? 0));
     return;
@@ -30,7 +26,7 @@ async function main(): Promise<void> {
     console.log('scripts/bootstrap skips its download unless WITH_ELECTRON=1 (it needs internet access).');
     console.log('Serving the browser studio instead: the same app, with the native side over a WebSocket.');
   }
-  if (!args.has('--no-build')) run('npx', ['vite', 'build', '--config', 'vite.renderer.config.ts', '--logLevel', 'warn']);
+  if (!args.has('--no-build')) runPackageBin('vite', ['build', '--config', 'vite.renderer.config.ts', '--logLevel', 'warn']);
   const studio = await startBrowserStudio({
     studioPort: portFromEnv('STUDIO_PORT') ?? 5190,
     backendPort: portFromEnv('API_PORT'),

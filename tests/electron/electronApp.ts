@@ -1,6 +1,10 @@
 /** Finds Electron's binary and launches the built app, for the Playwright-Electron specs. */
-import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { findElectronBinary } from '../../src/main/electronBinary';
+import { runPackageBin } from '../../src/main/packageBin';
+import { freePort } from '../support/app';
 import { _electron as electron, type ElectronApplication, type Page } from 'playwright-core';
 
 export function electronPath(): { path: string } | { why: string } {
@@ -14,19 +18,37 @@ if (skipReason) console.log(`tests/electron skipped: ${skipReason}`);
 
 let built = false;
 
-/** Builds main, preload and renderer once, then launches the app on the embedded backend. */
+/**
+ * Builds main, preload and renderer once, then launches the app on an embedded backend of its own: free ports and
+ * a fresh data folder, never the machine's own app data or a studio already running.
+ */
 export async function launchStudio(): Promise<{ app: ElectronApplication; window: Page }> {
   if (!('path' in found)) throw new Error(skipReason);
   if (!built) {
-    execFileSync('npx', ['electron-vite', 'build'], { stdio: 'inherit' });
+    runPackageBin('electron-vite', ['build']);
     built = true;
   }
+  const [api, rtmp, ingestHttp, db] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const dataDir = mkdtempSync(join(tmpdir(), 'roast-electron-'));
+  // The embedded PostgreSQL runs as its own user when we are root: let it in.
+  chmodSync(dataDir, 0o755);
   const app = await electron.launch({
     executablePath: found.path,
     args: ['.', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream'],
-    env: { ...process.env, SUPABASE_URL: '', SUPABASE_ANON_KEY: '' },
+    env: {
+      ...process.env,
+      SUPABASE_URL: '',
+      SUPABASE_ANON_KEY: '',
+      API_PORT: String(api),
+      RTMP_PORT: String(rtmp),
+      INGEST_HTTP_PORT: String(ingestHttp),
+      DB_PORT: String(db),
+      DATA_DIR: dataDir,
+      ROAST_RECORDINGS_DIR: join(dataDir, 'recordings'),
+    },
   });
-  const window = await app.firstWindow();
+  // The window opens once the local backend is up: its first start (Deno fetching the functions' modules) takes a while.
+  const window = await app.firstWindow({ timeout: 180_000 });
   return { app, window };
 }
 

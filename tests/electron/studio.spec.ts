@@ -10,6 +10,8 @@ import { guestUrlOf, launchStudio, skipReason } from './electronApp';
 
 test.describe('Electron studio', () => {
   test.skip(skipReason !== '', skipReason);
+  // A first launch waits up to 3 minutes for the local backend (see launchStudio), then goes live.
+  test.setTimeout(360_000);
 
   test('opens a sandboxed studio window, signs in and goes live', async () => {
     const { app, window } = await launchStudio();
