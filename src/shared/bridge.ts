@@ -121,6 +121,12 @@ export interface EncoderStats {
    */
   recordingError?: string | null;
   /**
+   * The files the recording was written to so far, in order: a reconnect or
+   * a restart of ffmpeg goes on in a new part (name-2.mkv…). Absent without a
+   * recording, or where the native side does not report it.
+   */
+  recordingFiles?: string[];
+  /**
    * Media messages from the renderer the native side could not use (a frame
    * of the wrong size, a broken header…): each dropped, the stream went on.
    * Counted where they arrive (the bridge), which adds them to the stats it

@@ -584,6 +584,12 @@ describe('EncoderSession video timing', () => {
     expect(sizes.at(-1)).toBe('/rec/show.mkv');
     // 750 000 bytes in 2 s: 3000 kbps.
     expect(h.session.getStats().bitrateKbps).toBe(3000);
+    // The recording stops (a full disk) and its file no longer grows: the stream's bitrate is unknown, not falling.
+    h.child().stderr.write('[tee @ 0x55d1] Slave muxer #1 failed: No space left on device, continuing with 1/2 slaves.\n');
+    await settle();
+    h.child().stdout.write('frame=90\nfps=30.00\nbitrate=N/A\ntotal_size=N/A\nout_time_us=3000000\nspeed=1.00x\nprogress=continue\n');
+    await settle();
+    expect(h.session.getStats().bitrateKbps).toBeNull();
   });
 });
 
@@ -851,6 +857,8 @@ describe('EncoderSession reconnect', () => {
     expect(h.child().frames[0]).toMatchObject({ timestampMs: 0, data: expect.objectContaining({ 0: 9 }) });
     // It was written once already: opening the new run with it is a repeat, not a new frame.
     expect(h.session.getStats()).toMatchObject({ framesWritten: 1, framesRepeated: 1 });
+    // The stats name both files, for the studio to say where the show was recorded.
+    expect(h.session.getStats().recordingFiles).toEqual(['/rec/show.mkv', '/rec/show-2.mkv']);
   });
 
   it('says in the stats when ffmpeg gave up the recording and streams on, until the next start', async () => {

@@ -864,6 +864,7 @@ export class EncoderSession {
       encoderCpuPercent: this.encoderCpuPercent,
       error: this.awaitingVideo ? this.noVideoMessage() : this.error,
       recordingError: this.recordingError,
+      recordingFiles: this.recordedParts(),
     };
   }
 
@@ -1128,7 +1129,8 @@ export class EncoderSession {
     // the same average ffmpeg would give (total size / out time), container overhead aside.
     this.bitrateKbps = update.bitrateKbps;
     const outMs = update.outTimeMs;
-    if (update.bitrateKbps === null && run.recordPath !== null && this.output === 'stream' && outMs !== null && outMs > 0) {
+    // A recording that stopped (its file no longer grows) tells nothing of the stream: its bitrate is then unknown.
+    if (update.bitrateKbps === null && run.recordPath !== null && this.recordingError === null && this.output === 'stream' && outMs !== null && outMs > 0) {
       this.bitrateKbps = run.teeBitrateKbps;
       void this.fileSize(run.recordPath).then((bytes) => {
         if (this.run !== run || bytes === null || bytes <= 0) return;

@@ -267,6 +267,16 @@ describe('ProgramOutputs', () => {
     expect(seen.at(-1)!.state).toBe('reconnecting');
   });
 
+  it('names the recording session’s files in the stats, the parts it went on in included', async () => {
+    const { outputs, sessions } = setup();
+    await outputs.start({ ...OPTS, video: 'h264', recordPath: '/rec/show.mkv' });
+    const [stream] = sessions.stream;
+    const [recording] = sessions.recording;
+    stream!.current = stats({ recordingFiles: [] });
+    recording!.parts = ['/rec/show.mkv', '/rec/show-2.mkv'];
+    expect(outputs.getStats()!.recordingFiles).toEqual(['/rec/show.mkv', '/rec/show-2.mkv']);
+  });
+
   it('goes live when the recording cannot start, and says so', async () => {
     const { outputs, sessions } = setup((output, session) => {
       if (output === 'recording') session.startResult = Promise.reject(new Error('The stream did not start: Permission denied'));

@@ -193,10 +193,12 @@ export class ProgramOutputs {
   getStats(): EncoderStats | null {
     const stream = this.stream?.getStats();
     if (!stream) return null;
-    const recording = this.recording?.getStats();
-    if (!recording) return stream;
+    const session = this.recording;
+    const recording = session?.getStats();
+    if (!session || !recording) return stream;
     const cpu = stream.encoderCpuPercent !== null && recording.encoderCpuPercent !== null ? stream.encoderCpuPercent + recording.encoderCpuPercent : stream.encoderCpuPercent;
-    return { ...stream, encoderCpuPercent: cpu, recordingError: this.recordingProblem(recording) };
+    // The recording's own session names its files (the stream's records none).
+    return { ...stream, encoderCpuPercent: cpu, recordingError: this.recordingProblem(recording), recordingFiles: session.recordedParts() };
   }
 
   /**

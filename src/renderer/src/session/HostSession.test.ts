@@ -19,6 +19,10 @@ const h = vi.hoisted(() => {
     calls,
     failures,
     step,
+    /** The recording file the fake encoder's start names. */
+    recordPath: null as string | null,
+    /** What the broadcaster's onRecordingFile was set to. */
+    onRecordingFile: null as ((file: string) => void) | null,
     subscriptions: 0,
     rejoins: [] as Array<() => void>,
     seatList: [] as unknown[],
@@ -114,6 +118,9 @@ vi.mock('../media/Broadcaster', () => ({
     compositor = null;
     encoderChoice = null;
     onProblem: ((message: string) => void) | null = null;
+    set onRecordingFile(listener: ((file: string) => void) | null) {
+      h.onRecordingFile = listener;
+    }
     onCompositorChanged: ((c: unknown) => void) | null = null;
     captures = 0;
     audioLevels = () => ({});
@@ -130,7 +137,7 @@ vi.mock('../media/Broadcaster', () => ({
       h.goLiveOptions = options;
       h.onStats = onStats ?? null;
       h.step('encoder:start');
-      return { encoder: 'libx264', recordingPath: null };
+      return { encoder: 'libx264', recordingPath: h.recordPath };
     }
     async captureProgram() {
       h.step('captureProgram');
@@ -370,6 +377,7 @@ let session: InstanceType<typeof HostSession>;
 
 beforeEach(() => {
   h.calls.length = 0;
+  h.recordPath = null;
   h.resumed = false;
   h.streamStatus = 'live';
   h.streamId = '11111111-1111-4111-8111-111111111111';
@@ -499,6 +507,28 @@ describe('the health counters', () => {
     expect(useStore.getState().stats).toMatchObject({ framesWritten: 80, framesRepeated: 25 });
     bridge.dropped.video = 12;
     await vi.waitFor(() => expect(useStore.getState().pipeline.bridgeDroppedThisShow).toBe(5));
+  });
+});
+
+describe('the recording', () => {
+  it('names every file of the show: the parts a reconnect went on in, and a new session’s file, each once', async () => {
+    h.recordPath = '/rec/show.mkv';
+    await session.goLive('Show');
+    expect(useStore.getState().recordingPath).toBe('/rec/show.mkv');
+    h.onStats!({ state: 'live', recordingFiles: ['/rec/show.mkv'] });
+    expect(useStore.getState().recordingPath).toBe('/rec/show.mkv');
+    // The ingest dropped; ffmpeg went on in the next part.
+    h.onStats!({ state: 'live', recordingFiles: ['/rec/show.mkv', '/rec/show-2.mkv'] });
+    expect(useStore.getState().recordingPath).toBe('/rec/show.mkv, then /rec/show-2.mkv');
+    // The bridge's connection came back on a new encoder, with its own file.
+    h.onRecordingFile!('/rec/show (2).mkv');
+    h.onStats!({ state: 'live', recordingFiles: ['/rec/show (2).mkv'] });
+    expect(useStore.getState().recordingPath).toBe('/rec/show.mkv, then /rec/show-2.mkv, then /rec/show (2).mkv');
+    // The next show starts its own list.
+    await session.end();
+    h.recordPath = '/rec/next.mkv';
+    await session.goLive('Next');
+    expect(useStore.getState().recordingPath).toBe('/rec/next.mkv');
   });
 });
 

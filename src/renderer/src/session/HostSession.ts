@@ -63,6 +63,8 @@ const CHANNEL_RETRY_MAX_MS = 30_000;
 
 export class HostSession {
   private broadcaster: Broadcaster;
+  /** The files this broadcast's recording went to so far, in order (a reconnect goes on in a new part). */
+  private recordingFiles: string[] = [];
   /** Where the program is composited (`?compositor=`), kept for a program rebuilt in another output format. */
   private readonly compositorMode: CompositorMode;
   private readonly auditFrames: boolean;
@@ -362,6 +364,7 @@ export class HostSession {
       throw new Error(`cannot go live while the broadcast is ${store.phase}`);
     }
     // Nothing of the last broadcast is shown as this one's: its health, encoder and links.
+    this.recordingFiles = [];
     store.setBroadcast({ phase: 'starting', error: null, recordingPath: null, programProblem: null, stats: null, encoder: null, playbackUrl: null, publishTarget: null });
     // The seats, invitations and links shown are this broadcast's.
     useStore.setState({ seats: [], invitations: [], events: [], links: {}, quality: {} });
@@ -391,12 +394,14 @@ export class HostSession {
           // The renderer's repeats reach the session as units like any other, counted in framesWritten: moved to the
           // repeats, not counted twice (the output is the new pictures and the repeats).
           const repeats = this.broadcaster.framesRepeated;
+          if (stats.recordingFiles) this.showRecordingFiles(stats.recordingFiles);
           useStore.getState().setBroadcast({
             stats: { ...stats, encoderNote, framesWritten: Math.max(0, stats.framesWritten - repeats), framesRepeated: stats.framesRepeated + repeats },
           });
         },
       );
-      store.setBroadcast({ encoder: started.encoder, recordingPath: started.recordingPath ?? null });
+      store.setBroadcast({ encoder: started.encoder });
+      if (started.recordingPath) this.showRecordingFiles([started.recordingPath]);
       await this.openCall(live.stream.id);
       // Ended elsewhere (another studio's End live) while this start was under way: nothing here may show LIVE.
       if (useStore.getState().stream?.status === 'ended') {
@@ -930,10 +935,7 @@ export class HostSession {
     // The guests' program return was captured from the compositor that gave way: they get the new one's.
     broadcaster.onCompositorChanged = () => void this.recaptureProgram(broadcaster);
     // Every file of the show is named where the studio says where it records.
-    broadcaster.onRecordingFile = (file) => {
-      const held = useStore.getState().recordingPath;
-      useStore.getState().setBroadcast({ recordingPath: held && held !== file ? `${held}, then ${file}` : file });
-    };
+    broadcaster.onRecordingFile = (file) => this.showRecordingFiles([file]);
     // The layout the studio shows (the store outlives a studio closed and opened again): the program starts in it.
     const { layout, focusId } = useStore.getState();
     broadcaster.setLayout(layout, focusId);
@@ -1240,6 +1242,14 @@ export class HostSession {
       this.release();
     })();
     return this.closed;
+  }
+
+  /** Every file of the show is named where the studio says where it records: the parts it went on in are added. */
+  private showRecordingFiles(files: readonly string[]): void {
+    const fresh = files.filter((f) => !this.recordingFiles.includes(f));
+    if (fresh.length === 0) return;
+    this.recordingFiles.push(...fresh);
+    useStore.getState().setBroadcast({ recordingPath: this.recordingFiles.join(', then ') });
   }
 
   private release(): void {
