@@ -17,6 +17,8 @@ describe('an installed package’s command', () => {
 
   it('runs the command and throws with its exit code when it fails', () => {
     expect(() => runPackageBin('vite', ['--version'])).not.toThrow();
-    expect(() => runPackageBin('vite', ['build', '--config', 'no-such-config.ts'])).toThrow(/^vite build --config no-such-config.ts failed \(exit 1\)$/);
+    expect(() => runPackageBin('vite', ['build', '--config', 'no-such-config.ts', '--logLevel', 'silent'])).toThrow(
+      /^vite build --config no-such-config.ts --logLevel silent failed \(exit 1\)$/,
+    );
   });
 });
