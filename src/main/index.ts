@@ -14,6 +14,7 @@ import { portFromEnv } from '../local/env.js';
 import { startLocalStack, type LocalStack } from '../local/stack.js';
 import { ffmpegForIngest } from './encoder/ffmpegPath.js';
 import { contentSecurityPolicy } from './csp.js';
+import { chosenSource, screenChoice } from './screenChoice.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const log = (message: string) => console.log(`[studio] ${message}`);
@@ -55,13 +56,32 @@ async function createWindow(): Promise<void> {
   session.defaultSession.setPermissionRequestHandler((_wc, permission, callback) => {
     callback(permission === 'media' || permission === 'display-capture');
   });
-  // Screen sharing: the system picker where the OS has one, else the first screen.
+  // Screen sharing: the system picker where the OS has one (macOS 15+); elsewhere the streamer picks a screen or
+  // a window in a dialog of the app's own. Nothing is shared without a choice.
   session.defaultSession.setDisplayMediaRequestHandler(
     (_request, callback) => {
       desktopCapturer
-        .getSources({ types: ['screen', 'window'] })
-        .then((sources) => callback(sources[0] ? { video: sources[0] } : {}))
-        .catch(() => callback({}));
+        .getSources({ types: ['screen', 'window'], thumbnailSize: { width: 0, height: 0 } })
+        .then(async (sources) => {
+          const choice = screenChoice(sources);
+          const owner = BrowserWindow.getFocusedWindow() ?? BrowserWindow.getAllWindows()[0];
+          const options = {
+            type: 'question' as const,
+            title: 'Share your screen',
+            message: 'What should the stream show?',
+            detail: 'Everything in it goes live, notifications included.',
+            buttons: choice.labels,
+            cancelId: choice.labels.length - 1,
+            noLink: true,
+          };
+          const { response } = owner ? await dialog.showMessageBox(owner, options) : await dialog.showMessageBox(options);
+          const source = chosenSource(choice, response);
+          callback(source ? { video: source } : {});
+        })
+        .catch((err: Error) => {
+          log(`screen share: ${err.message}`);
+          callback({});
+        });
     },
     { useSystemPicker: true },
   );
