@@ -214,6 +214,14 @@ test('host moderates three guests; the program follows', async () => {
   await host.keyboard.press('ArrowUp');
   await host.keyboard.press('ArrowUp');
   await expect(items.last()).toBeFocused();
+  // On the volume slider the arrows change the volume, and the keyboard stays there.
+  const volume = host.getByTestId('seat-menu').getByTestId('volume');
+  await volume.focus();
+  await host.keyboard.press('ArrowUp');
+  await expect(volume).toBeFocused();
+  await expect(volume).toHaveValue('1.1');
+  await host.keyboard.press('ArrowDown');
+  await expect(volume).toHaveValue('1');
   await host.keyboard.press('Escape');
   await expect(tileOf(ids[1]!)).toBeFocused();
 

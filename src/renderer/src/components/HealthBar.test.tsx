@@ -3,11 +3,30 @@ import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
 import type { EncoderStats } from '../../../shared/bridge';
 import { liveEncoderStats } from '../../../../tests/support/encoderStats';
-import { HealthBar } from './HealthBar';
+import { HealthBar, OffAirAlert } from './HealthBar';
 
 const live: EncoderStats = liveEncoderStats();
 
 const render = (stats: EncoderStats): string => renderToStaticMarkup(createElement(HealthBar, { stats, encoder: null, renderMs: 10 }));
+
+describe('OffAirAlert', () => {
+  const alert = (stats: EncoderStats | null) => renderToStaticMarkup(createElement(OffAirAlert, { stats }));
+
+  it('says the stream is off the air, why and what to do, once the encoder gave up', () => {
+    const html = alert({ ...live, state: 'error', error: 'the ingest refused the stream 20 times\nffmpeg: Connection refused' });
+    expect(html).toContain('role="alert"');
+    expect(html).toContain('The stream is off the air:');
+    expect(html).toContain('(the ingest refused the stream 20 times)');
+    expect(html).toContain('End live, then go live again.');
+    expect(html).not.toContain('Connection refused');
+  });
+
+  it('says nothing while the encoder is live, reconnecting or not reporting', () => {
+    expect(alert(live)).toBe('');
+    expect(alert({ ...live, state: 'reconnecting', error: 'ffmpeg stalled' })).toBe('');
+    expect(alert(null)).toBe('');
+  });
+});
 
 describe('HealthBar', () => {
   it('says how many media messages the native side refused, with the latest reason', () => {

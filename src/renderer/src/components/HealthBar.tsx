@@ -88,6 +88,22 @@ export function HealthBar({
   );
 }
 
+/**
+ * The encoder gave up (it could not restart the stream) while the studio is still live with its guests: said where
+ * the streamer looks, with what to do. The stream's row stays live until End live; viewers meanwhile see nothing.
+ */
+export function OffAirAlert({ stats }: { stats: EncoderStats | null }) {
+  if (stats?.state !== 'error') return null;
+  return (
+    <div className="error-text" role="alert" data-testid="off-air">
+      <p>
+        <strong>The stream is off the air:</strong> the encoder stopped and could not start it again
+        {stats.error ? ` (${stats.error.split('\n')[0]})` : ''}. Viewers see nothing; your guests still see and hear you. End live, then go live again.
+      </p>
+    </div>
+  );
+}
+
 /** What a streamer needs to know first; ffmpeg's own words follow under it. */
 function errorHeadline(state: EncoderStats['state'], error: string): string {
   // Not every wait is the ingest's: the studio's own picture may have stopped, or ffmpeg itself.

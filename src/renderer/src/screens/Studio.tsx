@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
-import { LiveHealthBar } from '../components/HealthBar';
+import { LiveHealthBar, OffAirAlert } from '../components/HealthBar';
 import { recall, remember } from '../remembered';
 import { OUTPUT_FORMATS, OUTPUT_FORMAT_IDS } from '../../../shared/outputFormats';
 import { EventsFeed } from '../components/studio/EventsFeed';
@@ -30,7 +30,7 @@ import {
 import { HostSession } from '../session/HostSession';
 import { latestOnly } from '../services/latestOnly';
 import { ServerClock } from '../session/serverClock';
-import type { GuestSeatRow, StreamRow } from '../../../shared/domain';
+import { laterStreamRow, type GuestSeatRow, type StreamRow } from '../../../shared/domain';
 import { activeSeats, useStore } from '../store';
 import { SignIn } from './SignIn';
 import { loadConfig } from '../config';
@@ -234,7 +234,14 @@ function StudioLive({ userId }: { userId: string }) {
     const id = stream.id;
     // The changed row is shown at once (Realtime delivers it too, maybe later; the older copy is then ignored).
     const seat = (change: Promise<GuestSeatRow>) => act(() => change.then((row) => sessionRef.current?.applySeat(row)));
-    const locks = (change: Promise<StreamRow>) => act(() => change.then((row) => useStore.getState().setBroadcast({ stream: row })));
+    // A lock's answer is shown only on the stream it was for, and only when no later change of the row came first.
+    const locks = (change: Promise<StreamRow>) =>
+      act(() =>
+        change.then((row) => {
+          const held = useStore.getState().stream;
+          if (held?.id === row.id) useStore.getState().setBroadcast({ stream: laterStreamRow(held, row) });
+        }),
+      );
     switch (a.kind) {
       case 'mute':
         return void seat(muteGuest(id, a.userId));
@@ -267,9 +274,15 @@ function StudioLive({ userId }: { userId: string }) {
         <strong>
           <span className="brand-dot" /> Roast Live Studio
         </strong>
-        <span className={`pill phase-${phase}`} data-testid="phase">
-          {live ? 'LIVE' : phase}
-        </span>
+        {live && stats?.state === 'error' ? (
+          <span className="pill phase-error" data-testid="phase" title="the encoder stopped: the studio is live with its guests, the stream is not">
+            OFF AIR
+          </span>
+        ) : (
+          <span className={`pill phase-${phase}`} data-testid="phase">
+            {live ? 'LIVE' : phase}
+          </span>
+        )}
         <span className="muted">
           {displayName} · <code data-testid="user-id">{userId}</code>
         </span>
@@ -389,10 +402,11 @@ function StudioLive({ userId }: { userId: string }) {
             {/* In the error phase a stream of this studio's that stays live has End live above. */}
             <StillLive userId={userId} phase={phase} ownStreamId={phase === 'error' && stream?.status === 'live' ? stream.id : null} />
             {error ? <ErrorWithDetails text={error} /> : null}
+            {live ? <OffAirAlert stats={stats} /> : null}
             {programProblem ? <ProgramProblem problem={programProblem} onDismiss={() => useStore.getState().setBroadcast({ programProblem: null })} /> : null}
             {recordingPath ? (
               <p className="muted small" data-testid="recording">
-                {phase === 'ended' ? 'Recording saved to' : 'Recording to'} <code>{recordingPath}</code>
+                {phase === 'starting' || phase === 'live' ? 'Recording to' : 'Recording saved to'} <code>{recordingPath}</code>
               </p>
             ) : null}
             {recordingPath && stats?.recordingError ? (

@@ -785,7 +785,10 @@ export class HostSession {
         seatedNow,
         subscribe: (onChange) => useStore.subscribe(onChange),
         query: async () => {
-          const seats = await listActiveSeats(useStore.getState().stream!.id);
+          const streamId = useStore.getState().stream!.id;
+          const seats = await listActiveSeats(streamId);
+          // An answer that comes after the show ended (and maybe another began) is not this show's.
+          if (useStore.getState().stream?.id !== streamId || this.callStreamId !== streamId) return false;
           for (const seat of seats) useStore.getState().upsertSeat(seat);
           return seats.some((s) => s.user_id === guestId);
         },

@@ -99,7 +99,12 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
   const menuStale = !!menu && (disabled || !menuTile || (menuTile.seat?.user_id ?? null) !== menu.userId);
 
   useEffect(() => {
-    if (menuStale) setMenu(null);
+    if (!menuStale) return;
+    // The seat changed under the menu (the guest left, the show ended): a keyboard inside it goes back to the tile,
+    // not to the top of the page.
+    const focusInside = document.activeElement?.closest('[role="menu"]') != null;
+    setMenu(null);
+    if (focusInside) opener.current?.focus();
   }, [menuStale]);
 
   useEffect(() => {
@@ -243,8 +248,10 @@ function SeatMenu({ tile, x, y, onAction }: { tile: SeatTile; x: number; y: numb
       style={{ left: Math.min(x, window.innerWidth - 220), top: Math.min(y, window.innerHeight - 320) }}
       onClick={(e) => e.stopPropagation()}
       onKeyDown={(e) => {
-        // Arrow keys move between the menu's items, as in any menu (Tab still reaches the volume).
+        // Arrow keys move between the menu's items, as in any menu (Tab still reaches the volume, whose own arrows
+        // change the volume).
         if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
+        if ((e.target as HTMLElement).getAttribute('role') !== 'menuitem') return;
         const entries = [...e.currentTarget.querySelectorAll<HTMLElement>('[role="menuitem"]')];
         if (entries.length === 0) return;
         e.preventDefault();

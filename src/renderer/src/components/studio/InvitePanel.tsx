@@ -27,6 +27,20 @@ const nameOf = (p: Profile) => p.display_name ?? p.username ?? 'Guest';
  * not unique: with several matches the host picks one in the list. A name
  * whose search found nobody (or has not answered yet) says so.
  */
+/** How many invitations the panel lists at least: every pending one, then the latest answered or ended. */
+export const INVITATIONS_SHOWN = 6;
+
+/**
+ * The invitations the panel lists (newest first, as held): every pending one, whatever their number (each has its
+ * countdown and its Cancel), then the latest decided ones up to INVITATIONS_SHOWN lines.
+ */
+export function invitationsShown(invitations: readonly GuestInvitationRow[]): GuestInvitationRow[] {
+  const pending = invitations.filter((inv) => inv.status === 'pending');
+  const room = Math.max(0, INVITATIONS_SHOWN - pending.length);
+  const decided = new Set(invitations.filter((inv) => inv.status !== 'pending').slice(0, room));
+  return invitations.filter((inv) => inv.status === 'pending' || decided.has(inv));
+}
+
 export function pickInvitee(query: string, results: readonly Profile[]): { id: string } | { error: string } {
   if (UUID.test(query)) return { id: query };
   if (query.length < 2) return { error: 'Type at least two letters of a name, or a user id.' };
@@ -144,7 +158,7 @@ export function InvitePanel({ enabled, invitations, names, hostId, search, invit
         </p>
       ) : null}
       <ul className="list" data-testid="invitations">
-        {invitations.slice(0, 6).map((inv) => (
+        {invitationsShown(invitations).map((inv) => (
           <InvitationLine
             key={inv.id}
             invitation={inv}
