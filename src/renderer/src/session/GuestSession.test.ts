@@ -40,6 +40,8 @@ const g = vi.hoisted(() => ({
   /** The channel's "closed by the server" callback, and how many channels were joined. */
   dead: null as (() => void) | null,
   joins: 0,
+  /** The last link the guest made: its options (the signaling it sends through) and its connection. */
+  link: null as null | { signaling: { send(msg: unknown): Promise<void> }; pc: { connectionState: string } },
   /** The host's open call (its number), and the calls tokens were asked for, in order. */
   callsOpened: 1,
   tokens: [] as string[],
@@ -69,6 +71,7 @@ vi.mock('../rtc/signaling', () => ({
   SignalingChannel: {
     async join() {
       g.joins += 1;
+      const channel = g.joins;
       return {
         onMessage: (l: (msg: unknown) => void) => {
           g.listener = l;
@@ -79,7 +82,7 @@ vi.mock('../rtc/signaling', () => ({
           return () => (g.dead = null);
         },
         send: async (msg: { kind: string; call?: string }) => {
-          g.sent.push(msg);
+          g.sent.push({ ...msg, channel } as never);
         },
         close: async () => {},
       };
@@ -92,8 +95,9 @@ vi.mock('../rtc/PeerLink', () => ({
   PeerLink: class {
     readonly id: string;
     readonly pc = { connectionState: 'new', iceConnectionState: 'new', signalingState: 'stable' };
-    constructor(opts: { linkId: string }) {
+    constructor(opts: { linkId: string; signaling: { send(msg: unknown): Promise<void> } }) {
       this.id = opts.linkId;
+      g.link = { signaling: opts.signaling, pc: this.pc };
     }
     async handle() {}
     async setTrack() {
@@ -253,6 +257,40 @@ describe('the guest on stage', () => {
     await vi.waitFor(() => expect(g.joins).toBe(2));
     await vi.waitFor(() => expect(hellos()).toBe(2));
     expect(session.get().link).toBe('connecting');
+    await session.close();
+  });
+
+  it('keeps a call that is up when the server closes its channel: joins a new one, calls nobody, and the link sends on it', async () => {
+    const session = newSession();
+    await session.start();
+    g.listener!({ kind: 'description', from: HOST, to: GUEST, link: 'link-1', description: { type: 'offer', sdp: 'v=0' } });
+    await vi.waitFor(() => expect(g.link).not.toBeNull());
+    g.link!.pc.connectionState = 'connected';
+    const link = g.link!;
+    g.dead!();
+    await vi.waitFor(() => expect(g.joins).toBe(2));
+    expect(g.sent.filter((m) => m.kind === 'hello')).toHaveLength(1);
+    expect(g.link).toBe(link);
+    await link.signaling.send({ kind: 'candidate' });
+    expect(g.sent.at(-1)).toMatchObject({ kind: 'candidate', channel: 2 });
+    await session.close();
+  });
+
+  it('leaving takes no call and says no hello: not after the host’s bye, not on an offer that comes meanwhile', async () => {
+    vi.useFakeTimers();
+    g.stream = { status: 'live' };
+    const session = newSession();
+    await session.start();
+    g.leave = () => new Promise(() => {});
+    void session.leave();
+    const hellos = g.sent.filter((m) => m.kind === 'hello').length;
+    g.link = null;
+    // The host saw the seat close and says bye; later an offer arrives on a new link.
+    g.listener!({ kind: 'bye', from: HOST, to: GUEST });
+    g.listener!({ kind: 'description', from: HOST, to: GUEST, link: 'link-9', description: { type: 'offer', sdp: 'v=0' } });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(g.link).toBeNull();
+    expect(g.sent.filter((m) => m.kind === 'hello')).toHaveLength(hellos);
     await session.close();
   });
 

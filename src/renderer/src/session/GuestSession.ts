@@ -564,22 +564,39 @@ export class GuestSession {
   }
 
   private async connect(): Promise<void> {
-    const { streamId, userId, hostId } = this.opts;
     await this.fetchIceServers();
     if (this.closed) return;
+    if (!(await this.joinChannel())) return;
+    // Leave was pressed while the channel was being joined: no call to a host being told goodbye.
+    if (this.leaving) return;
+    this.sayHello();
+  }
+
+  /** Joins the signaling channel with the host and listens on it; false when the session closed meanwhile. */
+  private async joinChannel(): Promise<boolean> {
+    const { streamId, userId, hostId } = this.opts;
     const signaling = await SignalingChannel.join({ streamId, guestId: userId, selfId: userId, peerId: hostId }, (m) => this.log(m));
     this.signaling = signaling;
     if (this.closed) {
       void signaling.close();
-      return;
+      return false;
     }
-    // Closed by the server (a token that expired while the page was hidden): a new channel, and the host called again on it.
+    // Closed by the server (a token that expired while the page was hidden): a new channel. A call that is up goes on
+    // over it (the link sends through whichever channel is current); one that is not is made again.
     this.keep(
       signaling.onDead(() => {
         if (this.signaling !== signaling || this.closed || this.leaving) return;
-        this.log('the server closed the signaling channel; joining it again');
         this.signaling = null;
         void signaling.close();
+        if (this.link?.pc.connectionState === 'connected') {
+          this.log('the server closed the signaling channel; joining it again, the call goes on');
+          void this.joinChannel().catch((err: Error) => {
+            this.log(`could not join the signaling channel again (${err.message}); calling the host anew`);
+            this.callAgain();
+          });
+          return;
+        }
+        this.log('the server closed the signaling channel; joining it again');
         this.callAgain();
       }),
     );
@@ -606,7 +623,7 @@ export class GuestSession {
       this.viewTimer = viewTimer;
       this.keep(() => clearInterval(viewTimer));
     }
-    this.sayHello();
+    return true;
   }
 
   private viewTimer: ReturnType<typeof setInterval> | null = null;
@@ -648,13 +665,16 @@ export class GuestSession {
    * turned on that the guest joined without) renegotiate on the same link.
    */
   private async answerCall(offer: Extract<SignalMessage, { kind: 'description' }>): Promise<void> {
-    if (this.closed) return;
+    // Leaving: the tracks are stopped and the seat is being given up; no call is taken.
+    if (this.closed || this.leaving) return;
     this.stopHello();
     this.callAnswered = true;
     this.endLink();
     const local = this.get().local;
+    // Through the channel of the moment: one the server closed is joined anew while the call goes on.
+    const joined = this.signaling!;
     const link = new PeerLink({
-      signaling: this.signaling!,
+      signaling: { send: (msg) => (this.signaling ?? joined).send(msg) },
       selfId: this.opts.userId,
       peerId: this.opts.hostId,
       linkId: offer.link,
@@ -814,9 +834,9 @@ export class GuestSession {
         .then((stream) => {
           if (this.closed) return;
           if (stream?.status === 'ended') this.exit('stream_ended');
-          else this.sayHello();
+          else if (!this.leaving) this.sayHello();
         })
-        .catch(() => !this.closed && this.sayHello());
+        .catch(() => !this.closed && !this.leaving && this.sayHello());
     }, REJOIN_DELAY_MS);
   }
 
@@ -1096,6 +1116,9 @@ export class GuestSession {
   async leave(): Promise<void> {
     if (this.closed || this.leaving) return;
     this.leaving = true;
+    // No more calls to a host being told goodbye.
+    this.stopHello();
+    this.clearWatchdog();
     stopStream(this.get().local);
     let failure: string | null = null;
     let gone = false;

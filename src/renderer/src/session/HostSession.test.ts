@@ -865,6 +865,27 @@ describe("each guest's signaling channel", () => {
   const seat = (userId: string, leftAt: string | null = null) =>
     ({ id: `seat-${userId}`, stream_id: streamRow('live').id, user_id: userId, seat_index: 1, left_at: leftAt, mic_enabled: true, camera_enabled: true, volume: 1 }) as never;
 
+  it('on a stream this studio resumed, carries the host’s call to each guest seated before, without waiting for a hello', async () => {
+    h.resumed = true;
+    h.seatList = [seat('guest-a')];
+    await session.goLive('Show');
+    await vi.waitFor(() => expect(h.links.has('guest-a')).toBe(true));
+    expect(h.calls).toContain('signaling:join guest-a');
+    // A guest seated later says hello first, as on any stream.
+    useStore.getState().upsertSeat(seat('guest-b'));
+    await vi.waitFor(() => expect(h.handlers.has('guest-b')).toBe(true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(h.links.has('guest-b')).toBe(false);
+  });
+
+  it('on a stream it started, waits for each guest’s hello', async () => {
+    h.seatList = [seat('guest-a')];
+    await session.goLive('Show');
+    await vi.waitFor(() => expect(h.handlers.has('guest-a')).toBe(true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(h.links.has('guest-a')).toBe(false);
+  });
+
   it('is joined when the guest takes a seat and closed when they leave or the broadcast ends', async () => {
     await session.goLive('Show');
     h.calls.length = 0;

@@ -402,7 +402,7 @@ export class HostSession {
       );
       store.setBroadcast({ encoder: started.encoder });
       if (started.recordingPath) this.showRecordingFiles([started.recordingPath]);
-      await this.openCall(live.stream.id);
+      await this.openCall(live.stream.id, resumed);
       // Ended elsewhere (another studio's End live) while this start was under way: nothing here may show LIVE.
       if (useStore.getState().stream?.status === 'ended') {
         throw new Error('The stream was ended elsewhere (another studio, or its End it) while going live.');
@@ -453,6 +453,7 @@ export class HostSession {
     this.paceMark = null;
     for (const c of this.callCleanups.splice(0).reverse()) c();
     this.callStreamId = null;
+    this.callOnJoin.clear();
     this.takeDowns += 1;
     this.unloadEnder?.dispose();
     this.unloadEnder = null;
@@ -472,7 +473,7 @@ export class HostSession {
     return problems;
   }
 
-  private async openCall(streamId: string): Promise<void> {
+  private async openCall(streamId: string, resumed = false): Promise<void> {
     // Live again after an end in the same studio: calls start again.
     this.stopped = false;
     const call = await createCallSession(streamId);
@@ -498,6 +499,21 @@ export class HostSession {
     this.callCleanups.push(await subscribeEvents(streamId, (event) => useStore.getState().addEvents([event]), rejoined));
     this.callCleanups.push(await subscribeStream(streamId, (stream) => this.onStreamRow(streamId, stream), rejoined));
     await this.relist(streamId);
+    // A stream resumed (this studio reloaded or crashed mid-show): its seated guests called a host that was gone, and
+    // may have stopped calling. The host calls each of them as soon as their channel is open.
+    if (resumed && this.callStreamId === streamId) {
+      for (const seat of useStore.getState().seats) if (seat.left_at === null) this.callOnJoin.add(seat.user_id);
+      for (const guestId of [...this.callOnJoin]) if (this.channels.has(guestId)) this.callSeatedGuest(guestId);
+    }
+  }
+
+  /** Seated guests of a resumed stream the host calls once their channel is open (openCall). */
+  private readonly callOnJoin = new Set<string>();
+
+  private callSeatedGuest(guestId: string): void {
+    if (!this.callOnJoin.delete(guestId) || this.links.has(guestId)) return;
+    this.log(`calling ${guestId}: seated before this studio resumed the stream`);
+    void this.connectGuest(guestId).catch((err: Error) => this.log(`calling ${guestId}: ${err.message}`));
   }
 
   /**
@@ -648,6 +664,7 @@ export class HostSession {
             this.syncChannels();
           });
           this.channels.set(guestId, channel);
+          this.callSeatedGuest(guestId);
           return;
         } catch (err) {
           const waitMs = Math.min(CHANNEL_RETRY_MAX_MS, CHANNEL_RETRY_BASE_MS * 2 ** attempt);
