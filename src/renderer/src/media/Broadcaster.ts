@@ -116,6 +116,12 @@ export class Broadcaster {
   readbacksSkipped = 0;
   /** Pictures the renderer's H.264 encoder sent again because nothing new came (frames lagged by rendering). */
   framesRepeated = 0;
+  /** framesRepeated when the native encoder of the moment started (a restarted one counts from 0). */
+  private repeatsBefore = 0;
+  /** The repeats sent to the native encoder of the moment, whose own counters started with it. */
+  get framesRepeatedThisEncoder(): number {
+    return Math.max(0, this.framesRepeated - this.repeatsBefore);
+  }
   /** Slots of the output rate since going live, and those the program's clock did not serve in time (frames lagged by rendering). */
   outputSlots = 0;
   framesLagged = 0;
@@ -437,6 +443,7 @@ export class Broadcaster {
     }
     this.unsubscribeStats = this.bridge.on('encoder:stats', onStats);
     this.startOptions = startOptions;
+    this.repeatsBefore = this.framesRepeated;
     this.unsubscribeClosed?.();
     this.unsubscribeClosed = isClosable(this.bridge) ? this.bridge.onClosed((error) => void this.restartAfterBridgeLoss(error)) : null;
     try {
@@ -518,6 +525,8 @@ export class Broadcaster {
         return;
       }
       this.log(`encoder started again after its connection closed (${outcome.result.encoder})`);
+      // Its counters start at 0: so do the repeats held against them.
+      this.repeatsBefore = this.framesRepeated;
       const file = outcome.result.recordingPath ?? null;
       if (file) this.onRecordingFile?.(file);
       this.problem(`The connection to the encoder came back: the stream started again${file ? `; the recording goes on in ${file}` : ''}`);

@@ -113,6 +113,9 @@ vi.mock('../media/Broadcaster', () => ({
     framesLagged = 0;
     outputSlots = 0;
     framesRepeated = 0;
+    get framesRepeatedThisEncoder() {
+      return this.framesRepeated;
+    }
     lastRenderMs = 0;
     busyMs = null;
     compositor = null;

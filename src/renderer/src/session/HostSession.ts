@@ -393,7 +393,7 @@ export class HostSession {
           const encoderNote = choice?.video === 'h264' ? `${choice.note} (ffmpeg's CPU is the muxing alone)` : stats.encoderNote;
           // The renderer's repeats reach the session as units like any other, counted in framesWritten: moved to the
           // repeats, not counted twice (the output is the new pictures and the repeats).
-          const repeats = this.broadcaster.framesRepeated;
+          const repeats = this.broadcaster.framesRepeatedThisEncoder;
           if (stats.recordingFiles) this.showRecordingFiles(stats.recordingFiles);
           useStore.getState().setBroadcast({
             stats: { ...stats, encoderNote, framesWritten: Math.max(0, stats.framesWritten - repeats), framesRepeated: stats.framesRepeated + repeats },
