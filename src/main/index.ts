@@ -126,6 +126,9 @@ async function createWindow(): Promise<void> {
   else await win.loadFile(join(here, '../renderer/index.html'), { hash: '/studio' });
 }
 
+// The app's own data folder (the local backend's data, Deno's module cache, the one-instance lock) can be put
+// elsewhere: the Electron specs run beside a studio a person has open.
+if (process.env.ROAST_USER_DATA) app.setPath('userData', process.env.ROAST_USER_DATA);
 // One studio at a time: a second launch would find the local backend's ports taken. It brings the first one forward.
 if (!app.requestSingleInstanceLock()) {
   app.quit();

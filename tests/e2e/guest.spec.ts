@@ -66,6 +66,9 @@ async function phoneGuest(options: { denyMedia?: boolean; noCamera?: boolean } =
   return { context, page };
 }
 
+/** How many cameras and microphones the page has opened so far. */
+const capturedCount = (page: Page) => page.evaluate(() => (window as unknown as { __captured: MediaStreamTrack[] }).__captured.length);
+
 /** How many cameras and microphones the page holds open. */
 const liveTracks = (page: Page) =>
   page.evaluate(() => (window as unknown as { __captured: MediaStreamTrack[] }).__captured.filter((t) => t.readyState === 'live').length);
@@ -274,13 +277,17 @@ test('a guest whose Leave cannot give the seat up keeps it offered with the came
   expect(await liveTracks(guest)).toBe(0);
   expect(await hostSeatOf(host, guestId)).not.toBeNull();
 
-  // Back online, the guest gives the seat up.
+  await guest.screenshot({ path: join(SHOTS, 'guest-held-after-leave.png') });
+
+  // Back online, the guest gives the seat up, and no camera or microphone is opened for it.
+  const opened = await capturedCount(guest);
   await guest.unroute(leaveRpc);
   await held.getByTestId('leave-seat').tap();
   await expect(guest.getByTestId('guest-message')).toHaveText(/You left the stage/);
   await expect(held).toHaveCount(0);
   await expect.poll(() => hostSeatOf(host, guestId)).toBeNull();
   expect(await liveTracks(guest)).toBe(0);
+  expect(await capturedCount(guest)).toBe(opened);
   await context.close();
 });
 

@@ -45,6 +45,8 @@ export async function launchStudio(): Promise<{ app: ElectronApplication; window
       DB_PORT: String(db),
       DATA_DIR: dataDir,
       ROAST_RECORDINGS_DIR: join(dataDir, 'recordings'),
+      // Its own app data too: its one-instance lock and Deno's cache are not those of a studio a person has open.
+      ROAST_USER_DATA: join(dataDir, 'user-data'),
     },
   });
   // The window opens once the local backend is up: its first start (Deno fetching the functions' modules) takes a while.

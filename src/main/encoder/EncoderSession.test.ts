@@ -857,7 +857,11 @@ describe('EncoderSession reconnect', () => {
     expect(h.child().frames[0]).toMatchObject({ timestampMs: 0, data: expect.objectContaining({ 0: 9 }) });
     // It was written once already: opening the new run with it is a repeat, not a new frame.
     expect(h.session.getStats()).toMatchObject({ framesWritten: 1, framesRepeated: 1 });
-    // The stats name both files, for the studio to say where the show was recorded.
+    // The stats name the files runs wrote to, for the studio to say where the show was recorded: the new part once
+    // its run is live (an attempt that never connects may have made no file).
+    expect(h.session.getStats().recordingFiles).toEqual(['/rec/show.mkv']);
+    h.child().progress(5);
+    await settle();
     expect(h.session.getStats().recordingFiles).toEqual(['/rec/show.mkv', '/rec/show-2.mkv']);
   });
 

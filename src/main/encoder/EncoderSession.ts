@@ -383,6 +383,8 @@ export class EncoderSession {
   private readonly teeRecording: (encoder: string) => boolean;
   /** The recording files runs were given, in order (a run that did not record gave none). */
   private recordFiles: string[] = [];
+  /** Of those, the ones a run wrote to (it went live): what the stats name. A run that never went live may have made no file. */
+  private recordFilesWritten: string[] = [];
 
   private readonly sampleCpu: (pid: number) => Promise<number | null>;
   private readonly fileSize: (path: string) => Promise<number | null>;
@@ -864,7 +866,7 @@ export class EncoderSession {
       encoderCpuPercent: this.encoderCpuPercent,
       error: this.awaitingVideo ? this.noVideoMessage() : this.error,
       recordingError: this.recordingError,
-      recordingFiles: this.recordedParts(),
+      recordingFiles: [...this.recordFilesWritten],
     };
   }
 
@@ -920,6 +922,7 @@ export class EncoderSession {
     this.stopping = null;
     this.part = 0;
     this.recordFiles = [];
+    this.recordFilesWritten = [];
     this.reconnectAttempt = 0;
     this.framesIn = 0;
     this.framesWritten = 0;
@@ -1144,6 +1147,7 @@ export class EncoderSession {
     if (update.outTimeMs !== null) this.outTimeMs = update.outTimeMs;
     if (!run.live && update.progress === 'continue' && (update.frame ?? 0) > 0) {
       run.live = true;
+      if (run.recordPath !== null && !this.recordFilesWritten.includes(run.recordPath)) this.recordFilesWritten.push(run.recordPath);
       run.liveSince = this.now();
       if (run.liveTimer !== null) this.clearTimeoutFn(run.liveTimer);
       run.liveTimer = null;

@@ -305,7 +305,9 @@ function GuestHome({ userId }: { userId: string }) {
   // handed to the stage: the accepted invitation may leave the list before the stage takes them). A seat held after
   // the guest left the stage opens nothing by itself: they turned their camera off by leaving.
   const heldWantsPreview = held !== null && held.why !== 'leave_failed';
-  const wantPreview = !stage && (invitations.length > 0 || heldWantsPreview || checking || busyId !== null);
+  // Giving a seat up (busy too) opens nothing either.
+  const handingOver = busyId !== null && busyId !== leavingSeatRef.current;
+  const wantPreview = !stage && (invitations.length > 0 || heldWantsPreview || checking || handingOver);
   useEffect(() => {
     if (wantPreview) void check.open();
     else if (!stageRef.current) check.stop();

@@ -406,7 +406,7 @@ function StudioLive({ userId }: { userId: string }) {
             {programProblem ? <ProgramProblem problem={programProblem} onDismiss={() => useStore.getState().setBroadcast({ programProblem: null })} /> : null}
             {recordingPath ? (
               <p className="muted small" data-testid="recording">
-                {phase === 'starting' || phase === 'live' ? 'Recording to' : 'Recording saved to'} <code>{recordingPath}</code>
+                {phase === 'ended' ? 'Recording saved to' : phase === 'error' ? 'Recorded to' : 'Recording to'} <code>{recordingPath}</code>
               </p>
             ) : null}
             {recordingPath && stats?.recordingError ? (

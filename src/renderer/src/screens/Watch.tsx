@@ -52,15 +52,17 @@ function useWatchedStream(streamId: string | null) {
     const readFailed = (what: 'stream' | 'events', err: Error) => {
       if (!cancelled) setReadErrors((held) => ({ ...held, [what]: err.message }));
     };
-    // A read that fails is said and made again, with growing pauses, until one works.
+    // A read that fails is said and made again, with growing pauses, until one works. A newer read of the same rows
+    // (live updates came back) takes over: the older one's failure, or its next try, no longer counts.
     const reads = { stream: readStream, events: readEvents };
-    const readUntilDone = (what: 'stream' | 'events', attempt = 0): void => {
+    const latest = { stream: 0, events: 0 };
+    const readUntilDone = (what: 'stream' | 'events', attempt = 0, chain = ++latest[what]): void => {
       reads[what]().catch((err: Error) => {
-        if (cancelled) return;
+        if (cancelled || latest[what] !== chain) return;
         readFailed(what, err);
         const timer = setTimeout(() => {
           timers.delete(timer);
-          if (!cancelled) readUntilDone(what, attempt + 1);
+          if (!cancelled && latest[what] === chain) readUntilDone(what, attempt + 1, chain);
         }, READ_RETRY_MS[Math.min(attempt, READ_RETRY_MS.length - 1)]);
         timers.add(timer);
       });

@@ -40,6 +40,8 @@ const g = vi.hoisted(() => ({
   /** The channel's "closed by the server" callback, and how many channels were joined. */
   dead: null as (() => void) | null,
   joins: 0,
+  /** While set, a join waits for it. */
+  joinGate: null as Promise<void> | null,
   /** The last link the guest made: its options (the signaling it sends through) and its connection. */
   link: null as null | { signaling: { send(msg: unknown): Promise<void> }; pc: { connectionState: string } },
   /** The host's open call (its number), and the calls tokens were asked for, in order. */
@@ -72,6 +74,7 @@ vi.mock('../rtc/signaling', () => ({
     async join() {
       g.joins += 1;
       const channel = g.joins;
+      if (g.joinGate) await g.joinGate;
       return {
         onMessage: (l: (msg: unknown) => void) => {
           g.listener = l;
@@ -180,11 +183,22 @@ function newSession(stream = new FakeMediaStream([new DeviceTrack('video', 'cam-
   });
 }
 
+/** A guest on stage whose call the host offered and which connected. */
+async function connectedSession(): Promise<GuestSession> {
+  const session = newSession();
+  await session.start();
+  g.listener!({ kind: 'description', from: HOST, to: GUEST, link: 'link-1', description: { type: 'offer', sdp: 'v=0' } });
+  await vi.waitFor(() => expect(g.link).not.toBeNull());
+  g.link!.pc.connectionState = 'connected';
+  return session;
+}
+
 describe('the guest on stage', () => {
   beforeEach(() => {
     g.listener = null;
     g.dead = null;
     g.joins = 0;
+    g.joinGate = null;
     g.callsOpened = 1;
     g.tokens.length = 0;
     g.sent.length = 0;
@@ -261,11 +275,7 @@ describe('the guest on stage', () => {
   });
 
   it('keeps a call that is up when the server closes its channel: joins a new one, calls nobody, and the link sends on it', async () => {
-    const session = newSession();
-    await session.start();
-    g.listener!({ kind: 'description', from: HOST, to: GUEST, link: 'link-1', description: { type: 'offer', sdp: 'v=0' } });
-    await vi.waitFor(() => expect(g.link).not.toBeNull());
-    g.link!.pc.connectionState = 'connected';
+    const session = await connectedSession();
     const link = g.link!;
     g.dead!();
     await vi.waitFor(() => expect(g.joins).toBe(2));
@@ -273,6 +283,22 @@ describe('the guest on stage', () => {
     expect(g.link).toBe(link);
     await link.signaling.send({ kind: 'candidate' });
     expect(g.sent.at(-1)).toMatchObject({ kind: 'candidate', channel: 2 });
+    await session.close();
+  });
+
+  it('a new call while the channel is being joined again waits for that join instead of making a second channel', async () => {
+    const session = await connectedSession();
+    let open!: () => void;
+    g.joinGate = new Promise((resolve) => (open = resolve));
+    g.dead!();
+    await vi.waitFor(() => expect(g.joins).toBe(2));
+    // The link fails meanwhile, and the guest calls again.
+    session.reconnect();
+    await new Promise((r) => setTimeout(r, 20));
+    open();
+    await vi.waitFor(() => expect(g.sent.filter((m) => m.kind === 'hello')).toHaveLength(2));
+    expect(g.joins).toBe(2);
+    expect(g.sent.filter((m) => m.kind === 'hello').at(-1)).toMatchObject({ channel: 2 });
     await session.close();
   });
 

@@ -566,10 +566,19 @@ export class GuestSession {
   private async connect(): Promise<void> {
     await this.fetchIceServers();
     if (this.closed) return;
-    if (!(await this.joinChannel())) return;
+    // A channel joined again meanwhile (the server closed the last one while the call was up) is the one.
+    if (!this.signaling && !(await this.joinOnce())) return;
     // Leave was pressed while the channel was being joined: no call to a host being told goodbye.
     if (this.leaving) return;
     this.sayHello();
+  }
+
+  /** The join of the signaling channel under way, shared: two joins at once would leave one channel open unseen. */
+  private channelJoin: Promise<boolean> | null = null;
+
+  private joinOnce(): Promise<boolean> {
+    this.channelJoin ??= this.joinChannel().finally(() => (this.channelJoin = null));
+    return this.channelJoin;
   }
 
   /** Joins the signaling channel with the host and listens on it; false when the session closed meanwhile. */
@@ -590,7 +599,7 @@ export class GuestSession {
         void signaling.close();
         if (this.link?.pc.connectionState === 'connected') {
           this.log('the server closed the signaling channel; joining it again, the call goes on');
-          void this.joinChannel().catch((err: Error) => {
+          void this.joinOnce().catch((err: Error) => {
             this.log(`could not join the signaling channel again (${err.message}); calling the host anew`);
             this.callAgain();
           });
@@ -602,7 +611,8 @@ export class GuestSession {
     );
     this.keep(
       signaling.onMessage((msg) => {
-        if (msg.from !== hostId) return;
+        // Only the channel of the moment speaks for the host.
+        if (msg.from !== hostId || this.signaling !== signaling) return;
         if (msg.kind === 'bye') this.onBye();
         else if (msg.kind === 'uplink') {
           this.uplinkCap = msg.cap;
@@ -760,6 +770,8 @@ export class GuestSession {
    * failed or timed out is called anew, with a new id.
    */
   private sayHello(): void {
+    // Leaving: no call to a host being told goodbye (a call under way when Leave was pressed ends here).
+    if (this.leaving) return;
     this.stopHello();
     // Until an offer comes, calling again (after unanswered hellos) keeps the call: a slow host answers it once.
     if (!this.call || this.callAnswered) {

@@ -874,6 +874,12 @@ describe("each guest's signaling channel", () => {
     await session.goLive('Show');
     await vi.waitFor(() => expect(h.links.has('guest-a')).toBe(true));
     expect(h.calls).toContain('signaling:join guest-a');
+    // The guest was still calling (its hello was on its way): the host's call is taken as theirs, not made twice.
+    const link = h.links.get('guest-a');
+    h.handlers.get('guest-a')!({ kind: 'hello', from: 'guest-a', to: 'host', call: 'call-1' });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(h.links.get('guest-a')).toBe(link);
+    expect(h.calls).not.toContain('link:close guest-a');
     // A guest seated later says hello first, as on any stream.
     useStore.getState().upsertSeat(seat('guest-b'));
     await vi.waitFor(() => expect(h.handlers.has('guest-b')).toBe(true));

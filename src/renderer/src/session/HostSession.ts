@@ -454,6 +454,7 @@ export class HostSession {
     for (const c of this.callCleanups.splice(0).reverse()) c();
     this.callStreamId = null;
     this.callOnJoin.clear();
+    this.calledFirst.clear();
     this.takeDowns += 1;
     this.unloadEnder?.dispose();
     this.unloadEnder = null;
@@ -509,10 +510,13 @@ export class HostSession {
 
   /** Seated guests of a resumed stream the host calls once their channel is open (openCall). */
   private readonly callOnJoin = new Set<string>();
+  /** Guests the host called by itself whose hello has not come yet: their first hello is taken as that call. */
+  private readonly calledFirst = new Set<string>();
 
   private callSeatedGuest(guestId: string): void {
     if (!this.callOnJoin.delete(guestId) || this.links.has(guestId)) return;
     this.log(`calling ${guestId}: seated before this studio resumed the stream`);
+    this.calledFirst.add(guestId);
     void this.connectGuest(guestId).catch((err: Error) => this.log(`calling ${guestId}: ${err.message}`));
   }
 
@@ -724,6 +728,15 @@ export class HostSession {
    * answered call does not connect calls anew (a new call id).
    */
   private onHello(guestId: string, call: string | undefined): void {
+    if (this.calledFirst.delete(guestId) && !this.calls.has(guestId)) {
+      const state = this.links.get(guestId)?.pc.connectionState;
+      if (state !== undefined && state !== 'failed' && state !== 'closed') {
+        // The guest was still calling a studio that was gone: our own call to them is on its way, and is theirs.
+        this.calls.set(guestId, call);
+        this.log(`hello from ${guestId}${call ? ` (call ${call})` : ''}: our call to them is on its way, taken as theirs`);
+        return;
+      }
+    }
     if (call !== undefined && this.calls.get(guestId) === call) {
       const link = this.links.get(guestId);
       const state = link?.pc.connectionState;
@@ -912,6 +925,8 @@ export class HostSession {
     this.links.get(guestId)?.close(sayBye);
     this.links.delete(guestId);
     this.calls.delete(guestId);
+    this.callOnJoin.delete(guestId);
+    this.calledFirst.delete(guestId);
     this.offeredAt.delete(guestId);
     this.slowOffers.delete(guestId);
     this.guestStreams.delete(guestId);

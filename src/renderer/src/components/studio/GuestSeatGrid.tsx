@@ -98,13 +98,16 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
   const menuTile = menu ? tiles.find((t) => t.index === menu.index) : undefined;
   const menuStale = !!menu && (disabled || !menuTile || (menuTile.seat?.user_id ?? null) !== menu.userId);
 
+  // The seat changed under the menu (the guest left, the show ended): a keyboard inside it goes back to the tile, not
+  // to the top of the page. Whether it was inside is read now, while the menu is still on the page: this render
+  // takes the menu away before the effect below runs.
+  const focusWasInMenu = useRef(false);
+  if (menuStale && typeof document !== 'undefined' && document.activeElement?.closest('[data-testid="seat-menu"]')) focusWasInMenu.current = true;
   useEffect(() => {
     if (!menuStale) return;
-    // The seat changed under the menu (the guest left, the show ended): a keyboard inside it goes back to the tile,
-    // not to the top of the page.
-    const focusInside = document.activeElement?.closest('[role="menu"]') != null;
     setMenu(null);
-    if (focusInside) opener.current?.focus();
+    if (focusWasInMenu.current) opener.current?.focus();
+    focusWasInMenu.current = false;
   }, [menuStale]);
 
   useEffect(() => {
