@@ -159,6 +159,31 @@ describe('ProgramOutputs', () => {
     expect(unknown.sessions.stream[0]!.started[0]!.recordPath).toBe('/rec/show.mkv');
   });
 
+  it('records with libx264 when the stream’s hardware encoder will not open a second time for the recording', async () => {
+    const logs: string[] = [];
+    let recordings = 0;
+    const hw = setup(
+      (output, session) => {
+        if (output === 'stream') session.startResult = Promise.resolve({ ...RESULT, encoder: 'h264_nvenc' });
+        // The first recording session's encoder will not open; the next one's does.
+        else if (recordings++ === 0) session.startResult = Promise.reject(new EncoderStartError('ffmpeg_exited', 'h264_nvenc: OpenEncodeSessionEx failed: out of memory'));
+      },
+      async () => true,
+      (m) => logs.push(m),
+    );
+    await hw.outputs.start({ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' });
+    await settle();
+    await settle();
+    expect(hw.sessions.recording.map((s) => s.encoder)).toEqual(['h264_nvenc', 'libx264']);
+    expect(hw.sessions.recording[0]!.disposed).toBe(1);
+    expect(hw.sessions.recording[1]!.started).toEqual([{ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' }]);
+    expect(logs).toContain('recording: h264_nvenc did not open for the recording; it records with libx264 instead');
+    hw.outputs.pushVideo(new Uint8Array(4), 9);
+    expect(hw.sessions.recording[1]!.video).toEqual([9]);
+    // libx264 failing too ends there: no third try.
+    expect(hw.sessions.recording).toHaveLength(2);
+  });
+
   it('records through the stream’s ffmpeg when the hardware encoder that passed its trial did not open for the stream (one encode, not two)', async () => {
     const logs: string[] = [];
     const fallback = setup(

@@ -15,7 +15,9 @@
  * raw frames cross one more pipe. It starts once the stream is live, with the
  * encoder the stream opened (never choosing again, never marking one failed
  * for the process: a hardware encoder with one session left goes to the
- * stream). With libx264 a second encode would double the heaviest work on
+ * stream; should it then not open for the recording, the recording is
+ * encoded with libx264, the picture still encoded only once on the CPU).
+ * With libx264 a second encode would double the heaviest work on
  * the machine, so the stream's ffmpeg tees into the recording instead
  * (EncoderSession does that by itself), and the recording shares the
  * stream's reconnects. A hardware encoder that passed its trial but would
@@ -234,7 +236,17 @@ export class ProgramOutputs {
     });
     return recording.start(opts).then(
       () => undefined,
-      (error: unknown) => this.log(`recording: ${(error as Error).message}`),
+      (error: unknown) => {
+        this.log(`recording: ${(error as Error).message}`);
+        // The stream's hardware encoder would not open a second time (a GPU with its sessions used up): the recording
+        // is encoded with libx264 instead, once. The stream stays on its hardware, so the picture is still encoded on
+        // the CPU only once.
+        const stopped = error instanceof EncoderStartError && error.reason === 'stopped';
+        if (!encoder || encoder === 'libx264' || stopped || this.stopped || this.recording !== recording) return undefined;
+        this.log(`recording: ${encoder} did not open for the recording; it records with libx264 instead`);
+        recording.dispose();
+        return this.startRecording(opts, 'libx264');
+      },
     );
   }
 
