@@ -4,7 +4,7 @@
  * clear error; devices are asked for as `ideal` at the host's size.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeviceError, hostDeviceMessage, HOST_CAMERA, openHostMedia, pickableKinds } from './capture';
+import { DeviceError, hostDeviceMessage, HOST_CAMERA, mirrorsSelfView, openHostMedia, pickableKinds } from './capture';
 
 interface FakeTrack {
   kind: 'audio' | 'video';
@@ -119,5 +119,16 @@ describe('pickableKinds', () => {
     expect(pickableKinds([{ kinds: ['video'], reason: 'permission_denied' }])).toEqual(['audio']);
     expect(pickableKinds([{ kinds: ['audio'], reason: 'permission_denied' }, { kinds: ['video'], reason: 'device_not_found' }])).toEqual(['video']);
     expect(pickableKinds([{ kinds: ['video', 'audio'], reason: 'permission_denied' }])).toEqual([]);
+  });
+});
+
+describe('mirrorsSelfView', () => {
+  const track = (facingMode?: string) => ({ getSettings: () => (facingMode ? { facingMode } : {}) }) as unknown as MediaStreamTrack;
+
+  it('mirrors a front or unknown camera, as a mirror would, and not a phone’s back camera', () => {
+    expect(mirrorsSelfView(track('user'))).toBe(true);
+    expect(mirrorsSelfView(track())).toBe(true);
+    expect(mirrorsSelfView(null)).toBe(true);
+    expect(mirrorsSelfView(track('environment'))).toBe(false);
   });
 });

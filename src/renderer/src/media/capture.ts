@@ -248,6 +248,11 @@ export function onDevicesChanged(listener: () => void): () => void {
 }
 
 /** The device a track captures from, when the browser says. */
+/** Whether a self view of this camera is shown mirrored, as a mirror would: a camera facing away (a phone's back one) is not. */
+export function mirrorsSelfView(track: MediaStreamTrack | null | undefined): boolean {
+  return track?.getSettings?.().facingMode !== 'environment';
+}
+
 export function trackDeviceId(track: MediaStreamTrack | null | undefined): string | null {
   return track?.getSettings().deviceId ?? null;
 }

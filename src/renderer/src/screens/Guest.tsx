@@ -26,7 +26,7 @@ import {
 import { getStream, subscribeStream } from '../services/liveService';
 import { DeviceCheck, EXIT_MESSAGES, GuestSession, whySeatClosed, type GuestLinkState } from '../session/GuestSession';
 import { ServerClock } from '../session/serverClock';
-import { stopStream } from '../media/capture';
+import { mirrorsSelfView, stopStream } from '../media/capture';
 import { lagInWords } from '../rtc/linkQuality';
 import { useStore } from '../store';
 import { SignIn } from './SignIn';
@@ -661,7 +661,7 @@ function GuestStage({ stage }: { stage: Stage }) {
           ) : null}
         </div>
         <div className={cameraShown ? 'g-self' : 'g-self off'}>
-          <video ref={selfRef} className="g-mirror" autoPlay playsInline muted data-testid="self-view" />
+          <video ref={selfRef} className={mirrorsSelfView(state.local.getVideoTracks()[0]) ? 'g-mirror' : undefined} autoPlay playsInline muted data-testid="self-view" />
           {cameraShown ? null : <span>Your camera is off</span>}
           <em className="g-self-label">You</em>
         </div>

@@ -79,7 +79,12 @@ export interface StreamGuestService {
     onUnavailable?: (err: BackendError) => void,
   ): Promise<Unsubscribe>;
   /** Invitations of a stream as its host sees them change. */
-  subscribeStreamInvitations(streamId: string, onChange: (row: GuestInvitationRow) => void, onRejoin?: () => void): Promise<Unsubscribe>;
+  subscribeStreamInvitations(
+    streamId: string,
+    onChange: (row: GuestInvitationRow) => void,
+    onRejoin?: () => void,
+    onUnavailable?: (err: BackendError) => void,
+  ): Promise<Unsubscribe>;
   /**
    * Seats of a stream: taken, changed (mute, camera, moderator, volume) and
    * left. `onRejoin` (here and in the other subscriptions) is called when the
@@ -234,12 +239,13 @@ export function createStreamGuestService(client: SupabaseClient): StreamGuestSer
         ...(onRejoin ? { onRejoin } : {}),
         ...(onUnavailable ? { onUnavailable } : {}),
       }),
-    subscribeStreamInvitations: async (streamId, onChange, onRejoin) =>
+    subscribeStreamInvitations: async (streamId, onChange, onRejoin, onUnavailable) =>
       watchTable(client, 'stream-invitations', {
         table: 'stream_guest_invitations',
         filter: `stream_id=eq.${requireUuid(streamId, 'stream id')}`,
         onRow: onChange,
         ...(onRejoin ? { onRejoin } : {}),
+        ...(onUnavailable ? { onUnavailable } : {}),
       }),
     subscribeSeats: async (streamId, onChange, onRejoin) =>
       watchTable(client, 'seats', {

@@ -557,7 +557,26 @@ describe('the guest on stage', () => {
     spy.mockRejectedValueOnce(refusal());
     await expect(session.setMic(true)).rejects.toThrow();
     expect(session.get().notice).toBe('Could not turn your microphone on: A moderator muted your microphone');
+    // The mute is released: the refusal on screen is no longer true, and goes.
+    g.seatRow!({ ...SEAT, muted_by_host: false, mic_enabled: false, mic_muted_by: null, version: 4 } as never);
+    await vi.waitFor(() => expect(session.get().notice).toBeNull());
     spy.mockRestore();
+    await session.close();
+  });
+
+  it('two taps on Start video while the camera opens open it once: the second waits for the first', async () => {
+    const session = newSession(new FakeMediaStream([new DeviceTrack('audio', 'mic-0')]));
+    await session.start();
+    const first = session.setCamera(true);
+    const second = session.setCamera(true);
+    await vi.waitFor(() => expect(g.gates).toHaveLength(1));
+    g.gates.shift()!();
+    await first;
+    await new Promise((r) => setTimeout(r, 10));
+    expect(g.gates).toHaveLength(0);
+    await second;
+    expect(g.opened.filter((o) => o.kind === 'video')).toHaveLength(1);
+    expect(session.get().cameraOn).toBe(true);
     await session.close();
   });
 

@@ -930,6 +930,12 @@ export class GuestSession {
     // nobody. Unless the guest's own change is on its way, the switch follows the seat.
     if (!row.mic_enabled && this.saving.audio === 0) patch.micOn = false;
     if (!row.camera_enabled && this.saving.video === 0) patch.cameraOn = false;
+    // The host released what it had turned off: its refusal, still on screen, is no longer true.
+    const refusal = this.hostRefusal;
+    if (refusal && !(refusal.kind === 'audio' ? row.muted_by_host : row.camera_disabled_by_host)) {
+      this.hostRefusal = null;
+      if (this.get().notice === refusal.text) patch.notice = null;
+    }
     this.snapshot.set(patch);
     this.applyTracks();
   }
@@ -965,15 +971,23 @@ export class GuestSession {
   /** The guest's own switch changes on their way to the database, per kind (onSeat leaves the switch alone meanwhile). */
   private readonly saving: Record<MediaKind, number> = { audio: 0, video: 0 };
 
+  /** Each kind's switch changes, one after another: a second tap waits for the first (its device may be opening). */
+  private readonly mediaOps: Record<MediaKind, Promise<void>> = { audio: Promise.resolve(), video: Promise.resolve() };
+
   private async setMedia(kind: MediaKind, on: boolean): Promise<void> {
     if (this.closed || this.leaving) return;
     this.saving[kind] += 1;
+    const run = this.mediaOps[kind].then(() => (this.closed || this.leaving ? undefined : this.setMediaNow(kind, on)));
+    this.mediaOps[kind] = run.catch(() => {});
     try {
-      await this.setMediaNow(kind, on);
+      await run;
     } finally {
       this.saving[kind] -= 1;
     }
   }
+
+  /** The host's refusal on screen (the switch the host turned off), cleared when the host releases it. */
+  private hostRefusal: { kind: MediaKind; text: string } | null = null;
 
   private async setMediaNow(kind: MediaKind, on: boolean): Promise<void> {
     const { streamId } = this.opts;
@@ -1007,7 +1021,9 @@ export class GuestSession {
       this.snapshot.set({ [key]: true });
       this.applyTracks();
     } catch (err) {
-      this.notice(err instanceof BackendError ? this.refusalText(err) : err instanceof DeviceError ? err.message : String(err));
+      const text = err instanceof BackendError ? this.refusalText(err) : err instanceof DeviceError ? err.message : String(err);
+      this.notice(text);
+      if (err instanceof BackendError && (err.reason === 'muted_by_host' || err.reason === 'camera_disabled_by_host')) this.hostRefusal = { kind, text };
       // The database may have said yes before the device failed: keep it in step with what is sent.
       if (err instanceof DeviceError) await save(streamId, false).catch(() => {});
       throw err;

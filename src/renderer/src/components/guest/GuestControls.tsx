@@ -9,7 +9,8 @@ type SwitchState = 'on' | 'off' | 'host';
 
 export function GuestControls({ state, session, onLeave, leaving }: { state: GuestStageState; session: GuestSession; onLeave: () => void; leaving: boolean }) {
   const [showDevices, setShowDevices] = useState(false);
-  const [busy, setBusy] = useState<'mic' | 'camera' | 'device' | null>(null);
+  /** The controls whose change is on its way, each on its own (a mic tap does not free the camera's button). */
+  const [busy, setBusy] = useState<ReadonlySet<'mic' | 'camera' | 'device'>>(new Set());
   const mic: SwitchState = state.seat.muted_by_host ? 'host' : state.micOn ? 'on' : 'off';
   const camera: SwitchState = state.seat.camera_disabled_by_host ? 'host' : state.cameraOn ? 'on' : 'off';
   const audioTrack = state.local.getAudioTracks()[0] ?? null;
@@ -17,11 +18,17 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
   const byWhom = (by: string | null): string => (by && by !== session.hostId ? 'moderator' : 'host');
 
   const run = (what: 'mic' | 'camera' | 'device', action: () => Promise<void>) => {
-    setBusy(what);
+    setBusy((held) => new Set(held).add(what));
     // The session shows what went wrong (a refusal from the database, a failed device) as its notice.
     action()
       .catch(() => {})
-      .finally(() => setBusy(null));
+      .finally(() =>
+        setBusy((held) => {
+          const next = new Set(held);
+          next.delete(what);
+          return next;
+        }),
+      );
   };
 
   return (
@@ -32,7 +39,7 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
             devices={state.devices}
             cameraId={state.cameraId}
             microphoneId={state.microphoneId}
-            disabled={busy === 'device' || leaving}
+            disabled={busy.has('device') || leaving}
             onChoose={(kind, deviceId) => run('device', () => session.switchDevice(kind, deviceId))}
           />
           <button type="button" className="g-big" onClick={() => setShowDevices(false)}>
@@ -45,7 +52,7 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
           type="button"
           className={`g-control ${mic}`}
           aria-pressed={mic !== 'on'}
-          disabled={busy === 'mic' || leaving}
+          disabled={busy.has('mic') || leaving}
           onClick={() => run('mic', () => session.setMic(mic !== 'on'))}
           data-testid="mic-toggle"
           data-state={mic}
@@ -58,7 +65,7 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
           type="button"
           className={`g-control ${camera}`}
           aria-pressed={camera !== 'on'}
-          disabled={busy === 'camera' || leaving}
+          disabled={busy.has('camera') || leaving}
           onClick={() => run('camera', () => session.setCamera(camera !== 'on'))}
           data-testid="camera-toggle"
           data-state={camera}

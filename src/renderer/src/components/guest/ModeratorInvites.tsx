@@ -13,6 +13,10 @@ import { useProfileNames } from './useProfileNames';
 /** How long after a countdown ran out the list is read again (reading it has the database mark the invitation expired). */
 const RAN_OUT_RELIST_MS = 1500;
 
+const READ_FAILED = "Could not read the stream's invitations";
+const LIVE_DOWN = 'The invitations may change late: live updates are unavailable';
+const POLL_MS = 5000;
+
 const newestFirst = (a: GuestInvitationRow, b: GuestInvitationRow) => Date.parse(b.created_at) - Date.parse(a.created_at);
 
 export function ModeratorInvites({ streamId, hostId, localTime }: { streamId: string; hostId: string; localTime: (serverTime: string) => string }) {
@@ -27,15 +31,33 @@ export function ModeratorInvites({ streamId, hostId, localTime }: { streamId: st
     let off: () => void = () => {};
     const relist = () =>
       listStreamInvitations(streamId)
-        .then((rows) => !cancelled && setInvitations([...rows].sort(newestFirst)))
-        .catch((err: Error) => !cancelled && setError(`Could not read the stream's invitations: ${err.message}`));
+        .then((rows) => {
+          if (cancelled) return;
+          setInvitations([...rows].sort(newestFirst));
+          setError((e) => (e?.startsWith(READ_FAILED) ? null : e));
+        })
+        .catch((err: Error) => !cancelled && setError(`${READ_FAILED}: ${err.message}`));
     relistRef.current = () => void relist();
-    subscribeStreamInvitations(streamId, (row) => !cancelled && upsert(row), () => void relist())
+    // Live updates that cannot start are tried again; until they hold, the list is read every few seconds.
+    let poll: ReturnType<typeof setInterval> | null = null;
+    const unavailable = (err: Error) => {
+      if (cancelled) return;
+      setError(`${LIVE_DOWN} (${err.message}); trying again.`);
+      poll ??= setInterval(() => void relist(), POLL_MS);
+    };
+    const rejoined = () => {
+      if (poll) clearInterval(poll);
+      poll = null;
+      setError((e) => (e?.startsWith(LIVE_DOWN) ? null : e));
+      void relist();
+    };
+    subscribeStreamInvitations(streamId, (row) => !cancelled && upsert(row), rejoined, unavailable)
       .then((unsubscribe) => (cancelled ? unsubscribe() : (off = unsubscribe)))
       .then(relist)
       .catch((err: Error) => !cancelled && setError(err.message));
     return () => {
       cancelled = true;
+      if (poll) clearInterval(poll);
       off();
     };
   }, [streamId]);

@@ -1,6 +1,6 @@
 /** The check before going on stage: preview, device choice, microphone level, and what to do when a device fails. */
 import { useEffect, useRef, useSyncExternalStore } from 'react';
-import { describeDeviceErrors, pickableKinds } from '../../media/capture';
+import { describeDeviceErrors, mirrorsSelfView, pickableKinds } from '../../media/capture';
 import type { DeviceCheck } from '../../session/GuestSession';
 import { DevicePicker } from './DevicePicker';
 import { CameraIcon, MicIcon } from './icons';
@@ -29,7 +29,7 @@ export function PreJoin({ check }: { check: DeviceCheck }) {
   return (
     <section className="g-prejoin" data-testid="prejoin" data-status={state.status} aria-label="Camera and microphone check">
       <div className="g-preview">
-        <video ref={videoRef} className="g-mirror" autoPlay playsInline muted data-testid="prejoin-preview" />
+        <video ref={videoRef} className={mirrorsSelfView(videoTrack) ? 'g-mirror' : undefined} autoPlay playsInline muted data-testid="prejoin-preview" />
         {cover ? <div className="g-preview-cover">{cover}</div> : null}
         <div className="g-preview-toggles">
           <button
