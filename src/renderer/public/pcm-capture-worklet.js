@@ -6,6 +6,16 @@
 // fifty chunks a second do not wait on a busy page.
 const CHUNK_FRAMES = 960; // 20 ms at 48 kHz
 
+// The mix of several voices (and a guest turned up to 200 %) can pass full
+// scale, which AAC carries and players then clip harshly. Samples are left as
+// they are up to KNEE; above it they bend smoothly towards ±1, never past it.
+const KNEE = 0.9;
+function softClip(x) {
+  if (x <= KNEE && x >= -KNEE) return x;
+  const over = (Math.abs(x) - KNEE) / (1 - KNEE);
+  return Math.sign(x) * (KNEE + (1 - KNEE) * (over / (1 + over)));
+}
+
 class PcmCapture extends AudioWorkletProcessor {
   constructor() {
     super();
@@ -26,8 +36,8 @@ class PcmCapture extends AudioWorkletProcessor {
     const right = input && (input[1] || input[0]);
     const frames = left ? left.length : 128;
     for (let i = 0; i < frames; i++) {
-      this.buffer[this.filled * 2] = left ? left[i] : 0;
-      this.buffer[this.filled * 2 + 1] = right ? right[i] : 0;
+      this.buffer[this.filled * 2] = left ? softClip(left[i]) : 0;
+      this.buffer[this.filled * 2 + 1] = right ? softClip(right[i]) : 0;
       this.filled++;
       if (this.filled === CHUNK_FRAMES) {
         const chunk = this.buffer;
