@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { coverCrop, gridLayout, gridShape, programLayout, PROGRAM_LAYOUTS } from './layout';
+import { coverCrop, gridLayout, gridShape, programLayout, PROGRAM_LAYOUTS, shownSourceIds } from './layout';
 
 describe('gridShape', () => {
   it.each([
@@ -121,5 +121,18 @@ describe('programLayout', () => {
 
   it('falls back to the full frame for one source, whatever the layout', () => {
     for (const kind of PROGRAM_LAYOUTS) expect(programLayout(kind, [s('host')], 1280, 720)[0]!.rect).toEqual({ x: 0, y: 0, width: 1280, height: 720 });
+  });
+});
+
+describe('shownSourceIds', () => {
+  const ids = ['host', 'a', 'b', 'c'];
+
+  it('names every source of a grid or spotlight, and the two a picture-in-picture or side-by-side shows', () => {
+    expect([...shownSourceIds('grid', ids)]).toEqual(ids);
+    expect([...shownSourceIds('spotlight', ids, 'b')].sort()).toEqual([...ids].sort());
+    expect([...shownSourceIds('pip', ids)]).toEqual(['host', 'a']);
+    expect([...shownSourceIds('side-by-side', ids, 'c')].sort()).toEqual(['c', 'host'].sort());
+    expect([...shownSourceIds('pip', ['host'])]).toEqual(['host']);
+    expect(shownSourceIds('grid', []).size).toBe(0);
   });
 });

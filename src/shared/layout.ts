@@ -101,6 +101,12 @@ function focusFirst(sources: readonly GridSource[], focusId: string | null | und
  * - pip: the focus full frame, the next one small in the bottom-right corner;
  * - spotlight: the focus large on the left, the others in a strip on the right.
  */
+/** The sources a program layout shows (picture-in-picture and side-by-side show two of many; grid and spotlight all). */
+export function shownSourceIds(kind: ProgramLayoutKind, ids: readonly string[], focusId?: string | null): Set<string> {
+  const items = programLayout(kind, ids.map((id) => ({ id, width: 16, height: 9 })), 1280, 720, focusId);
+  return new Set(items.filter((i) => i.visible).map((i) => i.sourceId));
+}
+
 export function programLayout(
   kind: ProgramLayoutKind,
   sources: readonly GridSource[],

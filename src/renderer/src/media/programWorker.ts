@@ -8,7 +8,7 @@
  * bridge's worker through a MessagePort when the bridge offers one, else to
  * the page. No <video> elements, no page jank in the frame loop.
  */
-import { programLayout, type ProgramLayoutKind } from '../../../shared/layout';
+import { programLayout, shownSourceIds, type ProgramLayoutKind } from '../../../shared/layout';
 import { Compositor } from './Compositor';
 import { I420Compositor } from './I420Compositor';
 import { bitmapPicture, framePicture, PROGRAM_COLOR_SPACE, type FrameScratch } from './framePicture';
@@ -366,8 +366,11 @@ async function tickCpu(): Promise<void> {
   cpuBusy = true;
   try {
     // Every new frame's planes are read at once: one wait for all sources, not one after another, and at most a
-    // frame interval long. A source still being read keeps its frames waiting for the next tick.
-    const frames = pending.take((id) => reads.busy(id));
+    // frame interval long. A source still being read keeps its frames waiting for the next tick; one the layout does
+    // not show (picture-in-picture, side-by-side) is not read at all: its queue keeps its two newest frames for when
+    // it is shown.
+    const shown = shownSourceIds(layout.kind, layout.order, layout.focusId);
+    const frames = pending.take((id) => reads.busy(id) || !shown.has(id));
     const copyStarted = performance.now();
     await reads.start(frames, 1000 / size.fps);
     busyMs.copy += performance.now() - copyStarted;
