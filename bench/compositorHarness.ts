@@ -3,7 +3,7 @@ import { gridLayout, type SceneItem } from '../src/shared/layout';
 import { rgbaToI420 } from '../src/shared/color';
 import { Compositor } from '../src/renderer/src/media/Compositor';
 import { I420Compositor } from '../src/renderer/src/media/I420Compositor';
-import { framePicture, type FrameScratch } from '../src/renderer/src/media/framePicture';
+import { framePicture, PROGRAM_COLOR_SPACE, type FrameScratch } from '../src/renderer/src/media/framePicture';
 
 function makeSources(count: number): HTMLCanvasElement[] {
   return Array.from({ length: count }, () => {
@@ -84,7 +84,8 @@ export async function cpuI420(count: number, width: number, height: number, fram
   const run = async (n: number) => {
     for (let f = 0; f < n; f++) {
       for (let i = 0; i < sources.length; i++) {
-        const frame = new VideoFrame(pictures[i]![f % variants]!, { format: 'I420', codedWidth: 640, codedHeight: 360, timestamp: f });
+        // BT.601, as a camera's frames say (made from bytes, a frame says BT.709 unless told).
+        const frame = new VideoFrame(pictures[i]![f % variants]!, { format: 'I420', codedWidth: 640, codedHeight: 360, timestamp: f, colorSpace: PROGRAM_COLOR_SPACE });
         compositor.setPicture(`s${i}`, await framePicture(frame, scratch[i]!));
         frame.close();
       }

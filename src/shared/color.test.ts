@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { i420Size, rgbaToI420, rgbToYuv601 } from './color';
+import { i420Size, rgbaToI420, rgbToYuv601, rgbToYuv709 } from './color';
 
 describe('rgbToYuv601', () => {
   it('maps black, white and the primaries to BT.601 limited range', () => {
@@ -29,5 +29,14 @@ describe('rgbaToI420', () => {
 
   it('refuses odd sizes', () => {
     expect(() => i420Size(3, 2)).toThrow(/even/);
+  });
+});
+
+describe('rgbToYuv709', () => {
+  it('gives BT.709 limited range: white, black, pure red and blue', () => {
+    expect(rgbToYuv709(255, 255, 255)).toEqual([235, 128, 128]);
+    expect(rgbToYuv709(0, 0, 0)).toEqual([16, 128, 128]);
+    expect(rgbToYuv709(255, 0, 0)).toEqual([63, 102, 240]);
+    expect(rgbToYuv709(0, 0, 255)).toEqual([32, 240, 118]);
   });
 });

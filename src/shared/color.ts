@@ -12,6 +12,12 @@ export function rgbToYuv601(r: number, g: number, b: number): [y: number, u: num
   return [clampByte(y), clampByte(u), clampByte(v)];
 }
 
+/** BT.709 limited-range RGB → YUV (many HD webcams send it). Inputs 0..255. */
+export function rgbToYuv709(r: number, g: number, b: number): [y: number, u: number, v: number] {
+  const y = (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+  return [clampByte(16 + 219 * y), clampByte(128 + (224 * (b / 255 - y)) / 1.8556), clampByte(128 + (224 * (r / 255 - y)) / 1.5748)];
+}
+
 function clampByte(x: number): number {
   return Math.min(255, Math.max(0, Math.round(x)));
 }
@@ -24,16 +30,16 @@ export function i420Size(width: number, height: number): number {
 
 /**
  * Reference RGBA → I420 on the CPU (chroma = average of each 2x2 block); used
- * to check the GPU path and by tests.
+ * to check the GPU path and by tests. BT.601 unless another conversion is given.
  */
-export function rgbaToI420(rgba: Uint8Array | Uint8ClampedArray, width: number, height: number): Uint8Array {
+export function rgbaToI420(rgba: Uint8Array | Uint8ClampedArray, width: number, height: number, toYuv = rgbToYuv601): Uint8Array {
   const out = new Uint8Array(i420Size(width, height));
   const uOffset = width * height;
   const vOffset = uOffset + (width / 2) * (height / 2);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const i = (y * width + x) * 4;
-      out[y * width + x] = rgbToYuv601(rgba[i]!, rgba[i + 1]!, rgba[i + 2]!)[0];
+      out[y * width + x] = toYuv(rgba[i]!, rgba[i + 1]!, rgba[i + 2]!)[0];
     }
   }
   for (let cy = 0; cy < height / 2; cy++) {
@@ -47,7 +53,7 @@ export function rgbaToI420(rgba: Uint8Array | Uint8ClampedArray, width: number, 
         g += rgba[i + 1]!;
         b += rgba[i + 2]!;
       }
-      const [, u, v] = rgbToYuv601(r / 4, g / 4, b / 4);
+      const [, u, v] = toYuv(r / 4, g / 4, b / 4);
       out[uOffset + cy * (width / 2) + cx] = u;
       out[vOffset + cy * (width / 2) + cx] = v;
     }

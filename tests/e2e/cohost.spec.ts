@@ -268,7 +268,9 @@ test('host moderates three guests; the program follows', async () => {
   await expect.poll(async () => (await seatOf(host, ids[0]!))?.muted_by_host).toBe(false);
   await expect(host.getByTestId('events')).toContainText(`${GUESTS[0]!.name}’s microphone was released by ${GUESTS[1]!.name}`);
   await expect(guestPages[0]!.getByTestId('host-muted')).toHaveCount(0);
+  // A removal cannot be undone: the first tap asks, the second removes.
   await mia.getByRole('button', { name: `Remove ${GUESTS[0]!.name} from the stage` }).click();
+  await mia.getByRole('button', { name: `Confirm: remove ${GUESTS[0]!.name} from the stage` }).click();
   await expect(host.locator(`[data-user="${ids[0]}"]`)).toHaveCount(0);
   await expect(guestPages[0]!.getByTestId('guest-message')).toContainText('You were removed from the stage', { timeout: 15_000 });
   await expect(panel.getByTestId('moderated-guest')).toHaveCount(0);

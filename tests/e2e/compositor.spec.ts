@@ -61,7 +61,7 @@ test('VideoFrames on an OffscreenCanvas (the worker path): same picture, only th
   expect(r.maxDiff).toBeLessThanOrEqual(8);
 });
 
-test('CPU path: I420, NV12, RGBA and canvas VideoFrames read back exactly; the I420 compositor matches WebGL2', async () => {
+test('CPU path: I420, NV12, RGBA and canvas VideoFrames read back exactly, a BT.709 one in BT.601; the I420 compositor matches WebGL2', async () => {
   const page = await browser.newPage();
   await page.setContent('<!doctype html><body></body>');
   await page.addScriptTag({ content: bundle });
@@ -72,6 +72,9 @@ test('CPU path: I420, NV12, RGBA and canvas VideoFrames read back exactly; the I
   expect(r.i420Format).toBe('I420');
   expect(r.i420).toBe(0);
   expect(r.nv12).toBe(0);
+  // A BT.709 camera's frame lands in the program's BT.601: within a step on average, where it was far off as it came.
+  expect(r.bt709 as number).toBeLessThan(1);
+  expect(r.bt709Before as number).toBeGreaterThan(3 * (r.bt709 as number));
   expect(r.rgba).toBeLessThanOrEqual(1);
   expect(r.canvas).toBeLessThanOrEqual(2);
   // Scaling filters differ a little at the quadrant edges; elsewhere the same picture.

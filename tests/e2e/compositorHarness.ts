@@ -1,9 +1,9 @@
 /** Runs inside the page (bundled by compositor.spec.ts): drives the real Compositor. */
-import { rgbaToI420 } from '../../src/shared/color';
+import { rgbaToI420, rgbToYuv709 } from '../../src/shared/color';
 import { Compositor } from '../../src/renderer/src/media/Compositor';
 import { createProgram } from '../../src/renderer/src/media/gl';
 import { I420Compositor } from '../../src/renderer/src/media/I420Compositor';
-import { framePicture } from '../../src/renderer/src/media/framePicture';
+import { framePicture, PROGRAM_COLOR_SPACE } from '../../src/renderer/src/media/framePicture';
 import { gridLayout } from '../../src/shared/layout';
 
 function pattern(width: number, height: number): HTMLCanvasElement {
@@ -124,9 +124,15 @@ export async function cpuPath(width: number, height: number) {
     return max;
   };
   const n = reference.length;
+  const meanDiff = (a: Uint8Array, b: Uint8Array, count: number) => {
+    let sum = 0;
+    for (let i = 0; i < count; i++) sum += Math.abs(a[i]! - b[i]!);
+    return sum / count;
+  };
   const results: Record<string, number | string> = {};
 
-  const i420 = new VideoFrame(reference, { format: 'I420', codedWidth: width, codedHeight: height, timestamp: 0 });
+  // Frames made from bytes say BT.709 unless told: these bytes are BT.601, as a camera's are.
+  const i420 = new VideoFrame(reference, { format: 'I420', codedWidth: width, codedHeight: height, timestamp: 0, colorSpace: PROGRAM_COLOR_SPACE });
   const fromI420 = await framePicture(i420, {});
   results.i420Format = i420.format!;
   results.i420 = diff(fromI420.data, reference, n);
@@ -139,9 +145,16 @@ export async function cpuPath(width: number, height: number) {
     nv12[width * height + 2 * i] = reference[width * height + i]!;
     nv12[width * height + 2 * i + 1] = reference[width * height + q + i]!;
   }
-  const nv12Frame = new VideoFrame(nv12, { format: 'NV12', codedWidth: width, codedHeight: height, timestamp: 0 });
+  const nv12Frame = new VideoFrame(nv12, { format: 'NV12', codedWidth: width, codedHeight: height, timestamp: 0, colorSpace: PROGRAM_COLOR_SPACE });
   results.nv12 = diff((await framePicture(nv12Frame, {})).data, reference, n);
   nv12Frame.close();
+
+  // The same picture in BT.709 (as many HD webcams send): put back into BT.601 within a step or two.
+  const as709 = rgbaToI420(rgba, width, height, rgbToYuv709);
+  const bt709Frame = new VideoFrame(as709, { format: 'I420', codedWidth: width, codedHeight: height, timestamp: 0, colorSpace: { matrix: 'bt709', primaries: 'bt709', transfer: 'bt709', fullRange: false } });
+  results.bt709 = meanDiff((await framePicture(bt709Frame, {})).data, reference, n);
+  results.bt709Before = meanDiff(as709, reference, n);
+  bt709Frame.close();
 
   const rgbaFrame = new VideoFrame(rgba, { format: 'RGBA', codedWidth: width, codedHeight: height, timestamp: 0 });
   results.rgba = diff((await framePicture(rgbaFrame, {})).data, reference, n);
@@ -179,3 +192,4 @@ export async function cpuPath(width: number, height: number) {
   results.gpuRedY = gpuOut[(height / 8) * width + at]!;
   return results;
 }
+

@@ -3,8 +3,8 @@
  * start the studio (the other is named with what to do), both failing is one
  * clear error; devices are asked for as `ideal` at the host's size.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { DeviceError, hostDeviceMessage, HOST_CAMERA, mirrorsSelfView, openHostMedia, pickableKinds } from './capture';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DeviceError, hostDeviceMessage, HOST_CAMERA, listDevices, mirrorsSelfView, openHostMedia, pickableKinds } from './capture';
 
 interface FakeTrack {
   kind: 'audio' | 'video';
@@ -130,5 +130,21 @@ describe('mirrorsSelfView', () => {
     expect(mirrorsSelfView(track())).toBe(true);
     expect(mirrorsSelfView(null)).toBe(true);
     expect(mirrorsSelfView(track('environment'))).toBe(false);
+  });
+});
+
+describe('listDevices', () => {
+  afterEach(() => vi.unstubAllGlobals());
+  const devicesAre = (list: Array<{ kind: MediaDeviceKind; deviceId: string; label?: string }>) =>
+    vi.stubGlobal('navigator', { mediaDevices: { enumerateDevices: async () => list.map((d) => ({ label: '', ...d })) } });
+
+  it('says which kinds exist but are hidden from a page refused access, so the picker does not say "none found"', async () => {
+    devicesAre([
+      { kind: 'videoinput', deviceId: 'cam-1', label: 'Front' },
+      { kind: 'audioinput', deviceId: '' },
+    ]);
+    expect(await listDevices()).toEqual({ cameras: [{ deviceId: 'cam-1', label: 'Front' }], microphones: [], blocked: ['audio'] });
+    devicesAre([{ kind: 'videoinput', deviceId: 'cam-1' }]);
+    expect(await listDevices()).toEqual({ cameras: [{ deviceId: 'cam-1', label: 'Camera 1' }], microphones: [] });
   });
 });

@@ -55,6 +55,8 @@ export interface DeviceOption {
 export interface DeviceLists {
   cameras: DeviceOption[];
   microphones: DeviceOption[];
+  /** Kinds the browser lists without ids: there are such devices, but this page may not use them (access refused). */
+  blocked?: MediaKind[];
 }
 
 /** Size of the camera a guest sends: small enough for two shared cores and a phone's uplink. */
@@ -236,7 +238,14 @@ export async function listDevices(): Promise<DeviceLists> {
     all
       .filter((d) => d.kind === kind && d.deviceId !== '')
       .map((d, i) => ({ deviceId: d.deviceId, label: d.label || `${fallback} ${i + 1}` }));
-  return { cameras: pick('videoinput', 'Camera'), microphones: pick('audioinput', 'Microphone') };
+  const cameras = pick('videoinput', 'Camera');
+  const microphones = pick('audioinput', 'Microphone');
+  // Without access a browser lists each kind's devices with an empty id (or one entry for all): there are some.
+  const hidden = (kind: MediaDeviceKind) => all.some((d) => d.kind === kind && d.deviceId === '');
+  const blocked: MediaKind[] = [];
+  if (cameras.length === 0 && hidden('videoinput')) blocked.push('video');
+  if (microphones.length === 0 && hidden('audioinput')) blocked.push('audio');
+  return blocked.length > 0 ? { cameras, microphones, blocked } : { cameras, microphones };
 }
 
 /** Calls back when a device is plugged in or out. */

@@ -1,11 +1,12 @@
 /**
  * A VideoFrame's pixels as an I420 picture for the CPU compositor. Decoded
  * camera and WebRTC frames are I420 (or NV12) in memory: their planes are
- * copied as they are. Packed RGB frames (screen capture, canvases) are
+ * copied as they are, then put in the program's BT.601 limited range where the
+ * frame says it is BT.709 or full range (toProgramColors). Packed RGB frames (screen capture, canvases) are
  * converted; anything else (GPU-backed frames) is drawn on a small 2D canvas
  * first. Buffers are reused between frames of one source.
  */
-import { nv12ToPicture, packedPicture, rgbToPicture, type I420Picture, type Plane } from './i420';
+import { nv12ToPicture, packedPicture, rgbToPicture, toProgramColors, type I420Picture, type Plane } from './i420';
 
 /** A reusable staging buffer per source (copyTo's destination). */
 export interface FrameScratch {
@@ -40,12 +41,17 @@ export async function framePicture(frame: VideoFrame, scratch: FrameScratch): Pr
       // The planes land packed in the order Y, U, V (A after, ignored): that is an I420 picture already.
       const buffer = staging(scratch, frame.allocationSize());
       const layout = await frame.copyTo(buffer);
-      return { width, height, data: buffer, planes: [toPlane(layout[0]!), toPlane(layout[1]!), toPlane(layout[2]!)] };
+      const copied: I420Picture = { width, height, data: buffer, planes: [toPlane(layout[0]!), toPlane(layout[1]!), toPlane(layout[2]!)] };
+      // The copy is this source's own buffer: a camera in BT.709 or full range is put in the program's colours there.
+      toProgramColors(copied, frame.colorSpace ?? {});
+      return copied;
     }
     case 'NV12': {
       const buffer = staging(scratch, frame.allocationSize());
       const layout = await frame.copyTo(buffer);
-      return nv12ToPicture(buffer, width, height, toPlane(layout[0]!), toPlane(layout[1]!), picture(scratch, width, height));
+      const converted = nv12ToPicture(buffer, width, height, toPlane(layout[0]!), toPlane(layout[1]!), picture(scratch, width, height));
+      toProgramColors(converted, frame.colorSpace ?? {});
+      return converted;
     }
     case 'RGBA':
     case 'RGBX':

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { rgbaToI420, rgbToYuv601 } from '../../../shared/color';
 import { gridLayout, programLayout } from '../../../shared/layout';
 import { BACKGROUND_RGB, I420Compositor } from './I420Compositor';
-import { chromaSize, drawPicture, nv12ToPicture, packedPicture, rgbToPicture, scalePlane, type I420Picture } from './i420';
+import { chromaSize, drawPicture, nv12ToPicture, packedPicture, rgbToPicture, scalePlane, toProgramColors, type I420Picture } from './i420';
 
 function seeded(seed: number) {
   let s = seed >>> 0;
@@ -214,5 +214,48 @@ describe('I420Compositor', () => {
     const out = c.compose();
     expect(yAt(out, 640, 360)).toBe(rgbToYuv601(255, 0, 0)[0]);
     expect(() => new I420Compositor(1279, 720)).toThrow(/even/);
+  });
+});
+
+describe('toProgramColors', () => {
+  /** A 2x2 picture of one colour, as Y, U, V bytes. */
+  const solid = (y: number, u: number, v: number) => {
+    const p = packedPicture(2, 2);
+    p.data.set([y, y, y, y, u, v]);
+    return p;
+  };
+  const yuv = (p: I420Picture) => [p.data[0], p.data[4], p.data[5]];
+  const expectWithinAStep = (got: Array<number | undefined>, reference: number[]) =>
+    reference.forEach((r, i) => expect(Math.abs(got[i]! - r), `component ${i}`).toBeLessThanOrEqual(1));
+
+  it('leaves BT.601 limited range (cameras here, WebRTC-decoded frames) and unknown colours alone', () => {
+    const p = solid(81, 90, 240);
+    expect(toProgramColors(p, { matrix: 'smpte170m', fullRange: false })).toBe(false);
+    expect(toProgramColors(p, {})).toBe(false);
+    expect(yuv(p)).toEqual([81, 90, 240]);
+  });
+
+  it('scales full range into 16–235 and 16–240', () => {
+    const white = solid(255, 128, 128);
+    expect(toProgramColors(white, { matrix: 'smpte170m', fullRange: true })).toBe(true);
+    expect(yuv(white)).toEqual([235, 128, 128]);
+    const extremes = solid(0, 0, 255);
+    toProgramColors(extremes, { matrix: 'bt470bg', fullRange: true });
+    expect(yuv(extremes)).toEqual([16, 16, 240]);
+  });
+
+  it('converts BT.709 to BT.601: pure red and pure blue land within a step of the reference', () => {
+    // Red (R=1, G=B=0): BT.709 limited Y 63, U 102, V 240; BT.601 limited Y 81.5, U 90.2, V 240.
+    const red = solid(63, 102, 240);
+    toProgramColors(red, { matrix: 'bt709', fullRange: false });
+    expectWithinAStep(yuv(red), [81.5, 90.2, 240]);
+    // Blue (B=1): BT.709 Y 32, U 240, V 118; BT.601 Y 41, U 240, V 110.
+    const blue = solid(32, 240, 118);
+    toProgramColors(blue, { matrix: 'bt709' });
+    expectWithinAStep(yuv(blue), [41, 240, 110]);
+    // Grey has no chroma: unchanged.
+    const grey = solid(126, 128, 128);
+    toProgramColors(grey, { matrix: 'bt709' });
+    expect(yuv(grey)).toEqual([126, 128, 128]);
   });
 });

@@ -257,3 +257,68 @@ export function nv12ToPicture(src: Uint8Array, width: number, height: number, y:
   }
   return pic;
 }
+
+/** What a frame says of its colours (a VideoColorSpace's fields that change the numbers). */
+export interface PlaneColors {
+  matrix?: string | null;
+  fullRange?: boolean | null;
+}
+
+const clamp8 = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
+
+/**
+ * Rewrites an I420 picture in place as BT.601 limited range, the program's own
+ * colours, when its frame says otherwise: full range (JPEG-style webcams) is
+ * scaled into 16–235 / 16–240, and BT.709 (many HD webcams) is converted to
+ * BT.601 (through the two matrices, at each chroma sample). Pictures already
+ * in BT.601 limited range (cameras here, WebRTC-decoded frames) are left
+ * alone. Returns whether it changed anything.
+ */
+export function toProgramColors(p: I420Picture, colors: PlaneColors): boolean {
+  const full = colors.fullRange === true;
+  const bt709 = colors.matrix === 'bt709';
+  if (!full && !bt709) return false;
+  const { width, height, data } = p;
+  const [yP, uP, vP] = p.planes;
+  const cw = chromaSize(width);
+  const ch = chromaSize(height);
+  if (full) {
+    const lumaLut = new Uint8Array(256);
+    const chromaLut = new Uint8Array(256);
+    for (let v = 0; v < 256; v++) {
+      lumaLut[v] = clamp8(16 + (v * 219) / 255);
+      chromaLut[v] = clamp8(128 + ((v - 128) * 224) / 255);
+    }
+    for (let row = 0; row < height; row++) {
+      const at = yP.offset + row * yP.stride;
+      for (let x = 0; x < width; x++) data[at + x] = lumaLut[data[at + x]!]!;
+    }
+    for (const plane of [uP, vP]) {
+      for (let row = 0; row < ch; row++) {
+        const at = plane.offset + row * plane.stride;
+        for (let x = 0; x < cw; x++) data[at + x] = chromaLut[data[at + x]!]!;
+      }
+    }
+  }
+  if (bt709) {
+    // BT.709 → RGB → BT.601, both limited range, folded into one step per chroma sample:
+    // Y' = Y + 0.19172·(V−128) + 0.09932·(U−128); U' = 128 + 0.98985·(U−128) − 0.11067·(V−128);
+    // V' = 128 + 0.98338·(V−128) − 0.07246·(U−128).
+    for (let cy = 0; cy < ch; cy++) {
+      for (let cx = 0; cx < cw; cx++) {
+        const ui = uP.offset + cy * uP.stride + cx;
+        const vi = vP.offset + cy * vP.stride + cx;
+        const u = data[ui]! - 128;
+        const v = data[vi]! - 128;
+        const dy = 0.19172 * v + 0.09932 * u;
+        for (let yy = cy * 2; yy < Math.min(cy * 2 + 2, height); yy++) {
+          const row = yP.offset + yy * yP.stride;
+          for (let xx = cx * 2; xx < Math.min(cx * 2 + 2, width); xx++) data[row + xx] = clamp8(data[row + xx]! + dy);
+        }
+        data[ui] = clamp8(128 + 0.98985 * u - 0.11067 * v);
+        data[vi] = clamp8(128 + 0.98338 * v - 0.07246 * u);
+      }
+    }
+  }
+  return true;
+}

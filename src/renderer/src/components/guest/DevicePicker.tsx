@@ -18,8 +18,22 @@ export function DevicePicker({
   onChoose: (kind: MediaKind, deviceId: string) => void;
 }) {
   const rows: Array<{ kind: MediaKind; label: string; none: string; list: DeviceLists['cameras']; value: string | null; testId: string }> = [
-    { kind: 'video', label: 'Camera', none: 'No camera found', list: devices.cameras, value: cameraId, testId: 'camera-select' },
-    { kind: 'audio', label: 'Microphone', none: 'No microphone found', list: devices.microphones, value: microphoneId, testId: 'mic-select' },
+    {
+      kind: 'video',
+      label: 'Camera',
+      none: devices.blocked?.includes('video') ? 'Camera access is blocked (site settings)' : 'No camera found',
+      list: devices.cameras,
+      value: cameraId,
+      testId: 'camera-select',
+    },
+    {
+      kind: 'audio',
+      label: 'Microphone',
+      none: devices.blocked?.includes('audio') ? 'Microphone access is blocked (site settings)' : 'No microphone found',
+      list: devices.microphones,
+      value: microphoneId,
+      testId: 'mic-select',
+    },
   ];
   return (
     <div className="g-devices">

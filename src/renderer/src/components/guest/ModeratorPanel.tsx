@@ -6,9 +6,12 @@
  * camera the host turned off is shown as the host's, and only the host
  * releases it.
  */
-import { useState, type ReactNode } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
 import type { GuestSeatRow } from '../../../../shared/domain';
 import type { ModeratorAction } from '../../session/GuestSession';
+
+/** How long a first tap on Remove waits for the second. */
+const REMOVE_CONFIRM_MS = 4000;
 
 export function ModeratorPanel({
   others,
@@ -27,6 +30,13 @@ export function ModeratorPanel({
 }) {
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  /** The seat whose Remove was tapped once: a second tap removes (a removal cannot be undone); it lapses after a while. */
+  const [confirming, setConfirming] = useState<string | null>(null);
+  useEffect(() => {
+    if (!confirming) return;
+    const timer = setTimeout(() => setConfirming(null), REMOVE_CONFIRM_MS);
+    return () => clearTimeout(timer);
+  }, [confirming]);
 
   const run = (action: ModeratorAction, seat: GuestSeatRow) => {
     setBusy(seat.user_id);
@@ -80,9 +90,24 @@ export function ModeratorPanel({
                   >
                     {seat.camera_disabled_by_host ? 'Release camera' : 'Camera off'}
                   </button>
-                  <button type="button" className="danger" disabled={waiting} onClick={() => run('remove', seat)} aria-label={`Remove ${name} from the stage`}>
-                    Remove
-                  </button>
+                  {confirming === seat.id ? (
+                    <button
+                      type="button"
+                      className="danger"
+                      disabled={waiting}
+                      onClick={() => {
+                        setConfirming(null);
+                        run('remove', seat);
+                      }}
+                      aria-label={`Confirm: remove ${name} from the stage`}
+                    >
+                      Sure? Remove
+                    </button>
+                  ) : (
+                    <button type="button" className="danger" disabled={waiting} onClick={() => setConfirming(seat.id)} aria-label={`Remove ${name} from the stage`}>
+                      Remove
+                    </button>
+                  )}
                 </span>
               )}
             </li>
