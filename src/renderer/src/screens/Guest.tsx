@@ -26,6 +26,7 @@ import {
 import { getStream, subscribeStream } from '../services/liveService';
 import { DeviceCheck, EXIT_MESSAGES, GuestSession, whySeatClosed, type GuestLinkState } from '../session/GuestSession';
 import { ServerClock } from '../session/serverClock';
+import { pollWhileUnavailable } from '../services/realtime';
 import { mirrorsSelfView, stopStream } from '../media/capture';
 import { lagInWords } from '../rtc/linkQuality';
 import { useStore } from '../store';
@@ -63,9 +64,8 @@ interface HeldSeat {
   why: HeldWhy;
 }
 
-/** What the page says while live updates of its invitations are down, and how often it reads them meanwhile. */
+/** What the page says while live updates of its invitations are down (it reads them every few seconds meanwhile). */
 const INVITATIONS_LATE = 'Invitations may arrive late: live updates are unavailable';
-const INVITATION_POLL_MS = 5000;
 
 const HELD_WHY: Record<HeldWhy, string> = {
   reloaded: 'the page was closed or reloaded while you were live',
@@ -198,15 +198,14 @@ function GuestHome({ userId }: { userId: string }) {
       });
     // Live updates that could not start are tried again; until they hold, the list is read every few seconds (an
     // invitation lasts 20 s), and the page says invitations may come late.
-    let poll: ReturnType<typeof setInterval> | null = null;
+    const poll = pollWhileUnavailable(() => void relist().catch(() => {}));
     const unavailable = (err: Error) => {
       if (cancelled) return;
       setNote({ tone: 'error', text: `${INVITATIONS_LATE} (${err.message}); trying again.` });
-      poll ??= setInterval(() => void relist().catch(() => {}), INVITATION_POLL_MS);
+      poll.start();
     };
     const rejoined = () => {
-      if (poll) clearInterval(poll);
-      poll = null;
+      poll.stop();
       setNote((n) => (n?.text.startsWith(INVITATIONS_LATE) ? null : n));
       void relist().catch((err: Error) => !cancelled && setNote({ tone: 'error', text: `Could not read your invitations again: ${err.message}` }));
     };
@@ -231,7 +230,7 @@ function GuestHome({ userId }: { userId: string }) {
     return () => {
       cancelled = true;
       clearInterval(timer);
-      if (poll) clearInterval(poll);
+      poll.stop();
       unsubscribe();
     };
   }, [userId]);

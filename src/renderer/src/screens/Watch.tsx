@@ -4,12 +4,10 @@ import { laterStreamRow, mergeEvents, type GuestEventRow, type StreamRow } from 
 import { EventsFeed } from '../components/studio/EventsFeed';
 import { getStream, subscribeStream } from '../services/liveService';
 import { listEvents, subscribeEvents } from '../services/streamGuestService';
-import { requireUuid } from '../services/realtime';
+import { REOPEN_DELAYS_MS, requireUuid } from '../services/realtime';
 import { freshRecovery, nextRecovery, statusMessage, type PlaybackFailure } from './watchPlayback';
 
 const EVENTS_SHOWN = 50;
-/** Pauses before a read that failed (a network blip as the page opens) is made again: growing, at most the last. */
-export const READ_RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
 
 /**
  * The stream row and its guest events, kept current: live changes are
@@ -63,7 +61,7 @@ function useWatchedStream(streamId: string | null) {
         const timer = setTimeout(() => {
           timers.delete(timer);
           if (!cancelled && latest[what] === chain) readUntilDone(what, attempt + 1, chain);
-        }, READ_RETRY_MS[Math.min(attempt, READ_RETRY_MS.length - 1)]);
+        }, REOPEN_DELAYS_MS[Math.min(attempt, REOPEN_DELAYS_MS.length - 1)]);
         timers.add(timer);
       });
     };

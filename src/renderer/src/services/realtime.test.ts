@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { SupabaseClient } from '@supabase/supabase-js';
-import { watchTable } from './realtime';
+import { pollWhileUnavailable, UNAVAILABLE_POLL_MS, watchTable } from './realtime';
 
 /** Enough of a supabase-js client for watchTable: one channel whose status changes the test drives. */
 function fakeClient() {
@@ -190,5 +190,22 @@ describe('a table watch the server closes', () => {
     expect(failures).toHaveLength(1);
     unsubscribe();
     expect(fake.made[2]!.removed).toBe(true);
+  });
+});
+
+describe('pollWhileUnavailable', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('reads every few seconds between start and stop, with one timer however often it is started', () => {
+    vi.useFakeTimers();
+    let reads = 0;
+    const poll = pollWhileUnavailable(() => (reads += 1));
+    poll.start();
+    poll.start();
+    vi.advanceTimersByTime(UNAVAILABLE_POLL_MS * 3);
+    expect(reads).toBe(3);
+    poll.stop();
+    vi.advanceTimersByTime(UNAVAILABLE_POLL_MS * 3);
+    expect(reads).toBe(3);
   });
 });

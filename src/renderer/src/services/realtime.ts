@@ -42,6 +42,27 @@ let sequence = 0;
 /** Pauses before opening again a subscription the server closed: growing, at most the last. */
 export const REOPEN_DELAYS_MS = [1000, 2000, 5000, 10_000, 30_000];
 
+/** How often rows are read while their live updates are down (an invitation lasts 20 s). */
+export const UNAVAILABLE_POLL_MS = 5000;
+
+/**
+ * Reads rows every UNAVAILABLE_POLL_MS while their live updates are down:
+ * `start` when a watch reports itself unavailable (onUnavailable), `stop` when
+ * it holds again (onRejoin) or the page goes.
+ */
+export function pollWhileUnavailable(read: () => void): { start(): void; stop(): void } {
+  let timer: ReturnType<typeof setInterval> | null = null;
+  return {
+    start: () => {
+      timer ??= setInterval(read, UNAVAILABLE_POLL_MS);
+    },
+    stop: () => {
+      if (timer) clearInterval(timer);
+      timer = null;
+    },
+  };
+}
+
 /**
  * Subscribes to a table's row changes and resolves once the server confirmed
  * the subscription, so no change made after that is missed. Each call gets its

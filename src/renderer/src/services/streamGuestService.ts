@@ -20,6 +20,17 @@ export interface ListEventsOptions {
   afterId?: number;
 }
 
+/**
+ * Invitation rows as they change (of a user, or of a stream, by the id given). With `onUnavailable`, live updates
+ * that cannot start are told there and tried again (`onRejoin` once they hold).
+ */
+type InvitationWatch = (
+  id: string,
+  onChange: (row: GuestInvitationRow) => void,
+  onRejoin?: () => void,
+  onUnavailable?: (err: BackendError) => void,
+) => Promise<Unsubscribe>;
+
 export interface StreamGuestService {
   /** The host (or a moderator) invites a user, to a given seat or the next free one. */
   inviteGuest(streamId: string, inviteeId: string, seatIndex?: number | null): Promise<GuestInvitationRow>;
@@ -68,23 +79,10 @@ export interface StreamGuestService {
   getProfiles(ids: string[]): Promise<Profile[]>;
   /** Users whose display name or username contains the text (case-insensitive), at most 20. */
   searchProfiles(text: string, options?: { limit?: number }): Promise<Profile[]>;
-  /**
-   * Invitations addressed to the user as they are made, answered, cancelled or expire. With
-   * `onUnavailable`, live updates that cannot start are told there and tried again (`onRejoin` when they hold).
-   */
-  subscribeInvitations(
-    userId: string,
-    onChange: (row: GuestInvitationRow) => void,
-    onRejoin?: () => void,
-    onUnavailable?: (err: BackendError) => void,
-  ): Promise<Unsubscribe>;
+  /** Invitations addressed to the user as they are made, answered, cancelled or expire. */
+  subscribeInvitations: InvitationWatch;
   /** Invitations of a stream as its host sees them change. */
-  subscribeStreamInvitations(
-    streamId: string,
-    onChange: (row: GuestInvitationRow) => void,
-    onRejoin?: () => void,
-    onUnavailable?: (err: BackendError) => void,
-  ): Promise<Unsubscribe>;
+  subscribeStreamInvitations: InvitationWatch;
   /**
    * Seats of a stream: taken, changed (mute, camera, moderator, volume) and
    * left. `onRejoin` (here and in the other subscriptions) is called when the

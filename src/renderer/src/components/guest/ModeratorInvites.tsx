@@ -7,6 +7,7 @@
 import { useEffect, useRef, useState } from 'react';
 import type { GuestInvitationRow } from '../../../../shared/domain';
 import { cancelInvitation, inviteGuest, listStreamInvitations, searchProfiles, subscribeStreamInvitations } from '../../services/streamGuestService';
+import { pollWhileUnavailable } from '../../services/realtime';
 import { InvitePanel } from '../studio/InvitePanel';
 import { useProfileNames } from './useProfileNames';
 
@@ -15,7 +16,6 @@ const RAN_OUT_RELIST_MS = 1500;
 
 const READ_FAILED = "Could not read the stream's invitations";
 const LIVE_DOWN = 'The invitations may change late: live updates are unavailable';
-const POLL_MS = 5000;
 
 const newestFirst = (a: GuestInvitationRow, b: GuestInvitationRow) => Date.parse(b.created_at) - Date.parse(a.created_at);
 
@@ -39,15 +39,14 @@ export function ModeratorInvites({ streamId, hostId, localTime }: { streamId: st
         .catch((err: Error) => !cancelled && setError(`${READ_FAILED}: ${err.message}`));
     relistRef.current = () => void relist();
     // Live updates that cannot start are tried again; until they hold, the list is read every few seconds.
-    let poll: ReturnType<typeof setInterval> | null = null;
+    const poll = pollWhileUnavailable(() => void relist());
     const unavailable = (err: Error) => {
       if (cancelled) return;
       setError(`${LIVE_DOWN} (${err.message}); trying again.`);
-      poll ??= setInterval(() => void relist(), POLL_MS);
+      poll.start();
     };
     const rejoined = () => {
-      if (poll) clearInterval(poll);
-      poll = null;
+      poll.stop();
       setError((e) => (e?.startsWith(LIVE_DOWN) ? null : e));
       void relist();
     };
@@ -57,7 +56,7 @@ export function ModeratorInvites({ streamId, hostId, localTime }: { streamId: st
       .catch((err: Error) => !cancelled && setError(err.message));
     return () => {
       cancelled = true;
-      if (poll) clearInterval(poll);
+      poll.stop();
       off();
     };
   }, [streamId]);
