@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { coverCrop, gridLayout, gridShape, programLayout, PROGRAM_LAYOUTS, shownSourceIds } from './layout';
+import { coverCrop, evenEdge, gridLayout, gridShape, MAX_PROGRAM_SOURCES, programLayout, PROGRAM_LAYOUTS, shownSourceIds } from './layout';
 
 describe('gridShape', () => {
   it.each([
@@ -121,6 +121,32 @@ describe('programLayout', () => {
 
   it('falls back to the full frame for one source, whatever the layout', () => {
     for (const kind of PROGRAM_LAYOUTS) expect(programLayout(kind, [s('host')], 1280, 720)[0]!.rect).toEqual({ x: 0, y: 0, width: 1280, height: 720 });
+  });
+});
+
+describe('tile edges', () => {
+  it('fall on even pixels in every layout, for 1 to 11 sources at 720p and 1080p, and grids still tile the canvas', () => {
+    for (const [width, height] of [
+      [1280, 720],
+      [1920, 1080],
+    ] as const) {
+      for (let n = 1; n <= MAX_PROGRAM_SOURCES; n++) {
+        const sources = Array.from({ length: n }, (_, i) => ({ id: `s${i}`, width: 640, height: 360 }));
+        for (const kind of PROGRAM_LAYOUTS) {
+          for (const { rect } of programLayout(kind, sources, width, height)) {
+            const edges = [rect.x, rect.y, rect.x + rect.width, rect.y + rect.height];
+            expect(edges.every((e) => e % 2 === 0), `${kind} ${n} at ${width}x${height}: ${JSON.stringify(rect)}`).toBe(true);
+            expect(rect.width > 0 && rect.height > 0 && rect.x + rect.width <= width && rect.y + rect.height <= height).toBe(true);
+          }
+        }
+        const { rows, cols } = gridShape(n);
+        if (rows * cols === n) {
+          const area = gridLayout(sources, width, height).reduce((sum, i) => sum + i.rect.width * i.rect.height, 0);
+          expect(area).toBe(width * height);
+        }
+      }
+    }
+    expect([evenEdge(426.67), evenEdge(427), evenEdge(102.9), evenEdge(45)]).toEqual([426, 428, 102, 46]);
   });
 });
 

@@ -60,8 +60,16 @@ export interface GridSource {
 }
 
 /**
+ * The nearest even pixel. Every tile edge falls on one: the program is I420,
+ * whose chroma samples cover two pixels each way, so a tile from an odd edge
+ * would share a chroma column (or row) with its neighbour and tint it with
+ * its colour. The canvas (even-sized) is still tiled exactly.
+ */
+export const evenEdge = (n: number): number => 2 * Math.round(n / 2);
+
+/**
  * Lays sources out as an even grid over the canvas, in order, with integer
- * pixel rects that tile the canvas exactly. A last row with fewer tiles is centred.
+ * pixel rects (edges on even pixels) that tile the canvas exactly. A last row with fewer tiles is centred.
  */
 export function gridLayout(sources: readonly GridSource[], canvasWidth: number, canvasHeight: number): SceneItem[] {
   const { rows, cols } = gridShape(sources.length);
@@ -71,10 +79,10 @@ export function gridLayout(sources: readonly GridSource[], canvasWidth: number, 
     const inRow = row === rows - 1 ? sources.length - row * cols : cols;
     const col = index % cols;
     const offset = ((cols - inRow) * canvasWidth) / cols / 2;
-    const x0 = Math.round(offset + (col * canvasWidth) / cols);
-    const x1 = Math.round(offset + ((col + 1) * canvasWidth) / cols);
-    const y0 = Math.round((row * canvasHeight) / rows);
-    const y1 = Math.round(((row + 1) * canvasHeight) / rows);
+    const x0 = evenEdge(offset + (col * canvasWidth) / cols);
+    const x1 = evenEdge(offset + ((col + 1) * canvasWidth) / cols);
+    const y0 = evenEdge((row * canvasHeight) / rows);
+    const y1 = evenEdge(((row + 1) * canvasHeight) / rows);
     const rect = { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
     items.push({ sourceId: source.id, rect, crop: coverCrop(source.width, source.height, rect.width, rect.height), z: index, visible: true });
   });
@@ -117,25 +125,25 @@ export function programLayout(
   const ordered = focusFirst(sources, focusId);
   if (ordered.length <= 1 || kind === 'grid') return gridLayout(ordered, width, height);
   if (kind === 'side-by-side') {
-    const half = Math.round(width / 2);
+    const half = evenEdge(width / 2);
     return [item(ordered[0]!, { x: 0, y: 0, width: half, height }, 0), item(ordered[1]!, { x: half, y: 0, width: width - half, height }, 1)];
   }
   if (kind === 'pip') {
-    const w = Math.round(width / 4);
-    const h = Math.round(height / 4);
-    const margin = Math.round(height / 24);
+    const w = evenEdge(width / 4);
+    const h = evenEdge(height / 4);
+    const margin = evenEdge(height / 24);
     return [
       item(ordered[0]!, { x: 0, y: 0, width, height }, 0),
       item(ordered[1]!, { x: width - w - margin, y: height - h - margin, width: w, height: h }, 1),
     ];
   }
   // spotlight: 3/4 width for the focus, the rest stacked in a strip.
-  const mainWidth = Math.round((width * 3) / 4);
+  const mainWidth = evenEdge((width * 3) / 4);
   const rest = ordered.slice(1);
   const items = [item(ordered[0]!, { x: 0, y: 0, width: mainWidth, height }, 0)];
   rest.forEach((source, i) => {
-    const y0 = Math.round((i * height) / rest.length);
-    const y1 = Math.round(((i + 1) * height) / rest.length);
+    const y0 = evenEdge((i * height) / rest.length);
+    const y1 = evenEdge(((i + 1) * height) / rest.length);
     items.push(item(source, { x: mainWidth, y: y0, width: width - mainWidth, height: y1 - y0 }, i + 1));
   });
   return items;

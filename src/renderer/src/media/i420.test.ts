@@ -182,6 +182,27 @@ describe('I420Compositor', () => {
     expect(yAt(out, 10, 700)).toBe(rgbToYuv601(...BACKGROUND_RGB)[0]);
   });
 
+  it("keeps each tile's colour up to its edges: no chroma shared with a neighbour (3x3 at 720p, 427-pixel thirds)", () => {
+    const c = new I420Compositor(1280, 720);
+    const ids = Array.from({ length: 9 }, (_, i) => `p${i}`);
+    const rgb = (i: number) => colours[i % colours.length]!;
+    for (const [i, id] of ids.entries()) {
+      c.setSource(id);
+      c.setPicture(id, solid(320, 180, rgb(i)));
+    }
+    const items = gridLayout(ids.map((id) => ({ id, ...c.sourceSize(id) })), 1280, 720);
+    c.setScene(items);
+    const out = c.compose();
+    for (const [i, { rect }] of items.entries()) {
+      const [, u, v] = rgbToYuv601(...rgb(i));
+      const mid = rect.y + (rect.height >> 1);
+      // The first and last luma columns of the tile, each with its chroma sample.
+      for (const x of [rect.x, rect.x + rect.width - 1]) expect(uvAt(out, x, mid), `tile ${i} at x ${x}`).toEqual([u, v]);
+      const centre = rect.x + (rect.width >> 1);
+      for (const y of [rect.y, rect.y + rect.height - 1]) expect(uvAt(out, centre, y), `tile ${i} at y ${y}`).toEqual([u, v]);
+    }
+  });
+
   it('redraws only the tiles whose source has a new picture, and nothing when nothing changed', () => {
     const { c } = stage(4);
     c.compose();

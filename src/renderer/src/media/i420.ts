@@ -149,7 +149,8 @@ export function scalePlane(
 /**
  * Draws the `crop` (normalised) of a picture into `rect` (luma pixels) of
  * `dst`. Chroma covers the rect's half-pixel footprint, rounded outwards, so
- * tiles at odd positions share a chroma column with their neighbour.
+ * tiles at odd positions share a chroma column with their neighbour (the
+ * program's layouts put every edge on an even pixel: `evenEdge`).
  */
 export function drawPicture(src: I420Picture, crop: UnitRect, dst: I420Picture, rect: PixelRect): void {
   const x0 = Math.max(0, rect.x);
