@@ -10,7 +10,7 @@ import { expect, test } from '@playwright/test';
 import { devices, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../support/app';
 import { launchChromium } from '../support/chromium';
-import { appState, callGuestService, guestAccepts, guestSignsIn, hostGoesLive, hostInvites, hostSeatOf, invitationShown, logConsole } from '../support/flows';
+import { appState, callGuestService, guestAccepts, guestLeaves, guestSignsIn, hostGoesLive, hostInvites, hostSeatOf, invitationShown, logConsole } from '../support/flows';
 import { colourClip } from '../support/media';
 
 const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
@@ -183,7 +183,15 @@ test('a guest without a camera lets one invitation run out, joins on the next wi
   await expect.poll(async () => (await hostSeatOf(host, guestId))?.camera_enabled).toBe(false);
   expect((await hostSeatOf(host, guestId))?.mic_enabled).toBe(true);
 
-  await guest.getByTestId('leave').tap();
+  // One tap asks to be sure and lapses on its own: the guest is still on stage, seat and all.
+  const leave = guest.getByTestId('leave');
+  await leave.tap();
+  await expect(leave).toHaveText('Sure? Leave');
+  await expect(leave).toHaveAttribute('data-state', 'ready', { timeout: 10_000 });
+  await expect(leave).toHaveText('Leave');
+  expect((await hostSeatOf(host, guestId))?.user_id).toBe(guestId);
+  await expect(stage).toHaveAttribute('data-link', 'connected');
+  await guestLeaves(guest, 'tap');
   await expect(guest.getByTestId('guest-message')).toHaveText(/You left the stage/);
   await expect.poll(() => hostSeatOf(host, guestId)).toBeNull();
   await expect.poll(() => liveTracks(guest)).toBe(0);
@@ -265,7 +273,7 @@ test('a guest whose Leave cannot give the seat up keeps it offered with the came
   // The network loses the request that gives the seat up.
   const leaveRpc = /\/rest\/v1\/rpc\/leave_seat/;
   await guest.route(leaveRpc, (route) => route.abort('connectionreset'));
-  await guest.getByTestId('leave').tap();
+  await guestLeaves(guest, 'tap');
   await expect(guest.getByTestId('guest-message')).toHaveText(/You left the stage, but your seat could not be given up/);
   const held = guest.getByTestId('held-seat');
   await expect(held).toBeVisible({ timeout: 15_000 });

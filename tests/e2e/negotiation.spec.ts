@@ -14,7 +14,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../support/app';
 import { bundleHarness } from '../support/bundle';
 import { launchChromium } from '../support/chromium';
-import { guestSignsIn, hostGoesLive, hostInvites, logConsole } from '../support/flows';
+import { guestLeaves, guestSignsIn, hostGoesLive, hostInvites, logConsole } from '../support/flows';
 import { colourClip } from '../support/media';
 
 const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
@@ -311,7 +311,7 @@ test.describe('perfect negotiation in the app', () => {
     expect(hostErrors.slice(glareErrorsFrom.host).filter((e) => !/VideoFrame was garbage collected/.test(e))).toEqual([]);
     expect(guestErrors.slice(glareErrorsFrom.guest)).toEqual([]);
 
-    await guest.getByTestId('leave').click();
+    await guestLeaves(guest, 'click');
     await expect(guest.getByTestId('guest-message')).toHaveText(/You left the stage/);
     await context.close();
   });
@@ -340,7 +340,7 @@ test.describe('perfect negotiation in the app', () => {
     const seat = host.locator(`[data-testid^="seat-"][data-user="${guestId}"]`);
     await expect(seat.getByTestId('link-state')).toHaveText('connected', { timeout: 60_000 });
     expect(guestErrors).toEqual([]);
-    await guest.getByTestId('leave').click();
+    await guestLeaves(guest, 'click');
     await context.close();
   });
 
@@ -389,7 +389,7 @@ test.describe('perfect negotiation in the app', () => {
     // The guest did not call by itself: the host's new call did it.
     expect(logs.some((l) => /calling again/.test(l))).toBe(false);
     host.off('console', onHostLog);
-    await guest.getByTestId('leave').click();
+    await guestLeaves(guest, 'click');
     await context.close();
   });
 });

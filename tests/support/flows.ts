@@ -76,6 +76,19 @@ export async function guestAccepts(guest: Page): Promise<void> {
 }
 
 /**
+ * The guest leaves the stage as a person does: a first tap on Leave asks
+ * "Sure? Leave" (the guest is still on stage), the second leaves.
+ */
+export async function guestLeaves(guest: Page, how: 'tap' | 'click' = 'click'): Promise<void> {
+  const leave = guest.getByTestId('leave');
+  await leave[how]();
+  await expect(leave).toHaveAttribute('data-state', 'confirm');
+  await expect(leave).toHaveText('Sure? Leave');
+  await expect(guest.getByTestId('guest-stage')).toBeVisible();
+  await leave[how]();
+}
+
+/**
  * The host invites a guest and the guest accepts, as people do on a machine
  * too busy to answer within the invitation's 20 s: when the invitation ran
  * out before the accept reached the database (the guest page says so), the

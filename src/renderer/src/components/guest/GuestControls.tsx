@@ -1,5 +1,5 @@
 /** The guest's own switches on stage: microphone, camera, devices, leave — thumb-sized, at the bottom on a phone. */
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { GuestSession, GuestStageState } from '../../session/GuestSession';
 import { DevicePicker } from './DevicePicker';
 import { CameraIcon, DevicesIcon, LeaveIcon, MicIcon } from './icons';
@@ -7,8 +7,18 @@ import { MicMeter } from './MicMeter';
 
 type SwitchState = 'on' | 'off' | 'host';
 
+/** How long a first tap on Leave waits for the second that confirms it. */
+export const LEAVE_CONFIRM_MS = 4000;
+
 export function GuestControls({ state, session, onLeave, leaving }: { state: GuestStageState; session: GuestSession; onLeave: () => void; leaving: boolean }) {
   const [showDevices, setShowDevices] = useState(false);
+  /** Leave was tapped once: a second tap leaves (a pocket or a stray thumb does not end the guest's turn); it lapses after a while. */
+  const [confirmLeave, setConfirmLeave] = useState(false);
+  useEffect(() => {
+    if (!confirmLeave) return;
+    const timer = setTimeout(() => setConfirmLeave(false), LEAVE_CONFIRM_MS);
+    return () => clearTimeout(timer);
+  }, [confirmLeave]);
   /** The controls whose change is on its way, each on its own (a mic tap does not free the camera's button). */
   const [busy, setBusy] = useState<ReadonlySet<'mic' | 'camera' | 'device'>>(new Set());
   const mic: SwitchState = state.seat.muted_by_host ? 'host' : state.micOn ? 'on' : 'off';
@@ -84,9 +94,21 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
           <DevicesIcon />
           <span>Devices</span>
         </button>
-        <button type="button" className="g-control leave" onClick={onLeave} disabled={leaving} data-testid="leave">
+        <button
+          type="button"
+          className={confirmLeave ? 'g-control leave confirm' : 'g-control leave'}
+          onClick={() => {
+            if (!confirmLeave) return setConfirmLeave(true);
+            setConfirmLeave(false);
+            onLeave();
+          }}
+          disabled={leaving}
+          aria-label={confirmLeave ? 'Tap again to leave the stage' : 'Leave the stage'}
+          data-testid="leave"
+          data-state={confirmLeave ? 'confirm' : 'ready'}
+        >
           <LeaveIcon />
-          <span>{leaving ? 'Leaving…' : 'Leave'}</span>
+          <span>{leaving ? 'Leaving…' : confirmLeave ? 'Sure? Leave' : 'Leave'}</span>
         </button>
       </nav>
     </>
