@@ -131,6 +131,39 @@ describe('startIngest', () => {
     await waitFor(async () => (await fetch(current.playbackUrl('public-id'))).status === 200, 10_000);
     expect((await fetch(current.playbackUrl('secret-key'))).status).toBe(404);
     expect(asked).toEqual(['guessed-key', 'secret-key']);
+    // The log names neither key (a key publishes as its owner), only the playback id of the one let in.
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.filter((l) => l.includes('secret-key') || l.includes('guessed-key'))).toEqual([]);
+    expect(lines.some((l) => l.includes('/live/<key of public-id>'))).toBe(true);
+  }, 30_000);
+
+  it('cuts off a publisher whose key is no longer let in (the show ended), and not for a check that fails', async () => {
+    const lines: string[] = [];
+    let answer: 'yes' | 'fail' | 'no' = 'yes';
+    ingest = await startIngest({
+      rtmpPort: 0,
+      httpPort: 0,
+      hls: false,
+      reauthorizeMs: 300,
+      log: (m) => lines.push(m),
+      authorizePublish: async () => {
+        if (answer === 'fail') throw new Error('database away');
+        return answer === 'yes' ? 'public-id' : null;
+      },
+    });
+    const current = ingest;
+    publisher = publish(`${ingest.rtmpBaseUrl}/show-key`, 60);
+    const exited = new Promise<number | null>((resolve) => publisher!.once('exit', resolve));
+    await waitFor(() => current.isPublishing('show-key'), 10_000);
+    // A check that fails (the database away) leaves the stream on.
+    answer = 'fail';
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(current.isPublishing('show-key')).toBe(true);
+    // The show ends: the publisher is cut off within a check or two.
+    answer = 'no';
+    expect(await exited).not.toBe(0);
+    expect(current.isPublishing('show-key')).toBe(false);
+    expect(lines.some((l) => l.includes('its stream key is no longer let in'))).toBe(true);
   }, 30_000);
 
   it('tries a packager that cannot run again after 1 s, then 2 s…, saying so, while the stream goes on', async () => {
@@ -200,6 +233,31 @@ describe('startIngest', () => {
     await ingest.stop();
     ingest = await startIngest({ rtmpPort, httpPort });
     expect(await canConnect(rtmpPort)).toBe(true);
+  });
+
+  it('closes the connection of a publisher whose RTMP data is malformed, and keeps serving', async () => {
+    const lines: string[] = [];
+    ingest = await startIngest({ rtmpPort: 0, httpPort: 0, hls: false, log: (m) => lines.push(m) });
+    const socket = net.connect(ingest.rtmpPort, '127.0.0.1');
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('error', () => {});
+    let received = 0;
+    const handshakeDone = new Promise<void>((resolve) =>
+      socket.on('data', (d: Buffer) => {
+        received += d.length;
+        if (received >= 1 + 1536 * 2) resolve();
+      }),
+    );
+    socket.write(Buffer.concat([Buffer.from([3]), Buffer.alloc(1536)])); // C0 + C1
+    await handshakeDone;
+    socket.write(Buffer.alloc(1536)); // C2
+    // An AMF0 "connect" command whose transaction number is cut short after its first byte.
+    const payload = Buffer.concat([Buffer.from([0x02, 0x00, 0x07]), Buffer.from('connect'), Buffer.from([0x00, 0x3f])]);
+    const header = Buffer.from([0x03, 0, 0, 0, 0, 0, payload.length, 0x14, 0, 0, 0, 0]);
+    socket.write(Buffer.concat([header, payload]));
+    await closed;
+    expect(lines.some((l) => /malformed RTMP data/.test(l))).toBe(true);
+    expect(await canConnect(ingest.rtmpPort)).toBe(true);
   });
 
   it('answers 400 to a playback request whose target is not a URL, and keeps serving', async () => {

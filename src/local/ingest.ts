@@ -46,6 +46,13 @@ export interface IngestOptions {
    * which then queues in this process without limit. Default 20 s (a segment is 2 s).
    */
   packagerStallMs?: number;
+  /**
+   * How often (ms) each stream publishing is asked `authorizePublish` again: a key that no longer
+   * passes (its show ended, start-live gave the stream a new key) has its publisher cut off, as a
+   * deleted live input is in production. A check that fails (the database away) cuts nobody.
+   * Default 5 s.
+   */
+  reauthorizeMs?: number;
 }
 
 export interface Ingest {
@@ -109,6 +116,23 @@ const NodeMediaServer = requireCjs('node-media-server') as new (config: object, 
 const nmsContext = requireCjs('node-media-server/src/core/context.js') as NmsContext;
 const nmsLogger = requireCjs('node-media-server/src/core/logger.js') as NmsLogger;
 
+/**
+ * node-media-server's RTMP parser throws on malformed data (an AMF value cut
+ * short reads past its buffer), and it runs in this process, beside the
+ * gateway and the database's owner: one bad packet from anyone who reaches
+ * the port would end them all. A throw becomes the parser's own error
+ * return instead, on which its session logs and closes that one connection.
+ */
+const RtmpParser = requireCjs('node-media-server/src/protocol/rtmp.js') as { prototype: { parserData(buffer: Buffer): string | null } };
+const parserData = RtmpParser.prototype.parserData;
+RtmpParser.prototype.parserData = function guardedParserData(this: unknown, buffer: Buffer): string | null {
+  try {
+    return parserData.call(this, buffer);
+  } catch (err) {
+    return `malformed RTMP data (${err instanceof Error ? err.message : String(err)})`;
+  }
+};
+
 /** Where node-media-server's log lines go; it has one logger per process. */
 let logSink: ((message: string) => void) | null = null;
 nmsLogger.log = (message: string, level = 'info') => {
@@ -132,7 +156,14 @@ export async function startIngest(options: IngestOptions = {}): Promise<Ingest> 
 
 async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
   const host = options.host ?? '127.0.0.1';
-  const log = options.log ?? (() => undefined);
+  const sink = options.log ?? (() => undefined);
+  /** The playback id of each stream key let in. */
+  const playbackIds = new Map<string, string>();
+  // A stream key publishes as its owner: it never reaches a log (node-media-server's lines name the
+  // path it was asked for, the packager's its source URL), which a streamer may paste into a bug report.
+  // A key let in is named by its playback id, any other by nothing.
+  const log = (message: string): void =>
+    sink(message.replace(/\/live\/([A-Za-z0-9_-]+)/g, (_, key: string) => `/live/${playbackIds.has(key) ? `<key of ${playbackIds.get(key)}>` : '<stream key>'}`));
   const hlsEnabled = options.hls ?? true;
   const ffmpegPath = options.ffmpegPath ?? (process.env.FFMPEG_PATH?.trim() || 'ffmpeg');
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'roast-ingest-'));
@@ -146,8 +177,6 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
   const packagerFailures = new Map<string, number>();
   /** Streams published and not yet ended; node-media-server ends a stream 30 s after its publisher leaves, so a reconnect resumes it. */
   const publishing = new Set<string>();
-  /** The playback id of each stream key let in. */
-  const playbackIds = new Map<string, string>();
   const authorizePublish = options.authorizePublish ?? (async (streamKey: string) => streamKey);
   let stopping: Promise<void> | null = null;
 
@@ -182,6 +211,25 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
       (error: unknown) => refuse(session, `the stream key could not be checked: ${(error as Error).message}`),
     );
   };
+  // Each stream publishing is asked again now and then: a key let in once is not let in for ever.
+  const checking = new Set<string>();
+  const reauthorize = setInterval(() => {
+    for (const streamKey of publishing) {
+      if (checking.has(streamKey)) continue;
+      checking.add(streamKey);
+      authorizePublish(streamKey)
+        .then(
+          (playbackId) => {
+            const session = nmsContext.broadcasts.get(`/live/${streamKey}`)?.publisher;
+            if (playbackId !== null || stopping !== null || !publishing.has(streamKey) || !session) return;
+            refuse(session, 'its stream key is no longer let in (the show ended, or the stream has a new key)');
+          },
+          () => undefined,
+        )
+        .finally(() => checking.delete(streamKey));
+    }
+  }, options.reauthorizeMs ?? 5000);
+  reauthorize.unref();
   const onDonePublish = (session: NmsSession): void => {
     if (session.streamApp !== 'live') return;
     publishing.delete(session.streamName);
@@ -208,14 +256,14 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
           const failures = (packagerFailures.get(streamKey) ?? 0) + 1;
           packagerFailures.set(streamKey, failures);
           const delayMs = Math.min(30_000, 1000 * 2 ** (failures - 1));
-          if (failures > 1) log(`ingest: the HLS packager of ${streamKey} stopped ${failures} times in a row; trying again in ${delayMs / 1000} s`);
+          if (failures > 1) log(`ingest: the HLS packager of ${playbackIds.get(streamKey) ?? 'a stream'} stopped ${failures} times in a row; trying again in ${delayMs / 1000} s`);
           const retry = setTimeout(() => {
             if (!publishing.has(streamKey) || stopping !== null) return;
             // A packager that cannot start (mkdir, spawn) is logged: the retry runs in a timer, where a throw would end the process.
             try {
               ensurePackager(streamKey);
             } catch (err) {
-              log(`ingest: [warn] the HLS packager of ${streamKey} could not start again: ${(err as Error).message}`);
+              log(`ingest: [warn] the HLS packager of ${playbackIds.get(streamKey) ?? 'a stream'} could not start again: ${(err as Error).message}`);
             }
           }, delayMs);
           retry.unref();
@@ -246,6 +294,7 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
     nmsContext.eventEmitter.on('donePublish', onDonePublish);
     await startNms(nms, rtmpPort, host);
   } catch (error) {
+    clearInterval(reauthorize);
     nmsContext.eventEmitter.off('postPublish', onPostPublish);
     nmsContext.eventEmitter.off('donePublish', onDonePublish);
     if (nms) await nms.stop().catch(() => undefined);
@@ -259,6 +308,7 @@ async function startIngestUnguarded(options: IngestOptions): Promise<Ingest> {
   const runningNms = nms;
 
   async function stopAll(): Promise<void> {
+    clearInterval(reauthorize);
     nmsContext.eventEmitter.off('postPublish', onPostPublish);
     nmsContext.eventEmitter.off('donePublish', onDonePublish);
     await Promise.all([...packagers.values()].map((p) => p.stop()));
