@@ -59,6 +59,61 @@ describe('concurrent accepts', () => {
     expect(joined.every((e) => /^Contender \d+$/.test(e.display_name))).toBe(true);
   });
 
+  it('refuses callers without the right at once, without waiting for a stream another change holds', async () => {
+    const host = await t.signIn('Busy Host');
+    const [guest, stranger] = await Promise.all([t.signIn('Busy Guest'), t.signIn('Outside Oscar')]);
+    const streamId = await newStream(t, host);
+    must(await invite(host, streamId, guest, 0).then((r) => accept(guest, r.data!.id)), 'seat the guest');
+    const before = await snapshot(t.pool, streamId);
+    const holder = await t.pool.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select 1 from public.streams where id = $1 for update', [streamId]);
+      const calls: Array<[string, Record<string, unknown>, string]> = [
+        ['end_stream', {}, 'not_host'],
+        ['remove_guest', { p_user_id: guest.id }, 'not_host'],
+        ['set_moderator', { p_user_id: guest.id, p_is_moderator: true }, 'not_host'],
+        ['set_seat_locked', { p_seat_index: 3, p_locked: true }, 'not_host'],
+        ['invite_guest', { p_invitee_id: guest.id }, 'not_host'],
+        ['set_my_media', { p_mic_enabled: false }, 'not_seated'],
+        ['leave_seat', {}, 'not_seated'],
+      ];
+      // Each answer arrives while the lock is still held (it is let go only after all have answered, or 20 s).
+      const answers = await Promise.race([
+        Promise.all(calls.map(([fn, args]) => stranger.sb.rpc(fn, { p_stream_id: streamId, ...args }))),
+        new Promise<null>((r) => setTimeout(() => r(null), 20_000)),
+      ]);
+      expect(answers, 'a refusal waited for the stream').not.toBeNull();
+      for (const [i, [fn, , hint]] of calls.entries()) expect(answers![i]!.error, fn).toMatchObject({ hint });
+    } finally {
+      await holder.query('commit');
+      holder.release();
+    }
+    expect(await snapshot(t.pool, streamId)).toEqual(before);
+  });
+
+  it('refuses an accept that waited for the stream past the end of its invitation', async () => {
+    const host = await t.signIn('Queued Host');
+    const guest = await t.signIn('Late Lou');
+    const streamId = await newStream(t, host);
+    const invitation = must(await invite(host, streamId, guest), 'invite');
+    await t.pool.query("update public.stream_guest_invitations set created_at = now() - interval '18500 milliseconds', expires_at = now() + interval '1500 milliseconds' where id = $1", [invitation.id]);
+    // Another change of the stream holds its row while the accept arrives, until after the invitation ran out.
+    const holder = await t.pool.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select 1 from public.streams where id = $1 for update', [streamId]);
+      const accepting = accept(guest, invitation.id);
+      await new Promise((r) => setTimeout(r, 2500));
+      await holder.query('commit');
+      const answer = await accepting;
+      expect(answer.error).toMatchObject({ code: 'P0001', hint: 'invitation_expired', message: 'This invitation has expired' });
+    } finally {
+      holder.release();
+    }
+    expect(await activeSeats(t.pool, streamId)).toEqual([]);
+  });
+
   it('lets one of two simultaneous accepts of the same invitation through, on different clients of the invitee', async () => {
     const host = await t.signIn('Double Host');
     const guest = await t.signIn('Double Guest');

@@ -235,7 +235,13 @@ const forbidden: Forbidden[] = [
     name: 'a moderator turns up the volume the host set on them',
     setup: (s) => step(moderate(s.host, s, s.mod, { p_volume: 0 }), 'the host turns the moderator down'),
     act: (s) => moderate(s.mod, s, s.mod, { p_volume: 2 }),
-    refused: { code: '42501', hint: 'volume_by_host', message: /set by the host/, status: 403 },
+    refused: notHost(/^Only the host sets a guest's volume in the program$/),
+  },
+  {
+    name: 'a moderator turns up a guest the host turned down to nothing',
+    setup: (s) => step(moderate(s.host, s, s.guest, { p_volume: 0 }), 'the host turns the guest down'),
+    act: (s) => moderate(s.mod, s, s.guest, { p_volume: 2 }),
+    refused: notHost(/^Only the host sets a guest's volume in the program$/),
   },
   {
     name: 'a stranger switches media with no seat',
@@ -1116,6 +1122,57 @@ describe('what a client cannot choose', () => {
     expect(Math.abs(new Date((made.data as { created_at: string }).created_at).getTime() - rows[0]!.now.getTime())).toBeLessThan(60_000);
   });
 
+  it('a name is readable: not empty, not spaces, no control characters; sign-up cleans one rather than refusing it', async () => {
+    const user = await t.signIn('Plain Name');
+    for (const display_name of ['', '   ', 'two\nlines', ' padded ']) {
+      const named = await user.sb.from('profiles').update({ display_name }).eq('id', user.id);
+      expect(named.error, JSON.stringify(display_name)).toMatchObject({ code: '23514' });
+      expect(named.error?.message).toContain('profiles_display_name_readable');
+    }
+    for (const username of ['', 'two words', 'tab\there']) {
+      const named = await user.sb.from('profiles').update({ username }).eq('id', user.id);
+      expect(named.error?.message, JSON.stringify(username)).toContain('profiles_username_clean');
+    }
+    must(await user.sb.from('profiles').update({ display_name: 'Plain Name Again', username: 'plain.name' }).eq('id', user.id), 'a readable name');
+    // No name at all is the default one, as a new account's.
+    const unnamed = await user.sb.from('profiles').update({ display_name: null }).eq('id', user.id).select('display_name').single();
+    expect(unnamed.data).toEqual({ display_name: `Guest-${user.id.slice(0, 4)}` });
+    const up = await t.anon().auth.signInAnonymously({ options: { data: { display_name: 'Line\nBreak\tName' } } });
+    expect(up.error).toBeNull();
+    const blank = await t.anon().auth.signInAnonymously({ options: { data: { display_name: '\n\t ' } } });
+    expect(blank.error).toBeNull();
+    const { rows } = await t.pool.query<{ id: string; display_name: string }>('select id, display_name from public.profiles where id = any($1)', [
+      [up.data.user!.id, blank.data.user!.id],
+    ]);
+    expect(rows.find((r) => r.id === up.data.user!.id)?.display_name).toBe('Line Break Name');
+    expect(rows.find((r) => r.id === blank.data.user!.id)?.display_name).toBe(`Guest-${blank.data.user!.id.slice(0, 4)}`);
+  });
+
+  it('an account named after its e-mail address (made before names stopped coming from it) is renamed, in the events feed too', async () => {
+    const email = `old.timer+${Date.now()}@corp.example`;
+    const prefix = email.split('@')[0]!;
+    const up = await t.anon().auth.signUp({ email, password: 'a-password-of-some-length' });
+    const id = up.data.user!.id;
+    const chose = `chose.it+${Date.now()}@corp.example`;
+    const keeper = await t.anon().auth.signUp({ email: chose, password: 'a-password-of-some-length', options: { data: { display_name: chose.split('@')[0] } } });
+    // As such accounts were named, with an event that copied the name.
+    await t.pool.query('update public.profiles set display_name = $2 where id = $1', [id, prefix]);
+    const host = await t.signIn('Renaming Host');
+    const streamId = await newStream(t, host);
+    await t.pool.query(
+      "insert into public.stream_guest_events (stream_id, user_id, actor_id, event_type, display_name, actor_display_name) values ($1, $2, $2, 'left_live', $3, $3)",
+      [streamId, id, prefix],
+    );
+    const { rows: ran } = await t.pool.query<{ n: number }>('select public.unname_email_named_profiles() as n');
+    expect(ran[0]!.n).toBeGreaterThanOrEqual(1);
+    const named = `Guest-${id.slice(0, 4)}`;
+    const { rows } = await t.pool.query<{ id: string; display_name: string }>('select id, display_name from public.profiles where id = any($1)', [[id, keeper.data.user!.id]]);
+    expect(rows.find((r) => r.id === id)?.display_name).toBe(named);
+    expect(rows.find((r) => r.id === keeper.data.user!.id)?.display_name).toBe(chose.split('@')[0]); // a name the person chose stays
+    const { rows: events } = await t.pool.query('select display_name, actor_display_name from public.stream_guest_events where stream_id = $1 and user_id = $2', [streamId, id]);
+    expect(events).toEqual([{ display_name: named, actor_display_name: named }]);
+  });
+
   it('a new account without a display name is not shown by its e-mail address', async () => {
     const email = `jane.q.doe+${Date.now()}@corp.example`;
     const up = await t.anon().auth.signUp({ email, password: 'a-password-of-some-length' });
@@ -1137,18 +1194,39 @@ describe('limits against abuse', () => {
     expect(rows).toEqual([]);
   });
 
+  /** Moves every invitation the user sent a minute and a second into the past. */
+  const aMinuteLater = (inviter: TestUser) =>
+    t.pool.query(
+      "update public.stream_guest_invitations set created_at = created_at - interval '61 seconds', expires_at = expires_at - interval '61 seconds', responded_at = responded_at - interval '61 seconds' where invited_by = $1",
+      [inviter.id],
+    );
+
   it('one person sends at most max_invitations_per_minute() invitations a minute', async () => {
     const host = await t.signIn('Busy Inviter');
-    const target = await t.signIn('Spammed Sam');
     const streamId = await newStream(t, host);
-    const { rows } = await t.pool.query<{ n: number }>('select public.max_invitations_per_minute() as n');
-    const limit = rows[0]!.n;
-    for (let i = 0; i < limit; i++) must(await invite(host, streamId, target), `invitation ${i + 1}`);
-    const refused = await invite(host, streamId, target);
-    expect(refused.error).toMatchObject({ hint: 'too_many_invitations' });
+    const { rows } = await t.pool.query<{ n: number; each: number }>('select public.max_invitations_per_minute() as n, public.max_invitations_per_invitee_per_minute() as each');
+    const { n: limit, each } = rows[0]!;
+    const targets = await Promise.all(Array.from({ length: Math.ceil(limit / each) + 1 }, (_, i) => t.signIn(`Spammed ${i + 1}`)));
+    for (let i = 0; i < limit; i++) must(await invite(host, streamId, targets[Math.floor(i / each)]!), `invitation ${i + 1}`);
+    const refused = await invite(host, streamId, targets.at(-1)!);
+    expect(refused.error).toMatchObject({ hint: 'too_many_invitations', message: 'Too many invitations in the last minute: wait a moment and invite again' });
     // A minute later, the host invites again.
-    await t.pool.query("update public.stream_guest_invitations set created_at = created_at - interval '61 seconds', expires_at = expires_at - interval '61 seconds', responded_at = responded_at - interval '61 seconds' where invited_by = $1", [host.id]);
-    must(await invite(host, streamId, target), 'an invitation a minute later');
+    await aMinuteLater(host);
+    must(await invite(host, streamId, targets[0]!), 'an invitation a minute later');
+  });
+
+  it('one person invites the same person at most max_invitations_per_invitee_per_minute() times a minute', async () => {
+    const host = await t.signIn('Insistent Inviter');
+    const [target, other] = await Promise.all([t.signIn('Pestered Pat'), t.signIn('Other Olga')]);
+    const streamId = await newStream(t, host);
+    const { rows } = await t.pool.query<{ each: number }>('select public.max_invitations_per_invitee_per_minute() as each');
+    expect(rows[0]!.each).toBeGreaterThanOrEqual(3); // an invitation that runs out every 20 s, invited again each time
+    for (let i = 0; i < rows[0]!.each; i++) must(await invite(host, streamId, target), `invitation ${i + 1}`);
+    const refused = await invite(host, streamId, target);
+    expect(refused.error).toMatchObject({ hint: 'too_many_invitations', message: 'You invited this person too often in the last minute: wait a moment and invite them again' });
+    must(await invite(host, streamId, other), 'someone else is still invited');
+    await aMinuteLater(host);
+    must(await invite(host, streamId, target), 'the same person a minute later');
   });
 
   it('a call opens on a live stream only', async () => {
