@@ -93,15 +93,15 @@ async function expectNoSidewaysScroll(page: Page): Promise<void> {
 }
 
 /** A control is on screen and big enough for a thumb (44 CSS px, as the platform guidelines ask). */
-async function expectThumbSized(page: Page, testId: string): Promise<void> {
+async function expectThumbSized(page: Page, testId: string, screen = { width: 390, height: 844 }): Promise<void> {
   const box = await page.getByTestId(testId).boundingBox();
   expect(box, testId).not.toBeNull();
   expect(box!.width, `${testId} width`).toBeGreaterThanOrEqual(44);
   expect(box!.height, `${testId} height`).toBeGreaterThanOrEqual(44);
   expect(box!.x).toBeGreaterThanOrEqual(0);
-  expect(box!.x + box!.width).toBeLessThanOrEqual(390);
+  expect(box!.x + box!.width).toBeLessThanOrEqual(screen.width);
   expect(box!.y).toBeGreaterThanOrEqual(0);
-  expect(box!.y + box!.height).toBeLessThanOrEqual(844);
+  expect(box!.y + box!.height).toBeLessThanOrEqual(screen.height);
 }
 
 test("a guest page whose code cannot load says so, and a reload brings it", async () => {
@@ -354,12 +354,23 @@ test('a phone guest checks devices, joins with a tap, switches, and follows the 
   for (const id of ['mic-toggle', 'camera-toggle', 'devices-toggle', 'leave']) await expectThumbSized(guest, id);
   await expectNoSidewaysScroll(guest);
   await guest.screenshot({ path: join(SHOTS, 'guest-stage.png') });
-  // Turned sideways, the program fills the screen and the controls stay reachable.
+  // Turned sideways, the controls stand in a column on the right and the program takes the height left.
   await guest.setViewportSize({ width: 844, height: 390 });
   await expectNoSidewaysScroll(guest);
-  const leaveBox = await guest.getByTestId('leave').boundingBox();
-  expect(leaveBox!.y + leaveBox!.height).toBeLessThanOrEqual(390);
+  for (const id of ['mic-toggle', 'camera-toggle', 'devices-toggle', 'leave', 'fullscreen']) await expectThumbSized(guest, id, { width: 844, height: 390 });
+  const leaveBox = (await guest.getByTestId('leave').boundingBox())!;
+  const programBox = (await guest.getByTestId('program-view').boundingBox())!;
+  expect(leaveBox.x).toBeGreaterThanOrEqual(programBox.x + programBox.width);
+  expect(programBox.height).toBeGreaterThan(390 * 0.7);
   await guest.screenshot({ path: join(SHOTS, 'guest-stage-landscape.png') });
+  // Full screen, and back.
+  const fullscreen = guest.getByTestId('fullscreen');
+  await fullscreen.tap();
+  await expect(fullscreen).toHaveAttribute('data-state', 'on');
+  expect(await guest.evaluate(() => document.fullscreenElement === document.documentElement)).toBe(true);
+  await fullscreen.tap();
+  await expect(fullscreen).toHaveAttribute('data-state', 'off');
+  expect(await guest.evaluate(() => document.fullscreenElement)).toBeNull();
   await guest.setViewportSize({ width: 390, height: 844 });
 
   // The guest mutes and unmutes: the track and the seat row the host sees follow.

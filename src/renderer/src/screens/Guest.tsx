@@ -5,6 +5,7 @@
  */
 import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import type { GuestInvitationRow, GuestSeatRow } from '../../../shared/domain';
+import { FullscreenButton } from '../components/guest/FullscreenButton';
 import { GuestControls } from '../components/guest/GuestControls';
 import { InvitationCard } from '../components/guest/InvitationCard';
 import { ModeratorInvites } from '../components/guest/ModeratorInvites';
@@ -630,6 +631,7 @@ function GuestStage({ stage }: { stage: Stage }) {
         <span className={`pill link-${state.link}`} data-testid="link-state">
           {LINK_LABELS[state.link]}
         </span>
+        <FullscreenButton />
       </header>
 
       <section className="g-program">
