@@ -34,7 +34,15 @@ const BOOTSTRAP_SQL = join(LOCAL_SQL_DIR, 'bootstrap.sql');
 /** Serialises bootstrap and migrations between processes sharing one database. */
 const MIGRATION_LOCK_KEY = 7_406_315_921;
 const DB_USER = 'postgres';
-const DB_PASSWORD = 'postgres';
+/**
+ * The embedded server's superuser password: made at random with the cluster and kept in its data
+ * directory (only the server's user, and root, may read it). Anyone else who reaches the port (any
+ * local user or process) would otherwise log in as superuser, read the JWT secret and run commands.
+ */
+export const PASSWORD_FILE = 'roast-superuser-password';
+/** What a cluster made before the password was random has: it is replaced at its first start. */
+const LEGACY_PASSWORD = 'postgres';
+const newPassword = (): string => randomBytes(24).toString('base64url');
 
 export type DatabaseErrorReason = 'start_failed' | 'data_dir' | 'bootstrap_failed' | 'migration_failed' | 'bad_migration';
 
@@ -360,11 +368,11 @@ function run(command: string, args: string[], owner: Owner | null, collect: (lin
   });
 }
 
-async function initialise(bin: Binaries, dataDir: string, owner: Owner | null, ephemeral: boolean, collect: (line: string) => void): Promise<void> {
+async function initialise(bin: Binaries, dataDir: string, owner: Owner | null, ephemeral: boolean, password: string, collect: (line: string) => void): Promise<void> {
   const pwDir = await mkdtemp(join(tmpdir(), 'roast-pgpw-'));
   const pwFile = join(pwDir, 'pw');
   try {
-    await writeFile(pwFile, `${DB_PASSWORD}\n`, { mode: 0o600 });
+    await writeFile(pwFile, `${password}\n`, { mode: 0o600 });
     if (owner) await chownTree(pwDir, owner);
     await run(
       bin.initdb,
@@ -382,6 +390,46 @@ async function initialise(bin: Binaries, dataDir: string, owner: Owner | null, e
     );
   } finally {
     await rm(pwDir, { recursive: true, force: true });
+  }
+}
+
+async function savePassword(dataDir: string, password: string, owner: Owner | null): Promise<void> {
+  const file = join(dataDir, PASSWORD_FILE);
+  await writeFile(file, `${password}\n`, { mode: 0o600 });
+  if (owner) await chown(file, owner.uid, owner.gid);
+}
+
+/** The cluster's superuser password from its data directory; null for a cluster made before it was kept there. */
+async function readPassword(dataDir: string): Promise<string | null> {
+  try {
+    const password = (await readFile(join(dataDir, PASSWORD_FILE), 'utf8')).trim();
+    return password || null;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** A cluster made with the old fixed password gets a random one, kept in its data directory. */
+async function replaceLegacyPassword(dataDir: string, port: number, owner: Owner | null, collect: (line: string) => void): Promise<string> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: DB_USER, password: LEGACY_PASSWORD, database: 'postgres' });
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new Error(
+      `the cluster's superuser password is not known: ${join(dataDir, PASSWORD_FILE)} is missing and the old default does not log in (${(err as Error).message}); write the password into that file, or give DATABASE_URL`,
+      { cause: err },
+    );
+  }
+  try {
+    const password = newPassword();
+    // Kept first: a crash between the two leaves a file to fix by hand, never a password nobody knows.
+    await savePassword(dataDir, password, owner);
+    await client.query(`alter role ${DB_USER} password ${client.escapeLiteral(password)}`);
+    collect(`the superuser's password was the old default; it is now random, kept in ${join(dataDir, PASSWORD_FILE)}`);
+    return password;
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 
@@ -481,12 +529,21 @@ async function startEmbedded(opts: StartDatabaseOptions, log: (line: string) => 
     ...(ephemeral ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
   ];
 
-  let child: ChildProcess;
+  let child: ChildProcess | null = null;
+  let password: string | null;
   try {
-    if (await exists(join(dataDir, 'PG_VERSION'))) await stopStale(dataDir, collect);
-    else await initialise(bin, dataDir, owner, ephemeral, collect);
+    if (await exists(join(dataDir, 'PG_VERSION'))) {
+      await stopStale(dataDir, collect);
+      password = await readPassword(dataDir);
+    } else {
+      password = newPassword();
+      await initialise(bin, dataDir, owner, ephemeral, password, collect);
+      await savePassword(dataDir, password, owner);
+    }
     child = await startServer(bin, dataDir, port, flags, owner, collect);
+    password ??= await replaceLegacyPassword(dataDir, port, owner, collect);
   } catch (err) {
+    if (child) await stopServer(child);
     if (ephemeral) await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
     throw new DatabaseError('start_failed', `embedded PostgreSQL did not start on port ${port} (${dataDir}): ${(err as Error).message}\n${tail.join('\n')}`, {
       cause: err,
@@ -495,7 +552,7 @@ async function startEmbedded(opts: StartDatabaseOptions, log: (line: string) => 
 
   let stopping: Promise<void> | null = null;
   return {
-    url: `postgresql://${DB_USER}:${DB_PASSWORD}@127.0.0.1:${port}/postgres`,
+    url: `postgresql://${DB_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
     dataDir,
     stop() {
       stopping ??= (async () => {
