@@ -976,6 +976,35 @@ describe('edge functions with Cloudflare secrets', () => {
     expect([bUser, hostUser].map((u) => cloudflare.turnIssued.get(u))).toEqual(['revoked', 'revoked']);
   });
 
+  it('revokes at once what every guest gone from the stage still holds, for a studio that resumes its show', async () => {
+    const [h, a, b, c] = await Promise.all([signIn('Resuming Host'), signIn('Gone Guest A'), signIn('Seated Guest B'), signIn('Back Guest C')]);
+    const started = await invoke<StartLive>(h.sb, 'start-live', { title: 'Resumed roast' });
+    const streamId = started.data.stream.id;
+    const session = (await invoke<{ sessionId: string }>(h.sb, 'create-call-session', { streamId })).data.sessionId;
+    const turnUser = async (u: User): Promise<string> => {
+      const issued = await invoke<{ iceServers: Array<{ username?: string }> }>(u.sb, 'generate-call-token', { streamId, sessionId: session });
+      expect(issued.status).toBe(200);
+      return issued.data.iceServers.find((x) => x.username)!.username!;
+    };
+    for (const g of [a, b, c]) await seatGuest(h, streamId, g);
+    const [aUser, bUser, cUser] = [await turnUser(a), await turnUser(b), await turnUser(c)];
+    // With no studio there to ask for each: A is removed by the host's hand elsewhere, C leaves and is seated again.
+    expect((await h.sb.rpc('remove_guest', { p_stream_id: streamId, p_user_id: a.id })).error).toBeNull();
+    expect((await c.sb.rpc('leave_seat', { p_stream_id: streamId })).error).toBeNull();
+    await seatGuest(h, streamId, c);
+    const cUser2 = await turnUser(c);
+
+    expect(await invoke(b.sb, 'end-call-session', { sessionId: session, formerGuests: true })).toMatchObject({ status: 403 });
+    expect(await invoke(h.sb, 'end-call-session', { sessionId: session, formerGuests: true, userId: a.id })).toMatchObject({ status: 400 });
+    expect(await invoke(h.sb, 'end-call-session', { sessionId: session, formerGuests: false })).toMatchObject({ status: 400 });
+    const ended = await invoke(h.sb, 'end-call-session', { sessionId: session, formerGuests: true });
+    expect(ended).toMatchObject({ status: 200, data: { sessionId: session, endedAt: null, credentialsRevoked: 2, credentialsNotRevoked: 0 } });
+    // A's are gone; B on stage keeps theirs; C, seated again, keeps only what the present seat was given.
+    expect([aUser, bUser, cUser, cUser2].map((u) => cloudflare.turnIssued.get(u))).toEqual(['revoked', 'valid', 'revoked', 'valid']);
+    expect(await invoke(h.sb, 'end-call-session', { sessionId: session, formerGuests: true })).toMatchObject({ data: { credentialsRevoked: 0 } });
+    expect((await invoke(h.sb, 'end-live', { streamId })).status).toBe(200);
+  });
+
   it('revokes the TURN credentials of a deleted account, and of a deleted host’s calls, at the next revoking call', async () => {
     const [h, a, other] = await Promise.all([signIn('Deleted Host'), signIn('Deleted Guest'), signIn('Other Host')]);
     const streamId = (await invoke<StartLive>(h.sb, 'start-live', {})).data.stream.id;

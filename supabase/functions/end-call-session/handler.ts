@@ -6,6 +6,10 @@
  * With `userId`, the host ends one former guest's part in the call instead: the TURN credentials
  * issued to them before their last seat closed are revoked (the call goes on for everyone else). A
  * guest who is seated again keeps what their present seat was given.
+ *
+ * With `formerGuests: true`, the same for everyone who was on the stream's stage and is no longer:
+ * a studio that resumes a show asks it, since guests removed (by a moderator) or gone while no
+ * studio was there to ask for each one still hold what they were given.
  */
 import { z } from 'zod';
 import { maybe, must } from '../_shared/db.ts';
@@ -15,15 +19,34 @@ import { createFunction, type Handler, uuidField } from '../_shared/http.ts';
 import { revokeTurnCredentials, turnConfigForRevoking } from '../_shared/turnCredentials.ts';
 import type { CallSessionRow } from '../_shared/types.ts';
 
-export const endCallSessionBody = z.strictObject({ sessionId: uuidField('sessionId'), userId: uuidField('userId').optional() });
+export const endCallSessionBody = z
+  .strictObject({
+    sessionId: uuidField('sessionId'),
+    userId: uuidField('userId').optional(),
+    formerGuests: z.literal(true, { error: 'formerGuests is true or left out' }).optional(),
+  })
+  .refine((body) => !(body.userId && body.formerGuests), { error: 'Give userId (one former guest) or formerGuests (all of them), not both' });
 
-export interface EndCallSessionResult {
-  sessionId: string;
-  /** When the call ended; null when only one participant's part ended (`userId`). */
-  endedAt: string | null;
-  /** TURN credentials revoked now, and those the TURN service would not revoke (logged). */
-  credentialsRevoked: number;
-  credentialsNotRevoked: number;
+interface SeatSpan {
+  user_id: string;
+  joined_at: string;
+  left_at: string | null;
+}
+
+/**
+ * Per guest who was on the stage before, what was issued to them before this time is theirs to lose:
+ * for one with no seat now, their last seat's end; for one seated again, the present seat's start (it
+ * keeps what this seat was given), as `userId` does for one guest.
+ */
+export function staleCredentialsBefore(seats: readonly SeatSpan[], hostId: string): Map<string, string> {
+  const before = new Map<string, string>();
+  const later = (a: string | undefined, b: string) => (!a || Date.parse(b) > Date.parse(a) ? b : a);
+  const current = new Map(seats.filter((s) => s.left_at === null).map((s) => [s.user_id, s.joined_at]));
+  for (const seat of seats) {
+    if (seat.left_at === null || seat.user_id === hostId) continue;
+    before.set(seat.user_id, current.get(seat.user_id) ?? later(before.get(seat.user_id), seat.left_at));
+  }
+  return before;
 }
 
 export function createEndCallSessionHandler(deps: FunctionDeps): Handler {
@@ -39,6 +62,20 @@ export function createEndCallSessionHandler(deps: FunctionDeps): Handler {
       if (!session) throw new NotFoundError(`Call session ${body.sessionId} not found`);
       if (session.host_id !== user.id) throw new ForbiddenError('Only the host can end this call session');
       const revoke = () => revokeTurnCredentials(admin(), fetch, turnConfigForRevoking(env, log), { callSessionIds: [session.id] }, now, log);
+
+      if (body.formerGuests) {
+        const seats = maybe<SeatSpan[]>(
+          await admin().from('stream_guest_seats').select('user_id, joined_at, left_at').eq('stream_id', session.stream_id),
+          'read the stream’s seats',
+        ) ?? [];
+        const total = { revoked: 0, failed: 0 };
+        for (const [userId, issuedBefore] of staleCredentialsBefore(seats, session.host_id)) {
+          const outcome = await revokeTurnCredentials(admin(), fetch, turnConfigForRevoking(env, log), { streamId: session.stream_id, userId, issuedBefore }, now, log);
+          total.revoked += outcome.revoked;
+          total.failed += outcome.failed;
+        }
+        return { sessionId: session.id, endedAt: null, credentialsRevoked: total.revoked, credentialsNotRevoked: total.failed };
+      }
 
       if (body.userId) {
         if (body.userId === session.host_id) throw new BadRequestError('userId is the host: the host leaves the call by ending it (leave out userId)');

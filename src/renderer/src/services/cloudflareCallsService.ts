@@ -29,6 +29,8 @@ export interface CloudflareCallsService {
   endCallSession(sessionId: string): Promise<void>;
   /** The host ends one former guest's part in the call: the TURN credentials they were given stop working. */
   endCallAccess(sessionId: string, userId: string): Promise<void>;
+  /** The host ends the part in the call of everyone who was on stage and is no longer (a studio resuming a show). */
+  endFormerGuestsAccess(sessionId: string): Promise<void>;
   /** The stream's open call, as the host or a seated guest sees it; null when there is none. */
   getActiveCallSession(streamId: string): Promise<CallSession | null>;
 }
@@ -57,6 +59,11 @@ export function createCloudflareCallsService(client: SupabaseClient): Cloudflare
       if (error) throw await functionError('Could not end the guest’s access to the call', error, { 403: 'not_host', 409: 'conflict' });
     },
 
+    async endFormerGuestsAccess(sessionId) {
+      const { error } = await client.functions.invoke('end-call-session', { body: { sessionId, formerGuests: true } });
+      if (error) throw await functionError('Could not end former guests’ access to the call', error, { 403: 'not_host' });
+    },
+
     async getActiveCallSession(streamId) {
       const { data, error } = await client
         .from('call_sessions')
@@ -79,5 +86,6 @@ const page = pageService(createCloudflareCallsService);
 export const createCallSession = pageMethod(page, 'createCallSession');
 export const generateCallToken = pageMethod(page, 'generateCallToken');
 export const endCallSession = pageMethod(page, 'endCallSession');
+export const endFormerGuestsAccess = pageMethod(page, 'endFormerGuestsAccess');
 export const endCallAccess = pageMethod(page, 'endCallAccess');
 export const getActiveCallSession = pageMethod(page, 'getActiveCallSession');

@@ -260,6 +260,9 @@ vi.mock('../services/cloudflareCallsService', () => ({
   endCallAccess: async (sessionId: string, userId: string) => {
     h.step(`endCallAccess ${sessionId} ${userId}`);
   },
+  endFormerGuestsAccess: async (sessionId: string) => {
+    h.step(`endFormerGuestsAccess ${sessionId}`);
+  },
 }));
 
 vi.mock('../services/liveService', () => ({
@@ -949,6 +952,21 @@ describe("each guest's signaling channel", () => {
       h.calls.length = 0;
       session.applySeat({ ...(seat('guest-a', new Date().toISOString()) as object), removed_by: 'host', version: 2 } as never);
       await vi.waitFor(() => expect(h.calls).toContain('endCallAccess call-1 guest-a'));
+    } finally {
+      h.iceServers = [];
+    }
+  });
+
+  it('on a stream this studio resumed, ends the TURN access of guests who left while no studio was there; a new show asks nothing', async () => {
+    h.iceServers = [{ urls: 'turn:turn.example:3478', username: 'u1', credential: 'c1' }];
+    try {
+      await session.goLive('Show');
+      expect(h.calls.some((c) => c.startsWith('endFormerGuestsAccess'))).toBe(false);
+      await session.end();
+      h.resumed = true;
+      h.calls.length = 0;
+      await session.goLive('Show');
+      await vi.waitFor(() => expect(h.calls).toContain('endFormerGuestsAccess call-1'));
     } finally {
       h.iceServers = [];
     }

@@ -15,7 +15,7 @@ import { QualityMonitor } from '../rtc/linkQuality';
 import { PeerLink, type SignalSender } from '../rtc/PeerLink';
 import { SignalingChannel } from '../rtc/signaling';
 import type { SignalMessage } from '../../../shared/signaling';
-import { createCallSession, endCallAccess, endCallSession, generateCallToken } from '../services/cloudflareCallsService';
+import { createCallSession, endCallAccess, endCallSession, endFormerGuestsAccess, generateCallToken } from '../services/cloudflareCallsService';
 import { endLive, getStream, prepareEndOnUnload, startLive, subscribeStream, type UnloadEnder } from '../services/liveService';
 import {
   getProfiles,
@@ -481,6 +481,11 @@ export class HostSession {
     this.callSessionId = call.sessionId;
     const token = await generateCallToken(streamId, call.sessionId);
     this.iceServers = token.iceServers;
+    // A show resumed: guests removed (by a moderator) or gone while no studio was here still hold the
+    // TURN credentials they were given, which last a day. Nobody asked to end them: this studio does.
+    if (resumed && this.iceServers.some((server) => server.username)) {
+      void endFormerGuestsAccess(call.sessionId).catch((e: Error) => this.log(`end former guests' call access: ${e.message}`));
+    }
     this.programTrack = await this.broadcaster.captureProgram();
     this.callStreamId = streamId;
     const rejoined = () => void this.relist(streamId, 'live updates came back after a drop');
