@@ -67,7 +67,15 @@ async function recordToFile(page: Page, name: string): Promise<string> {
 
 async function seatAction(host: Page, userId: string, label: string): Promise<void> {
   await host.locator(`[data-testid^="seat-"][data-user="${userId}"]`).click();
-  await host.getByTestId('seat-menu').getByRole('menuitem', { name: label }).click();
+  const item = host.getByTestId('seat-menu').getByRole('menuitem', { name: label });
+  await item.click();
+  if (label === 'Remove from stage') {
+    // A removal asks to be sure first: the guest is still on stage until the second click.
+    const sure = host.getByTestId('seat-menu').getByRole('menuitem', { name: /^Sure\? Remove/ });
+    await expect(sure).toHaveText('Sure? Remove');
+    expect(await seatOf(host, userId)).toBeDefined();
+    await sure.click();
+  }
 }
 
 async function seatOf(host: Page, userId: string): Promise<GuestSeatRow | undefined> {

@@ -172,7 +172,7 @@ test('host and guest go live end to end', async () => {
 
   // The host shares a screen: it becomes a program source, spotlighted; stopping restores the grid.
   await host.getByTestId('share-screen').click();
-  await expect(host.getByTestId('share-screen')).toHaveAttribute('aria-pressed', 'true');
+  await expect(host.getByTestId('share-screen')).toHaveAttribute('data-state', 'on');
   expect(await appState<string>(host, 'layout')).toBe('spotlight');
   await expect(host.getByTestId('layout-spotlight')).toHaveAttribute('aria-checked', 'true');
   // At the ingest: the shared screen fills the left three quarters; host and guest stack in the strip.
@@ -196,7 +196,7 @@ test('host and guest go live end to end', async () => {
   expect(isHostColour(pixel(spot, 1280, 1120, 180))).toBe(true);
   expect(isGuestColour(pixel(spot, 1280, 1120, 540))).toBe(true);
   await host.getByTestId('share-screen').click();
-  await expect(host.getByTestId('share-screen')).toHaveAttribute('aria-pressed', 'false');
+  await expect(host.getByTestId('share-screen')).toHaveAttribute('data-state', 'off');
   expect(await appState<string>(host, 'layout')).toBe('grid');
 
   // The host ends the stream cleanly.

@@ -84,6 +84,7 @@ test.describe('Electron studio', () => {
       await expect(window.getByTestId('seat-8')).toHaveAttribute('data-locked', 'true');
       await seat.click();
       await window.getByTestId('seat-menu').getByRole('menuitem', { name: 'Remove from stage' }).click();
+      await window.getByTestId('seat-menu').getByRole('menuitem', { name: /^Sure\? Remove/ }).click();
       await expect(seat).toHaveCount(0);
       const seats = await appState<Array<{ user_id: string; left_at: string | null }>>(window, 'seats');
       expect(seats.find((s) => s.user_id === guestId)).toMatchObject({ left_at: expect.any(String) });

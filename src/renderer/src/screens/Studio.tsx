@@ -312,7 +312,8 @@ function StudioLive({ userId }: { userId: string }) {
             <button
               type="button"
               onClick={() => (sharingScreen ? sessionRef.current?.stopScreenShare() : void act(() => sessionRef.current!.startScreenShare()))}
-              aria-pressed={sharingScreen}
+              className={sharingScreen ? 'engaged' : undefined}
+              data-state={sharingScreen ? 'on' : 'off'}
               disabled={!sessionReady}
               data-testid="share-screen"
             >
@@ -520,7 +521,7 @@ function OwnDeviceButton({
   testId: string;
 }) {
   return (
-    <button type="button" onClick={() => onToggle(!on)} aria-pressed={!on} disabled={!!problem} title={problem} data-testid={testId}>
+    <button type="button" onClick={() => onToggle(!on)} className={on ? undefined : 'engaged'} data-state={on ? 'on' : 'off'} disabled={!!problem} title={problem} data-testid={testId}>
       {on ? labels[0] : labels[1]}
     </button>
   );

@@ -38,7 +38,6 @@ export function FullscreenButton() {
       type="button"
       className="g-fullscreen"
       onClick={() => void toggle()}
-      aria-pressed={full}
       aria-label={full ? 'Leave full screen' : 'Full screen'}
       title={failed ?? (full ? 'Leave full screen' : 'Full screen')}
       data-testid="fullscreen"

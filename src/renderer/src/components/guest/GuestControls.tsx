@@ -1,5 +1,6 @@
 /** The guest's own switches on stage: microphone, camera, devices, leave — thumb-sized, at the bottom on a phone. */
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
+import { useSecondTap } from '../useSecondTap';
 import type { GuestSession, GuestStageState } from '../../session/GuestSession';
 import { DevicePicker } from './DevicePicker';
 import { CameraIcon, DevicesIcon, LeaveIcon, MicIcon } from './icons';
@@ -7,18 +8,10 @@ import { MicMeter } from './MicMeter';
 
 type SwitchState = 'on' | 'off' | 'host';
 
-/** How long a first tap on Leave waits for the second that confirms it. */
-export const LEAVE_CONFIRM_MS = 4000;
-
 export function GuestControls({ state, session, onLeave, leaving }: { state: GuestStageState; session: GuestSession; onLeave: () => void; leaving: boolean }) {
   const [showDevices, setShowDevices] = useState(false);
   /** Leave was tapped once: a second tap leaves (a pocket or a stray thumb does not end the guest's turn); it lapses after a while. */
-  const [confirmLeave, setConfirmLeave] = useState(false);
-  useEffect(() => {
-    if (!confirmLeave) return;
-    const timer = setTimeout(() => setConfirmLeave(false), LEAVE_CONFIRM_MS);
-    return () => clearTimeout(timer);
-  }, [confirmLeave]);
+  const [confirmLeave, setConfirmLeave] = useSecondTap<true>();
   /** The controls whose change is on its way, each on its own (a mic tap does not free the camera's button). */
   const [busy, setBusy] = useState<ReadonlySet<'mic' | 'camera' | 'device'>>(new Set());
   const mic: SwitchState = state.seat.muted_by_host ? 'host' : state.micOn ? 'on' : 'off';
@@ -61,7 +54,6 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
         <button
           type="button"
           className={`g-control ${mic}`}
-          aria-pressed={mic !== 'on'}
           disabled={busy.has('mic') || leaving}
           onClick={() => run('mic', () => session.setMic(mic !== 'on'))}
           data-testid="mic-toggle"
@@ -74,7 +66,6 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
         <button
           type="button"
           className={`g-control ${camera}`}
-          aria-pressed={camera !== 'on'}
           disabled={busy.has('camera') || leaving}
           onClick={() => run('camera', () => session.setCamera(camera !== 'on'))}
           data-testid="camera-toggle"
@@ -99,7 +90,7 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
           className={confirmLeave ? 'g-control leave confirm' : 'g-control leave'}
           onClick={() => {
             if (!confirmLeave) return setConfirmLeave(true);
-            setConfirmLeave(false);
+            setConfirmLeave(null);
             onLeave();
           }}
           disabled={leaving}

@@ -6,12 +6,10 @@
  * camera the host turned off is shown as the host's, and only the host
  * releases it.
  */
-import { useEffect, useState, type ReactNode } from 'react';
+import { useState, type ReactNode } from 'react';
 import type { GuestSeatRow } from '../../../../shared/domain';
 import type { ModeratorAction } from '../../session/GuestSession';
-
-/** How long a first tap on Remove waits for the second. */
-const REMOVE_CONFIRM_MS = 4000;
+import { useSecondTap } from '../useSecondTap';
 
 export function ModeratorPanel({
   others,
@@ -31,12 +29,7 @@ export function ModeratorPanel({
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   /** The seat whose Remove was tapped once: a second tap removes (a removal cannot be undone); it lapses after a while. */
-  const [confirming, setConfirming] = useState<string | null>(null);
-  useEffect(() => {
-    if (!confirming) return;
-    const timer = setTimeout(() => setConfirming(null), REMOVE_CONFIRM_MS);
-    return () => clearTimeout(timer);
-  }, [confirming]);
+  const [confirming, setConfirming] = useSecondTap<string>();
 
   const run = (action: ModeratorAction, seat: GuestSeatRow) => {
     setBusy(seat.user_id);

@@ -35,7 +35,6 @@ export function PreJoin({ check }: { check: DeviceCheck }) {
           <button
             type="button"
             className={state.micOn && audioTrack ? 'g-round' : 'g-round off'}
-            aria-pressed={!state.micOn}
             aria-label={state.micOn ? 'Turn microphone off' : 'Turn microphone on'}
             disabled={!audioTrack}
             onClick={() => check.setMicOn(!state.micOn)}
@@ -46,7 +45,6 @@ export function PreJoin({ check }: { check: DeviceCheck }) {
           <button
             type="button"
             className={state.cameraOn && videoTrack ? 'g-round' : 'g-round off'}
-            aria-pressed={!state.cameraOn}
             aria-label={state.cameraOn ? 'Turn camera off' : 'Turn camera on'}
             disabled={!videoTrack}
             onClick={() => check.setCameraOn(!state.cameraOn)}

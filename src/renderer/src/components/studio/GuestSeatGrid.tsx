@@ -3,6 +3,7 @@ import { SEAT_COUNT, type GuestSeatRow } from '../../../../shared/domain';
 import { gridShape } from '../../../../shared/layout';
 import { describeQuality } from '../../rtc/linkQuality';
 import { type SeatLinkState, useStore } from '../../store';
+import { useSecondTap } from '../useSecondTap';
 
 export type SeatAction =
   | { kind: 'mute' | 'unmute' | 'camera-off' | 'camera-release' | 'remove' | 'make-moderator' | 'revoke-moderator'; userId: string }
@@ -160,7 +161,20 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
                 data-testid={`seat-${tile.index}`}
                 data-user={seat?.user_id ?? ''}
                 data-locked={tile.locked}
-                aria-label={seat ? `Seat ${tile.index + 1}: ${name}` : `Seat ${tile.index + 1}: ${tile.locked ? 'locked' : 'empty'}`}
+                // The whole state in words (a screen reader reads the name, not the tile's small print), and that it opens a menu.
+                aria-label={
+                  seat
+                    ? [
+                        `Seat ${tile.index + 1}: ${name}`,
+                        ...(seat.is_moderator ? ['moderator'] : []),
+                        seat.muted_by_host ? 'muted by host' : seat.mic_enabled ? 'mic on' : 'muted',
+                        seat.camera_disabled_by_host ? 'camera off by host' : seat.camera_enabled ? 'camera on' : 'camera off',
+                        link === 'away' ? 'away (page closed)' : link,
+                        ...(tile.locked ? ['seat locked'] : []),
+                      ].join(', ')
+                    : `Seat ${tile.index + 1}: ${tile.locked ? 'locked' : 'empty'}`
+                }
+                aria-haspopup="menu"
                 onClick={(e) => {
                   e.stopPropagation();
                   open(tile, ...menuPoint(e));
@@ -244,6 +258,9 @@ function SeatMenu({ tile, x, y, onAction }: { tile: SeatTile; x: number; y: numb
   // The keyboard starts in the menu, on its first item.
   const first = useRef<HTMLButtonElement>(null);
   useEffect(() => first.current?.focus(), []);
+  // Removing takes a guest off air (they need a new invitation to come back): a first click asks to be sure, a
+  // second removes; the question lapses after a while.
+  const [confirmRemove, setConfirmRemove] = useSecondTap<true>();
   return (
     <div
       className="context-menu"
@@ -264,11 +281,25 @@ function SeatMenu({ tile, x, y, onAction }: { tile: SeatTile; x: number; y: numb
       }}
       data-testid="seat-menu"
     >
-      {items.map(([label, action], i) => (
-        <button key={label} ref={i === 0 ? first : undefined} role="menuitem" type="button" onClick={() => onAction(action)} className={action.kind === 'remove' ? 'danger' : ''}>
-          {label}
-        </button>
-      ))}
+      {items.map(([label, action], i) =>
+        action.kind === 'remove' ? (
+          <button
+            key="remove"
+            role="menuitem"
+            type="button"
+            className={confirmRemove ? 'danger confirm' : 'danger'}
+            aria-label={confirmRemove ? 'Sure? Remove from stage (click again)' : label}
+            data-state={confirmRemove ? 'confirm' : 'ready'}
+            onClick={() => (confirmRemove ? onAction(action) : setConfirmRemove(true))}
+          >
+            {confirmRemove ? 'Sure? Remove' : label}
+          </button>
+        ) : (
+          <button key={label} ref={i === 0 ? first : undefined} role="menuitem" type="button" onClick={() => onAction(action)}>
+            {label}
+          </button>
+        ),
+      )}
       {seat ? (
         <label className="volume">
           Volume
