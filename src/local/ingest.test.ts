@@ -7,6 +7,9 @@ import { rawExchange, rawGet } from '../../tests/support/rawHttp.js';
 import { IngestError, startIngest, type Ingest } from './ingest';
 
 const run = promisify(execFile);
+/** The tools the tests run, as the tests elsewhere find them. */
+const FFMPEG = process.env.FFMPEG_PATH?.trim() || 'ffmpeg';
+const FFPROBE = process.env.FFPROBE_PATH?.trim() || 'ffprobe';
 
 let ingest: Ingest | null = null;
 let publisher: ChildProcess | null = null;
@@ -22,7 +25,7 @@ afterEach(async () => {
 /** ffmpeg publishing a test pattern with a tone, in real time, to `url`. */
 function publish(url: string, seconds: number): ChildProcess {
   return spawn(
-    'ffmpeg',
+    FFMPEG,
     [
       '-hide_banner', '-loglevel', 'error', '-nostdin', '-re',
       '-f', 'lavfi', '-i', 'testsrc2=s=320x180:r=30', '-f', 'lavfi', '-i', 'sine=f=440:r=48000',
@@ -64,7 +67,7 @@ describe('startIngest', () => {
     const current = ingest;
     await waitFor(() => current.isPublishing('show1'), 5000);
 
-    const probe = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,width,height,sample_rate', '-of', 'json', `${ingest.rtmpBaseUrl}/show1`], {
+    const probe = await run(FFPROBE, ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,width,height,sample_rate', '-of', 'json', `${ingest.rtmpBaseUrl}/show1`], {
       timeout: 15_000,
     });
     const streams = (JSON.parse(probe.stdout) as { streams: Array<Record<string, unknown>> }).streams;
