@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,5 +48,12 @@ describe('freePort', () => {
     const port = await freePort();
     expect(port).toBeGreaterThan(0);
     expect(port).toBeLessThan(65536);
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    expect((server.address() as AddressInfo).port).toBe(port);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 });

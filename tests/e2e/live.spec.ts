@@ -127,8 +127,18 @@ test('host and guest go live end to end', async () => {
   expect(returned[0]).toBeLessThanOrEqual(640);
   expect(returned[1]).toBeLessThanOrEqual(360);
 
-  // So does the studio's preview (video of the program where the CPU compositor runs, as here).
-  if ((await appState<{ compositor?: string }>(host, 'pipeline')).compositor === 'cpu') await showsBoth(host, '[data-testid="program-preview"]', 30_000);
+  // So does the studio's preview: a video of the program where the CPU compositor runs (software GL, as in headless
+  // Chromium here); the GPU compositor draws it on a canvas the page cannot read back, which is said, not passed over.
+  const compositor = await expect
+    .poll(async () => (await appState<{ compositor?: string | null }>(host, 'pipeline')).compositor ?? null)
+    .not.toBeNull()
+    .then(async () => (await appState<{ compositor: string }>(host, 'pipeline')).compositor);
+  if (compositor === 'cpu') await showsBoth(host, '[data-testid="program-preview"]', 30_000);
+  else {
+    expect(compositor).toBe('gpu');
+    test.info().annotations.push({ type: 'not checked', description: 'the studio preview: the GPU compositor draws it on a canvas this test cannot read' });
+    console.log('[live.spec] studio preview not checked: the GPU compositor draws it on a canvas this test cannot read');
+  }
 
   // The ingest receives H.264 1280x720 ~30 fps + AAC 48 kHz with both sources side by side.
   const dir = join(process.cwd(), 'test-results', 'e2e');

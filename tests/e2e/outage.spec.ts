@@ -9,7 +9,7 @@
  * LOCAL_RTMP_URL), so it can stop and restart it.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { expect, test } from '@playwright/test';
 import type { Browser } from 'playwright-core';
@@ -41,6 +41,21 @@ test.afterAll(async () => {
   await ingest?.stop();
 });
 
+
+/** The command lines of this machine's processes that name `text` (an encoder publishing with a stream key names it). */
+function processesNaming(text: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      if (cmdline.includes(text)) found.push(cmdline);
+    } catch {
+      // Gone in between.
+    }
+  }
+  return found;
+}
+
 test('a go-live the ingest refuses is undone (no stream left live) and works once the ingest is back', async () => {
   const host = await browser.newPage();
   logConsole(host, 'host');
@@ -66,6 +81,8 @@ test('a go-live the ingest refuses is undone (no stream left live) and works onc
   // No encoder was left retrying the refused start: its stream key stays silent on the ingest that came back.
   await host.waitForTimeout(3000);
   expect(ingest.isPublishing(refusedKey)).toBe(false);
+  // Nor is any ffmpeg still running for it, waiting for its next try (the reconnect backoff reaches 10 s).
+  expect(processesNaming(refusedKey)).toEqual([]);
   await host.getByTestId('go-live').click();
   await expect(host.getByTestId('phase')).toHaveText('LIVE', { timeout: 60_000 });
   const publishUrl = await appState<string>(host, 'publishTarget');

@@ -55,6 +55,22 @@ async function ingested(publishUrl: string, name: string) {
 test('the chosen output format reaches the ingest, is remembered, and is locked while live', async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   logConsole(page, 'host');
+  // Every camera and microphone the studio opens, to see which it holds.
+  await page.addInitScript(() => {
+    const media = navigator.mediaDevices;
+    const original = media.getUserMedia.bind(media);
+    const captured: MediaStreamTrack[] = [];
+    (window as unknown as { __captured: MediaStreamTrack[] }).__captured = captured;
+    media.getUserMedia = async (constraints) => {
+      const stream = await original(constraints);
+      captured.push(...stream.getTracks());
+      return stream;
+    };
+  });
+  const liveMicrophones = () =>
+    page.evaluate(() =>
+      (window as unknown as { __captured: MediaStreamTrack[] }).__captured.filter((t) => t.kind === 'audio' && t.readyState === 'live').map((t) => t.getSettings().deviceId),
+    );
 
   const first = await hostGoesLive(page, app.studioUrl, 'Olive Output', { outputFormat: '1080p30' });
   await expect(page.getByTestId('output-format')).toHaveCount(0);
@@ -65,9 +81,12 @@ test('the chosen output format reaches the ingest, is remembered, and is locked 
   const currentMic = await micSelect.inputValue();
   const target = micIds.find((id) => id !== currentMic);
   expect(target, 'Chromium lists more than one fake microphone').toBeDefined();
+  expect(await liveMicrophones()).toEqual([currentMic]);
   await micSelect.selectOption(target!);
   await expect(micSelect).toHaveValue(target!);
   await expect(page.getByTestId('action-error')).toHaveCount(0);
+  // The studio holds the new microphone alone: the old one is let go.
+  await expect.poll(liveMicrophones).toEqual([target]);
   expect(await ingested(first.publishUrl, '1080p30')).toMatchObject({ width: 1920, height: 1080, fps: 30, hostCamera: true });
   expect(volumeStats(join(OUT, 'output-1080p30.flv')).max, 'the new microphone is heard in the program').toBeGreaterThan(-50);
   await page.getByTestId('end-live').click();

@@ -43,6 +43,8 @@ const h = vi.hoisted(() => {
     /** Each time the program was given the host's camera as on: whether its track was enabled then. */
     hostCameraEnabledWhenShown: [] as boolean[],
     opened: [] as Array<{ kind: string; deviceId: string | null }>,
+    /** Every device the session tried to open, in order, whether it opened or not. */
+    tried: [] as Array<{ kind: string; deviceId: string | null }>,
     openFailure: null as Error | null,
     /** Opening this device id fails (a remembered device unplugged since). */
     openFailureFor: null as string | null,
@@ -333,6 +335,7 @@ vi.mock('../media/capture', async (importOriginal) => ({
   rememberedDevice: (_role: string, kind: string) => h.remembered[kind] ?? null,
   rememberDevice: () => {},
   openDevice: async (kind: 'audio' | 'video', deviceId: string | null) => {
+    h.tried.push({ kind, deviceId });
     if (h.openFailure) throw h.openFailure;
     if (h.openFailureFor !== null && deviceId === h.openFailureFor) throw new Error(`${deviceId} is gone`);
     h.opened.push({ kind, deviceId });
@@ -394,6 +397,7 @@ beforeEach(() => {
   h.programs.length = 0;
   h.eventList = [];
   h.opened.length = 0;
+  h.tried.length = 0;
   h.unloadEnders.length = 0;
   h.openFailure = null;
   h.openFailureFor = null;
@@ -669,9 +673,21 @@ describe("the host's camera and microphone", () => {
     cameraTracks[0]!.unplug();
     h.remembered.video = 'cam-gone';
     h.openFailureFor = 'cam-gone';
+    h.tried.length = 0;
     await session.reopenDevice('video');
-    expect(h.opened).toEqual([{ kind: 'video', deviceId: null }]);
+    expect(h.tried).toEqual([
+      { kind: 'video', deviceId: 'cam-gone' },
+      { kind: 'video', deviceId: null },
+    ]);
+    expect(h.opened.at(-1)).toEqual({ kind: 'video', deviceId: null });
     expect(useStore.getState().hostDeviceProblems).toEqual({});
+    expect(hostTile().cameraOn).toBe(true);
+    // The remembered camera is back: it is the one opened.
+    cameraTracks.at(-1)?.unplug();
+    h.openFailureFor = null;
+    h.tried.length = 0;
+    await session.reopenDevice('video');
+    expect(h.tried).toEqual([{ kind: 'video', deviceId: 'cam-gone' }]);
     expect(hostTile().cameraOn).toBe(true);
     // Nothing opens: it says why, and the problem stays for the next try.
     useStore.getState().setProgram({ hostDeviceProblems: { audio: 'The microphone stopped.' } });
@@ -1031,9 +1047,10 @@ describe('a guest whose page says goodbye and keeps the seat', () => {
     h.links.get('guest-a')!.onStateChange('connected');
     h.handlers.get('guest-a')!({ kind: 'bye', from: 'guest-a', to: 'host' });
     expect(useStore.getState().links['guest-a']).toBe('away');
-    // They come back: a new call, and the tile follows its link again.
+    // They come back: a new call (a new link), and the tile follows it again.
+    const away = h.links.get('guest-a');
     h.handlers.get('guest-a')!({ kind: 'hello', from: 'guest-a', to: 'host', call: 'call-2' });
-    await vi.waitFor(() => expect(h.links.get('guest-a')).toBeTruthy());
+    await vi.waitFor(() => expect(h.links.get('guest-a')).not.toBe(away));
     h.links.get('guest-a')!.onStateChange('connecting');
     await vi.waitFor(() => expect(useStore.getState().links['guest-a']).toBe('connecting'));
     await session.end();
@@ -1529,9 +1546,11 @@ describe('what the guests hear', () => {
   it('a guest called anew is sent the same track of the mix', async () => {
     await session.goLive('Show');
     await seatAndCall('guest-a', 1);
-    const first = h.links.get('guest-a')!.audio;
+    const firstLink = h.links.get('guest-a');
+    const first = firstLink!.audio;
     h.handlers.get('guest-a')!({ kind: 'hello', from: 'guest-a', to: 'host', call: 'call-again' });
-    await vi.waitFor(() => expect(h.links.get('guest-a')!.audio).not.toBeUndefined());
+    await vi.waitFor(() => expect(h.links.get('guest-a')).not.toBe(firstLink));
+    expect(h.links.get('guest-a')!.audio).not.toBeUndefined();
     await vi.waitFor(() => expect(h.linkCaps.get('guest-a')).toBeDefined());
     expect(h.links.get('guest-a')!.audio).toEqual(first);
     expect(h.mixes).toHaveLength(1);

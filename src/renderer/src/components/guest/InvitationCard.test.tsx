@@ -42,5 +42,10 @@ describe('InvitationCard', () => {
     expect(button(open, 'accept')[0]).not.toContain('disabled');
     expect(open).toContain('Hana invites you to go live');
     expect(open).toContain('Seat 3');
+    // The invitation made above ends in 15 s: its countdown says so (14 or 15, by when this runs).
+    const countdown = open.match(/<span class="countdown[^"]*" data-testid="countdown">(\d+)s<\/span>/);
+    expect(countdown, open).not.toBeNull();
+    expect(Number(countdown![1])).toBeGreaterThanOrEqual(14);
+    expect(Number(countdown![1])).toBeLessThanOrEqual(15);
   });
 });
