@@ -344,11 +344,14 @@ test('a phone guest checks devices, joins with a tap, switches, and follows the 
     .toBeGreaterThan(0);
   await expectNoSidewaysScroll(guest);
   await expectThumbSized(guest, 'accept');
+  // A screen reader is told the invitation came, and who sent it; the keyboard is on the card.
+  await expect(guest.getByTestId('announcer')).toContainText(/Hana Host invites you to go live\. \d+ seconds to answer\./);
   await guest.screenshot({ path: join(SHOTS, 'guest-prejoin.png') });
 
   // Join with a tap; the guest reaches the host peer to peer and sees the program.
   await invitation.getByTestId('accept').tap();
   const stage = guest.getByTestId('guest-stage');
+  await expect(stage.getByTestId('announcer')).toHaveText(/^You are on stage, seat \d+, with Hana Host\.$/);
   await expect(stage).toHaveAttribute('data-link', 'connected', { timeout: 60_000 });
   await expect.poll(() => guest.$eval('[data-testid="program-view"]', (v) => (v as HTMLVideoElement).videoWidth), { timeout: 30_000 }).toBeGreaterThan(0);
   for (const id of ['mic-toggle', 'camera-toggle', 'devices-toggle', 'leave']) await expectThumbSized(guest, id);
@@ -411,11 +414,14 @@ test('a phone guest checks devices, joins with a tap, switches, and follows the 
   // The old microphone is released: one camera and one microphone are live.
   await expect.poll(() => liveTracks(guest)).toBe(2);
   await guest.getByTestId('device-sheet').getByRole('button', { name: 'Done' }).tap();
+  // The sheet's Done went with it: the keyboard is back on the Devices button, not at the top of the page.
+  await expect(guest.getByTestId('devices-toggle')).toBeFocused();
 
   // The host mutes the guest: off at once, and the guest cannot undo it (the database refuses).
   await callGuestService(host, 'muteGuest', streamId, guestId);
   await expect(mic).toHaveAttribute('data-state', 'host');
   await expect(mic).toContainText('Muted by host');
+  await expect(stage.getByTestId('announcer')).toHaveText('The host muted your microphone.');
   expect(await sentTrackEnabled(guest, 'audio')).toBe(false);
   await mic.tap();
   await expect(guest.getByTestId('stage-notice')).toContainText('The host muted your microphone');
@@ -426,6 +432,7 @@ test('a phone guest checks devices, joins with a tap, switches, and follows the 
   // The host turns the camera off, likewise.
   await callGuestService(host, 'disableGuestCamera', streamId, guestId);
   await expect(camera).toHaveAttribute('data-state', 'host');
+  await expect(stage.getByTestId('announcer')).toHaveText('The host turned your camera off.');
   expect(await sentTrackEnabled(guest, 'video')).toBe(false);
   await guest.screenshot({ path: join(SHOTS, 'guest-stage-moderated.png') });
 

@@ -5,6 +5,7 @@
  */
 import { useEffect, useRef, useState, useSyncExternalStore } from 'react';
 import type { GuestInvitationRow, GuestSeatRow } from '../../../shared/domain';
+import { Announcer, useAnnouncer } from '../components/Announcer';
 import { FullscreenButton } from '../components/guest/FullscreenButton';
 import { GuestControls } from '../components/guest/GuestControls';
 import { InvitationCard } from '../components/guest/InvitationCard';
@@ -121,6 +122,28 @@ function GuestHome({ userId }: { userId: string }) {
     invitationsRef.current = list;
     setInvitations(list);
   };
+  // A screen reader says each invitation as it arrives (the card itself is not a live region: its countdown would
+  // speak every second), with the host's name once it is known.
+  const [announcement, announce] = useAnnouncer();
+  /** Invitations said (or about to be: one whose host's name is not known yet waits a moment for it). */
+  const announcedRef = useRef(new Map<string, ReturnType<typeof setTimeout> | null>());
+  useEffect(() => {
+    const say = (inv: GuestInvitationRow) => {
+      announcedRef.current.set(inv.id, null);
+      if (!invitationsRef.current.some((x) => x.id === inv.id)) return;
+      const seconds = Math.max(0, Math.round((serverClock.local(inv.expires_at) - Date.now()) / 1000));
+      announce(`${hostNamesRef.current[inv.host_id] ?? 'A host'} invites you to go live. ${seconds} seconds to answer.`);
+    };
+    for (const inv of invitations) {
+      const pending = announcedRef.current.get(inv.id);
+      if (pending === null) continue;
+      if (inv.host_id in hostNames) {
+        if (pending) clearTimeout(pending);
+        say(inv);
+      } else if (pending === undefined) announcedRef.current.set(inv.id, setTimeout(() => say(inv), 1500));
+    }
+  }, [invitations, hostNames, announce]);
+  useEffect(() => () => announcedRef.current.forEach((timer) => timer && clearTimeout(timer)), []);
   /** The host's name inside a sentence. */
   const hostLabel = (hostId: string) => hostNamesRef.current[hostId] ?? 'the host';
   const expiredText = (hostId: string) => `The invitation from ${hostLabel(hostId)} expired.`;
@@ -450,6 +473,7 @@ function GuestHome({ userId }: { userId: string }) {
 
   return (
     <main className="guest g-app" data-testid="guest">
+      <Announcer message={announcement} />
       <header className="g-top">
         <strong>
           <span className="brand-dot" /> Roast Live
@@ -502,6 +526,7 @@ function GuestHome({ userId }: { userId: string }) {
             disabled={busyId !== null}
             onAccept={() => void accept(inv)}
             onDecline={() => void decline(inv)}
+            takeFocus={i === 0}
           >
             {/* Accepted, the preview goes: the devices are being handed to the stage ("Joining…"). */}
             {i === 0 && !held && busyId !== inv.id ? <PreJoin check={check} /> : null}
@@ -618,10 +643,34 @@ function GuestStage({ stage }: { stage: Stage }) {
   const cameraShown = state.cameraOn && !state.seat.camera_disabled_by_host && state.local.getVideoTracks().length > 0;
   const connected = state.link === 'connected';
 
+  // What changes on stage is said to a screen reader as it happens (the banners below appear already filled, which
+  // many skip); the keyboard starts on the stage's title.
+  const [announcement, announce] = useAnnouncer();
+  const title = useRef<HTMLElement>(null);
+  useEffect(() => {
+    title.current?.focus();
+    announce(`You are on stage, seat ${state.seat.seat_index + 1}${hostName ? `, with ${hostName}` : ''}.`);
+    // Once, as the stage opens.
+  }, []);
+  const said = useRef({ muted: state.seat.muted_by_host, cameraOff: state.seat.camera_disabled_by_host, link: state.link, lost: false });
+  useEffect(() => {
+    const was = said.current;
+    const lost = state.link === 'connected' ? false : was.lost || state.link === 'failed' || state.link === 'disconnected';
+    const now = { muted: state.seat.muted_by_host, cameraOff: state.seat.camera_disabled_by_host, link: state.link, lost };
+    said.current = now;
+    const news: string[] = [];
+    if (now.muted !== was.muted) news.push(now.muted ? `${whoSwitched(state.seat.mic_muted_by)} muted your microphone.` : 'Your microphone was released: you can unmute.');
+    if (now.cameraOff !== was.cameraOff) news.push(now.cameraOff ? `${whoSwitched(state.seat.camera_disabled_by)} turned your camera off.` : 'Your camera was released: you can turn it on.');
+    if (now.link !== was.link && now.link === 'failed') news.push('Could not reach the host.');
+    if (now.link !== was.link && now.link === 'connected' && was.lost) news.push('Connected to the host again.');
+    if (news.length > 0) announce(news.join(' '));
+  });
+
   return (
     <main className="guest g-app g-live" data-testid="guest-stage" data-link={state.link}>
+      <Announcer message={announcement} />
       <header className="g-top">
-        <strong className="g-on-air">
+        <strong className="g-on-air" ref={title} tabIndex={-1}>
           <span className="g-live-badge">LIVE</span>
           <span className="g-on-air-text">
             Seat {state.seat.seat_index + 1}

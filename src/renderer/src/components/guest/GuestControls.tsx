@@ -1,5 +1,5 @@
 /** The guest's own switches on stage: microphone, camera, devices, leave — thumb-sized, at the bottom on a phone. */
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import { useSecondTap } from '../useSecondTap';
 import type { GuestSession, GuestStageState } from '../../session/GuestSession';
 import { DevicePicker } from './DevicePicker';
@@ -10,6 +10,12 @@ type SwitchState = 'on' | 'off' | 'host';
 
 export function GuestControls({ state, session, onLeave, leaving }: { state: GuestStageState; session: GuestSession; onLeave: () => void; leaving: boolean }) {
   const [showDevices, setShowDevices] = useState(false);
+  const devicesButton = useRef<HTMLButtonElement>(null);
+  /** The sheet closes with its Done button, which goes with it: the keyboard goes back to the Devices button. */
+  const closeDevices = () => {
+    setShowDevices(false);
+    requestAnimationFrame(() => devicesButton.current?.focus());
+  };
   /** Leave was tapped once: a second tap leaves (a pocket or a stray thumb does not end the guest's turn); it lapses after a while. */
   const [confirmLeave, setConfirmLeave] = useSecondTap<true>();
   /** The controls whose change is on its way, each on its own (a mic tap does not free the camera's button). */
@@ -45,7 +51,7 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
             disabled={busy.has('device') || leaving}
             onChoose={(kind, deviceId) => run('device', () => session.switchDevice(kind, deviceId))}
           />
-          <button type="button" className="g-big" onClick={() => setShowDevices(false)}>
+          <button type="button" className="g-big" onClick={closeDevices}>
             Done
           </button>
         </div>
@@ -78,8 +84,9 @@ export function GuestControls({ state, session, onLeave, leaving }: { state: Gue
           type="button"
           className={showDevices ? 'g-control active' : 'g-control'}
           aria-expanded={showDevices}
-          onClick={() => setShowDevices(!showDevices)}
+          onClick={() => (showDevices ? closeDevices() : setShowDevices(true))}
           disabled={leaving}
+          ref={devicesButton}
           data-testid="devices-toggle"
         >
           <DevicesIcon />

@@ -1,5 +1,5 @@
 /** An invitation to go live, with its 20 s countdown and big Accept / Decline buttons. */
-import type { ReactNode } from 'react';
+import { useEffect, useRef, type ReactNode } from 'react';
 import { INVITATION_TTL_SECONDS, type GuestInvitationRow } from '../../../../shared/domain';
 import { Countdown, useSecondsLeft } from '../Countdown';
 
@@ -12,6 +12,7 @@ export function InvitationCard({
   onAccept,
   onDecline,
   children,
+  takeFocus = false,
 }: {
   invitation: GuestInvitationRow;
   hostName: string | null;
@@ -22,16 +23,25 @@ export function InvitationCard({
   /** Its buttons wait (this or another invitation or seat is being answered). */
   disabled?: boolean;
   onAccept: () => void;
+  /** The first card takes the keyboard's focus where nothing holds it (the button that had it went as the card came). */
+  takeFocus?: boolean;
   onDecline: () => void;
   children?: ReactNode;
 }) {
   const left = useSecondsLeft(expiresAt);
   const share = Math.min(1, left / INVITATION_TTL_SECONDS);
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    if (takeFocus && (document.activeElement === null || document.activeElement === document.body)) heading.current?.focus();
+    // Once, as the card comes.
+  }, []);
   return (
-    <article className="card invitation g-invitation" data-testid="invitation" role="dialog" aria-label="Invitation to go live">
+    <article className="card invitation g-invitation" data-testid="invitation" aria-label="Invitation to go live">
       <header className="g-invitation-head">
         <div>
-          <h2>{hostName ? `${hostName} invites you to go live` : 'You are invited to go live'}</h2>
+          <h2 ref={heading} tabIndex={-1}>
+            {hostName ? `${hostName} invites you to go live` : 'You are invited to go live'}
+          </h2>
           <p className="muted small">
             {invitation.seat_index !== null ? `Seat ${invitation.seat_index + 1}` : 'The next free seat'} · expires in{' '}
             <Countdown expiresAt={expiresAt} />
