@@ -49,6 +49,15 @@ export function staleCredentialsBefore(seats: readonly SeatSpan[], hostId: strin
   return before;
 }
 
+export interface EndCallSessionResult {
+  sessionId: string;
+  /** When the call ended; null when only some participants' part ended (`userId`, `formerGuests`). */
+  endedAt: string | null;
+  /** TURN credentials revoked now, and those the TURN service would not revoke (logged). */
+  credentialsRevoked: number;
+  credentialsNotRevoked: number;
+}
+
 export function createEndCallSessionHandler(deps: FunctionDeps): Handler {
   return createFunction(deps, {
     name: 'end-call-session',
