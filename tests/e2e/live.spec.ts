@@ -74,6 +74,8 @@ test('host and guest go live end to end', async () => {
   await host.getByTestId('record').selectOption('mkv');
   await host.getByTestId('go-live').click();
   await expect(host.getByTestId('phase')).toHaveText('LIVE', { timeout: 60_000 });
+  // Go live went with the click: the keyboard is on End live, which took its place.
+  await expect(host.getByTestId('end-live')).toBeFocused();
   await expect(host.getByTestId('recording')).toContainText(/Recording to .*recordings\/Roast Live [\d -]+\.mkv/);
   const recordingPath = (await host.getByTestId('recording').locator('code').textContent())!;
   const publishUrl = await appState<string>(host, 'publishTarget');
@@ -179,6 +181,19 @@ test('host and guest go live end to end', async () => {
     .poll(() => viewer.$eval('[data-testid="player"]', (v) => (v as HTMLVideoElement).currentTime), { timeout: 60_000, intervals: [1000] })
     .toBeGreaterThan(0.5);
   expect(await viewer.$eval('[data-testid="player"]', (v) => (v as HTMLVideoElement).videoWidth)).toBe(1280);
+  // It starts muted, as browsers let autoplay start; one tap turns the sound on.
+  expect(await viewer.$eval('[data-testid="player"]', (v) => (v as HTMLVideoElement).muted)).toBe(true);
+  await viewer.getByTestId('player-unmute').click();
+  await expect.poll(() => viewer.$eval('[data-testid="player"]', (v) => (v as HTMLVideoElement).muted)).toBe(false);
+  await expect(viewer.getByTestId('player-unmute')).toHaveCount(0);
+  // Whether the page plays the show's last seconds after it ends (seen below).
+  await viewer.evaluate(() => {
+    const seen = { finishing: false };
+    (window as unknown as { __seen: typeof seen }).__seen = seen;
+    new MutationObserver(() => {
+      if (document.querySelector('[data-testid="watch-finishing"]') && document.querySelector('[data-testid="player"][data-ending="yes"]')) seen.finishing = true;
+    }).observe(document.body, { subtree: true, childList: true, attributes: true });
+  });
 
   // The host shares a screen: it becomes a program source, spotlighted; stopping restores the grid.
   await host.getByTestId('share-screen').click();
@@ -212,9 +227,11 @@ test('host and guest go live end to end', async () => {
   // The host ends the stream cleanly.
   await host.getByTestId('end-live').click();
   await expect(host.getByTestId('phase')).toHaveText('ended', { timeout: 30_000 });
-  // The viewer hears it live: the player goes, the page says the stream has ended, the feed has the last word.
-  await expect(viewer.getByTestId('watch-waiting')).toHaveText('This stream has ended.', { timeout: 15_000 });
+  // The viewer hears it live: the player plays the seconds it is behind, then goes; the page says the stream has
+  // ended, the feed has the last word.
+  await expect(viewer.getByTestId('watch-waiting')).toHaveText('This stream has ended.', { timeout: 75_000 });
   await expect(viewer.getByTestId('player')).toHaveCount(0);
+  expect(await viewer.evaluate(() => (window as unknown as { __seen: { finishing: boolean } }).__seen.finishing)).toBe(true);
   await expect(viewer.getByTestId('events')).toContainText('ended the stream');
   // Another stream in the same tab's link is another page: nothing of this one's status or feed stays.
   await viewer.evaluate(() => (window.location.hash = '#/watch?stream=00000000-0000-4000-8000-000000000000'));

@@ -1113,6 +1113,38 @@ describe('edge functions with Cloudflare secrets', () => {
     await Promise.all([invoke(h.sb, 'end-live', { streamId }), invoke(late.sb, 'end-live', { streamId: again.data.stream.id })]);
   }, 60_000);
 
+  it('limits what spends the account: a host goes live 12 times in 10 minutes, then is told to wait, and again after', async () => {
+    const h = await signIn('Looping Host');
+    const started: number[] = [];
+    for (let i = 0; i < 12; i++) started.push((await invoke<StartLive>(h.sb, 'start-live', { title: 'Loop' })).status);
+    expect(started).toEqual(Array(12).fill(200));
+    const inputsBefore = cloudflare.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/stream/live_inputs')).length;
+    const res = await h.sb.functions.invoke('start-live', { body: { title: 'One more' } });
+    const refused = (res.error as FunctionsHttpError).context as Response;
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('Retry-After'))).toBeGreaterThan(0);
+    expect(((await refused.json()) as { error: string }).error).toMatch(/^You went live 12 times in the last 10 minutes: try again in \d+ s$/);
+    // Refused before Cloudflare was asked.
+    expect(cloudflare.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/stream/live_inputs')).length).toBe(inputsBefore);
+    // Another host is not held back; ten minutes later, this one goes live again.
+    expect((await invoke(( await signIn('Other Host')).sb, 'start-live', { title: 'Mine' })).status).toBe(200);
+    await backend.pool.query("update public.function_calls set at = at - interval '601 seconds' where user_id = $1", [h.id]);
+    expect((await invoke(h.sb, 'start-live', { title: 'Back' })).status).toBe(200);
+    // Clients cannot read or write the counts.
+    expect((await h.sb.from('function_calls').select('*')).data ?? []).toEqual([]);
+    expect((await h.sb.rpc('take_function_slot', { p_user_id: h.id, p_action: 'start-live', p_max: 1000, p_window_seconds: 1 })).error).not.toBeNull();
+  });
+
+  it('gives the last free slot to one of many calls at once', async () => {
+    const u = await signIn('Parallel Caller');
+    const taken = await Promise.all(
+      Array.from({ length: 12 }, () => backend.pool.query<{ wait: number }>("select public.take_function_slot($1, 'test-action', 5, 60) as wait", [u.id])),
+    );
+    const waits = taken.map((r) => r.rows[0]!.wait);
+    expect(waits.filter((w) => w === 0)).toHaveLength(5);
+    expect(waits.filter((w) => w > 0 && w <= 60)).toHaveLength(7);
+  });
+
   it('keeps a participant’s credentials of their three latest token requests in a call, and revokes older ones', async () => {
     const [h, g] = await Promise.all([signIn('Loop Host'), signIn('Loop Guest')]);
     const streamId = (await invoke<StartLive>(h.sb, 'start-live', {})).data.stream.id;

@@ -8,6 +8,7 @@ export type FunctionErrorReason =
   | 'not_found'
   | 'method_not_allowed'
   | 'conflict'
+  | 'rate_limited'
   | 'upstream_failed'
   | 'misconfigured'
   | 'internal';
@@ -19,6 +20,7 @@ const STATUS: Record<FunctionErrorReason, number> = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  rate_limited: 429,
   upstream_failed: 502,
   misconfigured: 500,
   internal: 500,
@@ -70,6 +72,14 @@ export class ConflictError extends FunctionError {
   }
 }
 
+/** The caller used up their calls of this function for a while: `retryAfterSeconds` says how long. */
+export class RateLimitedError extends FunctionError {
+  constructor(message: string, readonly retryAfterSeconds: number) {
+    super('rate_limited', message);
+    this.name = 'RateLimitedError';
+  }
+}
+
 /** A Cloudflare API (or another service the function calls) failed. */
 export class UpstreamError extends FunctionError {
   /** `upstreamStatus`: the HTTP status the service answered, when it answered one. */
@@ -98,7 +108,8 @@ export function jsonResponse(body: unknown, status = 200, headers: Record<string
 export function errorResponse(err: unknown, log: (message: string) => void): Response {
   if (err instanceof FunctionError) {
     if (err.status >= 500) log(`${err.name}: ${err.message}`);
-    const headers: Record<string, string> = err.reason === 'method_not_allowed' ? { Allow: 'POST, OPTIONS' } : {};
+    const headers: Record<string, string> =
+      err.reason === 'method_not_allowed' ? { Allow: 'POST, OPTIONS' } : err instanceof RateLimitedError ? { 'Retry-After': String(err.retryAfterSeconds) } : {};
     return jsonResponse({ error: err.message }, err.status, headers);
   }
   log(`unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

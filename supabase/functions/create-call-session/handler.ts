@@ -6,6 +6,7 @@
  * keeps at most MAX_OPEN_CALLS_PER_HOST calls open: opening another ends the oldest (their TURN
  * credentials are revoked).
  */
+import { LIMITS, takeSlot } from '../_shared/rateLimit.ts';
 import { z } from 'zod';
 import { createCallsSession } from '../_shared/cloudflare.ts';
 import { cloudflareCallsConfig } from '../_shared/config.ts';
@@ -46,6 +47,8 @@ export function createCreateCallSessionHandler(deps: FunctionDeps): Handler {
       if (stream.status !== 'live') throw new ConflictError(`Stream ${stream.id} is not live: go live before opening its call`);
 
       const provider: CallProvider = calls ? 'cloudflare' : 'p2p';
+      // A Calls session spends the account's quota: a host opens so many a while.
+      if (calls) await takeSlot(admin(), user.id, LIMITS.createCallSession, log);
       const cfSessionId = calls ? await createCallsSession(fetch, calls) : null;
       const session = must<CallSessionRow>(
         await admin()

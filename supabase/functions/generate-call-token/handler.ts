@@ -6,6 +6,7 @@
  * end-call-session and end-live; a participant's credentials older than their three latest
  * requests in the call are revoked at once (each rejoin uses the new ones).
  */
+import { LIMITS, takeSlot } from '../_shared/rateLimit.ts';
 import type { SupabaseClient } from '@supabase/supabase-js';
 import { z } from 'zod';
 import { type CallRole, signCallToken } from '../_shared/callToken.ts';
@@ -75,6 +76,8 @@ export function createGenerateCallTokenHandler(deps: FunctionDeps): Handler {
       if (!session) throw new NotFoundError(`Call session ${body.sessionId} not found for stream ${stream.id}`);
       if (session.ended_at) throw new NotFoundError(`Call session ${session.id} has ended`);
 
+      // TURN credentials spend the account's quota: a participant mints so many a while.
+      if (turn) await takeSlot(admin(), user.id, LIMITS.generateCallToken, log);
       const [signed, iceServers] = await Promise.all([
         signCallToken({ userId: user.id, sessionId: session.id, streamId: stream.id, role }, secret, now),
         turn ? generateIceServers(fetch, turn, ICE_CREDENTIALS_TTL_SECONDS) : Promise.resolve<IceServer[]>([]),

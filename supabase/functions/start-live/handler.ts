@@ -11,6 +11,7 @@
  * call whose stream ends meanwhile answers 409 as well. An input is deleted only when the stream
  * is known not to publish to it: when go_live's answer is lost, the stored input is kept.
  */
+import { LIMITS, takeSlot } from '../_shared/rateLimit.ts';
 import { z } from 'zod';
 import { createLiveInput, deleteLiveInput } from '../_shared/cloudflare.ts';
 import {
@@ -162,6 +163,8 @@ export function createStartLiveHandler(deps: FunctionDeps): Handler {
     run: async ({ body, user, db, admin, env, fetch, now, log }): Promise<StartLiveResult> => {
       const target = ingestTarget(env);
       const provider = target.provider;
+      // A Stream live input spends the account's quota: a host goes live so many times a while.
+      if (target.provider === 'cloudflare') await takeSlot(admin(), user.id, LIMITS.startLive, log);
       const name = await displayName(db, user.id);
 
       const claim = async () =>

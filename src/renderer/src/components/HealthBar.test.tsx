@@ -29,6 +29,16 @@ describe('OffAirAlert', () => {
 });
 
 describe('HealthBar', () => {
+  it('says a warning or an error in a mark and in words, not by colour alone', () => {
+    const quiet = render(live);
+    expect(quiet).not.toContain('⚠');
+    expect(quiet).not.toContain('✖');
+    // One frame in ten dropped by the network: an error (5 % and more); a restart: a warning.
+    const html = render({ ...live, framesWritten: 900, framesRepeated: 0, framesDropped: 0, framesDroppedNetwork: 100, restarts: 1, lastExit: 'ffmpeg exited' });
+    expect(html).toMatch(/<span class="counter error"[^>]*data-level="error"><span aria-hidden="true">✖ <\/span><span class="sr-only">error: <\/span>network 100/);
+    expect(html).toMatch(/<span class="counter warn" title="ffmpeg exited">/);
+  });
+
   it('says how many media messages the native side refused, with the latest reason', () => {
     expect(render(live)).not.toContain('media-rejected');
     expect(render({ ...live, mediaRejected: 0, mediaRejectedLast: null })).not.toContain('media-rejected');

@@ -2,9 +2,21 @@ import { NO_VIDEO_FROM_RENDERER, type EncoderStats } from '../../../shared/bridg
 import { broadcastHealth, type HealthCounter, type RenderingSlots } from '../../../shared/health';
 import { useStore } from '../store';
 
+/** A level said in a mark and in words, not by colour alone. */
+export function LevelMark({ level }: { level: 'ok' | 'warn' | 'error' }) {
+  if (level === 'ok') return null;
+  return (
+    <>
+      <span aria-hidden="true">{level === 'error' ? '✖ ' : '⚠ '}</span>
+      <span className="sr-only">{level === 'error' ? 'error: ' : 'warning: '}</span>
+    </>
+  );
+}
+
 function Counter({ label, title, c }: { label: string; title: string; c: HealthCounter }) {
   return (
-    <span className={`counter ${c.level}`} title={title}>
+    <span className={`counter ${c.level}`} title={title} data-level={c.level}>
+      <LevelMark level={c.level} />
       {label} {c.count} ({c.percent.toFixed(1)}%)
     </span>
   );
@@ -51,16 +63,17 @@ export function HealthBar({
         data-compositor={compositor?.mode ?? undefined}
         title={`render time per frame against the frame budget; program composited on the ${compositor?.mode === 'cpu' ? 'CPU (I420, WebGL is software here)' : 'GPU (WebGL2)'}${compositor?.renderer ? ` — WebGL renderer: ${compositor.renderer}` : ''}`}
       >
+        <LevelMark level={health.render.level} />
         render {compositor?.mode ? `${compositor.mode} ` : ''}
         {health.render.ms.toFixed(1)} / {health.render.budgetMs.toFixed(1)} ms
       </span>
       {stats.restarts > 0 ? (
-        <span className="counter warning" title={stats.lastExit ?? undefined}>
+        <span className="counter warn" title={stats.lastExit ?? undefined}>
           restarted {stats.restarts}×
         </span>
       ) : null}
       {stats.mediaRejected ? (
-        <span className="counter warning" data-testid="media-rejected" title={`latest: ${stats.mediaRejectedLast ?? 'unknown'}`}>
+        <span className="counter warn" data-testid="media-rejected" title={`latest: ${stats.mediaRejectedLast ?? 'unknown'}`}>
           rejected {stats.mediaRejected} media message{stats.mediaRejected === 1 ? '' : 's'}
         </span>
       ) : null}
@@ -74,7 +87,7 @@ export function HealthBar({
         </span>
       ) : null}
       {stats.audioDroppedMs ? (
-        <span className="counter warning" data-testid="audio-dropped" title="audio the encoder left unread for over 2 s (its output blocked), dropped">
+        <span className="counter warn" data-testid="audio-dropped" title="audio the encoder left unread for over 2 s (its output blocked), dropped">
           audio dropped {(stats.audioDroppedMs / 1000).toFixed(1)} s
         </span>
       ) : null}

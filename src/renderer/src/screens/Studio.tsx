@@ -210,6 +210,20 @@ function StudioLive({ userId }: { userId: string }) {
     remember(RECORD_KEY, choice);
   };
   const endLive = () => void sessionRef.current?.end().catch((err: Error) => useStore.getState().setBroadcast({ error: err.message }));
+  // Go live and End live take each other's place: the keyboard follows to the one shown (once it can be pressed),
+  // instead of falling to the top of the page with the button that went.
+  const goLiveButton = useRef<HTMLButtonElement>(null);
+  const endLiveButton = useRef<HTMLButtonElement>(null);
+  const formShown = phase === 'idle' || phase === 'error' || phase === 'ended';
+  const swapped = useRef<boolean | null>(null);
+  useEffect(() => {
+    // Not as the page opens (a stray key would go live): only after the buttons swapped.
+    const first = swapped.current === null;
+    swapped.current = formShown;
+    if (first) return;
+    const focusLost = document.activeElement === null || document.activeElement === document.body;
+    if (focusLost) (formShown ? goLiveButton : endLiveButton).current?.focus();
+  }, [formShown, live]);
 
   const act = async (action: () => Promise<unknown>) => {
     setActionError(null);
@@ -386,7 +400,7 @@ function StudioLive({ userId }: { userId: string }) {
                     ))}
                   </select>
                 </label>
-                <button className="primary" onClick={goLive} disabled={!!deviceError || !sessionReady || !title.trim()} title={title.trim() ? undefined : 'Give the stream a title first'} data-testid="go-live">
+                <button ref={goLiveButton} className="primary" onClick={goLive} disabled={!!deviceError || !sessionReady || !title.trim()} title={title.trim() ? undefined : 'Give the stream a title first'} data-testid="go-live">
                   {sessionReady || deviceError ? 'Go live' : 'Starting camera…'}
                 </button>
                 {phase === 'error' && stream?.status === 'live' ? (
@@ -396,7 +410,7 @@ function StudioLive({ userId }: { userId: string }) {
                 ) : null}
               </>
             ) : (
-              <button className="danger" onClick={endLive} disabled={!live} data-testid="end-live">
+              <button ref={endLiveButton} className="danger" onClick={endLive} disabled={!live} data-testid="end-live">
                 End live
               </button>
             )}

@@ -105,12 +105,17 @@ function useWatchedStream(streamId: string | null) {
   return { stream, events, error: error ?? readErrors.stream ?? readErrors.events ?? null };
 }
 
+/** A player that has not moved for this long after the stream ended has played what there was. */
+const ENDING_STILL_MS = 3000;
+/** However the player behaves, the end of a show plays for a minute at most. */
+const ENDING_MAX_MS = 60_000;
+
 /**
  * Plays a live HLS stream: retries while the stream's playlist or segments are
  * missing (the ingest reconnecting), recovers the decoder a couple of times,
  * and otherwise says what failed, with a button to start over.
  */
-function Player({ src }: { src: string }) {
+function Player({ src, ending = false, onDone }: { src: string; ending?: boolean; onDone?: () => void }) {
   const videoRef = useRef<HTMLVideoElement>(null);
   const [note, setNote] = useState<string | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
@@ -120,6 +125,52 @@ function Player({ src }: { src: string }) {
     setNote(null);
     setAttempt((n) => n + 1);
   }, []);
+  // Autoplay starts muted (browsers allow no more): one tap turns the sound on.
+  const [muted, setMuted] = useState(true);
+  useEffect(() => {
+    const video = videoRef.current;
+    if (!video) return;
+    const follow = () => setMuted(video.muted);
+    video.addEventListener('volumechange', follow);
+    return () => video.removeEventListener('volumechange', follow);
+  }, []);
+  const unmute = () => {
+    const video = videoRef.current;
+    if (!video) return;
+    video.muted = false;
+    void video.play().catch(() => {});
+  };
+  // The stream ended: the player is some seconds behind it, and plays what it has until it runs out (it stops
+  // moving for 3 s, or the media ends), a minute at most, so that the show's last words are heard.
+  const done = useRef(onDone);
+  done.current = onDone;
+  useEffect(() => {
+    const video = videoRef.current;
+    if (!ending) return;
+    if (!video) return done.current?.();
+    const began = performance.now();
+    let position = video.currentTime;
+    let movedAt = began;
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      done.current?.();
+    };
+    const timer = setInterval(() => {
+      const now = performance.now();
+      if (video.currentTime !== position) {
+        position = video.currentTime;
+        movedAt = now;
+      }
+      if (video.ended || now - movedAt > ENDING_STILL_MS || now - began > ENDING_MAX_MS) finish();
+    }, 250);
+    video.addEventListener('ended', finish);
+    return () => {
+      clearInterval(timer);
+      video.removeEventListener('ended', finish);
+    };
+  }, [ending]);
 
   useEffect(() => {
     const video = videoRef.current;
@@ -205,7 +256,12 @@ function Player({ src }: { src: string }) {
 
   return (
     <div className="player">
-      <video ref={videoRef} autoPlay playsInline controls muted data-testid="player" />
+      <video ref={videoRef} autoPlay playsInline controls muted data-testid="player" data-ending={ending ? 'yes' : undefined} />
+      {muted && !failure ? (
+        <button type="button" className="player-unmute" onClick={unmute} data-testid="player-unmute">
+          Tap to unmute
+        </button>
+      ) : null}
       {note ? (
         <p className="muted small" role="status" data-testid="player-note">
           {note}
@@ -226,7 +282,23 @@ function Player({ src }: { src: string }) {
 /** The viewer page: the stream from the ingest (HLS) while it is live, and the stream's guest events. */
 export function Watch({ streamId }: { streamId: string | null }) {
   const { stream, events, error } = useWatchedStream(streamId);
-  const waiting = stream ? statusMessage(stream.status) : null;
+  // The stream that was playing on this page when it ended plays on to its end (the player is behind it).
+  const liveUrl = stream?.status === 'live' ? stream.playback_url : null;
+  const lastLive = useRef<{ streamId: string | null; url: string } | null>(null);
+  const [finishing, setFinishing] = useState<string | null>(null);
+  useEffect(() => {
+    if (liveUrl) lastLive.current = { streamId, url: liveUrl };
+    else if (stream && lastLive.current?.streamId === streamId) {
+      setFinishing(lastLive.current.url);
+      lastLive.current = null;
+    }
+  }, [liveUrl, stream, streamId]);
+  useEffect(() => {
+    setFinishing(null);
+    lastLive.current = null;
+  }, [streamId]);
+  const playing = liveUrl ?? finishing;
+  const waiting = stream && !finishing ? statusMessage(stream.status) : null;
 
   return (
     <main className="watch" data-testid="watch">
@@ -242,7 +314,12 @@ export function Watch({ streamId }: { streamId: string | null }) {
       </header>
       <section className="watch-body">
         <div>
-          {stream?.status === 'live' && stream.playback_url ? <Player key={stream.playback_url} src={stream.playback_url} /> : null}
+          {playing ? <Player key={playing} src={playing} ending={!liveUrl} onDone={() => setFinishing(null)} /> : null}
+          {finishing && !liveUrl ? (
+            <p className="muted" role="status" data-testid="watch-finishing">
+              The stream has ended: its last seconds play out.
+            </p>
+          ) : null}
           {stream?.status === 'live' && !stream.playback_url ? <p className="muted">This stream is live, but has no playback address yet.</p> : null}
           {waiting ? (
             <p className="muted" role="status" data-testid="watch-waiting">

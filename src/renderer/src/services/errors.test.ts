@@ -68,6 +68,12 @@ describe('edge-function errors', () => {
     expect(empty.message).toBe('Could not go live: HTTP 500');
   });
 
+  it('say a caller who used up their calls for a while how long to wait', async () => {
+    const err = await functionError('Could not go live', new FunctionsHttpError(json(429, { error: 'You went live 12 times in the last 10 minutes: try again in 42 s' })));
+    expect(err.reason).toBe('rate_limited');
+    expect(err.message).toBe('Could not go live: You went live 12 times in the last 10 minutes: try again in 42 s');
+  });
+
   it('leave the body readable for others', async () => {
     const response = json(409, { error: 'Stream has ended' });
     await functionError('Could not open the call', new FunctionsHttpError(response));

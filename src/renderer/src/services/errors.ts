@@ -39,6 +39,7 @@ export const GENERIC_REASONS = [
   'forbidden',
   'not_found',
   'conflict',
+  'rate_limited',
   'rejected',
   'invalid_request',
   'method_not_allowed',
@@ -123,6 +124,7 @@ const STATUS_REASONS: Record<number, KnownReason> = {
   404: 'not_found',
   405: 'method_not_allowed',
   409: 'conflict',
+  429: 'rate_limited',
   502: 'upstream_failed',
 };
 
