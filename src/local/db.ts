@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { access, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { AppError } from '../shared/errors.js';
@@ -399,15 +399,23 @@ async function savePassword(dataDir: string, password: string, owner: Owner | nu
   if (owner) await chown(file, owner.uid, owner.gid);
 }
 
-/** The cluster's superuser password from its data directory; null for a cluster made before it was kept there. */
+/**
+ * Where a new cluster's password waits while initdb makes the data directory (which must be empty): a
+ * start that dies before the password is moved in finds it here, instead of a cluster nobody can log in to.
+ */
+const pendingPasswordFile = (dataDir: string): string => join(dirname(dataDir), `.${basename(dataDir)}.${PASSWORD_FILE}`);
+
+/** The cluster's superuser password from its data directory (or still beside it); null for a cluster made before it was kept. */
 async function readPassword(dataDir: string): Promise<string | null> {
-  try {
-    const password = (await readFile(join(dataDir, PASSWORD_FILE), 'utf8')).trim();
-    return password || null;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
+  for (const file of [join(dataDir, PASSWORD_FILE), pendingPasswordFile(dataDir)]) {
+    try {
+      const password = (await readFile(file, 'utf8')).trim();
+      if (password) return password;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
+  return null;
 }
 
 /** A cluster made with the old fixed password gets a random one, kept in its data directory. */
@@ -537,14 +545,20 @@ async function startEmbedded(opts: StartDatabaseOptions, log: (line: string) => 
       password = await readPassword(dataDir);
     } else {
       password = newPassword();
+      const pending = pendingPasswordFile(dataDir);
+      await writeFile(pending, `${password}\n`, { mode: 0o600 });
       await initialise(bin, dataDir, owner, ephemeral, password, collect);
       await savePassword(dataDir, password, owner);
+      await rm(pending, { force: true });
     }
     child = await startServer(bin, dataDir, port, flags, owner, collect);
     password ??= await replaceLegacyPassword(dataDir, port, owner, collect);
   } catch (err) {
     if (child) await stopServer(child);
-    if (ephemeral) await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
+    if (ephemeral) {
+      await rm(dataDir, { recursive: true, force: true }).catch(() => undefined);
+      await rm(pendingPasswordFile(dataDir), { force: true }).catch(() => undefined);
+    }
     throw new DatabaseError('start_failed', `embedded PostgreSQL did not start on port ${port} (${dataDir}): ${(err as Error).message}\n${tail.join('\n')}`, {
       cause: err,
     });

@@ -125,10 +125,15 @@ const nmsLogger = requireCjs('node-media-server/src/core/logger.js') as NmsLogge
  */
 const RtmpParser = requireCjs('node-media-server/src/protocol/rtmp.js') as { prototype: { parserData(buffer: Buffer): string | null } };
 const parserData = RtmpParser.prototype.parserData;
-RtmpParser.prototype.parserData = function guardedParserData(this: unknown, buffer: Buffer): string | null {
+const brokenParsers = new WeakSet<object>();
+RtmpParser.prototype.parserData = function guardedParserData(this: object, buffer: Buffer): string | null {
+  // The session closes a connection whose data was malformed; what the peer still sends meanwhile is dropped unread
+  // (and unlogged: one line per connection).
+  if (brokenParsers.has(this)) return null;
   try {
     return parserData.call(this, buffer);
   } catch (err) {
+    brokenParsers.add(this);
     return `malformed RTMP data (${err instanceof Error ? err.message : String(err)})`;
   }
 };

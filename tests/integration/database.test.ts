@@ -5,9 +5,9 @@
  * superuser with a well-known password. A cluster made with the old fixed
  * password gets a random one at its first start.
  */
-import { mkdtemp, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { PASSWORD_FILE, startDatabase, type Database } from '../../src/local/db.js';
@@ -41,7 +41,10 @@ it('makes the superuser password at random, keeps it in the data directory, and 
   const start = () => startDatabase({ dataDir, port: 0, migrationsDir: noMigrations, poolSize: 1 });
 
   db = await start();
-  const file = join(db.dataDir!, PASSWORD_FILE);
+  // As root the cluster may live elsewhere than asked (a folder the postgres user can reach): the one it uses.
+  const actual = db.dataDir!;
+  scratch.push(actual);
+  const file = join(actual, PASSWORD_FILE);
   const password = (await readFile(file, 'utf8')).trim();
   expect(password.length).toBeGreaterThanOrEqual(24);
   expect((await stat(file)).mode & 0o077).toBe(0);
@@ -49,10 +52,17 @@ it('makes the superuser password at random, keeps it in the data directory, and 
   expect(await logsIn(db.url, 'postgres')).toBe(false);
   expect(await logsIn(db.url, password)).toBe(true);
 
+  // A start that died after initdb, before the password was moved into the data directory: found beside it.
+  await db.stop();
+  const pending = join(dirname(actual), `.${basename(actual)}.${PASSWORD_FILE}`);
+  await rename(file, pending);
+  db = await start();
+  expect(decodeURIComponent(new URL(db.url).password)).toBe(password);
+
   // As a cluster made before: the fixed password, and no file.
   await db.pool.query("alter role postgres password 'postgres'");
   await db.stop();
-  await unlink(file);
+  await unlink(pending);
 
   db = await start();
   const replaced = (await readFile(file, 'utf8')).trim();

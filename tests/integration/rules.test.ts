@@ -1146,6 +1146,11 @@ describe('what a client cannot choose', () => {
     ]);
     expect(rows.find((r) => r.id === up.data.user!.id)?.display_name).toBe('Line Break Name');
     expect(rows.find((r) => r.id === blank.data.user!.id)?.display_name).toBe(`Guest-${blank.data.user!.id.slice(0, 4)}`);
+    // A long name whose 60th character is a space is cut and trimmed, not refused.
+    const spaced = await t.anon().auth.signInAnonymously({ options: { data: { display_name: `${'a'.repeat(59)} b` } } });
+    expect(spaced.error).toBeNull();
+    const { rows: cut } = await t.pool.query<{ display_name: string }>('select display_name from public.profiles where id = $1', [spaced.data.user!.id]);
+    expect(cut[0]!.display_name).toBe('a'.repeat(59));
   });
 
   it('an account named after its e-mail address (made before names stopped coming from it) is renamed, in the events feed too', async () => {

@@ -121,6 +121,8 @@ async function provision(
   existing: StreamIngestRow | null,
   title: string,
   fetchFn: typeof fetch,
+  /** Runs just before a new Stream live input is made (what spends the account): the per-host limit. */
+  beforeCreate: () => Promise<void>,
 ): Promise<Provisioned> {
   if (target.provider === 'local') {
     // claim_stream_for_live stored the key and playback id (kept across calls); the local
@@ -138,6 +140,7 @@ async function provision(
   if (existing && stream.live_input_id) {
     return { ingest: cloudflareIngest(existing), playbackId: null, liveInputId: stream.live_input_id, playbackUrl: stream.playback_url, created: false };
   }
+  await beforeCreate();
   const input = await createLiveInput(fetchFn, target.cfg, title);
   return {
     ingest: { provider: 'cloudflare', rtmpUrl: input.rtmpsUrl, streamKey: input.streamKey, publishUrl: publishUrl(input.rtmpsUrl, input.streamKey) },
@@ -163,8 +166,6 @@ export function createStartLiveHandler(deps: FunctionDeps): Handler {
     run: async ({ body, user, db, admin, env, fetch, now, log }): Promise<StartLiveResult> => {
       const target = ingestTarget(env);
       const provider = target.provider;
-      // A Stream live input spends the account's quota: a host goes live so many times a while.
-      if (target.provider === 'cloudflare') await takeSlot(admin(), user.id, LIMITS.startLive, log);
       const name = await displayName(db, user.id);
 
       const claim = async () =>
@@ -231,7 +232,8 @@ export function createStartLiveHandler(deps: FunctionDeps): Handler {
       const title = body.title ?? (claimed.stream.title || defaultTitle(name));
       let provisioned: Provisioned;
       try {
-        provisioned = await provision(target, claimed.stream, claimed.ingest, title, fetch);
+        // A new Stream live input spends the account's quota: a host makes so many a while (a show resumed makes none).
+        provisioned = await provision(target, claimed.stream, claimed.ingest, title, fetch, () => takeSlot(admin(), user.id, LIMITS.startLive, log));
       } catch (err) {
         await release();
         throw err;

@@ -860,15 +860,22 @@ export class GuestSession {
 
   /**
    * The ICE servers of the stream's open call, with this guest's TURN
-   * credentials: none when no call is open. Asked again for each new call, since
-   * the host may have opened a new call meanwhile and the old credentials may
-   * have been revoked with theirs.
+   * credentials: none when no call is open. Asked again when the open call is
+   * another one, since the host may have opened a new call meanwhile and the old
+   * credentials may have been revoked with theirs; the same call's are kept (they
+   * last a day, and each token mints credentials the account pays for: a guest
+   * on a weak network who calls again and again would otherwise use up their
+   * tokens and could not come back).
    */
   private async fetchIceServers(): Promise<void> {
     const { streamId } = this.opts;
     const call = await getActiveCallSession(streamId);
+    if (call && call.sessionId === this.iceServersCall) return;
     this.iceServers = call ? (await generateCallToken(streamId, call.sessionId)).iceServers : [];
+    this.iceServersCall = call?.sessionId ?? null;
   }
+  /** The call whose ICE servers `iceServers` are. */
+  private iceServersCall: string | null = null;
 
   /** Calls the host again after the connection failed (or could not start). */
   private callAgain(): void {
