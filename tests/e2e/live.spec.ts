@@ -186,12 +186,14 @@ test('host and guest go live end to end', async () => {
   await viewer.getByTestId('player-unmute').click();
   await expect.poll(() => viewer.$eval('[data-testid="player"]', (v) => (v as HTMLVideoElement).muted)).toBe(false);
   await expect(viewer.getByTestId('player-unmute')).toHaveCount(0);
-  // Whether the page plays the show's last seconds after it ends (seen below).
+  // Whether the page plays the show's last seconds after it ends, in the same player, sound on (seen below).
   await viewer.evaluate(() => {
     const seen = { finishing: false };
     (window as unknown as { __seen: typeof seen }).__seen = seen;
+    const before = document.querySelector<HTMLVideoElement>('[data-testid="player"]');
     new MutationObserver(() => {
-      if (document.querySelector('[data-testid="watch-finishing"]') && document.querySelector('[data-testid="player"][data-ending="yes"]')) seen.finishing = true;
+      const ending = document.querySelector<HTMLVideoElement>('[data-testid="player"][data-ending="yes"]');
+      if (document.querySelector('[data-testid="watch-finishing"]') && ending === before && !ending.muted) seen.finishing = true;
     }).observe(document.body, { subtree: true, childList: true, attributes: true });
   });
 

@@ -282,21 +282,12 @@ function Player({ src, ending = false, onDone }: { src: string; ending?: boolean
 /** The viewer page: the stream from the ingest (HLS) while it is live, and the stream's guest events. */
 export function Watch({ streamId }: { streamId: string | null }) {
   const { stream, events, error } = useWatchedStream(streamId);
-  // The stream that was playing on this page when it ended plays on to its end (the player is behind it).
+  // The stream that was playing on this page when it ended plays on to its end (the player is behind it). Worked out
+  // as the page renders, so that the same player (its place in the stream, its sound turned on) goes on playing.
   const liveUrl = stream?.status === 'live' ? stream.playback_url : null;
-  const lastLive = useRef<{ streamId: string | null; url: string } | null>(null);
-  const [finishing, setFinishing] = useState<string | null>(null);
-  useEffect(() => {
-    if (liveUrl) lastLive.current = { streamId, url: liveUrl };
-    else if (stream && lastLive.current?.streamId === streamId) {
-      setFinishing(lastLive.current.url);
-      lastLive.current = null;
-    }
-  }, [liveUrl, stream, streamId]);
-  useEffect(() => {
-    setFinishing(null);
-    lastLive.current = null;
-  }, [streamId]);
+  const [kept, setKept] = useState<{ streamId: string | null; url: string } | null>(null);
+  if (liveUrl && (kept?.url !== liveUrl || kept.streamId !== streamId)) setKept({ streamId, url: liveUrl });
+  const finishing = !liveUrl && stream && kept?.streamId === streamId ? kept.url : null;
   const playing = liveUrl ?? finishing;
   const waiting = stream && !finishing ? statusMessage(stream.status) : null;
 
@@ -314,7 +305,7 @@ export function Watch({ streamId }: { streamId: string | null }) {
       </header>
       <section className="watch-body">
         <div>
-          {playing ? <Player key={playing} src={playing} ending={!liveUrl} onDone={() => setFinishing(null)} /> : null}
+          {playing ? <Player key={playing} src={playing} ending={!liveUrl} onDone={() => setKept(null)} /> : null}
           {finishing && !liveUrl ? (
             <p className="muted" role="status" data-testid="watch-finishing">
               The stream has ended: its last seconds play out.
