@@ -193,7 +193,7 @@ test('host and guest go live end to end', async () => {
     const before = document.querySelector<HTMLVideoElement>('[data-testid="player"]');
     new MutationObserver(() => {
       const ending = document.querySelector<HTMLVideoElement>('[data-testid="player"][data-ending="yes"]');
-      if (document.querySelector('[data-testid="watch-finishing"]') && ending === before && !ending.muted) seen.finishing = true;
+      if (document.querySelector('[data-testid="watch-finishing"]') && ending !== null && ending === before && !ending.muted) seen.finishing = true;
     }).observe(document.body, { subtree: true, childList: true, attributes: true });
   });
 
