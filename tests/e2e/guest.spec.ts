@@ -327,6 +327,9 @@ test('a guest whose live updates cannot start at first is told so, and still get
 
 test('a phone guest checks devices, joins with a tap, switches, and follows the host', async () => {
   const { context, page: guest } = await phoneGuest();
+  // Signing in takes a thumb too.
+  await guest.goto(app.guestUrl);
+  for (const id of ['display-name', 'sign-in']) await expectThumbSized(guest, id);
   const guestId = await guestSignsIn(guest, app.guestUrl, 'Gus Guest');
   await expectNoSidewaysScroll(guest);
 

@@ -32,9 +32,9 @@ export function InvitationCard({
   const share = Math.min(1, left / INVITATION_TTL_SECONDS);
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
+    // As the card comes first (it arrived, or the one before it was answered and went with the focus).
     if (takeFocus && (document.activeElement === null || document.activeElement === document.body)) heading.current?.focus();
-    // Once, as the card comes.
-  }, []);
+  }, [takeFocus]);
   return (
     <article className="card invitation g-invitation" data-testid="invitation" aria-label="Invitation to go live">
       <header className="g-invitation-head">
