@@ -8,7 +8,8 @@
  * `imports` become a scope for the function's folder, and their union maps the files outside
  * any function folder (`_shared/`). Deno runs with `--no-config` (the repository's package.json
  * is not consulted) and with net, env and read-the-functions permissions only. npm packages are
- * cached in DENO_DIR (`.data/deno` by default), so they are fetched once.
+ * cached in DENO_DIR (`.data/deno` by default), so they are fetched once; the desktop app ships
+ * that cache (denoSeed.ts) and runs Deno with `--cached-only`, fetching nothing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { parse as parseToml } from 'smol-toml';
 import { AppError } from '../shared/errors.js';
 import { BodyError, MAX_BODY_BYTES, readBody, requestUrl } from './http.js';
 import { verifyJwt } from './jwt.js';
+import { seedDenoCache } from './denoSeed.js';
 import { FUNCTIONS_HOST_SCRIPT, REPO_ROOT, outsideArchive } from './paths.js';
 
 export interface FunctionsRuntimeOptions {
@@ -31,6 +33,11 @@ export interface FunctionsRuntimeOptions {
   env: Record<string, string>;
   /** Deno's cache; `.data/deno` in the repository by default. */
   denoDir?: string;
+  /**
+   * A cache built with the app (denoSeed.ts): copied into `denoDir` when that lacks it, and Deno
+   * then runs with `--cached-only` (nothing fetched; a missing package fails start()).
+   */
+  seedDenoDir?: string;
   log?: (message: string) => void;
   /** The deno executable; resolved from the npm packages by default. */
   denoPath?: string;
@@ -267,11 +274,12 @@ export function resolveDenoBinary(resolvePackage: (id: string) => string = creat
   return found;
 }
 
-export function denoArgs(opts: { importMapPath: string; functionsDir: string; hostScript: string; hostConfig: unknown }): string[] {
+export function denoArgs(opts: { importMapPath: string; functionsDir: string; hostScript: string; hostConfig: unknown; cachedOnly?: boolean }): string[] {
   return [
     'run',
     '--no-config',
     '--no-lock',
+    ...(opts.cachedOnly ? ['--cached-only'] : []),
     `--import-map=${opts.importMapPath}`,
     '--allow-net',
     '--allow-env',
@@ -375,6 +383,15 @@ export function createFunctionsRuntime(opts: FunctionsRuntimeOptions): Functions
     await writeFile(importMapPath, JSON.stringify(map, null, 2));
 
     const deno = opts.denoPath ?? resolveDenoBinary();
+    if (opts.seedDenoDir) {
+      let seeded: 'seeded' | 'current';
+      try {
+        seeded = await seedDenoCache(opts.seedDenoDir, denoDir);
+      } catch (err) {
+        throw new FunctionsRuntimeError('start_failed', (err as Error).message, { cause: err });
+      }
+      if (seeded === 'seeded') log(`[functions] Deno's cache filled from the app's (${opts.seedDenoDir})`);
+    }
     const env: Record<string, string> = {};
     for (const name of PASSED_THROUGH) {
       const value = process.env[name];
@@ -385,6 +402,7 @@ export function createFunctionsRuntime(opts: FunctionsRuntimeOptions): Functions
       importMapPath,
       functionsDir,
       hostScript: HOST_SCRIPT,
+      cachedOnly: Boolean(opts.seedDenoDir),
       hostConfig: { functionsDir: pathToFileURL(`${functionsDir}/`).href, functions: [...names], readyMarker: READY_MARKER },
     });
     const child = spawn(deno, args, { cwd: functionsDir, env, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -20,6 +20,8 @@ export interface LocalStackOptions {
   dataDir?: string;
   /** Deno's cache for the edge functions (`.data/deno` in the repository by default; the packaged app's own folder is read-only). */
   denoDir?: string;
+  /** The Deno cache packaged with the app (denoSeed.ts): copied into `denoDir`, and nothing is fetched. */
+  seedDenoDir?: string;
   /** Port of the embedded PostgreSQL (default 54322; 0 picks a free one). */
   dbPort?: number;
   databaseUrl?: string;
@@ -153,6 +155,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       // As hosted: a function with verify_jwt on (config.toml) is reached only with a JWT of this project.
       verifyJwt: { secret: jwtSecret, configPath: join(REPO_ROOT, 'supabase', 'config.toml') },
       ...(opts.denoDir ? { denoDir: opts.denoDir } : {}),
+      ...(opts.seedDenoDir ? { seedDenoDir: opts.seedDenoDir } : {}),
       env: {
         SUPABASE_URL: backend.apiUrl,
         SUPABASE_ANON_KEY: backend.anonKey,

@@ -36,6 +36,8 @@ async function resolveConfig(): Promise<Omit<AppConfig, 'shell'>> {
     rtmpPort: portFromEnv('RTMP_PORT'),
     ingestHttpPort: portFromEnv('INGEST_HTTP_PORT'),
     denoDir: join(app.getPath('userData'), 'deno'),
+    // The packaged app carries the functions' packages (npm run dist): its first start may be offline.
+    ...(app.isPackaged ? { seedDenoDir: join(process.resourcesPath, 'deno-cache') } : {}),
     staticDir: join(here, '../renderer'),
     ingestUrl: process.env.LOCAL_RTMP_URL || undefined,
     playbackUrlTemplate: process.env.LOCAL_PLAYBACK_URL_TEMPLATE || undefined,
