@@ -22,6 +22,8 @@ import { LOCAL_SQL_DIR, REPO_ROOT, outsideArchive } from './paths.js';
  * pool taken up by slow requests left the rest (a Realtime join, a REST call) waiting with no answer at all.
  */
 const POOL_WAIT_MS = 15_000;
+/** Connections for Realtime's checks as a subscriber: each check is one short query. */
+export const REALTIME_POOL_SIZE = 4;
 
 export { REPO_ROOT };
 
@@ -81,6 +83,12 @@ export interface Database {
    * role`, `set role postgres`) gets a permission error, not the superuser.
    */
   apiPool: pg.Pool;
+  /**
+   * Connections of API_ROLE too, for Realtime's checks as each subscriber (REALTIME_POOL_SIZE):
+   * a pool of their own, as hosted Realtime has, so that a burst of changes checked for many
+   * subscribers never keeps REST waiting for a connection, nor REST Realtime.
+   */
+  realtimePool: pg.Pool;
   /** Data directory when embedded, null for an external server. */
   dataDir: string | null;
   /** Versions applied by this start (already-applied ones are skipped). */
@@ -123,11 +131,15 @@ export async function startDatabase(opts: StartDatabaseOptions = {}): Promise<Da
   pool.on('error', (err) => log(`pool: ${err.message}`));
 
   let appliedMigrations: string[] = [];
-  let apiPool: pg.Pool;
+  let apiPool: pg.Pool | null = null;
+  let realtimePool: pg.Pool;
   try {
     appliedMigrations = await prepareSchema(pool, opts.migrationsDir ?? DEFAULT_MIGRATIONS_DIR);
-    apiPool = await openApiPool(pool, url, { ...(opts.apiDatabaseUrl ? { apiDatabaseUrl: opts.apiDatabaseUrl } : {}), ...(opts.poolSize ? { poolSize: opts.poolSize } : {}), log });
+    const apiUrl = opts.apiDatabaseUrl ? { apiDatabaseUrl: opts.apiDatabaseUrl } : {};
+    apiPool = await openApiPool(pool, url, { ...apiUrl, ...(opts.poolSize ? { poolSize: opts.poolSize } : {}), log });
+    realtimePool = await openApiPool(pool, url, { ...apiUrl, poolSize: REALTIME_POOL_SIZE, log });
   } catch (err) {
+    await apiPool?.end().catch(() => undefined);
     await pool.end().catch(() => undefined);
     await embedded?.stop().catch(() => undefined);
     throw err;
@@ -138,11 +150,12 @@ export async function startDatabase(opts: StartDatabaseOptions = {}): Promise<Da
     url,
     pool,
     apiPool,
+    realtimePool,
     dataDir: embedded?.dataDir ?? null,
     appliedMigrations,
     stop() {
       stopping ??= (async () => {
-        await Promise.all([pool.end().catch(() => undefined), apiPool.end().catch(() => undefined)]);
+        await Promise.all([pool, apiPool!, realtimePool].map((p) => p.end().catch(() => undefined)));
         await embedded?.stop();
       })();
       return stopping;

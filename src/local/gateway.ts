@@ -62,6 +62,8 @@ export interface LocalBackend {
   pool: pg.Pool;
   /** The authenticator role's connections, for what runs as an API caller (Database.apiPool). */
   apiPool: pg.Pool;
+  /** The authenticator role's connections for Realtime's checks as each subscriber (Database.realtimePool). */
+  realtimePool: pg.Pool;
   server: Server;
   stop(): Promise<void>;
 }
@@ -260,6 +262,7 @@ export async function startLocalBackend(opts: LocalBackendOptions = {}): Promise
     jwtSecret,
     pool: db.pool,
     apiPool: db.apiPool,
+    realtimePool: db.realtimePool,
     server,
     stop() {
       stopping ??= (async () => {

@@ -149,7 +149,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     pool = backend.pool;
     const jwtSecret = backend.jwtSecret;
     await installRealtimeTriggers(backend.pool);
-    realtime = createRealtimeServer({ pool: backend.pool, callerPool: backend.apiPool, jwtSecret, anonKey: backend.anonKey, log });
+    realtime = createRealtimeServer({ pool: backend.pool, callerPool: backend.realtimePool, jwtSecret, anonKey: backend.anonKey, log });
     functions = createFunctionsRuntime({
       functionsDir: join(REPO_ROOT, 'supabase', 'functions'),
       // As hosted: a function with verify_jwt on (config.toml) is reached only with a JWT of this project.

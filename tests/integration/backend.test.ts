@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REALTIME_POOL_SIZE } from '../../src/local/db.js';
 import { type LocalBackend, startLocalBackend } from '../../src/local/gateway.js';
 import { signJwt } from '../../src/local/jwt.js';
 import { rawGet, rawUpgrade, rawExchange as rawExchangeWith } from '../support/rawHttp.js';
@@ -191,6 +192,24 @@ describe('rest', () => {
     } finally {
       await api.query('rollback').catch(() => undefined);
       api.release();
+    }
+  });
+
+  it("keeps Realtime's checks on connections of their own: with all of them busy, REST still answers at once", async () => {
+    const held = await Promise.all(Array.from({ length: REALTIME_POOL_SIZE }, () => backend.realtimePool.connect()));
+    try {
+      for (const c of held) {
+        const { rows } = await c.query<{ who: string; su: string }>("select session_user as who, current_setting('is_superuser') as su");
+        expect(rows[0]).toEqual({ who: 'authenticator', su: 'off' });
+      }
+      expect(backend.realtimePool.waitingCount).toBe(0);
+      // Every Realtime connection is taken (a burst of changes checked for many subscribers): REST has its own.
+      const read = await client().from('streams').select('id').eq('host_id', host.id);
+      expect(read.error).toBeNull();
+      expect(read.status).toBe(200);
+      expect(backend.realtimePool).not.toBe(backend.apiPool);
+    } finally {
+      for (const c of held) c.release();
     }
   });
 

@@ -80,7 +80,7 @@ beforeAll(async () => {
     alter publication supabase_realtime add table public.conn_loss_stuck;
   `);
   await installRealtimeTriggers(backend.pool);
-  realtime = createRealtimeServer({ pool: backend.pool, callerPool: backend.apiPool, jwtSecret: backend.jwtSecret, anonKey: backend.anonKey, log: (m) => logs.push(m) });
+  realtime = createRealtimeServer({ pool: backend.pool, callerPool: backend.realtimePool, jwtSecret: backend.jwtSecret, anonKey: backend.anonKey, log: (m) => logs.push(m) });
 });
 
 afterAll(async () => {

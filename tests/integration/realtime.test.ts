@@ -99,7 +99,7 @@ beforeAll(async () => {
   await db.pool.query('insert into public.stream_guest_seats (stream_id, user_id, seat_index) values ($1, $2, 0)', [streamId, guest.id]);
 
   anonKey = (await makeApiKeys(SECRET)).anonKey;
-  realtime = createRealtimeServer({ pool: db.pool, callerPool: db.apiPool, jwtSecret: SECRET, anonKey, log: (m) => logs.push(m) });
+  realtime = createRealtimeServer({ pool: db.pool, callerPool: db.realtimePool, jwtSecret: SECRET, anonKey, log: (m) => logs.push(m) });
   http = createServer((req, res) => {
     realtime
       .handleHttp(req, res)

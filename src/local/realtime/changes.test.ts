@@ -168,3 +168,66 @@ describe('parseBindings', () => {
     expect(() => parseBindings(Array(4).fill(binding), 3)).toThrow('Too many postgres_changes bindings: 4 in one join, at most 3');
   });
 });
+
+describe('ChangesHub when changes come faster than they are handled', () => {
+  it('drops the backlog past its limit and tells every subscriber to rejoin; later changes are delivered', async () => {
+    const { pool } = catalogPool();
+    let notify: (msg: { channel: string; payload?: string }) => void = () => undefined;
+    let gate: Promise<void> = new Promise(() => undefined);
+    let open = (): void => undefined;
+    let checks = 0;
+    // Each visibility check waits for the test: the first change holds the queue, as a slow database would.
+    const client = {
+      on(event: string, cb: (msg: { channel: string; payload?: string }) => void) {
+        if (event === 'notification') notify = cb;
+      },
+      removeListener() {},
+      removeAllListeners() {},
+      async query(sql: string) {
+        if (sql.startsWith('select 1 from')) {
+          checks++;
+          await gate;
+          return { rows: [{ '?column?': 1 }], rowCount: 1 };
+        }
+        return { rows: [], rowCount: 0 };
+      },
+      release() {},
+    };
+    (pool as unknown as { connect: () => Promise<unknown> }).connect = async () => client;
+    gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const logs: string[] = [];
+    const hub = new ChangesHub({ pool, log: (m) => logs.push(m), maxPendingChanges: 5 });
+    const interrupted: string[] = [];
+    const delivered: Array<{ data: { record: { n: number } } }> = [];
+    const subscriber: ChangeListener = {
+      claims: { role: 'authenticated', sub: 'u1' },
+      deliver: (p) => delivered.push(p as never),
+      interrupted: (m) => interrupted.push(m),
+    };
+    await hub.subscribe(subscriber, parseBindings([{ event: '*', schema: 'public', table: 'notes' }]));
+    const change = (n: number) =>
+      notify({
+        channel: 'realtime_changes',
+        payload: JSON.stringify({ schema: 'public', table: 'notes', type: 'INSERT', commit_timestamp: '2026-12-07T08:00:00Z', record: { id: n, n }, pk: { id: n } }),
+      });
+    for (let n = 1; n <= 5; n++) change(n);
+    await expect.poll(() => checks).toBe(1);
+    expect(interrupted).toEqual([]);
+    // The sixth finds five waiting: all are dropped, and the subscriber is told.
+    change(6);
+    expect(interrupted).toHaveLength(1);
+    expect(interrupted[0]).toMatch(/fell behind by 5 changes.*rejoin/);
+    expect(hub.listenerCount).toBe(0);
+    expect(logs.join('\n')).toMatch(/5 changes were waiting to be delivered \(at most 5\): dropped, 1 subscription\(s\) told to rejoin/);
+    // The client rejoins; the change that was being checked when the backlog went is not delivered late.
+    await hub.subscribe(subscriber, parseBindings([{ event: '*', schema: 'public', table: 'notes' }]));
+    open();
+    change(7);
+    await expect.poll(() => delivered.map((d) => d.data.record.n)).toEqual([7]);
+    expect(checks).toBe(2);
+    expect(interrupted).toHaveLength(1);
+    await hub.close();
+  });
+});

@@ -171,7 +171,15 @@ export interface ChangesHubOptions {
   log: (msg: string) => void;
   /** Delay between attempts to listen again after the listening connection broke. */
   reconnectDelayMs?: number;
+  /**
+   * Changes waiting to be handled, at most (DEFAULT_MAX_PENDING_CHANGES). Past it the backlog is
+   * dropped and every subscriber is told to rejoin, as when the listening connection breaks:
+   * a backlog past this is minutes behind, and its memory would grow without end.
+   */
+  maxPendingChanges?: number;
 }
+
+export const DEFAULT_MAX_PENDING_CHANGES = 10_000;
 
 export class ChangesHub {
   private readonly pool: pg.Pool;
@@ -185,6 +193,11 @@ export class ChangesHub {
   private connecting: Promise<void> | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
+  /** Changes queued and not handled yet, of the current backlog. */
+  private pending = 0;
+  /** Bumped when a backlog is dropped: changes queued before it are skipped. */
+  private backlog = 0;
+  private readonly maxPending: number;
   private closed = false;
 
   constructor(opts: ChangesHubOptions) {
@@ -192,6 +205,7 @@ export class ChangesHub {
     this.callerPool = opts.callerPool ?? opts.pool;
     this.log = opts.log;
     this.reconnectDelayMs = opts.reconnectDelayMs ?? 1000;
+    this.maxPending = opts.maxPendingChanges ?? DEFAULT_MAX_PENDING_CHANGES;
   }
 
   /**
@@ -298,8 +312,7 @@ export class ChangesHub {
     client.on('error', onError);
     client.on('notification', (msg) => {
       if (msg.channel !== CHANGES_CHANNEL || msg.payload === undefined) return;
-      const payload = msg.payload;
-      this.queue = this.queue.then(() => this.handle(payload)).catch((err: Error) => this.log(`realtime: change not delivered: ${err.message}`));
+      this.enqueue(msg.payload);
     });
     try {
       await client.query(`listen ${CHANGES_CHANNEL}`);
@@ -313,6 +326,37 @@ export class ChangesHub {
       return;
     }
     this.client = client;
+  }
+
+  private enqueue(payload: string): void {
+    if (this.pending >= this.maxPending) {
+      this.dropBacklog();
+      return;
+    }
+    this.pending++;
+    const backlog = this.backlog;
+    this.queue = this.queue
+      .then(() => (backlog === this.backlog ? this.handle(payload, backlog) : undefined))
+      .catch((err: Error) => this.log(`realtime: change not delivered: ${err.message}`))
+      .then(() => {
+        if (backlog === this.backlog) this.pending--;
+      });
+  }
+
+  /**
+   * More changes wait than the hub may hold: the ones waiting are skipped (this one too), and
+   * every subscriber is told and dropped, so that its client rejoins and reads afresh — what
+   * it would otherwise get is late by the whole backlog. Changes from now on are handled.
+   */
+  private dropBacklog(): void {
+    const waiting = this.pending;
+    this.backlog++;
+    this.pending = 0;
+    const dropped = [...this.listeners.keys()];
+    this.listeners.clear();
+    this.log(`realtime: ${waiting} changes were waiting to be delivered (at most ${this.maxPending}): dropped, ${dropped.length} subscription(s) told to rejoin`);
+    const message = `Realtime fell behind by ${waiting} changes, which were dropped: changes may have been missed; rejoin`;
+    for (const listener of dropped) listener.interrupted(message);
   }
 
   /**
@@ -385,7 +429,7 @@ export class ChangesHub {
   }
 
   /** Processes one notification; exported behaviour is only through deliveries. */
-  private async handle(text: string): Promise<void> {
+  private async handle(text: string, backlog: number): Promise<void> {
     if (this.closed || this.listeners.size === 0) return;
     const change = parseChange(text);
     if (!change) {
@@ -444,6 +488,8 @@ export class ChangesHub {
       }
     }
 
+    // Dropped with its backlog while it was being checked: a subscriber that rejoined since has read afresh.
+    if (backlog !== this.backlog) return;
     for (const [listener, subs] of matches) {
       if (!this.listeners.has(listener) || !visibleTo(listener)) continue;
       listener.deliver(this.payload(change, info, subs, noPrimaryKey));

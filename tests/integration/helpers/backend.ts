@@ -57,7 +57,7 @@ export async function startTestBackend(opts: TestBackendOptions = {}): Promise<T
   if (opts.realtime) {
     try {
       await installRealtimeTriggers(backend.pool);
-      realtime = createRealtimeServer({ pool: backend.pool, callerPool: backend.apiPool, jwtSecret: backend.jwtSecret, anonKey: backend.anonKey });
+      realtime = createRealtimeServer({ pool: backend.pool, callerPool: backend.realtimePool, jwtSecret: backend.jwtSecret, anonKey: backend.anonKey });
     } catch (err) {
       await backend.stop();
       throw err;
