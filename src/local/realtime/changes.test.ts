@@ -35,6 +35,34 @@ function catalogPool(): { pool: pg.Pool; lookups: string[] } {
   return { pool: pool as unknown as pg.Pool, lookups };
 }
 
+type Notification = { channel: string; payload?: string };
+
+/**
+ * catalogPool's tables, listened to by a client that hands its notification callback to the test
+ * (`notify`); each visibility check (`select 1 from …`) finds the row once `check()` resolves.
+ */
+function listeningPool(check: () => Promise<void>): { pool: pg.Pool; notify: (msg: Notification) => void } {
+  const { pool } = catalogPool();
+  let listener: (msg: Notification) => void = () => undefined;
+  const client = {
+    on(event: string, cb: (msg: Notification) => void) {
+      if (event === 'notification') listener = cb;
+    },
+    removeListener() {},
+    removeAllListeners() {},
+    async query(sql: string) {
+      if (sql.startsWith('select 1 from')) {
+        await check();
+        return { rows: [{ '?column?': 1 }], rowCount: 1 };
+      }
+      return { rows: [], rowCount: 0 };
+    },
+    release() {},
+  };
+  (pool as unknown as { connect: () => Promise<unknown> }).connect = async () => client;
+  return { pool, notify: (msg) => listener(msg) };
+}
+
 const listener: ChangeListener = { claims: { role: 'anon' }, deliver() {}, interrupted() {} };
 
 describe('ChangesHub.subscribe', () => {
@@ -66,33 +94,17 @@ describe('ChangesHub.subscribe', () => {
 
 describe('ChangesHub deliveries', () => {
   it("delivers a change to a subscriber whose token was refreshed while the row's visibility was being checked", async () => {
-    const { pool } = catalogPool();
-    let notify: (msg: { channel: string; payload?: string }) => void = () => undefined;
     let gate: Promise<void> = Promise.resolve();
     let open = (): void => undefined;
     let checking = (): void => undefined;
     const checked = new Promise<void>((resolve) => {
       checking = resolve;
     });
-    // The listening connection hands its notification callback to the test; the visibility check (`select 1 from …`)
-    // finds the row, once the test lets it answer.
-    const client = {
-      on(event: string, cb: (msg: { channel: string; payload?: string }) => void) {
-        if (event === 'notification') notify = cb;
-      },
-      removeListener() {},
-      removeAllListeners() {},
-      async query(sql: string) {
-        if (sql.startsWith('select 1 from')) {
-          checking();
-          await gate;
-          return { rows: [{ '?column?': 1 }], rowCount: 1 };
-        }
-        return { rows: [], rowCount: 0 };
-      },
-      release() {},
-    };
-    (pool as unknown as { connect: () => Promise<unknown> }).connect = async () => client;
+    // The visibility check finds the row once the test lets it answer.
+    const { pool, notify } = listeningPool(async () => {
+      checking();
+      await gate;
+    });
     const hub = new ChangesHub({ pool, log: () => undefined });
     let claims: Record<string, unknown> = { role: 'authenticated', sub: 'u1', exp: 1000, iat: 1 };
     const delivered: unknown[] = [];
@@ -171,31 +183,15 @@ describe('parseBindings', () => {
 
 describe('ChangesHub when changes come faster than they are handled', () => {
   it('drops the backlog past its limit and tells every subscriber to rejoin; later changes are delivered', async () => {
-    const { pool } = catalogPool();
-    let notify: (msg: { channel: string; payload?: string }) => void = () => undefined;
-    let gate: Promise<void> = new Promise(() => undefined);
     let open = (): void => undefined;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
     let checks = 0;
     // Each visibility check waits for the test: the first change holds the queue, as a slow database would.
-    const client = {
-      on(event: string, cb: (msg: { channel: string; payload?: string }) => void) {
-        if (event === 'notification') notify = cb;
-      },
-      removeListener() {},
-      removeAllListeners() {},
-      async query(sql: string) {
-        if (sql.startsWith('select 1 from')) {
-          checks++;
-          await gate;
-          return { rows: [{ '?column?': 1 }], rowCount: 1 };
-        }
-        return { rows: [], rowCount: 0 };
-      },
-      release() {},
-    };
-    (pool as unknown as { connect: () => Promise<unknown> }).connect = async () => client;
-    gate = new Promise<void>((resolve) => {
-      open = resolve;
+    const { pool, notify } = listeningPool(async () => {
+      checks++;
+      await gate;
     });
     const logs: string[] = [];
     const hub = new ChangesHub({ pool, log: (m) => logs.push(m), maxPendingChanges: 5 });
