@@ -14,10 +14,12 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../support/app';
 import { bundleHarness } from '../support/bundle';
 import { launchChromium } from '../support/chromium';
-import { guestLeaves, guestSignsIn, hostGoesLive, hostInvites, logConsole } from '../support/flows';
+import { guestLeaves, guestSignsIn, hostGoesLive, hostInvites, hostSeatOf, logConsole } from '../support/flows';
 import { colourClip } from '../support/media';
 
 const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
+/** Longer than Realtime's heartbeat timeouts (the page's socket goes quiet) and ICE's consent checks on the page's side. */
+const FROZEN_MS = 70_000;
 
 type Snapshot = {
   host: Side;
@@ -389,6 +391,63 @@ test.describe('perfect negotiation in the app', () => {
     // The guest did not call by itself: the host's new call did it.
     expect(logs.some((l) => /calling again/.test(l))).toBe(false);
     host.off('console', onHostLog);
+    await guestLeaves(guest, 'click');
+    await context.close();
+  });
+
+  test('a guest page frozen in the background for 70 s (as a phone freezes a tab) is back on stage with media both ways, on the same link', async () => {
+    test.setTimeout(240_000);
+    const { context, page: guest } = await guestPage(guestBrowser, { camera: 'present' });
+    const { guestId, stage, seat } = await goOnStage(guest, 'Fran Frozen');
+    const before = await linkInfo(guest);
+    // The page's scripts and timers stop (Chromium's page freezing: a background tab on a phone), the media stack does not.
+    const cdp = await context.newCDPSession(guest);
+    await guest.evaluate(() => {
+      const w = window as unknown as { __ticks: number };
+      w.__ticks = 0;
+      setInterval(() => w.__ticks++, 100);
+    });
+    const frozenAt = await guest.evaluate(() => (window as unknown as { __ticks: number }).__ticks);
+    // Headless Chromium keeps every page visible and will not freeze one (Page.setWebLifecycleState is ignored):
+    // the debugger holds the page's main thread instead, which stops its scripts and timers as a freeze does.
+    await cdp.send('Debugger.enable');
+    await cdp.send('Debugger.pause');
+    await host.waitForTimeout(FROZEN_MS);
+    // Meanwhile the host still has the guest seated and the link up.
+    await expect(seat.getByTestId('link-state')).toHaveText('connected');
+    expect((await hostSeatOf(host, guestId))?.left_at ?? null).toBeNull();
+    await cdp.send('Debugger.resume');
+    await cdp.send('Debugger.disable');
+    const ticks = await guest.evaluate(() => (window as unknown as { __ticks: number }).__ticks);
+    console.log(`page timer ticks while held: ${ticks - frozenAt} (${FROZEN_MS / 100} at 10 a second)`);
+    await expect(stage).toBeVisible({ timeout: 30_000 });
+    await expect(stage).toHaveAttribute('data-link', 'connected', { timeout: 60_000 });
+    await expect(seat.getByTestId('link-state')).toHaveText('connected', { timeout: 60_000 });
+    let increase: number[] = [];
+    await expect
+      .poll(
+        async () => {
+          const a = { host: await linkInfo(host, guestId), guest: await linkInfo(guest) };
+          await host.waitForTimeout(2000);
+          const b = { host: await linkInfo(host, guestId), guest: await linkInfo(guest) };
+          increase = [b.host.received.video - a.host.received.video, b.guest.received.video - a.guest.received.video];
+          return increase[0]! > 5 && increase[1]! > 2;
+        },
+        { timeout: 60_000, intervals: [500] },
+      )
+      .toBe(true)
+      .catch((err: Error) => {
+        throw new Error(`${err.message}\nframes decoded in 2 s (host, guest): ${JSON.stringify(increase)}`);
+      });
+    const after = await linkInfo(guest);
+    console.log(`after the freeze: link ${after.id === before.id ? 'kept' : 'replaced'}`);
+    // The page hears the host again (its Realtime socket went quiet for longer than its heartbeat allows): a mute arrives.
+    await seat.click();
+    await host.getByTestId('seat-menu').getByRole('menuitem', { name: 'Mute mic' }).click();
+    await expect(guest.getByTestId('host-muted')).toContainText('The host muted your microphone', { timeout: 30_000 });
+    await seat.click();
+    await host.getByTestId('seat-menu').getByRole('menuitem', { name: 'Release mic' }).click();
+    await expect(guest.getByTestId('host-muted')).toHaveCount(0, { timeout: 30_000 });
     await guestLeaves(guest, 'click');
     await context.close();
   });
