@@ -313,6 +313,9 @@ describe('EncoderSession → RTMP ingest', () => {
       await session.stop();
     }
     expect(states).toEqual(['starting', 'live', 'stopping', 'stopped']);
+    // Counted to the end: a frame ffmpeg's constant rate dropped in the last second (two frames late into one
+    // 1/30 s slot on a busy machine) is in its final report, not in the one read while live.
+    const final = session.getStats();
 
     // The recording holds exactly what went to the ingest (same packets through the tee muxer).
     const streams = await probeStreams(recording, ['-count_frames']);
@@ -344,7 +347,7 @@ describe('EncoderSession → RTMP ingest', () => {
     expect(flash).toBeDefined();
     const counters = strip.filter((f) => f.y < FLASH_Y - 8).map((f) => Math.round((f.y - 40) / 4));
     const steps = counters.slice(1).map((c, i) => (c - (counters[i] ?? 0) + COUNTER_LEVELS) % COUNTER_LEVELS);
-    expect(Math.max(...steps)).toBeLessThanOrEqual(1 + stats.framesDropped);
+    expect(Math.max(...steps)).toBeLessThanOrEqual(1 + final.framesDropped);
     expect(Math.max(...steps)).toBeLessThan(COUNTER_LEVELS / 2);
     const shown = steps.filter((step) => step > 0).length + 1;
     expect(shown).toBeGreaterThanOrEqual(stats.framesWritten * 0.95);
