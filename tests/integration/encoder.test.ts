@@ -209,6 +209,10 @@ interface ProbeStream {
   has_b_frames?: number;
   r_frame_rate?: string;
   avg_frame_rate?: string;
+  color_space?: string;
+  color_range?: string;
+  color_primaries?: string;
+  color_transfer?: string;
   nb_read_frames?: string;
   sample_rate?: string;
   channels?: number;
@@ -321,7 +325,8 @@ describe('EncoderSession → RTMP ingest', () => {
     const streams = await probeStreams(recording, ['-count_frames']);
     const video = streams.find((s) => s.codec_type === 'video');
     const audio = streams.find((s) => s.codec_type === 'audio');
-    expect(video).toMatchObject({ codec_name: 'h264', width: W, height: H, has_b_frames: 0, r_frame_rate: '30/1', avg_frame_rate: '30/1' });
+    // Tagged BT.601 limited range, as the pictures are: untagged 720p plays as BT.709, its colours shifted.
+    expect(video).toMatchObject({ codec_name: 'h264', width: W, height: H, has_b_frames: 0, r_frame_rate: '30/1', avg_frame_rate: '30/1', color_space: 'smpte170m', color_range: 'tv', color_primaries: 'smpte170m', color_transfer: 'smpte170m' });
     expect(audio).toMatchObject({ codec_name: 'aac', sample_rate: String(RATE), channels: 2 });
 
     // Constant 30 fps: one packet every 1/30 s, whatever rate the frames came at.

@@ -276,6 +276,36 @@ describe('EncoderSession start', () => {
     expect(h.session.getStats().encoderCpuPercent).toBeNull();
   });
 
+  it('takes one CPU sample at a time: a tick while one is under way skips it', async () => {
+    const sampled: number[] = [];
+    let answer: (percent: number) => void = () => undefined;
+    const h = track(
+      harness({
+        sampleCpu: (pid) => {
+          sampled.push(pid);
+          return new Promise<number>((resolve) => {
+            answer = resolve;
+          });
+        },
+      }),
+    );
+    await h.startLive();
+    await h.clock.advance(1000);
+    await settle();
+    expect(sampled).toHaveLength(1);
+    // A slow sample (a program started for it, on a busy machine) spans three more ticks: none starts another.
+    for (let i = 0; i < 3; i++) await h.clock.advance(1000);
+    await settle();
+    expect(sampled).toHaveLength(1);
+    answer(52);
+    await settle();
+    expect(h.session.getStats().encoderCpuPercent).toBe(52);
+    await h.clock.advance(1000);
+    await settle();
+    expect(sampled).toHaveLength(2);
+    answer(0);
+  });
+
   it('says which encoder was chosen and why the others were skipped, in the result, the stats and the log', async () => {
     const skipped = [
       { encoder: 'h264_nvenc' as const, reason: 'trial failed: Cannot load libcuda.so.1' },

@@ -428,6 +428,8 @@ export class EncoderSession {
   private ffmpegRepeatedBefore = 0;
   private ffmpegDroppedBefore = 0;
   private framesDroppedNetwork = 0;
+  /** A CPU sample of ffmpeg is under way. */
+  private sampling = false;
   /** Audio frames (samples per channel) dropped because ffmpeg left fd 3 unread. */
   private audioDroppedFrames = 0;
   /** Audio frames of silence written where the program's audio came late or not at all (after it had started). */
@@ -882,18 +884,26 @@ export class EncoderSession {
     return this.run ? this.run.outputRate.perSecond(this.now()) : 0;
   }
 
-  /** Samples ffmpeg's CPU for the next stats (never throws: unknown stays null). */
+  /**
+   * Samples ffmpeg's CPU for the next stats (never throws: unknown stays null). One sample at a
+   * time: where a sample starts a program (Windows) and takes over a second on a busy machine,
+   * the next tick skips instead of piling samples up beside the encoder.
+   */
   private async measureCpu(): Promise<void> {
+    if (this.sampling) return;
     const pid = this.pid;
     if (pid === null) {
       this.encoderCpuPercent = null;
       return;
     }
+    this.sampling = true;
     try {
       const percent = await this.sampleCpu(pid);
       this.encoderCpuPercent = percent === null ? null : Math.round(percent);
     } catch {
       this.encoderCpuPercent = null;
+    } finally {
+      this.sampling = false;
     }
   }
 

@@ -166,7 +166,11 @@ describe('ProgramOutputs', () => {
       (output, session) => {
         if (output === 'stream') session.startResult = Promise.resolve({ ...RESULT, encoder: 'h264_nvenc' });
         // The first recording session's encoder will not open; the next one's does.
-        else if (recordings++ === 0) session.startResult = Promise.reject(new EncoderStartError('ffmpeg_exited', 'h264_nvenc: OpenEncodeSessionEx failed: out of memory'));
+        else if (recordings++ === 0) {
+          session.startResult = Promise.reject(new EncoderStartError('ffmpeg_exited', 'h264_nvenc: OpenEncodeSessionEx failed: out of memory'));
+          // Its ffmpeg made the file before the encoder failed: libx264's ffmpeg would refuse to write over it.
+          session.parts = ['/rec/show.mkv'];
+        }
       },
       async () => true,
       (m) => logs.push(m),
@@ -176,6 +180,7 @@ describe('ProgramOutputs', () => {
     await settle();
     expect(hw.sessions.recording.map((s) => s.encoder)).toEqual(['h264_nvenc', 'libx264']);
     expect(hw.sessions.recording[0]!.disposed).toBe(1);
+    expect(hw.removed).toEqual(['/rec/show.mkv']);
     expect(hw.sessions.recording[1]!.started).toEqual([{ ...OPTS, video: 'i420', recordPath: '/rec/show.mkv' }]);
     expect(logs).toContain('recording: h264_nvenc did not open for the recording; it records with libx264 instead');
     hw.outputs.pushVideo(new Uint8Array(4), 9);

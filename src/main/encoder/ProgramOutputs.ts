@@ -244,8 +244,13 @@ export class ProgramOutputs {
         const stopped = error instanceof EncoderStartError && error.reason === 'stopped';
         if (!encoder || encoder === 'libx264' || stopped || this.stopped || this.recording !== recording) return undefined;
         this.log(`recording: ${encoder} did not open for the recording; it records with libx264 instead`);
+        // ffmpeg made the file before its encoder failed to open: empty, and in the way of the same path (ffmpeg
+        // overwrites nothing), so it goes before libx264 writes there.
+        const leftovers = recording.recordedParts();
         recording.dispose();
-        return this.startRecording(opts, 'libx264');
+        return Promise.all(leftovers.map((file) => this.removeFile(file).catch(() => undefined))).then(() =>
+          this.stopped || this.recording !== recording ? undefined : this.startRecording(opts, 'libx264'),
+        );
       },
     );
   }

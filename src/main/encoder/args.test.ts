@@ -72,7 +72,8 @@ describe('buildFfmpegArgs', () => {
   it('copies H.264 from the renderer as it came: no encoder, no constant-rate filter, no forced keyframes; audio still AAC', () => {
     const args = buildFfmpegArgs({ ...opts, video: 'h264' }, { encoder: null });
     expect(valueOf(args, '-c:v')).toBe('copy');
-    for (const flag of ['-fps_mode', '-r', '-force_key_frames', '-b:v', '-pix_fmt', '-preset']) expect(args).not.toContain(flag);
+    // The renderer's encoder tagged its colours itself.
+    for (const flag of ['-fps_mode', '-r', '-force_key_frames', '-b:v', '-pix_fmt', '-preset', '-colorspace']) expect(args).not.toContain(flag);
     expect(args.slice(args.indexOf('-i') - 12, args.indexOf('-i') + 2)).toEqual(expect.arrayContaining(['-f', 'matroska', 'pipe:0']));
     expect(valueOf(args, '-c:a')).toBe('aac');
     expect(args.at(-1)).toBe(opts.url);
@@ -142,6 +143,8 @@ describe('buildFfmpegArgs', () => {
     expect(valueOf(args, '-force_key_frames')).toBe('expr:gte(t,n_forced*2)');
     expect(valueOf(args, '-fps_mode')).toBe('cfr');
     expect(args.includes('-pix_fmt') !== args.includes('-vf')).toBe(true);
+    // The pictures' colours as the renderer made them (BT.601, limited range), tagged in the stream.
+    expect(['-colorspace', '-color_primaries', '-color_trc', '-color_range'].map((f) => valueOf(args, f))).toEqual(['smpte170m', 'smpte170m', 'smpte170m', 'tv']);
     // Its own options sit right after -c:v, before the common ones.
     const own = encoderSpecificArgs(encoder);
     const at = args.indexOf('-c:v') + 2;

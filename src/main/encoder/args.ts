@@ -117,6 +117,12 @@ export interface BuildArgsOptions {
 }
 
 /** The full ffmpeg argument list (without the binary) for one encoder run. */
+/**
+ * The program's pictures are BT.601 with limited range (the renderer converts to I420 so, and tags its own
+ * H.264 so). Said in the stream too: untagged, players take 720p and larger for BT.709 and shift the colours.
+ */
+export const PROGRAM_COLOUR_ARGS = ['-colorspace', 'smpte170m', '-color_primaries', 'smpte170m', '-color_trc', 'smpte170m', '-color_range', 'tv'];
+
 export function buildFfmpegArgs(opts: EncoderStartOptions, { encoder, recordPath = opts.recordPath ?? null, target = 'stream' }: BuildArgsOptions): string[] {
   if (target === 'file' && recordPath === null) throw new RangeError('a recording run needs a file to write');
   const copy = opts.video === 'h264';
@@ -148,6 +154,7 @@ export function buildFfmpegArgs(opts: EncoderStartOptions, { encoder, recordPath
     args.push(...rateControlArgs(kbps, gop));
     args.push('-force_key_frames', `expr:gte(t,n_forced*${KEYFRAME_INTERVAL_S})`);
     args.push(...pixelFormatArgs(profile));
+    args.push(...PROGRAM_COLOUR_ARGS);
   } else {
     // The renderer's H.264 as it came (Baseline: no B-frames; CBR; a keyframe every 2 s by time), on its own timestamps.
     args.push('-c:v', 'copy');
