@@ -42,6 +42,8 @@ const g = vi.hoisted(() => ({
   joins: 0,
   /** While set, a join waits for it. */
   joinGate: null as Promise<void> | null,
+  /** How many joins from now on fail (a busy server). */
+  joinFailures: 0,
   /** The last link the guest made: its options (the signaling it sends through) and its connection. */
   link: null as null | { signaling: { send(msg: unknown): Promise<void> }; pc: { connectionState: string } },
   /** The host's open call (its number), and the calls tokens were asked for, in order. */
@@ -75,6 +77,10 @@ vi.mock('../rtc/signaling', () => ({
       g.joins += 1;
       const channel = g.joins;
       if (g.joinGate) await g.joinGate;
+      if (g.joinFailures > 0) {
+        g.joinFailures -= 1;
+        throw new Error('cannot join the stream\'s signaling channel: no answer within 20 s');
+      }
       return {
         onMessage: (l: (msg: unknown) => void) => {
           g.listener = l;
@@ -198,6 +204,7 @@ describe('the guest on stage', () => {
     g.listener = null;
     g.dead = null;
     g.joins = 0;
+    g.joinFailures = 0;
     g.joinGate = null;
     g.callsOpened = 1;
     g.tokens.length = 0;
@@ -284,6 +291,42 @@ describe('the guest on stage', () => {
     await link.signaling.send({ kind: 'candidate' });
     expect(g.sent.at(-1)).toMatchObject({ kind: 'candidate', channel: 2 });
     await session.close();
+  });
+
+  it('keeps a call that is up when joining the channel again fails: tries again after a pause, and calls nobody', async () => {
+    const session = await connectedSession();
+    const link = g.link!;
+    g.joinFailures = 1;
+    g.dead!();
+    await vi.waitFor(() => expect(g.joins).toBe(2));
+    // The join failed: the media still flows, so the call stays; a second join comes a second later.
+    expect(g.link).toBe(link);
+    await vi.waitFor(() => expect(g.joins).toBe(3), { timeout: 3000 });
+    expect(g.sent.filter((m) => m.kind === 'hello')).toHaveLength(1);
+    expect(g.link).toBe(link);
+    await link.signaling.send({ kind: 'candidate' });
+    expect(g.sent.at(-1)).toMatchObject({ kind: 'candidate', channel: 3 });
+    await session.close();
+  });
+
+  it('calls anew when joining the channel again fails and the link is no longer up either', async () => {
+    const session = await connectedSession();
+    g.joinFailures = 1;
+    g.dead!();
+    await vi.waitFor(() => expect(g.joins).toBe(2));
+    g.link!.pc.connectionState = 'failed';
+    // The pause ends on a link that is down: a new call (a join, then a hello on it).
+    await vi.waitFor(() => expect(g.sent.filter((m) => m.kind === 'hello')).toHaveLength(2), { timeout: 3000 });
+    expect(session.get().link).toBe('connecting');
+    await session.close();
+  });
+
+  it('tells the host it is gone when the page closes between calls (no link to say bye)', async () => {
+    const session = newSession();
+    await session.start();
+    expect(g.sent.filter((m) => m.kind === 'hello')).toHaveLength(1);
+    await session.close();
+    expect(g.sent.at(-1)).toMatchObject({ kind: 'bye', from: GUEST, to: HOST });
   });
 
   it('a new call while the channel is being joined again waits for that join instead of making a second channel', async () => {

@@ -353,6 +353,9 @@ const ENDED_LINKS_KEPT = 16;
 const REJOIN_DELAY_MS = 3000;
 /** How often the guest's page looks at how long the program's frames wait for its decoder (see watchView). */
 const VIEW_WATCH_MS = 4000;
+/** Pauses between joins of the signaling channel under a call that is up: 1, 2, 4 … 30 s. */
+const CHANNEL_RETRY_FIRST_MS = 1000;
+const CHANNEL_RETRY_MAX_MS = 30_000;
 
 /**
  * Why a guest's seat closed when the guest did not leave: the host removed
@@ -581,6 +584,31 @@ export class GuestSession {
     return this.channelJoin;
   }
 
+  /**
+   * Joins the signaling channel again under a call that is up. A join that fails (a busy server, a
+   * token being refreshed) is tried again with growing pauses while the media still flows: the
+   * call is ended and made anew only once the link itself is no longer connected.
+   */
+  private rejoinChannel(attempt: number): void {
+    void this.joinOnce().catch((err: Error) => {
+      if (this.closed || this.leaving || this.signaling) return;
+      if (this.link?.pc.connectionState !== 'connected') {
+        this.log(`could not join the signaling channel again (${err.message}); calling the host anew`);
+        this.callAgain();
+        return;
+      }
+      const delay = Math.min(CHANNEL_RETRY_MAX_MS, CHANNEL_RETRY_FIRST_MS * 2 ** attempt);
+      this.log(`could not join the signaling channel again (${err.message}); the call goes on, trying again in ${delay / 1000} s`);
+      this.channelRetryTimer = setTimeout(() => {
+        this.channelRetryTimer = null;
+        if (this.closed || this.leaving || this.signaling) return;
+        if (this.link?.pc.connectionState === 'connected') this.rejoinChannel(attempt + 1);
+        else this.callAgain();
+      }, delay);
+    });
+  }
+  private channelRetryTimer: ReturnType<typeof setTimeout> | null = null;
+
   /** Joins the signaling channel with the host and listens on it; false when the session closed meanwhile. */
   private async joinChannel(): Promise<boolean> {
     const { streamId, userId, hostId } = this.opts;
@@ -599,10 +627,7 @@ export class GuestSession {
         void signaling.close();
         if (this.link?.pc.connectionState === 'connected') {
           this.log('the server closed the signaling channel; joining it again, the call goes on');
-          void this.joinOnce().catch((err: Error) => {
-            this.log(`could not join the signaling channel again (${err.message}); calling the host anew`);
-            this.callAgain();
-          });
+          this.rejoinChannel(0);
           return;
         }
         this.log('the server closed the signaling channel; joining it again');
@@ -1189,8 +1214,12 @@ export class GuestSession {
     this.stopHello();
     this.clearWatchdog();
     if (this.rejoinTimer) clearTimeout(this.rejoinTimer);
+    if (this.channelRetryTimer) clearTimeout(this.channelRetryTimer);
     for (const c of this.cleanups.splice(0)) c();
-    this.link?.close();
+    // The link says bye as it closes; between calls (saying hello, or given up) the host is told here, so that it
+    // shows the guest away instead of calling a page that is gone for the rest of the show.
+    if (this.link) this.link.close();
+    else void this.signaling?.send({ kind: 'bye', from: this.opts.userId, to: this.opts.hostId }).catch(() => {});
     this.link = null;
     stopStream(this.get().local, this.get().program);
     if (this.get().link !== 'closed') this.snapshot.set({ link: 'closed' });

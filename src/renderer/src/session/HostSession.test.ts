@@ -906,6 +906,19 @@ describe("each guest's signaling channel", () => {
     expect(h.links.has('guest-b')).toBe(false);
   });
 
+  it('on a stream this studio resumed, answers a later new call of a guest whose first hello never came, once the host’s own call connected', async () => {
+    h.resumed = true;
+    h.seatList = [seat('guest-a')];
+    await session.goLive('Show');
+    await vi.waitFor(() => expect(h.links.has('guest-a')).toBe(true));
+    const first = h.links.get('guest-a');
+    // The guest had stopped calling: the host's call connects with no hello at all.
+    first!.onStateChange('connected');
+    // Much later the guest's side of the link fails and it calls anew: answered now, on a fresh link.
+    h.handlers.get('guest-a')!({ kind: 'hello', from: 'guest-a', to: 'host', call: 'call-9' });
+    await vi.waitFor(() => expect(h.links.get('guest-a')).not.toBe(first));
+  });
+
   it('on a stream it started, waits for each guest’s hello', async () => {
     h.seatList = [seat('guest-a')];
     await session.goLive('Show');

@@ -872,6 +872,8 @@ export class HostSession {
           this.onLinkFailed(guestId, link);
           this.setUnreachable(guestId, true);
         } else if (state === 'connected' && this.links.get(guestId) === link) {
+          // A call the host made by itself has connected: the guest's hellos from now on are new calls of theirs.
+          this.calledFirst.delete(guestId);
           this.recovery.connected(guestId);
           this.setUnreachable(guestId, false);
         }
