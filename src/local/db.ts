@@ -22,8 +22,8 @@ import { LOCAL_SQL_DIR, REPO_ROOT, outsideArchive } from './paths.js';
  * pool taken up by slow requests left the rest (a Realtime join, a REST call) waiting with no answer at all.
  */
 const POOL_WAIT_MS = 15_000;
-/** Connections for Realtime's checks as a subscriber: each check is one short query. */
-export const REALTIME_POOL_SIZE = 4;
+/** Connections for Realtime's checks as a subscriber (a change's RLS check, a private topic's join or HTTP broadcast): each one short query. */
+export const REALTIME_POOL_SIZE = 8;
 
 export { REPO_ROOT };
 
@@ -77,14 +77,15 @@ export interface Database {
   /** Connections of the server's own superuser: migrations, the auth service, Realtime's change feed. */
   pool: pg.Pool;
   /**
-   * Connections of API_ROLE, for what runs as an API caller (REST, Realtime's checks), as hosted
+   * Connections of API_ROLE, for what runs as an API caller (REST), as hosted
    * PostgREST connects: a login with no privilege of its own that can only SET ROLE to anon,
    * authenticated or service_role. A statement that tried to change role otherwise (`reset
    * role`, `set role postgres`) gets a permission error, not the superuser.
    */
   apiPool: pg.Pool;
   /**
-   * Connections of API_ROLE too, for Realtime's checks as each subscriber (REALTIME_POOL_SIZE):
+   * Connections of API_ROLE too, for Realtime's checks as each caller (REALTIME_POOL_SIZE: a change's
+   * RLS check per subscriber, a private topic's check at a join or an HTTP broadcast):
    * a pool of their own, as hosted Realtime has, so that a burst of changes checked for many
    * subscribers never keeps REST waiting for a connection, nor REST Realtime.
    */

@@ -9,7 +9,7 @@
  * any function folder (`_shared/`). Deno runs with `--no-config` (the repository's package.json
  * is not consulted) and with net, env and read-the-functions permissions only. npm packages are
  * cached in DENO_DIR (`.data/deno` by default), so they are fetched once; the desktop app ships
- * that cache (denoSeed.ts) and runs Deno with `--cached-only`, fetching nothing.
+ * its packages and their lock file (denoSeed.ts) and runs Deno from them alone, fetching nothing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -23,7 +23,7 @@ import { parse as parseToml } from 'smol-toml';
 import { AppError } from '../shared/errors.js';
 import { BodyError, MAX_BODY_BYTES, readBody, requestUrl } from './http.js';
 import { verifyJwt } from './jwt.js';
-import { seedDenoCache } from './denoSeed.js';
+import { SEED_LOCK, seedDenoCache, type SeedStamp } from './denoSeed.js';
 import { FUNCTIONS_HOST_SCRIPT, REPO_ROOT, outsideArchive } from './paths.js';
 
 export interface FunctionsRuntimeOptions {
@@ -35,9 +35,13 @@ export interface FunctionsRuntimeOptions {
   denoDir?: string;
   /**
    * A cache built with the app (denoSeed.ts): copied into `denoDir` when that lacks it, and Deno
-   * then runs with `--cached-only` (nothing fetched; a missing package fails start()).
+   * then runs from it alone, with its lock file (`--frozen --cached-only`) and its registry:
+   * nothing is fetched or resolved anew, and a function whose package is missing answers 500
+   * with the cache's error.
    */
   seedDenoDir?: string;
+  /** A lock file Deno writes the versions it resolves to (building a seed); without one Deno runs `--no-lock`. */
+  lockFile?: string;
   log?: (message: string) => void;
   /** The deno executable; resolved from the npm packages by default. */
   denoPath?: string;
@@ -274,11 +278,12 @@ export function resolveDenoBinary(resolvePackage: (id: string) => string = creat
   return found;
 }
 
-export function denoArgs(opts: { importMapPath: string; functionsDir: string; hostScript: string; hostConfig: unknown; cachedOnly?: boolean }): string[] {
+export function denoArgs(opts: { importMapPath: string; functionsDir: string; hostScript: string; hostConfig: unknown; cachedOnly?: boolean; lockFile?: string }): string[] {
   return [
     'run',
     '--no-config',
-    '--no-lock',
+    // From a seed: the versions its build resolved, never resolved again (a release newer than the seed is not in it).
+    ...(opts.lockFile ? [`--lock=${opts.lockFile}`, ...(opts.cachedOnly ? ['--frozen'] : [])] : ['--no-lock']),
     ...(opts.cachedOnly ? ['--cached-only'] : []),
     `--import-map=${opts.importMapPath}`,
     '--allow-net',
@@ -383,14 +388,15 @@ export function createFunctionsRuntime(opts: FunctionsRuntimeOptions): Functions
     await writeFile(importMapPath, JSON.stringify(map, null, 2));
 
     const deno = opts.denoPath ?? resolveDenoBinary();
+    let seed: SeedStamp | null = null;
     if (opts.seedDenoDir) {
-      let seeded: 'seeded' | 'current';
       try {
-        seeded = await seedDenoCache(opts.seedDenoDir, denoDir);
+        const { stamp, done } = await seedDenoCache(opts.seedDenoDir, denoDir);
+        seed = stamp;
+        if (done === 'seeded') log(`[functions] Deno's cache filled from the app's (${opts.seedDenoDir})`);
       } catch (err) {
         throw new FunctionsRuntimeError('start_failed', (err as Error).message, { cause: err });
       }
-      if (seeded === 'seeded') log(`[functions] Deno's cache filled from the app's (${opts.seedDenoDir})`);
     }
     const env: Record<string, string> = {};
     for (const name of PASSED_THROUGH) {
@@ -398,11 +404,19 @@ export function createFunctionsRuntime(opts: FunctionsRuntimeOptions): Functions
       if (value !== undefined) env[name] = value;
     }
     Object.assign(env, opts.env, { DENO_DIR: denoDir, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' });
+    if (seed) {
+      // Deno files packages under their registry's host: it looks where the seed's build put them, whatever this
+      // machine's npm settings (its variables, a ~/.npmrc) name.
+      delete env.npm_config_registry;
+      env.NPM_CONFIG_REGISTRY = seed.registry;
+      env.HOME = workDir;
+    }
     const args = denoArgs({
       importMapPath,
       functionsDir,
       hostScript: HOST_SCRIPT,
-      cachedOnly: Boolean(opts.seedDenoDir),
+      cachedOnly: seed !== null,
+      ...(seed ? { lockFile: join(denoDir, SEED_LOCK) } : opts.lockFile ? { lockFile: opts.lockFile } : {}),
       hostConfig: { functionsDir: pathToFileURL(`${functionsDir}/`).href, functions: [...names], readyMarker: READY_MARKER },
     });
     const child = spawn(deno, args, { cwd: functionsDir, env, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -202,12 +202,16 @@ describe('rest', () => {
         const { rows } = await c.query<{ who: string; su: string }>("select session_user as who, current_setting('is_superuser') as su");
         expect(rows[0]).toEqual({ who: 'authenticator', su: 'off' });
       }
-      expect(backend.realtimePool.waitingCount).toBe(0);
-      // Every Realtime connection is taken (a burst of changes checked for many subscribers): REST has its own.
+      // Every Realtime connection is taken (a burst of changes checked for many subscribers): one more check waits...
+      const waiting = backend.realtimePool.connect();
+      await expect.poll(() => backend.realtimePool.waitingCount).toBe(1);
+      // ...while REST, on connections of its own, answers.
       const read = await client().from('streams').select('id').eq('host_id', host.id);
       expect(read.error).toBeNull();
       expect(read.status).toBe(200);
       expect(backend.realtimePool).not.toBe(backend.apiPool);
+      held[0]!.release();
+      held[0] = await waiting;
     } finally {
       for (const c of held) c.release();
     }

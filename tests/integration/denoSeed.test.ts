@@ -4,7 +4,7 @@
  * (every fetch goes to a dead proxy here), and it is what Deno runs from: a package missing from
  * it is a start error naming it, not a download.
  */
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDenoSeed } from '../../src/local/buildDenoSeed.js';
 import { freePort } from '../../src/local/db.js';
 import { createFunctionsRuntime, FunctionsRuntimeError, type FunctionsRuntime } from '../../src/local/functions.js';
-import { SEED_STAMP } from '../../src/local/denoSeed.js';
+import { SEED_LOCK, SEED_STAMP } from '../../src/local/denoSeed.js';
 
 const FUNCTIONS_DIR = resolve('supabase/functions');
 let root: string;
@@ -69,10 +69,15 @@ function runtime(opts: { denoDir: string; seedDenoDir?: string; log?: string[] }
 }
 
 describe('the Deno cache shipped with the app', () => {
-  it('holds every package the functions import, stamped', async () => {
+  it('holds every package the functions import, their lock file and its stamp, and nothing made for this machine', async () => {
     const npm = await readdir(join(seed, 'npm', 'registry.npmjs.org'));
     expect(npm).toEqual(expect.arrayContaining(['@supabase', 'zod', 'jose']));
-    expect(await readdir(seed)).toContain(SEED_STAMP);
+    // No databases of Deno's nor code compiled for the build machine's paths: only what the app runs from.
+    for (const entry of await readdir(seed)) expect(['npm', 'remote', SEED_LOCK, SEED_STAMP]).toContain(entry);
+    const lock = JSON.parse(await readFile(join(seed, SEED_LOCK), 'utf8')) as { npm: Record<string, unknown> };
+    expect(Object.keys(lock.npm)).toEqual(expect.arrayContaining(['zod@4.6.7', 'jose@6.2.18', '@supabase/supabase-js@2.119.0']));
+    const stamp = JSON.parse(await readFile(join(seed, SEED_STAMP), 'utf8')) as { registry: string; packages: string[] };
+    expect(stamp.packages).toEqual(expect.arrayContaining(['npm/registry.npmjs.org/zod/4.6.7', 'npm/registry.npmjs.org/@supabase/supabase-js/2.119.0']));
   });
 
   it('offline, an empty cache cannot load the functions (the proxy does block every fetch)', async () => {
@@ -105,17 +110,38 @@ describe('the Deno cache shipped with the app', () => {
     await second.stop();
   });
 
-  it('runs from the seed alone: a package missing from it fails the start by name, with no download', async () => {
+  it('offline, on a machine whose npm names another registry (variables and ~/.npmrc), still finds the seed’s packages', async () => {
+    const home = join(root, 'home');
+    await mkdir(home, { recursive: true });
+    const elsewhere = `http://127.0.0.1:${await freePort()}/`;
+    await writeFile(join(home, '.npmrc'), `registry=${elsewhere}\n`);
+    const log: string[] = [];
+    const r = createFunctionsRuntime({
+      functionsDir: FUNCTIONS_DIR,
+      env: { ...offline, HOME: home, NPM_CONFIG_REGISTRY: elsewhere, npm_config_registry: elsewhere },
+      startTimeoutMs: 120_000,
+      log: (line) => log.push(line),
+      denoDir: join(root, 'other-registry'),
+      seedDenoDir: seed,
+    });
+    runtimes.push(r);
+    await r.start();
+    expect(failedToLoad(log)).toEqual([]);
+    expect((await call(r, 'start-live')).status).toBe(401);
+    await r.stop();
+  });
+
+  it('runs from the seed alone: a package missing from it fails the functions, naming it, with no download', async () => {
     const partial = join(root, 'partial-seed');
     await cp(seed, partial, { recursive: true });
     await rm(join(partial, 'npm', 'registry.npmjs.org', 'jose'), { recursive: true, force: true });
     const log: string[] = [];
     const r = runtime({ denoDir: join(root, 'partial-cache'), seedDenoDir: partial, log });
     await r.start();
-    // generate-call-token signs with jose; start-live does not import it.
-    expect(failedToLoad(log)).toContain('generate-call-token');
-    expect(failedToLoad(log)).not.toContain('start-live');
-    const answer = await call(r, 'generate-call-token');
+    // The lock file names every package of the seed, and Deno sets them all up before the first import: every
+    // function fails alike (a seed missing a package is a broken package of the app), each saying which one.
+    expect(failedToLoad(log)).toEqual(FUNCTIONS);
+    const answer = await call(r, 'start-live');
     expect(answer.status).toBe(500);
     expect(answer.body).toMatch(/jose/);
     expect(answer.body).toMatch(/cached-only/);

