@@ -372,22 +372,7 @@ test.describe('perfect negotiation in the app', () => {
     expect(fresh.host.id).toBe(fresh.guest.id);
     console.log(`recovery on the host: ${hostLogs.filter((l) => /restarting ICE|failed again|anew|not connected after/.test(l)).join(' | ')}`);
     // Media flows again both ways on the new link.
-    let increase: number[] = [];
-    await expect
-      .poll(
-        async () => {
-          const a = { host: await linkInfo(host, guestId), guest: await linkInfo(guest) };
-          await host.waitForTimeout(2000);
-          const b = { host: await linkInfo(host, guestId), guest: await linkInfo(guest) };
-          increase = [b.host.received.video - a.host.received.video, b.guest.received.video - a.guest.received.video];
-          return increase[0]! > 5 && increase[1]! > 2;
-        },
-        { timeout: 60_000, intervals: [500] },
-      )
-      .toBe(true)
-      .catch((err: Error) => {
-        throw new Error(`${err.message}\nframes decoded in 2 s (host, guest): ${JSON.stringify(increase)}`);
-      });
+    await mediaFlowsBothWays(host, guest, guestId);
     // The guest did not call by itself: the host's new call did it.
     expect(logs.some((l) => /calling again/.test(l))).toBe(false);
     host.off('console', onHostLog);
@@ -423,22 +408,7 @@ test.describe('perfect negotiation in the app', () => {
     await expect(stage).toBeVisible({ timeout: 30_000 });
     await expect(stage).toHaveAttribute('data-link', 'connected', { timeout: 60_000 });
     await expect(seat.getByTestId('link-state')).toHaveText('connected', { timeout: 60_000 });
-    let increase: number[] = [];
-    await expect
-      .poll(
-        async () => {
-          const a = { host: await linkInfo(host, guestId), guest: await linkInfo(guest) };
-          await host.waitForTimeout(2000);
-          const b = { host: await linkInfo(host, guestId), guest: await linkInfo(guest) };
-          increase = [b.host.received.video - a.host.received.video, b.guest.received.video - a.guest.received.video];
-          return increase[0]! > 5 && increase[1]! > 2;
-        },
-        { timeout: 60_000, intervals: [500] },
-      )
-      .toBe(true)
-      .catch((err: Error) => {
-        throw new Error(`${err.message}\nframes decoded in 2 s (host, guest): ${JSON.stringify(increase)}`);
-      });
+    await mediaFlowsBothWays(host, guest, guestId);
     // The call lived through it: the same link, not a new call.
     expect((await linkInfo(guest)).id).toBe(before.id);
     // The page hears the host again (its Realtime socket went quiet for longer than its heartbeat allows): a mute arrives.
@@ -571,6 +541,26 @@ async function framesShown(page: Page, peerId?: string): Promise<number> {
     video.srcObject = null;
     return frames;
   }, peerId);
+}
+
+/** Within a minute, both sides of the guest's current link decode new video over 2 s (the host more than 5 frames, the guest more than 2). */
+async function mediaFlowsBothWays(host: Page, guest: Page, guestId: string): Promise<void> {
+  let increase: number[] = [];
+  await expect
+    .poll(
+      async () => {
+        const a = { host: await linkInfo(host, guestId), guest: await linkInfo(guest) };
+        await host.waitForTimeout(2000);
+        const b = { host: await linkInfo(host, guestId), guest: await linkInfo(guest) };
+        increase = [b.host.received.video - a.host.received.video, b.guest.received.video - a.guest.received.video];
+        return increase[0]! > 5 && increase[1]! > 2;
+      },
+      { timeout: 60_000, intervals: [500] },
+    )
+    .toBe(true)
+    .catch((err: Error) => {
+      throw new Error(`${err.message}\nframes decoded in 2 s (host, guest): ${JSON.stringify(increase)}`);
+    });
 }
 
 /** The page's link (the guest's only one, or the host's to `peerId`) as the test reads it. */
