@@ -8,6 +8,7 @@ import type { H264Encoder } from './args';
 import type { EncoderSelection } from './detectEncoder';
 import { EncoderInputError, EncoderOverrideError, EncoderStartError, EncoderStateError, FfmpegNotFoundError } from './errors';
 import { readMatroskaFrames, type MatroskaFrame } from './matroska';
+import { createRecordingSession } from './ProgramOutputs';
 
 // ---- a clock whose timers run only when the test advances it ----
 
@@ -185,7 +186,7 @@ function audioChunk(value: number): Uint8Array {
   return new Uint8Array(new Float32Array(480 * 2).fill(value).buffer);
 }
 
-function harness(overrides: Partial<EncoderSessionDeps> = {}) {
+function harness(overrides: Partial<EncoderSessionDeps> = {}, make: (deps: EncoderSessionDeps) => EncoderSession = (deps) => new EncoderSession(deps)) {
   const clock = new FakeClock();
   const children: FakeFfmpeg[] = [];
   const spawnCalls: Array<{ command: string; args: readonly string[] }> = [];
@@ -196,7 +197,7 @@ function harness(overrides: Partial<EncoderSessionDeps> = {}) {
     return child;
   };
   const logs: string[] = [];
-  const session = new EncoderSession({
+  const session = make({
     spawn,
     now: clock.now,
     setInterval: clock.setInterval,
@@ -1233,6 +1234,40 @@ describe('EncoderSession when the hardware encoder fails to open', () => {
     expect(error).toBeInstanceOf(EncoderStartError);
     expect((error as Error).message).toMatch(/h264_nvenc failed to open, and it is the only encoder that may be used/);
     expect(marks).toEqual(['h264_nvenc']);
+    expect(h.spawnCalls).toHaveLength(1);
+  });
+
+  it("a recording's own session on the stream's hardware encoder records its next parts with libx264 when that fails to open mid-show", async () => {
+    const h = track(harness({}, (deps) => createRecordingSession(deps, 'h264_nvenc')));
+    await h.startLive({ ...startOpts, recordPath: '/rec/show.mkv' });
+    expect(h.spawnCalls[0]?.args).toEqual(expect.arrayContaining(['-c:v', 'h264_nvenc']));
+    // Its ffmpeg dies; meanwhile another program took the GPU's encode sessions.
+    h.child().fail('Killed');
+    await settle();
+    await h.clock.advance(1000);
+    expect(h.spawnCalls[1]?.args).toEqual(expect.arrayContaining(['-c:v', 'h264_nvenc']));
+    h.child().fail(NVENC_SESSION_LIMIT);
+    await settle();
+    await settle();
+    expect(h.session.getStats()).toMatchObject({ state: 'reconnecting', error: expect.stringMatching(/OpenEncodeSessionEx failed/) });
+    await h.clock.advance(2000);
+    await settle();
+    expect(h.spawnCalls).toHaveLength(3);
+    expect(h.spawnCalls[2]?.args).toEqual(expect.arrayContaining(['-c:v', 'libx264']));
+    expect(h.spawnCalls[2]?.args.at(-1)).toBe('/rec/show-3.mkv');
+    h.child().progress(1);
+    await settle();
+    expect(h.session.getStats()).toMatchObject({ state: 'live', encoder: 'libx264', encoderNote: 'chosen again after h264_nvenc failed to open' });
+    expect(h.session.recordedParts()).toEqual(['/rec/show.mkv', '/rec/show-2.mkv', '/rec/show-3.mkv']);
+    expect(h.session.getStats().recordingFiles).toEqual(['/rec/show.mkv', '/rec/show-3.mkv']);
+  });
+
+  it("a recording's own session whose hardware encoder fails at the start fails, leaving libx264 to ProgramOutputs (the file is in the way)", async () => {
+    const h = track(harness({}, (deps) => createRecordingSession(deps, 'h264_nvenc')));
+    const failed = h.session.start({ ...startOpts, recordPath: '/rec/show.mkv' }).catch((e: unknown) => e);
+    await settle();
+    h.child().fail(NVENC_SESSION_LIMIT);
+    expect(((await failed) as Error).message).toMatch(/h264_nvenc failed to open, and it is the only encoder that may be used/);
     expect(h.spawnCalls).toHaveLength(1);
   });
 

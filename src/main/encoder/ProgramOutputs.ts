@@ -16,7 +16,9 @@
  * encoder the stream opened (never choosing again, never marking one failed
  * for the process: a hardware encoder with one session left goes to the
  * stream; should it then not open for the recording, the recording is
- * encoded with libx264, the picture still encoded only once on the CPU).
+ * encoded with libx264, the picture still encoded only once on the CPU; the
+ * same when it stops opening in a restart mid-show: the next parts are
+ * libx264's).
  * With libx264 a second encode would double the heaviest work on
  * the machine, so the stream's ffmpeg tees into the recording instead
  * (EncoderSession does that by itself), and the recording shares the
@@ -34,7 +36,7 @@
  */
 import { unlink } from 'node:fs/promises';
 import type { EncoderStartInput, EncoderStats } from '../../shared/bridge';
-import { EncoderSession, NO_VIDEO_FROM_RENDERER, type EncoderSessionStartResult } from './EncoderSession';
+import { EncoderSession, NO_VIDEO_FROM_RENDERER, type EncoderSessionDeps, type EncoderSessionStartResult } from './EncoderSession';
 import { isH264Encoder, type H264Encoder } from './args';
 import { detectEncoderOnce } from './detectEncoder';
 import { EncoderStartError } from './errors';
@@ -351,19 +353,54 @@ export function isHardwareEncoder(encoder: string): encoder is H264Encoder {
   return isH264Encoder(encoder) && encoder !== 'libx264';
 }
 
+/**
+ * The encoder of a recording's own session, given the stream's hardware one:
+ * that encoder as it is (the recording neither runs the detection again nor
+ * marks an encoder failed for the process). Should it fail to open in a
+ * restart after the recording was written (the GPU's sessions taken by
+ * another program meanwhile), the next parts are encoded with libx264
+ * instead of the recording spending its restarts on it and giving up. At the
+ * start the session fails instead: ProgramOutputs removes the file that run
+ * left in the way and records with libx264 in a new session.
+ */
+export function recordingEncoderChoice(encoder: H264Encoder): {
+  selectEncoder: () => Promise<H264Encoder>;
+  markEncoderFailed: (ffmpegPath: string, failed: H264Encoder) => void;
+  /** The session went live: what it wrote is a recording now. */
+  onLive: () => void;
+} {
+  let written = false;
+  let onCpu = false;
+  return {
+    selectEncoder: async () => (onCpu ? 'libx264' : encoder),
+    markEncoderFailed: (_ffmpegPath, failed) => {
+      if (written && failed === encoder) onCpu = true;
+    },
+    onLive: () => {
+      written = true;
+    },
+  };
+}
+
+/** The recording's own session (output "recording"), on the stream's hardware encoder when one is given (recordingEncoderChoice). */
+export function createRecordingSession(deps: Omit<EncoderSessionDeps, 'output' | 'maxReconnectAttempts' | 'selectEncoder' | 'markEncoderFailed'>, encoder?: H264Encoder): EncoderSession {
+  const base: EncoderSessionDeps = { ...deps, output: 'recording', maxReconnectAttempts: RECORDING_MAX_RESTARTS };
+  if (!encoder) return new EncoderSession(base);
+  const { onLive, ...choice } = recordingEncoderChoice(encoder);
+  const session = new EncoderSession({ ...base, ...choice });
+  session.onStats((stats) => {
+    if (stats.state === 'live') onLive();
+  });
+  return session;
+}
+
 /** The outputs as the app runs them: EncoderSessions with ffmpeg, the recording's lines marked in the log. */
 export function createProgramOutputs(log: (message: string) => void): ProgramOutputs {
   return new ProgramOutputs({
     createSession: (output, encoder, teeRecording) =>
       output === 'stream'
         ? new EncoderSession({ log, ...(teeRecording ? { teeRecording } : {}) })
-        : new EncoderSession({
-            log: (message) => log(`recording ${message}`),
-            output,
-            maxReconnectAttempts: RECORDING_MAX_RESTARTS,
-            // The stream's encoder as it is: the recording neither chooses again nor marks one failed for the process.
-            ...(encoder ? { selectEncoder: async () => encoder, markEncoderFailed: () => undefined } : {}),
-          }),
+        : createRecordingSession({ log: (message) => log(`recording ${message}`) }, encoder),
     // The same choice the stream's session makes (detectEncoderOnce keeps it for the process).
     rawEncodedOnHardware: async () => (await detectEncoderOnce({ ffmpegPath: resolveFfmpeg().path })).encoder !== 'libx264',
     log,
