@@ -10,7 +10,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type pg from 'pg';
 import { inTransaction } from './dbClient.js';
 import { AppError } from '../shared/errors.js';
-import { BodyError, bearerToken, readJson, sendEmpty, sendJson } from './http.js';
+import { BodyError, bearerToken, readJson, sendEmpty, sendJson, withoutTrailingSlashes } from './http.js';
+import { databaseUnavailable } from './rest/errors.js';
 import { type JwtClaims, JwtError, signJwt, verifyJwt } from './jwt.js';
 
 export const API_VERSION_HEADER = 'x-supabase-api-version';
@@ -122,7 +123,8 @@ function optionalString(body: Record<string, unknown>, key: string): string | un
 
 function checkEmail(email: string): string {
   const e = email.trim().toLowerCase();
-  if (!EMAIL_RE.test(e) || e.length > 255) throw new AuthApiError(400, 'validation_failed', 'Unable to validate email address: invalid format');
+  // The length first: the pattern's cost grows with the square of what it is given.
+  if (e.length > 255 || !EMAIL_RE.test(e)) throw new AuthApiError(400, 'validation_failed', 'Unable to validate email address: invalid format');
   return e;
 }
 
@@ -413,7 +415,7 @@ export function createAuthHandler(opts: AuthOptions): AuthHandler {
     const headers = { [API_VERSION_HEADER]: API_VERSION };
     const method = req.method ?? 'GET';
     try {
-      const route = `${method} ${path.replace(/\/+$/, '') || '/'}`;
+      const route = `${method} ${withoutTrailingSlashes(path) || '/'}`;
       const body = async (): Promise<Record<string, unknown>> => asObject(await readJson(req), 'request body');
       switch (route) {
         case 'POST /signup':
@@ -456,6 +458,11 @@ export function createAuthHandler(opts: AuthOptions): AuthHandler {
       else if (/^22/.test(String((err as { code?: unknown }).code ?? ''))) {
         // The database refused a value of the request (SQLSTATE class 22, data exception): bad input, not a failure.
         e = new AuthApiError(400, 'validation_failed', `A value in the request is not valid: ${(err as Error).message}`);
+      } else if (databaseUnavailable(err)) {
+        // No database connection came free in time (504, GoTrue's request_timeout), or the connection was lost (503):
+        // worth a retry, not a failure of the request.
+        const status = databaseUnavailable(err)!.status;
+        e = new AuthApiError(status, status === 504 ? 'request_timeout' : 'unexpected_failure', `The database is not available just now; try again. (${(err as Error).message})`);
       } else e = new AuthApiError(500, 'unexpected_failure', (err as Error).message);
       if (res.headersSent) {
         res.destroy();

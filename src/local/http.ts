@@ -43,6 +43,13 @@ export function applyCors(req: IncomingMessage, res: ServerResponse): void {
   res.setHeader('access-control-max-age', '86400');
 }
 
+/** A path without its trailing slashes (a loop: /\/+$/ takes time quadratic in a long run of slashes not at the end). */
+export function withoutTrailingSlashes(path: string): string {
+  let end = path.length;
+  while (end > 0 && path.charCodeAt(end - 1) === 0x2f) end--;
+  return path.slice(0, end);
+}
+
 /**
  * The request target as a URL, or null when it is not one (`//`, `//[`, `*`):
  * the caller answers 400. A target that starts with `/` is a path, even
@@ -137,10 +144,35 @@ export function utf8Text(body: Uint8Array): string {
   }
 }
 
+/**
+ * How deep a request's JSON may nest. Deeper JSON parses, but cannot be
+ * written out again (JSON.stringify runs out of stack) to the database: it is
+ * refused as invalid input, not failed later as a server error.
+ */
+export const MAX_JSON_DEPTH = 512;
+
+/** Whether JSON text opens more than `max` arrays or objects inside one another (one pass, strings skipped). */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
 /** The parsed JSON body; `undefined` when the body is empty. */
 export async function readJson(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<unknown> {
   const raw = utf8Text(await readBody(req, limit));
   if (raw.trim() === '') return undefined;
+  if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) throw new BodyError('bad_json', `invalid JSON body: arrays and objects nested deeper than ${MAX_JSON_DEPTH} levels`);
   try {
     return JSON.parse(raw) as unknown;
   } catch (err) {

@@ -280,4 +280,16 @@ describe('errors', () => {
     expect(err.status).toBe(503);
     expect(err.toBody()).toEqual({ code: 'PGRST000', message: 'Database connection error', details: 'write EPIPE', hint: null });
   });
+
+  it('answers 504 when no pooled connection came free in time, and 503 for a connection lost, as PostgREST does', () => {
+    const waited = toPostgrestError(new Error('timeout exceeded when trying to connect'), 'authenticated');
+    expect(waited.status).toBe(504);
+    expect(waited.toBody()).toMatchObject({ code: 'PGRST003', message: 'Timed out acquiring connection from connection pool.' });
+    for (const message of ['Connection terminated unexpectedly', 'Connection terminated due to connection timeout']) {
+      const lost = toPostgrestError(new Error(message), 'authenticated');
+      expect(lost.status, message).toBe(503);
+      expect(lost.toBody()).toMatchObject({ code: 'PGRST000', details: message });
+    }
+    expect(toPostgrestError(new Error('something else'), 'authenticated').status).toBe(500);
+  });
 });

@@ -415,6 +415,36 @@ describe('rest', () => {
     });
     expect(notUtf8SignUp.status).toBe(400);
     expect(await notUtf8SignUp.json()).toMatchObject({ code: 'bad_json' });
+    // JSON nested too deep to write out again is refused as bad input (a stack overflow was a 500), REST and auth alike.
+    const deep = `${'['.repeat(50_000)}${']'.repeat(50_000)}`;
+    const nested = await fetch(`${backend.apiUrl}/rest/v1/streams`, {
+      method: 'POST',
+      headers: { apikey: backend.anonKey, 'content-type': 'application/json' },
+      body: `{"title":${deep}}`,
+    });
+    expect(nested.status).toBe(400);
+    expect(await nested.json()).toMatchObject({ code: 'PGRST102', details: 'invalid JSON body: arrays and objects nested deeper than 512 levels' });
+    const nestedSignUp = await fetch(`${backend.apiUrl}/auth/v1/signup`, {
+      method: 'POST',
+      headers: { apikey: backend.anonKey, 'content-type': 'application/json' },
+      body: `{"email":"deep@example.com","password":"longenough1","data":{"x":${deep}}}`,
+    });
+    expect(nestedSignUp.status).toBe(400);
+    expect(await nestedSignUp.json()).toMatchObject({ code: 'bad_json' });
+    // An address of a megabyte is refused by its length, without the email pattern's work (quadratic in its length) holding
+    // every request of the backend meanwhile.
+    const longAddress = `a@${'.'.repeat(1_000_000)}@`;
+    const [longSignUp, meanwhile] = await Promise.all([
+      fetch(`${backend.apiUrl}/auth/v1/signup`, {
+        method: 'POST',
+        headers: { apikey: backend.anonKey, 'content-type': 'application/json' },
+        body: JSON.stringify({ email: longAddress, password: 'longenough1' }),
+      }),
+      fetch(`${backend.apiUrl}/auth/v1/health`),
+    ]);
+    expect(longSignUp.status).toBe(400);
+    expect(await longSignUp.json()).toMatchObject({ code: 'validation_failed', msg: 'Unable to validate email address: invalid format' });
+    expect(meanwhile.status).toBe(200);
 
     const preflight = await fetch(`${backend.apiUrl}/rest/v1/streams`, {
       method: 'OPTIONS',

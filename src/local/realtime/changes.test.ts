@@ -133,21 +133,27 @@ describe('ChangesHub deliveries', () => {
   });
 });
 
+/** The hub's listening connection, and how the test hands it a notification. */
+function listeningClient() {
+  let onNotification: (msg: { channel: string; payload?: string }) => void = () => undefined;
+  const client = {
+    on(event: string, cb: (msg: { channel: string; payload?: string }) => void) {
+      if (event === 'notification') onNotification = cb;
+    },
+    removeListener() {},
+    removeAllListeners() {},
+    async query() {
+      return { rows: [], rowCount: 0 };
+    },
+    release() {},
+  };
+  return { client, notify: (msg: { channel: string; payload?: string }) => onNotification(msg) };
+}
+
 describe('ChangesHub when the database gives no connection', () => {
   it("fails the subscriber's channel (so the client reads again) instead of dropping the change as not visible", async () => {
     const { pool } = catalogPool();
-    let notify: (msg: { channel: string; payload?: string }) => void = () => undefined;
-    const client = {
-      on(event: string, cb: (msg: { channel: string; payload?: string }) => void) {
-        if (event === 'notification') notify = cb;
-      },
-      removeListener() {},
-      removeAllListeners() {},
-      async query() {
-        return { rows: [], rowCount: 0 };
-      },
-      release() {},
-    };
+    const { client, notify } = listeningClient();
     (pool as unknown as { connect: () => Promise<unknown> }).connect = async () => client;
     // The pool the visibility checks use has no connection to give in time (pg's error carries no SQLSTATE).
     const callerPool = {
@@ -170,6 +176,54 @@ describe('ChangesHub when the database gives no connection', () => {
     expect(delivered).toEqual([]);
     expect(hub.listenerCount).toBe(0);
     await hub.close();
+  });
+});
+
+describe('ChangesHub when a change cannot be read', () => {
+  /** A hub whose listening connection the test notifies through; `failing` makes the pool's queries fail. */
+  async function hubWithFailingPool(failOn: (sql: string) => boolean) {
+    const { pool } = catalogPool();
+    const { client: listening, notify } = listeningClient();
+    const p = pool as unknown as { connect: () => Promise<unknown>; query: (sql: string, values: string[]) => Promise<unknown> };
+    p.connect = async () => listening;
+    const query = p.query.bind(p);
+    let failing = false;
+    p.query = async (sql, values) => {
+      if (failing && failOn(sql)) throw new Error('timeout exceeded when trying to connect');
+      return query(sql, values);
+    };
+    const logs: string[] = [];
+    const hub = new ChangesHub({ pool, callerPool: pool, log: (m) => logs.push(m) });
+    const interrupted: string[] = [];
+    const delivered: unknown[] = [];
+    const subscriber: ChangeListener = { claims: { role: 'service_role' }, deliver: (d) => delivered.push(d), interrupted: (m) => interrupted.push(m) };
+    const other: ChangeListener = { claims: { role: 'service_role' }, deliver: () => undefined, interrupted: (m) => interrupted.push(`other: ${m}`) };
+    await hub.subscribe(subscriber, parseBindings([{ event: '*', schema: 'public', table: 'notes' }]));
+    await hub.subscribe(other, parseBindings([{ event: '*', schema: 'public', table: 'other_table' }]));
+    failing = true;
+    const send = (change: Record<string, unknown>) =>
+      notify({ channel: 'realtime_changes', payload: JSON.stringify({ schema: 'public', table: 'notes', commit_timestamp: '2026-12-07T08:00:00Z', ...change }) });
+    return { hub, send, interrupted, delivered, logs };
+  }
+
+  it('a row too large for its notification that cannot be read again: the channels on its table fail, others stay', async () => {
+    const h = await hubWithFailingPool((sql) => sql.includes('to_jsonb'));
+    h.send({ type: 'INSERT', record: null, truncated: true, pk: { id: 1 } });
+    await expect.poll(() => h.interrupted.length).toBe(1);
+    expect(h.interrupted[0]).toBe('a change on public.notes could not be read: the database did not answer');
+    expect(h.delivered).toEqual([]);
+    expect(h.hub.listenerCount).toBe(1);
+    expect(h.logs).toContainEqual(expect.stringMatching(/could not be read: timeout exceeded when trying to connect/));
+    await h.hub.close();
+  });
+
+  it('a table that cannot be looked up again (a column added): the channels on it fail', async () => {
+    const h = await hubWithFailingPool((sql) => sql.includes('pg_attribute'));
+    h.send({ type: 'UPDATE', record: { id: 1, n: 2, added: 'x' }, pk: { id: 1 } });
+    await expect.poll(() => h.interrupted.length).toBe(1);
+    expect(h.interrupted[0]).toMatch(/^a change on public\.notes could not be read/);
+    expect(h.hub.listenerCount).toBe(1);
+    await h.hub.close();
   });
 });
 

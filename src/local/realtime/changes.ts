@@ -437,23 +437,32 @@ export class ChangesHub {
       return;
     }
     // Cheap pre-check without types: nobody listens to this table at all.
-    const interested = [...this.listeners.values()].some((subs) =>
-      subs.some(
-        ({ binding: b }) =>
-          (b.schema === '*' || b.schema === change.schema) && (b.table === undefined || b.table === '*' || b.table === change.table),
-      ),
-    );
-    if (!interested) return;
+    const onTable = ({ binding: b }: Subscription) =>
+      (b.schema === '*' || b.schema === change.schema) && (b.table === undefined || b.table === '*' || b.table === change.table);
+    const interested = [...this.listeners].filter(([, subs]) => subs.some(onTable)).map(([listener]) => listener);
+    if (interested.length === 0) return;
 
-    let info = await this.describe(change.schema, change.table);
-    const row = change.record ?? change.old_record ?? {};
-    if (info && Object.keys(row).some((k) => !info!.types.has(k))) info = await this.describe(change.schema, change.table, true);
-    if (!info) return;
-
-    if (change.truncated && change.type !== 'DELETE') {
-      const record = await this.fetchRow(info, change.pk);
-      if (!record) return; // gone already: a later notification tells what happened
-      change.record = record;
+    let info: TableInfo | null;
+    try {
+      info = await this.describe(change.schema, change.table);
+      const row = change.record ?? change.old_record ?? {};
+      if (info && Object.keys(row).some((k) => !info!.types.has(k))) info = await this.describe(change.schema, change.table, true);
+      if (!info) return;
+      if (change.truncated && change.type !== 'DELETE') {
+        const record = await this.fetchRow(info, change.pk);
+        if (!record) return; // gone already: a later notification tells what happened
+        change.record = record;
+      }
+    } catch (err) {
+      // The table or the row could not be read (no connection in time, a broken one): those who listen to the table
+      // cannot be told the change, nor left to think nothing happened. Their channels fail; the clients rejoin and read again.
+      this.log(`realtime: a change on ${change.schema}.${change.table} could not be read: ${(err as Error).message}`);
+      if (backlog !== this.backlog) return;
+      for (const listener of interested) {
+        if (!this.listeners.delete(listener)) continue;
+        listener.interrupted(`a change on ${change.schema}.${change.table} could not be read: the database did not answer`);
+      }
+      return;
     }
 
     const matches = this.matching(change, info.types);

@@ -11,7 +11,7 @@ import type pg from 'pg';
 import { topicAllowed, unauthorizedTopic, type JwtClaims } from './auth.js';
 import type { Broadcast, ChannelRegistry } from './channels.js';
 import { RealtimeError } from './errors.js';
-import { BAD_REQUEST_TARGET, requestUrl } from '../http.js';
+import { BAD_REQUEST_TARGET, requestUrl, withoutTrailingSlashes } from '../http.js';
 
 export const BROADCAST_PATH = '/realtime/v1/api/broadcast';
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -118,7 +118,7 @@ export async function handleBroadcastHttp(req: IncomingMessage, res: ServerRespo
     send(res, 400, { error: BAD_REQUEST_TARGET, reason: 'invalid_request' });
     return true;
   }
-  const path = url.pathname.replace(/\/+$/, '');
+  const path = withoutTrailingSlashes(url.pathname);
   const single = path.startsWith(`${BROADCAST_PATH}/`) ? /^\/([^/]+)\/events\/([^/]+)$/.exec(path.slice(BROADCAST_PATH.length)) : null;
   if (path !== BROADCAST_PATH && !single) return false;
 

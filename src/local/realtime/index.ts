@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type pg from 'pg';
 import { WebSocketServer } from 'ws';
-import { BAD_REQUEST_TARGET, refuseUpgrade, requestUrl } from '../http.js';
+import { BAD_REQUEST_TARGET, refuseUpgrade, requestUrl, withoutTrailingSlashes } from '../http.js';
 import { verifyToken, type JwtClaims } from './auth.js';
 import { ChannelRegistry } from './channels.js';
 import { ChangesHub } from './changes.js';
@@ -100,7 +100,7 @@ export function createRealtimeServer(opts: RealtimeServerOptions): RealtimeServe
     const url = requestUrl(req.url);
     if (!url) return refuseUpgrade(socket, 400, 'invalid_request', BAD_REQUEST_TARGET);
     if (closing) return refuseUpgrade(socket, 503, 'closing', 'the realtime server is shutting down');
-    if (url.pathname.replace(/\/+$/, '') !== WEBSOCKET_PATH) return refuseUpgrade(socket, 404, 'not_found', `no WebSocket at ${url.pathname}`);
+    if (withoutTrailingSlashes(url.pathname) !== WEBSOCKET_PATH) return refuseUpgrade(socket, 404, 'not_found', `no WebSocket at ${url.pathname}`);
     const vsnParam = url.searchParams.get('vsn') ?? '1.0.0';
     if (!(SUPPORTED_VSNS as readonly string[]).includes(vsnParam)) {
       return refuseUpgrade(socket, 400, 'invalid_request', `unsupported vsn "${vsnParam}" (supported: ${SUPPORTED_VSNS.join(', ')})`);

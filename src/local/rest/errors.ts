@@ -114,9 +114,21 @@ export function toPostgrestError(err: unknown, role: string): PostgrestError {
     });
   }
   const message = err instanceof Error ? err.message : String(err);
-  // The connection to the database failed (a socket error): PostgREST answers 503 for that, worth a retry.
-  if (err instanceof Error && ((err as { syscall?: unknown }).syscall !== undefined || (err as { errno?: unknown }).errno !== undefined)) {
-    return new PostgrestError(503, 'PGRST000', 'Database connection error', { details: message, cause: err });
-  }
+  const unavailable = databaseUnavailable(err);
+  if (unavailable) return new PostgrestError(unavailable.status, unavailable.code, unavailable.message, { details: message, cause: err });
   return new PostgrestError(500, 'PGRST000', 'Database connection error', { details: message, cause: err });
+}
+
+/**
+ * A request the database never answered, as PostgREST tells it (worth a retry, unlike a 500): no
+ * connection of the pool came free in time (504 PGRST003), or the connection failed or was lost
+ * (503: a socket error, or node-postgres's "Connection terminated…"). Null for anything else.
+ */
+export function databaseUnavailable(err: unknown): { status: 503 | 504; code: string; message: string } | null {
+  if (!(err instanceof Error) || isPgError(err)) return null;
+  const e: Error = err;
+  if (e.message === 'timeout exceeded when trying to connect') return { status: 504, code: 'PGRST003', message: 'Timed out acquiring connection from connection pool.' };
+  const socket = (e as { syscall?: unknown }).syscall !== undefined || (e as { errno?: unknown }).errno !== undefined;
+  if (socket || e.message.startsWith('Connection terminated')) return { status: 503, code: 'PGRST000', message: 'Database connection error' };
+  return null;
 }
