@@ -104,6 +104,23 @@ describe('DeviceCheck', () => {
     check.dispose();
   });
 
+  it('a microphone unplugged while another camera opens stays gone, with its reason, once the camera is there', async () => {
+    const check = new DeviceCheck();
+    await check.open();
+    const microphone = check.get().stream!.getAudioTracks()[0] as unknown as FakeTrack;
+    let letOpen!: () => void;
+    gate = new Promise((resolve) => (letOpen = resolve));
+    const switching = check.choose('video', 'cam-2');
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    microphone.unplug();
+    letOpen();
+    await switching;
+    expect(check.get().stream!.getVideoTracks()).toHaveLength(1);
+    expect(check.get().stream!.getAudioTracks()).toHaveLength(0);
+    expect(check.get().errors.audio?.message).toMatch(/Your microphone stopped/);
+    check.dispose();
+  });
+
   it('a device that stops while the preview shows it leaves the preview with the reason, not a black picture', async () => {
     const check = new DeviceCheck();
     await check.open();
@@ -116,6 +133,101 @@ describe('DeviceCheck', () => {
     // Joining then starts with the camera off.
     const media = await check.release();
     expect(media.stream.getVideoTracks()).toHaveLength(0);
+    check.dispose();
+  });
+});
+
+describe('DeviceCheck asking for devices', () => {
+  /** The cameras and microphones plugged in; the first of each is the default. */
+  let plugged: Record<'video' | 'audio', string[]>;
+  /** The device each getUserMedia call asked for, per kind (null: the default). */
+  let asked: Array<Record<string, string | null>>;
+  let storage: Map<string, string>;
+
+  class DeviceTrack extends FakeTrack {
+    constructor(
+      kind: 'video' | 'audio',
+      readonly deviceId: string,
+    ) {
+      super(kind);
+    }
+    override getSettings(): MediaTrackSettings {
+      return { ...super.getSettings(), deviceId: this.deviceId };
+    }
+  }
+
+  const wanted = (c: boolean | MediaTrackConstraints | undefined): string | null => {
+    const id = typeof c === 'object' ? c.deviceId : undefined;
+    return typeof id === 'object' && id !== null && 'exact' in id ? (id.exact as string) : typeof id === 'string' ? id : null;
+  };
+
+  beforeEach(() => {
+    plugged = { video: ['cam-built-in'], audio: ['mic-built-in'] };
+    asked = [];
+    storage = new Map();
+    vi.stubGlobal('localStorage', { getItem: (k: string) => storage.get(k) ?? null, setItem: (k: string, v: string) => storage.set(k, v) });
+    vi.stubGlobal('navigator', {
+      mediaDevices: {
+        getUserMedia: async (c: MediaStreamConstraints) => {
+          const request: Record<string, string | null> = {};
+          const tracks: FakeTrack[] = [];
+          for (const kind of ['video', 'audio'] as const) {
+            if (!c[kind]) continue;
+            const id = wanted(c[kind]);
+            request[kind] = id;
+            if (id !== null && !plugged[kind].includes(id)) {
+              asked.push(request);
+              throw Object.assign(new Error('Requested device not found'), { name: 'NotFoundError' });
+            }
+            tracks.push(new DeviceTrack(kind, id ?? plugged[kind][0]!));
+          }
+          asked.push(request);
+          return new FakeMediaStream(tracks);
+        },
+        enumerateDevices: async () => [],
+        addEventListener: () => {},
+        removeEventListener: () => {},
+      },
+    });
+  });
+
+  const deviceOf = (check: DeviceCheck, kind: 'video' | 'audio'): string | undefined =>
+    (kind === 'video' ? check.get().stream?.getVideoTracks()[0] : check.get().stream?.getAudioTracks()[0])?.getSettings().deviceId;
+
+  it('a guest invited again opens the microphone they switched to on stage, not the one the earlier preview opened', async () => {
+    plugged.audio.push('mic-headset');
+    const check = new DeviceCheck();
+    await check.open();
+    expect(deviceOf(check, 'audio')).toBe('mic-built-in');
+    await check.release(); // joined with the default microphone
+    storage.set('roast.guest.microphoneId', 'mic-headset'); // the stage's Devices sheet remembers the switch
+    await check.open(); // left, and invited again
+    expect(deviceOf(check, 'audio')).toBe('mic-headset');
+    expect(check.get().microphoneId).toBe('mic-headset');
+    check.dispose();
+  });
+
+  it('"Try again" after the camera the preview showed was unplugged opens the camera that is there', async () => {
+    plugged.video = ['cam-usb', 'cam-built-in'];
+    const check = new DeviceCheck();
+    await check.open();
+    expect(deviceOf(check, 'video')).toBe('cam-usb');
+    (check.get().stream!.getVideoTracks()[0] as unknown as FakeTrack).unplug();
+    plugged.video = ['cam-built-in'];
+    expect(check.get().errors.video?.message).toMatch(/Your camera stopped/);
+    await check.retry();
+    expect(check.get().errors).toEqual({});
+    expect(deviceOf(check, 'video')).toBe('cam-built-in');
+    expect(asked.at(-1)).toEqual({ video: null, audio: null });
+    check.dispose();
+  });
+
+  it('a remembered camera that is gone: the default one opens instead', async () => {
+    storage.set('roast.guest.cameraId', 'cam-usb');
+    const check = new DeviceCheck();
+    await check.open();
+    expect(deviceOf(check, 'video')).toBe('cam-built-in');
+    expect(check.get().errors).toEqual({});
     check.dispose();
   });
 });

@@ -124,15 +124,17 @@ export class DeviceCheck {
     this.snapshot.set({ status: 'opening', errors: {} });
     this.stopWatchingDevices ??= onDevicesChanged(() => void this.refreshDevices());
     this.opening = (async () => {
-      const state = this.snapshot.get();
-      let media = await openCameraAndMicrophone({ cameraId: state.cameraId ?? storedDevice('video'), microphoneId: state.microphoneId ?? storedDevice('audio') });
+      // The guest's last choice, wherever it was made (here or on a stage since): never the device an
+      // earlier preview happened to open, which may be gone or replaced by a choice made on stage.
+      const want = { video: storedDevice('video'), audio: storedDevice('audio') };
+      let media = await openCameraAndMicrophone({ cameraId: want.video, microphoneId: want.audio });
       // A remembered device that is gone: take the default one instead.
-      const gone = (['video', 'audio'] as const).filter((k) => media.errors[k]?.reason === 'device_not_found' && storedDevice(k));
+      const gone = (['video', 'audio'] as const).filter((k) => media.errors[k]?.reason === 'device_not_found' && want[k]);
       if (gone.length > 0) {
         stopStream(media.stream);
         media = await openCameraAndMicrophone({
-          cameraId: gone.includes('video') ? null : (state.cameraId ?? storedDevice('video')),
-          microphoneId: gone.includes('audio') ? null : (state.microphoneId ?? storedDevice('audio')),
+          cameraId: gone.includes('video') ? null : want.video,
+          microphoneId: gone.includes('audio') ? null : want.audio,
         });
       }
       if (generation !== this.generation) {
@@ -220,18 +222,22 @@ export class DeviceCheck {
         return;
       }
       if (kind === 'audio') old?.stop();
-      const tracks = current.getTracks().filter((t) => t !== old);
+      // Read again: the other device may have stopped while this one opened (its error stays, its track goes).
+      const now = this.snapshot.get();
+      const tracks = (now.stream ?? current).getTracks().filter((t) => t !== old && t.kind !== kind);
       const stream = new MediaStream([...tracks, track]);
       this.applyEnabled(stream);
       this.watchEnded(track);
       storeDevice(kind, trackDeviceId(track) ?? deviceId);
-      const { [kind]: _fixed, ...errors } = state.errors;
+      const { [kind]: _fixed, ...errors } = now.errors;
       this.snapshot.set({ stream, errors, ...(kind === 'video' ? { cameraId: deviceId } : { microphoneId: deviceId }) });
       await this.refreshDevices();
     } catch (err) {
       if (generation !== this.generation) return;
-      const stream = kind === 'video' ? new MediaStream(current.getTracks().filter((t) => t !== old)) : current;
-      this.snapshot.set({ stream, errors: { ...state.errors, [kind]: err as DeviceError } });
+      const now = this.snapshot.get();
+      const left = (now.stream ?? current).getTracks();
+      const stream = kind === 'video' ? new MediaStream(left.filter((t) => t !== old)) : new MediaStream(left);
+      this.snapshot.set({ stream, errors: { ...now.errors, [kind]: err as DeviceError } });
     }
   }
 

@@ -370,7 +370,7 @@ vi.mock('../services/streamGuestService', () => {
   };
 });
 
-const { HostSession, EXPIRY_CHECK_MS, EXPIRY_CHECKS } = await import('./HostSession');
+const { HostSession, EXPIRY_CHECK_MS, EXPIRY_CHECKS, SCREEN_ID } = await import('./HostSession');
 const { useStore } = await import('../store');
 
 let cameraTracks: FakeTrack[] = [];
@@ -1251,6 +1251,21 @@ describe('sharing the screen', () => {
     expect(useStore.getState().sharingScreen).toBe(true);
     session.stopScreenShare();
     expect(track.readyState).toBe('ended');
+  });
+
+  it('a layout with a focus chosen after the grid shows the shared screen large again; not once the sharing stopped', async () => {
+    const sharing = session.startScreenShare();
+    pickers[0]!(screenStream().stream);
+    await sharing;
+    expect(useStore.getState()).toMatchObject({ layout: 'spotlight', focusId: SCREEN_ID });
+    session.setLayout('grid');
+    expect(useStore.getState()).toMatchObject({ layout: 'grid', focusId: null });
+    session.setLayout('pip');
+    expect(useStore.getState()).toMatchObject({ layout: 'pip', focusId: SCREEN_ID });
+    session.setLayout('grid');
+    session.stopScreenShare();
+    session.setLayout('spotlight');
+    expect(useStore.getState()).toMatchObject({ layout: 'spotlight', focusId: null });
   });
 
   it('stops a screen chosen after the studio closed', async () => {

@@ -323,8 +323,30 @@ export class HostSession {
     this.updateProgram();
   }
 
+  /**
+   * Chooses the program layout. The grid has no focus; the one it had (the
+   * shared screen, a spotlighted guest) comes back when a layout with a focus
+   * is chosen again without one, while it is still there to show.
+   */
   setLayout(layout: ProgramLayoutKind, focusId: string | null = null): void {
-    useStore.getState().setProgram({ layout, focusId });
+    const current = useStore.getState().focusId;
+    if (layout === 'grid') {
+      if (current !== null) this.focusBeforeGrid = current;
+      useStore.getState().setProgram({ layout, focusId: null });
+      return;
+    }
+    const earlier = this.focusBeforeGrid;
+    const focus = focusId ?? current ?? (earlier !== null && this.onProgram(earlier) ? earlier : null);
+    useStore.getState().setProgram({ layout, focusId: focus });
+  }
+
+  /** The focus the program had before the grid was chosen. */
+  private focusBeforeGrid: string | null = null;
+
+  /** Whether a source can be shown: the shared screen while it is shared, a guest while seated. */
+  private onProgram(id: string): boolean {
+    if (id === SCREEN_ID) return this.screen !== null;
+    return useStore.getState().seats.some((s) => s.user_id === id && s.left_at === null);
   }
 
   get stats() {
