@@ -42,16 +42,20 @@ test.afterAll(async () => {
 });
 
 /** A phone-sized guest page whose captured tracks the test can inspect afterwards. */
-async function phoneGuest(options: { denyMedia?: boolean; noCamera?: boolean } = {}): Promise<{ context: BrowserContext; page: Page }> {
+async function phoneGuest(options: { denyMedia?: boolean; noCamera?: boolean; holdMedia?: boolean } = {}): Promise<{ context: BrowserContext; page: Page }> {
   const context = await guestBrowser.newContext(PHONE);
   await context.addInitScript(
-    ({ deny, noCamera }) => {
+    ({ deny, noCamera, hold }) => {
       const media = navigator.mediaDevices;
       if (!media) return;
       const original = media.getUserMedia.bind(media);
       const captured: MediaStreamTrack[] = [];
-      (window as unknown as { __captured: MediaStreamTrack[] }).__captured = captured;
+      const page = window as unknown as { __captured: MediaStreamTrack[]; __answerPrompt?: () => void };
+      page.__captured = captured;
+      // The browser's permission prompt stays open until the test answers it (window.__answerPrompt()).
+      const prompt = hold ? new Promise<void>((resolve) => (page.__answerPrompt = resolve)) : null;
       media.getUserMedia = async (constraints) => {
+        if (prompt) await prompt;
         if (deny) throw new DOMException('Permission denied', 'NotAllowedError');
         if (noCamera && constraints?.video) throw new DOMException('Requested device not found', 'NotFoundError');
         const stream = await original(constraints);
@@ -59,7 +63,7 @@ async function phoneGuest(options: { denyMedia?: boolean; noCamera?: boolean } =
         return stream;
       };
     },
-    { deny: options.denyMedia ?? false, noCamera: options.noCamera ?? false },
+    { deny: options.denyMedia ?? false, noCamera: options.noCamera ?? false, hold: options.holdMedia ?? false },
   );
   const page = await context.newPage();
   logConsole(page, 'guest');
@@ -144,6 +148,28 @@ test('a guest who refused camera access is told so and can still answer the invi
 
   await invitation.getByTestId('decline').tap();
   await expect(invitation).toHaveCount(0);
+  await context.close();
+});
+
+test('a guest who accepts while the permission prompt is still open keeps the card, "Joining…", until the stage opens', async () => {
+  const { context, page: guest } = await phoneGuest({ holdMedia: true });
+  const guestId = await guestSignsIn(guest, app.guestUrl, 'Pia Prompt');
+  await hostInvites(host, guestId);
+  const invitation = guest.getByTestId('invitation');
+  await expect(invitation).toBeVisible({ timeout: 15_000 });
+  await invitation.getByTestId('accept').tap();
+  // The seat is taken (the host sees it) and the invitation's "accepted" reaches the page while the prompt is open.
+  await expect.poll(() => hostSeatOf(host, guestId), { timeout: 30_000 }).not.toBeNull();
+  await guest.waitForTimeout(2000);
+  await expect(invitation).toBeVisible();
+  await expect(invitation.getByTestId('accept')).toHaveText('Joining…');
+  await expect(guest.getByText('Waiting for an invitation')).toHaveCount(0);
+  await guest.evaluate(() => (window as unknown as { __answerPrompt: () => void }).__answerPrompt());
+  await expect(guest.getByTestId('guest-stage')).toHaveAttribute('data-link', 'connected', { timeout: 90_000 });
+  await expect(invitation).toHaveCount(0);
+  await guestLeaves(guest, 'tap');
+  await expect(guest.getByTestId('guest-stage')).toHaveCount(0, { timeout: 30_000 });
+  await expect.poll(() => hostSeatOf(host, guestId), { timeout: 30_000 }).toBeNull();
   await context.close();
 });
 

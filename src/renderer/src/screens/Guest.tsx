@@ -34,6 +34,7 @@ import { lagInWords } from '../rtc/linkQuality';
 import { useStore } from '../store';
 import { SignIn } from './SignIn';
 import { useRestoreSession } from './useRestoreSession';
+import { noteOnNewInvitation, type Note } from './guestNotes';
 import '../guest.css';
 
 export function Guest() {
@@ -75,10 +76,6 @@ const HELD_WHY: Record<HeldWhy, string> = {
   accepted: 'the seat is already yours',
 };
 
-interface Note {
-  text: string;
-  tone: 'info' | 'error';
-}
 
 /** The database's clock as this page sees it (a phone's clock can be off): invitations expire by it. */
 const serverClock = new ServerClock();
@@ -175,7 +172,8 @@ function GuestHome({ userId }: { userId: string }) {
     // stopped moderating, or the host withdrew it.
     const sayWithdrawn = async (row: GuestInvitationRow) => {
       const stream = await getStream(row.stream_id).catch(() => null);
-      if (cancelled) return;
+      // Invited again meanwhile: the new card is the news.
+      if (cancelled || invitationsRef.current.some((x) => x.host_id === row.host_id)) return;
       const name = hostNamesRef.current[row.host_id];
       let text: string;
       if (stream?.status === 'ended') text = `${name ? `${name}'s stream` : 'The stream'} has ended: the invitation is void.`;
@@ -200,12 +198,15 @@ function GuestHome({ userId }: { userId: string }) {
       if (isAlive(row)) {
         showInvitations([row, ...rest]);
         learnNames([row]);
-        // Invited again by the same host (the old invitation was replaced, and said expired a moment ago): the new card says it all.
-        const expired = expiredText(row.host_id);
-        setNote((n) => (n?.text === expired ? null : n));
+        // A new invitation (or the same host's again, the old one replaced): the card says it all; what the note said of
+        // earlier invitations or the last stage is old news.
+        if (!known) setNote(noteOnNewInvitation);
         return;
       }
       if (!known) return;
+      // The one being accepted stays, "Joining…", until the stage opens (accept() lets it go): its live "accepted"
+      // may arrive while a permission prompt is still open.
+      if (row.id === acceptingRef.current) return;
       showInvitations(rest);
       if (row.status === 'expired') sayExpired(row.host_id);
       else if (row.status === 'cancelled') void sayWithdrawn(row);
