@@ -230,6 +230,15 @@ test('host moderates three guests; the program follows', async () => {
   await expect(volume).toHaveValue('1.1');
   await host.keyboard.press('ArrowDown');
   await expect(volume).toHaveValue('1');
+  // A change the database refuses: the error shows, and the slider goes back to the volume the seat has.
+  await expect.poll(async () => (await seatOf(host, ids[1]!))?.volume).toBe(1);
+  await host.route('**/rest/v1/rpc/moderate_guest', (route) =>
+    route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ code: 'PGRST000', message: 'Database connection error', details: null, hint: null }) }),
+  );
+  await host.keyboard.press('ArrowUp');
+  await expect(host.getByTestId('action-error')).toBeVisible();
+  await expect(volume).toHaveValue('1');
+  await host.unroute('**/rest/v1/rpc/moderate_guest');
   await host.keyboard.press('Escape');
   await expect(tileOf(ids[1]!)).toBeFocused();
 

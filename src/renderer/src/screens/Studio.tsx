@@ -225,12 +225,15 @@ function StudioLive({ userId }: { userId: string }) {
     if (focusLost) (formShown ? goLiveButton : endLiveButton).current?.focus();
   }, [formShown, live]);
 
-  const act = async (action: () => Promise<unknown>) => {
+  /** Runs a host action; its error shows under the grid. Answers whether it succeeded. */
+  const act = async (action: () => Promise<unknown>): Promise<boolean> => {
     setActionError(null);
     try {
       await action();
+      return true;
     } catch (err) {
       setActionError((err as Error).message);
+      return false;
     }
   };
 
@@ -272,7 +275,7 @@ function StudioLive({ userId }: { userId: string }) {
       case 'revoke-moderator':
         return void seat(setModerator(id, a.userId, false));
       case 'volume':
-        return void act(() => sendVolume(a.userId, { streamId: id, volume: a.volume }));
+        return act(() => sendVolume(a.userId, { streamId: id, volume: a.volume }));
       case 'lock':
         return void locks(lockSeat(id, a.seatIndex));
       case 'unlock':

@@ -35,7 +35,8 @@ interface Props {
   links: Record<string, SeatLinkState>;
   hostId: string;
   disabled: boolean;
-  onAction: (action: SeatAction) => void;
+  /** A volume change may answer whether it was applied (false: the slider goes back to the seat's volume). */
+  onAction: (action: SeatAction) => void | Promise<boolean>;
 }
 
 /** Host + nine seats, in the grid the program uses (1x1 … 3x3 by the number of people), plus empty and locked seats. */
@@ -232,8 +233,9 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
           x={menu.x}
           y={menu.y}
           onAction={(action) => {
+            if (action.kind === 'volume') return onAction(action);
             onAction(action);
-            if (action.kind !== 'volume') closeToOpener();
+            closeToOpener();
           }}
         />
       ) : null}
@@ -241,7 +243,7 @@ export function GuestSeatGrid({ hostName, hostId, hostMicOn, hostCameraOn, seats
   );
 }
 
-function SeatMenu({ tile, x, y, onAction }: { tile: SeatTile; x: number; y: number; onAction: (a: SeatAction) => void }) {
+function SeatMenu({ tile, x, y, onAction }: { tile: SeatTile; x: number; y: number; onAction: (a: SeatAction) => void | Promise<boolean> }) {
   const seat = tile.seat;
   const items: Array<[string, SeatAction]> = [];
   if (seat) {
@@ -300,20 +302,48 @@ function SeatMenu({ tile, x, y, onAction }: { tile: SeatTile; x: number; y: numb
           </button>
         ),
       )}
-      {seat ? (
-        <label className="volume">
-          Volume
-          <input
-            type="range"
-            min={0}
-            max={2}
-            step={0.1}
-            defaultValue={seat.volume}
-            onChange={(e) => onAction({ kind: 'volume', userId: seat.user_id, volume: Number(e.target.value) })}
-            data-testid="volume"
-          />
-        </label>
-      ) : null}
+      {seat ? <VolumeSlider userId={seat.user_id} volume={seat.volume} onAction={onAction} /> : null}
     </div>
+  );
+}
+
+/**
+ * A guest's volume: where it is dragged while the change is on its way, then
+ * the seat's volume as the database has it (a change refused or lost puts the
+ * slider back; one made elsewhere moves it).
+ */
+function VolumeSlider({ userId, volume, onAction }: { userId: string; volume: number; onAction: (a: SeatAction) => void | Promise<boolean> }) {
+  const [shown, setShown] = useState(volume);
+  const applied = useRef(volume);
+  applied.current = volume;
+  /** Changes on their way: meanwhile the slider stays where it was dragged, not at each one applied on the way. */
+  const pending = useRef(0);
+  useEffect(() => {
+    if (pending.current === 0) setShown(volume);
+  }, [volume]);
+  return (
+    <label className="volume">
+      Volume
+      <input
+        type="range"
+        min={0}
+        max={2}
+        step={0.1}
+        value={shown}
+        onChange={(e) => {
+          const next = Number(e.target.value);
+          setShown(next);
+          const sent = onAction({ kind: 'volume', userId, volume: next });
+          if (!sent) return;
+          pending.current += 1;
+          void sent.then((ok) => {
+            pending.current -= 1;
+            // The last change decides (they settle in order): kept where it was dragged, or back at the seat's volume.
+            if (pending.current === 0 && !ok) setShown(applied.current);
+          });
+        }}
+        data-testid="volume"
+      />
+    </label>
   );
 }
