@@ -420,6 +420,19 @@ describe('the guest on stage', () => {
     await session.close();
   });
 
+  it('reads its seat once more when a second subscription comes back while the first read runs (a mute in between is learnt)', async () => {
+    const session = newSession();
+    await session.start();
+    g.seats = [SEAT];
+    // The seats' subscription is back: its read takes the list now, before the mute.
+    g.rejoins[0]!();
+    // The host mutes the guest before the stream's subscription is back (not delivered), then it is back.
+    g.seats = [{ ...SEAT, muted_by_host: true, version: 2 }];
+    g.rejoins[1]!();
+    await vi.waitFor(() => expect(session.get().micOn).toBe(false));
+    await session.close();
+  });
+
   it("on the host's bye, reads its seat at once: removed, it leaves; still seated (the host's page reloaded), it stays", async () => {
     const session = newSession();
     await session.start();

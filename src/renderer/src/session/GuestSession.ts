@@ -560,16 +560,31 @@ export class GuestSession {
     else await this.onSeat({ ...this.get().seat, left_at: new Date().toISOString() });
   }
 
-  /** A re-read of the seat after a drop (several subscriptions rejoin at once: one read serves them). */
+  /**
+   * A re-read of the seat after a drop. Several subscriptions rejoin, one by one: one read serves
+   * those back before it starts; one back while it runs gets one more read after it (the first may
+   * have been made before that subscription was back, and a change in between was not delivered).
+   */
   private rereading: Promise<void> | null = null;
+  private rereadAgain = false;
 
   private reread(why: string): Promise<void> {
     if (this.closed) return Promise.resolve();
+    if (this.rereading) {
+      this.rereadAgain = true;
+      return this.rereading;
+    }
     this.log(`reading the seat again: ${why}`);
-    this.rereading ??= this.readSeat()
+    const read = this.readSeat()
       .catch((err: Error) => this.log(`could not read the seat again: ${err.message}`))
-      .finally(() => (this.rereading = null));
-    return this.rereading;
+      .finally(() => {
+        this.rereading = null;
+        if (!this.rereadAgain) return;
+        this.rereadAgain = false;
+        return this.reread('a subscription came back while the last read ran');
+      });
+    this.rereading = read;
+    return read;
   }
 
   private async connect(): Promise<void> {

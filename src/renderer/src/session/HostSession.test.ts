@@ -862,6 +862,28 @@ describe('reading the rows again after live updates come back', () => {
   });
 });
 
+describe('channels that come back one by one after a drop', () => {
+  it('reads once more after a read that a later channel came back during: a change made before that channel was back is read', async () => {
+    await session.goLive('Show');
+    const seat = (userId: string, version: number, patch: Record<string, unknown> = {}) =>
+      ({ id: `seat-${userId}`, stream_id: h.streamId, user_id: userId, seat_index: 0, left_at: null, version, ...patch }) as never;
+    session.applySeat(seat('guest-a', 1));
+    h.seatList = [seat('guest-a', 1)];
+    let release = () => {};
+    h.eventGate = new Promise<void>((resolve) => (release = resolve));
+    const reads = h.invitationReads;
+    // The seats' channel is back: a read starts, and its list is taken before the mute below.
+    h.rejoins[0]!();
+    await settle();
+    // The mute lands while the events' channel is not back yet (not delivered), then that channel is back.
+    h.seatList = [seat('guest-a', 2, { muted_by_host: true })];
+    h.rejoins[2]!();
+    release();
+    await vi.waitFor(() => expect(useStore.getState().seats.find((x) => x.user_id === 'guest-a')).toMatchObject({ muted_by_host: true, version: 2 }));
+    expect(h.invitationReads - reads).toBe(2);
+  });
+});
+
 describe('a stream ended elsewhere', () => {
   it('takes the broadcast here down without ending it again, and says why', async () => {
     await session.goLive('Show');

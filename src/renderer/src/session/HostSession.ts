@@ -568,7 +568,8 @@ export class HostSession {
   }
 
   /** A re-read of the rows is running (several subscriptions rejoin at once after a drop: one read serves them). */
-  private relisting: { streamId: string; read: Promise<void> } | null = null;
+  /** The read under way, and whether a channel came back while it ran (that read may predate it: one more follows). */
+  private relisting: { streamId: string; read: Promise<void>; again: boolean } | null = null;
 
   /**
    * A pending invitation's countdown ran out in the studio. The database
@@ -608,7 +609,12 @@ export class HostSession {
    */
   private async relist(streamId: string, why?: string): Promise<void> {
     // A read under way serves only its own stream: one for the last broadcast's stream (hung, after End live and Go live) does not.
-    if (this.relisting?.streamId === streamId) return this.relisting.read;
+    if (this.relisting?.streamId === streamId) {
+      // A channel back while a read runs (after a drop they come back one by one): that read may have been made
+      // before this channel was back, and a change in between would be neither delivered nor read. One more read follows.
+      if (why) this.relisting.again = true;
+      return this.relisting.read;
+    }
     if (why) this.log(`reading the stream's seats and invitations again: ${why}`);
     const heldBefore = new Set(activeSeats(useStore.getState().seats).map((seat) => seat.id));
     const read = (async () => {
@@ -632,14 +638,16 @@ export class HostSession {
       if (stream) this.onStreamRow(streamId, stream);
       void this.loadNames([...seats.map((s) => s.user_id), ...invitations.map((i) => i.invitee_id)]);
     })();
-    this.relisting = { streamId, read };
+    const relisting = { streamId, read, again: false };
+    this.relisting = relisting;
     try {
       await read;
     } catch (err) {
       if (!why) throw err;
       this.log(`could not read the stream's rows again: ${(err as Error).message}`);
     } finally {
-      if (this.relisting?.read === read) this.relisting = null;
+      if (this.relisting === relisting) this.relisting = null;
+      if (relisting.again && this.callStreamId === streamId) void this.relist(streamId, 'a channel came back while the last read ran');
     }
   }
 
