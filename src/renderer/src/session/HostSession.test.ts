@@ -741,6 +741,40 @@ describe('the studio closing', () => {
     expect(h.unloadEnders[0]!.fired).toBe(0);
   });
 
+  it('an End live whose request failed leaves the stream to be ended as the page goes away, or as the studio closes', async () => {
+    await session.goLive('Show');
+    await settle();
+    h.failures['endLive'] = new Error('network down');
+    await expect(session.end()).rejects.toThrow(/could not be ended on the server: network down\. Press End live again/);
+    expect(useStore.getState().stream?.status).toBe('live');
+    // The page goes away before End live is pressed again: the unload request ends it.
+    expect(h.unloadEnders[0]).toMatchObject({ fired: 0, disposed: false });
+    session.pageHidden();
+    expect(h.unloadEnders[0]!.fired).toBe(1);
+  });
+
+  it('the studio closed after an End live that failed ends the stream then', async () => {
+    await session.goLive('Show');
+    await settle();
+    h.failures['endLive'] = new Error('network down');
+    await expect(session.end()).rejects.toThrow(/Press End live again/);
+    delete h.failures['endLive'];
+    h.calls.length = 0;
+    await session.dispose();
+    expect(h.calls).toContain('endLive');
+    expect(useStore.getState()).toMatchObject({ phase: 'ended', error: null });
+    expect(h.unloadEnders[0]!.disposed).toBe(true);
+  });
+
+  it('a failed start whose undoing could not end the stream leaves it to be ended as the page goes away', async () => {
+    h.failures['encoder:start'] = new Error('the ingest did not take the stream');
+    h.failures['endLive'] = new Error('network down');
+    await expect(session.goLive('Show')).rejects.toThrow(/ingest/);
+    await settle();
+    session.pageHidden();
+    expect(h.unloadEnders.some((e) => e.fired === 1)).toBe(true);
+  });
+
   it('does not keep an end prepared for a start that failed meanwhile', async () => {
     h.failures['captureProgram'] = new Error('no encoder');
     await expect(session.goLive('Show')).rejects.toThrow('no encoder');

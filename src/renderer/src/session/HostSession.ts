@@ -445,6 +445,9 @@ export class HostSession {
             },
             (e: Error) => e.message,
           );
+      // Not ended: the page going away still ends it, and so does closing the studio.
+      if (ended && streamId) this.unended = streamId;
+      else this.ended();
       const notes = [...left, ...kept, ...(ended ? [`the stream could not be ended (${ended}); press End live`] : [])];
       // The first line is the headline (details follow on the next lines): what was undone goes with it.
       const [headline, ...details] = message.split('\n');
@@ -478,8 +481,6 @@ export class HostSession {
     this.callOnJoin.clear();
     this.calledFirst.clear();
     this.takeDowns += 1;
-    this.unloadEnder?.dispose();
-    this.unloadEnder = null;
     const channels = [...this.channels.values()];
     this.channels.clear();
     await Promise.all(channels.map((c) => c.close().catch((e: Error) => this.log(`signaling close: ${e.message}`))));
@@ -567,7 +568,6 @@ export class HostSession {
       .catch((err: Error) => this.log(`taking down a stream ended elsewhere: ${err.message}`));
   }
 
-  /** A re-read of the rows is running (several subscriptions rejoin at once after a drop: one read serves them). */
   /** The read under way, and whether a channel came back while it ran (that read may predate it: one more follows). */
   private relisting: { streamId: string; read: Promise<void>; again: boolean } | null = null;
 
@@ -1199,12 +1199,15 @@ export class HostSession {
       try {
         store.setBroadcast({ stream: await endLive(stream.id) });
       } catch (err) {
+        // Still live on the server: the page going away ends it (the unload request stays ready), and so does closing the studio.
+        this.unended = stream.id;
         const also = problems.length > 0 ? ` Also: ${problems.join('; ')}.` : '';
         const message = `The broadcast stopped, but the stream could not be ended on the server: ${(err as Error).message}. Press End live again.${also}`;
         store.setBroadcast({ phase: 'error', error: message });
         throw new Error(message);
       }
     }
+    this.ended();
     store.setBroadcast({ phase: 'ended', error: problems.length > 0 ? `Ended, but ${problems.join('; ')}` : null });
     // The subscriptions closed with the call: the events of the ending itself (the stream ended, guests left) are read once,
     // and so are the seats (ending the stream closes them), so the grid does not show guests on seats that are closed,
@@ -1248,6 +1251,20 @@ export class HostSession {
   private unloadEnder: UnloadEnder | null = null;
   /** Counts take-downs: an ender prepared for a broadcast taken down meanwhile is not kept. */
   private takeDowns = 0;
+
+  /**
+   * A stream this studio took down but could not end (End live, or the undoing of a failed Go live, had its
+   * request fail): still live for viewers and guests. Closing the studio tries again; the page going away
+   * fires the unload request, kept ready until the stream is ended.
+   */
+  private unended: string | null = null;
+
+  /** The studio's stream is ended (or was never this studio's to end): nothing is left to end with the page. */
+  private ended(): void {
+    this.unended = null;
+    this.unloadEnder?.dispose();
+    this.unloadEnder = null;
+  }
 
   private prepareUnloadEnd(streamId: string): void {
     const broadcast = this.takeDowns;
@@ -1293,12 +1310,15 @@ export class HostSession {
     this.closed = (async () => {
       await Promise.allSettled([...this.operations]);
       // This session's own broadcast (the store may already show the next studio's).
-      const streamId = this.callStreamId;
+      const streamId = this.callStreamId ?? this.unended;
       if (streamId) {
-        this.log(`the studio closed while live: ending the broadcast of stream ${streamId}`);
-        await this.takeDown(streamId);
+        if (this.callStreamId) {
+          this.log(`the studio closed while live: ending the broadcast of stream ${streamId}`);
+          await this.takeDown(streamId);
+        } else this.log(`the studio closed with stream ${streamId} taken down but not ended: ending it`);
         await endLive(streamId).then(
           (row) => {
+            this.ended();
             const store = useStore.getState();
             if (store.stream?.id === streamId) store.setBroadcast({ stream: row, phase: 'ended', error: null });
           },
@@ -1326,6 +1346,8 @@ export class HostSession {
 
   private release(): void {
     this.stopped = true;
+    this.unloadEnder?.dispose();
+    this.unloadEnder = null;
     for (const c of [...this.cleanups.splice(0), ...this.callCleanups.splice(0)]) c();
     this.recovery.dispose();
     for (const link of this.links.values()) link.close();
