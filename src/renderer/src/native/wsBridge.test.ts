@@ -68,6 +68,39 @@ describe('connectWsBridge', () => {
     await expect(reply).resolves.toBeNull();
   });
 
+  it('a reply it cannot read fails its request with why, is counted, and the bridge goes on', async () => {
+    const { bridge, worker } = await connected();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const stop = bridge.invoke('encoder:stop');
+    await flush();
+    const [request] = worker.requests();
+    worker.emit({ type: 'json', data: JSON.stringify({ id: request!.id, ok: false }) });
+    await expect(stop).rejects.toMatchObject({ reason: 'bad_reply', message: expect.stringMatching(/cannot read \(a reply to request \d+ that says neither its result nor its error\)/) });
+    for (const data of ['not json', 'null', '[1]', JSON.stringify({ event: 'encoder:stats', args: 'x' }), JSON.stringify({ ok: true })]) worker.emit({ type: 'json', data });
+    expect(bridge.malformed).toBe(6);
+    expect(warn).toHaveBeenCalledTimes(6);
+    // The next request is answered as usual.
+    const next = bridge.invoke('encoder:stop');
+    await flush();
+    worker.emit({ type: 'json', data: JSON.stringify({ id: worker.requests().at(-1)!.id, ok: true, result: null }) });
+    await expect(next).resolves.toBeNull();
+    warn.mockRestore();
+  });
+
+  it('an event listener that throws does not keep the event from the others', async () => {
+    const { bridge, worker } = await connected();
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const heard: unknown[] = [];
+    bridge.on('encoder:stats', () => {
+      throw new Error('listener bug');
+    });
+    bridge.on('encoder:stats', (stats) => heard.push(stats));
+    worker.emit({ type: 'json', data: JSON.stringify({ event: 'encoder:stats', args: [{ fps: 30 }] }) });
+    expect(heard).toEqual([{ fps: 30 }]);
+    expect(error).toHaveBeenCalledTimes(1);
+    error.mockRestore();
+  });
+
   it('fails the requests waiting when the socket closes, and tells its listeners', async () => {
     const { bridge, worker } = await connected();
     const heard: string[] = [];

@@ -16,6 +16,8 @@ export const BRIDGE_CLOSED_MESSAGE = "the connection to the studio's encoder clo
 export interface WsBridge extends NativeBridge {
   /** Media messages not sent because the socket was still busy with earlier ones, or closed. */
   readonly dropped: { video: number; audio: number };
+  /** Messages from the studio server this page could not read (not JSON, or not a reply or event): counted, never thrown. */
+  readonly malformed: number;
   /** False from when the socket closed until a request has opened it again. */
   readonly connected: boolean;
   /** A port whose media messages go straight to the socket's worker, bypassing the page. */
@@ -56,6 +58,7 @@ export function connectWsBridge(url: string): Promise<WsBridge> {
     const listeners = new Map<string, Set<(...args: unknown[]) => void>>();
     const closedListeners = new Set<(error: BridgeError) => void>();
     const dropped = { video: 0, audio: 0 };
+    const malformed = { count: 0 };
     /** Names this bridge to the studio server on each connection: a stream it started outlives a dropped socket for a while. */
     const studio = crypto.randomUUID();
     const post = (msg: ToWorker, transfer: Transferable[] = []) => worker.postMessage(msg, transfer);
@@ -98,9 +101,27 @@ export function connectWsBridge(url: string): Promise<WsBridge> {
         dropped.video = msg.video;
         dropped.audio = msg.audio;
       } else {
-        const wire = JSON.parse(msg.data) as BridgeWireReply | BridgeWireEvent;
+        const wire = readWire(msg.data);
+        if ('bad' in wire) {
+          // Counted and said; a request it names fails with why instead of waiting for ever.
+          malformed.count += 1;
+          console.warn(`[bridge] ${wire.bad}`);
+          const p = wire.id === null ? undefined : pending.get(wire.id);
+          if (p && wire.id !== null) {
+            pending.delete(wire.id);
+            p.reject(new BridgeError('bad_reply', `The studio's encoder answered with a message this page cannot read (${wire.bad}).`));
+          }
+          return;
+        }
         if ('event' in wire) {
-          for (const l of listeners.get(wire.event) ?? []) l(...wire.args);
+          for (const l of listeners.get(wire.event) ?? []) {
+            try {
+              l(...wire.args);
+            } catch (err) {
+              // One listener's failure is its own: the others still hear the event.
+              console.error(`[bridge] a listener of ${wire.event} failed`, err);
+            }
+          }
           return;
         }
         const p = pending.get(wire.id);
@@ -128,6 +149,9 @@ export function connectWsBridge(url: string): Promise<WsBridge> {
 
     const bridge: WsBridge = {
       dropped,
+      get malformed() {
+        return malformed.count;
+      },
       get connected() {
         return open;
       },
@@ -194,3 +218,30 @@ export function connectWsBridge(url: string): Promise<WsBridge> {
 }
 
 const capitalised = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
+/**
+ * A message from the studio server as the page reads it: a reply, an event,
+ * or what is wrong with it (with the request id it names, when it names one).
+ */
+export function readWire(text: string): BridgeWireReply | BridgeWireEvent | { bad: string; id: number | null } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { bad: 'a message that is not JSON', id: null };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { bad: 'a message that is not an object', id: null };
+  const m = value as Record<string, unknown>;
+  if ('event' in m) {
+    if (typeof m.event !== 'string' || !Array.isArray(m.args)) return { bad: 'an event without a name and a list of arguments', id: null };
+    return { event: m.event as BridgeWireEvent['event'], args: m.args };
+  }
+  const id = typeof m.id === 'number' && Number.isInteger(m.id) ? m.id : null;
+  if (id === null) return { bad: 'a reply without a request id', id: null };
+  if (m.ok === true) return { id, ok: true, result: m.result };
+  const error = m.error as Record<string, unknown> | undefined;
+  if (m.ok === false && typeof error === 'object' && error !== null && typeof error.reason === 'string' && typeof error.message === 'string') {
+    return { id, ok: false, error: { reason: error.reason, message: error.message } };
+  }
+  return { bad: `a reply to request ${id} that says neither its result nor its error`, id };
+}
