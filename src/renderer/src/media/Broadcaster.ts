@@ -105,6 +105,8 @@ export class Broadcaster {
   private readonly mixed = new Map<string, string>();
   /** Streams whose track changes re-run setParticipants. */
   private readonly watched = new WeakSet<MediaStream>();
+  /** Ends the track listeners on the streams watched (a disposed broadcaster is not kept alive by a camera stream). */
+  private readonly unwatch = new AbortController();
   private participants: Participant[] = [];
   private layout: { kind: ProgramLayoutKind; focusId: string | null } = { kind: 'grid', focusId: null };
   private unsubscribeStats: (() => void) | null = null;
@@ -348,8 +350,8 @@ export class Broadcaster {
     const refresh = () => {
       if (!this.disposed && this.participants.some((p) => p.stream === stream)) this.setParticipants(this.participants);
     };
-    stream.addEventListener('addtrack', refresh);
-    stream.addEventListener('removetrack', refresh);
+    stream.addEventListener('addtrack', refresh, { signal: this.unwatch.signal });
+    stream.addEventListener('removetrack', refresh, { signal: this.unwatch.signal });
   }
 
   /** Points the participant's source at their camera's frames, or at their avatar tile when the camera is off. */
@@ -371,10 +373,13 @@ export class Broadcaster {
       this.post({ type: 'track', id: p.id, frames }, [frames as unknown as Transferable]);
     } else {
       drawAvatarTile(this.avatarCanvas, p.label);
-      void createImageBitmap(this.avatarCanvas).then((bitmap) => {
-        if (this.feeds.get(p.id) === want) this.post({ type: 'image', id: p.id, bitmap }, [bitmap]);
-        else bitmap.close();
-      });
+      void createImageBitmap(this.avatarCanvas).then(
+        (bitmap) => {
+          if (!this.disposed && this.feeds.get(p.id) === want) this.post({ type: 'image', id: p.id, bitmap }, [bitmap]);
+          else bitmap.close();
+        },
+        (e: Error) => this.log(`avatar tile for ${p.label} could not be made: ${e.message}`),
+      );
     }
   }
 
@@ -500,7 +505,8 @@ export class Broadcaster {
    * gets a keyframe first (what it had of the group of pictures was lost).
    */
   private async restartAfterBridgeLoss(error: Error): Promise<void> {
-    if (!this.live || !this.startOptions || this.restarting === this.startOptions) return;
+    // A show under way, also before its media flows (the socket may close while the sound starts): not only once live.
+    if (!this.startOptions || this.restarting === this.startOptions) return;
     const options = this.startOptions;
     this.restarting = options;
     this.problem(`${error.message.replace(/\.$/, '')}: connecting to it again`);
@@ -508,7 +514,7 @@ export class Broadcaster {
       const outcome = await reconnectEncoder({
         bridge: this.bridge,
         options,
-        wanted: () => this.live && this.startOptions === options,
+        wanted: () => this.startOptions === options,
         log: (m) => this.log(m),
       });
       if (outcome.kind === 'cancelled') return;
@@ -543,8 +549,10 @@ export class Broadcaster {
     this.post({ type: 'live', on: false });
     this.unsubscribeKeyframe?.();
     this.unsubscribeKeyframe = null;
-    await this.mixer?.dispose();
+    const mixer = this.mixer;
     this.mixer = null;
+    // The sound's end failing (its AudioContext would not close) must not keep ffmpeg publishing.
+    await mixer?.dispose().catch((e: Error) => this.log(`program sound did not close: ${e.message}`));
     try {
       await this.bridge.invoke('encoder:stop');
     } finally {
@@ -565,6 +573,7 @@ export class Broadcaster {
     if (this.disposeDone) return this.disposeDone;
     this.post({ type: 'dispose' });
     this.disposed = true;
+    this.unwatch.abort();
     this.live = false;
     this.startOptions = null;
     this.unsubscribeClosed?.();

@@ -68,4 +68,17 @@ describe('reconnectEncoder', () => {
     expect(await reconnectEncoder({ bridge: ended.bridge, options: OPTIONS, wanted: () => false, sleep: noSleep })).toEqual({ kind: 'cancelled' });
     expect(ended.invoke).toHaveBeenCalledTimes(1);
   });
+
+  it('a new encoder whose start is answered after End live is not the show\'s', async () => {
+    let wanted = true;
+    const b = bridge({ resume: [null], start: [] });
+    b.invoke.mockImplementation(async (channel: string) => {
+      b.calls.push(channel);
+      if (channel === 'encoder:resume') return null;
+      wanted = false; // End live while the start was on its way
+      return RESULT;
+    });
+    expect(await reconnectEncoder({ bridge: b.bridge, options: OPTIONS, wanted: () => wanted, sleep: noSleep })).toEqual({ kind: 'cancelled' });
+    expect(b.calls).toEqual(['encoder:resume', 'encoder:start']);
+  });
 });

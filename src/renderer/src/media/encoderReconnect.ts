@@ -51,6 +51,8 @@ export async function reconnectEncoder(deps: ReconnectDeps): Promise<ReconnectOu
         resumable = false;
       }
       const result = await deps.bridge.invoke('encoder:start', deps.options);
+      // End live came while it started (the native side cancels a start its stop overtakes): nothing here is the show's now.
+      if (!deps.wanted()) return { kind: 'cancelled' };
       return { kind: 'started', result };
     } catch (err) {
       last = (err as Error).message;

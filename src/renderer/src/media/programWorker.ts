@@ -513,8 +513,14 @@ function present(): void {
       const out = cpu.output;
       timed('preview', () => {
         const frame = pictureFrame(out, 0);
-        p.drawImage(frame, 0, 0);
-        frame.close();
+        try {
+          p.drawImage(frame, 0, 0);
+        } catch (err) {
+          // One preview picture lost; the next animation frame draws the next one (the program itself goes on).
+          console.warn(`[program] the preview could not be drawn: ${(err as Error).message}`);
+        } finally {
+          frame.close();
+        }
       });
     }
   } else if (compositor) {
