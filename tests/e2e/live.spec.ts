@@ -255,6 +255,28 @@ test('host and guest go live end to end', async () => {
   await expect(viewer.getByTestId('watch-error')).toHaveCount(0);
   expect(failed).toBeGreaterThan(8);
   await viewer.unroute(reads);
+  // Live updates of the stream cannot start as a page opens (its first join never reaches the server): the page says
+  // so, still shows the stream and its feed, and the note goes once they hold (a viewer who came early sees the start).
+  const lateViewer = await guestBrowser.newPage();
+  logConsole(lateViewer, 'late viewer');
+  let joinDropped = false;
+  await lateViewer.routeWebSocket(/\/realtime\/v1\/websocket/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      if (!joinDropped && typeof message === 'string' && message.includes('phx_join') && message.includes('realtime:stream:')) {
+        joinDropped = true;
+        return;
+      }
+      server.send(message);
+    });
+  });
+  await lateViewer.goto(watchUrl);
+  await expect(lateViewer.getByTestId('watch-error')).toContainText('looks again every few seconds', { timeout: 30_000 });
+  await expect(lateViewer.getByTestId('watch-waiting')).toHaveText('This stream has ended.');
+  await expect(lateViewer.getByTestId('events')).toContainText('ended the stream');
+  await expect(lateViewer.getByTestId('watch-error')).toHaveCount(0, { timeout: 30_000 });
+  expect(joinDropped).toBe(true);
+  await lateViewer.close();
   // The recording was flushed with the stop: the whole show, H.264 and AAC as the ingest got it.
   await expect(host.getByTestId('recording')).toContainText('Recording saved to');
   const recorded = probe(recordingPath);

@@ -4,7 +4,7 @@ import { laterStreamRow, mergeEvents, type GuestEventRow, type StreamRow } from 
 import { EventsFeed } from '../components/studio/EventsFeed';
 import { getStream, subscribeStream } from '../services/liveService';
 import { listEvents, subscribeEvents } from '../services/streamGuestService';
-import { REOPEN_DELAYS_MS, requireUuid } from '../services/realtime';
+import { REOPEN_DELAYS_MS, pollWhileUnavailable, requireUuid } from '../services/realtime';
 import { freshRecovery, nextRecovery, statusMessage, type PlaybackFailure } from './watchPlayback';
 
 const EVENTS_SHOWN = 50;
@@ -19,8 +19,11 @@ function useWatchedStream(streamId: string | null) {
   const [events, setEvents] = useState<GuestEventRow[]>([]);
   /** Why the page cannot follow the stream (no id, no such stream, live updates refused): stays. */
   const [error, setError] = useState<string | null>(streamId ? null : 'No stream given: open this page with #/watch?stream=<id>.');
-  /** Why the last read of the stream, and of its events, failed: each cleared by a read of its own that works. */
-  const [readErrors, setReadErrors] = useState<{ stream?: string; events?: string }>({});
+  /**
+   * Why the last read of the stream, and of its events, failed: each cleared by a read of its own that works;
+   * and why live updates of each are unavailable: cleared when they hold.
+   */
+  const [readErrors, setReadErrors] = useState<{ stream?: string; events?: string; liveStream?: string; liveEvents?: string }>({});
 
   useEffect(() => {
     if (!streamId) return;
@@ -72,12 +75,34 @@ function useWatchedStream(streamId: string | null) {
         if (cancelled) off();
         else offs.push(off);
       };
+      // Live updates that cannot start (or come back) are tried again by themselves; meanwhile the rows are read every
+      // few seconds, and the page says changes may show late. A viewer who opened the page early still sees the show start.
+      const following = (what: 'stream' | 'events') => {
+        const key = what === 'stream' ? 'liveStream' : 'liveEvents';
+        const poll = pollWhileUnavailable(() => readUntilDone(what));
+        offs.push(() => poll.stop());
+        return {
+          rejoined: () => {
+            poll.stop();
+            if (!cancelled) setReadErrors(({ [key]: _, ...rest }) => rest);
+            readUntilDone(what);
+          },
+          unavailable: (err: Error) => {
+            if (cancelled) return;
+            setReadErrors((held) => ({ ...held, [key]: `${err.message}; this page looks again every few seconds meanwhile.` }));
+            poll.start();
+          },
+        };
+      };
+      const onStream = following('stream');
+      const onEvents = following('events');
       try {
         keep(
           await subscribeStream(
             streamId,
             (row) => !cancelled && setStream((held) => laterStreamRow(held, row)),
-            () => readUntilDone('stream'),
+            onStream.rejoined,
+            onStream.unavailable,
           ),
         );
         if (cancelled) return;
@@ -85,7 +110,8 @@ function useWatchedStream(streamId: string | null) {
           await subscribeEvents(
             streamId,
             (row) => !cancelled && setEvents((held) => mergeEvents(held, [row], EVENTS_SHOWN)),
-            () => readUntilDone('events'),
+            onEvents.rejoined,
+            onEvents.unavailable,
           ),
         );
       } catch (err) {
@@ -102,7 +128,7 @@ function useWatchedStream(streamId: string | null) {
     };
   }, [streamId]);
 
-  return { stream, events, error: error ?? readErrors.stream ?? readErrors.events ?? null };
+  return { stream, events, error: error ?? readErrors.stream ?? readErrors.events ?? readErrors.liveStream ?? readErrors.liveEvents ?? null };
 }
 
 /** A player that has not moved for this long after the stream ended has played what there was. */
@@ -184,7 +210,7 @@ function Player({ src, ending = false, onDone }: { src: string; ending?: boolean
         const onError = () => {
           const code = video.error?.code;
           const kind: PlaybackFailure = code === MediaError.MEDIA_ERR_DECODE ? 'media' : code === MediaError.MEDIA_ERR_SRC_NOT_SUPPORTED || code === MediaError.MEDIA_ERR_NETWORK ? 'network' : 'other';
-          const next = nextRecovery(kind, recovery, performance.now(), video.error?.message || `media error ${code ?? 'unknown'}`);
+          const next = nextRecovery(kind, recovery, performance.now(), nativePlaybackCode(code));
           recovery = next.state;
           const { step } = next;
           if (step.action === 'give-up') {
@@ -216,6 +242,8 @@ function Player({ src, ending = false, onDone }: { src: string; ending?: boolean
       setFailure('This browser cannot play HLS streams.');
       return;
     }
+    // hls.js retries a playlist that could not be fetched, not one the server said is not there (no 4xx): a stream just
+    // gone live has none until its first seconds are cut, and nextRecovery looks for it again.
     const hls = new Hls({ liveSyncDurationCount: 2, manifestLoadingMaxRetry: 30, manifestLoadingRetryDelay: 1000 });
     let recovery = freshRecovery();
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -226,7 +254,7 @@ function Player({ src, ending = false, onDone }: { src: string; ending?: boolean
     hls.on(Events.ERROR, (_event, data) => {
       if (!data.fatal) return;
       const kind: PlaybackFailure = data.type === ErrorTypes.NETWORK_ERROR ? 'network' : data.type === ErrorTypes.MEDIA_ERROR ? 'media' : 'other';
-      const next = nextRecovery(kind, recovery, performance.now(), data.details);
+      const next = nextRecovery(kind, recovery, performance.now(), data.details, data.response?.code);
       recovery = next.state;
       const { step } = next;
       if (step.action === 'reload') {
@@ -327,4 +355,18 @@ export function Watch({ streamId }: { streamId: string | null }) {
       ) : null}
     </main>
   );
+}
+
+/** A media element's error code (the browser playing HLS itself) as the player code nextRecovery words. */
+function nativePlaybackCode(code: number | undefined): string {
+  switch (code) {
+    case MediaError.MEDIA_ERR_NETWORK:
+      return 'fragLoadError';
+    case MediaError.MEDIA_ERR_DECODE:
+      return 'bufferAppendError';
+    case MediaError.MEDIA_ERR_SRC_NOT_SUPPORTED:
+      return 'manifestLoadError';
+    default:
+      return 'internalException';
+  }
 }

@@ -36,10 +36,25 @@ export const freshRecovery = (): RecoveryState => ({ networkFailures: 0, mediaRe
  * (it ends the page's playback only when the stream row says it ended); a
  * decoder failure is recovered twice a minute at most.
  */
-export function nextRecovery(kind: PlaybackFailure, state: RecoveryState, nowMs: number, details: string): { step: RecoveryStep; state: RecoveryState } {
+export function nextRecovery(
+  kind: PlaybackFailure,
+  state: RecoveryState,
+  nowMs: number,
+  code: string,
+  httpStatus?: number,
+): { step: RecoveryStep; state: RecoveryState } {
+  const details = playbackWords(code, httpStatus);
   if (kind === 'network') {
     const networkFailures = state.networkFailures + 1;
-    const delayMs = Math.min(NETWORK_RETRY_FIRST_MS * 2 ** (networkFailures - 1), NETWORK_RETRY_MAX_MS);
+    // A stream just gone live has no playlist until its first seconds are cut: looked for again every second a while.
+    if (notReadyYet(code, httpStatus) && networkFailures <= NOT_READY_RETRIES) {
+      return {
+        step: { action: 'reload', delayMs: NOT_READY_RETRY_MS, note: "Waiting for the stream's first seconds…" },
+        state: { ...state, networkFailures },
+      };
+    }
+    const backoff = networkFailures - (notReadyYet(code, httpStatus) ? NOT_READY_RETRIES : 0);
+    const delayMs = Math.min(NETWORK_RETRY_FIRST_MS * 2 ** (backoff - 1), NETWORK_RETRY_MAX_MS);
     return {
       step: { action: 'reload', delayMs, note: `The stream is not reaching this page (${details}); trying again in ${Math.round(delayMs / 1000)} s…` },
       state: { ...state, networkFailures },
@@ -56,6 +71,42 @@ export function nextRecovery(kind: PlaybackFailure, state: RecoveryState, nowMs:
     };
   }
   return { step: { action: 'give-up', message: `Playback failed (${details}).` }, state };
+}
+
+/** A live stream's playlist not found: its first segments are not cut yet, so it is looked for again every NOT_READY_RETRY_MS. */
+export const NOT_READY_RETRY_MS = 1_000;
+/** How many such looks before the usual growing pauses (a playlist that stays missing is a problem, not a start). */
+export const NOT_READY_RETRIES = 30;
+
+function notReadyYet(code: string, httpStatus: number | undefined): boolean {
+  return code === 'manifestLoadError' && httpStatus === 404;
+}
+
+/** hls.js's error codes, as a viewer reads them. */
+const PLAYBACK_WORDS: Record<string, string> = {
+  manifestLoadError: 'its playlist could not be loaded',
+  manifestLoadTimeOut: 'its playlist took too long to load',
+  manifestParsingError: 'its playlist could not be read',
+  manifestIncompatibleCodecsError: 'this browser cannot play its video',
+  levelLoadError: 'its playlist could not be refreshed',
+  levelLoadTimeOut: 'its playlist took too long to refresh',
+  levelEmptyError: 'its playlist is empty',
+  fragLoadError: 'a piece of the video could not be loaded',
+  fragLoadTimeOut: 'a piece of the video took too long to load',
+  fragParsingError: 'a piece of the video could not be read',
+  fragDecryptError: 'a piece of the video could not be decrypted',
+  bufferAppendError: 'a piece of the video could not be decoded',
+  bufferAddCodecError: 'this browser cannot decode its video',
+  bufferIncompatibleCodecsError: 'this browser cannot decode its video',
+  bufferFullError: 'the player ran out of room for video',
+  bufferStalledError: 'the video stopped arriving in time',
+  internalException: 'an error inside the player',
+};
+
+/** A playback error in words (the player's code kept for anything not known here), with the HTTP status when there was one. */
+export function playbackWords(code: string, httpStatus?: number): string {
+  const words = PLAYBACK_WORDS[code] ?? `the player's error "${code}"`;
+  return httpStatus && httpStatus >= 400 ? `${words}: HTTP ${httpStatus}` : words;
 }
 
 /** What the page says about a stream that is not playing (null while it is live). */

@@ -1,7 +1,7 @@
 /** Going live and off air (edge functions start-live / end-live) and the stream row itself. */
 import type { SupabaseClient } from '@supabase/supabase-js';
 import type { StreamRow } from '../../../shared/domain';
-import { functionError, toBackendError } from './errors';
+import { type BackendError, functionError, toBackendError } from './errors';
 import { requireUuid, watchTable, type Unsubscribe } from './realtime';
 import { loadConfig } from '../config';
 import { pageMethod, pageService } from './supabase';
@@ -31,7 +31,8 @@ export interface LiveService {
   /** The host's streams that are live now, newest first (one, unless the database was changed by hand). */
   listLiveStreams(hostId: string): Promise<StreamRow[]>;
   /** Changes of the stream row (status, locked seats, playback URL). */
-  subscribeStream(streamId: string, onChange: (row: StreamRow) => void, onRejoin?: () => void): Promise<Unsubscribe>;
+  /** With `onUnavailable`, live updates that cannot start are said and tried again, instead of rejecting (see watchTable). */
+  subscribeStream(streamId: string, onChange: (row: StreamRow) => void, onRejoin?: () => void, onUnavailable?: (err: BackendError) => void): Promise<Unsubscribe>;
   /**
    * Prepares, while the page lives, the end of the stream for the moment the
    * page goes away (a closed tab or window, a reload): `fire` sends end-live
@@ -100,12 +101,13 @@ export function createLiveService(client: SupabaseClient, functionsUrl?: string,
       };
     },
 
-    subscribeStream: async (streamId, onChange, onRejoin) =>
+    subscribeStream: async (streamId, onChange, onRejoin, onUnavailable) =>
       watchTable(client, 'stream', {
         table: 'streams',
         filter: `id=eq.${requireUuid(streamId, 'stream id')}`,
         events: ['UPDATE'],
         onRow: onChange,
+        ...(onUnavailable ? { onUnavailable } : {}),
         ...(onRejoin ? { onRejoin } : {}),
       }),
   };

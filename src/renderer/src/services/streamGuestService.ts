@@ -90,7 +90,8 @@ export interface StreamGuestService {
    */
   subscribeSeats(streamId: string, onChange: (row: GuestSeatRow) => void, onRejoin?: () => void): Promise<Unsubscribe>;
   /** New entries of the stream's guest event log. */
-  subscribeEvents(streamId: string, onEvent: (row: GuestEventRow) => void, onRejoin?: () => void): Promise<Unsubscribe>;
+  /** With `onUnavailable`, live updates that cannot start are said and tried again, instead of rejecting (see watchTable). */
+  subscribeEvents(streamId: string, onEvent: (row: GuestEventRow) => void, onRejoin?: () => void, onUnavailable?: (err: BackendError) => void): Promise<Unsubscribe>;
 }
 
 /** Escapes text for an ILIKE pattern inside a PostgREST logic tree: `*text*`, quoted. */
@@ -252,12 +253,13 @@ export function createStreamGuestService(client: SupabaseClient): StreamGuestSer
         onRow: onChange,
         ...(onRejoin ? { onRejoin } : {}),
       }),
-    subscribeEvents: async (streamId, onEvent, onRejoin) =>
+    subscribeEvents: async (streamId, onEvent, onRejoin, onUnavailable) =>
       watchTable(client, 'events', {
         table: 'stream_guest_events',
         filter: `stream_id=eq.${requireUuid(streamId, 'stream id')}`,
         events: ['INSERT'],
         onRow: onEvent,
+        ...(onUnavailable ? { onUnavailable } : {}),
         ...(onRejoin ? { onRejoin } : {}),
       }),
   };
