@@ -10,7 +10,7 @@ import { expect, test } from '@playwright/test';
 import { devices, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../support/app';
 import { launchChromium } from '../support/chromium';
-import { appState, callGuestService, guestAccepts, guestLeaves, guestSignsIn, hostGoesLive, hostInvites, hostSeatOf, invitationShown, logConsole } from '../support/flows';
+import { appState, callGuestService, dropFirstJoin, guestAccepts, guestLeaves, guestSignsIn, hostGoesLive, hostInvites, hostSeatOf, invitationShown, logConsole } from '../support/flows';
 import { colourClip } from '../support/media';
 
 const FIXTURES = join(process.cwd(), 'test-results', 'fixtures');
@@ -328,20 +328,10 @@ test('a guest whose Leave cannot give the seat up keeps it offered with the came
 test('a guest whose live updates cannot start at first is told so, and still gets the invitation', async () => {
   const { context, page: guest } = await phoneGuest();
   // The first subscription to the guest's invitations never reaches the server (a weak network): it times out.
-  let dropped = false;
-  await context.routeWebSocket(/\/realtime\/v1\/websocket/, (ws) => {
-    const server = ws.connectToServer();
-    ws.onMessage((message) => {
-      if (!dropped && typeof message === 'string' && message.includes('phx_join') && message.includes('realtime:invitations:')) {
-        dropped = true;
-        return;
-      }
-      server.send(message);
-    });
-  });
+  const dropped = await dropFirstJoin(context, 'realtime:invitations:');
   const guestId = await guestSignsIn(guest, app.guestUrl, 'Tia Timeout');
   await expect(guest.getByTestId('guest-message')).toHaveText(/Invitations may arrive late: live updates are unavailable/, { timeout: 30_000 });
-  expect(dropped).toBe(true);
+  expect(dropped()).toBe(true);
   await hostInvites(host, guestId);
   await expect(guest.getByTestId('invitation')).toBeVisible({ timeout: 20_000 });
   // The subscription holds again: the note goes.

@@ -9,7 +9,7 @@ import { expect, test } from '@playwright/test';
 import type { Browser, Page } from 'playwright-core';
 import { startApp, type RunningApp } from '../support/app';
 import { launchChromium } from '../support/chromium';
-import { appState, invitationShown, logConsole } from '../support/flows';
+import { appState, dropFirstJoin, invitationShown, logConsole } from '../support/flows';
 import { execFileSync } from 'node:child_process';
 import { FFMPEG, FFPROBE, colourClip, frameRate, frameRgb, pixel, probe, recordRtmp, volumeStats } from '../support/media';
 
@@ -259,23 +259,13 @@ test('host and guest go live end to end', async () => {
   // so, still shows the stream and its feed, and the note goes once they hold (a viewer who came early sees the start).
   const lateViewer = await guestBrowser.newPage();
   logConsole(lateViewer, 'late viewer');
-  let joinDropped = false;
-  await lateViewer.routeWebSocket(/\/realtime\/v1\/websocket/, (ws) => {
-    const server = ws.connectToServer();
-    ws.onMessage((message) => {
-      if (!joinDropped && typeof message === 'string' && message.includes('phx_join') && message.includes('realtime:stream:')) {
-        joinDropped = true;
-        return;
-      }
-      server.send(message);
-    });
-  });
+  const joinDropped = await dropFirstJoin(lateViewer, 'realtime:stream:');
   await lateViewer.goto(watchUrl);
   await expect(lateViewer.getByTestId('watch-error')).toContainText('looks again every few seconds', { timeout: 30_000 });
   await expect(lateViewer.getByTestId('watch-waiting')).toHaveText('This stream has ended.');
   await expect(lateViewer.getByTestId('events')).toContainText('ended the stream');
   await expect(lateViewer.getByTestId('watch-error')).toHaveCount(0, { timeout: 30_000 });
-  expect(joinDropped).toBe(true);
+  expect(joinDropped()).toBe(true);
   await lateViewer.close();
   // The recording was flushed with the stop: the whole show, H.264 and AAC as the ingest got it.
   await expect(host.getByTestId('recording')).toContainText('Recording saved to');

@@ -1,7 +1,7 @@
 /** The app's flows as a person performs them, shared by end-to-end tests and benchmarks. */
 import { writeFileSync } from 'node:fs';
 import { expect } from '@playwright/test';
-import type { Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import type { GuestSeatRow } from '../../src/shared/domain';
 
 /** Prints a page's console errors (every console message with ROAST_LOG_ALL=1) and page errors, tagged with who. */
@@ -171,4 +171,24 @@ export async function recordHeard(page: Page, testId: string, seconds: number, f
     seconds * 1000,
   );
   writeFileSync(file, Buffer.from(base64, 'base64'));
+}
+
+/**
+ * The first Realtime join of a channel whose topic starts with `topic` never
+ * reaches the server (a weak network): the client's join times out. Returns
+ * whether that join was dropped yet.
+ */
+export async function dropFirstJoin(target: Page | BrowserContext, topic: string): Promise<() => boolean> {
+  let dropped = false;
+  await target.routeWebSocket(/\/realtime\/v1\/websocket/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      if (!dropped && typeof message === 'string' && message.includes('phx_join') && message.includes(topic)) {
+        dropped = true;
+        return;
+      }
+      server.send(message);
+    });
+  });
+  return () => dropped;
 }
