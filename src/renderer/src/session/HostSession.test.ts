@@ -25,6 +25,7 @@ const h = vi.hoisted(() => {
     onRecordingFile: null as ((file: string) => void) | null,
     subscriptions: 0,
     rejoins: [] as Array<() => void>,
+    eventLimits: [] as Array<number | undefined>,
     seatList: [] as unknown[],
     programs: [] as Array<{ width: number; height: number; fps: number }>,
     goLiveOptions: null as unknown,
@@ -353,7 +354,8 @@ vi.mock('../services/streamGuestService', () => {
   return {
     getProfiles: async () => [],
     listActiveSeats: async () => h.seatList,
-    listEvents: async () => {
+    listEvents: async (_streamId: string, options?: { limit?: number }) => {
+      h.eventLimits.push(options?.limit);
       const gate = h.eventGate;
       h.eventGate = null;
       const rows = h.eventList;
@@ -371,7 +373,7 @@ vi.mock('../services/streamGuestService', () => {
 });
 
 const { HostSession, EXPIRY_CHECK_MS, EXPIRY_CHECKS, SCREEN_ID } = await import('./HostSession');
-const { useStore } = await import('../store');
+const { EVENTS_KEPT, useStore } = await import('../store');
 
 let cameraTracks: FakeTrack[] = [];
 
@@ -393,6 +395,7 @@ beforeEach(() => {
   for (const k of Object.keys(h.failures)) delete h.failures[k];
   h.subscriptions = 0;
   h.rejoins.length = 0;
+  h.eventLimits.length = 0;
   h.seatList = [];
   h.programs.length = 0;
   h.eventList = [];
@@ -915,6 +918,8 @@ describe('channels that come back one by one after a drop', () => {
     release();
     await vi.waitFor(() => expect(useStore.getState().seats.find((x) => x.user_id === 'guest-a')).toMatchObject({ muted_by_host: true, version: 2 }));
     expect(h.invitationReads - reads).toBe(2);
+    // Each read takes as many events as the studio keeps: no gap after a long drop in a busy show.
+    expect(h.eventLimits.at(-1)).toBe(EVENTS_KEPT);
   });
 });
 

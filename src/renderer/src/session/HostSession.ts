@@ -30,7 +30,7 @@ import type { ProgramLayoutKind } from '../../../shared/layout';
 import { PROGRAM_RETURN, cutReturnCap, guestUplinkFor, programReturnFor, type SendCap } from '../../../shared/mediaLimits';
 import { ReturnCut } from '../rtc/returnCut';
 import { ReturnPace } from '../rtc/returnPace';
-import { activeSeats, useStore } from '../store';
+import { activeSeats, EVENTS_KEPT, useStore } from '../store';
 import { isSeated } from './seatCheck';
 import { HOST_CAMERA, hostDeviceMessage, openDevice, rememberDevice, rememberedDevice, stopStream, trackDeviceId, type MediaKind } from '../media/capture';
 
@@ -621,7 +621,8 @@ export class HostSession {
       const [seats, invitations, events, stream] = await Promise.all([
         listActiveSeats(streamId),
         listStreamInvitations(streamId),
-        listEvents(streamId),
+        // As many as the studio keeps: after a long drop in a busy show, no gap is left between the events shown.
+        listEvents(streamId, { limit: EVENTS_KEPT }),
         getStream(streamId),
       ]);
       if (this.callStreamId !== streamId) return;

@@ -144,7 +144,7 @@ const createProgramSlice: StateCreator<StoreState, [], [], ProgramSlice> = (set)
 });
 
 /** Newest first, without duplicates, at most this many. */
-const EVENTS_KEPT = 100;
+export const EVENTS_KEPT = 100;
 
 const createGuestsSlice: StateCreator<StoreState, [], [], GuestsSlice> = (set) => ({
   seats: [],
