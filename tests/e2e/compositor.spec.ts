@@ -174,7 +174,7 @@ test.describe('the program worker', () => {
         });
         type Switches = { switched: number; gc: boolean; frames: { received: number; unclosed: number } | null };
         const r = await page.evaluate(
-          (mode) => (window as unknown as { ProgramHarness: { switches: (m: string, s: number, e: number, w: number) => Promise<Switches> } }).ProgramHarness.switches(mode, 8, 300, 11_000),
+          (mode) => (window as unknown as { ProgramHarness: { switches: (m: string, s: number, e: number, w: number) => Promise<Switches> } }).ProgramHarness.switches(mode, 8, 300, 3_000),
           mode,
         );
         // Chromium's own warning is printed, not asserted: under load it also fires (about one run in four) for a
