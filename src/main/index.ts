@@ -5,7 +5,7 @@
  */
 import { app, BrowserWindow, desktopCapturer, dialog, session, shell } from 'electron';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AppConfig } from '../shared/bridge.js';
 import { webAppUrlFromEnv } from '../shared/appLinks.js';
 import { bindIpc } from './ipc.js';
@@ -15,6 +15,7 @@ import { startLocalStack, type LocalStack } from '../local/stack.js';
 import { ffmpegForIngest } from './encoder/ffmpegPath.js';
 import { contentSecurityPolicy } from './csp.js';
 import { chosenSource, screenChoice } from './screenChoice.js';
+import { grantsPermission } from './permissions.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const log = (message: string) => console.log(`[studio] ${message}`);
@@ -50,13 +51,23 @@ async function resolveConfig(): Promise<Omit<AppConfig, 'shell'>> {
 
 async function createWindow(): Promise<void> {
   const config = await resolveConfig();
-  const devUrl = process.env.ELECTRON_RENDERER_URL;
+  // The development server's address, in a development run only: an installed app never loads its window from elsewhere.
+  const devUrl = app.isPackaged ? undefined : process.env.ELECTRON_RENDERER_URL;
+  const studioFile = join(here, '../renderer/index.html');
+  const studioUrl = devUrl ?? pathToFileURL(studioFile).href;
+  /** The studio's window, once made: only its page gets the camera, microphone and screen. */
+  let studioContents: Electron.WebContents | null = null;
   const csp = contentSecurityPolicy(config.supabaseUrl, { dev: Boolean(devUrl) });
   session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
     callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [csp] } });
   });
-  session.defaultSession.setPermissionRequestHandler((_wc, permission, callback) => {
-    callback(permission === 'media' || permission === 'display-capture');
+  session.defaultSession.setPermissionRequestHandler((wc, permission, callback, details) => {
+    callback(grantsPermission({ permission, requestingUrl: details.requestingUrl, isMainFrame: details.isMainFrame, fromStudioWindow: wc === studioContents }, studioUrl));
+  });
+  session.defaultSession.setPermissionCheckHandler((wc, permission, requestingOrigin, details) => {
+    if (permission !== 'media') return true;
+    const requestingUrl = details.requestingUrl ?? requestingOrigin;
+    return grantsPermission({ permission, requestingUrl, isMainFrame: details.isMainFrame, fromStudioWindow: wc === studioContents }, studioUrl);
   });
   // Screen sharing: the system picker where the OS has one (macOS 15+); elsewhere the streamer picks a screen or
   // a window in a dialog of the app's own. Nothing is shared without a choice.
@@ -103,6 +114,7 @@ async function createWindow(): Promise<void> {
       backgroundThrottling: false,
     },
   });
+  studioContents = win.webContents;
   const unbind = bindIpc({
     webContents: win.webContents,
     config: () => ({ ...config, shell: 'electron' }),
@@ -125,7 +137,7 @@ async function createWindow(): Promise<void> {
   win.webContents.on('will-navigate', (event) => event.preventDefault());
 
   if (devUrl) await win.loadURL(`${devUrl}#/studio`);
-  else await win.loadFile(join(here, '../renderer/index.html'), { hash: '/studio' });
+  else await win.loadFile(studioFile, { hash: '/studio' });
 }
 
 // The app's own data folder (the local backend's data, Deno's module cache, the one-instance lock) can be put

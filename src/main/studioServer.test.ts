@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { encodeMediaMessage, MEDIA_KIND } from '../shared/bridge';
 import type { EncoderLike } from './bridgeHost';
-import { bridgeRefusal, startStudioServer, type StudioServer } from './studioServer';
+import { bridgeRefusal, hostRefusal, startStudioServer, type StudioServer } from './studioServer';
 
 let server: StudioServer | null = null;
 afterEach(async () => {
@@ -86,6 +86,24 @@ describe('studio server', () => {
     expect(await (await fetch(`${server.url}/some/route`)).text()).toContain('<title>studio</title>');
     const escape = await fetch(`${server.url}/..%2f..%2fetc%2fpasswd`);
     expect(await escape.text()).not.toContain('root:');
+  });
+
+  it("is never framed by another site's page, and answers nothing to a name rebound to this machine", async () => {
+    const { server } = await start();
+    const page = await fetch(`${server.url}/`);
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    expect(page.headers.get('content-security-policy')).toBe("frame-ancestors 'none'");
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    const { port } = new URL(server.url);
+    // A site whose name now points at 127.0.0.1 asks for the config (the backend's address and key) as its own.
+    const rebound = await rawExchange(server.url, `GET /config.json HTTP/1.1\r\nHost: evil.example:${port}\r\nConnection: close\r\n\r\n`);
+    expect(rebound).toMatch(/^HTTP\/1\.1 403 /);
+    expect(rebound).not.toContain('anon');
+    expect(rebound).toContain('the studio answers on this machine only, not as "evil.example"');
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]) {
+      expect(hostRefusal(host)).toBeNull();
+    }
+    expect(hostRefusal('192.168.1.20:5190', '192.168.1.20')).toBeNull();
   });
 
   it('answers a request or a socket upgrade whose target is not a URL with 400, logs it and keeps serving', async () => {

@@ -71,6 +71,20 @@ const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
  * server. Programs on the machine itself send no Origin and may connect.
  */
 export function bridgeRefusal(host: string | undefined, origin: string | undefined, listenHost?: string): string | null {
+  const refused = hostRefusal(host, listenHost);
+  if (refused) return refused;
+  if (origin !== undefined && origin !== `http://${host}`) return `only the studio's own page may use the bridge (Origin "${origin}")`;
+  return null;
+}
+
+/**
+ * Why a request may not be answered, by its Host, or null: the studio (its
+ * page, and its config with the backend's address and key) answers to this
+ * machine's loopback names, or the address it was told to listen on — never
+ * to a name of another site rebound to 127.0.0.1 (DNS rebinding), whose page
+ * would read it as its own.
+ */
+export function hostRefusal(host: string | undefined, listenHost?: string): string | null {
   if (!host) return 'no Host header';
   let hostname: string;
   try {
@@ -79,14 +93,27 @@ export function bridgeRefusal(host: string | undefined, origin: string | undefin
     return `bad Host header "${host}"`;
   }
   if (!LOOPBACK_NAMES.has(hostname) && hostname !== listenHost) return `the studio answers on this machine only, not as "${hostname}"`;
-  if (origin !== undefined && origin !== `http://${host}`) return `only the studio's own page may use the bridge (Origin "${origin}")`;
   return null;
 }
+
+/** On every answer: the studio is never shown inside another site's page (where a click could be taken for the streamer's). */
+const STUDIO_HEADERS: Record<string, string> = {
+  'x-frame-options': 'DENY',
+  'content-security-policy': "frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+};
 
 export async function startStudioServer(opts: StudioServerOptions): Promise<StudioServer> {
   const log = opts.log ?? (() => {});
   const config: AppConfig = { ...opts.config, shell: 'browser' };
   const server = createServer((req, res) => {
+    for (const [name, value] of Object.entries(STUDIO_HEADERS)) res.setHeader(name, value);
+    const refused = hostRefusal(req.headers.host, opts.host);
+    if (refused) {
+      log(`studio: request refused: ${refused}`);
+      res.writeHead(403, { 'content-type': 'text/plain' }).end(`${refused}\n`);
+      return;
+    }
     const url = requestUrl(req.url);
     if (!url) {
       log(`studio: bad request target ${JSON.stringify(req.url)}`);
