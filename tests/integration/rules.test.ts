@@ -232,6 +232,41 @@ const forbidden: Forbidden[] = [
     refused: { code: '42501', hint: 'camera_disabled_by_host', message: /^The host turned this camera off: only the host can release it$/, status: 403 },
   },
   {
+    name: "a moderator undoes the host's mute by removing the guest and inviting them back (the new seat keeps it)",
+    setup: async (s) => {
+      await step(moderate(s.host, s, s.guest, { p_muted: true, p_camera_disabled: true, p_volume: 0.3 }), 'the host mutes, blinds and turns down the guest');
+      await step(removeGuest(s.mod, s, s.guest), 'the moderator removes the guest');
+      const again = await invite(s.mod, s.streamId, s.guest);
+      must(again, 'the moderator invites the guest back');
+      must(await accept(s.guest, (again.data as InvitationRow).id), 'the guest accepts');
+      const back = await seatOf(t.pool, s.streamId, s.guest.id);
+      expect(back).toMatchObject({ left_at: null, muted_by_host: true, mic_enabled: false, mic_muted_by: s.host.id });
+      expect(back).toMatchObject({ camera_disabled_by_host: true, camera_enabled: false, camera_disabled_by: s.host.id, volume: 0.3 });
+      return {};
+    },
+    act: (s) => moderate(s.mod, s, s.guest, { p_muted: false }),
+    refused: { code: '42501', hint: 'muted_by_host', message: /^The host muted this microphone: only the host can release it$/, status: 403 },
+  },
+  {
+    name: 'a guest muted by the host leaves and comes back unmuted',
+    setup: async (s) => {
+      await step(moderate(s.host, s, s.guest, { p_muted: true }), 'the host mutes the guest');
+      await step(s.guest.sb.rpc('leave_seat', { p_stream_id: s.streamId }), 'the guest leaves');
+      const again = await invite(s.mod, s.streamId, s.guest);
+      must(again, 'a moderator invites the guest back');
+      must(await accept(s.guest, (again.data as InvitationRow).id), 'the guest accepts');
+      return {};
+    },
+    act: (s) => myMedia(s.guest, s, { mic: true }),
+    refused: { code: 'P0001', hint: 'muted_by_host', message: /The host muted your microphone/, status: 400 },
+  },
+  {
+    name: 'a moderator invites back a guest the host removed',
+    setup: (s) => step(removeGuest(s.host, s, s.guest), 'the host removes the guest'),
+    act: (s) => invite(s.mod, s.streamId, s.guest),
+    refused: { code: '42501', hint: 'removed_by_host', message: /^The host removed this guest: only the host can invite them back$/, status: 403 },
+  },
+  {
     name: 'a moderator turns up the volume the host set on them',
     setup: (s) => step(moderate(s.host, s, s.mod, { p_volume: 0 }), 'the host turns the moderator down'),
     act: (s) => moderate(s.mod, s, s.mod, { p_volume: 2 }),
@@ -734,6 +769,25 @@ const allowed: Allowed[] = [
     events: [{ type: 'removed', user: 'guest', actor: 'mod', metadata: { by: 'moderator' } }],
   },
   {
+    name: 'the host invites back a guest they removed',
+    setup: (s) => step(removeGuest(s.host, s, s.guest), 'the host removes the guest'),
+    act: (s) => invite(s.host, s.streamId, s.guest),
+    events: [{ type: 'invited', user: 'guest', actor: 'host', metadata: { by: 'host' } }],
+  },
+  {
+    name: "a guest a moderator muted comes back unmuted (a moderator's mute is any moderator's to lift)",
+    setup: async (s) => {
+      await step(moderate(s.mod, s, s.guest, { p_muted: true }), 'the moderator mutes the guest');
+      await step(removeGuest(s.mod, s, s.guest), 'the moderator removes the guest');
+      const again = await invite(s.mod, s.streamId, s.guest);
+      must(again, 'the moderator invites the guest back');
+      return { invitationId: (again.data as InvitationRow).id };
+    },
+    act: (s, ctx) => accept(s.guest, ctx.invitationId ?? ''),
+    events: [{ type: 'joined_live', user: 'guest', actor: 'guest' }],
+    check: async (s) => expect(await seatOf(t.pool, s.streamId, s.guest.id)).toMatchObject({ left_at: null, muted_by_host: false, mic_enabled: true, volume: 1 }),
+  },
+  {
     name: 'the host mutes a guest',
     act: (s) => moderate(s.host, s, s.guest, { p_muted: true }),
     events: [{ type: 'muted_mic', user: 'guest', actor: 'host', metadata: { by: 'host', mic_enabled: false, muted_by_host: true } }],
@@ -907,6 +961,33 @@ describe('allowed counterparts succeed and log the event with display names', ()
       });
       if (e.metadata) expect(row?.metadata).toMatchObject(e.metadata);
     });
+  });
+});
+
+describe("answers to an invitation that are refused do not wait for the stream's lock", () => {
+  it('an invitee calling accept, decline and cancel on an invitation long answered is refused while the stream is locked', async () => {
+    const s = await scene(t);
+    const inv = await invite(s.host, s.streamId, s.fan);
+    must(inv, 'invite the fan');
+    const invitationId = (inv.data as InvitationRow).id;
+    must(await s.fan.sb.rpc('decline_invitation', { p_invitation_id: invitationId }), 'the fan declines');
+    const locker = await t.pool.connect();
+    try {
+      await locker.query('begin');
+      await locker.query('select 1 from public.streams where id = $1 for update', [s.streamId]);
+      // Each answer comes while the lock is held (refused before it): before, each queued behind it.
+      const [accepted, declined, cancelled] = await Promise.all([
+        accept(s.fan, invitationId),
+        s.fan.sb.rpc('decline_invitation', { p_invitation_id: invitationId }),
+        s.fan.sb.rpc('cancel_invitation', { p_invitation_id: invitationId }),
+      ]);
+      expect(accepted.error).toMatchObject({ code: 'P0001', hint: 'invitation_not_pending' });
+      expect(declined.error).toMatchObject({ code: 'P0001', hint: 'invitation_not_pending' });
+      expect(cancelled.error).toMatchObject({ code: '42501', hint: 'not_host', message: 'Only the host or a moderator can cancel an invitation' });
+    } finally {
+      await locker.query('rollback');
+      locker.release();
+    }
   });
 });
 
