@@ -34,7 +34,7 @@ import { lagInWords } from '../rtc/linkQuality';
 import { useStore } from '../store';
 import { SignIn } from './SignIn';
 import { useRestoreSession } from './useRestoreSession';
-import { noteOnNewInvitation, type Note } from './guestNotes';
+import { noteOnNewInvitation, previewWanted, type Note } from './guestNotes';
 import '../guest.css';
 
 export function Guest() {
@@ -327,11 +327,12 @@ function GuestHome({ userId }: { userId: string }) {
 
   // The camera and microphone are open only while there is something to check them for (or they are being
   // handed to the stage: the accepted invitation may leave the list before the stage takes them). A seat held after
-  // the guest left the stage opens nothing by itself: they turned their camera off by leaving.
+  // the guest left the stage opens nothing by itself, nor does an invitation then: they turned their camera off by
+  // leaving, and the seat's card says so (previewWanted).
   const heldWantsPreview = held !== null && held.why !== 'leave_failed';
   // Giving a seat up (busy too) opens nothing either.
   const handingOver = busyId !== null && busyId !== leavingSeatRef.current;
-  const wantPreview = !stage && (invitations.length > 0 || heldWantsPreview || checking || handingOver);
+  const wantPreview = previewWanted({ onStage: stage !== null, invitations: invitations.length, held: held?.why ?? null, checking, handingOver });
   useEffect(() => {
     if (wantPreview) void check.open();
     else if (!stageRef.current) check.stop();
