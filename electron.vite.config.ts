@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { defineConfig } from 'electron-vite';
 import react from '@vitejs/plugin-react';
+import { withBuiltPagePolicy } from './src/main/csp';
 
 export default defineConfig({
   main: {
@@ -20,7 +21,9 @@ export default defineConfig({
   renderer: {
     root: resolve('src/renderer'),
     base: './',
-    plugins: [react()],
+    // The window loads the built page from a file, where no response header carries its Content-Security-Policy:
+    // the page carries it itself (in development the dev server's header does, see src/main/index.ts).
+    plugins: [react(), { name: 'studio-page-policy', apply: 'build', transformIndexHtml: (html: string) => withBuiltPagePolicy(html) }],
     build: { outDir: resolve('out/renderer'), rollupOptions: { input: resolve('src/renderer/index.html') } },
   },
 });

@@ -131,3 +131,22 @@ describe('concurrent accepts', () => {
     expect(await activeSeats(t.pool, streamId)).toHaveLength(1);
   });
 });
+
+describe('concurrent invitations of one person', () => {
+  it('hold the per-minute limit when sent on several streams at once', async () => {
+    const host = await t.signIn('Busy Host');
+    const { rows } = await t.pool.query<{ n: number }>('select public.max_invitations_per_minute() as n');
+    const limit = Number(rows[0]!.n);
+    const streams = await Promise.all([newStream(t, host), newStream(t, host), newStream(t, host)]);
+    const perStream = Math.ceil((limit + 15) / streams.length);
+    const invitees = await Promise.all(Array.from({ length: perStream * streams.length }, (_, i) => t.signIn(`Invitee ${i + 1}`)));
+    // Each stream's own lock serialises its invitations only: the three streams' go in parallel.
+    const results = await Promise.all(invitees.map((user, i) => invite(host, streams[i % streams.length]!, user)));
+    const sent = results.filter((r) => r.error === null);
+    const refused = results.filter((r) => r.error !== null);
+    expect(sent).toHaveLength(limit);
+    for (const r of refused) expect(r.error).toMatchObject({ code: 'P0001', hint: 'too_many_invitations' });
+    const { rows: made } = await t.pool.query<{ n: string }>('select count(*) as n from public.stream_guest_invitations where invited_by = $1', [host.id]);
+    expect(Number(made[0]!.n)).toBe(limit);
+  });
+});

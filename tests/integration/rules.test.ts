@@ -964,6 +964,22 @@ describe('allowed counterparts succeed and log the event with display names', ()
   });
 });
 
+describe('a moderator whose account is deleted', () => {
+  it('leaves no invitation standing: theirs are cancelled, and the invitee cannot accept one as the host\'s', async () => {
+    const s = await scene(t);
+    const inv = await invite(s.mod, s.streamId, s.fan);
+    must(inv, 'the moderator invites the fan');
+    const invitationId = (inv.data as InvitationRow).id;
+    await t.pool.query('delete from auth.users where id = $1', [s.mod.id]);
+    const { rows } = await t.pool.query<{ status: string }>('select status from public.stream_guest_invitations where id = $1', [invitationId]);
+    expect(rows[0]?.status).toBe('cancelled');
+    const accepted = await accept(s.fan, invitationId);
+    expect(accepted.error).toMatchObject({ code: 'P0001', hint: 'invitation_not_pending' });
+    const events = await eventsSince(t.pool, s.streamId, 0);
+    expect(events.filter((e) => e.event_type === 'invitation_cancelled').at(-1)).toMatchObject({ user_id: s.fan.id, metadata: { reason: 'inviter_not_manager' } });
+  });
+});
+
 describe("answers to an invitation that are refused do not wait for the stream's lock", () => {
   it('an invitee calling accept, decline and cancel on an invitation long answered is refused while the stream is locked', async () => {
     const s = await scene(t);

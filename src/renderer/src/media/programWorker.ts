@@ -8,6 +8,7 @@
  * bridge's worker through a MessagePort when the bridge offers one, else to
  * the page. No <video> elements, no page jank in the frame loop.
  */
+import '../zodWithoutEval';
 import { programLayout, shownSourceIds, type ProgramLayoutKind } from '../../../shared/layout';
 import { Compositor } from './Compositor';
 import { I420Compositor } from './I420Compositor';

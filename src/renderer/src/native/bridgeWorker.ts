@@ -7,6 +7,7 @@
  * idle, so frames leave as fast as the socket takes them. Frames arrive
  * transferred (no copy on the page); back-pressure drops them here, counted.
  */
+import '../zodWithoutEval';
 import { encodeMediaMessage, MEDIA_KIND, type MediaKind } from '../../../shared/bridge';
 
 export type ToWorker =

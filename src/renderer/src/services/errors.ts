@@ -30,6 +30,7 @@ export const DATABASE_REASONS = [
   'muted_by_host',
   'camera_disabled_by_host',
   'removed_from_stream',
+  'removed_by_host',
   'status_managed',
   'stream_identity',
 ] as const;
